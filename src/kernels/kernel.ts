@@ -1,0 +1,52 @@
+import type { BufferSlice } from '../runtime/shader.js';
+
+/**
+ * What a kernel variant produces for one dispatch: WGSL generated from typed parameters, a cache
+ * key derived from the same parameters, the buffers to bind by WGSL name, the uniform values by
+ * member name, and the grid. The runtime reflects the WGSL and checks the bindings against it.
+ */
+export interface KernelSource {
+  /** `op/variant`, e.g. `matmul/tiled_vec4`. */
+  kernel: string;
+  /** Cache key: covers everything that changes the generated code. */
+  key: string;
+  code: string;
+}
+
+/** An activation tensor of a plan, placed in a buffer by the runtime's liveness allocator. */
+export interface TensorRef {
+  tensor: string;
+  bytes: number;
+}
+
+export type Binding = BufferSlice | TensorRef;
+
+export interface Dispatch {
+  /** Op and layer: `block3.mlp.fc1`. Labels every GPU object made for this dispatch. */
+  label: string;
+  source: KernelSource;
+  bindings: Record<string, Binding>;
+  uniforms?: Record<string, number>;
+  workgroups: [number, number, number];
+  /** Work done, for roofline numbers in the profiler: floating-point ops and bytes moved. */
+  flops: number;
+  bytes: number;
+}
+
+export function isTensorRef(b: Binding): b is TensorRef {
+  return (b as TensorRef).tensor !== undefined;
+}
+
+export const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);
+
+/** Makes a cache key from a kernel name and the parameters its WGSL is generated from. */
+export function sourceKey(kernel: string, params: object): string {
+  const entries = Object.entries(params).sort(([a], [b]) => a.localeCompare(b));
+  return `${kernel}{${entries.map(([k, v]) => `${k}=${String(v)}`).join(',')}}`;
+}
+
+/** Splits a 1-D grid over x and y when it exceeds the per-dimension limit (65535 by default). */
+export function grid1d(count: number, maxPerDim = 65535): [number, number, number] {
+  if (count <= maxPerDim) return [Math.max(1, count), 1, 1];
+  return [maxPerDim, ceilDiv(count, maxPerDim), 1];
+}

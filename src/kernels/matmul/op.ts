@@ -1,0 +1,88 @@
+import { ERF_GELU_WGSL } from '../wgsl_math.js';
+import { ceilDiv, sourceKey, type Binding, type Dispatch } from '../kernel.js';
+import { DEFAULT_TILE, tiledMatmulWgsl, type TiledMatmulShape } from './tiled.js';
+
+/** What happens to `A·W + bias` before it is stored. */
+export type MatmulEpilogue = 'none' | 'gelu' | 'residual';
+
+export interface LinearArgs {
+  label: string;
+  /** Rows of A and out (tokens × images). */
+  M: number;
+  K: number;
+  N: number;
+  /** A [M, K], row-major f32. */
+  a: Binding;
+  /** W [K, N], row-major f32 (PyTorch's Linear weight transposed; see docs/weights-format.md). */
+  w: Binding;
+  /** bias [N]; omitted for layers without bias. */
+  bias?: Binding;
+  /** residual [M, N], added after bias when epilogue is 'residual'. */
+  residual?: Binding;
+  /** out [M, N]. Must not alias a or residual (WebGPU forbids it within one dispatch). */
+  out: Binding;
+  epilogue: MatmulEpilogue;
+  tile?: TiledMatmulShape;
+}
+
+export interface LinearSourceParams {
+  tile: TiledMatmulShape;
+  vecA: boolean;
+  vecN: boolean;
+  bias: boolean;
+  epilogue: MatmulEpilogue;
+}
+
+/** out = epilogue(A·W + bias): the linear layers of a transformer block and the classifier. */
+export function linearSource(p: LinearSourceParams) {
+  const kernel = 'matmul/tiled';
+  const v = p.vecN ? 'vec4<f32>' : 'f32';
+  const idx = p.vecN ? '(row * params.N + col) / 4u' : 'row * params.N + col';
+  const bindings = [
+    `@group(0) @binding(?) var<storage, read> a: array<${p.vecA ? 'vec4<f32>' : 'f32'}>; // [M, K]`,
+    ...(p.bias ? [`@group(0) @binding(?) var<storage, read> bias: array<${v}>; // [N]`] : []),
+    ...(p.epilogue === 'residual' ? [`@group(0) @binding(?) var<storage, read> residual: array<${v}>; // [M, N]`] : []),
+    `@group(0) @binding(?) var<storage, read_write> out: array<${v}>; // [M, N]`,
+  ];
+  const loadA = p.vecA
+    ? `fn load_a(row: u32, k: u32) -> vec4<f32> { return a[(row * params.K + k) / 4u]; }`
+    : `fn load_a(row: u32, k: u32) -> f32 { return a[row * params.K + k]; }`;
+  const store = [
+    `var y = v;`,
+    p.bias ? `y += bias[${p.vecN ? 'col / 4u' : 'col'}];` : '',
+    p.epilogue === 'gelu' ? `y = ${p.vecN ? 'gelu4' : 'gelu'}(y);` : '',
+    p.epilogue === 'residual' ? `y += residual[${idx}];` : '',
+    `out[${idx}] = y;`,
+  ]
+    .filter(Boolean)
+    .join('\n        ');
+  const code = tiledMatmulWgsl(
+    { tile: p.tile, vecA: p.vecA, vecN: p.vecN },
+    { params: [], bindings, loadA, store, helpers: p.epilogue === 'gelu' ? ERF_GELU_WGSL : '' },
+  );
+  return { kernel, key: sourceKey(kernel, { ...p, tile: `${p.tile.BM}x${p.tile.BN}x${p.tile.BK}` }), code };
+}
+
+export function linear(args: LinearArgs): Dispatch {
+  const { M, K, N } = args;
+  for (const [name, v] of Object.entries({ M, K, N })) {
+    if (!Number.isInteger(v) || v <= 0) throw new Error(`${args.label}: matmul ${name} must be a positive integer, got ${v}`);
+  }
+  if ((args.epilogue === 'residual') !== (args.residual !== undefined)) {
+    throw new Error(`${args.label}: a residual buffer is needed exactly when the epilogue is 'residual'`);
+  }
+  const tile = args.tile ?? DEFAULT_TILE;
+  const source = linearSource({ tile, vecA: K % 4 === 0, vecN: N % 4 === 0, bias: args.bias !== undefined, epilogue: args.epilogue });
+  const bindings: Record<string, Binding> = { a: args.a, w: args.w, out: args.out };
+  if (args.bias) bindings.bias = args.bias;
+  if (args.residual) bindings.residual = args.residual;
+  return {
+    label: args.label,
+    source,
+    bindings,
+    uniforms: { M, N, K },
+    workgroups: [ceilDiv(N, tile.BN), ceilDiv(M, tile.BM), 1],
+    flops: 2 * M * N * K,
+    bytes: 4 * (M * K + K * N + M * N * (args.residual ? 2 : 1) + (args.bias ? N : 0)),
+  };
+}

@@ -1,0 +1,84 @@
+import { WebvitError } from './errors.js';
+
+/** What a webvit device offers beyond the core spec, decided once when it is created. */
+export interface DeviceFeatures {
+  timestampQuery: boolean;
+  subgroups: boolean;
+  shaderF16: boolean;
+}
+
+export interface DeviceOptions {
+  /** Ask for a low-power adapter instead of the default high-performance one. */
+  powerPreference?: GPUPowerPreference;
+  /** Leave out optional features even when the adapter has them (useful for testing fallbacks). */
+  disableFeatures?: GPUFeatureName[];
+}
+
+const OPTIONAL_FEATURES: GPUFeatureName[] = ['timestamp-query', 'subgroups', 'shader-f16'];
+
+/**
+ * Limits a ViT forward pass may push past the WebGPU defaults: large activation buffers
+ * (batch 32 of ViT-B/16 holds 77 MB in one MLP activation) and workgroup memory for the
+ * attention and matmul tiles. We ask for whatever the adapter allows; kernels size their tiles
+ * from `device.limits`, and a model checks its own needs against them before it allocates.
+ */
+const RAISED_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupsPerDimension',
+] as const;
+
+export function featuresOf(device: GPUDevice): DeviceFeatures {
+  return {
+    timestampQuery: device.features.has('timestamp-query'),
+    subgroups: device.features.has('subgroups'),
+    shaderF16: device.features.has('shader-f16'),
+  };
+}
+
+/**
+ * Returns a ready GPUDevice from a `GPU` object (navigator.gpu in a browser, Dawn in Node).
+ * `installHint` is appended to the error when no adapter is found.
+ */
+export async function requestDeviceFrom(
+  gpu: GPU | undefined,
+  options: DeviceOptions = {},
+  installHint = 'Use a browser with WebGPU enabled (Chrome/Edge 113+, or Firefox/Safari with WebGPU turned on).',
+): Promise<GPUDevice> {
+  if (!gpu) {
+    throw new WebvitError('NO_WEBGPU', `WebGPU is not available here (no navigator.gpu). ${installHint}`);
+  }
+  let adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? 'high-performance' });
+  // CPU implementations (lavapipe, SwiftShader) may only be offered as fallback adapters.
+  adapter ??= await gpu.requestAdapter({ forceFallbackAdapter: true });
+  if (!adapter) {
+    throw new WebvitError('NO_ADAPTER', `WebGPU found no adapter. ${installHint}`);
+  }
+  const disabled = new Set(options.disableFeatures ?? []);
+  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f) && !disabled.has(f));
+  const requiredLimits: Record<string, number> = {};
+  for (const name of RAISED_LIMITS) {
+    const v = (adapter.limits as unknown as Record<string, number>)[name];
+    if (typeof v === 'number') requiredLimits[name] = v;
+  }
+  const device = await adapter.requestDevice({
+    label: 'webvit',
+    requiredFeatures,
+    requiredLimits,
+  });
+  device.lost.then((info) => {
+    if (info.reason !== 'destroyed') console.error(`webvit: GPU device lost: ${info.message}`);
+  });
+  return device;
+}
+
+/** Browser entry: a device from navigator.gpu. */
+export async function getDevice(options: DeviceOptions = {}): Promise<GPUDevice> {
+  const gpu = typeof navigator !== 'undefined' ? (navigator as Navigator).gpu : undefined;
+  return requestDeviceFrom(gpu, options);
+}

@@ -1,0 +1,297 @@
+import { isTensorRef, type Binding, type Dispatch } from '../kernels/kernel.js';
+import { assignBuffers, type TensorLife } from './arena.js';
+import { WebvitError } from './errors.js';
+import { pipelineCacheFor, type CompiledKernel } from './pipelines.js';
+import { createCheckedBindGroup, packUniform, type BufferSlice } from './shader.js';
+
+export interface PlanIO {
+  /** Tensors written from the CPU before each run: name -> bytes. */
+  inputs: string[];
+  /** Tensors read back after each run. */
+  outputs: string[];
+}
+
+/** GPU time (timestamp queries) or wall time (submit-and-wait) of one dispatch. */
+export interface DispatchTiming {
+  label: string;
+  kernel: string;
+  ms: number;
+  flops: number;
+  bytes: number;
+}
+
+export interface PlanProfile {
+  method: 'timestamp-query' | 'wall-clock';
+  dispatches: DispatchTiming[];
+  totalMs: number;
+}
+
+interface CompiledStep {
+  dispatch: Dispatch;
+  kernel: CompiledKernel;
+  bindGroup: GPUBindGroup;
+}
+
+/** Tracks every GPU buffer a plan or model makes, so a failure part-way frees them all. */
+export class BufferOwner {
+  private readonly buffers: GPUBuffer[] = [];
+  constructor(readonly device: GPUDevice) {}
+  create(desc: GPUBufferDescriptor): GPUBuffer {
+    const b = this.device.createBuffer(desc);
+    this.buffers.push(b);
+    return b;
+  }
+  get bytes(): number {
+    return this.buffers.reduce((a, b) => a + b.size, 0);
+  }
+  destroyAll(): void {
+    for (const b of this.buffers) b.destroy();
+    this.buffers.length = 0;
+  }
+}
+
+/**
+ * A compiled forward pass: pipelines, bind groups, uniforms and activation buffers made once;
+ * each run is one command buffer (one compute pass holding every dispatch, then the readback copy)
+ * and one map of the readback buffer. Runs on one plan are serialised.
+ */
+export class Plan {
+  private queue: Promise<unknown> = Promise.resolve();
+  private destroyed = false;
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly label: string,
+    private readonly steps: CompiledStep[],
+    private readonly tensors: Map<string, BufferSlice & { size: number }>,
+    private readonly io: PlanIO,
+    private readonly readback: GPUBuffer,
+    private readonly owner: BufferOwner,
+    /** Bytes of the activation buffers (inputs and outputs included). */
+    readonly activationBytes: number,
+  ) {}
+
+  static async compile(device: GPUDevice, label: string, dispatches: Dispatch[], io: PlanIO): Promise<Plan> {
+    const owner = new BufferOwner(device);
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    let openScopes = 2;
+    const popScope = () => {
+      openScopes--;
+      return device.popErrorScope();
+    };
+    try {
+      // 1. Tensor lifetimes -> arena buffers.
+      const lives = new Map<string, TensorLife>();
+      dispatches.forEach((d, step) => {
+        for (const [bname, b] of Object.entries(d.bindings)) {
+          if (!isTensorRef(b)) continue;
+          const life = lives.get(b.tensor);
+          if (!life) lives.set(b.tensor, { name: b.tensor, bytes: b.bytes, first: step, last: step });
+          else {
+            if (life.bytes !== b.bytes) {
+              throw new WebvitError('BINDING_MISMATCH', `${d.label}: tensor ${b.tensor} bound as ${bname} with ${b.bytes} bytes, but it was ${life.bytes} bytes before`);
+            }
+            life.last = step;
+          }
+        }
+      });
+      for (const name of [...io.inputs, ...io.outputs]) {
+        if (!lives.has(name)) throw new WebvitError('BINDING_MISMATCH', `${label}: plan input/output ${name} is not used by any dispatch`);
+      }
+      for (const name of io.inputs) lives.get(name)!.first = -1;
+      for (const name of io.outputs) lives.get(name)!.last = dispatches.length;
+      const arena = assignBuffers([...lives.values()]);
+      const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+      const physical = arena.buffers.map((size, i) => owner.create({ label: `${label}.activations${i}`, size: align(size, 16), usage }));
+      const tensors = new Map<string, BufferSlice & { size: number }>();
+      for (const [name, life] of lives) tensors.set(name, { buffer: physical[arena.slot.get(name)!], offset: 0, size: life.bytes });
+
+      // 2. Every distinct kernel, compiled in parallel.
+      const cache = pipelineCacheFor(device);
+      const kernels = await Promise.all(dispatches.map((d) => cache.get(d.source)));
+
+      // 3. Uniforms of all dispatches in one buffer, each at an aligned offset.
+      const alignment = device.limits.minUniformBufferOffsetAlignment;
+      const packed = dispatches.map((d, i) => (kernels[i].info.uniform ? packUniform(d.label, kernels[i].info, d.uniforms ?? {}) : undefined));
+      let uniformBytes = 0;
+      const offsets = packed.map((p) => {
+        if (!p) return -1;
+        const o = uniformBytes;
+        uniformBytes = align(o + p.byteLength, alignment);
+        return o;
+      });
+      let uniformBuffer: GPUBuffer | undefined;
+      if (uniformBytes > 0) {
+        uniformBuffer = owner.create({ label: `${label}.uniforms`, size: uniformBytes, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+        const all = new Uint8Array(uniformBytes);
+        packed.forEach((p, i) => p && all.set(new Uint8Array(p), offsets[i]));
+        device.queue.writeBuffer(uniformBuffer, 0, all);
+      }
+
+      // 4. Bind groups, each checked against its WGSL.
+      const steps = dispatches.map((d, i): CompiledStep => {
+        const kernel = kernels[i];
+        const resources: Record<string, BufferSlice> = {};
+        for (const [name, b] of Object.entries(d.bindings)) resources[name] = resolve(b, tensors);
+        const u = kernel.info.uniform;
+        if (u) resources[u.name] = { buffer: uniformBuffer!, offset: offsets[i], size: packed[i]!.byteLength };
+        else if (d.uniforms) throw new WebvitError('BINDING_MISMATCH', `${d.label} (${d.source.kernel}): uniform values given but the WGSL declares no uniform`);
+        return { dispatch: d, kernel, bindGroup: createCheckedBindGroup(device, d.label, kernel.info, kernel.layout, resources) };
+      });
+
+      const outBytes = io.outputs.reduce((a, n) => a + align(tensors.get(n)!.size, 4), 0);
+      const readback = owner.create({ label: `${label}.readback`, size: Math.max(4, outBytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      const validation = await popScope();
+      const oom = await popScope();
+      if (validation) throw new WebvitError('GPU', `${label}: GPU validation error while building the plan: ${validation.message}`);
+      if (oom) throw new WebvitError('GPU', `${label}: out of GPU memory while building the plan (activations ${arena.totalBytes} bytes): ${oom.message}. Try a smaller batch.`);
+      return new Plan(device, label, steps, tensors, io, readback, owner, arena.totalBytes);
+    } catch (e) {
+      owner.destroyAll();
+      // Close the error scopes we opened if we threw before popping them.
+      while (openScopes > 0) await popScope().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  get dispatchCount(): number {
+    return this.steps.length;
+  }
+
+  /** Kernel name of each step, in order. */
+  get kernels(): { label: string; kernel: string }[] {
+    return this.steps.map((s) => ({ label: s.dispatch.label, kernel: s.dispatch.source.kernel }));
+  }
+
+  /** Writes the inputs, runs every dispatch in one compute pass, reads the outputs back. */
+  run(inputs: Record<string, ArrayBufferView>): Promise<Record<string, Float32Array>> {
+    return this.serialise(async () => {
+      this.writeInputs(inputs);
+      const encoder = this.device.createCommandEncoder({ label: `${this.label}.forward` });
+      const pass = encoder.beginComputePass({ label: `${this.label}.forward` });
+      for (const s of this.steps) encodeStep(pass, s);
+      pass.end();
+      return this.finish(encoder);
+    });
+  }
+
+  /**
+   * Runs once with per-dispatch timing: GPU timestamps around each dispatch (one pass each) when
+   * the device has timestamp-query, otherwise submit-and-wait wall time per dispatch.
+   */
+  profile(inputs: Record<string, ArrayBufferView>): Promise<PlanProfile & { outputs: Record<string, Float32Array> }> {
+    return this.serialise(async () => {
+      this.writeInputs(inputs);
+      const n = this.steps.length;
+      const timings: DispatchTiming[] = [];
+      let method: PlanProfile['method'];
+      let outputs: Record<string, Float32Array>;
+      if (this.device.features.has('timestamp-query')) {
+        method = 'timestamp-query';
+        const querySet = this.device.createQuerySet({ label: `${this.label}.timestamps`, type: 'timestamp', count: 2 * n });
+        const resolveBuf = this.device.createBuffer({ label: `${this.label}.timestamps.resolve`, size: 16 * n, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+        const readBuf = this.device.createBuffer({ label: `${this.label}.timestamps.read`, size: 16 * n, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+        try {
+          const encoder = this.device.createCommandEncoder({ label: `${this.label}.profile` });
+          this.steps.forEach((s, i) => {
+            const pass = encoder.beginComputePass({
+              label: s.dispatch.label,
+              timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+            });
+            encodeStep(pass, s);
+            pass.end();
+          });
+          encoder.resolveQuerySet(querySet, 0, 2 * n, resolveBuf, 0);
+          encoder.copyBufferToBuffer(resolveBuf, 0, readBuf, 0, 16 * n);
+          outputs = await this.finish(encoder);
+          await readBuf.mapAsync(GPUMapMode.READ);
+          const t = new BigUint64Array(readBuf.getMappedRange().slice(0));
+          readBuf.unmap();
+          this.steps.forEach((s, i) => timings.push(timing(s, Number(t[2 * i + 1] - t[2 * i]) / 1e6)));
+        } finally {
+          querySet.destroy();
+          resolveBuf.destroy();
+          readBuf.destroy();
+        }
+      } else {
+        method = 'wall-clock';
+        for (const s of this.steps) {
+          const encoder = this.device.createCommandEncoder({ label: s.dispatch.label });
+          const pass = encoder.beginComputePass({ label: s.dispatch.label });
+          encodeStep(pass, s);
+          pass.end();
+          const t0 = performance.now();
+          this.device.queue.submit([encoder.finish()]);
+          await this.device.queue.onSubmittedWorkDone();
+          timings.push(timing(s, performance.now() - t0));
+        }
+        outputs = await this.finish(this.device.createCommandEncoder({ label: `${this.label}.readback` }));
+      }
+      return { method, dispatches: timings, totalMs: timings.reduce((a, d) => a + d.ms, 0), outputs };
+    });
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    this.owner.destroyAll();
+  }
+
+  private serialise<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.destroyed) return Promise.reject(new WebvitError('DISPOSED', `${this.label}: the model was disposed`));
+    const result = this.queue.then(fn, fn);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private writeInputs(inputs: Record<string, ArrayBufferView>): void {
+    for (const name of this.io.inputs) {
+      const data = inputs[name];
+      const t = this.tensors.get(name)!;
+      if (!data) throw new WebvitError('BAD_INPUT', `${this.label}: input ${name} not given`);
+      if (data.byteLength !== t.size) {
+        throw new WebvitError('BAD_INPUT', `${this.label}: input ${name} has ${data.byteLength} bytes, expected ${t.size}`);
+      }
+      this.device.queue.writeBuffer(t.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    }
+  }
+
+  private async finish(encoder: GPUCommandEncoder): Promise<Record<string, Float32Array>> {
+    let offset = 0;
+    const places: [string, number, number][] = [];
+    for (const name of this.io.outputs) {
+      const t = this.tensors.get(name)!;
+      encoder.copyBufferToBuffer(t.buffer, t.offset ?? 0, this.readback, offset, t.size);
+      places.push([name, offset, t.size]);
+      offset += align(t.size, 4);
+    }
+    this.device.pushErrorScope('validation');
+    this.device.queue.submit([encoder.finish()]);
+    const err = await this.device.popErrorScope();
+    if (err) throw new WebvitError('GPU', `${this.label}: GPU validation error in the forward pass: ${err.message}`);
+    await this.readback.mapAsync(GPUMapMode.READ);
+    try {
+      const out: Record<string, Float32Array> = {};
+      for (const [name, o, size] of places) out[name] = new Float32Array(this.readback.getMappedRange(o, size).slice(0));
+      return out;
+    } finally {
+      this.readback.unmap();
+    }
+  }
+}
+
+function encodeStep(pass: GPUComputePassEncoder, s: CompiledStep): void {
+  pass.setPipeline(s.kernel.pipeline);
+  pass.setBindGroup(0, s.bindGroup);
+  pass.dispatchWorkgroups(...s.dispatch.workgroups);
+}
+
+function timing(s: CompiledStep, ms: number): DispatchTiming {
+  return { label: s.dispatch.label, kernel: s.dispatch.source.kernel, ms, flops: s.dispatch.flops, bytes: s.dispatch.bytes };
+}
+
+function resolve(b: Binding, tensors: Map<string, BufferSlice & { size: number }>): BufferSlice {
+  return isTensorRef(b) ? tensors.get(b.tensor)! : b;
+}
+
+export const align = (n: number, a: number): number => Math.ceil(n / a) * a;

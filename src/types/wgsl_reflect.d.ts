@@ -1,0 +1,5 @@
+// wgsl_reflect's "main" is a CommonJS file inside a "type": "module" package, which Node's ESM
+// loader cannot import; we import its ES module build directly, with the package's own types.
+declare module 'wgsl_reflect/wgsl_reflect.module.js' {
+  export * from 'wgsl_reflect';
+}
