@@ -1,0 +1,93 @@
+import { grid1d, sourceKey, type Binding, type Dispatch } from '../kernel.js';
+
+/**
+ * layernorm/workgroup_row: one workgroup per row, two passes over the row held in L1/L2.
+ *
+ * Numerically robust for rows with a large mean and a small spread (activations of 1000 ± 0.01):
+ * values are first shifted by the row's first element (x − x₀ is exact in float32 when the two
+ * are within a factor of two — Sterbenz), the mean of the shifted values is taken, and the
+ * variance is the mean of squared deviations from it (two-pass, never E[x²] − E[x]²).
+ */
+export interface LayerNormArgs {
+  label: string;
+  rows: number;
+  D: number;
+  eps: number;
+  x: Binding;
+  gamma: Binding;
+  beta: Binding;
+  out: Binding;
+}
+
+const WG = 128;
+
+export function layerNormSource() {
+  const kernel = 'layernorm/workgroup_row';
+  const code = /* wgsl */ `
+struct Params {
+  rows: u32,
+  D: u32,
+  eps: f32,
+  grid_x: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;      // [rows, D]
+@group(0) @binding(1) var<storage, read> gamma: array<f32>;  // [D]
+@group(0) @binding(2) var<storage, read> beta: array<f32>;   // [D]
+@group(0) @binding(3) var<storage, read_write> out: array<f32>; // [rows, D]
+@group(0) @binding(4) var<uniform> params: Params;
+
+const WG = ${WG}u;
+var<workgroup> red: array<f32, WG>;
+
+fn workgroup_sum(v: f32, li: u32) -> f32 {
+  red[li] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (li < s) { red[li] = red[li] + red[li + s]; }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier();
+  return total;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let row = wg.y * params.grid_x + wg.x;
+  if (row >= params.rows) { return; }
+  let D = params.D;
+  let base = row * D;
+  let pivot = x[base];
+  var s = 0.0;
+  for (var i = li; i < D; i += WG) { s += x[base + i] - pivot; }
+  let mean_d = workgroup_sum(s, li) / f32(D);
+  var v = 0.0;
+  for (var i = li; i < D; i += WG) {
+    let d = (x[base + i] - pivot) - mean_d;
+    v += d * d;
+  }
+  let variance = workgroup_sum(v, li) / f32(D);
+  let inv = 1.0 / sqrt(variance + params.eps);
+  for (var i = li; i < D; i += WG) {
+    let d = (x[base + i] - pivot) - mean_d;
+    out[base + i] = d * inv * gamma[i] + beta[i];
+  }
+}
+`;
+  return { kernel, key: sourceKey(kernel, { WG }), code };
+}
+
+export function layerNorm(a: LayerNormArgs): Dispatch {
+  if (!(a.eps > 0)) throw new Error(`${a.label}: layernorm eps must be positive, got ${a.eps}`);
+  const workgroups = grid1d(a.rows);
+  return {
+    label: a.label,
+    source: layerNormSource(),
+    bindings: { x: a.x, gamma: a.gamma, beta: a.beta, out: a.out },
+    uniforms: { rows: a.rows, D: a.D, eps: a.eps, grid_x: workgroups[0] },
+    workgroups,
+    flops: 8 * a.rows * a.D,
+    bytes: 4 * (2 * a.rows * a.D + 2 * a.D),
+  };
+}

@@ -1,0 +1,96 @@
+import { ceilDiv, sourceKey, type Binding, type Dispatch } from '../kernel.js';
+import { DEFAULT_TILE, tiledMatmulWgsl, type TiledMatmulShape } from '../matmul/tiled.js';
+
+/**
+ * patch_embed/tiled_gather: the stride-P, P×P convolution as a matmul whose A operand is gathered
+ * straight from the NCHW image (no im2col buffer), with the class token and the position
+ * embeddings added in the same pass:
+ *
+ *   image [B, C, S, S] -> tokens [B, T, D],  T = 1 + (S/P)²
+ *   tokens[b, 0, :] = cls + pos[0]
+ *   tokens[b, t, :] = patch(b, t−1)·W + bias + pos[t]     (patch k = c·P·P + ky·P + kx)
+ *
+ * It is the tiled matmul (matmul/tiled.ts) with a pixel loader and an embedding epilogue; loads
+ * are vec4 along kx when P % 4 == 0 (4 neighbouring pixels of one row).
+ */
+export interface PatchEmbedArgs {
+  label: string;
+  batch: number;
+  channels: number;
+  imageSize: number;
+  patchSize: number;
+  D: number;
+  image: Binding;
+  /** W [C·P·P, D] */
+  w: Binding;
+  bias: Binding;
+  cls: Binding;
+  /** pos [T, D] */
+  pos: Binding;
+  out: Binding;
+  tile?: TiledMatmulShape;
+}
+
+export interface PatchEmbedSourceParams {
+  tile: TiledMatmulShape;
+  vecA: boolean;
+  vecN: boolean;
+}
+
+export function patchEmbedSource(p: PatchEmbedSourceParams) {
+  const kernel = 'patch_embed/tiled_gather';
+  const v = p.vecN ? 'vec4<f32>' : 'f32';
+  const bindings = [
+    `@group(0) @binding(?) var<storage, read> image: array<${p.vecA ? 'vec4<f32>' : 'f32'}>; // [B, C, S, S]`,
+    `@group(0) @binding(?) var<storage, read> bias: array<${v}>; // [D]`,
+    `@group(0) @binding(?) var<storage, read> cls: array<${v}>;  // [D]`,
+    `@group(0) @binding(?) var<storage, read> pos: array<${v}>;  // [T, D]`,
+    `@group(0) @binding(?) var<storage, read_write> out: array<${v}>; // [B, T, D]`,
+  ];
+  const loadA = /* wgsl */ `
+fn pixel_index(row: u32, k: u32) -> u32 {
+  let b = row / params.T;
+  let pi = row % params.T - 1u;          // patch index (caller excludes t = 0)
+  let py = pi / params.G;
+  let px = pi % params.G;
+  let PP = params.P * params.P;
+  let c = k / PP;
+  let r = k % PP;
+  let y = py * params.P + r / params.P;
+  let x = px * params.P + r % params.P;
+  return ((b * params.C + c) * params.S + y) * params.S + x;
+}
+fn load_a(row: u32, k: u32) -> ${p.vecA ? 'vec4<f32>' : 'f32'} {
+  if (row % params.T == 0u) { return ${p.vecA ? 'vec4<f32>(0.0)' : '0.0'}; } // class-token row
+  return image[pixel_index(row, k)${p.vecA ? ' / 4u' : ''}];
+}`;
+  const col = p.vecN ? 'col / 4u' : 'col';
+  const store = /* wgsl */ `let t = row % params.T;
+        var y = pos[${p.vecN ? '(t * params.N + col) / 4u' : 't * params.N + col'}];
+        if (t == 0u) { y += cls[${col}]; } else { y += v + bias[${col}]; }
+        out[${p.vecN ? '(row * params.N + col) / 4u' : 'row * params.N + col'}] = y;`;
+  const code = tiledMatmulWgsl(
+    { tile: p.tile, vecA: p.vecA, vecN: p.vecN },
+    { params: ['T: u32', 'G: u32', 'P: u32', 'C: u32', 'S: u32'], bindings, loadA, store },
+  );
+  return { kernel, key: sourceKey(kernel, { ...p, tile: `${p.tile.BM}x${p.tile.BN}x${p.tile.BK}` }), code };
+}
+
+export function patchEmbed(a: PatchEmbedArgs): Dispatch {
+  const { batch, channels: C, imageSize: S, patchSize: P, D } = a;
+  if (S % P !== 0) throw new Error(`${a.label}: image size ${S} is not divisible by patch size ${P}`);
+  const G = S / P;
+  const T = 1 + G * G;
+  const K = C * P * P;
+  const M = batch * T;
+  const tile = a.tile ?? DEFAULT_TILE;
+  return {
+    label: a.label,
+    source: patchEmbedSource({ tile, vecA: P % 4 === 0, vecN: D % 4 === 0 }),
+    bindings: { image: a.image, w: a.w, bias: a.bias, cls: a.cls, pos: a.pos, out: a.out },
+    uniforms: { M, N: D, K, T, G, P, C, S },
+    workgroups: [ceilDiv(D, tile.BN), ceilDiv(M, tile.BM), 1],
+    flops: 2 * batch * G * G * K * D,
+    bytes: 4 * (batch * C * S * S + K * D + T * D + M * D),
+  };
+}

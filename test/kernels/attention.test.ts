@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { attention } from '../../src/kernels/attention/op.js';
+import { attentionRef } from '../../src/kernels/attention/reference.js';
+import { relL2, report } from '../helpers/compare.js';
+import { runDispatch, testDevice } from '../helpers/gpu.js';
+import { freshSeed, randn, rng } from '../helpers/random.js';
+
+// Tolerance: relative L2 ≤ 1e-5 against float64. Scores are dot products of length Dh (≤ 64)
+// and the online softmax rescales by exp of differences, each within a few float32 ulps; a
+// wrong head offset, mask or rescale gives errors of order 1.
+const TOL = 1e-5;
+
+const cases: [string, number, number, number, number, number][] = [
+  // name, batch, T, heads, headDim, workgroup storage limit
+  ['ViT-S: 197 tokens, 6 heads of 64', 1, 197, 6, 64, 16384],
+  ['3 images × 50 tokens, 3 heads of 16', 3, 50, 3, 16, 16384],
+  ['17 tokens, 4 heads of 16, batch 2', 2, 17, 4, 16, 16384],
+  ['scalar path: head dim 6', 2, 37, 2, 6, 16384],
+  ['small workgroup memory: key tiles of 8', 1, 70, 2, 64, 4096],
+];
+
+describe('attention (online softmax)', () => {
+  for (const [name, batch, T, heads, headDim, wgMem] of cases) {
+    it(name, async () => {
+      const device = await testDevice();
+      const seed = freshSeed();
+      const D = heads * headDim;
+      // Spread of 2 gives peaked softmaxes (scores up to ~±20), which exercises the running max.
+      const qkv = randn(rng(seed), batch * T * 3 * D, 2);
+      const got = await runDispatch(
+        device,
+        (b) => attention({ label: 'test.attn', batch, T, heads, headDim, qkv: b.qkv, out: b.out, maxWorkgroupStorage: wgMem }),
+        { inputs: { qkv }, outputs: { out: batch * T * D } },
+      );
+      const err = relL2(got.out, attentionRef(qkv, batch, T, heads, headDim));
+      expect(err, report(`attention ${name}`, err, TOL, seed, got.out)).toBeLessThanOrEqual(TOL);
+    });
+  }
+});
