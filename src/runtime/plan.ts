@@ -82,25 +82,7 @@ export class Plan {
     };
     try {
       // 1. Tensor lifetimes -> arena buffers.
-      const lives = new Map<string, TensorLife>();
-      dispatches.forEach((d, step) => {
-        for (const [bname, b] of Object.entries(d.bindings)) {
-          if (!isTensorRef(b)) continue;
-          const life = lives.get(b.tensor);
-          if (!life) lives.set(b.tensor, { name: b.tensor, bytes: b.bytes, first: step, last: step });
-          else {
-            if (life.bytes !== b.bytes) {
-              throw new WebvitError('BINDING_MISMATCH', `${d.label}: tensor ${b.tensor} bound as ${bname} with ${b.bytes} bytes, but it was ${life.bytes} bytes before`);
-            }
-            life.last = step;
-          }
-        }
-      });
-      for (const name of [...io.inputs, ...io.outputs]) {
-        if (!lives.has(name)) throw new WebvitError('BINDING_MISMATCH', `${label}: plan input/output ${name} is not used by any dispatch`);
-      }
-      for (const name of io.inputs) lives.get(name)!.first = -1;
-      for (const name of io.outputs) lives.get(name)!.last = dispatches.length;
+      const lives = tensorLifetimes(label, dispatches, io);
       const arena = assignBuffers([...lives.values()]);
       const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
       const physical = arena.buffers.map((size, i) => owner.create({ label: `${label}.activations${i}`, size: align(size, 16), usage }));
@@ -278,6 +260,33 @@ export class Plan {
       this.readback.unmap();
     }
   }
+}
+
+/**
+ * When each activation tensor is first and last used (step indices). Inputs live from before the
+ * first step, outputs until after the last. A tensor must keep one size everywhere it is bound.
+ */
+export function tensorLifetimes(label: string, dispatches: Dispatch[], io: PlanIO): Map<string, TensorLife> {
+  const lives = new Map<string, TensorLife>();
+  dispatches.forEach((d, step) => {
+    for (const [bname, b] of Object.entries(d.bindings)) {
+      if (!isTensorRef(b)) continue;
+      const life = lives.get(b.tensor);
+      if (!life) lives.set(b.tensor, { name: b.tensor, bytes: b.bytes, first: step, last: step });
+      else {
+        if (life.bytes !== b.bytes) {
+          throw new WebvitError('BINDING_MISMATCH', `${d.label}: tensor ${b.tensor} bound as ${bname} with ${b.bytes} bytes, but it was ${life.bytes} bytes before`);
+        }
+        life.last = step;
+      }
+    }
+  });
+  for (const name of [...io.inputs, ...io.outputs]) {
+    if (!lives.has(name)) throw new WebvitError('BINDING_MISMATCH', `${label}: plan input/output ${name} is not used by any dispatch`);
+  }
+  for (const name of io.inputs) lives.get(name)!.first = -1;
+  for (const name of io.outputs) lives.get(name)!.last = dispatches.length;
+  return lives;
 }
 
 function encodeStep(pass: GPUComputePassEncoder, s: CompiledStep): void {

@@ -33,7 +33,7 @@ export async function runDispatch(device: GPUDevice, make: (buffers: Record<stri
   try {
     for (const [name, data] of Object.entries(run.inputs)) {
       buffers[name] = device.createBuffer({ label: `test.${name}`, size: Math.max(16, data.byteLength), usage });
-      device.queue.writeBuffer(buffers[name], 0, data);
+      device.queue.writeBuffer(buffers[name], 0, data as Float32Array<ArrayBuffer>);
     }
     for (const [name, n] of Object.entries(run.outputs)) {
       buffers[name] = device.createBuffer({ label: `test.${name}`, size: Math.max(16, n * 4), usage });

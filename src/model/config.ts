@@ -1,0 +1,109 @@
+import { WebvitError } from '../runtime/errors.js';
+import type { Pooling } from '../kernels/pool/op.js';
+
+/** A ViT's shape. Field names follow the weight file's `webvit.config` (docs/weights-format.md). */
+export interface ViTConfig {
+  image_size: number;
+  patch_size: number;
+  num_channels: number;
+  hidden_size: number;
+  num_layers: number;
+  num_heads: number;
+  mlp_size: number;
+  /** 0: no classifier; forward returns pooled features only. */
+  num_classes: number;
+  layer_norm_eps: number;
+  qkv_bias: boolean;
+  pooling: Pooling;
+}
+
+/** Quantities every part of the engine derives from a config, computed in one place. */
+export interface ViTShape {
+  /** Patches per side. */
+  grid: number;
+  /** Tokens per image: class token + patches. */
+  tokens: number;
+  headDim: number;
+  /** Patch-embedding inner size C·P·P. */
+  patchInner: number;
+  /** Values of one input image, C·S·S. */
+  imageValues: number;
+}
+
+export function shapeOf(c: ViTConfig): ViTShape {
+  const grid = c.image_size / c.patch_size;
+  return {
+    grid,
+    tokens: 1 + grid * grid,
+    headDim: c.hidden_size / c.num_heads,
+    patchInner: c.num_channels * c.patch_size * c.patch_size,
+    imageValues: c.num_channels * c.image_size * c.image_size,
+  };
+}
+
+type Base = Omit<ViTConfig, 'num_classes'> & { num_classes?: number };
+const vit = (image: number, patch: number, hidden: number, layers: number, heads: number): Base => ({
+  image_size: image,
+  patch_size: patch,
+  num_channels: 3,
+  hidden_size: hidden,
+  num_layers: layers,
+  num_heads: heads,
+  mlp_size: 4 * hidden,
+  num_classes: 1000,
+  layer_norm_eps: 1e-6,
+  qkv_bias: true,
+  pooling: 'cls',
+});
+
+/** Named architectures (timm's names), for benchmarks, estimates and random-weight models. */
+export const VIT_PRESETS = {
+  vit_tiny_patch16_224: vit(224, 16, 192, 12, 3),
+  vit_small_patch16_224: vit(224, 16, 384, 12, 6),
+  vit_base_patch16_224: vit(224, 16, 768, 12, 12),
+  vit_base_patch32_224: vit(224, 32, 768, 12, 12),
+  vit_large_patch16_224: vit(224, 16, 1024, 24, 16),
+} satisfies Record<string, Base>;
+
+export type ViTPresetName = keyof typeof VIT_PRESETS;
+
+export function presetConfig(name: ViTPresetName, overrides: Partial<ViTConfig> = {}): ViTConfig {
+  return parseConfig({ ...VIT_PRESETS[name], ...overrides }, `preset ${name}`);
+}
+
+const INT_FIELDS = ['image_size', 'patch_size', 'num_channels', 'hidden_size', 'num_layers', 'num_heads', 'mlp_size', 'num_classes'] as const;
+const KNOWN = new Set<string>([...INT_FIELDS, 'layer_norm_eps', 'qkv_bias', 'pooling']);
+
+/**
+ * Checks a config from a weight file (or anywhere else) field by field, and that it adds up.
+ * Errors name the field, and the expected versus actual value.
+ */
+export function parseConfig(raw: unknown, source: string): ViTConfig {
+  const bad = (msg: string): never => {
+    throw new WebvitError('BAD_CONFIG', `${source}: config ${msg}`);
+  };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad(`must be a JSON object, got ${JSON.stringify(raw)?.slice(0, 80)}`);
+  const o = raw as Record<string, unknown>;
+  const unknown = Object.keys(o).filter((k) => !KNOWN.has(k));
+  if (unknown.length) bad(`has unknown field(s) ${unknown.join(', ')}; known fields: ${[...KNOWN].join(', ')}`);
+  for (const f of INT_FIELDS) {
+    const v = o[f];
+    if (v === undefined) bad(`is missing ${f}`);
+    const min = f === 'num_classes' ? 0 : 1;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) bad(`field ${f} must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
+  }
+  const eps = o.layer_norm_eps;
+  if (typeof eps !== 'number' || !(eps > 0) || eps >= 1) bad(`field layer_norm_eps must be a number in (0, 1), got ${JSON.stringify(eps)}`);
+  const qkvBias = o.qkv_bias ?? true;
+  if (typeof qkvBias !== 'boolean') bad(`field qkv_bias must be true or false, got ${JSON.stringify(qkvBias)}`);
+  const pooling = o.pooling ?? 'cls';
+  if (pooling !== 'cls' && pooling !== 'mean') bad(`field pooling must be "cls" or "mean", got ${JSON.stringify(pooling)}`);
+  const c = { ...(o as object), qkv_bias: qkvBias, pooling } as ViTConfig;
+  if (c.hidden_size % c.num_heads !== 0) {
+    bad(`does not add up: hidden_size ${c.hidden_size} is not divisible by num_heads ${c.num_heads} (head size would be ${(c.hidden_size / c.num_heads).toFixed(2)})`);
+  }
+  if (c.image_size % c.patch_size !== 0) {
+    bad(`does not add up: image_size ${c.image_size} is not divisible by patch_size ${c.patch_size}`);
+  }
+  return c;
+}

@@ -1,0 +1,143 @@
+import { WebvitError } from '../runtime/errors.js';
+
+/**
+ * safetensors reading and writing, checked byte by byte: a header that lies about offsets, a
+ * truncated file or a shape that does not match its byte count is an error naming the tensor.
+ */
+export type Dtype = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+
+export const DTYPE_BYTES: Record<Dtype, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+
+export interface TensorEntry {
+  name: string;
+  dtype: Dtype;
+  shape: number[];
+  /** Absolute byte range in the file. */
+  begin: number;
+  end: number;
+}
+
+export interface SafetensorsFile {
+  source: string;
+  metadata: Record<string, string>;
+  tensors: Map<string, TensorEntry>;
+  bytes: Uint8Array;
+}
+
+const MAX_HEADER = 100 * 1024 * 1024;
+
+export function parseSafetensors(input: Uint8Array | ArrayBuffer, source: string): SafetensorsFile {
+  const bytes = input instanceof Uint8Array ? input : new Uint8Array(input);
+  const bad = (msg: string): never => {
+    throw new WebvitError('BAD_WEIGHTS', `${source}: ${msg}`);
+  };
+  if (bytes.byteLength < 8) bad(`is ${bytes.byteLength} bytes, too short for a safetensors file (8-byte header length first)`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLen = Number(view.getBigUint64(0, true));
+  if (headerLen > MAX_HEADER) bad(`header length field says ${headerLen} bytes (limit ${MAX_HEADER}); this is not a safetensors file`);
+  if (8 + headerLen > bytes.byteLength) bad(`header length field says ${headerLen} bytes but the file has only ${bytes.byteLength - 8} after it: truncated or not safetensors`);
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
+  } catch (e) {
+    bad(`header is not valid UTF-8 JSON (${(e as Error).message}); this is not a safetensors file`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) bad(`header must be a JSON object`);
+  const dataStart = 8 + headerLen;
+  const dataLen = bytes.byteLength - dataStart;
+  const metadata: Record<string, string> = {};
+  const tensors = new Map<string, TensorEntry>();
+  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      if (typeof raw !== 'object' || raw === null) bad(`__metadata__ must be an object of strings`);
+      for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+        if (typeof v !== 'string') bad(`__metadata__.${k} must be a string, got ${typeof v}`);
+        metadata[k] = v as string;
+      }
+      continue;
+    }
+    const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (typeof e !== 'object' || e === null) bad(`tensor ${name}: header entry must be an object`);
+    if (typeof e.dtype !== 'string' || !(e.dtype in DTYPE_BYTES)) bad(`tensor ${name}: unknown dtype ${JSON.stringify(e.dtype)}`);
+    const shape = e.shape;
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) bad(`tensor ${name}: shape must be a list of non-negative integers, got ${JSON.stringify(shape)}`);
+    const off = e.data_offsets;
+    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isInteger(d) && d >= 0)) {
+      bad(`tensor ${name}: data_offsets must be [begin, end], got ${JSON.stringify(off)}`);
+    }
+    const [b, en] = off as number[];
+    const dtype = e.dtype as Dtype;
+    const want = (shape as number[]).reduce((a, d) => a * d, 1) * DTYPE_BYTES[dtype];
+    if (en < b) bad(`tensor ${name}: data_offsets [${b}, ${en}] end before they begin`);
+    if (en - b !== want) bad(`tensor ${name}: data_offsets [${b}, ${en}] span ${en - b} bytes but ${dtype} shape [${(shape as number[]).join(', ')}] needs ${want}`);
+    if (en > dataLen) bad(`tensor ${name}: data_offsets [${b}, ${en}] run past the end of the data (${dataLen} bytes): the file is truncated or its header lies`);
+    tensors.set(name, { name, dtype, shape: shape as number[], begin: dataStart + b, end: dataStart + en });
+  }
+  const sorted = [...tensors.values()].sort((a, b) => a.begin - b.begin);
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i].begin < sorted[i - 1].end) bad(`tensors ${sorted[i - 1].name} and ${sorted[i].name} overlap in the data section`);
+  }
+  return { source, metadata, tensors, bytes };
+}
+
+/** A tensor's values as float32 (F32 as is; F16 and BF16 widened; other dtypes refused). */
+export function tensorAsFloat32(file: SafetensorsFile, t: TensorEntry): Float32Array {
+  const n = t.shape.reduce((a, d) => a * d, 1);
+  const raw = file.bytes.subarray(t.begin, t.end);
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const out = new Float32Array(n);
+  switch (t.dtype) {
+    case 'F32':
+      for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
+      return out;
+    case 'F16':
+      for (let i = 0; i < n; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));
+      return out;
+    case 'BF16': {
+      const u = new Uint32Array(out.buffer);
+      for (let i = 0; i < n; i++) u[i] = view.getUint16(2 * i, true) << 16;
+      return out;
+    }
+    default:
+      throw new WebvitError('BAD_WEIGHTS', `${file.source}: tensor ${t.name} has dtype ${t.dtype}; webvit weights must be F32, F16 or BF16`);
+  }
+}
+
+export function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * f * 2 ** -24;
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * (1 + f / 1024) * 2 ** (e - 15);
+}
+
+export interface TensorToWrite {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+/** Writes F32 tensors and string metadata as safetensors (header padded to 8 bytes). */
+export function writeSafetensors(tensors: TensorToWrite[], metadata: Record<string, string>): Uint8Array {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let offset = 0;
+  for (const t of tensors) {
+    const n = t.shape.reduce((a, d) => a * d, 1);
+    if (n !== t.data.length) throw new Error(`writeSafetensors: ${t.name} has ${t.data.length} values for shape [${t.shape}]`);
+    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + 4 * n] };
+    offset += 4 * n;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - ((json.length + 8) % 8)) % 8);
+  const headerBytes = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + headerBytes.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
+  out.set(headerBytes, 8);
+  let p = 8 + headerBytes.length;
+  for (const t of tensors) {
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), p);
+    p += t.data.byteLength;
+  }
+  return out;
+}

@@ -1,0 +1,24 @@
+/** Indices and values of the k largest entries of each row of a [rows, n] array, largest first. */
+export function topK(values: Float32Array, n: number, k: number): { index: number; value: number }[][] {
+  const rows = values.length / n;
+  const out: { index: number; value: number }[][] = [];
+  for (let r = 0; r < rows; r++) {
+    const row = Array.from(values.subarray(r * n, (r + 1) * n), (value, index) => ({ index, value }));
+    row.sort((a, b) => b.value - a.value || a.index - b.index);
+    out.push(row.slice(0, Math.min(k, n)));
+  }
+  return out;
+}
+
+/** Softmax of each row, in float64, for printing probabilities. */
+export function softmaxRows(values: Float32Array, n: number): Float64Array {
+  const out = new Float64Array(values.length);
+  for (let r = 0; r < values.length / n; r++) {
+    let max = -Infinity;
+    for (let i = 0; i < n; i++) max = Math.max(max, values[r * n + i]);
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += out[r * n + i] = Math.exp(values[r * n + i] - max);
+    for (let i = 0; i < n; i++) out[r * n + i] /= sum;
+  }
+  return out;
+}

@@ -1,0 +1,109 @@
+import { WebvitError } from '../runtime/errors.js';
+import { parseConfig, shapeOf, type ViTConfig } from './config.js';
+import { parseSafetensors, tensorAsFloat32, type SafetensorsFile } from './safetensors.js';
+
+/** The tensors a config calls for, with their shapes (docs/weights-format.md). */
+export function expectedTensors(c: ViTConfig): Map<string, number[]> {
+  const D = c.hidden_size;
+  const F = c.mlp_size;
+  const s = shapeOf(c);
+  const m = new Map<string, number[]>([
+    ['patch_embed.weight', [s.patchInner, D]],
+    ['patch_embed.bias', [D]],
+    ['cls_token', [D]],
+    ['pos_embed', [s.tokens, D]],
+  ]);
+  for (let i = 0; i < c.num_layers; i++) {
+    const p = `blocks.${i}`;
+    m.set(`${p}.norm1.weight`, [D]);
+    m.set(`${p}.norm1.bias`, [D]);
+    m.set(`${p}.attn.qkv.weight`, [D, 3 * D]);
+    if (c.qkv_bias) m.set(`${p}.attn.qkv.bias`, [3 * D]);
+    m.set(`${p}.attn.proj.weight`, [D, D]);
+    m.set(`${p}.attn.proj.bias`, [D]);
+    m.set(`${p}.norm2.weight`, [D]);
+    m.set(`${p}.norm2.bias`, [D]);
+    m.set(`${p}.mlp.fc1.weight`, [D, F]);
+    m.set(`${p}.mlp.fc1.bias`, [F]);
+    m.set(`${p}.mlp.fc2.weight`, [F, D]);
+    m.set(`${p}.mlp.fc2.bias`, [D]);
+  }
+  m.set('norm.weight', [D]);
+  m.set('norm.bias', [D]);
+  if (c.num_classes > 0) {
+    m.set('head.weight', [D, c.num_classes]);
+    m.set('head.bias', [c.num_classes]);
+  }
+  return m;
+}
+
+export interface LoadedWeights {
+  config: ViTConfig;
+  labels?: string[];
+  /** Canonical name -> float32 values, in the layout of docs/weights-format.md. */
+  tensors: Map<string, Float32Array>;
+}
+
+/** Recognises other ecosystems' checkpoints, to say what to do with them. */
+function foreignHint(names: string[]): string {
+  const has = (p: string) => names.some((n) => n.startsWith(p));
+  let kind = '';
+  if (has('conv_proj.') || has('encoder.layers.')) kind = 'a torchvision ViT state dict';
+  else if (has('vit.') || has('embeddings.patch_embeddings')) kind = 'a Hugging Face transformers ViT checkpoint';
+  else if (has('patch_embed.proj.')) kind = 'a timm ViT state dict';
+  return kind ? ` This looks like ${kind}: convert it to the webvit weight format first (docs/weights-format.md).` : '';
+}
+
+/**
+ * Parses and checks a webvit weight file: config from the metadata, then every tensor the config
+ * calls for present with the right shape and a float dtype, and nothing else.
+ */
+export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string): LoadedWeights {
+  const file = parseSafetensors(bytes, source);
+  const names = [...file.tensors.keys()];
+  const bad = (msg: string): never => {
+    throw new WebvitError('BAD_WEIGHTS', `${source}: ${msg}`);
+  };
+  const rawConfig = file.metadata['webvit.config'];
+  if (file.metadata.format !== 'webvit' || rawConfig === undefined) {
+    bad(`is a safetensors file but not a webvit model (no "webvit.config" in __metadata__).${foreignHint(names)}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(rawConfig!);
+  } catch (e) {
+    bad(`__metadata__["webvit.config"] is not valid JSON: ${(e as Error).message}`);
+  }
+  const config = parseConfig(json, source);
+  let labels: string[] | undefined;
+  if (file.metadata['webvit.labels'] !== undefined) {
+    try {
+      labels = JSON.parse(file.metadata['webvit.labels']);
+    } catch (e) {
+      bad(`__metadata__["webvit.labels"] is not valid JSON: ${(e as Error).message}`);
+    }
+    if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) bad(`__metadata__["webvit.labels"] must be a JSON array of strings`);
+    if (labels!.length !== config.num_classes) bad(`has ${labels!.length} labels but num_classes is ${config.num_classes}`);
+  }
+  const expected = expectedTensors(config);
+  const missing = [...expected.keys()].filter((n) => !file.tensors.has(n));
+  const extra = names.filter((n) => !expected.has(n));
+  if (missing.length || extra.length) {
+    const list = (xs: string[]) => xs.slice(0, 8).join(', ') + (xs.length > 8 ? ` and ${xs.length - 8} more` : '');
+    bad(
+      (missing.length ? `missing tensor(s) ${list(missing)}` : '') +
+        (missing.length && extra.length ? '; ' : '') +
+        (extra.length ? `unexpected tensor(s) ${list(extra)}` : '') +
+        ` for the config (${config.num_layers} layers, qkv_bias ${config.qkv_bias}, ${config.num_classes} classes).${foreignHint(names)}`,
+    );
+  }
+  const tensors = new Map<string, Float32Array>();
+  for (const [name, shape] of expected) {
+    const t = file.tensors.get(name)!;
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      bad(`tensor ${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+    }
+    tensors.set(name, tensorAsFloat32(file as SafetensorsFile, t));
+  }
+  return { config, labels, tensors };
+}
