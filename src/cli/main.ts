@@ -1,0 +1,47 @@
+import { WebvitError } from '../runtime/errors.js';
+import { runCommand } from './run.js';
+import { UsageError } from './usage.js';
+
+const USAGE = `webvit — Vision Transformer inference on WebGPU
+
+Usage:
+  webvit run MODEL --input FILE [--batch N] [--top K] [--json] [--repeat N] [--profile]
+      Runs MODEL (a webvit .safetensors file) on FILE: float32 little-endian NCHW pixels,
+      already normalised. Prints the top classes (or, with --json, {"logits": [[...], ...]})
+      on stdout and timings on stderr.
+
+Options:
+  -h, --help   this text
+Environment:
+  WEBVIT_DEBUG=wgsl   print every kernel's WGSL as it is compiled
+  WEBVIT_DEBUG=stack  print stack traces with errors
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command ? 0 : 2;
+  }
+  switch (command) {
+    case 'run':
+      return runCommand(rest);
+    default:
+      throw new UsageError(`unknown command "${command}"; try \`webvit --help\``);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    const debug = /\bstack\b/.test(process.env.WEBVIT_DEBUG ?? '');
+    if (e instanceof UsageError) {
+      process.stderr.write(`webvit: ${e.message}\n`);
+      process.exit(2);
+    }
+    const msg = e instanceof WebvitError ? e.message : `internal error: ${(e as Error)?.message ?? String(e)}`;
+    process.stderr.write(`webvit: ${msg}\n`);
+    if (debug || !(e instanceof WebvitError)) process.stderr.write(`${(e as Error)?.stack ?? ''}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,123 @@
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { getNodeDevice } from '../runtime/node-device.js';
+import { WebvitError } from '../runtime/errors.js';
+import { shapeOf } from '../model/config.js';
+import { ViTModel } from '../model/vit.js';
+import { readWeights } from '../model/weights.js';
+import { softmaxRows, topK } from '../model/topk.js';
+import { UsageError } from './usage.js';
+
+const ms = (t: number) => `${t.toFixed(1)} ms`;
+
+function positiveInt(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
+  return n;
+}
+
+/** `webvit run MODEL --input FILE`: raw tensors in, logits out. */
+export async function runCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        input: { type: 'string', short: 'i' },
+        batch: { type: 'string', short: 'b' },
+        top: { type: 'string', short: 'k' },
+        json: { type: 'boolean' },
+        repeat: { type: 'string' },
+        profile: { type: 'boolean' },
+      },
+    });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}; try \`webvit --help\``);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) throw new UsageError(`run takes one MODEL file, got ${positionals.length ? positionals.join(' ') : 'none'}`);
+  if (!values.input) throw new UsageError('run needs --input FILE (float32 NCHW pixels, already normalised)');
+  const batchArg = positiveInt('batch', values.batch);
+  const top = positiveInt('top', values.top) ?? 5;
+  const repeat = positiveInt('repeat', values.repeat) ?? 1;
+  const modelPath = positionals[0];
+
+  const t0 = performance.now();
+  const [modelBytes, inputBytes] = await Promise.all([readInput(modelPath, 'model'), readInput(values.input, 'input')]);
+  if (inputBytes.byteLength % 4 !== 0) {
+    throw new WebvitError('BAD_INPUT', `${values.input}: ${inputBytes.byteLength} bytes is not a whole number of float32 values`);
+  }
+  const input = new Float32Array(inputBytes.buffer.slice(inputBytes.byteOffset, inputBytes.byteOffset + inputBytes.byteLength));
+  const device = await getNodeDevice();
+  let model: ViTModel | undefined;
+  try {
+    const tRead = performance.now();
+    // Check the input against the model before compiling anything.
+    const weights = readWeights(modelBytes, modelPath);
+    const per = shapeOf(weights.config).imageValues;
+    const c = weights.config;
+    const batch = batchArg ?? input.length / per;
+    if (!Number.isInteger(batch) || input.length !== batch * per) {
+      throw new WebvitError(
+        'BAD_INPUT',
+        `${values.input}: has ${input.length} float32 values; the model takes ${c.num_channels}×${c.image_size}×${c.image_size} = ${per} per image` +
+          (batchArg ? `, so batch ${batchArg} needs ${batchArg * per}` : ', and that is not a whole number of images'),
+      );
+    }
+    model = await ViTModel.fromWeights(device, weights, { label: 'model', batch });
+    const tLoad = performance.now();
+    const times: number[] = [];
+    let out = await model.forward(input, { batch });
+    times.push(performance.now() - tLoad);
+    for (let i = 1; i < repeat; i++) {
+      const s = performance.now();
+      out = await model.forward(input, { batch });
+      times.push(performance.now() - s);
+    }
+    const profile = values.profile ? await model.profile(input, { batch }) : undefined;
+
+    if (values.json) {
+      const rows = [];
+      for (let b = 0; b < batch; b++) rows.push(Array.from(out.logits.subarray(b * out.numClasses, (b + 1) * out.numClasses)));
+      process.stdout.write(JSON.stringify({ logits: rows }) + '\n');
+    } else {
+      const probs = softmaxRows(out.logits, out.numClasses);
+      topK(out.logits, out.numClasses, top).forEach((row, b) => {
+        const items = row.map((e) => {
+          const name = model!.labels?.[e.index];
+          const p = probs[b * out.numClasses + e.index];
+          return `${e.index}${name ? ` ${name}` : ''} (logit ${e.value.toFixed(4)}, p ${p.toFixed(4)})`;
+        });
+        process.stdout.write(`image ${b}: ${items.join(', ')}\n`);
+      });
+    }
+    const sorted = [...times].sort((a, b) => a - b);
+    process.stderr.write(
+      `webvit: ${c.num_layers} layers, hidden ${c.hidden_size}, ${c.image_size}px/${c.patch_size}, batch ${batch}; ` +
+        `read ${ms(tRead - t0)}, load (upload + pipelines + plan) ${ms(tLoad - tRead)}, first forward ${ms(times[0])}` +
+        (repeat > 1 ? `, median of ${repeat} ${ms(sorted[Math.floor(sorted.length / 2)])}` : '') +
+        `; activations ${(model.activationBytes(batch) / 2 ** 20).toFixed(2)} MiB, weights ${(model.weightBytes / 2 ** 20).toFixed(2)} MiB\n`,
+    );
+    if (profile) {
+      process.stderr.write(`webvit: per-dispatch ${profile.method === 'timestamp-query' ? 'GPU time (timestamp queries)' : 'wall time (submit and wait)'}, total ${ms(profile.totalMs)}\n`);
+      for (const d of profile.dispatches) {
+        const gflops = d.flops / (d.ms * 1e6);
+        process.stderr.write(`  ${d.label.padEnd(24)} ${d.kernel.padEnd(28)} ${d.ms.toFixed(3).padStart(9)} ms  ${gflops.toFixed(2).padStart(8)} GFLOP/s  ${(d.bytes / (d.ms * 1e6)).toFixed(2).padStart(8)} GB/s\n`);
+      }
+    }
+    return 0;
+  } finally {
+    await model?.dispose();
+    device.destroy(); // the CLI made this device
+  }
+}
+
+async function readInput(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    throw new WebvitError(what === 'model' ? 'BAD_WEIGHTS' : 'BAD_INPUT', `${path}: cannot read the ${what} file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
