@@ -75,7 +75,9 @@ export function parseSafetensors(input: Uint8Array | ArrayBuffer, source: string
   }
   const sorted = [...tensors.values()].sort((a, b) => a.begin - b.begin);
   for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i].begin < sorted[i - 1].end) bad(`tensors ${sorted[i - 1].name} and ${sorted[i].name} overlap in the data section`);
+    const [a, b] = [sorted[i - 1], sorted[i]];
+    const range = (t: TensorEntry) => `[${t.begin - dataStart}, ${t.end - dataStart}]`;
+    if (b.begin < a.end) bad(`tensors ${a.name} (data_offsets ${range(a)}) and ${b.name} (data_offsets ${range(b)}) overlap in the data section`);
   }
   return { source, metadata, tensors, bytes };
 }

@@ -5,6 +5,7 @@ import { pipelineCacheFor } from '../runtime/pipelines.js';
 import { BufferOwner, Plan, tensorLifetimes, type PlanProfile } from '../runtime/plan.js';
 import { shapeOf, type ViTConfig } from './config.js';
 import { buildGraph } from './graph.js';
+import type { KernelChoice } from '../kernels/registry.js';
 import { expectedTensors, readWeights, type LoadedWeights } from './weights.js';
 
 export interface LoadOptions {
@@ -12,6 +13,8 @@ export interface LoadOptions {
   label?: string;
   /** Batch size to build a plan for at load (more are built on first use). Default 1. */
   batch?: number;
+  /** Force a kernel variant per op (src/kernels/registry.ts); defaults are correct everywhere. */
+  kernels?: KernelChoice;
 }
 
 export interface ForwardOptions {
@@ -46,6 +49,7 @@ export class ViTModel {
     readonly config: ViTConfig,
     readonly labels: string[] | undefined,
     readonly label: string,
+    readonly kernels: KernelChoice,
     private readonly weights: Map<string, GPUBuffer>,
     private readonly owner: BufferOwner,
   ) {}
@@ -68,7 +72,7 @@ export class ViTModel {
         device.queue.writeBuffer(buf, 0, data as Float32Array<ArrayBuffer>);
         buffers.set(name, buf);
       }
-      const model = new ViTModel(device, w.config, w.labels, label, buffers, owner);
+      const model = new ViTModel(device, w.config, w.labels, label, options.kernels ?? {}, buffers, owner);
       await model.planFor(batch); // compiles every pipeline, in parallel, before the first forward
       return model;
     } catch (e) {
@@ -152,7 +156,7 @@ export class ViTModel {
       return p;
     }
     checkDeviceFits(this.device, this.config, batch, this.label);
-    const graph = buildGraph(this.config, (name) => this.weight(name), { batch, maxWorkgroupStorage: this.device.limits.maxComputeWorkgroupStorageSize });
+    const graph = buildGraph(this.config, (name) => this.weight(name), { batch, maxWorkgroupStorage: this.device.limits.maxComputeWorkgroupStorageSize, kernels: this.kernels });
     const outputs = [graph.features.tensor, ...(graph.logits ? [graph.logits.tensor] : [])];
     p = Plan.compile(this.device, `${this.label}.b${batch}`, graph.dispatches, { inputs: [graph.input.tensor], outputs });
     this.plans.set(batch, p);

@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
-import { attention } from '../../src/kernels/attention/op.js';
+import { describe, it } from 'vitest';
+import { attention, ATTENTION_VARIANTS, type AttentionVariant } from '../../src/kernels/attention/op.js';
 import { attentionRef } from '../../src/kernels/attention/reference.js';
-import { relL2, report } from '../helpers/compare.js';
+import { expectWithin, relL2 } from '../helpers/compare.js';
 import { runDispatch, testDevice } from '../helpers/gpu.js';
 import { freshSeed, randn, rng } from '../helpers/random.js';
 
@@ -19,7 +19,7 @@ const cases: [string, number, number, number, number, number][] = [
   ['small workgroup memory: key tiles of 8', 1, 70, 2, 64, 4096],
 ];
 
-describe('attention (online softmax)', () => {
+for (const variant of Object.keys(ATTENTION_VARIANTS) as AttentionVariant[]) describe(`attention/${variant}`, () => {
   for (const [name, batch, T, heads, headDim, wgMem] of cases) {
     it(name, async () => {
       const device = await testDevice();
@@ -29,11 +29,11 @@ describe('attention (online softmax)', () => {
       const qkv = randn(rng(seed), batch * T * 3 * D, 2);
       const got = await runDispatch(
         device,
-        (b) => attention({ label: 'test.attn', batch, T, heads, headDim, qkv: b.qkv, out: b.out, maxWorkgroupStorage: wgMem }),
+        (b) => attention({ label: 'test.attn', batch, T, heads, headDim, qkv: b.qkv, out: b.out, maxWorkgroupStorage: wgMem, variant }),
         { inputs: { qkv }, outputs: { out: batch * T * D } },
       );
       const err = relL2(got.out, attentionRef(qkv, batch, T, heads, headDim));
-      expect(err, report(`attention ${name}`, err, TOL, seed, got.out)).toBeLessThanOrEqual(TOL);
+      expectWithin(`attention/${variant} ${name}`, err, TOL, seed, got.out);
     });
   }
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { gelu } from '../../src/kernels/gelu/op.js';
 import { geluRef } from '../../src/kernels/gelu/reference.js';
-import { relL2, report } from '../helpers/compare.js';
+import { expectWithin, relL2 } from '../helpers/compare.js';
 import { runDispatch, testDevice } from '../helpers/gpu.js';
 import { freshSeed, randn, rng } from '../helpers/random.js';
 
@@ -22,7 +22,7 @@ describe('gelu (exact erf)', () => {
       const x = randn(rng(seed), n, scale);
       const got = await runDispatch(device, (b) => gelu({ label: 'test.gelu', n, x: b.x, out: b.out }), { inputs: { x }, outputs: { out: n } });
       const err = relL2(got.out, geluRef(x));
-      expect(err, report(`gelu ${name}`, err, TOL, seed, got.out)).toBeLessThanOrEqual(TOL);
+      expectWithin(`gelu ${name}`, err, TOL, seed, got.out);
     });
   }
 

@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { layerNorm } from '../../src/kernels/layernorm/op.js';
 import { layerNormRef } from '../../src/kernels/layernorm/reference.js';
-import { relL2, report } from '../helpers/compare.js';
+import { expectWithin, relL2 } from '../helpers/compare.js';
 import { runDispatch, testDevice } from '../helpers/gpu.js';
 import { freshSeed, randn, rng } from '../helpers/random.js';
 
@@ -34,7 +34,7 @@ describe('layernorm', () => {
         outputs: { out: rows * D },
       });
       const err = relL2(got.out, layerNormRef(x, gamma, beta, rows, D, eps));
-      expect(err, report(`layernorm ${name}`, err, TOL, seed, got.out)).toBeLessThanOrEqual(TOL);
+      expectWithin(`layernorm ${name}`, err, TOL, seed, got.out);
     });
   }
 });

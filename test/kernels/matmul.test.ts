@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
-import { linear, type MatmulEpilogue } from '../../src/kernels/matmul/op.js';
+import { describe, it } from 'vitest';
+import { linear, MATMUL_VARIANTS, type MatmulEpilogue, type MatmulVariant } from '../../src/kernels/matmul/op.js';
 import { linearRef } from '../../src/kernels/matmul/reference.js';
-import { relL2, report } from '../helpers/compare.js';
+import { expectWithin, relL2 } from '../helpers/compare.js';
 import { runDispatch, testDevice } from '../helpers/gpu.js';
 import { freshSeed, randn, rng } from '../helpers/random.js';
 
@@ -21,43 +21,50 @@ const shapes: [string, number, number, number][] = [
   ['exact tile fit', 128, 64, 128],
 ];
 
-describe('matmul (tiled)', () => {
-  for (const [name, M, K, N] of shapes) {
-    for (const epilogue of ['none', 'gelu', 'residual'] as MatmulEpilogue[]) {
-      it(`${name}: ${M}x${K}x${N}, epilogue ${epilogue}`, async () => {
-        const device = await testDevice();
-        const seed = freshSeed();
-        const r = rng(seed);
-        const a = randn(r, M * K);
-        const w = randn(r, K * N, 1 / Math.sqrt(K));
-        const bias = randn(r, N, 0.5);
-        const residual = epilogue === 'residual' ? randn(r, M * N) : undefined;
-        const inputs: Record<string, Float32Array> = { a, w, bias };
-        if (residual) inputs.residual = residual;
-        const got = await runDispatch(
-          device,
-          (b) => linear({ label: 'test.linear', M, K, N, a: b.a, w: b.w, bias: b.bias, residual: b.residual, out: b.out, epilogue }),
-          { inputs, outputs: { out: M * N } },
-        );
-        const want = linearRef(a, w, bias, residual, M, K, N, epilogue);
-        const err = relL2(got.out, want);
-        expect(err, report(`matmul ${M}x${K}x${N} ${epilogue}`, err, TOL, seed, got.out)).toBeLessThanOrEqual(TOL);
-      });
-    }
-  }
+const EPILOGUES: MatmulEpilogue[] = ['none', 'gelu', 'residual'];
 
-  it('works without bias', async () => {
-    const device = await testDevice();
-    const seed = freshSeed();
-    const r = rng(seed);
-    const [M, K, N] = [50, 48, 144];
-    const a = randn(r, M * K);
-    const w = randn(r, K * N);
-    const got = await runDispatch(device, (b) => linear({ label: 'test.nobias', M, K, N, a: b.a, w: b.w, out: b.out, epilogue: 'none' }), {
-      inputs: { a, w },
-      outputs: { out: M * N },
+// Every variant runs through the same shapes; epilogues rotate over the shapes so each variant
+// sees each epilogue on aligned and unaligned shapes. The default variant also gets every
+// epilogue on every shape.
+for (const variant of Object.keys(MATMUL_VARIANTS) as MatmulVariant[]) {
+  describe(`matmul/${variant}`, () => {
+    shapes.forEach(([name, M, K, N], i) => {
+      const epilogues = variant === 'tiled' ? EPILOGUES : [EPILOGUES[i % 3]];
+      for (const epilogue of epilogues) {
+        it(`${name}: ${M}x${K}x${N}, epilogue ${epilogue}`, async () => {
+          const device = await testDevice();
+          const seed = freshSeed();
+          const r = rng(seed);
+          const a = randn(r, M * K);
+          const w = randn(r, K * N, 1 / Math.sqrt(K));
+          const bias = randn(r, N, 0.5);
+          const residual = epilogue === 'residual' ? randn(r, M * N) : undefined;
+          const inputs: Record<string, Float32Array> = { a, w, bias };
+          if (residual) inputs.residual = residual;
+          const got = await runDispatch(
+            device,
+            (b) => linear({ label: 'test.linear', M, K, N, a: b.a, w: b.w, bias: b.bias, residual: b.residual, out: b.out, epilogue, variant }),
+            { inputs, outputs: { out: M * N } },
+          );
+          const err = relL2(got.out, linearRef(a, w, bias, residual, M, K, N, epilogue));
+          expectWithin(`matmul/${variant} ${M}x${K}x${N} ${epilogue}`, err, TOL, seed, got.out);
+        });
+      }
     });
-    const err = relL2(got.out, linearRef(a, w, undefined, undefined, M, K, N, 'none'));
-    expect(err, report('matmul no bias', err, TOL, seed, got.out)).toBeLessThanOrEqual(TOL);
+
+    it('works without bias', async () => {
+      const device = await testDevice();
+      const seed = freshSeed();
+      const r = rng(seed);
+      const [M, K, N] = [50, 48, 144];
+      const a = randn(r, M * K);
+      const w = randn(r, K * N);
+      const got = await runDispatch(device, (b) => linear({ label: 'test.nobias', M, K, N, a: b.a, w: b.w, out: b.out, epilogue: 'none', variant }), {
+        inputs: { a, w },
+        outputs: { out: M * N },
+      });
+      const err = relL2(got.out, linearRef(a, w, undefined, undefined, M, K, N, 'none'));
+      expectWithin(`matmul/${variant} no bias`, err, TOL, seed, got.out);
+    });
   });
-});
+}

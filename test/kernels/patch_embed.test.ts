@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { patchEmbed } from '../../src/kernels/patch_embed/op.js';
 import { patchEmbedRef } from '../../src/kernels/patch_embed/reference.js';
-import { relL2, report } from '../helpers/compare.js';
+import { expectWithin, relL2 } from '../helpers/compare.js';
 import { runDispatch, testDevice } from '../helpers/gpu.js';
 import { freshSeed, randn, rng } from '../helpers/random.js';
 
@@ -34,7 +34,7 @@ describe('patch embedding (gathered matmul + class token + positions)', () => {
         { inputs: { image, w, bias, cls, pos }, outputs: { out: batch * T * D } },
       );
       const err = relL2(got.out, patchEmbedRef(image, w, bias, cls, pos, batch, C, S, P, D));
-      expect(err, report(`patch embed ${name}`, err, TOL, seed, got.out)).toBeLessThanOrEqual(TOL);
+      expectWithin(`patch embed ${name}`, err, TOL, seed, got.out);
     });
   }
 });

@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { pool, type Pooling } from '../../src/kernels/pool/op.js';
 import { poolRef } from '../../src/kernels/pool/reference.js';
-import { relL2, report } from '../helpers/compare.js';
+import { expectWithin, relL2 } from '../helpers/compare.js';
 import { runDispatch, testDevice } from '../helpers/gpu.js';
 import { freshSeed, randn, rng } from '../helpers/random.js';
 
@@ -20,7 +20,7 @@ describe('pool', () => {
           outputs: { out: batch * D },
         });
         const err = relL2(got.out, poolRef(x, mode, batch, T, D));
-        expect(err, report(`pool ${mode}`, err, TOL, seed, got.out)).toBeLessThanOrEqual(TOL);
+        expectWithin(`pool ${mode}`, err, TOL, seed, got.out);
       });
     }
   }

@@ -1,6 +1,7 @@
 import { ERF_GELU_WGSL } from '../wgsl_math.js';
 import { ceilDiv, sourceKey, type Binding, type Dispatch } from '../kernel.js';
 import { DEFAULT_TILE, tiledMatmulWgsl, type TiledMatmulShape } from './tiled.js';
+import { naiveLinearSource } from './naive.js';
 
 /** What happens to `A·W + bias` before it is stored. */
 export type MatmulEpilogue = 'none' | 'gelu' | 'residual';
@@ -22,8 +23,25 @@ export interface LinearArgs {
   /** out [M, N]. Must not alias a or residual (WebGPU forbids it within one dispatch). */
   out: Binding;
   epilogue: MatmulEpilogue;
-  tile?: TiledMatmulShape;
+  /** Kernel variant (MATMUL_VARIANTS); default 'tiled'. */
+  variant?: MatmulVariant;
 }
+
+/**
+ * Matmul variants. Every one runs through the same tests (test/kernels/matmul.test.ts).
+ *   naive        v0: one output per invocation, scalar global loads (the baseline)
+ *   tiled        v1: 64×64 tile, BK 16, 4×4 outputs per invocation, vec4 loads (default)
+ *   tiled_32x64  v2: as v1 with 32-row tiles: twice the workgroups for small M (batch 1)
+ *   tiled_bk32   v3: as v1 with 32-wide K slices: half the barriers per K
+ */
+export const MATMUL_VARIANTS = {
+  naive: { summary: 'one output per invocation, scalar loads', tile: undefined },
+  tiled: { summary: '64x64 tile, BK 16, 4x4 per invocation, vec4', tile: DEFAULT_TILE },
+  tiled_32x64: { summary: '32x64 tile, BK 16, 4x4 per invocation, vec4', tile: { BM: 32, BN: 64, BK: 16 } },
+  tiled_bk32: { summary: '64x64 tile, BK 32, 4x4 per invocation, vec4', tile: { BM: 64, BN: 64, BK: 32 } },
+} satisfies Record<string, { summary: string; tile: TiledMatmulShape | undefined }>;
+
+export type MatmulVariant = keyof typeof MATMUL_VARIANTS;
 
 export interface LinearSourceParams {
   tile: TiledMatmulShape;
@@ -71,8 +89,14 @@ export function linear(args: LinearArgs): Dispatch {
   if ((args.epilogue === 'residual') !== (args.residual !== undefined)) {
     throw new Error(`${args.label}: a residual buffer is needed exactly when the epilogue is 'residual'`);
   }
-  const tile = args.tile ?? DEFAULT_TILE;
-  const source = linearSource({ tile, vecA: K % 4 === 0, vecN: N % 4 === 0, bias: args.bias !== undefined, epilogue: args.epilogue });
+  const variant = args.variant ?? 'tiled';
+  const tile = MATMUL_VARIANTS[variant]?.tile;
+  if (!(variant in MATMUL_VARIANTS)) throw new Error(`${args.label}: unknown matmul variant ${variant}; known: ${Object.keys(MATMUL_VARIANTS).join(', ')}`);
+  const bias = args.bias !== undefined;
+  const source = tile
+    ? linearSource({ tile, vecA: K % 4 === 0, vecN: N % 4 === 0, bias, epilogue: args.epilogue })
+    : naiveLinearSource({ bias, epilogue: args.epilogue });
+  const grid: [number, number, number] = tile ? [ceilDiv(N, tile.BN), ceilDiv(M, tile.BM), 1] : [ceilDiv(N, 16), ceilDiv(M, 16), 1];
   const bindings: Record<string, Binding> = { a: args.a, w: args.w, out: args.out };
   if (args.bias) bindings.bias = args.bias;
   if (args.residual) bindings.residual = args.residual;
@@ -81,7 +105,7 @@ export function linear(args: LinearArgs): Dispatch {
     source,
     bindings,
     uniforms: { M, N, K },
-    workgroups: [ceilDiv(N, tile.BN), ceilDiv(M, tile.BM), 1],
+    workgroups: grid,
     flops: 2 * M * N * K,
     bytes: 4 * (M * K + K * N + M * N * (args.residual ? 2 : 1) + (args.bias ? N : 0)),
   };

@@ -1,0 +1,19 @@
+import { ATTENTION_VARIANTS } from './attention/op.js';
+import { MATMUL_VARIANTS } from './matmul/op.js';
+
+/**
+ * Every op and its named variants, with a one-line summary each. The first listed is the default.
+ * Variants of an op take the same arguments and run through the same tests; the model picks one
+ * per op (`KernelChoice`).
+ */
+export const KERNEL_VARIANTS = {
+  matmul: MATMUL_VARIANTS,
+  attention: ATTENTION_VARIANTS,
+} as const;
+
+export type KernelChoice = {
+  matmul?: keyof typeof MATMUL_VARIANTS;
+  attention?: keyof typeof ATTENTION_VARIANTS;
+};
+
+export const DEFAULT_CHOICE: Required<KernelChoice> = { matmul: 'tiled', attention: 'online_softmax' };
