@@ -15,14 +15,28 @@ export interface ViTConfig {
   layer_norm_eps: number;
   qkv_bias: boolean;
   pooling: Pooling;
+  /** A class token precedes the patches (default true; some timm models have none). */
+  class_token: boolean;
+  /** A distillation token follows the class token (DeiT distilled); default false. */
+  distilled: boolean;
+  /**
+   * Where the final layernorm goes for mean pooling: false (default) normalises every token and
+   * then averages (torchvision/HF style); true averages raw tokens and normalises the mean (timm's
+   * `fc_norm`, its default for global_pool='avg'). For class-token pooling both are the same.
+   */
+  fc_norm: boolean;
 }
 
 /** Quantities every part of the engine derives from a config, computed in one place. */
 export interface ViTShape {
   /** Patches per side. */
   grid: number;
-  /** Tokens per image: class token + patches. */
+  /** Class and distillation tokens before the patches (0, 1 or 2). */
+  prefixTokens: number;
+  /** Tokens per image: prefix tokens + patches. */
   tokens: number;
+  /** Width of the pooled features the head sees: D, or 2·D for a distilled model (class and distillation token side by side). */
+  featureSize: number;
   headDim: number;
   /** Patch-embedding inner size C·P·P. */
   patchInner: number;
@@ -32,9 +46,12 @@ export interface ViTShape {
 
 export function shapeOf(c: ViTConfig): ViTShape {
   const grid = c.image_size / c.patch_size;
+  const prefixTokens = (c.class_token ? 1 : 0) + (c.distilled ? 1 : 0);
   return {
     grid,
-    tokens: 1 + grid * grid,
+    prefixTokens,
+    tokens: prefixTokens + grid * grid,
+    featureSize: c.pooling === 'cls' ? prefixTokens * c.hidden_size : c.hidden_size,
     headDim: c.hidden_size / c.num_heads,
     patchInner: c.num_channels * c.patch_size * c.patch_size,
     imageValues: c.num_channels * c.image_size * c.image_size,
@@ -54,6 +71,9 @@ const vit = (image: number, patch: number, hidden: number, layers: number, heads
   layer_norm_eps: 1e-6,
   qkv_bias: true,
   pooling: 'cls',
+  class_token: true,
+  distilled: false,
+  fc_norm: false,
 });
 
 /** Named architectures (timm's names), for benchmarks, estimates and random-weight models. */
@@ -72,7 +92,8 @@ export function presetConfig(name: ViTPresetName, overrides: Partial<ViTConfig> 
 }
 
 const INT_FIELDS = ['image_size', 'patch_size', 'num_channels', 'hidden_size', 'num_layers', 'num_heads', 'mlp_size', 'num_classes'] as const;
-const KNOWN = new Set<string>([...INT_FIELDS, 'layer_norm_eps', 'qkv_bias', 'pooling']);
+const BOOL_FIELDS = { qkv_bias: true, class_token: true, distilled: false, fc_norm: false } as const;
+const KNOWN = new Set<string>([...INT_FIELDS, 'layer_norm_eps', 'pooling', ...Object.keys(BOOL_FIELDS)]);
 
 /**
  * Checks a config from a weight file (or anywhere else) field by field, and that it adds up.
@@ -94,11 +115,17 @@ export function parseConfig(raw: unknown, source: string): ViTConfig {
   }
   const eps = o.layer_norm_eps;
   if (typeof eps !== 'number' || !(eps > 0) || eps >= 1) bad(`field layer_norm_eps must be a number in (0, 1), got ${JSON.stringify(eps)}`);
-  const qkvBias = o.qkv_bias ?? true;
-  if (typeof qkvBias !== 'boolean') bad(`field qkv_bias must be true or false, got ${JSON.stringify(qkvBias)}`);
+  const bools: Record<string, boolean> = {};
+  for (const [f, dflt] of Object.entries(BOOL_FIELDS)) {
+    const v = o[f] ?? dflt;
+    if (typeof v !== 'boolean') bad(`field ${f} must be true or false, got ${JSON.stringify(v)}`);
+    bools[f] = v as boolean;
+  }
   const pooling = o.pooling ?? 'cls';
   if (pooling !== 'cls' && pooling !== 'mean') bad(`field pooling must be "cls" or "mean", got ${JSON.stringify(pooling)}`);
-  const c = { ...(o as object), qkv_bias: qkvBias, pooling } as ViTConfig;
+  const c = { ...(o as object), ...bools, pooling } as ViTConfig;
+  if (c.distilled && !c.class_token) bad(`does not add up: distilled is true but class_token is false (a distillation token follows the class token)`);
+  if (c.pooling === 'cls' && !c.class_token) bad(`does not add up: pooling is "cls" but class_token is false; use pooling "mean"`);
   if (c.hidden_size % c.num_heads !== 0) {
     bad(`does not add up: hidden_size ${c.hidden_size} is not divisible by num_heads ${c.num_heads} (head size would be ${(c.hidden_size / c.num_heads).toFixed(2)})`);
   }

@@ -31,8 +31,9 @@ export interface ViTGraph {
  *               x = x + a·Wproj + b                      (residual fused into the matmul)
  *               u = GELU(LN2(x)·Wfc1 + b)                [B·T, F] (GELU fused)
  *               x = x + u·Wfc2 + b
- *   cls:  features = LN(x[:, 0])     (pool first: layernorm is per row, so only B rows need it)
- *   mean: features = mean_t≥1 LN(x)  [B, D]
+ *   cls:  features = LN(x[:, :P])    (P prefix tokens: class, +distillation for DeiT → [B, P·D];
+ *                                     pool first: layernorm is per row, so only B·P rows need it)
+ *   mean: features = mean_t≥P LN(x)  [B, D]   (fc_norm: LN(mean_t≥P x), timm's global_pool='avg')
  *   logits = features·Whead + b      [B, classes]
  */
 export function buildGraph(c: ViTConfig, weight: (name: string) => Binding, o: GraphOptions): ViTGraph {
@@ -61,7 +62,8 @@ export function buildGraph(c: ViTConfig, weight: (name: string) => Binding, o: G
       image: input,
       w: weight('patch_embed.weight'),
       bias: weight('patch_embed.bias'),
-      cls: weight('cls_token'),
+      cls: c.class_token ? weight('cls_token') : undefined,
+      dist: c.distilled ? weight('dist_token') : undefined,
       pos: weight('pos_embed'),
       out: x,
     }),
@@ -86,21 +88,27 @@ export function buildGraph(c: ViTConfig, weight: (name: string) => Binding, o: G
     d.push(linear({ label: `${p}.mlp.fc2`, M, K: F, N: D, a: u, w: weight(`${p}.mlp.fc2.weight`), bias: weight(`${p}.mlp.fc2.bias`), residual: x1, out: x2, epilogue: 'residual', variant }));
     x = x2;
   }
-  const features = t('features', B * D);
+  const P = s.prefixTokens;
+  const features = t('features', B * s.featureSize);
   const norm = { gamma: weight('norm.weight'), beta: weight('norm.bias') };
   if (c.pooling === 'cls') {
-    const cls = t('pool.cls', B * D);
-    d.push(pool({ label: 'pool.cls', mode: 'cls', batch: B, T, D, x, out: cls }));
-    d.push(layerNorm({ label: 'norm', rows: B, D, eps, x: cls, ...norm, out: features }));
+    // [B, P, D] prefix rows (class, distillation), normalised as B·P rows -> features [B, P·D]
+    const prefix = t('pool.cls', B * P * D);
+    d.push(pool({ label: 'pool.cls', mode: 'cls', batch: B, T, D, prefix: P, x, out: prefix }));
+    d.push(layerNorm({ label: 'norm', rows: B * P, D, eps, x: prefix, ...norm, out: features }));
+  } else if (c.fc_norm) {
+    const mean = t('pool.mean', B * D);
+    d.push(pool({ label: 'pool.mean', mode: 'mean', batch: B, T, D, prefix: P, x, out: mean }));
+    d.push(layerNorm({ label: 'fc_norm', rows: B, D, eps, x: mean, ...norm, out: features }));
   } else {
     const xn = t('norm.out', M * D);
     d.push(layerNorm({ label: 'norm', rows: M, D, eps, x, ...norm, out: xn }));
-    d.push(pool({ label: 'pool.mean', mode: 'mean', batch: B, T, D, x: xn, out: features }));
+    d.push(pool({ label: 'pool.mean', mode: 'mean', batch: B, T, D, prefix: P, x: xn, out: features }));
   }
   let logits: TensorRef | undefined;
   if (c.num_classes > 0) {
     logits = t('logits', B * c.num_classes);
-    d.push(linear({ label: 'head', M: B, K: D, N: c.num_classes, a: features, w: weight('head.weight'), bias: weight('head.bias'), out: logits, epilogue: 'none', variant }));
+    d.push(linear({ label: 'head', M: B, K: s.featureSize, N: c.num_classes, a: features, w: weight('head.weight'), bias: weight('head.bias'), out: logits, epilogue: 'none', variant }));
   }
   return { dispatches: d, input, features, logits };
 }

@@ -10,9 +10,10 @@ export function expectedTensors(c: ViTConfig): Map<string, number[]> {
   const m = new Map<string, number[]>([
     ['patch_embed.weight', [s.patchInner, D]],
     ['patch_embed.bias', [D]],
-    ['cls_token', [D]],
-    ['pos_embed', [s.tokens, D]],
   ]);
+  if (c.class_token) m.set('cls_token', [D]);
+  if (c.distilled) m.set('dist_token', [D]);
+  m.set('pos_embed', [s.tokens, D]);
   for (let i = 0; i < c.num_layers; i++) {
     const p = `blocks.${i}`;
     m.set(`${p}.norm1.weight`, [D]);
@@ -31,7 +32,7 @@ export function expectedTensors(c: ViTConfig): Map<string, number[]> {
   m.set('norm.weight', [D]);
   m.set('norm.bias', [D]);
   if (c.num_classes > 0) {
-    m.set('head.weight', [D, c.num_classes]);
+    m.set('head.weight', [s.featureSize, c.num_classes]);
     m.set('head.bias', [c.num_classes]);
   }
   return m;

@@ -10,16 +10,17 @@ const TOL = 1e-5;
 
 describe('pool', () => {
   for (const mode of ['cls', 'mean'] as Pooling[]) {
-    for (const [batch, T, D] of [[1, 197, 384], [3, 50, 48], [2, 17, 10]]) {
-      it(`${mode}: batch ${batch}, T ${T}, D ${D}`, async () => {
+    // [batch, T, D, prefix tokens]: 1 = class token, 2 = class + distillation (DeiT), 0 = none (mean only)
+    for (const [batch, T, D, prefix] of [[1, 197, 384, 1], [3, 50, 48, 1], [2, 17, 10, 1], [3, 198, 24, 2], ...(mode === 'mean' ? [[2, 196, 20, 0]] : [])]) {
+      it(`${mode}: batch ${batch}, T ${T}, D ${D}, prefix ${prefix}`, async () => {
         const device = await testDevice();
         const seed = freshSeed();
         const x = randn(rng(seed), batch * T * D);
-        const got = await runDispatch(device, (b) => pool({ label: 'test.pool', mode, batch, T, D, x: b.x, out: b.out }), {
+        const got = await runDispatch(device, (b) => pool({ label: 'test.pool', mode, batch, T, D, prefix, x: b.x, out: b.out }), {
           inputs: { x },
-          outputs: { out: batch * D },
+          outputs: { out: batch * D * (mode === 'cls' ? prefix : 1) },
         });
-        const err = relL2(got.out, poolRef(x, mode, batch, T, D));
+        const err = relL2(got.out, poolRef(x, mode, batch, T, D, prefix));
         expectWithin(`pool ${mode}`, err, TOL, seed, got.out);
       });
     }

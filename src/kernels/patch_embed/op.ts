@@ -6,9 +6,10 @@ import { DEFAULT_TILE, tiledMatmulWgsl, type TiledMatmulShape } from '../matmul/
  * straight from the NCHW image (no im2col buffer), with the class token and the position
  * embeddings added in the same pass:
  *
- *   image [B, C, S, S] -> tokens [B, T, D],  T = 1 + (S/P)²
- *   tokens[b, 0, :] = cls + pos[0]
- *   tokens[b, t, :] = patch(b, t−1)·W + bias + pos[t]     (patch k = c·P·P + ky·P + kx)
+ *   image [B, C, S, S] -> tokens [B, T, D],  T = prefix + (S/P)²
+ *   tokens[b, 0, :] = cls + pos[0]                        (when there is a class token)
+ *   tokens[b, 1, :] = dist + pos[1]                       (DeiT distillation token)
+ *   tokens[b, t, :] = patch(b, t−prefix)·W + bias + pos[t]  (patch k = c·P·P + ky·P + kx)
  *
  * It is the tiled matmul (matmul/tiled.ts) with a pixel loader and an embedding epilogue; loads
  * are vec4 along kx when P % 4 == 0 (4 neighbouring pixels of one row).
@@ -24,7 +25,10 @@ export interface PatchEmbedArgs {
   /** W [C·P·P, D] */
   w: Binding;
   bias: Binding;
-  cls: Binding;
+  /** Class token [D]; omitted for models without one. */
+  cls?: Binding;
+  /** Distillation token [D] (DeiT); only with a class token. */
+  dist?: Binding;
   /** pos [T, D] */
   pos: Binding;
   out: Binding;
@@ -32,6 +36,8 @@ export interface PatchEmbedArgs {
 }
 
 export interface PatchEmbedSourceParams {
+  /** Prefix tokens before the patches: 0, 1 (class) or 2 (class, distillation). */
+  prefix: number;
   tile: TiledMatmulShape;
   vecA: boolean;
   vecN: boolean;
@@ -43,14 +49,15 @@ export function patchEmbedSource(p: PatchEmbedSourceParams) {
   const bindings = [
     `@group(0) @binding(?) var<storage, read> image: array<${p.vecA ? 'vec4<f32>' : 'f32'}>; // [B, C, S, S]`,
     `@group(0) @binding(?) var<storage, read> bias: array<${v}>; // [D]`,
-    `@group(0) @binding(?) var<storage, read> cls: array<${v}>;  // [D]`,
+    ...(p.prefix >= 1 ? [`@group(0) @binding(?) var<storage, read> cls: array<${v}>;  // [D]`] : []),
+    ...(p.prefix >= 2 ? [`@group(0) @binding(?) var<storage, read> dist: array<${v}>; // [D]`] : []),
     `@group(0) @binding(?) var<storage, read> pos: array<${v}>;  // [T, D]`,
     `@group(0) @binding(?) var<storage, read_write> out: array<${v}>; // [B, T, D]`,
   ];
   const loadA = /* wgsl */ `
 fn pixel_index(row: u32, k: u32) -> u32 {
   let b = row / params.T;
-  let pi = row % params.T - 1u;          // patch index (caller excludes t = 0)
+  let pi = row % params.T - ${p.prefix}u;          // patch index (caller excludes prefix rows)
   let py = pi / params.G;
   let px = pi % params.G;
   let PP = params.P * params.P;
@@ -61,13 +68,13 @@ fn pixel_index(row: u32, k: u32) -> u32 {
   return ((b * params.C + c) * params.S + y) * params.S + x;
 }
 fn load_a(row: u32, k: u32) -> ${p.vecA ? 'vec4<f32>' : 'f32'} {
-  if (row % params.T == 0u) { return ${p.vecA ? 'vec4<f32>(0.0)' : '0.0'}; } // class-token row
+  if (row % params.T < ${p.prefix}u) { return ${p.vecA ? 'vec4<f32>(0.0)' : '0.0'}; } // prefix-token row
   return image[pixel_index(row, k)${p.vecA ? ' / 4u' : ''}];
 }`;
   const col = p.vecN ? 'col / 4u' : 'col';
   const store = /* wgsl */ `let t = row % params.T;
         var y = pos[${p.vecN ? '(t * params.N + col) / 4u' : 't * params.N + col'}];
-        if (t == 0u) { y += cls[${col}]; } else { y += v + bias[${col}]; }
+        ${p.prefix === 0 ? '' : `if (t == 0u) { y += cls[${col}]; } else `}${p.prefix === 2 ? `if (t == 1u) { y += dist[${col}]; } else ` : ''}{ y += v + bias[${col}]; }
         out[${p.vecN ? '(row * params.N + col) / 4u' : 'row * params.N + col'}] = y;`;
   const code = tiledMatmulWgsl(
     { tile: p.tile, vecA: p.vecA, vecN: p.vecN },
@@ -80,14 +87,16 @@ export function patchEmbed(a: PatchEmbedArgs): Dispatch {
   const { batch, channels: C, imageSize: S, patchSize: P, D } = a;
   if (S % P !== 0) throw new Error(`${a.label}: image size ${S} is not divisible by patch size ${P}`);
   const G = S / P;
-  const T = 1 + G * G;
+  const prefix = a.cls ? (a.dist ? 2 : 1) : 0;
+  if (a.dist && !a.cls) throw new Error(`${a.label}: a distillation token needs a class token`);
+  const T = prefix + G * G;
   const K = C * P * P;
   const M = batch * T;
   const tile = a.tile ?? DEFAULT_TILE;
   return {
     label: a.label,
-    source: patchEmbedSource({ tile, vecA: P % 4 === 0, vecN: D % 4 === 0 }),
-    bindings: { image: a.image, w: a.w, bias: a.bias, cls: a.cls, pos: a.pos, out: a.out },
+    source: patchEmbedSource({ prefix, tile, vecA: P % 4 === 0, vecN: D % 4 === 0 }),
+    bindings: { image: a.image, w: a.w, bias: a.bias, pos: a.pos, out: a.out, ...(a.cls ? { cls: a.cls } : {}), ...(a.dist ? { dist: a.dist } : {}) },
     uniforms: { M, N: D, K, T, G, P, C, S },
     workgroups: [ceilDiv(D, tile.BN), ceilDiv(M, tile.BM), 1],
     flops: 2 * batch * G * G * K * D,

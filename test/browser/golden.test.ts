@@ -1,0 +1,237 @@
+import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { extname, join, resolve, sep } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadFixture, maxRelError } from '../helpers/fixtures.js';
+
+// The built browser bundle (dist/webvit.browser.js) in headless Chromium, WebGPU on SwiftShader,
+// held to the same rule as test/model/golden.test.ts: max |logit − golden| / max |golden| ≤ 1e-4,
+// the same for the pooled features, and the same top-5 classes in the same order for every image.
+// test/browser/page.html holds the in-page code; this file serves it with dist/ and
+// test/fixtures/ from a local read-only server.
+const TOL = 1e-4;
+const FIXTURES = ['tiny', 'tiny_mean'];
+const CHROMIUM = process.env.WEBVIT_CHROMIUM ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless=new',
+  '--no-sandbox',
+  '--enable-unsafe-webgpu',
+  '--enable-features=Vulkan',
+  '--use-vulkan=swiftshader',
+  '--use-webgpu-adapter=swiftshader',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+const REPO = resolve(import.meta.dirname, '..', '..');
+const BUNDLE = join(REPO, 'dist', 'webvit.browser.js');
+const PAGE = join(REPO, 'test', 'browser', 'page.html');
+/** URL prefix → directory served read-only below it. */
+const MOUNTS: [string, string][] = [
+  ['/dist/', join(REPO, 'dist')],
+  ['/fixtures/', join(REPO, 'test', 'fixtures')],
+];
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.bin': 'application/octet-stream',
+  '.safetensors': 'application/octet-stream',
+};
+
+let server: Server | undefined;
+let baseUrl = '';
+let browser: Browser | undefined;
+let page: Page | undefined;
+/** Everything the page printed, and what went wrong in it, for failure messages. */
+const consoleLines: string[] = [];
+const pageErrors: string[] = [];
+const serverErrors: string[] = [];
+
+function browserLog(): string {
+  const lines = [...consoleLines, ...serverErrors.map((e) => `[server] ${e}`)];
+  return lines.length ? `browser console:\n  ${lines.join('\n  ')}` : 'browser console: (empty)';
+}
+
+/** Maps a request path to a file under one of the mounts, or undefined (no traversal, no symlinks out). */
+async function resolveRequest(pathname: string): Promise<string | undefined> {
+  if (pathname === '/' || pathname === '/index.html') return PAGE;
+  for (const [prefix, dir] of MOUNTS) {
+    if (!pathname.startsWith(prefix)) continue;
+    const rel = pathname.slice(prefix.length);
+    if (rel.split(/[\\/]/).some((part) => part === '..' || part === '.')) return undefined;
+    const file = resolve(dir, rel);
+    if (!file.startsWith(dir + sep)) return undefined;
+    try {
+      const [real, realDir] = await Promise.all([realpath(file), realpath(dir)]);
+      if (!real.startsWith(realDir + sep)) return undefined;
+      return (await stat(real)).isFile() ? real : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+function startServer(): Promise<string> {
+  const s = createServer((req, res) => {
+    void (async () => {
+      const fail = (status: number, why: string) => {
+        if (status !== 404 || !req.url?.endsWith('favicon.ico')) serverErrors.push(`${req.method} ${req.url}: ${status} ${why}`);
+        res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${status} ${why}\n`);
+      };
+      if (req.method !== 'GET' && req.method !== 'HEAD') return fail(405, 'read-only server');
+      let pathname: string;
+      try {
+        pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
+      } catch {
+        return fail(400, 'bad URL');
+      }
+      if (pathname.includes('\0')) return fail(400, 'bad URL');
+      const file = await resolveRequest(pathname);
+      if (!file) return fail(404, 'not found');
+      const size = (await stat(file)).size;
+      res.writeHead(200, {
+        'Content-Type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
+        'Content-Length': size,
+        'Cache-Control': 'no-store',
+        'X-Content-Type-Options': 'nosniff',
+      });
+      if (req.method === 'HEAD') return res.end();
+      createReadStream(file)
+        .on('error', (e) => res.destroy(e))
+        .pipe(res);
+    })().catch((e) => {
+      serverErrors.push(`${req.method} ${req.url}: ${e}`);
+      if (!res.headersSent) res.writeHead(500).end();
+      else res.destroy();
+    });
+  });
+  server = s;
+  return new Promise((ok, fail) => {
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => ok(`http://127.0.0.1:${(s.address() as AddressInfo).port}`));
+  });
+}
+
+/** Warns (does not fail) when some source file is newer than the bundle under test. */
+function warnIfStale(): void {
+  const built = statSync(BUNDLE).mtimeMs;
+  const newer: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (statSync(p).mtimeMs > built) newer.push(p.slice(REPO.length + 1));
+    }
+  };
+  walk(join(REPO, 'src'));
+  if (newer.length) console.warn(`dist/webvit.browser.js is older than ${newer.join(', ')}: run \`npm run build\` to test the current source`);
+}
+
+interface ProbeResult {
+  ok: boolean;
+  reason?: string;
+  userAgent?: string;
+  adapterInfo?: { vendor: string; architecture: string; device: string; description: string; isFallbackAdapter: boolean | null };
+  features?: string[];
+  limits?: Record<string, number>;
+}
+
+interface RunResult {
+  batch: number;
+  numClasses: number;
+  logits: number[];
+  features: number[] | null;
+  top5: number[][];
+  loadMs: number;
+  forwardMs: number;
+  /** Pipelines compiled on the page's device so far (shared across fixtures). */
+  pipelines: number;
+  adapter: string;
+  gpuErrors: string[];
+}
+
+beforeAll(async () => {
+  if (!existsSync(BUNDLE)) {
+    throw new Error(`${BUNDLE} is missing: run \`npm run build\` (node scripts/build.mjs) before this test`);
+  }
+  warnIfStale();
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (set WEBVIT_CHROMIUM to another binary)`);
+  baseUrl = await startServer();
+  const t0 = performance.now();
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
+  page = await browser.newPage();
+  page.on('console', (msg) => {
+    const line = `[${msg.type()}] ${msg.text()}`;
+    consoleLines.push(line);
+    console.log(`[page] ${line}`);
+  });
+  page.on('pageerror', (err) => {
+    pageErrors.push(err.stack ?? String(err));
+    console.error(`[page] uncaught: ${err.stack ?? err}`);
+  });
+  page.on('crash', () => pageErrors.push('the page crashed'));
+  const resp = await page.goto(`${baseUrl}/`);
+  if (!resp?.ok()) throw new Error(`loading the harness page gave HTTP ${resp?.status()}\n${browserLog()}`);
+  await page.waitForFunction(() => (window as unknown as { webvitHarnessReady?: boolean }).webvitHarnessReady === true, undefined, { timeout: 30_000 });
+  const probe = await page.evaluate(() => (window as unknown as { webvitProbe: () => Promise<ProbeResult> }).webvitProbe());
+  if (!probe.ok) {
+    throw new Error(`no usable WebGPU in ${CHROMIUM} (${browser.version()}): ${probe.reason}\n${browserLog()}`);
+  }
+  const a = probe.adapterInfo!;
+  console.log(
+    `Chromium ${browser.version()} started in ${(performance.now() - t0).toFixed(0)} ms; WebGPU adapter: vendor=${a.vendor} architecture=${a.architecture} ` +
+      `description=${a.description} fallback=${a.isFallbackAdapter}; features=[${probe.features!.join(', ')}]; limits=${JSON.stringify(probe.limits)}`,
+  );
+  expect(pageErrors, `uncaught page errors\n${browserLog()}`).toEqual([]);
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise<void>((ok) => (server ? server.close(() => ok()) : ok()));
+});
+
+describe('golden logits in headless Chromium (WebGPU on SwiftShader, dist/webvit.browser.js)', () => {
+  for (const name of FIXTURES) {
+    it(name, async () => {
+      const f = loadFixture(name);
+      const t0 = performance.now();
+      let out: RunResult;
+      try {
+        out = await page!.evaluate(
+          ([n, b]) => (window as unknown as { webvitRunFixture: (n: string, b: number) => Promise<RunResult> }).webvitRunFixture(n, b),
+          [name, f.golden.batch] as const,
+        );
+      } catch (e) {
+        throw new Error(`${name}: the page failed: ${(e as Error).message}\n${browserLog()}`);
+      }
+      const ms = performance.now() - t0;
+      const ctx = `${name}\n${browserLog()}`;
+      expect(pageErrors, `uncaught page errors in ${ctx}`).toEqual([]);
+      expect(out.gpuErrors, `GPU errors in ${ctx}`).toEqual([]);
+      expect(out.batch).toBe(f.golden.batch);
+      expect(out.numClasses).toBe(f.golden.logits[0].length);
+      expect(out.logits.length).toBe(f.golden.batch * out.numClasses);
+      expect(out.features, `${name}: no features returned`).not.toBeNull();
+      expect(out.features!.length).toBe(f.golden.features.flat().length);
+      const err = maxRelError(Float32Array.from(out.logits), f.golden.logits);
+      const featErr = maxRelError(Float32Array.from(out.features!), f.golden.features);
+      console.log(
+        `${name} (browser): max logit error / max |logit| = ${err.toExponential(3)}, features ${featErr.toExponential(3)}; ` +
+          `load ${out.loadMs.toFixed(0)} ms (${out.pipelines} pipelines on the device so far), forward ${out.forwardMs.toFixed(0)} ms, ` +
+          `total ${ms.toFixed(0)} ms on ${out.adapter}`,
+      );
+      expect(err, `${name}: logits`).toBeLessThanOrEqual(TOL);
+      expect(featErr, `${name}: features`).toBeLessThanOrEqual(TOL);
+      expect(out.top5, `${name}: top-5`).toEqual(f.golden.top5);
+    }, 120_000);
+  }
+});
