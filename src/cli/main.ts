@@ -1,5 +1,6 @@
 import { WebvitError } from '../runtime/errors.js';
 import { runCommand } from './run.js';
+import { benchCommand } from './bench.js';
 import { UsageError } from './usage.js';
 
 const USAGE = `webvit — Vision Transformer inference on WebGPU
@@ -9,6 +10,12 @@ Usage:
       Runs MODEL (a webvit .safetensors file) on FILE: float32 little-endian NCHW pixels,
       already normalised. Prints the top classes (or, with --json, {"logits": [[...], ...]})
       on stdout and timings on stderr.
+
+  webvit bench kernels [--op NAME[,..]] [--model ti16|s16|b16[,..]] [--batch N] [--runs N] [--out DIR]
+      Validates every kernel variant at the real layer shapes, then times it (GPU timestamps);
+      prints GFLOP/s and GB/s next to the adapter's measured ceilings; writes JSON, Markdown, SVG.
+  webvit bench model [--model ti16|s16|b16[,..]] [--batches 1,8,32] [--runs N] [--out DIR]
+      Cold start, batch-1 latency, throughput, and each op's share of GPU time.
 
 Options:
   -h, --help   this text
@@ -26,6 +33,8 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'run':
       return runCommand(rest);
+    case 'bench':
+      return benchCommand(rest);
     default:
       throw new UsageError(`unknown command "${command}"; try \`webvit --help\``);
   }

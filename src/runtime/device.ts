@@ -82,3 +82,13 @@ export async function getDevice(options: DeviceOptions = {}): Promise<GPUDevice>
   const gpu = typeof navigator !== 'undefined' ? (navigator as Navigator).gpu : undefined;
   return requestDeviceFrom(gpu, options);
 }
+
+/** The adapter behind a device, as one line and as a stable id for caches and result files. */
+export function adapterIdentity(device: GPUDevice): { description: string; id: string } {
+  const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+  const parts = info ? [info.vendor, info.architecture, info.device, info.description].filter(Boolean) : [];
+  const description = parts.length ? parts.join(' / ') : 'unknown adapter';
+  const short = info ? [info.vendor, info.device || info.architecture].filter(Boolean).join('-') : '';
+  const id = short.toLowerCase().replace(/[^a-z0-9.]+/g, '-').replace(/^-|-$/g, '').slice(0, 48) || 'unknown';
+  return { description, id };
+}

@@ -1,0 +1,103 @@
+import { BENCH_MODELS, type BenchModel } from './kernels.js';
+import { median } from './harness.js';
+import { parseConfig, shapeOf, type ViTConfig } from '../src/model/config.js';
+import { expectedTensors, type LoadedWeights } from '../src/model/weights.js';
+import { ViTModel } from '../src/model/vit.js';
+import { getNodeDevice } from '../src/runtime/node-device.js';
+
+/** Random weights for a config (timing only: the values do not matter, the shapes do). */
+export function randomWeights(c: ViTConfig, seed = 1): LoadedWeights {
+  let a = seed >>> 0;
+  const rand = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
+  };
+  const tensors = new Map<string, Float32Array>();
+  for (const [name, shape] of expectedTensors(c)) {
+    const n = shape.reduce((x, y) => x * y, 1);
+    const scale = name.endsWith('norm1.weight') || name.endsWith('norm2.weight') || name === 'norm.weight' ? 0 : 0.04;
+    tensors.set(name, Float32Array.from({ length: n }, () => (scale ? scale * rand() : 1)));
+  }
+  return { config: c, tensors };
+}
+
+export interface ModelBenchOptions {
+  models: BenchModel[];
+  batches: number[];
+  runs: number;
+}
+
+interface ModelRow {
+  model: BenchModel;
+  coldStartMs: number;
+  byBatch: { batch: number; medianMs: number; imagesPerSecond: number; runs: number }[];
+  opShare: Record<string, number>;
+  gpuMsBatch1: number;
+  profileMethod: string;
+}
+
+/**
+ * End-to-end: cold start (weights upload + pipeline creation + first pass, on a fresh device so no
+ * pipeline is cached), latency at batch 1 and throughput at larger batches (median wall time of
+ * forward(), input upload and readback included), and each op's share of GPU time at batch 1.
+ */
+export async function runModelBench(device: GPUDevice, o: ModelBenchOptions) {
+  const rows: ModelRow[] = [];
+  for (const name of o.models) {
+    const config = parseConfig(BENCH_MODELS[name], name);
+    const weights = randomWeights(config);
+    const per = shapeOf(config).imageValues;
+    // Cold start on a device of its own.
+    const fresh = await getNodeDevice();
+    let coldStartMs: number;
+    try {
+      const t0 = performance.now();
+      const m = await ViTModel.fromWeights(fresh, weights, { label: `${name}.cold` });
+      await m.forward(new Float32Array(per));
+      coldStartMs = performance.now() - t0;
+      await m.dispose();
+    } finally {
+      fresh.destroy();
+    }
+    const model = await ViTModel.fromWeights(device, weights, { label: name, batch: o.batches[0] });
+    try {
+      const byBatch: ModelRow['byBatch'] = [];
+      for (const batch of o.batches) {
+        const input = new Float32Array(batch * per).map((_, i) => Math.sin(i));
+        await model.forward(input, { batch }); // warm-up (plan built)
+        const times: number[] = [];
+        const runs = batch === 1 ? o.runs : Math.max(2, Math.ceil(o.runs / 2));
+        for (let i = 0; i < runs; i++) {
+          const t = performance.now();
+          await model.forward(input, { batch });
+          times.push(performance.now() - t);
+        }
+        const ms = median(times);
+        byBatch.push({ batch, medianMs: ms, imagesPerSecond: (1000 * batch) / ms, runs });
+        process.stderr.write(`  ${name} batch ${batch}: ${ms.toFixed(1)} ms (${((1000 * batch) / ms).toFixed(2)} images/s)\n`);
+      }
+      const prof = await model.profile(new Float32Array(per));
+      const opShare: Record<string, number> = {};
+      for (const d of prof.dispatches) {
+        const op = d.kernel.split('/')[0];
+        opShare[op] = (opShare[op] ?? 0) + d.ms / prof.totalMs;
+      }
+      rows.push({ model: name, coldStartMs, byBatch, opShare, gpuMsBatch1: prof.totalMs, profileMethod: prof.method });
+    } finally {
+      await model.dispose();
+    }
+  }
+  const batches = o.batches;
+  const ops = [...new Set(rows.flatMap((r) => Object.keys(r.opShare)))];
+  const md = [
+    `| model | cold start ms | ${batches.map((b) => (b === 1 ? 'batch 1 latency ms' : `batch ${b} images/s`)).join(' | ')} | GPU ms (batch 1) | ${ops.map((op) => `${op} share`).join(' | ')} |`,
+    `|---|---:|${batches.map(() => '---:').join('|')}|---:|${ops.map(() => '---:').join('|')}|`,
+    ...rows.map(
+      (r) =>
+        `| ${r.model} | ${r.coldStartMs.toFixed(0)} | ${r.byBatch.map((b) => (b.batch === 1 ? b.medianMs.toFixed(1) : b.imagesPerSecond.toFixed(2))).join(' | ')} | ${r.gpuMsBatch1.toFixed(1)} | ${ops.map((op) => `${(100 * (r.opShare[op] ?? 0)).toFixed(1)}%`).join(' | ')} |`,
+    ),
+  ].join('\n');
+  return { text: md, markdown: md, json: { runs: o.runs, rows } };
+}
