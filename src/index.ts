@@ -1,9 +1,11 @@
 /** webvit: Vision Transformer inference on WebGPU (browser entry). */
 export { getDevice, requestDeviceFrom, featuresOf, type DeviceOptions, type DeviceFeatures } from './runtime/device.js';
 export { WebvitError, type WebvitErrorCode } from './runtime/errors.js';
-export { ViTModel, estimateActivationBytes, parameterCount, type ForwardOptions, type ForwardResult, type LoadOptions } from './model/vit.js';
+export { ViTModel, setDefaultTuneStore, estimateActivationBytes, parameterCount, type ForwardOptions, type ForwardResult, type LoadOptions } from './model/vit.js';
 export { parseConfig, presetConfig, shapeOf, VIT_PRESETS, type ViTConfig, type ViTPresetName } from './model/config.js';
 export { readWeights, expectedTensors, type LoadedWeights } from './model/weights.js';
 export { parseSafetensors, writeSafetensors } from './model/safetensors.js';
 export type { PlanProfile, DispatchTiming } from './runtime/plan.js';
 export { topK } from './model/topk.js';
+export { tuneKernels, memoryTuneStore, localStorageTuneStore, type TuneStore } from './runtime/tuning.js';
+export { KERNEL_VARIANTS, DEFAULT_CHOICE, type KernelChoice } from './kernels/registry.js';

@@ -3,8 +3,15 @@ import { readFile } from 'node:fs/promises';
 import { WebvitError } from './runtime/errors.js';
 import { ViTModel, type LoadOptions } from './model/vit.js';
 
+import { setDefaultTuneStore } from './model/vit.js';
+import { fileTuneStore } from './runtime/node-tune-store.js';
+
 export * from './index.js';
 export { getNodeDevice } from './runtime/node-device.js';
+export { fileTuneStore, defaultTuneCachePath } from './runtime/node-tune-store.js';
+
+// In Node, kernel tuning results persist in a cache file (WEBVIT_CACHE_DIR or ~/.cache/webvit).
+setDefaultTuneStore(fileTuneStore());
 
 /** Reads a webvit weight file from disk and loads it onto `device`. */
 export async function loadModelFile(device: GPUDevice, path: string, options: LoadOptions = {}): Promise<ViTModel> {

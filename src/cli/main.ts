@@ -1,12 +1,16 @@
 import { WebvitError } from '../runtime/errors.js';
 import { runCommand } from './run.js';
 import { benchCommand } from './bench.js';
+import { CONVERT_USAGE, convertCommand } from './convert.js';
 import { UsageError } from './usage.js';
+import { setDefaultTuneStore } from '../model/vit.js';
+import { fileTuneStore } from '../runtime/node-tune-store.js';
 
 const USAGE = `webvit — Vision Transformer inference on WebGPU
 
 Usage:
   webvit run MODEL --input FILE [--batch N] [--top K] [--json] [--repeat N] [--profile]
+             [--kernels OP=VARIANT,..] [--no-tune]
       Runs MODEL (a webvit .safetensors file) on FILE: float32 little-endian NCHW pixels,
       already normalised. Prints the top classes (or, with --json, {"logits": [[...], ...]})
       on stdout and timings on stderr.
@@ -17,6 +21,7 @@ Usage:
   webvit bench model [--model ti16|s16|b16[,..]] [--batches 1,8,32] [--runs N] [--out DIR]
       Cold start, batch-1 latency, throughput, and each op's share of GPU time.
 
+${CONVERT_USAGE}
 Options:
   -h, --help   this text
 Environment:
@@ -25,12 +30,15 @@ Environment:
 `;
 
 export async function main(argv: string[]): Promise<number> {
+  setDefaultTuneStore(fileTuneStore());
   const [command, ...rest] = argv;
   if (!command || command === '-h' || command === '--help' || command === 'help') {
     process.stdout.write(USAGE);
     return command ? 0 : 2;
   }
   switch (command) {
+    case 'convert':
+      return convertCommand(rest);
     case 'run':
       return runCommand(rest);
     case 'bench':

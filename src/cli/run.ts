@@ -7,6 +7,7 @@ import { ViTModel } from '../model/vit.js';
 import { readWeights } from '../model/weights.js';
 import { softmaxRows, topK } from '../model/topk.js';
 import { UsageError } from './usage.js';
+import { KERNEL_VARIANTS, type KernelChoice } from '../kernels/registry.js';
 
 const ms = (t: number) => `${t.toFixed(1)} ms`;
 
@@ -31,6 +32,8 @@ export async function runCommand(argv: string[]): Promise<number> {
         json: { type: 'boolean' },
         repeat: { type: 'string' },
         profile: { type: 'boolean' },
+        kernels: { type: 'string' },
+        'no-tune': { type: 'boolean' },
       },
     });
   } catch (e) {
@@ -66,7 +69,7 @@ export async function runCommand(argv: string[]): Promise<number> {
           (batchArg ? `, so batch ${batchArg} needs ${batchArg * per}` : ', and that is not a whole number of images'),
       );
     }
-    model = await ViTModel.fromWeights(device, weights, { label: 'model', batch });
+    model = await ViTModel.fromWeights(device, weights, { label: 'model', batch, kernels: parseKernels(values.kernels), tune: !values['no-tune'] });
     const tLoad = performance.now();
     const times: number[] = [];
     let out = await model.forward(input, { batch });
@@ -98,7 +101,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       `webvit: ${c.num_layers} layers, hidden ${c.hidden_size}, ${c.image_size}px/${c.patch_size}, batch ${batch}; ` +
         `read ${ms(tRead - t0)}, load (upload + pipelines + plan) ${ms(tLoad - tRead)}, first forward ${ms(times[0])}` +
         (repeat > 1 ? `, median of ${repeat} ${ms(sorted[Math.floor(sorted.length / 2)])}` : '') +
-        `; activations ${(model.activationBytes(batch) / 2 ** 20).toFixed(2)} MiB, weights ${(model.weightBytes / 2 ** 20).toFixed(2)} MiB\n`,
+        `; activations ${(model.activationBytes(batch) / 2 ** 20).toFixed(2)} MiB, weights ${(model.weightBytes / 2 ** 20).toFixed(2)} MiB` +
+        `; kernels ${Object.entries(model.kernels).map(([op, v]) => `${op}=${v}`).join(' ')}\n`,
     );
     if (profile) {
       process.stderr.write(`webvit: per-dispatch ${profile.method === 'timestamp-query' ? 'GPU time (timestamp queries)' : 'wall time (submit and wait)'}, total ${ms(profile.totalMs)}\n`);
@@ -112,6 +116,20 @@ export async function runCommand(argv: string[]): Promise<number> {
     await model?.dispose();
     device.destroy(); // the CLI made this device
   }
+}
+
+/** `--kernels matmul=tiled,attention=online_softmax_q32`: force variants per op. */
+function parseKernels(spec: string | undefined): KernelChoice | undefined {
+  if (!spec) return undefined;
+  const out: Record<string, string> = {};
+  for (const part of spec.split(',')) {
+    const [op, variant] = part.split('=');
+    const known = (KERNEL_VARIANTS as Record<string, Record<string, unknown>>)[op];
+    if (!known) throw new UsageError(`--kernels: unknown op "${op}"; ops with variants: ${Object.keys(KERNEL_VARIANTS).join(', ')}`);
+    if (!variant || !(variant in known)) throw new UsageError(`--kernels: unknown ${op} variant "${variant ?? ''}"; choose from ${Object.keys(known).join(', ')}`);
+    out[op] = variant;
+  }
+  return out as KernelChoice;
 }
 
 async function readInput(path: string, what: string): Promise<Uint8Array> {

@@ -5,7 +5,8 @@ import { pipelineCacheFor } from '../runtime/pipelines.js';
 import { BufferOwner, Plan, tensorLifetimes, type PlanProfile } from '../runtime/plan.js';
 import { shapeOf, type ViTConfig } from './config.js';
 import { buildGraph } from './graph.js';
-import type { KernelChoice } from '../kernels/registry.js';
+import { DEFAULT_CHOICE, type KernelChoice } from '../kernels/registry.js';
+import { localStorageTuneStore, memoryTuneStore, tuneKernels, type TuneStore } from '../runtime/tuning.js';
 import { expectedTensors, readWeights, type LoadedWeights } from './weights.js';
 
 export interface LoadOptions {
@@ -13,8 +14,28 @@ export interface LoadOptions {
   label?: string;
   /** Batch size to build a plan for at load (more are built on first use). Default 1. */
   batch?: number;
-  /** Force a kernel variant per op (src/kernels/registry.ts); defaults are correct everywhere. */
+  /** Force a kernel variant per op (src/kernels/registry.ts); the rest are tuned or default. */
   kernels?: KernelChoice;
+  /**
+   * Pick the fastest correct variant of each op for this adapter and shape with a short tune on
+   * first use, remembered in `store` (default: localStorage in browsers, a cache file in Node via
+   * `setDefaultTuneStore`, else memory). `false`: use the defaults (correct on every adapter).
+   */
+  tune?: boolean | TuneStore;
+}
+
+let defaultStore: TuneStore | undefined;
+
+/** Where tuning results go when a load does not say (the Node entry and CLI set a cache file). */
+export function setDefaultTuneStore(store: TuneStore): void {
+  defaultStore = store;
+}
+
+function tuneStoreFor(option: LoadOptions['tune']): TuneStore | undefined {
+  if (option === false) return undefined;
+  if (option && option !== true) return option;
+  defaultStore ??= localStorageTuneStore() ?? memoryTuneStore();
+  return defaultStore;
 }
 
 export interface ForwardOptions {
@@ -64,6 +85,14 @@ export class ViTModel {
     const batch = options.batch ?? 1;
     checkBatch(batch, label);
     checkDeviceFits(device, w.config, batch, label);
+    const store = tuneStoreFor(options.tune);
+    const s = shapeOf(w.config);
+    const kernels: KernelChoice = store
+      ? await tuneKernels(device, {
+          matmul: { M: batch * s.tokens, K: w.config.hidden_size, N: w.config.mlp_size },
+          attention: { batch, T: s.tokens, heads: w.config.num_heads, headDim: s.headDim },
+        }, store, options.kernels)
+      : { ...DEFAULT_CHOICE, ...options.kernels };
     const owner = new BufferOwner(device);
     try {
       const buffers = new Map<string, GPUBuffer>();
@@ -72,7 +101,7 @@ export class ViTModel {
         device.queue.writeBuffer(buf, 0, data as Float32Array<ArrayBuffer>);
         buffers.set(name, buf);
       }
-      const model = new ViTModel(device, w.config, w.labels, label, options.kernels ?? {}, buffers, owner);
+      const model = new ViTModel(device, w.config, w.labels, label, kernels, buffers, owner);
       await model.planFor(batch); // compiles every pipeline, in parallel, before the first forward
       return model;
     } catch (e) {

@@ -1,0 +1,133 @@
+import { attention, ATTENTION_VARIANTS, type AttentionVariant } from '../kernels/attention/op.js';
+import { linear, MATMUL_VARIANTS, type MatmulVariant } from '../kernels/matmul/op.js';
+import { DEFAULT_CHOICE, type KernelChoice } from '../kernels/registry.js';
+import type { Dispatch } from '../kernels/kernel.js';
+import type { BufferSlice } from './shader.js';
+import { adapterIdentity } from './device.js';
+import { StandaloneDispatch } from './standalone.js';
+
+/** Where tuning results live: localStorage in browsers, a JSON file in Node, memory otherwise. */
+export interface TuneStore {
+  get(key: string): string | undefined;
+  set(key: string, value: string): void;
+}
+
+export function memoryTuneStore(): TuneStore {
+  const m = new Map<string, string>();
+  return { get: (k) => m.get(k), set: (k, v) => void m.set(k, v) };
+}
+
+export function localStorageTuneStore(): TuneStore | undefined {
+  try {
+    const ls = (globalThis as { localStorage?: Storage }).localStorage;
+    if (!ls) return undefined;
+    return { get: (k) => ls.getItem(`webvit.tune.${k}`) ?? undefined, set: (k, v) => ls.setItem(`webvit.tune.${k}`, v) };
+  } catch {
+    return undefined;
+  }
+}
+
+export interface TuneShape {
+  /** Matmul problem to tune on (the MLP's fc1: the model's largest). */
+  matmul: { M: number; K: number; N: number };
+  attention: { batch: number; T: number; heads: number; headDim: number };
+}
+
+/** Candidates: every variant but the plain reference ones, which exist to be compared against. */
+const MATMUL_CANDIDATES = (Object.keys(MATMUL_VARIANTS) as MatmulVariant[]).filter((v) => v !== 'naive');
+const ATTENTION_CANDIDATES = Object.keys(ATTENTION_VARIANTS) as AttentionVariant[];
+
+function pseudoRandom(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 32 - 0.5;
+  }
+  return out;
+}
+
+function relL2(a: Float32Array, b: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (!Number.isFinite(a[i])) return Infinity;
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-300));
+}
+
+/**
+ * Times each candidate on the real shape and returns the fastest one whose output matches the
+ * default variant's (relative L2 ≤ 1e-5; the default is validated against float64 by the tests).
+ * A candidate that fails to compile, or disagrees, is never chosen.
+ */
+async function pickFastest<V extends string>(
+  device: GPUDevice, candidates: V[], dflt: V, inputs: Record<string, Float32Array>, outLen: number,
+  make: (v: V, b: Record<string, BufferSlice>) => Dispatch,
+): Promise<{ choice: V; times: Record<string, number> }> {
+  const times: Record<string, number> = {};
+  let reference: Float32Array | undefined;
+  let best: { v: V; ms: number } = { v: dflt, ms: Infinity };
+  for (const v of [dflt, ...candidates.filter((c) => c !== dflt)]) {
+    let s: StandaloneDispatch | undefined;
+    try {
+      s = await StandaloneDispatch.create(device, (b) => make(v, b), { inputs, outputs: { out: outLen } });
+      s.poison();
+      await s.run();
+      const out = await s.read('out');
+      if (v === dflt) reference = out;
+      else if (!(relL2(out, reference!) <= 1e-5)) continue;
+      const ms: number[] = [];
+      for (let i = 0; i < 3; i++) ms.push((await s.time()).ms);
+      ms.sort((a, b) => a - b);
+      times[v] = ms[1];
+      if (ms[1] < best.ms) best = { v, ms: ms[1] };
+    } catch {
+      // A variant this adapter cannot compile or run is simply not a candidate.
+    } finally {
+      s?.destroy();
+    }
+  }
+  return { choice: best.v, times };
+}
+
+/**
+ * Chooses a kernel variant per op for this adapter and shape: forced choices win; otherwise a
+ * cached result for (adapter, op, shape); otherwise a short tune whose result is cached.
+ */
+export async function tuneKernels(device: GPUDevice, shape: TuneShape, store: TuneStore, forced: KernelChoice = {}): Promise<Required<KernelChoice>> {
+  const adapter = adapterIdentity(device).id;
+  const choice: Required<KernelChoice> = { ...DEFAULT_CHOICE };
+  const { M, K, N } = shape.matmul;
+  const mmKey = `${adapter}|matmul|${M}x${K}x${N}`;
+  if (forced.matmul) choice.matmul = forced.matmul;
+  else {
+    const cached = store.get(mmKey);
+    if (cached && cached in MATMUL_VARIANTS) choice.matmul = cached as MatmulVariant;
+    else {
+      const inputs = { a: pseudoRandom(M * K, 1), w: pseudoRandom(K * N, 2), bias: pseudoRandom(N, 3) };
+      const r = await pickFastest(device, MATMUL_CANDIDATES, DEFAULT_CHOICE.matmul, inputs, M * N, (variant, b) =>
+        linear({ label: 'tune.matmul', M, K, N, a: b.a, w: b.w, bias: b.bias, out: b.out, epilogue: 'gelu', variant }));
+      choice.matmul = r.choice;
+      store.set(mmKey, r.choice);
+    }
+  }
+  const a = shape.attention;
+  const atKey = `${adapter}|attention|${a.batch}x${a.T}x${a.heads}x${a.headDim}`;
+  if (forced.attention) choice.attention = forced.attention;
+  else {
+    const cached = store.get(atKey);
+    if (cached && cached in ATTENTION_VARIANTS) choice.attention = cached as AttentionVariant;
+    else {
+      const D = a.heads * a.headDim;
+      const inputs = { qkv: pseudoRandom(a.batch * a.T * 3 * D, 4) };
+      const r = await pickFastest(device, ATTENTION_CANDIDATES, DEFAULT_CHOICE.attention, inputs, a.batch * a.T * D, (variant, b) =>
+        attention({ label: 'tune.attention', ...a, qkv: b.qkv, out: b.out, maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize, variant }));
+      choice.attention = r.choice;
+      store.set(atKey, r.choice);
+    }
+  }
+  return choice;
+}

@@ -1,0 +1,63 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ATTENTION_VARIANTS } from '../../src/kernels/attention/op.js';
+import { MATMUL_VARIANTS } from '../../src/kernels/matmul/op.js';
+import { fileTuneStore } from '../../src/runtime/node-tune-store.js';
+import { memoryTuneStore, tuneKernels, type TuneStore } from '../../src/runtime/tuning.js';
+import { testDevice } from '../helpers/gpu.js';
+
+const shape = { matmul: { M: 50, K: 48, N: 100 }, attention: { batch: 1, T: 50, heads: 3, headDim: 16 } };
+
+function countingStore(): TuneStore & { sets: number } {
+  const inner = memoryTuneStore();
+  const s = { sets: 0, get: inner.get, set: (k: string, v: string) => { s.sets++; inner.set(k, v); } };
+  return s;
+}
+
+describe('kernel auto-tuning', () => {
+  it('picks a real variant per op, caches it, and does not tune again', async () => {
+    const device = await testDevice();
+    const store = countingStore();
+    const first = await tuneKernels(device, shape, store);
+    expect(Object.keys(MATMUL_VARIANTS)).toContain(first.matmul);
+    expect(first.matmul).not.toBe('naive'); // reference variants are never picked
+    expect(Object.keys(ATTENTION_VARIANTS)).toContain(first.attention);
+    expect(store.sets).toBe(2);
+    const again = await tuneKernels(device, shape, store);
+    expect(again).toEqual(first);
+    expect(store.sets).toBe(2);
+  });
+
+  it('honours forced choices per op', async () => {
+    const device = await testDevice();
+    const store = countingStore();
+    const c = await tuneKernels(device, shape, store, { matmul: 'naive', attention: 'online_softmax_q32' });
+    expect(c).toEqual({ matmul: 'naive', attention: 'online_softmax_q32' });
+    expect(store.sets).toBe(0);
+  });
+
+  it('ignores a cached value that names no variant (stale or corrupt cache)', async () => {
+    const device = await testDevice();
+    const store = memoryTuneStore();
+    await tuneKernels(device, shape, store);
+    // Overwrite every cached entry with junk; tuning must not return it.
+    const keys: string[] = [];
+    const spy: TuneStore = { get: (k) => (keys.push(k), 'no_such_variant'), set: store.set };
+    const c = await tuneKernels(device, shape, spy);
+    expect(keys.length).toBe(2);
+    expect(Object.keys(MATMUL_VARIANTS)).toContain(c.matmul);
+  });
+
+  it('file store: round-trips, and treats a corrupt file as empty', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'webvit-tune-'));
+    const path = join(dir, 'sub', 'tuning.json');
+    const a = fileTuneStore(path);
+    a.set('k', 'tiled');
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({ k: 'tiled' });
+    expect(fileTuneStore(path).get('k')).toBe('tiled');
+    writeFileSync(path, '{not json');
+    expect(fileTuneStore(path).get('k')).toBeUndefined();
+  });
+});
