@@ -8,6 +8,7 @@ import { buildGraph } from './graph.js';
 import { DEFAULT_CHOICE, type KernelChoice } from '../kernels/registry.js';
 import { localStorageTuneStore, memoryTuneStore, tuneKernels, type TuneStore } from '../runtime/tuning.js';
 import { expectedTensors, readWeights, type LoadedWeights } from './weights.js';
+import { defaultPreprocess, type PreprocessConfig } from './preprocess.js';
 
 export interface LoadOptions {
   /** Names GPU objects and errors; defaults to "vit". */
@@ -64,6 +65,8 @@ const MAX_PLANS = 2;
 export class ViTModel {
   private readonly plans = new Map<number, Promise<Plan>>();
   private disposed = false;
+  /** How an image becomes this model's input: the weight file's `webvit.preprocess`, or the defaults. */
+  preprocess!: PreprocessConfig;
 
   private constructor(
     readonly device: GPUDevice,
@@ -72,6 +75,7 @@ export class ViTModel {
     readonly label: string,
     readonly kernels: KernelChoice,
     private readonly weights: Map<string, GPUBuffer>,
+    private readonly halfWeights: ReadonlySet<string>,
     private readonly owner: BufferOwner,
   ) {}
 
@@ -96,12 +100,21 @@ export class ViTModel {
     const owner = new BufferOwner(device);
     try {
       const buffers = new Map<string, GPUBuffer>();
-      for (const [name, data] of w.tensors) {
+      for (const [name, f32] of w.tensors) {
+        // Matmul weights that came as F16 stay F16 on the GPU (padded to whole u32 words).
+        const data: Uint8Array = w.half?.has(name) ? u8(w.half.get(name)!) : u8(f32);
         const buf = owner.create({ label: `${label}.${name}`, size: Math.max(16, align4(data.byteLength)), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-        device.queue.writeBuffer(buf, 0, data as Float32Array<ArrayBuffer>);
+        device.queue.writeBuffer(buf, 0, data as Uint8Array<ArrayBuffer>, 0, align4(data.byteLength) === data.byteLength ? data.byteLength : data.byteLength - 2);
+        if (align4(data.byteLength) !== data.byteLength) {
+          // Odd number of halves: write the last one padded with a zero half.
+          const tail = new Uint8Array(4);
+          tail.set(data.subarray(data.byteLength - 2));
+          device.queue.writeBuffer(buf, data.byteLength - 2, tail);
+        }
         buffers.set(name, buf);
       }
-      const model = new ViTModel(device, w.config, w.labels, label, kernels, buffers, owner);
+      const model = new ViTModel(device, w.config, w.labels, label, kernels, buffers, new Set(w.half?.keys() ?? []), owner);
+      model.preprocess = w.preprocess ?? defaultPreprocess(w.config);
       await model.planFor(batch); // compiles every pipeline, in parallel, before the first forward
       return model;
     } catch (e) {
@@ -185,7 +198,7 @@ export class ViTModel {
       return p;
     }
     checkDeviceFits(this.device, this.config, batch, this.label);
-    const graph = buildGraph(this.config, (name) => this.weight(name), { batch, maxWorkgroupStorage: this.device.limits.maxComputeWorkgroupStorageSize, kernels: this.kernels });
+    const graph = buildGraph(this.config, (name) => this.weight(name), { batch, maxWorkgroupStorage: this.device.limits.maxComputeWorkgroupStorageSize, kernels: this.kernels, halfWeights: this.halfWeights });
     const outputs = [graph.features.tensor, ...(graph.logits ? [graph.logits.tensor] : [])];
     p = Plan.compile(this.device, `${this.label}.b${batch}`, graph.dispatches, { inputs: [graph.input.tensor], outputs });
     this.plans.set(batch, p);
@@ -215,6 +228,7 @@ function checkBatch(batch: number, label: string): void {
 }
 
 const align4 = (n: number) => Math.ceil(n / 4) * 4;
+const u8 = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 /** The biggest single activation (the MLP hidden layer) must fit one storage binding. */
 function checkDeviceFits(device: GPUDevice, c: ViTConfig, batch: number, label: string): void {

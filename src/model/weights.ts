@@ -1,5 +1,6 @@
 import { WebvitError } from '../runtime/errors.js';
 import { parseConfig, shapeOf, type ViTConfig } from './config.js';
+import { parsePreprocess, type PreprocessConfig } from './preprocess.js';
 import { parseSafetensors, tensorAsFloat32, type SafetensorsFile } from './safetensors.js';
 
 /** The tensors a config calls for, with their shapes (docs/weights-format.md). */
@@ -43,6 +44,18 @@ export interface LoadedWeights {
   labels?: string[];
   /** Canonical name -> float32 values, in the layout of docs/weights-format.md. */
   tensors: Map<string, Float32Array>;
+  /** How images become inputs: `webvit.preprocess`, or the defaults (src/model/preprocess.ts). */
+  preprocess?: PreprocessConfig;
+  /**
+   * Matmul weights the file stores as F16: their raw IEEE half bits. The GPU keeps these as
+   * halves (half the memory and bandwidth; kernels unpack to f32), the rest is widened to f32.
+   */
+  half?: Map<string, Uint16Array>;
+}
+
+/** Weights the matmul kernels read (and can read as halves). */
+export function isMatrixWeight(name: string): boolean {
+  return name === 'patch_embed.weight' || name === 'head.weight' || /^blocks\.\d+\.(attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.weight$/.test(name);
 }
 
 /** Recognises other ecosystems' checkpoints, to say what to do with them. */
@@ -76,6 +89,7 @@ export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string): Lo
     bad(`__metadata__["webvit.config"] is not valid JSON: ${(e as Error).message}`);
   }
   const config = parseConfig(json, source);
+  const preprocess = parsePreprocess(file.metadata['webvit.preprocess'], config, source);
   let labels: string[] | undefined;
   if (file.metadata['webvit.labels'] !== undefined) {
     try {
@@ -99,12 +113,18 @@ export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string): Lo
     );
   }
   const tensors = new Map<string, Float32Array>();
+  const half = new Map<string, Uint16Array>();
   for (const [name, shape] of expected) {
     const t = file.tensors.get(name)!;
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       bad(`tensor ${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
     }
     tensors.set(name, tensorAsFloat32(file as SafetensorsFile, t));
+    if (t.dtype === 'F16' && isMatrixWeight(name)) {
+      const raw = file.bytes.subarray(t.begin, t.end);
+      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      half.set(name, Uint16Array.from({ length: raw.byteLength / 2 }, (_, i) => view.getUint16(2 * i, true)));
+    }
   }
-  return { config, labels, tensors };
+  return { config, labels, preprocess, tensors, ...(half.size ? { half } : {}) };
 }

@@ -25,6 +25,8 @@ export interface LinearArgs {
   epilogue: MatmulEpilogue;
   /** Kernel variant (MATMUL_VARIANTS); default 'tiled'. */
   variant?: MatmulVariant;
+  /** W is stored as IEEE half floats (two per u32); compute stays f32. */
+  wHalf?: boolean;
 }
 
 /**
@@ -47,6 +49,7 @@ export interface LinearSourceParams {
   tile: TiledMatmulShape;
   vecA: boolean;
   vecN: boolean;
+  wHalf: boolean;
   bias: boolean;
   epilogue: MatmulEpilogue;
 }
@@ -75,7 +78,7 @@ export function linearSource(p: LinearSourceParams) {
     .filter(Boolean)
     .join('\n        ');
   const code = tiledMatmulWgsl(
-    { tile: p.tile, vecA: p.vecA, vecN: p.vecN },
+    { tile: p.tile, vecA: p.vecA, vecN: p.vecN, wHalf: p.wHalf },
     { params: [], bindings, loadA, store, helpers: p.epilogue === 'gelu' ? ERF_GELU_WGSL : '' },
   );
   return { kernel, key: sourceKey(kernel, { ...p, tile: `${p.tile.BM}x${p.tile.BN}x${p.tile.BK}` }), code };
@@ -94,8 +97,8 @@ export function linear(args: LinearArgs): Dispatch {
   if (!(variant in MATMUL_VARIANTS)) throw new Error(`${args.label}: unknown matmul variant ${variant}; known: ${Object.keys(MATMUL_VARIANTS).join(', ')}`);
   const bias = args.bias !== undefined;
   const source = tile
-    ? linearSource({ tile, vecA: K % 4 === 0, vecN: N % 4 === 0, bias, epilogue: args.epilogue })
-    : naiveLinearSource({ bias, epilogue: args.epilogue });
+    ? linearSource({ tile, vecA: K % 4 === 0, vecN: N % 4 === 0, wHalf: args.wHalf ?? false, bias, epilogue: args.epilogue })
+    : naiveLinearSource({ bias, epilogue: args.epilogue, wHalf: args.wHalf ?? false });
   const grid: [number, number, number] = tile ? [ceilDiv(N, tile.BN), ceilDiv(M, tile.BM), 1] : [ceilDiv(N, 16), ceilDiv(M, 16), 1];
   const bindings: Record<string, Binding> = { a: args.a, w: args.w, out: args.out };
   if (args.bias) bindings.bias = args.bias;
@@ -107,6 +110,6 @@ export function linear(args: LinearArgs): Dispatch {
     uniforms: { M, N, K },
     workgroups: grid,
     flops: 2 * M * N * K,
-    bytes: 4 * (M * K + K * N + M * N * (args.residual ? 2 : 1) + (args.bias ? N : 0)),
+    bytes: 4 * (M * K + M * N * (args.residual ? 2 : 1) + (args.bias ? N : 0)) + (args.wHalf ? 2 : 4) * K * N,
   };
 }

@@ -33,12 +33,15 @@ export interface PatchEmbedArgs {
   pos: Binding;
   out: Binding;
   tile?: TiledMatmulShape;
+  /** W stored as IEEE halves (see matmul). */
+  wHalf?: boolean;
 }
 
 export interface PatchEmbedSourceParams {
   /** Prefix tokens before the patches: 0, 1 (class) or 2 (class, distillation). */
   prefix: number;
   tile: TiledMatmulShape;
+  wHalf: boolean;
   vecA: boolean;
   vecN: boolean;
 }
@@ -77,7 +80,7 @@ fn load_a(row: u32, k: u32) -> ${p.vecA ? 'vec4<f32>' : 'f32'} {
         ${p.prefix === 0 ? '' : `if (t == 0u) { y += cls[${col}]; } else `}${p.prefix === 2 ? `if (t == 1u) { y += dist[${col}]; } else ` : ''}{ y += v + bias[${col}]; }
         out[${p.vecN ? '(row * params.N + col) / 4u' : 'row * params.N + col'}] = y;`;
   const code = tiledMatmulWgsl(
-    { tile: p.tile, vecA: p.vecA, vecN: p.vecN },
+    { tile: p.tile, vecA: p.vecA, vecN: p.vecN, wHalf: p.wHalf },
     { params: ['T: u32', 'G: u32', 'P: u32', 'C: u32', 'S: u32'], bindings, loadA, store },
   );
   return { kernel, key: sourceKey(kernel, { ...p, tile: `${p.tile.BM}x${p.tile.BN}x${p.tile.BK}` }), code };
@@ -95,7 +98,7 @@ export function patchEmbed(a: PatchEmbedArgs): Dispatch {
   const tile = a.tile ?? DEFAULT_TILE;
   return {
     label: a.label,
-    source: patchEmbedSource({ prefix, tile, vecA: P % 4 === 0, vecN: D % 4 === 0 }),
+    source: patchEmbedSource({ prefix, tile, vecA: P % 4 === 0, vecN: D % 4 === 0, wHalf: a.wHalf ?? false }),
     bindings: { image: a.image, w: a.w, bias: a.bias, pos: a.pos, out: a.out, ...(a.cls ? { cls: a.cls } : {}), ...(a.dist ? { dist: a.dist } : {}) },
     uniforms: { M, N: D, K, T, G, P, C, S },
     workgroups: [ceilDiv(D, tile.BN), ceilDiv(M, tile.BM), 1],
