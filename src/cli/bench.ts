@@ -6,6 +6,7 @@ import { BENCH_MODELS, BENCH_OPS, kernelCases, type BenchModel, type BenchOp } f
 import { measureCeilings } from '../../bench/ceiling.js';
 import { kernelMarkdown, kernelSvg, kernelTable } from '../../bench/report.js';
 import { runModelBench } from '../../bench/model.js';
+import { roofline } from '../../bench/roofline.js';
 import { MATMUL_VARIANTS } from '../kernels/matmul/op.js';
 import { adapterIdentity } from '../runtime/device.js';
 import { getNodeDevice } from '../runtime/node-device.js';
@@ -48,6 +49,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
   }
   const v = parsed.values;
   const out = v.out ?? 'bench/results';
+  if (what === 'roofline') {
+    process.stdout.write(roofline(list<BenchModel>('model', v.model, MODELS, MODELS), positive('batch', v.batch, 1)) + '\n');
+    return 0;
+  }
   const device = await getNodeDevice();
   try {
     const adapter = adapterIdentity(device);

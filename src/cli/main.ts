@@ -2,6 +2,8 @@ import { WebvitError } from '../runtime/errors.js';
 import { runCommand } from './run.js';
 import { benchCommand } from './bench.js';
 import { CONVERT_USAGE, convertCommand } from './convert.js';
+import { CLASSIFY_USAGE, classifyCommand } from './classify.js';
+import { INSPECT_USAGE, inspectCommand } from './inspect.js';
 import { UsageError } from './usage.js';
 import { setDefaultTuneStore } from '../model/vit.js';
 import { fileTuneStore } from '../runtime/node-tune-store.js';
@@ -20,8 +22,12 @@ Usage:
       prints GFLOP/s and GB/s next to the adapter's measured ceilings; writes JSON, Markdown, SVG.
   webvit bench model [--model ti16|s16|b16[,..]] [--batches 1,8,32] [--runs N] [--out DIR]
       Cold start, batch-1 latency, throughput, and each op's share of GPU time.
+  webvit bench roofline [--model ...] [--batch N]
+      FLOPs, bytes and arithmetic intensity per op for a whole forward pass (no GPU needed).
 
 ${CONVERT_USAGE}
+${CLASSIFY_USAGE}
+${INSPECT_USAGE}
 Options:
   -h, --help   this text
 Environment:
@@ -39,6 +45,10 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'convert':
       return convertCommand(rest);
+    case 'classify':
+      return classifyCommand(rest);
+    case 'inspect':
+      return inspectCommand(rest);
     case 'run':
       return runCommand(rest);
     case 'bench':
