@@ -33,6 +33,8 @@ Options:
 Environment:
   WEBVIT_DEBUG=wgsl   print every kernel's WGSL as it is compiled
   WEBVIT_DEBUG=stack  print stack traces with errors
+  WEBVIT_PROFILE=1    profile every forward pass and print per-dispatch GPU times
+  WEBVIT_CACHE_DIR    where kernel tuning results are kept (default ~/.cache/webvit)
 `;
 
 export async function main(argv: string[]): Promise<number> {

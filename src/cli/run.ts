@@ -7,6 +7,7 @@ import { ViTModel } from '../model/vit.js';
 import { readWeights } from '../model/weights.js';
 import { softmaxRows, topK } from '../model/topk.js';
 import { UsageError } from './usage.js';
+import { formatProfile } from '../runtime/profile_format.js';
 import { KERNEL_VARIANTS, type KernelChoice } from '../kernels/registry.js';
 
 const ms = (t: number) => `${t.toFixed(1)} ms`;
@@ -104,13 +105,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         `; activations ${(model.activationBytes(batch) / 2 ** 20).toFixed(2)} MiB, weights ${(model.weightBytes / 2 ** 20).toFixed(2)} MiB` +
         `; kernels ${Object.entries(model.kernels).map(([op, v]) => `${op}=${v}`).join(' ')}\n`,
     );
-    if (profile) {
-      process.stderr.write(`webvit: per-dispatch ${profile.method === 'timestamp-query' ? 'GPU time (timestamp queries)' : 'wall time (submit and wait)'}, total ${ms(profile.totalMs)}\n`);
-      for (const d of profile.dispatches) {
-        const gflops = d.flops / (d.ms * 1e6);
-        process.stderr.write(`  ${d.label.padEnd(24)} ${d.kernel.padEnd(28)} ${d.ms.toFixed(3).padStart(9)} ms  ${gflops.toFixed(2).padStart(8)} GFLOP/s  ${(d.bytes / (d.ms * 1e6)).toFixed(2).padStart(8)} GB/s\n`);
-      }
-    }
+    if (profile) process.stderr.write(`webvit: ${formatProfile(profile)}\n`);
     return 0;
   } finally {
     await model?.dispose();

@@ -8,6 +8,7 @@ import { buildGraph } from './graph.js';
 import { DEFAULT_CHOICE, type KernelChoice } from '../kernels/registry.js';
 import { localStorageTuneStore, memoryTuneStore, tuneKernels, type TuneStore } from '../runtime/tuning.js';
 import { expectedTensors, readWeights, type LoadedWeights } from './weights.js';
+import { formatProfile, profileFromEnv } from '../runtime/profile_format.js';
 import { defaultPreprocess, type PreprocessConfig } from './preprocess.js';
 
 export interface LoadOptions {
@@ -140,6 +141,11 @@ export class ViTModel {
   /** Runs the model on float32 NCHW pixels (already normalised): `batch × C × S × S` values. */
   async forward(input: Float32Array, options: ForwardOptions = {}): Promise<ForwardResult> {
     const batch = this.checkInput(input, options.batch);
+    if (profileFromEnv()) {
+      const p = await this.profile(input, options);
+      console.error(`webvit ${this.label} batch ${batch}: ${formatProfile(p)}`);
+      return p.result;
+    }
     const plan = await this.planFor(batch);
     const out = await plan.run({ image: input });
     return this.result(batch, out, options.features);
