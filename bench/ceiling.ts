@@ -23,6 +23,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     source: { kernel: 'ceiling/copy_vec4', key: sourceKey('ceiling/copy_vec4', { WG }), code },
     bindings: { x: b.x, out: b.out },
     uniforms: { count: n4, grid_x: workgroups[0] },
+    sizes: { x: 16 * n4, out: 16 * n4 },
     workgroups,
     flops: 0,
     bytes: 2 * 16 * n4,

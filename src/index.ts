@@ -9,3 +9,6 @@ export type { PlanProfile, DispatchTiming } from './runtime/plan.js';
 export { topK } from './model/topk.js';
 export { tuneKernels, memoryTuneStore, localStorageTuneStore, type TuneStore } from './runtime/tuning.js';
 export { KERNEL_VARIANTS, DEFAULT_CHOICE, type KernelChoice } from './kernels/registry.js';
+export { ImagePreprocessor, type RgbaImage } from './image/preprocessor.js';
+export { parsePreprocess, defaultPreprocess, preprocessGeometry, type PreprocessConfig } from './model/preprocess.js';
+export { flopsPerImage } from './model/stats.js';

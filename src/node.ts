@@ -23,3 +23,4 @@ export async function loadModelFile(device: GPUDevice, path: string, options: Lo
   }
   return ViTModel.load(device, bytes, { ...options, source: path });
 }
+export { decodeImage, DEFAULT_MAX_PIXELS, type DecodedImage, type DecodeOptions } from './image/decode.js';

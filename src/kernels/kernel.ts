@@ -27,6 +27,11 @@ export interface Dispatch {
   source: KernelSource;
   bindings: Record<string, Binding>;
   uniforms?: Record<string, number>;
+  /**
+   * Bytes each binding must hold for this dispatch's shapes. The WGSL only knows element types,
+   * so this is what catches a buffer too small for the problem before the GPU reads past it.
+   */
+  sizes: Record<string, number>;
   workgroups: [number, number, number];
   /** Work done, for roofline numbers in the profiler: floating-point ops and bytes moved. */
   flops: number;

@@ -120,26 +120,79 @@ export interface TensorToWrite {
   data: Float32Array;
 }
 
-/** Writes F32 tensors and string metadata as safetensors (header padded to 8 bytes). */
-export function writeSafetensors(tensors: TensorToWrite[], metadata: Record<string, string>): Uint8Array {
+export interface WriteOptions {
+  /** Stored dtype of every tensor: 'F32' (default) or 'F16' (round to nearest, ties to even). */
+  dtype?: 'F32' | 'F16';
+}
+
+/**
+ * Writes tensors and string metadata as safetensors (header padded with spaces so the data starts
+ * at a multiple of 8 bytes). F16 rounds each float32 value to nearest, ties to even; a finite value
+ * beyond the F16 range (±65504 after rounding) is an error naming the tensor.
+ */
+export function writeSafetensors(tensors: TensorToWrite[], metadata: Record<string, string>, options: WriteOptions = {}): Uint8Array {
+  const dtype = options.dtype ?? 'F32';
+  const size = DTYPE_BYTES[dtype];
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   for (const t of tensors) {
     const n = t.shape.reduce((a, d) => a * d, 1);
     if (n !== t.data.length) throw new Error(`writeSafetensors: ${t.name} has ${t.data.length} values for shape [${t.shape}]`);
-    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + 4 * n] };
-    offset += 4 * n;
+    header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + size * n] };
+    offset += size * n;
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - ((json.length + 8) % 8)) % 8);
-  const headerBytes = new TextEncoder().encode(json);
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const pad = (8 - ((json.length + 8) % 8)) % 8;
+  const headerBytes = new Uint8Array(json.length + pad).fill(0x20);
+  headerBytes.set(json);
   const out = new Uint8Array(8 + headerBytes.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
+  const view = new DataView(out.buffer);
+  view.setBigUint64(0, BigInt(headerBytes.length), true);
   out.set(headerBytes, 8);
   let p = 8 + headerBytes.length;
   for (const t of tensors) {
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), p);
-    p += t.data.byteLength;
+    if (dtype === 'F32') {
+      out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), p);
+      p += t.data.byteLength;
+      continue;
+    }
+    for (let i = 0; i < t.data.length; i++, p += 2) {
+      const h = floatToHalf(t.data[i]);
+      if ((h & 0x7fff) === 0x7c00 && Number.isFinite(t.data[i])) {
+        throw new WebvitError('BAD_WEIGHTS', `tensor ${t.name} holds ${t.data[i]} at index ${i}, beyond the F16 range (±65504); keep this model in F32`);
+      }
+      view.setUint16(p, h, true);
+    }
   }
   return out;
+}
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/** IEEE binary16 bits of a value (taken as float32): round to nearest, ties to even; overflow to ±Inf; NaN stays NaN. */
+export function floatToHalf(v: number): number {
+  f32Scratch[0] = v;
+  const x = u32Scratch[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  const mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15; // biased half exponent
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    // Subnormal (or zero) half: h = round(M · 2^(e − 14)) with M the 24-bit significand.
+    if (e < -10) return sign; // below half the smallest subnormal: rounds to ±0
+    const M = mant | 0x800000;
+    const shift = 14 - e;
+    let h = M >>> shift;
+    const rem = M & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++; // a carry into the exponent is still right (up to Inf)
+  return sign | h;
 }

@@ -66,6 +66,8 @@ const MAX_PLANS = 2;
 export class ViTModel {
   private readonly plans = new Map<number, Promise<Plan>>();
   private disposed = false;
+  /** Evicted plans still finishing runs queued on them (dispose waits for them). */
+  private readonly retiring = new Set<Promise<void>>();
   /** How an image becomes this model's input: the weight file's `webvit.preprocess`, or the defaults. */
   preprocess!: PreprocessConfig;
 
@@ -165,7 +167,8 @@ export class ViTModel {
     this.disposed = true;
     const plans = [...this.plans.values()];
     this.plans.clear();
-    for (const p of plans) (await p.catch(() => undefined))?.destroy();
+    // Plans free their buffers after the runs queued on them; the weights go only after that.
+    await Promise.all([...plans.map((p) => p.then((plan) => plan.destroy(), () => undefined)), ...this.retiring]);
     this.owner.destroyAll();
   }
 
@@ -212,7 +215,8 @@ export class ViTModel {
     while (this.plans.size > MAX_PLANS) {
       const [oldBatch, old] = this.plans.entries().next().value as [number, Promise<Plan>];
       this.plans.delete(oldBatch);
-      old.then((plan) => plan.destroy(), () => undefined);
+      const retired: Promise<void> = old.then((plan) => plan.destroy(), () => undefined).finally(() => this.retiring.delete(retired));
+      this.retiring.add(retired);
     }
     return p;
   }

@@ -20,7 +20,8 @@ export async function getNodeDevice(options: DeviceOptions = {}): Promise<GPUDev
       throw new WebvitError('NO_WEBGPU', `Could not load the npm package \`webgpu\` (Dawn for Node): ${(e as Error).message}. Run \`npm ci\`. ${HINT}`);
     }
     Object.assign(globalThis, mod.globals); // GPUBufferUsage, GPUMapMode, ...
-    gpuSingleton = mod.create([]);
+    // Full-resolution GPU timestamps for profile(): Dawn quantizes them by default.
+    gpuSingleton = mod.create(['disable-dawn-features=timestamp_quantization']);
   }
   return requestDeviceFrom(gpuSingleton, options, HINT);
 }

@@ -58,6 +58,7 @@ export class BufferOwner {
 export class Plan {
   private queue: Promise<unknown> = Promise.resolve();
   private destroyed = false;
+  private freed: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly device: GPUDevice,
@@ -116,10 +117,22 @@ export class Plan {
         const kernel = kernels[i];
         const resources: Record<string, BufferSlice> = {};
         for (const [name, b] of Object.entries(d.bindings)) resources[name] = resolve(b, tensors);
+        if (kernel.info.uniform && kernel.info.uniform.name in d.bindings) {
+          throw new WebvitError('BINDING_MISMATCH', `${d.label} (${d.source.kernel}): binding ${kernel.info.uniform.name} is the uniform the runtime fills from Dispatch.uniforms; do not bind it`);
+        }
         const u = kernel.info.uniform;
         if (u) resources[u.name] = { buffer: uniformBuffer!, offset: offsets[i], size: packed[i]!.byteLength };
         else if (d.uniforms) throw new WebvitError('BINDING_MISMATCH', `${d.label} (${d.source.kernel}): uniform values given but the WGSL declares no uniform`);
-        return { dispatch: d, kernel, bindGroup: createCheckedBindGroup(device, d.label, kernel.info, kernel.layout, resources) };
+        const bindGroup = createCheckedBindGroup(device, d.label, kernel.info, kernel.layout, resources);
+        // The WGSL knows element types only; the dispatch knows how many elements it touches.
+        for (const [name, r] of Object.entries(resources)) {
+          if (name === kernel.info.uniform?.name) continue;
+          const size = r.size ?? r.buffer.size - (r.offset ?? 0);
+          const need = d.sizes[name];
+          if (need === undefined) throw new WebvitError('BINDING_MISMATCH', `${d.label} (${d.source.kernel}): binding ${name} has no stated size (Dispatch.sizes)`);
+          if (size < need) throw new WebvitError('BINDING_MISMATCH', `${d.label} (${d.source.kernel}): binding ${name} is ${size} bytes but this dispatch reads or writes ${need}`);
+        }
+        return { dispatch: d, kernel, bindGroup };
       });
 
       const outBytes = io.outputs.reduce((a, n) => a + align(tensors.get(n)!.size, 4), 0);
@@ -214,9 +227,16 @@ export class Plan {
     });
   }
 
-  destroy(): void {
-    this.destroyed = true;
-    this.owner.destroyAll();
+  /**
+   * Refuses new runs (DISPOSED) at once, and frees the plan's buffers once the runs already
+   * queued on it have finished: a run in flight never sees its buffers destroyed under it.
+   */
+  destroy(): Promise<void> {
+    if (!this.destroyed) {
+      this.destroyed = true;
+      this.freed = this.queue.then(() => this.owner.destroyAll());
+    }
+    return this.freed;
   }
 
   private serialise<T>(fn: () => Promise<T>): Promise<T> {

@@ -153,7 +153,7 @@ export function packUniform(label: string, info: ShaderInfo, values: Record<stri
       throw new WebvitError('BINDING_MISMATCH', `${label} (${info.kernel}): uniform ${u.name}.${m.name} not given (or not finite: ${v})`);
     }
     if (m.type === 'u32') {
-      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new WebvitError('BINDING_MISMATCH', `${label}: ${u.name}.${m.name} must be a u32, got ${v}`);
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new WebvitError('BINDING_MISMATCH', `${label} (${info.kernel}): uniform ${u.name}.${m.name} must be a u32, got ${v}`);
       view.setUint32(m.offset, v, true);
     } else if (m.type === 'i32') view.setInt32(m.offset, v, true);
     else view.setFloat32(m.offset, v, true);

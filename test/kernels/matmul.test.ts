@@ -2,6 +2,7 @@ import { describe, it } from 'vitest';
 import { linear, MATMUL_VARIANTS, type MatmulEpilogue, type MatmulVariant } from '../../src/kernels/matmul/op.js';
 import { linearRef } from '../../src/kernels/matmul/reference.js';
 import { expectWithin, relL2 } from '../helpers/compare.js';
+import { floatToHalf, halfToFloat } from '../../src/model/safetensors.js';
 import { runDispatch, testDevice } from '../helpers/gpu.js';
 import { freshSeed, randn, rng } from '../helpers/random.js';
 
@@ -68,3 +69,33 @@ for (const variant of Object.keys(MATMUL_VARIANTS) as MatmulVariant[]) {
     });
   });
 }
+
+// Half-precision weights (two IEEE halves per u32, unpacked in the kernel): the reference uses the
+// same half-rounded weights, so the f32 tolerance still holds; vec4 (N % 4 == 0) and scalar
+// (odd N, odd K·N: the last u32 holds one padded half) paths, tiled and naive.
+describe('matmul with f16 weights', () => {
+  const cases: [MatmulVariant, number, number, number][] = [['tiled', 197, 64, 192], ['tiled', 37, 49, 11], ['naive', 21, 16, 13], ['tiled_32x64', 3, 64, 1000]];
+  for (const [variant, M, K, N] of cases) {
+    it(`${variant} ${M}x${K}x${N}`, async () => {
+      const device = await testDevice();
+      const seed = freshSeed();
+      const r = rng(seed);
+      const a = randn(r, M * K);
+      const w32 = randn(r, K * N, 1 / Math.sqrt(K));
+      const bits = Uint16Array.from(w32, floatToHalf);
+      const wRounded = Float32Array.from(bits, halfToFloat);
+      // Pack halves into u32 words (little-endian: element 2i in the low half); pad to whole words.
+      const packed = new Uint16Array(bits.length + (bits.length % 2));
+      packed.set(bits);
+      const w = new Float32Array(packed.buffer); // raw bits, uploaded as is
+      const bias = randn(r, N, 0.5);
+      const got = await runDispatch(
+        device,
+        (b) => linear({ label: 'test.half', M, K, N, a: b.a, w: b.w, bias: b.bias, out: b.out, epilogue: 'gelu', variant, wHalf: true }),
+        { inputs: { a, w, bias }, outputs: { out: M * N } },
+      );
+      const err = relL2(got.out, linearRef(a, wRounded, bias, undefined, M, K, N, 'gelu'));
+      expectWithin(`matmul/${variant} f16 weights ${M}x${K}x${N}`, err, TOL, seed, got.out);
+    });
+  }
+});

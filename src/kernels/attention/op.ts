@@ -145,6 +145,7 @@ export function attention(a: AttentionArgs): Dispatch {
     source: attentionSource({ headDim: DH, BQ, BKV }),
     bindings: { qkv: a.qkv, out: a.out },
     uniforms: { T, H, scale: 1 / Math.sqrt(DH) },
+    sizes: { qkv: 4 * batch * T * 3 * H * DH, out: 4 * batch * T * H * DH },
     workgroups: [ceilDiv(T, BQ), H, batch],
     flops: 4 * batch * H * T * T * DH,
     bytes: 4 * batch * T * H * DH * (3 + 1),

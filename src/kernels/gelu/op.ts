@@ -41,6 +41,7 @@ export function gelu(a: GeluArgs): Dispatch {
     source: geluSource(vec4),
     bindings: { x: a.x, out: a.out },
     uniforms: { count, grid_x: workgroups[0] },
+    sizes: { x: 4 * a.n, out: 4 * a.n },
     workgroups,
     flops: 20 * a.n,
     bytes: 8 * a.n,

@@ -86,6 +86,7 @@ export function layerNorm(a: LayerNormArgs): Dispatch {
     source: layerNormSource(),
     bindings: { x: a.x, gamma: a.gamma, beta: a.beta, out: a.out },
     uniforms: { rows: a.rows, D: a.D, eps: a.eps, grid_x: workgroups[0] },
+    sizes: { x: 4 * a.rows * a.D, out: 4 * a.rows * a.D, gamma: 4 * a.D, beta: 4 * a.D },
     workgroups,
     flops: 8 * a.rows * a.D,
     bytes: 4 * (2 * a.rows * a.D + 2 * a.D),

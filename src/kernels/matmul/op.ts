@@ -108,6 +108,13 @@ export function linear(args: LinearArgs): Dispatch {
     source,
     bindings,
     uniforms: { M, N, K },
+    sizes: {
+      a: 4 * M * K,
+      w: Math.ceil(((args.wHalf ? 2 : 4) * K * N) / 4) * 4,
+      out: 4 * M * N,
+      ...(args.bias ? { bias: 4 * N } : {}),
+      ...(args.residual ? { residual: 4 * M * N } : {}),
+    },
     workgroups: grid,
     flops: 2 * M * N * K,
     bytes: 4 * (M * K + M * N * (args.residual ? 2 : 1) + (args.bias ? N : 0)) + (args.wHalf ? 2 : 4) * K * N,

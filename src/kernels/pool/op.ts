@@ -63,6 +63,7 @@ export function pool(a: PoolArgs): Dispatch {
     source: poolSource(a.mode),
     bindings: { x: a.x, out: a.out },
     uniforms: { batch: a.batch, T: a.T, D: a.D, prefix: a.prefix, width },
+    sizes: { x: 4 * a.batch * a.T * a.D, out: 4 * a.batch * width },
     workgroups: [ceilDiv(a.batch * width, WG), 1, 1],
     flops: a.mode === 'mean' ? a.batch * a.T * a.D : 0,
     bytes: 4 * a.batch * width * (a.mode === 'mean' ? a.T : 2),

@@ -1,0 +1,221 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { decodeImage, DEFAULT_MAX_PIXELS, type DecodedImage } from '../image/decode.js';
+import { ImagePreprocessor } from '../image/preprocessor.js';
+import { ViTModel } from '../model/vit.js';
+import { readWeights } from '../model/weights.js';
+import { softmaxRows, topK } from '../model/topk.js';
+import { getNodeDevice } from '../runtime/node-device.js';
+import { WebvitError } from '../runtime/errors.js';
+import { Progress } from './progress.js';
+import { UsageError } from './usage.js';
+
+export const CLASSIFY_USAGE = `  webvit classify IMAGE... [--model FILE] [--top K] [--json] [--batch N] [--max-pixels N] [--no-tune]
+      Classifies PNG and JPEG images (directories: their .png/.jpg/.jpeg files), preprocessed on
+      the GPU exactly as the model's webvit.preprocess says (PIL/torchvision's resize, centre crop,
+      normalisation). Prints the top K (default 3) labels with probabilities per image, or with
+      --json one {"file", "top": [{"label", "index", "p"}]} or {"file", "error"} per line.
+      Without --model it uses the bundled Fashion-MNIST model. A bad image is reported on its
+      own line and the rest are still classified; the exit code is 1 if any image failed.
+      --batch N: images per forward pass (default 16). --max-pixels N: refuse larger images
+      (default 100M; suffixes K, M allowed). --no-tune: skip the first-run kernel tuning.
+`;
+
+const BUNDLED = 'models/fashion-mnist/model.safetensors';
+const IMAGE_EXT = /\.(png|jpe?g)$/i;
+
+/** The webvit package root (where package.json names "webvit"), found from this file's location. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      try {
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'webvit') return dir;
+      } catch {
+        /* keep looking */
+      }
+    }
+    dir = dirname(dir);
+  }
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..');
+}
+
+function positiveInt(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
+  return n;
+}
+
+function pixelCount(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(v.trim());
+  const n = m ? Number(m[1]) * (m[2] ? (m[2].toLowerCase() === 'k' ? 1e3 : 1e6) : 1) : NaN;
+  if (!Number.isFinite(n) || n < 1) throw new UsageError(`--max-pixels must be a pixel count like 100000000, 100M or 5k, got "${v}"`);
+  return Math.floor(n);
+}
+
+interface Item {
+  file: string;
+  error?: string;
+}
+
+/** Positional arguments → files: directories expand to their image files (sorted, not recursive). */
+async function expand(paths: string[]): Promise<Item[]> {
+  const items: Item[] = [];
+  for (const p of paths) {
+    let s;
+    try {
+      s = await stat(p);
+    } catch (e) {
+      items.push({ file: p, error: `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` });
+      continue;
+    }
+    if (s.isDirectory()) {
+      const names = (await readdir(p, { withFileTypes: true }))
+        .filter((d) => !d.name.startsWith('.') && IMAGE_EXT.test(d.name) && (d.isFile() || d.isSymbolicLink()))
+        .map((d) => d.name)
+        .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+      if (names.length === 0) items.push({ file: p, error: 'directory has no .png/.jpg/.jpeg files' });
+      for (const n of names) items.push({ file: join(p, n) });
+    } else items.push({ file: p });
+  }
+  return items;
+}
+
+interface Result {
+  file: string;
+  top?: { label: string | null; index: number; p: number }[];
+  error?: string;
+}
+
+/** `webvit classify IMAGE...`: images in, top-K labels out. */
+export async function classifyCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        model: { type: 'string', short: 'm' },
+        top: { type: 'string', short: 'k' },
+        json: { type: 'boolean' },
+        batch: { type: 'string', short: 'b' },
+        'max-pixels': { type: 'string' },
+        'no-tune': { type: 'boolean' },
+      },
+    });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}; try \`webvit --help\``);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length === 0) throw new UsageError('classify needs at least one IMAGE (a PNG/JPEG file or a directory of them)');
+  const top = positiveInt('top', values.top) ?? 3;
+  const batchSize = positiveInt('batch', values.batch) ?? 16;
+  const maxPixels = pixelCount(values['max-pixels']) ?? DEFAULT_MAX_PIXELS;
+  const json = values.json ?? false;
+
+  let modelPath = values.model;
+  if (!modelPath) {
+    const root = packageRoot();
+    const bundled = join(root, BUNDLED);
+    if (!existsSync(bundled)) {
+      throw new WebvitError(
+        'BAD_WEIGHTS',
+        `no --model given and the bundled model ${bundled} is missing. Train and write it with \`/usr/bin/python3 tools/train_fashion_mnist.py\` ` +
+          `(about 40 minutes on 2 cores; it ships in the repository, so a fresh clone has it), or pass --model FILE`,
+      );
+    }
+    modelPath = relative(process.cwd(), bundled) || bundled;
+  }
+  let modelBytes: Uint8Array;
+  try {
+    modelBytes = await readFile(modelPath);
+  } catch (e) {
+    throw new WebvitError('BAD_WEIGHTS', `${modelPath}: cannot read the model file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const weights = readWeights(modelBytes, modelPath);
+  const c = weights.config;
+  if (c.num_classes === 0) throw new WebvitError('BAD_CONFIG', `${modelPath}: has no classifier (num_classes 0): it returns features, there is nothing to classify`);
+  if (c.num_channels !== 1 && c.num_channels !== 3) {
+    throw new WebvitError('BAD_CONFIG', `${modelPath}: takes ${c.num_channels}-channel images; classify handles 1-channel (greyscale) and 3-channel (RGB) models`);
+  }
+
+  const items = await expand(positionals);
+  const progress = new Progress(items.length, 'images');
+  let failed = 0;
+  const emit = (r: Result) => {
+    if (r.error) failed++;
+    progress.clear();
+    if (json) process.stdout.write(JSON.stringify(r) + '\n');
+    else if (r.error) process.stderr.write(`webvit: ${r.file}: ${r.error}\n`);
+    else process.stdout.write(`${r.file}: ${r.top!.map((t) => `${t.label ?? `class ${t.index}`} ${(100 * t.p).toFixed(1)}%`).join(', ')}\n`);
+  };
+
+  const device = await getNodeDevice();
+  let model: ViTModel | undefined;
+  const t0 = performance.now();
+  let done = 0;
+  progress.update(0);
+  try {
+    model = await ViTModel.fromWeights(device, weights, { label: 'model', batch: Math.min(batchSize, Math.max(1, items.length)), tune: !values['no-tune'] });
+    const pre = new ImagePreprocessor(device, model.preprocess);
+    for (let b = 0; b < items.length; b += batchSize) {
+      const chunk = items.slice(b, b + batchSize);
+      const decoded: (DecodedImage | undefined)[] = [];
+      for (const it of chunk) {
+        if (it.error) {
+          decoded.push(undefined);
+          continue;
+        }
+        try {
+          decoded.push(await decodeImage(await readImage(it.file), it.file, { maxPixels }));
+        } catch (e) {
+          if (!(e instanceof WebvitError)) throw e;
+          it.error = e.message.startsWith(`${it.file}: `) ? e.message.slice(it.file.length + 2) : e.message;
+          decoded.push(undefined);
+        }
+      }
+      const good = decoded.filter((d): d is DecodedImage => d !== undefined);
+      let probs: Float64Array | undefined;
+      let tops: { index: number; value: number }[][] = [];
+      if (good.length) {
+        const input = await pre.run(good);
+        const out = await model.forward(input, { batch: good.length });
+        probs = softmaxRows(out.logits, out.numClasses);
+        tops = topK(out.logits, out.numClasses, top);
+      }
+      let g = 0;
+      chunk.forEach((it, i) => {
+        if (!decoded[i]) return emit({ file: it.file, error: it.error });
+        const row = g++;
+        emit({
+          file: it.file,
+          top: tops[row].map((e) => ({ label: model!.labels?.[e.index] ?? null, index: e.index, p: probs![row * c.num_classes + e.index] })),
+        });
+      });
+      done += chunk.length;
+      progress.update(done);
+    }
+  } finally {
+    progress.clear();
+    await model?.dispose();
+    device.destroy(); // the CLI made this device
+  }
+  const secs = ((performance.now() - t0) / 1000).toFixed(2);
+  process.stderr.write(`webvit: classified ${items.length - failed} of ${items.length} image${items.length === 1 ? '' : 's'} with ${modelPath} in ${secs} s${failed ? `; ${failed} failed` : ''}\n`);
+  return failed ? 1 : 0;
+}
+
+async function readImage(file: string): Promise<Uint8Array> {
+  try {
+    return await readFile(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new WebvitError('BAD_INPUT', `${file}: cannot read (${code === 'EISDIR' ? 'is a directory' : (code ?? (e as Error).message)})`);
+  }
+}

@@ -1,0 +1,87 @@
+import { rename, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { WebvitError } from '../runtime/errors.js';
+import { convertCheckpoint, encodeWeights, RESIZE_MODES, type Layout, type ResizeMode } from '../model/convert/index.js';
+import { readCheckpoint, readLabelsFile } from '../model/convert/files.js';
+import { readWeights } from '../model/weights.js';
+import { UsageError } from './usage.js';
+
+export const CONVERT_USAGE = `  webvit convert SRC -o OUT.safetensors [--dtype f32|f16] [--labels FILE] [--image-size N]
+                 [--heads N] [--layout hf|timm|torchvision] [--pooling cls|mean]
+                 [--resize bicubic|bicubic-antialias|bicubic-align-corners]
+      Converts a Hugging Face (folder or model.safetensors[.index.json] + config.json), timm or
+      torchvision ViT checkpoint (safetensors) to a webvit weight file. The layout is detected from
+      the tensor names; what was read, inferred or assumed is printed (docs/checkpoints.md).
+`;
+
+const LAYOUTS = ['hf', 'timm', 'torchvision', 'webvit'];
+
+function positiveInt(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
+  return n;
+}
+
+function oneOf<T extends string>(name: string, v: string | undefined, allowed: readonly string[]): T | undefined {
+  if (v === undefined) return undefined;
+  if (!allowed.includes(v)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got "${v}"`);
+  return v as T;
+}
+
+/** `webvit convert SRC -o OUT`: another ecosystem's checkpoint in, a webvit weight file out. */
+export async function convertCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        output: { type: 'string', short: 'o' },
+        dtype: { type: 'string' },
+        labels: { type: 'string' },
+        'image-size': { type: 'string' },
+        heads: { type: 'string' },
+        layout: { type: 'string' },
+        pooling: { type: 'string' },
+        resize: { type: 'string' },
+      },
+    });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}; try \`webvit --help\``);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) throw new UsageError(`convert takes one SRC checkpoint, got ${positionals.length ? positionals.join(' ') : 'none'}`);
+  if (!values.output) throw new UsageError('convert needs -o OUT.safetensors');
+  const src = positionals[0];
+  const out = values.output;
+  if (resolve(out) === resolve(src)) throw new UsageError('convert: -o must not be the source file');
+  const dtype = (oneOf<'f32' | 'f16'>('dtype', values.dtype, ['f32', 'f16']) ?? 'f32').toUpperCase() as 'F32' | 'F16';
+  const layout = oneOf<Layout>('layout', values.layout, LAYOUTS);
+  const pooling = oneOf<'cls' | 'mean'>('pooling', values.pooling, ['cls', 'mean']);
+  const resize = oneOf<ResizeMode>('resize', values.resize, RESIZE_MODES);
+  const heads = positiveInt('heads', values.heads);
+  const imageSize = positiveInt('image-size', values['image-size']);
+
+  const t0 = performance.now();
+  const labels = values.labels ? await readLabelsFile(values.labels) : undefined;
+  const ckpt = await readCheckpoint(src);
+  const r = convertCheckpoint(ckpt, { layout, heads, imageSize, labels, labelsSource: values.labels, pooling, resize });
+  for (const n of r.notes) process.stderr.write(`webvit convert: ${n}\n`);
+  const bytes = encodeWeights(r.weights, dtype, { 'webvit.converted_from': r.layout, ...r.metadata });
+  readWeights(bytes, out); // the loader accepts what was written, or this is a converter bug
+  const tmp = `${out}.tmp-${process.pid}`;
+  try {
+    await writeFile(tmp, bytes);
+    await rename(tmp, out);
+  } catch (e) {
+    throw new WebvitError('BAD_WEIGHTS', `${out}: cannot write the output (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const params = [...r.weights.tensors.values()].reduce((a, t) => a + t.length, 0);
+  process.stdout.write(
+    `wrote ${out}: ${dtype}, ${r.weights.tensors.size} tensors, ${params} parameters, ${(bytes.byteLength / 2 ** 20).toFixed(2)} MiB` +
+      `${r.weights.labels ? `, ${r.weights.labels.length} labels` : ''} (${r.layout}, ${((performance.now() - t0) / 1000).toFixed(2)} s)\n`,
+  );
+  return 0;
+}

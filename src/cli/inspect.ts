@@ -1,0 +1,94 @@
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { shapeOf } from '../model/config.js';
+import { parseSafetensors, DTYPE_BYTES } from '../model/safetensors.js';
+import { flopsPerImage } from '../model/stats.js';
+import { estimateActivationBytes, parameterCount } from '../model/vit.js';
+import { readWeights } from '../model/weights.js';
+import { WebvitError } from '../runtime/errors.js';
+import { UsageError } from './usage.js';
+
+export const INSPECT_USAGE = `  webvit inspect MODEL [--json]
+      Prints MODEL's config, parameter count, weight bytes, GFLOPs per image, activation memory
+      at batch 1, 8 and 32, its labels and its image preprocessing. Needs no GPU.
+`;
+
+const BATCHES = [1, 8, 32];
+const mib = (n: number) => `${(n / 2 ** 20).toFixed(2)} MiB`;
+
+/** `webvit inspect MODEL`: what a weight file holds and what running it costs. */
+export async function inspectCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' } } });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}; try \`webvit --help\``);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) throw new UsageError(`inspect takes one MODEL file, got ${positionals.length ? positionals.join(' ') : 'none'}`);
+  const path = positionals[0];
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new WebvitError('BAD_WEIGHTS', `${path}: cannot read the model file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const w = readWeights(bytes, path);
+  const file = parseSafetensors(bytes, path);
+  const c = w.config;
+  const s = shapeOf(c);
+  const params = parameterCount(c);
+  const dtypes: Record<string, number> = {};
+  let fileWeightBytes = 0;
+  for (const t of file.tensors.values()) {
+    const n = t.end - t.begin;
+    fileWeightBytes += n;
+    dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + n / DTYPE_BYTES[t.dtype];
+  }
+  // On the GPU: float32, except matmul weights stored as F16 (kept as halves).
+  let gpuWeightBytes = 0;
+  for (const [name, t] of w.tensors) gpuWeightBytes += Math.max(16, Math.ceil(((w as { half?: Map<string, Uint16Array> }).half?.has(name) ? 2 : 4) * t.length / 4) * 4);
+  const flops = flopsPerImage(c);
+  const activations = Object.fromEntries(BATCHES.map((b) => [b, estimateActivationBytes(c, b)]));
+  const pre = w.preprocess;
+  const info = {
+    file: path,
+    config: c,
+    tokens: s.tokens,
+    patches: s.grid * s.grid,
+    head_dim: s.headDim,
+    parameters: params,
+    weight_bytes: { file: fileWeightBytes, gpu: gpuWeightBytes, dtypes },
+    gflops_per_image: flops.total / 1e9,
+    gflops_parts: Object.fromEntries(Object.entries(flops.parts).map(([k, v]) => [k, v / 1e9])),
+    activation_bytes: activations,
+    labels: w.labels ?? null,
+    preprocess: pre ?? null,
+  };
+  if (values.json) {
+    process.stdout.write(JSON.stringify(info) + '\n');
+    return 0;
+  }
+  const lines: [string, string][] = [
+    ['model', path],
+    ['input', `${c.image_size}×${c.image_size}, ${c.num_channels} channel${c.num_channels === 1 ? '' : 's'}, patch ${c.patch_size} → ${s.grid}×${s.grid} = ${s.grid * s.grid} patches`],
+    ['tokens', `${s.tokens} (${s.prefixTokens ? `${c.class_token ? 'class' : ''}${c.distilled ? ' + distillation' : ''} token${s.prefixTokens > 1 ? 's' : ''} + ` : ''}patches)`],
+    ['encoder', `${c.num_layers} layers, hidden ${c.hidden_size}, ${c.num_heads} heads of ${s.headDim}, MLP ${c.mlp_size}, layernorm eps ${c.layer_norm_eps}, qkv bias ${c.qkv_bias ? 'yes' : 'no'}`],
+    ['pooling', `${c.pooling}${c.fc_norm ? ' (fc_norm: norm after pooling)' : ''} → ${s.featureSize} features`],
+    ['classes', `${c.num_classes}${w.labels ? ` (labels: ${w.labels.slice(0, 10).join(', ')}${w.labels.length > 10 ? `, … ${w.labels.length - 10} more` : ''})` : c.num_classes ? ' (no labels in the file)' : ' (no classifier: features only)'}`],
+    ['parameters', `${params.toLocaleString('en-US')} (${(params / 1e6).toFixed(2)} M)`],
+    ['weights', `${mib(fileWeightBytes)} in the file (${Object.entries(dtypes).map(([d, n]) => `${d} ${n.toLocaleString('en-US')}`).join(', ')}), ${mib(gpuWeightBytes)} on the GPU`],
+    ['compute', `${(flops.total / 1e9).toFixed(4)} GFLOPs per image (matmuls, multiply-add = 2: ${Object.entries(flops.parts).map(([k, v]) => `${k} ${(100 * v / flops.total).toFixed(1)}%`).join(', ')})`],
+    ['activations', BATCHES.map((b) => `batch ${b}: ${mib(activations[b])}`).join(', ')],
+    ['preprocess', pre ? describePreprocess(pre) : 'none'],
+  ];
+  const width = Math.max(...lines.map(([k]) => k.length));
+  for (const [k, v] of lines) process.stdout.write(`${k.padEnd(width)}  ${v}\n`);
+  return 0;
+}
+
+function describePreprocess(p: NonNullable<ReturnType<typeof readWeights>['preprocess']>): string {
+  const r = (xs: number[]) => `[${xs.map((x) => Number(x.toFixed(4))).join(', ')}]`;
+  const resize = p.resize === null ? 'no resize' : `resize shorter side to ${p.resize} (${p.interpolation}${p.isDefault ? `, skipped when the image is already ${p.crop}×${p.crop}` : ''})`;
+  return `${resize}, centre crop ${p.crop}, ${p.channels === 'rgb' ? 'RGB' : "greyscale (PIL's L)"}, mean ${r(p.mean)}, std ${r(p.std)}` + (p.isDefault ? ' — defaults: the file has no webvit.preprocess' : '');
+}

@@ -1,0 +1,404 @@
+import { WebvitError } from '../../runtime/errors.js';
+import type { Pooling } from '../../kernels/pool/op.js';
+import { parseConfig, shapeOf, type ViTConfig } from '../config.js';
+import { tensorAsFloat32, writeSafetensors, type Dtype, type SafetensorsFile, type TensorEntry } from '../safetensors.js';
+import { expectedTensors, type LoadedWeights } from '../weights.js';
+import { resizePosEmbed, type ResizeMode } from './pos_embed.js';
+
+/**
+ * The part of checkpoint conversion every ecosystem shares (docs/checkpoints.md): a checkpoint
+ * as a set of named tensors, a taker that records which tensors a layout used (so that every
+ * tensor it did not use is an error that names it), the tensor reshuffles (transpose, conv
+ * weight, QKV fusion), config inference from shapes, labels, position-embedding resizing and
+ * writing the webvit file.
+ */
+
+export type Layout = 'hf' | 'timm' | 'torchvision' | 'webvit';
+
+/** The layouts `webvit convert` reads, as named in messages. */
+export const LAYOUT_NAMES: Record<Layout, string> = {
+  hf: 'Hugging Face transformers ViTForImageClassification / ViTModel',
+  timm: 'timm vision_transformer (incl. DeiT distilled)',
+  torchvision: 'torchvision vit_*',
+  webvit: 'a webvit weight file (re-encoded)',
+};
+
+export const SUPPORTED = 'supported layouts: hf (Hugging Face transformers ViT), timm (timm vision_transformer / DeiT), torchvision (torchvision vit_*)';
+
+/** One tensor of a source checkpoint, read on demand. */
+export interface SourceTensor {
+  name: string;
+  dtype: Dtype;
+  shape: number[];
+  /** The file it lives in (for messages about sharded checkpoints). */
+  file: string;
+  read(): Float32Array;
+}
+
+/** A checkpoint as found on disk (or built in memory): tensors plus the config.json beside them. */
+export interface Checkpoint {
+  /** What messages call it (the path given). */
+  source: string;
+  tensors: Map<string, SourceTensor>;
+  /** safetensors `__metadata__` (of the first file, for sharded checkpoints). */
+  metadata: Record<string, string>;
+  /** config.json next to the weights, parsed; undefined when there is none. */
+  config?: Record<string, unknown>;
+  /** Where `config` came from. */
+  configSource?: string;
+}
+
+export interface ConvertOptions {
+  /** Layout to read; detected from the tensor names when omitted. */
+  layout?: Layout;
+  /** Attention heads, where the checkpoint has no config saying so (timm, torchvision). */
+  heads?: number;
+  /** Run at this image size: position embeddings are resized on the patch grid. */
+  imageSize?: number;
+  /** Label names (one per class); override the checkpoint's own (HF id2label). */
+  labels?: string[];
+  /** Where the labels came from, for messages. */
+  labelsSource?: string;
+  /** timm only: the pooling a state dict cannot show (cls-token models trained with global_pool='avg' and no fc_norm). */
+  pooling?: Pooling;
+  /** How position embeddings are resized (default 'bicubic': align_corners=False, A = −0.75). */
+  resize?: ResizeMode;
+}
+
+export interface Converted {
+  layout: Layout;
+  weights: LoadedWeights;
+  /** What was read, inferred or assumed, one line each, for people. */
+  notes: string[];
+  /** Other `__metadata__` to write (a re-encoded webvit file keeps its extra keys, e.g. webvit.preprocess). */
+  metadata?: Record<string, string>;
+}
+
+export const fail = (source: string, msg: string): never => {
+  throw new WebvitError('BAD_WEIGHTS', `${source}: ${msg}`);
+};
+
+/** Values of any float tensor as float32 (F64 narrowed here; the loader itself refuses F64). */
+export function readFloat32(file: SafetensorsFile, t: TensorEntry): Float32Array {
+  if (t.dtype !== 'F64') return tensorAsFloat32(file, t);
+  const n = t.shape.reduce((a, d) => a * d, 1);
+  const raw = file.bytes.subarray(t.begin, t.end);
+  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = view.getFloat64(8 * i, true);
+  return out;
+}
+
+/** Tensors of one safetensors file as source tensors. */
+export function sourceTensors(file: SafetensorsFile): SourceTensor[] {
+  return [...file.tensors.values()].map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, file: file.source, read: () => readFloat32(file, t) }));
+}
+
+/** An in-memory checkpoint (tests, programs that already hold arrays). */
+export function checkpointFromArrays(
+  source: string,
+  tensors: Record<string, { shape: number[]; data: Float32Array | number[] }>,
+  config?: Record<string, unknown>,
+  metadata: Record<string, string> = {},
+): Checkpoint {
+  const m = new Map<string, SourceTensor>();
+  for (const [name, t] of Object.entries(tensors)) {
+    const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
+    m.set(name, { name, dtype: 'F32', shape: t.shape, file: source, read: () => data.slice() });
+  }
+  return { source, tensors: m, metadata, config, configSource: config ? `${source}/config.json` : undefined };
+}
+
+const fmtShape = (s: number[]) => `[${s.join(', ')}]`;
+
+/**
+ * Names, compactly but every one: numeric path segments are grouped, so 24 layer-scale tensors read
+ * `blocks.{0-11}.ls1.gamma, blocks.{0-11}.ls2.gamma`.
+ */
+export function listNames(names: string[]): string {
+  const groups = new Map<string, number[]>();
+  const single: string[] = [];
+  for (const n of names) {
+    const m = /^(.*?)\.(\d+)\.(.*)$/.exec(n);
+    if (!m) {
+      single.push(n);
+      continue;
+    }
+    const key = `${m[1]}.{}.${m[3]}`;
+    const list = groups.get(key) ?? [];
+    list.push(Number(m[2]));
+    groups.set(key, list);
+  }
+  const out = [...single];
+  for (const [key, idx] of groups) {
+    idx.sort((a, b) => a - b);
+    if (idx.length === 1) {
+      out.push(key.replace('{}', String(idx[0])));
+      continue;
+    }
+    const runs: string[] = [];
+    for (let i = 0; i < idx.length; ) {
+      let j = i;
+      while (j + 1 < idx.length && idx[j + 1] === idx[j] + 1) j++;
+      runs.push(j === i ? `${idx[i]}` : `${idx[i]}-${idx[j]}`);
+      i = j + 1;
+    }
+    out.push(key.replace('{}', `{${runs.join(',')}}`));
+  }
+  return out.join(', ');
+}
+
+/**
+ * Hands out a checkpoint's tensors by name and shape, and remembers which were taken. `finish()`
+ * reports, in one message, every tensor missing, every one mis-shaped and every one left unused.
+ */
+export class TensorTaker {
+  private readonly used = new Set<string>();
+  private readonly missing: string[] = [];
+  private readonly misshaped: string[] = [];
+
+  constructor(
+    readonly ckpt: Checkpoint,
+    readonly layout: Layout,
+  ) {}
+
+  has(name: string): boolean {
+    return this.ckpt.tensors.has(name);
+  }
+
+  shape(name: string): number[] | undefined {
+    return this.ckpt.tensors.get(name)?.shape;
+  }
+
+  /** The values of `name`, which must have exactly `shape` (recorded as missing / mis-shaped otherwise: zeros returned). */
+  take(name: string, shape: number[]): Float32Array {
+    const t = this.ckpt.tensors.get(name);
+    const n = shape.reduce((a, d) => a * d, 1);
+    if (!t) {
+      this.missing.push(name);
+      return new Float32Array(n);
+    }
+    this.used.add(name);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      this.misshaped.push(`${name} is ${fmtShape(t.shape)}, expected ${fmtShape(shape)}`);
+      return new Float32Array(n);
+    }
+    return t.read();
+  }
+
+  /** take() when present, undefined (and nothing recorded) when absent. */
+  takeIf(name: string, shape: number[]): Float32Array | undefined {
+    return this.has(name) ? this.take(name, shape) : undefined;
+  }
+
+  /** Marks tensors as deliberately not used (a documented rule says why; the caller notes it). */
+  drop(names: string[]): void {
+    for (const n of names) this.used.add(n);
+  }
+
+  unused(): string[] {
+    return [...this.ckpt.tensors.keys()].filter((n) => !this.used.has(n));
+  }
+
+  /** Throws one error naming every missing, mis-shaped and unused tensor, if any. */
+  finish(context: string): void {
+    const unused = this.unused();
+    if (!this.missing.length && !this.misshaped.length && !unused.length) return;
+    const parts: string[] = [];
+    if (this.missing.length) parts.push(`missing tensor(s) ${listNames(this.missing)}`);
+    if (this.misshaped.length) parts.push(`mis-shaped tensor(s): ${this.misshaped.join('; ')}`);
+    if (unused.length) parts.push(`unused tensor(s) ${listNames(unused)} (webvit cannot run what these do)`);
+    fail(this.ckpt.source, `as a ${this.layout} checkpoint (${context}): ${parts.join('; ')}`);
+  }
+}
+
+/** [rows, cols] row-major -> [cols, rows]. */
+export function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
+  if (a.length !== rows * cols) throw new Error(`transpose: ${a.length} values for [${rows}, ${cols}]`);
+  const out = new Float32Array(a.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
+  return out;
+}
+
+/** PyTorch linear weight [out, in] -> webvit [in, out]. */
+export const linearWeight = (w: Float32Array, out: number, inp: number) => transpose(w, out, inp);
+
+/** Conv weight [D, C, P, P] -> webvit patch_embed.weight [C·P·P, D] (k = c·P·P + ky·P + kx). */
+export const convWeight = (w: Float32Array, D: number, K: number) => transpose(w, D, K);
+
+/** Concatenates arrays (QKV fusion of biases, rows of pos_embed). */
+export function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Scales column j of a [rows, cols] matrix (and entry j of a bias) by g[j]: folds layer scale into a linear layer. */
+export function scaleColumns(w: Float32Array, rows: number, cols: number, g: Float32Array): void {
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) w[r * cols + c] *= g[c];
+}
+
+/** Standard head counts by hidden size (ViT-Ti/S/B/L/H); used when nothing else says, and said so. */
+export const DEFAULT_HEADS: Record<number, number> = { 192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16 };
+
+/**
+ * The number of heads: `--heads`, else the checkpoint's config, else the standard count for the
+ * hidden size (noted as assumed), else an error asking for `--heads`.
+ */
+export function resolveHeads(source: string, D: number, given: number | undefined, fromConfig: number | undefined, configName: string, notes: string[]): number {
+  if (given !== undefined) {
+    if (!Number.isInteger(given) || given < 1 || D % given !== 0) fail(source, `--heads ${given} does not divide the hidden size ${D}`);
+    if (fromConfig !== undefined && fromConfig !== given) fail(source, `--heads ${given} contradicts ${configName} (${fromConfig} heads)`);
+    notes.push(`num_heads ${given} (from --heads)`);
+    return given;
+  }
+  if (fromConfig !== undefined) return fromConfig;
+  const d = DEFAULT_HEADS[D];
+  if (d === undefined) {
+    fail(
+      source,
+      `cannot infer the number of attention heads: the tensor shapes do not show it and hidden size ${D} has no standard head count ` +
+        `(${Object.entries(DEFAULT_HEADS).map(([h, n]) => `${h}→${n}`).join(', ')}); pass --heads N (N must divide ${D})`,
+    );
+  }
+  notes.push(`ASSUMED num_heads ${d}: the standard count for hidden size ${D} (the weights do not show it); pass --heads N if the model differs`);
+  return d;
+}
+
+/** Patch grid side from position-embedding rows and prefix tokens; error when it is not a square. */
+export function gridOf(source: string, name: string, rows: number, prefix: number): number {
+  const g = Math.round(Math.sqrt(rows - prefix));
+  if (rows - prefix < 1 || g * g !== rows - prefix) {
+    fail(source, `${name} has ${rows} rows, which is not ${prefix} prefix token(s) plus a square patch grid`);
+  }
+  return g;
+}
+
+/** Number of blocks: indices 0..n−1 of names matching `re` (first group = index), all present. */
+export function countLayers(ckpt: Checkpoint, re: RegExp, what: string): number {
+  const idx = new Set<number>();
+  for (const n of ckpt.tensors.keys()) {
+    const m = re.exec(n);
+    if (m) idx.add(Number(m[1]));
+  }
+  if (idx.size === 0) fail(ckpt.source, `has no ${what} tensors (no name matches ${re.source})`);
+  const n = Math.max(...idx) + 1;
+  const gaps = [...Array(n).keys()].filter((i) => !idx.has(i));
+  if (gaps.length) fail(ckpt.source, `has ${what} ${Math.max(...idx)} but no tensors for ${what} ${gaps.join(', ')}`);
+  return n;
+}
+
+/** Label list checked against the class count; undefined when there are none to carry. */
+export function resolveLabels(
+  source: string,
+  numClasses: number,
+  fromOptions: string[] | undefined,
+  optionsSource: string | undefined,
+  fromCheckpoint: string[] | undefined,
+  checkpointSource: string,
+  notes: string[],
+): string[] | undefined {
+  if (fromOptions) {
+    if (numClasses === 0) fail(source, `the model has no classifier (num_classes 0), so labels (${optionsSource ?? '--labels'}) do not apply`);
+    if (fromOptions.length !== numClasses) fail(source, `${optionsSource ?? '--labels'} has ${fromOptions.length} labels but the classifier has ${numClasses} classes`);
+    notes.push(`labels: ${numClasses} from ${optionsSource ?? '--labels'}`);
+    return fromOptions;
+  }
+  if (!fromCheckpoint) return undefined;
+  if (numClasses === 0) {
+    notes.push(`labels: ignored the ${fromCheckpoint.length} in ${checkpointSource}: the model has no classifier`);
+    return undefined;
+  }
+  if (fromCheckpoint.length !== numClasses) {
+    fail(source, `${checkpointSource} has ${fromCheckpoint.length} labels but the classifier has ${numClasses} classes; pass --labels FILE (one per line)`);
+  }
+  notes.push(`labels: ${numClasses} from ${checkpointSource}`);
+  return fromCheckpoint;
+}
+
+/** HF-style id2label ({"0": "tench", ...}) as a list; error when the ids are not 0..n−1. */
+export function labelsFromId2Label(source: string, where: string, raw: unknown): string[] | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (typeof raw !== 'object' || Array.isArray(raw)) fail(source, `${where} must be an object of id: label, got ${JSON.stringify(raw).slice(0, 60)}`);
+  const entries = Object.entries(raw as Record<string, unknown>);
+  const out: string[] = new Array(entries.length);
+  for (const [k, v] of entries) {
+    const i = Number(k);
+    if (!Number.isInteger(i) || i < 0 || i >= entries.length || out[i] !== undefined) fail(source, `${where} ids must be 0..${entries.length - 1} once each, got "${k}"`);
+    if (typeof v !== 'string') fail(source, `${where}["${k}"] must be a string, got ${JSON.stringify(v)}`);
+    out[i] = v as string;
+  }
+  return out;
+}
+
+/** Reads a labels file's text: one label per line; a final newline and \r are ignored. */
+export function parseLabelsText(text: string): string[] {
+  const lines = text.replace(/\r\n?/g, '\n').split('\n');
+  if (lines.length && lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
+/**
+ * The shared tail of every layout: checks the config, resizes the position embeddings when asked,
+ * and checks the tensor set against what the config calls for (a mismatch here is a converter bug).
+ */
+export function finishWeights(
+  source: string,
+  raw: Omit<ViTConfig, 'image_size'> & { image_size: number },
+  tensors: Map<string, Float32Array>,
+  labels: string[] | undefined,
+  options: ConvertOptions,
+  notes: string[],
+): LoadedWeights {
+  let config = parseConfig(raw, `${source} (converted config)`);
+  if (options.imageSize !== undefined && options.imageSize !== config.image_size) {
+    const size = options.imageSize;
+    if (!Number.isInteger(size) || size < 1 || size % config.patch_size !== 0) {
+      fail(source, `--image-size ${size} is not a positive multiple of the patch size ${config.patch_size}`);
+    }
+    const s = shapeOf(config);
+    const mode = options.resize ?? 'bicubic';
+    const newGrid = size / config.patch_size;
+    tensors.set('pos_embed', resizePosEmbed(tensors.get('pos_embed')!, { prefix: s.prefixTokens, dim: config.hidden_size, oldGrid: s.grid, newGrid, mode }));
+    notes.push(
+      `image_size ${config.image_size} -> ${size}: position embeddings resized ${s.grid}x${s.grid} -> ${newGrid}x${newGrid} (${mode}` +
+        `${mode === 'bicubic' ? ', align_corners=False, A = -0.75' : ''}), ${s.prefixTokens} prefix row(s) kept`,
+    );
+    config = parseConfig({ ...config, image_size: size }, `${source} (converted config)`);
+  }
+  const expected = expectedTensors(config);
+  for (const [name, shape] of expected) {
+    const t = tensors.get(name);
+    const n = shape.reduce((a, d) => a * d, 1);
+    if (!t || t.length !== n) throw new Error(`internal: converter produced ${name} with ${t?.length} values, expected ${fmtShape(shape)}`);
+  }
+  for (const name of tensors.keys()) if (!expected.has(name)) throw new Error(`internal: converter produced unexpected tensor ${name}`);
+  const ordered = new Map<string, Float32Array>();
+  for (const name of expected.keys()) ordered.set(name, tensors.get(name)!);
+  return { config, labels, tensors: ordered };
+}
+
+/** One-line summary of a config, for messages. */
+export function describeConfig(c: ViTConfig): string {
+  const prefix = c.distilled ? 'class+distillation tokens' : c.class_token ? 'class token' : 'no class token';
+  return (
+    `image ${c.image_size}, patch ${c.patch_size}, ${c.num_channels} channel(s), hidden ${c.hidden_size}, ${c.num_layers} layers, ${c.num_heads} heads, ` +
+    `MLP ${c.mlp_size}, ${c.num_classes} classes, eps ${c.layer_norm_eps.toExponential()}, qkv_bias ${c.qkv_bias}, ${prefix}, pooling ${c.pooling}${c.fc_norm ? ' (fc_norm)' : ''}`
+  );
+}
+
+export type OutputDtype = 'F32' | 'F16';
+
+/** A converted model as webvit weight-file bytes (tensors in canonical order). */
+export function encodeWeights(w: LoadedWeights, dtype: OutputDtype = 'F32', extraMetadata: Record<string, string> = {}): Uint8Array {
+  const metadata: Record<string, string> = { format: 'webvit', 'webvit.version': '1', 'webvit.config': JSON.stringify(w.config) };
+  if (w.labels) metadata['webvit.labels'] = JSON.stringify(w.labels);
+  Object.assign(metadata, extraMetadata);
+  const shapes = expectedTensors(w.config);
+  const tensors = [...w.tensors].map(([name, data]) => ({ name, shape: shapes.get(name)!, data }));
+  return writeSafetensors(tensors, metadata, { dtype });
+}

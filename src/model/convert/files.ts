@@ -1,0 +1,119 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { parseSafetensors } from '../safetensors.js';
+import { fail, parseLabelsText, sourceTensors, type Checkpoint, type SourceTensor } from './core.js';
+
+/**
+ * Finds and reads a checkpoint on disk (Node only):
+ * - a folder: `model.safetensors`, else `model.safetensors.index.json` (sharded), else its one
+ *   `*.safetensors` file; `config.json` beside it when there is one;
+ * - a `.safetensors` file (config.json from its folder, when there is one);
+ * - a `*.safetensors.index.json` file: the shards it names, from its folder.
+ * Pickled PyTorch files (.bin, .pt, .pth) are refused with what to do instead.
+ */
+export async function readCheckpoint(path: string): Promise<Checkpoint> {
+  const st = await stat(path).catch((e: NodeJS.ErrnoException) => fail(path, `cannot read the checkpoint (${e.code ?? e.message})`));
+  let dir: string;
+  let weightsPath: string;
+  if (st.isDirectory()) {
+    dir = path;
+    const entries = await readdir(path);
+    if (entries.includes('model.safetensors')) weightsPath = join(path, 'model.safetensors');
+    else if (entries.includes('model.safetensors.index.json')) weightsPath = join(path, 'model.safetensors.index.json');
+    else {
+      const st = entries.filter((e) => e.endsWith('.safetensors'));
+      const index = entries.filter((e) => e.endsWith('.safetensors.index.json'));
+      if (st.length === 1) weightsPath = join(path, st[0]);
+      else if (st.length === 0 && index.length === 1) weightsPath = join(path, index[0]);
+      else if (st.length > 1) return fail(path, `has ${st.length} .safetensors files (${st.slice(0, 4).join(', ')}${st.length > 4 ? ', ...' : ''}) and no model.safetensors or index; name the file to convert`);
+      else {
+        const pickled = entries.filter((e) => /\.(bin|pt|pth|ckpt)$/.test(e));
+        return fail(
+          path,
+          pickled.length
+            ? `has ${pickled.join(', ')} but no .safetensors: webvit convert reads safetensors only; re-save the weights with safetensors (save_pretrained(..., safe_serialization=True), or safetensors.torch.save_file(model.state_dict(), "model.safetensors"))`
+            : `has no model.safetensors, model.safetensors.index.json or other .safetensors file`,
+        );
+      }
+    }
+  } else {
+    dir = dirname(path);
+    weightsPath = path;
+  }
+  const ckpt = weightsPath.endsWith('.index.json') ? await readSharded(path, weightsPath) : await readSingle(path, weightsPath);
+  const configPath = join(dir, 'config.json');
+  const configText = await readFile(configPath, 'utf8').catch(() => undefined);
+  if (configText !== undefined) {
+    let cfg: unknown;
+    try {
+      cfg = JSON.parse(configText);
+    } catch (e) {
+      fail(configPath, `is not valid JSON (${(e as Error).message})`);
+    }
+    if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) fail(configPath, `must be a JSON object`);
+    ckpt.config = cfg as Record<string, unknown>;
+    ckpt.configSource = configPath;
+  }
+  return ckpt;
+}
+
+async function readBytes(path: string): Promise<Uint8Array> {
+  return readFile(path).catch((e: NodeJS.ErrnoException) => fail(path, `cannot read (${e.code ?? e.message})`));
+}
+
+/** torch.save output: a zip archive (PK\x03\x04) or a bare pickle (protocol byte 0x80). */
+const isPickled = (b: Uint8Array) => (b[0] === 0x50 && b[1] === 0x4b) || b[0] === 0x80;
+
+async function readSingle(source: string, file: string): Promise<Checkpoint> {
+  const bytes = await readBytes(file);
+  let f;
+  try {
+    f = parseSafetensors(bytes, file);
+  } catch (e) {
+    // (A safetensors header length may start with these bytes too: sniff only what failed to parse.)
+    if (isPickled(bytes)) {
+      fail(file, `is a pickled PyTorch file (torch.save): webvit convert reads safetensors only; re-save with safetensors.torch.save_file(state_dict, "model.safetensors")`);
+    }
+    throw e;
+  }
+  const tensors = new Map<string, SourceTensor>();
+  for (const t of sourceTensors(f)) tensors.set(t.name, t);
+  return { source, tensors, metadata: f.metadata };
+}
+
+async function readSharded(source: string, indexPath: string): Promise<Checkpoint> {
+  let index: { weight_map?: unknown };
+  try {
+    index = JSON.parse(new TextDecoder().decode(await readBytes(indexPath)));
+  } catch (e) {
+    return fail(indexPath, `is not valid JSON (${(e as Error).message})`);
+  }
+  const map = index?.weight_map;
+  if (typeof map !== 'object' || map === null || Array.isArray(map)) return fail(indexPath, `has no "weight_map" object (tensor name -> shard file)`);
+  const byShard = new Map<string, Set<string>>();
+  for (const [name, shard] of Object.entries(map as Record<string, unknown>)) {
+    if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\')) fail(indexPath, `weight_map["${name}"] must be a file name in the same folder, got ${JSON.stringify(shard)}`);
+    byShard.set(shard as string, (byShard.get(shard as string) ?? new Set<string>()).add(name));
+  }
+  const tensors = new Map<string, SourceTensor>();
+  let metadata: Record<string, string> = {};
+  const dir = dirname(indexPath);
+  for (const [shard, names] of byShard) {
+    const f = parseSafetensors(await readBytes(join(dir, shard)), join(dir, shard));
+    if (tensors.size === 0) metadata = f.metadata;
+    for (const t of sourceTensors(f)) {
+      if (tensors.has(t.name)) fail(indexPath, `tensor ${t.name} is in both ${basename(tensors.get(t.name)!.file)} and ${shard}`);
+      if (!names.has(t.name)) fail(indexPath, `shard ${shard} holds ${t.name}, which weight_map does not list there`);
+      tensors.set(t.name, t);
+    }
+    const missing = [...names].filter((n) => !f.tensors.has(n));
+    if (missing.length) fail(indexPath, `weight_map puts ${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ` and ${missing.length - 4} more` : ''} in ${shard}, which does not have them`);
+  }
+  return { source, tensors, metadata };
+}
+
+/** Label names from a text file, one per line. */
+export async function readLabelsFile(path: string): Promise<string[]> {
+  const text = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => fail(path, `cannot read the labels file (${e.code ?? e.message})`));
+  return parseLabelsText(text);
+}

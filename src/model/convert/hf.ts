@@ -1,0 +1,166 @@
+import {
+  concat,
+  convWeight,
+  countLayers,
+  describeConfig,
+  fail,
+  finishWeights,
+  gridOf,
+  labelsFromId2Label,
+  linearWeight,
+  resolveHeads,
+  resolveLabels,
+  TensorTaker,
+  type Checkpoint,
+  type ConvertOptions,
+  type Converted,
+} from './core.js';
+
+/**
+ * Hugging Face transformers ViT (docs/checkpoints.md#hugging-face): `ViTForImageClassification`
+ * (names under `vit.`, plus `classifier`) and `ViTModel` (saved without the `vit.` prefix, no
+ * classifier: features only). Config from config.json when present (checked against every
+ * tensor shape), otherwise inferred from shapes.
+ *
+ * Rule for tensors webvit does not run but accepts (dropped, and said so):
+ * - `pooler.dense.*` (ViTModel's default add_pooling_layer=True): the pooler is tanh(dense(x₀))
+ *   on the final-layernorm class row, an extra head HF's own ViTForImageClassification does not
+ *   use. webvit's features are that class row itself (HF's `last_hidden_state[:, 0]`).
+ * - `embeddings.mask_token` (use_mask_token=True): used only for masked-image-modelling inputs.
+ */
+export function detectHf(names: string[]): boolean {
+  return names.some((n) => /^(vit\.)?(embeddings\.patch_embeddings\.projection\.weight|encoder\.layer\.\d+\.attention\.attention\.)/.test(n));
+}
+
+const num = (cfg: Record<string, unknown>, key: string, where: string, source: string): number | undefined => {
+  const v = cfg[key];
+  if (v === undefined) return undefined;
+  if (Array.isArray(v) && v.length === 2 && v[0] === v[1]) return num({ [key]: v[0] }, key, where, source);
+  if (typeof v !== 'number' || !(v > 0)) fail(source, `${where} ${key} must be a positive number, got ${JSON.stringify(v)}`);
+  return v as number;
+};
+
+export function convertHf(ckpt: Checkpoint, o: ConvertOptions): Converted {
+  const src = ckpt.source;
+  const tk = new TensorTaker(ckpt, 'hf');
+  const notes: string[] = [];
+  const names = [...ckpt.tensors.keys()];
+  const p = names.some((n) => n.startsWith('vit.')) ? 'vit.' : '';
+  const cfg = ckpt.config;
+  const where = ckpt.configSource ?? 'config.json';
+  if (cfg) {
+    if (cfg.model_type !== undefined && cfg.model_type !== 'vit') fail(src, `${where} model_type is ${JSON.stringify(cfg.model_type)}; webvit converts Hugging Face "vit" models (ViTForImageClassification, ViTModel)`);
+    const act = cfg.hidden_act ?? 'gelu';
+    if (act !== 'gelu') fail(src, `${where} hidden_act is ${JSON.stringify(act)}; webvit's MLP runs the exact (erf) GELU, HF "gelu"`);
+    const arch = Array.isArray(cfg.architectures) ? cfg.architectures.join(', ') : 'not given';
+    notes.push(`config from ${where} (architectures: ${arch})`);
+  } else {
+    notes.push('no config.json beside the weights: config inferred from tensor shapes');
+  }
+  const c = cfg ?? {};
+  const peName = `${p}embeddings.patch_embeddings.projection.weight`;
+  const pe = tk.shape(peName);
+  if (!pe || pe.length !== 4 || pe[2] !== pe[3]) fail(src, `as a Hugging Face ViT checkpoint: ${peName} must be [D, C, P, P], got ${pe ? `[${pe.join(', ')}]` : 'none'}`);
+  const D = num(c, 'hidden_size', where, src) ?? pe![0];
+  const C = num(c, 'num_channels', where, src) ?? pe![1];
+  const P = num(c, 'patch_size', where, src) ?? pe![2];
+  const K = C * P * P;
+  const L = num(c, 'num_hidden_layers', where, src) ?? countLayers(ckpt, new RegExp(`^${p.replace('.', '\\.')}encoder\\.layer\\.(\\d+)\\.`), 'encoder layer');
+  const lp = (i: number) => `${p}encoder.layer.${i}.`;
+  const F = num(c, 'intermediate_size', where, src) ?? tk.shape(lp(0) + 'intermediate.dense.weight')?.[0];
+  if (F === undefined) fail(src, `as a Hugging Face ViT checkpoint: no ${lp(0)}intermediate.dense.weight to read the MLP size from`);
+  const posName = `${p}embeddings.position_embeddings`;
+  let grid: number;
+  const imageSize = num(c, 'image_size', where, src);
+  if (imageSize !== undefined) {
+    if (imageSize % P !== 0) fail(src, `${where} image_size ${imageSize} is not a multiple of patch_size ${P}`);
+    grid = imageSize / P;
+  } else {
+    const pos = tk.shape(posName);
+    if (!pos || pos.length !== 3) fail(src, `as a Hugging Face ViT checkpoint: ${posName} must be [1, T, D], got ${pos ? `[${pos.join(', ')}]` : 'none'}`);
+    grid = gridOf(src, posName, pos![1], 1);
+  }
+  const T = 1 + grid * grid;
+  const eps = num(c, 'layer_norm_eps', where, src);
+  const qkvBias = typeof c.qkv_bias === 'boolean' ? c.qkv_bias : tk.has(lp(0) + 'attention.attention.query.bias');
+  const headShape = tk.shape('classifier.weight');
+  const numClasses = headShape ? headShape[0] : 0;
+  const heads = resolveHeads(src, D, o.heads, num(c, 'num_attention_heads', where, src), `${where} num_attention_heads`, notes);
+  if (o.pooling && o.pooling !== 'cls') fail(src, `--pooling applies to timm checkpoints only; Hugging Face ViTs pool the class token`);
+  if (!cfg) {
+    notes.push(`read from shapes: hidden ${D}, ${C} channel(s), patch ${P}, ${L} layers, MLP ${F}, ${grid}x${grid} patches so image ${grid * P}`);
+  }
+  if (eps === undefined) notes.push(`ASSUMED layer_norm_eps 1e-12 (Hugging Face ViTConfig's default; ${cfg ? `${where} does not give it` : 'no config.json'})`);
+  notes.push(numClasses ? `classifier: ${numClasses} classes, pooling cls` : 'no classifier (ViTModel): features only (final-layernorm class row)');
+
+  const t = new Map<string, Float32Array>();
+  t.set('patch_embed.weight', convWeight(tk.take(peName, [D, C, P, P]), D, K));
+  t.set('patch_embed.bias', tk.take(`${p}embeddings.patch_embeddings.projection.bias`, [D]));
+  t.set('cls_token', tk.take(`${p}embeddings.cls_token`, [1, 1, D]));
+  t.set('pos_embed', tk.take(posName, [1, T, D]));
+  for (let i = 0; i < L; i++) {
+    const s = lp(i);
+    const d = `blocks.${i}.`;
+    const a = s + 'attention.attention.';
+    t.set(d + 'norm1.weight', tk.take(s + 'layernorm_before.weight', [D]));
+    t.set(d + 'norm1.bias', tk.take(s + 'layernorm_before.bias', [D]));
+    // Fused QKV [D, 3D]: rows of [Wq; Wk; Wv] ([3D, D], PyTorch layout) transposed.
+    const w = concat(['query', 'key', 'value'].map((n) => tk.take(`${a}${n}.weight`, [D, D])));
+    t.set(d + 'attn.qkv.weight', linearWeight(w, 3 * D, D));
+    if (qkvBias) t.set(d + 'attn.qkv.bias', concat(['query', 'key', 'value'].map((n) => tk.take(`${a}${n}.bias`, [D]))));
+    t.set(d + 'attn.proj.weight', linearWeight(tk.take(s + 'attention.output.dense.weight', [D, D]), D, D));
+    t.set(d + 'attn.proj.bias', tk.take(s + 'attention.output.dense.bias', [D]));
+    t.set(d + 'norm2.weight', tk.take(s + 'layernorm_after.weight', [D]));
+    t.set(d + 'norm2.bias', tk.take(s + 'layernorm_after.bias', [D]));
+    t.set(d + 'mlp.fc1.weight', linearWeight(tk.take(s + 'intermediate.dense.weight', [F!, D]), F!, D));
+    t.set(d + 'mlp.fc1.bias', tk.take(s + 'intermediate.dense.bias', [F!]));
+    t.set(d + 'mlp.fc2.weight', linearWeight(tk.take(s + 'output.dense.weight', [D, F!]), D, F!));
+    t.set(d + 'mlp.fc2.bias', tk.take(s + 'output.dense.bias', [D]));
+  }
+  t.set('norm.weight', tk.take(`${p}layernorm.weight`, [D]));
+  t.set('norm.bias', tk.take(`${p}layernorm.bias`, [D]));
+  if (numClasses > 0) {
+    t.set('head.weight', linearWeight(tk.take('classifier.weight', [numClasses, D]), numClasses, D));
+    t.set('head.bias', tk.take('classifier.bias', [numClasses]));
+  }
+  const dropped = [`${p}pooler.dense.weight`, `${p}pooler.dense.bias`, `${p}embeddings.mask_token`].filter((n) => tk.has(n));
+  if (dropped.length) {
+    tk.drop(dropped);
+    notes.push(
+      `dropped ${dropped.join(', ')}: ` +
+        [
+          dropped.some((n) => n.includes('pooler')) ? "the pooler (tanh(dense(x0))) is not run: webvit's features are the final-layernorm class row, HF's last_hidden_state[:, 0]" : '',
+          dropped.some((n) => n.includes('mask_token')) ? 'the mask token only serves masked-image-modelling inputs' : '',
+        ]
+          .filter(Boolean)
+          .join('; '),
+    );
+  }
+  tk.finish(`${cfg ? `${where}: ` : ''}${L} layers, hidden ${D}, ${numClasses} classes`);
+  const labels = resolveLabels(src, numClasses, o.labels, o.labelsSource, cfg ? labelsFromId2Label(src, `${where} id2label`, c.id2label) : undefined, `${where} id2label`, notes);
+  const weights = finishWeights(
+    src,
+    {
+      image_size: grid * P,
+      patch_size: P,
+      num_channels: C,
+      hidden_size: D,
+      num_layers: L,
+      num_heads: heads,
+      mlp_size: F!,
+      num_classes: numClasses,
+      layer_norm_eps: eps ?? 1e-12,
+      qkv_bias: qkvBias,
+      pooling: 'cls',
+      class_token: true,
+      distilled: false,
+      fc_norm: false,
+    },
+    t,
+    labels,
+    o,
+    notes,
+  );
+  notes.push(`config: ${describeConfig(weights.config)}`);
+  return { layout: 'hf', weights, notes };
+}

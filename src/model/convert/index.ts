@@ -1,0 +1,63 @@
+import { readWeights } from '../weights.js';
+import { writeSafetensors } from '../safetensors.js';
+import { describeConfig, fail, finishWeights, listNames, resolveLabels, SUPPORTED, type Checkpoint, type ConvertOptions, type Converted, type Layout } from './core.js';
+import { convertHf, detectHf } from './hf.js';
+import { convertTimm, detectTimm } from './timm.js';
+import { convertTorchvision, detectTorchvision } from './torchvision.js';
+
+export * from './core.js';
+export { resizePosEmbed, RESIZE_MODES, type ResizeMode } from './pos_embed.js';
+
+const DETECT: [Exclude<Layout, 'webvit'>, (names: string[]) => boolean][] = [
+  ['hf', detectHf],
+  ['timm', detectTimm],
+  ['torchvision', detectTorchvision],
+];
+
+/** Which layout a checkpoint is in, from its tensor names (and metadata for webvit files). */
+export function detectLayout(ckpt: Checkpoint): Layout {
+  if (ckpt.metadata.format === 'webvit' && ckpt.metadata['webvit.config'] !== undefined) return 'webvit';
+  const names = [...ckpt.tensors.keys()];
+  const hits = DETECT.filter(([, d]) => d(names)).map(([l]) => l);
+  if (hits.length === 1) return hits[0];
+  if (hits.length > 1) fail(ckpt.source, `tensor names fit more than one layout (${hits.join(', ')}); pass --layout`);
+  const sample = names.length ? `${names.length} tensor${names.length === 1 ? '' : 's'}: ${listNames(names.slice(0, 6))}${names.length > 6 ? ', ...' : ''}` : 'no tensors';
+  return fail(ckpt.source, `unknown checkpoint layout (${sample}); ${SUPPORTED}`);
+}
+
+/** Re-encodes a webvit file (for --dtype f16, --labels, --image-size). */
+function convertWebvit(ckpt: Checkpoint, o: ConvertOptions): Converted {
+  const notes: string[] = [];
+  const tensors = [...ckpt.tensors.values()].map((t) => ({ name: t.name, shape: t.shape, data: t.read() }));
+  const w = readWeights(writeSafetensors(tensors, ckpt.metadata), ckpt.source);
+  if (o.heads !== undefined && o.heads !== w.config.num_heads) fail(ckpt.source, `--heads ${o.heads} contradicts the file's config (${w.config.num_heads} heads)`);
+  if (o.pooling !== undefined && o.pooling !== w.config.pooling) fail(ckpt.source, `--pooling ${o.pooling} contradicts the file's config (pooling ${w.config.pooling})`);
+  notes.push('already a webvit weight file: re-encoded');
+  const labels = resolveLabels(ckpt.source, w.config.num_classes, o.labels, o.labelsSource, w.labels, 'its webvit.labels', notes);
+  const weights = finishWeights(ckpt.source, w.config, w.tensors, labels, o, notes);
+  notes.push(`config: ${describeConfig(weights.config)}`);
+  // Keep the file's other metadata (webvit.preprocess, provenance), except where it no longer fits.
+  const own = new Set(['format', 'webvit.version', 'webvit.config', 'webvit.labels']);
+  const metadata = Object.fromEntries(Object.entries(ckpt.metadata).filter(([k]) => !own.has(k)));
+  if (metadata['webvit.preprocess'] !== undefined && weights.config.image_size !== w.config.image_size) {
+    delete metadata['webvit.preprocess'];
+    notes.push(`dropped webvit.preprocess: its centre crop was for image_size ${w.config.image_size}; set it again for ${weights.config.image_size} (tools/set_preprocess.py)`);
+  }
+  return { layout: 'webvit', weights, notes, metadata };
+}
+
+/** Converts a checkpoint (any supported layout) to webvit weights; see docs/checkpoints.md. */
+export function convertCheckpoint(ckpt: Checkpoint, options: ConvertOptions = {}): Converted {
+  const detected = options.layout ? undefined : detectLayout(ckpt);
+  const layout = options.layout ?? detected!;
+  const r =
+    layout === 'hf'
+      ? convertHf(ckpt, options)
+      : layout === 'timm'
+        ? convertTimm(ckpt, options)
+        : layout === 'torchvision'
+          ? convertTorchvision(ckpt, options)
+          : convertWebvit(ckpt, options);
+  r.notes.unshift(`layout ${layout}${detected ? ' (detected from the tensor names)' : ' (from --layout)'}`);
+  return r;
+}

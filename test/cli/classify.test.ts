@@ -1,0 +1,177 @@
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { flopsPerImage } from '../../src/model/stats.js';
+import { parameterCount, estimateActivationBytes } from '../../src/model/vit.js';
+import { readWeights } from '../../src/model/weights.js';
+import { pngWithHeader } from '../helpers/images.js';
+
+// The built CLI (`node dist/cli.js`), as a user runs it: `classify` on good and bad images and
+// `inspect`. Every run passes --no-tune (kernel tuning is tested elsewhere and is slow on
+// lavapipe) and CI=1 (no progress bar).
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const IMAGES = join(ROOT, 'test', 'fixtures', 'preprocess', 'images');
+const BUNDLED = join(ROOT, 'models', 'fashion-mnist', 'model.safetensors');
+const TINY_GRAY = join(ROOT, 'test', 'fixtures', 'tiny_mean', 'model.safetensors'); // 1 channel, 28 px, 10 classes
+const TINY_RGB = join(ROOT, 'test', 'fixtures', 'tiny', 'model.safetensors'); // 3 channels, 32 px
+const EXAMPLES = ['ankle-boot', 'bag', 'dress', 'pullover', 'sneaker', 'trouser'];
+
+function cli(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['dist/cli.js', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, CI: '1' }, timeout: 240_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+const jsonLines = (s: string) => s.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+/** stderr without Dawn's start-up warnings. */
+const errLines = (s: string) => s.split('\n').filter((l) => l && !l.startsWith('Warning:'));
+
+let tmp: string;
+beforeAll(() => {
+  const b = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, encoding: 'utf8' });
+  if (b.status !== 0) throw new Error(`build failed: ${b.stderr}`);
+  tmp = mkdtempSync(join(tmpdir(), 'webvit-cli-'));
+});
+afterAll(() => tmp && rmSync(tmp, { recursive: true, force: true }));
+
+describe('webvit classify', () => {
+  it(existsSync(BUNDLED) ? 'classifies examples/* with the bundled model: top-1 is the true class' : 'examples/* (bundled model absent: mechanics with the tiny 1-channel fixture; the missing model is explained)', () => {
+    const files = EXAMPLES.map((e) => `examples/${e}.png`);
+    if (existsSync(BUNDLED)) {
+      const r = cli('classify', ...files);
+      expect(r.code, r.stderr).toBe(0);
+      const lines = r.stdout.trim().split('\n');
+      expect(lines).toHaveLength(files.length);
+      lines.forEach((line, i) => {
+        const top1 = line.slice(line.indexOf(': ') + 2).split(/ \d+\.\d%/)[0];
+        expect(top1.toLowerCase().replace(/[ /]/g, '-'), line).toBe(EXAMPLES[i]);
+        expect(line.match(/%/g), `top 3 by default: ${line}`).toHaveLength(3);
+      });
+    } else {
+      const missing = cli('classify', ...files);
+      expect(missing.code).toBe(1);
+      expect(errLines(missing.stderr).join('\n')).toMatch(/no --model given and the bundled model .*models\/fashion-mnist\/model\.safetensors is missing.*tools\/train_fashion_mnist\.py.*--model FILE/);
+      const r = cli('classify', ...files, '--model', TINY_GRAY, '--no-tune');
+      expect(r.code, r.stderr).toBe(0);
+      const lines = r.stdout.trim().split('\n');
+      expect(lines).toHaveLength(files.length);
+      lines.forEach((line, i) => expect(line).toMatch(new RegExp(`^${files[i]}: class_\\d \\d+\\.\\d%, class_\\d \\d+\\.\\d%, class_\\d \\d+\\.\\d%$`)));
+    }
+  });
+
+  it('--json: one result or error per line, in order; bad files (non-image, truncated, too large) named with their problem; exit 1', () => {
+    const png = readFileSync(join(IMAGES, 'coffee_173x115.png'));
+    const jpg = readFileSync(join(IMAGES, 'astronaut_300.jpg'));
+    writeFileSync(join(tmp, 'truncated.png'), png.subarray(0, png.length >> 1));
+    writeFileSync(join(tmp, 'truncated.jpg'), jpg.subarray(0, Math.floor(jpg.length * 0.6)));
+    writeFileSync(join(tmp, 'bomb.png'), pngWithHeader(40000, 40000));
+    writeFileSync(join(tmp, 'notes.txt.png'), 'not an image at all\n');
+    const files = [
+      join(IMAGES, 'coffee_rgb16.png'), // 16-bit RGB
+      join(tmp, 'notes.txt.png'),
+      join(IMAGES, 'chelsea_palette.png'), // palette + tRNS
+      join(tmp, 'truncated.png'),
+      join(IMAGES, 'camera_gray16.png'), // 16-bit grey
+      join(tmp, 'truncated.jpg'),
+      join(tmp, 'bomb.png'),
+      join(tmp, 'missing.png'),
+      join(IMAGES, 'camera_gray.jpg'), // 1-component JPEG
+    ];
+    const r = cli('classify', ...files, '--model', TINY_RGB, '--json', '--top', '4', '--batch', '3', '--no-tune');
+    expect(r.code).toBe(1);
+    const out = jsonLines(r.stdout);
+    expect(out.map((o) => o.file)).toEqual(files);
+    const errors: Record<number, RegExp> = {
+      1: /^is not a PNG or JPEG image \(starts with bytes 6e 6f 74 20\)$/,
+      3: /^truncated PNG/,
+      5: /^truncated JPEG \(Premature end of JPEG file\)$/,
+      6: /^image is 40000×40000 = 1600\.0 megapixels, above the limit of 100\.0 .*--max-pixels/,
+      7: /^cannot read \(ENOENT\)$/,
+    };
+    out.forEach((o, i) => {
+      if (errors[i]) {
+        expect(Object.keys(o).sort()).toEqual(['error', 'file']);
+        expect(o.error).toMatch(errors[i]);
+        return;
+      }
+      expect(Object.keys(o).sort(), JSON.stringify(o)).toEqual(['file', 'top']);
+      const top = o.top as { label: string | null; index: number; p: number }[];
+      expect(top).toHaveLength(4);
+      for (const t of top) {
+        expect(Object.keys(t).sort()).toEqual(['index', 'label', 'p']);
+        expect(Number.isInteger(t.index) && t.index >= 0 && t.index < 10).toBe(true);
+        expect(t.label).toBe(`class_${t.index}`);
+        expect(t.p).toBeGreaterThanOrEqual(0);
+        expect(t.p).toBeLessThanOrEqual(1);
+      }
+      for (let k = 1; k < top.length; k++) expect(top[k].p).toBeLessThanOrEqual(top[k - 1].p);
+    });
+    expect(errLines(r.stderr).at(-1)).toMatch(/classified 4 of 9 images .* 5 failed$/);
+  });
+
+  it('a directory with one bad file: the others are still classified, the bad one named on stderr, exit 1', () => {
+    const dir = join(tmp, 'mixed');
+    spawnSync('mkdir', ['-p', dir]);
+    copyFileSync(join(ROOT, 'examples', 'bag.png'), join(dir, 'a-bag.png'));
+    copyFileSync(join(ROOT, 'examples', 'trouser.png'), join(dir, 'c-trouser.PNG'));
+    copyFileSync(join(IMAGES, 'camera_gray.jpg'), join(dir, 'd-camera.jpeg'));
+    const png = readFileSync(join(ROOT, 'examples', 'dress.png'));
+    const broken = Buffer.from(png);
+    broken[png.length - 20] ^= 0x55; // corrupt the image data's checksum
+    writeFileSync(join(dir, 'b-broken.png'), broken);
+    writeFileSync(join(dir, 'readme.txt'), 'skipped: not an image extension');
+    const r = cli('classify', dir, '--model', TINY_GRAY, '--top', '2', '--no-tune');
+    expect(r.code).toBe(1);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines.map((l) => l.split(': ')[0])).toEqual(['a-bag.png', 'c-trouser.PNG', 'd-camera.jpeg'].map((n) => join(dir, n)));
+    for (const l of lines) expect(l).toMatch(/: class_\d \d+\.\d%, class_\d \d+\.\d%$/);
+    const errs = errLines(r.stderr);
+    expect(errs[0]).toMatch(new RegExp(`^webvit: ${join(dir, 'b-broken.png')}: corrupt PNG 8-bit grey \\(.+\\)$`));
+    expect(errs).toHaveLength(2); // the error and the summary: one line per problem
+  });
+
+  it('--max-pixels lowers the limit; usage errors exit 2', () => {
+    const r = cli('classify', 'examples/bag.png', join(IMAGES, 'coffee_173x115.png'), '--model', TINY_GRAY, '--max-pixels', '5k', '--json', '--no-tune');
+    expect(r.code).toBe(1);
+    const [ok, big] = jsonLines(r.stdout);
+    expect(ok.top).toBeDefined();
+    expect(big.error).toMatch(/173×115 = 0\.0 megapixels, above the limit of 0\.0/);
+    expect(cli('classify').code).toBe(2);
+    const bad = cli('classify', 'x.png', '--top', '0');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--top must be a positive integer/);
+  });
+});
+
+describe('webvit inspect', () => {
+  it('prints config, parameters, weight bytes, GFLOPs, activation memory per batch, labels and preprocessing', () => {
+    const r = cli('inspect', TINY_RGB);
+    expect(r.code, r.stderr).toBe(0);
+    const w = readWeights(readFileSync(TINY_RGB), 'x');
+    const params = parameterCount(w.config);
+    const text = r.stdout;
+    expect(text).toMatch(/^model\s+.*tiny\/model\.safetensors$/m);
+    expect(text).toMatch(/^input\s+32×32, 3 channels, patch 8 → 4×4 = 16 patches$/m);
+    expect(text).toMatch(/^encoder\s+2 layers, hidden 64, 4 heads of 16, MLP 256/m);
+    expect(text).toContain(`parameters   ${params.toLocaleString('en-US')}`);
+    expect(text).toMatch(/^weights\s+0\.44 MiB in the file \(F32 114,250\)/m);
+    expect(text).toContain(`${(flopsPerImage(w.config).total / 1e9).toFixed(4)} GFLOPs per image`);
+    expect(text).toMatch(/^activations\s+batch 1: [\d.]+ MiB, batch 8: [\d.]+ MiB, batch 32: [\d.]+ MiB$/m);
+    expect(text).toMatch(/^classes\s+10 \(labels: class_0, class_1/m);
+    expect(text).toMatch(/^preprocess\s+resize shorter side to 37 \(bilinear.*centre crop 32, RGB, mean \[0\.485, 0\.456, 0\.406\].*defaults/m);
+
+    const j = JSON.parse(cli('inspect', TINY_GRAY, '--json').stdout);
+    const g = readWeights(readFileSync(TINY_GRAY), 'x');
+    expect(j.parameters).toBe(parameterCount(g.config));
+    expect(j.activation_bytes['32']).toBe(estimateActivationBytes(g.config, 32));
+    expect(j.gflops_per_image).toBeCloseTo(flopsPerImage(g.config).total / 1e9, 12);
+    expect(j.preprocess).toMatchObject({ channels: 'grayscale', crop: 28 });
+    expect(cli('inspect', 'README.md').stderr).toMatch(/README\.md: .*safetensors/);
+  });
+
+  it('GFLOPs of ViT-B/16 match the published 17.6 GMACs', () => {
+    const c = { image_size: 224, patch_size: 16, num_channels: 3, hidden_size: 768, num_layers: 12, num_heads: 12, mlp_size: 3072, num_classes: 1000, layer_norm_eps: 1e-6, qkv_bias: true, pooling: 'cls', class_token: true, distilled: false, fc_norm: false } as const;
+    expect(flopsPerImage(c).total / 2e9).toBeCloseTo(17.56, 1);
+  });
+});

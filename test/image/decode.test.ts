@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { decodeImage } from '../../src/image/decode.js';
+import { expectWebvitError } from '../helpers/errors.js';
+import { jpegWithHeader, pngWithHeader } from '../helpers/images.js';
+
+// Decoding errors: each is a WebvitError (BAD_INPUT) with one line naming the file and the
+// problem. That decoded pixels equal PIL's is tested against the fixtures in
+// test/kernels/preprocess.test.ts (SHA-256 of PIL's convert('RGB') and convert('L')).
+
+const IMAGES = join(import.meta.dirname, '..', 'fixtures', 'preprocess', 'images');
+const read = (name: string) => new Uint8Array(readFileSync(join(IMAGES, name)));
+
+describe('decodeImage', () => {
+  it('reads PNG and JPEG flavours with their sizes', async () => {
+    for (const [name, w, h, kind] of [
+      ['coffee_rgb16.png', 96, 64, 'PNG 16-bit RGB'],
+      ['chelsea_palette.png', 150, 100, 'PNG 8-bit palette'],
+      ['camera_gray16.png', 64, 80, 'PNG 16-bit grey'],
+      ['gray2bit.png', 33, 20, 'PNG 2-bit grey'],
+      ['camera_gray.jpg', 200, 150, 'JPEG baseline, 1 component'],
+      ['rocket_progressive.jpg', 200, 133, 'JPEG progressive, 3 components'],
+    ] as const) {
+      const img = await decodeImage(read(name), name);
+      expect([img.width, img.height, img.kind, img.rgba.length]).toEqual([w, h, kind, w * h * 4]);
+    }
+  });
+
+  it('returns pixels it owns (a later decode does not overwrite an earlier one)', async () => {
+    const a = await decodeImage(read('astronaut_300.jpg'), 'a');
+    const copy = a.rgba.slice();
+    await decodeImage(read('rocket_progressive.jpg'), 'b');
+    await decodeImage(read('camera_gray.jpg'), 'c');
+    expect(Buffer.compare(Buffer.from(a.rgba), Buffer.from(copy))).toBe(0);
+  });
+
+  it('not an image: names the file and what it is', async () => {
+    await expectWebvitError(() => decodeImage(new TextEncoder().encode('# README\nhello'), 'notes.png'), 'BAD_INPUT', ['notes.png', 'not a PNG or JPEG image', '23 20 52 45']);
+    await expectWebvitError(() => decodeImage(new TextEncoder().encode('GIF89a....'), 'x.gif'), 'BAD_INPUT', ['x.gif', 'is a GIF image', 'PNG and JPEG images only']);
+    await expectWebvitError(() => decodeImage(new Uint8Array(0), 'empty.jpg'), 'BAD_INPUT', ['empty.jpg', 'empty']);
+  });
+
+  it('truncated and corrupt PNGs', async () => {
+    const png = read('coffee_173x115.png');
+    await expectWebvitError(() => decodeImage(png.subarray(0, png.length >> 1), 'half.png'), 'BAD_INPUT', ['half.png', 'truncated PNG']);
+    await expectWebvitError(() => decodeImage(png.subarray(0, 20), 'head.png'), 'BAD_INPUT', ['head.png', 'truncated or corrupt PNG']);
+    const flipped = png.slice();
+    flipped[200] ^= 0xff; // inside the first IDAT: CRC mismatch
+    await expectWebvitError(() => decodeImage(flipped, 'flipped.png'), 'BAD_INPUT', ['flipped.png', 'corrupt PNG 8-bit RGB']);
+    // Valid chunks, but the compressed data does not hold the rows the header promises.
+    const short = pngWithHeader(50, 40, deflateSync(new Uint8Array(10 * (1 + 50 * 3))));
+    await expectWebvitError(() => decodeImage(short, 'short.png'), 'BAD_INPUT', ['short.png', 'corrupt PNG 8-bit RGB']);
+  });
+
+  it('truncated and corrupt JPEGs (an error, as in PIL; libjpeg alone would pad with grey)', async () => {
+    const jpg = read('astronaut_300.jpg');
+    await expectWebvitError(() => decodeImage(jpg.subarray(0, Math.floor(jpg.length * 0.6)), 'cut.jpg'), 'BAD_INPUT', ['cut.jpg', 'truncated JPEG', 'Premature end']);
+    await expectWebvitError(() => decodeImage(jpg.subarray(0, 100), 'stub.jpg'), 'BAD_INPUT', ['stub.jpg', 'JPEG']);
+    const garbled = jpg.slice();
+    for (let i = 0; i < 400; i++) garbled[300 + i] = 0xff; // quantisation/Huffman tables
+    await expectWebvitError(() => decodeImage(garbled, 'garbled.jpg'), 'BAD_INPUT', ['garbled.jpg', 'JPEG']);
+    // The decoder is usable after a fatal error.
+    expect((await decodeImage(jpg, 'ok.jpg')).width).toBe(300);
+  });
+
+  it('refuses images above the pixel limit before decompressing anything (decompression bombs)', async () => {
+    await expectWebvitError(() => decodeImage(pngWithHeader(30000, 30000), 'bomb.png'), 'BAD_INPUT', ['bomb.png', '30000×30000', '900.0 megapixels', 'limit of 100.0', '--max-pixels']);
+    await expectWebvitError(() => decodeImage(jpegWithHeader(65000, 65000), 'bomb.jpg'), 'BAD_INPUT', ['bomb.jpg', '65000×65000', 'megapixels']);
+    await expectWebvitError(() => decodeImage(read('coffee_173x115.png'), 'c.png', { maxPixels: 10_000 }), 'BAD_INPUT', ['c.png', '173×115', 'limit of 0.0']);
+    await expectWebvitError(() => decodeImage(pngWithHeader(0, 10), 'zero.png'), 'BAD_INPUT', ['zero.png', '0×10']);
+  });
+
+  it('CMYK JPEGs are refused clearly', async () => {
+    await expectWebvitError(() => decodeImage(jpegWithHeader(10, 10, 4), 'cmyk.jpg'), 'BAD_INPUT', ['cmyk.jpg', 'CMYK JPEG']);
+  });
+});

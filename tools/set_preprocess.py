@@ -1,0 +1,57 @@
+#!/usr/bin/python3
+"""Set (or show) the image preprocessing stored in a webvit weight file (`webvit.preprocess`).
+
+    /usr/bin/python3 tools/set_preprocess.py MODEL.safetensors '{"resize": 256, "crop": 224, ...}'
+    /usr/bin/python3 tools/set_preprocess.py MODEL.safetensors --fashion-mnist
+    /usr/bin/python3 tools/set_preprocess.py MODEL.safetensors            # print it
+
+Only the header's __metadata__ changes; the tensor data is copied byte for byte (its offsets are
+relative to the end of the header). Fields (docs/weights-format.md): resize (shorter side, or
+null), crop (= image_size), interpolation (bilinear | bicubic | nearest), mean, std (one per
+channel), channels (rgb | grayscale). webvit checks them against the model config at load.
+"""
+import json
+import os
+import struct
+import sys
+
+# The bundled model (tools/train_fashion_mnist.py): 28x28 grayscale, x/255 then (x - 0.2860)/0.3530.
+# An image that is already 28x28 is used as is; anything else has its shorter side resized to 28
+# (bilinear, antialiased as PIL) and is centre-cropped. Fashion-MNIST garments are light on a black
+# background: photos of clothes on a light background need inverting first.
+FASHION_MNIST = {"resize": 28, "crop": 28, "interpolation": "bilinear", "mean": [0.2860], "std": [0.3530], "channels": "grayscale"}
+
+
+def main(argv):
+    if len(argv) < 2 or argv[1] in ('-h', '--help'):
+        print(__doc__)
+        return 2
+    path = argv[1]
+    with open(path, 'rb') as f:
+        data = f.read()
+    n = struct.unpack('<Q', data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    meta = header.setdefault('__metadata__', {})
+    if len(argv) == 2:
+        print(meta.get('webvit.preprocess', '(none: webvit uses its defaults)'))
+        return 0
+    value = FASHION_MNIST if argv[2] == '--fashion-mnist' else json.loads(argv[2])
+    known = {'resize', 'crop', 'interpolation', 'mean', 'std', 'channels'}
+    if not isinstance(value, dict) or set(value) - known:
+        raise SystemExit(f'webvit.preprocess must be an object with fields from {sorted(known)}, got {value!r}')
+    cfg = json.loads(meta['webvit.config'])
+    if value.get('crop', cfg['image_size']) != cfg['image_size']:
+        raise SystemExit(f"crop {value['crop']} must equal the model's image_size {cfg['image_size']}")
+    meta['webvit.preprocess'] = json.dumps(value)
+    new_header = json.dumps(header, separators=(',', ':')).encode()
+    new_header += b' ' * (-len(new_header) % 8)  # keep the data 8-byte aligned
+    tmp = path + '.tmp'
+    with open(tmp, 'wb') as f:
+        f.write(struct.pack('<Q', len(new_header)) + new_header + data[8 + n:])
+    os.replace(tmp, path)
+    print(f'{path}: webvit.preprocess = {meta["webvit.preprocess"]}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))
