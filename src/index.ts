@@ -12,3 +12,4 @@ export { KERNEL_VARIANTS, DEFAULT_CHOICE, type KernelChoice } from './kernels/re
 export { ImagePreprocessor, type RgbaImage } from './image/preprocessor.js';
 export { parsePreprocess, defaultPreprocess, preprocessGeometry, type PreprocessConfig } from './model/preprocess.js';
 export { flopsPerImage } from './model/stats.js';
+export { convertCheckpoint, detectLayout, type Checkpoint, type ConvertOptions, type Converted } from './model/convert/index.js';

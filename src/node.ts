@@ -9,6 +9,7 @@ import { fileTuneStore } from './runtime/node-tune-store.js';
 export * from './index.js';
 export { getNodeDevice } from './runtime/node-device.js';
 export { fileTuneStore, defaultTuneCachePath } from './runtime/node-tune-store.js';
+export { readCheckpoint, readLabelsFile } from './model/convert/files.js';
 
 // In Node, kernel tuning results persist in a cache file (WEBVIT_CACHE_DIR or ~/.cache/webvit).
 setDefaultTuneStore(fileTuneStore());
