@@ -103,7 +103,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         `read ${ms(tRead - t0)}, load (upload + pipelines + plan) ${ms(tLoad - tRead)}, first forward ${ms(times[0])}` +
         (repeat > 1 ? `, median of ${repeat} ${ms(sorted[Math.floor(sorted.length / 2)])}` : '') +
         `; activations ${(model.activationBytes(batch) / 2 ** 20).toFixed(2)} MiB, weights ${(model.weightBytes / 2 ** 20).toFixed(2)} MiB` +
-        `; kernels ${Object.entries(model.kernels).map(([op, v]) => `${op}=${v}`).join(' ')}\n`,
+        `; kernels ${Object.entries(model.kernels(batch) ?? {}).map(([op, v]) => `${op}=${v}`).join(', ')}\n`,
     );
     if (profile) process.stderr.write(`webvit: ${formatProfile(profile)}\n`);
     return 0;

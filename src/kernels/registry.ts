@@ -17,3 +17,18 @@ export type KernelChoice = {
 };
 
 export const DEFAULT_CHOICE: Required<KernelChoice> = { matmul: 'tiled', attention: 'online_softmax' };
+
+/**
+ * What a graph is built with: a matmul variant per problem shape (layers differ: the classifier at
+ * batch 1 is a matrix-vector product, fc2 has a long K), one attention variant.
+ */
+export interface GraphKernels {
+  matmul: (M: number, K: number, N: number) => keyof typeof MATMUL_VARIANTS;
+  attention: keyof typeof ATTENTION_VARIANTS;
+}
+
+/** The defaults, with forced choices applied: correct on every adapter, no tuning. */
+export function defaultGraphKernels(forced: KernelChoice = {}): GraphKernels {
+  const c = { ...DEFAULT_CHOICE, ...forced };
+  return { matmul: () => c.matmul, attention: c.attention };
+}

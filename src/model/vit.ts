@@ -5,7 +5,7 @@ import { pipelineCacheFor } from '../runtime/pipelines.js';
 import { BufferOwner, Plan, tensorLifetimes, type PlanProfile } from '../runtime/plan.js';
 import { shapeOf, type ViTConfig } from './config.js';
 import { buildGraph } from './graph.js';
-import { DEFAULT_CHOICE, type KernelChoice } from '../kernels/registry.js';
+import { defaultGraphKernels, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
 import { localStorageTuneStore, memoryTuneStore, tuneKernels, type TuneStore } from '../runtime/tuning.js';
 import { expectedTensors, readWeights, type LoadedWeights } from './weights.js';
 import { formatProfile, profileFromEnv } from '../runtime/profile_format.js';
@@ -76,7 +76,9 @@ export class ViTModel {
     readonly config: ViTConfig,
     readonly labels: string[] | undefined,
     readonly label: string,
-    readonly kernels: KernelChoice,
+    /** Variants forced by the caller (the rest are tuned per shape, or default). */
+    readonly forcedKernels: KernelChoice,
+    private readonly tuneStore: TuneStore | undefined,
     private readonly weights: Map<string, GPUBuffer>,
     private readonly halfWeights: ReadonlySet<string>,
     private readonly owner: BufferOwner,
@@ -92,14 +94,6 @@ export class ViTModel {
     const batch = options.batch ?? 1;
     checkBatch(batch, label);
     checkDeviceFits(device, w.config, batch, label);
-    const store = tuneStoreFor(options.tune);
-    const s = shapeOf(w.config);
-    const kernels: KernelChoice = store
-      ? await tuneKernels(device, {
-          matmul: { M: batch * s.tokens, K: w.config.hidden_size, N: w.config.mlp_size },
-          attention: { batch, T: s.tokens, heads: w.config.num_heads, headDim: s.headDim },
-        }, store, options.kernels)
-      : { ...DEFAULT_CHOICE, ...options.kernels };
     const owner = new BufferOwner(device);
     try {
       const buffers = new Map<string, GPUBuffer>();
@@ -116,7 +110,7 @@ export class ViTModel {
         }
         buffers.set(name, buf);
       }
-      const model = new ViTModel(device, w.config, w.labels, label, kernels, buffers, new Set(w.half?.keys() ?? []), owner);
+      const model = new ViTModel(device, w.config, w.labels, label, options.kernels ?? {}, tuneStoreFor(options.tune), buffers, new Set(w.half?.keys() ?? []), owner);
       model.preprocess = w.preprocess ?? defaultPreprocess(w.config);
       await model.planFor(batch); // compiles every pipeline, in parallel, before the first forward
       return model;
@@ -199,6 +193,29 @@ export class ViTModel {
     return batch;
   }
 
+  private readonly chosen = new Map<number, Record<string, string>>();
+
+  /** Kernel variant chosen for each matmul shape and for attention, at `batch` (after its plan is built). */
+  kernels(batch = 1): Record<string, string> | undefined {
+    return this.chosen.get(batch);
+  }
+
+  /** Variants for a batch size: tuned per shape (cached by the store), or the defaults. */
+  private async graphKernels(batch: number): Promise<GraphKernels> {
+    const s = shapeOf(this.config);
+    if (!this.tuneStore) {
+      const k = defaultGraphKernels(this.forcedKernels);
+      this.chosen.set(batch, { matmul: k.matmul(0, 0, 0), attention: k.attention });
+      return k;
+    }
+    // The matmul shapes are read off the graph itself, so the tuner sees exactly what will run.
+    const probe = buildGraph(this.config, (name) => this.weight(name), { batch, maxWorkgroupStorage: this.device.limits.maxComputeWorkgroupStorageSize });
+    const matmuls = probe.dispatches.filter((d) => d.source.kernel.startsWith('matmul/')).map((d) => ({ M: d.uniforms!.M, K: d.uniforms!.K, N: d.uniforms!.N }));
+    const r = await tuneKernels(this.device, { matmuls, attention: { batch, T: s.tokens, heads: this.config.num_heads, headDim: s.headDim } }, this.tuneStore, this.forcedKernels);
+    this.chosen.set(batch, r.chosen);
+    return r.kernels;
+  }
+
   private planFor(batch: number): Promise<Plan> {
     let p = this.plans.get(batch);
     if (p) {
@@ -207,9 +224,11 @@ export class ViTModel {
       return p;
     }
     checkDeviceFits(this.device, this.config, batch, this.label);
-    const graph = buildGraph(this.config, (name) => this.weight(name), { batch, maxWorkgroupStorage: this.device.limits.maxComputeWorkgroupStorageSize, kernels: this.kernels, halfWeights: this.halfWeights });
-    const outputs = [graph.features.tensor, ...(graph.logits ? [graph.logits.tensor] : [])];
-    p = Plan.compile(this.device, `${this.label}.b${batch}`, graph.dispatches, { inputs: [graph.input.tensor], outputs });
+    p = this.graphKernels(batch).then((kernels) => {
+      const graph = buildGraph(this.config, (name) => this.weight(name), { batch, maxWorkgroupStorage: this.device.limits.maxComputeWorkgroupStorageSize, kernels, halfWeights: this.halfWeights });
+      const outputs = [graph.features.tensor, ...(graph.logits ? [graph.logits.tensor] : [])];
+      return Plan.compile(this.device, `${this.label}.b${batch}`, graph.dispatches, { inputs: [graph.input.tensor], outputs });
+    });
     this.plans.set(batch, p);
     p.catch(() => this.plans.delete(batch));
     while (this.plans.size > MAX_PLANS) {

@@ -1,6 +1,6 @@
 import { attention, ATTENTION_VARIANTS, type AttentionVariant } from '../kernels/attention/op.js';
 import { linear, MATMUL_VARIANTS, type MatmulVariant } from '../kernels/matmul/op.js';
-import { DEFAULT_CHOICE, type KernelChoice } from '../kernels/registry.js';
+import { DEFAULT_CHOICE, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
 import type { Dispatch } from '../kernels/kernel.js';
 import type { BufferSlice } from './shader.js';
 import { adapterIdentity } from './device.js';
@@ -27,10 +27,16 @@ export function localStorageTuneStore(): TuneStore | undefined {
   }
 }
 
-export interface TuneShape {
-  /** Matmul problem to tune on (the MLP's fc1: the model's largest). */
-  matmul: { M: number; K: number; N: number };
+export interface TuneShapes {
+  /** Every distinct matmul problem of the graph (M, K, N). */
+  matmuls: { M: number; K: number; N: number }[];
   attention: { batch: number; T: number; heads: number; headDim: number };
+}
+
+export interface TuneResult {
+  kernels: GraphKernels;
+  /** What was chosen, for people: `matmul 197x384x1536` -> `register_4x4`. */
+  chosen: Record<string, string>;
 }
 
 /** Candidates: every variant but the plain reference ones, which exist to be compared against. */
@@ -94,40 +100,47 @@ async function pickFastest<V extends string>(
 }
 
 /**
- * Chooses a kernel variant per op for this adapter and shape: forced choices win; otherwise a
- * cached result for (adapter, op, shape); otherwise a short tune whose result is cached.
+ * Chooses kernel variants for this adapter: forced choices win; otherwise a cached result for
+ * (adapter, op, shape); otherwise a short validated tune whose result is cached. Each distinct
+ * matmul shape is tuned on its own (a classifier at batch 1 wants a different kernel than fc1).
  */
-export async function tuneKernels(device: GPUDevice, shape: TuneShape, store: TuneStore, forced: KernelChoice = {}): Promise<Required<KernelChoice>> {
+export async function tuneKernels(device: GPUDevice, shapes: TuneShapes, store: TuneStore, forced: KernelChoice = {}): Promise<TuneResult> {
   const adapter = adapterIdentity(device).id;
-  const choice: Required<KernelChoice> = { ...DEFAULT_CHOICE };
-  const { M, K, N } = shape.matmul;
-  const mmKey = `${adapter}|matmul|${M}x${K}x${N}`;
-  if (forced.matmul) choice.matmul = forced.matmul;
-  else {
-    const cached = store.get(mmKey);
-    if (cached && cached in MATMUL_VARIANTS) choice.matmul = cached as MatmulVariant;
-    else {
-      const inputs = { a: pseudoRandom(M * K, 1), w: pseudoRandom(K * N, 2), bias: pseudoRandom(N, 3) };
-      const r = await pickFastest(device, MATMUL_CANDIDATES, DEFAULT_CHOICE.matmul, inputs, M * N, (variant, b) =>
-        linear({ label: 'tune.matmul', M, K, N, a: b.a, w: b.w, bias: b.bias, out: b.out, epilogue: 'gelu', variant }));
-      choice.matmul = r.choice;
-      store.set(mmKey, r.choice);
+  const chosen: Record<string, string> = {};
+  const byShape = new Map<string, MatmulVariant>();
+  for (const { M, K, N } of shapes.matmuls) {
+    const shape = `${M}x${K}x${N}`;
+    if (byShape.has(shape)) continue;
+    let v: MatmulVariant = forced.matmul ?? DEFAULT_CHOICE.matmul;
+    if (!forced.matmul) {
+      const key = `${adapter}|matmul|${shape}`;
+      const cached = store.get(key);
+      if (cached && cached in MATMUL_VARIANTS && cached !== 'naive') v = cached as MatmulVariant;
+      else {
+        const inputs = { a: pseudoRandom(M * K, 1), w: pseudoRandom(K * N, 2), bias: pseudoRandom(N, 3) };
+        v = (await pickFastest(device, MATMUL_CANDIDATES, DEFAULT_CHOICE.matmul, inputs, M * N, (variant, b) =>
+          linear({ label: 'tune.matmul', M, K, N, a: b.a, w: b.w, bias: b.bias, out: b.out, epilogue: 'none', variant }))).choice;
+        store.set(key, v);
+      }
     }
+    byShape.set(shape, v);
+    chosen[`matmul ${shape}`] = v;
   }
-  const a = shape.attention;
-  const atKey = `${adapter}|attention|${a.batch}x${a.T}x${a.heads}x${a.headDim}`;
-  if (forced.attention) choice.attention = forced.attention;
-  else {
-    const cached = store.get(atKey);
-    if (cached && cached in ATTENTION_VARIANTS) choice.attention = cached as AttentionVariant;
+  const a = shapes.attention;
+  let attn: AttentionVariant = forced.attention ?? DEFAULT_CHOICE.attention;
+  if (!forced.attention) {
+    const key = `${adapter}|attention|${a.batch}x${a.T}x${a.heads}x${a.headDim}`;
+    const cached = store.get(key);
+    if (cached && cached in ATTENTION_VARIANTS) attn = cached as AttentionVariant;
     else {
       const D = a.heads * a.headDim;
       const inputs = { qkv: pseudoRandom(a.batch * a.T * 3 * D, 4) };
-      const r = await pickFastest(device, ATTENTION_CANDIDATES, DEFAULT_CHOICE.attention, inputs, a.batch * a.T * D, (variant, b) =>
-        attention({ label: 'tune.attention', ...a, qkv: b.qkv, out: b.out, maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize, variant }));
-      choice.attention = r.choice;
-      store.set(atKey, r.choice);
+      attn = (await pickFastest(device, ATTENTION_CANDIDATES, DEFAULT_CHOICE.attention, inputs, a.batch * a.T * D, (variant, b) =>
+        attention({ label: 'tune.attention', ...a, qkv: b.qkv, out: b.out, maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize, variant }))).choice;
+      store.set(key, attn);
     }
   }
-  return choice;
+  chosen[`attention ${a.batch}x${a.T}x${a.heads}x${a.headDim}`] = attn;
+  const fallback = forced.matmul ?? DEFAULT_CHOICE.matmul;
+  return { kernels: { matmul: (M, K, N) => byShape.get(`${M}x${K}x${N}`) ?? fallback, attention: attn }, chosen };
 }

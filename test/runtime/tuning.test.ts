@@ -8,7 +8,8 @@ import { fileTuneStore } from '../../src/runtime/node-tune-store.js';
 import { memoryTuneStore, tuneKernels, type TuneStore } from '../../src/runtime/tuning.js';
 import { testDevice } from '../helpers/gpu.js';
 
-const shape = { matmul: { M: 50, K: 48, N: 100 }, attention: { batch: 1, T: 50, heads: 3, headDim: 16 } };
+// Two matmul shapes (token rows and a batch-1 classifier) and one attention shape.
+const shape = { matmuls: [{ M: 50, K: 48, N: 100 }, { M: 1, K: 48, N: 10 }], attention: { batch: 1, T: 50, heads: 3, headDim: 16 } };
 
 function countingStore(): TuneStore & { sets: number } {
   const inner = memoryTuneStore();
@@ -21,20 +22,26 @@ describe('kernel auto-tuning', () => {
     const device = await testDevice();
     const store = countingStore();
     const first = await tuneKernels(device, shape, store);
-    expect(Object.keys(MATMUL_VARIANTS)).toContain(first.matmul);
-    expect(first.matmul).not.toBe('naive'); // reference variants are never picked
-    expect(Object.keys(ATTENTION_VARIANTS)).toContain(first.attention);
-    expect(store.sets).toBe(2);
+    for (const { M, K, N } of shape.matmuls) {
+      const v = first.kernels.matmul(M, K, N);
+      expect(Object.keys(MATMUL_VARIANTS)).toContain(v);
+      expect(v).not.toBe('naive'); // reference variants are never picked
+      expect(first.chosen[`matmul ${M}x${K}x${N}`]).toBe(v);
+    }
+    expect(Object.keys(ATTENTION_VARIANTS)).toContain(first.kernels.attention);
+    expect(store.sets).toBe(3);
     const again = await tuneKernels(device, shape, store);
-    expect(again).toEqual(first);
-    expect(store.sets).toBe(2);
+    expect(again.chosen).toEqual(first.chosen);
+    expect(store.sets).toBe(3);
   });
 
   it('honours forced choices per op', async () => {
     const device = await testDevice();
     const store = countingStore();
     const c = await tuneKernels(device, shape, store, { matmul: 'naive', attention: 'online_softmax_q32' });
-    expect(c).toEqual({ matmul: 'naive', attention: 'online_softmax_q32' });
+    expect(c.kernels.matmul(50, 48, 100)).toBe('naive');
+    expect(c.kernels.matmul(1, 48, 10)).toBe('naive');
+    expect(c.kernels.attention).toBe('online_softmax_q32');
     expect(store.sets).toBe(0);
   });
 
@@ -46,8 +53,8 @@ describe('kernel auto-tuning', () => {
     const keys: string[] = [];
     const spy: TuneStore = { get: (k) => (keys.push(k), 'no_such_variant'), set: store.set };
     const c = await tuneKernels(device, shape, spy);
-    expect(keys.length).toBe(2);
-    expect(Object.keys(MATMUL_VARIANTS)).toContain(c.matmul);
+    expect(keys.length).toBe(3);
+    expect(Object.keys(MATMUL_VARIANTS)).toContain(c.kernels.matmul(50, 48, 100));
   });
 
   it('file store: round-trips, and treats a corrupt file as empty', () => {

@@ -2,6 +2,7 @@ import { ERF_GELU_WGSL } from '../wgsl_math.js';
 import { ceilDiv, sourceKey, type Binding, type Dispatch } from '../kernel.js';
 import { DEFAULT_TILE, tiledMatmulWgsl, type TiledMatmulShape } from './tiled.js';
 import { naiveLinearSource } from './naive.js';
+import { registerLinearSource } from './register.js';
 
 /** What happens to `A·W + bias` before it is stored. */
 export type MatmulEpilogue = 'none' | 'gelu' | 'residual';
@@ -35,12 +36,15 @@ export interface LinearArgs {
  *   tiled        v1: 64×64 tile, BK 16, 4×4 outputs per invocation, vec4 loads (default)
  *   tiled_32x64  v2: as v1 with 32-row tiles: twice the workgroups for small M (batch 1)
  *   tiled_bk32   v3: as v1 with 32-wide K slices: half the barriers per K
+ *   register_4x4 v4: 4×4 outputs per invocation straight from global memory, no workgroup
+ *                    memory or barriers (relies on the cache; wins where barriers are costly)
  */
 export const MATMUL_VARIANTS = {
   naive: { summary: 'one output per invocation, scalar loads', tile: undefined },
   tiled: { summary: '64x64 tile, BK 16, 4x4 per invocation, vec4', tile: DEFAULT_TILE },
   tiled_32x64: { summary: '32x64 tile, BK 16, 4x4 per invocation, vec4', tile: { BM: 32, BN: 64, BK: 16 } },
   tiled_bk32: { summary: '64x64 tile, BK 32, 4x4 per invocation, vec4', tile: { BM: 64, BN: 64, BK: 32 } },
+  register_4x4: { summary: '4x4 per invocation from global memory, no workgroup memory', tile: undefined },
 } satisfies Record<string, { summary: string; tile: TiledMatmulShape | undefined }>;
 
 export type MatmulVariant = keyof typeof MATMUL_VARIANTS;
@@ -96,10 +100,21 @@ export function linear(args: LinearArgs): Dispatch {
   const tile = MATMUL_VARIANTS[variant]?.tile;
   if (!(variant in MATMUL_VARIANTS)) throw new Error(`${args.label}: unknown matmul variant ${variant}; known: ${Object.keys(MATMUL_VARIANTS).join(', ')}`);
   const bias = args.bias !== undefined;
-  const source = tile
-    ? linearSource({ tile, vecA: K % 4 === 0, vecN: N % 4 === 0, wHalf: args.wHalf ?? false, bias, epilogue: args.epilogue })
-    : naiveLinearSource({ bias, epilogue: args.epilogue, wHalf: args.wHalf ?? false });
-  const grid: [number, number, number] = tile ? [ceilDiv(N, tile.BN), ceilDiv(M, tile.BM), 1] : [ceilDiv(N, 16), ceilDiv(M, 16), 1];
+  const wHalf = args.wHalf ?? false;
+  const vecA = K % 4 === 0;
+  const vecN = N % 4 === 0;
+  let source;
+  let grid: [number, number, number];
+  if (tile) {
+    source = linearSource({ tile, vecA, vecN, wHalf, bias, epilogue: args.epilogue });
+    grid = [ceilDiv(N, tile.BN), ceilDiv(M, tile.BM), 1];
+  } else if (variant === 'register_4x4') {
+    source = registerLinearSource({ vecA, vecN, wHalf, bias, epilogue: args.epilogue });
+    grid = [ceilDiv(N, 4 * 16), ceilDiv(M, 4 * 8), 1];
+  } else {
+    source = naiveLinearSource({ bias, epilogue: args.epilogue, wHalf });
+    grid = [ceilDiv(N, 16), ceilDiv(M, 16), 1];
+  }
   const bindings: Record<string, Binding> = { a: args.a, w: args.w, out: args.out };
   if (args.bias) bindings.bias = args.bias;
   if (args.residual) bindings.residual = args.residual;
