@@ -13,7 +13,7 @@ Writes test/fixtures/preprocess/:
                      image the SHA-256 of PIL's convert('RGB') and convert('L') pixels.
 
 and, with --examples, examples/*.png: Fashion-MNIST test images (Debian's dataset-fashion-mnist),
-named by their true class.
+named by their true class (see write_examples for which ones).
 
     /usr/bin/python3 tools/make_preprocess_fixtures.py [--examples]
 
@@ -205,18 +205,27 @@ EXAMPLE_CLASSES = [9, 1, 2, 7, 8, 3]  # ankle boot, trouser, pullover, sneaker, 
 
 
 def write_examples():
+    """examples/<class>.png: for each of EXAMPLE_CLASSES, the first Fashion-MNIST test image of that
+    class that the bundled model's PyTorch top-1 gets right (models/fashion-mnist/
+    pytorch_test_predictions.bin, written by tools/train_fashion_mnist.py), so that the examples
+    show what the model does when it works; without that file, the first image of the class.
+    The model's accuracy over the whole test set is in models/fashion-mnist/training.json."""
     d = '/usr/share/datasets/fashion-mnist'
     with gzip.open(os.path.join(d, 't10k-images-idx3-ubyte.gz')) as f:
         images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
     with gzip.open(os.path.join(d, 't10k-labels-idx1-ubyte.gz')) as f:
         labels = np.frombuffer(f.read(), np.uint8, offset=8)
+    pred_path = os.path.join(ROOT, 'models', 'fashion-mnist', 'pytorch_test_predictions.bin')
+    pred = np.fromfile(pred_path, '<i4', count=len(labels)) if os.path.exists(pred_path) else None
     out = os.path.join(ROOT, 'examples')
     os.makedirs(out, exist_ok=True)
     for cls in EXAMPLE_CLASSES:
-        i = int(np.nonzero(labels == cls)[0][0])
+        ok = labels == cls if pred is None else (labels == cls) & (pred == cls)
+        i = int(np.nonzero(ok)[0][0])
         name = FASHION[cls].lower().replace(' ', '-').replace('/', '-')
         Image.fromarray(images[i], 'L').save(os.path.join(out, f'{name}.png'), optimize=True)
-        print(f'examples/{name}.png: Fashion-MNIST test image {i}, class {cls} ({FASHION[cls]})')
+        how = 'first of its class' if pred is None else 'first of its class that PyTorch classifies right'
+        print(f'examples/{name}.png: Fashion-MNIST test image {i}, class {cls} ({FASHION[cls]}), {how}')
 
 
 if __name__ == '__main__':

@@ -130,7 +130,8 @@ export async function classifyCommand(argv: string[]): Promise<number> {
           `(about 40 minutes on 2 cores; it ships in the repository, so a fresh clone has it), or pass --model FILE`,
       );
     }
-    modelPath = relative(process.cwd(), bundled) || bundled;
+    const rel = relative(process.cwd(), bundled);
+    modelPath = rel && !rel.startsWith('..') ? rel : bundled;
   }
   let modelBytes: Uint8Array;
   try {

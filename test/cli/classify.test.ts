@@ -39,7 +39,10 @@ describe('webvit classify', () => {
   it(existsSync(BUNDLED) ? 'classifies examples/* with the bundled model: top-1 is the true class' : 'examples/* (bundled model absent: mechanics with the tiny 1-channel fixture; the missing model is explained)', () => {
     const files = EXAMPLES.map((e) => `examples/${e}.png`);
     if (existsSync(BUNDLED)) {
-      const r = cli('classify', ...files);
+      // It carries the training's preprocessing (tools/set_preprocess.py --fashion-mnist), not the defaults.
+      const info = JSON.parse(cli('inspect', BUNDLED, '--json').stdout);
+      expect(info.preprocess).toMatchObject({ isDefault: false, channels: 'grayscale', crop: 28, mean: [0.286], std: [0.353] });
+      const r = cli('classify', ...files, '--no-tune');
       expect(r.code, r.stderr).toBe(0);
       const lines = r.stdout.trim().split('\n');
       expect(lines).toHaveLength(files.length);
