@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+// Parity of the bundled Fashion-MNIST model against PyTorch, over all 10,000 test images.
+//
+// Runs every test image through the same path `webvit classify` uses (GPU preprocessing from the
+// weight file's `webvit.preprocess`, then the forward pass) and compares with the top-1
+// predictions PyTorch made when the model was trained (models/fashion-mnist/
+// pytorch_test_predictions.bin, written by tools/train_fashion_mnist.py from the exported file).
+// Required: top-1 agreement ≥ 99.9 % and accuracy within 0.1 points of PyTorch's.
+//
+//   npm run build && node tools/parity_fashion_mnist.mjs [--model FILE] [--data DIR] [--batch N]
+//
+// Needs the Debian package dataset-fashion-mnist (/usr/share/datasets/fashion-mnist).
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { getNodeDevice, loadModelFile, ImagePreprocessor } from '../dist/node.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({ options: { model: { type: 'string' }, data: { type: 'string' }, batch: { type: 'string' } } });
+const modelPath = values.model ?? join(root, 'models/fashion-mnist/model.safetensors');
+const dataDir = values.data ?? '/usr/share/datasets/fashion-mnist';
+const batch = Number(values.batch ?? 500);
+
+function readIdx(path) {
+  const b = gunzipSync(readFileSync(path));
+  const dims = b[3];
+  const shape = Array.from({ length: dims }, (_, i) => b.readUInt32BE(4 + 4 * i));
+  return { shape, data: b.subarray(4 + 4 * dims) };
+}
+
+const images = readIdx(join(dataDir, 't10k-images-idx3-ubyte.gz'));
+const labels = readIdx(join(dataDir, 't10k-labels-idx1-ubyte.gz')).data;
+const [n, h, w] = images.shape;
+const predsFile = readFileSync(join(dirname(modelPath), 'pytorch_test_predictions.bin'));
+const torchTop1 = new Int32Array(predsFile.buffer.slice(predsFile.byteOffset, predsFile.byteOffset + 4 * n));
+
+const t0 = performance.now();
+const device = await getNodeDevice();
+const model = await loadModelFile(device, modelPath, { batch });
+const pre = new ImagePreprocessor(device, model.preprocess);
+let agree = 0;
+let correct = 0;
+let torchCorrect = 0;
+const disagreements = [];
+for (let start = 0; start < n; start += batch) {
+  const count = Math.min(batch, n - start);
+  const rgbaImages = [];
+  for (let i = 0; i < count; i++) {
+    const g = images.data.subarray((start + i) * h * w, (start + i + 1) * h * w);
+    const rgba = new Uint8Array(4 * h * w);
+    for (let p = 0; p < h * w; p++) rgba.set([g[p], g[p], g[p], 255], 4 * p);
+    rgbaImages.push({ width: w, height: h, rgba });
+  }
+  const input = await pre.run(rgbaImages);
+  const { logits, numClasses } = await model.forward(input, { batch: count });
+  for (let i = 0; i < count; i++) {
+    let best = 0;
+    for (let c = 1; c < numClasses; c++) if (logits[i * numClasses + c] > logits[i * numClasses + best]) best = c;
+    const k = start + i;
+    if (best === torchTop1[k]) agree++;
+    else disagreements.push({ index: k, webvit: best, pytorch: torchTop1[k] });
+    if (best === labels[k]) correct++;
+    if (torchTop1[k] === labels[k]) torchCorrect++;
+  }
+  process.stderr.write(`\r${start + count}/${n}`);
+}
+process.stderr.write('\n');
+const seconds = (performance.now() - t0) / 1000;
+const result = {
+  images: n,
+  top1Agreement: agree / n,
+  webvitAccuracy: correct / n,
+  pytorchAccuracy: torchCorrect / n,
+  accuracyDifferencePoints: (100 * (correct - torchCorrect)) / n,
+  disagreements: disagreements.slice(0, 20),
+  seconds,
+  kernels: model.kernels(batch),
+};
+console.log(JSON.stringify(result, null, 1));
+await model.dispose();
+device.destroy();
+const ok = result.top1Agreement >= 0.999 && Math.abs(result.accuracyDifferencePoints) <= 0.1;
+console.log(ok ? 'PASS: agreement ≥ 99.9 % and accuracy within 0.1 points' : 'FAIL');
+process.exit(ok ? 0 : 1);
