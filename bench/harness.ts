@@ -19,6 +19,8 @@ export interface KernelCase {
   reference: () => ArrayLike<number>;
   /** Relative L2 tolerance against the reference. */
   tol: number;
+  /** A device feature the variant needs; without it the case is skipped (not failed). */
+  requires?: GPUFeatureName;
 }
 
 export interface KernelResult {
@@ -37,6 +39,8 @@ export interface KernelResult {
   flops: number;
   bytes: number;
   note?: string;
+  /** The adapter lacks a feature the variant needs. */
+  skipped?: boolean;
 }
 
 export function relL2(got: ArrayLike<number>, want: ArrayLike<number>): number {
@@ -68,6 +72,9 @@ export interface TimingOptions {
 
 /** Validates `c` against its reference (output poisoned first), then times it. */
 export async function runKernelCase(device: GPUDevice, c: KernelCase, t: TimingOptions): Promise<KernelResult> {
+  if (c.requires && !device.features.has(c.requires)) {
+    return { op: c.op, variant: c.variant, shape: c.shape, ok: true, skipped: true, error: NaN, ms: NaN, runs: 0, method: 'none', gflops: NaN, gbps: NaN, flops: 0, bytes: 0, note: `skipped: the adapter lacks ${c.requires}` };
+  }
   const s = await StandaloneDispatch.create(device, c.make, { inputs: c.inputs, outputs: { [c.output.name]: c.output.length } });
   const base = { op: c.op, variant: c.variant, shape: c.shape, flops: s.dispatch.flops, bytes: s.dispatch.bytes };
   try {

@@ -2,7 +2,7 @@ import { attention, ATTENTION_VARIANTS } from '../src/kernels/attention/op.js';
 import { attentionRef } from '../src/kernels/attention/reference.js';
 import { gelu } from '../src/kernels/gelu/op.js';
 import { geluRef } from '../src/kernels/gelu/reference.js';
-import { layerNorm } from '../src/kernels/layernorm/op.js';
+import { layerNorm, LAYERNORM_VARIANTS, type LayerNormVariant } from '../src/kernels/layernorm/op.js';
 import { layerNormRef } from '../src/kernels/layernorm/reference.js';
 import { linear, MATMUL_VARIANTS, type MatmulEpilogue, type MatmulVariant } from '../src/kernels/matmul/op.js';
 import { linearRef } from '../src/kernels/matmul/reference.js';
@@ -75,11 +75,14 @@ export function kernelCases(model: BenchModel, batch: number, maxWorkgroupStorag
     const x = randn(6, M * D);
     const gamma = randn(7, D);
     const beta = randn(8, D);
-    cases.push({
-      op: 'layernorm', variant: 'workgroup_row', shape: tag('norm1'), inputs: { x, gamma, beta }, output: { name: 'out', length: M * D }, tol: TOL,
-      reference: once(() => layerNormRef(x, gamma, beta, M, D, 1e-6)),
-      make: (b) => layerNorm({ label: 'bench.layernorm', rows: M, D, eps: 1e-6, x: b.x, gamma: b.gamma, beta: b.beta, out: b.out }),
-    });
+    const ref = once(() => layerNormRef(x, gamma, beta, M, D, 1e-6));
+    for (const variant of Object.keys(LAYERNORM_VARIANTS) as LayerNormVariant[]) {
+      cases.push({
+        op: 'layernorm', variant, shape: tag('norm1'), inputs: { x, gamma, beta }, output: { name: 'out', length: M * D }, tol: TOL, reference: ref,
+        requires: LAYERNORM_VARIANTS[variant].requires,
+        make: (b) => layerNorm({ label: 'bench.layernorm', rows: M, D, eps: 1e-6, x: b.x, gamma: b.gamma, beta: b.beta, out: b.out, variant }),
+      });
+    }
   }
   if (ops.includes('matmul')) {
     const layers: [string, number, number, number, MatmulEpilogue][] = [

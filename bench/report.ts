@@ -11,7 +11,7 @@ export function kernelTable(results: KernelResult[], ceil: Ceilings): string {
     r.op,
     r.variant,
     r.shape,
-    r.ok ? r.ms.toFixed(3) : 'FAILED',
+    r.skipped ? 'skipped' : r.ok ? r.ms.toFixed(3) : 'FAILED',
     r.flops ? r.gflops.toFixed(2) : '-',
     r.flops && ceil.gflops ? `${((100 * r.gflops) / ceil.gflops).toFixed(0)}%` : '-',
     r.gbps.toFixed(2),
@@ -29,7 +29,7 @@ export function kernelMarkdown(results: KernelResult[], ceil: Ceilings): string 
   const out = ['| op | variant | shape | median ms | GFLOP/s | % of best matmul | GB/s | % of copy | rel. error |', '|---|---|---|---:|---:|---:|---:|---:|---:|'];
   for (const r of results) {
     out.push(
-      `| ${r.op} | ${r.variant} | ${r.shape} | ${r.ok ? r.ms.toFixed(3) : 'FAILED'} | ${r.flops ? r.gflops.toFixed(2) : '-'} | ${r.flops && ceil.gflops ? ((100 * r.gflops) / ceil.gflops).toFixed(0) + '%' : '-'} | ${r.gbps.toFixed(2)} | ${ceil.gbps ? ((100 * r.gbps) / ceil.gbps).toFixed(0) + '%' : '-'} | ${Number.isFinite(r.error) ? r.error.toExponential(1) : 'inf'} |`,
+      `| ${r.op} | ${r.variant} | ${r.shape} | ${r.skipped ? `skipped (${r.note})` : r.ok ? r.ms.toFixed(3) : 'FAILED'} | ${r.flops ? r.gflops.toFixed(2) : '-'} | ${r.flops && ceil.gflops ? ((100 * r.gflops) / ceil.gflops).toFixed(0) + '%' : '-'} | ${r.gbps.toFixed(2)} | ${ceil.gbps ? ((100 * r.gbps) / ceil.gbps).toFixed(0) + '%' : '-'} | ${Number.isFinite(r.error) ? r.error.toExponential(1) : 'inf'} |`,
     );
   }
   return out.join('\n');
@@ -42,7 +42,7 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
  * matmul for ops with FLOPs that matter, GB/s against the copy for the memory-bound ones.
  */
 export function kernelSvg(results: KernelResult[], ceil: Ceilings, title: string): string {
-  const ok = results.filter((r) => r.ok);
+  const ok = results.filter((r) => r.ok && !r.skipped);
   const rowH = 18;
   const left = 330;
   const width = 820;

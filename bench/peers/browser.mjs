@@ -69,6 +69,7 @@ async function resolveFile(table, pathname) {
 
 export function startServer(peersDir, log) {
   const table = mounts(peersDir);
+  const missing = new Set();
   const server = createServer((req, res) => {
     void (async () => {
       const headers = {
@@ -85,6 +86,8 @@ export function startServer(peersDir, log) {
       const file = req.method === 'GET' || req.method === 'HEAD' ? await resolveFile(table, pathname) : undefined;
       if (!file) {
         // transformers.js probes for optional files (e.g. generation_config.json): a 404 is normal.
+        if (!missing.has(pathname)) log(`[server] 404 ${pathname}`);
+        missing.add(pathname);
         res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' }).end('not found\n');
         return;
       }
@@ -103,27 +106,34 @@ export function startServer(peersDir, log) {
   });
 }
 
-/** Runs one (engine, model) in a fresh headless Chromium; returns measure()'s result. */
-export async function runInBrowser(url, engine, model, opts, log, timeoutMs) {
+/**
+ * One engine on one model in a fresh headless Chromium: { call(cmd, arg), close(), info }.
+ * `call` runs a measure.mjs Runner method in the page; a page error or crash makes it throw.
+ */
+export async function openBrowserRemote(url, engine, model, tol, log, timeoutMs) {
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
   try {
     const page = await browser.newPage();
     const errors = [];
-    page.on('console', (m) => log(`[page] ${m.text()}`));
+    page.on('console', (m) => log(m.text()));
     page.on('pageerror', (e) => errors.push(String(e?.stack ?? e)));
+    page.on('crash', () => errors.push('the page crashed'));
     page.setDefaultTimeout(timeoutMs);
     await page.goto(`${url}/`);
     await page.waitForFunction(() => window.peerReady === true, undefined, { timeout: 30_000 });
     const probe = await page.evaluate(() => window.peerProbe());
-    const result = await page.evaluate(([e, m, o]) => window.peerBench(e, m, o), [engine, model, opts]);
-    result.where = 'chromium';
-    result.browser = `Chromium ${browser.version()}`;
-    result.crossOriginIsolated = probe.crossOriginIsolated;
-    if (errors.length) result.pageErrors = errors;
-    return result;
+    await page.evaluate(([e, m, t]) => window.peerSetup(e, m, t), [engine, model, tol]);
+    return {
+      info: { where: 'chromium', browser: `Chromium ${browser.version()}`, crossOriginIsolated: probe.crossOriginIsolated },
+      async call(cmd, arg) {
+        const value = await page.evaluate(([c, a]) => window.peerCall(c, a), [cmd, arg]);
+        if (errors.length) throw new Error(`uncaught in the page: ${errors.join('; ')}`);
+        return value;
+      },
+      close: () => browser.close(),
+    };
   } catch (e) {
-    return { engine, model, where: 'chromium', ok: false, failure: String(e?.message ?? e).slice(0, 2000) };
-  } finally {
     await browser.close();
+    throw e;
   }
 }

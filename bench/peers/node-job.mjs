@@ -1,7 +1,9 @@
-// One (engine, model) measurement in a fresh Node process, so that every engine starts cold and
-// none shares a device, a wasm heap or a pipeline cache with another. Run by bench/peers/run.mjs:
+// One engine on one model in its own Node process, so that every engine starts cold and none
+// shares a device, a wasm heap or a pipeline cache with another. bench/peers/run.mjs forks it and
+// drives it over the IPC channel (messages {id, cmd, arg} -> {id, value} or {id, error}; cmd is a
+// method of measure.mjs's Runner: start, prepare, time, timePipeline, hasPipeline, dispose).
 //
-//   node bench/peers/node-job.mjs --engine NAME --model vit_ti16 --out result.json [options]
+//   node bench/peers/node-job.mjs --engine NAME --model vit_ti16   (forked by run.mjs)
 //
 // Engines (all in Node):
 //   webvit           dist/node.js on Dawn (npm `webgpu`)                       - WebGPU, dawn.node
@@ -11,14 +13,14 @@
 //   tjs-webgpu       transformers.js, device 'webgpu' (in Node that is onnxruntime-node's own
 //                    WebGPU EP: a Dawn inside libonnxruntime, on the same Vulkan driver)
 //   tjs-webgpu-dawn  transformers.js, device 'webgpu', with onnxruntime-web on dawn.node injected
-//                    through globalThis[Symbol.for('onnxruntime')] (the same adapter as webvit)
+//                    through globalThis[Symbol.for('onnxruntime')] (the same Dawn as webvit)
 import { createRequire } from 'node:module';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { measure } from './measure.mjs';
+import { createRunner } from './measure.mjs';
 
 const REPO = resolve(import.meta.dirname, '..', '..');
 const require = createRequire(import.meta.url);
@@ -27,16 +29,11 @@ const { values: args } = parseArgs({
   options: {
     engine: { type: 'string' },
     model: { type: 'string' },
-    out: { type: 'string' },
     peers: { type: 'string', default: join(REPO, 'test', 'fixtures', 'generated', 'peers') },
-    'throughput-batch': { type: 'string', default: '8' },
-    'min-runs': { type: 'string', default: '3' },
-    'max-runs': { type: 'string', default: '10' },
-    'target-ms': { type: 'string', default: '4000' },
     tol: { type: 'string', default: '1e-3' },
   },
 });
-const log = (m) => process.stderr.write(`[${args.engine}] ${m}\n`);
+const log = (m) => process.stderr.write(`[node ${args.engine} ${args.model}] ${m}\n`);
 
 async function loadFixture(dir, model) {
   const folder = join(dir, model);
@@ -198,30 +195,29 @@ async function transformersEngine(fx, name, injectOrtWeb) {
   };
 }
 
+if (!process.send) throw new Error('node-job.mjs is forked by bench/peers/run.mjs (it needs the IPC channel)');
 const fx = await loadFixture(args.peers, args.model);
 const make = ENGINES[args.engine];
-if (!make) throw new Error(`unknown engine ${args.engine}; one of ${Object.keys(ENGINES).join(', ')}`);
-const n = (k) => Number(args[k]);
-const runs = { minRuns: n('min-runs'), maxRuns: n('max-runs'), targetMs: n('target-ms') };
-let result;
+let runner;
+let setupError;
 try {
-  const engine = await make(fx);
-  result = await measure(engine, fx, {
-    tol: n('tol'),
-    throughputBatch: n('throughput-batch'),
-    latency: runs,
-    throughput: { minRuns: Math.min(2, runs.minRuns), maxRuns: Math.min(5, runs.maxRuns), targetMs: runs.targetMs },
-    pipeline: { minRuns: Math.min(3, runs.minRuns), maxRuns: 5, targetMs: runs.targetMs / 2 },
-    log,
-  });
+  if (!make) throw new Error(`unknown engine ${args.engine}; one of ${Object.keys(ENGINES).join(', ')}`);
+  runner = createRunner(await make(fx), fx, { tol: Number(args.tol), log });
 } catch (e) {
-  result = { engine: args.engine, model: args.model, ok: false, failure: String(e?.message ?? e).slice(0, 2000), stack: String(e?.stack ?? '').slice(0, 4000) };
+  setupError = e;
 }
-result.where = 'node';
-result.node = process.version;
-const json = JSON.stringify(result, null, 1);
-if (args.out) await writeFile(args.out, json);
-else process.stdout.write(json + '\n');
-log(result.ok ? 'done' : `FAILED: ${result.failure}`);
-// ORT's wasm worker threads and Dawn keep the event loop alive; the result is written.
-process.exit(0);
+process.on('message', async ({ id, cmd, arg }) => {
+  try {
+    if (cmd === 'start' && setupError) {
+      process.send({ id, value: { engine: args.engine, model: args.model, ok: false, failure: String(setupError?.message ?? setupError), stack: String(setupError?.stack ?? '') } });
+      return;
+    }
+    const value = await runner[cmd](arg);
+    process.send({ id, value: cmd === 'start' ? { ...value, where: 'node', node: process.version } : value });
+    // ORT's wasm worker threads and Dawn keep the event loop alive.
+    if (cmd === 'dispose') setTimeout(() => process.exit(0), 100);
+  } catch (e) {
+    process.send({ id, error: String(e?.stack ?? e).slice(0, 4000) });
+  }
+});
+process.send({ ready: true });

@@ -1,5 +1,6 @@
 import { ATTENTION_VARIANTS } from './attention/op.js';
 import { MATMUL_VARIANTS } from './matmul/op.js';
+import { LAYERNORM_VARIANTS } from './layernorm/op.js';
 
 /**
  * Every op and its named variants, with a one-line summary each. The first listed is the default.
@@ -9,14 +10,16 @@ import { MATMUL_VARIANTS } from './matmul/op.js';
 export const KERNEL_VARIANTS = {
   matmul: MATMUL_VARIANTS,
   attention: ATTENTION_VARIANTS,
+  layernorm: LAYERNORM_VARIANTS,
 } as const;
 
 export type KernelChoice = {
   matmul?: keyof typeof MATMUL_VARIANTS;
   attention?: keyof typeof ATTENTION_VARIANTS;
+  layernorm?: keyof typeof LAYERNORM_VARIANTS;
 };
 
-export const DEFAULT_CHOICE: Required<KernelChoice> = { matmul: 'tiled', attention: 'online_softmax' };
+export const DEFAULT_CHOICE: Required<KernelChoice> = { matmul: 'tiled', attention: 'online_softmax', layernorm: 'workgroup_row' };
 
 /**
  * What a graph is built with: a matmul variant per problem shape (layers differ: the classifier at
@@ -25,10 +28,11 @@ export const DEFAULT_CHOICE: Required<KernelChoice> = { matmul: 'tiled', attenti
 export interface GraphKernels {
   matmul: (M: number, K: number, N: number) => keyof typeof MATMUL_VARIANTS;
   attention: keyof typeof ATTENTION_VARIANTS;
+  layernorm: keyof typeof LAYERNORM_VARIANTS;
 }
 
 /** The defaults, with forced choices applied: correct on every adapter, no tuning. */
 export function defaultGraphKernels(forced: KernelChoice = {}): GraphKernels {
   const c = { ...DEFAULT_CHOICE, ...forced };
-  return { matmul: () => c.matmul, attention: c.attention };
+  return { matmul: () => c.matmul, attention: c.attention, layernorm: c.layernorm };
 }

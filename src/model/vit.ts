@@ -205,13 +205,13 @@ export class ViTModel {
     const s = shapeOf(this.config);
     if (!this.tuneStore) {
       const k = defaultGraphKernels(this.forcedKernels);
-      this.chosen.set(batch, { matmul: k.matmul(0, 0, 0), attention: k.attention });
+      this.chosen.set(batch, { matmul: k.matmul(0, 0, 0), attention: k.attention, layernorm: k.layernorm });
       return k;
     }
     // The matmul shapes are read off the graph itself, so the tuner sees exactly what will run.
     const probe = buildGraph(this.config, (name) => this.weight(name), { batch, maxWorkgroupStorage: this.device.limits.maxComputeWorkgroupStorageSize });
     const matmuls = probe.dispatches.filter((d) => d.source.kernel.startsWith('matmul/')).map((d) => ({ M: d.uniforms!.M, K: d.uniforms!.K, N: d.uniforms!.N }));
-    const r = await tuneKernels(this.device, { matmuls, attention: { batch, T: s.tokens, heads: this.config.num_heads, headDim: s.headDim } }, this.tuneStore, this.forcedKernels);
+    const r = await tuneKernels(this.device, { matmuls, attention: { batch, T: s.tokens, heads: this.config.num_heads, headDim: s.headDim }, layernorm: { rows: batch * s.tokens, D: this.config.hidden_size } }, this.tuneStore, this.forcedKernels);
     this.chosen.set(batch, r.chosen);
     return r.kernels;
   }

@@ -1,5 +1,6 @@
 import { attention, ATTENTION_VARIANTS, type AttentionVariant } from '../kernels/attention/op.js';
 import { linear, MATMUL_VARIANTS, type MatmulVariant } from '../kernels/matmul/op.js';
+import { layerNorm, LAYERNORM_VARIANTS, type LayerNormVariant } from '../kernels/layernorm/op.js';
 import { DEFAULT_CHOICE, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
 import type { Dispatch } from '../kernels/kernel.js';
 import type { BufferSlice } from './shader.js';
@@ -31,6 +32,7 @@ export interface TuneShapes {
   /** Every distinct matmul problem of the graph (M, K, N). */
   matmuls: { M: number; K: number; N: number }[];
   attention: { batch: number; T: number; heads: number; headDim: number };
+  layernorm: { rows: number; D: number };
 }
 
 export interface TuneResult {
@@ -141,6 +143,22 @@ export async function tuneKernels(device: GPUDevice, shapes: TuneShapes, store: 
     }
   }
   chosen[`attention ${a.batch}x${a.T}x${a.heads}x${a.headDim}`] = attn;
+  const l = shapes.layernorm;
+  let ln: LayerNormVariant = forced.layernorm ?? DEFAULT_CHOICE.layernorm;
+  if (!forced.layernorm) {
+    const key = `${adapter}|layernorm|${l.rows}x${l.D}`;
+    const cached = store.get(key);
+    const usable = (v: LayerNormVariant) => { const r = LAYERNORM_VARIANTS[v].requires; return !r || device.features.has(r); };
+    if (cached && cached in LAYERNORM_VARIANTS && usable(cached as LayerNormVariant)) ln = cached as LayerNormVariant;
+    else {
+      const candidates = (Object.keys(LAYERNORM_VARIANTS) as LayerNormVariant[]).filter(usable);
+      const inputs = { x: pseudoRandom(l.rows * l.D, 5), gamma: pseudoRandom(l.D, 6), beta: pseudoRandom(l.D, 7) };
+      ln = (await pickFastest(device, candidates, DEFAULT_CHOICE.layernorm, inputs, l.rows * l.D, (variant, b) =>
+        layerNorm({ label: 'tune.layernorm', rows: l.rows, D: l.D, eps: 1e-6, x: b.x, gamma: b.gamma, beta: b.beta, out: b.out, variant }))).choice;
+      store.set(key, ln);
+    }
+  }
+  chosen[`layernorm ${l.rows}x${l.D}`] = ln;
   const fallback = forced.matmul ?? DEFAULT_CHOICE.matmul;
-  return { kernels: { matmul: (M, K, N) => byShape.get(`${M}x${K}x${N}`) ?? fallback, attention: attn }, chosen };
+  return { kernels: { matmul: (M, K, N) => byShape.get(`${M}x${K}x${N}`) ?? fallback, attention: attn, layernorm: ln }, chosen };
 }

@@ -1,5 +1,5 @@
 import { describe, it } from 'vitest';
-import { layerNorm } from '../../src/kernels/layernorm/op.js';
+import { layerNorm, LAYERNORM_VARIANTS, type LayerNormVariant } from '../../src/kernels/layernorm/op.js';
 import { layerNormRef } from '../../src/kernels/layernorm/reference.js';
 import { expectWithin, relL2 } from '../helpers/compare.js';
 import { runDispatch, testDevice } from '../helpers/gpu.js';
@@ -20,21 +20,26 @@ const cases: [string, number, number, number, number, number][] = [
   ['large negative mean, tiny variance, D = 4', 33, 4, 1e-12, -3e4, 0.5],
 ];
 
-describe('layernorm', () => {
+for (const variant of Object.keys(LAYERNORM_VARIANTS) as LayerNormVariant[]) describe(`layernorm/${variant}`, () => {
   for (const [name, rows, D, eps, mean, spread] of cases) {
-    it(`${name} (rows ${rows}, D ${D}, eps ${eps})`, async () => {
+    it(`${name} (rows ${rows}, D ${D}, eps ${eps})`, async (ctx) => {
       const device = await testDevice();
+      const needs = LAYERNORM_VARIANTS[variant].requires;
+      if (needs && !device.features.has(needs)) {
+        console.log(`layernorm/${variant}: skipped, the adapter lacks ${needs}`);
+        ctx.skip();
+      }
       const seed = freshSeed();
       const r = rng(seed);
       const x = randn(r, rows * D, spread, mean);
       const gamma = randn(r, D, 0.2, 1);
       const beta = randn(r, D, 0.2);
-      const got = await runDispatch(device, (b) => layerNorm({ label: 'test.ln', rows, D, eps, x: b.x, gamma: b.gamma, beta: b.beta, out: b.out }), {
+      const got = await runDispatch(device, (b) => layerNorm({ label: 'test.ln', rows, D, eps, x: b.x, gamma: b.gamma, beta: b.beta, out: b.out, variant }), {
         inputs: { x, gamma, beta },
         outputs: { out: rows * D },
       });
       const err = relL2(got.out, layerNormRef(x, gamma, beta, rows, D, eps));
-      expectWithin(`layernorm ${name}`, err, TOL, seed, got.out);
+      expectWithin(`layernorm/${variant} ${name}`, err, TOL, seed, got.out);
     });
   }
 });

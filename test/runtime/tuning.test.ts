@@ -9,7 +9,7 @@ import { memoryTuneStore, tuneKernels, type TuneStore } from '../../src/runtime/
 import { testDevice } from '../helpers/gpu.js';
 
 // Two matmul shapes (token rows and a batch-1 classifier) and one attention shape.
-const shape = { matmuls: [{ M: 50, K: 48, N: 100 }, { M: 1, K: 48, N: 10 }], attention: { batch: 1, T: 50, heads: 3, headDim: 16 } };
+const shape = { matmuls: [{ M: 50, K: 48, N: 100 }, { M: 1, K: 48, N: 10 }], attention: { batch: 1, T: 50, heads: 3, headDim: 16 }, layernorm: { rows: 50, D: 48 } };
 
 function countingStore(): TuneStore & { sets: number } {
   const inner = memoryTuneStore();
@@ -29,16 +29,16 @@ describe('kernel auto-tuning', () => {
       expect(first.chosen[`matmul ${M}x${K}x${N}`]).toBe(v);
     }
     expect(Object.keys(ATTENTION_VARIANTS)).toContain(first.kernels.attention);
-    expect(store.sets).toBe(3);
+    expect(store.sets).toBe(4);
     const again = await tuneKernels(device, shape, store);
     expect(again.chosen).toEqual(first.chosen);
-    expect(store.sets).toBe(3);
+    expect(store.sets).toBe(4);
   });
 
   it('honours forced choices per op', async () => {
     const device = await testDevice();
     const store = countingStore();
-    const c = await tuneKernels(device, shape, store, { matmul: 'naive', attention: 'online_softmax_q32' });
+    const c = await tuneKernels(device, shape, store, { matmul: 'naive', attention: 'online_softmax_q32', layernorm: 'workgroup_row' });
     expect(c.kernels.matmul(50, 48, 100)).toBe('naive');
     expect(c.kernels.matmul(1, 48, 10)).toBe('naive');
     expect(c.kernels.attention).toBe('online_softmax_q32');
@@ -53,7 +53,7 @@ describe('kernel auto-tuning', () => {
     const keys: string[] = [];
     const spy: TuneStore = { get: (k) => (keys.push(k), 'no_such_variant'), set: store.set };
     const c = await tuneKernels(device, shape, spy);
-    expect(keys.length).toBe(3);
+    expect(keys.length).toBe(4);
     expect(Object.keys(MATMUL_VARIANTS)).toContain(c.kernels.matmul(50, 48, 100));
   });
 

@@ -17,11 +17,47 @@ export interface LayerNormArgs {
   gamma: Binding;
   beta: Binding;
   out: Binding;
+  /** Kernel variant (LAYERNORM_VARIANTS); default 'workgroup_row'. */
+  variant?: LayerNormVariant;
 }
 
-const WG = 128;
+/**
+ * Layernorm variants (same algorithm, different reductions):
+ *   workgroup_row  v1: 128 invocations per row, tree reduction in workgroup memory (8 barriers per sum)
+ *   subgroup       v2: 64 invocations per row, subgroupAdd then one workgroup step (1 barrier per
+ *                      sum); needs the 'subgroups' feature
+ */
+export const LAYERNORM_VARIANTS = {
+  workgroup_row: { summary: 'tree reduction in workgroup memory', requires: undefined },
+  subgroup: { summary: 'subgroupAdd + one workgroup step', requires: 'subgroups' as GPUFeatureName },
+} satisfies Record<string, { summary: string; requires: GPUFeatureName | undefined }>;
 
-export function layerNormSource() {
+export type LayerNormVariant = keyof typeof LAYERNORM_VARIANTS;
+
+const WG = 128;
+const SG_WG = 64;
+
+/** Workgroup sum through subgroups: each subgroup's leader claims a slot with an atomic (the WGSL spec does not fix which invocations form a subgroup). */
+const SUBGROUP_SUM = /* wgsl */ `
+var<workgroup> partial: array<f32, ${SG_WG}>;
+var<workgroup> slots: atomic<u32>;
+
+fn workgroup_sum(v: f32, li: u32, sg_lane: u32) -> f32 {
+  let s = subgroupAdd(v);
+  if (li == 0u) { atomicStore(&slots, 0u); }
+  workgroupBarrier();
+  if (sg_lane == 0u) { partial[atomicAdd(&slots, 1u)] = s; }
+  workgroupBarrier();
+  let n = atomicLoad(&slots);
+  var total = 0.0;
+  for (var i = 0u; i < n; i++) { total += partial[i]; }
+  workgroupBarrier();
+  return total;
+}
+`;
+
+export function layerNormSource(variant: LayerNormVariant = 'workgroup_row') {
+  if (variant === 'subgroup') return layerNormSubgroupSource();
   const kernel = 'layernorm/workgroup_row';
   const code = /* wgsl */ `
 struct Params {
@@ -78,12 +114,62 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   return { kernel, key: sourceKey(kernel, { WG }), code };
 }
 
+function layerNormSubgroupSource() {
+  const kernel = 'layernorm/subgroup';
+  const code = /* wgsl */ `
+enable subgroups;
+
+struct Params {
+  rows: u32,
+  D: u32,
+  eps: f32,
+  grid_x: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;      // [rows, D]
+@group(0) @binding(1) var<storage, read> gamma: array<f32>;  // [D]
+@group(0) @binding(2) var<storage, read> beta: array<f32>;   // [D]
+@group(0) @binding(3) var<storage, read_write> out: array<f32>; // [rows, D]
+@group(0) @binding(4) var<uniform> params: Params;
+
+const WG = ${SG_WG}u;
+${SUBGROUP_SUM}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32,
+        @builtin(subgroup_invocation_id) sg_lane: u32) {
+  let row = wg.y * params.grid_x + wg.x;
+  if (row >= params.rows) { return; }
+  let D = params.D;
+  let base = row * D;
+  let pivot = x[base];
+  var s = 0.0;
+  for (var i = li; i < D; i += WG) { s += x[base + i] - pivot; }
+  let mean_d = workgroup_sum(s, li, sg_lane) / f32(D);
+  var v = 0.0;
+  for (var i = li; i < D; i += WG) {
+    let d = (x[base + i] - pivot) - mean_d;
+    v += d * d;
+  }
+  let variance = workgroup_sum(v, li, sg_lane) / f32(D);
+  let inv = 1.0 / sqrt(variance + params.eps);
+  for (var i = li; i < D; i += WG) {
+    let d = (x[base + i] - pivot) - mean_d;
+    out[base + i] = d * inv * gamma[i] + beta[i];
+  }
+}
+`;
+  return { kernel, key: sourceKey(kernel, { WG: SG_WG }), code };
+}
+
 export function layerNorm(a: LayerNormArgs): Dispatch {
   if (!(a.eps > 0)) throw new Error(`${a.label}: layernorm eps must be positive, got ${a.eps}`);
+  const variant = a.variant ?? 'workgroup_row';
+  if (!(variant in LAYERNORM_VARIANTS)) throw new Error(`${a.label}: unknown layernorm variant ${variant}; known: ${Object.keys(LAYERNORM_VARIANTS).join(', ')}`);
   const workgroups = grid1d(a.rows);
   return {
     label: a.label,
-    source: layerNormSource(),
+    source: layerNormSource(variant),
     bindings: { x: a.x, gamma: a.gamma, beta: a.beta, out: a.out },
     uniforms: { rows: a.rows, D: a.D, eps: a.eps, grid_x: workgroups[0] },
     sizes: { x: 4 * a.rows * a.D, out: 4 * a.rows * a.D, gamma: 4 * a.D, beta: 4 * a.D },
