@@ -30,9 +30,13 @@ export.json
     What was exported (config, opset, input/output names, torch version, sizes, seconds), used
     to decide whether the folder is up to date.
 
-Seconds on the 2-core development machine (torch 1.13, CPU, shared with other jobs), all three
-models from scratch: see the "timing" lines printed per model; roughly 10 s (Ti), 20 s (S) and
-60 s (B), most of it the float64 golden forward pass and, for B, writing 350 MB twice.
+Time, from scratch, on the 2-core development VM while other jobs shared it (load average 6-13;
+each model prints a "timing" line): ViT-Ti/16 46 s (fixture and golden 25 s, ONNX export 13 s),
+ViT-S/16 238 s (49 s + 109 s), ViT-B/16 836 s (379 s + 337 s): 18 min wall, 3 min of CPU time for
+S and B together, so on an idle machine expect a few minutes for all three. Folders that are up
+to date are skipped (a run with nothing to do costs only importing torch). Disk: about 25 MB (Ti),
+90 MB (S), 350 MB (B) per file, model.safetensors and model.onnx each (hf/onnx/model.onnx is a
+hard link, no extra space).
 """
 
 import argparse

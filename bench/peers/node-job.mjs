@@ -155,14 +155,21 @@ const ENGINES = {
 
 async function transformersEngine(fx, name, injectOrtWeb) {
   const tjsDir = dirname(dirname(require.resolve('@huggingface/transformers')));
-  let info = { api: 'onnxruntime-node WebGPU EP (its own Dawn, Vulkan)' };
+  let info = { api: 'onnxruntime-node WebGPU EP (its own Dawn, on the default Vulkan adapter)' };
   if (injectOrtWeb) {
     // transformers.js uses an ONNX Runtime found under this symbol instead of onnxruntime-node.
     installDawnNavigator();
     const dir = ortWebDir(tjsDir);
     const ort = await import(pathToFileURL(join(dir, 'dist', 'ort.webgpu.min.mjs')).href);
     ort.env.logLevel = 'error';
-    globalThis[Symbol.for('onnxruntime')] = ort;
+    // Otherwise transformers.js points wasmPaths at a CDN (https:), which Node cannot import.
+    ort.env.wasm.wasmPaths = pathToFileURL(join(dir, 'dist') + '/').href;
+    // In Node transformers.js hands ONNX Runtime a file path (onnxruntime-node's way); ORT Web
+    // would fetch() it as a URL: read the file for it.
+    const InferenceSession = {
+      create: async (model, options) => ort.InferenceSession.create(typeof model === 'string' ? new Uint8Array(await readFile(model)) : model, options),
+    };
+    globalThis[Symbol.for('onnxruntime')] = { ...ort, InferenceSession };
     info = { ...(await dawnAdapterInfo()), api: 'onnxruntime-web WebGPU EP on dawn.node', ort: ortVersion(dir) };
   } else {
     info.ort = ortVersion(dirname(dirname(createRequire(join(tjsDir, 'package.json')).resolve('onnxruntime-node'))));
@@ -181,7 +188,12 @@ async function transformersEngine(fx, name, injectOrtWeb) {
   return {
     name,
     async create() {
-      const classifier = await tjs.pipeline('image-classification', `${fx.model}/hf`, { device: 'webgpu', dtype: 'fp32' });
+      // With an injected ONNX Runtime, transformers.js lists no devices and refuses device 'webgpu'
+      // ("Unsupported device"); 'auto' plus explicit execution providers gets past that.
+      const options = injectOrtWeb
+        ? { device: 'auto', dtype: 'fp32', session_options: { executionProviders: ['webgpu'] } }
+        : { device: 'webgpu', dtype: 'fp32' };
+      const classifier = await tjs.pipeline('image-classification', `${fx.model}/hf`, options);
       return {
         info,
         async run(x, batch) {
