@@ -37,9 +37,30 @@ export type LayerNormVariant = keyof typeof LAYERNORM_VARIANTS;
 const WG = 128;
 const SG_WG = 64;
 
-/** Workgroup sum through subgroups: each subgroup's leader claims a slot with an atomic (the WGSL spec does not fix which invocations form a subgroup). */
+/** Tree reduction in workgroup memory: log2(WG) + 1 barriers per sum. */
+const TREE_SUM = /* wgsl */ `
+var<workgroup> red: array<f32, WG>;
+
+fn workgroup_sum(v: f32, li: u32, sg_lane: u32) -> f32 {
+  red[li] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (li < s) { red[li] = red[li] + red[li + s]; }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier();
+  return total;
+}
+`;
+
+/**
+ * Workgroup sum through subgroups: subgroupAdd, then each subgroup's leader claims a slot with an
+ * atomic (the WGSL spec does not fix which invocations form a subgroup), one barrier, and every
+ * invocation adds the few partial sums.
+ */
 const SUBGROUP_SUM = /* wgsl */ `
-var<workgroup> partial: array<f32, ${SG_WG}>;
+var<workgroup> partial: array<f32, WG>;
 var<workgroup> slots: atomic<u32>;
 
 fn workgroup_sum(v: f32, li: u32, sg_lane: u32) -> f32 {
@@ -57,9 +78,11 @@ fn workgroup_sum(v: f32, li: u32, sg_lane: u32) -> f32 {
 `;
 
 export function layerNormSource(variant: LayerNormVariant = 'workgroup_row') {
-  if (variant === 'subgroup') return layerNormSubgroupSource();
-  const kernel = 'layernorm/workgroup_row';
+  const subgroup = variant === 'subgroup';
+  const kernel = `layernorm/${variant}`;
+  const wg = subgroup ? SG_WG : WG;
   const code = /* wgsl */ `
+${subgroup ? 'enable subgroups;' : ''}
 struct Params {
   rows: u32,
   D: u32,
@@ -73,71 +96,12 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>; // [rows, D]
 @group(0) @binding(4) var<uniform> params: Params;
 
-const WG = ${WG}u;
-var<workgroup> red: array<f32, WG>;
-
-fn workgroup_sum(v: f32, li: u32) -> f32 {
-  red[li] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (li < s) { red[li] = red[li] + red[li + s]; }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
+const WG = ${wg}u;
+${subgroup ? SUBGROUP_SUM : TREE_SUM}
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let row = wg.y * params.grid_x + wg.x;
-  if (row >= params.rows) { return; }
-  let D = params.D;
-  let base = row * D;
-  let pivot = x[base];
-  var s = 0.0;
-  for (var i = li; i < D; i += WG) { s += x[base + i] - pivot; }
-  let mean_d = workgroup_sum(s, li) / f32(D);
-  var v = 0.0;
-  for (var i = li; i < D; i += WG) {
-    let d = (x[base + i] - pivot) - mean_d;
-    v += d * d;
-  }
-  let variance = workgroup_sum(v, li) / f32(D);
-  let inv = 1.0 / sqrt(variance + params.eps);
-  for (var i = li; i < D; i += WG) {
-    let d = (x[base + i] - pivot) - mean_d;
-    out[base + i] = d * inv * gamma[i] + beta[i];
-  }
-}
-`;
-  return { kernel, key: sourceKey(kernel, { WG }), code };
-}
-
-function layerNormSubgroupSource() {
-  const kernel = 'layernorm/subgroup';
-  const code = /* wgsl */ `
-enable subgroups;
-
-struct Params {
-  rows: u32,
-  D: u32,
-  eps: f32,
-  grid_x: u32,
-}
-
-@group(0) @binding(0) var<storage, read> x: array<f32>;      // [rows, D]
-@group(0) @binding(1) var<storage, read> gamma: array<f32>;  // [D]
-@group(0) @binding(2) var<storage, read> beta: array<f32>;   // [D]
-@group(0) @binding(3) var<storage, read_write> out: array<f32>; // [rows, D]
-@group(0) @binding(4) var<uniform> params: Params;
-
-const WG = ${SG_WG}u;
-${SUBGROUP_SUM}
-
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32,
-        @builtin(subgroup_invocation_id) sg_lane: u32) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32${subgroup ? ',\n        @builtin(subgroup_invocation_id) sg_lane: u32' : ''}) {
+  ${subgroup ? '' : 'let sg_lane = 0u; // unused by the tree reduction'}
   let row = wg.y * params.grid_x + wg.x;
   if (row >= params.rows) { return; }
   let D = params.D;
@@ -159,7 +123,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   }
 }
 `;
-  return { kernel, key: sourceKey(kernel, { WG: SG_WG }), code };
+  return { kernel, key: sourceKey(kernel, { WG: wg }), code };
 }
 
 export function layerNorm(a: LayerNormArgs): Dispatch {
