@@ -1,6 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { runKernelCase, type KernelResult, type TimingOptions } from '../../bench/harness.js';
 import { BENCH_MODELS, BENCH_OPS, kernelCases, type BenchModel, type BenchOp } from '../../bench/kernels.js';
 import { measureCeilings } from '../../bench/ceiling.js';
@@ -10,7 +9,7 @@ import { roofline } from '../../bench/roofline.js';
 import { MATMUL_VARIANTS } from '../kernels/matmul/op.js';
 import { adapterIdentity } from '../runtime/device.js';
 import { getNodeDevice } from '../runtime/node-device.js';
-import { UsageError } from './usage.js';
+import { parseCommandLine, positiveInt, UsageError } from './usage.js';
 
 function list<T extends string>(flag: string, v: string | undefined, all: readonly T[], dflt: readonly T[]): T[] {
   if (v === undefined) return [...dflt];
@@ -19,34 +18,24 @@ function list<T extends string>(flag: string, v: string | undefined, all: readon
   return items as T[];
 }
 
-function positive(flag: string, v: string | undefined, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${flag} must be a positive integer, got "${v}"`);
-  return n;
-}
+const positive = (flag: string, v: string | undefined, dflt: number): number => positiveInt(flag, v) ?? dflt;
 
 const MODELS = Object.keys(BENCH_MODELS) as BenchModel[];
 
 /** `webvit bench kernels|model`. */
 export async function benchCommand(argv: string[]): Promise<number> {
   const [what, ...rest] = argv;
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: rest,
-      options: {
-        op: { type: 'string' },
-        model: { type: 'string' },
-        batch: { type: 'string' },
-        batches: { type: 'string' },
-        runs: { type: 'string' },
-        out: { type: 'string' },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}; try \`webvit --help\``);
-  }
+  const parsed = parseCommandLine({
+    args: rest,
+    options: {
+      op: { type: 'string' },
+      model: { type: 'string' },
+      batch: { type: 'string' },
+      batches: { type: 'string' },
+      runs: { type: 'string' },
+      out: { type: 'string' },
+    },
+  });
   const v = parsed.values;
   const out = v.out ?? 'bench/results';
   if (what === 'roofline') {

@@ -2,7 +2,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { decodeImage, DEFAULT_MAX_PIXELS, type DecodedImage } from '../image/decode.js';
 import { ImagePreprocessor } from '../image/preprocessor.js';
 import { ViTModel } from '../model/vit.js';
@@ -11,7 +10,7 @@ import { softmaxRows, topK } from '../model/topk.js';
 import { getNodeDevice } from '../runtime/node-device.js';
 import { WebvitError } from '../runtime/errors.js';
 import { Progress } from './progress.js';
-import { UsageError } from './usage.js';
+import { parseCommandLine, positiveInt, UsageError } from './usage.js';
 
 export const CLASSIFY_USAGE = `  webvit classify IMAGE... [--model FILE] [--top K] [--json] [--batch N] [--max-pixels N] [--no-tune]
       Classifies PNG and JPEG images (directories: their .png/.jpg/.jpeg files), preprocessed on
@@ -44,12 +43,6 @@ export function packageRoot(): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), '..');
 }
 
-function positiveInt(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
-  return n;
-}
 
 function pixelCount(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -95,23 +88,18 @@ interface Result {
 
 /** `webvit classify IMAGE...`: images in, top-K labels out. */
 export async function classifyCommand(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        model: { type: 'string', short: 'm' },
-        top: { type: 'string', short: 'k' },
-        json: { type: 'boolean' },
-        batch: { type: 'string', short: 'b' },
-        'max-pixels': { type: 'string' },
-        'no-tune': { type: 'boolean' },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}; try \`webvit --help\``);
-  }
+  const parsed = parseCommandLine({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: 'string', short: 'm' },
+      top: { type: 'string', short: 'k' },
+      json: { type: 'boolean' },
+      batch: { type: 'string', short: 'b' },
+      'max-pixels': { type: 'string' },
+      'no-tune': { type: 'boolean' },
+    },
+  });
   const { values, positionals } = parsed;
   if (positionals.length === 0) throw new UsageError('classify needs at least one IMAGE (a PNG/JPEG file or a directory of them)');
   const top = positiveInt('top', values.top) ?? 3;

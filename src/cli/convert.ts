@@ -1,11 +1,10 @@
 import { rename, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { WebvitError } from '../runtime/errors.js';
 import { convertCheckpoint, encodeWeights, RESIZE_MODES, type Layout, type ResizeMode } from '../model/convert/index.js';
 import { readCheckpoint, readLabelsFile } from '../model/convert/files.js';
 import { readWeights } from '../model/weights.js';
-import { UsageError } from './usage.js';
+import { parseCommandLine, positiveInt, UsageError } from './usage.js';
 
 export const CONVERT_USAGE = `  webvit convert SRC -o OUT.safetensors [--dtype f32|f16] [--labels FILE] [--image-size N]
                  [--heads N] [--layout hf|timm|torchvision] [--pooling cls|mean]
@@ -17,12 +16,6 @@ export const CONVERT_USAGE = `  webvit convert SRC -o OUT.safetensors [--dtype f
 
 const LAYOUTS = ['hf', 'timm', 'torchvision', 'webvit'];
 
-function positiveInt(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
-  return n;
-}
 
 function oneOf<T extends string>(name: string, v: string | undefined, allowed: readonly string[]): T | undefined {
   if (v === undefined) return undefined;
@@ -32,25 +25,20 @@ function oneOf<T extends string>(name: string, v: string | undefined, allowed: r
 
 /** `webvit convert SRC -o OUT`: another ecosystem's checkpoint in, a webvit weight file out. */
 export async function convertCommand(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        output: { type: 'string', short: 'o' },
-        dtype: { type: 'string' },
-        labels: { type: 'string' },
-        'image-size': { type: 'string' },
-        heads: { type: 'string' },
-        layout: { type: 'string' },
-        pooling: { type: 'string' },
-        resize: { type: 'string' },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}; try \`webvit --help\``);
-  }
+  const parsed = parseCommandLine({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      output: { type: 'string', short: 'o' },
+      dtype: { type: 'string' },
+      labels: { type: 'string' },
+      'image-size': { type: 'string' },
+      heads: { type: 'string' },
+      layout: { type: 'string' },
+      pooling: { type: 'string' },
+      resize: { type: 'string' },
+    },
+  });
   const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError(`convert takes one SRC checkpoint, got ${positionals.length ? positionals.join(' ') : 'none'}`);
   if (!values.output) throw new UsageError('convert needs -o OUT.safetensors');

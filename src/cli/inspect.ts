@@ -1,12 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { shapeOf } from '../model/config.js';
 import { parseSafetensors, DTYPE_BYTES } from '../model/safetensors.js';
 import { flopsPerImage } from '../model/stats.js';
 import { estimateActivationBytes, parameterCount } from '../model/vit.js';
 import { readWeights } from '../model/weights.js';
 import { WebvitError } from '../runtime/errors.js';
-import { UsageError } from './usage.js';
+import { parseCommandLine, UsageError } from './usage.js';
 
 export const INSPECT_USAGE = `  webvit inspect MODEL [--json]
       Prints MODEL's config, parameter count, weight bytes, GFLOPs per image, activation memory
@@ -18,12 +17,7 @@ const mib = (n: number) => `${(n / 2 ** 20).toFixed(2)} MiB`;
 
 /** `webvit inspect MODEL`: what a weight file holds and what running it costs. */
 export async function inspectCommand(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' } } });
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}; try \`webvit --help\``);
-  }
+  const parsed = parseCommandLine({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' } } });
   const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError(`inspect takes one MODEL file, got ${positionals.length ? positionals.join(' ') : 'none'}`);
   const path = positionals[0];

@@ -1,45 +1,33 @@
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { getNodeDevice } from '../runtime/node-device.js';
 import { WebvitError } from '../runtime/errors.js';
 import { shapeOf } from '../model/config.js';
 import { ViTModel } from '../model/vit.js';
 import { readWeights } from '../model/weights.js';
 import { softmaxRows, topK } from '../model/topk.js';
-import { UsageError } from './usage.js';
+import { parseCommandLine, positiveInt, UsageError } from './usage.js';
 import { formatProfile } from '../runtime/profile_format.js';
 import { KERNEL_VARIANTS, type KernelChoice } from '../kernels/registry.js';
 
 const ms = (t: number) => `${t.toFixed(1)} ms`;
 
-function positiveInt(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
-  return n;
-}
 
 /** `webvit run MODEL --input FILE`: raw tensors in, logits out. */
 export async function runCommand(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        input: { type: 'string', short: 'i' },
-        batch: { type: 'string', short: 'b' },
-        top: { type: 'string', short: 'k' },
-        json: { type: 'boolean' },
-        repeat: { type: 'string' },
-        profile: { type: 'boolean' },
-        kernels: { type: 'string' },
-        'no-tune': { type: 'boolean' },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}; try \`webvit --help\``);
-  }
+  const parsed = parseCommandLine({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      input: { type: 'string', short: 'i' },
+      batch: { type: 'string', short: 'b' },
+      top: { type: 'string', short: 'k' },
+      json: { type: 'boolean' },
+      repeat: { type: 'string' },
+      profile: { type: 'boolean' },
+      kernels: { type: 'string' },
+      'no-tune': { type: 'boolean' },
+    },
+  });
   const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError(`run takes one MODEL file, got ${positionals.length ? positionals.join(' ') : 'none'}`);
   if (!values.input) throw new UsageError('run needs --input FILE (float32 NCHW pixels, already normalised)');
