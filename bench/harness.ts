@@ -1,6 +1,7 @@
 import type { Dispatch } from '../src/kernels/kernel.js';
 import type { BufferSlice } from '../src/runtime/shader.js';
 import { StandaloneDispatch } from '../src/runtime/standalone.js';
+import { relL2 } from '../src/kernels/reference_math.js'; // the same measure the tests use
 
 /**
  * A kernel benchmark is a small declaration: what it computes (inputs, outputs, the dispatch),
@@ -43,17 +44,6 @@ export interface KernelResult {
   skipped?: boolean;
 }
 
-export function relL2(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    const g = got[i];
-    if (!Number.isFinite(g)) return Infinity;
-    num += (g - want[i]) ** 2;
-    den += want[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-300));
-}
 
 export const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);

@@ -37,3 +37,17 @@ export function erf64(x: number): number {
 export function gelu64(x: number): number {
   return 0.5 * x * (1 + erf64(x / Math.SQRT2));
 }
+
+/** Relative L2 error ‖got − want‖ / ‖want‖; any non-finite value in `got` (unwritten poison) gives Infinity. */
+export function relL2(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  if (got.length !== want.length) throw new Error(`relL2: length mismatch: got ${got.length}, want ${want.length}`);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i];
+    if (!Number.isFinite(g)) return Infinity;
+    num += (g - want[i]) ** 2;
+    den += want[i] ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-300));
+}

@@ -5,6 +5,7 @@ import { DEFAULT_CHOICE, type GraphKernels, type KernelChoice } from '../kernels
 import type { Dispatch } from '../kernels/kernel.js';
 import type { BufferSlice } from './shader.js';
 import { adapterIdentity } from './device.js';
+import { relL2 } from '../kernels/reference_math.js';
 import { StandaloneDispatch } from './standalone.js';
 
 /** Where tuning results live: localStorage in browsers, a JSON file in Node, memory otherwise. */
@@ -55,16 +56,6 @@ function pseudoRandom(n: number, seed: number): Float32Array {
   return out;
 }
 
-function relL2(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i])) return Infinity;
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-300));
-}
 
 /**
  * Times each candidate on the real shape and returns the fastest one whose output matches the

@@ -1,16 +1,4 @@
-/** Relative L2 error ‖got − want‖ / ‖want‖; NaN (poison left in place) makes it Infinity. */
-export function relL2(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  if (got.length !== want.length) throw new Error(`length mismatch: got ${got.length}, want ${want.length}`);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    const g = got[i];
-    if (!Number.isFinite(g)) return Infinity;
-    num += (g - want[i]) ** 2;
-    den += want[i] ** 2;
-  }
-  return Math.sqrt(num) / Math.sqrt(Math.max(den, 1e-300));
-}
+export { relL2 } from '../../src/kernels/reference_math.js';
 
 /** Indices of elements that are not finite (unwritten poison, or overflow). */
 export function nonFinite(a: ArrayLike<number>, limit = 5): number[] {
