@@ -1,3 +1,4 @@
+import { floatToHalf } from '../../src/model/safetensors.js';
 import { DTYPE_BYTES, parseSafetensors, tensorAsFloat32, writeSafetensors, type Dtype, type TensorToWrite } from '../../src/model/safetensors.js';
 
 /**
@@ -97,35 +98,11 @@ export function joinWeightsAs(p: WeightParts, dtype: 'F16' | 'BF16' | 'F32'): Ui
   return writeRaw(p.tensors.map((t) => ({ name: t.name, dtype, shape: t.shape, data: encode(t.data) })), metadata);
 }
 
+// The library's encoder (round to nearest even), re-exported for the tests.
+export { floatToHalf };
+
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
-
-/** IEEE binary16 bits of a number (via float32), round to nearest, ties to even; overflow to ±Inf. */
-export function floatToHalf(v: number): number {
-  f32[0] = v;
-  const x = u32[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  const mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    // Subnormal half: value = h · 2^-24, h = M >> (14 − e) with M the 24-bit significand.
-    if (e < -10) return sign;
-    const M = mant | 0x800000;
-    const shift = 14 - e;
-    let h = M >>> shift;
-    const rem = M & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && h & 1)) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++; // a carry into the exponent is still right
-  return sign | h;
-}
 
 /** bfloat16 bits of a number (via float32), round to nearest, ties to even. */
 export function floatToBf16(v: number): number {
@@ -135,6 +112,7 @@ export function floatToBf16(v: number): number {
   return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
+/** F16 bytes (little-endian) of float32 values. */
 export function toHalfBytes(a: Float32Array): Uint8Array {
   const out = new Uint8Array(2 * a.length);
   const view = new DataView(out.buffer);
