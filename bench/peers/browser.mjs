@@ -2,12 +2,10 @@
 // ONNX Runtime Web's wasm threads work) and headless Chromium with WebGPU on SwiftShader, the
 // same flags as test/browser/golden.test.ts. Every (engine, model) gets a fresh browser, so each
 // cold start is cold (no shared device, pipeline cache or wasm instance).
-import { createReadStream } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
-import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
-import { dirname, extname, join, resolve, sep } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
+import { startStaticServer } from '../../scripts/static-server.mjs';
 
 const REPO = resolve(import.meta.dirname, '..', '..');
 export const CHROMIUM = process.env.WEBVIT_CHROMIUM ?? '/usr/bin/chromium';
@@ -24,14 +22,6 @@ export const CHROMIUM_ARGS = [
   '--no-first-run',
 ];
 
-const TYPES = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.wasm': 'application/wasm',
-};
-
 function mounts(peersDir) {
   const req = createRequire(join(REPO, 'package.json'));
   const ortDist = dirname(req.resolve('onnxruntime-web'));
@@ -47,62 +37,19 @@ function mounts(peersDir) {
   ];
 }
 
-async function resolveFile(table, pathname) {
-  if (pathname === '/' || pathname === '/index.html') return join(REPO, 'bench', 'peers', 'page.html');
-  for (const [prefix, dir] of table) {
-    if (!pathname.startsWith(prefix)) continue;
-    const rel = pathname.slice(prefix.length);
-    if (rel.split(/[\\/]/).some((p) => p === '..' || p === '.')) return undefined;
-    const file = resolve(dir, rel);
-    if (!file.startsWith(dir + sep)) return undefined;
-    try {
-      // Hard links and symlinks inside the mount are fine (hf/onnx/model.onnx is a hard link).
-      const [real, realDir] = await Promise.all([realpath(file), realpath(dir)]);
-      if (!real.startsWith(realDir + sep)) return undefined;
-      return (await stat(real)).isFile() ? real : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-  return undefined;
-}
-
+/** Serves the peers page, webvit's bundle, the exported models and the peers' runtimes, cross-origin isolated (threaded WASM). */
 export function startServer(peersDir, log) {
-  const table = mounts(peersDir);
   const missing = new Set();
-  const server = createServer((req, res) => {
-    void (async () => {
-      const headers = {
-        'Cross-Origin-Opener-Policy': 'same-origin',
-        'Cross-Origin-Embedder-Policy': 'require-corp',
-        'Cache-Control': 'no-store',
-      };
-      let pathname;
-      try {
-        pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
-      } catch {
-        pathname = '\0';
-      }
-      const file = req.method === 'GET' || req.method === 'HEAD' ? await resolveFile(table, pathname) : undefined;
-      if (!file) {
-        // transformers.js probes for optional files (e.g. generation_config.json): a 404 is normal.
-        if (!missing.has(pathname)) log(`[server] 404 ${pathname}`);
-        missing.add(pathname);
-        res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' }).end('not found\n');
-        return;
-      }
-      const size = (await stat(file)).size;
-      res.writeHead(200, { ...headers, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': size });
-      if (req.method === 'HEAD') return res.end();
-      createReadStream(file).on('error', (e) => res.destroy(e)).pipe(res);
-    })().catch((e) => {
-      log(`[server] ${req.url}: ${e}`);
-      if (!res.headersSent) res.writeHead(500).end();
-    });
-  });
-  return new Promise((ok, fail) => {
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => ok({ server, url: `http://127.0.0.1:${server.address().port}` }));
+  return startStaticServer({
+    page: join(REPO, 'bench', 'peers', 'page.html'),
+    mounts: mounts(peersDir),
+    headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' },
+    onProblem: (status, method, url, why) => {
+      // transformers.js probes for optional files (e.g. generation_config.json): a 404 is normal.
+      if (status === 404 && missing.has(url)) return;
+      missing.add(url);
+      log(`[server] ${status} ${method} ${url}: ${why}`);
+    },
   });
 }
 

@@ -273,14 +273,15 @@ for (const model of nodeModels) {
 
 // 3. Chromium: one fresh browser per (engine, model).
 if (browserModels.length) {
-  const { server, url } = await startServer(PEERS, log);
+  const server = await startServer(PEERS, log);
+  const url = server.url;
   try {
     for (const model of browserModels) {
       const open = (engine, m) => openBrowserRemote(url, engine, m, +a.tol, (line) => log(`  ${line}`), callTimeoutMs);
       results.push(...(await benchGroup('chromium', model, list(a['browser-engines']), +a['browser-batch'], open)));
     }
   } finally {
-    server.close();
+    await server.close();
   }
 }
 

@@ -1,8 +1,6 @@
-import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { extname, join, resolve, sep } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { startStaticServer } from '../../scripts/static-server.mjs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFixture, maxRelError } from '../helpers/fixtures.js';
@@ -36,17 +34,7 @@ const MOUNTS: [string, string][] = [
   ['/dist/', join(REPO, 'dist')],
   ['/fixtures/', join(REPO, 'test', 'fixtures')],
 ];
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.bin': 'application/octet-stream',
-  '.safetensors': 'application/octet-stream',
-};
-
-let server: Server | undefined;
+let server: { url: string; close: () => Promise<void> } | undefined;
 let baseUrl = '';
 let browser: Browser | undefined;
 let page: Page | undefined;
@@ -60,65 +48,15 @@ function browserLog(): string {
   return lines.length ? `browser console:\n  ${lines.join('\n  ')}` : 'browser console: (empty)';
 }
 
-/** Maps a request path to a file under one of the mounts, or undefined (no traversal, no symlinks out). */
-async function resolveRequest(pathname: string): Promise<string | undefined> {
-  if (pathname === '/' || pathname === '/index.html') return PAGE;
-  for (const [prefix, dir] of MOUNTS) {
-    if (!pathname.startsWith(prefix)) continue;
-    const rel = pathname.slice(prefix.length);
-    if (rel.split(/[\\/]/).some((part) => part === '..' || part === '.')) return undefined;
-    const file = resolve(dir, rel);
-    if (!file.startsWith(dir + sep)) return undefined;
-    try {
-      const [real, realDir] = await Promise.all([realpath(file), realpath(dir)]);
-      if (!real.startsWith(realDir + sep)) return undefined;
-      return (await stat(real)).isFile() ? real : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-  return undefined;
-}
-
-function startServer(): Promise<string> {
-  const s = createServer((req, res) => {
-    void (async () => {
-      const fail = (status: number, why: string) => {
-        if (status !== 404 || !req.url?.endsWith('favicon.ico')) serverErrors.push(`${req.method} ${req.url}: ${status} ${why}`);
-        res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${status} ${why}\n`);
-      };
-      if (req.method !== 'GET' && req.method !== 'HEAD') return fail(405, 'read-only server');
-      let pathname: string;
-      try {
-        pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
-      } catch {
-        return fail(400, 'bad URL');
-      }
-      if (pathname.includes('\0')) return fail(400, 'bad URL');
-      const file = await resolveRequest(pathname);
-      if (!file) return fail(404, 'not found');
-      const size = (await stat(file)).size;
-      res.writeHead(200, {
-        'Content-Type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
-        'Content-Length': size,
-        'Cache-Control': 'no-store',
-        'X-Content-Type-Options': 'nosniff',
-      });
-      if (req.method === 'HEAD') return res.end();
-      createReadStream(file)
-        .on('error', (e) => res.destroy(e))
-        .pipe(res);
-    })().catch((e) => {
-      serverErrors.push(`${req.method} ${req.url}: ${e}`);
-      if (!res.headersSent) res.writeHead(500).end();
-      else res.destroy();
-    });
+async function startServer(): Promise<string> {
+  server = await startStaticServer({
+    page: PAGE,
+    mounts: MOUNTS,
+    onProblem: (status, method, url, why) => {
+      if (status !== 404 || !url?.endsWith('favicon.ico')) serverErrors.push(`${method} ${url}: ${status} ${why}`);
+    },
   });
-  server = s;
-  return new Promise((ok, fail) => {
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => ok(`http://127.0.0.1:${(s.address() as AddressInfo).port}`));
-  });
+  return server.url;
 }
 
 /** Warns (does not fail) when some source file is newer than the bundle under test. */
@@ -196,7 +134,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await new Promise<void>((ok) => (server ? server.close(() => ok()) : ok()));
+  await server?.close();
 });
 
 describe('golden logits in headless Chromium (WebGPU on SwiftShader, dist/webvit.browser.js)', () => {
