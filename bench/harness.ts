@@ -1,4 +1,4 @@
-import type { Dispatch } from '../src/kernels/kernel.js';
+import { unavailableReason, type Dispatch, type VariantNeeds } from '../src/kernels/kernel.js';
 import type { BufferSlice } from '../src/runtime/shader.js';
 import { StandaloneDispatch } from '../src/runtime/standalone.js';
 import { relL2 } from '../src/kernels/reference_math.js'; // the same measure the tests use
@@ -20,8 +20,8 @@ export interface KernelCase {
   reference: () => ArrayLike<number>;
   /** Relative L2 tolerance against the reference. */
   tol: number;
-  /** A device feature the variant needs; without it the case is skipped (not failed). */
-  requires?: GPUFeatureName;
+  /** What the variant needs from the device; without it the case is skipped (not failed). */
+  needs?: VariantNeeds;
 }
 
 export interface KernelResult {
@@ -62,8 +62,9 @@ export interface TimingOptions {
 
 /** Validates `c` against its reference (output poisoned first), then times it. */
 export async function runKernelCase(device: GPUDevice, c: KernelCase, t: TimingOptions): Promise<KernelResult> {
-  if (c.requires && !device.features.has(c.requires)) {
-    return { op: c.op, variant: c.variant, shape: c.shape, ok: true, skipped: true, error: NaN, ms: NaN, runs: 0, method: 'none', gflops: NaN, gbps: NaN, flops: 0, bytes: 0, note: `skipped: the adapter lacks ${c.requires}` };
+  const why = c.needs && unavailableReason(device, c.needs);
+  if (why) {
+    return { op: c.op, variant: c.variant, shape: c.shape, ok: true, skipped: true, error: NaN, ms: NaN, runs: 0, method: 'none', gflops: NaN, gbps: NaN, flops: 0, bytes: 0, note: `skipped: ${why}` };
   }
   const s = await StandaloneDispatch.create(device, c.make, { inputs: c.inputs, outputs: { [c.output.name]: c.output.length } });
   const base = { op: c.op, variant: c.variant, shape: c.shape, flops: s.dispatch.flops, bytes: s.dispatch.bytes };

@@ -10,6 +10,7 @@ import { patchEmbed } from '../src/kernels/patch_embed/op.js';
 import { patchEmbedRef } from '../src/kernels/patch_embed/reference.js';
 import { VIT_PRESETS } from '../src/model/config.js';
 import type { KernelCase } from './harness.js';
+import { variantNeeds } from '../src/kernels/registry.js';
 
 export const BENCH_MODELS = {
   ti16: VIT_PRESETS.vit_tiny_patch16_224,
@@ -79,7 +80,7 @@ export function kernelCases(model: BenchModel, batch: number, maxWorkgroupStorag
     for (const variant of Object.keys(LAYERNORM_VARIANTS) as LayerNormVariant[]) {
       cases.push({
         op: 'layernorm', variant, shape: tag('norm1'), inputs: { x, gamma, beta }, output: { name: 'out', length: M * D }, tol: TOL, reference: ref,
-        requires: LAYERNORM_VARIANTS[variant].requires,
+        needs: variantNeeds('layernorm', variant),
         make: (b) => layerNorm({ label: 'bench.layernorm', rows: M, D, eps: 1e-6, x: b.x, gamma: b.gamma, beta: b.beta, out: b.out, variant }),
       });
     }
@@ -102,6 +103,7 @@ export function kernelCases(model: BenchModel, batch: number, maxWorkgroupStorag
       for (const variant of Object.keys(MATMUL_VARIANTS) as MatmulVariant[]) {
         cases.push({
           op: 'matmul', variant, shape: tag(layer), inputs, output: { name: 'out', length: m * n }, tol: TOL, reference: ref,
+          needs: variantNeeds('matmul', variant),
           make: (b) => linear({ label: `bench.${layer}`, M: m, K: k, N: n, a: b.a, w: b.w, bias: b.bias, residual: b.residual, out: b.out, epilogue, variant }),
         });
       }
@@ -113,6 +115,7 @@ export function kernelCases(model: BenchModel, batch: number, maxWorkgroupStorag
     for (const variant of Object.keys(ATTENTION_VARIANTS) as (keyof typeof ATTENTION_VARIANTS)[]) {
       cases.push({
         op: 'attention', variant, shape: tag('attn'), inputs: { qkv }, output: { name: 'out', length: M * D }, tol: TOL, reference: ref,
+        needs: variantNeeds('attention', variant),
         make: (b) => attention({ label: 'bench.attn', batch, T, heads: H, headDim: Dh, qkv: b.qkv, out: b.out, maxWorkgroupStorage, variant }),
       });
     }

@@ -7,6 +7,7 @@ import { kernelMarkdown, kernelSvg, kernelTable } from '../../bench/report.js';
 import { runModelBench } from '../../bench/model.js';
 import { roofline } from '../../bench/roofline.js';
 import { MATMUL_VARIANTS } from '../kernels/matmul/op.js';
+import { KERNEL_VARIANTS } from '../kernels/registry.js';
 import { adapterIdentity } from '../runtime/device.js';
 import { getNodeDevice } from '../runtime/node-device.js';
 import { parseCommandLine, positiveInt, UsageError } from './usage.js';
@@ -29,6 +30,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     args: rest,
     options: {
       op: { type: 'string' },
+      variant: { type: 'string' },
       model: { type: 'string' },
       batch: { type: 'string' },
       batches: { type: 'string' },
@@ -51,6 +53,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
       const ops = list<BenchOp>('op', v.op, BENCH_OPS, BENCH_OPS);
       const models = list<BenchModel>('model', v.model, MODELS, MODELS);
       const batch = positive('batch', v.batch, 1);
+      const allVariants = [...Object.values(KERNEL_VARIANTS).flatMap((o) => Object.keys(o)), 'tiled_gather', 'elementwise'];
+      const variants = v.variant === undefined ? undefined : list<string>('variant', v.variant, allVariants, allVariants);
       const timing: TimingOptions = { runs: positive('runs', v.runs, 15), warmup: 1, budgetMs: 3000 };
       process.stderr.write('webvit bench: measuring ceilings (copy, square matmul)...\n');
       const ceil = await measureCeilings(device, { ...timing, runs: Math.min(timing.runs, 5) }, { copyMiB: 64, matmulN: 512, variants: Object.keys(MATMUL_VARIANTS).filter((x) => x !== 'naive') });
@@ -58,6 +62,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       const results: KernelResult[] = [];
       for (const model of models) {
         for (const c of kernelCases(model, batch, device.limits.maxComputeWorkgroupStorageSize, ops)) {
+          if (variants && !variants.includes(c.variant)) continue;
           const r = await runKernelCase(device, c, timing);
           process.stderr.write(`  ${r.op}/${r.variant} ${r.shape}: ${r.ok ? `${r.ms.toFixed(3)} ms` : r.note}\n`);
           results.push(r);

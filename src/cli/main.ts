@@ -17,7 +17,7 @@ Usage:
       already normalised. Prints the top classes (or, with --json, {"logits": [[...], ...]})
       on stdout and timings on stderr.
 
-  webvit bench kernels [--op NAME[,..]] [--model ti16|s16|b16[,..]] [--batch N] [--runs N] [--out DIR]
+  webvit bench kernels [--op NAME[,..]] [--variant NAME[,..]] [--model ti16|s16|b16[,..]] [--batch N] [--runs N] [--out DIR]
       Validates every kernel variant at the real layer shapes, then times it (GPU timestamps);
       prints GFLOP/s and GB/s next to the adapter's measured ceilings; writes JSON, Markdown, SVG.
   webvit bench model [--model ti16|s16|b16[,..]] [--batches 1,8,32] [--runs N] [--out DIR]

@@ -55,3 +55,26 @@ export function grid1d(count: number, maxPerDim = 65535): [number, number, numbe
   if (count <= maxPerDim) return [Math.max(1, count), 1, 1];
   return [maxPerDim, ceilDiv(count, maxPerDim), 1];
 }
+
+/** What a kernel variant needs from the device beyond core WebGPU. */
+export interface VariantNeeds {
+  /** A device feature, e.g. 'subgroups'. */
+  requires?: GPUFeatureName;
+  /** The smallest subgroup size the variant works with (its subgroupBroadcast lanes). */
+  minSubgroupSize?: number;
+}
+
+/**
+ * Why `device` cannot run a variant with these needs, or undefined when it can. Variants that
+ * cannot run are skipped by the tests, the benchmark and the tuner, never failed.
+ */
+export function unavailableReason(device: GPUDevice, needs: VariantNeeds): string | undefined {
+  if (needs.requires && !device.features.has(needs.requires)) return `the device lacks the '${needs.requires}' feature`;
+  if (needs.minSubgroupSize) {
+    // GPUAdapterInfo.subgroupMinSize (WebGPU subgroups); without it assume the spec's minimum, 4.
+    const info = (device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
+    const min = info?.subgroupMinSize ?? 4;
+    if (min < needs.minSubgroupSize) return `it needs subgroups of at least ${needs.minSubgroupSize} invocations; this device's can be as small as ${min}`;
+  }
+  return undefined;
+}

@@ -1,6 +1,7 @@
 import { ATTENTION_VARIANTS } from './attention/op.js';
 import { MATMUL_VARIANTS } from './matmul/op.js';
 import { LAYERNORM_VARIANTS } from './layernorm/op.js';
+import type { VariantNeeds } from './kernel.js';
 
 /**
  * Every op and its named variants, with a one-line summary each. The first listed is the default.
@@ -35,4 +36,9 @@ export interface GraphKernels {
 export function defaultGraphKernels(forced: KernelChoice = {}): GraphKernels {
   const c = { ...DEFAULT_CHOICE, ...forced };
   return { matmul: () => c.matmul, attention: c.attention, layernorm: c.layernorm };
+}
+
+/** What a variant needs from the device (see unavailableReason in kernel.ts). */
+export function variantNeeds<Op extends keyof typeof KERNEL_VARIANTS>(op: Op, variant: keyof (typeof KERNEL_VARIANTS)[Op]): VariantNeeds {
+  return KERNEL_VARIANTS[op][variant] as VariantNeeds;
 }

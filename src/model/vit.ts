@@ -1,11 +1,12 @@
-import type { Binding } from '../kernels/kernel.js';
+import { unavailableReason, type Binding } from '../kernels/kernel.js';
 import { assignBuffers } from '../runtime/arena.js';
 import { WebvitError } from '../runtime/errors.js';
 import { pipelineCacheFor } from '../runtime/pipelines.js';
 import { BufferOwner, Plan, tensorLifetimes, type PlanProfile } from '../runtime/plan.js';
 import { shapeOf, type ViTConfig } from './config.js';
 import { buildGraph } from './graph.js';
-import { defaultGraphKernels, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
+import { defaultGraphKernels, KERNEL_VARIANTS, variantNeeds, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
+import { attentionInapplicable, type AttentionVariant } from '../kernels/attention/op.js';
 import { localStorageTuneStore, memoryTuneStore, tuneKernels, type TuneStore } from '../runtime/tuning.js';
 import { expectedTensors, readWeights, type LoadedWeights } from './weights.js';
 import { formatProfile, profileFromEnv } from '../runtime/profile_format.js';
@@ -94,6 +95,7 @@ export class ViTModel {
     const batch = options.batch ?? 1;
     checkBatch(batch, label);
     checkDeviceFits(device, w.config, batch, label);
+    checkForcedKernels(device, w.config, options.kernels ?? {}, label);
     const owner = new BufferOwner(device);
     try {
       const buffers = new Map<string, GPUBuffer>();
@@ -260,6 +262,20 @@ const align4 = (n: number) => Math.ceil(n / 4) * 4;
 const u8 = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 /** The biggest single activation (the MLP hidden layer) must fit one storage binding. */
+/** A forced variant this device or model cannot run is refused up front, with the reason. */
+function checkForcedKernels(device: GPUDevice, config: ViTConfig, forced: KernelChoice, label: string): void {
+  for (const [op, variant] of Object.entries(forced) as [keyof KernelChoice, string][]) {
+    const known = KERNEL_VARIANTS[op] as Record<string, unknown> | undefined;
+    if (!known || !(variant in known)) {
+      throw new WebvitError('BAD_CONFIG', `${label}: kernels.${op} = "${variant}" is not a variant of ${op}; known: ${known ? Object.keys(known).join(', ') : `ops ${Object.keys(KERNEL_VARIANTS).join(', ')}`}`);
+    }
+    const why =
+      unavailableReason(device, variantNeeds(op, variant as never)) ??
+      (op === 'attention' ? attentionInapplicable(variant as AttentionVariant, config.hidden_size / config.num_heads) : undefined);
+    if (why) throw new WebvitError('DEVICE_LIMITS', `${label}: kernels.${op} = "${variant}" cannot run here: ${why}. Force another variant or leave ${op} to the tuner.`);
+  }
+}
+
 function checkDeviceFits(device: GPUDevice, c: ViTConfig, batch: number, label: string): void {
   const T = shapeOf(c).tokens;
   const biggest = 4 * batch * T * Math.max(c.mlp_size, 3 * c.hidden_size);

@@ -1,8 +1,8 @@
-import { attention, ATTENTION_VARIANTS, type AttentionVariant } from '../kernels/attention/op.js';
-import { linear, MATMUL_VARIANTS, type MatmulVariant } from '../kernels/matmul/op.js';
-import { layerNorm, LAYERNORM_VARIANTS, type LayerNormVariant } from '../kernels/layernorm/op.js';
-import { DEFAULT_CHOICE, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
-import type { Dispatch } from '../kernels/kernel.js';
+import { attention, attentionInapplicable, type AttentionVariant } from '../kernels/attention/op.js';
+import { linear, type MatmulVariant } from '../kernels/matmul/op.js';
+import { layerNorm, type LayerNormVariant } from '../kernels/layernorm/op.js';
+import { DEFAULT_CHOICE, KERNEL_VARIANTS, variantNeeds, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
+import { unavailableReason, type Dispatch } from '../kernels/kernel.js';
 import type { BufferSlice } from './shader.js';
 import { adapterIdentity } from './device.js';
 import { relL2 } from '../kernels/reference_math.js';
@@ -42,9 +42,15 @@ export interface TuneResult {
   chosen: Record<string, string>;
 }
 
-/** Candidates: every variant but the plain reference ones, which exist to be compared against. */
-const MATMUL_CANDIDATES = (Object.keys(MATMUL_VARIANTS) as MatmulVariant[]).filter((v) => v !== 'naive');
-const ATTENTION_CANDIDATES = Object.keys(ATTENTION_VARIANTS) as AttentionVariant[];
+/**
+ * Candidates: every variant the device can run, but the plain reference ones, which exist to be
+ * compared against.
+ */
+function candidates<Op extends 'matmul' | 'attention' | 'layernorm'>(device: GPUDevice, op: Op): (keyof (typeof KERNEL_VARIANTS)[Op] & string)[] {
+  return (Object.keys(KERNEL_VARIANTS[op]) as (keyof (typeof KERNEL_VARIANTS)[Op] & string)[]).filter(
+    (v) => v !== 'naive' && unavailableReason(device, variantNeeds(op, v)) === undefined,
+  );
+}
 
 function pseudoRandom(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);
@@ -79,10 +85,14 @@ async function pickFastest<V extends string>(
       if (v === dflt) reference = out;
       else if (!(relL2(out, reference!) <= 1e-5)) continue;
       const ms: number[] = [];
-      for (let i = 0; i < 3; i++) ms.push((await s.time()).ms);
+      for (let i = 0; i < 3; i++) {
+        ms.push((await s.time()).ms);
+        if (ms[0] > 3 * best.ms) break; // far behind the best: not worth more runs
+      }
       ms.sort((a, b) => a - b);
-      times[v] = ms[1];
-      if (ms[1] < best.ms) best = { v, ms: ms[1] };
+      const median = ms[Math.floor(ms.length / 2)];
+      times[v] = median;
+      if (median < best.ms) best = { v, ms: median };
     } catch {
       // A variant this adapter cannot compile or run is simply not a candidate.
     } finally {
@@ -108,10 +118,11 @@ export async function tuneKernels(device: GPUDevice, shapes: TuneShapes, store: 
     if (!forced.matmul) {
       const key = `${adapter}|matmul|${shape}`;
       const cached = store.get(key);
-      if (cached && cached in MATMUL_VARIANTS && cached !== 'naive') v = cached as MatmulVariant;
+      const usable = candidates(device, 'matmul');
+      if (cached && usable.includes(cached as MatmulVariant)) v = cached as MatmulVariant;
       else {
         const inputs = { a: pseudoRandom(M * K, 1), w: pseudoRandom(K * N, 2), bias: pseudoRandom(N, 3) };
-        v = (await pickFastest(device, MATMUL_CANDIDATES, DEFAULT_CHOICE.matmul, inputs, M * N, (variant, b) =>
+        v = (await pickFastest(device, usable, DEFAULT_CHOICE.matmul, inputs, M * N, (variant, b) =>
           linear({ label: 'tune.matmul', M, K, N, a: b.a, w: b.w, bias: b.bias, out: b.out, epilogue: 'none', variant }))).choice;
         store.set(key, v);
       }
@@ -124,11 +135,12 @@ export async function tuneKernels(device: GPUDevice, shapes: TuneShapes, store: 
   if (!forced.attention) {
     const key = `${adapter}|attention|${a.batch}x${a.T}x${a.heads}x${a.headDim}`;
     const cached = store.get(key);
-    if (cached && cached in ATTENTION_VARIANTS) attn = cached as AttentionVariant;
+    const usable = candidates(device, 'attention').filter((v) => attentionInapplicable(v, a.headDim) === undefined);
+    if (cached && usable.includes(cached as AttentionVariant)) attn = cached as AttentionVariant;
     else {
       const D = a.heads * a.headDim;
       const inputs = { qkv: pseudoRandom(a.batch * a.T * 3 * D, 4) };
-      attn = (await pickFastest(device, ATTENTION_CANDIDATES, DEFAULT_CHOICE.attention, inputs, a.batch * a.T * D, (variant, b) =>
+      attn = (await pickFastest(device, usable, DEFAULT_CHOICE.attention, inputs, a.batch * a.T * D, (variant, b) =>
         attention({ label: 'tune.attention', ...a, qkv: b.qkv, out: b.out, maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize, variant }))).choice;
       store.set(key, attn);
     }
@@ -139,12 +151,11 @@ export async function tuneKernels(device: GPUDevice, shapes: TuneShapes, store: 
   if (!forced.layernorm) {
     const key = `${adapter}|layernorm|${l.rows}x${l.D}`;
     const cached = store.get(key);
-    const usable = (v: LayerNormVariant) => { const r = LAYERNORM_VARIANTS[v].requires; return !r || device.features.has(r); };
-    if (cached && cached in LAYERNORM_VARIANTS && usable(cached as LayerNormVariant)) ln = cached as LayerNormVariant;
+    const usable = candidates(device, 'layernorm');
+    if (cached && usable.includes(cached as LayerNormVariant)) ln = cached as LayerNormVariant;
     else {
-      const candidates = (Object.keys(LAYERNORM_VARIANTS) as LayerNormVariant[]).filter(usable);
       const inputs = { x: pseudoRandom(l.rows * l.D, 5), gamma: pseudoRandom(l.D, 6), beta: pseudoRandom(l.D, 7) };
-      ln = (await pickFastest(device, candidates, DEFAULT_CHOICE.layernorm, inputs, l.rows * l.D, (variant, b) =>
+      ln = (await pickFastest(device, usable, DEFAULT_CHOICE.layernorm, inputs, l.rows * l.D, (variant, b) =>
         layerNorm({ label: 'tune.layernorm', rows: l.rows, D: l.D, eps: 1e-6, x: b.x, gamma: b.gamma, beta: b.beta, out: b.out, variant }))).choice;
       store.set(key, ln);
     }

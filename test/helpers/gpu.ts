@@ -1,3 +1,5 @@
+import { unavailableReason } from '../../src/kernels/kernel.js';
+import { variantNeeds } from '../../src/kernels/registry.js';
 import { getNodeDevice } from '../../src/runtime/node-device.js';
 import { StandaloneDispatch, type StandaloneIO } from '../../src/runtime/standalone.js';
 import type { Dispatch } from '../../src/kernels/kernel.js';
@@ -26,5 +28,17 @@ export async function runDispatch(device: GPUDevice, make: (buffers: Record<stri
     return out;
   } finally {
     s.destroy();
+  }
+}
+
+/**
+ * Skips the running test (with a line saying why) when the test device cannot run this variant:
+ * variants that need a feature the adapter lacks are skipped, not failed.
+ */
+export function skipIfUnavailable(ctx: { skip: () => void }, device: GPUDevice, op: 'matmul' | 'attention' | 'layernorm', variant: string): void {
+  const why = unavailableReason(device, variantNeeds(op, variant as never));
+  if (why) {
+    console.log(`${op}/${variant}: skipped, ${why}`);
+    ctx.skip();
   }
 }

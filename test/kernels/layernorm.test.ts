@@ -2,7 +2,7 @@ import { describe, it } from 'vitest';
 import { layerNorm, LAYERNORM_VARIANTS, type LayerNormVariant } from '../../src/kernels/layernorm/op.js';
 import { layerNormRef } from '../../src/kernels/layernorm/reference.js';
 import { expectWithin, relL2 } from '../helpers/compare.js';
-import { runDispatch, testDevice } from '../helpers/gpu.js';
+import { runDispatch, skipIfUnavailable, testDevice } from '../helpers/gpu.js';
 import { freshSeed, randn, rng } from '../helpers/random.js';
 
 // Tolerance: relative L2 ≤ 1e-5 against float64. Two-pass statistics on values shifted by the
@@ -24,11 +24,7 @@ for (const variant of Object.keys(LAYERNORM_VARIANTS) as LayerNormVariant[]) des
   for (const [name, rows, D, eps, mean, spread] of cases) {
     it(`${name} (rows ${rows}, D ${D}, eps ${eps})`, async (ctx) => {
       const device = await testDevice();
-      const needs = LAYERNORM_VARIANTS[variant].requires;
-      if (needs && !device.features.has(needs)) {
-        console.log(`layernorm/${variant}: skipped, the adapter lacks ${needs}`);
-        ctx.skip();
-      }
+      skipIfUnavailable(ctx, device, 'layernorm', variant);
       const seed = freshSeed();
       const r = rng(seed);
       const x = randn(r, rows * D, spread, mean);

@@ -3,7 +3,7 @@ import { linear, MATMUL_VARIANTS, type MatmulEpilogue, type MatmulVariant } from
 import { linearRef } from '../../src/kernels/matmul/reference.js';
 import { expectWithin, relL2 } from '../helpers/compare.js';
 import { floatToHalf, halfToFloat } from '../../src/model/safetensors.js';
-import { runDispatch, testDevice } from '../helpers/gpu.js';
+import { runDispatch, skipIfUnavailable, testDevice } from '../helpers/gpu.js';
 import { freshSeed, randn, rng } from '../helpers/random.js';
 
 // Tolerance: relative L2 ≤ 1e-5 against float64. A float32 dot product of length K carries
@@ -32,8 +32,9 @@ for (const variant of Object.keys(MATMUL_VARIANTS) as MatmulVariant[]) {
     shapes.forEach(([name, M, K, N], i) => {
       const epilogues = variant === 'tiled' ? EPILOGUES : [EPILOGUES[i % 3]];
       for (const epilogue of epilogues) {
-        it(`${name}: ${M}x${K}x${N}, epilogue ${epilogue}`, async () => {
+        it(`${name}: ${M}x${K}x${N}, epilogue ${epilogue}`, async (ctx) => {
           const device = await testDevice();
+          skipIfUnavailable(ctx, device, 'matmul', variant);
           const seed = freshSeed();
           const r = rng(seed);
           const a = randn(r, M * K);
@@ -53,8 +54,9 @@ for (const variant of Object.keys(MATMUL_VARIANTS) as MatmulVariant[]) {
       }
     });
 
-    it('works without bias', async () => {
+    it('works without bias', async (ctx) => {
       const device = await testDevice();
+      skipIfUnavailable(ctx, device, 'matmul', variant);
       const seed = freshSeed();
       const r = rng(seed);
       const [M, K, N] = [50, 48, 144];
@@ -74,10 +76,11 @@ for (const variant of Object.keys(MATMUL_VARIANTS) as MatmulVariant[]) {
 // same half-rounded weights, so the f32 tolerance still holds; vec4 (N % 4 == 0) and scalar
 // (odd N, odd K·N: the last u32 holds one padded half) paths, tiled and naive.
 describe('matmul with f16 weights', () => {
-  const cases: [MatmulVariant, number, number, number][] = [['tiled', 197, 64, 192], ['tiled', 37, 49, 11], ['naive', 21, 16, 13], ['tiled_32x64', 3, 64, 1000], ['register_4x4', 37, 49, 11], ['register_4x4', 50, 64, 96]];
+  const cases: [MatmulVariant, number, number, number][] = [['tiled', 197, 64, 192], ['tiled', 37, 49, 11], ['naive', 21, 16, 13], ['tiled_32x64', 3, 64, 1000], ['register_4x4', 37, 49, 11], ['register_4x4', 50, 64, 96], ['subgroup_8x4', 197, 64, 192], ['subgroup_4x8', 37, 49, 11], ['subgroup_4x4', 3, 64, 1000]];
   for (const [variant, M, K, N] of cases) {
-    it(`${variant} ${M}x${K}x${N}`, async () => {
+    it(`${variant} ${M}x${K}x${N}`, async (ctx) => {
       const device = await testDevice();
+      skipIfUnavailable(ctx, device, 'matmul', variant);
       const seed = freshSeed();
       const r = rng(seed);
       const a = randn(r, M * K);

@@ -1,4 +1,5 @@
-import { ceilDiv, sourceKey, type Binding, type Dispatch } from '../kernel.js';
+import { ceilDiv, sourceKey, type Binding, type Dispatch, type VariantNeeds } from '../kernel.js';
+import { subgroupAttentionApplies, subgroupAttentionSource } from './subgroup.js';
 
 /**
  * attention/online_softmax: softmax(q·kᵀ·scale)·v for every head in one kernel, flash-attention
@@ -31,11 +32,25 @@ export interface AttentionArgs {
  *   online_softmax      v1: 64 queries per workgroup (default)
  *   online_softmax_q32  v2: 32 queries per workgroup: twice the workgroups (more parallelism at
  *                       batch 1, 197 tokens → 7 instead of 4 per head), twice the K/V tile loads
+ *   subgroup_bcast      v3: no workgroup memory: four lanes per subgroup read each key/value row
+ *                       and subgroupBroadcast it (subgroup.ts); needs 'subgroups', Dh % 4 == 0
  */
 export const ATTENTION_VARIANTS = {
-  online_softmax: { summary: 'online softmax, 64 queries per workgroup', BQ: 64 },
-  online_softmax_q32: { summary: 'online softmax, 32 queries per workgroup', BQ: 32 },
-} satisfies Record<string, { summary: string; BQ: number }>;
+  online_softmax: { summary: 'online softmax, 64 queries per workgroup', BQ: 64, KT: 0 },
+  online_softmax_q32: { summary: 'online softmax, 32 queries per workgroup', BQ: 32, KT: 0 },
+  subgroup_bcast: {
+    summary: 'keys and values shared by subgroupBroadcast, no workgroup memory or barriers, 8 keys per step',
+    BQ: 32, KT: 8, requires: 'subgroups' as GPUFeatureName, minSubgroupSize: 4,
+  },
+} satisfies Record<string, { summary: string; BQ: number; KT: number } & VariantNeeds>;
+
+/** Whether `variant` can compute attention with this head size (undefined) or why not. */
+export function attentionInapplicable(variant: AttentionVariant, headDim: number): string | undefined {
+  if (ATTENTION_VARIANTS[variant].KT > 0 && !subgroupAttentionApplies(headDim)) {
+    return `attention variant ${variant} splits a head row over four lanes and needs a head dim divisible by 4 (got ${headDim}); use online_softmax`;
+  }
+  return undefined;
+}
 
 export type AttentionVariant = keyof typeof ATTENTION_VARIANTS;
 
@@ -140,9 +155,12 @@ export function attention(a: AttentionArgs): Dispatch {
   const BKV = Math.min(32, Math.floor(a.maxWorkgroupStorage / (2 * 4 * a.headDim)));
   if (BKV < 1) throw new Error(`${a.label}: head dim ${a.headDim} needs more workgroup memory than the device's ${a.maxWorkgroupStorage} bytes`);
   const { batch, T, heads: H, headDim: DH } = a;
+  const KT = ATTENTION_VARIANTS[variant].KT;
+  const why = attentionInapplicable(variant, a.headDim);
+  if (why) throw new Error(`${a.label}: ${why}`);
   return {
     label: a.label,
-    source: attentionSource({ headDim: DH, BQ, BKV }),
+    source: KT > 0 ? subgroupAttentionSource({ headDim: DH, BQ, KT }) : attentionSource({ headDim: DH, BQ, BKV }),
     bindings: { qkv: a.qkv, out: a.out },
     uniforms: { T, H, scale: 1 / Math.sqrt(DH) },
     sizes: { qkv: 4 * batch * T * 3 * H * DH, out: 4 * batch * T * H * DH },

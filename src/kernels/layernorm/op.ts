@@ -1,4 +1,4 @@
-import { grid1d, sourceKey, type Binding, type Dispatch } from '../kernel.js';
+import { grid1d, sourceKey, type Binding, type Dispatch, type VariantNeeds } from '../kernel.js';
 
 /**
  * layernorm/workgroup_row: one workgroup per row, two passes over the row held in L1/L2.
@@ -28,9 +28,9 @@ export interface LayerNormArgs {
  *                      sum); needs the 'subgroups' feature
  */
 export const LAYERNORM_VARIANTS = {
-  workgroup_row: { summary: 'tree reduction in workgroup memory', requires: undefined },
+  workgroup_row: { summary: 'tree reduction in workgroup memory' },
   subgroup: { summary: 'subgroupAdd + one workgroup step', requires: 'subgroups' as GPUFeatureName },
-} satisfies Record<string, { summary: string; requires: GPUFeatureName | undefined }>;
+} satisfies Record<string, { summary: string } & VariantNeeds>;
 
 export type LayerNormVariant = keyof typeof LAYERNORM_VARIANTS;
 

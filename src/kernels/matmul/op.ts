@@ -1,8 +1,8 @@
 import { ERF_GELU_WGSL } from '../wgsl_math.js';
-import { ceilDiv, sourceKey, type Binding, type Dispatch } from '../kernel.js';
+import { ceilDiv, sourceKey, type Binding, type Dispatch, type VariantNeeds } from '../kernel.js';
 import { DEFAULT_TILE, tiledMatmulWgsl, type TiledMatmulShape } from './tiled.js';
 import { naiveLinearSource } from './naive.js';
-import { registerLinearSource } from './register.js';
+import { registerBlock, registerLinearSource, type RegisterLayout } from './register.js';
 
 /** What happens to `A·W + bias` before it is stored. */
 export type MatmulEpilogue = 'none' | 'gelu' | 'residual';
@@ -38,14 +38,30 @@ export interface LinearArgs {
  *   tiled_bk32   v3: as v1 with 32-wide K slices: half the barriers per K
  *   register_4x4 v4: 4×4 outputs per invocation straight from global memory, no workgroup
  *                    memory or barriers (relies on the cache; wins where barriers are costly)
+ *   subgroup_4x4 v5: as v4, but a workgroup shares its rows: each row's vec4 of A is read by one
+ *                    lane per subgroup and subgroupBroadcast to the rest (needs 'subgroups')
+ *   subgroup_8x4 v6: as v5 with 8 rows per invocation (subgroups of at least 8)
+ *   subgroup_4x8 v7: as v5 with 8 columns (two vec4) per invocation
  */
 export const MATMUL_VARIANTS = {
   naive: { summary: 'one output per invocation, scalar loads', tile: undefined },
   tiled: { summary: '64x64 tile, BK 16, 4x4 per invocation, vec4', tile: DEFAULT_TILE },
   tiled_32x64: { summary: '32x64 tile, BK 16, 4x4 per invocation, vec4', tile: { BM: 32, BN: 64, BK: 16 } },
   tiled_bk32: { summary: '64x64 tile, BK 32, 4x4 per invocation, vec4', tile: { BM: 64, BN: 64, BK: 32 } },
-  register_4x4: { summary: '4x4 per invocation from global memory, no workgroup memory', tile: undefined },
-} satisfies Record<string, { summary: string; tile: TiledMatmulShape | undefined }>;
+  register_4x4: { summary: '4x4 per invocation from global memory, no workgroup memory', tile: undefined, register: { source: 'grid', rows: 4, vec4s: 1 } },
+  subgroup_4x4: {
+    summary: '4x4 per invocation, rows of A shared by subgroupBroadcast', tile: undefined,
+    register: { source: 'subgroup', rows: 4, vec4s: 1, wg: 64 }, requires: 'subgroups' as GPUFeatureName, minSubgroupSize: 4,
+  },
+  subgroup_8x4: {
+    summary: '8x4 per invocation, rows of A shared by subgroupBroadcast', tile: undefined,
+    register: { source: 'subgroup', rows: 8, vec4s: 1, wg: 64 }, requires: 'subgroups' as GPUFeatureName, minSubgroupSize: 8,
+  },
+  subgroup_4x8: {
+    summary: '4x8 per invocation, rows of A shared by subgroupBroadcast', tile: undefined,
+    register: { source: 'subgroup', rows: 4, vec4s: 2, wg: 32 }, requires: 'subgroups' as GPUFeatureName, minSubgroupSize: 4,
+  },
+} satisfies Record<string, { summary: string; tile: TiledMatmulShape | undefined; register?: RegisterLayout } & VariantNeeds>;
 
 export type MatmulVariant = keyof typeof MATMUL_VARIANTS;
 
@@ -108,9 +124,11 @@ export function linear(args: LinearArgs): Dispatch {
   if (tile) {
     source = linearSource({ tile, vecA, vecN, wHalf, bias, epilogue: args.epilogue });
     grid = [ceilDiv(N, tile.BN), ceilDiv(M, tile.BM), 1];
-  } else if (variant === 'register_4x4') {
-    source = registerLinearSource({ vecA, vecN, wHalf, bias, epilogue: args.epilogue });
-    grid = [ceilDiv(N, 4 * 16), ceilDiv(M, 4 * 8), 1];
+  } else if ('register' in MATMUL_VARIANTS[variant]) {
+    const layout = (MATMUL_VARIANTS[variant] as { register: RegisterLayout }).register;
+    const block = registerBlock(layout);
+    source = registerLinearSource({ vecA, vecN, wHalf, bias, epilogue: args.epilogue, layout });
+    grid = [ceilDiv(N, block.cols), ceilDiv(M, block.rows), 1];
   } else {
     source = naiveLinearSource({ bias, epilogue: args.epilogue, wHalf });
     grid = [ceilDiv(N, 16), ceilDiv(M, 16), 1];

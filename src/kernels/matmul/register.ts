@@ -3,15 +3,46 @@ import { sourceKey } from '../kernel.js';
 import type { MatmulEpilogue } from './op.js';
 
 /**
- * register_4x4: no workgroup memory. Each invocation computes a 4×4 output block straight from
- * global memory: per step of 4 along K, four vec4 rows of A and four vec4 rows of W, sixteen
- * vec4 FMAs. Neighbouring invocations share rows of A and W through the cache instead of through
- * workgroup memory: no barriers, fewer instructions per FMA. On GPUs with large L1 caches (and on
- * CPU adapters, where a barrier is a context switch) this can beat the tiled kernel; on others it
- * loses to it. The tuner decides per adapter.
+ * Register-blocked matmuls: no workgroup memory, no barriers. Each invocation computes a block of
+ * `rows` × 4·`vec4s` outputs straight from global memory, holding the block in registers;
+ * neighbouring invocations share A and W through the cache instead of through workgroup memory.
+ *
+ * Where the rows and columns of an invocation come from is the layout:
+ *   'grid'    a 16×8 workgroup tiles a (16·4·vec4s)-column × (8·rows)-row block; every operand
+ *             address differs per invocation. (register_4x4: the first variant of this family.)
+ *   'subgroup' a workgroup of `wg` invocations along columns shares its `rows` rows (from
+ *             workgroup_id.y). Per step of 4 along K, lanes 0..rows−1 of each subgroup load one
+ *             row's vec4 of A each and subgroupBroadcast hands it to every lane: a row of A is
+ *             read once per subgroup instead of once per invocation. Needs 'subgroups' and a
+ *             subgroup size ≥ rows (4 is the WebGPU minimum).
+ * 'subgroup' has no early return before the loads (out-of-range rows and columns are clamped and only
+ * the stores are masked): code under divergent control flow loses the uniform fast path on
+ * some compilers.
  */
-export function registerLinearSource(p: { bias: boolean; epilogue: MatmulEpilogue; wHalf: boolean; vecA: boolean; vecN: boolean }) {
-  const kernel = 'matmul/register_4x4';
+export interface RegisterLayout {
+  source: 'grid' | 'subgroup';
+  /** Output rows per invocation. */
+  rows: number;
+  /** Output columns per invocation, in vec4s (4 columns each). */
+  vec4s: number;
+  /** Invocations per workgroup ('subgroup' only: all along columns). */
+  wg?: number;
+}
+
+/** Output rows and columns one workgroup covers, for the dispatch grid. */
+export function registerBlock(l: RegisterLayout): { rows: number; cols: number } {
+  if (l.source === 'grid') return { rows: 8 * l.rows, cols: 16 * 4 * l.vec4s };
+  return { rows: l.rows, cols: (l.wg ?? 64) * 4 * l.vec4s };
+}
+
+export function registerLinearSource(p: { bias: boolean; epilogue: MatmulEpilogue; wHalf: boolean; vecA: boolean; vecN: boolean; layout: RegisterLayout }) {
+  const L = p.layout;
+  const RM = L.rows;
+  const CV = L.vec4s;
+  const WG = L.wg ?? 64;
+  const kernel = L.source === 'grid' && RM === 4 && CV === 1 ? 'matmul/register_4x4' : L.source === 'subgroup' ? `matmul/subgroup_${RM}x${4 * CV}` : `matmul/register_${RM}x${4 * CV}`;
+  const rowIds = Array.from({ length: RM }, (_, i) => i);
+  const colIds = Array.from({ length: CV }, (_, j) => j);
   const wType = p.wHalf ? (p.vecN ? 'vec2<u32>' : 'u32') : p.vecN ? 'vec4<f32>' : 'f32';
   const v = p.vecN ? 'vec4<f32>' : 'f32';
   const loadA = p.vecA
@@ -40,11 +71,27 @@ export function registerLinearSource(p: { bias: boolean; epilogue: MatmulEpilogu
       p.epilogue === 'residual' ? `y += residual[${idx}];` : '',
       `out[${idx}] = y;`,
     ].filter(Boolean).join(' ');
-  const store = p.vecN
-    ? `if (col < params.N) { ${epilogue('acc[i]')} }`
-    : `for (var j = 0u; j < 4u; j++) { let col = col0 + j; if (col < params.N) { ${epilogue('acc[i][j]')} } }`;
+  const store = (accI: string) =>
+    p.vecN
+      ? `if (col < params.N) { ${epilogue(accI)} }`
+      : `for (var c = 0u; c < 4u; c++) { let col = col0 + c; if (col < params.N) { ${epilogue(`${accI}[c]`)} } }`;
+  // 'grid' keeps register_4x4's original form (early return; measured as the baseline).
+  const head =
+    L.source === 'subgroup'
+      ? `@compute @workgroup_size(${WG}, 1, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  let colBase = (wid.x * ${WG}u + lid.x) * ${4 * CV}u;
+  let row0 = wid.y * ${RM}u; // uniform over the workgroup
+  let laneRow = min(row0 + min(lane, ${RM - 1}u), params.M - 1u);`
+      : `@compute @workgroup_size(16, 8, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let colBase = gid.x * ${4 * CV}u;
+  let row0 = gid.y * ${RM}u;
+  if (colBase >= params.N || row0 >= params.M) { return; }`;
+  // Columns past N read the last vec4 of the row (in bounds; results discarded at the store).
+  const colExpr = (j: number) => (p.vecN ? `min(colBase + ${4 * j}u, params.N - 4u)` : `colBase + ${4 * j}u`);
   let b = 0;
-  const code = /* wgsl */ `
+  const code = /* wgsl */ `${L.source === 'subgroup' ? 'enable subgroups;' : ''}
 struct Params {
   M: u32,
   N: u32,
@@ -60,36 +107,33 @@ ${p.epilogue === 'gelu' ? ERF_GELU_WGSL : ''}
 ${loadA}
 ${loadW}
 
-@compute @workgroup_size(16, 8, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let col0 = gid.x * 4u;
-  let row0 = gid.y * 4u;
-  if (col0 >= params.N || row0 >= params.M) { return; }
-  // Rows past M read row M−1 (in bounds, results discarded at the store).
-  let r0 = row0;
-  let r1 = min(row0 + 1u, params.M - 1u);
-  let r2 = min(row0 + 2u, params.M - 1u);
-  let r3 = min(row0 + 3u, params.M - 1u);
-  var acc: array<vec4<f32>, 4>;
+${head}
+  // Rows past M read row M−1 (in bounds; results discarded at the store).
+${L.source === 'subgroup' ? '' : rowIds.map((i) => `  let r${i} = min(row0 + ${i}u, params.M - 1u);`).join('\n')}
+${colIds.map((j) => `  let c${j} = ${colExpr(j)};`).join('\n')}
+  var acc: array<vec4<f32>, ${RM * CV}>;
   for (var k = 0u; k < params.K; k += 4u) {
-    let a0 = load_a4(r0, k);
-    let a1 = load_a4(r1, k);
-    let a2 = load_a4(r2, k);
-    let a3 = load_a4(r3, k);
+${
+  L.source === 'subgroup'
+    ? `    var mine = vec4<f32>(0.0);
+    if (lane < ${RM}u) { mine = load_a4(laneRow, k); }
+${rowIds.map((i) => `    let a${i} = subgroupBroadcast(mine, ${i}u);`).join('\n')}`
+    : rowIds.map((i) => `    let a${i} = load_a4(r${i}, k);`).join('\n')
+}
     for (var kk = 0u; kk < 4u; kk++) {
-      if (k + kk >= params.K) { break; }
-      let b = load_w4(k + kk, col0);
-      acc[0] += a0[kk] * b;
-      acc[1] += a1[kk] * b;
-      acc[2] += a2[kk] * b;
-      acc[3] += a3[kk] * b;
+      ${p.vecA ? '' : 'if (k + kk >= params.K) { break; }'}
+${colIds.map((j) => `      let b${j} = load_w4(k + kk, c${j});`).join('\n')}
+${rowIds.flatMap((i) => colIds.map((j) => `      acc[${i * CV + j}] += a${i}[kk] * b${j};`)).join('\n')}
     }
   }
-  for (var i = 0u; i < 4u; i++) {
+  for (var i = 0u; i < ${RM}u; i++) {
     let row = row0 + i;
     if (row >= params.M) { break; }
-    let col = col0;
-    ${store}
+    for (var j = 0u; j < ${CV}u; j++) {
+      let col0 = colBase + 4u * j;
+      let col = col0;
+      ${store(`acc[i * ${CV}u + j]`)}
+    }
   }
 }
 `;
