@@ -52,6 +52,19 @@ function candidates<Op extends 'matmul' | 'attention' | 'layernorm'>(device: GPU
   );
 }
 
+/**
+ * Bump when a kernel's code changes in a way that can change which variant is fastest: cached
+ * choices made under another version are tuned again.
+ */
+const TUNING_VERSION = 2;
+
+/** Short hash of the candidate set (and TUNING_VERSION): a new or removed variant retunes. */
+function fingerprint(names: string[]): string {
+  let h = 0x811c9dc5;
+  for (const ch of `${TUNING_VERSION}:${names.join(',')}`) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+  return h.toString(36);
+}
+
 function pseudoRandom(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);
   let s = seed >>> 0;
@@ -116,9 +129,9 @@ export async function tuneKernels(device: GPUDevice, shapes: TuneShapes, store: 
     if (byShape.has(shape)) continue;
     let v: MatmulVariant = forced.matmul ?? DEFAULT_CHOICE.matmul;
     if (!forced.matmul) {
-      const key = `${adapter}|matmul|${shape}`;
-      const cached = store.get(key);
       const usable = candidates(device, 'matmul');
+      const key = `${adapter}|matmul|${shape}|${fingerprint(usable)}`;
+      const cached = store.get(key);
       if (cached && usable.includes(cached as MatmulVariant)) v = cached as MatmulVariant;
       else {
         const inputs = { a: pseudoRandom(M * K, 1), w: pseudoRandom(K * N, 2), bias: pseudoRandom(N, 3) };
@@ -133,9 +146,9 @@ export async function tuneKernels(device: GPUDevice, shapes: TuneShapes, store: 
   const a = shapes.attention;
   let attn: AttentionVariant = forced.attention ?? DEFAULT_CHOICE.attention;
   if (!forced.attention) {
-    const key = `${adapter}|attention|${a.batch}x${a.T}x${a.heads}x${a.headDim}`;
-    const cached = store.get(key);
     const usable = candidates(device, 'attention').filter((v) => attentionInapplicable(v, a.headDim) === undefined);
+    const key = `${adapter}|attention|${a.batch}x${a.T}x${a.heads}x${a.headDim}|${fingerprint(usable)}`;
+    const cached = store.get(key);
     if (cached && usable.includes(cached as AttentionVariant)) attn = cached as AttentionVariant;
     else {
       const D = a.heads * a.headDim;
@@ -149,9 +162,9 @@ export async function tuneKernels(device: GPUDevice, shapes: TuneShapes, store: 
   const l = shapes.layernorm;
   let ln: LayerNormVariant = forced.layernorm ?? DEFAULT_CHOICE.layernorm;
   if (!forced.layernorm) {
-    const key = `${adapter}|layernorm|${l.rows}x${l.D}`;
-    const cached = store.get(key);
     const usable = candidates(device, 'layernorm');
+    const key = `${adapter}|layernorm|${l.rows}x${l.D}|${fingerprint(usable)}`;
+    const cached = store.get(key);
     if (cached && usable.includes(cached as LayerNormVariant)) ln = cached as LayerNormVariant;
     else {
       const inputs = { x: pseudoRandom(l.rows * l.D, 5), gamma: pseudoRandom(l.D, 6), beta: pseudoRandom(l.D, 7) };

@@ -41,7 +41,8 @@ export interface LinearArgs {
  *   subgroup_4x4 v5: as v4, but a workgroup shares its rows: each row's vec4 of A is read by one
  *                    lane per subgroup and subgroupBroadcast to the rest (needs 'subgroups')
  *   subgroup_8x4 v6: as v5 with 8 rows per invocation (subgroups of at least 8)
- *   subgroup_4x8 v7: as v5 with 8 columns (two vec4) per invocation
+ *   subgroup_16x4 v7: as v6 with 16 rows (two rows of A per loading lane)
+ *   subgroup_8x8 v8: as v6 with 8 columns (two vec4) per invocation
  */
 export const MATMUL_VARIANTS = {
   naive: { summary: 'one output per invocation, scalar loads', tile: undefined },
@@ -57,9 +58,13 @@ export const MATMUL_VARIANTS = {
     summary: '8x4 per invocation, rows of A shared by subgroupBroadcast', tile: undefined,
     register: { source: 'subgroup', rows: 8, vec4s: 1, wg: 64 }, requires: 'subgroups' as GPUFeatureName, minSubgroupSize: 8,
   },
-  subgroup_4x8: {
-    summary: '4x8 per invocation, rows of A shared by subgroupBroadcast', tile: undefined,
-    register: { source: 'subgroup', rows: 4, vec4s: 2, wg: 32 }, requires: 'subgroups' as GPUFeatureName, minSubgroupSize: 4,
+  subgroup_16x4: {
+    summary: '16x4 per invocation, rows of A shared by subgroupBroadcast', tile: undefined,
+    register: { source: 'subgroup', rows: 16, vec4s: 1, wg: 64 }, requires: 'subgroups' as GPUFeatureName, minSubgroupSize: 8,
+  },
+  subgroup_8x8: {
+    summary: '8x8 per invocation, rows of A shared by subgroupBroadcast', tile: undefined,
+    register: { source: 'subgroup', rows: 8, vec4s: 2, wg: 32 }, requires: 'subgroups' as GPUFeatureName, minSubgroupSize: 8,
   },
 } satisfies Record<string, { summary: string; tile: TiledMatmulShape | undefined; register?: RegisterLayout } & VariantNeeds>;
 

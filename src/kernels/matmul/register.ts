@@ -42,6 +42,9 @@ export function registerLinearSource(p: { bias: boolean; epilogue: MatmulEpilogu
   const WG = L.wg ?? 64;
   const kernel = L.source === 'grid' && RM === 4 && CV === 1 ? 'matmul/register_4x4' : L.source === 'subgroup' ? `matmul/subgroup_${RM}x${4 * CV}` : `matmul/register_${RM}x${4 * CV}`;
   const rowIds = Array.from({ length: RM }, (_, i) => i);
+  // 'subgroup': lanes 0..G−1 each load RM/G rows of A (G = the smallest subgroup it needs).
+  const G = Math.min(RM, 8);
+  const loadIds = Array.from({ length: Math.ceil(RM / G) }, (_, t) => t);
   const colIds = Array.from({ length: CV }, (_, j) => j);
   const wType = p.wHalf ? (p.vecN ? 'vec2<u32>' : 'u32') : p.vecN ? 'vec4<f32>' : 'f32';
   const v = p.vecN ? 'vec4<f32>' : 'f32';
@@ -82,7 +85,7 @@ export function registerLinearSource(p: { bias: boolean; epilogue: MatmulEpilogu
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let colBase = (wid.x * ${WG}u + lid.x) * ${4 * CV}u;
   let row0 = wid.y * ${RM}u; // uniform over the workgroup
-  let laneRow = min(row0 + min(lane, ${RM - 1}u), params.M - 1u);`
+`
       : `@compute @workgroup_size(16, 8, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let colBase = gid.x * ${4 * CV}u;
@@ -115,9 +118,11 @@ ${colIds.map((j) => `  let c${j} = ${colExpr(j)};`).join('\n')}
   for (var k = 0u; k < params.K; k += 4u) {
 ${
   L.source === 'subgroup'
-    ? `    var mine = vec4<f32>(0.0);
-    if (lane < ${RM}u) { mine = load_a4(laneRow, k); }
-${rowIds.map((i) => `    let a${i} = subgroupBroadcast(mine, ${i}u);`).join('\n')}`
+    ? `${loadIds.map((t) => `    var mine${t} = vec4<f32>(0.0);`).join('\n')}
+    if (lane < ${G}u) {
+${loadIds.map((t) => `      mine${t} = load_a4(min(row0 + lane + ${t * G}u, params.M - 1u), k);`).join('\n')}
+    }
+${rowIds.map((i) => `    let a${i} = subgroupBroadcast(mine${Math.floor(i / G)}, ${i % G}u);`).join('\n')}`
     : rowIds.map((i) => `    let a${i} = load_a4(r${i}, k);`).join('\n')
 }
     for (var kk = 0u; kk < 4u; kk++) {
