@@ -7,6 +7,12 @@ import { MATMUL_VARIANTS } from '../../src/kernels/matmul/op.js';
 import { fileTuneStore } from '../../src/runtime/node-tune-store.js';
 import { memoryTuneStore, tuneKernels, type TuneStore } from '../../src/runtime/tuning.js';
 import { testDevice } from '../helpers/gpu.js';
+import { attentionInapplicable } from '../../src/kernels/attention/op.js';
+import { unavailableReason } from '../../src/kernels/kernel.js';
+import { variantNeeds } from '../../src/kernels/registry.js';
+import { ViTModel } from '../../src/model/vit.js';
+import { expectWebvitError } from '../helpers/errors.js';
+import { loadFixture } from '../helpers/fixtures.js';
 
 // Two matmul shapes (token rows and a batch-1 classifier) and one attention shape.
 const shape = { matmuls: [{ M: 50, K: 48, N: 100 }, { M: 1, K: 48, N: 10 }], attention: { batch: 1, T: 50, heads: 3, headDim: 16 }, layernorm: { rows: 50, D: 48 } };
@@ -55,6 +61,28 @@ describe('kernel auto-tuning', () => {
     const c = await tuneKernels(device, shape, spy);
     expect(keys.length).toBe(4);
     expect(Object.keys(MATMUL_VARIANTS)).toContain(c.kernels.matmul(50, 48, 100));
+  });
+
+  it('never offers a variant the device cannot run, and says why', () => {
+    // A device without subgroups, and one whose subgroups may be as small as 4 lanes.
+    const bare = { features: new Set<string>(), adapterInfo: {} } as unknown as GPUDevice;
+    const small = { features: new Set(['subgroups']), adapterInfo: { subgroupMinSize: 4 } } as unknown as GPUDevice;
+    expect(unavailableReason(bare, variantNeeds('matmul', 'subgroup_4x4'))).toMatch(/lacks the 'subgroups' feature/);
+    expect(unavailableReason(bare, variantNeeds('attention', 'subgroup_bcast'))).toMatch(/subgroups/);
+    expect(unavailableReason(bare, variantNeeds('matmul', 'register_4x4'))).toBeUndefined();
+    expect(unavailableReason(small, variantNeeds('matmul', 'subgroup_4x4'))).toBeUndefined();
+    expect(unavailableReason(small, variantNeeds('matmul', 'subgroup_8x4'))).toMatch(/at least 8 invocations.*as small as 4/);
+    expect(attentionInapplicable('subgroup_bcast', 6)).toMatch(/divisible by 4/);
+    expect(attentionInapplicable('online_softmax', 6)).toBeUndefined();
+  });
+
+  it('a forced variant the model cannot use is refused at load with the reason', async () => {
+    const device = await testDevice();
+    const f = loadFixture('tiny');
+    await expectWebvitError(() => ViTModel.load(device, f.model, { label: 'forced', kernels: { matmul: 'no_such' as never } }), 'BAD_CONFIG', [
+      'kernels.matmul = "no_such" is not a variant of matmul',
+      'known: naive, tiled',
+    ]);
   });
 
   it('file store: round-trips, and treats a corrupt file as empty', () => {
