@@ -4,7 +4,9 @@ import { LAYERNORM_VARIANTS } from './layernorm/op.js';
 import type { VariantNeeds } from './kernel.js';
 
 /**
- * Every op and its named variants, with a one-line summary each. The first listed is the default.
+ * Every op and its named variants, with a one-line summary each. Names are `family_detail`
+ * (tiled_32x64 belongs to the tiled family): the tuner skips the rest of a family whose first
+ * member is 2× behind the best. The default is DEFAULT_CHOICE.
  * Variants of an op take the same arguments and run through the same tests; the model picks one
  * per op (`KernelChoice`).
  */

@@ -80,8 +80,9 @@ function pseudoRandom(n: number, seed: number): Float32Array {
  * Times each candidate on the real shape and returns the fastest one whose output matches the
  * default variant's (relative L2 ≤ 1e-5; the default is validated against float64 by the tests).
  * A candidate that fails to compile, or disagrees, is never chosen. Two rounds keep first-use
- * tuning short: every candidate is validated and timed once, then only those within 1.5× of the
- * best first time are timed twice more and ranked by their median of three.
+ * tuning short: candidates are validated and timed once (whole families skipped when their first
+ * member is 2× behind), then only those within 1.5× of the best first time are timed twice more
+ * and ranked by their median of three.
  */
 async function pickFastest<V extends string>(
   device: GPUDevice, candidates: V[], dflt: V, inputs: Record<string, Float32Array>, outLen: number,
@@ -109,8 +110,22 @@ async function pickFastest<V extends string>(
       s?.destroy();
     }
   };
-  for (const v of [dflt, ...candidates.filter((c) => c !== dflt)]) await measure(v, 1, true);
-  const first = Math.min(...[...runs.values()].map((r) => r[0]));
+  // Round 1, by family (the name before the first '_': tiled_32x64 is a 'tiled'): the default and
+  // the first member of every other family, then the other members only of families whose first
+  // member came within 2× of the best. Each candidate costs a shader compile (seconds on CPU
+  // drivers), and a family that lost by 2× rarely has a member that wins.
+  const family = (v: string) => v.split('_')[0];
+  const order = [dflt, ...candidates.filter((c) => c !== dflt)];
+  const leaders = order.filter((v, i) => order.findIndex((w) => family(w) === family(v)) === i);
+  for (const v of leaders) await measure(v, 1, true);
+  const bestOf = () => Math.min(...[...runs.values()].map((r) => r[0]));
+  for (const v of order) {
+    if (leaders.includes(v)) continue;
+    const leader = leaders.find((w) => family(w) === family(v))!;
+    const lt = runs.get(leader)?.[0];
+    if (lt !== undefined && lt <= 2 * bestOf()) await measure(v, 1, true);
+  }
+  const first = bestOf();
   for (const [v, r] of runs) if (r[0] <= 1.5 * first) await measure(v, 2, false);
   const times: Record<string, number> = {};
   let best: { v: V; ms: number } = { v: dflt, ms: Infinity };

@@ -39,8 +39,8 @@ export const ATTENTION_VARIANTS = {
   online_softmax: { summary: 'online softmax, 64 queries per workgroup', BQ: 64, KT: 0 },
   online_softmax_q32: { summary: 'online softmax, 32 queries per workgroup', BQ: 32, KT: 0 },
   subgroup_bcast: {
-    summary: 'keys and values shared by subgroupBroadcast, no workgroup memory or barriers, 8 keys per step',
-    BQ: 32, KT: 8, requires: 'subgroups' as GPUFeatureName, minSubgroupSize: 4,
+    summary: 'keys and values shared by subgroupBroadcast, no workgroup memory or barriers',
+    BQ: 32, KT: 1, requires: 'subgroups' as GPUFeatureName, minSubgroupSize: 4,
   },
 } satisfies Record<string, { summary: string; BQ: number; KT: number } & VariantNeeds>;
 

@@ -7,7 +7,9 @@ import { sourceKey } from '../kernel.js';
  * (and its value) row is read from global memory by four lanes of each subgroup — lane L reads
  * the L-th quarter of the row — and handed to the other lanes with subgroupBroadcast, so a row is
  * read four times per subgroup instead of once per invocation, and nothing waits on a barrier.
- * Scores are taken KT keys at a time: one running-max correction per KT keys.
+ * Scores are taken KT keys at a time (one running-max correction per KT keys; the code is
+ * unrolled over the KT keys). KT = 1 is what the registry uses: on lavapipe KT = 8 was 1.8–2.8×
+ * slower (the unrolled keys' state spills) and took ~8× longer to compile (BENCHMARKS.md).
  *
  * Needs the 'subgroups' feature (any subgroup size ≥ 4, the WebGPU minimum) and a head row that
  * splits into four equal parts of vec4 (Dh % 16 == 0) or of scalars (Dh % 4 == 0).

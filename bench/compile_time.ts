@@ -1,0 +1,42 @@
+/**
+ * How long each kernel variant takes to compile on this adapter: the first run of a fresh pipeline
+ * minus a warm run. CPU drivers (lavapipe) compile a shader at its first dispatch, so this is what
+ * a cold start pays per distinct kernel. Run with MESA_SHADER_CACHE_DISABLE=true for honest numbers:
+ *   npx esbuild bench/compile_time.ts --bundle --platform=node --format=esm --external:webgpu --outfile=/tmp/compile_time.mjs && MESA_SHADER_CACHE_DISABLE=true node /tmp/compile_time.mjs
+ */
+import { attention, ATTENTION_VARIANTS, type AttentionVariant } from '../src/kernels/attention/op.js';
+import { unavailableReason } from '../src/kernels/kernel.js';
+import { linear, MATMUL_VARIANTS, type MatmulVariant } from '../src/kernels/matmul/op.js';
+import { variantNeeds } from '../src/kernels/registry.js';
+import { getNodeDevice } from '../src/runtime/node-device.js';
+import { StandaloneDispatch } from '../src/runtime/standalone.js';
+import type { Dispatch } from '../src/kernels/kernel.js';
+import type { BufferSlice } from '../src/runtime/shader.js';
+
+const device = await getNodeDevice();
+const rnd = (n: number) => Float32Array.from({ length: n }, () => Math.random() - 0.5);
+
+async function compileMs(name: string, make: (b: Record<string, BufferSlice>) => Dispatch, inputs: Record<string, Float32Array>, out: number) {
+  const t0 = performance.now();
+  const s = await StandaloneDispatch.create(device, make, { inputs, outputs: { out } });
+  const t1 = performance.now();
+  await s.run();
+  const t2 = performance.now();
+  await s.run();
+  const t3 = performance.now();
+  s.destroy();
+  console.log(`${name.padEnd(34)} create ${(t1 - t0).toFixed(0).padStart(6)} ms  first run ${(t2 - t1).toFixed(0).padStart(6)} ms  warm run ${(t3 - t2).toFixed(0).padStart(5)} ms  compile ≈ ${(t2 - t1 - (t3 - t2)).toFixed(0).padStart(6)} ms`);
+}
+
+const [M, K, N] = [197, 384, 1536];
+for (const v of Object.keys(MATMUL_VARIANTS) as MatmulVariant[]) {
+  if (unavailableReason(device, variantNeeds('matmul', v))) continue;
+  for (const epilogue of ['none', 'gelu'] as const) {
+    await compileMs(`matmul/${v} ${epilogue}`, (b) => linear({ label: 'ct', M, K, N, a: b.a, w: b.w, bias: b.bias, out: b.out, epilogue, variant: v }), { a: rnd(M * K), w: rnd(K * N), bias: rnd(N) }, M * N);
+  }
+}
+for (const v of Object.keys(ATTENTION_VARIANTS) as AttentionVariant[]) {
+  if (unavailableReason(device, variantNeeds('attention', v))) continue;
+  await compileMs(`attention/${v}`, (b) => attention({ label: 'ct', batch: 1, T: 197, heads: 6, headDim: 64, qkv: b.qkv, out: b.out, maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize, variant: v }), { qkv: rnd(197 * 3 * 384) }, 197 * 384);
+}
+device.destroy();
