@@ -58,6 +58,9 @@ function candidates<Op extends 'matmul' | 'attention' | 'layernorm'>(device: GPU
  */
 const TUNING_VERSION = 2;
 
+/** The most rows (tokens × images) a tuning run times; larger problems are timed on this many. */
+const TUNE_MAX_ROWS = 1024;
+
 /** Short hash of the candidate set (and TUNING_VERSION): a new or removed variant retunes. */
 function fingerprint(names: string[]): string {
   let h = 0x811c9dc5;
@@ -158,9 +161,12 @@ export async function tuneKernels(device: GPUDevice, shapes: TuneShapes, store: 
       const cached = store.get(key);
       if (cached && usable.includes(cached as MatmulVariant)) v = cached as MatmulVariant;
       else {
-        const inputs = { a: pseudoRandom(M * K, 1), w: pseudoRandom(K * N, 2), bias: pseudoRandom(N, 3) };
-        v = (await pickFastest(device, usable, DEFAULT_CHOICE.matmul, inputs, M * N, (variant, b) =>
-          linear({ label: 'tune.matmul', M, K, N, a: b.a, w: b.w, bias: b.bias, out: b.out, epilogue: 'none', variant }))).choice;
+        // Timed on at most TUNE_MAX_ROWS rows: a matmul's time grows linearly with M beyond a few
+        // hundred rows, and tuning at batch 32 on all 6304 rows would take minutes on slow adapters.
+        const m = Math.min(M, TUNE_MAX_ROWS);
+        const inputs = { a: pseudoRandom(m * K, 1), w: pseudoRandom(K * N, 2), bias: pseudoRandom(N, 3) };
+        v = (await pickFastest(device, usable, DEFAULT_CHOICE.matmul, inputs, m * N, (variant, b) =>
+          linear({ label: 'tune.matmul', M: m, K, N, a: b.a, w: b.w, bias: b.bias, out: b.out, epilogue: 'none', variant }))).choice;
         store.set(key, v);
       }
     }
@@ -176,9 +182,11 @@ export async function tuneKernels(device: GPUDevice, shapes: TuneShapes, store: 
     if (cached && usable.includes(cached as AttentionVariant)) attn = cached as AttentionVariant;
     else {
       const D = a.heads * a.headDim;
-      const inputs = { qkv: pseudoRandom(a.batch * a.T * 3 * D, 4) };
-      attn = (await pickFastest(device, usable, DEFAULT_CHOICE.attention, inputs, a.batch * a.T * D, (variant, b) =>
-        attention({ label: 'tune.attention', ...a, qkv: b.qkv, out: b.out, maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize, variant }))).choice;
+      // Images are independent: time at most enough of them for TUNE_MAX_ROWS tokens.
+      const batch = Math.max(1, Math.min(a.batch, Math.floor(TUNE_MAX_ROWS / a.T)));
+      const inputs = { qkv: pseudoRandom(batch * a.T * 3 * D, 4) };
+      attn = (await pickFastest(device, usable, DEFAULT_CHOICE.attention, inputs, batch * a.T * D, (variant, b) =>
+        attention({ label: 'tune.attention', ...a, batch, qkv: b.qkv, out: b.out, maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize, variant }))).choice;
       store.set(key, attn);
     }
   }
@@ -191,9 +199,10 @@ export async function tuneKernels(device: GPUDevice, shapes: TuneShapes, store: 
     const cached = store.get(key);
     if (cached && usable.includes(cached as LayerNormVariant)) ln = cached as LayerNormVariant;
     else {
-      const inputs = { x: pseudoRandom(l.rows * l.D, 5), gamma: pseudoRandom(l.D, 6), beta: pseudoRandom(l.D, 7) };
-      ln = (await pickFastest(device, usable, DEFAULT_CHOICE.layernorm, inputs, l.rows * l.D, (variant, b) =>
-        layerNorm({ label: 'tune.layernorm', rows: l.rows, D: l.D, eps: 1e-6, x: b.x, gamma: b.gamma, beta: b.beta, out: b.out, variant }))).choice;
+      const rows = Math.min(l.rows, TUNE_MAX_ROWS);
+      const inputs = { x: pseudoRandom(rows * l.D, 5), gamma: pseudoRandom(l.D, 6), beta: pseudoRandom(l.D, 7) };
+      ln = (await pickFastest(device, usable, DEFAULT_CHOICE.layernorm, inputs, rows * l.D, (variant, b) =>
+        layerNorm({ label: 'tune.layernorm', rows, D: l.D, eps: 1e-6, x: b.x, gamma: b.gamma, beta: b.beta, out: b.out, variant }))).choice;
       store.set(key, ln);
     }
   }

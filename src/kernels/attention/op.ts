@@ -1,4 +1,5 @@
 import { ceilDiv, sourceKey, type Binding, type Dispatch, type VariantNeeds } from '../kernel.js';
+import { attentionIoWgsl } from './io.js';
 import { subgroupAttentionApplies, subgroupAttentionSource } from './subgroup.js';
 
 /**
@@ -68,17 +69,7 @@ export function attentionSource(p: AttentionSourceParams) {
   const DV = DH / V; // vectors per head row
   const dotExpr = V === 4 ? 'dot(q[c], Ks[j][c])' : 'q[c] * Ks[j][c]';
   const code = /* wgsl */ `
-struct Params {
-  T: u32,
-  H: u32,
-  scale: f32,
-}
-
-@group(0) @binding(0) var<storage, read> qkv: array<${t}>;      // [B, T, 3, H, Dh]
-@group(0) @binding(1) var<storage, read_write> out: array<${t}>; // [B, T, H, Dh]
-@group(0) @binding(2) var<uniform> params: Params;
-
-const DV = ${DV}u;   // ${t} per head row (Dh = ${DH})
+${attentionIoWgsl(t, DV, DH)}
 const BQ = ${BQ}u;   // queries per workgroup, one per invocation
 const BKV = ${BKV}u; // keys/values per tile
 var<workgroup> Ks: array<array<${t}, DV>, BKV>;

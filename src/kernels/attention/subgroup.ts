@@ -1,4 +1,5 @@
 import { sourceKey } from '../kernel.js';
+import { attentionIoWgsl } from './io.js';
 
 /**
  * attention/subgroup_bcast: the online-softmax attention of op.ts without workgroup memory or
@@ -37,17 +38,7 @@ export function subgroupAttentionSource(p: { headDim: number; BQ: number; KT: nu
 ${parts.map((i) => `      ${name}${j}[${i}] = qkv[base + ${i}u];`).join('\n')}
     }`;
   const code = /* wgsl */ `enable subgroups;
-struct Params {
-  T: u32,
-  H: u32,
-  scale: f32,
-}
-
-@group(0) @binding(0) var<storage, read> qkv: array<${t}>;      // [B, T, 3, H, Dh]
-@group(0) @binding(1) var<storage, read_write> out: array<${t}>; // [B, T, H, Dh]
-@group(0) @binding(2) var<uniform> params: Params;
-
-const DV = ${DV}u; // ${t} per head row (Dh = ${DH})
+${attentionIoWgsl(t, DV, DH)}
 
 @compute @workgroup_size(${BQ})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32,

@@ -44,28 +44,27 @@ export interface LinearArgs {
  *   subgroup_16x4 v7: as v6 with 16 rows (two rows of A per loading lane)
  *   subgroup_8x8 v8: as v6 with 8 columns (two vec4) per invocation
  */
+/** A subgroup variant: `rows` × 4·`vec4s` outputs per invocation, `wg` invocations per workgroup. */
+function subgroupVariant(rows: number, vec4s: number, wg: number) {
+  return {
+    summary: `${rows}x${4 * vec4s} per invocation, rows of A shared by subgroupBroadcast`,
+    tile: undefined,
+    register: { source: 'subgroup', rows, vec4s, wg } as RegisterLayout,
+    requires: 'subgroups' as GPUFeatureName,
+    minSubgroupSize: Math.min(rows, 8), // lanes 0..G−1 load the rows (register.ts)
+  };
+}
+
 export const MATMUL_VARIANTS = {
   naive: { summary: 'one output per invocation, scalar loads', tile: undefined },
   tiled: { summary: '64x64 tile, BK 16, 4x4 per invocation, vec4', tile: DEFAULT_TILE },
   tiled_32x64: { summary: '32x64 tile, BK 16, 4x4 per invocation, vec4', tile: { BM: 32, BN: 64, BK: 16 } },
   tiled_bk32: { summary: '64x64 tile, BK 32, 4x4 per invocation, vec4', tile: { BM: 64, BN: 64, BK: 32 } },
   register_4x4: { summary: '4x4 per invocation from global memory, no workgroup memory', tile: undefined, register: { source: 'grid', rows: 4, vec4s: 1 } },
-  subgroup_4x4: {
-    summary: '4x4 per invocation, rows of A shared by subgroupBroadcast', tile: undefined,
-    register: { source: 'subgroup', rows: 4, vec4s: 1, wg: 64 }, requires: 'subgroups' as GPUFeatureName, minSubgroupSize: 4,
-  },
-  subgroup_8x4: {
-    summary: '8x4 per invocation, rows of A shared by subgroupBroadcast', tile: undefined,
-    register: { source: 'subgroup', rows: 8, vec4s: 1, wg: 64 }, requires: 'subgroups' as GPUFeatureName, minSubgroupSize: 8,
-  },
-  subgroup_16x4: {
-    summary: '16x4 per invocation, rows of A shared by subgroupBroadcast', tile: undefined,
-    register: { source: 'subgroup', rows: 16, vec4s: 1, wg: 64 }, requires: 'subgroups' as GPUFeatureName, minSubgroupSize: 8,
-  },
-  subgroup_8x8: {
-    summary: '8x8 per invocation, rows of A shared by subgroupBroadcast', tile: undefined,
-    register: { source: 'subgroup', rows: 8, vec4s: 2, wg: 32 }, requires: 'subgroups' as GPUFeatureName, minSubgroupSize: 8,
-  },
+  subgroup_4x4: subgroupVariant(4, 1, 64),
+  subgroup_8x4: subgroupVariant(8, 1, 64),
+  subgroup_16x4: subgroupVariant(16, 1, 64),
+  subgroup_8x8: subgroupVariant(8, 2, 32),
 } satisfies Record<string, { summary: string; tile: TiledMatmulShape | undefined; register?: RegisterLayout } & VariantNeeds>;
 
 export type MatmulVariant = keyof typeof MATMUL_VARIANTS;

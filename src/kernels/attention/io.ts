@@ -1,0 +1,17 @@
+/**
+ * What every attention variant's WGSL starts with: its uniforms, and the fused QKV input and the
+ * output, both of element type `t` (vec4<f32> or f32), with DV elements per head row.
+ */
+export function attentionIoWgsl(t: string, DV: number, DH: number): string {
+  return /* wgsl */ `struct Params {
+  T: u32,
+  H: u32,
+  scale: f32,
+}
+
+@group(0) @binding(0) var<storage, read> qkv: array<${t}>;      // [B, T, 3, H, Dh]
+@group(0) @binding(1) var<storage, read_write> out: array<${t}>; // [B, T, H, Dh]
+@group(0) @binding(2) var<uniform> params: Params;
+
+const DV = ${DV}u; // ${t} per head row (Dh = ${DH})`;
+}
