@@ -143,6 +143,19 @@ async function pickFastest<V extends string>(
 }
 
 /**
+ * The cached choice for `key` when it names a usable variant, else a fresh pick, cached. The key
+ * carries a fingerprint of the candidate set, so adding or removing a variant tunes again.
+ */
+async function cachedChoice<V extends string>(store: TuneStore, key: string, usable: V[], pick: (usable: V[]) => Promise<{ choice: V }>): Promise<V> {
+  const k = `${key}|${fingerprint(usable)}`;
+  const cached = store.get(k);
+  if (cached && usable.includes(cached as V)) return cached as V;
+  const { choice } = await pick(usable);
+  store.set(k, choice);
+  return choice;
+}
+
+/**
  * Chooses kernel variants for this adapter: forced choices win; otherwise a cached result for
  * (adapter, op, shape); otherwise a short validated tune whose result is cached. Each distinct
  * matmul shape is tuned on its own (a classifier at batch 1 wants a different kernel than fc1).
@@ -156,19 +169,14 @@ export async function tuneKernels(device: GPUDevice, shapes: TuneShapes, store: 
     if (byShape.has(shape)) continue;
     let v: MatmulVariant = forced.matmul ?? DEFAULT_CHOICE.matmul;
     if (!forced.matmul) {
-      const usable = candidates(device, 'matmul');
-      const key = `${adapter}|matmul|${shape}|${fingerprint(usable)}`;
-      const cached = store.get(key);
-      if (cached && usable.includes(cached as MatmulVariant)) v = cached as MatmulVariant;
-      else {
+      v = await cachedChoice(store, `${adapter}|matmul|${shape}`, candidates(device, 'matmul'), (usable) => {
         // Timed on at most TUNE_MAX_ROWS rows: a matmul's time grows linearly with M beyond a few
         // hundred rows, and tuning at batch 32 on all 6304 rows would take minutes on slow adapters.
         const m = Math.min(M, TUNE_MAX_ROWS);
         const inputs = { a: pseudoRandom(m * K, 1), w: pseudoRandom(K * N, 2), bias: pseudoRandom(N, 3) };
-        v = (await pickFastest(device, usable, DEFAULT_CHOICE.matmul, inputs, m * N, (variant, b) =>
-          linear({ label: 'tune.matmul', M: m, K, N, a: b.a, w: b.w, bias: b.bias, out: b.out, epilogue: 'none', variant }))).choice;
-        store.set(key, v);
-      }
+        return pickFastest(device, usable, DEFAULT_CHOICE.matmul, inputs, m * N, (variant, b) =>
+          linear({ label: 'tune.matmul', M: m, K, N, a: b.a, w: b.w, bias: b.bias, out: b.out, epilogue: 'none', variant }));
+      });
     }
     byShape.set(shape, v);
     chosen[`matmul ${shape}`] = v;
@@ -177,34 +185,25 @@ export async function tuneKernels(device: GPUDevice, shapes: TuneShapes, store: 
   let attn: AttentionVariant = forced.attention ?? DEFAULT_CHOICE.attention;
   if (!forced.attention) {
     const usable = candidates(device, 'attention').filter((v) => attentionInapplicable(v, a.headDim) === undefined);
-    const key = `${adapter}|attention|${a.batch}x${a.T}x${a.heads}x${a.headDim}|${fingerprint(usable)}`;
-    const cached = store.get(key);
-    if (cached && usable.includes(cached as AttentionVariant)) attn = cached as AttentionVariant;
-    else {
+    attn = await cachedChoice(store, `${adapter}|attention|${a.batch}x${a.T}x${a.heads}x${a.headDim}`, usable, (usable) => {
       const D = a.heads * a.headDim;
       // Images are independent: time at most enough of them for TUNE_MAX_ROWS tokens.
       const batch = Math.max(1, Math.min(a.batch, Math.floor(TUNE_MAX_ROWS / a.T)));
       const inputs = { qkv: pseudoRandom(batch * a.T * 3 * D, 4) };
-      attn = (await pickFastest(device, usable, DEFAULT_CHOICE.attention, inputs, batch * a.T * D, (variant, b) =>
-        attention({ label: 'tune.attention', ...a, batch, qkv: b.qkv, out: b.out, maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize, variant }))).choice;
-      store.set(key, attn);
-    }
+      return pickFastest(device, usable, DEFAULT_CHOICE.attention, inputs, batch * a.T * D, (variant, b) =>
+        attention({ label: 'tune.attention', ...a, batch, qkv: b.qkv, out: b.out, maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize, variant }));
+    });
   }
   chosen[`attention ${a.batch}x${a.T}x${a.heads}x${a.headDim}`] = attn;
   const l = shapes.layernorm;
   let ln: LayerNormVariant = forced.layernorm ?? DEFAULT_CHOICE.layernorm;
   if (!forced.layernorm) {
-    const usable = candidates(device, 'layernorm');
-    const key = `${adapter}|layernorm|${l.rows}x${l.D}|${fingerprint(usable)}`;
-    const cached = store.get(key);
-    if (cached && usable.includes(cached as LayerNormVariant)) ln = cached as LayerNormVariant;
-    else {
+    ln = await cachedChoice(store, `${adapter}|layernorm|${l.rows}x${l.D}`, candidates(device, 'layernorm'), (usable) => {
       const rows = Math.min(l.rows, TUNE_MAX_ROWS);
       const inputs = { x: pseudoRandom(rows * l.D, 5), gamma: pseudoRandom(l.D, 6), beta: pseudoRandom(l.D, 7) };
-      ln = (await pickFastest(device, usable, DEFAULT_CHOICE.layernorm, inputs, rows * l.D, (variant, b) =>
-        layerNorm({ label: 'tune.layernorm', rows, D: l.D, eps: 1e-6, x: b.x, gamma: b.gamma, beta: b.beta, out: b.out, variant }))).choice;
-      store.set(key, ln);
-    }
+      return pickFastest(device, usable, DEFAULT_CHOICE.layernorm, inputs, rows * l.D, (variant, b) =>
+        layerNorm({ label: 'tune.layernorm', rows, D: l.D, eps: 1e-6, x: b.x, gamma: b.gamma, beta: b.beta, out: b.out, variant }));
+    });
   }
   chosen[`layernorm ${l.rows}x${l.D}`] = ln;
   const fallback = forced.matmul ?? DEFAULT_CHOICE.matmul;

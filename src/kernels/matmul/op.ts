@@ -2,7 +2,7 @@ import { ERF_GELU_WGSL } from '../wgsl_math.js';
 import { ceilDiv, sourceKey, type Binding, type Dispatch, type VariantNeeds } from '../kernel.js';
 import { DEFAULT_TILE, tiledMatmulWgsl, type TiledMatmulShape } from './tiled.js';
 import { naiveLinearSource } from './naive.js';
-import { registerBlock, registerLinearSource, type RegisterLayout } from './register.js';
+import { registerBlock, registerLinearSource, subgroupLoadLanes, type RegisterLayout } from './register.js';
 
 /** What happens to `A·W + bias` before it is stored. */
 export type MatmulEpilogue = 'none' | 'gelu' | 'residual';
@@ -51,7 +51,7 @@ function subgroupVariant(rows: number, vec4s: number, wg: number) {
     tile: undefined,
     register: { source: 'subgroup', rows, vec4s, wg } as RegisterLayout,
     requires: 'subgroups' as GPUFeatureName,
-    minSubgroupSize: Math.min(rows, 8), // lanes 0..G−1 load the rows (register.ts)
+    minSubgroupSize: subgroupLoadLanes(rows),
   };
 }
 

@@ -35,15 +35,22 @@ export function registerBlock(l: RegisterLayout): { rows: number; cols: number }
   return { rows: l.rows, cols: (l.wg ?? 64) * 4 * l.vec4s };
 }
 
+/**
+ * 'subgroup': how many lanes of each subgroup load rows of A (each loads rows/G of them), which
+ * is also the smallest subgroup size the variant works with.
+ */
+export function subgroupLoadLanes(rows: number): number {
+  return Math.min(rows, 8);
+}
+
 export function registerLinearSource(p: { bias: boolean; epilogue: MatmulEpilogue; wHalf: boolean; vecA: boolean; vecN: boolean; layout: RegisterLayout }) {
   const L = p.layout;
   const RM = L.rows;
   const CV = L.vec4s;
   const WG = L.wg ?? 64;
-  const kernel = L.source === 'grid' && RM === 4 && CV === 1 ? 'matmul/register_4x4' : L.source === 'subgroup' ? `matmul/subgroup_${RM}x${4 * CV}` : `matmul/register_${RM}x${4 * CV}`;
+  const kernel = `matmul/${L.source === 'subgroup' ? 'subgroup' : 'register'}_${RM}x${4 * CV}`;
   const rowIds = Array.from({ length: RM }, (_, i) => i);
-  // 'subgroup': lanes 0..G−1 each load RM/G rows of A (G = the smallest subgroup it needs).
-  const G = Math.min(RM, 8);
+  const G = subgroupLoadLanes(RM);
   const loadIds = Array.from({ length: Math.ceil(RM / G) }, (_, t) => t);
   const colIds = Array.from({ length: CV }, (_, j) => j);
   const wType = p.wHalf ? (p.vecN ? 'vec2<u32>' : 'u32') : p.vecN ? 'vec4<f32>' : 'f32';
