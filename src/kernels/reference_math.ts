@@ -1,3 +1,4 @@
+import { WebvitError } from '../runtime/errors.js';
 /** float64 helpers for the CPU references. */
 
 /** erf in float64: Maclaurin series for |x| < 3 (error < 1e-15), continued fraction of erfc beyond. */
@@ -40,7 +41,7 @@ export function gelu64(x: number): number {
 
 /** Relative L2 error ‖got − want‖ / ‖want‖; any non-finite value in `got` (unwritten poison) gives Infinity. */
 export function relL2(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  if (got.length !== want.length) throw new Error(`relL2: length mismatch: got ${got.length}, want ${want.length}`);
+  if (got.length !== want.length) throw new WebvitError('BAD_ARGUMENT', `relL2: length mismatch: got ${got.length}, want ${want.length}`);
   let num = 0;
   let den = 0;
   for (let i = 0; i < want.length; i++) {

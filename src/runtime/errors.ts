@@ -10,6 +10,8 @@ export type WebvitErrorCode =
   | 'BAD_WEIGHTS'
   | 'BAD_CONFIG'
   | 'BAD_INPUT'
+  /** A kernel called with arguments it cannot run (a caller's or webvit's own bug, not bad data). */
+  | 'BAD_ARGUMENT'
   | 'BINDING_MISMATCH'
   | 'SHADER'
   | 'DISPOSED'

@@ -1,6 +1,7 @@
 import { ceilDiv, sourceKey, type Binding, type Dispatch, type VariantNeeds } from '../kernel.js';
 import { attentionIoWgsl } from './io.js';
 import { subgroupAttentionApplies, subgroupAttentionSource } from './subgroup.js';
+import { WebvitError } from '../../runtime/errors.js';
 
 /**
  * attention/online_softmax: softmax(q·kᵀ·scale)·v for every head in one kernel, flash-attention
@@ -140,15 +141,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
 export function attention(a: AttentionArgs): Dispatch {
   const variant = a.variant ?? 'online_softmax';
-  if (!(variant in ATTENTION_VARIANTS)) throw new Error(`${a.label}: unknown attention variant ${variant}; known: ${Object.keys(ATTENTION_VARIANTS).join(', ')}`);
+  if (!(variant in ATTENTION_VARIANTS)) throw new WebvitError('BAD_ARGUMENT', `${a.label}: unknown attention variant ${variant}; known: ${Object.keys(ATTENTION_VARIANTS).join(', ')}`);
   const BQ = ATTENTION_VARIANTS[variant].BQ;
   // Two K/V tiles of BKV rows of Dh floats must fit in workgroup memory.
   const BKV = Math.min(32, Math.floor(a.maxWorkgroupStorage / (2 * 4 * a.headDim)));
-  if (BKV < 1) throw new Error(`${a.label}: head dim ${a.headDim} needs more workgroup memory than the device's ${a.maxWorkgroupStorage} bytes`);
+  if (BKV < 1) throw new WebvitError('BAD_ARGUMENT', `${a.label}: head dim ${a.headDim} needs more workgroup memory than the device's ${a.maxWorkgroupStorage} bytes`);
   const { batch, T, heads: H, headDim: DH } = a;
   const KT = ATTENTION_VARIANTS[variant].KT;
   const why = attentionInapplicable(variant, a.headDim);
-  if (why) throw new Error(`${a.label}: ${why}`);
+  if (why) throw new WebvitError('BAD_ARGUMENT', `${a.label}: ${why}`);
   return {
     label: a.label,
     source: KT > 0 ? subgroupAttentionSource({ headDim: DH, BQ, KT }) : attentionSource({ headDim: DH, BQ, BKV }),

@@ -1,5 +1,6 @@
 import { sourceKey } from '../kernel.js';
 import { attentionIoWgsl } from './io.js';
+import { WebvitError } from '../../runtime/errors.js';
 
 /**
  * attention/subgroup_bcast: the online-softmax attention of op.ts without workgroup memory or
@@ -22,7 +23,7 @@ export function subgroupAttentionApplies(headDim: number): boolean {
 export function subgroupAttentionSource(p: { headDim: number; BQ: number; KT: number }) {
   const kernel = 'attention/subgroup_bcast';
   const { headDim: DH, BQ, KT } = p;
-  if (!subgroupAttentionApplies(DH)) throw new Error(`attention/subgroup_bcast: head dim ${DH} is not a multiple of 4`);
+  if (!subgroupAttentionApplies(DH)) throw new WebvitError('BAD_ARGUMENT', `attention/subgroup_bcast: head dim ${DH} is not a multiple of 4`);
   const V = DH % 16 === 0 ? 4 : 1;
   const t = V === 4 ? 'vec4<f32>' : 'f32';
   const DV = DH / V; // elements of type t per head row

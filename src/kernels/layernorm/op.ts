@@ -1,4 +1,5 @@
 import { grid1d, sourceKey, type Binding, type Dispatch, type VariantNeeds } from '../kernel.js';
+import { WebvitError } from '../../runtime/errors.js';
 
 /**
  * layernorm/workgroup_row: one workgroup per row, two passes over the row held in L1/L2.
@@ -127,9 +128,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 }
 
 export function layerNorm(a: LayerNormArgs): Dispatch {
-  if (!(a.eps > 0)) throw new Error(`${a.label}: layernorm eps must be positive, got ${a.eps}`);
+  if (!(a.eps > 0)) throw new WebvitError('BAD_ARGUMENT', `${a.label}: layernorm eps must be positive, got ${a.eps}`);
   const variant = a.variant ?? 'workgroup_row';
-  if (!(variant in LAYERNORM_VARIANTS)) throw new Error(`${a.label}: unknown layernorm variant ${variant}; known: ${Object.keys(LAYERNORM_VARIANTS).join(', ')}`);
+  if (!(variant in LAYERNORM_VARIANTS)) throw new WebvitError('BAD_ARGUMENT', `${a.label}: unknown layernorm variant ${variant}; known: ${Object.keys(LAYERNORM_VARIANTS).join(', ')}`);
   const workgroups = grid1d(a.rows);
   return {
     label: a.label,

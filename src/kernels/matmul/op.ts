@@ -3,6 +3,7 @@ import { ceilDiv, sourceKey, type Binding, type Dispatch, type VariantNeeds } fr
 import { DEFAULT_TILE, tiledMatmulWgsl, type TiledMatmulShape } from './tiled.js';
 import { naiveLinearSource } from './naive.js';
 import { registerBlock, registerLinearSource, subgroupLoadLanes, type RegisterLayout } from './register.js';
+import { WebvitError } from '../../runtime/errors.js';
 
 /** What happens to `A·W + bias` before it is stored. */
 export type MatmulEpilogue = 'none' | 'gelu' | 'residual';
@@ -111,14 +112,14 @@ export function linearSource(p: LinearSourceParams) {
 export function linear(args: LinearArgs): Dispatch {
   const { M, K, N } = args;
   for (const [name, v] of Object.entries({ M, K, N })) {
-    if (!Number.isInteger(v) || v <= 0) throw new Error(`${args.label}: matmul ${name} must be a positive integer, got ${v}`);
+    if (!Number.isInteger(v) || v <= 0) throw new WebvitError('BAD_ARGUMENT', `${args.label}: matmul ${name} must be a positive integer, got ${v}`);
   }
   if ((args.epilogue === 'residual') !== (args.residual !== undefined)) {
-    throw new Error(`${args.label}: a residual buffer is needed exactly when the epilogue is 'residual'`);
+    throw new WebvitError('BAD_ARGUMENT', `${args.label}: a residual buffer is needed exactly when the epilogue is 'residual'`);
   }
   const variant = args.variant ?? 'tiled';
   const tile = MATMUL_VARIANTS[variant]?.tile;
-  if (!(variant in MATMUL_VARIANTS)) throw new Error(`${args.label}: unknown matmul variant ${variant}; known: ${Object.keys(MATMUL_VARIANTS).join(', ')}`);
+  if (!(variant in MATMUL_VARIANTS)) throw new WebvitError('BAD_ARGUMENT', `${args.label}: unknown matmul variant ${variant}; known: ${Object.keys(MATMUL_VARIANTS).join(', ')}`);
   const bias = args.bias !== undefined;
   const wHalf = args.wHalf ?? false;
   const vecA = K % 4 === 0;

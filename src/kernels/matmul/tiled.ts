@@ -1,3 +1,4 @@
+import { WebvitError } from '../../runtime/errors.js';
 /**
  * tiled: the register-blocked matmul every projection in the model runs on.
  *
@@ -53,7 +54,7 @@ export interface TiledMatmulOptions {
 
 export function tiledMatmulWgsl(o: TiledMatmulOptions, parts: TiledMatmulParts): string {
   const { BM, BN, BK } = o.tile;
-  if (BM % 4 || BN % 4 || BK % 4) throw new Error(`matmul tile ${BM}x${BN}x${BK}: all sizes must be multiples of 4`);
+  if (BM % 4 || BN % 4 || BK % 4) throw new WebvitError('BAD_ARGUMENT', `matmul tile ${BM}x${BN}x${BK}: all sizes must be multiples of 4`);
   const WX = BN / 4;
   const WY = BM / 4;
   const threads = WX * WY;

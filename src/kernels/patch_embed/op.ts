@@ -1,5 +1,6 @@
 import { ceilDiv, sourceKey, type Binding, type Dispatch } from '../kernel.js';
 import { DEFAULT_TILE, tiledMatmulWgsl, type TiledMatmulShape } from '../matmul/tiled.js';
+import { WebvitError } from '../../runtime/errors.js';
 
 /**
  * patch_embed/tiled_gather: the stride-P, P×P convolution as a matmul whose A operand is gathered
@@ -88,10 +89,10 @@ fn load_a(row: u32, k: u32) -> ${p.vecA ? 'vec4<f32>' : 'f32'} {
 
 export function patchEmbed(a: PatchEmbedArgs): Dispatch {
   const { batch, channels: C, imageSize: S, patchSize: P, D } = a;
-  if (S % P !== 0) throw new Error(`${a.label}: image size ${S} is not divisible by patch size ${P}`);
+  if (S % P !== 0) throw new WebvitError('BAD_ARGUMENT', `${a.label}: image size ${S} is not divisible by patch size ${P}`);
   const G = S / P;
   const prefix = a.cls ? (a.dist ? 2 : 1) : 0;
-  if (a.dist && !a.cls) throw new Error(`${a.label}: a distillation token needs a class token`);
+  if (a.dist && !a.cls) throw new WebvitError('BAD_ARGUMENT', `${a.label}: a distillation token needs a class token`);
   const T = prefix + G * G;
   const K = C * P * P;
   const M = batch * T;

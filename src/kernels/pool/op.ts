@@ -1,4 +1,5 @@
 import { ceilDiv, sourceKey, type Binding, type Dispatch } from '../kernel.js';
+import { WebvitError } from '../../runtime/errors.js';
 
 /**
  * pool/tokens: picks the image representation out of the token sequence.
@@ -54,8 +55,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 export function pool(a: PoolArgs): Dispatch {
-  if (a.mode === 'mean' && a.T <= a.prefix) throw new Error(`${a.label}: mean pooling needs patch tokens, T = ${a.T} with ${a.prefix} prefix tokens`);
-  if (a.mode === 'cls' && a.prefix < 1) throw new Error(`${a.label}: class-token pooling needs a class token`);
+  if (a.mode === 'mean' && a.T <= a.prefix) throw new WebvitError('BAD_ARGUMENT', `${a.label}: mean pooling needs patch tokens, T = ${a.T} with ${a.prefix} prefix tokens`);
+  if (a.mode === 'cls' && a.prefix < 1) throw new WebvitError('BAD_ARGUMENT', `${a.label}: class-token pooling needs a class token`);
   // For cls the kernel copies prefix·D values per image: the prefix rows are contiguous.
   const width = a.mode === 'cls' ? a.prefix * a.D : a.D;
   return {

@@ -1,6 +1,7 @@
 import type { ChannelMode, Interpolation, PreprocessGeometry } from '../../model/preprocess.js';
 import { ceilDiv, grid1d, sourceKey, type Binding, type Dispatch } from '../kernel.js';
 import { PRECISION_BITS, resampleTable, type ResampleTable } from './resample.js';
+import { WebvitError } from '../../runtime/errors.js';
 
 /**
  * Image preprocessing on the GPU, exactly as PIL + torchvision do it (see resample.ts): decoded
@@ -216,7 +217,7 @@ export function resampleH(a: ResampleHArgs): Dispatch {
   const bandRow0 = a.bandRow0 ?? L.row0;
   const bandRows = a.bandRows ?? L.rows;
   if (bandRow0 < L.row0 || bandRow0 + bandRows > L.row0 + L.rows || bandRows < 1) {
-    throw new Error(`${a.label}: band rows ${bandRow0}+${bandRows} outside the needed source rows ${L.row0}+${L.rows}`);
+    throw new WebvitError('BAD_ARGUMENT', `${a.label}: band rows ${bandRow0}+${bandRows} outside the needed source rows ${L.row0}+${L.rows}`);
   }
   const n = bandRows * L.cols;
   const workgroups = grid1d(ceilDiv(n, WG));

@@ -1,5 +1,6 @@
 import type { ChannelMode, Interpolation, PreprocessGeometry } from '../../model/preprocess.js';
 import { clip8, luma8, PRECISION_BITS, resampleTable } from './resample.js';
+import { WebvitError } from '../../runtime/errors.js';
 
 /**
  * CPU reference of the preprocessing kernels, written the plain way (whole-image passes, then the
@@ -16,7 +17,7 @@ export function preprocessRef(
   std: number[],
 ): { values: Float64Array; levels: Uint8Array } {
   const C = channels === 'grayscale' ? 1 : 3;
-  if (rgba.length !== 4 * g.srcW * g.srcH) throw new Error(`preprocessRef: ${rgba.length} bytes for ${g.srcW}×${g.srcH} RGBA`);
+  if (rgba.length !== 4 * g.srcW * g.srcH) throw new WebvitError('BAD_ARGUMENT', `preprocessRef: ${rgba.length} bytes for ${g.srcW}×${g.srcH} RGBA`);
   // 1. Channel conversion: planes [C, srcH, srcW].
   const n = g.srcW * g.srcH;
   let img = new Uint8Array(C * n);

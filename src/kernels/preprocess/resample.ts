@@ -1,4 +1,5 @@
 import type { Interpolation } from '../../model/preprocess.js';
+import { WebvitError } from '../../runtime/errors.js';
 
 /**
  * Pillow's resampling coefficients (Pillow 9.x `src/libImaging/Resample.c`, which torchvision's
@@ -50,7 +51,7 @@ const FILTERS: Record<Exclude<Interpolation, 'nearest'>, { support: number; f: (
 /** Pillow's precompute_coeffs + normalize_coeffs_8bpc for resizing inSize → outSize (box = whole image). */
 export function resampleTable(inSize: number, outSize: number, interpolation: Interpolation): ResampleTable {
   if (!(Number.isInteger(inSize) && inSize > 0 && Number.isInteger(outSize) && outSize > 0)) {
-    throw new Error(`resample: sizes must be positive integers, got ${inSize} → ${outSize}`);
+    throw new WebvitError('BAD_ARGUMENT', `resample: sizes must be positive integers, got ${inSize} → ${outSize}`);
   }
   if (interpolation === 'nearest') return nearestTable(inSize, outSize);
   const filter = FILTERS[interpolation];
