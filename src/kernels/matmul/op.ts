@@ -4,9 +4,9 @@ import { DEFAULT_TILE, tiledMatmulWgsl, type TiledMatmulShape } from './tiled.js
 import { naiveLinearSource } from './naive.js';
 import { registerBlock, registerLinearSource, subgroupLoadLanes, type RegisterLayout } from './register.js';
 import { WebvitError } from '../../runtime/errors.js';
+import type { MatmulEpilogue } from './epilogue.js';
 
-/** What happens to `A·W + bias` before it is stored. */
-export type MatmulEpilogue = 'none' | 'gelu' | 'residual';
+export type { MatmulEpilogue };
 
 export interface LinearArgs {
   label: string;

@@ -1,5 +1,5 @@
 import { gelu64 } from '../reference_math.js';
-import type { MatmulEpilogue } from './op.js';
+import type { MatmulEpilogue } from './epilogue.js';
 
 /** float64 reference: out[M, N] = epilogue(A[M, K]·W[K, N] + bias[N]) (+ residual[M, N]). */
 export function linearRef(

@@ -1,6 +1,6 @@
 import { ERF_GELU_WGSL } from '../wgsl_math.js';
 import { sourceKey } from '../kernel.js';
-import type { MatmulEpilogue } from './op.js';
+import type { MatmulEpilogue } from './epilogue.js';
 
 /**
  * Register-blocked matmuls: no workgroup memory, no barriers. Each invocation computes a block of
