@@ -1,10 +1,8 @@
-import { rename, writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { WebvitError } from '../runtime/errors.js';
 import { convertCheckpoint, encodeWeights, RESIZE_MODES, type Layout, type ResizeMode } from '../model/convert/index.js';
 import { readCheckpoint, readLabelsFile } from '../model/convert/files.js';
 import { readWeights } from '../model/weights.js';
 import { parseCommandLine, positiveInt, UsageError } from './usage.js';
+import { refuseOverwritingInputs, writeOutputAtomically } from './write_output.js';
 
 export const CONVERT_USAGE = `  webvit convert SRC -o OUT.safetensors [--dtype f32|f16] [--labels FILE] [--image-size N]
                  [--heads N] [--layout hf|timm|torchvision] [--pooling cls|mean]
@@ -44,7 +42,6 @@ export async function convertCommand(argv: string[]): Promise<number> {
   if (!values.output) throw new UsageError('convert needs -o OUT.safetensors');
   const src = positionals[0];
   const out = values.output;
-  if (resolve(out) === resolve(src)) throw new UsageError('convert: -o must not be the source file');
   const dtype = (oneOf<'f32' | 'f16'>('dtype', values.dtype, ['f32', 'f16']) ?? 'f32').toUpperCase() as 'F32' | 'F16';
   const layout = oneOf<Layout>('layout', values.layout, LAYOUTS);
   const pooling = oneOf<'cls' | 'mean'>('pooling', values.pooling, ['cls', 'mean']);
@@ -55,17 +52,13 @@ export async function convertCommand(argv: string[]): Promise<number> {
   const t0 = performance.now();
   const labels = values.labels ? await readLabelsFile(values.labels) : undefined;
   const ckpt = await readCheckpoint(src);
+  // Before any work: OUT must not be a file this conversion reads (by device and inode).
+  await refuseOverwritingInputs(out, [...(ckpt.files ?? []), ...(values.labels ? [values.labels] : [])]);
   const r = convertCheckpoint(ckpt, { layout, heads, imageSize, labels, labelsSource: values.labels, pooling, resize });
   for (const n of r.notes) process.stderr.write(`webvit convert: ${n}\n`);
   const bytes = encodeWeights(r.weights, dtype, { 'webvit.converted_from': r.layout, ...r.metadata });
   readWeights(bytes, out); // the loader accepts what was written, or this is a converter bug
-  const tmp = `${out}.tmp-${process.pid}`;
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, out);
-  } catch (e) {
-    throw new WebvitError('BAD_WEIGHTS', `${out}: cannot write the output (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  await writeOutputAtomically(out, bytes);
   const params = [...r.weights.tensors.values()].reduce((a, t) => a + t.length, 0);
   process.stdout.write(
     `wrote ${out}: ${dtype}, ${r.weights.tensors.size} tensors, ${params} parameters, ${(bytes.byteLength / 2 ** 20).toFixed(2)} MiB` +

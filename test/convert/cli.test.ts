@@ -1,5 +1,5 @@
-import { spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { cpSync, linkSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +20,17 @@ function cli(...args: string[]) {
   const r = spawnSync(process.execPath, ['dist/cli.js', 'convert', ...args], { cwd: ROOT, encoding: 'utf8' });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+let copies = 0;
+/** A fresh copy of a layout fixture folder, to be (not) overwritten. */
+function copyFixture(name: string): string {
+  const dir = join(tmp, `copy-${copies++}-${name}`);
+  cpSync(join(LAYOUT_DIR, name), dir, { recursive: true });
+  return dir;
+}
+
+/** Every file in a folder with its bytes (links followed), to show nothing changed. */
+const snapshot = (dir: string) => Object.fromEntries(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f)).toString('base64')]));
 
 const oneLineError = (stderr: string) => {
   const lines = stderr.trim().split('\n');
@@ -87,5 +98,126 @@ describe('webvit convert (CLI)', () => {
     const r = cli(join(LAYOUT_DIR, 'hf'), '-o', join(tmp, 'y.safetensors'), '--dtype', 'f8');
     expect(r.code).toBe(2);
     expect(oneLineError(r.stderr)).toContain('--dtype must be one of f32, f16');
+  });
+});
+
+describe('webvit convert never overwrites what it reads', () => {
+  // -o naming any file the conversion reads (weights, a shard, the index, config.json, the labels
+  // file), by any path that leads to it (another spelling, a symlink, a hard link), is refused
+  // before anything is written, naming that file; every file stays byte for byte as it was.
+  const cases: [string, string, (dir: string) => { out: string; read: string; extra?: string[] }][] = [
+    ['the HF weights in the folder given', 'hf', (d) => ({ out: join(d, 'model.safetensors'), read: 'model.safetensors' })],
+    ['the weights by another spelling', 'hf', (d) => ({ out: `${d}/./model.safetensors`, read: 'model.safetensors' })],
+    ['config.json', 'hf', (d) => ({ out: join(d, 'config.json'), read: 'config.json' })],
+    ['the first shard', 'hf_sharded', (d) => ({ out: join(d, 'model-00001-of-00002.safetensors'), read: 'model-00001-of-00002.safetensors' })],
+    ['the second shard', 'hf_sharded', (d) => ({ out: join(d, 'model-00002-of-00002.safetensors'), read: 'model-00002-of-00002.safetensors' })],
+    ['the shard index', 'hf_sharded', (d) => ({ out: join(d, 'model.safetensors.index.json'), read: 'model.safetensors.index.json' })],
+    [
+      'a symlink to the weights',
+      'hf',
+      (d) => {
+        symlinkSync(join(d, 'model.safetensors'), join(tmp, `link-${copies}.safetensors`));
+        return { out: join(tmp, `link-${copies}.safetensors`), read: 'model.safetensors' };
+      },
+    ],
+    [
+      'a hard link to a shard',
+      'hf_sharded',
+      (d) => {
+        linkSync(join(d, 'model-00002-of-00002.safetensors'), join(tmp, `hard-${copies}.safetensors`));
+        return { out: join(tmp, `hard-${copies}.safetensors`), read: 'model-00002-of-00002.safetensors' };
+      },
+    ],
+    ['the --labels file', 'hf', (d) => ({ out: join(d, 'labels.txt'), read: 'labels.txt', extra: ['--labels', join(d, 'labels.txt')] })],
+  ];
+  for (const [what, fixture, make] of cases) {
+    it(`-o naming ${what} is refused and nothing changes`, () => {
+      const dir = copyFixture(fixture);
+      writeFileSync(join(dir, 'labels.txt'), readFileSync(join(LAYOUT_DIR, 'labels.txt')));
+      const { out, read, extra = [] } = make(dir);
+      const before = snapshot(dir);
+      const r = cli(dir, '-o', out, ...extra);
+      expect(r.code, r.stderr).toBe(2);
+      const line = oneLineError(r.stderr);
+      expect(line).toContain(out);
+      expect(line).toContain(join(dir, read));
+      expect(line).toContain('reads');
+      expect(snapshot(dir)).toEqual(before);
+    });
+  }
+
+  it('a source given through a symlink, -o naming the real file: refused', () => {
+    const dir = copyFixture('torchvision');
+    const link = join(tmp, `src-link-${copies}.safetensors`);
+    symlinkSync(join(dir, 'model.safetensors'), link);
+    const before = snapshot(dir);
+    const r = cli(link, '-o', join(dir, 'model.safetensors'), '--heads', '4');
+    expect(r.code, r.stderr).toBe(2);
+    expect(oneLineError(r.stderr)).toContain('reads');
+    expect(snapshot(dir)).toEqual(before);
+  });
+
+  it('an output beside the source (not one of its files) is written', () => {
+    const dir = copyFixture('hf');
+    const r = cli(dir, '-o', join(dir, 'webvit.safetensors'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(['config.json', 'golden.json', 'input.bin', 'model.safetensors', 'webvit.safetensors']);
+  });
+});
+
+describe('a failed or interrupted convert leaves no temporary file', () => {
+  // A signal while the output is being written: the partial OUT.tmp-PID is removed, OUT is not
+  // created, and the exit status is the shell's 128 + signal number. WEBVIT_TEST_PAUSE_WRITE
+  // (test only) makes the writer stop half-way and say so, so the signal lands inside the write.
+  for (const [signal, status] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
+    it(`${signal} half-way through the write: exit ${status}, no OUT and no OUT.tmp-PID`, async () => {
+      const dir = mkdtempSync(join(tmp, 'signal-'));
+      const out = join(dir, 'out.safetensors');
+      const child = spawn(process.execPath, ['dist/cli.js', 'convert', join(LAYOUT_DIR, 'hf'), '-o', out], {
+        cwd: ROOT,
+        env: { ...process.env, WEBVIT_TEST_PAUSE_WRITE: '20000' },
+      });
+      let stderr = '';
+      const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+      const paused = await new Promise<boolean>((res) => {
+        const timer = setTimeout(() => res(false), 20_000);
+        child.stderr.on('data', (d: Buffer) => {
+          stderr += d.toString();
+          if (stderr.includes('test pause')) {
+            clearTimeout(timer);
+            res(true);
+          }
+        });
+        child.on('exit', () => res(false));
+      });
+      expect(paused, `the writer never paused: ${stderr}`).toBe(true);
+      const tmpFile = readdirSync(dir).find((f) => f.startsWith('out.safetensors.tmp-'));
+      expect(tmpFile, 'a partial temporary file exists while paused').toBeDefined();
+      expect(statSync(join(dir, tmpFile!)).size).toBeGreaterThan(0);
+      child.kill(signal);
+      expect(await exited).toBe(status);
+      expect(readdirSync(dir)).toEqual([]);
+    });
+  }
+
+  // A write that fails half-way (the file-size limit stands in for a full disk: the write gets
+  // EFBIG, as it would ENOSPC): exit 1, one line naming OUT and the error, no temporary file.
+  it('a write error half-way (file-size limit, EFBIG): exit 1, no OUT and no OUT.tmp-PID', () => {
+    const dir = mkdtempSync(join(tmp, 'efbig-'));
+    const out = join(dir, 'out.safetensors');
+    // 100 KiB limit; the output is ~320 KiB. SIGXFSZ ignored, so the write fails with EFBIG instead of killing node.
+    const r = spawnSync('bash', ['-c', `trap '' XFSZ; ulimit -f 100; exec "${process.execPath}" dist/cli.js convert "${join(LAYOUT_DIR, 'hf')}" -o "${out}"`], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(1);
+    const line = r.stderr.trim().split('\n').at(-1)!; // after the notes on what was read
+    expect(line).toMatch(/^webvit: /);
+    expect(line).toContain(out);
+    expect(line).toContain('EFBIG');
+    expect(readdirSync(dir)).toEqual([]);
   });
 });

@@ -46,6 +46,11 @@ export interface Checkpoint {
   config?: Record<string, unknown>;
   /** Where `config` came from. */
   configSource?: string;
+  /**
+   * Every file read to build this checkpoint (weights or shards, the shard index, config.json), as
+   * opened: `webvit convert` refuses to write its output over any of them.
+   */
+  files?: string[];
 }
 
 export interface ConvertOptions {

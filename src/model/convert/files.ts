@@ -10,6 +10,7 @@ import { fail, parseLabelsText, sourceTensors, type Checkpoint, type SourceTenso
  * - a `.safetensors` file (config.json from its folder, when there is one);
  * - a `*.safetensors.index.json` file: the shards it names, from its folder.
  * Pickled PyTorch files (.bin, .pt, .pth) are refused with what to do instead.
+ * `files` lists every file read (weights or index and shards, config.json).
  */
 export async function readCheckpoint(path: string): Promise<Checkpoint> {
   const st = await stat(path).catch((e: NodeJS.ErrnoException) => fail(path, `cannot read the checkpoint (${e.code ?? e.message})`));
@@ -53,6 +54,7 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
     if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) fail(configPath, `must be a JSON object`);
     ckpt.config = cfg as Record<string, unknown>;
     ckpt.configSource = configPath;
+    ckpt.files!.push(configPath);
   }
   return ckpt;
 }
@@ -78,7 +80,7 @@ async function readSingle(source: string, file: string): Promise<Checkpoint> {
   }
   const tensors = new Map<string, SourceTensor>();
   for (const t of sourceTensors(f)) tensors.set(t.name, t);
-  return { source, tensors, metadata: f.metadata };
+  return { source, tensors, metadata: f.metadata, files: [file] };
 }
 
 async function readSharded(source: string, indexPath: string): Promise<Checkpoint> {
@@ -98,6 +100,7 @@ async function readSharded(source: string, indexPath: string): Promise<Checkpoin
   const tensors = new Map<string, SourceTensor>();
   let metadata: Record<string, string> = {};
   const dir = dirname(indexPath);
+  const files = [indexPath, ...[...byShard.keys()].map((s) => join(dir, s))];
   for (const [shard, names] of byShard) {
     const f = parseSafetensors(await readBytes(join(dir, shard)), join(dir, shard));
     if (tensors.size === 0) metadata = f.metadata;
@@ -109,7 +112,7 @@ async function readSharded(source: string, indexPath: string): Promise<Checkpoin
     const missing = [...names].filter((n) => !f.tensors.has(n));
     if (missing.length) fail(indexPath, `weight_map puts ${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ` and ${missing.length - 4} more` : ''} in ${shard}, which does not have them`);
   }
-  return { source, tensors, metadata };
+  return { source, tensors, metadata, files };
 }
 
 /** Label names from a text file, one per line. */
