@@ -1,4 +1,9 @@
-import type { BufferSlice } from '../runtime/shader.js';
+/** A buffer range to bind: a whole buffer, or a slice of one (the activation arena hands out slices). */
+export interface BufferSlice {
+  buffer: GPUBuffer;
+  offset?: number;
+  size?: number;
+}
 
 /**
  * What a kernel variant produces for one dispatch: WGSL generated from typed parameters, a cache

@@ -1,4 +1,4 @@
-import { WebvitError } from '../runtime/errors.js';
+import { WebvitError } from '../errors.js';
 /** float64 helpers for the CPU references. */
 
 /** erf in float64: Maclaurin series for |x| < 3 (error < 1e-15), continued fraction of erfc beyond. */

@@ -1,5 +1,8 @@
 import { WebvitError } from '../runtime/errors.js';
 import type { ViTConfig } from './config.js';
+import type { ChannelMode, Interpolation, PreprocessGeometry } from '../kernels/preprocess/geometry.js';
+
+export type { ChannelMode, Interpolation, PreprocessGeometry };
 
 /**
  * How an image becomes a model input: the weight file's optional `webvit.preprocess` metadata
@@ -7,8 +10,6 @@ import type { ViTConfig } from './config.js';
  * `Compose([Resize(resize, interpolation), CenterCrop(crop), ToTensor(), Normalize(mean, std)])`
  * on a PIL image converted to RGB (or to L for a one-channel model).
  */
-export type Interpolation = 'bilinear' | 'bicubic' | 'nearest';
-export type ChannelMode = 'rgb' | 'grayscale';
 
 export interface PreprocessConfig {
   /** Shorter side after resizing (torchvision `Resize(int)`); null: no resize, only the centre crop. */
@@ -125,18 +126,6 @@ export function parsePreprocess(raw: string | undefined, config: ViTConfig, sour
 export function preprocessMetadata(p: PreprocessConfig): string {
   const { resize, crop, interpolation, mean, std, channels } = p;
   return JSON.stringify({ resize, crop, interpolation, mean, std, channels });
-}
-
-/** Where one image goes: resize to resizeW × resizeH, then a crop × crop window at (left, top). */
-export interface PreprocessGeometry {
-  srcW: number;
-  srcH: number;
-  resizeW: number;
-  resizeH: number;
-  /** Crop window in the resized image; negative when the image is smaller than the crop (zero padding, as torchvision's CenterCrop pads). */
-  left: number;
-  top: number;
-  crop: number;
 }
 
 /** Python's round(): halves to even. */

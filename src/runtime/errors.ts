@@ -1,31 +1,3 @@
-/**
- * One error type for everything webvit rejects. `code` is stable for programs; the message is
- * for people: it names the thing (tensor, field, binding) and the expected versus actual value,
- * and where a common mistake is likely, what to do instead.
- */
-export type WebvitErrorCode =
-  | 'NO_WEBGPU'
-  | 'NO_ADAPTER'
-  | 'DEVICE_LIMITS'
-  | 'BAD_WEIGHTS'
-  | 'BAD_CONFIG'
-  | 'BAD_INPUT'
-  /** A kernel called with arguments it cannot run (a caller's or webvit's own bug, not bad data). */
-  | 'BAD_ARGUMENT'
-  | 'BINDING_MISMATCH'
-  | 'SHADER'
-  | 'DISPOSED'
-  | 'GPU';
-
-export class WebvitError extends Error {
-  readonly code: WebvitErrorCode;
-  constructor(code: WebvitErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'WebvitError';
-    this.code = code;
-  }
-}
-
-export function fail(code: WebvitErrorCode, message: string): never {
-  throw new WebvitError(code, message);
-}
+// The error type lives below every layer (src/errors.ts) so that kernels can throw it too; this
+// re-export keeps `runtime/errors.js` imports working.
+export * from '../errors.js';

@@ -1,3 +1,4 @@
+import type { BufferSlice } from '../kernels/kernel.js';
 import { WgslReflect, ResourceType } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { WebvitError } from './errors.js';
 
@@ -86,12 +87,8 @@ export function createBindGroupLayout(device: GPUDevice, info: ShaderInfo): GPUB
   });
 }
 
-/** A buffer range to bind: a whole buffer, or a slice of one (the activation arena hands out slices). */
-export interface BufferSlice {
-  buffer: GPUBuffer;
-  offset?: number;
-  size?: number;
-}
+// A buffer range to bind: defined with the kernels, which take it as arguments.
+export type { BufferSlice } from '../kernels/kernel.js';
 
 /**
  * Makes the bind group for one dispatch after checking that what the runtime binds is exactly

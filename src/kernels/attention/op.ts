@@ -1,7 +1,7 @@
 import { ceilDiv, sourceKey, type Binding, type Dispatch, type VariantNeeds } from '../kernel.js';
 import { attentionIoWgsl } from './io.js';
 import { subgroupAttentionApplies, subgroupAttentionSource } from './subgroup.js';
-import { WebvitError } from '../../runtime/errors.js';
+import { WebvitError } from '../../errors.js';
 
 /**
  * attention/online_softmax: softmax(q·kᵀ·scale)·v for every head in one kernel, flash-attention

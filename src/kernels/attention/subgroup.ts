@@ -1,6 +1,6 @@
 import { sourceKey } from '../kernel.js';
 import { attentionIoWgsl } from './io.js';
-import { WebvitError } from '../../runtime/errors.js';
+import { WebvitError } from '../../errors.js';
 
 /**
  * attention/subgroup_bcast: the online-softmax attention of op.ts without workgroup memory or

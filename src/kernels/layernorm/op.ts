@@ -1,5 +1,5 @@
 import { grid1d, sourceKey, type Binding, type Dispatch, type VariantNeeds } from '../kernel.js';
-import { WebvitError } from '../../runtime/errors.js';
+import { WebvitError } from '../../errors.js';
 
 /**
  * layernorm/workgroup_row: one workgroup per row, two passes over the row held in L1/L2.

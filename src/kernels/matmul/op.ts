@@ -3,7 +3,7 @@ import { ceilDiv, sourceKey, type Binding, type Dispatch, type VariantNeeds } fr
 import { DEFAULT_TILE, tiledMatmulWgsl, type TiledMatmulShape } from './tiled.js';
 import { naiveLinearSource } from './naive.js';
 import { registerBlock, registerLinearSource, subgroupLoadLanes, type RegisterLayout } from './register.js';
-import { WebvitError } from '../../runtime/errors.js';
+import { WebvitError } from '../../errors.js';
 import type { MatmulEpilogue } from './epilogue.js';
 
 export type { MatmulEpilogue };

@@ -1,4 +1,4 @@
-import { WebvitError } from '../../runtime/errors.js';
+import { WebvitError } from '../../errors.js';
 /**
  * tiled: the register-blocked matmul every projection in the model runs on.
  *

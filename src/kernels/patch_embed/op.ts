@@ -1,6 +1,6 @@
 import { ceilDiv, sourceKey, type Binding, type Dispatch } from '../kernel.js';
 import { DEFAULT_TILE, tiledMatmulWgsl, type TiledMatmulShape } from '../matmul/tiled.js';
-import { WebvitError } from '../../runtime/errors.js';
+import { WebvitError } from '../../errors.js';
 
 /**
  * patch_embed/tiled_gather: the stride-P, P×P convolution as a matmul whose A operand is gathered

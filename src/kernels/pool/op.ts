@@ -1,5 +1,5 @@
 import { ceilDiv, sourceKey, type Binding, type Dispatch } from '../kernel.js';
-import { WebvitError } from '../../runtime/errors.js';
+import { WebvitError } from '../../errors.js';
 
 /**
  * pool/tokens: picks the image representation out of the token sequence.

@@ -1,7 +1,7 @@
-import type { ChannelMode, Interpolation, PreprocessGeometry } from '../../model/preprocess.js';
+import type { ChannelMode, Interpolation, PreprocessGeometry } from './geometry.js';
 import { ceilDiv, grid1d, sourceKey, type Binding, type Dispatch } from '../kernel.js';
 import { PRECISION_BITS, resampleTable, type ResampleTable } from './resample.js';
-import { WebvitError } from '../../runtime/errors.js';
+import { WebvitError } from '../../errors.js';
 
 /**
  * Image preprocessing on the GPU, exactly as PIL + torchvision do it (see resample.ts): decoded

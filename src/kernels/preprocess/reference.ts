@@ -1,6 +1,6 @@
-import type { ChannelMode, Interpolation, PreprocessGeometry } from '../../model/preprocess.js';
+import type { ChannelMode, Interpolation, PreprocessGeometry } from './geometry.js';
 import { clip8, luma8, PRECISION_BITS, resampleTable } from './resample.js';
-import { WebvitError } from '../../runtime/errors.js';
+import { WebvitError } from '../../errors.js';
 
 /**
  * CPU reference of the preprocessing kernels, written the plain way (whole-image passes, then the

@@ -1,5 +1,5 @@
-import type { Interpolation } from '../../model/preprocess.js';
-import { WebvitError } from '../../runtime/errors.js';
+import type { Interpolation } from './geometry.js';
+import { WebvitError } from '../../errors.js';
 
 /**
  * Pillow's resampling coefficients (Pillow 9.x `src/libImaging/Resample.c`, which torchvision's

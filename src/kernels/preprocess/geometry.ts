@@ -1,0 +1,19 @@
+/**
+ * The vocabulary of the preprocessing kernels: how pixels are resampled, which channels come out,
+ * and where one image goes (resize, then a centre-crop window). The model layer decides these
+ * from a weight file's `webvit.preprocess` (src/model/preprocess.ts); the kernels only follow them.
+ */
+export type Interpolation = 'bilinear' | 'bicubic' | 'nearest';
+export type ChannelMode = 'rgb' | 'grayscale';
+
+/** Where one image goes: resize to resizeW × resizeH, then a crop × crop window at (left, top). */
+export interface PreprocessGeometry {
+  srcW: number;
+  srcH: number;
+  resizeW: number;
+  resizeH: number;
+  /** Crop window in the resized image; negative when the image is smaller than the crop (zero padding, as torchvision's CenterCrop pads). */
+  left: number;
+  top: number;
+  crop: number;
+}
