@@ -10,7 +10,7 @@ import { MATMUL_VARIANTS } from '../kernels/matmul/op.js';
 import { KERNEL_VARIANTS } from '../kernels/registry.js';
 import { adapterIdentity } from '../runtime/device.js';
 import { getNodeDevice } from '../runtime/node-device.js';
-import { parseCommandLine, positiveInt, UsageError } from './usage.js';
+import { helpHint, parseCommandLine, positiveInt, UsageError } from './usage.js';
 
 function list<T extends string>(flag: string, v: string | undefined, all: readonly T[], dflt: readonly T[]): T[] {
   if (v === undefined) return [...dflt];
@@ -23,39 +23,51 @@ const positive = (flag: string, v: string | undefined, dflt: number): number => 
 
 const MODELS = Object.keys(BENCH_MODELS) as BenchModel[];
 
-/** `webvit bench kernels|model`. */
+export const BENCH_USAGE = `  webvit bench kernels [--op NAME[,..]] [--variant NAME[,..]] [--model ti16|s16|b16[,..]] [--batch N] [--runs N] [--out DIR]
+      Validates every kernel variant at the real layer shapes, then times it (GPU timestamps);
+      prints GFLOP/s and GB/s next to the adapter's measured ceilings; writes JSON, Markdown, SVG.
+  webvit bench model [--model ti16|s16|b16[,..]] [--batches 1,8,32] [--runs N] [--out DIR]
+      Cold start, batch-1 latency, throughput, and each op's share of GPU time.
+  webvit bench roofline [--model ti16|s16|b16[,..]] [--batch N]
+      FLOPs, bytes and arithmetic intensity per op for a whole forward pass (no GPU needed).
+`;
+
+const str = { type: 'string' } as const;
+/** Each sub-command's options: one that belongs to another sub-command is refused, not ignored. */
+const OPTIONS = {
+  kernels: { op: str, variant: str, model: str, batch: str, runs: str, out: str },
+  model: { model: str, batches: str, runs: str, out: str },
+  roofline: { model: str, batch: str },
+} as const;
+type What = keyof typeof OPTIONS;
+
+/** `webvit bench kernels|model|roofline`. Every argument is checked before the GPU is started. */
 export async function benchCommand(argv: string[]): Promise<number> {
   const [what, ...rest] = argv;
-  const parsed = parseCommandLine({
-    args: rest,
-    options: {
-      op: { type: 'string' },
-      variant: { type: 'string' },
-      model: { type: 'string' },
-      batch: { type: 'string' },
-      batches: { type: 'string' },
-      runs: { type: 'string' },
-      out: { type: 'string' },
-    },
-  });
-  const v = parsed.values;
+  if (what === undefined || !Object.hasOwn(OPTIONS, what)) {
+    throw new UsageError(`bench needs "kernels", "model" or "roofline", got ${what === undefined ? 'nothing' : `"${what}"`}; ${helpHint()}`);
+  }
+  const options: Record<string, { type: 'string' }> = OPTIONS[what as What];
+  const v = parseCommandLine({ args: rest, options }).values as Partial<Record<'op' | 'variant' | 'model' | 'batch' | 'batches' | 'runs' | 'out', string>>;
   const out = v.out ?? 'bench/results';
+  const models = list<BenchModel>('model', v.model, MODELS, MODELS);
+  const batch = positive('batch', v.batch, 1);
+  const runs = positive('runs', v.runs, what === 'kernels' ? 15 : 5);
   if (what === 'roofline') {
-    process.stdout.write(roofline(list<BenchModel>('model', v.model, MODELS, MODELS), positive('batch', v.batch, 1)) + '\n');
+    process.stdout.write(roofline(models, batch) + '\n');
     return 0;
   }
+  const ops = list<BenchOp>('op', v.op, BENCH_OPS, BENCH_OPS);
+  const allVariants = [...Object.values(KERNEL_VARIANTS).flatMap((o) => Object.keys(o)), 'tiled_gather', 'elementwise'];
+  const variants = v.variant === undefined ? undefined : list<string>('variant', v.variant, allVariants, allVariants);
+  const batches = (v.batches ?? '1,8,32').split(',').map((b) => positive('batches', b, 1));
   const device = await getNodeDevice();
   try {
     const adapter = adapterIdentity(device);
     const date = new Date().toISOString().slice(0, 10);
     process.stderr.write(`webvit bench: adapter ${adapter.description}\n`);
     if (what === 'kernels') {
-      const ops = list<BenchOp>('op', v.op, BENCH_OPS, BENCH_OPS);
-      const models = list<BenchModel>('model', v.model, MODELS, MODELS);
-      const batch = positive('batch', v.batch, 1);
-      const allVariants = [...Object.values(KERNEL_VARIANTS).flatMap((o) => Object.keys(o)), 'tiled_gather', 'elementwise'];
-      const variants = v.variant === undefined ? undefined : list<string>('variant', v.variant, allVariants, allVariants);
-      const timing: TimingOptions = { runs: positive('runs', v.runs, 15), warmup: 1, budgetMs: 3000 };
+      const timing: TimingOptions = { runs, warmup: 1, budgetMs: 3000 };
       process.stderr.write('webvit bench: measuring ceilings (copy, square matmul)...\n');
       const ceil = await measureCeilings(device, { ...timing, runs: Math.min(timing.runs, 5) }, { copyMiB: 64, matmulN: 512, variants: Object.keys(MATMUL_VARIANTS).filter((x) => x !== 'naive') });
       process.stderr.write(`webvit bench: ceilings ${ceil.gbps.toFixed(2)} GB/s (copy), ${ceil.gflops.toFixed(2)} GFLOP/s (${ceil.matmulVariant} ${ceil.matmulShape})\n`);
@@ -78,19 +90,14 @@ export async function benchCommand(argv: string[]): Promise<number> {
       process.stderr.write(`webvit bench: wrote ${base}.json, .md, .svg\n`);
       return results.every((r) => r.ok) ? 0 : 1;
     }
-    if (what === 'model') {
-      const models = list<BenchModel>('model', v.model, MODELS, MODELS);
-      const batches = (v.batches ?? '1,8,32').split(',').map((b) => positive('batches', b, 1));
-      const report = await runModelBench(device, { models, batches, runs: positive('runs', v.runs, 5) });
-      process.stdout.write(report.text + '\n');
-      mkdirSync(out, { recursive: true });
-      const base = join(out, `model-${adapter.id}`);
-      writeFileSync(`${base}.json`, JSON.stringify({ date, adapter: adapter.description, ...report.json }, null, 1));
-      writeFileSync(`${base}.md`, report.markdown + '\n');
-      process.stderr.write(`webvit bench: wrote ${base}.json, .md\n`);
-      return 0;
-    }
-    throw new UsageError(`bench needs "kernels" or "model", got ${what === undefined ? 'nothing' : `"${what}"`}`);
+    const report = await runModelBench(device, { models, batches, runs });
+    process.stdout.write(report.text + '\n');
+    mkdirSync(out, { recursive: true });
+    const base = join(out, `model-${adapter.id}`);
+    writeFileSync(`${base}.json`, JSON.stringify({ date, adapter: adapter.description, ...report.json }, null, 1));
+    writeFileSync(`${base}.md`, report.markdown + '\n');
+    process.stderr.write(`webvit bench: wrote ${base}.json, .md\n`);
+    return 0;
   } finally {
     device.destroy();
   }

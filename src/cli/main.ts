@@ -1,35 +1,35 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { WebvitError } from '../runtime/errors.js';
-import { runCommand } from './run.js';
-import { benchCommand } from './bench.js';
+import { RUN_USAGE, runCommand } from './run.js';
+import { BENCH_USAGE, benchCommand } from './bench.js';
 import { CONVERT_USAGE, convertCommand } from './convert.js';
-import { CLASSIFY_USAGE, classifyCommand } from './classify.js';
+import { CLASSIFY_USAGE, classifyCommand, packageRoot } from './classify.js';
 import { INSPECT_USAGE, inspectCommand } from './inspect.js';
-import { UsageError } from './usage.js';
+import { setCommandName, UsageError } from './usage.js';
 import { setDefaultTuneStore } from '../model/vit.js';
 import { fileTuneStore } from '../runtime/node-tune-store.js';
+
+/** Every command: how it runs and its usage text (printed by `webvit COMMAND --help`). */
+const COMMANDS: Record<string, { usage: string; run: (argv: string[]) => Promise<number> }> = {
+  run: { usage: RUN_USAGE, run: runCommand },
+  bench: { usage: BENCH_USAGE, run: benchCommand },
+  convert: { usage: CONVERT_USAGE, run: convertCommand },
+  classify: { usage: CLASSIFY_USAGE, run: classifyCommand },
+  inspect: { usage: INSPECT_USAGE, run: inspectCommand },
+};
 
 const USAGE = `webvit — Vision Transformer inference on WebGPU
 
 Usage:
-  webvit run MODEL --input FILE [--batch N] [--top K] [--json] [--repeat N] [--profile]
-             [--kernels OP=VARIANT,..] [--no-tune]
-      Runs MODEL (a webvit .safetensors file) on FILE: float32 little-endian NCHW pixels,
-      already normalised. Prints the top classes (or, with --json, {"logits": [[...], ...]})
-      on stdout and timings on stderr.
-
-  webvit bench kernels [--op NAME[,..]] [--variant NAME[,..]] [--model ti16|s16|b16[,..]] [--batch N] [--runs N] [--out DIR]
-      Validates every kernel variant at the real layer shapes, then times it (GPU timestamps);
-      prints GFLOP/s and GB/s next to the adapter's measured ceilings; writes JSON, Markdown, SVG.
-  webvit bench model [--model ti16|s16|b16[,..]] [--batches 1,8,32] [--runs N] [--out DIR]
-      Cold start, batch-1 latency, throughput, and each op's share of GPU time.
-  webvit bench roofline [--model ...] [--batch N]
-      FLOPs, bytes and arithmetic intensity per op for a whole forward pass (no GPU needed).
-
+${RUN_USAGE}
+${BENCH_USAGE}
 ${CONVERT_USAGE}
 ${CLASSIFY_USAGE}
 ${INSPECT_USAGE}
 Options:
-  -h, --help   this text
+  -h, --help      this text (\`webvit COMMAND --help\`: that command's)
+  -V, --version   the version
 Environment:
   WEBVIT_DEBUG=wgsl   print every kernel's WGSL as it is compiled
   WEBVIT_DEBUG=stack  print stack traces with errors
@@ -37,27 +37,46 @@ Environment:
   WEBVIT_CACHE_DIR    where kernel tuning results are kept (default ~/.cache/webvit)
 `;
 
+/** package.json's version, read where the CLI runs from (a checkout or node_modules/webvit). */
+function version(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** `-h`/`--help` among a command's arguments (before a `--` that ends the options). */
+function asksForHelp(args: string[]): boolean {
+  for (const a of args) {
+    if (a === '--') return false;
+    if (a === '-h' || a === '--help') return true;
+  }
+  return false;
+}
+
 export async function main(argv: string[]): Promise<number> {
-  setDefaultTuneStore(fileTuneStore());
   const [command, ...rest] = argv;
-  if (!command || command === '-h' || command === '--help' || command === 'help') {
+  if (!command || command === '-h' || command === '--help') {
     process.stdout.write(USAGE);
     return command ? 0 : 2;
   }
-  switch (command) {
-    case 'convert':
-      return convertCommand(rest);
-    case 'classify':
-      return classifyCommand(rest);
-    case 'inspect':
-      return inspectCommand(rest);
-    case 'run':
-      return runCommand(rest);
-    case 'bench':
-      return benchCommand(rest);
-    default:
-      throw new UsageError(`unknown command "${command}"; try \`webvit --help\``);
+  if (command === '-V' || command === '--version' || command === 'version') {
+    process.stdout.write(`webvit ${version()}\n`);
+    return 0;
   }
+  if (command === 'help') {
+    // `webvit help` or `webvit help COMMAND`
+    const c = rest[0] === undefined ? undefined : COMMANDS[rest[0]];
+    if (rest[0] !== undefined && !c) throw new UsageError(`unknown command "${rest[0]}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
+    process.stdout.write(c ? `Usage:\n${c.usage}` : USAGE);
+    return 0;
+  }
+  const c = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!c) throw new UsageError(`unknown command "${command}"; commands: ${Object.keys(COMMANDS).join(', ')}; try \`webvit --help\``);
+  if (asksForHelp(rest)) {
+    process.stdout.write(`Usage:\n${c.usage}`);
+    return 0;
+  }
+  setCommandName(command);
+  setDefaultTuneStore(fileTuneStore());
+  return c.run(rest);
 }
 
 main(process.argv.slice(2)).then(

@@ -11,8 +11,15 @@ import { KERNEL_VARIANTS, type KernelChoice } from '../kernels/registry.js';
 
 const ms = (t: number) => `${t.toFixed(1)} ms`;
 
+export const RUN_USAGE = `  webvit run MODEL --input FILE [--batch N] [--top K] [--json] [--repeat N] [--profile]
+             [--kernels OP=VARIANT,..] [--no-tune]
+      Runs MODEL (a webvit .safetensors file) on FILE: float32 little-endian NCHW pixels,
+      already normalised. Prints the top classes (or, with --json, {"logits": [[...], ...]})
+      on stdout and timings on stderr. A features-only model (num_classes 0) prints a summary
+      of each image's pooled features (with --json: {"features": [[...], ...]}).
+`;
 
-/** `webvit run MODEL --input FILE`: raw tensors in, logits out. */
+/** `webvit run MODEL --input FILE`: raw tensors in, logits (or features) out. */
 export async function runCommand(argv: string[]): Promise<number> {
   const parsed = parseCommandLine({
     args: argv,
@@ -38,27 +45,33 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   const t0 = performance.now();
   const [modelBytes, inputBytes] = await Promise.all([readInput(modelPath, 'model'), readInput(values.input, 'input')]);
+  // Check the model and the input against each other before the GPU is touched.
+  const weights = readWeights(modelBytes, modelPath);
+  const c = weights.config;
+  const per = shapeOf(c).imageValues;
+  const expected = `float32 little-endian NCHW pixels, already normalised: ${c.num_channels}×${c.image_size}×${c.image_size} = ${per} values (${per * 4} bytes) per image`;
+  if (inputBytes.byteLength === 0) {
+    throw new WebvitError('BAD_INPUT', `${values.input}: the input file is empty; it should hold ${expected}`);
+  }
   if (inputBytes.byteLength % 4 !== 0) {
-    throw new WebvitError('BAD_INPUT', `${values.input}: ${inputBytes.byteLength} bytes is not a whole number of float32 values`);
+    throw new WebvitError('BAD_INPUT', `${values.input}: ${inputBytes.byteLength} bytes is not a whole number of float32 values; it should hold ${expected}`);
   }
   const input = new Float32Array(inputBytes.buffer.slice(inputBytes.byteOffset, inputBytes.byteOffset + inputBytes.byteLength));
+  const batch = batchArg ?? input.length / per;
+  if (!Number.isInteger(batch) || input.length !== batch * per) {
+    throw new WebvitError(
+      'BAD_INPUT',
+      `${values.input}: has ${input.length} float32 values; the model takes ${c.num_channels}×${c.image_size}×${c.image_size} = ${per} per image` +
+        (batchArg ? `, so batch ${batchArg} needs ${batchArg * per}` : ', and that is not a whole number of images'),
+    );
+  }
+  const kernels = parseKernels(values.kernels);
+  const tRead = performance.now();
   const device = await getNodeDevice();
+  const tDevice = performance.now();
   let model: ViTModel | undefined;
   try {
-    const tRead = performance.now();
-    // Check the input against the model before compiling anything.
-    const weights = readWeights(modelBytes, modelPath);
-    const per = shapeOf(weights.config).imageValues;
-    const c = weights.config;
-    const batch = batchArg ?? input.length / per;
-    if (!Number.isInteger(batch) || input.length !== batch * per) {
-      throw new WebvitError(
-        'BAD_INPUT',
-        `${values.input}: has ${input.length} float32 values; the model takes ${c.num_channels}×${c.image_size}×${c.image_size} = ${per} per image` +
-          (batchArg ? `, so batch ${batchArg} needs ${batchArg * per}` : ', and that is not a whole number of images'),
-      );
-    }
-    model = await ViTModel.fromWeights(device, weights, { label: 'model', batch, kernels: parseKernels(values.kernels), tune: !values['no-tune'] });
+    model = await ViTModel.fromWeights(device, weights, { label: 'model', batch, kernels, tune: !values['no-tune'] });
     const tLoad = performance.now();
     const times: number[] = [];
     let out = await model.forward(input, { batch });
@@ -70,7 +83,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
     const profile = values.profile ? await model.profile(input, { batch }) : undefined;
 
-    if (values.json) {
+    if (out.numClasses === 0) printFeatures(out.features!, batch, !!values.json);
+    else if (values.json) {
       const rows = [];
       for (let b = 0; b < batch; b++) rows.push(Array.from(out.logits.subarray(b * out.numClasses, (b + 1) * out.numClasses)));
       process.stdout.write(JSON.stringify({ logits: rows }) + '\n');
@@ -88,7 +102,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     const sorted = [...times].sort((a, b) => a - b);
     process.stderr.write(
       `webvit: ${c.num_layers} layers, hidden ${c.hidden_size}, ${c.image_size}px/${c.patch_size}, batch ${batch}; ` +
-        `read ${ms(tRead - t0)}, load (upload + pipelines + plan) ${ms(tLoad - tRead)}, first forward ${ms(times[0])}` +
+        `read ${ms(tRead - t0)}, device ${ms(tDevice - tRead)}, load (upload + pipelines + plan) ${ms(tLoad - tDevice)}, first forward ${ms(times[0])}` +
         (repeat > 1 ? `, median of ${repeat} ${ms(sorted[Math.floor(sorted.length / 2)])}` : '') +
         `; activations ${(model.activationBytes(batch) / 2 ** 20).toFixed(2)} MiB, weights ${(model.weightBytes / 2 ** 20).toFixed(2)} MiB` +
         `; kernels ${Object.entries(model.kernels(batch) ?? {}).map(([op, v]) => `${op}=${v}`).join(', ')}\n`,
@@ -99,6 +113,40 @@ export async function runCommand(argv: string[]): Promise<number> {
     await model?.dispose();
     device.destroy(); // the CLI made this device
   }
+}
+
+/**
+ * A model without a classifier (num_classes 0) gives pooled features, which is what its user wants:
+ * with --json all of them (`{"features": [[...], ...]}`, one row per image), otherwise a summary
+ * line per image (a 768-wide row on a terminal helps nobody) that says where the full rows are.
+ */
+function printFeatures(features: Float32Array, batch: number, json: boolean): void {
+  const width = features.length / batch;
+  const rows = Array.from({ length: batch }, (_, b) => features.subarray(b * width, (b + 1) * width));
+  if (json) {
+    process.stdout.write(JSON.stringify({ features: rows.map((r) => Array.from(r)) }) + '\n');
+    return;
+  }
+  const f = (x: number) => x.toFixed(4);
+  rows.forEach((r, b) => {
+    let sum = 0;
+    let sq = 0;
+    let min = Infinity;
+    let max = -Infinity;
+    for (const x of r) {
+      sum += x;
+      sq += x * x;
+      min = Math.min(min, x);
+      max = Math.max(max, x);
+    }
+    const mean = sum / width;
+    const std = Math.sqrt(Math.max(0, sq / width - mean * mean));
+    const head = Array.from(r.subarray(0, 4), f).join(', ');
+    process.stdout.write(
+      `image ${b}: ${width} features (features-only model: no classifier; --json prints them all): ` +
+        `[${head}${width > 4 ? ', …' : ''}], mean ${f(mean)}, std ${f(std)}, min ${f(min)}, max ${f(max)}, L2 norm ${f(Math.sqrt(sq))}\n`,
+    );
+  });
 }
 
 /** `--kernels matmul=tiled,attention=online_softmax_q32`: force variants per op. */

@@ -3,12 +3,26 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 /** A mistake in how a command was called: printed without a stack, exit code 2. */
 export class UsageError extends Error {}
 
+let commandName = '';
+
+/** Set by main before a command runs, so that usage errors point at that command's own --help. */
+export function setCommandName(name: string): void {
+  commandName = name;
+}
+
+/** "try `webvit classify --help`" (or `webvit --help` outside a command). */
+export function helpHint(): string {
+  return `try \`webvit ${commandName ? `${commandName} ` : ''}--help\``;
+}
+
 /** node:util parseArgs, with its errors turned into usage errors. */
 export function parseCommandLine<T extends ParseArgsConfig>(config: T) {
   try {
     return parseArgs(config);
   } catch (e) {
-    throw new UsageError(`${(e as Error).message}; try \`webvit --help\``);
+    // Node's long aside on positionals that start with '-' buries the point; `--` is in the usage.
+    const message = (e as Error).message.replace(/\. To specify a positional argument starting with a '-'.*$/s, '');
+    throw new UsageError(`${message}; ${helpHint()}`);
   }
 }
 
