@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Checks the first of the README's two commands, `npm run demo`, on a fresh Debian 12 (bookworm)
+# root made with debootstrap: once with apt sources in deb822 form
+# (/etc/apt/sources.list.d/debian.sources, as the Debian 12 installer and cloud images write them)
+# and once in the classic one-line form (/etc/apt/sources.list, as debootstrap and older installs
+# write them). Node 20 is not in Debian 12, so the host's node binary and npm are copied in.
+# How and why: docs/fresh-debian-check.md.
+#
+# Usage (as root):  bash scripts/check-fresh-debian.sh [deb822] [classic]     (default: both)
+# Needs: debootstrap (apt-get install debootstrap), network to the Debian mirror apt uses and to
+# the npm registry, and about 3 GB free per root under WEBVIT_CHECK_DIR.
+# Environment:
+#   WEBVIT_CHECK_DIR   where the roots and logs go (default /var/tmp/webvit-fresh-debian);
+#                      never inside the repository
+#   WEBVIT_CHECK_REPO  the git repository to clone into the roots (default: this checkout; its
+#                      committed HEAD is what is checked, not uncommitted edits)
+#   KEEP=1             keep the roots afterwards (default: deleted; the logs are kept)
+# Prints, per format, the exit code and the wall time of `npm run demo` and of its first
+# classify (from the "demo: classify" line to the end), and writes a timestamped log.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+repo=${WEBVIT_CHECK_REPO:-$here}
+dir=${WEBVIT_CHECK_DIR:-/var/tmp/webvit-fresh-debian}
+formats=("$@")
+[ ${#formats[@]} -gt 0 ] || formats=(deb822 classic)
+
+fail() { echo "check-fresh-debian: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || fail "needs root (debootstrap, chroot, mount): run it with sudo"
+command -v debootstrap >/dev/null || fail "debootstrap is missing: apt-get install -y debootstrap"
+case "$dir/" in "$here"/*) fail "WEBVIT_CHECK_DIR=$dir is inside the repository; choose a folder outside it (e.g. /var/tmp/...)" ;; esac
+node=$(command -v node) || fail "node is missing on this machine (its binary is copied into the roots)"
+npm_dir=$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." && pwd)
+[ -f "$npm_dir/package.json" ] || fail "cannot find npm's folder (looked at $npm_dir)"
+
+# The Debian mirror this machine's apt uses, from either sources format.
+mirror_from() {
+  local m=""
+  if [ -f "$1/etc/apt/sources.list.d/debian.sources" ]; then
+    m=$(sed -n 's/^URIs: *//p' "$1/etc/apt/sources.list.d/debian.sources" | awk '{print $1}' | grep -v -- -security | head -n1 || true)
+  fi
+  if [ -z "$m" ] && [ -f "$1/etc/apt/sources.list" ]; then
+    m=$(awk '$1=="deb" { i=2; if ($i ~ /^\[/) { while (i<=NF && $i !~ /\]$/) i++; i++ } if ($i !~ /-security/) { print $i; exit } }' "$1/etc/apt/sources.list")
+  fi
+  echo "${m:-http://deb.debian.org/debian}"
+}
+mirror=$(mirror_from /)
+echo "check-fresh-debian: mirror ${mirror}; repository $repo at $(git -C "$repo" rev-parse --short HEAD); roots under $dir"
+mkdir -p "$dir"
+
+# Everything mounted under a root, deepest first; refuses to delete a root that still has mounts
+# (a bind-mounted /dev must never be deleted through it).
+unmount_root() {
+  local root=$1 m
+  for m in $(awk -v r="$root/" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r); do
+    umount -l "$m" 2>/dev/null || true
+  done
+}
+remove_root() {
+  local root=$1
+  unmount_root "$root"
+  if awk -v r="$root/" 'index($2, r) == 1 {found=1} END {exit !found}' /proc/mounts; then
+    echo "check-fresh-debian: $root still has mounts; not deleting it" >&2
+    return 1
+  fi
+  rm -rf --one-file-system "$root"
+}
+current_root=""
+cleanup() {
+  [ -n "$current_root" ] || return 0
+  if [ "${KEEP:-}" = 1 ]; then unmount_root "$current_root"; else remove_root "$current_root"; fi
+}
+trap cleanup EXIT
+
+# Prefixes each line with the seconds since $1 (date +%s%N at the start).
+stamp() {
+  local t0=$1 line now
+  while IFS= read -r line; do
+    now=$(date +%s%N)
+    printf '[%6d.%01ds] %s\n' $(((now - t0) / 1000000000)) $((((now - t0) / 100000000) % 10)) "$line"
+  done
+}
+
+summary=()
+for fmt in "${formats[@]}"; do
+  case "$fmt" in deb822 | classic) ;; *) fail "unknown sources format \"$fmt\"; choose deb822 or classic" ;; esac
+  root="$dir/deb12-$fmt"
+  log="$dir/demo-$fmt.log"
+  [ -e "$root" ] && { remove_root "$root" || fail "cannot clear the old root $root"; }
+  current_root=$root
+
+  echo "check-fresh-debian: [$fmt] debootstrap --variant=minbase bookworm $root"
+  t=$(date +%s)
+  debootstrap --variant=minbase bookworm "$root" "$mirror" >"$dir/debootstrap-$fmt.log" 2>&1 ||
+    fail "debootstrap failed; see $dir/debootstrap-$fmt.log"
+  echo "check-fresh-debian: [$fmt] root made in $(($(date +%s) - t)) s"
+
+  # apt sources: bookworm and bookworm-updates on the mirror, in one of the two formats.
+  rm -f "$root/etc/apt/sources.list" "$root/etc/apt/sources.list.d/"*
+  if [ "$fmt" = deb822 ]; then
+    cat >"$root/etc/apt/sources.list.d/debian.sources" <<EOF
+Types: deb
+URIs: $mirror
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+  else
+    printf 'deb %s bookworm main\ndeb %s bookworm-updates main\n' "$mirror" "$mirror" >"$root/etc/apt/sources.list"
+  fi
+
+  # Node 20 and npm from this machine; name resolution for apt and npm.
+  install -m 755 "$node" "$root/usr/local/bin/node"
+  mkdir -p "$root/usr/local/lib/node_modules"
+  cp -a "$npm_dir" "$root/usr/local/lib/node_modules/npm"
+  ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
+  ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
+  cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+
+  # The repository, as a fresh clone (committed HEAD).
+  git clone --quiet "$repo" "$root/root/webvit"
+
+  mount --bind /proc "$root/proc"
+  mount --rbind /sys "$root/sys" && mount --make-rslave "$root/sys"
+  mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev"
+
+  echo "check-fresh-debian: [$fmt] npm run demo (log: $log)"
+  t0=$(date +%s%N)
+  set +e
+  chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    bash -c 'cd /root/webvit && npm run demo' 2>&1 | stamp "$t0" | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  t1=$(date +%s%N)
+  total=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+  # The first classify: from the demo's "demo: classify" line to the end of the run.
+  start=$(sed -n 's/^\[ *\([0-9.]*\)s\] demo: classify.*/\1/p' "$log" | head -n1)
+  classify=$([ -n "$start" ] && awk -v s="$start" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f s", (b - a) / 1e9 - s }' || echo "not reached")
+  # Is `webvit` on the PATH as the README writes it?
+  on_path=$(chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    bash -c 'cd /root && webvit --version' 2>&1 | tail -n1 || true)
+  summary+=("[$fmt] npm run demo: exit $rc in $total s; first classify $classify; \`webvit --version\` from \$HOME: $on_path")
+  echo "check-fresh-debian: ${summary[-1]}"
+
+  if [ "${KEEP:-}" = 1 ]; then unmount_root "$root"; else remove_root "$root"; fi
+  current_root=""
+done
+
+echo
+printf 'check-fresh-debian: %s\n' "${summary[@]}"
+status=0
+for s in "${summary[@]}"; do case "$s" in *"exit 0 "*) ;; *) status=1 ;; esac; done
+exit $status
