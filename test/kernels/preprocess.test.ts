@@ -11,6 +11,7 @@ import { luma8 } from '../../src/kernels/preprocess/resample.js';
 import { normalisationTable, preprocessGeometry, type ChannelMode, type Interpolation, type PreprocessConfig } from '../../src/model/preprocess.js';
 import { runDispatch, testDevice } from '../helpers/gpu.js';
 import { freshSeed, rng } from '../helpers/random.js';
+import { logMeasured } from '../helpers/compare.js';
 
 /**
  * Tolerances.
@@ -87,7 +88,7 @@ function compare(what: string, got: Float32Array, config: PreprocessConfig, ref:
       if (firstBad < 0) firstBad = i;
     }
   }
-  if (!process.env.WEBVIT_QUIET) console.log(`[error] preprocess ${what}: max |gpu − float64| ${maxAbs.toExponential(3)} (tol ${REF_TOL}), ${levelMismatch} values off Pillow's 8-bit levels`);
+  logMeasured(`preprocess ${what}: max |gpu − float64| ${maxAbs.toExponential(3)} (tol ${REF_TOL}), ${levelMismatch} values off Pillow's 8-bit levels`);
   const at = firstBad >= 0 ? `; first at ${firstBad}: got ${got[firstBad]}, want level ${ref.levels[firstBad]} = ${lut[Math.floor(firstBad / plane) * 256 + ref.levels[firstBad]]}` : '';
   expect(levelMismatch, `${what}: seed ${seed} (WEBVIT_SEED=${seed})${at}`).toBe(0);
   expect(maxAbs, `${what}: seed ${seed}`).toBeLessThanOrEqual(REF_TOL);
@@ -220,9 +221,7 @@ describe('decoding + preprocessing vs PIL and torchvision 0.14 (test/fixtures/pr
         // Our own normalisation table equals torchvision's float32 values.
         expect(Array.from(normalisationTable(config))).toEqual(c.lut.flat());
         const oneStep = 1 / 255 / Math.min(...c.std) + 1e-6;
-        if (!process.env.WEBVIT_QUIET) {
-          console.log(`[error] preprocess vs torchvision ${name} ${cname}: max abs ${maxAbs.toExponential(3)} (tol 0; one 8-bit step would be ${oneStep.toFixed(4)}), ${differ}/${want.length} values differ, max ${maxSteps} 8-bit steps`);
-        }
+        logMeasured(`preprocess vs torchvision ${name} ${cname}: max abs ${maxAbs.toExponential(3)} (tol 0; one 8-bit step would be ${oneStep.toFixed(4)}), ${differ}/${want.length} values differ, max ${maxSteps} 8-bit steps`);
         expect(differ, `${name} ${cname}: ${differ} values differ from torchvision's (max abs ${maxAbs})`).toBe(0);
       }
     });
