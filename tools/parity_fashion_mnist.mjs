@@ -10,18 +10,46 @@
 //   npm run build && node tools/parity_fashion_mnist.mjs [--model FILE] [--data DIR] [--batch N]
 //
 // Needs the Debian package dataset-fashion-mnist (/usr/share/datasets/fashion-mnist).
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { getNodeDevice, loadModelFile, ImagePreprocessor } from '../dist/node.js';
+
+/** A clear line and exit 1, for what a user can fix (no stack). */
+function fail(message) {
+  process.stderr.write(`parity: ${message}\n`);
+  process.exit(1);
+}
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { model: { type: 'string' }, data: { type: 'string' }, batch: { type: 'string' } } });
+let values;
+try {
+  ({ values } = parseArgs({ options: { model: { type: 'string' }, data: { type: 'string' }, batch: { type: 'string' } } }));
+} catch (e) {
+  fail(`${e.message}; usage: node tools/parity_fashion_mnist.mjs [--model FILE] [--data DIR] [--batch N]`);
+}
 const modelPath = values.model ?? join(root, 'models/fashion-mnist/model.safetensors');
 const dataDir = values.data ?? '/usr/share/datasets/fashion-mnist';
 const batch = Number(values.batch ?? 500);
+if (!Number.isInteger(batch) || batch < 1) fail(`--batch must be a positive integer, got "${values.batch}"`);
+
+// Everything the run reads, checked before the GPU starts.
+const imagesFile = join(dataDir, 't10k-images-idx3-ubyte.gz');
+const labelsFile = join(dataDir, 't10k-labels-idx1-ubyte.gz');
+const predsPath = join(dirname(modelPath), 'pytorch_test_predictions.bin');
+const missingData = [imagesFile, labelsFile].filter((f) => !existsSync(f));
+if (missingData.length) {
+  fail(
+    `the Fashion-MNIST test set is missing (${missingData.join(', ')}). It comes from Debian's dataset-fashion-mnist package: ` +
+      '`apt-get install dataset-fashion-mnist` (as root), then rerun `npm run parity`; or pass --data DIR, a folder with t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz.',
+  );
+}
+if (!existsSync(modelPath)) fail(`${modelPath}: model file not found (--model FILE chooses another)`);
+if (!existsSync(predsPath)) fail(`${predsPath}: PyTorch's test predictions for this model are missing (tools/train_fashion_mnist.py writes them next to the model)`);
+const distEntry = join(root, 'dist', 'node.js');
+if (!existsSync(distEntry)) fail(`${distEntry} is missing: run \`npm run build\` (\`npm run parity\` builds first)`);
+const { getNodeDevice, loadModelFile, ImagePreprocessor } = await import(distEntry);
 
 function readIdx(path) {
   const b = gunzipSync(readFileSync(path));
@@ -30,10 +58,10 @@ function readIdx(path) {
   return { shape, data: b.subarray(4 + 4 * dims) };
 }
 
-const images = readIdx(join(dataDir, 't10k-images-idx3-ubyte.gz'));
-const labels = readIdx(join(dataDir, 't10k-labels-idx1-ubyte.gz')).data;
+const images = readIdx(imagesFile);
+const labels = readIdx(labelsFile).data;
 const [n, h, w] = images.shape;
-const predsFile = readFileSync(join(dirname(modelPath), 'pytorch_test_predictions.bin'));
+const predsFile = readFileSync(predsPath);
 const torchTop1 = new Int32Array(predsFile.buffer.slice(predsFile.byteOffset, predsFile.byteOffset + 4 * n));
 
 const t0 = performance.now();

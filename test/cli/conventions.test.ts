@@ -159,3 +159,12 @@ describe('webvit run: input and output edge cases', () => {
     lines.forEach((l, b) => expect(l).toMatch(new RegExp(`^image ${b}: 64 features \\(features-only model: no classifier; --json prints them all\\): \\[-?\\d+\\.\\d{4}, .*\\], mean -?\\d+\\.\\d{4}, std \\d+\\.\\d{4}, min .*, max .*, L2 norm \\d+\\.\\d{4}$`)));
   });
 });
+
+describe('npm run parity without its data set', () => {
+  it('says which files are missing and to `apt-get install dataset-fashion-mnist`, without a stack', () => {
+    const r = spawnSync(process.execPath, ['tools/parity_fashion_mnist.mjs', '--data', tmp], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...NO_GPU } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^parity: the Fashion-MNIST test set is missing \(.*t10k-images-idx3-ubyte\.gz, .*t10k-labels-idx1-ubyte\.gz\)\. .*`apt-get install dataset-fashion-mnist`/);
+    expect(r.stderr).not.toMatch(/ENOENT|\n\s+at /);
+  });
+});
