@@ -15,6 +15,9 @@
 #   WEBVIT_CHECK_REPO  the git repository to clone into the roots (default: this checkout; its
 #                      committed HEAD is what is checked, not uncommitted edits)
 #   KEEP=1             keep the roots afterwards (default: deleted; the logs are kept)
+#   WEBVIT_CHECK_CA    a CA bundle npm in the roots must trust (default: this machine's npm `cafile`
+#                      or NODE_EXTRA_CA_CERTS, if set): for machines that reach the npm registry
+#                      through a TLS-inspecting proxy. A machine with direct access needs none.
 # Prints, per format, the exit code and the wall time of `npm run demo` and of its first
 # classify (from the "demo: classify" line to the end), and writes a timestamped log.
 set -euo pipefail
@@ -45,7 +48,13 @@ mirror_from() {
   echo "${m:-http://deb.debian.org/debian}"
 }
 mirror=$(mirror_from /)
-echo "check-fresh-debian: mirror ${mirror}; repository $repo at $(git -C "$repo" rev-parse --short HEAD); roots under $dir"
+ca=${WEBVIT_CHECK_CA:-}
+if [ -z "$ca" ]; then
+  ca=$(npm config get cafile 2>/dev/null || true)
+  { [ "$ca" != null ] && [ -f "$ca" ]; } || ca=${NODE_EXTRA_CA_CERTS:-}
+fi
+[ -z "$ca" ] || [ -f "$ca" ] || fail "WEBVIT_CHECK_CA=$ca is not a file"
+echo "check-fresh-debian: mirror ${mirror}${ca:+; npm trusts the CA bundle $ca}; repository $repo at $(git -C "$repo" rev-parse --short HEAD); roots under $dir"
 mkdir -p "$dir"
 
 # Everything mounted under a root, deepest first; refuses to delete a root that still has mounts
@@ -116,6 +125,11 @@ EOF
   ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
   ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
   cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+  ca_env=()
+  if [ -n "$ca" ]; then
+    cp -L "$ca" "$root/etc/webvit-check-ca.pem"
+    ca_env=(NODE_EXTRA_CA_CERTS=/etc/webvit-check-ca.pem)
+  fi
 
   # The repository, as a fresh clone (committed HEAD).
   git clone --quiet "$repo" "$root/root/webvit"
@@ -127,7 +141,7 @@ EOF
   echo "check-fresh-debian: [$fmt] npm run demo (log: $log)"
   t0=$(date +%s%N)
   set +e
-  chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
+  chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb "${ca_env[@]}" \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     bash -c 'cd /root/webvit && npm run demo' 2>&1 | stamp "$t0" | tee "$log"
   rc=${PIPESTATUS[0]}
