@@ -80,8 +80,13 @@ export async function requestDeviceFrom(
 /** Browser entry: a device from navigator.gpu. */
 export async function getDevice(options: DeviceOptions = {}): Promise<GPUDevice> {
   const gpu = typeof navigator !== 'undefined' ? (navigator as Navigator).gpu : undefined;
+  if (!gpu && isNode()) {
+    throw new WebvitError('NO_WEBGPU', "getDevice() uses the browser's navigator.gpu, which Node does not have. In Node use getNodeDevice() from 'webvit' (WebGPU through Dawn, npm `webgpu`).");
+  }
   return requestDeviceFrom(gpu, options);
 }
+
+const isNode = (): boolean => typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 
 /** The adapter behind a device, as one line and as a stable id for caches and result files. */
 export function adapterIdentity(device: GPUDevice): { description: string; id: string } {
