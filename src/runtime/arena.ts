@@ -1,3 +1,5 @@
+import { WebvitError } from './errors.js';
+
 /**
  * Liveness-based placement of a plan's activation tensors into a few reusable buffers.
  *
@@ -28,7 +30,7 @@ export function assignBuffers(tensors: TensorLife[]): ArenaAssignment {
   const freeAfter: number[] = []; // last step of the buffer's current occupant
   const slot = new Map<string, number>();
   for (const t of sorted) {
-    if (t.last < t.first) throw new Error(`arena: tensor ${t.name} dies (${t.last}) before it is born (${t.first})`);
+    if (t.last < t.first) throw new WebvitError('BAD_ARGUMENT', `arena: tensor ${t.name} dies (step ${t.last}) before it is born (step ${t.first})`);
     let best = -1;
     for (let i = 0; i < sizes.length; i++) {
       if (freeAfter[i] >= t.first) continue;

@@ -1,4 +1,5 @@
 import type { Dispatch } from '../kernels/kernel.js';
+import { WebvitError } from './errors.js';
 import { BufferOwner, Plan, type PlanProfile } from './plan.js';
 import type { BufferSlice } from './shader.js';
 
@@ -67,7 +68,7 @@ export class StandaloneDispatch {
 
   async read(name: string): Promise<Float32Array> {
     const n = this.io.outputs[name];
-    if (n === undefined) throw new Error(`standalone: ${name} is not an output`);
+    if (n === undefined) throw new WebvitError('BAD_ARGUMENT', `standalone ${this.dispatch.label}: ${name} is not an output; outputs: ${Object.keys(this.io.outputs).join(', ')}`);
     const staging = this.device.createBuffer({ label: 'standalone.read', size: 4 * n, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     try {
       const enc = this.device.createCommandEncoder();
