@@ -7,8 +7,9 @@ export { readWeights, expectedTensors, type LoadedWeights } from './model/weight
 export { parseSafetensors, writeSafetensors } from './model/safetensors.js';
 export type { PlanProfile, DispatchTiming } from './runtime/plan.js';
 export { topK } from './model/topk.js';
-export { tuneKernels, memoryTuneStore, localStorageTuneStore, type TuneStore } from './runtime/tuning.js';
-export { KERNEL_VARIANTS, DEFAULT_CHOICE, type KernelChoice } from './kernels/registry.js';
+export { tuneKernels, memoryTuneStore, localStorageTuneStore, type TuneStore, type TuneOptions } from './runtime/tuning.js';
+export type { LoadProgress } from './runtime/progress.js';
+export { KERNEL_VARIANTS, DEFAULT_CHOICE, adapterDefaults, isCpuAdapter, type KernelChoice } from './kernels/registry.js';
 export { ImagePreprocessor, type RgbaImage } from './image/preprocessor.js';
 export { parsePreprocess, defaultPreprocess, preprocessGeometry, type PreprocessConfig } from './model/preprocess.js';
 export { flopsPerImage } from './model/stats.js';

@@ -5,12 +5,13 @@ import { pipelineCacheFor } from '../runtime/pipelines.js';
 import { BufferOwner, Plan, tensorLifetimes, type PlanProfile } from '../runtime/plan.js';
 import { shapeOf, type ViTConfig } from './config.js';
 import { buildGraph } from './graph.js';
-import { defaultGraphKernels, KERNEL_VARIANTS, variantNeeds, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
+import { KERNEL_VARIANTS, variantNeeds, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
 import { attentionInapplicable, type AttentionVariant } from '../kernels/attention/op.js';
 import { localStorageTuneStore, memoryTuneStore, tuneKernels, type TuneStore } from '../runtime/tuning.js';
 import { expectedTensors, readWeights, type LoadedWeights } from './weights.js';
 import { formatProfile, profileFromEnv } from '../runtime/profile_format.js';
 import { defaultPreprocess, type PreprocessConfig } from './preprocess.js';
+import { firstNonFinite, imageList, maxAbs, nonFiniteRows } from './finite.js';
 
 export interface LoadOptions {
   /** Names GPU objects and errors; defaults to "vit". */
@@ -20,11 +21,23 @@ export interface LoadOptions {
   /** Force a kernel variant per op (src/kernels/registry.ts); the rest are tuned or default. */
   kernels?: KernelChoice;
   /**
-   * Pick the fastest correct variant of each op for this adapter and shape with a short tune on
-   * first use, remembered in `store` (default: localStorage in browsers, a cache file in Node via
-   * `setDefaultTuneStore`, else memory). `false`: use the defaults (correct on every adapter).
+   * Kernel variants per op and problem shape:
+   * - omitted: a choice an earlier tune cached for this adapter and shape (in the default store:
+   *   localStorage in browsers, a cache file in Node via `setDefaultTuneStore`, else memory),
+   *   otherwise the adapter's defaults (`adapterDefaults` in src/kernels/registry.ts). Never tunes,
+   *   so a first load costs only the shader compiles.
+   * - `true`: also tune every shape that has no cached choice (candidates validated against the
+   *   portable variants, then timed; seconds per shape on CPU adapters) and cache the winners.
+   * - a TuneStore: as `true`, remembered in that store.
+   * - `false`: the adapter's defaults, no cache.
    */
   tune?: boolean | TuneStore;
+  /**
+   * Called while the load compiles kernels (stage 'compile': done/total kernels compiled and run
+   * once) and tunes (stage 'tune': done/total problems timed). Also called by later forward()
+   * calls at a batch size that needs a new plan.
+   */
+  onProgress?: (e: { stage: 'compile' | 'tune'; done: number; total: number; detail?: string }) => void;
 }
 
 let defaultStore: TuneStore | undefined;
@@ -34,11 +47,12 @@ export function setDefaultTuneStore(store: TuneStore): void {
   defaultStore = store;
 }
 
-function tuneStoreFor(option: LoadOptions['tune']): TuneStore | undefined {
-  if (option === false) return undefined;
-  if (option && option !== true) return option;
+/** Where choices are looked up and whether missing ones are tuned (see LoadOptions.tune). */
+function tuningFor(option: LoadOptions['tune']): { store: TuneStore | undefined; tune: boolean } {
+  if (option === false) return { store: undefined, tune: false };
+  if (option && option !== true) return { store: option, tune: true };
   defaultStore ??= localStorageTuneStore() ?? memoryTuneStore();
-  return defaultStore;
+  return { store: defaultStore, tune: option === true };
 }
 
 export interface ForwardOptions {
@@ -56,6 +70,12 @@ export interface ForwardResult {
   /** [batch, hidden_size] when asked for (always present for num_classes 0). */
   features?: Float32Array;
 }
+
+/**
+ * Above this |value| an input is not normalised pixels, and a non-finite output is blamed on it
+ * rather than on the weights (normalised pixels lie within about ±10; raw 0–255 values would pass).
+ */
+const EXTREME_INPUT = 1e4;
 
 /** Plans kept at once (one per batch size, least recently used dropped). */
 const MAX_PLANS = 2;
@@ -79,7 +99,8 @@ export class ViTModel {
     readonly label: string,
     /** Variants forced by the caller (the rest are tuned per shape, or default). */
     readonly forcedKernels: KernelChoice,
-    private readonly tuneStore: TuneStore | undefined,
+    private readonly tuning: { store: TuneStore | undefined; tune: boolean },
+    private readonly onProgress: LoadOptions['onProgress'],
     private readonly weights: Map<string, GPUBuffer>,
     private readonly halfWeights: ReadonlySet<string>,
     private readonly owner: BufferOwner,
@@ -112,7 +133,7 @@ export class ViTModel {
         }
         buffers.set(name, buf);
       }
-      const model = new ViTModel(device, w.config, w.labels, label, options.kernels ?? {}, tuneStoreFor(options.tune), buffers, new Set(w.half?.keys() ?? []), owner);
+      const model = new ViTModel(device, w.config, w.labels, label, options.kernels ?? {}, tuningFor(options.tune), options.onProgress, buffers, new Set(w.half?.keys() ?? []), owner);
       model.preprocess = w.preprocess ?? defaultPreprocess(w.config);
       await model.planFor(batch); // compiles every pipeline, in parallel, before the first forward
       return model;
@@ -136,25 +157,58 @@ export class ViTModel {
     return estimateActivationBytes(this.config, batch, this.device.limits.maxComputeWorkgroupStorageSize);
   }
 
-  /** Runs the model on float32 NCHW pixels (already normalised): `batch × C × S × S` values. */
+  /**
+   * Runs the model on float32 NCHW pixels (already normalised): `batch × C × S × S` values.
+   * The pixels are checked (NaN and ±Inf are refused, naming the image) and copied when forward()
+   * is called, so the caller may reuse its array at once. Logits that come out NaN or ±Inf anyway
+   * (float32 overflow inside the model) are an error naming the images, never a result.
+   */
   async forward(input: Float32Array, options: ForwardOptions = {}): Promise<ForwardResult> {
-    const batch = this.checkInput(input, options.batch);
+    const { batch, pixels } = this.takeInput(input, options.batch);
     if (profileFromEnv()) {
-      const p = await this.profile(input, options);
+      const p = await this.profileTaken(batch, pixels, options);
       console.error(`webvit ${this.label} batch ${batch}: ${formatProfile(p)}`);
       return p.result;
     }
+    // run() must be called in the same turn as the plan arrives: a plan evicted by another
+    // forward's planFor() is destroyed in a reaction registered after this one, so a run queued
+    // here is always one its destroy() waits for.
     const plan = await this.planFor(batch);
-    const out = await plan.run({ image: input });
-    return this.result(batch, out, options.features);
+    const out = await plan.run({ image: pixels });
+    return this.result(batch, out, pixels, options.features);
   }
 
   /** One forward pass with per-dispatch timing (GPU timestamps where the device has them). */
   async profile(input: Float32Array, options: ForwardOptions = {}): Promise<PlanProfile & { result: ForwardResult }> {
-    const batch = this.checkInput(input, options.batch);
+    const { batch, pixels } = this.takeInput(input, options.batch);
+    return this.profileTaken(batch, pixels, options);
+  }
+
+  private async profileTaken(batch: number, pixels: Float32Array, options: ForwardOptions): Promise<PlanProfile & { result: ForwardResult }> {
     const plan = await this.planFor(batch);
-    const p = await plan.profile({ image: input });
-    return { method: p.method, dispatches: p.dispatches, totalMs: p.totalMs, result: this.result(batch, p.outputs, options.features) };
+    const p = await plan.profile({ image: pixels });
+    return { method: p.method, dispatches: p.dispatches, totalMs: p.totalMs, result: this.result(batch, p.outputs, pixels, options.features) };
+  }
+
+  /**
+   * Checks the input and copies it, synchronously: forward() runs are queued, and a run that read
+   * the caller's array when it started would see whatever the caller wrote there in the meantime.
+   */
+  private takeInput(input: Float32Array, batchOption: number | undefined): { batch: number; pixels: Float32Array } {
+    const batch = this.checkInput(input, batchOption);
+    const bad = firstNonFinite(input);
+    if (bad >= 0) {
+      const c = this.config;
+      const per = shapeOf(c).imageValues;
+      const [image, v] = [Math.floor(bad / per), bad % per];
+      const S = c.image_size;
+      const where = `channel ${Math.floor(v / (S * S))}, row ${Math.floor(v / S) % S}, column ${v % S}`;
+      throw new WebvitError(
+        'BAD_INPUT',
+        `${this.label}: input image ${image} of ${batch} has ${input[bad]} at value ${v} (${where}); pixels must be finite numbers (normalised: (x − mean) / std). Fix or drop that image.`,
+      );
+    }
+    return { batch, pixels: input.slice() };
   }
 
   /** Frees the weights and every plan. The device stays usable (it may be the caller's). */
@@ -168,9 +222,24 @@ export class ViTModel {
     this.owner.destroyAll();
   }
 
-  private result(batch: number, out: Record<string, Float32Array>, withFeatures?: boolean): ForwardResult {
+  private result(batch: number, out: Record<string, Float32Array>, pixels: Float32Array, withFeatures?: boolean): ForwardResult {
     const r: ForwardResult = { batch, numClasses: this.numClasses, logits: out.logits ?? new Float32Array(0) };
     if (withFeatures || this.numClasses === 0) r.features = out.features;
+    // A finite input gave NaN or ±Inf: float32 overflowed inside the model. Which images, and is
+    // the input itself extreme (normalised pixels are within about ±10) or are the weights?
+    const bad = [...new Set([...nonFiniteRows(r.logits, this.numClasses), ...(r.features ? nonFiniteRows(r.features, this.config.hidden_size) : [])])].sort((x, y) => x - y);
+    if (bad.length) {
+      const per = shapeOf(this.config).imageValues;
+      const largest = Math.max(...bad.map((i) => maxAbs(pixels.subarray(i * per, (i + 1) * per))));
+      const what = `${this.label}: the outputs of ${imageList(bad, batch)} are not finite (NaN or ±Inf) although the input is`;
+      if (largest > EXTREME_INPUT) {
+        throw new WebvitError('BAD_INPUT', `${what}: float32 overflowed inside the model on an input whose largest |value| is ${largest.toExponential(1)}, far beyond normalised pixels (about ±10). Normalise the pixels ((x − mean) / std) first.`);
+      }
+      throw new WebvitError(
+        'BAD_WEIGHTS',
+        `${what} (largest |value| ${largest.toPrecision(3)}): the model's weights overflow float32 (values near its limit of 3.4e38, or large enough that their products and sums exceed it). Check the weight file; convert it again from the original checkpoint.`,
+      );
+    }
     return r;
   }
 
@@ -202,18 +271,14 @@ export class ViTModel {
     return this.chosen.get(batch);
   }
 
-  /** Variants for a batch size: tuned per shape (cached by the store), or the defaults. */
+  /** Variants for a batch size: forced, cached, tuned per shape (when asked) or the adapter's defaults. */
   private async graphKernels(batch: number): Promise<GraphKernels> {
     const s = shapeOf(this.config);
-    if (!this.tuneStore) {
-      const k = defaultGraphKernels(this.forcedKernels);
-      this.chosen.set(batch, { matmul: k.matmul(0, 0, 0), attention: k.attention, layernorm: k.layernorm });
-      return k;
-    }
     // The matmul shapes are read off the graph itself, so the tuner sees exactly what will run.
     const probe = buildGraph(this.config, (name) => this.weight(name), { batch, maxWorkgroupStorage: this.device.limits.maxComputeWorkgroupStorageSize });
     const matmuls = probe.dispatches.filter((d) => d.source.kernel.startsWith('matmul/')).map((d) => ({ M: d.uniforms!.M, K: d.uniforms!.K, N: d.uniforms!.N }));
-    const r = await tuneKernels(this.device, { matmuls, attention: { batch, T: s.tokens, heads: this.config.num_heads, headDim: s.headDim }, layernorm: { rows: batch * s.tokens, D: this.config.hidden_size } }, this.tuneStore, this.forcedKernels);
+    const shapes = { matmuls, attention: { batch, T: s.tokens, heads: this.config.num_heads, headDim: s.headDim }, layernorm: { rows: batch * s.tokens, D: this.config.hidden_size } };
+    const r = await tuneKernels(this.device, shapes, this.tuning.store, this.forcedKernels, { tune: this.tuning.tune, onProgress: this.onProgress });
     this.chosen.set(batch, r.chosen);
     return r.kernels;
   }
@@ -229,10 +294,11 @@ export class ViTModel {
     p = this.graphKernels(batch).then((kernels) => {
       const graph = buildGraph(this.config, (name) => this.weight(name), { batch, maxWorkgroupStorage: this.device.limits.maxComputeWorkgroupStorageSize, kernels, halfWeights: this.halfWeights });
       const outputs = [graph.features.tensor, ...(graph.logits ? [graph.logits.tensor] : [])];
-      return Plan.compile(this.device, `${this.label}.b${batch}`, graph.dispatches, { inputs: [graph.input.tensor], outputs });
+      return Plan.compile(this.device, `${this.label}.b${batch}`, graph.dispatches, { inputs: [graph.input.tensor], outputs }, { onCompile: this.onProgress });
     });
     this.plans.set(batch, p);
-    p.catch(() => this.plans.delete(batch));
+    // A failed build leaves the map, unless it was evicted and the batch size built again since.
+    p.catch(() => this.plans.get(batch) === p && this.plans.delete(batch));
     while (this.plans.size > MAX_PLANS) {
       const [oldBatch, old] = this.plans.entries().next().value as [number, Promise<Plan>];
       this.plans.delete(oldBatch);

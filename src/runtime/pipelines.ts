@@ -19,7 +19,18 @@ const debugWgsl = (): boolean =>
  */
 export class PipelineCache {
   private readonly compiled = new Map<string, Promise<CompiledKernel>>();
+  /** Keys of kernels that have run at least once on this device (see Plan's warm-up). */
+  private readonly ran = new Set<string>();
   constructor(readonly device: GPUDevice) {}
+
+  /** Whether a kernel has been dispatched on this device (so a CPU driver has compiled it). */
+  hasRun(key: string): boolean {
+    return this.ran.has(key);
+  }
+
+  markRun(key: string): void {
+    this.ran.add(key);
+  }
 
   get(source: KernelSource): Promise<CompiledKernel> {
     let p = this.compiled.get(source.key);

@@ -2,7 +2,13 @@ import { isTensorRef, type Binding, type Dispatch } from '../kernels/kernel.js';
 import { assignBuffers, type TensorLife } from './arena.js';
 import { WebvitError } from './errors.js';
 import { pipelineCacheFor, type CompiledKernel } from './pipelines.js';
+import type { ProgressCallback } from './progress.js';
 import { createCheckedBindGroup, packUniform, type BufferSlice } from './shader.js';
+
+export interface PlanCompileOptions {
+  /** Called as kernels new to the device are compiled and run once (see warmUp). */
+  onCompile?: ProgressCallback;
+}
 
 export interface PlanIO {
   /** Tensors written from the CPU before each run: name -> bytes. */
@@ -72,8 +78,13 @@ export class Plan {
     readonly activationBytes: number,
   ) {}
 
-  static async compile(device: GPUDevice, label: string, dispatches: Dispatch[], io: PlanIO): Promise<Plan> {
+  static async compile(device: GPUDevice, label: string, dispatches: Dispatch[], io: PlanIO, options: PlanCompileOptions = {}): Promise<Plan> {
     const owner = new BufferOwner(device);
+    const cache = pipelineCacheFor(device);
+    // Kernels new to this device, counted before their pipelines are made so that a progress
+    // line shows at once (creating them is quick on CPU drivers; running them once is not).
+    const fresh = new Set(dispatches.map((d) => d.source.key).filter((k) => !cache.hasRun(k)));
+    if (fresh.size > 0) options.onCompile?.({ stage: 'compile', done: 0, total: fresh.size });
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
     let openScopes = 2;
@@ -91,7 +102,6 @@ export class Plan {
       for (const [name, life] of lives) tensors.set(name, { buffer: physical[arena.slot.get(name)!], offset: 0, size: life.bytes });
 
       // 2. Every distinct kernel, compiled in parallel.
-      const cache = pipelineCacheFor(device);
       const kernels = await Promise.all(dispatches.map((d) => cache.get(d.source)));
 
       // 3. Uniforms of all dispatches in one buffer, each at an aligned offset.
@@ -141,6 +151,7 @@ export class Plan {
       const oom = await popScope();
       if (validation) throw new WebvitError('GPU', `${label}: GPU validation error while building the plan: ${validation.message}`);
       if (oom) throw new WebvitError('GPU', `${label}: out of GPU memory while building the plan (activations ${arena.totalBytes} bytes): ${oom.message}. Try a smaller batch.`);
+      await warmUp(device, label, steps, fresh, options.onCompile);
       return new Plan(device, label, steps, tensors, io, readback, owner, arena.totalBytes);
     } catch (e) {
       owner.destroyAll();
@@ -167,7 +178,9 @@ export class Plan {
       const pass = encoder.beginComputePass({ label: `${this.label}.forward` });
       for (const s of this.steps) encodeStep(pass, s);
       pass.end();
-      return this.finish(encoder);
+      const out = await this.finish(encoder);
+      this.markRun();
+      return out;
     });
   }
 
@@ -223,6 +236,7 @@ export class Plan {
         }
         outputs = await this.finish(this.device.createCommandEncoder({ label: `${this.label}.readback` }));
       }
+      this.markRun();
       return { method, dispatches: timings, totalMs: timings.reduce((a, d) => a + d.ms, 0), outputs };
     });
   }
@@ -237,6 +251,12 @@ export class Plan {
       this.freed = this.queue.then(() => this.owner.destroyAll());
     }
     return this.freed;
+  }
+
+  /** Every kernel of this plan has now run on the device: later plans need not warm it up. */
+  private markRun(): void {
+    const cache = pipelineCacheFor(this.device);
+    for (const s of this.steps) cache.markRun(s.dispatch.source.key);
   }
 
   private serialise<T>(fn: () => Promise<T>): Promise<T> {
@@ -307,6 +327,48 @@ export function tensorLifetimes(label: string, dispatches: Dispatch[], io: PlanI
   for (const name of io.inputs) lives.get(name)!.first = -1;
   for (const name of io.outputs) lives.get(name)!.last = dispatches.length;
   return lives;
+}
+
+/**
+ * Runs one workgroup of the first step of each kernel that has never run on this device, one
+ * submit each, and reports each as compiled. CPU drivers (lavapipe, SwiftShader) compile a
+ * pipeline to machine code at its first dispatch, not when it is created: without this the first
+ * forward pass would silently take all the compile time (up to seconds per kernel there); GPU
+ * drivers compile at creation, and this costs them a few tiny submits once per kernel.
+ * Only steps whose writable bindings are all this plan's activation tensors are run: every run
+ * rewrites those before reading them, so the partial results left here are never seen. A kernel
+ * that writes into a buffer the plan does not own (a standalone dispatch, the image
+ * preprocessor) is left to compile at its first real run.
+ */
+async function warmUp(device: GPUDevice, label: string, steps: CompiledStep[], fresh: Set<string>, report?: ProgressCallback): Promise<void> {
+  const cache = pipelineCacheFor(device);
+  const firsts = new Map<string, CompiledStep>();
+  for (const s of steps) {
+    const key = s.dispatch.source.key;
+    if (!fresh.has(key) || firsts.has(key)) continue;
+    const writesOutside = s.kernel.info.bindings.some((b) => b.kind === 'storage' && !isTensorRef(s.dispatch.bindings[b.name]));
+    if (!writesOutside) firsts.set(key, s);
+  }
+  // Kernels that cannot be warmed up count as done: they are created and compile at first use.
+  let done = fresh.size - firsts.size;
+  if (done > 0) report?.({ stage: 'compile', done, total: fresh.size });
+  for (const [key, s] of firsts) {
+    if (!cache.hasRun(key)) {
+      device.pushErrorScope('validation');
+      const encoder = device.createCommandEncoder({ label: `${label}.warmup` });
+      const pass = encoder.beginComputePass({ label: `${s.dispatch.label}.warmup` });
+      pass.setPipeline(s.kernel.pipeline);
+      pass.setBindGroup(0, s.bindGroup);
+      pass.dispatchWorkgroups(1, 1, 1);
+      pass.end();
+      device.queue.submit([encoder.finish()]);
+      const err = await device.popErrorScope();
+      if (err) throw new WebvitError('GPU', `${s.dispatch.label} (${s.dispatch.source.kernel}): GPU validation error on the kernel's first run: ${err.message}`);
+      await device.queue.onSubmittedWorkDone();
+      cache.markRun(key);
+    }
+    report?.({ stage: 'compile', done: ++done, total: fresh.size, detail: `${s.dispatch.source.kernel} (${s.dispatch.label})` });
+  }
 }
 
 function encodeStep(pass: GPUComputePassEncoder, s: CompiledStep): void {

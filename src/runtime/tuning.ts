@@ -1,12 +1,13 @@
 import { attention, attentionInapplicable, type AttentionVariant } from '../kernels/attention/op.js';
 import { linear, type MatmulVariant } from '../kernels/matmul/op.js';
 import { layerNorm, type LayerNormVariant } from '../kernels/layernorm/op.js';
-import { DEFAULT_CHOICE, KERNEL_VARIANTS, variantNeeds, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
+import { adapterDefaults, DEFAULT_CHOICE, KERNEL_VARIANTS, variantNeeds, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
 import { unavailableReason, type Dispatch } from '../kernels/kernel.js';
 import type { BufferSlice } from './shader.js';
 import { adapterIdentity } from './device.js';
 import { relL2 } from '../kernels/reference_math.js';
 import { StandaloneDispatch } from './standalone.js';
+import type { ProgressCallback } from './progress.js';
 
 /** Where tuning results live: localStorage in browsers, a JSON file in Node, memory otherwise. */
 export interface TuneStore {
@@ -142,70 +143,129 @@ async function pickFastest<V extends string>(
   return { choice: best.v, times };
 }
 
-/**
- * The cached choice for `key` when it names a usable variant, else a fresh pick, cached. The key
- * carries a fingerprint of the candidate set, so adding or removing a variant tunes again.
- */
-async function cachedChoice<V extends string>(store: TuneStore, key: string, usable: V[], pick: (usable: V[]) => Promise<{ choice: V }>): Promise<V> {
-  const k = `${key}|${fingerprint(usable)}`;
-  const cached = store.get(k);
-  if (cached && usable.includes(cached as V)) return cached as V;
-  const { choice } = await pick(usable);
-  store.set(k, choice);
-  return choice;
+/** How tuneKernels decides what it does not find in the store. */
+export interface TuneOptions {
+  /**
+   * Time the candidates of every (op, shape) that has no cached choice, and cache the winner
+   * (default). With false, such shapes get the adapter's defaults (adapterDefaults) and nothing is
+   * timed: cached choices from an earlier tune are still used.
+   */
+  tune?: boolean;
+  /** Called before each (op, shape) is tuned and when all are done (stage 'tune'). */
+  onProgress?: ProgressCallback;
+}
+
+/** One (op, shape) to choose a variant for. */
+interface Job {
+  /** For people and progress: `matmul 197x384x1536`. */
+  what: string;
+  /** Cache key without the candidate fingerprint. */
+  key: string;
+  usable: string[];
+  fallback: string;
+  pick: (usable: string[]) => Promise<{ choice: string }>;
 }
 
 /**
  * Chooses kernel variants for this adapter: forced choices win; otherwise a cached result for
- * (adapter, op, shape); otherwise a short validated tune whose result is cached. Each distinct
- * matmul shape is tuned on its own (a classifier at batch 1 wants a different kernel than fc1).
+ * (adapter, op, shape) from `store`; otherwise, with `tune` (the default), a short validated tune
+ * whose result is cached, or without it the adapter's defaults. Each distinct matmul shape is
+ * chosen on its own (a classifier at batch 1 wants a different kernel than fc1). The cache key
+ * carries a fingerprint of the candidate set, so adding or removing a variant tunes again.
  */
-export async function tuneKernels(device: GPUDevice, shapes: TuneShapes, store: TuneStore, forced: KernelChoice = {}): Promise<TuneResult> {
+export async function tuneKernels(device: GPUDevice, shapes: TuneShapes, store: TuneStore | undefined, forced: KernelChoice = {}, options: TuneOptions = {}): Promise<TuneResult> {
   const adapter = adapterIdentity(device).id;
+  const defaults = adapterDefaults(device);
+  const jobs: Job[] = [];
   const chosen: Record<string, string> = {};
-  const byShape = new Map<string, MatmulVariant>();
+
+  const shapeKeys: string[] = [];
   for (const { M, K, N } of shapes.matmuls) {
     const shape = `${M}x${K}x${N}`;
-    if (byShape.has(shape)) continue;
-    let v: MatmulVariant = forced.matmul ?? DEFAULT_CHOICE.matmul;
-    if (!forced.matmul) {
-      v = await cachedChoice(store, `${adapter}|matmul|${shape}`, candidates(device, 'matmul'), (usable) => {
+    if (shapeKeys.includes(shape)) continue;
+    shapeKeys.push(shape);
+    if (forced.matmul) {
+      chosen[`matmul ${shape}`] = forced.matmul;
+      continue;
+    }
+    jobs.push({
+      what: `matmul ${shape}`,
+      key: `${adapter}|matmul|${shape}`,
+      usable: candidates(device, 'matmul'),
+      fallback: defaults.matmul(M, K, N),
+      pick: (usable) => {
         // Timed on at most TUNE_MAX_ROWS rows: a matmul's time grows linearly with M beyond a few
         // hundred rows, and tuning at batch 32 on all 6304 rows would take minutes on slow adapters.
         const m = Math.min(M, TUNE_MAX_ROWS);
         const inputs = { a: pseudoRandom(m * K, 1), w: pseudoRandom(K * N, 2), bias: pseudoRandom(N, 3) };
-        return pickFastest(device, usable, DEFAULT_CHOICE.matmul, inputs, m * N, (variant, b) =>
+        return pickFastest(device, usable as MatmulVariant[], DEFAULT_CHOICE.matmul, inputs, m * N, (variant, b) =>
           linear({ label: 'tune.matmul', M: m, K, N, a: b.a, w: b.w, bias: b.bias, out: b.out, epilogue: 'none', variant }));
-      });
-    }
-    byShape.set(shape, v);
-    chosen[`matmul ${shape}`] = v;
+      },
+    });
   }
   const a = shapes.attention;
-  let attn: AttentionVariant = forced.attention ?? DEFAULT_CHOICE.attention;
-  if (!forced.attention) {
-    const usable = candidates(device, 'attention').filter((v) => attentionInapplicable(v, a.headDim) === undefined);
-    attn = await cachedChoice(store, `${adapter}|attention|${a.batch}x${a.T}x${a.heads}x${a.headDim}`, usable, (usable) => {
-      const D = a.heads * a.headDim;
-      // Images are independent: time at most enough of them for TUNE_MAX_ROWS tokens.
-      const batch = Math.max(1, Math.min(a.batch, Math.floor(TUNE_MAX_ROWS / a.T)));
-      const inputs = { qkv: pseudoRandom(batch * a.T * 3 * D, 4) };
-      return pickFastest(device, usable, DEFAULT_CHOICE.attention, inputs, batch * a.T * D, (variant, b) =>
-        attention({ label: 'tune.attention', ...a, batch, qkv: b.qkv, out: b.out, maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize, variant }));
+  const attnWhat = `attention ${a.batch}x${a.T}x${a.heads}x${a.headDim}`;
+  if (forced.attention) chosen[attnWhat] = forced.attention;
+  else {
+    jobs.push({
+      what: attnWhat,
+      key: `${adapter}|attention|${a.batch}x${a.T}x${a.heads}x${a.headDim}`,
+      usable: candidates(device, 'attention').filter((v) => attentionInapplicable(v, a.headDim) === undefined),
+      fallback: defaults.attention(a.headDim),
+      pick: (usable) => {
+        const D = a.heads * a.headDim;
+        // Images are independent: time at most enough of them for TUNE_MAX_ROWS tokens.
+        const batch = Math.max(1, Math.min(a.batch, Math.floor(TUNE_MAX_ROWS / a.T)));
+        const inputs = { qkv: pseudoRandom(batch * a.T * 3 * D, 4) };
+        return pickFastest(device, usable as AttentionVariant[], DEFAULT_CHOICE.attention, inputs, batch * a.T * D, (variant, b) =>
+          attention({ label: 'tune.attention', ...a, batch, qkv: b.qkv, out: b.out, maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize, variant }));
+      },
     });
   }
-  chosen[`attention ${a.batch}x${a.T}x${a.heads}x${a.headDim}`] = attn;
   const l = shapes.layernorm;
-  let ln: LayerNormVariant = forced.layernorm ?? DEFAULT_CHOICE.layernorm;
-  if (!forced.layernorm) {
-    ln = await cachedChoice(store, `${adapter}|layernorm|${l.rows}x${l.D}`, candidates(device, 'layernorm'), (usable) => {
-      const rows = Math.min(l.rows, TUNE_MAX_ROWS);
-      const inputs = { x: pseudoRandom(rows * l.D, 5), gamma: pseudoRandom(l.D, 6), beta: pseudoRandom(l.D, 7) };
-      return pickFastest(device, usable, DEFAULT_CHOICE.layernorm, inputs, rows * l.D, (variant, b) =>
-        layerNorm({ label: 'tune.layernorm', rows, D: l.D, eps: 1e-6, x: b.x, gamma: b.gamma, beta: b.beta, out: b.out, variant }));
+  const lnWhat = `layernorm ${l.rows}x${l.D}`;
+  if (forced.layernorm) chosen[lnWhat] = forced.layernorm;
+  else {
+    jobs.push({
+      what: lnWhat,
+      key: `${adapter}|layernorm|${l.rows}x${l.D}`,
+      usable: candidates(device, 'layernorm'),
+      fallback: defaults.layernorm,
+      pick: (usable) => {
+        const rows = Math.min(l.rows, TUNE_MAX_ROWS);
+        const inputs = { x: pseudoRandom(rows * l.D, 5), gamma: pseudoRandom(l.D, 6), beta: pseudoRandom(l.D, 7) };
+        return pickFastest(device, usable as LayerNormVariant[], DEFAULT_CHOICE.layernorm, inputs, rows * l.D, (variant, b) =>
+          layerNorm({ label: 'tune.layernorm', rows, D: l.D, eps: 1e-6, x: b.x, gamma: b.gamma, beta: b.beta, out: b.out, variant }));
+      },
     });
   }
-  chosen[`layernorm ${l.rows}x${l.D}`] = ln;
-  const fallback = forced.matmul ?? DEFAULT_CHOICE.matmul;
-  return { kernels: { matmul: (M, K, N) => byShape.get(`${M}x${K}x${N}`) ?? fallback, attention: attn, layernorm: ln }, chosen };
+
+  // Cached choices first (a cached value that names no usable variant is stale: ignored), so that
+  // the progress total counts only what will really be timed.
+  const toTune: Job[] = [];
+  for (const job of jobs) {
+    const cached = store?.get(`${job.key}|${fingerprint(job.usable)}`);
+    if (cached && job.usable.includes(cached)) chosen[job.what] = cached;
+    else if (store && options.tune !== false) toTune.push(job);
+    else chosen[job.what] = job.fallback;
+  }
+  const report = options.onProgress;
+  for (const [i, job] of toTune.entries()) {
+    report?.({ stage: 'tune', done: i, total: toTune.length, detail: i > 0 ? toTune[i - 1].what : undefined });
+    const { choice } = await job.pick(job.usable);
+    store!.set(`${job.key}|${fingerprint(job.usable)}`, choice);
+    chosen[job.what] = choice;
+  }
+  if (toTune.length) report?.({ stage: 'tune', done: toTune.length, total: toTune.length, detail: toTune[toTune.length - 1].what });
+
+  // In problem order (matmuls as the graph has them, then attention, then layernorm), for people.
+  const ordered: Record<string, string> = {};
+  for (const what of [...shapeKeys.map((k) => `matmul ${k}`), attnWhat, lnWhat]) ordered[what] = chosen[what];
+  const fallbackMatmul = forced.matmul ?? DEFAULT_CHOICE.matmul;
+  const kernels: GraphKernels = {
+    matmul: (M, K, N) => (chosen[`matmul ${M}x${K}x${N}`] as MatmulVariant | undefined) ?? fallbackMatmul,
+    attention: chosen[attnWhat] as AttentionVariant,
+    layernorm: chosen[lnWhat] as LayerNormVariant,
+  };
+  return { kernels, chosen: ordered };
 }

@@ -1,0 +1,127 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { shapeOf } from '../../src/model/config.js';
+import { ViTModel } from '../../src/model/vit.js';
+import { readWeights } from '../../src/model/weights.js';
+import { expectWebvitError } from '../helpers/errors.js';
+import { loadFixture, maxRelError } from '../helpers/fixtures.js';
+import { testDevice } from '../helpers/gpu.js';
+import { freshSeed, randn, rng } from '../helpers/random.js';
+
+// What forward() does with its input: it takes the pixels when it is called (a caller may refill
+// its buffer as soon as forward() returns its promise), it refuses NaN and ±Inf by image and
+// position, and it refuses logits that came out non-finite anyway (weights or inputs so large that
+// float32 overflows) instead of returning NaN as if it were an answer.
+// Comparisons between two forwards of the same input on the same plan are bitwise; against the
+// PyTorch golden logits the golden test's 1e-4 (max |logit − golden| / max |golden|).
+const TOL = 1e-4;
+const f = loadFixture('tiny');
+const weights = () => readWeights(f.model, 'tiny');
+const per = shapeOf(weights().config).imageValues; // 3·32·32 = 3072
+const models: ViTModel[] = [];
+afterAll(async () => {
+  for (const m of models) await m.dispose();
+});
+async function load(label: string, batch = 1, w = weights()): Promise<ViTModel> {
+  const m = await ViTModel.fromWeights(await testDevice(), w, { label, batch });
+  models.push(m);
+  return m;
+}
+
+describe('forward() takes its input at call time', () => {
+  const seed = freshSeed();
+  const rand = rng(seed);
+  const a = randn(rand, 2 * per);
+  const b = randn(rand, 2 * per);
+
+  // The buffer is refilled right after the call, before the queued run has started: the result
+  // must be A's, bit for bit. Three timings: the plan for this batch not built yet (the run waits
+  // for pipelines), a run queued behind another one, and the plan ready and idle.
+  it(`refilling the buffer after forward() does not change its result (seed ${seed})`, async () => {
+    const model = await load('tiny.capture');
+    const expectA = (await model.forward(a, { batch: 2 })).logits; // builds the batch-2 plan
+    const expectB = (await model.forward(b, { batch: 2 })).logits;
+    expect(expectA).not.toEqual(expectB);
+
+    const fresh = await load('tiny.capture.fresh'); // batch 1 plan only: batch 2 is built on the call
+    const buf = a.slice();
+    const p1 = fresh.forward(buf, { batch: 2 });
+    buf.set(b);
+    expect((await p1).logits, `seed ${seed}: plan not built yet`).toEqual(expectA);
+
+    buf.set(a);
+    const busy = model.forward(b, { batch: 2 });
+    const p2 = model.forward(buf, { batch: 2 });
+    buf.set(b);
+    expect((await busy).logits).toEqual(expectB);
+    expect((await p2).logits, `seed ${seed}: queued behind another run`).toEqual(expectA);
+
+    buf.set(a);
+    const p3 = model.forward(buf, { batch: 2 });
+    buf.fill(0);
+    expect((await p3).logits, `seed ${seed}: plan idle`).toEqual(expectA);
+
+    buf.set(a);
+    const p4 = model.profile(buf, { batch: 2 });
+    buf.set(b);
+    expect((await p4).result.logits, `seed ${seed}: profile()`).toEqual(expectA);
+  });
+
+  it('the golden images still give the golden logits', async () => {
+    const model = await load('tiny.capture.golden', 3);
+    const buf = f.input.slice();
+    const p = model.forward(buf);
+    buf.fill(Number.NaN); // would fail the finite check if it were read now
+    expect(maxRelError((await p).logits, f.golden.logits)).toBeLessThanOrEqual(TOL);
+  });
+});
+
+describe('non-finite input is refused, naming the image and the value', () => {
+  // Value v of an image is (channel, row, column) = (v / S², (v / S) % S, v % S), S = 32.
+  for (const [what, value] of [['NaN', Number.NaN], ['Infinity', Infinity], ['-Infinity', -Infinity]] as const) {
+    it(`${what} in image 1 of 3`, async () => {
+      const model = await load(`tiny.nonfinite.${what}`, 3);
+      const x = f.input.slice();
+      const v = 2 * 1024 + 5 * 32 + 7; // channel 2, row 5, column 7
+      x[per + v] = value;
+      x[2 * per + 11] = value; // a second bad image: the first one is named
+      await expectWebvitError(() => model.forward(x), 'BAD_INPUT', [`image 1 of 3`, `value ${v}`, 'channel 2, row 5, column 7', what]);
+      await expectWebvitError(() => model.profile(x), 'BAD_INPUT', [`image 1 of 3`, `value ${v}`]);
+      // The model still works afterwards.
+      expect(maxRelError((await model.forward(f.input)).logits, f.golden.logits)).toBeLessThanOrEqual(TOL);
+    });
+  }
+
+  // The check is one pass over the input at call time; it must stay small next to a forward pass.
+  // Measured on ViT-B/16's batch-32 input size (4.8 M values); the bound is loose for a busy machine.
+  it('costs little: a 4.8 M-value input is checked and copied in well under a second', async () => {
+    const model = await load('tiny.nonfinite.cost', 1);
+    const big = new Float32Array(32 * 3 * 224 * 224).fill(0.5);
+    big[big.length - 1] = Number.NaN; // the last value: the whole input is scanned
+    const t0 = performance.now();
+    await expectWebvitError(() => model.forward(big, { batch: big.length / per }), 'BAD_INPUT', ['NaN']);
+    const ms = performance.now() - t0;
+    console.log(`finite check of ${big.length} values (incl. locating the bad one): ${ms.toFixed(1)} ms`);
+    expect(ms).toBeLessThan(1000);
+  });
+});
+
+describe('non-finite logits are an error, not an answer', () => {
+  // Finite weights so large that the classifier's sums overflow float32 (3e38 · x summed over 64
+  // features): every image's logits would be ±Inf or NaN. The weight-file reader may refuse such
+  // values on its own; this goes through fromWeights() so the output check is tested either way.
+  it('weights that overflow float32: BAD_WEIGHTS naming the images', async () => {
+    const w = weights();
+    w.tensors.get('head.weight')!.fill(3e38);
+    const model = await load('tiny.overflow', 3, w);
+    const msg = await expectWebvitError(() => model.forward(f.input), 'BAD_WEIGHTS', ['images 0, 1, 2 of 3', 'not finite', 'overflow', 'float32']);
+    expect(msg).toContain('weights');
+  });
+
+  it('a finite input so large that float32 overflows: BAD_INPUT naming the image and the magnitude', async () => {
+    const model = await load('tiny.overflow.input', 3);
+    const x = f.input.slice();
+    x.fill(3e38, per, 2 * per); // image 1 only
+    await expectWebvitError(() => model.forward(x), 'BAD_INPUT', ['image 1 of 3', 'not finite', 'overflow', '3.0e+38']);
+    expect(maxRelError((await model.forward(f.input)).logits, f.golden.logits)).toBeLessThanOrEqual(TOL);
+  });
+});
