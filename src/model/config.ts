@@ -91,6 +91,37 @@ export function presetConfig(name: ViTPresetName, overrides: Partial<ViTConfig> 
   return parseConfig({ ...VIT_PRESETS[name], ...overrides }, `preset ${name}`);
 }
 
+/**
+ * Upper bounds on every size a config states (docs/weights-format.md#limits). A weight file or a
+ * checkpoint is a few bytes of JSON in front of its data: without bounds, a count such as
+ * num_layers 1e9 makes the loader build a billion names before it can see that the file holds 33
+ * tensors. Each bound is far above any ViT published so far (the largest, ViT-22B: hidden 6144,
+ * MLP 24576, 48 layers, 48 heads; high-resolution ViTs: a few thousand patches), so a real model
+ * never meets one; they are checked before anything proportional to a stated size is allocated.
+ */
+export const LIMITS = {
+  image_size: 16384,
+  patch_size: 16384,
+  /** Multispectral ViTs use about a dozen; hyperspectral a few hundred. */
+  num_channels: 1024,
+  hidden_size: 16384,
+  num_layers: 1024,
+  num_heads: 1024,
+  mlp_size: 65536,
+  /** ImageNet-21k has 21843 classes; JFT-3B about 30000. */
+  num_classes: 1_000_000,
+  /** Patches per image, (image_size / patch_size)²: a 256 × 256 grid (SAM's ViT-H uses 64 × 64). */
+  patches: 65536,
+  /**
+   * Values in one tensor (a weight, the position embeddings, one input image): 2^28, 1 GiB as
+   * float32. ViT-22B's largest weight has 151 M values.
+   */
+  tensor_values: 2 ** 28,
+} as const;
+
+/** Where the limits are explained, for messages. */
+export const LIMITS_DOC = 'docs/weights-format.md#limits';
+
 const INT_FIELDS = ['image_size', 'patch_size', 'num_channels', 'hidden_size', 'num_layers', 'num_heads', 'mlp_size', 'num_classes'] as const;
 const BOOL_FIELDS = { qkv_bias: true, class_token: true, distilled: false, fc_norm: false } as const;
 const KNOWN = new Set<string>([...INT_FIELDS, 'layer_norm_eps', 'pooling', ...Object.keys(BOOL_FIELDS)]);
@@ -112,6 +143,7 @@ export function parseConfig(raw: unknown, source: string): ViTConfig {
     if (v === undefined) bad(`is missing ${f}`);
     const min = f === 'num_classes' ? 0 : 1;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min) bad(`field ${f} must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
+    if ((v as number) > LIMITS[f]) bad(`field ${f} is ${v}, above the limit of ${LIMITS[f]} (${LIMITS_DOC})`);
   }
   const eps = o.layer_norm_eps;
   if (typeof eps !== 'number' || !(eps > 0) || eps >= 1) bad(`field layer_norm_eps must be a number in (0, 1), got ${JSON.stringify(eps)}`);
@@ -132,5 +164,32 @@ export function parseConfig(raw: unknown, source: string): ViTConfig {
   if (c.image_size % c.patch_size !== 0) {
     bad(`does not add up: image_size ${c.image_size} is not divisible by patch_size ${c.patch_size}`);
   }
+  const sizeError = sizeLimitError(c);
+  if (sizeError) bad(sizeError);
   return c;
+}
+
+/**
+ * What, if anything, in a config (already within the per-field limits) is too big as a whole: the
+ * patch count, or a tensor above LIMITS.tensor_values. Undefined when it fits.
+ */
+export function sizeLimitError(c: ViTConfig): string | undefined {
+  const s = shapeOf(c);
+  const patches = s.grid * s.grid;
+  if (patches > LIMITS.patches) {
+    return `has ${patches} patches per image ((image_size ${c.image_size} / patch_size ${c.patch_size})²), above the limit of ${LIMITS.patches} (${LIMITS_DOC})`;
+  }
+  const D = c.hidden_size;
+  const tensors: [string, number][] = [
+    ['patch_embed.weight', s.patchInner * D],
+    ['pos_embed', s.tokens * D],
+    ['blocks.*.attn.qkv.weight', 3 * D * D],
+    ['blocks.*.mlp.fc1.weight', D * c.mlp_size],
+    ['head.weight', s.featureSize * c.num_classes],
+    ['one input image', s.imageValues],
+  ];
+  for (const [name, n] of tensors) {
+    if (n > LIMITS.tensor_values) return `makes ${name} ${n} values, above the limit of ${LIMITS.tensor_values} values per tensor (${LIMITS_DOC})`;
+  }
+  return undefined;
 }

@@ -100,6 +100,7 @@ export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string): Lo
     if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) bad(`__metadata__["webvit.labels"] must be a JSON array of strings`);
     if (labels!.length !== config.num_classes) bad(`has ${labels!.length} labels but num_classes is ${config.num_classes}`);
   }
+  // parseConfig has bounded num_layers (LIMITS), so this list is at most a few thousand names.
   const expected = expectedTensors(config);
   const missing = [...expected.keys()].filter((n) => !file.tensors.has(n));
   const extra = names.filter((n) => !expected.has(n));
@@ -109,7 +110,8 @@ export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string): Lo
       (missing.length ? `missing tensor(s) ${list(missing)}` : '') +
         (missing.length && extra.length ? '; ' : '') +
         (extra.length ? `unexpected tensor(s) ${list(extra)}` : '') +
-        ` for the config (${config.num_layers} layers, qkv_bias ${config.qkv_bias}, ${config.num_classes} classes).${foreignHint(names)}`,
+        ` for the config (${config.num_layers} layers, qkv_bias ${config.qkv_bias}, ${config.num_classes} classes` +
+        `${expected.size > names.length ? `: ${expected.size} tensors, the file has ${names.length}` : ''}).${foreignHint(names)}`,
     );
   }
   const tensors = new Map<string, Float32Array>();

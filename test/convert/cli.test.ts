@@ -221,3 +221,25 @@ describe('a failed or interrupted convert leaves no temporary file', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 });
+
+describe('sizes beyond the limits (docs/weights-format.md#limits)', () => {
+  // These used to end in "internal error: Invalid typed array length" with a stack.
+  it('--image-size 80000: exit 1, one line naming the option and the limit', () => {
+    const r = cli(join(LAYOUT_DIR, 'hf'), '-o', join(tmp, 'big.safetensors'), '--image-size', '80000');
+    expect(r.code, r.stderr).toBe(1);
+    const line = oneLineError(r.stderr);
+    expect(line).toContain('--image-size 80000');
+    expect(line).toContain('limit of 16384');
+    expect(line).not.toContain('internal error');
+  });
+
+  it('config.json image_size 8000000: exit 1, one line naming the field and the limit', () => {
+    const dir = copyFixture('hf');
+    const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, image_size: 8_000_000 }));
+    const r = cli(dir, '-o', join(tmp, 'big2.safetensors'));
+    expect(r.code, r.stderr).toBe(1);
+    const line = oneLineError(r.stderr);
+    expect(line).toContain('config.json image_size is 8000000, above the limit of 16384');
+  });
+});

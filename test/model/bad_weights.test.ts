@@ -313,6 +313,45 @@ describe('config checks', () => {
   });
 });
 
+describe('resource bombs: sizes in the config are bounded before anything is allocated', () => {
+  // A few bytes of config (num_layers 1e308) used to make the loader build a map entry per layer
+  // before comparing with the file: "Map maximum size exceeded" after 22-56 s at 2.4 GB. Each case
+  // must be refused within a second (the issue's bound), naming the field and the limit.
+  const refusedQuickly = async (bytes: Uint8Array, fragments: (string | number)[], code: 'BAD_CONFIG' | 'BAD_WEIGHTS' = 'BAD_CONFIG') => {
+    const t0 = performance.now();
+    await expectWebvitError(() => load(bytes), code, fragments);
+    const ms = performance.now() - t0;
+    expect(ms, `refused in ${ms.toFixed(0)} ms`).toBeLessThan(1000);
+  };
+  for (const n of [1e7, 1e9, 1e308]) {
+    it(`num_layers ${n}: refused naming the field and the limit (1024)`, async () => {
+      await refusedQuickly(parts((p) => (p.config.num_layers = n)), ['num_layers', String(n), 'limit of 1024', 'docs/weights-format.md#limits']);
+    });
+  }
+  // Within the limit, but the file holds 32 tensors: both counts are named, the list of missing
+  // tensors is cut short.
+  it('num_layers 1000 (within the limit) in a file with 32 tensors: refused naming both counts', async () => {
+    await refusedQuickly(parts((p) => (p.config.num_layers = 1000)), ['1000 layers', '12008 tensors, the file has 32', 'more'], 'BAD_WEIGHTS');
+  });
+  for (const [field, value] of [
+    ['image_size', 8_000_000],
+    ['hidden_size', 1e9],
+    ['mlp_size', 1e9],
+    ['num_classes', 1e9],
+    ['num_channels', 1e9],
+  ] as const) {
+    it(`${field} ${value}: refused naming the field and the limit`, async () => {
+      await refusedQuickly(parts((p) => (p.config[field] = value)), [field, String(value), 'limit of']);
+    });
+  }
+  it('image_size 8192 with patch_size 8 (each field within its limit): too many patches', async () => {
+    await refusedQuickly(parts((p) => (p.config.image_size = 8192)), ['1048576 patches', 'limit of 65536']);
+  });
+  it('hidden_size 16384 and mlp_size 65536 (each within its limit): a tensor too big', async () => {
+    await refusedQuickly(parts((p) => Object.assign(p.config, { hidden_size: 16384, mlp_size: 65536, num_heads: 4 })), ['blocks.*.attn.qkv.weight', 'values per tensor']);
+  });
+});
+
 describe('half-precision weights', () => {
   // The F16 / BF16 tests below are only as good as the converters that make their files: every
   // finite half must survive float → half exactly (this covers subnormals, ±0 and rounding

@@ -1,6 +1,6 @@
 import { WebvitError } from '../../runtime/errors.js';
 import type { Pooling } from '../../kernels/pool/op.js';
-import { parseConfig, shapeOf, type ViTConfig } from '../config.js';
+import { LIMITS, LIMITS_DOC, parseConfig, shapeOf, type ViTConfig } from '../config.js';
 import { tensorAsFloat32, writeSafetensors, type Dtype, type SafetensorsFile, type TensorEntry } from '../safetensors.js';
 import { expectedTensors, type LoadedWeights } from '../weights.js';
 import { resizePosEmbed, type ResizeMode } from './pos_embed.js';
@@ -83,6 +83,14 @@ export const fail = (source: string, msg: string): never => {
   throw new WebvitError('BAD_WEIGHTS', `${source}: ${msg}`);
 };
 
+/**
+ * A count or size read from a checkpoint's config.json, checked against its limit in LIMITS
+ * (docs/weights-format.md#limits) before anything is sized by it.
+ */
+export function checkLimit(source: string, where: string, key: string, value: number, limit: keyof typeof LIMITS): void {
+  if (value > LIMITS[limit]) throw new WebvitError('BAD_CONFIG', `${source}: ${where} ${key} is ${value}, above the limit of ${LIMITS[limit]} (${LIMITS_DOC})`);
+}
+
 /** Values of any float tensor as float32 (F64 narrowed here; the loader itself refuses F64). */
 export function readFloat32(file: SafetensorsFile, t: TensorEntry): Float32Array {
   if (t.dtype !== 'F64') return tensorAsFloat32(file, t);
@@ -161,11 +169,18 @@ export class TensorTaker {
   private readonly used = new Set<string>();
   private readonly missing: string[] = [];
   private readonly misshaped: string[] = [];
+  /** Values the checkpoint holds in all; and values handed out as zeros for missing or mis-shaped tensors. */
+  private readonly held: number;
+  private stand_ins = 0;
 
   constructor(
     readonly ckpt: Checkpoint,
     readonly layout: Layout,
-  ) {}
+  ) {
+    let held = 0;
+    for (const t of ckpt.tensors.values()) held += t.shape.reduce((a, d) => a * d, 1);
+    this.held = held;
+  }
 
   has(name: string): boolean {
     return this.ckpt.tensors.has(name);
@@ -178,17 +193,42 @@ export class TensorTaker {
   /** The values of `name`, which must have exactly `shape` (recorded as missing / mis-shaped otherwise: zeros returned). */
   take(name: string, shape: number[]): Float32Array {
     const t = this.ckpt.tensors.get(name);
-    const n = shape.reduce((a, d) => a * d, 1);
     if (!t) {
       this.missing.push(name);
-      return new Float32Array(n);
+      return this.standIn(shape);
     }
     this.used.add(name);
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       this.misshaped.push(`${name} is ${fmtShape(t.shape)}, expected ${fmtShape(shape)}`);
-      return new Float32Array(n);
+      return this.standIn(shape);
     }
     return t.read();
+  }
+
+  /**
+   * Zeros in place of a missing or mis-shaped tensor, so that the mapping runs on and finish() can
+   * name every problem at once. The shapes asked for come from a config or other tensors' shapes,
+   * which may be wrong by any factor: once the stand-ins would hold more values than the whole
+   * checkpoint, stop at once with the problems found so far rather than allocate them.
+   */
+  private standIn(shape: number[]): Float32Array {
+    const n = shape.reduce((a, d) => a * d, 1);
+    this.stand_ins += n;
+    if (this.stand_ins > this.held) {
+      fail(
+        this.ckpt.source,
+        `as a ${this.layout} checkpoint: ${this.problems().join('; ')} (stopped there: the tensors expected so far would hold ` +
+          `${this.stand_ins} values, more than the ${this.held} the checkpoint has)`,
+      );
+    }
+    return new Float32Array(n);
+  }
+
+  private problems(): string[] {
+    const parts: string[] = [];
+    if (this.missing.length) parts.push(`missing tensor(s) ${listNames(this.missing)}`);
+    if (this.misshaped.length) parts.push(`mis-shaped tensor(s): ${cap(this.misshaped, 8)}`);
+    return parts;
   }
 
   /** take() when present, undefined (and nothing recorded) when absent. */
@@ -209,9 +249,7 @@ export class TensorTaker {
   finish(context: string): void {
     const unused = this.unused();
     if (!this.missing.length && !this.misshaped.length && !unused.length) return;
-    const parts: string[] = [];
-    if (this.missing.length) parts.push(`missing tensor(s) ${listNames(this.missing)}`);
-    if (this.misshaped.length) parts.push(`mis-shaped tensor(s): ${this.misshaped.join('; ')}`);
+    const parts = this.problems();
     if (unused.length) parts.push(`unused tensor(s) ${listNames(unused)} (webvit cannot run what these do)`);
     fail(this.ckpt.source, `as a ${this.layout} checkpoint (${context}): ${parts.join('; ')}`);
   }
@@ -283,17 +321,45 @@ export function gridOf(source: string, name: string, rows: number, prefix: numbe
   return g;
 }
 
-/** Number of blocks: indices 0..n−1 of names matching `re` (first group = index), all present. */
+/** At most `max` items, then "and N more". */
+export function cap(items: string[], max: number, sep = '; '): string {
+  return items.slice(0, max).join(sep) + (items.length > max ? `${sep}and ${items.length - max} more` : '');
+}
+
+/**
+ * Number of blocks: indices 0..n−1 of names matching `re` (first group = index), all present. An
+ * index is checked against the layer limit as it is read (one tensor named blocks.1000000000.*
+ * must not make anything a billion long); gaps are listed as ranges, the first few only.
+ */
 export function countLayers(ckpt: Checkpoint, re: RegExp, what: string): number {
   const idx = new Set<number>();
+  let top = -1;
+  let topName = '';
   for (const n of ckpt.tensors.keys()) {
     const m = re.exec(n);
-    if (m) idx.add(Number(m[1]));
+    if (!m) continue;
+    const i = Number(m[1]);
+    if (!(i < LIMITS.num_layers)) fail(ckpt.source, `tensor ${n} is in ${what} ${m[1]}, above the limit of ${LIMITS.num_layers} layers (${LIMITS_DOC})`);
+    idx.add(i);
+    if (i > top) [top, topName] = [i, n];
   }
   if (idx.size === 0) fail(ckpt.source, `has no ${what} tensors (no name matches ${re.source})`);
-  const n = Math.max(...idx) + 1;
-  const gaps = [...Array(n).keys()].filter((i) => !idx.has(i));
-  if (gaps.length) fail(ckpt.source, `has ${what} ${Math.max(...idx)} but no tensors for ${what} ${gaps.join(', ')}`);
+  const n = top + 1;
+  if (idx.size !== n) {
+    const runs: [number, number][] = [];
+    for (let i = 0; i < n; i++) {
+      if (idx.has(i)) continue;
+      let j = i;
+      while (j + 1 < n && !idx.has(j + 1)) j++;
+      runs.push([i, j]);
+      i = j;
+    }
+    const shown = runs.slice(0, 8);
+    const count = (rs: [number, number][]) => rs.reduce((a, [i, j]) => a + j - i + 1, 0);
+    const more = count(runs) - count(shown);
+    const list = shown.map(([i, j]) => (i === j ? `${i}` : `${i}-${j}`)).join(', ');
+    fail(ckpt.source, `has ${what} ${top} (${topName}) but no tensors for ${what}(s) ${list}${more ? `, and ${more} more` : ''}`);
+  }
   return n;
 }
 
@@ -365,6 +431,8 @@ export function finishWeights(
     if (!Number.isInteger(size) || size < 1 || size % config.patch_size !== 0) {
       fail(source, `--image-size ${size} is not a positive multiple of the patch size ${config.patch_size}`);
     }
+    // The limits first: the resized position embeddings are sized by it.
+    const resized = parseConfig({ ...config, image_size: size }, `${source} with --image-size ${size}`);
     const s = shapeOf(config);
     const mode = options.resize ?? 'bicubic';
     const newGrid = size / config.patch_size;
@@ -373,7 +441,7 @@ export function finishWeights(
       `image_size ${config.image_size} -> ${size}: position embeddings resized ${s.grid}x${s.grid} -> ${newGrid}x${newGrid} (${mode}` +
         `${mode === 'bicubic' ? ', align_corners=False, A = -0.75' : ''}), ${s.prefixTokens} prefix row(s) kept`,
     );
-    config = parseConfig({ ...config, image_size: size }, `${source} (converted config)`);
+    config = resized;
   }
   const expected = expectedTensors(config);
   for (const [name, shape] of expected) {

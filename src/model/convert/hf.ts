@@ -1,4 +1,6 @@
+import { LIMITS } from '../config.js';
 import {
+  checkLimit,
   concat,
   convWeight,
   countLayers,
@@ -32,11 +34,13 @@ export function detectHf(names: string[]): boolean {
   return names.some((n) => /^(vit\.)?(embeddings\.patch_embeddings\.projection\.weight|encoder\.layer\.\d+\.attention\.attention\.)/.test(n));
 }
 
-const num = (cfg: Record<string, unknown>, key: string, where: string, source: string): number | undefined => {
+/** A positive number from config.json, within its limit (LIMITS) when it is a count or size. */
+const num = (cfg: Record<string, unknown>, key: string, where: string, source: string, limit?: keyof typeof LIMITS): number | undefined => {
   const v = cfg[key];
   if (v === undefined) return undefined;
-  if (Array.isArray(v) && v.length === 2 && v[0] === v[1]) return num({ [key]: v[0] }, key, where, source);
+  if (Array.isArray(v) && v.length === 2 && v[0] === v[1]) return num({ [key]: v[0] }, key, where, source, limit);
   if (typeof v !== 'number' || !(v > 0)) fail(source, `${where} ${key} must be a positive number, got ${JSON.stringify(v)}`);
+  if (limit) checkLimit(source, where, key, v as number, limit);
   return v as number;
 };
 
@@ -61,17 +65,29 @@ export function convertHf(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const peName = `${p}embeddings.patch_embeddings.projection.weight`;
   const pe = tk.shape(peName);
   if (!pe || pe.length !== 4 || pe[2] !== pe[3]) fail(src, `as a Hugging Face ViT checkpoint: ${peName} must be [D, C, P, P], got ${pe ? `[${pe.join(', ')}]` : 'none'}`);
-  const D = num(c, 'hidden_size', where, src) ?? pe![0];
-  const C = num(c, 'num_channels', where, src) ?? pe![1];
-  const P = num(c, 'patch_size', where, src) ?? pe![2];
+  const D = num(c, 'hidden_size', where, src, 'hidden_size') ?? pe![0];
+  const C = num(c, 'num_channels', where, src, 'num_channels') ?? pe![1];
+  const P = num(c, 'patch_size', where, src, 'patch_size') ?? pe![2];
   const K = C * P * P;
-  const L = num(c, 'num_hidden_layers', where, src) ?? countLayers(ckpt, new RegExp(`^${p.replace('.', '\\.')}encoder\\.layer\\.(\\d+)\\.`), 'encoder layer');
+  const layerRe = new RegExp(`^${p.replace('.', '\\.')}encoder\\.layer\\.(\\d+)\\.`);
+  const L = num(c, 'num_hidden_layers', where, src, 'num_layers') ?? countLayers(ckpt, layerRe, 'encoder layer');
+  if (c.num_hidden_layers !== undefined) {
+    // The stated count against the layers the file has, before mapping layer by layer.
+    let present = 0;
+    for (const n of names) {
+      const m = layerRe.exec(n);
+      if (m && Number(m[1]) < L) present = Math.max(present, Number(m[1]) + 1);
+    }
+    if (present < L) {
+      fail(src, `missing tensor(s) ${p}encoder.layer.${present === L - 1 ? present : `{${present}-${L - 1}}`}.*: ${where} num_hidden_layers is ${L} but the checkpoint has ${present ? `encoder layers 0-${present - 1} only` : 'no encoder layers'}`);
+    }
+  }
   const lp = (i: number) => `${p}encoder.layer.${i}.`;
-  const F = num(c, 'intermediate_size', where, src) ?? tk.shape(lp(0) + 'intermediate.dense.weight')?.[0];
+  const F = num(c, 'intermediate_size', where, src, 'mlp_size') ?? tk.shape(lp(0) + 'intermediate.dense.weight')?.[0];
   if (F === undefined) fail(src, `as a Hugging Face ViT checkpoint: no ${lp(0)}intermediate.dense.weight to read the MLP size from`);
   const posName = `${p}embeddings.position_embeddings`;
   let grid: number;
-  const imageSize = num(c, 'image_size', where, src);
+  const imageSize = num(c, 'image_size', where, src, 'image_size');
   if (imageSize !== undefined) {
     if (imageSize % P !== 0) fail(src, `${where} image_size ${imageSize} is not a multiple of patch_size ${P}`);
     grid = imageSize / P;
@@ -85,7 +101,7 @@ export function convertHf(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const qkvBias = typeof c.qkv_bias === 'boolean' ? c.qkv_bias : tk.has(lp(0) + 'attention.attention.query.bias');
   const headShape = tk.shape('classifier.weight');
   const numClasses = headShape ? headShape[0] : 0;
-  const heads = resolveHeads(src, D, o.heads, num(c, 'num_attention_heads', where, src), `${where} num_attention_heads`, notes);
+  const heads = resolveHeads(src, D, o.heads, num(c, 'num_attention_heads', where, src, 'num_heads'), `${where} num_attention_heads`, notes);
   if (o.pooling && o.pooling !== 'cls') fail(src, `--pooling applies to timm checkpoints only; Hugging Face ViTs pool the class token`);
   if (!cfg) {
     notes.push(`read from shapes: hidden ${D}, ${C} channel(s), patch ${P}, ${L} layers, MLP ${F}, ${grid}x${grid} patches so image ${grid * P}`);
