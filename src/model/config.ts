@@ -117,6 +117,14 @@ export const LIMITS = {
    * float32. ViT-22B's largest weight has 151 M values.
    */
   tensor_values: 2 ** 28,
+  /**
+   * Largest |value| of a weight. Trained ViT weights are of order 1 (the bundled model's largest
+   * is 1.19) and an F16 checkpoint cannot exceed 65504 at all; a value beyond 1e6 is a corrupt or
+   * wrongly scaled file. It would also overflow float32 arithmetic within a block or two: a linear
+   * layer sums thousands of products of weights and activations, and layernorm squares the result
+   * (float32 ends at 3.4e38; 3e38 in one weight makes the logits NaN at once).
+   */
+  max_abs_weight: 1e6,
 } as const;
 
 /** Where the limits are explained, for messages. */

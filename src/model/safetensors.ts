@@ -82,6 +82,9 @@ export function parseSafetensors(input: Uint8Array | ArrayBuffer, source: string
   return { source, metadata, tensors, bytes };
 }
 
+/** The file format is little-endian; so is nearly every machine, where F32 data is a plain copy. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** A tensor's values as float32 (F32 as is; F16 and BF16 widened; other dtypes refused). */
 export function tensorAsFloat32(file: SafetensorsFile, t: TensorEntry): Float32Array {
   const n = t.shape.reduce((a, d) => a * d, 1);
@@ -90,7 +93,8 @@ export function tensorAsFloat32(file: SafetensorsFile, t: TensorEntry): Float32A
   const out = new Float32Array(n);
   switch (t.dtype) {
     case 'F32':
-      for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
+      if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(raw);
+      else for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
       return out;
     case 'F16':
       for (let i = 0; i < n; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));

@@ -262,6 +262,23 @@ describe('refusals name the tensors', () => {
     await expectConvertError(() => convertCheckpoint(ck), ['missing tensor(s) vit.layernorm.bias', 'classifier.bias is [11], expected [10]', 'unused tensor(s) vit.extra']);
   });
 
+  // A NaN / Inf / huge value in the source is named by its source tensor (the webvit name would
+  // be a fused or transposed tensor the user never saw), with the flat index in the source layout.
+  it('a non-finite or overflowing source weight: refused naming the source tensor, its file and the index', async () => {
+    const name = 'vit.encoder.layer.1.attention.attention.key.weight';
+    for (const value of [NaN, Infinity, -3e38]) {
+      const ck = await fixtureCheckpoint('hf');
+      const data = read(ck, name);
+      data[777] = value;
+      await expectConvertError(() => convertCheckpoint(edit(ck, (t) => t.set(name, { ...t.get(name)!, read: () => data.slice() }))), [
+        `tensor ${name}`,
+        'model.safetensors',
+        'index 777',
+        String(value),
+      ]);
+    }
+  });
+
   it('an unknown layout names what it saw and the supported layouts', async () => {
     const ck = checkpointFromArrays('mystery.safetensors', { 'backbone.stem.weight': { shape: [2], data: [1, 2] }, 'fc.weight': { shape: [1], data: [0] } });
     await expectConvertError(() => convertCheckpoint(ck), ['mystery.safetensors', 'unknown checkpoint layout', '2 tensors: backbone.stem.weight, fc.weight', 'supported layouts: hf', 'timm', 'torchvision']);

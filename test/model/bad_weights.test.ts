@@ -313,6 +313,48 @@ describe('config checks', () => {
   });
 });
 
+describe('non-finite and overflowing weights are refused at load', () => {
+  // NaN, ±Inf or a finite 3e38 in a weight used to load and run, giving null / NaN logits and
+  // "T-shirt/top NaN%" with exit 0. The loader must name the tensor, the flat index and the value.
+  const poisoned = (name: string, index: number, value: number, dtype: 'F32' | 'F16' | 'BF16' = 'F32') => {
+    const p = cloneParts(base);
+    p.tensors.find((t) => t.name === name)!.data[index] = value;
+    return dtype === 'F32' ? joinWeights(p) : joinWeightsAs(p, dtype);
+  };
+  for (const [value, dtype, why] of [
+    [NaN, 'F32', 'not finite'],
+    [Infinity, 'F32', 'not finite'],
+    [-Infinity, 'F32', 'not finite'],
+    [3e38, 'F32', 'overflow float32 arithmetic'],
+    [-2e6, 'F32', 'overflow float32 arithmetic'],
+    [NaN, 'F16', 'not finite'],
+    [Infinity, 'F16', 'not finite'],
+    [NaN, 'BF16', 'not finite'],
+    [-Infinity, 'BF16', 'not finite'],
+    [3e38, 'BF16', 'overflow float32 arithmetic'],
+  ] as const) {
+    it(`${value} (${dtype}) in blocks.1.mlp.fc1.weight[1234]: refused naming tensor, index and value`, async () => {
+      const shown = dtype === 'BF16' && value === 3e38 ? '' : String(value); // BF16 rounds 3e38 to another value
+      await expectWebvitError(() => load(poisoned('blocks.1.mlp.fc1.weight', 1234, value, dtype)), 'BAD_WEIGHTS', [
+        SRC,
+        'tensor blocks.1.mlp.fc1.weight',
+        'index 1234',
+        shown,
+        why,
+      ]);
+    });
+  }
+  it('the first bad value is the one named (index 0 and the last index too)', async () => {
+    await expectWebvitError(() => load(poisoned('patch_embed.bias', 0, NaN)), 'BAD_WEIGHTS', ['tensor patch_embed.bias', 'index 0']);
+    await expectWebvitError(() => load(poisoned('head.bias', 9, -Infinity)), 'BAD_WEIGHTS', ['tensor head.bias', 'index 9', '-Infinity']);
+  });
+  it('values up to the bound (±1e6) load', () => {
+    const p = cloneParts(base);
+    p.tensors.find((t) => t.name === 'norm.bias')!.data.set([1e6, -1e6, 65504, -3.4e-38]);
+    expect(load(joinWeights(p)).tensors.get('norm.bias')!.slice(0, 3)).toEqual(new Float32Array([1e6, -1e6, 65504]));
+  });
+});
+
 describe('resource bombs: sizes in the config are bounded before anything is allocated', () => {
   // A few bytes of config (num_layers 1e308) used to make the loader build a map entry per layer
   // before comparing with the file: "Map maximum size exceeded" after 22-56 s at 2.4 GB. Each case

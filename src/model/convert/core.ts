@@ -2,7 +2,7 @@ import { WebvitError } from '../../runtime/errors.js';
 import type { Pooling } from '../../kernels/pool/op.js';
 import { LIMITS, LIMITS_DOC, parseConfig, shapeOf, type ViTConfig } from '../config.js';
 import { tensorAsFloat32, writeSafetensors, type Dtype, type SafetensorsFile, type TensorEntry } from '../safetensors.js';
-import { expectedTensors, type LoadedWeights } from '../weights.js';
+import { badValueReason, expectedTensors, firstBadValue, formatFloat32, type LoadedWeights } from '../weights.js';
 import { resizePosEmbed, type ResizeMode } from './pos_embed.js';
 
 /**
@@ -202,7 +202,10 @@ export class TensorTaker {
       this.misshaped.push(`${name} is ${fmtShape(t.shape)}, expected ${fmtShape(shape)}`);
       return this.standIn(shape);
     }
-    return t.read();
+    const values = t.read();
+    const at = firstBadValue(values);
+    if (at >= 0) fail(t.file, `tensor ${name} holds ${formatFloat32(values[at])} at flat index ${at} (shape ${fmtShape(t.shape)}): ${badValueReason(values[at])}`);
+    return values;
   }
 
   /**
