@@ -6,7 +6,9 @@
 # write them). Node 20 is not in Debian 12, so the host's node binary and npm are copied in.
 # How and why: docs/fresh-debian-check.md.
 #
-# Usage (as root):  bash scripts/check-fresh-debian.sh [deb822] [classic]     (default: both)
+# Usage (as root):  bash scripts/check-fresh-debian.sh [deb822] [classic] [unreachable]
+#   (default: deb822 classic). `unreachable` points apt at a mirror that refuses connections and
+#   checks that the set-up fails at once, naming the step (apt-get update) and what to do.
 # Needs: debootstrap (apt-get install debootstrap), network to the Debian mirror apt uses and to
 # the npm registry, and about 3 GB free per root under WEBVIT_CHECK_DIR.
 # Environment:
@@ -14,18 +16,21 @@
 #                      never inside the repository
 #   WEBVIT_CHECK_REPO  the git repository to clone into the roots (default: this checkout; its
 #                      committed HEAD is what is checked, not uncommitted edits)
+#   WEBVIT_CHECK_COMMAND  what runs in the root's checkout (default `npm run demo`; e.g.
+#                      `bash scripts/setup.sh` for the full set-up that `npm run test:all` runs first)
 #   KEEP=1             keep the roots afterwards (default: deleted; the logs are kept)
 #   WEBVIT_CHECK_CA    a CA bundle npm in the roots must trust (default: this machine's npm `cafile`
 #                      or NODE_EXTRA_CA_CERTS, if set): for machines that reach the npm registry
 #                      through a TLS-inspecting proxy. A machine with direct access needs none.
 # Prints, per format, the exit code and the wall time of `npm run demo` and of its first
-# classify (from the "demo: classify" line to the end), and writes a timestamped log.
+# classify (from the "demo: webvit classify" line to the end), and writes a timestamped log.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 repo=${WEBVIT_CHECK_REPO:-$here}
 dir=${WEBVIT_CHECK_DIR:-/var/tmp/webvit-fresh-debian}
 formats=("$@")
+command=${WEBVIT_CHECK_COMMAND:-npm run demo}
 [ ${#formats[@]} -gt 0 ] || formats=(deb822 classic)
 
 fail() { echo "check-fresh-debian: $*" >&2; exit 1; }
@@ -92,7 +97,7 @@ stamp() {
 
 summary=()
 for fmt in "${formats[@]}"; do
-  case "$fmt" in deb822 | classic) ;; *) fail "unknown sources format \"$fmt\"; choose deb822 or classic" ;; esac
+  case "$fmt" in deb822 | classic | unreachable) ;; *) fail "unknown sources format \"$fmt\"; choose deb822, classic or unreachable" ;; esac
   root="$dir/deb12-$fmt"
   log="$dir/demo-$fmt.log"
   [ -e "$root" ] && { remove_root "$root" || fail "cannot clear the old root $root"; }
@@ -114,8 +119,11 @@ Suites: bookworm bookworm-updates
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
-  else
+  elif [ "$fmt" = classic ]; then
     printf 'deb %s bookworm main\ndeb %s bookworm-updates main\n' "$mirror" "$mirror" >"$root/etc/apt/sources.list"
+  else
+    # Port 9 (discard) on the loopback: connection refused, at once.
+    printf 'deb http://127.0.0.1:9/debian bookworm main\n' >"$root/etc/apt/sources.list"
   fi
 
   # Node 20 and npm from this machine; name resolution for apt and npm.
@@ -138,23 +146,33 @@ EOF
   mount --rbind /sys "$root/sys" && mount --make-rslave "$root/sys"
   mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev"
 
-  echo "check-fresh-debian: [$fmt] npm run demo (log: $log)"
+  echo "check-fresh-debian: [$fmt] $command (log: $log)"
   t0=$(date +%s%N)
   set +e
   chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb "${ca_env[@]}" \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    bash -c 'cd /root/webvit && npm run demo' 2>&1 | stamp "$t0" | tee "$log"
+    bash -c "cd /root/webvit && $command" 2>&1 | stamp "$t0" | tee "$log"
   rc=${PIPESTATUS[0]}
   set -e
   t1=$(date +%s%N)
   total=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
-  # The first classify: from the demo's "demo: classify" line to the end of the run.
-  start=$(sed -n 's/^\[ *\([0-9.]*\)s\] demo: classify.*/\1/p' "$log" | head -n1)
+  # The first classify: from the demo's "demo: webvit classify" line to the end of the run.
+  start=$(sed -n 's/^\[ *\([0-9.]*\)s\] demo: webvit classify.*/\1/p' "$log" | head -n1)
   classify=$([ -n "$start" ] && awk -v s="$start" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f s", (b - a) / 1e9 - s }' || echo "not reached")
   # Is `webvit` on the PATH as the README writes it?
   on_path=$(chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     bash -c 'cd /root && webvit --version' 2>&1 | tail -n1 || true)
-  summary+=("[$fmt] npm run demo: exit $rc in $total s; first classify $classify; \`webvit --version\` from \$HOME: $on_path")
+  if [ "$fmt" = unreachable ]; then
+    # Expected: a failure that names apt-get update and says what to check.
+    said=$(grep -o 'setup-system: apt-get update failed.*' "$log" | head -n1 || true)
+    if [ "$rc" != 0 ] && grep -q 'check the network and the apt sources' "$log"; then
+      summary+=("[$fmt] $command failed as it should: exit $rc in $total s with \"${said#*] }\" and a hint")
+    else
+      summary+=("[$fmt] $command: exit $rc in $total s, without the expected apt-get update message: FAILED CHECK")
+    fi
+  else
+    summary+=("[$fmt] $command: exit $rc in $total s; first classify $classify; \`webvit --version\` from \$HOME: $on_path")
+  fi
   echo "check-fresh-debian: ${summary[-1]}"
 
   if [ "${KEEP:-}" = 1 ]; then unmount_root "$root"; else remove_root "$root"; fi
@@ -164,5 +182,5 @@ done
 echo
 printf 'check-fresh-debian: %s\n' "${summary[@]}"
 status=0
-for s in "${summary[@]}"; do case "$s" in *"exit 0 "*) ;; *) status=1 ;; esac; done
+for s in "${summary[@]}"; do case "$s" in *"exit 0 "* | *"failed as it should"*) ;; *) status=1 ;; esac; done
 exit $status
