@@ -24,8 +24,22 @@ export interface SafetensorsFile {
   bytes: Uint8Array;
 }
 
-const MAX_HEADER = 100 * 1024 * 1024;
+/** The reference reader's limit (huggingface/safetensors MAX_HEADER_SIZE). */
+const MAX_HEADER = 100_000_000;
+/** webvit's tensors have at most 4 dimensions; this only keeps messages (which print shapes) short. */
+const MAX_RANK = 16;
 
+/**
+ * Parses a safetensors file as the reference reader does (huggingface/safetensors: read_metadata
+ * and Metadata::validate), with errors that name the tensor and the numbers:
+ * - header length ≤ 100 MB and inside the file; the header a UTF-8 JSON object;
+ * - each tensor: a known dtype, a shape of non-negative safe integers, data_offsets [begin, end]
+ *   with end − begin = product(shape) · sizeof(dtype), inside the data section;
+ * - the data section covered exactly: sorted by offset, each tensor begins where the previous
+ *   one ended, the first at 0, the last at the end of the file. A gap or trailing bytes (data no
+ *   tensor owns: a second payload, or a mis-written file) is refused like an overlap.
+ * Nothing is allocated in proportion to a number in the header; the tensors' data stays in `bytes`.
+ */
 export function parseSafetensors(input: Uint8Array | ArrayBuffer, source: string): SafetensorsFile {
   const bytes = input instanceof Uint8Array ? input : new Uint8Array(input);
   const bad = (msg: string): never => {
@@ -45,39 +59,60 @@ export function parseSafetensors(input: Uint8Array | ArrayBuffer, source: string
   if (typeof header !== 'object' || header === null || Array.isArray(header)) bad(`header must be a JSON object`);
   const dataStart = 8 + headerLen;
   const dataLen = bytes.byteLength - dataStart;
-  const metadata: Record<string, string> = {};
+  let metadata: Record<string, string> = {};
   const tensors = new Map<string, TensorEntry>();
+  const isCount = (d: unknown) => Number.isSafeInteger(d) && (d as number) >= 0;
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (typeof raw !== 'object' || raw === null) bad(`__metadata__ must be an object of strings`);
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad(`__metadata__ must be an object of strings, got ${Array.isArray(raw) ? 'an array' : JSON.stringify(raw)}`);
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
         if (typeof v !== 'string') bad(`__metadata__.${k} must be a string, got ${typeof v}`);
-        metadata[k] = v as string;
       }
+      // fromEntries defines own properties: a key "__proto__" stays a key.
+      metadata = Object.fromEntries(Object.entries(raw as Record<string, string>));
       continue;
     }
     const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof e !== 'object' || e === null) bad(`tensor ${name}: header entry must be an object`);
-    if (typeof e.dtype !== 'string' || !(e.dtype in DTYPE_BYTES)) bad(`tensor ${name}: unknown dtype ${JSON.stringify(e.dtype)}`);
+    if (typeof e.dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, e.dtype)) bad(`tensor ${name}: unknown dtype ${JSON.stringify(e.dtype)}`);
     const shape = e.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) bad(`tensor ${name}: shape must be a list of non-negative integers, got ${JSON.stringify(shape)}`);
+    if (Array.isArray(shape) && shape.length > MAX_RANK) bad(`tensor ${name}: shape has ${shape.length} dimensions, more than ${MAX_RANK}`);
+    if (!Array.isArray(shape) || !shape.every(isCount)) bad(`tensor ${name}: shape must be a list of non-negative integers (up to 2^53), got ${JSON.stringify(shape)}`);
     const off = e.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isInteger(d) && d >= 0)) {
-      bad(`tensor ${name}: data_offsets must be [begin, end], got ${JSON.stringify(off)}`);
+    if (!Array.isArray(off) || off.length !== 2 || !off.every(isCount)) {
+      bad(`tensor ${name}: data_offsets must be [begin, end], non-negative integers (up to 2^53), got ${JSON.stringify(off)}`);
     }
     const [b, en] = off as number[];
     const dtype = e.dtype as Dtype;
+    // In doubles: a product beyond 2^53 is inexact but then far beyond any span checked below.
     const want = (shape as number[]).reduce((a, d) => a * d, 1) * DTYPE_BYTES[dtype];
     if (en < b) bad(`tensor ${name}: data_offsets [${b}, ${en}] end before they begin`);
     if (en - b !== want) bad(`tensor ${name}: data_offsets [${b}, ${en}] span ${en - b} bytes but ${dtype} shape [${(shape as number[]).join(', ')}] needs ${want}`);
     if (en > dataLen) bad(`tensor ${name}: data_offsets [${b}, ${en}] run past the end of the data (${dataLen} bytes): the file is truncated or its header lies`);
     tensors.set(name, { name, dtype, shape: shape as number[], begin: dataStart + b, end: dataStart + en });
   }
-  const sorted = [...tensors.values()].sort((a, b) => a.begin - b.begin);
-  for (let i = 1; i < sorted.length; i++) {
-    const [a, b] = [sorted[i - 1], sorted[i]];
-    const range = (t: TensorEntry) => `[${t.begin - dataStart}, ${t.end - dataStart}]`;
-    if (b.begin < a.end) bad(`tensors ${a.name} (data_offsets ${range(a)}) and ${b.name} (data_offsets ${range(b)}) overlap in the data section`);
+  const sorted = [...tensors.values()].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  const range = (t: TensorEntry) => `[${t.begin - dataStart}, ${t.end - dataStart}]`;
+  let covered = 0;
+  let last: TensorEntry | undefined;
+  for (const t of sorted) {
+    const b = t.begin - dataStart;
+    if (b < covered) bad(`tensors ${last!.name} (data_offsets ${range(last!)}) and ${t.name} (data_offsets ${range(t)}) overlap in the data section`);
+    if (b > covered) {
+      bad(
+        `bytes [${covered}, ${b}) of the data section belong to no tensor (${last ? `between ${last.name} and ${t.name}` : `before the first, ${t.name}`}); ` +
+          `safetensors data must be covered exactly, without gaps`,
+      );
+    }
+    covered = t.end - dataStart;
+    last = t;
+  }
+  if (covered < dataLen) {
+    const n = dataLen - covered;
+    bad(
+      `the data section has ${dataLen} bytes but the tensors cover ${covered}: ${n} trailing byte${n === 1 ? '' : 's'} after ${last ? `the last tensor, ${last.name}` : 'the header (no tensors)'}; ` +
+        `safetensors data must be covered exactly (a truncated header, or something appended to the file)`,
+    );
   }
   return { source, metadata, tensors, bytes };
 }

@@ -103,6 +103,104 @@ describe('safetensors framing', () => {
   });
 });
 
+describe('the data section must be covered exactly (safetensors: "entirely indexed, no holes")', () => {
+  // The reference reader (huggingface/safetensors, Metadata::validate and read_metadata) refuses
+  // a data section with bytes no tensor owns: a gap between tensors (InvalidOffset) or bytes after
+  // the last one (MetadataIncompleteBuffer). Such bytes would let a file carry a second payload
+  // (a polyglot file) and usually mean a truncated header or a mis-written file. webvit used to
+  // accept trailing bytes silently.
+  const { dataStart } = readHeader(good);
+  const data = good.subarray(dataStart);
+  /** The file with `extra` bytes spliced into the data section at `at`; tensors that begin there or later move up. */
+  const spliced = (at: number, extra: number) => {
+    const { header } = readHeader(good);
+    for (const [k, v] of Object.entries(header)) {
+      if (k === '__metadata__') continue;
+      if (v.data_offsets[0] >= at) v.data_offsets = v.data_offsets.map((o: number) => o + extra);
+    }
+    const d = new Uint8Array(data.length + extra);
+    d.set(data.subarray(0, at));
+    d.set(data.subarray(at), at + extra);
+    return assemble(new TextEncoder().encode(JSON.stringify(header)), d);
+  };
+
+  it('trailing bytes after the last tensor: refused naming both byte counts', async () => {
+    const bytes = assemble(good.subarray(8, dataStart), new Uint8Array([...data, ...new Uint8Array(16).fill(7)]));
+    await expectWebvitError(() => load(bytes), 'BAD_WEIGHTS', [SRC, `${data.length + 16} bytes`, `${data.length}`, '16 trailing bytes', base.tensors.at(-1)!.name]);
+  });
+
+  it('one trailing byte is enough', async () => {
+    const bytes = assemble(good.subarray(8, dataStart), new Uint8Array([...data, 0]));
+    await expectWebvitError(() => load(bytes), 'BAD_WEIGHTS', ['1 trailing byte']);
+  });
+
+  it('a gap between two tensors: refused naming both and the unowned bytes', async () => {
+    const [, end] = offsetsOf(good, 'blocks.0.norm1.weight');
+    const next = base.tensors[base.tensors.findIndex((t) => t.name === 'blocks.0.norm1.weight') + 1].name;
+    await expectWebvitError(() => load(spliced(end, 8)), 'BAD_WEIGHTS', [SRC, `[${end}, ${end + 8})`, 'blocks.0.norm1.weight', next, 'no tensor']);
+  });
+
+  it('a gap before the first tensor', async () => {
+    await expectWebvitError(() => load(spliced(0, 12)), 'BAD_WEIGHTS', [SRC, '[0, 12)', 'no tensor', base.tensors[0].name]);
+  });
+
+  // A file with no tensors at all is valid safetensors; data after its header is not.
+  it('a header with no tensors and data after it', async () => {
+    const bytes = assemble(new TextEncoder().encode('{}'), new Uint8Array(4));
+    await expectWebvitError(() => parseSafetensors(bytes, SRC), 'BAD_WEIGHTS', ['4 trailing bytes']);
+    expect(parseSafetensors(assemble(new TextEncoder().encode('{}'), new Uint8Array(0)), SRC).tensors.size).toBe(0);
+  });
+});
+
+describe('header numbers that would make a reader allocate or loop', () => {
+  // Each refused without allocating anything like the stated size (the file is a few KB).
+  const refused = async (bytes: Uint8Array, fragments: (string | number)[]) => {
+    const before = process.memoryUsage().arrayBuffers;
+    const t0 = performance.now();
+    await expectWebvitError(() => parseSafetensors(bytes, SRC), 'BAD_WEIGHTS', fragments);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * 2 ** 20);
+  };
+  for (const [label, n] of [
+    ['2^63', 2n ** 63n],
+    ['2^64 - 1', 2n ** 64n - 1n],
+    ['100 MB + 1 (the reference limit is 100 MB)', 100_000_001n],
+  ] as const) {
+    it(`header length ${label}`, async () => {
+      const bytes = good.slice();
+      new DataView(bytes.buffer).setBigUint64(0, n, true);
+      await refused(bytes, [`says ${Number(n)} bytes`, 'limit']);
+    });
+  }
+  const name = 'blocks.0.mlp.fc1.weight';
+  for (const [label, shape, fragment] of [
+    ['a shape whose product is 2^80', [2 ** 40, 2 ** 40], 'shape'],
+    ['a shape whose product overflows to Infinity', [1e300, 1e300], 'shape'],
+    ['a negative dimension', [-64, 256], 'non-negative integers'],
+    ['a fractional dimension', [64, 255.5], 'non-negative integers'],
+    ['a dimension written as a string', [64, '256'], 'non-negative integers'],
+    ['a dimension above 2^53', [2 ** 60, 0], 'non-negative integers'],
+    ['a million dimensions', new Array(1_000_000).fill(1), 'dimensions'],
+  ] as [string, unknown[], string][]) {
+    it(label, async () => {
+      await refused(withHeader(good, (h) => (h[name].shape = shape)), [`tensor ${name}`, fragment]);
+    });
+  }
+  for (const [label, offsets] of [
+    ['data_offsets beyond 2^53', [2 ** 60, 2 ** 60 + 65536]],
+    ['negative data_offsets', [-4, 65532]],
+    ['fractional data_offsets', [0.5, 65536.5]],
+    ['three data_offsets', [0, 65536, 4]],
+  ] as [string, unknown[]][]) {
+    it(label, async () => {
+      await refused(withHeader(good, (h) => (h[name].data_offsets = offsets)), [`tensor ${name}`, 'data_offsets']);
+    });
+  }
+  it('__metadata__ that is an array', async () => {
+    await refused(withHeader(good, (h) => (h.__metadata__ = ['webvit'])), ['__metadata__', 'object']);
+  });
+});
+
 describe('header that lies about data_offsets', () => {
   it('span ≠ shape × dtype size (end moved)', async () => {
     const name = 'blocks.0.attn.proj.weight';
