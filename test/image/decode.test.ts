@@ -66,10 +66,20 @@ describe('decodeImage', () => {
   });
 
   it('refuses images above the pixel limit before decompressing anything (decompression bombs)', async () => {
-    await expectWebvitError(() => decodeImage(pngWithHeader(30000, 30000), 'bomb.png'), 'BAD_INPUT', ['bomb.png', '30000×30000', '900.0 megapixels', 'limit of 100.0', '--max-pixels']);
-    await expectWebvitError(() => decodeImage(jpegWithHeader(65000, 65000), 'bomb.jpg'), 'BAD_INPUT', ['bomb.jpg', '65000×65000', 'megapixels']);
-    await expectWebvitError(() => decodeImage(read('coffee_173x115.png'), 'c.png', { maxPixels: 10_000 }), 'BAD_INPUT', ['c.png', '173×115', 'limit of 0.0']);
+    await expectWebvitError(() => decodeImage(pngWithHeader(30000, 30000), 'bomb.png'), 'BAD_INPUT', ['bomb.png', '30000×30000 = 900,000,000 pixels', 'limit of 100,000,000 pixels', '--max-pixels']);
+    await expectWebvitError(() => decodeImage(jpegWithHeader(65000, 65000), 'bomb.jpg'), 'BAD_INPUT', ['bomb.jpg', '65000×65000 = 4,225,000,000 pixels']);
     await expectWebvitError(() => decodeImage(pngWithHeader(0, 10), 'zero.png'), 'BAD_INPUT', ['zero.png', '0×10']);
+  });
+
+  it('states pixel counts exactly at every scale (a limit of 100 is not "0.0 megapixels")', async () => {
+    const coffee = read('coffee_173x115.png');
+    await expectWebvitError(() => decodeImage(coffee, 'c.png', { maxPixels: 10_000 }), 'BAD_INPUT', ['c.png', '173×115 = 19,895 pixels, above the limit of 10,000 pixels']);
+    await expectWebvitError(() => decodeImage(coffee, 'c.png', { maxPixels: 100 }), 'BAD_INPUT', ['173×115 = 19,895 pixels, above the limit of 100 pixels']);
+    await expectWebvitError(() => decodeImage(coffee, 'c.png', { maxPixels: 1 }), 'BAD_INPUT', ['above the limit of 1 pixel ']);
+    await expectWebvitError(() => decodeImage(pngWithHeader(10000, 10001), 'big.png'), 'BAD_INPUT', ['10000×10001 = 100,010,000 pixels, above the limit of 100,000,000 pixels']);
+    expect((await decodeImage(coffee, 'c.png', { maxPixels: 173 * 115 })).width).toBe(173); // the limit itself is allowed
+    await expectWebvitError(() => decodeImage(coffee, 'c.png', { maxPixels: 0 }), 'BAD_ARGUMENT', ['maxPixels', 'got 0']);
+    await expectWebvitError(() => decodeImage(coffee, 'c.png', { maxPixels: NaN }), 'BAD_ARGUMENT', ['maxPixels', 'got NaN']);
   });
 
   it('CMYK JPEGs are refused clearly', async () => {
