@@ -2,8 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeImage, DEFAULT_MAX_PIXELS, type DecodedImage } from '../image/decode.js';
+import { decodeImage, DEFAULT_MAX_PIXELS, RgbaPool } from '../image/decode.js';
 import { ImagePreprocessor } from '../image/preprocessor.js';
+import { normalisationTable, type PreprocessConfig } from '../model/preprocess.js';
 import { ViTModel } from '../model/vit.js';
 import { readWeights } from '../model/weights.js';
 import { softmaxRows, topK } from '../model/topk.js';
@@ -86,6 +87,42 @@ interface Result {
   error?: string;
 }
 
+/**
+ * A file name as printed on a plain-text line: as it is, or JSON-quoted when it holds a control
+ * character (a newline in a name would otherwise split its result line in two).
+ */
+export function shownName(file: string): string {
+  return /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(file) ? JSON.stringify(file) : file;
+}
+
+/**
+ * Checks one preprocessed image (values [from, from + count) of the batch) for NaN and ±Inf;
+ * returns why it is refused, naming the first bad value's place and the 8-bit levels that the
+ * model's normalisation (x/255 − mean)/std turns into non-finite values.
+ */
+function nonFinite(batch: Float32Array, from: number, count: number, pre: PreprocessConfig): string | undefined {
+  let i = from;
+  while (i < from + count && Number.isFinite(batch[i])) i++;
+  if (i === from + count) return undefined;
+  const plane = pre.crop * pre.crop;
+  const k = i - from;
+  const [c, y, x] = [Math.floor(k / plane), Math.floor((k % plane) / pre.crop), k % pre.crop];
+  const lut = normalisationTable(pre);
+  const levels = [...Array(256).keys()].filter((v) => !Number.isFinite(lut[c * 256 + v]));
+  const span = levels.length > 6 ? `${levels.slice(0, 3).join(', ')} … ${levels.at(-1)} (${levels.length} levels)` : levels.join(', ');
+  return (
+    `preprocessed value ${batch[i]} at channel ${c}, row ${y}, column ${x} is not finite: the model's preprocessing ` +
+    `(mean ${JSON.stringify(pre.mean)}, std ${JSON.stringify(pre.std)}) turns 8-bit level${levels.length === 1 ? '' : 's'} ${span} into non-finite values; ` +
+    `fix mean/std in the weight file's webvit.preprocess (tools/set_preprocess.py)`
+  );
+}
+
+/** The error text of a failed image, without the file name its message starts with. */
+function reason(e: unknown, file: string): string {
+  if (!(e instanceof WebvitError)) throw e;
+  return e.message.startsWith(`${file}: `) ? e.message.slice(file.length + 2) : e.message;
+}
+
 /** `webvit classify IMAGE...`: images in, top-K labels out. */
 export async function classifyCommand(argv: string[]): Promise<number> {
   const parsed = parseCommandLine({
@@ -141,8 +178,8 @@ export async function classifyCommand(argv: string[]): Promise<number> {
     if (r.error) failed++;
     progress.clear();
     if (json) process.stdout.write(JSON.stringify(r) + '\n');
-    else if (r.error) process.stderr.write(`webvit: ${r.file}: ${r.error}\n`);
-    else process.stdout.write(`${r.file}: ${r.top!.map((t) => `${t.label ?? `class ${t.index}`} ${(100 * t.p).toFixed(1)}%`).join(', ')}\n`);
+    else if (r.error) process.stderr.write(`webvit: ${shownName(r.file)}: ${r.error}\n`);
+    else process.stdout.write(`${shownName(r.file)}: ${r.top!.map((t) => `${t.label ?? `class ${t.index}`} ${(100 * t.p).toFixed(1)}%`).join(', ')}\n`);
   };
 
   const device = await getNodeDevice();
@@ -151,44 +188,49 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   let done = 0;
   progress.update(0);
   try {
-    model = await ViTModel.fromWeights(device, weights, { label: 'model', batch: Math.min(batchSize, Math.max(1, items.length)), tune: !values['no-tune'] });
+    const batch = Math.min(batchSize, Math.max(1, items.length));
+    // On a terminal, the first use's kernel compiling and tuning shows as "compiling kernels 3/12".
+    model = await ViTModel.fromWeights(device, weights, { label: 'model', batch, tune: !values['no-tune'], onProgress: (e) => progress.loadStage(e) });
+    progress.update(0);
     const pre = new ImagePreprocessor(device, model.preprocess);
+    const per = pre.imageValues;
+    // The only per-batch memory: C × crop × crop floats per image. Each image is decoded,
+    // preprocessed into its slot and dropped before the next is read, so the peak is one image's
+    // pixels, whatever the number of images or the batch size.
+    const input = new Float32Array(batch * per);
+    const pool = new RgbaPool();
     for (let b = 0; b < items.length; b += batchSize) {
       const chunk = items.slice(b, b + batchSize);
-      const decoded: (DecodedImage | undefined)[] = [];
+      const slot: number[] = [];
+      let n = 0;
       for (const it of chunk) {
-        if (it.error) {
-          decoded.push(undefined);
-          continue;
+        slot.push(-1);
+        if (!it.error) {
+          try {
+            await pre.runInto(await decodeImage(await readImage(it.file), it.file, { maxPixels, pool }), input, n);
+            it.error = nonFinite(input, n * per, per, model.preprocess);
+            if (!it.error) slot[slot.length - 1] = n++;
+          } catch (e) {
+            it.error = reason(e, it.file);
+          }
         }
-        try {
-          decoded.push(await decodeImage(await readImage(it.file), it.file, { maxPixels }));
-        } catch (e) {
-          if (!(e instanceof WebvitError)) throw e;
-          it.error = e.message.startsWith(`${it.file}: `) ? e.message.slice(it.file.length + 2) : e.message;
-          decoded.push(undefined);
-        }
+        progress.update(++done);
       }
-      const good = decoded.filter((d): d is DecodedImage => d !== undefined);
       let probs: Float64Array | undefined;
       let tops: { index: number; value: number }[][] = [];
-      if (good.length) {
-        const input = await pre.run(good);
-        const out = await model.forward(input, { batch: good.length });
+      if (n) {
+        const out = await model.forward(n === batch ? input : input.subarray(0, n * per), { batch: n });
         probs = softmaxRows(out.logits, out.numClasses);
         tops = topK(out.logits, out.numClasses, top);
       }
-      let g = 0;
       chunk.forEach((it, i) => {
-        if (!decoded[i]) return emit({ file: it.file, error: it.error });
-        const row = g++;
+        const row = slot[i];
+        if (row < 0) return emit({ file: it.file, error: it.error });
         emit({
           file: it.file,
           top: tops[row].map((e) => ({ label: model!.labels?.[e.index] ?? null, index: e.index, p: probs![row * c.num_classes + e.index] })),
         });
       });
-      done += chunk.length;
-      progress.update(done);
     }
   } finally {
     progress.clear();
@@ -196,7 +238,9 @@ export async function classifyCommand(argv: string[]): Promise<number> {
     device.destroy(); // the CLI made this device
   }
   const secs = ((performance.now() - t0) / 1000).toFixed(2);
-  process.stderr.write(`webvit: classified ${items.length - failed} of ${items.length} image${items.length === 1 ? '' : 's'} with ${modelPath} in ${secs} s${failed ? `; ${failed} failed` : ''}\n`);
+  process.stderr.write(
+    `webvit: classified ${items.length - failed} of ${items.length} image${items.length === 1 ? '' : 's'} with ${shownName(modelPath)} in ${secs} s${failed ? `; ${failed} failed` : ''}\n`,
+  );
   return failed ? 1 : 0;
 }
 

@@ -1,12 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flopsPerImage } from '../../src/model/stats.js';
 import { parameterCount, estimateActivationBytes } from '../../src/model/vit.js';
 import { readWeights } from '../../src/model/weights.js';
-import { pngWithHeader } from '../helpers/images.js';
+import { deflateSync } from 'node:zlib';
+import { encodePng, pngWithHeader } from '../helpers/images.js';
+import { joinWeights, splitWeights } from '../helpers/weight_file.js';
 
 // The built CLI (`node dist/cli.js`), as a user runs it: `classify` on good and bad images and
 // `inspect`. Every run passes --no-tune (kernel tuning is tested elsewhere and is slow on
@@ -89,7 +91,7 @@ describe('webvit classify', () => {
       1: /^is not a PNG or JPEG image \(starts with bytes 6e 6f 74 20\)$/,
       3: /^truncated PNG/,
       5: /^truncated JPEG \(Premature end of JPEG file\)$/,
-      6: /^image is 40000×40000 = 1600\.0 megapixels, above the limit of 100\.0 .*--max-pixels/,
+      6: /^image is 40000×40000 = 1,600,000,000 pixels, above the limit of 100,000,000 pixels .*--max-pixels/,
       7: /^cannot read \(ENOENT\)$/,
     };
     out.forEach((o, i) => {
@@ -134,16 +136,127 @@ describe('webvit classify', () => {
     expect(errs).toHaveLength(2); // the error and the summary: one line per problem
   });
 
-  it('--max-pixels lowers the limit; usage errors exit 2', () => {
+  it('--max-pixels lowers the limit, and the error states both counts exactly at every scale; usage errors exit 2', () => {
     const r = cli('classify', 'examples/bag.png', join(IMAGES, 'coffee_173x115.png'), '--model', TINY_GRAY, '--max-pixels', '5k', '--json', '--no-tune');
     expect(r.code).toBe(1);
     const [ok, big] = jsonLines(r.stdout);
     expect(ok.top).toBeDefined();
-    expect(big.error).toMatch(/173×115 = 0\.0 megapixels, above the limit of 0\.0/);
+    expect(big.error).toMatch(/^image is 173×115 = 19,895 pixels, above the limit of 5,000 pixels /);
+    // Was "0.0 megapixels, above the limit of 0.0".
+    const tiny = cli('classify', 'examples/bag.png', '--model', TINY_GRAY, '--max-pixels', '100', '--no-tune');
+    expect(tiny.code).toBe(1);
+    expect(errLines(tiny.stderr)[0]).toBe('webvit: examples/bag.png: image is 28×28 = 784 pixels, above the limit of 100 pixels (a decompression bomb, or raise the limit: --max-pixels, or the maxPixels decode option)');
     expect(cli('classify').code).toBe(2);
     const bad = cli('classify', 'x.png', '--top', '0');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--top must be a positive integer/);
+  });
+});
+
+/** An 8-bit grey PNG of w × h pixels (a gradient: small file, quick to decode). */
+function greyPng(w: number, h: number): Uint8Array {
+  const raw = new Uint8Array(h * (1 + w));
+  for (let y = 0; y < h; y++) raw.fill((y * 7) & 255, y * (1 + w) + 1, (y + 1) * (1 + w));
+  return encodePng({ width: w, height: h, depth: 8, colorType: 0, raw }, (b) => deflateSync(b));
+}
+
+/** Runs the CLI and returns its peak resident memory in bytes (process.resourceUsage at exit). */
+function peakRss(...args: string[]): { bytes: number; code: number; stderr: string } {
+  const hook = 'data:text/javascript,process.on("exit",()=>process.stderr.write(`\\nmaxrss ${process.resourceUsage().maxRSS}\\n`))';
+  const r = spawnSync(process.execPath, ['--import', hook, 'dist/cli.js', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, CI: '1' }, timeout: 240_000 });
+  const m = /maxrss (\d+)/.exec(r.stderr);
+  if (!m) throw new Error(`no maxrss line (exit ${r.status}): ${r.stderr}`);
+  return { bytes: Number(m[1]) * 1024, code: r.status ?? -1, stderr: r.stderr };
+}
+
+describe('webvit classify: memory and hostile inputs', () => {
+  it('peak memory does not grow with the number of images: 6 large PNGs in one batch of 16 peak within one image of 1', () => {
+    // 4000 × 4000 grey: 16 M pixels, 64 MB as RGBA. Before the fix classify decoded a whole batch
+    // chunk and uploaded it at once: each extra image added its RGBA, its GPU copy and the upload
+    // copy (measured: 1 image 385 MB, 6 images 930 MB). Now one image is decoded, preprocessed
+    // into its slot and dropped before the next (measured: 303 MB and 307 MB). Margin: one
+    // image's RGBA (64 MB) for allocator and garbage-collector noise.
+    const png = greyPng(4000, 4000);
+    const one = join(tmp, 'mem1');
+    const six = join(tmp, 'mem6');
+    mkdirSync(one);
+    mkdirSync(six);
+    writeFileSync(join(one, 'a.png'), png);
+    for (let i = 0; i < 6; i++) writeFileSync(join(six, `a${i}.png`), png);
+    const r1 = peakRss('classify', one, '--model', TINY_GRAY, '--batch', '16', '--no-tune');
+    const r6 = peakRss('classify', six, '--model', TINY_GRAY, '--batch', '16', '--no-tune');
+    expect([r1.code, r6.code], r6.stderr).toEqual([0, 0]);
+    const mb = (b: number) => (b / 2 ** 20).toFixed(0);
+    console.log(`[memory] classify peak RSS: 1 image ${mb(r1.bytes)} MB, 6 images ${mb(r6.bytes)} MB (growth limit ${mb(64 * 2 ** 20)} MB)`);
+    expect(r6.bytes - r1.bytes, `6 images peak at ${mb(r6.bytes)} MB, 1 image at ${mb(r1.bytes)} MB`).toBeLessThan(64 * 2 ** 20);
+    // And one image costs about its RGBA (4 bytes per pixel) above the process's base, not several copies.
+    const base = peakRss('classify', 'examples/bag.png', '--model', TINY_GRAY, '--no-tune');
+    expect(r1.bytes - base.bytes, `1 image ${mb(r1.bytes)} MB, base ${mb(base.bytes)} MB`).toBeLessThan(2 * 64 * 2 ** 20);
+  });
+
+  it('an image whose preprocessed values are not finite is refused on its own line, naming the levels; the others are classified (exit 1)', () => {
+    // std 1e-45 (a float32 denormal): level 0 normalises to 0, every other level to +Inf. Before,
+    // the forward pass ran on Inf and printed "NaN%" with exit 0.
+    const parts = splitWeights(readFileSync(TINY_GRAY));
+    parts.metadata['webvit.preprocess'] = JSON.stringify({ resize: null, crop: 28, interpolation: 'bilinear', mean: [0], std: [1e-45], channels: 'grayscale' });
+    const model = join(tmp, 'inf-std.safetensors');
+    writeFileSync(model, joinWeights(parts));
+    const black = join(tmp, 'black.png');
+    writeFileSync(black, encodePng({ width: 28, height: 28, depth: 8, colorType: 0, raw: new Uint8Array(28 * 29) }, (b) => deflateSync(b)));
+    const r = cli('classify', black, 'examples/bag.png', black, '--model', model, '--json', '--no-tune');
+    expect(r.code, r.stderr).toBe(1);
+    const out = jsonLines(r.stdout);
+    expect(out.map((o) => o.file)).toEqual([black, 'examples/bag.png', black]);
+    expect(out[0].top).toBeDefined();
+    expect(out[2].top).toBeDefined();
+    for (const t of [...(out[0].top as { p: number }[]), ...(out[2].top as { p: number }[])]) expect(Number.isFinite(t.p)).toBe(true);
+    expect(out[1].error).toMatch(/^preprocessed value Infinity at channel 0, row \d+, column \d+ is not finite: .*std \[1e-45\].* levels 1, 2, 3 … 255 \(255 levels\).*webvit\.preprocess/);
+    const plain = cli('classify', 'examples/bag.png', black, '--model', model, '--no-tune');
+    expect(plain.code).toBe(1);
+    expect(plain.stdout).not.toMatch(/NaN/);
+    expect(errLines(plain.stderr)[0]).toMatch(/^webvit: examples\/bag\.png: preprocessed value Infinity/);
+  });
+
+  it('file names with a newline or other control characters are quoted on plain-text lines (one line per image)', () => {
+    const dir = join(tmp, 'names');
+    mkdirSync(dir);
+    const odd = join(dir, 'two\nlines.png');
+    const tab = join(dir, 'tab\there\x1b[31m.png');
+    copyFileSync(join(ROOT, 'examples', 'bag.png'), odd);
+    writeFileSync(tab, 'not a png');
+    const r = cli('classify', odd, tab, 'examples/dress.png', '--model', TINY_GRAY, '--no-tune');
+    expect(r.code).toBe(1);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0].startsWith(`${JSON.stringify(odd)}: class_`), lines[0]).toBe(true);
+    expect(lines[1].startsWith('examples/dress.png: class_'), lines[1]).toBe(true); // ordinary names as they are
+    const errs = errLines(r.stderr);
+    expect(errs).toHaveLength(2);
+    expect(errs[0]).toBe(`webvit: ${JSON.stringify(tab)}: is not a PNG or JPEG image (starts with bytes 6e 6f 74 20)`);
+    expect(r.stderr).not.toContain('\x1b[31m');
+    // --json was already unambiguous.
+    expect(jsonLines(cli('classify', odd, '--model', TINY_GRAY, '--json', '--no-tune').stdout)[0].file).toBe(odd);
+  });
+
+  it('on a terminal, shows the load (compiling kernels n/N) and an image bar on stderr; nothing of it off a terminal', (ctx) => {
+    const script = spawnSync('script', ['--version'], { encoding: 'utf8' });
+    if (script.status !== 0) {
+      console.log('skipped: no `script` (util-linux) to run the CLI on a pseudo-terminal');
+      return ctx.skip();
+    }
+    const env: Record<string, string | undefined> = { ...process.env, TERM: 'dumb', COLUMNS: '100' };
+    delete env.CI;
+    const cmd = `${process.execPath} dist/cli.js classify examples/bag.png examples/dress.png --model ${TINY_GRAY} --no-tune`;
+    // `script` runs the command on a pseudo-terminal and copies everything it writes to our stdout.
+    const r = spawnSync('script', ['-qfec', cmd, '/dev/null'], { cwd: ROOT, encoding: 'utf8', env, timeout: 240_000 });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\r\x1b\[2Kcompiling kernels \d+\/\d+/);
+    expect(r.stdout).toMatch(/\r\x1b\[2K\[#+\] 2\/2 images/);
+    expect(r.stdout).toMatch(/examples\/bag\.png: class_\d/);
+    // Off a terminal (a pipe) only the result lines and the summary: no control characters.
+    const piped = spawnSync(process.execPath, ['dist/cli.js', 'classify', 'examples/bag.png', 'examples/dress.png', '--model', TINY_GRAY, '--no-tune'], { cwd: ROOT, encoding: 'utf8', env, timeout: 240_000 });
+    expect(piped.stdout + piped.stderr).not.toContain('\x1b');
+    expect(errLines(piped.stderr)).toHaveLength(1);
   });
 });
 
