@@ -163,12 +163,12 @@ EOF
   on_path=$(chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     bash -c 'cd /root && webvit --version' 2>&1 | tail -n1 || true)
   if [ "$fmt" = unreachable ]; then
-    # Expected: a failure that names apt-get update and says what to check.
-    said=$(grep -o 'setup-system: apt-get update failed.*' "$log" | head -n1 || true)
+    # Expected: a failure that names the step and says to check the network and apt sources.
+    said=$(grep -o 'setup-system: .* failed (exit [0-9]*)\.' "$log" | head -n1 || true)
     if [ "$rc" != 0 ] && grep -q 'check the network and the apt sources' "$log"; then
       summary+=("[$fmt] $command failed as it should: exit $rc in $total s with \"${said#*] }\" and a hint")
     else
-      summary+=("[$fmt] $command: exit $rc in $total s, without the expected apt-get update message: FAILED CHECK")
+      summary+=("[$fmt] $command: exit $rc in $total s, without the expected message naming the network and apt sources: FAILED CHECK")
     fi
   else
     summary+=("[$fmt] $command: exit $rc in $total s; first classify $classify; \`webvit --version\` from \$HOME: $on_path")

@@ -108,6 +108,19 @@ for n in "${need[@]}"; do
     torch) pkgs+=(python3-torch python3-torchvision python3-numpy) ;;
   esac
 done
+
+# apt-get update exits 0 when a source cannot be reached (it only warns, "W: Failed to fetch"):
+# check that the lists it did fetch have what is installed next, so that the message names the
+# cause rather than "Unable to locate package".
+candidate() { LC_ALL=C apt-cache policy "$1" 2>/dev/null | grep '^  Candidate: [0-9]' >/dev/null; }
+wanted="${pkgs[*]}"
+if [[ " ${need[*]} " == *" lavapipe "* ]]; then wanted+=" mesa-vulkan-drivers (bookworm-backports)"; fi
+step "finding $wanted in apt's package lists" \
+  "apt-get update could not fetch the package lists (see its warnings above): check the network and the apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/)"
+for p in "${pkgs[@]}"; do candidate "$p"; done
+if [[ " ${need[*]} " == *" lavapipe "* ]]; then
+  LC_ALL=C apt-cache policy mesa-vulkan-drivers 2>/dev/null | grep 'bookworm-backports' >/dev/null
+fi
 step "apt-get install ${pkgs[*]}" \
   "read apt's message above; \`apt-get -f install\` repairs a half-done install, and a full disk shows in \`df -h /\`"
 echo "setup-system: apt-get install ${pkgs[*]}"
