@@ -15,16 +15,32 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { bad, checkPixels, type DecodedImage } from './decoded.js';
 
-
 interface JpegHeader {
   width: number;
   height: number;
   components: number;
+  /** Component ids of the frame, in order. */
+  ids: number[];
+  /** The SOFn marker: 0xc0/0xc1 sequential Huffman, 0xc2 progressive Huffman, others rarer. */
+  sof: number;
   process: string;
 }
 
-/** Finds the frame header (SOFn) by walking the markers: size and components, before decoding. */
-function jpegHeader(b: Uint8Array, source: string): JpegHeader {
+interface JpegScan {
+  /** Component ids the scan codes. */
+  ids: number[];
+  /** Spectral selection start and successive-approximation high bit: a DC first scan has both 0. */
+  ss: number;
+  ah: number;
+}
+
+/**
+ * Walks the markers: the frame header (SOFn: size and components) and, after it, each scan's
+ * header (which components, DC or AC), skipping the entropy-coded data. Nothing is decoded.
+ */
+function jpegStructure(b: Uint8Array, source: string): { header: JpegHeader; scans: JpegScan[] } {
+  let header: JpegHeader | undefined;
+  const scans: JpegScan[] = [];
   let o = 2;
   while (o + 4 <= b.byteLength) {
     if (b[o] !== 0xff) bad(source, `corrupt JPEG (expected a marker at byte ${o}, found 0x${b[o].toString(16)})`);
@@ -37,21 +53,48 @@ function jpegHeader(b: Uint8Array, source: string): JpegHeader {
       o += 2;
       continue;
     }
-    if (m === 0xd9 || m === 0xda) break; // EOI or SOS before any frame header
+    if (m === 0xd9 || (m === 0xda && !header)) break; // EOI, or SOS before any frame header
     const len = (b[o + 2] << 8) | b[o + 3];
     if (len < 2) bad(source, `corrupt JPEG (marker 0x${m.toString(16)} with length ${len})`);
+    if (o + 2 + len > b.byteLength) break; // truncated: libjpeg says so
     const isSof = m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc;
-    if (isSof) {
-      if (o + 2 + len > b.byteLength || len < 8) break;
-      const height = (b[o + 5] << 8) | b[o + 6];
-      const width = (b[o + 7] << 8) | b[o + 8];
+    if (isSof && !header) {
+      if (len < 8) break;
       const components = b[o + 9];
+      const ids = Array.from({ length: Math.min(components, Math.floor((len - 8) / 3)) }, (_, i) => b[o + 10 + 3 * i]);
       const process = m === 0xc2 ? 'progressive' : m === 0xc0 || m === 0xc1 ? 'baseline' : `SOF${m - 0xc0}`;
-      return { width, height, components, process };
+      header = { height: (b[o + 5] << 8) | b[o + 6], width: (b[o + 7] << 8) | b[o + 8], components, ids, sof: m, process };
     }
     o += 2 + len;
+    if (m === 0xda) {
+      const ns = b[o - len + 2];
+      if (len >= 6 + 2 * ns) scans.push({ ids: Array.from({ length: ns }, (_, i) => b[o - len + 3 + 2 * i]), ss: b[o - len + 3 + 2 * ns], ah: b[o - len + 5 + 2 * ns] >> 4 });
+      // Entropy-coded data: up to the next marker that is not a stuffed 0xff00 or a restart marker.
+      while (o + 1 < b.byteLength && !(b[o] === 0xff && b[o + 1] !== 0 && b[o + 1] !== 0xff && (b[o + 1] < 0xd0 || b[o + 1] > 0xd7))) o++;
+    }
   }
-  return bad(source, 'truncated or corrupt JPEG (no frame header before the image data)');
+  if (!header) return bad(source, 'truncated or corrupt JPEG (no frame header before the image data)');
+  return { header, scans };
+}
+
+/**
+ * Refuses a file too small for the size its header claims, before libjpeg allocates the output
+ * (and, for progressive files, a coefficient buffer): every 8×8 block of the largest component
+ * costs at least 2 bits in a sequential Huffman file (a DC and an end-of-block code) and at least
+ * 1 bit in a progressive file's DC scan, which each component must have (libjpeg would only warn
+ * and fill it with grey). Arithmetic-coded and lossless files, which are rare, are bounded by
+ * the pixel limit only.
+ */
+function checkDataSize(b: Uint8Array, source: string, h: JpegHeader, scans: JpegScan[], what: string): void {
+  const blocks = Math.ceil(h.width / 8) * Math.ceil(h.height / 8);
+  const bitsPerBlock = h.sof === 0xc0 || h.sof === 0xc1 ? 2 : h.sof === 0xc2 ? 1 : 0;
+  if (h.sof === 0xc2) {
+    const missing = h.ids.filter((id) => !scans.some((s) => s.ss === 0 && s.ah === 0 && s.ids.includes(id)));
+    if (missing.length && scans.length) bad(source, `corrupt ${what}: component${missing.length > 1 ? 's' : ''} ${missing.join(', ')} ha${missing.length > 1 ? 've' : 's'} no DC scan`);
+  }
+  if (bitsPerBlock && blocks * bitsPerBlock > 8 * b.byteLength) {
+    bad(source, `truncated or corrupt ${what}: its ${b.byteLength} bytes cannot hold the ${h.width}×${h.height} pixels its header promises (at least ${bitsPerBlock} bit${bitsPerBlock > 1 ? 's' : ''} per 8×8 block: ${Math.ceil((blocks * bitsPerBlock) / 8)} bytes)`);
+  }
 }
 
 interface JpegModule {
@@ -91,12 +134,13 @@ export function releaseJpegDecoder(): void {
 }
 
 export async function decodeJpeg(bytes: Uint8Array, source: string, maxPixels: number): Promise<DecodedImage> {
-  const h = jpegHeader(bytes, source);
+  const { header: h, scans } = jpegStructure(bytes, source);
   checkPixels(source, h.width, h.height, maxPixels);
   const what = `JPEG ${h.process}, ${h.components} component${h.components === 1 ? '' : 's'}`;
   if (h.components !== 1 && h.components !== 3) {
     bad(source, `is a ${h.components === 4 ? 'CMYK' : `${h.components}-component`} JPEG; webvit reads greyscale and colour (YCbCr/RGB) JPEGs only`);
   }
+  checkDataSize(bytes, source, h, scans, what);
   decoder ??= newDecoder();
   const module = await decoder;
   jpegMessages = [];

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { decodeImage } from '../../src/image/decode.js';
+import { decodeImage, RgbaPool } from '../../src/image/decode.js';
 import { expectWebvitError } from '../helpers/errors.js';
-import { jpegWithHeader, pngWithHeader } from '../helpers/images.js';
+import { encodeJpeg, encodePng, jpegWithHeader, pngRawBytes, pngWithHeader } from '../helpers/images.js';
 
 // Decoding errors: each is a WebvitError (BAD_INPUT) with one line naming the file and the
 // problem. That decoded pixels equal PIL's is tested against the fixtures in
@@ -80,6 +80,50 @@ describe('decodeImage', () => {
     expect((await decodeImage(coffee, 'c.png', { maxPixels: 173 * 115 })).width).toBe(173); // the limit itself is allowed
     await expectWebvitError(() => decodeImage(coffee, 'c.png', { maxPixels: 0 }), 'BAD_ARGUMENT', ['maxPixels', 'got 0']);
     await expectWebvitError(() => decodeImage(coffee, 'c.png', { maxPixels: NaN }), 'BAD_ARGUMENT', ['maxPixels', 'got NaN']);
+  });
+
+  it('a small file whose header claims a large size is refused before the pixels are allocated (PNG, baseline and progressive JPEG)', async () => {
+    // 10000 × 10000 is within the default limit; a file this small cannot hold it.
+    const pool = new (class extends RgbaPool {
+      asked = 0;
+      override take(bytes: number) {
+        this.asked += bytes;
+        return super.take(bytes);
+      }
+    })();
+    const png = pngWithHeader(10000, 10000, deflateSync(new Uint8Array(5000)));
+    await expectWebvitError(() => decodeImage(png, 'claims.png', { pool }), 'BAD_INPUT', ['claims.png', 'compressed image data cannot hold the 300010000 bytes its 10000×10000 header promises', '1032:1']);
+    expect(pool.asked).toBe(0);
+    const rgba = new Uint8Array(33 * 21 * 4).fill(128);
+    for (const progressive of [false, true]) {
+      const jpg = await encodeJpeg(rgba, 33, 21, { progressive });
+      const sof = jpg.findIndex((b, i) => b === 0xff && jpg[i + 1] === (progressive ? 0xc2 : 0xc0));
+      new DataView(jpg.buffer).setUint16(sof + 5, 10000);
+      new DataView(jpg.buffer).setUint16(sof + 7, 10000);
+      const t0 = performance.now();
+      await expectWebvitError(() => decodeImage(jpg, 'claims.jpg'), 'BAD_INPUT', ['claims.jpg', `${jpg.length} bytes cannot hold the 10000×10000 pixels`, progressive ? 'at least 1 bit per 8×8 block' : 'at least 2 bits per 8×8 block']);
+      expect(performance.now() - t0).toBeLessThan(200); // was seconds (and a gigabyte) for the progressive one
+    }
+    // A progressive JPEG must have a DC scan for each component (libjpeg would fill it with grey).
+    const prog = await encodeJpeg(rgba, 33, 21, { progressive: true });
+    const sos = prog.findIndex((b, i) => b === 0xff && prog[i + 1] === 0xda);
+    prog[sos + 5 + 2 * prog[sos + 4]] = 1; // the first scan (DC) now starts at coefficient 1
+    await expectWebvitError(() => decodeImage(prog, 'nodc.jpg'), 'BAD_INPUT', ['nodc.jpg', 'components 1, 2, 3 have no DC scan']);
+  });
+
+  it('PNG: interlaced, every bit depth and palette index checks (the decoder streams scanlines; its pixels are pngjs\'s and PIL\'s, see test/fuzz/images.test.ts)', async () => {
+    // A 3×2 2-bit palette image whose second row uses an entry past its 3-entry palette.
+    const raw = Uint8Array.from([0, 0b00011000, 0, 0b11000000]);
+    const pal = encodePng({ width: 3, height: 2, depth: 2, colorType: 3, raw, palette: Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]) }, (b) => deflateSync(b));
+    await expectWebvitError(() => decodeImage(pal, 'pal.png'), 'BAD_INPUT', ['pal.png', 'PNG 2-bit palette', 'palette entry 3, but the palette has 3']);
+    // Filter type 5 does not exist.
+    const bad = encodePng({ width: 2, height: 1, depth: 8, colorType: 0, raw: Uint8Array.from([5, 1, 2]) }, (b) => deflateSync(b));
+    await expectWebvitError(() => decodeImage(bad, 'f5.png'), 'BAD_INPUT', ['f5.png', 'scanline 0 has filter type 5']);
+    // Interlaced 16-bit RGBA of 3×3 (Adam7 passes 1, 4, 5, 6 and 7 are non-empty), all zero.
+    const inter = encodePng({ width: 3, height: 3, depth: 16, colorType: 6, interlaced: true, raw: new Uint8Array(pngRawBytes(3, 3, 16, 6, true)) }, (b) => deflateSync(b));
+    const img = await decodeImage(inter, 'i.png');
+    expect([img.width, img.height, img.kind]).toEqual([3, 3, 'PNG 16-bit RGBA']);
+    expect(img.rgba.every((v) => v === 0)).toBe(true);
   });
 
   it('CMYK JPEGs are refused clearly', async () => {
