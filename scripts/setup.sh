@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up a fresh clone: system packages (Vulkan CPU driver, Chromium, PyTorch), npm packages,
-# the generated test fixtures, and a `webvit` command on the PATH. Safe to run again: each step is
+# the generated test fixtures, dist/, and a `webvit` command on the PATH. Safe to run again: each step is
 # skipped when already done.
 # Usage: bash scripts/setup.sh [--demo]
 #   --demo  only what `webvit classify` needs (lavapipe, npm packages, the `webvit` command):
@@ -63,6 +63,10 @@ if [ ${#demo[@]} = 0 ]; then
     "it needs Debian's python3-torch and python3-torchvision (\`bash scripts/setup-system.sh\` installs them) and about 200 MB free in test/fixtures/generated"
   /usr/bin/python3 tools/make_fixtures.py --out test/fixtures/generated --only vit_s16
 fi
+
+# dist/ (the CLI and the library), so that `webvit` works as soon as the set-up ends.
+step "building dist/ (node scripts/build.mjs)" "read esbuild's message above; \`npm ci\` installs esbuild"
+node scripts/build.mjs
 
 # `webvit` on the PATH, as the README writes it: a two-line shim that runs this checkout's
 # dist/cli.js (built by `npm run build`). Root: /usr/local/bin; otherwise ~/.local/bin.
