@@ -1,4 +1,5 @@
 import { WebvitError } from '../runtime/errors.js';
+import { oneLine, preview } from './json_preview.js';
 import type { Pooling } from '../kernels/pool/op.js';
 
 /** A ViT's shape. Field names follow the weight file's `webvit.config` (docs/weights-format.md). */
@@ -140,9 +141,9 @@ const KNOWN = new Set<string>([...INT_FIELDS, 'layer_norm_eps', 'pooling', ...Ob
  */
 export function parseConfig(raw: unknown, source: string): ViTConfig {
   const bad = (msg: string): never => {
-    throw new WebvitError('BAD_CONFIG', `${source}: config ${msg}`);
+    throw new WebvitError('BAD_CONFIG', oneLine(`${source}: config ${msg}`));
   };
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad(`must be a JSON object, got ${JSON.stringify(raw)?.slice(0, 80)}`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad(`must be a JSON object, got ${preview(raw)}`);
   const o = raw as Record<string, unknown>;
   const unknown = Object.keys(o).filter((k) => !KNOWN.has(k));
   if (unknown.length) bad(`has unknown field(s) ${unknown.join(', ')}; known fields: ${[...KNOWN].join(', ')}`);
@@ -150,19 +151,19 @@ export function parseConfig(raw: unknown, source: string): ViTConfig {
     const v = o[f];
     if (v === undefined) bad(`is missing ${f}`);
     const min = f === 'num_classes' ? 0 : 1;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) bad(`field ${f} must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) bad(`field ${f} must be an integer ≥ ${min}, got ${preview(v)}`);
     if ((v as number) > LIMITS[f]) bad(`field ${f} is ${v}, above the limit of ${LIMITS[f]} (${LIMITS_DOC})`);
   }
   const eps = o.layer_norm_eps;
-  if (typeof eps !== 'number' || !(eps > 0) || eps >= 1) bad(`field layer_norm_eps must be a number in (0, 1), got ${JSON.stringify(eps)}`);
+  if (typeof eps !== 'number' || !(eps > 0) || eps >= 1) bad(`field layer_norm_eps must be a number in (0, 1), got ${preview(eps)}`);
   const bools: Record<string, boolean> = {};
   for (const [f, dflt] of Object.entries(BOOL_FIELDS)) {
     const v = o[f] ?? dflt;
-    if (typeof v !== 'boolean') bad(`field ${f} must be true or false, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'boolean') bad(`field ${f} must be true or false, got ${preview(v)}`);
     bools[f] = v as boolean;
   }
   const pooling = o.pooling ?? 'cls';
-  if (pooling !== 'cls' && pooling !== 'mean') bad(`field pooling must be "cls" or "mean", got ${JSON.stringify(pooling)}`);
+  if (pooling !== 'cls' && pooling !== 'mean') bad(`field pooling must be "cls" or "mean", got ${preview(pooling)}`);
   const c = { ...(o as object), ...bools, pooling } as ViTConfig;
   if (c.distilled && !c.class_token) bad(`does not add up: distilled is true but class_token is false (a distillation token follows the class token)`);
   if (c.pooling === 'cls' && !c.class_token) bad(`does not add up: pooling is "cls" but class_token is false; use pooling "mean"`);

@@ -1,4 +1,5 @@
 import { WebvitError } from '../runtime/errors.js';
+import { oneLine, preview } from './json_preview.js';
 import type { ViTConfig } from './config.js';
 import type { ChannelMode, Interpolation, PreprocessGeometry } from '../kernels/preprocess/geometry.js';
 
@@ -68,7 +69,7 @@ export function defaultPreprocess(config: ViTConfig): PreprocessConfig {
 export function parsePreprocess(raw: string | undefined, config: ViTConfig, source: string): PreprocessConfig {
   if (raw === undefined) return defaultPreprocess(config);
   const bad = (msg: string): never => {
-    throw new WebvitError('BAD_CONFIG', `${source}: __metadata__["webvit.preprocess"] ${msg}`);
+    throw new WebvitError('BAD_CONFIG', oneLine(`${source}: __metadata__["webvit.preprocess"] ${msg}`));
   };
   let o: unknown;
   try {
@@ -76,38 +77,38 @@ export function parsePreprocess(raw: string | undefined, config: ViTConfig, sour
   } catch (e) {
     bad(`is not valid JSON: ${(e as Error).message}`);
   }
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) bad(`must be a JSON object, got ${JSON.stringify(o)?.slice(0, 80)}`);
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) bad(`must be a JSON object, got ${preview(o)}`);
   const p = o as Record<string, unknown>;
   const unknown = Object.keys(p).filter((k) => !KNOWN.includes(k));
   if (unknown.length) bad(`has unknown field(s) ${unknown.join(', ')}; known fields: ${KNOWN.join(', ')}`);
   const expectChannels = channelModeOf(config, source);
 
   const channels = p.channels ?? expectChannels;
-  if (channels !== 'rgb' && channels !== 'grayscale') bad(`field channels must be "rgb" or "grayscale", got ${JSON.stringify(channels)}`);
+  if (channels !== 'rgb' && channels !== 'grayscale') bad(`field channels must be "rgb" or "grayscale", got ${preview(channels)}`);
   if (channels !== expectChannels) {
-    bad(`field channels is ${JSON.stringify(channels)} but the model has num_channels ${config.num_channels} (expected ${JSON.stringify(expectChannels)})`);
+    bad(`field channels is ${preview(channels)} but the model has num_channels ${config.num_channels} (expected ${preview(expectChannels)})`);
   }
   const n = channels === 'rgb' ? 3 : 1;
 
   const crop = p.crop ?? config.image_size;
-  if (crop !== config.image_size) bad(`field crop must equal the model's image_size ${config.image_size}, got ${JSON.stringify(crop)}`);
+  if (crop !== config.image_size) bad(`field crop must equal the model's image_size ${config.image_size}, got ${preview(crop)}`);
 
   const resize = p.resize === undefined ? null : p.resize;
   if (resize !== null && (typeof resize !== 'number' || !Number.isInteger(resize) || resize < 1 || resize > 65535)) {
-    bad(`field resize must be null or an integer in [1, 65535] (the shorter side after resizing), got ${JSON.stringify(resize)}`);
+    bad(`field resize must be null or an integer in [1, 65535] (the shorter side after resizing), got ${preview(resize)}`);
   }
 
   const interpolation = p.interpolation ?? 'bilinear';
   if (!INTERPOLATIONS.includes(interpolation as Interpolation)) {
-    bad(`field interpolation must be one of ${INTERPOLATIONS.map((s) => `"${s}"`).join(', ')}, got ${JSON.stringify(interpolation)}`);
+    bad(`field interpolation must be one of ${INTERPOLATIONS.map((s) => `"${s}"`).join(', ')}, got ${preview(interpolation)}`);
   }
 
   const vec = (name: 'mean' | 'std', dflt: number[]): number[] => {
     const v = p[name] ?? dflt;
     if (!Array.isArray(v) || v.length !== n || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) {
-      bad(`field ${name} must be an array of ${n} finite number(s) (one per ${channels} channel), got ${JSON.stringify(v)}`);
+      bad(`field ${name} must be an array of ${n} finite number(s) (one per ${channels} channel), got ${preview(v)}`);
     }
-    if (name === 'std' && !(v as number[]).every((x) => x > 0)) bad(`field std must be positive, got ${JSON.stringify(v)}`);
+    if (name === 'std' && !(v as number[]).every((x) => x > 0)) bad(`field std must be positive, got ${preview(v)}`);
     return [...(v as number[])];
   };
   const d = defaultPreprocess(config);

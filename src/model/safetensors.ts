@@ -1,4 +1,5 @@
 import { WebvitError } from '../runtime/errors.js';
+import { oneLine, preview } from './json_preview.js';
 
 /**
  * safetensors reading and writing, checked byte by byte: a header that lies about offsets, a
@@ -43,7 +44,7 @@ const MAX_RANK = 16;
 export function parseSafetensors(input: Uint8Array | ArrayBuffer, source: string): SafetensorsFile {
   const bytes = input instanceof Uint8Array ? input : new Uint8Array(input);
   const bad = (msg: string): never => {
-    throw new WebvitError('BAD_WEIGHTS', `${source}: ${msg}`);
+    throw new WebvitError('BAD_WEIGHTS', oneLine(`${source}: ${msg}`));
   };
   if (bytes.byteLength < 8) bad(`is ${bytes.byteLength} bytes, too short for a safetensors file (8-byte header length first)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -64,7 +65,7 @@ export function parseSafetensors(input: Uint8Array | ArrayBuffer, source: string
   const isCount = (d: unknown) => Number.isSafeInteger(d) && (d as number) >= 0;
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad(`__metadata__ must be an object of strings, got ${Array.isArray(raw) ? 'an array' : JSON.stringify(raw)}`);
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad(`__metadata__ must be an object of strings, got ${Array.isArray(raw) ? 'an array' : preview(raw)}`);
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
         if (typeof v !== 'string') bad(`__metadata__.${k} must be a string, got ${typeof v}`);
       }
@@ -74,13 +75,13 @@ export function parseSafetensors(input: Uint8Array | ArrayBuffer, source: string
     }
     const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof e !== 'object' || e === null) bad(`tensor ${name}: header entry must be an object`);
-    if (typeof e.dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, e.dtype)) bad(`tensor ${name}: unknown dtype ${JSON.stringify(e.dtype)}`);
+    if (typeof e.dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, e.dtype)) bad(`tensor ${name}: unknown dtype ${preview(e.dtype)}`);
     const shape = e.shape;
     if (Array.isArray(shape) && shape.length > MAX_RANK) bad(`tensor ${name}: shape has ${shape.length} dimensions, more than ${MAX_RANK}`);
-    if (!Array.isArray(shape) || !shape.every(isCount)) bad(`tensor ${name}: shape must be a list of non-negative integers (up to 2^53), got ${JSON.stringify(shape)}`);
+    if (!Array.isArray(shape) || !shape.every(isCount)) bad(`tensor ${name}: shape must be a list of non-negative integers (up to 2^53), got ${preview(shape)}`);
     const off = e.data_offsets;
     if (!Array.isArray(off) || off.length !== 2 || !off.every(isCount)) {
-      bad(`tensor ${name}: data_offsets must be [begin, end], non-negative integers (up to 2^53), got ${JSON.stringify(off)}`);
+      bad(`tensor ${name}: data_offsets must be [begin, end], non-negative integers (up to 2^53), got ${preview(off)}`);
     }
     const [b, en] = off as number[];
     const dtype = e.dtype as Dtype;
@@ -140,7 +141,7 @@ export function tensorAsFloat32(file: SafetensorsFile, t: TensorEntry): Float32A
       return out;
     }
     default:
-      throw new WebvitError('BAD_WEIGHTS', `${file.source}: tensor ${t.name} has dtype ${t.dtype}; webvit weights must be F32, F16 or BF16`);
+      throw new WebvitError('BAD_WEIGHTS', oneLine(`${file.source}: tensor ${t.name} has dtype ${t.dtype}; webvit weights must be F32, F16 or BF16`));
   }
 }
 
@@ -198,7 +199,7 @@ export function writeSafetensors(tensors: TensorToWrite[], metadata: Record<stri
     for (let i = 0; i < t.data.length; i++, p += 2) {
       const h = floatToHalf(t.data[i]);
       if ((h & 0x7fff) === 0x7c00 && Number.isFinite(t.data[i])) {
-        throw new WebvitError('BAD_WEIGHTS', `tensor ${t.name} holds ${t.data[i]} at index ${i}, beyond the F16 range (±65504); keep this model in F32`);
+        throw new WebvitError('BAD_WEIGHTS', oneLine(`tensor ${t.name} holds ${t.data[i]} at index ${i}, beyond the F16 range (±65504); keep this model in F32`));
       }
       view.setUint16(p, h, true);
     }

@@ -1,6 +1,7 @@
 import { WebvitError } from '../runtime/errors.js';
 import { LIMITS, LIMITS_DOC, parseConfig, shapeOf, type ViTConfig } from './config.js';
 import { parsePreprocess, type PreprocessConfig } from './preprocess.js';
+import { oneLine } from './json_preview.js';
 import { parseSafetensors, tensorAsFloat32, type SafetensorsFile } from './safetensors.js';
 
 /** The tensors a config calls for, with their shapes (docs/weights-format.md). */
@@ -109,7 +110,7 @@ export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string): Lo
   const file = parseSafetensors(bytes, source);
   const names = [...file.tensors.keys()];
   const bad = (msg: string): never => {
-    throw new WebvitError('BAD_WEIGHTS', `${source}: ${msg}`);
+    throw new WebvitError('BAD_WEIGHTS', oneLine(`${source}: ${msg}`));
   };
   const rawConfig = file.metadata['webvit.config'];
   if (file.metadata.format !== 'webvit' || rawConfig === undefined) {

@@ -304,6 +304,9 @@ describe('refusals name the tensors', () => {
 
   it('listNames groups numbered blocks into ranges', () => {
     expect(listNames(['a', 'blocks.0.x', 'blocks.1.x', 'blocks.2.x', 'blocks.5.x', 'blocks.3.y'])).toBe('a, blocks.{0-2,5}.x, blocks.3.y');
+    // A checkpoint of another architecture can have hundreds of names: 40, then a count.
+    const many = Array.from({ length: 300 }, (_, i) => `stage${i}_weight`);
+    expect(listNames(many)).toBe(`${many.slice(0, 40).join(', ')}, and 260 more`);
   });
 });
 

@@ -72,6 +72,13 @@ describe('counts and sizes in a Hugging Face config.json', () => {
     });
   }
 
+  // Found by the format fuzzer: a positive but fractional size passed the old check (> 0) and
+  // reached the tensor reshuffles, which threw a plain Error.
+  it('hidden_size 5e-324 (positive, not an integer): refused naming the field', async () => {
+    const ck = withConfig(await fixtureCheckpoint('hf'), { hidden_size: 5e-324 });
+    await refusedQuickly(convert(ck), ['hidden_size', 'positive integer', '5e-324']);
+  });
+
   // Within every limit, but far more than the checkpoint holds: hidden 8192 asks for 2^26-value
   // attention matrices per layer where the file has [64, 64]. Nothing that size may be allocated
   // just to report the mismatch.
@@ -128,5 +135,30 @@ describe('--image-size', () => {
 
   it('--image-size 8192 with patch 8 (1048576 patches): refused naming the patch limit', async () => {
     await refusedQuickly(convert(await fixtureCheckpoint('timm_cls'), { heads: 4, imageSize: 8192 }), ['--image-size 8192', '1048576 patches', `limit of ${LIMITS.patches}`]);
+  });
+});
+
+describe('sizes read from tensor shapes', () => {
+  // A tensor with a zero dimension holds no data, so its other dimensions can be anything: a
+  // hidden size of 2^40 read from such a shape must be refused before it sizes a stand-in bias
+  // or a zero position row (found by test/fuzz/formats.test.ts).
+  const empty = (ck: Checkpoint, name: string, shape: number[]) => {
+    const tensors = new Map(ck.tensors);
+    tensors.set(name, { name, dtype: 'F32', shape, file: 'synthetic', read: () => new Float32Array(0) });
+    return { ...ck, tensors };
+  };
+  it('timm: patch_embed.proj.weight [2^40, 0, 8, 8] and no bias', async () => {
+    const ck = empty(await fixtureCheckpoint('timm_cls'), 'patch_embed.proj.weight', [2 ** 40, 0, 8, 8]);
+    ck.tensors.delete('patch_embed.proj.bias');
+    await refusedQuickly(convert(ck, { heads: 4 }), ['patch_embed.proj.weight', 'hidden_size', 'limit of 16384']);
+  });
+  it('torchvision: conv_proj.weight [64, 2^40, 8, 0]', async () => {
+    const ck = empty(await fixtureCheckpoint('torchvision'), 'conv_proj.weight', [64, 2 ** 40, 0, 0]);
+    await refusedQuickly(convert(ck, { heads: 4 }), ['conv_proj.weight', 'num_channels', 'limit of 1024']);
+  });
+  it('hf without config.json: classifier.weight [2^40, 0]', async () => {
+    const hf = await fixtureCheckpoint('hf');
+    const ck = empty({ ...hf, config: undefined, configSource: undefined }, 'classifier.weight', [2 ** 40, 0]);
+    await refusedQuickly(convert(ck, { heads: 4 }), ['classifier.weight', 'num_classes', 'limit of 1000000']);
   });
 });

@@ -201,6 +201,34 @@ describe('header numbers that would make a reader allocate or loop', () => {
   });
 });
 
+describe('found by the format fuzzer (test/fuzz/formats.test.ts)', () => {
+  // JSON.parse reads arrays nested any depth; JSON.stringify, which messages used to show the bad
+  // value, overflows the stack at a few thousand: a RangeError instead of a refusal.
+  const deep = (d: number) => '['.repeat(d) + ']'.repeat(d);
+  it('a dtype that is an array nested 20000 deep', async () => {
+    const { dataStart } = readHeader(good);
+    const text = new TextDecoder().decode(good.subarray(8, dataStart)).replace('"dtype":"F32"', `"dtype":${deep(20000)}`);
+    await expectWebvitError(() => load(assemble(new TextEncoder().encode(text), good.subarray(dataStart))), 'BAD_WEIGHTS', ['unknown dtype', 'nested too deep']);
+  });
+  it('a config field that is an array nested 20000 deep', async () => {
+    const bytes = withHeader(good, (h) => (h.__metadata__['webvit.config'] = JSON.stringify({ ...f.golden.config, mlp_size: 0 }).replace('"mlp_size":0', `"mlp_size":${deep(20000)}`)));
+    await expectWebvitError(() => load(bytes), 'BAD_CONFIG', ['mlp_size', 'nested too deep']);
+  });
+  // A message must stay one line: V8's JSON syntax errors quote the text around the error, and a
+  // tensor name may hold a newline.
+  it('a JSON syntax error next to a newline in the header', async () => {
+    const { dataStart } = readHeader(good);
+    const text = new TextDecoder().decode(good.subarray(8, dataStart)).replace('"dtype":"F32"', '"dtype":\nF32"');
+    const msg = await expectWebvitError(() => load(assemble(new TextEncoder().encode(text), good.subarray(dataStart))), 'BAD_WEIGHTS', ['not valid UTF-8 JSON', '\\n']);
+    expect(msg).not.toMatch(/[\n\r]/);
+  });
+  it('a tensor name with a newline', async () => {
+    const bytes = parts((p) => p.tensors.push({ name: 'extra\nline', shape: [1], data: new Float32Array(1) }));
+    const msg = await expectWebvitError(() => load(bytes), 'BAD_WEIGHTS', ['extra\\nline']);
+    expect(msg).not.toMatch(/[\n\r]/);
+  });
+});
+
 describe('header that lies about data_offsets', () => {
   it('span ≠ shape × dtype size (end moved)', async () => {
     const name = 'blocks.0.attn.proj.weight';

@@ -1,4 +1,5 @@
 import { WebvitError } from '../../runtime/errors.js';
+import { oneLine, preview } from '../json_preview.js';
 import type { Pooling } from '../../kernels/pool/op.js';
 import { LIMITS, LIMITS_DOC, parseConfig, shapeOf, type ViTConfig } from '../config.js';
 import { tensorAsFloat32, writeSafetensors, type Dtype, type SafetensorsFile, type TensorEntry } from '../safetensors.js';
@@ -80,7 +81,7 @@ export interface Converted {
 }
 
 export const fail = (source: string, msg: string): never => {
-  throw new WebvitError('BAD_WEIGHTS', `${source}: ${msg}`);
+  throw new WebvitError('BAD_WEIGHTS', oneLine(`${source}: ${msg}`));
 };
 
 /**
@@ -88,7 +89,19 @@ export const fail = (source: string, msg: string): never => {
  * (docs/weights-format.md#limits) before anything is sized by it.
  */
 export function checkLimit(source: string, where: string, key: string, value: number, limit: keyof typeof LIMITS): void {
-  if (value > LIMITS[limit]) throw new WebvitError('BAD_CONFIG', `${source}: ${where} ${key} is ${value}, above the limit of ${LIMITS[limit]} (${LIMITS_DOC})`);
+  if (value > LIMITS[limit]) throw new WebvitError('BAD_CONFIG', oneLine(`${source}: ${where} ${key} is ${value}, above the limit of ${LIMITS[limit]} (${LIMITS_DOC})`));
+}
+
+/**
+ * Sizes read from a tensor's shape, checked against their limits before anything is sized by
+ * them: a tensor with a zero dimension holds no data, so its other dimensions can be anything.
+ */
+export function checkShapeLimits(source: string, tensor: string, shape: number[], sizes: [index: number, limit: keyof typeof LIMITS][]): void {
+  for (const [i, limit] of sizes) {
+    if (shape[i] > LIMITS[limit]) {
+      throw new WebvitError('BAD_WEIGHTS', oneLine(`${source}: ${tensor} ${fmtShape(shape)} gives ${limit} ${shape[i]}, above the limit of ${LIMITS[limit]} (${LIMITS_DOC})`));
+    }
+  }
 }
 
 /** Values of any float tensor as float32 (F64 narrowed here; the loader itself refuses F64). */
@@ -125,8 +138,8 @@ export function checkpointFromArrays(
 const fmtShape = (s: number[]) => `[${s.join(', ')}]`;
 
 /**
- * Names, compactly but every one: numeric path segments are grouped, so 24 layer-scale tensors read
- * `blocks.{0-11}.ls1.gamma, blocks.{0-11}.ls2.gamma`.
+ * Names, compactly: numeric path segments are grouped, so 24 layer-scale tensors read
+ * `blocks.{0-11}.ls1.gamma, blocks.{0-11}.ls2.gamma`; after 40 entries, "and N more".
  */
 export function listNames(names: string[]): string {
   const groups = new Map<string, number[]>();
@@ -158,7 +171,8 @@ export function listNames(names: string[]): string {
     }
     out.push(key.replace('{}', `{${runs.join(',')}}`));
   }
-  return out.join(', ');
+  // Every one, up to a point: a checkpoint of another architecture can have hundreds.
+  return cap(out, 40, ', ');
 }
 
 /**
@@ -397,13 +411,13 @@ export function resolveLabels(
 /** HF-style id2label ({"0": "tench", ...}) as a list; error when the ids are not 0..n−1. */
 export function labelsFromId2Label(source: string, where: string, raw: unknown): string[] | undefined {
   if (raw === undefined || raw === null) return undefined;
-  if (typeof raw !== 'object' || Array.isArray(raw)) fail(source, `${where} must be an object of id: label, got ${JSON.stringify(raw).slice(0, 60)}`);
+  if (typeof raw !== 'object' || Array.isArray(raw)) fail(source, `${where} must be an object of id: label, got ${preview(raw)}`);
   const entries = Object.entries(raw as Record<string, unknown>);
   const out: string[] = new Array(entries.length);
   for (const [k, v] of entries) {
     const i = Number(k);
     if (!Number.isInteger(i) || i < 0 || i >= entries.length || out[i] !== undefined) fail(source, `${where} ids must be 0..${entries.length - 1} once each, got "${k}"`);
-    if (typeof v !== 'string') fail(source, `${where}["${k}"] must be a string, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'string') fail(source, `${where}["${k}"] must be a string, got ${preview(v)}`);
     out[i] = v as string;
   }
   return out;

@@ -1,4 +1,5 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
+import { preview } from '../json_preview.js';
 import { basename, dirname, join } from 'node:path';
 import { parseSafetensors } from '../safetensors.js';
 import { fail, parseLabelsText, sourceTensors, type Checkpoint, type SourceTensor } from './core.js';
@@ -94,7 +95,7 @@ async function readSharded(source: string, indexPath: string): Promise<Checkpoin
   if (typeof map !== 'object' || map === null || Array.isArray(map)) return fail(indexPath, `has no "weight_map" object (tensor name -> shard file)`);
   const byShard = new Map<string, Set<string>>();
   for (const [name, shard] of Object.entries(map as Record<string, unknown>)) {
-    if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\')) fail(indexPath, `weight_map["${name}"] must be a file name in the same folder, got ${JSON.stringify(shard)}`);
+    if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\')) fail(indexPath, `weight_map["${name}"] must be a file name in the same folder, got ${preview(shard)}`);
     byShard.set(shard as string, (byShard.get(shard as string) ?? new Set<string>()).add(name));
   }
   const tensors = new Map<string, SourceTensor>();

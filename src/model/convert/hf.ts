@@ -1,6 +1,8 @@
 import { LIMITS } from '../config.js';
+import { preview } from '../json_preview.js';
 import {
   checkLimit,
+  checkShapeLimits,
   concat,
   convWeight,
   countLayers,
@@ -34,13 +36,17 @@ export function detectHf(names: string[]): boolean {
   return names.some((n) => /^(vit\.)?(embeddings\.patch_embeddings\.projection\.weight|encoder\.layer\.\d+\.attention\.attention\.)/.test(n));
 }
 
-/** A positive number from config.json, within its limit (LIMITS) when it is a count or size. */
+/** A positive number from config.json; a count or size (`limit` given) must be an integer within its limit (LIMITS). */
 const num = (cfg: Record<string, unknown>, key: string, where: string, source: string, limit?: keyof typeof LIMITS): number | undefined => {
   const v = cfg[key];
   if (v === undefined) return undefined;
   if (Array.isArray(v) && v.length === 2 && v[0] === v[1]) return num({ [key]: v[0] }, key, where, source, limit);
-  if (typeof v !== 'number' || !(v > 0)) fail(source, `${where} ${key} must be a positive number, got ${JSON.stringify(v)}`);
-  if (limit) checkLimit(source, where, key, v as number, limit);
+  if (typeof v !== 'number' || !(v > 0)) fail(source, `${where} ${key} must be a positive number, got ${preview(v)}`);
+  if (limit) {
+    // A count or size: a whole number (hidden_size 5e-324 is positive, and sizes nothing).
+    if (!Number.isInteger(v)) fail(source, `${where} ${key} must be a positive integer, got ${preview(v)}`);
+    checkLimit(source, where, key, v as number, limit);
+  }
   return v as number;
 };
 
@@ -53,10 +59,10 @@ export function convertHf(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const cfg = ckpt.config;
   const where = ckpt.configSource ?? 'config.json';
   if (cfg) {
-    if (cfg.model_type !== undefined && cfg.model_type !== 'vit') fail(src, `${where} model_type is ${JSON.stringify(cfg.model_type)}; webvit converts Hugging Face "vit" models (ViTForImageClassification, ViTModel)`);
+    if (cfg.model_type !== undefined && cfg.model_type !== 'vit') fail(src, `${where} model_type is ${preview(cfg.model_type)}; webvit converts Hugging Face "vit" models (ViTForImageClassification, ViTModel)`);
     const act = cfg.hidden_act ?? 'gelu';
-    if (act !== 'gelu') fail(src, `${where} hidden_act is ${JSON.stringify(act)}; webvit's MLP runs the exact (erf) GELU, HF "gelu"`);
-    const arch = Array.isArray(cfg.architectures) ? cfg.architectures.join(', ') : 'not given';
+    if (act !== 'gelu') fail(src, `${where} hidden_act is ${preview(act)}; webvit's MLP runs the exact (erf) GELU, HF "gelu"`);
+    const arch = Array.isArray(cfg.architectures) ? cfg.architectures.map((a) => (typeof a === 'string' ? a : preview(a))).join(', ') : 'not given';
     notes.push(`config from ${where} (architectures: ${arch})`);
   } else {
     notes.push('no config.json beside the weights: config inferred from tensor shapes');
@@ -65,6 +71,7 @@ export function convertHf(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const peName = `${p}embeddings.patch_embeddings.projection.weight`;
   const pe = tk.shape(peName);
   if (!pe || pe.length !== 4 || pe[2] !== pe[3]) fail(src, `as a Hugging Face ViT checkpoint: ${peName} must be [D, C, P, P], got ${pe ? `[${pe.join(', ')}]` : 'none'}`);
+  checkShapeLimits(src, peName, pe!, [[0, 'hidden_size'], [1, 'num_channels'], [2, 'patch_size']]);
   const D = num(c, 'hidden_size', where, src, 'hidden_size') ?? pe![0];
   const C = num(c, 'num_channels', where, src, 'num_channels') ?? pe![1];
   const P = num(c, 'patch_size', where, src, 'patch_size') ?? pe![2];
@@ -83,7 +90,9 @@ export function convertHf(ckpt: Checkpoint, o: ConvertOptions): Converted {
     }
   }
   const lp = (i: number) => `${p}encoder.layer.${i}.`;
-  const F = num(c, 'intermediate_size', where, src, 'mlp_size') ?? tk.shape(lp(0) + 'intermediate.dense.weight')?.[0];
+  const fc1 = tk.shape(lp(0) + 'intermediate.dense.weight');
+  if (fc1) checkShapeLimits(src, lp(0) + 'intermediate.dense.weight', fc1, [[0, 'mlp_size']]);
+  const F = num(c, 'intermediate_size', where, src, 'mlp_size') ?? fc1?.[0];
   if (F === undefined) fail(src, `as a Hugging Face ViT checkpoint: no ${lp(0)}intermediate.dense.weight to read the MLP size from`);
   const posName = `${p}embeddings.position_embeddings`;
   let grid: number;
@@ -100,6 +109,7 @@ export function convertHf(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const eps = num(c, 'layer_norm_eps', where, src);
   const qkvBias = typeof c.qkv_bias === 'boolean' ? c.qkv_bias : tk.has(lp(0) + 'attention.attention.query.bias');
   const headShape = tk.shape('classifier.weight');
+  if (headShape) checkShapeLimits(src, 'classifier.weight', headShape, [[0, 'num_classes']]);
   const numClasses = headShape ? headShape[0] : 0;
   const heads = resolveHeads(src, D, o.heads, num(c, 'num_attention_heads', where, src, 'num_heads'), `${where} num_attention_heads`, notes);
   if (o.pooling && o.pooling !== 'cls') fail(src, `--pooling applies to timm checkpoints only; Hugging Face ViTs pool the class token`);

@@ -1,4 +1,5 @@
 import {
+  checkShapeLimits,
   concat,
   convWeight,
   countLayers,
@@ -35,11 +36,13 @@ export function convertTimm(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const notes: string[] = [];
   const pe = tk.shape('patch_embed.proj.weight');
   if (!pe || pe.length !== 4 || pe[2] !== pe[3]) fail(src, `as a timm checkpoint: patch_embed.proj.weight must be [D, C, P, P], got ${pe ? `[${pe.join(', ')}]` : 'none'}`);
+  checkShapeLimits(src, 'patch_embed.proj.weight', pe!, [[0, 'hidden_size'], [1, 'num_channels'], [2, 'patch_size']]);
   const [D, C, P] = pe!;
   const K = C * P * P;
   const L = countLayers(ckpt, /^blocks\.(\d+)\./, 'block');
   const fc1 = tk.shape('blocks.0.mlp.fc1.weight');
   if (!fc1 || fc1.length !== 2) fail(src, `as a timm checkpoint: blocks.0.mlp.fc1.weight must be [F, D], got ${fc1 ? `[${fc1.join(', ')}]` : 'none'}`);
+  checkShapeLimits(src, 'blocks.0.mlp.fc1.weight', fc1!, [[0, 'mlp_size']]);
   const F = fc1![0];
   const classToken = tk.has('cls_token');
   const distilled = tk.has('dist_token');
@@ -55,6 +58,7 @@ export function convertTimm(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const hasNorm = tk.has('norm.weight');
   if (hasFcNorm && hasNorm) fail(src, `has both norm.* and fc_norm.*: webvit runs one final layernorm (timm's global_pool='avg' models have fc_norm and no norm)`);
   const headShape = tk.shape('head.weight');
+  if (headShape) checkShapeLimits(src, 'head.weight', headShape, [[0, 'num_classes']]);
   const numClasses = headShape ? headShape[0] : 0;
   if (distilled && headShape && !tk.has('head_dist.weight')) fail(src, `has dist_token and head but no head_dist; a DeiT distilled checkpoint has both heads`);
 

@@ -1,4 +1,5 @@
 import {
+  checkShapeLimits,
   convWeight,
   countLayers,
   describeConfig,
@@ -29,6 +30,7 @@ export function convertTorchvision(ckpt: Checkpoint, o: ConvertOptions): Convert
   const notes: string[] = [];
   const pe = tk.shape('conv_proj.weight');
   if (!pe || pe.length !== 4 || pe[2] !== pe[3]) fail(src, `as a torchvision checkpoint: conv_proj.weight must be [D, C, P, P], got ${pe ? `[${pe.join(', ')}]` : 'none'}`);
+  checkShapeLimits(src, 'conv_proj.weight', pe!, [[0, 'hidden_size'], [1, 'num_channels'], [2, 'patch_size']]);
   const [D, C, P] = pe!;
   const K = C * P * P;
   const L = countLayers(ckpt, /^encoder\.layers\.encoder_layer_(\d+)\./, 'encoder layer');
@@ -38,12 +40,14 @@ export function convertTorchvision(ckpt: Checkpoint, o: ConvertOptions): Convert
   const fc2Name = oldMlp ? 'mlp.linear_2' : 'mlp.3';
   const fc1 = tk.shape(lp(0) + fc1Name + '.weight');
   if (!fc1 || fc1.length !== 2) fail(src, `as a torchvision checkpoint: ${lp(0)}mlp.0.weight must be [F, D], got ${fc1 ? `[${fc1.join(', ')}]` : 'none'}`);
+  checkShapeLimits(src, `${lp(0)}${fc1Name}.weight`, fc1!, [[0, 'mlp_size']]);
   const F = fc1![0];
   const pos = tk.shape('encoder.pos_embedding');
   if (!pos || pos.length !== 3 || pos[0] !== 1 || pos[2] !== D) fail(src, `as a torchvision checkpoint: encoder.pos_embedding must be [1, T, ${D}], got ${pos ? `[${pos.join(', ')}]` : 'none'}`);
   const T = pos![1];
   const grid = gridOf(src, 'encoder.pos_embedding', T, 1);
   const headShape = tk.shape('heads.head.weight');
+  if (headShape) checkShapeLimits(src, 'heads.head.weight', headShape, [[0, 'num_classes']]);
   const numClasses = headShape ? headShape[0] : 0;
   const heads = resolveHeads(src, D, o.heads, undefined, '', notes);
   if (o.pooling && o.pooling !== 'cls') fail(src, `--pooling applies to timm checkpoints only; torchvision ViTs pool the class token`);

@@ -1,0 +1,526 @@
+import fc from 'fast-check';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig, shapeOf, VIT_PRESETS } from '../../src/model/config.js';
+import { checkpointFromArrays, convertCheckpoint, encodeWeights, RESIZE_MODES, type Checkpoint, type ConvertOptions } from '../../src/model/convert/index.js';
+import { readCheckpoint } from '../../src/model/convert/files.js';
+import { parsePreprocess } from '../../src/model/preprocess.js';
+import { parseSafetensors, type Dtype } from '../../src/model/safetensors.js';
+import { expectedTensors, readWeights } from '../../src/model/weights.js';
+import { assemble, joinWeightsAs, readHeader, splitWeights } from '../helpers/weight_file.js';
+import { LAYOUT_DIR, LAYOUT_FIXTURES } from '../convert/layout_fixtures.js';
+import {
+  byteMutation,
+  DELETE,
+  expectCleanOutcome,
+  expectCleanOutcomeAsync,
+  fieldValue,
+  FUZZ_BASE_RUNS,
+  FUZZ_SEED,
+  fuzzParams,
+  interestingJson,
+  mutateBytes,
+  Outcomes,
+  setPath,
+  toJson,
+  toValue,
+  type ByteMutation,
+} from './formats_helpers.js';
+
+// Fuzzing the file formats: the safetensors reader (parseSafetensors + readWeights), the config
+// parsers (parseConfig, webvit.preprocess, Hugging Face config.json) and the checkpoint
+// converter's name mapping (convertCheckpoint, in memory and from a sharded folder on disk).
+// Thousands of generated and mutated files per run, starting from the real fixtures; each case
+// must end in success or a one-line WebvitError with a code, never another exception, within
+// BOUNDS (1 s, 64 MiB of array buffers, 4000-character messages) — see formats_helpers.ts.
+//
+// On a failure fast-check prints the seed and path of the shrunk case: replay it with
+// WEBVIT_FUZZ_SEED=<seed>. Cases per run: WEBVIT_FUZZ_RUNS (default 800: about 16 000 cases, 10-20 s) × the weights in RUNS.
+// Long run: WEBVIT_FUZZ_RUNS=200000 npx vitest run test/fuzz/formats.test.ts
+
+/** Weights of the properties: cases = weight × WEBVIT_FUZZ_RUNS. */
+const RUNS = { generated: 3, mutatedFile: 6, config: 4, preprocess: 2, hfConfig: 2, converter: 3, sharded: 0.1 };
+
+const outcomes: Record<string, Outcomes> = {};
+const track = (name: string) => (outcomes[name] ??= new Outcomes());
+
+afterAll(() => {
+  const total = Object.values(outcomes).reduce((a, o) => a + o.total, 0);
+  console.log(`format fuzz: seed ${FUZZ_SEED}, WEBVIT_FUZZ_RUNS ${FUZZ_BASE_RUNS}, ${total} cases`);
+  for (const [name, o] of Object.entries(outcomes)) console.log(`  ${name}: ${o.total} cases (${o})`);
+});
+
+const tmp = mkdtempSync(join(tmpdir(), 'webvit-fuzz-formats-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const tinyBytes = new Uint8Array(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'tiny', 'model.safetensors')));
+const tinyParts = splitWeights(tinyBytes);
+const tinyConfig = tinyParts.config;
+const BASE_FILES: [string, Uint8Array][] = [
+  ['tiny F32', tinyBytes],
+  ['tiny F16', joinWeightsAs(tinyParts, 'F16')],
+  ['tiny BF16', joinWeightsAs(tinyParts, 'BF16')],
+  ['tiny_mean', new Uint8Array(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'tiny_mean', 'model.safetensors')))],
+  ['layouts/hf (not a webvit file)', new Uint8Array(readFileSync(join(LAYOUT_DIR, 'hf', 'model.safetensors')))],
+];
+
+/** Reads a file the way every consumer does: the safetensors framing, then the webvit checks. */
+function loadBoth(bytes: Uint8Array): void {
+  parseSafetensors(bytes, 'fuzz.safetensors');
+  readWeights(bytes, 'fuzz.safetensors');
+}
+
+describe('safetensors reader: generated files', () => {
+  // Files built from scratch: tensors of any dtype and shape (valid and not), offsets packed or
+  // perturbed, metadata with or without a webvit config, trailing bytes, a wrong length field.
+  const tensorSpec = fc.record({
+    name: fc.oneof(fc.constantFrom(...tinyParts.tensors.map((t) => t.name)), fc.string({ maxLength: 12 })),
+    dtype: fc.oneof({ weight: 5, arbitrary: fc.constantFrom('F32', 'F16', 'BF16', 'F64', 'I64', 'I32', 'I16', 'I8', 'U8', 'BOOL') }, { weight: 1, arbitrary: interestingJson }),
+    shape: fc.oneof({ weight: 5, arbitrary: fc.array(fc.integer({ min: 0, max: 8 }), { maxLength: 4 }) }, { weight: 1, arbitrary: interestingJson }),
+    offsetDelta: fc.option(fc.tuple(fc.integer({ min: -8, max: 8 }), fc.integer({ min: -8, max: 8 })), { freq: 4 }),
+    offsets: fc.option(interestingJson, { freq: 8 }),
+  });
+  const fileSpec = fc.record({
+    tensors: fc.array(tensorSpec, { maxLength: 6 }),
+    metadata: fc.option(fc.dictionary(fc.string({ maxLength: 8 }), fc.oneof(fc.string({ maxLength: 8 }), interestingJson), { maxKeys: 3 }), { freq: 3 }),
+    webvit: fc.option(fc.record({ config: fc.oneof(fc.constant(tinyConfig), fc.dictionary(fc.constantFrom(...Object.keys(tinyConfig)), interestingJson)), labels: fc.option(interestingJson) })),
+    trailing: fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 16 }) }),
+    lengthDelta: fc.oneof({ weight: 6, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: -16, max: 16 }) }),
+    fill: fc.constantFrom(0, 0x3f, 0xff),
+  });
+  const SIZES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+
+  it('every file is read or refused with a WebvitError', () => {
+    const out = track('safetensors generated');
+    fc.assert(
+      fc.property(fileSpec, (spec) => {
+        const header: Record<string, unknown> = {};
+        let pos = 0;
+        for (const t of spec.tensors) {
+          const shape = toValue(t.shape);
+          const size = typeof t.dtype === 'string' ? (SIZES[t.dtype] ?? 4) : 4;
+          const n = Array.isArray(shape) && shape.every((d) => Number.isInteger(d) && d >= 0 && d <= 8) ? shape.reduce((a: number, d: number) => a * d, 1) * size : 4;
+          const [db, de] = t.offsetDelta ?? [0, 0];
+          header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: t.offsets ?? [pos + db, pos + n + de] };
+          pos += n;
+        }
+        const metadata: Record<string, unknown> = { ...(spec.metadata ?? {}) };
+        if (spec.webvit) {
+          Object.assign(metadata, { format: 'webvit', 'webvit.version': '1', 'webvit.config': toJson(spec.webvit.config) });
+          if (spec.webvit.labels !== null) metadata['webvit.labels'] = toJson(spec.webvit.labels);
+        }
+        if (spec.metadata || spec.webvit) header.__metadata__ = metadata;
+        const bytes = assemble(new TextEncoder().encode(toJson(header)), new Uint8Array(pos + spec.trailing).fill(spec.fill));
+        if (spec.lengthDelta) {
+          const v = new DataView(bytes.buffer);
+          v.setBigUint64(0, BigInt(Math.max(0, Number(v.getBigUint64(0, true)) + spec.lengthDelta)), true);
+        }
+        expectCleanOutcome('generated safetensors file', out, () => loadBoth(bytes));
+      }),
+      fuzzParams(RUNS.generated),
+    );
+    expect(out.total).toBe(Math.round(RUNS.generated * FUZZ_BASE_RUNS));
+  });
+});
+
+describe('safetensors reader: mutated real files', () => {
+  type FileMutation =
+    | { kind: 'bytes'; m: ByteMutation; inHeader: boolean }
+    | { kind: 'header'; tensor: number; field: 'dtype' | 'shape' | 'dim' | 'data_offsets' | 'offset' | 'entry' | 'rename' | 'duplicate'; index: number; value: unknown }
+    | { kind: 'config'; field: string; value: unknown }
+    | { kind: 'metadata'; key: string; value: unknown }
+    | { kind: 'preprocess'; field: string; value: unknown }
+    | { kind: 'poison'; at: number; value: number };
+
+  const mutation: fc.Arbitrary<FileMutation> = fc.oneof(
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('bytes' as const), m: byteMutation, inHeader: fc.boolean() }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        kind: fc.constant('header' as const),
+        tensor: fc.nat(),
+        field: fc.constantFrom('dtype', 'shape', 'dim', 'data_offsets', 'offset', 'entry', 'rename', 'duplicate'),
+        index: fc.nat(5),
+        value: fieldValue,
+      }),
+    },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('config' as const), field: fc.constantFrom(...Object.keys(tinyConfig), 'class_token', 'distilled', 'fc_norm', 'bogus'), value: fieldValue }) },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant('metadata' as const),
+        key: fc.constantFrom('format', 'webvit.version', 'webvit.config', 'webvit.labels', 'webvit.preprocess', '__proto__'),
+        value: fc.oneof(fieldValue, fc.string({ maxLength: 20 }), fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v))),
+      }),
+    },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('preprocess' as const), field: fc.constantFrom('resize', 'crop', 'interpolation', 'mean', 'std', 'channels', 'bogus'), value: fieldValue }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('poison' as const), at: fc.nat(), value: fc.constantFrom(NaN, Infinity, -Infinity, 3e38, -1e7, 1.5e6, 65504) }) },
+  );
+
+  function apply(bytes: Uint8Array, m: FileMutation): Uint8Array {
+    try {
+      return applyUnsafe(bytes, m);
+    } catch (e) {
+      // The test's own JSON.stringify cannot write a header holding an earlier mutation's deep
+      // array (parsed back from the file): leave the file as it is.
+      if (e instanceof RangeError) return bytes;
+      throw e;
+    }
+  }
+
+  function applyUnsafe(bytes: Uint8Array, m: FileMutation): Uint8Array {
+    if (m.kind === 'bytes') {
+      if (!m.inHeader || bytes.length < 8) return mutateBytes(bytes, m.m);
+      // Aim at the length field and the header, where the parser decides everything.
+      const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+      const span = Math.min(bytes.length, 8 + Math.min(n, bytes.length) + 16);
+      const at = 'at' in m.m ? m.m.at % (span + 1) : 0;
+      return mutateBytes(bytes, { ...m.m, ...('at' in m.m ? { at } : {}) } as ByteMutation);
+    }
+    let parsed: { header: Record<string, any>; dataStart: number };
+    try {
+      parsed = readHeader(bytes);
+      if (typeof parsed.header !== 'object' || parsed.header === null || Array.isArray(parsed.header)) return bytes;
+    } catch {
+      return bytes; // an earlier mutation broke the header: nothing to edit
+    }
+    const { header, dataStart } = parsed;
+    const data = bytes.subarray(dataStart);
+    const names = Object.keys(header).filter((k) => k !== '__metadata__');
+    const meta = (header.__metadata__ ??= {});
+    if (typeof meta !== 'object' || meta === null) return bytes;
+    switch (m.kind) {
+      case 'header': {
+        if (!names.length) return bytes;
+        const name = names[m.tensor % names.length];
+        const entry = header[name];
+        if (typeof entry !== 'object' || entry === null) return bytes;
+        if (m.field === 'entry') setPath(header, [name], m.value);
+        else if (m.field === 'rename') {
+          header[typeof m.value === 'string' ? m.value : `${name}.${m.index}`] = entry;
+          delete header[name];
+        } else if (m.field === 'duplicate') header[`${name}_copy${m.index}`] = structuredClone(entry);
+        else if (m.field === 'dim' && Array.isArray(entry.shape)) setPath(entry.shape, [m.index % Math.max(1, entry.shape.length)], m.value);
+        else if (m.field === 'offset' && Array.isArray(entry.data_offsets)) setPath(entry.data_offsets, [m.index % 2], m.value);
+        else setPath(entry, [m.field === 'dim' ? 'shape' : m.field === 'offset' ? 'data_offsets' : m.field], m.value);
+        break;
+      }
+      case 'config': {
+        let cfg: unknown;
+        try {
+          cfg = JSON.parse(meta['webvit.config']);
+        } catch {
+          return bytes;
+        }
+        meta['webvit.config'] = toJson(setPath(cfg, [m.field], m.value));
+        break;
+      }
+      case 'metadata':
+        setPath(meta, [m.key], m.value);
+        break;
+      case 'preprocess': {
+        let pre: unknown = {};
+        try {
+          if (meta['webvit.preprocess'] !== undefined) pre = JSON.parse(meta['webvit.preprocess']);
+        } catch {
+          return bytes;
+        }
+        meta['webvit.preprocess'] = toJson(setPath(pre, [m.field], m.value));
+        break;
+      }
+      case 'poison': {
+        if (data.length < 4) return bytes;
+        const d = data.slice();
+        new DataView(d.buffer).setFloat32(4 * ((m.at % (d.length >> 2)) | 0), m.value, true);
+        return assemble(bytes.subarray(8, dataStart), d);
+      }
+    }
+    return assemble(new TextEncoder().encode(toJson(header)), data);
+  }
+
+  it('every mutated file is read or refused with a WebvitError', () => {
+    const out = track('safetensors mutated');
+    fc.assert(
+      fc.property(fc.nat(BASE_FILES.length - 1), fc.array(mutation, { minLength: 1, maxLength: 4 }), (which, ms) => {
+        let bytes = BASE_FILES[which][1];
+        for (const m of ms) bytes = apply(bytes, m);
+        expectCleanOutcome(`${BASE_FILES[which][0]}, mutated`, out, () => loadBoth(bytes));
+      }),
+      fuzzParams(RUNS.mutatedFile),
+    );
+    // The mutations must not all be refused at the first check: some files must load.
+    expect(out.counts.get('ok') ?? 0, String(out)).toBeGreaterThan(0);
+  });
+});
+
+describe('config parsers', () => {
+  const FIELDS = ['image_size', 'patch_size', 'num_channels', 'hidden_size', 'num_layers', 'num_heads', 'mlp_size', 'num_classes', 'layer_norm_eps', 'qkv_bias', 'pooling', 'class_token', 'distilled', 'fc_norm'];
+  const edit = fc.record({ field: fc.oneof({ weight: 9, arbitrary: fc.constantFrom(...FIELDS) }, { weight: 1, arbitrary: fc.string({ maxLength: 8 }) }), value: fieldValue });
+  const BASES = [tinyConfig, ...Object.values(VIT_PRESETS)];
+
+  it('parseConfig: every mutated config is accepted (and its tensor list is small) or refused with a WebvitError', () => {
+    const out = track('parseConfig');
+    fc.assert(
+      fc.property(fc.nat(BASES.length - 1), fc.array(edit, { minLength: 0, maxLength: 4 }), (which, edits) => {
+        let raw: unknown = structuredClone(BASES[which]);
+        for (const e of edits) raw = setPath(raw, [e.field], e.value);
+        raw = toValue(raw);
+        expectCleanOutcome('mutated config', out, () => {
+          const c = parseConfig(raw, 'fuzz');
+          // What an accepted config makes the loader build must stay small.
+          expect(expectedTensors(c).size).toBeLessThanOrEqual(5 + 12 * 1024 + 4);
+          expect(shapeOf(c).tokens).toBeLessThanOrEqual(65536 + 2);
+        });
+      }),
+      fuzzParams(RUNS.config),
+    );
+  });
+
+  it('webvit.preprocess: every mutated value is accepted or refused with a WebvitError', () => {
+    const out = track('parsePreprocess');
+    const config = parseConfig(tinyConfig, 'tiny');
+    const base = { resize: 37, crop: 32, interpolation: 'bicubic', mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], channels: 'rgb' };
+    const pEdit = fc.record({ field: fc.constantFrom('resize', 'crop', 'interpolation', 'mean', 'std', 'channels', 'bogus'), value: fieldValue });
+    fc.assert(
+      fc.property(fc.array(pEdit, { minLength: 0, maxLength: 4 }), fc.option(fc.string({ maxLength: 30 }), { freq: 6 }), (edits, text) => {
+        let raw: unknown = structuredClone(base);
+        for (const e of edits) raw = setPath(raw, [e.field], e.value);
+        expectCleanOutcome('mutated webvit.preprocess', out, () => void parsePreprocess(text ?? toJson(raw), config, 'fuzz'));
+      }),
+      fuzzParams(RUNS.preprocess),
+    );
+  });
+});
+
+/** A checkpoint's tensors as plain arrays, to mutate and rebuild with checkpointFromArrays. */
+interface Arrays {
+  name: string;
+  tensors: { name: string; shape: number[]; data: Float32Array }[];
+  config?: Record<string, unknown>;
+  metadata: Record<string, string>;
+}
+const fixtures: Arrays[] = [];
+
+beforeAll(async () => {
+  for (const name of LAYOUT_FIXTURES) {
+    if (name === 'timm_cls_resized') continue; // golden only, no checkpoint of its own
+    const ck = await readCheckpoint(join(LAYOUT_DIR, name));
+    fixtures.push({
+      name,
+      tensors: [...ck.tensors.values()].map((t) => ({ name: t.name, shape: [...t.shape], data: t.read() })),
+      config: ck.config,
+      metadata: ck.metadata,
+    });
+  }
+});
+
+const build = (a: Arrays, config: Record<string, unknown> | undefined, tensors = a.tensors): Checkpoint =>
+  checkpointFromArrays(a.name, Object.fromEntries(tensors.map((t) => [t.name, { shape: t.shape, data: t.data }])), config, a.metadata);
+
+/** A conversion that succeeded must give a file the loader accepts. */
+function convertAndLoad(ck: Checkpoint, o: ConvertOptions): void {
+  const r = convertCheckpoint(ck, o);
+  const bytes = encodeWeights(r.weights, 'F32', r.metadata ?? {});
+  readWeights(bytes, 'converted.safetensors');
+}
+
+const HF_KEYS = [
+  'hidden_size',
+  'num_hidden_layers',
+  'num_attention_heads',
+  'intermediate_size',
+  'image_size',
+  'patch_size',
+  'num_channels',
+  'layer_norm_eps',
+  'qkv_bias',
+  'hidden_act',
+  'model_type',
+  'architectures',
+  'id2label',
+  'label_names',
+];
+
+const optionsArb: fc.Arbitrary<ConvertOptions> = fc.record(
+  {
+    heads: fc.constantFrom(1, 2, 3, 4, 5, 8, 16, 64, 0, -1, 1e9, 2.5),
+    imageSize: fc.constantFrom(8, 16, 24, 32, 33, 40, 48, 64, 0, 1024, 8192, 16384, 80000),
+    pooling: fc.constantFrom('cls' as const, 'mean' as const),
+    layout: fc.constantFrom('hf' as const, 'timm' as const, 'torchvision' as const, 'webvit' as const),
+    labels: fc.array(fc.string({ maxLength: 6 }), { maxLength: 12 }),
+    resize: fc.constantFrom(...RESIZE_MODES),
+  },
+  { requiredKeys: [] },
+);
+
+describe('Hugging Face config.json handling', () => {
+  it('every mutated config.json converts (and loads) or is refused with a WebvitError', () => {
+    const out = track('hf config.json');
+    const hfEdit = fc.record({
+      key: fc.oneof({ weight: 9, arbitrary: fc.constantFrom(...HF_KEYS) }, { weight: 1, arbitrary: fc.string({ maxLength: 8 }) }),
+      sub: fc.option(fc.oneof(fc.constantFrom('0', '1', '9', '10', '-1', '01', 'x'), fc.nat(12).map(String)), { freq: 2 }),
+      value: fieldValue,
+    });
+    fc.assert(
+      fc.property(fc.constantFrom('hf', 'hf_vitmodel', 'hf_sharded', 'timm_cls'), fc.array(hfEdit, { minLength: 1, maxLength: 3 }), fc.option(optionsArb), (which, edits, o) => {
+        const a = fixtures.find((f) => f.name === which)!;
+        let cfg: unknown = structuredClone(a.config ?? {});
+        for (const e of edits) cfg = setPath(cfg, e.sub !== null && typeof (cfg as Record<string, unknown>)[e.key] === 'object' ? [e.key, e.sub] : [e.key], e.value);
+        cfg = toValue(cfg);
+        const config = typeof cfg === 'object' && cfg !== null && !Array.isArray(cfg) ? (cfg as Record<string, unknown>) : undefined;
+        expectCleanOutcome(`${which} with a mutated config.json`, out, () => convertAndLoad(build(a, config), { heads: which === 'timm_cls' ? 4 : undefined, ...(o ?? {}) }));
+      }),
+      fuzzParams(RUNS.hfConfig),
+    );
+  });
+});
+
+describe('checkpoint converter: name mapping', () => {
+  type Mutation =
+    | { kind: 'delete'; i: number }
+    | { kind: 'renameIndex'; i: number; to: string }
+    | { kind: 'renameChar'; i: number; at: number; ch: string }
+    | { kind: 'prefix'; i: number; add: boolean }
+    | { kind: 'add'; prefix: string; index: string; suffix: number; shape: number[] }
+    | { kind: 'reshape'; i: number; how: 'permute' | 'split' | 'merge' | 'random' | 'empty'; shape: number[] }
+    | { kind: 'poison'; i: number; at: number; value: number }
+    | { kind: 'swap'; i: number; j: number };
+
+  const INDICES = ['0', '1', '2', '3', '4', '10', '11', '1023', '1024', '100000', '1000000000', '007', '99999999999999999999999'];
+  const mutation: fc.Arbitrary<Mutation> = fc.oneof(
+    fc.record({ kind: fc.constant('delete' as const), i: fc.nat() }),
+    fc.record({ kind: fc.constant('renameIndex' as const), i: fc.nat(), to: fc.constantFrom(...INDICES) }),
+    fc.record({ kind: fc.constant('renameChar' as const), i: fc.nat(), at: fc.nat(), ch: fc.constantFrom('.', '_', 'x', '0', '9', '') }),
+    fc.record({ kind: fc.constant('prefix' as const), i: fc.nat(), add: fc.boolean() }),
+    fc.record({
+      kind: fc.constant('add' as const),
+      prefix: fc.constantFrom('blocks.', 'vit.encoder.layer.', 'encoder.layer.', 'encoder.layers.encoder_layer_', 'vit.', '', 'head', 'dist_token', 'fc_norm.'),
+      index: fc.constantFrom(...INDICES, ''),
+      suffix: fc.nat(),
+      shape: fc.array(fc.integer({ min: 0, max: 70 }), { maxLength: 3 }),
+    }),
+    fc.record({
+      kind: fc.constant('reshape' as const),
+      i: fc.nat(),
+      how: fc.constantFrom('permute' as const, 'split' as const, 'merge' as const, 'random' as const, 'empty' as const),
+      shape: fc.array(fc.integer({ min: 0, max: 80 }), { minLength: 1, maxLength: 4 }),
+    }),
+    fc.record({ kind: fc.constant('poison' as const), i: fc.nat(), at: fc.nat(), value: fc.constantFrom(NaN, Infinity, -3e38, 2e6) }),
+    fc.record({ kind: fc.constant('swap' as const), i: fc.nat(), j: fc.nat() }),
+  );
+
+  function apply(ts: Arrays['tensors'], m: Mutation): Arrays['tensors'] {
+    if (!ts.length && m.kind !== 'add') return ts;
+    const i = 'i' in m ? m.i % ts.length : 0;
+    const t = ts[i];
+    const replace = (nt: Arrays['tensors'][number]) => ts.map((x, k) => (k === i ? nt : x));
+    switch (m.kind) {
+      case 'delete':
+        return ts.filter((_, k) => k !== i);
+      case 'renameIndex':
+        return replace({ ...t, name: t.name.replace(/\d+/, m.to) });
+      case 'renameChar': {
+        const at = m.at % (t.name.length + 1);
+        return replace({ ...t, name: t.name.slice(0, at) + m.ch + t.name.slice(at + 1) });
+      }
+      case 'prefix':
+        return replace({ ...t, name: m.add ? `vit.${t.name}` : t.name.replace(/^[^.]*\./, '') });
+      case 'add': {
+        const suffixes = ts.map((x) => x.name.replace(/^.*?\d+\./, ''));
+        const n = m.shape.reduce((a, d) => a * d, 1);
+        return [...ts, { name: `${m.prefix}${m.index}${m.index ? '.' : ''}${suffixes[m.suffix % suffixes.length] ?? 'weight'}`, shape: m.shape, data: new Float32Array(n).fill(0.5) }];
+      }
+      case 'reshape': {
+        const n = t.data.length;
+        let shape: number[];
+        if (m.how === 'permute') shape = [...t.shape].reverse();
+        else if (m.how === 'merge') shape = [n];
+        else if (m.how === 'split') shape = n % 2 === 0 && n > 0 ? [2, n / 2] : [1, n];
+        else if (m.how === 'empty') shape = [0, ...m.shape.map((d) => d * 2 ** 40)];
+        else shape = m.shape;
+        const count = shape.reduce((a, d) => a * d, 1);
+        return replace({ ...t, shape, data: count === n ? t.data : new Float32Array(count).fill(0.25) });
+      }
+      case 'poison': {
+        if (!t.data.length) return ts;
+        const data = t.data.slice();
+        data[m.at % data.length] = m.value;
+        return replace({ ...t, data });
+      }
+      case 'swap': {
+        const j = m.j % ts.length;
+        return ts.map((x, k) => (k === i ? { ...x, name: ts[j].name } : k === j ? { ...x, name: ts[i].name } : x));
+      }
+    }
+  }
+
+  it('every mutated checkpoint converts (and the result loads) or is refused with a WebvitError', () => {
+    const out = track('converter');
+    fc.assert(
+      fc.property(fc.nat(LAYOUT_FIXTURES.length - 2), fc.array(mutation, { minLength: 0, maxLength: 4 }), fc.option(optionsArb, { freq: 3 }), (which, ms, o) => {
+        const a = fixtures[which % fixtures.length];
+        let ts = a.tensors;
+        for (const m of ms) ts = apply(ts, m);
+        // Duplicate names (after a rename) would silently replace one another in the object below.
+        if (new Set(ts.map((t) => t.name)).size !== ts.length) return;
+        const needsHeads = !a.name.startsWith('hf');
+        expectCleanOutcome(`${a.name} with ${ms.length} mutation(s)`, out, () => convertAndLoad(build(a, a.config, ts), { ...(needsHeads ? { heads: 4 } : {}), ...(o ?? {}) }));
+      }),
+      fuzzParams(RUNS.converter),
+    );
+    expect(out.counts.get('ok') ?? 0, String(out)).toBeGreaterThan(0);
+  });
+});
+
+describe('sharded checkpoints on disk', () => {
+  // The files readCheckpoint reads (index, shards, config.json) written to a folder and damaged.
+  const indexEdit = fc.record({
+    kind: fc.constantFrom('move', 'shard', 'delete', 'add', 'bytes', 'config'),
+    i: fc.nat(),
+    value: fc.oneof(fc.constantFrom('', '..', '.', 'missing.safetensors', 'a/b.safetensors', 'model.safetensors.index.json', 'config.json', 'model-00002-of-00002.safetensors'), fieldValue),
+    m: byteMutation,
+  });
+
+  it('every damaged sharded folder converts or is refused with a WebvitError', async () => {
+    const out = track('sharded on disk');
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(indexEdit, { minLength: 0, maxLength: 3 }), async (edits) => {
+        const dir = join(tmp, `sharded-${n++}`);
+        cpSync(join(LAYOUT_DIR, 'hf_sharded'), dir, { recursive: true });
+        const indexPath = join(dir, 'model.safetensors.index.json');
+        let indexText = readFileSync(indexPath, 'utf8');
+        let configText = readFileSync(join(dir, 'config.json'), 'utf8');
+        for (const e of edits) {
+          let index: { weight_map: Record<string, unknown> };
+          try {
+            index = JSON.parse(indexText);
+            if (typeof index?.weight_map !== 'object' || index.weight_map === null) continue;
+          } catch {
+            continue;
+          }
+          const names = Object.keys(index.weight_map);
+          const name = names[e.i % Math.max(1, names.length)];
+          if (e.kind === 'move') index.weight_map[name] = index.weight_map[name] === 'model-00001-of-00002.safetensors' ? 'model-00002-of-00002.safetensors' : 'model-00001-of-00002.safetensors';
+          else if (e.kind === 'shard') index.weight_map[name] = e.value === DELETE ? null : e.value;
+          else if (e.kind === 'delete') delete index.weight_map[name];
+          else if (e.kind === 'add') index.weight_map[`extra.${e.i}`] = 'model-00001-of-00002.safetensors';
+          try {
+            indexText = toJson(index);
+          } catch (err) {
+            if (!(err instanceof RangeError)) throw err; // an earlier edit's deep array, parsed back: leave the text
+          }
+          if (e.kind === 'bytes') indexText = new TextDecoder().decode(mutateBytes(new TextEncoder().encode(indexText), e.m));
+          if (e.kind === 'config') configText = new TextDecoder().decode(mutateBytes(new TextEncoder().encode(configText), e.m));
+        }
+        writeFileSync(indexPath, indexText);
+        writeFileSync(join(dir, 'config.json'), configText);
+        await expectCleanOutcomeAsync('damaged sharded folder', out, async () => convertAndLoad(await readCheckpoint(dir), {}));
+        rmSync(dir, { recursive: true, force: true });
+      }),
+      fuzzParams(RUNS.sharded),
+    );
+  });
+});
