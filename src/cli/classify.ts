@@ -20,6 +20,9 @@ export const CLASSIFY_USAGE = `  webvit classify IMAGE... [--model FILE] [--top 
       --json one {"file", "top": [{"label", "index", "p"}]} or {"file", "error"} per line.
       Without --model it uses the bundled Fashion-MNIST model. A bad image is reported on its
       own line and the rest are still classified; the exit code is 1 if any image failed.
+      Images are read, decoded and preprocessed one at a time, so memory does not grow with
+      their number: the peak is about 4 bytes per pixel of the largest PNG (12 for a JPEG) above
+      the model's own. On a terminal, stderr shows the first use's kernel compiling and tuning.
       --batch N: images per forward pass (default 16). --max-pixels N: refuse larger images
       (default 100M; suffixes K, M allowed). --no-tune: skip the first-run kernel tuning.
 `;
@@ -115,6 +118,28 @@ function nonFinite(batch: Float32Array, from: number, count: number, pre: Prepro
     `(mean ${JSON.stringify(pre.mean)}, std ${JSON.stringify(pre.std)}) turns 8-bit level${levels.length === 1 ? '' : 's'} ${span} into non-finite values; ` +
     `fix mean/std in the weight file's webvit.preprocess (tools/set_preprocess.py)`
   );
+}
+
+/**
+ * The logits of each of the first `n` images of `input`, or why the model refused it. An image
+ * the model refuses (BAD_INPUT: a value it cannot take, or float32 overflow on an extreme input)
+ * must not take the rest of its batch with it: then each image is run on its own.
+ */
+async function forwardRows(model: ViTModel, input: Float32Array, n: number, per: number): Promise<({ logits: Float32Array } | { error: string })[]> {
+  if (n === 0) return [];
+  const pre = model.preprocess;
+  const k = model.numClasses;
+  try {
+    const out = await model.forward(input.subarray(0, n * per), { batch: n });
+    return Array.from({ length: n }, (_, i) => ({ logits: out.logits.subarray(i * k, (i + 1) * k) }));
+  } catch (e) {
+    if (!(e instanceof WebvitError && e.code === 'BAD_INPUT')) throw e;
+    // The pixels were 0–255: extreme inputs come from the model's own normalisation.
+    if (n === 1) return [{ error: `${e.message} (here the values come from the model's preprocessing: mean ${JSON.stringify(pre.mean)}, std ${JSON.stringify(pre.std)} in its webvit.preprocess)` }];
+  }
+  const rows: ({ logits: Float32Array } | { error: string })[] = [];
+  for (let i = 0; i < n; i++) rows.push(...(await forwardRows(model, input.subarray(i * per, (i + 1) * per), 1, per)));
+  return rows;
 }
 
 /** The error text of a failed image, without the file name its message starts with. */
@@ -216,20 +241,12 @@ export async function classifyCommand(argv: string[]): Promise<number> {
         }
         progress.update(++done);
       }
-      let probs: Float64Array | undefined;
-      let tops: { index: number; value: number }[][] = [];
-      if (n) {
-        const out = await model.forward(n === batch ? input : input.subarray(0, n * per), { batch: n });
-        probs = softmaxRows(out.logits, out.numClasses);
-        tops = topK(out.logits, out.numClasses, top);
-      }
+      const rows = await forwardRows(model, input, n, per);
       chunk.forEach((it, i) => {
-        const row = slot[i];
-        if (row < 0) return emit({ file: it.file, error: it.error });
-        emit({
-          file: it.file,
-          top: tops[row].map((e) => ({ label: model!.labels?.[e.index] ?? null, index: e.index, p: probs![row * c.num_classes + e.index] })),
-        });
+        const row = slot[i] < 0 ? { error: it.error! } : rows[slot[i]];
+        if ('error' in row) return emit({ file: it.file, error: row.error });
+        const p = softmaxRows(row.logits, c.num_classes);
+        emit({ file: it.file, top: topK(row.logits, c.num_classes, top)[0].map((e) => ({ label: model!.labels?.[e.index] ?? null, index: e.index, p: p[e.index] })) });
       });
     }
   } finally {

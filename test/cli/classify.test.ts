@@ -217,6 +217,23 @@ describe('webvit classify: memory and hostile inputs', () => {
     expect(errLines(plain.stderr)[0]).toMatch(/^webvit: examples\/bag\.png: preprocessed value Infinity/);
   });
 
+  it('an image on which the model overflows float32 is refused on its own line; the rest of its batch is still classified', () => {
+    // std 1e-37: every preprocessed value is finite but up to 1e37, and the forward pass overflows
+    // on any image that is not black. Before, the model's error ended the whole run.
+    const parts = splitWeights(readFileSync(TINY_GRAY));
+    parts.metadata['webvit.preprocess'] = JSON.stringify({ resize: null, crop: 28, interpolation: 'bilinear', mean: [0], std: [1e-37], channels: 'grayscale' });
+    const model = join(tmp, 'huge-std.safetensors');
+    writeFileSync(model, joinWeights(parts));
+    const black = join(tmp, 'black2.png');
+    writeFileSync(black, encodePng({ width: 28, height: 28, depth: 8, colorType: 0, raw: new Uint8Array(28 * 29) }, (b) => deflateSync(b)));
+    const r = cli('classify', black, 'examples/bag.png', black, '--model', model, '--json', '--batch', '3', '--no-tune');
+    expect(r.code, r.stderr).toBe(1);
+    const out = jsonLines(r.stdout);
+    expect(out.map((o) => Object.keys(o).sort().join())).toEqual(['file,top', 'error,file', 'file,top']);
+    expect(out[1].error).toMatch(/not finite .*float32 overflowed.*model's preprocessing: mean \[0\], std \[1e-37\]/);
+    expect(errLines(r.stderr).at(-1)).toMatch(/classified 2 of 3 images .*; 1 failed$/);
+  });
+
   it('file names with a newline or other control characters are quoted on plain-text lines (one line per image)', () => {
     const dir = join(tmp, 'names');
     mkdirSync(dir);
