@@ -174,8 +174,16 @@ export function mutateBytes(b: Uint8Array, m: ByteMutation): Uint8Array {
   }
 }
 
-/** Sets `value` at a path of keys / indices in a JSON value (made of plain objects and arrays); 'delete' removes it. */
+/** A copy of a generated value (fast-check hands the same objects to several cases; edits must not reach them). */
+function copy(v: unknown): unknown {
+  if (v instanceof Deep || typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) return v.map(copy);
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, copy(x)]));
+}
+
+/** Sets a copy of `value` at a path of keys / indices in a JSON value (plain objects and arrays); DELETE removes it. */
 export function setPath(root: unknown, path: (string | number)[], value: unknown): unknown {
+  value = copy(value);
   if (path.length === 0) return value;
   if (typeof root !== 'object' || root === null) return root;
   const [k, ...rest] = path;
