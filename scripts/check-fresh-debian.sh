@@ -19,6 +19,7 @@
 #   WEBVIT_CHECK_COMMAND  what runs in the root's checkout (default `npm run demo`; e.g.
 #                      `bash scripts/setup.sh` for the full set-up that `npm run test:all` runs first)
 #   KEEP=1             keep the roots afterwards (default: deleted; the logs are kept)
+#   WEBVIT_CHECK_MIRROR the Debian mirror for debootstrap (default: the one this machine's apt uses)
 #   WEBVIT_CHECK_CA    a CA bundle npm in the roots must trust (default: this machine's npm `cafile`
 #                      or NODE_EXTRA_CA_CERTS, if set): for machines that reach the npm registry
 #                      through a TLS-inspecting proxy. A machine with direct access needs none.
@@ -50,9 +51,10 @@ mirror_from() {
   if [ -z "$m" ] && [ -f "$1/etc/apt/sources.list" ]; then
     m=$(awk '$1=="deb" { i=2; if ($i ~ /^\[/) { while (i<=NF && $i !~ /\]$/) i++; i++ } if ($i !~ /-security/) { print $i; exit } }' "$1/etc/apt/sources.list")
   fi
-  echo "${m:-http://deb.debian.org/debian}"
+  [ -n "$m" ] || fail "no Debian mirror found in $1/etc/apt/sources.list or sources.list.d/debian.sources; set WEBVIT_CHECK_MIRROR to the mirror to use"
+  echo "$m"
 }
-mirror=$(mirror_from /)
+mirror=${WEBVIT_CHECK_MIRROR:-$(mirror_from /)}
 ca=${WEBVIT_CHECK_CA:-}
 if [ -z "$ca" ]; then
   ca=$(npm config get cafile 2>/dev/null || true)

@@ -84,11 +84,13 @@ debian_mirror() {
                 if ($i !~ /-security/) { print $i; exit } }' "$f")
     [ -z "$m" ] || { echo "$m"; return 0; }
   done
-  echo "http://deb.debian.org/debian"
+  return 1
 }
 
 echo "setup-system: installing ${need[*]} (Debian packages; a few minutes the first time)"
 if [[ " ${need[*]} " == *" lavapipe "* ]] && ! grep -rqsE '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  step "finding the Debian mirror in the apt sources" \
+    "no \`deb\` or \`URIs:\` line for bookworm was found in /etc/apt/sources.list or /etc/apt/sources.list.d/; add \`deb <your Debian mirror> bookworm-backports main\` to /etc/apt/sources.list.d/backports.list yourself"
   mirror=$(debian_mirror)
   step "adding bookworm-backports ($mirror) to /etc/apt/sources.list.d/backports.list" \
     "check that /etc/apt/sources.list.d/ is writable, or add \`deb $mirror bookworm-backports main\` to your apt sources yourself"
