@@ -5,18 +5,19 @@ import { shapeOf } from '../model/config.js';
 import { ViTModel } from '../model/vit.js';
 import { readWeights } from '../model/weights.js';
 import { softmaxRows, topK } from '../model/topk.js';
-import { parseCommandLine, positiveInt, UsageError } from './usage.js';
+import { parseCommandLine, positiveInt, TUNE_USAGE, tuneOption, UsageError } from './usage.js';
 import { formatProfile } from '../runtime/profile_format.js';
 import { KERNEL_VARIANTS, type KernelChoice } from '../kernels/registry.js';
 
 const ms = (t: number) => `${t.toFixed(1)} ms`;
 
 export const RUN_USAGE = `  webvit run MODEL --input FILE [--batch N] [--top K] [--json] [--repeat N] [--profile]
-             [--kernels OP=VARIANT,..] [--no-tune]
+             [--kernels OP=VARIANT,..] [--tune | --no-tune]
       Runs MODEL (a webvit .safetensors file) on FILE: float32 little-endian NCHW pixels,
       already normalised. Prints the top classes (or, with --json, {"logits": [[...], ...]})
       on stdout and timings on stderr. A features-only model (num_classes 0) prints a summary
       of each image's pooled features (with --json: {"features": [[...], ...]}).
+      ${TUNE_USAGE}
 `;
 
 /** `webvit run MODEL --input FILE`: raw tensors in, logits (or features) out. */
@@ -32,10 +33,12 @@ export async function runCommand(argv: string[]): Promise<number> {
       repeat: { type: 'string' },
       profile: { type: 'boolean' },
       kernels: { type: 'string' },
+      tune: { type: 'boolean' },
       'no-tune': { type: 'boolean' },
     },
   });
   const { values, positionals } = parsed;
+  const tune = tuneOption(values);
   if (positionals.length !== 1) throw new UsageError(`run takes one MODEL file, got ${positionals.length ? positionals.join(' ') : 'none'}`);
   if (!values.input) throw new UsageError('run needs --input FILE (float32 NCHW pixels, already normalised)');
   const batchArg = positiveInt('batch', values.batch);
@@ -71,7 +74,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const tDevice = performance.now();
   let model: ViTModel | undefined;
   try {
-    model = await ViTModel.fromWeights(device, weights, { label: 'model', batch, kernels, tune: !values['no-tune'] });
+    model = await ViTModel.fromWeights(device, weights, { label: 'model', batch, kernels, tune });
     const tLoad = performance.now();
     const times: number[] = [];
     let out = await model.forward(input, { batch });

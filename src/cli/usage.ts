@@ -33,3 +33,15 @@ export function positiveInt(name: string, v: string | undefined): number | undef
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
   return n;
 }
+
+/** Usage text of --tune / --no-tune, shared by the commands that load a model. */
+export const TUNE_USAGE =
+  '--tune: time the kernel variants on this adapter and cache the fastest correct\n' +
+  '      ones (slow the first time; later runs use the cache). --no-tune: the adapter\n' +
+  '      defaults, ignoring cached tuning. Neither: cached choices, else the defaults.';
+
+/** LoadOptions.tune from --tune / --no-tune: true tunes, false ignores the cache, undefined uses it. */
+export function tuneOption(values: { tune?: boolean; 'no-tune'?: boolean }): boolean | undefined {
+  if (values.tune && values['no-tune']) throw new UsageError('--tune and --no-tune contradict each other; give one');
+  return values.tune ? true : values['no-tune'] ? false : undefined;
+}
