@@ -11,9 +11,10 @@ import { softmaxRows, topK } from '../model/topk.js';
 import { getNodeDevice } from '../runtime/node-device.js';
 import { WebvitError } from '../runtime/errors.js';
 import { Progress } from './progress.js';
-import { parseCommandLine, positiveInt, UsageError } from './usage.js';
+import { parseCommandLine, positiveInt, TUNE_USAGE, tuneOption, UsageError } from './usage.js';
 
-export const CLASSIFY_USAGE = `  webvit classify IMAGE... [--model FILE] [--top K] [--json] [--batch N] [--max-pixels N] [--no-tune]
+export const CLASSIFY_USAGE = `  webvit classify IMAGE... [--model FILE] [--top K] [--json] [--batch N] [--max-pixels N]
+                  [--tune | --no-tune]
       Classifies PNG and JPEG images (directories: their .png/.jpg/.jpeg files), preprocessed on
       the GPU exactly as the model's webvit.preprocess says (PIL/torchvision's resize, centre crop,
       normalisation). Prints the top K (default 3) labels with probabilities per image, or with
@@ -24,7 +25,8 @@ export const CLASSIFY_USAGE = `  webvit classify IMAGE... [--model FILE] [--top 
       their number: the peak is about 4 bytes per pixel of the largest PNG (12 for a JPEG) above
       the model's own. On a terminal, stderr shows the first use's kernel compiling and tuning.
       --batch N: images per forward pass (default 16). --max-pixels N: refuse larger images
-      (default 100M; suffixes K, M allowed). --no-tune: skip the first-run kernel tuning.
+      (default 100M; suffixes K, M allowed).
+      ${TUNE_USAGE}
 `;
 
 const BUNDLED = 'models/fashion-mnist/model.safetensors';
@@ -159,6 +161,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
       json: { type: 'boolean' },
       batch: { type: 'string', short: 'b' },
       'max-pixels': { type: 'string' },
+      tune: { type: 'boolean' },
       'no-tune': { type: 'boolean' },
     },
   });
@@ -168,6 +171,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   const batchSize = positiveInt('batch', values.batch) ?? 16;
   const maxPixels = pixelCount(values['max-pixels']) ?? DEFAULT_MAX_PIXELS;
   const json = values.json ?? false;
+  const tune = tuneOption(values);
 
   let modelPath = values.model;
   if (!modelPath) {
@@ -215,7 +219,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   try {
     const batch = Math.min(batchSize, Math.max(1, items.length));
     // On a terminal, the first use's kernel compiling and tuning shows as "compiling kernels 3/12".
-    model = await ViTModel.fromWeights(device, weights, { label: 'model', batch, tune: !values['no-tune'], onProgress: (e) => progress.loadStage(e) });
+    model = await ViTModel.fromWeights(device, weights, { label: 'model', batch, tune, onProgress: (e) => progress.loadStage(e) });
     progress.update(0);
     const pre = new ImagePreprocessor(device, model.preprocess);
     const per = pre.imageValues;
