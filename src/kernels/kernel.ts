@@ -26,10 +26,27 @@ export interface TensorRef {
 
 export type Binding = BufferSlice | TensorRef;
 
+/**
+ * Which op and variant a dispatch runs, on what problem: set by the op's dispatch builder, so that
+ * the tuner, the benchmark and the forced-choice checks read the problems straight off a graph.
+ */
+export interface OpNode {
+  /** The op's name in the registry: `matmul`. */
+  name: string;
+  /** The variant this dispatch runs: `tiled_32x64` (its kernel is `matmul/tiled_32x64`). */
+  variant: string;
+  /** The problem as the op's definition reads it (src/kernels/<op>/definition.ts): `{ M, K, N, ... }`. */
+  shape: object;
+  /** The same dispatch (label, bindings, shape) with another variant of the op. */
+  withVariant(variant: string): Dispatch;
+}
+
 export interface Dispatch {
   /** Op and layer: `block3.mlp.fc1`. Labels every GPU object made for this dispatch. */
   label: string;
   source: KernelSource;
+  /** The op node this dispatch was built for (absent for ad-hoc kernels such as the benchmark's copy). */
+  op?: OpNode;
   bindings: Record<string, Binding>;
   uniforms?: Record<string, number>;
   /**
@@ -49,6 +66,15 @@ export function isTensorRef(b: Binding): b is TensorRef {
 
 export const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);
 
+/**
+ * The KernelSource of variant `variant` of op `op`: named `op/variant` exactly as in the registry
+ * (pipeline labels, profiles, errors), keyed by that name and the parameters the code was made from.
+ */
+export function variantSource(op: string, variant: string, params: object, code: string): KernelSource {
+  const kernel = `${op}/${variant}`;
+  return { kernel, key: sourceKey(kernel, params), code };
+}
+
 /** Makes a cache key from a kernel name and the parameters its WGSL is generated from. */
 export function sourceKey(kernel: string, params: object): string {
   const entries = Object.entries(params).sort(([a], [b]) => a.localeCompare(b));
@@ -67,6 +93,18 @@ export interface VariantNeeds {
   requires?: GPUFeatureName;
   /** The smallest subgroup size the variant works with (its subgroupBroadcast lanes). */
   minSubgroupSize?: number;
+}
+
+/**
+ * Whether the adapter is a CPU implementation of Vulkan/WebGPU (lavapipe, SwiftShader, WARP):
+ * WebGPU's fallback adapter, or one that says it is software. Ops choose their adapter defaults by it.
+ */
+export function isCpuAdapter(device: GPUDevice): boolean {
+  const info = (device as GPUDevice & { adapterInfo?: Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean } }).adapterInfo;
+  if (!info) return false;
+  if (info.isFallbackAdapter) return true;
+  const text = `${info.architecture ?? ''} ${info.device ?? ''} ${info.description ?? ''}`;
+  return /\b(software|llvmpipe|lavapipe|swiftshader|warp)\b/i.test(text);
 }
 
 /**

@@ -1,92 +1,107 @@
-import { ATTENTION_VARIANTS, attentionInapplicable, type AttentionVariant } from './attention/op.js';
-import { MATMUL_VARIANTS, type MatmulVariant } from './matmul/op.js';
-import { LAYERNORM_VARIANTS, type LayerNormVariant } from './layernorm/op.js';
-import { unavailableReason, type VariantNeeds } from './kernel.js';
+import { ATTENTION } from './attention/definition.js';
+import { GELU } from './gelu/definition.js';
+import { LAYERNORM } from './layernorm/definition.js';
+import { MATMUL } from './matmul/definition.js';
+import { PATCH_EMBED } from './patch_embed/definition.js';
+import { POOL } from './pool/definition.js';
+import { variantNames, type OpDefinition, type VariantInfo } from './definition.js';
+import { unavailableReason, type Dispatch, type OpNode, type VariantNeeds } from './kernel.js';
+import { WebvitError } from '../errors.js';
+
+export { isCpuAdapter } from './kernel.js';
 
 /**
- * Every op and its named variants, with a one-line summary each. Names are `family_detail`
- * (tiled_32x64 belongs to the tiled family): the tuner skips the rest of a family whose first
- * member is 2× behind the best. The default is DEFAULT_CHOICE.
- * Variants of an op take the same arguments and run through the same tests; the model picks one
- * per op (`KernelChoice`).
+ * Every op, described once (src/kernels/<op>/definition.ts). The kernel tests, the kernel
+ * benchmark, the tuner and the forced-choice checks iterate over this list; nothing else holds a
+ * list of ops or variants. Order: the tunable ops first, as the tuner reports them.
  */
-export const KERNEL_VARIANTS = {
-  matmul: MATMUL_VARIANTS,
-  attention: ATTENTION_VARIANTS,
-  layernorm: LAYERNORM_VARIANTS,
-} as const;
+export const OPS = [MATMUL, ATTENTION, LAYERNORM, PATCH_EMBED, POOL, GELU] as const;
 
-export type KernelChoice = {
-  matmul?: keyof typeof MATMUL_VARIANTS;
-  attention?: keyof typeof ATTENTION_VARIANTS;
-  layernorm?: keyof typeof LAYERNORM_VARIANTS;
+/** The definition of op `name`, or undefined. */
+export function opDefinition(name: string): OpDefinition | undefined {
+  return (OPS as readonly OpDefinition[]).find((d) => d.name === name);
+}
+
+type Op = (typeof OPS)[number];
+type VariantsOf<D> = D extends OpDefinition<infer _S, infer V, infer _N> ? V : never;
+
+/** Variant tables by op name: `KERNEL_VARIANTS.matmul.tiled_32x64.summary`. */
+export const KERNEL_VARIANTS = Object.fromEntries(OPS.map((d) => [d.name, d.variants])) as {
+  [D in Op as D['name']]: D['variants'];
 };
 
-/**
- * The portable variants: they need nothing beyond core WebGPU, and the tuner validates every
- * candidate against their output. What a model runs without tuning is `adapterDefaults`.
- */
-export const DEFAULT_CHOICE: Required<KernelChoice> = { matmul: 'tiled', attention: 'online_softmax', layernorm: 'workgroup_row' };
+/** A forced variant per op (LoadOptions.kernels, `--kernels matmul=tiled`); the rest are tuned or default. */
+export type KernelChoice = { [D in Op as D['name']]?: VariantsOf<D> };
 
 /**
- * What a graph is built with: a matmul variant per problem shape (layers differ: the classifier at
- * batch 1 is a matrix-vector product, fc2 has a long K), one attention variant.
+ * The portable variants: they need nothing beyond core WebGPU, every builder defaults to them, and
+ * the tuner validates every candidate against their output. What a model runs without tuning is
+ * each op's `tuning.preferred` (adapterDefaults).
  */
-export interface GraphKernels {
-  matmul: (M: number, K: number, N: number) => keyof typeof MATMUL_VARIANTS;
-  attention: keyof typeof ATTENTION_VARIANTS;
-  layernorm: keyof typeof LAYERNORM_VARIANTS;
-}
-
-/** The defaults, with forced choices applied: correct on every adapter, no tuning. */
-export function defaultGraphKernels(forced: KernelChoice = {}): GraphKernels {
-  const c = { ...DEFAULT_CHOICE, ...forced };
-  return { matmul: () => c.matmul, attention: c.attention, layernorm: c.layernorm };
-}
+export const DEFAULT_CHOICE = Object.fromEntries(OPS.map((d) => [d.name, d.defaultVariant])) as Required<KernelChoice>;
 
 /** What a variant needs from the device (see unavailableReason in kernel.ts). */
-export function variantNeeds<Op extends keyof typeof KERNEL_VARIANTS>(op: Op, variant: keyof (typeof KERNEL_VARIANTS)[Op]): VariantNeeds {
-  return KERNEL_VARIANTS[op][variant] as VariantNeeds;
+export function variantNeeds(op: string, variant: string): VariantNeeds {
+  const v = (opDefinition(op)?.variants as Record<string, VariantInfo> | undefined)?.[variant];
+  if (!v) throw new WebvitError('BAD_ARGUMENT', `no variant ${op}/${variant}; known ops: ${OPS.map((d) => d.name).join(', ')}`);
+  return v;
 }
 
 /**
- * Whether the adapter is a CPU implementation of Vulkan/WebGPU (lavapipe, SwiftShader, WARP):
- * WebGPU's fallback adapter, or one that says it is software.
+ * The variants a model runs when nothing is tuned or cached, per op (each op's
+ * `tuning.preferred`, where the measurements behind it are written down): good on this kind of
+ * adapter without a tune, and runnable on this device.
  */
-export function isCpuAdapter(device: GPUDevice): boolean {
-  const info = (device as GPUDevice & { adapterInfo?: Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean } }).adapterInfo;
-  if (!info) return false;
-  if (info.isFallbackAdapter) return true;
-  const text = `${info.architecture ?? ''} ${info.device ?? ''} ${info.description ?? ''}`;
-  return /\b(software|llvmpipe|lavapipe|swiftshader|warp)\b/i.test(text);
-}
-
-/** Rows below which a matmul is a batch of matrix-vector products (the classifier at small batch). */
-const SMALL_M = { cpu: 8, gpu: 32 };
-
-/**
- * The variants a model runs when nothing is tuned or cached: good on this kind of adapter
- * without a tune (BENCHMARKS.md), and runnable on this device.
- * - CPU adapters (lavapipe, SwiftShader): the subgroup variants, which share loads through
- *   subgroupBroadcast instead of workgroup memory and barriers. On lavapipe the tuner picks
- *   subgroup_8x4/16x4/8x8 for the block matmuls and they differ by less than the machine's noise;
- *   subgroup_8x4 compiles in 0.4 s (16x4, 8x8, tiled: about 1 s). subgroup_bcast attention runs
- *   6–7× faster than online_softmax and compiles in half its time; subgroup layernorm 1.2–3.5×.
- *   Without subgroups, register_4x4 (no barriers: 2.5–6× faster than tiled there).
- * - GPUs: the tiled variants (workgroup-memory tiles are what GPUs are built for; not measured
- *   by this project on a GPU yet — `tune: true` measures).
- * - Few rows (M < 8 on CPUs, < 32 on GPUs: the classifier at a small batch): register_4x4; a
- *   64-row tile would waste all but M of its rows (20–50× slower than register_4x4 on lavapipe).
- */
-export function adapterDefaults(device: GPUDevice): { matmul: (M: number, K: number, N: number) => MatmulVariant; attention: (headDim: number) => AttentionVariant; layernorm: LayerNormVariant } {
-  const can = <Op extends keyof typeof KERNEL_VARIANTS>(op: Op, v: keyof (typeof KERNEL_VARIANTS)[Op]) => unavailableReason(device, variantNeeds(op, v)) === undefined;
-  const cpu = isCpuAdapter(device);
-  const big: MatmulVariant = !cpu ? 'tiled' : can('matmul', 'subgroup_8x4') ? 'subgroup_8x4' : can('matmul', 'subgroup_4x4') ? 'subgroup_4x4' : 'register_4x4';
-  const smallM = cpu ? SMALL_M.cpu : SMALL_M.gpu;
-  const sgAttention = cpu && can('attention', 'subgroup_bcast');
+export function adapterDefaults(device: GPUDevice): { matmul: (M: number, K: number, N: number) => VariantsOf<typeof MATMUL>; attention: (headDim: number) => VariantsOf<typeof ATTENTION>; layernorm: VariantsOf<typeof LAYERNORM> } {
   return {
-    matmul: (M) => (M < smallM ? 'register_4x4' : big),
-    attention: (headDim) => (sgAttention && attentionInapplicable('subgroup_bcast', headDim) === undefined ? 'subgroup_bcast' : DEFAULT_CHOICE.attention),
-    layernorm: cpu && can('layernorm', 'subgroup') ? 'subgroup' : DEFAULT_CHOICE.layernorm,
+    matmul: (M, K, N) => MATMUL.tuning!.preferred(device, { M, K, N, epilogue: 'none', bias: true }),
+    attention: (headDim) => ATTENTION.tuning!.preferred(device, { batch: 1, T: 1, heads: 1, headDim }),
+    layernorm: LAYERNORM.tuning!.preferred(device, { rows: 1, D: 1, eps: 1e-6 }),
   };
 }
+
+/** Which variant a graph node runs (undefined: its builder's default). Made by the tuner. */
+export type GraphKernels = (node: OpNode) => string | undefined;
+
+/** The graph's dispatches with the chosen variants swapped in (same labels, bindings and shapes). */
+export function applyKernels(dispatches: Dispatch[], kernels: GraphKernels | undefined): Dispatch[] {
+  if (!kernels) return dispatches;
+  return dispatches.map((d) => {
+    const v = d.op && kernels(d.op);
+    return v && v !== d.op!.variant ? d.op!.withVariant(v) : d;
+  });
+}
+
+/**
+ * Refuses forced variants that are unknown (BAD_CONFIG) or that this device or one of the graph's
+ * problems cannot run (DEVICE_LIMITS), naming the op, the variant and the reason.
+ */
+export function checkForcedKernels(device: GPUDevice, forced: Record<string, string | undefined>, nodes: readonly { name: string; shape: object }[], label: string): void {
+  for (const [op, variant] of Object.entries(forced)) {
+    if (variant === undefined) continue;
+    const def = opDefinition(op);
+    const table = def?.variants as Record<string, VariantInfo> | undefined;
+    if (!table || !Object.hasOwn(table, variant)) {
+      throw new WebvitError('BAD_CONFIG', `${label}: kernels.${op} = "${variant}" is not a variant of ${op}; known: ${table ? Object.keys(table).join(', ') : `ops ${OPS.map((d) => d.name).join(', ')}`}`);
+    }
+    const v = table[variant];
+    const why = unavailableReason(device, v) ?? nodes.filter((n) => n.name === op).map((n) => v.inapplicable?.(n.shape)).find((w) => w !== undefined);
+    if (why) throw new WebvitError('DEVICE_LIMITS', `${label}: kernels.${op} = "${variant}" (${op}/${variant}) cannot run here: ${why}. Force another variant or leave ${op} to the tuner.`);
+  }
+}
+
+/**
+ * Test seam: adds `variant` to op `op` under `name` until the returned function is called. The
+ * entry must be shaped like the op's own (a matmul variant has `code` and `block`). Tests use it
+ * to break the tuner's gates on purpose: a fast but wrong variant, an unavailable one.
+ */
+export function addVariantForTest(op: string, name: string, variant: VariantInfo & { [field: string]: unknown }): () => void {
+  const def = opDefinition(op);
+  if (!def) throw new WebvitError('BAD_ARGUMENT', `addVariantForTest: no op ${op}`);
+  const table = def.variants as Record<string, VariantInfo>;
+  if (Object.hasOwn(table, name)) throw new WebvitError('BAD_ARGUMENT', `addVariantForTest: ${op}/${name} exists`);
+  table[name] = variant;
+  return () => void delete table[name];
+}
+
+export { variantNames };

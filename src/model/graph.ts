@@ -5,11 +5,11 @@ import { linear } from '../kernels/matmul/op.js';
 import { patchEmbed } from '../kernels/patch_embed/op.js';
 import { pool } from '../kernels/pool/op.js';
 import { shapeOf, type ViTConfig } from './config.js';
-import { defaultGraphKernels, type GraphKernels } from '../kernels/registry.js';
+import { applyKernels, type GraphKernels } from '../kernels/registry.js';
 
 export interface GraphOptions {
   batch: number;
-  /** Kernel variants (default: defaultGraphKernels()). */
+  /** The variant each node runs (made by the tuner); each op's default variant when omitted. */
   kernels?: GraphKernels;
   /** Matmul weights stored as IEEE halves on the GPU. */
   halfWeights?: ReadonlySet<string>;
@@ -48,7 +48,6 @@ export function buildGraph(c: ViTConfig, weight: (name: string) => Binding, o: G
   const t = (name: string, elements: number): TensorRef => ({ tensor: name, bytes: 4 * elements });
   const d: Dispatch[] = [];
   const eps = c.layer_norm_eps;
-  const k = o.kernels ?? defaultGraphKernels();
   const half = (name: string) => o.halfWeights?.has(name) ?? false;
 
   const input = t('image', B * s.imageValues);
@@ -73,21 +72,21 @@ export function buildGraph(c: ViTConfig, weight: (name: string) => Binding, o: G
   for (let i = 0; i < c.num_layers; i++) {
     const p = `blocks.${i}`;
     const h = t(`${p}.norm1.out`, M * D);
-    d.push(layerNorm({ variant: k.layernorm, label: `${p}.norm1`, rows: M, D, eps, x, gamma: weight(`${p}.norm1.weight`), beta: weight(`${p}.norm1.bias`), out: h }));
+    d.push(layerNorm({ label: `${p}.norm1`, rows: M, D, eps, x, gamma: weight(`${p}.norm1.weight`), beta: weight(`${p}.norm1.bias`), out: h }));
     const qkv = t(`${p}.attn.qkv.out`, M * 3 * D);
     d.push(
-      linear({ label: `${p}.attn.qkv`, M, K: D, N: 3 * D, variant: k.matmul(M, D, 3 * D), a: h, w: weight(`${p}.attn.qkv.weight`), wHalf: half(`${p}.attn.qkv.weight`), bias: c.qkv_bias ? weight(`${p}.attn.qkv.bias`) : undefined, out: qkv, epilogue: 'none' }),
+      linear({ label: `${p}.attn.qkv`, M, K: D, N: 3 * D, a: h, w: weight(`${p}.attn.qkv.weight`), wHalf: half(`${p}.attn.qkv.weight`), bias: c.qkv_bias ? weight(`${p}.attn.qkv.bias`) : undefined, out: qkv, epilogue: 'none' }),
     );
     const att = t(`${p}.attn.out`, M * D);
-    d.push(attention({ label: `${p}.attn`, batch: B, T, heads: c.num_heads, headDim: s.headDim, qkv, out: att, maxWorkgroupStorage: o.maxWorkgroupStorage, variant: k.attention }));
+    d.push(attention({ label: `${p}.attn`, batch: B, T, heads: c.num_heads, headDim: s.headDim, qkv, out: att, maxWorkgroupStorage: o.maxWorkgroupStorage }));
     const x1 = t(`${p}.x.attn`, M * D);
-    d.push(linear({ label: `${p}.attn.proj`, M, K: D, N: D, variant: k.matmul(M, D, D), a: att, w: weight(`${p}.attn.proj.weight`), wHalf: half(`${p}.attn.proj.weight`), bias: weight(`${p}.attn.proj.bias`), residual: x, out: x1, epilogue: 'residual' }));
+    d.push(linear({ label: `${p}.attn.proj`, M, K: D, N: D, a: att, w: weight(`${p}.attn.proj.weight`), wHalf: half(`${p}.attn.proj.weight`), bias: weight(`${p}.attn.proj.bias`), residual: x, out: x1, epilogue: 'residual' }));
     const h2 = t(`${p}.norm2.out`, M * D);
-    d.push(layerNorm({ variant: k.layernorm, label: `${p}.norm2`, rows: M, D, eps, x: x1, gamma: weight(`${p}.norm2.weight`), beta: weight(`${p}.norm2.bias`), out: h2 }));
+    d.push(layerNorm({ label: `${p}.norm2`, rows: M, D, eps, x: x1, gamma: weight(`${p}.norm2.weight`), beta: weight(`${p}.norm2.bias`), out: h2 }));
     const u = t(`${p}.mlp.hidden`, M * F);
-    d.push(linear({ label: `${p}.mlp.fc1`, M, K: D, N: F, variant: k.matmul(M, D, F), a: h2, w: weight(`${p}.mlp.fc1.weight`), wHalf: half(`${p}.mlp.fc1.weight`), bias: weight(`${p}.mlp.fc1.bias`), out: u, epilogue: 'gelu' }));
+    d.push(linear({ label: `${p}.mlp.fc1`, M, K: D, N: F, a: h2, w: weight(`${p}.mlp.fc1.weight`), wHalf: half(`${p}.mlp.fc1.weight`), bias: weight(`${p}.mlp.fc1.bias`), out: u, epilogue: 'gelu' }));
     const x2 = t(`${p}.x.mlp`, M * D);
-    d.push(linear({ label: `${p}.mlp.fc2`, M, K: F, N: D, variant: k.matmul(M, F, D), a: u, w: weight(`${p}.mlp.fc2.weight`), wHalf: half(`${p}.mlp.fc2.weight`), bias: weight(`${p}.mlp.fc2.bias`), residual: x1, out: x2, epilogue: 'residual' }));
+    d.push(linear({ label: `${p}.mlp.fc2`, M, K: F, N: D, a: u, w: weight(`${p}.mlp.fc2.weight`), wHalf: half(`${p}.mlp.fc2.weight`), bias: weight(`${p}.mlp.fc2.bias`), residual: x1, out: x2, epilogue: 'residual' }));
     x = x2;
   }
   const P = s.prefixTokens;
@@ -97,20 +96,21 @@ export function buildGraph(c: ViTConfig, weight: (name: string) => Binding, o: G
     // [B, P, D] prefix rows (class, distillation), normalised as B·P rows -> features [B, P·D]
     const prefix = t('pool.cls', B * P * D);
     d.push(pool({ label: 'pool.cls', mode: 'cls', batch: B, T, D, prefix: P, x, out: prefix }));
-    d.push(layerNorm({ variant: k.layernorm, label: 'norm', rows: B * P, D, eps, x: prefix, ...norm, out: features }));
+    d.push(layerNorm({ label: 'norm', rows: B * P, D, eps, x: prefix, ...norm, out: features }));
   } else if (c.fc_norm) {
     const mean = t('pool.mean', B * D);
     d.push(pool({ label: 'pool.mean', mode: 'mean', batch: B, T, D, prefix: P, x, out: mean }));
-    d.push(layerNorm({ variant: k.layernorm, label: 'fc_norm', rows: B, D, eps, x: mean, ...norm, out: features }));
+    d.push(layerNorm({ label: 'fc_norm', rows: B, D, eps, x: mean, ...norm, out: features }));
   } else {
     const xn = t('norm.out', M * D);
-    d.push(layerNorm({ variant: k.layernorm, label: 'norm', rows: M, D, eps, x, ...norm, out: xn }));
+    d.push(layerNorm({ label: 'norm', rows: M, D, eps, x, ...norm, out: xn }));
     d.push(pool({ label: 'pool.mean', mode: 'mean', batch: B, T, D, prefix: P, x: xn, out: features }));
   }
   let logits: TensorRef | undefined;
   if (c.num_classes > 0) {
     logits = t('logits', B * c.num_classes);
-    d.push(linear({ label: 'head', M: B, K: s.featureSize, N: c.num_classes, variant: k.matmul(B, s.featureSize, c.num_classes), a: features, w: weight('head.weight'), wHalf: half('head.weight'), bias: weight('head.bias'), out: logits, epilogue: 'none' }));
+    d.push(linear({ label: 'head', M: B, K: s.featureSize, N: c.num_classes, a: features, w: weight('head.weight'), wHalf: half('head.weight'), bias: weight('head.bias'), out: logits, epilogue: 'none' }));
   }
-  return { dispatches: d, input, features, logits };
+  // Each builder ran its op's default variant; swap in the chosen ones (same labels and buffers).
+  return { dispatches: applyKernels(d, o.kernels), input, features, logits };
 }

@@ -1,12 +1,11 @@
-import { unavailableReason, type Binding } from '../kernels/kernel.js';
+import type { Binding } from '../kernels/kernel.js';
 import { assignBuffers } from '../runtime/arena.js';
 import { WebvitError } from '../runtime/errors.js';
 import { pipelineCacheFor } from '../runtime/pipelines.js';
 import { BufferOwner, Plan, tensorLifetimes, type PlanProfile } from '../runtime/plan.js';
 import { shapeOf, type ViTConfig } from './config.js';
 import { buildGraph } from './graph.js';
-import { KERNEL_VARIANTS, variantNeeds, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
-import { attentionInapplicable, type AttentionVariant } from '../kernels/attention/op.js';
+import { checkForcedKernels, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
 import { localStorageTuneStore, memoryTuneStore, tuneKernels, type TuneStore } from '../runtime/tuning.js';
 import { expectedTensors, readWeights, type LoadedWeights } from './weights.js';
 import { formatProfile, profileFromEnv } from '../runtime/profile_format.js';
@@ -24,7 +23,8 @@ export interface LoadOptions {
    * Kernel variants per op and problem shape:
    * - omitted: a choice an earlier tune cached for this adapter and shape (in the default store:
    *   localStorage in browsers, a cache file in Node via `setDefaultTuneStore`, else memory),
-   *   otherwise the adapter's defaults (`adapterDefaults` in src/kernels/registry.ts). Never tunes,
+   *   otherwise the adapter's defaults (each op's `tuning.preferred`, src/kernels/<op>/definition.ts;
+   *   `adapterDefaults` in src/kernels/registry.ts). Never tunes,
    *   so a first load costs only the shader compiles.
    * - `true`: also tune every shape that has no cached choice (candidates validated against the
    *   portable variants, then timed; seconds per shape on CPU adapters) and cache the winners.
@@ -116,7 +116,8 @@ export class ViTModel {
     const batch = options.batch ?? 1;
     checkBatch(batch, label);
     checkDeviceFits(device, w.config, batch, label);
-    checkForcedKernels(device, w.config, options.kernels ?? {}, label);
+    // A forced variant this device or one of the model's problems cannot run is refused up front.
+    if (options.kernels) checkForcedKernels(device, options.kernels, graphNodes(w.config, batch, device), label);
     const owner = new BufferOwner(device);
     try {
       const buffers = new Map<string, GPUBuffer>();
@@ -271,14 +272,10 @@ export class ViTModel {
     return this.chosen.get(batch);
   }
 
-  /** Variants for a batch size: forced, cached, tuned per shape (when asked) or the adapter's defaults. */
+  /** Variants for a batch size: forced, cached, tuned per problem (when asked) or the adapter's defaults. */
   private async graphKernels(batch: number): Promise<GraphKernels> {
-    const s = shapeOf(this.config);
-    // The matmul shapes are read off the graph itself, so the tuner sees exactly what will run.
-    const probe = buildGraph(this.config, (name) => this.weight(name), { batch, maxWorkgroupStorage: this.device.limits.maxComputeWorkgroupStorageSize });
-    const matmuls = probe.dispatches.filter((d) => d.source.kernel.startsWith('matmul/')).map((d) => ({ M: d.uniforms!.M, K: d.uniforms!.K, N: d.uniforms!.N }));
-    const shapes = { matmuls, attention: { batch, T: s.tokens, heads: this.config.num_heads, headDim: s.headDim }, layernorm: { rows: batch * s.tokens, D: this.config.hidden_size } };
-    const r = await tuneKernels(this.device, shapes, this.tuning.store, this.forcedKernels, { tune: this.tuning.tune, onProgress: this.onProgress });
+    // The problems are read off the graph itself, so the tuner sees exactly what will run.
+    const r = await tuneKernels(this.device, graphNodes(this.config, batch, this.device), this.tuning.store, this.forcedKernels, { tune: this.tuning.tune, onProgress: this.onProgress });
     this.chosen.set(batch, r.chosen);
     return r.kernels;
   }
@@ -327,21 +324,14 @@ function checkBatch(batch: number, label: string): void {
 const align4 = (n: number) => Math.ceil(n / 4) * 4;
 const u8 = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
-/** The biggest single activation (the MLP hidden layer) must fit one storage binding. */
-/** A forced variant this device or model cannot run is refused up front, with the reason. */
-function checkForcedKernels(device: GPUDevice, config: ViTConfig, forced: KernelChoice, label: string): void {
-  for (const [op, variant] of Object.entries(forced) as [keyof KernelChoice, string][]) {
-    const known = KERNEL_VARIANTS[op] as Record<string, unknown> | undefined;
-    if (!known || !(variant in known)) {
-      throw new WebvitError('BAD_CONFIG', `${label}: kernels.${op} = "${variant}" is not a variant of ${op}; known: ${known ? Object.keys(known).join(', ') : `ops ${Object.keys(KERNEL_VARIANTS).join(', ')}`}`);
-    }
-    const why =
-      unavailableReason(device, variantNeeds(op, variant as never)) ??
-      (op === 'attention' ? attentionInapplicable(variant as AttentionVariant, config.hidden_size / config.num_heads) : undefined);
-    if (why) throw new WebvitError('DEVICE_LIMITS', `${label}: kernels.${op} = "${variant}" cannot run here: ${why}. Force another variant or leave ${op} to the tuner.`);
-  }
+/** The op nodes (op, variant, problem) of the graph at `batch`, built on placeholder buffers. */
+function graphNodes(c: ViTConfig, batch: number, device: GPUDevice) {
+  const dummy = { buffer: undefined as unknown as GPUBuffer };
+  const g = buildGraph(c, () => dummy, { batch, maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize });
+  return g.dispatches.flatMap((d) => (d.op ? [d.op] : []));
 }
 
+/** The biggest single activation (the MLP hidden layer) must fit one storage binding. */
 function checkDeviceFits(device: GPUDevice, c: ViTConfig, batch: number, label: string): void {
   const T = shapeOf(c).tokens;
   const biggest = 4 * batch * T * Math.max(c.mlp_size, 3 * c.hidden_size);

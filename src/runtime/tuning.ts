@@ -1,9 +1,7 @@
-import { attention, attentionInapplicable, type AttentionVariant } from '../kernels/attention/op.js';
-import { linear, type MatmulVariant } from '../kernels/matmul/op.js';
-import { layerNorm, type LayerNormVariant } from '../kernels/layernorm/op.js';
-import { adapterDefaults, DEFAULT_CHOICE, KERNEL_VARIANTS, variantNeeds, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
-import { unavailableReason, type Dispatch } from '../kernels/kernel.js';
-import type { BufferSlice } from './shader.js';
+import { checkForcedKernels, opDefinition, OPS, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
+import { variantNames, type DispatchContext, type OpDefinition, type TuningSpec, type VariantInfo } from '../kernels/definition.js';
+import { unavailableReason } from '../kernels/kernel.js';
+import { rng } from '../kernels/sample.js';
 import { adapterIdentity } from './device.js';
 import { relL2 } from '../kernels/reference_math.js';
 import { StandaloneDispatch } from './standalone.js';
@@ -30,27 +28,28 @@ export function localStorageTuneStore(): TuneStore | undefined {
   }
 }
 
-export interface TuneShapes {
-  /** Every distinct matmul problem of the graph (M, K, N). */
-  matmuls: { M: number; K: number; N: number }[];
-  attention: { batch: number; T: number; heads: number; headDim: number };
-  layernorm: { rows: number; D: number };
+/** A graph node as the tuner reads it: its op and problem (`Dispatch.op`, set by the op's builder). */
+export interface TuneNode {
+  name: string;
+  shape: object;
 }
 
 export interface TuneResult {
+  /** The variant each node of the graph runs (for buildGraph's `kernels`). */
   kernels: GraphKernels;
   /** What was chosen, for people: `matmul 197x384x1536` -> `register_4x4`. */
   chosen: Record<string, string>;
+  /** Candidates whose output disagreed with the default variant's, per problem tuned now: never chosen. */
+  rejected: Record<string, string[]>;
 }
 
 /**
- * Candidates: every variant the device can run, but the plain reference ones, which exist to be
- * compared against.
+ * Candidates for a problem: every variant the device can run and that applies to the problem,
+ * but the plain baselines (matmul/naive), which exist to be compared against.
  */
-function candidates<Op extends 'matmul' | 'attention' | 'layernorm'>(device: GPUDevice, op: Op): (keyof (typeof KERNEL_VARIANTS)[Op] & string)[] {
-  return (Object.keys(KERNEL_VARIANTS[op]) as (keyof (typeof KERNEL_VARIANTS)[Op] & string)[]).filter(
-    (v) => v !== 'naive' && unavailableReason(device, variantNeeds(op, v)) === undefined,
-  );
+function candidates(device: GPUDevice, def: OpDefinition, problem: object): string[] {
+  const table = def.variants as Record<string, VariantInfo>;
+  return variantNames(def).filter((v) => !table[v].baseline && unavailableReason(device, table[v]) === undefined && table[v].inapplicable?.(problem) === undefined);
 }
 
 /**
@@ -69,44 +68,48 @@ function fingerprint(names: string[]): string {
   return h.toString(36);
 }
 
-function pseudoRandom(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
-  }
-  return out;
-}
+/** Seed of the tuner's inputs (drawn by each op definition's `sample`, as in the tests). */
+const TUNE_SEED = 1;
 
+/** Times one run of a candidate: GPU timestamps (or wall time without them). TuneOptions.time replaces it in tests. */
+type Timer = (op: string, variant: string, measure: () => Promise<number>) => Promise<number>;
+
+const measured: Timer = (_op, _variant, measure) => measure();
 
 /**
- * Times each candidate on the real shape and returns the fastest one whose output matches the
- * default variant's (relative L2 ≤ 1e-5; the default is validated against float64 by the tests).
- * A candidate that fails to compile, or disagrees, is never chosen. Two rounds keep first-use
- * tuning short: candidates are validated and timed once (whole families skipped when their first
- * member is 2× behind), then only those within 1.5× of the best first time are timed twice more
- * and ranked by their median of three.
+ * Times each candidate on the problem and returns the fastest one whose output matches the
+ * default variant's (relative L2 within the op's tolerance; the default is validated against
+ * float64 by the tests). A candidate that fails to compile, or disagrees, is never chosen. Two
+ * rounds keep first-use tuning short: candidates are validated and timed once (whole families
+ * skipped when their first member is 2× behind), then only those within 1.5× of the best first
+ * time are timed twice more and ranked by their median of three.
  */
-async function pickFastest<V extends string>(
-  device: GPUDevice, candidates: V[], dflt: V, inputs: Record<string, Float32Array>, outLen: number,
-  make: (v: V, b: Record<string, BufferSlice>) => Dispatch,
-): Promise<{ choice: V; times: Record<string, number> }> {
-  const runs = new Map<V, number[]>();
+async function pickFastest(
+  device: GPUDevice, def: OpDefinition, tuning: TuningSpec<object, string>, candidates: string[], problem: object, time: Timer,
+): Promise<{ choice: string; times: Record<string, number>; rejected: string[] }> {
+  const dflt = def.defaultVariant;
+  const shape = tuning.timed(problem, TUNE_MAX_ROWS);
+  const inputs = def.sample(shape, rng(TUNE_SEED));
+  const ctx: DispatchContext = { label: `tune.${def.name}`, maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize };
+  const runs = new Map<string, number[]>();
+  const rejected: string[] = [];
   let reference: Float32Array | undefined;
-  const measure = async (v: V, count: number, validate: boolean): Promise<void> => {
+  const measure = async (v: string, count: number, validate: boolean): Promise<void> => {
     let s: StandaloneDispatch | undefined;
     try {
-      s = await StandaloneDispatch.create(device, (b) => make(v, b), { inputs, outputs: { out: outLen } });
+      s = await StandaloneDispatch.create(device, (b) => def.dispatch(shape, v, b, ctx), { inputs, outputs: { out: def.outputLength(shape) } });
       if (validate) {
         s.poison();
         await s.run();
         const out = await s.read('out');
         if (v === dflt) reference = out;
-        else if (!reference || !(relL2(out, reference) <= 1e-5)) return;
+        else if (!reference || !(relL2(out, reference) <= def.tol)) {
+          rejected.push(v);
+          return;
+        }
       }
       const ms = runs.get(v) ?? [];
-      for (let i = 0; i < count; i++) ms.push((await s.time()).ms);
+      for (let i = 0; i < count; i++) ms.push(await time(def.name, v, async () => (await s!.time()).ms));
       runs.set(v, ms);
     } catch {
       // A variant this adapter cannot compile or run is simply not a candidate.
@@ -132,7 +135,7 @@ async function pickFastest<V extends string>(
   const first = bestOf();
   for (const [v, r] of runs) if (r[0] <= 1.5 * first) await measure(v, 2, false);
   const times: Record<string, number> = {};
-  let best: { v: V; ms: number } = { v: dflt, ms: Infinity };
+  let best: { v: string; ms: number } = { v: dflt, ms: Infinity };
   for (const [v, r] of runs) {
     const sorted = [...r].sort((x, y) => x - y);
     const ms = sorted[Math.floor(sorted.length / 2)];
@@ -140,132 +143,99 @@ async function pickFastest<V extends string>(
     // Only candidates timed three times compete (a single fast run may be noise).
     if (r.length >= 3 && ms < best.ms) best = { v, ms };
   }
-  return { choice: best.v, times };
+  return { choice: best.v, times, rejected };
 }
 
 /** How tuneKernels decides what it does not find in the store. */
 export interface TuneOptions {
   /**
    * Time the candidates of every (op, shape) that has no cached choice, and cache the winner
-   * (default). With false, such shapes get the adapter's defaults (adapterDefaults) and nothing is
-   * timed: cached choices from an earlier tune are still used.
+   * (default). With false, such shapes get the adapter's defaults (each op's `tuning.preferred`)
+   * and nothing is timed: cached choices from an earlier tune are still used.
    */
   tune?: boolean;
   /** Called before each (op, shape) is tuned and when all are done (stage 'tune'). */
   onProgress?: ProgressCallback;
+  /**
+   * Test seam: the time of one run of `op/variant`; `measure()` times it for real. Tests use it
+   * to make a chosen variant look fastest (and so prove the validation gate and the ranking).
+   */
+  time?: Timer;
 }
 
-/** One (op, shape) to choose a variant for. */
-interface Job {
-  /** For people and progress: `matmul 197x384x1536`. */
+/** One (op, problem) to choose a variant for. */
+interface Problem {
+  def: OpDefinition;
+  tuning: TuningSpec<object, string>;
+  problem: object;
+  /** For people, progress and `chosen`: `matmul 197x384x1536`. */
   what: string;
-  /** Cache key without the candidate fingerprint. */
-  key: string;
-  usable: string[];
-  fallback: string;
-  pick: (usable: string[]) => Promise<{ choice: string }>;
 }
 
 /**
- * Chooses kernel variants for this adapter: forced choices win; otherwise a cached result for
- * (adapter, op, shape) from `store`; otherwise, with `tune` (the default), a short validated tune
- * whose result is cached, or without it the adapter's defaults. Each distinct matmul shape is
- * chosen on its own (a classifier at batch 1 wants a different kernel than fc1). The cache key
- * carries a fingerprint of the candidate set, so adding or removing a variant tunes again.
+ * Chooses kernel variants for a graph on this adapter, for every tunable op the registry lists
+ * and every problem the graph's nodes pose (`nodes`: the `op` of each dispatch): forced choices
+ * win; otherwise a cached result for (adapter, op, problem) from `store`; otherwise, with `tune`,
+ * a short validated tune whose result is cached, or without it the adapter's defaults. An op
+ * tuned per shape (matmul) is chosen per distinct problem (a classifier at batch 1 wants a
+ * different kernel than fc1). The cache key carries a fingerprint of the candidate set, so adding
+ * or removing a variant tunes again.
  */
-export async function tuneKernels(device: GPUDevice, shapes: TuneShapes, store: TuneStore | undefined, forced: KernelChoice = {}, options: TuneOptions = {}): Promise<TuneResult> {
+export async function tuneKernels(device: GPUDevice, nodes: readonly TuneNode[], store: TuneStore | undefined, forced: KernelChoice = {}, options: TuneOptions = {}): Promise<TuneResult> {
+  const forcedBy = forced as Record<string, string | undefined>;
+  checkForcedKernels(device, forcedBy, nodes, 'tuneKernels');
   const adapter = adapterIdentity(device).id;
-  const defaults = adapterDefaults(device);
-  const jobs: Job[] = [];
-  const chosen: Record<string, string> = {};
+  // Distinct problems, per op in registry order, each in graph order.
+  const problems = new Map<string, Problem>();
+  /** An op tuned once per graph: the `what` of its first node. */
+  const perGraph = new Map<string, string>();
+  for (const def of OPS as readonly OpDefinition[]) {
+    const tuning = def.tuning as TuningSpec<object, string> | undefined;
+    if (!tuning) continue;
+    for (const node of nodes) {
+      if (node.name !== def.name || perGraph.has(def.name)) continue;
+      const problem = tuning.problem(node.shape);
+      const what = `${def.name} ${tuning.key(problem)}`;
+      if (!problems.has(what)) problems.set(what, { def, tuning, problem, what });
+      if (tuning.per === 'graph') perGraph.set(def.name, what);
+    }
+  }
 
-  const shapeKeys: string[] = [];
-  for (const { M, K, N } of shapes.matmuls) {
-    const shape = `${M}x${K}x${N}`;
-    if (shapeKeys.includes(shape)) continue;
-    shapeKeys.push(shape);
-    if (forced.matmul) {
-      chosen[`matmul ${shape}`] = forced.matmul;
+  const chosen: Record<string, string> = {};
+  const rejected: Record<string, string[]> = {};
+  const toTune: (Problem & { key: string; usable: string[] })[] = [];
+  for (const p of problems.values()) {
+    const force = forcedBy[p.def.name];
+    if (force) {
+      chosen[p.what] = force;
       continue;
     }
-    jobs.push({
-      what: `matmul ${shape}`,
-      key: `${adapter}|matmul|${shape}`,
-      usable: candidates(device, 'matmul'),
-      fallback: defaults.matmul(M, K, N),
-      pick: (usable) => {
-        // Timed on at most TUNE_MAX_ROWS rows: a matmul's time grows linearly with M beyond a few
-        // hundred rows, and tuning at batch 32 on all 6304 rows would take minutes on slow adapters.
-        const m = Math.min(M, TUNE_MAX_ROWS);
-        const inputs = { a: pseudoRandom(m * K, 1), w: pseudoRandom(K * N, 2), bias: pseudoRandom(N, 3) };
-        return pickFastest(device, usable as MatmulVariant[], DEFAULT_CHOICE.matmul, inputs, m * N, (variant, b) =>
-          linear({ label: 'tune.matmul', M: m, K, N, a: b.a, w: b.w, bias: b.bias, out: b.out, epilogue: 'none', variant }));
-      },
-    });
-  }
-  const a = shapes.attention;
-  const attnWhat = `attention ${a.batch}x${a.T}x${a.heads}x${a.headDim}`;
-  if (forced.attention) chosen[attnWhat] = forced.attention;
-  else {
-    jobs.push({
-      what: attnWhat,
-      key: `${adapter}|attention|${a.batch}x${a.T}x${a.heads}x${a.headDim}`,
-      usable: candidates(device, 'attention').filter((v) => attentionInapplicable(v, a.headDim) === undefined),
-      fallback: defaults.attention(a.headDim),
-      pick: (usable) => {
-        const D = a.heads * a.headDim;
-        // Images are independent: time at most enough of them for TUNE_MAX_ROWS tokens.
-        const batch = Math.max(1, Math.min(a.batch, Math.floor(TUNE_MAX_ROWS / a.T)));
-        const inputs = { qkv: pseudoRandom(batch * a.T * 3 * D, 4) };
-        return pickFastest(device, usable as AttentionVariant[], DEFAULT_CHOICE.attention, inputs, batch * a.T * D, (variant, b) =>
-          attention({ label: 'tune.attention', ...a, batch, qkv: b.qkv, out: b.out, maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize, variant }));
-      },
-    });
-  }
-  const l = shapes.layernorm;
-  const lnWhat = `layernorm ${l.rows}x${l.D}`;
-  if (forced.layernorm) chosen[lnWhat] = forced.layernorm;
-  else {
-    jobs.push({
-      what: lnWhat,
-      key: `${adapter}|layernorm|${l.rows}x${l.D}`,
-      usable: candidates(device, 'layernorm'),
-      fallback: defaults.layernorm,
-      pick: (usable) => {
-        const rows = Math.min(l.rows, TUNE_MAX_ROWS);
-        const inputs = { x: pseudoRandom(rows * l.D, 5), gamma: pseudoRandom(l.D, 6), beta: pseudoRandom(l.D, 7) };
-        return pickFastest(device, usable as LayerNormVariant[], DEFAULT_CHOICE.layernorm, inputs, rows * l.D, (variant, b) =>
-          layerNorm({ label: 'tune.layernorm', rows, D: l.D, eps: 1e-6, x: b.x, gamma: b.gamma, beta: b.beta, out: b.out, variant }));
-      },
-    });
-  }
-
-  // Cached choices first (a cached value that names no usable variant is stale: ignored), so that
-  // the progress total counts only what will really be timed.
-  const toTune: Job[] = [];
-  for (const job of jobs) {
-    const cached = store?.get(`${job.key}|${fingerprint(job.usable)}`);
-    if (cached && job.usable.includes(cached)) chosen[job.what] = cached;
-    else if (store && options.tune !== false) toTune.push(job);
-    else chosen[job.what] = job.fallback;
+    const usable = candidates(device, p.def, p.problem);
+    const key = `${adapter}|${p.def.name}|${p.tuning.key(p.problem)}|${fingerprint(usable)}`;
+    // A cached value that names no usable variant is stale: ignored.
+    const cached = store?.get(key);
+    if (cached && usable.includes(cached)) chosen[p.what] = cached;
+    else if (store && options.tune !== false) toTune.push({ ...p, key, usable });
+    else chosen[p.what] = p.tuning.preferred(device, p.problem);
   }
   const report = options.onProgress;
-  for (const [i, job] of toTune.entries()) {
+  for (const [i, p] of toTune.entries()) {
     report?.({ stage: 'tune', done: i, total: toTune.length, detail: i > 0 ? toTune[i - 1].what : undefined });
-    const { choice } = await job.pick(job.usable);
-    store!.set(`${job.key}|${fingerprint(job.usable)}`, choice);
-    chosen[job.what] = choice;
+    const r = await pickFastest(device, p.def, p.tuning, p.usable, p.problem, options.time ?? measured);
+    store!.set(p.key, r.choice);
+    chosen[p.what] = r.choice;
+    if (r.rejected.length) rejected[p.what] = r.rejected;
   }
   if (toTune.length) report?.({ stage: 'tune', done: toTune.length, total: toTune.length, detail: toTune[toTune.length - 1].what });
 
-  // In problem order (matmuls as the graph has them, then attention, then layernorm), for people.
+  // In problem order (per op in registry order, then as the graph has them), for people.
   const ordered: Record<string, string> = {};
-  for (const what of [...shapeKeys.map((k) => `matmul ${k}`), attnWhat, lnWhat]) ordered[what] = chosen[what];
-  const fallbackMatmul = forced.matmul ?? DEFAULT_CHOICE.matmul;
-  const kernels: GraphKernels = {
-    matmul: (M, K, N) => (chosen[`matmul ${M}x${K}x${N}`] as MatmulVariant | undefined) ?? fallbackMatmul,
-    attention: chosen[attnWhat] as AttentionVariant,
-    layernorm: chosen[lnWhat] as LayerNormVariant,
+  for (const what of problems.keys()) ordered[what] = chosen[what];
+  const kernels: GraphKernels = (node) => {
+    const def = opDefinition(node.name);
+    const t = def?.tuning as TuningSpec<object, string> | undefined;
+    const what = !def || !t ? undefined : t.per === 'graph' ? perGraph.get(def.name) : `${def.name} ${t.key(t.problem(node.shape))}`;
+    return (what === undefined ? undefined : chosen[what]) ?? forcedBy[node.name];
   };
-  return { kernels, chosen: ordered };
+  return { kernels, chosen: ordered, rejected };
 }

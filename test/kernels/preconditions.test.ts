@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { attention } from '../../src/kernels/attention/op.js';
-import { subgroupAttentionSource } from '../../src/kernels/attention/subgroup.js';
+import { subgroupAttentionCode } from '../../src/kernels/attention/subgroup.js';
 import { layerNorm } from '../../src/kernels/layernorm/op.js';
 import { linear } from '../../src/kernels/matmul/op.js';
 import { tiledMatmulWgsl } from '../../src/kernels/matmul/tiled.js';
@@ -45,8 +45,8 @@ describe('kernel preconditions throw WebvitError BAD_ARGUMENT', () => {
   it('attention: unknown variant, too little workgroup memory, head dim off the vector width', () => {
     expectArgError(() => attention({ ...att, variant: 'bogus' as never }), /unknown attention variant bogus/);
     expectArgError(() => attention({ ...att, maxWorkgroupStorage: 100 }), /head dim 64 needs more workgroup memory than the device's 100 bytes/);
-    expectArgError(() => attention({ ...att, headDim: 30, variant: 'subgroup_bcast' }), /30/);
-    expectArgError(() => subgroupAttentionSource({ headDim: 30, BQ: 32, KT: 1 }), /head dim 30 is not a multiple of 4/);
+    expectArgError(() => attention({ ...att, headDim: 30, variant: 'subgroup_bcast' }), /blk0\.attn: attention\/subgroup_bcast .*divisible by 4 \(got 30\); use attention\/online_softmax/);
+    expectArgError(() => subgroupAttentionCode({ headDim: 30, BQ: 32, KT: 1 }), /head dim 30 is not a multiple of 4/);
     expect(() => attention(att)).not.toThrow();
   });
 

@@ -15,3 +15,10 @@ export function attentionIoWgsl(t: string, DV: number, DH: number): string {
 
 const DV = ${DV}u; // ${t} per head row (Dh = ${DH})`;
 }
+
+/** What every attention variant's WGSL is generated from besides its own constants (BQ, KT). */
+export interface AttentionCodeParams {
+  headDim: number;
+  /** Keys/values per workgroup-memory tile (online_softmax: two tiles must fit the device's workgroup memory). */
+  BKV: number;
+}

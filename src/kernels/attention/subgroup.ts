@@ -1,4 +1,3 @@
-import { sourceKey } from '../kernel.js';
 import { attentionIoWgsl } from './io.js';
 import { WebvitError } from '../../errors.js';
 
@@ -10,7 +9,7 @@ import { WebvitError } from '../../errors.js';
  * the L-th quarter of the row — and handed to the other lanes with subgroupBroadcast, so a row is
  * read four times per subgroup instead of once per invocation, and nothing waits on a barrier.
  * Scores are taken KT keys at a time (one running-max correction per KT keys; the code is
- * unrolled over the KT keys). KT = 1 is what the registry uses: on lavapipe KT = 8 was 1.8–2.8×
+ * unrolled over the KT keys). KT = 1 is what variants.ts uses: on lavapipe KT = 8 was 1.8–2.8×
  * slower (the unrolled keys' state spills) and took ~8× longer to compile (BENCHMARKS.md).
  *
  * Needs the 'subgroups' feature (any subgroup size ≥ 4, the WebGPU minimum) and a head row that
@@ -20,8 +19,7 @@ export function subgroupAttentionApplies(headDim: number): boolean {
   return headDim % 4 === 0;
 }
 
-export function subgroupAttentionSource(p: { headDim: number; BQ: number; KT: number }) {
-  const kernel = 'attention/subgroup_bcast';
+export function subgroupAttentionCode(p: { headDim: number; BQ: number; KT: number }): string {
   const { headDim: DH, BQ, KT } = p;
   if (!subgroupAttentionApplies(DH)) throw new WebvitError('BAD_ARGUMENT', `attention/subgroup_bcast: head dim ${DH} is not a multiple of 4`);
   const V = DH % 16 === 0 ? 4 : 1;
@@ -90,5 +88,5 @@ ${lanes.map((L) => parts.map((i) => `    acc[${L * P + i}] += p${j} * subgroupBr
   }
 }
 `;
-  return { kernel, key: sourceKey(kernel, p), code };
+  return code;
 }

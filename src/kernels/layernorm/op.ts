@@ -1,14 +1,11 @@
-import { grid1d, sourceKey, type Binding, type Dispatch, type VariantNeeds } from '../kernel.js';
+import { grid1d, variantSource, type Binding, type Dispatch } from '../kernel.js';
+import { variantOf } from '../definition.js';
+import { LAYERNORM_VARIANTS, type LayerNormVariant, type LayerNormVariantDef } from './variants.js';
 import { WebvitError } from '../../errors.js';
 
-/**
- * layernorm/workgroup_row: one workgroup per row, two passes over the row held in L1/L2.
- *
- * Numerically robust for rows with a large mean and a small spread (activations of 1000 ± 0.01):
- * values are first shifted by the row's first element (x − x₀ is exact in float32 when the two
- * are within a factor of two — Sterbenz), the mean of the shifted values is taken, and the
- * variance is the mean of squared deviations from it (two-pass, never E[x²] − E[x]²).
- */
+export { LAYERNORM_VARIANTS, type LayerNormVariant };
+
+/** layernorm: out[r, :] = (x[r, :] − mean) / sqrt(var + eps) · gamma + beta, one workgroup per row (two_pass.ts). */
 export interface LayerNormArgs {
   label: string;
   rows: number;
@@ -22,119 +19,25 @@ export interface LayerNormArgs {
   variant?: LayerNormVariant;
 }
 
-/**
- * Layernorm variants (same algorithm, different reductions):
- *   workgroup_row  v1: 128 invocations per row, tree reduction in workgroup memory (8 barriers per sum)
- *   subgroup       v2: 64 invocations per row, subgroupAdd then one workgroup step (1 barrier per
- *                      sum); needs the 'subgroups' feature
- */
-export const LAYERNORM_VARIANTS = {
-  workgroup_row: { summary: 'tree reduction in workgroup memory' },
-  subgroup: { summary: 'subgroupAdd + one workgroup step', requires: 'subgroups' as GPUFeatureName },
-} satisfies Record<string, { summary: string } & VariantNeeds>;
-
-export type LayerNormVariant = keyof typeof LAYERNORM_VARIANTS;
-
-const WG = 128;
-const SG_WG = 64;
-
-/** Tree reduction in workgroup memory: log2(WG) + 1 barriers per sum. */
-const TREE_SUM = /* wgsl */ `
-var<workgroup> red: array<f32, WG>;
-
-fn workgroup_sum(v: f32, li: u32, sg_lane: u32) -> f32 {
-  red[li] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (li < s) { red[li] = red[li] + red[li + s]; }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
-`;
-
-/**
- * Workgroup sum through subgroups: subgroupAdd, then each subgroup's leader claims a slot with an
- * atomic (the WGSL spec does not fix which invocations form a subgroup), one barrier, and every
- * invocation adds the few partial sums.
- */
-const SUBGROUP_SUM = /* wgsl */ `
-var<workgroup> partial: array<f32, WG>;
-var<workgroup> slots: atomic<u32>;
-
-fn workgroup_sum(v: f32, li: u32, sg_lane: u32) -> f32 {
-  let s = subgroupAdd(v);
-  if (li == 0u) { atomicStore(&slots, 0u); }
-  workgroupBarrier();
-  if (sg_lane == 0u) { partial[atomicAdd(&slots, 1u)] = s; }
-  workgroupBarrier();
-  let n = atomicLoad(&slots);
-  var total = 0.0;
-  for (var i = 0u; i < n; i++) { total += partial[i]; }
-  workgroupBarrier();
-  return total;
-}
-`;
-
-export function layerNormSource(variant: LayerNormVariant = 'workgroup_row') {
-  const subgroup = variant === 'subgroup';
-  const kernel = `layernorm/${variant}`;
-  const wg = subgroup ? SG_WG : WG;
-  const code = /* wgsl */ `
-${subgroup ? 'enable subgroups;' : ''}
-struct Params {
-  rows: u32,
-  D: u32,
-  eps: f32,
-  grid_x: u32,
-}
-
-@group(0) @binding(0) var<storage, read> x: array<f32>;      // [rows, D]
-@group(0) @binding(1) var<storage, read> gamma: array<f32>;  // [D]
-@group(0) @binding(2) var<storage, read> beta: array<f32>;   // [D]
-@group(0) @binding(3) var<storage, read_write> out: array<f32>; // [rows, D]
-@group(0) @binding(4) var<uniform> params: Params;
-
-const WG = ${wg}u;
-${subgroup ? SUBGROUP_SUM : TREE_SUM}
-
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32${subgroup ? ',\n        @builtin(subgroup_invocation_id) sg_lane: u32' : ''}) {
-  ${subgroup ? '' : 'let sg_lane = 0u; // unused by the tree reduction'}
-  let row = wg.y * params.grid_x + wg.x;
-  if (row >= params.rows) { return; }
-  let D = params.D;
-  let base = row * D;
-  let pivot = x[base];
-  var s = 0.0;
-  for (var i = li; i < D; i += WG) { s += x[base + i] - pivot; }
-  let mean_d = workgroup_sum(s, li, sg_lane) / f32(D);
-  var v = 0.0;
-  for (var i = li; i < D; i += WG) {
-    let d = (x[base + i] - pivot) - mean_d;
-    v += d * d;
-  }
-  let variance = workgroup_sum(v, li, sg_lane) / f32(D);
-  let inv = 1.0 / sqrt(variance + params.eps);
-  for (var i = li; i < D; i += WG) {
-    let d = (x[base + i] - pivot) - mean_d;
-    out[base + i] = d * inv * gamma[i] + beta[i];
-  }
-}
-`;
-  return { kernel, key: sourceKey(kernel, { WG: wg }), code };
+/** A layernorm problem as the definition, the tuner and the benchmark read it off a dispatch. */
+export interface LayerNormShape {
+  rows: number;
+  D: number;
+  eps: number;
+  /** Test data only: the rows' mean and spread (large mean, tiny spread tests the two-pass statistics). */
+  mean?: number;
+  spread?: number;
 }
 
 export function layerNorm(a: LayerNormArgs): Dispatch {
   if (!(a.eps > 0)) throw new WebvitError('BAD_ARGUMENT', `${a.label}: layernorm eps must be positive, got ${a.eps}`);
   const variant = a.variant ?? 'workgroup_row';
-  if (!(variant in LAYERNORM_VARIANTS)) throw new WebvitError('BAD_ARGUMENT', `${a.label}: unknown layernorm variant ${variant}; known: ${Object.keys(LAYERNORM_VARIANTS).join(', ')}`);
+  const v: LayerNormVariantDef = variantOf('layernorm', LAYERNORM_VARIANTS, variant, a.label);
   const workgroups = grid1d(a.rows);
   return {
     label: a.label,
-    source: layerNormSource(variant),
+    source: variantSource('layernorm', variant, {}, v.code()),
+    op: { name: 'layernorm', variant, shape: { rows: a.rows, D: a.D, eps: a.eps } satisfies LayerNormShape, withVariant: (other) => layerNorm({ ...a, variant: other as LayerNormVariant }) },
     bindings: { x: a.x, gamma: a.gamma, beta: a.beta, out: a.out },
     uniforms: { rows: a.rows, D: a.D, eps: a.eps, grid_x: workgroups[0] },
     sizes: { x: 4 * a.rows * a.D, out: 4 * a.rows * a.D, gamma: 4 * a.D, beta: 4 * a.D },

@@ -1,14 +1,12 @@
 import { ERF_GELU_WGSL } from '../wgsl_math.js';
-import { sourceKey } from '../kernel.js';
-import type { MatmulEpilogue } from './epilogue.js';
+import type { LinearCodeParams } from './epilogue.js';
 
 /**
  * naive: the plain reference variant — one output per invocation, scalar loads straight from
  * global memory, no tiling. Slow by design; it is the baseline the others are measured against.
  */
-export function naiveLinearSource(p: { bias: boolean; epilogue: MatmulEpilogue; wHalf: boolean }) {
-  const kernel = 'matmul/naive';
-  const code = /* wgsl */ `
+export function naiveLinearCode(p: LinearCodeParams): string {
+  return /* wgsl */ `
 struct Params {
   M: u32,
   N: u32,
@@ -37,5 +35,4 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   out[row * params.N + col] = y;
 }
 `;
-  return { kernel, key: sourceKey(kernel, p), code };
 }

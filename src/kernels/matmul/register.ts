@@ -1,6 +1,5 @@
 import { ERF_GELU_WGSL } from '../wgsl_math.js';
-import { sourceKey } from '../kernel.js';
-import type { MatmulEpilogue } from './epilogue.js';
+import type { LinearCodeParams } from './epilogue.js';
 
 /**
  * Register-blocked matmuls: no workgroup memory, no barriers. Each invocation computes a block of
@@ -43,12 +42,11 @@ export function subgroupLoadLanes(rows: number): number {
   return Math.min(rows, 8);
 }
 
-export function registerLinearSource(p: { bias: boolean; epilogue: MatmulEpilogue; wHalf: boolean; vecA: boolean; vecN: boolean; layout: RegisterLayout }) {
-  const L = p.layout;
+/** The WGSL of a register-blocked variant with layout `L` (its kernel is named after the variant). */
+export function registerLinearCode(L: RegisterLayout, p: LinearCodeParams): string {
   const RM = L.rows;
   const CV = L.vec4s;
   const WG = L.wg ?? 64;
-  const kernel = `matmul/${L.source === 'subgroup' ? 'subgroup' : 'register'}_${RM}x${4 * CV}`;
   const rowIds = Array.from({ length: RM }, (_, i) => i);
   const G = subgroupLoadLanes(RM);
   const loadIds = Array.from({ length: Math.ceil(RM / G) }, (_, t) => t);
@@ -149,5 +147,5 @@ ${rowIds.flatMap((i) => colIds.map((j) => `      acc[${i * CV + j}] += a${i}[kk]
   }
 }
 `;
-  return { kernel, key: sourceKey(kernel, p), code };
+  return code;
 }

@@ -1,4 +1,5 @@
-import { ceilDiv, sourceKey, type Binding, type Dispatch } from '../kernel.js';
+import { ceilDiv, variantSource, type Binding, type Dispatch } from '../kernel.js';
+import { variantOf, type VariantInfo } from '../definition.js';
 import { DEFAULT_TILE, tiledMatmulWgsl, type TiledMatmulShape } from '../matmul/tiled.js';
 import { WebvitError } from '../../errors.js';
 
@@ -36,6 +37,19 @@ export interface PatchEmbedArgs {
   tile?: TiledMatmulShape;
   /** W stored as IEEE halves (see matmul). */
   wHalf?: boolean;
+  /** Kernel variant (PATCH_EMBED_VARIANTS); default 'tiled_gather'. */
+  variant?: PatchEmbedVariant;
+}
+
+/** A patch-embedding problem as the definition reads it off a dispatch. */
+export interface PatchEmbedShape {
+  batch: number;
+  channels: number;
+  imageSize: number;
+  patchSize: number;
+  D: number;
+  /** Prefix tokens: 0 (none), 1 (class), 2 (class, distillation). */
+  prefix: number;
 }
 
 export interface PatchEmbedSourceParams {
@@ -47,8 +61,8 @@ export interface PatchEmbedSourceParams {
   vecN: boolean;
 }
 
-export function patchEmbedSource(p: PatchEmbedSourceParams) {
-  const kernel = 'patch_embed/tiled_gather';
+/** The WGSL of patch_embed/tiled_gather. */
+export function patchEmbedCode(p: PatchEmbedSourceParams): string {
   const v = p.vecN ? 'vec4<f32>' : 'f32';
   const bindings = [
     `@group(0) @binding(?) var<storage, read> image: array<${p.vecA ? 'vec4<f32>' : 'f32'}>; // [B, C, S, S]`,
@@ -80,12 +94,17 @@ fn load_a(row: u32, k: u32) -> ${p.vecA ? 'vec4<f32>' : 'f32'} {
         var y = pos[${p.vecN ? '(t * params.N + col) / 4u' : 't * params.N + col'}];
         ${p.prefix === 0 ? '' : `if (t == 0u) { y += cls[${col}]; } else `}${p.prefix === 2 ? `if (t == 1u) { y += dist[${col}]; } else ` : ''}{ y += v + bias[${col}]; }
         out[${p.vecN ? '(row * params.N + col) / 4u' : 'row * params.N + col'}] = y;`;
-  const code = tiledMatmulWgsl(
+  return tiledMatmulWgsl(
     { tile: p.tile, vecA: p.vecA, vecN: p.vecN, wHalf: p.wHalf },
     { params: ['T: u32', 'G: u32', 'P: u32', 'C: u32', 'S: u32'], bindings, loadA, store },
   );
-  return { kernel, key: sourceKey(kernel, { ...p, tile: `${p.tile.BM}x${p.tile.BN}x${p.tile.BK}` }), code };
 }
+
+export const PATCH_EMBED_VARIANTS = {
+  tiled_gather: { summary: 'the tiled matmul with pixels gathered from the NCHW image (no im2col) and an embedding epilogue', code: patchEmbedCode },
+} satisfies Record<string, VariantInfo & { code(p: PatchEmbedSourceParams): string }>;
+
+export type PatchEmbedVariant = keyof typeof PATCH_EMBED_VARIANTS;
 
 export function patchEmbed(a: PatchEmbedArgs): Dispatch {
   const { batch, channels: C, imageSize: S, patchSize: P, D } = a;
@@ -97,9 +116,16 @@ export function patchEmbed(a: PatchEmbedArgs): Dispatch {
   const K = C * P * P;
   const M = batch * T;
   const tile = a.tile ?? DEFAULT_TILE;
+  const variant = a.variant ?? 'tiled_gather';
+  const v = variantOf('patch_embed', PATCH_EMBED_VARIANTS, variant, a.label);
+  const params = { prefix, tile, vecA: P % 4 === 0, vecN: D % 4 === 0, wHalf: a.wHalf ?? false };
   return {
     label: a.label,
-    source: patchEmbedSource({ prefix, tile, vecA: P % 4 === 0, vecN: D % 4 === 0, wHalf: a.wHalf ?? false }),
+    source: variantSource('patch_embed', variant, { ...params, tile: `${tile.BM}x${tile.BN}x${tile.BK}` }, v.code(params)),
+    op: {
+      name: 'patch_embed', variant, shape: { batch, channels: C, imageSize: S, patchSize: P, D, prefix } satisfies PatchEmbedShape,
+      withVariant: (other) => patchEmbed({ ...a, variant: other as PatchEmbedVariant }),
+    },
     bindings: { image: a.image, w: a.w, bias: a.bias, pos: a.pos, out: a.out, ...(a.cls ? { cls: a.cls } : {}), ...(a.dist ? { dist: a.dist } : {}) },
     uniforms: { M, N: D, K, T, G, P, C, S },
     sizes: {

@@ -1,4 +1,5 @@
-import { ceilDiv, sourceKey, type Binding, type Dispatch } from '../kernel.js';
+import { ceilDiv, variantSource, type Binding, type Dispatch } from '../kernel.js';
+import { variantOf, type VariantInfo } from '../definition.js';
 import { WebvitError } from '../../errors.js';
 
 /**
@@ -18,19 +19,30 @@ export interface PoolArgs {
   prefix: number;
   x: Binding;
   out: Binding;
+  /** Kernel variant (POOL_VARIANTS); default 'tokens'. */
+  variant?: PoolVariant;
+}
+
+/** A pooling problem as the definition reads it off a dispatch. */
+export interface PoolShape {
+  mode: Pooling;
+  batch: number;
+  T: number;
+  D: number;
+  prefix: number;
 }
 
 const WG = 64;
 
-export function poolSource(mode: Pooling) {
-  const kernel = `pool/${mode}`;
+/** The WGSL of pool/tokens for a mode: one output value per invocation. */
+export function poolCode(mode: Pooling): string {
   const body =
     mode === 'cls'
       ? `out[i] = x[b * params.T * params.D + d];  // d runs over prefix·D: the prefix rows are contiguous`
       : `var s = 0.0;
     for (var t = params.prefix; t < params.T; t++) { s += x[(b * params.T + t) * params.D + d]; }
     out[i] = s / f32(params.T - params.prefix);`;
-  const code = /* wgsl */ `
+  return /* wgsl */ `
 struct Params {
   batch: u32,
   T: u32,
@@ -51,17 +63,25 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   ${body}
 }
 `;
-  return { kernel, key: sourceKey(kernel, { WG }), code };
 }
 
+export const POOL_VARIANTS = {
+  tokens: { summary: 'one output value per invocation (cls: a copy; mean: a loop over the patch tokens)', code: poolCode },
+} satisfies Record<string, VariantInfo & { code(mode: Pooling): string }>;
+
+export type PoolVariant = keyof typeof POOL_VARIANTS;
+
 export function pool(a: PoolArgs): Dispatch {
+  const variant = a.variant ?? 'tokens';
+  const v = variantOf('pool', POOL_VARIANTS, variant, a.label);
   if (a.mode === 'mean' && a.T <= a.prefix) throw new WebvitError('BAD_ARGUMENT', `${a.label}: mean pooling needs patch tokens, T = ${a.T} with ${a.prefix} prefix tokens`);
   if (a.mode === 'cls' && a.prefix < 1) throw new WebvitError('BAD_ARGUMENT', `${a.label}: class-token pooling needs a class token`);
   // For cls the kernel copies prefix·D values per image: the prefix rows are contiguous.
   const width = a.mode === 'cls' ? a.prefix * a.D : a.D;
   return {
     label: a.label,
-    source: poolSource(a.mode),
+    source: variantSource('pool', variant, { mode: a.mode, WG }, v.code(a.mode)),
+    op: { name: 'pool', variant, shape: { mode: a.mode, batch: a.batch, T: a.T, D: a.D, prefix: a.prefix } satisfies PoolShape, withVariant: (other) => pool({ ...a, variant: other as PoolVariant }) },
     bindings: { x: a.x, out: a.out },
     uniforms: { batch: a.batch, T: a.T, D: a.D, prefix: a.prefix, width },
     sizes: { x: 4 * a.batch * a.T * a.D, out: 4 * a.batch * width },

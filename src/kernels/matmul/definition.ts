@@ -1,0 +1,91 @@
+import type { OpDefinition, TestCase } from '../definition.js';
+import { isCpuAdapter, unavailableReason } from '../kernel.js';
+import { randn } from '../sample.js';
+import type { MatmulEpilogue } from './epilogue.js';
+import { linear, MATMUL_VARIANTS, type MatmulShape, type MatmulVariant } from './op.js';
+import type { MatmulVariantDef } from './variants.js';
+import { linearRef } from './reference.js';
+
+const EPILOGUES: MatmulEpilogue[] = ['none', 'gelu', 'residual'];
+
+const SHAPES: [string, number, number, number][] = [
+  // name, M, K, N
+  ['ViT-S qkv, 197 tokens', 197, 384, 1152],
+  ['3 images × 50 tokens, mlp', 150, 64, 256],
+  ['classifier 1000 classes, batch 3', 3, 192, 1000],
+  ['odd everything (scalar paths)', 37, 49, 10],
+  ['K not multiple of 4, N multiple', 65, 50, 68],
+  ['K multiple of 4, N odd', 1, 20, 7],
+  ['exact tile fit', 128, 64, 128],
+];
+
+/**
+ * Every variant runs through the same shapes; epilogues rotate over the shapes so each variant
+ * sees each epilogue on aligned and unaligned shapes. The default variant also gets every
+ * epilogue on every shape. (f16 weights: test/kernels/matmul.test.ts.)
+ */
+const TEST_SHAPES: TestCase<MatmulShape, MatmulVariant>[] = [
+  ...SHAPES.flatMap(([name, M, K, N], i) =>
+    EPILOGUES.map((epilogue) => ({
+      name: `${name}: ${M}x${K}x${N}, epilogue ${epilogue}`,
+      shape: { M, K, N, epilogue, bias: true },
+      only: epilogue === EPILOGUES[i % 3] ? undefined : (['tiled'] as MatmulVariant[]),
+    })),
+  ),
+  { name: 'works without bias: 50x48x144', shape: { M: 50, K: 48, N: 144, epilogue: 'none', bias: false } },
+];
+
+/** Rows below which a matmul is a batch of matrix-vector products (the classifier at small batch). */
+const SMALL_M = { cpu: 8, gpu: 32 };
+
+/**
+ * matmul: the linear layers and the classifier. Standalone samples hold f32 weights (a node's
+ * wHalf is ignored here; f16 storage is tested in test/kernels/matmul.test.ts).
+ */
+export const MATMUL: OpDefinition<MatmulShape, MatmulVariant, 'matmul'> = {
+  name: 'matmul',
+  variants: MATMUL_VARIANTS,
+  defaultVariant: 'tiled',
+  // Relative L2 ≤ 1e-5 against float64. A float32 dot product of length K carries ~sqrt(K)·2^-24
+  // relative error (K = 3072: ~3e-6), so 1e-5 holds for ViT sizes with margin, while any
+  // indexing, masking or epilogue mistake gives errors of order 1.
+  tol: 1e-5,
+  testShapes: TEST_SHAPES,
+  sample: ({ M, K, N, epilogue, bias }, r) => ({
+    a: randn(r, M * K),
+    w: randn(r, K * N, 1 / Math.sqrt(K)),
+    ...(bias ? { bias: randn(r, N, 0.5) } : {}),
+    ...(epilogue === 'residual' ? { residual: randn(r, M * N) } : {}),
+  }),
+  reference: ({ M, K, N, epilogue }, x) => linearRef(x.a, x.w, x.bias, x.residual, M, K, N, epilogue),
+  outputLength: (s) => s.M * s.N,
+  dispatch: ({ M, K, N, epilogue, bias }, variant, b, { label }) =>
+    linear({ label, M, K, N, a: b.a, w: b.w, bias: bias ? b.bias : undefined, residual: epilogue === 'residual' ? b.residual : undefined, out: b.out, epilogue, variant }),
+  tuning: {
+    // Each distinct shape on its own: the classifier at batch 1 wants another kernel than fc1.
+    per: 'shape',
+    // The epilogue and the weights' storage add the same work to every variant.
+    problem: ({ M, K, N }) => ({ M, K, N, epilogue: 'none', bias: true }),
+    key: ({ M, K, N }) => `${M}x${K}x${N}`,
+    timed: (p, maxRows) => ({ ...p, M: Math.min(p.M, maxRows) }),
+    /**
+     * Without a tune (BENCHMARKS.md):
+     * - CPU adapters (lavapipe, SwiftShader): the subgroup variants, which share loads through
+     *   subgroupBroadcast instead of workgroup memory and barriers. On lavapipe the tuner picks
+     *   subgroup_8x4/16x4/8x8 for the block matmuls and they differ by less than the machine's
+     *   noise; subgroup_8x4 compiles in 0.4 s (16x4, 8x8, tiled: about 1 s). Without subgroups,
+     *   register_4x4 (no barriers: 2.5–6× faster than tiled there).
+     * - GPUs: tiled (workgroup-memory tiles are what GPUs are built for; not measured by this
+     *   project on a GPU yet — `tune: true` measures).
+     * - Few rows (M < 8 on CPUs, < 32 on GPUs: the classifier at a small batch): register_4x4;
+     *   a 64-row tile would waste all but M of its rows (20–50× slower on lavapipe).
+     */
+    preferred: (device, { M }) => {
+      const can = (v: MatmulVariant) => unavailableReason(device, MATMUL_VARIANTS[v] as MatmulVariantDef) === undefined;
+      const cpu = isCpuAdapter(device);
+      if (M < (cpu ? SMALL_M.cpu : SMALL_M.gpu)) return 'register_4x4';
+      if (!cpu) return 'tiled';
+      return can('subgroup_8x4') ? 'subgroup_8x4' : can('subgroup_4x4') ? 'subgroup_4x4' : 'register_4x4';
+    },
+  },
+};

@@ -1,0 +1,35 @@
+import { ERF_GELU_WGSL } from '../wgsl_math.js';
+import { tiledMatmulWgsl, type TiledMatmulShape } from './tiled.js';
+import type { LinearCodeParams } from './epilogue.js';
+
+/**
+ * The tiled variants' WGSL (tiled, tiled_32x64, tiled_bk32): the workgroup-memory tiled matmul of
+ * tiled.ts reading a row-major activation, with the linear layer's epilogue
+ * out = epilogue(A·W + bias) (+ residual).
+ */
+export function tiledLinearCode(tile: TiledMatmulShape, p: LinearCodeParams): string {
+  const v = p.vecN ? 'vec4<f32>' : 'f32';
+  const idx = p.vecN ? '(row * params.N + col) / 4u' : 'row * params.N + col';
+  const bindings = [
+    `@group(0) @binding(?) var<storage, read> a: array<${p.vecA ? 'vec4<f32>' : 'f32'}>; // [M, K]`,
+    ...(p.bias ? [`@group(0) @binding(?) var<storage, read> bias: array<${v}>; // [N]`] : []),
+    ...(p.epilogue === 'residual' ? [`@group(0) @binding(?) var<storage, read> residual: array<${v}>; // [M, N]`] : []),
+    `@group(0) @binding(?) var<storage, read_write> out: array<${v}>; // [M, N]`,
+  ];
+  const loadA = p.vecA
+    ? `fn load_a(row: u32, k: u32) -> vec4<f32> { return a[(row * params.K + k) / 4u]; }`
+    : `fn load_a(row: u32, k: u32) -> f32 { return a[row * params.K + k]; }`;
+  const store = [
+    `var y = v;`,
+    p.bias ? `y += bias[${p.vecN ? 'col / 4u' : 'col'}];` : '',
+    p.epilogue === 'gelu' ? `y = ${p.vecN ? 'gelu4' : 'gelu'}(y);` : '',
+    p.epilogue === 'residual' ? `y += residual[${idx}];` : '',
+    `out[${idx}] = y;`,
+  ]
+    .filter(Boolean)
+    .join('\n        ');
+  return tiledMatmulWgsl(
+    { tile, vecA: p.vecA, vecN: p.vecN, wHalf: p.wHalf },
+    { params: [], bindings, loadA, store, helpers: p.epilogue === 'gelu' ? ERF_GELU_WGSL : '' },
+  );
+}

@@ -1,0 +1,55 @@
+import type { VariantInfo } from '../definition.js';
+import type { LinearCodeParams } from './epilogue.js';
+import { naiveLinearCode } from './naive.js';
+import { registerBlock, registerLinearCode, subgroupLoadLanes, type RegisterLayout } from './register.js';
+import { DEFAULT_TILE, type TiledMatmulShape } from './tiled.js';
+import { tiledLinearCode } from './tiled_linear.js';
+
+/**
+ * A matmul variant: its WGSL builder (`code`, in the file named after its family) and the output
+ * block one workgroup covers (`block`, for the grid). Every variant runs through the same tests
+ * (test/kernels/ops.test.ts, shapes in definition.ts) and compiles as `matmul/<name>`.
+ */
+export interface MatmulVariantDef extends VariantInfo {
+  code(p: LinearCodeParams): string;
+  block: { rows: number; cols: number };
+}
+
+function tiled(summary: string, tile: TiledMatmulShape): MatmulVariantDef {
+  return { summary, code: (p) => tiledLinearCode(tile, p), block: { rows: tile.BM, cols: tile.BN } };
+}
+
+function register(summary: string, layout: RegisterLayout): MatmulVariantDef {
+  const sg = layout.source === 'subgroup';
+  return {
+    summary,
+    code: (p) => registerLinearCode(layout, p),
+    block: registerBlock(layout),
+    ...(sg ? { requires: 'subgroups' as GPUFeatureName, minSubgroupSize: subgroupLoadLanes(layout.rows) } : {}),
+  };
+}
+
+/** A subgroup variant: `rows` × 4·`vec4s` outputs per invocation, `wg` invocations per workgroup. */
+const subgroup = (rows: number, vec4s: number, wg: number, change: string) =>
+  register(`as subgroup_4x4 ${change}; rows of A shared by subgroupBroadcast`, { source: 'subgroup', rows, vec4s, wg });
+
+/**
+ * Matmul variants, each named after its algorithm; the summary says what it changes.
+ *   naive         (naive.ts)        the plain baseline the others are measured against
+ *   tiled*        (tiled_linear.ts over tiled.ts)  workgroup-memory tiles: the portable default
+ *   register_4x4  (register.ts, layout 'grid')     no workgroup memory, no barriers
+ *   subgroup_*    (register.ts, layout 'subgroup') as register_4x4, rows of A shared by subgroupBroadcast
+ */
+export const MATMUL_VARIANTS = {
+  naive: { summary: 'one output per invocation, scalar loads straight from global memory (baseline)', code: naiveLinearCode, block: { rows: 16, cols: 16 }, baseline: true },
+  tiled: tiled('64x64 tile in workgroup memory, BK 16, 4x4 outputs per invocation, vec4 loads (default)', DEFAULT_TILE),
+  tiled_32x64: tiled('as tiled with 32-row tiles: twice the workgroups for small M (batch 1)', { BM: 32, BN: 64, BK: 16 }),
+  tiled_bk32: tiled('as tiled with 32-wide K slices: half the barriers per K', { BM: 64, BN: 64, BK: 32 }),
+  register_4x4: register('4x4 outputs per invocation straight from global memory: no workgroup memory or barriers', { source: 'grid', rows: 4, vec4s: 1 }),
+  subgroup_4x4: register('as register_4x4, a workgroup shares its rows: each row of A read by one lane per subgroup and subgroupBroadcast (needs subgroups)', { source: 'subgroup', rows: 4, vec4s: 1, wg: 64 }),
+  subgroup_8x4: subgroup(8, 1, 64, 'with 8 rows per invocation (subgroups of at least 8)'),
+  subgroup_16x4: subgroup(16, 1, 64, 'with 16 rows (two rows of A per loading lane)'),
+  subgroup_8x8: subgroup(8, 2, 32, 'with 8 rows and 8 columns (two vec4) per invocation'),
+} satisfies Record<string, MatmulVariantDef>;
+
+export type MatmulVariant = keyof typeof MATMUL_VARIANTS;
