@@ -7,15 +7,16 @@ import { CONVERT_USAGE, convertCommand } from './convert.js';
 import { CLASSIFY_USAGE, classifyCommand, packageRoot } from './classify.js';
 import { INSPECT_USAGE, inspectCommand } from './inspect.js';
 import { setCommandName, UsageError } from './usage.js';
+import { runQuietChild } from './quiet_dawn.js';
 import { setDefaultTuneStore } from '../model/vit.js';
 import { fileTuneStore } from '../runtime/node-tune-store.js';
 
 /** Every command: how it runs and its usage text (printed by `webvit COMMAND --help`). */
-const COMMANDS: Record<string, { usage: string; run: (argv: string[]) => Promise<number> }> = {
-  run: { usage: RUN_USAGE, run: runCommand },
-  bench: { usage: BENCH_USAGE, run: benchCommand },
+const COMMANDS: Record<string, { usage: string; run: (argv: string[]) => Promise<number>; gpu?: boolean }> = {
+  run: { usage: RUN_USAGE, run: runCommand, gpu: true },
+  bench: { usage: BENCH_USAGE, run: benchCommand, gpu: true },
   convert: { usage: CONVERT_USAGE, run: convertCommand },
-  classify: { usage: CLASSIFY_USAGE, run: classifyCommand },
+  classify: { usage: CLASSIFY_USAGE, run: classifyCommand, gpu: true },
   inspect: { usage: INSPECT_USAGE, run: inspectCommand },
 };
 
@@ -35,6 +36,7 @@ Environment:
   WEBVIT_DEBUG=stack  print stack traces with errors
   WEBVIT_PROFILE=1    profile every forward pass and print per-dispatch GPU times
   WEBVIT_CACHE_DIR    where kernel tuning results are kept (default ~/.cache/webvit)
+  WEBVIT_RAW_STDERR=1 keep Dawn's start-up warnings (filtered out of GPU commands' stderr otherwise)
 `;
 
 /** package.json's version, read where the CLI runs from (a checkout or node_modules/webvit). */
@@ -73,6 +75,11 @@ export async function main(argv: string[]): Promise<number> {
   if (asksForHelp(rest)) {
     process.stdout.write(`Usage:\n${c.usage}`);
     return 0;
+  }
+  if (c.gpu) {
+    // Dawn's start-up warnings filtered out of stderr (src/cli/quiet_dawn.ts).
+    const code = await runQuietChild(argv);
+    if (code !== undefined) return code;
   }
   setCommandName(command);
   setDefaultTuneStore(fileTuneStore());

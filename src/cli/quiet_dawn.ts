@@ -1,0 +1,83 @@
+import { spawn } from 'node:child_process';
+
+/**
+ * Dawn's Vulkan backend prints two lines on every adapter request when the driver's limits exceed
+ * what Dawn supports (on lavapipe and SwiftShader: "Warning: maxDynamicUniformBuffersPerPipelineLayout
+ * artificially reduced from 1000000 to 16 …"). They come from native code writing straight to file
+ * descriptor 2, with no toggle, log level or callback, and Node cannot redirect a descriptor around
+ * one call. So the CLI runs its GPU commands in a child process whose stderr it passes through,
+ * dropping exactly those lines. The child is told whether the real stderr is a terminal (and how
+ * wide), so progress lines look the same. `WEBVIT_RAW_STDERR=1` turns this off.
+ */
+
+/** The lines dropped: Dawn's limit-normalisation warnings, nothing else. */
+export const DAWN_NOISE = /^Warning: maxDynamic(Uniform|Storage)BuffersPerPipelineLayout artificially reduced from \d+ to \d+ to fit dynamic offset allocation limit\.$/;
+const NOISE_PREFIX = 'Warning: maxDynamic';
+
+const CHILD_ENV = 'WEBVIT_QUIET_DAWN_CHILD';
+
+/**
+ * A filter over a stream of text: complete lines matching DAWN_NOISE are dropped, everything else
+ * is passed on as soon as it arrives (a progress line without a newline is not held back, unless
+ * it could still become a noise line).
+ */
+export function noiseFilter(write: (s: string) => void): { push(chunk: string): void; end(): void } {
+  let pending = '';
+  return {
+    push(chunk: string) {
+      pending += chunk;
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        if (!DAWN_NOISE.test(line)) write(`${line}\n`);
+      }
+      // A partial line is held only while it may still turn into a noise line.
+      const maybeNoise = pending.length <= NOISE_PREFIX.length ? NOISE_PREFIX.startsWith(pending) : pending.startsWith(NOISE_PREFIX);
+      if (pending && !maybeNoise) {
+        write(pending);
+        pending = '';
+      }
+    },
+    end() {
+      if (pending) write(pending);
+      pending = '';
+    },
+  };
+}
+
+/** In the child: make process.stderr report the parent's terminal, so progress is drawn as before. */
+export function adoptParentTerminal(): boolean {
+  if (process.env[CHILD_ENV] === undefined) return false;
+  const [tty, columns] = process.env[CHILD_ENV]!.split(',');
+  if (tty === '1') Object.defineProperties(process.stderr, { isTTY: { value: true }, columns: { value: Number(columns) || 80 } });
+  delete process.env[CHILD_ENV];
+  return true;
+}
+
+/**
+ * Runs this CLI again as a child with filtered stderr and returns its exit code, or undefined when
+ * this process should do the work itself (already the child, or turned off).
+ */
+export async function runQuietChild(argv: string[]): Promise<number | undefined> {
+  if (process.env.WEBVIT_RAW_STDERR === '1' || adoptParentTerminal()) return undefined;
+  const env = { ...process.env, [CHILD_ENV]: `${process.stderr.isTTY ? 1 : 0},${process.stderr.columns ?? 0}` };
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...argv], { stdio: ['inherit', 'inherit', 'pipe'], env });
+  const filter = noiseFilter((s) => process.stderr.write(s));
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (s: string) => filter.push(s));
+  // Ctrl-C reaches the whole process group (the child handles it); a signal sent to this process
+  // alone is passed on. Either way this process waits for the child and exits as it did.
+  const forward = (signal: NodeJS.Signals) => () => void child.kill(signal);
+  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((s) => [s, forward(s)] as const);
+  for (const [s, h] of handlers) process.on(s, h);
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      filter.end();
+      for (const [s, h] of handlers) process.off(s, h);
+      const signo = signal ? ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1, SIGKILL: 9 } as Record<string, number>)[signal] ?? 1 : 0;
+      resolve(code ?? 128 + signo);
+    });
+  });
+}
