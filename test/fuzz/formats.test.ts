@@ -37,7 +37,7 @@ import {
 // BOUNDS (1 s, 64 MiB of array buffers, 4000-character messages) — see formats_helpers.ts.
 //
 // On a failure fast-check prints the seed and path of the shrunk case: replay it with
-// WEBVIT_FUZZ_SEED=<seed>. Cases per run: WEBVIT_FUZZ_RUNS (default 800: about 16 000 cases, 10-20 s) × the weights in RUNS.
+// WEBVIT_FUZZ_SEED=<seed>. Cases per run: WEBVIT_FUZZ_RUNS (default 800: about 16 000 cases, 15-30 s on 2 cores) × the weights in RUNS.
 // Long run: WEBVIT_FUZZ_RUNS=200000 npx vitest run test/fuzz/formats.test.ts
 
 /** Weights of the properties: cases = weight × WEBVIT_FUZZ_RUNS. */
