@@ -13,6 +13,7 @@ import { getNodeDevice } from '../src/runtime/node-device.js';
 import { StandaloneDispatch } from '../src/runtime/standalone.js';
 import type { Dispatch } from '../src/kernels/kernel.js';
 import type { BufferSlice } from '../src/runtime/shader.js';
+import { GELU_ACTIVATION } from '../src/kernels/gelu/activation.js';
 
 const device = await getNodeDevice();
 const rnd = (n: number) => Float32Array.from({ length: n }, () => Math.random() - 0.5);
@@ -34,8 +35,8 @@ async function compileMs(name: string, make: (b: Record<string, BufferSlice>) =>
 const [M, K, N] = [197, 384, 1536];
 for (const v of Object.keys(MATMUL_VARIANTS) as MatmulVariant[]) {
   if (unavailableReason(device, variantNeeds('matmul', v))) continue;
-  for (const epilogue of ['none', 'gelu'] as const) {
-    await compileMs(`matmul/${v} ${epilogue}`, (b) => linear({ label: 'ct', M, K, N, a: b.a, w: b.w, bias: b.bias, out: b.out, epilogue, variant: v }), { a: rnd(M * K), w: rnd(K * N), bias: rnd(N) }, M * N);
+  for (const epilogue of ['none', GELU_ACTIVATION] as const) {
+    await compileMs(`matmul/${v} ${typeof epilogue === 'string' ? epilogue : epilogue.name}`, (b) => linear({ label: 'ct', M, K, N, a: b.a, w: b.w, bias: b.bias, out: b.out, epilogue, variant: v }), { a: rnd(M * K), w: rnd(K * N), bias: rnd(N) }, M * N);
   }
 }
 for (const v of Object.keys(ATTENTION_VARIANTS) as AttentionVariant[]) {

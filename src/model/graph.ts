@@ -4,6 +4,7 @@ import { layerNorm } from '../kernels/layernorm/op.js';
 import { linear } from '../kernels/matmul/op.js';
 import { patchEmbed } from '../kernels/patch_embed/op.js';
 import { pool } from '../kernels/pool/op.js';
+import { GELU_ACTIVATION } from '../kernels/gelu/activation.js';
 import { shapeOf, type ViTConfig } from './config.js';
 import { applyKernels, type GraphKernels } from '../kernels/registry.js';
 
@@ -84,7 +85,7 @@ export function buildGraph(c: ViTConfig, weight: (name: string) => Binding, o: G
     const h2 = t(`${p}.norm2.out`, M * D);
     d.push(layerNorm({ label: `${p}.norm2`, rows: M, D, eps, x: x1, gamma: weight(`${p}.norm2.weight`), beta: weight(`${p}.norm2.bias`), out: h2 }));
     const u = t(`${p}.mlp.hidden`, M * F);
-    d.push(linear({ label: `${p}.mlp.fc1`, M, K: D, N: F, a: h2, w: weight(`${p}.mlp.fc1.weight`), wHalf: half(`${p}.mlp.fc1.weight`), bias: weight(`${p}.mlp.fc1.bias`), out: u, epilogue: 'gelu' }));
+    d.push(linear({ label: `${p}.mlp.fc1`, M, K: D, N: F, a: h2, w: weight(`${p}.mlp.fc1.weight`), wHalf: half(`${p}.mlp.fc1.weight`), bias: weight(`${p}.mlp.fc1.bias`), out: u, epilogue: GELU_ACTIVATION }));
     const x2 = t(`${p}.x.mlp`, M * D);
     d.push(linear({ label: `${p}.mlp.fc2`, M, K: F, N: D, a: u, w: weight(`${p}.mlp.fc2.weight`), wHalf: half(`${p}.mlp.fc2.weight`), bias: weight(`${p}.mlp.fc2.bias`), residual: x1, out: x2, epilogue: 'residual' }));
     x = x2;

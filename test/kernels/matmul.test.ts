@@ -6,6 +6,7 @@ import { expectWithin, relL2 } from '../helpers/compare.js';
 import { floatToHalf, halfToFloat } from '../../src/model/safetensors.js';
 import { runDispatch, skipIfUnavailable, testDevice } from '../helpers/gpu.js';
 import { freshSeed, randn, rng } from '../helpers/random.js';
+import { GELU_ACTIVATION } from '../../src/kernels/gelu/activation.js';
 
 // Every matmul variant runs through the shapes of its definition with the other ops (ops.test.ts).
 // This adds what only a matmul has: weights stored as IEEE halves. Tolerance: MATMUL.tol (1e-5).
@@ -33,10 +34,10 @@ describe('matmul with f16 weights', () => {
       const bias = randn(r, N, 0.5);
       const got = await runDispatch(
         device,
-        (b) => linear({ label: 'test.half', M, K, N, a: b.a, w: b.w, bias: b.bias, out: b.out, epilogue: 'gelu', variant, wHalf: true }),
+        (b) => linear({ label: 'test.half', M, K, N, a: b.a, w: b.w, bias: b.bias, out: b.out, epilogue: GELU_ACTIVATION, variant, wHalf: true }),
         { inputs: { a, w, bias }, outputs: { out: M * N } },
       );
-      const err = relL2(got.out, linearRef(a, wRounded, bias, undefined, M, K, N, 'gelu'));
+      const err = relL2(got.out, linearRef(a, wRounded, bias, undefined, M, K, N, GELU_ACTIVATION));
       expectWithin(`matmul/${variant} f16 weights ${M}x${K}x${N}`, err, TOL, seed, got.out);
     });
   }

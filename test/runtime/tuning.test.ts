@@ -16,6 +16,7 @@ import { ViTModel } from '../../src/model/vit.js';
 import { testDevice } from '../helpers/gpu.js';
 import { expectWebvitError } from '../helpers/errors.js';
 import { loadFixture } from '../helpers/fixtures.js';
+import { GELU_ACTIVATION } from '../../src/kernels/gelu/activation.js';
 
 const slice = { buffer: {} as GPUBuffer, offset: 0, size: 1 << 20 };
 /** The op node a builder sets on its dispatch: what the tuner reads off a graph. */
@@ -24,7 +25,7 @@ function node<S extends object>(def: OpDefinition<S>, shape: S): OpNode {
 }
 
 // Two matmul shapes (token rows and a batch-1 classifier), one attention and one layernorm problem.
-const mm50 = node(MATMUL, { M: 50, K: 48, N: 100, epilogue: 'gelu', bias: true });
+const mm50 = node(MATMUL, { M: 50, K: 48, N: 100, epilogue: GELU_ACTIVATION, bias: true });
 const mm1 = node(MATMUL, { M: 1, K: 48, N: 10, epilogue: 'none', bias: true });
 const attn = node(ATTENTION, { batch: 1, T: 50, heads: 3, headDim: 16 });
 const ln = node(LAYERNORM, { rows: 50, D: 48, eps: 1e-6 });

@@ -1,12 +1,13 @@
 import type { OpDefinition, TestCase } from '../definition.js';
 import { isCpuAdapter, unavailableReason } from '../kernel.js';
 import { randn } from '../sample.js';
-import type { MatmulEpilogue } from './epilogue.js';
+import { GELU_ACTIVATION } from '../gelu/activation.js';
+import { epilogueName, type MatmulEpilogue } from './epilogue.js';
 import { linear, MATMUL_VARIANTS, type MatmulShape, type MatmulVariant } from './op.js';
 import type { MatmulVariantDef } from './variants.js';
 import { linearRef } from './reference.js';
 
-const EPILOGUES: MatmulEpilogue[] = ['none', 'gelu', 'residual'];
+const EPILOGUES: MatmulEpilogue[] = ['none', GELU_ACTIVATION, 'residual'];
 
 const SHAPES: [string, number, number, number][] = [
   // name, M, K, N
@@ -27,7 +28,7 @@ const SHAPES: [string, number, number, number][] = [
 const TEST_SHAPES: TestCase<MatmulShape, MatmulVariant>[] = [
   ...SHAPES.flatMap(([name, M, K, N], i) =>
     EPILOGUES.map((epilogue) => ({
-      name: `${name}: ${M}x${K}x${N}, epilogue ${epilogue}`,
+      name: `${name}: ${M}x${K}x${N}, epilogue ${epilogueName(epilogue)}`,
       shape: { M, K, N, epilogue, bias: true },
       only: epilogue === EPILOGUES[i % 3] ? undefined : (['tiled'] as MatmulVariant[]),
     })),

@@ -1,7 +1,7 @@
 import { ceilDiv, variantSource, type Binding, type Dispatch } from '../kernel.js';
 import { variantOf } from '../definition.js';
 import { WebvitError } from '../../errors.js';
-import type { MatmulEpilogue } from './epilogue.js';
+import { epilogueName, type MatmulEpilogue } from './epilogue.js';
 import { MATMUL_VARIANTS, type MatmulVariant, type MatmulVariantDef } from './variants.js';
 
 export type { MatmulEpilogue };
@@ -58,12 +58,14 @@ export function linear(args: LinearArgs): Dispatch {
   const bias = args.bias !== undefined;
   const wHalf = args.wHalf ?? false;
   const params = { vecA: K % 4 === 0, vecN: N % 4 === 0, wHalf, bias, epilogue: args.epilogue };
+  // The key names the activation; its WGSL is fixed by its name.
+  const key = { ...params, epilogue: epilogueName(args.epilogue) };
   const bindings: Record<string, Binding> = { a: args.a, w: args.w, out: args.out };
   if (args.bias) bindings.bias = args.bias;
   if (args.residual) bindings.residual = args.residual;
   return {
     label: args.label,
-    source: variantSource('matmul', variant, params, v.code(params)),
+    source: variantSource('matmul', variant, key, v.code(params)),
     op: { name: 'matmul', variant, shape: { M, K, N, epilogue: args.epilogue, bias, wHalf } satisfies MatmulShape, withVariant: (other) => linear({ ...args, variant: other as MatmulVariant }) },
     bindings,
     uniforms: { M, N, K },

@@ -1,5 +1,4 @@
-import { gelu64 } from '../reference_math.js';
-import type { MatmulEpilogue } from './epilogue.js';
+import { activationOf, type MatmulEpilogue } from './epilogue.js';
 
 /** float64 reference: out[M, N] = epilogue(A[M, K]·W[K, N] + bias[N]) (+ residual[M, N]). */
 export function linearRef(
@@ -8,6 +7,7 @@ export function linearRef(
 ): Float64Array {
   const out = new Float64Array(M * N);
   const rowAcc = new Float64Array(N);
+  const act = activationOf(epilogue);
   for (let m = 0; m < M; m++) {
     rowAcc.fill(0);
     for (let k = 0; k < K; k++) {
@@ -18,7 +18,7 @@ export function linearRef(
     }
     for (let n = 0; n < N; n++) {
       let y = rowAcc[n] + (bias ? bias[n] : 0);
-      if (epilogue === 'gelu') y = gelu64(y);
+      if (act) y = act.ref64(y);
       if (epilogue === 'residual') y += residual![m * N + n];
       out[m * N + n] = y;
     }

@@ -1,5 +1,5 @@
-import { ERF_GELU_WGSL } from '../wgsl_math.js';
-import type { LinearCodeParams } from './epilogue.js';
+import { applyActivation } from '../activation.js';
+import { activationOf, type LinearCodeParams } from './epilogue.js';
 
 /**
  * Register-blocked matmuls: no workgroup memory, no barriers. Each invocation computes a block of
@@ -44,6 +44,7 @@ export function subgroupLoadLanes(rows: number): number {
 
 /** The WGSL of a register-blocked variant with layout `L` (its kernel is named after the variant). */
 export function registerLinearCode(L: RegisterLayout, p: LinearCodeParams): string {
+  const act = activationOf(p.epilogue);
   const RM = L.rows;
   const CV = L.vec4s;
   const WG = L.wg ?? 64;
@@ -75,7 +76,7 @@ export function registerLinearCode(L: RegisterLayout, p: LinearCodeParams): stri
     [
       `var y = ${val};`,
       p.bias ? `y += bias[${p.vecN ? 'col / 4u' : 'col'}];` : '',
-      p.epilogue === 'gelu' ? `y = ${p.vecN ? 'gelu4' : 'gelu'}(y);` : '',
+      act ? `y = ${applyActivation(act, p.vecN, 'y')};` : '',
       p.epilogue === 'residual' ? `y += residual[${idx}];` : '',
       `out[${idx}] = y;`,
     ].filter(Boolean).join(' ');
@@ -111,7 +112,7 @@ ${p.bias ? `@group(0) @binding(${b++}) var<storage, read> bias: array<${v}>;` : 
 ${p.epilogue === 'residual' ? `@group(0) @binding(${b++}) var<storage, read> residual: array<${v}>;` : ''}
 @group(0) @binding(${b++}) var<storage, read_write> out: array<${v}>;
 @group(0) @binding(${b++}) var<uniform> params: Params;
-${p.epilogue === 'gelu' ? ERF_GELU_WGSL : ''}
+${act ? act.wgsl : ''}
 ${loadA}
 ${loadW}
 

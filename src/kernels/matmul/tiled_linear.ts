@@ -1,6 +1,6 @@
-import { ERF_GELU_WGSL } from '../wgsl_math.js';
+import { applyActivation } from '../activation.js';
 import { tiledMatmulWgsl, type TiledMatmulShape } from './tiled.js';
-import type { LinearCodeParams } from './epilogue.js';
+import { activationOf, type LinearCodeParams } from './epilogue.js';
 
 /**
  * The tiled variants' WGSL (tiled, tiled_32x64, tiled_bk32): the workgroup-memory tiled matmul of
@@ -8,6 +8,7 @@ import type { LinearCodeParams } from './epilogue.js';
  * out = epilogue(A·W + bias) (+ residual).
  */
 export function tiledLinearCode(tile: TiledMatmulShape, p: LinearCodeParams): string {
+  const act = activationOf(p.epilogue);
   const v = p.vecN ? 'vec4<f32>' : 'f32';
   const idx = p.vecN ? '(row * params.N + col) / 4u' : 'row * params.N + col';
   const bindings = [
@@ -22,7 +23,7 @@ export function tiledLinearCode(tile: TiledMatmulShape, p: LinearCodeParams): st
   const store = [
     `var y = v;`,
     p.bias ? `y += bias[${p.vecN ? 'col / 4u' : 'col'}];` : '',
-    p.epilogue === 'gelu' ? `y = ${p.vecN ? 'gelu4' : 'gelu'}(y);` : '',
+    act ? `y = ${applyActivation(act, p.vecN, 'y')};` : '',
     p.epilogue === 'residual' ? `y += residual[${idx}];` : '',
     `out[${idx}] = y;`,
   ]
@@ -30,6 +31,6 @@ export function tiledLinearCode(tile: TiledMatmulShape, p: LinearCodeParams): st
     .join('\n        ');
   return tiledMatmulWgsl(
     { tile, vecA: p.vecA, vecN: p.vecN, wHalf: p.wHalf },
-    { params: [], bindings, loadA, store, helpers: p.epilogue === 'gelu' ? ERF_GELU_WGSL : '' },
+    { params: [], bindings, loadA, store, helpers: act ? act.wgsl : '' },
   );
 }
