@@ -7,24 +7,12 @@
 # Usage: bash scripts/setup-system.sh [--demo]
 # Idempotent: does nothing when everything is already present. WEBVIT_SKIP_CHROMIUM=1 skips
 # Chromium; WEBVIT_SKIP_SYSTEM=1 skips this script (install the packages yourself).
-# Every failure names the step that failed and what to do (the ERR trap below).
+# Every failure names the step that failed and what to do (scripts/steps.sh).
 set -Eeuo pipefail
 
-step="start"
-hint=""
-on_error() {
-  local rc=$?
-  echo "setup-system: $step failed (exit $rc)." >&2
-  [ -z "$hint" ] || echo "setup-system: $hint" >&2
-  echo "setup-system: then rerun \`bash scripts/setup.sh\` (or \`npm run demo\`)." >&2
-  exit "$rc"
-}
-trap on_error ERR
-# step NAME HINT: what runs next and, should it fail, what to do.
-step() {
-  step=$1
-  hint=$2
-}
+who=setup-system
+# shellcheck source=scripts/steps.sh
+. "$(dirname "$0")/steps.sh"
 
 demo=0
 for a in "$@"; do

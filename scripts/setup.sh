@@ -5,26 +5,14 @@
 # Usage: bash scripts/setup.sh [--demo]
 #   --demo  only what `webvit classify` needs (lavapipe, npm packages, the `webvit` command):
 #           no Chromium, PyTorch or fixtures (those are for the tests).
-# Every failure names the step that failed and what to do (the ERR trap below).
+# Every failure names the step that failed and what to do (scripts/steps.sh).
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 checkout=$(pwd)
 
-step="start"
-hint=""
-on_error() {
-  local rc=$?
-  echo "setup: $step failed (exit $rc)." >&2
-  [ -z "$hint" ] || echo "setup: $hint" >&2
-  echo "setup: then rerun \`bash scripts/setup.sh\` (or \`npm run demo\`)." >&2
-  exit "$rc"
-}
-trap on_error ERR
-# step NAME HINT: what runs next and, should it fail, what to do.
-step() {
-  step=$1
-  hint=$2
-}
+who=setup
+# shellcheck source=scripts/steps.sh
+. scripts/steps.sh
 
 demo=()
 for a in "$@"; do
