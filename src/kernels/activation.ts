@@ -92,7 +92,7 @@ export function elementwiseOp<N extends string>(op: N, act: Activation, tol: num
     testShapes: [
       { name: 'vec4 path, MLP activations of 197 tokens (n = 302592)', shape: { n: 197 * 1536, scale: 2 } },
       { name: 'scalar path, odd length (n = 1001)', shape: { n: 1001, scale: 3 } },
-      { name: 'wide range, tails past the erf clamp (n = 4096)', shape: { n: 4096, scale: 8 } },
+      { name: 'wide range: tails (gelu: past the erf clamp) (n = 4096)', shape: { n: 4096, scale: 8 } },
     ],
     sample: ({ n, scale = 2 }, r) => ({ x: randn(r, n, scale) }),
     reference: (_, x) => Float64Array.from(x.x, act.ref64),

@@ -1,6 +1,12 @@
 import { WebvitError } from '../runtime/errors.js';
 import { oneLine, preview } from './json_preview.js';
 import type { Pooling } from '../kernels/pool/op.js';
+import { GELU_ACTIVATION } from '../kernels/gelu/activation.js';
+import { QUICK_GELU_ACTIVATION } from '../kernels/quick_gelu/activation.js';
+
+/** The activations an MLP can name (`hidden_act`), each described once in its kernels folder. */
+export const MLP_ACTIVATIONS = { gelu: GELU_ACTIVATION, quick_gelu: QUICK_GELU_ACTIVATION } as const;
+export type MlpActivation = keyof typeof MLP_ACTIVATIONS;
 
 /** A ViT's shape. Field names follow the weight file's `webvit.config` (docs/weights-format.md). */
 export interface ViTConfig {
@@ -26,6 +32,11 @@ export interface ViTConfig {
    * `fc_norm`, its default for global_pool='avg'). For class-token pooling both are the same.
    */
   fc_norm: boolean;
+  /**
+   * The MLP's activation after fc1: "gelu" (the exact erf GELU; what an absent field means) or
+   * "quick_gelu" (x·sigmoid(1.702·x), CLIP image towers).
+   */
+  hidden_act?: MlpActivation;
 }
 
 /** Quantities every part of the engine derives from a config, computed in one place. */
@@ -133,7 +144,7 @@ export const LIMITS_DOC = 'docs/weights-format.md#limits';
 
 const INT_FIELDS = ['image_size', 'patch_size', 'num_channels', 'hidden_size', 'num_layers', 'num_heads', 'mlp_size', 'num_classes'] as const;
 const BOOL_FIELDS = { qkv_bias: true, class_token: true, distilled: false, fc_norm: false } as const;
-const KNOWN = new Set<string>([...INT_FIELDS, 'layer_norm_eps', 'pooling', ...Object.keys(BOOL_FIELDS)]);
+const KNOWN = new Set<string>([...INT_FIELDS, 'layer_norm_eps', 'pooling', 'hidden_act', ...Object.keys(BOOL_FIELDS)]);
 
 /**
  * Checks a config from a weight file (or anywhere else) field by field, and that it adds up.
@@ -164,6 +175,10 @@ export function parseConfig(raw: unknown, source: string): ViTConfig {
   }
   const pooling = o.pooling ?? 'cls';
   if (pooling !== 'cls' && pooling !== 'mean') bad(`field pooling must be "cls" or "mean", got ${preview(pooling)}`);
+  const act = o.hidden_act;
+  if (act !== undefined && (typeof act !== 'string' || !Object.hasOwn(MLP_ACTIVATIONS, act))) {
+    bad(`field hidden_act must be ${Object.keys(MLP_ACTIVATIONS).map((a) => `"${a}"`).join(' or ')} (or absent: "gelu"), got ${preview(act)}`);
+  }
   const c = { ...(o as object), ...bools, pooling } as ViTConfig;
   if (c.distilled && !c.class_token) bad(`does not add up: distilled is true but class_token is false (a distillation token follows the class token)`);
   if (c.pooling === 'cls' && !c.class_token) bad(`does not add up: pooling is "cls" but class_token is false; use pooling "mean"`);

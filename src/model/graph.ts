@@ -4,8 +4,7 @@ import { layerNorm } from '../kernels/layernorm/op.js';
 import { linear } from '../kernels/matmul/op.js';
 import { patchEmbed } from '../kernels/patch_embed/op.js';
 import { pool } from '../kernels/pool/op.js';
-import { GELU_ACTIVATION } from '../kernels/gelu/activation.js';
-import { shapeOf, type ViTConfig } from './config.js';
+import { MLP_ACTIVATIONS, shapeOf, type ViTConfig } from './config.js';
 import { applyKernels, type GraphKernels } from '../kernels/registry.js';
 
 export interface GraphOptions {
@@ -32,7 +31,7 @@ export interface ViTGraph {
  *   per block:  h = LN1(x); qkv = h·Wqkv + b            [B·T, 3D]
  *               a = attention(qkv)                       [B·T, D]
  *               x = x + a·Wproj + b                      (residual fused into the matmul)
- *               u = GELU(LN2(x)·Wfc1 + b)                [B·T, F] (GELU fused)
+ *               u = act(LN2(x)·Wfc1 + b)                 [B·T, F] (GELU or hidden_act, fused)
  *               x = x + u·Wfc2 + b
  *   cls:  features = LN(x[:, :P])    (P prefix tokens: class, +distillation for DeiT → [B, P·D];
  *                                     pool first: layernorm is per row, so only B·P rows need it)
@@ -50,6 +49,7 @@ export function buildGraph(c: ViTConfig, weight: (name: string) => Binding, o: G
   const d: Dispatch[] = [];
   const eps = c.layer_norm_eps;
   const half = (name: string) => o.halfWeights?.has(name) ?? false;
+  const act = MLP_ACTIVATIONS[c.hidden_act ?? 'gelu'];
 
   const input = t('image', B * s.imageValues);
   let x = t('x.embed', M * D);
@@ -85,7 +85,7 @@ export function buildGraph(c: ViTConfig, weight: (name: string) => Binding, o: G
     const h2 = t(`${p}.norm2.out`, M * D);
     d.push(layerNorm({ label: `${p}.norm2`, rows: M, D, eps, x: x1, gamma: weight(`${p}.norm2.weight`), beta: weight(`${p}.norm2.bias`), out: h2 }));
     const u = t(`${p}.mlp.hidden`, M * F);
-    d.push(linear({ label: `${p}.mlp.fc1`, M, K: D, N: F, a: h2, w: weight(`${p}.mlp.fc1.weight`), wHalf: half(`${p}.mlp.fc1.weight`), bias: weight(`${p}.mlp.fc1.bias`), out: u, epilogue: GELU_ACTIVATION }));
+    d.push(linear({ label: `${p}.mlp.fc1`, M, K: D, N: F, a: h2, w: weight(`${p}.mlp.fc1.weight`), wHalf: half(`${p}.mlp.fc1.weight`), bias: weight(`${p}.mlp.fc1.bias`), out: u, epilogue: act }));
     const x2 = t(`${p}.x.mlp`, M * D);
     d.push(linear({ label: `${p}.mlp.fc2`, M, K: F, N: D, a: u, w: weight(`${p}.mlp.fc2.weight`), wHalf: half(`${p}.mlp.fc2.weight`), bias: weight(`${p}.mlp.fc2.bias`), residual: x1, out: x2, epilogue: 'residual' }));
     x = x2;

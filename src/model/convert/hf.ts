@@ -1,4 +1,4 @@
-import { LIMITS } from '../config.js';
+import { LIMITS, MLP_ACTIVATIONS, type MlpActivation } from '../config.js';
 import { preview } from '../json_preview.js';
 import {
   checkLimit,
@@ -58,10 +58,18 @@ export function convertHf(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const p = names.some((n) => n.startsWith('vit.')) ? 'vit.' : '';
   const cfg = ckpt.config;
   const where = ckpt.configSource ?? 'config.json';
+  /** The MLP's activation when not the default GELU. */
+  let hiddenAct: MlpActivation | undefined;
   if (cfg) {
     if (cfg.model_type !== undefined && cfg.model_type !== 'vit') fail(src, `${where} model_type is ${preview(cfg.model_type)}; webvit converts Hugging Face "vit" models (ViTForImageClassification, ViTModel)`);
     const act = cfg.hidden_act ?? 'gelu';
-    if (act !== 'gelu') fail(src, `${where} hidden_act is ${preview(act)}; webvit's MLP runs the exact (erf) GELU, HF "gelu"`);
+    if (typeof act !== 'string' || !Object.hasOwn(MLP_ACTIVATIONS, act)) {
+      fail(src, `${where} hidden_act is ${preview(act)}; webvit's MLP runs ${Object.keys(MLP_ACTIVATIONS).map((a) => `"${a}"`).join(' or ')} (HF "gelu" is the exact erf GELU)`);
+    }
+    if (act !== 'gelu') {
+      hiddenAct = act as MlpActivation;
+      notes.push(`MLP activation ${act} (${where} hidden_act)`);
+    }
     const arch = Array.isArray(cfg.architectures) ? cfg.architectures.map((a) => (typeof a === 'string' ? a : preview(a))).join(', ') : 'not given';
     notes.push(`config from ${where} (architectures: ${arch})`);
   } else {
@@ -181,6 +189,8 @@ export function convertHf(ckpt: Checkpoint, o: ConvertOptions): Converted {
       class_token: true,
       distilled: false,
       fc_norm: false,
+      // Absent for "gelu": files without the field mean it, and keep their bytes.
+      ...(hiddenAct ? { hidden_act: hiddenAct } : {}),
     },
     t,
     labels,
