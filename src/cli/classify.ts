@@ -6,7 +6,7 @@ import { decodeImage, DEFAULT_MAX_PIXELS, RgbaPool } from '../image/decode.js';
 import { ImagePreprocessor } from '../image/preprocessor.js';
 import { normalisationTable, type PreprocessConfig } from '../model/preprocess.js';
 import { ViTModel } from '../model/vit.js';
-import { readWeights } from '../model/weights.js';
+import { readWeightFile } from '../model/weight_file.js';
 import { softmaxRows, topK } from '../model/topk.js';
 import { getNodeDevice } from '../runtime/node-device.js';
 import { WebvitError } from '../runtime/errors.js';
@@ -187,13 +187,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
     const rel = relative(process.cwd(), bundled);
     modelPath = rel && !rel.startsWith('..') ? rel : bundled;
   }
-  let modelBytes: Uint8Array;
-  try {
-    modelBytes = await readFile(modelPath);
-  } catch (e) {
-    throw new WebvitError('BAD_WEIGHTS', `${modelPath}: cannot read the model file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  const weights = readWeights(modelBytes, modelPath);
+  const { weights } = await readWeightFile(modelPath);
   const c = weights.config;
   if (c.num_classes === 0) throw new WebvitError('BAD_CONFIG', `${modelPath}: has no classifier (num_classes 0): it returns features, there is nothing to classify`);
   if (c.num_channels !== 1 && c.num_channels !== 3) {

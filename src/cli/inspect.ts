@@ -1,10 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { shapeOf } from '../model/config.js';
 import { parseSafetensors, DTYPE_BYTES } from '../model/safetensors.js';
 import { flopsPerImage } from '../model/stats.js';
 import { estimateActivationBytes, parameterCount } from '../model/vit.js';
-import { readWeights } from '../model/weights.js';
-import { WebvitError } from '../runtime/errors.js';
+import { readWeightFile } from '../model/weight_file.js';
+import type { LoadedWeights } from '../model/weights.js';
 import { parseCommandLine, UsageError } from './usage.js';
 
 export const INSPECT_USAGE = `  webvit inspect MODEL [--json]
@@ -21,13 +20,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError(`inspect takes one MODEL file, got ${positionals.length ? positionals.join(' ') : 'none'}`);
   const path = positionals[0];
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw new WebvitError('BAD_WEIGHTS', `${path}: cannot read the model file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  const w = readWeights(bytes, path);
+  const { bytes, weights: w } = await readWeightFile(path);
   const file = parseSafetensors(bytes, path);
   const c = w.config;
   const s = shapeOf(c);
@@ -81,7 +74,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-function describePreprocess(p: NonNullable<ReturnType<typeof readWeights>['preprocess']>): string {
+function describePreprocess(p: NonNullable<LoadedWeights['preprocess']>): string {
   const r = (xs: number[]) => `[${xs.map((x) => Number(x.toFixed(4))).join(', ')}]`;
   const resize = p.resize === null ? 'no resize' : `resize shorter side to ${p.resize} (${p.interpolation}${p.isDefault ? `, skipped when the image is already ${p.crop}×${p.crop}` : ''})`;
   return `${resize}, centre crop ${p.crop}, ${p.channels === 'rgb' ? 'RGB' : "greyscale (PIL's L)"}, mean ${r(p.mean)}, std ${r(p.std)}` + (p.isDefault ? ' — defaults: the file has no webvit.preprocess' : '');

@@ -3,7 +3,7 @@ import { getNodeDevice } from '../runtime/node-device.js';
 import { WebvitError } from '../runtime/errors.js';
 import { shapeOf } from '../model/config.js';
 import { ViTModel } from '../model/vit.js';
-import { readWeights } from '../model/weights.js';
+import { readWeightFile } from '../model/weight_file.js';
 import { softmaxRows, topK } from '../model/topk.js';
 import { parseCommandLine, positiveInt, TUNE_USAGE, tuneOption, UsageError } from './usage.js';
 import { formatProfile } from '../runtime/profile_format.js';
@@ -47,9 +47,9 @@ export async function runCommand(argv: string[]): Promise<number> {
   const modelPath = positionals[0];
 
   const t0 = performance.now();
-  const [modelBytes, inputBytes] = await Promise.all([readInput(modelPath, 'model'), readInput(values.input, 'input')]);
   // Check the model and the input against each other before the GPU is touched.
-  const weights = readWeights(modelBytes, modelPath);
+  const { weights } = await readWeightFile(modelPath);
+  const inputBytes = await readInput(values.input);
   const c = weights.config;
   const per = shapeOf(c).imageValues;
   const expected = `float32 little-endian NCHW pixels, already normalised: ${c.num_channels}×${c.image_size}×${c.image_size} = ${per} values (${per * 4} bytes) per image`;
@@ -166,10 +166,10 @@ function parseKernels(spec: string | undefined): KernelChoice | undefined {
   return out as KernelChoice;
 }
 
-async function readInput(path: string, what: string): Promise<Uint8Array> {
+async function readInput(path: string): Promise<Uint8Array> {
   try {
     return await readFile(path);
   } catch (e) {
-    throw new WebvitError(what === 'model' ? 'BAD_WEIGHTS' : 'BAD_INPUT', `${path}: cannot read the ${what} file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new WebvitError('BAD_INPUT', `${path}: cannot read the input file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
 }
