@@ -16,14 +16,6 @@ import { resizePosEmbed, type ResizeMode } from './pos_embed.js';
 
 export type Layout = 'hf' | 'timm' | 'torchvision' | 'webvit';
 
-/** The layouts `webvit convert` reads, as named in messages. */
-export const LAYOUT_NAMES: Record<Layout, string> = {
-  hf: 'Hugging Face transformers ViTForImageClassification / ViTModel',
-  timm: 'timm vision_transformer (incl. DeiT distilled)',
-  torchvision: 'torchvision vit_*',
-  webvit: 'a webvit weight file (re-encoded)',
-};
-
 export const SUPPORTED = 'supported layouts: hf (Hugging Face transformers ViT), timm (timm vision_transformer / DeiT), torchvision (torchvision vit_*)';
 
 /** One tensor of a source checkpoint, read on demand. */
