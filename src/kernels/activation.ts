@@ -81,11 +81,13 @@ export function elementwise<N extends string>(op: N, act: Activation, a: Element
 
 /**
  * The definition of an activation's standalone op: tested on a vec4 length (the MLP activations of
- * 197 tokens), an odd length (scalar path) and a wide range, against `act.ref64` in float64.
+ * 197 tokens), an odd length (scalar path) and a wide range, against `act.ref64` in float64. It
+ * carries the activation, so the kernel tests also run it fused in every matmul variant.
  */
-export function elementwiseOp<N extends string>(op: N, act: Activation, tol: number): OpDefinition<ElementwiseShape, 'elementwise', N> {
+export function elementwiseOp<N extends string>(op: N, act: Activation, tol: number): OpDefinition<ElementwiseShape, 'elementwise', N> & { activation: Activation } {
   return {
     name: op,
+    activation: act,
     variants: ELEMENTWISE_VARIANTS,
     defaultVariant: 'elementwise',
     tol,

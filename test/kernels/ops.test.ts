@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { variantNames, type OpDefinition, type VariantInfo } from '../../src/kernels/definition.js';
+import type { Activation } from '../../src/kernels/activation.js';
+import { MATMUL } from '../../src/kernels/matmul/definition.js';
+import { epilogueName } from '../../src/kernels/matmul/epilogue.js';
 import { OPS } from '../../src/kernels/registry.js';
 import { WebvitError } from '../../src/runtime/errors.js';
 import { expectWithin, relL2 } from '../helpers/compare.js';
@@ -44,6 +47,29 @@ for (const def of OPS as readonly OpDefinition[]) {
             outputs: { out: def.outputLength(c.shape) },
           });
           expectWithin(`${def.name}/${variant} ${c.name}`, relL2(got.out, def.reference(c.shape, inputs)), def.tol, seed, got.out);
+        });
+      }
+    });
+  }
+}
+
+// Every activation an op describes (elementwiseOp) also runs fused in fc1's epilogue, in every
+// matmul variant, on a vec4 and a scalar shape; the ones matmul's own test shapes use are covered.
+const fused = (OPS as readonly (OpDefinition & { activation?: Activation })[])
+  .flatMap((d) => (d.activation ? [d.activation] : []))
+  .filter((act) => !MATMUL.testShapes.some((c) => epilogueName(c.shape.epilogue) === act.name));
+for (const act of fused) {
+  for (const variant of variantNames(MATMUL)) {
+    describe(`matmul/${variant} with ${act.name} fused`, () => {
+      for (const [M, K, N] of [[65, 48, 68], [37, 49, 10]]) {
+        it(`${M}x${K}x${N}`, async (t) => {
+          const device = await testDevice();
+          skipIfUnavailable(t, device, 'matmul', variant);
+          const shape = { M, K, N, epilogue: act, bias: true };
+          const seed = freshSeed();
+          const inputs = MATMUL.sample(shape, rng(seed));
+          const got = await runDispatch(device, (b) => MATMUL.dispatch(shape, variant, b, ctx(16384)), { inputs, outputs: { out: M * N } });
+          expectWithin(`matmul/${variant} ${act.name} ${M}x${K}x${N}`, relL2(got.out, MATMUL.reference(shape, inputs)), MATMUL.tol, seed, got.out);
         });
       }
     });
