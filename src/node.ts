@@ -6,7 +6,7 @@ import { setDefaultTuneStore } from './model/vit.js';
 import { fileTuneStore } from './runtime/node-tune-store.js';
 
 export * from './index.js';
-export { getNodeDevice } from './runtime/node-device.js';
+export { getNodeDevice, type NodeDeviceOptions } from './runtime/node-device.js';
 export { fileTuneStore, defaultTuneCachePath } from './runtime/node-tune-store.js';
 export { readCheckpoint, readLabelsFile } from './model/convert/files.js';
 export { readWeightFile, type WeightFile } from './model/weight_file.js';

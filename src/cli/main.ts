@@ -8,6 +8,7 @@ import { CLASSIFY_USAGE, classifyCommand, packageRoot } from './classify.js';
 import { INSPECT_USAGE, inspectCommand } from './inspect.js';
 import { setCommandName, UsageError } from './usage.js';
 import { runQuietChild } from './quiet_dawn.js';
+import { dawnInstanceFlags } from '../runtime/node-device.js';
 import { setDefaultTuneStore } from '../model/vit.js';
 import { fileTuneStore } from '../runtime/node-tune-store.js';
 
@@ -31,11 +32,15 @@ ${INSPECT_USAGE}
 Options:
   -h, --help      this text (\`webvit COMMAND --help\`: that command's)
   -V, --version   the version
+  --dawn-flags "FLAG ..."   Dawn instance options for any command, e.g.
+                  "enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia" (shader-f16 and
+                  subgroup matrices on NVIDIA); the same as WEBVIT_DAWN_FLAGS
 Environment:
   WEBVIT_DEBUG=wgsl   print every kernel's WGSL as it is compiled
   WEBVIT_DEBUG=stack  print stack traces with errors
   WEBVIT_PROFILE=1    profile every forward pass and print per-dispatch GPU times
   WEBVIT_CACHE_DIR    where kernel tuning results are kept (default ~/.cache/webvit)
+  WEBVIT_DAWN_FLAGS   Dawn instance options (see --dawn-flags)
   WEBVIT_RAW_STDERR=1 keep Dawn's start-up warnings (filtered out of GPU commands' stderr otherwise)
 `;
 
@@ -53,7 +58,39 @@ function asksForHelp(args: string[]): boolean {
   return false;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/**
+ * `--dawn-flags "FLAG ..."` anywhere on the command line: Dawn instance options for every command
+ * (passed on as WEBVIT_DAWN_FLAGS, so a child process and getNodeDevice see them too).
+ */
+function takeDawnFlags(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    let value: string | undefined;
+    if (a === '--dawn-flags') {
+      value = argv[++i];
+      if (value === undefined) throw new UsageError('--dawn-flags needs a value, e.g. --dawn-flags "enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia"');
+    } else if (a.startsWith('--dawn-flags=')) value = a.slice('--dawn-flags='.length);
+    if (value === undefined) {
+      out.push(a);
+      continue;
+    }
+    try {
+      dawnInstanceFlags(value.split(/\s+/).filter(Boolean));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    process.env.WEBVIT_DAWN_FLAGS = value;
+  }
+  return out;
+}
+
+export async function main(args: string[]): Promise<number> {
+  const argv = takeDawnFlags(args);
   const [command, ...rest] = argv;
   if (!command || command === '-h' || command === '--help') {
     process.stdout.write(USAGE);
