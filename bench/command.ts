@@ -1,0 +1,100 @@
+// The benchmark command's implementation: src/cli/bench.ts holds its usage and loads this on demand.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runKernelCase, type KernelResult, type TimingOptions } from './harness.js';
+import { BENCH_MODELS, BENCH_OPS, kernelCases, type BenchModel, type BenchOp } from './kernels.js';
+import { measureCeilings } from './ceiling.js';
+import { kernelMarkdown, kernelSvg, kernelTable } from './report.js';
+import { runModelBench } from './model.js';
+import { roofline } from './roofline.js';
+import { MATMUL_VARIANTS } from '../src/kernels/matmul/op.js';
+import { KERNEL_VARIANTS } from '../src/kernels/registry.js';
+import { adapterIdentity } from '../src/runtime/device.js';
+import { getNodeDevice } from '../src/runtime/node-device.js';
+import { helpHint, parseCommandLine, positiveInt, UsageError } from '../src/cli/usage.js';
+
+function list<T extends string>(flag: string, v: string | undefined, all: readonly T[], dflt: readonly T[]): T[] {
+  if (v === undefined) return [...dflt];
+  const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const i of items) if (!all.includes(i as T)) throw new UsageError(`--${flag}: unknown "${i}"; choose from ${all.join(', ')}`);
+  return items as T[];
+}
+
+const positive = (flag: string, v: string | undefined, dflt: number): number => positiveInt(flag, v) ?? dflt;
+
+const MODELS = Object.keys(BENCH_MODELS) as BenchModel[];
+
+
+const str = { type: 'string' } as const;
+/** Each sub-command's options: one that belongs to another sub-command is refused, not ignored. */
+const OPTIONS = {
+  kernels: { op: str, variant: str, model: str, batch: str, runs: str, out: str },
+  model: { model: str, batches: str, runs: str, out: str },
+  roofline: { model: str, batch: str },
+} as const;
+type What = keyof typeof OPTIONS;
+
+/**
+ * `webvit bench kernels|model|roofline`, loaded by the CLI only when asked for (it is its own
+ * chunk, not part of dist/cli.js). Every argument is checked before the GPU is started.
+ */
+export async function runBench(argv: string[]): Promise<number> {
+  const [what, ...rest] = argv;
+  if (what === undefined || !Object.hasOwn(OPTIONS, what)) {
+    throw new UsageError(`bench needs "kernels", "model" or "roofline", got ${what === undefined ? 'nothing' : `"${what}"`}; ${helpHint()}`);
+  }
+  const options: Record<string, { type: 'string' }> = OPTIONS[what as What];
+  const v = parseCommandLine({ args: rest, options }).values as Partial<Record<'op' | 'variant' | 'model' | 'batch' | 'batches' | 'runs' | 'out', string>>;
+  const out = v.out ?? 'bench/results';
+  const models = list<BenchModel>('model', v.model, MODELS, MODELS);
+  const batch = positive('batch', v.batch, 1);
+  const runs = positive('runs', v.runs, what === 'kernels' ? 15 : 5);
+  if (what === 'roofline') {
+    process.stdout.write(roofline(models, batch) + '\n');
+    return 0;
+  }
+  const ops = list<BenchOp>('op', v.op, BENCH_OPS, BENCH_OPS);
+  const allVariants = [...Object.values(KERNEL_VARIANTS).flatMap((o) => Object.keys(o)), 'tiled_gather', 'elementwise'];
+  const variants = v.variant === undefined ? undefined : list<string>('variant', v.variant, allVariants, allVariants);
+  const batches = (v.batches ?? '1,8,32').split(',').map((b) => positive('batches', b, 1));
+  const device = await getNodeDevice();
+  try {
+    const adapter = adapterIdentity(device);
+    const date = new Date().toISOString().slice(0, 10);
+    process.stderr.write(`webvit bench: adapter ${adapter.description}\n`);
+    if (what === 'kernels') {
+      const timing: TimingOptions = { runs, warmup: 1, budgetMs: 3000 };
+      process.stderr.write('webvit bench: measuring ceilings (copy, square matmul)...\n');
+      const ceil = await measureCeilings(device, { ...timing, runs: Math.min(timing.runs, 5) }, { copyMiB: 64, matmulN: 512, variants: Object.keys(MATMUL_VARIANTS).filter((x) => x !== 'naive') });
+      process.stderr.write(`webvit bench: ceilings ${ceil.gbps.toFixed(2)} GB/s (copy), ${ceil.gflops.toFixed(2)} GFLOP/s (${ceil.matmulVariant} ${ceil.matmulShape})\n`);
+      const results: KernelResult[] = [];
+      for (const model of models) {
+        for (const c of kernelCases(model, batch, device.limits.maxComputeWorkgroupStorageSize, ops)) {
+          if (variants && !variants.includes(c.variant)) continue;
+          const r = await runKernelCase(device, c, timing);
+          process.stderr.write(`  ${r.op}/${r.variant} ${r.shape}: ${r.ok ? `${r.ms.toFixed(3)} ms` : r.note}\n`);
+          results.push(r);
+        }
+      }
+      const method = results.find((r) => r.ok)?.method ?? 'none';
+      process.stdout.write(`\n${kernelTable(results, ceil)}\n\ntiming: ${method === 'timestamp-query' ? 'GPU timestamp queries' : 'submit-and-wait wall time'}, median of up to ${timing.runs} runs after validation\n`);
+      mkdirSync(out, { recursive: true });
+      const base = join(out, `kernels-${adapter.id}-b${batch}`);
+      writeFileSync(`${base}.json`, JSON.stringify({ date, adapter: adapter.description, batch, method, ceilings: ceil, results }, null, 1));
+      writeFileSync(`${base}.md`, kernelMarkdown(results, ceil) + '\n');
+      writeFileSync(`${base}.svg`, kernelSvg(results, ceil, `webvit kernels, batch ${batch}, ${adapter.description}, ${date}`));
+      process.stderr.write(`webvit bench: wrote ${base}.json, .md, .svg\n`);
+      return results.every((r) => r.ok) ? 0 : 1;
+    }
+    const report = await runModelBench(device, { models, batches, runs });
+    process.stdout.write(report.text + '\n');
+    mkdirSync(out, { recursive: true });
+    const base = join(out, `model-${adapter.id}`);
+    writeFileSync(`${base}.json`, JSON.stringify({ date, adapter: adapter.description, ...report.json }, null, 1));
+    writeFileSync(`${base}.md`, report.markdown + '\n');
+    process.stderr.write(`webvit bench: wrote ${base}.json, .md\n`);
+    return 0;
+  } finally {
+    device.destroy();
+  }
+}
