@@ -1,7 +1,8 @@
 import { preprocessLayout, resampleH, resampleV, type PreprocessLayout } from '../kernels/preprocess/op.js';
 import { normalisationTable, preprocessGeometry, type PreprocessConfig } from '../model/preprocess.js';
 import { WebvitError } from '../runtime/errors.js';
-import { BufferOwner, Plan } from '../runtime/plan.js';
+import { BufferOwner, upload as uploadTo } from '../runtime/buffers.js';
+import { Plan } from '../runtime/plan.js';
 import type { BufferSlice } from '../runtime/shader.js';
 
 /** Decoded 8-bit RGBA pixels: width × height × 4 bytes, row-major. */
@@ -96,11 +97,7 @@ export class ImagePreprocessor {
     }
     const bandRows = Math.max(1, Math.floor(Math.min(limit, this.maxBindingBytes ?? Infinity, BAND_BYTES) / rowBytes));
     const owner = new BufferOwner(device);
-    const upload = (label: string, data: ArrayBufferView): BufferSlice => {
-      const buffer = owner.create({ label: `${this.label}.${name}.${label}`, size: Math.max(16, Math.ceil(data.byteLength / 4) * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-      device.queue.writeBuffer(buffer, 0, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
-      return { buffer, offset: 0, size: data.byteLength };
-    };
+    const upload = (label: string, data: ArrayBufferView): BufferSlice => uploadTo(owner, `${this.label}.${name}.${label}`, data);
     try {
       const lut = upload('lut', this.lut);
       const htab = upload('htab', L.htab);

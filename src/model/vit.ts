@@ -2,7 +2,8 @@ import type { Binding } from '../kernels/kernel.js';
 import { assignBuffers } from '../runtime/arena.js';
 import { WebvitError } from '../runtime/errors.js';
 import { pipelineCacheFor } from '../runtime/pipelines.js';
-import { BufferOwner, Plan, tensorLifetimes, type PlanProfile } from '../runtime/plan.js';
+import { BufferOwner, bytesOf, upload } from '../runtime/buffers.js';
+import { Plan, tensorLifetimes, type InputWriter, type PlanProfile } from '../runtime/plan.js';
 import { shapeOf, type ViTConfig } from './config.js';
 import { buildGraph } from './graph.js';
 import { checkForcedKernels, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
@@ -122,17 +123,9 @@ export class ViTModel {
     try {
       const buffers = new Map<string, GPUBuffer>();
       for (const [name, f32] of w.tensors) {
-        // Matmul weights that came as F16 stay F16 on the GPU (padded to whole u32 words).
-        const data: Uint8Array = w.half?.has(name) ? u8(w.half.get(name)!) : u8(f32);
-        const buf = owner.create({ label: `${label}.${name}`, size: Math.max(16, align4(data.byteLength)), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-        device.queue.writeBuffer(buf, 0, data as Uint8Array<ArrayBuffer>, 0, align4(data.byteLength) === data.byteLength ? data.byteLength : data.byteLength - 2);
-        if (align4(data.byteLength) !== data.byteLength) {
-          // Odd number of halves: write the last one padded with a zero half.
-          const tail = new Uint8Array(4);
-          tail.set(data.subarray(data.byteLength - 2));
-          device.queue.writeBuffer(buf, data.byteLength - 2, tail);
-        }
-        buffers.set(name, buf);
+        // Matmul weights that came as F16 stay F16 on the GPU (an odd count padded with a zero half).
+        const data = w.half?.has(name) ? bytesOf(w.half.get(name)!) : bytesOf(f32);
+        buffers.set(name, upload(owner, `${label}.${name}`, data).buffer);
       }
       const model = new ViTModel(device, w.config, w.labels, label, options.kernels ?? {}, tuningFor(options.tune), options.onProgress, buffers, new Set(w.half?.keys() ?? []), owner);
       model.preprocess = w.preprocess ?? defaultPreprocess(w.config);
@@ -321,8 +314,6 @@ function checkBatch(batch: number, label: string): void {
   if (!Number.isInteger(batch) || batch < 1) throw new WebvitError('BAD_INPUT', `${label}: batch must be a positive integer, got ${batch}`);
 }
 
-const align4 = (n: number) => Math.ceil(n / 4) * 4;
-const u8 = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 /** The op nodes (op, variant, problem) of the graph at `batch`, built on placeholder buffers. */
 function graphNodes(c: ViTConfig, batch: number, device: GPUDevice) {

@@ -2,6 +2,7 @@ import { isTensorRef, type Binding, type Dispatch } from '../kernels/kernel.js';
 import { assignBuffers, type TensorLife } from './arena.js';
 import { WebvitError } from './errors.js';
 import { pipelineCacheFor, type CompiledKernel } from './pipelines.js';
+import { BufferOwner } from './buffers.js';
 import type { ProgressCallback } from './progress.js';
 import { createCheckedBindGroup, packUniform, type BufferSlice } from './shader.js';
 
@@ -11,11 +12,31 @@ export interface PlanCompileOptions {
 }
 
 export interface PlanIO {
-  /** Tensors written from the CPU before each run: name -> bytes. */
+  /** Tensors written before each run: from the CPU (bytes) or on the GPU (an InputWriter). */
   inputs: string[];
-  /** Tensors read back after each run. */
+  /** Tensors that may be read back after a run (each run reads all of them unless it names fewer). */
   outputs: string[];
 }
+
+/**
+ * Writes a plan input on the GPU instead of from the CPU: the image preprocessor writes the
+ * normalised pixels straight into the model's input tensor. Called in the run's turn (runs on a
+ * plan are serialised, so nothing else touches the tensor meanwhile), before the forward pass is
+ * encoded: it may submit work of its own first (queue order puts it before the forward pass) and
+ * records the rest into `encoder`, the run's command encoder, ahead of the forward pass.
+ */
+export interface InputWriter {
+  /** The input's bytes must be exactly the tensor's. */
+  readonly byteLength: number;
+  write(target: BufferSlice & { buffer: GPUBuffer; size: number }, encoder: GPUCommandEncoder): Promise<void>;
+}
+
+export interface RunOptions {
+  /** Outputs to read back (default: every output of the plan's io). */
+  outputs?: string[];
+}
+
+export const isInputWriter = (x: ArrayBufferView | InputWriter): x is InputWriter => typeof (x as InputWriter).write === 'function';
 
 /** GPU time (timestamp queries) or wall time (submit-and-wait) of one dispatch. */
 export interface DispatchTiming {
@@ -36,24 +57,6 @@ interface CompiledStep {
   dispatch: Dispatch;
   kernel: CompiledKernel;
   bindGroup: GPUBindGroup;
-}
-
-/** Tracks every GPU buffer a plan or model makes, so a failure part-way frees them all. */
-export class BufferOwner {
-  private readonly buffers: GPUBuffer[] = [];
-  constructor(readonly device: GPUDevice) {}
-  create(desc: GPUBufferDescriptor): GPUBuffer {
-    const b = this.device.createBuffer(desc);
-    this.buffers.push(b);
-    return b;
-  }
-  get bytes(): number {
-    return this.buffers.reduce((a, b) => a + b.size, 0);
-  }
-  destroyAll(): void {
-    for (const b of this.buffers) b.destroy();
-    this.buffers.length = 0;
-  }
 }
 
 /**
@@ -170,27 +173,48 @@ export class Plan {
     return this.steps.map((s) => ({ label: s.dispatch.label, kernel: s.dispatch.source.kernel }));
   }
 
-  /** Writes the inputs, runs every dispatch in one compute pass, reads the outputs back. */
-  run(inputs: Record<string, ArrayBufferView>): Promise<Record<string, Float32Array>> {
+  /**
+   * Writes the inputs (CPU bytes by writeBuffer; an InputWriter's GPU work recorded first in the
+   * same command buffer), runs every dispatch in one compute pass, reads the outputs back.
+   */
+  run(inputs: Record<string, ArrayBufferView | InputWriter>, options: RunOptions = {}): Promise<Record<string, Float32Array>> {
+    const outputs = this.outputsOf(options);
     return this.serialise(async () => {
-      this.writeInputs(inputs);
       const encoder = this.device.createCommandEncoder({ label: `${this.label}.forward` });
+      await this.writeInputs(inputs, encoder);
       const pass = encoder.beginComputePass({ label: `${this.label}.forward` });
       for (const s of this.steps) encodeStep(pass, s);
       pass.end();
-      const out = await this.finish(encoder);
+      const out = await this.finish(encoder, outputs);
       this.markRun();
       return out;
     });
   }
 
   /**
+   * Records every dispatch into one compute pass of `encoder`, for a plan with no inputs or
+   * outputs of its own (fixed buffers: the image preprocessor's passes); the caller submits it.
+   */
+  record(encoder: GPUCommandEncoder): void {
+    if (this.destroyed) throw new WebvitError('DISPOSED', `${this.label}: the plan was destroyed`);
+    if (this.io.inputs.length || this.io.outputs.length) throw new WebvitError('BAD_ARGUMENT', `${this.label}: record() is for plans without inputs or outputs; use run()`);
+    const pass = encoder.beginComputePass({ label: this.label });
+    for (const s of this.steps) encodeStep(pass, s);
+    pass.end();
+    this.markRun();
+  }
+
+  /**
    * Runs once with per-dispatch timing: GPU timestamps around each dispatch (one pass each) when
    * the device has timestamp-query, otherwise submit-and-wait wall time per dispatch.
    */
-  profile(inputs: Record<string, ArrayBufferView>): Promise<PlanProfile & { outputs: Record<string, Float32Array> }> {
+  profile(inputs: Record<string, ArrayBufferView | InputWriter>, options: RunOptions = {}): Promise<PlanProfile & { outputs: Record<string, Float32Array> }> {
+    const names = this.outputsOf(options);
     return this.serialise(async () => {
-      this.writeInputs(inputs);
+      // GPU-written inputs go first, in a command buffer of their own, so they are not timed.
+      const inputEncoder = this.device.createCommandEncoder({ label: `${this.label}.inputs` });
+      await this.writeInputs(inputs, inputEncoder);
+      this.device.queue.submit([inputEncoder.finish()]);
       const n = this.steps.length;
       const timings: DispatchTiming[] = [];
       let method: PlanProfile['method'];
@@ -212,7 +236,7 @@ export class Plan {
           });
           encoder.resolveQuerySet(querySet, 0, 2 * n, resolveBuf, 0);
           encoder.copyBufferToBuffer(resolveBuf, 0, readBuf, 0, 16 * n);
-          outputs = await this.finish(encoder);
+          outputs = await this.finish(encoder, names);
           await readBuf.mapAsync(GPUMapMode.READ);
           const t = new BigUint64Array(readBuf.getMappedRange().slice(0));
           readBuf.unmap();
@@ -234,7 +258,7 @@ export class Plan {
           await this.device.queue.onSubmittedWorkDone();
           timings.push(timing(s, performance.now() - t0));
         }
-        outputs = await this.finish(this.device.createCommandEncoder({ label: `${this.label}.readback` }));
+        outputs = await this.finish(this.device.createCommandEncoder({ label: `${this.label}.readback` }), names);
       }
       this.markRun();
       return { method, dispatches: timings, totalMs: timings.reduce((a, d) => a + d.ms, 0), outputs };
@@ -266,7 +290,15 @@ export class Plan {
     return result;
   }
 
-  private writeInputs(inputs: Record<string, ArrayBufferView>): void {
+  private outputsOf(options: RunOptions): string[] {
+    const names = options.outputs ?? this.io.outputs;
+    for (const n of names) {
+      if (!this.io.outputs.includes(n)) throw new WebvitError('BAD_ARGUMENT', `${this.label}: ${n} is not an output of this plan; outputs: ${this.io.outputs.join(', ')}`);
+    }
+    return names;
+  }
+
+  private async writeInputs(inputs: Record<string, ArrayBufferView | InputWriter>, encoder: GPUCommandEncoder): Promise<void> {
     for (const name of this.io.inputs) {
       const data = inputs[name];
       const t = this.tensors.get(name)!;
@@ -274,14 +306,15 @@ export class Plan {
       if (data.byteLength !== t.size) {
         throw new WebvitError('BAD_INPUT', `${this.label}: input ${name} has ${data.byteLength} bytes, expected ${t.size}`);
       }
-      this.device.queue.writeBuffer(t.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+      if (isInputWriter(data)) await data.write({ buffer: t.buffer, offset: t.offset ?? 0, size: t.size }, encoder);
+      else this.device.queue.writeBuffer(t.buffer, t.offset ?? 0, data.buffer, data.byteOffset, data.byteLength);
     }
   }
 
-  private async finish(encoder: GPUCommandEncoder): Promise<Record<string, Float32Array>> {
+  private async finish(encoder: GPUCommandEncoder, outputs: string[]): Promise<Record<string, Float32Array>> {
     let offset = 0;
     const places: [string, number, number][] = [];
-    for (const name of this.io.outputs) {
+    for (const name of outputs) {
       const t = this.tensors.get(name)!;
       encoder.copyBufferToBuffer(t.buffer, t.offset ?? 0, this.readback, offset, t.size);
       places.push([name, offset, t.size]);

@@ -1,6 +1,7 @@
 import type { Dispatch } from '../kernels/kernel.js';
 import { WebvitError } from './errors.js';
-import { BufferOwner, Plan, type PlanProfile } from './plan.js';
+import { BufferOwner, readback, upload } from './buffers.js';
+import { Plan, type PlanProfile } from './plan.js';
 import type { BufferSlice } from './shader.js';
 
 export interface StandaloneIO {
@@ -32,9 +33,9 @@ export class StandaloneDispatch {
       const buffers: Record<string, GPUBuffer> = {};
       const slices: Record<string, BufferSlice> = {};
       for (const [name, data] of Object.entries(io.inputs)) {
-        buffers[name] = owner.create({ label: `standalone.${name}`, size: Math.max(16, data.byteLength), usage });
-        device.queue.writeBuffer(buffers[name], 0, data as Float32Array<ArrayBuffer>);
-        slices[name] = { buffer: buffers[name], offset: 0, size: data.byteLength };
+        const s = upload(owner, `standalone.${name}`, data, usage);
+        buffers[name] = s.buffer;
+        slices[name] = s;
       }
       for (const [name, n] of Object.entries(io.outputs)) {
         buffers[name] = owner.create({ label: `standalone.${name}`, size: Math.max(16, 4 * n), usage });
@@ -69,16 +70,7 @@ export class StandaloneDispatch {
   async read(name: string): Promise<Float32Array> {
     const n = this.io.outputs[name];
     if (n === undefined) throw new WebvitError('BAD_ARGUMENT', `standalone ${this.dispatch.label}: ${name} is not an output; outputs: ${Object.keys(this.io.outputs).join(', ')}`);
-    const staging = this.device.createBuffer({ label: 'standalone.read', size: 4 * n, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    try {
-      const enc = this.device.createCommandEncoder();
-      enc.copyBufferToBuffer(this.buffers[name], 0, staging, 0, 4 * n);
-      this.device.queue.submit([enc.finish()]);
-      await staging.mapAsync(GPUMapMode.READ);
-      return new Float32Array(staging.getMappedRange().slice(0));
-    } finally {
-      staging.destroy();
-    }
+    return new Float32Array(await readback(this.device, this.buffers[name], 0, 4 * n, 'standalone.read'));
   }
 
   destroy(): void {

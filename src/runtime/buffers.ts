@@ -1,0 +1,73 @@
+import type { BufferSlice } from '../kernels/kernel.js';
+
+/**
+ * GPU buffers: who owns them, how data goes up and how it comes back. Every buffer the runtime,
+ * the model or the image preprocessor makes goes through a BufferOwner, every upload through
+ * `upload` and every read through `readback`, so the padding rules (sizes rounded to whole u32
+ * words, at least 16 bytes; an odd number of f16 halves padded with a zero half) live here once.
+ */
+
+/** Tracks every GPU buffer a plan, model or preprocessor makes, so a failure part-way frees them all. */
+export class BufferOwner {
+  private readonly buffers: GPUBuffer[] = [];
+  constructor(readonly device: GPUDevice) {}
+  create(desc: GPUBufferDescriptor): GPUBuffer {
+    const b = this.device.createBuffer(desc);
+    this.buffers.push(b);
+    return b;
+  }
+  get bytes(): number {
+    return this.buffers.reduce((a, b) => a + b.size, 0);
+  }
+  destroyAll(): void {
+    for (const b of this.buffers) b.destroy();
+    this.buffers.length = 0;
+  }
+}
+
+/** Bytes a buffer for `bytes` of data is made with: whole u32 words, at least 16 (WebGPU refuses empty bindings). */
+export const bufferSize = (bytes: number): number => Math.max(16, Math.ceil(bytes / 4) * 4);
+
+/** The bytes of a typed array, as one Uint8Array view (no copy). */
+export const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/**
+ * A new buffer owned by `owner` holding `data`, and the slice of it the data fills. The size is
+ * rounded up to whole u32 words; `writeBuffer` copies only multiples of 4 bytes, so a tail of 2
+ * bytes (an odd number of f16 halves: matmul weights that stay half) is written as one word
+ * padded with a zero half.
+ */
+export function upload(owner: BufferOwner, label: string, data: ArrayBufferView, usage: GPUBufferUsageFlags = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST): BufferSlice & { buffer: GPUBuffer; size: number } {
+  const buffer = owner.create({ label, size: bufferSize(data.byteLength), usage: usage | GPUBufferUsage.COPY_DST });
+  writeBytes(owner.device, buffer, 0, data);
+  return { buffer, offset: 0, size: data.byteLength };
+}
+
+/** Writes `data` at `offset` of `buffer` (queue order), padding a tail that is not a whole u32 word with zeros. */
+export function writeBytes(device: GPUDevice, buffer: GPUBuffer, offset: number, data: ArrayBufferView): void {
+  const bytes = bytesOf(data);
+  const whole = bytes.byteLength & ~3;
+  if (whole > 0) device.queue.writeBuffer(buffer, offset, bytes.buffer as ArrayBuffer, bytes.byteOffset, whole);
+  if (whole !== bytes.byteLength) {
+    const tail = new Uint8Array(4);
+    tail.set(bytes.subarray(whole));
+    device.queue.writeBuffer(buffer, offset + whole, tail);
+  }
+}
+
+/**
+ * Copies `size` bytes at `offset` of `source` into a mappable buffer and returns them (one submit
+ * and one map). For reads outside a plan; a plan reads its outputs through its own buffer.
+ */
+export async function readback(device: GPUDevice, source: GPUBuffer, offset: number, size: number, label = `${source.label}.read`): Promise<ArrayBuffer> {
+  const staging = device.createBuffer({ label, size: bufferSize(size), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  try {
+    const enc = device.createCommandEncoder({ label });
+    enc.copyBufferToBuffer(source, offset, staging, 0, Math.ceil(size / 4) * 4);
+    device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    return staging.getMappedRange(0, Math.ceil(size / 4) * 4).slice(0, size);
+  } finally {
+    staging.destroy();
+  }
+}
