@@ -5,6 +5,7 @@ import { MATMUL } from './matmul/definition.js';
 import { PATCH_EMBED } from './patch_embed/definition.js';
 import { POOL } from './pool/definition.js';
 import { QUICK_GELU } from './quick_gelu/definition.js';
+import { TOPK } from './topk/definition.js';
 import { variantNames, type OpDefinition, type VariantInfo } from './definition.js';
 import { unavailableReason, type Dispatch, type OpNode, type VariantNeeds } from './kernel.js';
 import { WebvitError } from '../errors.js';
@@ -16,7 +17,7 @@ export { isCpuAdapter } from './kernel.js';
  * benchmark, the tuner and the forced-choice checks iterate over this list; nothing else holds a
  * list of ops or variants. Order: the tunable ops first, as the tuner reports them.
  */
-export const OPS = [MATMUL, ATTENTION, LAYERNORM, PATCH_EMBED, POOL, GELU, QUICK_GELU] as const;
+export const OPS = [MATMUL, ATTENTION, LAYERNORM, PATCH_EMBED, POOL, GELU, QUICK_GELU, TOPK] as const;
 
 /** The definition of op `name`, or undefined. */
 export function opDefinition(name: string): OpDefinition | undefined {

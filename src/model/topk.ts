@@ -1,11 +1,15 @@
-/** Indices and values of the k largest entries of each row of a [rows, n] array, largest first. */
+import { topkOrder } from '../kernels/topk/reference.js';
+
+/**
+ * Indices and values of the k largest entries of each row of a [rows, n] array, largest first;
+ * equal values by lower index, NaN after every number. The GPU's topk op (src/kernels/topk/) uses
+ * the same order, so `forward(x, { topK })` names the same classes.
+ */
 export function topK(values: Float32Array, n: number, k: number): { index: number; value: number }[][] {
   const rows = values.length / n;
   const out: { index: number; value: number }[][] = [];
   for (let r = 0; r < rows; r++) {
-    const row = Array.from(values.subarray(r * n, (r + 1) * n), (value, index) => ({ index, value }));
-    row.sort((a, b) => b.value - a.value || a.index - b.index);
-    out.push(row.slice(0, Math.min(k, n)));
+    out.push(topkOrder(values, r * n, n).slice(0, Math.min(k, n)).map((index) => ({ index, value: values[r * n + index] })));
   }
   return out;
 }
