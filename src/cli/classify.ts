@@ -3,11 +3,9 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeImage, DEFAULT_MAX_PIXELS, RgbaPool } from '../image/decode.js';
-import { ImagePreprocessor } from '../image/preprocessor.js';
-import { normalisationTable, type PreprocessConfig } from '../model/preprocess.js';
-import { ViTModel } from '../model/vit.js';
+import { ImagePreprocessor, type RgbaImage } from '../image/preprocessor.js';
+import { ViTModel, type TopClass } from '../model/vit.js';
 import { readWeightFile } from '../model/weight_file.js';
-import { softmaxRows, topK } from '../model/topk.js';
 import { getNodeDevice } from '../runtime/node-device.js';
 import { WebvitError } from '../runtime/errors.js';
 import { Progress } from './progress.js';
@@ -101,46 +99,50 @@ export function shownName(file: string): string {
 }
 
 /**
- * Checks one preprocessed image (values [from, from + count) of the batch) for NaN and ±Inf;
- * returns why it is refused, naming the first bad value's place and the 8-bit levels that the
- * model's normalisation (x/255 − mean)/std turns into non-finite values.
+ * The top classes of each image of `chunk` that has no error yet, or why it failed. Each image
+ * is read, decoded and preprocessed on the GPU straight into the model's input in the forward
+ * pass's turn, one at a time (dropped after its upload), and only the top K pairs come back.
+ * An image the model refuses (BAD_INPUT: float32 overflow on an extreme input) must not take the
+ * rest of its batch with it: then each image is run on its own (read and decoded again).
  */
-function nonFinite(batch: Float32Array, from: number, count: number, pre: PreprocessConfig): string | undefined {
-  let i = from;
-  while (i < from + count && Number.isFinite(batch[i])) i++;
-  if (i === from + count) return undefined;
-  const plane = pre.crop * pre.crop;
-  const k = i - from;
-  const [c, y, x] = [Math.floor(k / plane), Math.floor((k % plane) / pre.crop), k % pre.crop];
-  const lut = normalisationTable(pre);
-  const levels = [...Array(256).keys()].filter((v) => !Number.isFinite(lut[c * 256 + v]));
-  const span = levels.length > 6 ? `${levels.slice(0, 3).join(', ')} … ${levels.at(-1)} (${levels.length} levels)` : levels.join(', ');
-  return (
-    `preprocessed value ${batch[i]} at channel ${c}, row ${y}, column ${x} is not finite: the model's preprocessing ` +
-    `(mean ${JSON.stringify(pre.mean)}, std ${JSON.stringify(pre.std)}) turns 8-bit level${levels.length === 1 ? '' : 's'} ${span} into non-finite values; ` +
-    `fix mean/std in the weight file's webvit.preprocess (tools/set_preprocess.py)`
-  );
-}
-
-/**
- * The logits of each of the first `n` images of `input`, or why the model refused it. An image
- * the model refuses (BAD_INPUT: a value it cannot take, or float32 overflow on an extreme input)
- * must not take the rest of its batch with it: then each image is run on its own.
- */
-async function forwardRows(model: ViTModel, input: Float32Array, n: number, per: number): Promise<({ logits: Float32Array } | { error: string })[]> {
-  if (n === 0) return [];
-  const pre = model.preprocess;
-  const k = model.numClasses;
+async function classifyChunk(
+  model: ViTModel,
+  pre: ImagePreprocessor,
+  chunk: Item[],
+  k: number,
+  decode: (it: Item) => Promise<RgbaImage>,
+  onImage: () => void,
+): Promise<(TopClass[] | { error: string })[]> {
+  const slots: number[] = chunk.map(() => -1);
+  const input = pre.input(chunk.length, async (put) => {
+    let n = 0;
+    for (const [i, it] of chunk.entries()) {
+      if (!it.error) {
+        try {
+          await put(await decode(it), it.file);
+          slots[i] = n++;
+        } catch (e) {
+          it.error = reason(e, it.file);
+        }
+      }
+      onImage();
+    }
+  });
   try {
-    const out = await model.forward(input.subarray(0, n * per), { batch: n });
-    return Array.from({ length: n }, (_, i) => ({ logits: out.logits.subarray(i * k, (i + 1) * k) }));
+    const { top } = await model.forward(input, { topK: k });
+    return chunk.map((it, i) => (slots[i] < 0 ? { error: it.error! } : top![slots[i]]));
   } catch (e) {
     if (!(e instanceof WebvitError && e.code === 'BAD_INPUT')) throw e;
+    const pre_ = model.preprocess;
     // The pixels were 0–255: extreme inputs come from the model's own normalisation.
-    if (n === 1) return [{ error: `${e.message} (here the values come from the model's preprocessing: mean ${JSON.stringify(pre.mean)}, std ${JSON.stringify(pre.std)} in its webvit.preprocess)` }];
+    const hint = ` (here the values come from the model's preprocessing: mean ${JSON.stringify(pre_.mean)}, std ${JSON.stringify(pre_.std)} in its webvit.preprocess)`;
+    if (chunk.length === 1) return [{ error: `${e.message}${hint}` }];
   }
-  const rows: ({ logits: Float32Array } | { error: string })[] = [];
-  for (let i = 0; i < n; i++) rows.push(...(await forwardRows(model, input.subarray(i * per, (i + 1) * per), 1, per)));
+  const rows: (TopClass[] | { error: string })[] = [];
+  for (const [i, it] of chunk.entries()) {
+    if (slots[i] < 0) rows.push({ error: it.error! });
+    else rows.push(...(await classifyChunk(model, pre, [it], k, decode, () => undefined)));
+  }
   return rows;
 }
 
@@ -207,48 +209,35 @@ export async function classifyCommand(argv: string[]): Promise<number> {
 
   const device = await getNodeDevice();
   let model: ViTModel | undefined;
+  let pre: ImagePreprocessor | undefined;
   const t0 = performance.now();
   let done = 0;
   progress.update(0);
   try {
     const batch = Math.min(batchSize, Math.max(1, items.length));
     // On a terminal, the first use's kernel compiling and tuning shows as "compiling kernels 3/12".
-    model = await ViTModel.fromWeights(device, weights, { label: 'model', batch, tune, onProgress: (e) => progress.loadStage(e) });
+    const k = Math.min(top, c.num_classes);
+    model = await ViTModel.fromWeights(device, weights, { label: 'model', batch, topK: k, tune, onProgress: (e) => progress.loadStage(e) });
     progress.update(0);
-    const pre = new ImagePreprocessor(device, model.preprocess);
-    const per = pre.imageValues;
-    // The only per-batch memory: C × crop × crop floats per image. Each image is decoded,
-    // preprocessed into its slot and dropped before the next is read, so the peak is one image's
-    // pixels, whatever the number of images or the batch size.
-    const input = new Float32Array(batch * per);
+    pre = new ImagePreprocessor(device, model.preprocess);
     const pool = new RgbaPool();
+    const decode = async (it: Item) => decodeImage(await readImage(it.file), it.file, { maxPixels, pool });
+    // Per batch: one image at a time is read, decoded, uploaded (its RGBA rows, once) and
+    // preprocessed on the GPU into its slot of the model's input tensor, then dropped, so the
+    // peak is one image's pixels whatever the number of images or the batch size. The forward
+    // pass follows in queue order; only K (class, probability) pairs per image come back.
     for (let b = 0; b < items.length; b += batchSize) {
       const chunk = items.slice(b, b + batchSize);
-      const slot: number[] = [];
-      let n = 0;
-      for (const it of chunk) {
-        slot.push(-1);
-        if (!it.error) {
-          try {
-            await pre.runInto(await decodeImage(await readImage(it.file), it.file, { maxPixels, pool }), input, n);
-            it.error = nonFinite(input, n * per, per, model.preprocess);
-            if (!it.error) slot[slot.length - 1] = n++;
-          } catch (e) {
-            it.error = reason(e, it.file);
-          }
-        }
-        progress.update(++done);
-      }
-      const rows = await forwardRows(model, input, n, per);
+      const rows = await classifyChunk(model, pre, chunk, k, decode, () => progress.update(++done));
       chunk.forEach((it, i) => {
-        const row = slot[i] < 0 ? { error: it.error! } : rows[slot[i]];
+        const row = rows[i];
         if ('error' in row) return emit({ file: it.file, error: row.error });
-        const p = softmaxRows(row.logits, c.num_classes);
-        emit({ file: it.file, top: topK(row.logits, c.num_classes, top)[0].map((e) => ({ label: model!.labels?.[e.index] ?? null, index: e.index, p: p[e.index] })) });
+        emit({ file: it.file, top: row.map((e) => ({ label: model!.labels?.[e.index] ?? null, index: e.index, p: e.p })) });
       });
     }
   } finally {
     progress.clear();
+    await pre?.dispose();
     await model?.dispose();
     device.destroy(); // the CLI made this device
   }

@@ -1,8 +1,8 @@
 import { preprocessLayout, resampleH, resampleV, type PreprocessLayout } from '../kernels/preprocess/op.js';
 import { normalisationTable, preprocessGeometry, type PreprocessConfig } from '../model/preprocess.js';
+import { BufferOwner, readback, upload } from '../runtime/buffers.js';
 import { WebvitError } from '../runtime/errors.js';
-import { BufferOwner, upload as uploadTo } from '../runtime/buffers.js';
-import { Plan } from '../runtime/plan.js';
+import { Plan, type InputWriter } from '../runtime/plan.js';
 import type { BufferSlice } from '../runtime/shader.js';
 
 /** Decoded 8-bit RGBA pixels: width × height × 4 bytes, row-major. */
@@ -26,16 +26,63 @@ export const BAND_BYTES = 16 << 20;
  */
 export const MAX_RESIZED_SIDE = 1 << 20;
 
+/** Image geometries whose tables, intermediate and compiled passes are kept (least recently used dropped). */
+const MAX_GEOMETRIES = 8;
+/** Compiled vertical passes kept per geometry: one per (target buffer, slot). */
+const MAX_TARGET_PASSES = 64;
+
+/**
+ * A model input written on the GPU by the preprocessor (ViTModel.forward takes it in place of a
+ * Float32Array): `batch` images, straight into the plan's input tensor, in the forward pass's turn.
+ */
+export interface ImageInput extends InputWriter {
+  readonly batch: number;
+  /** The largest |value| the input can hold (its normalisation table's), for blaming a float32 overflow. */
+  readonly maxAbs: number;
+}
+
+/** What is compiled and uploaded once per image geometry (width, height; the config is the preprocessor's). */
+interface Geometry {
+  L: PreprocessLayout;
+  owner: BufferOwner;
+  tmp: BufferSlice;
+  vtab: BufferSlice;
+  bandRows: number;
+  /** The horizontal pass of each band, on the shared band buffer. */
+  bands: { row0: number; rows: number; plan: Plan }[];
+  /** Vertical pass into (target buffer, slot), compiled on first use. */
+  targets: Map<GPUBuffer, Map<number, Plan>>;
+  passes: number;
+}
+
 /**
  * Turns decoded images into a model's input on the GPU, one image at a time: Pillow's resize
  * (bit-exact, see src/kernels/preprocess/), torchvision's centre crop and normalisation, written
- * as C × crop × crop float32 values at the image's slot of an NCHW batch. Per image, the GPU
- * holds one band of source rows (BAND_BYTES), the horizontal pass's output (source rows used ×
- * crop columns × 4 bytes) and the coefficient tables; all are freed before the next image.
+ * as C × crop × crop float32 values at the image's slot of an NCHW batch buffer: the model
+ * plan's own input tensor (`input`), or a buffer read back (`run`, `runInto`).
+ *
+ * Each image's 8-bit RGBA rows are uploaded once, in bands of at most BAND_BYTES into one band
+ * buffer shared by all images; its passes are submitted right after its rows, so queue order puts
+ * them before the forward pass that reads the tensor, and the GPU is waited for whenever
+ * BAND_BYTES more have been uploaded (the bound on upload copies in flight, whatever the number of
+ * images). Per image geometry (width × height) the coefficient tables, the intermediate
+ * (rows used × crop columns × 4 bytes) and the compiled passes are kept for the next image of the
+ * same size, up to MAX_GEOMETRIES geometries; `dispose()` frees them all.
  */
 export class ImagePreprocessor {
   private readonly lut: Float32Array;
   readonly channels: number;
+  /** Largest |value| of the normalisation table (Infinity when a level normalises to NaN or ±Inf). */
+  readonly maxAbs: number;
+  /** 8-bit levels that normalise to NaN or ±Inf, per channel (almost always none). */
+  private readonly badLevels: Set<number>[];
+  private readonly owner: BufferOwner;
+  private lutBuffer?: BufferSlice;
+  private band?: GPUBuffer;
+  private readonly geometries = new Map<string, Geometry>();
+  private uploadedSinceWait = 0;
+  /** Writes run one at a time: they share the band buffer and the kept geometries. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly device: GPUDevice,
@@ -46,6 +93,10 @@ export class ImagePreprocessor {
   ) {
     this.lut = normalisationTable(config);
     this.channels = config.channels === 'grayscale' ? 1 : 3;
+    this.owner = new BufferOwner(device);
+    this.badLevels = Array.from({ length: this.channels }, (_, c) => new Set([...Array(256).keys()].filter((v) => !Number.isFinite(this.lut[c * 256 + v]))));
+    this.maxAbs = this.lut.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    if (!Number.isFinite(this.maxAbs)) this.maxAbs = Infinity;
   }
 
   /** Values of one preprocessed image: C × crop × crop. */
@@ -67,7 +118,31 @@ export class ImagePreprocessor {
     return preprocessLayout(g, this.config.interpolation, this.config.channels);
   }
 
-  /** Preprocesses `images` into one [images.length, C, crop, crop] float32 batch, one image at a time. */
+  /**
+   * A model input that preprocesses images into the model's input tensor on the GPU. `images` is
+   * called in the forward pass's turn and calls `put` once per image, in slot order (at most
+   * `batch`), so the caller can decode each image there and drop it after its `put`; slots left
+   * unfilled are zeroed. No pixel comes back to the CPU.
+   */
+  input(batch: number, images: (put: (image: RgbaImage, name: string) => Promise<void>) => Promise<void>): ImageInput {
+    const per = this.imageValues;
+    return {
+      batch,
+      maxAbs: this.maxAbs,
+      byteLength: 4 * batch * per,
+      write: async (target, encoder) => {
+        let n = 0;
+        await images(async (image, name) => {
+          if (n >= batch) throw new WebvitError('BAD_ARGUMENT', `${this.label}: more than the ${batch} images this input was made for`);
+          await this.write(image, target, n, name);
+          n++;
+        });
+        if (n < batch) encoder.clearBuffer(target.buffer, (target.offset ?? 0) + 4 * n * per, 4 * (batch - n) * per);
+      },
+    };
+  }
+
+  /** Preprocesses `images` into one [images.length, C, crop, crop] float32 batch, one image at a time, read back. */
   async run(images: RgbaImage[]): Promise<Float32Array> {
     const batch = new Float32Array(images.length * this.imageValues);
     for (let i = 0; i < images.length; i++) await this.runInto(images[i], batch, i);
@@ -75,18 +150,119 @@ export class ImagePreprocessor {
   }
 
   /**
-   * Preprocesses one image into `batch` at image slot `slot` (values slot·imageValues onwards).
-   * Every GPU buffer it makes is freed before it returns; the caller may drop `image` then.
+   * Preprocesses one image into `batch` at image slot `slot` (values slot·imageValues onwards),
+   * read back to the CPU (tests, tools; classify uses `input`). The caller may drop `image` after.
    */
   async runInto(image: RgbaImage, batch: Float32Array, slot: number, name = `image${slot}`): Promise<void> {
-    const device = this.device;
     const per = this.imageValues;
     if (!Number.isInteger(slot) || slot < 0 || (slot + 1) * per > batch.length) {
       throw new WebvitError('BAD_ARGUMENT', `${this.label}: slot ${slot} does not fit a batch of ${batch.length} values (${per} per image)`);
     }
+    const owner = new BufferOwner(this.device);
+    const out = owner.create({ label: `${this.label}.${name}.out`, size: 4 * per, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+    try {
+      await this.write(image, { buffer: out, offset: 0, size: 4 * per }, 0, name);
+      batch.set(new Float32Array(await readback(this.device, out, 0, 4 * per)), slot * per);
+    } finally {
+      this.forget(out);
+      owner.destroyAll();
+    }
+  }
+
+  /** Frees every buffer and compiled pass the preprocessor keeps. */
+  async dispose(): Promise<void> {
+    const all = [...this.geometries.values()];
+    this.geometries.clear();
+    await Promise.all(all.map((g) => this.release(g)));
+    this.owner.destroyAll();
+    this.lutBuffer = this.band = undefined;
+  }
+
+  /**
+   * Why an image is refused before it is uploaded: a pixel at an 8-bit level that the model's
+   * normalisation (x/255 − mean)/std turns into NaN or ±Inf. Checked on the pixels themselves
+   * (PIL's L for a one-channel model), only when the config has such levels at all. Exact for a
+   * crop without resizing and for bilinear and nearest resizing, whose output levels lie between
+   * the source's (the non-finite levels are the ends of the 0–255 range: a finite interval of
+   * levels around the mean); bicubic can overshoot into a level the source lacks, and the model
+   * then reports the non-finite output.
+   */
+  private refuseLevels(image: RgbaImage, name: string): void {
+    if (this.badLevels.every((s) => s.size === 0)) return;
+    const gray = this.channels === 1;
+    const px = image.rgba;
+    for (let i = 0; i < px.length; i += 4) {
+      for (let c = 0; c < this.channels; c++) {
+        // PIL's convert('L'), as the horizontal pass computes it.
+        const v = gray ? (px[i] * 19595 + px[i + 1] * 38470 + px[i + 2] * 7471 + 32768) >> 16 : px[i + c];
+        if (!this.badLevels[c].has(v)) continue;
+        const levels = [...this.badLevels[c]].sort((a, b) => a - b);
+        const span = levels.length > 6 ? `${levels.slice(0, 3).join(', ')} … ${levels.at(-1)} (${levels.length} levels)` : levels.join(', ');
+        const p = i / 4;
+        throw new WebvitError(
+          'BAD_INPUT',
+          `${name}: pixel level ${v} at channel ${c}, row ${Math.floor(p / image.width)}, column ${p % image.width} normalises to ${this.lut[c * 256 + v]}: the model's preprocessing ` +
+            `(mean ${JSON.stringify(this.config.mean)}, std ${JSON.stringify(this.config.std)}) turns 8-bit level${levels.length === 1 ? '' : 's'} ${span} into non-finite values; ` +
+            `fix mean/std in the weight file's webvit.preprocess (tools/set_preprocess.py)`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Uploads one image's rows and submits its passes, which write its C × crop × crop values into
+   * `target` at image slot `slot`. Queue order puts them before any later submit that reads `target`.
+   */
+  private write(image: RgbaImage, target: BufferSlice & { size: number }, slot: number, name: string): Promise<void> {
+    const run = this.queue.then(() => this.writeNow(image, target, slot, name));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writeNow(image: RgbaImage, target: BufferSlice & { size: number }, slot: number, name: string): Promise<void> {
+    const device = this.device;
+    const per = this.imageValues;
+    if (!Number.isInteger(slot) || slot < 0 || 4 * (slot + 1) * per > target.size) {
+      throw new WebvitError('BAD_ARGUMENT', `${this.label}: slot ${slot} does not fit a target of ${target.size / 4} values (${per} per image)`);
+    }
     if (image.rgba.byteLength !== 4 * image.width * image.height) {
       throw new WebvitError('BAD_INPUT', `${this.label}: ${name} has ${image.rgba.byteLength} bytes, expected ${image.width}×${image.height}×4`);
     }
+    this.refuseLevels(image, name);
+    const g = await this.geometry(image, name);
+    const vplan = await this.targetPass(g, target, slot);
+    const rowBytes = 4 * image.width;
+    device.pushErrorScope('validation');
+    try {
+      for (const [i, b] of g.bands.entries()) {
+        device.queue.writeBuffer(this.band!, 0, image.rgba.buffer as ArrayBuffer, image.rgba.byteOffset + b.row0 * rowBytes, b.rows * rowBytes);
+        const encoder = device.createCommandEncoder({ label: `${this.label}.${name}` });
+        b.plan.record(encoder);
+        if (i === g.bands.length - 1) vplan.record(encoder);
+        device.queue.submit([encoder.finish()]);
+        // Upload copies wait in memory until the GPU runs them: bound them to about one band.
+        this.uploadedSinceWait += b.rows * rowBytes;
+        if (this.uploadedSinceWait >= BAND_BYTES || g.bands.length > 1) {
+          await device.queue.onSubmittedWorkDone();
+          this.uploadedSinceWait = 0;
+        }
+      }
+    } finally {
+      const err = await device.popErrorScope();
+      if (err) throw new WebvitError('GPU', `${this.label}: GPU validation error preprocessing ${name}: ${err.message}`);
+    }
+  }
+
+  /** The tables, intermediate and compiled band passes of an image's geometry: kept, or made now. */
+  private async geometry(image: RgbaImage, name: string): Promise<Geometry> {
+    const key = `${image.width}x${image.height}`;
+    const kept = this.geometries.get(key);
+    if (kept) {
+      this.geometries.delete(key); // refresh its place in the LRU order
+      this.geometries.set(key, kept);
+      return kept;
+    }
+    const device = this.device;
     const L = this.layout(image);
     const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
     const rowBytes = 4 * image.width;
@@ -96,37 +272,77 @@ export class ImagePreprocessor {
       throw new WebvitError('DEVICE_LIMITS', `${this.label}: ${name} (${image.width}×${image.height}) needs a ${tmpBytes}-byte intermediate (${L.rows} rows × ${L.cols} columns), above this device's ${limit}-byte binding limit`);
     }
     const bandRows = Math.max(1, Math.floor(Math.min(limit, this.maxBindingBytes ?? Infinity, BAND_BYTES) / rowBytes));
+    // One band buffer serves every geometry; it grows (dropping the passes bound to the old one)
+    // only when an image needs a bigger band.
+    const bandBytes = Math.min(bandRows, L.rows) * rowBytes;
+    if (!this.band || this.band.size < bandBytes) {
+      const old = [...this.geometries.values()];
+      this.geometries.clear();
+      await Promise.all(old.map((x) => this.release(x)));
+      this.band?.destroy();
+      this.band = this.owner.create({ label: `${this.label}.band`, size: Math.max(16, bandBytes), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    }
+    this.lutBuffer ??= upload(this.owner, `${this.label}.lut`, this.lut);
     const owner = new BufferOwner(device);
-    const upload = (label: string, data: ArrayBufferView): BufferSlice => uploadTo(owner, `${this.label}.${name}.${label}`, data);
+    const g: Geometry = { L, owner, tmp: { buffer: undefined as unknown as GPUBuffer }, vtab: { buffer: undefined as unknown as GPUBuffer }, bandRows, bands: [], targets: new Map(), passes: 0 };
     try {
-      const lut = upload('lut', this.lut);
-      const htab = upload('htab', L.htab);
-      const vtab = upload('vtab', L.vtab);
-      const tmp: BufferSlice = { buffer: owner.create({ label: `${this.label}.${name}.tmp`, size: Math.max(16, tmpBytes), usage: GPUBufferUsage.STORAGE }), offset: 0, size: tmpBytes };
-      // Horizontal pass, band by band; each band's plan (and its pixel buffer) is freed, and the
-      // GPU has finished with the band, before the next one is uploaded.
+      const htab = upload(owner, `${this.label}.${key}.htab`, L.htab);
+      g.tmp = { buffer: owner.create({ label: `${this.label}.${key}.tmp`, size: Math.max(16, tmpBytes), usage: GPUBufferUsage.STORAGE }), offset: 0, size: tmpBytes };
+      g.vtab = upload(owner, `${this.label}.${key}.vtab`, L.vtab);
       for (let r = L.row0; r < L.row0 + L.rows; r += bandRows) {
         const n = Math.min(bandRows, L.row0 + L.rows - r);
-        const label = `${this.label}.${name}.h@${r}`;
-        const pixels = { tensor: 'pixels', bytes: n * rowBytes };
-        const plan = await Plan.compile(device, label, [resampleH({ label, layout: L, bandRow0: r, bandRows: n, pixels, htab, tmp })], { inputs: ['pixels'], outputs: [] });
-        try {
-          await plan.run({ pixels: image.rgba.subarray(r * rowBytes, (r + n) * rowBytes) });
-        } finally {
-          await plan.destroy();
-        }
-        await device.queue.onSubmittedWorkDone();
+        const label = `${this.label}.${key}.h@${r}`;
+        const pixels = { buffer: this.band, offset: 0, size: n * rowBytes };
+        const plan = await Plan.compile(device, label, [resampleH({ label, layout: L, bandRow0: r, bandRows: n, pixels, htab, tmp: g.tmp })], { inputs: [], outputs: [] });
+        g.bands.push({ row0: r, rows: n, plan });
       }
-      const label = `${this.label}.${name}.v`;
-      const out = { tensor: 'out', bytes: 4 * per };
-      const plan = await Plan.compile(device, label, [resampleV({ label, layout: L, tmp, vtab, lut, out, outOffset: 0 })], { inputs: [], outputs: ['out'] });
-      try {
-        batch.set((await plan.run({})).out, slot * per);
-      } finally {
-        await plan.destroy();
-      }
-    } finally {
-      owner.destroyAll();
+    } catch (e) {
+      await this.release(g);
+      throw e;
     }
+    this.geometries.set(key, g);
+    while (this.geometries.size > MAX_GEOMETRIES) {
+      const [oldKey, old] = this.geometries.entries().next().value as [string, Geometry];
+      this.geometries.delete(oldKey);
+      await this.release(old);
+    }
+    return g;
+  }
+
+  /** The vertical pass of geometry `g` into `target` at `slot`, compiled on first use. */
+  private async targetPass(g: Geometry, target: BufferSlice & { size: number }, slot: number): Promise<Plan> {
+    let slots = g.targets.get(target.buffer);
+    const kept = slots?.get(slot);
+    if (kept) return kept;
+    if (g.passes >= MAX_TARGET_PASSES) {
+      // Many targets (plans made and dropped): start again rather than keep passes of dead buffers.
+      for (const m of g.targets.values()) for (const p of m.values()) await p.destroy();
+      g.targets.clear();
+      g.passes = 0;
+      slots = undefined;
+    }
+    const key = `${g.L.geometry.srcW}x${g.L.geometry.srcH}`;
+    const label = `${this.label}.${key}.v@${slot}`;
+    const plan = await Plan.compile(this.device, label, [resampleV({ label, layout: g.L, tmp: g.tmp, vtab: g.vtab, lut: this.lutBuffer!, out: target, outOffset: slot * this.imageValues })], { inputs: [], outputs: [] });
+    if (!slots) g.targets.set(target.buffer, (slots = new Map()));
+    slots.set(slot, plan);
+    g.passes++;
+    return plan;
+  }
+
+  /** Drops the passes compiled for `target` (a buffer about to be destroyed). */
+  private forget(target: GPUBuffer): void {
+    for (const g of this.geometries.values()) {
+      const slots = g.targets.get(target);
+      if (!slots) continue;
+      for (const p of slots.values()) void p.destroy();
+      g.passes -= slots.size;
+      g.targets.delete(target);
+    }
+  }
+
+  private async release(g: Geometry): Promise<void> {
+    await Promise.all([...g.bands.map((b) => b.plan.destroy()), ...[...g.targets.values()].flatMap((m) => [...m.values()].map((p) => p.destroy()))]);
+    g.owner.destroyAll();
   }
 }

@@ -12,12 +12,15 @@ import { expectedTensors, readWeights, type LoadedWeights } from './weights.js';
 import { formatProfile, profileFromEnv } from '../runtime/profile_format.js';
 import { defaultPreprocess, type PreprocessConfig } from './preprocess.js';
 import { firstNonFinite, imageList, maxAbs, nonFiniteRows } from './finite.js';
+import { topk } from '../kernels/topk/op.js';
 
 export interface LoadOptions {
   /** Names GPU objects and errors; defaults to "vit". */
   label?: string;
   /** Batch size to build a plan for at load (more are built on first use). Default 1. */
   batch?: number;
+  /** Build that plan with the topk op for forward(x, { topK }) (classify's); default: logits. */
+  topK?: number;
   /** Force a kernel variant per op (src/kernels/registry.ts); the rest are tuned or default. */
   kernels?: KernelChoice;
   /**
@@ -57,20 +60,48 @@ function tuningFor(option: LoadOptions['tune']): { store: TuneStore | undefined;
 }
 
 export interface ForwardOptions {
-  /** Images in the input; inferred from its length when omitted. */
+  /** Images in the input; inferred from its length (or the GPU input's batch) when omitted. */
   batch?: number;
   /** Also return the pooled features (after the final layernorm). */
   features?: boolean;
+  /**
+   * Return the K most probable classes of each image (`top`) instead of the logits: softmax and
+   * top-K run on the GPU (the topk op) and only K (index, probability) pairs per image come back.
+   * 1 ≤ K ≤ num_classes.
+   */
+  topK?: number;
+}
+
+/**
+ * Pixels written on the GPU straight into the model's input tensor, in the forward pass's turn
+ * (ImagePreprocessor.input): nothing is uploaded from or read back to the CPU.
+ */
+export interface GpuInput extends InputWriter {
+  /** Images it writes. */
+  readonly batch: number;
+  /** The largest |value| it can write (Infinity if unknown): a non-finite output is blamed on the input above 1e4. */
+  readonly maxAbs: number;
+}
+
+export interface TopClass {
+  index: number;
+  /** Softmax probability, float32 (within a few ULP of the float64 softmax of the logits). */
+  p: number;
 }
 
 export interface ForwardResult {
   batch: number;
-  /** [batch, num_classes], row-major; empty when the model has no classifier. */
+  /** [batch, num_classes], row-major; empty when the model has no classifier or topK was asked for. */
   logits: Float32Array;
   numClasses: number;
   /** [batch, hidden_size] when asked for (always present for num_classes 0). */
   features?: Float32Array;
+  /** With `topK`: per image, its K most probable classes, most probable first (ties: lower index). */
+  top?: TopClass[][];
 }
+
+/** What forward() took: a checked copy of CPU pixels, or a GPU input. */
+type Taken = { batch: number; pixels: Float32Array; gpu?: undefined } | { batch: number; gpu: GpuInput; pixels?: undefined };
 
 /**
  * Above this |value| an input is not normalised pixels, and a non-finite output is blamed on it
@@ -86,7 +117,8 @@ const MAX_PLANS = 2;
  * per batch size. `dispose()` frees every buffer it made; it never destroys the device.
  */
 export class ViTModel {
-  private readonly plans = new Map<number, Promise<Plan>>();
+  /** Plans by batch size (`4`), and with the topk op for K classes (`4/top5`). */
+  private readonly plans = new Map<string, Promise<Plan>>();
   private disposed = false;
   /** Evicted plans still finishing runs queued on them (dispose waits for them). */
   private readonly retiring = new Set<Promise<void>>();
@@ -129,7 +161,7 @@ export class ViTModel {
       }
       const model = new ViTModel(device, w.config, w.labels, label, options.kernels ?? {}, tuningFor(options.tune), options.onProgress, buffers, new Set(w.half?.keys() ?? []), owner);
       model.preprocess = w.preprocess ?? defaultPreprocess(w.config);
-      await model.planFor(batch); // compiles every pipeline, in parallel, before the first forward
+      await model.planFor(batch, model.checkTopK(options.topK)); // compiles every pipeline, in parallel, before the first forward
       return model;
     } catch (e) {
       owner.destroyAll();
@@ -152,43 +184,78 @@ export class ViTModel {
   }
 
   /**
-   * Runs the model on float32 NCHW pixels (already normalised): `batch × C × S × S` values.
-   * The pixels are checked (NaN and ±Inf are refused, naming the image) and copied when forward()
-   * is called, so the caller may reuse its array at once. Logits that come out NaN or ±Inf anyway
-   * (float32 overflow inside the model) are an error naming the images, never a result.
+   * Runs the model on float32 NCHW pixels (already normalised): `batch × C × S × S` values, or on
+   * a GpuInput that writes them on the GPU (the image preprocessor's, classify's path).
+   * CPU pixels are checked (NaN and ±Inf are refused, naming the image) and copied when forward()
+   * is called, so the caller may reuse its array at once. Logits (or top-K probabilities) that
+   * come out NaN or ±Inf anyway (float32 overflow inside the model) are an error naming the
+   * images, never a result.
    */
-  async forward(input: Float32Array, options: ForwardOptions = {}): Promise<ForwardResult> {
-    const { batch, pixels } = this.takeInput(input, options.batch);
+  async forward(input: Float32Array | GpuInput, options: ForwardOptions = {}): Promise<ForwardResult> {
+    const taken = this.take(input, options.batch);
+    const k = this.checkTopK(options.topK);
     if (profileFromEnv()) {
-      const p = await this.profileTaken(batch, pixels, options);
-      console.error(`webvit ${this.label} batch ${batch}: ${formatProfile(p)}`);
+      const p = await this.profileTaken(taken, options, k);
+      console.error(`webvit ${this.label} batch ${taken.batch}: ${formatProfile(p)}`);
       return p.result;
     }
     // run() must be called in the same turn as the plan arrives: a plan evicted by another
     // forward's planFor() is destroyed in a reaction registered after this one, so a run queued
     // here is always one its destroy() waits for.
-    const plan = await this.planFor(batch);
-    const out = await plan.run({ image: pixels });
-    return this.result(batch, out, pixels, options.features);
+    const plan = await this.planFor(taken.batch, k);
+    const out = await plan.run({ image: taken.pixels ?? taken.gpu }, { outputs: this.outputNames(k, options.features) });
+    return this.result(taken, out, options.features, k);
   }
 
   /** One forward pass with per-dispatch timing (GPU timestamps where the device has them). */
-  async profile(input: Float32Array, options: ForwardOptions = {}): Promise<PlanProfile & { result: ForwardResult }> {
-    const { batch, pixels } = this.takeInput(input, options.batch);
-    return this.profileTaken(batch, pixels, options);
+  async profile(input: Float32Array | GpuInput, options: ForwardOptions = {}): Promise<PlanProfile & { result: ForwardResult }> {
+    const taken = this.take(input, options.batch);
+    return this.profileTaken(taken, options, this.checkTopK(options.topK));
   }
 
-  private async profileTaken(batch: number, pixels: Float32Array, options: ForwardOptions): Promise<PlanProfile & { result: ForwardResult }> {
-    const plan = await this.planFor(batch);
-    const p = await plan.profile({ image: pixels });
-    return { method: p.method, dispatches: p.dispatches, totalMs: p.totalMs, result: this.result(batch, p.outputs, pixels, options.features) };
+  private async profileTaken(taken: Taken, options: ForwardOptions, k: number | undefined): Promise<PlanProfile & { result: ForwardResult }> {
+    const plan = await this.planFor(taken.batch, k);
+    const p = await plan.profile({ image: taken.pixels ?? taken.gpu }, { outputs: this.outputNames(k, options.features) });
+    return { method: p.method, dispatches: p.dispatches, totalMs: p.totalMs, result: this.result(taken, p.outputs, options.features, k) };
+  }
+
+  /** Outputs a run reads back: the logits and features, or with top-K only its pairs (and features if asked). */
+  private outputNames(k: number | undefined, features?: boolean): string[] | undefined {
+    if (k === undefined) return undefined;
+    return ['top', ...(features ? ['features'] : [])];
+  }
+
+  private checkTopK(k: number | undefined): number | undefined {
+    if (k === undefined) return undefined;
+    if (this.numClasses === 0) throw new WebvitError('BAD_INPUT', `${this.label}: topK asked for, but the model has no classifier (num_classes 0): it returns features`);
+    if (!Number.isInteger(k) || k < 1 || k > this.numClasses) {
+      throw new WebvitError('BAD_INPUT', `${this.label}: topK must be a whole number from 1 to the model's ${this.numClasses} classes, got ${k}`);
+    }
+    return k;
+  }
+
+  private take(input: Float32Array | GpuInput, batchOption: number | undefined): Taken {
+    if (input instanceof Float32Array || typeof (input as GpuInput | undefined)?.write !== 'function') return this.takeInput(input as Float32Array, batchOption);
+    if (this.disposed) throw new WebvitError('DISPOSED', `${this.label}: forward() after dispose()`);
+    const gpu = input as GpuInput;
+    const batch = batchOption ?? gpu.batch;
+    checkBatch(batch, this.label);
+    const per = shapeOf(this.config).imageValues;
+    if (gpu.batch !== batch || gpu.byteLength !== 4 * batch * per) {
+      const c = this.config;
+      throw new WebvitError(
+        'BAD_INPUT',
+        `${this.label}: GPU input of ${gpu.batch} images, ${gpu.byteLength} bytes, for batch ${batch}: expected ${4 * batch * per} bytes (one image is ${c.num_channels}×${c.image_size}×${c.image_size} float32 values; is the preprocessor this model's?)`,
+      );
+    }
+    return { batch, gpu };
   }
 
   /**
    * Checks the input and copies it, synchronously: forward() runs are queued, and a run that read
    * the caller's array when it started would see whatever the caller wrote there in the meantime.
    */
-  private takeInput(input: Float32Array, batchOption: number | undefined): { batch: number; pixels: Float32Array } {
+  private takeInput(input: Float32Array, batchOption: number | undefined): Taken {
     const batch = this.checkInput(input, batchOption);
     const bad = firstNonFinite(input);
     if (bad >= 0) {
@@ -216,18 +283,28 @@ export class ViTModel {
     this.owner.destroyAll();
   }
 
-  private result(batch: number, out: Record<string, Float32Array>, pixels: Float32Array, withFeatures?: boolean): ForwardResult {
+  private result(taken: Taken, out: Record<string, Float32Array>, withFeatures: boolean | undefined, k: number | undefined): ForwardResult {
+    const batch = taken.batch;
     const r: ForwardResult = { batch, numClasses: this.numClasses, logits: out.logits ?? new Float32Array(0) };
     if (withFeatures || this.numClasses === 0) r.features = out.features;
+    if (k !== undefined) {
+      // [batch, k, 2]: index, probability. A row with a NaN or ±Inf logit has NaN probabilities.
+      const t = out.top;
+      r.top = Array.from({ length: batch }, (_, i) => Array.from({ length: k }, (_, j) => ({ index: t[2 * (i * k + j)], p: t[2 * (i * k + j) + 1] })));
+    }
     // A finite input gave NaN or ±Inf: float32 overflowed inside the model. Which images, and is
     // the input itself extreme (normalised pixels are within about ±10) or are the weights?
-    const bad = [...new Set([...nonFiniteRows(r.logits, this.numClasses), ...(r.features ? nonFiniteRows(r.features, this.config.hidden_size) : [])])].sort((x, y) => x - y);
+    const rows = [...nonFiniteRows(r.logits, this.numClasses), ...(r.features ? nonFiniteRows(r.features, this.config.hidden_size) : [])];
+    r.top?.forEach((row, i) => row.some((e) => !Number.isFinite(e.p)) && rows.push(i));
+    const bad = [...new Set(rows)].sort((x, y) => x - y);
     if (bad.length) {
       const per = shapeOf(this.config).imageValues;
-      const largest = Math.max(...bad.map((i) => maxAbs(pixels.subarray(i * per, (i + 1) * per))));
+      const pixels = taken.pixels;
+      const largest = pixels ? Math.max(...bad.map((i) => maxAbs(pixels.subarray(i * per, (i + 1) * per)))) : taken.gpu!.maxAbs;
       const what = `${this.label}: the outputs of ${imageList(bad, batch)} are not finite (NaN or ±Inf) although the input is`;
+      const size = pixels ? `whose largest |value| is ${largest.toExponential(1)}` : `whose values reach ${largest.toExponential(1)} in magnitude`;
       if (largest > EXTREME_INPUT) {
-        throw new WebvitError('BAD_INPUT', `${what}: float32 overflowed inside the model on an input whose largest |value| is ${largest.toExponential(1)}, far beyond normalised pixels (about ±10). Normalise the pixels ((x − mean) / std) first.`);
+        throw new WebvitError('BAD_INPUT', `${what}: float32 overflowed inside the model on an input ${size}, far beyond normalised pixels (about ±10). Normalise the pixels ((x − mean) / std) first.`);
       }
       throw new WebvitError(
         'BAD_WEIGHTS',
@@ -273,25 +350,33 @@ export class ViTModel {
     return r.kernels;
   }
 
-  private planFor(batch: number): Promise<Plan> {
-    let p = this.plans.get(batch);
+  private planFor(batch: number, topK?: number): Promise<Plan> {
+    const key = topK === undefined ? `${batch}` : `${batch}/top${topK}`;
+    let p = this.plans.get(key);
     if (p) {
-      this.plans.delete(batch); // refresh its place in the LRU order
-      this.plans.set(batch, p);
+      this.plans.delete(key); // refresh its place in the LRU order
+      this.plans.set(key, p);
       return p;
     }
     checkDeviceFits(this.device, this.config, batch, this.label);
     p = this.graphKernels(batch).then((kernels) => {
       const graph = buildGraph(this.config, (name) => this.weight(name), { batch, maxWorkgroupStorage: this.device.limits.maxComputeWorkgroupStorageSize, kernels, halfWeights: this.halfWeights });
       const outputs = [graph.features.tensor, ...(graph.logits ? [graph.logits.tensor] : [])];
-      return Plan.compile(this.device, `${this.label}.b${batch}`, graph.dispatches, { inputs: [graph.input.tensor], outputs }, { onCompile: this.onProgress });
+      const dispatches = [...graph.dispatches];
+      if (topK !== undefined && graph.logits) {
+        // logits [batch, num_classes] -> top [batch, K, 2]: softmax and top-K in the same pass.
+        const top = { tensor: 'top', bytes: 8 * batch * topK };
+        dispatches.push(topk({ label: `${this.label}.topk`, rows: batch, n: this.numClasses, k: topK, logits: graph.logits, out: top }));
+        outputs.push(top.tensor);
+      }
+      return Plan.compile(this.device, `${this.label}.b${key}`, dispatches, { inputs: [graph.input.tensor], outputs }, { onCompile: this.onProgress });
     });
-    this.plans.set(batch, p);
+    this.plans.set(key, p);
     // A failed build leaves the map, unless it was evicted and the batch size built again since.
-    p.catch(() => this.plans.get(batch) === p && this.plans.delete(batch));
+    p.catch(() => this.plans.get(key) === p && this.plans.delete(key));
     while (this.plans.size > MAX_PLANS) {
-      const [oldBatch, old] = this.plans.entries().next().value as [number, Promise<Plan>];
-      this.plans.delete(oldBatch);
+      const [oldKey, old] = this.plans.entries().next().value as [string, Promise<Plan>];
+      this.plans.delete(oldKey);
       const retired: Promise<void> = old.then((plan) => plan.destroy(), () => undefined).finally(() => this.retiring.delete(retired));
       this.retiring.add(retired);
     }

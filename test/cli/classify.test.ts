@@ -196,7 +196,8 @@ describe('webvit classify: memory and hostile inputs', () => {
 
   it('an image whose preprocessed values are not finite is refused on its own line, naming the levels; the others are classified (exit 1)', () => {
     // std 1e-45 (a float32 denormal): level 0 normalises to 0, every other level to +Inf. Before,
-    // the forward pass ran on Inf and printed "NaN%" with exit 0.
+    // the forward pass ran on Inf and printed "NaN%" with exit 0. The pixels are not read back
+    // after preprocessing: an image is refused from its own pixel levels, before its upload.
     const parts = splitWeights(readFileSync(TINY_GRAY));
     parts.metadata['webvit.preprocess'] = JSON.stringify({ resize: null, crop: 28, interpolation: 'bilinear', mean: [0], std: [1e-45], channels: 'grayscale' });
     const model = join(tmp, 'inf-std.safetensors');
@@ -210,11 +211,11 @@ describe('webvit classify: memory and hostile inputs', () => {
     expect(out[0].top).toBeDefined();
     expect(out[2].top).toBeDefined();
     for (const t of [...(out[0].top as { p: number }[]), ...(out[2].top as { p: number }[])]) expect(Number.isFinite(t.p)).toBe(true);
-    expect(out[1].error).toMatch(/^preprocessed value Infinity at channel 0, row \d+, column \d+ is not finite: .*std \[1e-45\].* levels 1, 2, 3 … 255 \(255 levels\).*webvit\.preprocess/);
+    expect(out[1].error).toMatch(/^pixel level \d+ at channel 0, row \d+, column \d+ normalises to Infinity: .*std \[1e-45\].* levels 1, 2, 3 … 255 \(255 levels\).*webvit\.preprocess/);
     const plain = cli('classify', 'examples/bag.png', black, '--model', model, '--no-tune');
     expect(plain.code).toBe(1);
     expect(plain.stdout).not.toMatch(/NaN/);
-    expect(errLines(plain.stderr)[0]).toMatch(/^webvit: examples\/bag\.png: preprocessed value Infinity/);
+    expect(errLines(plain.stderr)[0]).toMatch(/^webvit: examples\/bag\.png: pixel level \d+ at channel 0, row \d+, column \d+ normalises to Infinity/);
   });
 
   it('an image on which the model overflows float32 is refused on its own line; the rest of its batch is still classified', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BAND_BYTES, ImagePreprocessor, MAX_RESIZED_SIDE } from '../../src/image/preprocessor.js';
+import { BAND_BYTES, ImagePreprocessor, MAX_RESIZED_SIDE, type RgbaImage } from '../../src/image/preprocessor.js';
 import { preprocessRef } from '../../src/kernels/preprocess/reference.js';
 import { preprocessGeometry, type PreprocessConfig } from '../../src/model/preprocess.js';
 import { trackBuffers } from '../helpers/buffer_tracker.js';
@@ -21,7 +21,7 @@ const rgbConfig = (crop: number, resize: number | null): PreprocessConfig => ({
 });
 
 describe('ImagePreprocessor', () => {
-  it('holds one band of rows on the GPU at a time, not the image: live GPU bytes stay under a band + the intermediate + tables', async () => {
+  it('holds one band of rows on the GPU at a time, not the image: live GPU bytes stay under a band + the intermediate + tables; dispose frees all', async () => {
     const device = await testDevice();
     const seed = freshSeed();
     const r = rng(seed);
@@ -42,6 +42,7 @@ describe('ImagePreprocessor', () => {
     const batch = new Float32Array(2 * pre.imageValues).fill(NaN);
     try {
       await pre.runInto({ width: w, height: h, rgba }, batch, 1);
+      await pre.dispose();
     } finally {
       (device as { createBuffer: GPUDevice['createBuffer'] }).createBuffer = create;
       tracker.restore();
@@ -52,7 +53,7 @@ describe('ImagePreprocessor', () => {
     console.log(`[memory] preprocess ${w}×${h} (${rgba.length} bytes RGBA): peak live GPU buffers ${peak} bytes (band ${BAND_BYTES}, intermediate ${intermediate}, tables ${tables})`);
     expect(peak).toBeLessThanOrEqual(BAND_BYTES + intermediate + tables + 64 * 1024);
     expect(peak).toBeLessThan(rgba.length / 2);
-    expect(tracker.live(), `live after runInto: ${tracker.describeLive()}`).toHaveLength(0);
+    expect(tracker.live(), `live after runInto and dispose: ${tracker.describeLive()}`).toHaveLength(0);
     // Slot 0 untouched, slot 1 equal to the reference.
     expect(batch.subarray(0, pre.imageValues).every((v) => Number.isNaN(v))).toBe(true);
     const ref = preprocessRef(rgba, preprocessGeometry(config, w, h), config.interpolation, config.channels, config.mean, config.std);
@@ -87,5 +88,92 @@ describe('ImagePreprocessor', () => {
     const img = { width: 4, height: 4, rgba: new Uint8Array(64) };
     await expectWebvitError(() => pre.runInto(img, new Float32Array(pre.imageValues), 1), 'BAD_ARGUMENT', ['slot 1', `${pre.imageValues} per image`]);
     await expectWebvitError(() => pre.runInto({ ...img, rgba: new Uint8Array(60) }, new Float32Array(pre.imageValues), 0), 'BAD_INPUT', ['60 bytes', 'expected 4×4×4']);
+  });
+
+  it('input(): images go straight into a GPU buffer at their slots, unfilled slots zeroed, nothing read back; a second batch of the same sizes makes no buffer and compiles no pass', async () => {
+    const device = await testDevice();
+    const seed = freshSeed();
+    const r = rng(seed);
+    const config = rgbConfig(16, 20);
+    const pre = new ImagePreprocessor(device, config, 'test.pre', 4096); // 4 KB bands: the 90-pixel-wide image takes several
+    const image = (w: number, h: number): RgbaImage => ({ width: w, height: h, rgba: Uint8Array.from({ length: 4 * w * h }, () => 256 * r()) });
+    const images = [image(90, 70), image(33, 41)];
+    const per = pre.imageValues;
+    const target = device.createBuffer({ label: 'test.target', size: 4 * 4 * per, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    const read = async () => {
+      const staging = device.createBuffer({ size: 4 * 4 * per, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      const enc = device.createCommandEncoder();
+      enc.copyBufferToBuffer(target, 0, staging, 0, 4 * 4 * per);
+      device.queue.submit([enc.finish()]);
+      await staging.mapAsync(GPUMapMode.READ);
+      const out = new Float32Array(staging.getMappedRange().slice(0));
+      staging.destroy();
+      return out;
+    };
+    const mapAsync = GPUBuffer.prototype.mapAsync;
+    let maps = 0;
+    GPUBuffer.prototype.mapAsync = function (this: GPUBuffer, ...a: Parameters<GPUBuffer['mapAsync']>) {
+      maps++;
+      return mapAsync.apply(this, a);
+    };
+    const run = async () => {
+      device.queue.writeBuffer(target, 0, new Float32Array(4 * per).fill(NaN));
+      const input = pre.input(4, async (put) => {
+        for (const [i, img] of images.entries()) await put(img, `img${i}`);
+      });
+      expect([input.batch, input.byteLength]).toEqual([4, 16 * per]);
+      const encoder = device.createCommandEncoder();
+      await input.write({ buffer: target, offset: 0, size: 4 * 4 * per }, encoder);
+      device.queue.submit([encoder.finish()]);
+    };
+    try {
+      await run();
+      expect(maps, 'no readback while writing').toBe(0);
+      const tracker = trackBuffers(device);
+      const compile = await import('../../src/runtime/plan.js');
+      const before = compile.Plan.compile;
+      let compiles = 0;
+      compile.Plan.compile = (...a: Parameters<typeof before>) => (compiles++, before(...a));
+      try {
+        await run();
+      } finally {
+        compile.Plan.compile = before;
+        tracker.restore();
+      }
+      expect([tracker.created.length, compiles], 'second batch: buffers made, passes compiled').toEqual([0, 0]);
+    } finally {
+      GPUBuffer.prototype.mapAsync = mapAsync;
+    }
+    const got = await read();
+    images.forEach((img, i) => {
+      const ref = preprocessRef(img.rgba, preprocessGeometry(config, img.width, img.height), config.interpolation, config.channels, config.mean, config.std);
+      let maxAbs = 0;
+      for (let v = 0; v < per; v++) maxAbs = Math.max(maxAbs, Math.abs(got[i * per + v] - ref.values[v]));
+      expect(maxAbs, `image ${i}, seed ${seed}`).toBeLessThanOrEqual(1e-6);
+    });
+    expect(got.subarray(2 * per).every((v) => v === 0), 'unfilled slots are zero').toBe(true);
+    await pre.dispose();
+    target.destroy();
+  });
+
+  it('refuses an image with a pixel level its normalisation makes non-finite, naming the pixel and the levels; other images pass', async () => {
+    const device = await testDevice();
+    // std 1e-45 (a float32 denormal): level 0 normalises to 0, every other level to +Inf.
+    const config: PreprocessConfig = { resize: null, crop: 4, interpolation: 'bilinear', mean: [0], std: [1e-45], channels: 'grayscale', isDefault: false };
+    const pre = new ImagePreprocessor(device, config, 'test.pre');
+    expect(pre.maxAbs).toBe(Infinity);
+    const black = { width: 4, height: 4, rgba: new Uint8Array(64).fill(0) };
+    const out = new Float32Array(pre.imageValues).fill(NaN);
+    await pre.runInto(black, out, 0);
+    expect(out.every((v) => v === 0)).toBe(true);
+    const grey = { width: 4, height: 4, rgba: new Uint8Array(64) };
+    grey.rgba.set([40, 40, 40, 255], 4 * 6); // row 1, column 2: L = 40
+    await expectWebvitError(() => pre.runInto(grey, out, 0, 'grey.png'), 'BAD_INPUT', [
+      'grey.png: pixel level 40 at channel 0, row 1, column 2 normalises to Infinity',
+      'std [1e-45]',
+      'levels 1, 2, 3 … 255 (255 levels)',
+      'webvit.preprocess',
+    ]);
+    await pre.dispose();
   });
 });
