@@ -293,3 +293,58 @@ describe('(f) activation memory estimate', () => {
     expect(made).toBeLessThan(est + 16 * acts.length);
   });
 });
+
+describe('(g) top-K on the GPU and GPU-written input', () => {
+  // forward(x, { topK }) runs softmax and top-K on the GPU (the topk op) and reads back only K
+  // pairs per image: the same classes as the CPU's topK of the logits, probabilities within
+  // (4 + |x − max|) float32 ULP of the float64 softmax (test/kernels/topk.test.ts says why).
+  it('topK: the CPU’s classes and probabilities; logits not read back; bad K refused; no leaks', async () => {
+    const device = await testDevice();
+    tracker = trackBuffers(device);
+    const model = await ViTModel.load(device, f.model, { label: 'tiny.topk', batch: 3, topK: 4 });
+    const { logits, numClasses } = await model.forward(f.input);
+    const { softmaxRows, topK } = await import('../../src/model/topk.js');
+    const p = softmaxRows(logits, numClasses);
+    const cpu = topK(logits, numClasses, 4);
+    const got = await model.forward(f.input, { topK: 4 });
+    expect(got.logits).toHaveLength(0);
+    expect(got.top!.map((r) => r.map((e) => e.index))).toEqual(cpu.map((r) => r.map((e) => e.index)));
+    got.top!.forEach((row, i) =>
+      row.forEach((e) => {
+        const dx = logits[i * numClasses + e.index] - logits[i * numClasses + cpu[i][0].index];
+        expect(Math.abs(e.p - p[i * numClasses + e.index])).toBeLessThanOrEqual((4 + Math.abs(dx)) * 2 ** -23 * p[i * numClasses + e.index] + 1e-12);
+      }),
+    );
+    // Features come too when asked; all classes ranked is allowed.
+    const both = await model.forward(image(0), { topK: numClasses, features: true });
+    expect(both.top![0]).toHaveLength(numClasses);
+    expect(both.features).toHaveLength(model.config.hidden_size);
+    await expectWebvitError(() => model.forward(image(0), { topK: numClasses + 1 }), 'BAD_INPUT', ['topK', `${numClasses} classes`, `got ${numClasses + 1}`]);
+    await expectWebvitError(() => model.forward(image(0), { topK: 0 }), 'BAD_INPUT', ['topK', 'got 0']);
+    await model.dispose();
+    expect(tracker.live(), `live after dispose: ${tracker.describeLive()}`).toEqual([]);
+  });
+
+  it('a GPU input (the image preprocessor’s) gives the logits of the same pixels read back; a mismatched one is refused', async () => {
+    const device = await testDevice();
+    const { ImagePreprocessor } = await import('../../src/image/preprocessor.js');
+    const model = await loadTiny('tiny.gpuinput', 2);
+    const pre = new ImagePreprocessor(device, model.preprocess, 'tiny.pre');
+    cleanup.push(() => pre.dispose());
+    const images = [0, 1].map((s) => ({ width: 40, height: 37, rgba: Uint8Array.from({ length: 4 * 40 * 37 }, (_, i) => (i * (7 + s)) % 251) }));
+    const cpu = await model.forward(await pre.run(images));
+    const gpu = await model.forward(pre.input(2, async (put) => {
+      for (const [i, img] of images.entries()) await put(img, `img${i}`);
+    }));
+    expect(gpu.logits).toEqual(cpu.logits); // the same pixels in the same buffer: bit for bit
+    const top = await model.forward(pre.input(2, async (put) => put(images[1], 'img1')), { topK: 2 });
+    expect(top.top![0][0].index).toBe(topIndex(cpu.logits.subarray(model.numClasses), model.numClasses));
+    await expectWebvitError(() => model.forward(pre.input(2, async () => undefined), { batch: 3 }), 'BAD_INPUT', ['GPU input of 2 images', 'batch 3']);
+  });
+});
+
+function topIndex(row: Float32Array, n: number): number {
+  let best = 0;
+  for (let i = 1; i < n; i++) if (row[i] > row[best]) best = i;
+  return best;
+}
