@@ -2,10 +2,13 @@
 // Parity of the bundled Fashion-MNIST model against PyTorch, over all 10,000 test images.
 //
 // Runs every test image through the same path `webvit classify` uses (GPU preprocessing from the
-// weight file's `webvit.preprocess`, then the forward pass) and compares with the top-1
-// predictions PyTorch made when the model was trained (models/fashion-mnist/
-// pytorch_test_predictions.bin, written by tools/train_fashion_mnist.py from the exported file).
-// Required: top-1 agreement ≥ 99.9 % and accuracy within 0.1 points of PyTorch's.
+// weight file's `webvit.preprocess` straight into the model's input, the forward pass, softmax and
+// top-K on the GPU) and compares with the top-1 predictions PyTorch made when the model was
+// trained (models/fashion-mnist/pytorch_test_predictions.bin, written by
+// tools/train_fashion_mnist.py from the exported file). Also runs the CPU path (pixels read back,
+// logits read back, softmax and top-K in src/model/topk.ts) and counts the images whose full
+// ranking of the classes differs between the two.
+// Required: top-1 agreement ≥ 99.9 %, accuracy within 0.1 points of PyTorch's, no ranking differing.
 //
 //   npm run build && node tools/parity_fashion_mnist.mjs [--model FILE] [--data DIR] [--batch N]
 //
@@ -49,7 +52,7 @@ if (!existsSync(modelPath)) fail(`${modelPath}: model file not found (--model FI
 if (!existsSync(predsPath)) fail(`${predsPath}: PyTorch's test predictions for this model are missing (tools/train_fashion_mnist.py writes them next to the model)`);
 const distEntry = join(root, 'dist', 'node.js');
 if (!existsSync(distEntry)) fail(`${distEntry} is missing: run \`npm run build\` (\`npm run parity\` builds first)`);
-const { getNodeDevice, loadModelFile, ImagePreprocessor } = await import(distEntry);
+const { getNodeDevice, loadModelFile, ImagePreprocessor, topK } = await import(distEntry);
 
 function readIdx(path) {
   const b = gunzipSync(readFileSync(path));
@@ -69,6 +72,7 @@ const device = await getNodeDevice();
 const model = await loadModelFile(device, modelPath, { batch });
 const pre = new ImagePreprocessor(device, model.preprocess);
 let agree = 0;
+let rankingDiffers = 0;
 let correct = 0;
 let torchCorrect = 0;
 const disagreements = [];
@@ -81,11 +85,15 @@ for (let start = 0; start < n; start += batch) {
     for (let p = 0; p < h * w; p++) rgba.set([g[p], g[p], g[p], 255], 4 * p);
     rgbaImages.push({ width: w, height: h, rgba });
   }
-  const input = await pre.run(rgbaImages);
-  const { logits, numClasses } = await model.forward(input, { batch: count });
+  const numClasses = model.numClasses;
+  // classify's path: nothing but K (class, probability) pairs per image comes back.
+  const { top } = await model.forward(pre.input(count, async (put) => { for (const [i, img] of rgbaImages.entries()) await put(img, `image ${start + i}`); }), { topK: numClasses });
+  // The CPU path it replaced: pixels and logits read back, top-K on the CPU.
+  const { logits } = await model.forward(await pre.run(rgbaImages), { batch: count });
+  const cpuTop = topK(logits, numClasses, numClasses);
   for (let i = 0; i < count; i++) {
-    let best = 0;
-    for (let c = 1; c < numClasses; c++) if (logits[i * numClasses + c] > logits[i * numClasses + best]) best = c;
+    const best = top[i][0].index;
+    if (top[i].some((e, j) => e.index !== cpuTop[i][j].index)) rankingDiffers++;
     const k = start + i;
     if (best === torchTop1[k]) agree++;
     else disagreements.push({ index: k, webvit: best, pytorch: torchTop1[k] });
@@ -99,6 +107,7 @@ const seconds = (performance.now() - t0) / 1000;
 const result = {
   images: n,
   top1Agreement: agree / n,
+  gpuCpuRankingsDiffering: rankingDiffers,
   webvitAccuracy: correct / n,
   pytorchAccuracy: torchCorrect / n,
   accuracyDifferencePoints: (100 * (correct - torchCorrect)) / n,
@@ -109,6 +118,6 @@ const result = {
 console.log(JSON.stringify(result, null, 1));
 await model.dispose();
 device.destroy();
-const ok = result.top1Agreement >= 0.999 && Math.abs(result.accuracyDifferencePoints) <= 0.1;
-console.log(ok ? 'PASS: agreement ≥ 99.9 % and accuracy within 0.1 points' : 'FAIL');
+const ok = result.top1Agreement >= 0.999 && Math.abs(result.accuracyDifferencePoints) <= 0.1 && rankingDiffers === 0;
+console.log(ok ? 'PASS: agreement ≥ 99.9 %, accuracy within 0.1 points, GPU and CPU top-K identical' : 'FAIL');
 process.exit(ok ? 0 : 1);
