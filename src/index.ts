@@ -1,8 +1,8 @@
 /** webvit: Vision Transformer inference on WebGPU (browser entry). */
 export { getDevice, requestDeviceFrom, featuresOf, type DeviceOptions, type DeviceFeatures } from './runtime/device.js';
-export { WebvitError, type WebvitErrorCode } from './runtime/errors.js';
-export { ViTModel, setDefaultTuneStore, estimateActivationBytes, parameterCount, type ForwardOptions, type ForwardResult, type LoadOptions } from './model/vit.js';
-export { parseConfig, presetConfig, shapeOf, VIT_PRESETS, type ViTConfig, type ViTPresetName } from './model/config.js';
+export { WebvitError, type WebvitErrorCode } from './errors.js';
+export { ViTModel, setDefaultTuneStore, estimateActivationBytes, parameterCount, type ForwardOptions, type ForwardResult, type LoadOptions, type GpuInput, type TopClass } from './model/vit.js';
+export { parseConfig, presetConfig, shapeOf, VIT_PRESETS, LIMITS, type ViTConfig, type ViTPresetName } from './model/config.js';
 export { readWeights, expectedTensors, type LoadedWeights } from './model/weights.js';
 export { parseSafetensors, writeSafetensors } from './model/safetensors.js';
 export type { PlanProfile, DispatchTiming } from './runtime/plan.js';
@@ -10,7 +10,7 @@ export { topK } from './model/topk.js';
 export { tuneKernels, memoryTuneStore, localStorageTuneStore, type TuneStore, type TuneOptions } from './runtime/tuning.js';
 export type { LoadProgress } from './runtime/progress.js';
 export { KERNEL_VARIANTS, DEFAULT_CHOICE, adapterDefaults, isCpuAdapter, type KernelChoice } from './kernels/registry.js';
-export { ImagePreprocessor, type RgbaImage } from './image/preprocessor.js';
+export { ImagePreprocessor, type RgbaImage, type ImageInput } from './image/preprocessor.js';
 export { parsePreprocess, defaultPreprocess, preprocessGeometry, type PreprocessConfig } from './model/preprocess.js';
 export { flopsPerImage } from './model/stats.js';
 export { convertCheckpoint, detectLayout, type Checkpoint, type ConvertOptions, type Converted } from './model/convert/index.js';
