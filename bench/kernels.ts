@@ -1,5 +1,5 @@
 import { variantNames, type OpDefinition, type VariantInfo } from '../src/kernels/definition.js';
-import { OPS } from '../src/kernels/registry.js';
+import { allOps } from '../src/model/ops.js';
 import { rng } from '../src/kernels/sample.js';
 import { VIT_PRESETS } from '../src/model/config.js';
 import { buildGraph } from '../src/model/graph.js';
@@ -13,7 +13,7 @@ export const BENCH_MODELS = {
 export type BenchModel = keyof typeof BENCH_MODELS;
 
 /** Every op of the registry (`--op`). */
-export const BENCH_OPS: readonly string[] = OPS.map((d) => d.name);
+export const BENCH_OPS: readonly string[] = allOps().map((d) => d.name);
 export type BenchOp = string;
 
 /** Computes a reference once and shares it between the variants of one shape. */
@@ -46,7 +46,7 @@ export function kernelCases(model: BenchModel, batch: number, maxWorkgroupStorag
       });
     }
   };
-  for (const def of OPS as readonly OpDefinition[]) {
+  for (const def of allOps()) {
     if (!ops.includes(def.name)) continue;
     const seen = new Set<string>();
     const nodes = graph.dispatches.filter((d) => d.op?.name === def.name);

@@ -3,10 +3,10 @@
 //   node scripts/build.mjs --release  no source maps, old ones removed (npm pack runs this: the
 //                                     maps were 2.3 MB of a 3.3 MB package and help no user)
 import { build } from 'esbuild';
-import { chmodSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, rmSync } from 'node:fs';
 
 // Chunks from an earlier build would pile up (their names are content hashes).
-for (const f of readdirSync('dist', { withFileTypes: true }).filter((d) => d.name.startsWith('chunk-'))) rmSync(`dist/${f.name}`);
+if (existsSync('dist')) for (const f of readdirSync('dist').filter((n) => n.startsWith('chunk-'))) rmSync(`dist/${f}`);
 
 const release = process.argv.includes('--release');
 const common = { bundle: true, format: 'esm', target: 'es2022', sourcemap: !release, logLevel: 'warning', legalComments: 'none' };

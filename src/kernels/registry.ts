@@ -1,10 +1,8 @@
 import { ATTENTION } from './attention/definition.js';
-import { GELU } from './gelu/definition.js';
 import { LAYERNORM } from './layernorm/definition.js';
 import { MATMUL } from './matmul/definition.js';
 import { PATCH_EMBED } from './patch_embed/definition.js';
 import { POOL } from './pool/definition.js';
-import { QUICK_GELU } from './quick_gelu/definition.js';
 import { TOPK } from './topk/definition.js';
 import { variantNames, type OpDefinition, type VariantInfo } from './definition.js';
 import { unavailableReason, type Dispatch, type OpNode, type VariantNeeds } from './kernel.js';
@@ -13,11 +11,12 @@ import { WebvitError } from '../errors.js';
 export { isCpuAdapter } from './kernel.js';
 
 /**
- * Every op, described once (src/kernels/<op>/definition.ts). The kernel tests, the kernel
- * benchmark, the tuner and the forced-choice checks iterate over this list; nothing else holds a
- * list of ops or variants. Order: the tunable ops first, as the tuner reports them.
+ * Every op a graph dispatches, described once (src/kernels/<op>/definition.ts). The tuner and the
+ * forced-choice checks iterate over this list; the kernel tests and the benchmark iterate over it
+ * plus the activations (src/model/ops.ts: activations are fused into the matmul, so the list of
+ * them is the config's MLP_ACTIVATIONS). Order: the tunable ops first, as the tuner reports them.
  */
-export const OPS = [MATMUL, ATTENTION, LAYERNORM, PATCH_EMBED, POOL, GELU, QUICK_GELU, TOPK] as const;
+export const OPS = [MATMUL, ATTENTION, LAYERNORM, PATCH_EMBED, POOL, TOPK] as const;
 
 /** The definition of op `name`, or undefined. */
 export function opDefinition(name: string): OpDefinition | undefined {

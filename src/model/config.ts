@@ -1,11 +1,16 @@
 import { WebvitError } from '../runtime/errors.js';
 import { oneLine, preview } from './json_preview.js';
 import type { Pooling } from '../kernels/pool/op.js';
-import { GELU_ACTIVATION } from '../kernels/gelu/activation.js';
-import { QUICK_GELU_ACTIVATION } from '../kernels/quick_gelu/activation.js';
+import { GELU } from '../kernels/gelu/definition.js';
+import { QUICK_GELU } from '../kernels/quick_gelu/definition.js';
 
-/** The activations an MLP can name (`hidden_act`), each described once in its kernels folder. */
-export const MLP_ACTIVATIONS = { gelu: GELU_ACTIVATION, quick_gelu: QUICK_GELU_ACTIVATION } as const;
+/**
+ * The activations an MLP can name (`hidden_act`), each described once in its kernels folder (its
+ * `definition.ts`: the standalone op, carrying the `activation` that fc1's matmul fuses). This is
+ * the one list of activations: the kernel tests and the benchmark take them from here (allOps in
+ * src/model/ops.ts), so a new one is its folder plus one entry here.
+ */
+export const MLP_ACTIVATIONS = { gelu: GELU, quick_gelu: QUICK_GELU } as const;
 export type MlpActivation = keyof typeof MLP_ACTIVATIONS;
 
 /** A ViT's shape. Field names follow the weight file's `webvit.config` (docs/weights-format.md). */

@@ -49,7 +49,7 @@ export function buildGraph(c: ViTConfig, weight: (name: string) => Binding, o: G
   const d: Dispatch[] = [];
   const eps = c.layer_norm_eps;
   const half = (name: string) => o.halfWeights?.has(name) ?? false;
-  const act = MLP_ACTIVATIONS[c.hidden_act ?? 'gelu'];
+  const act = MLP_ACTIVATIONS[c.hidden_act ?? 'gelu'].activation;
 
   const input = t('image', B * s.imageValues);
   let x = t('x.embed', M * D);

@@ -1,4 +1,5 @@
-import { unavailableReason } from '../../src/kernels/kernel.js';
+import { unavailableReason, type VariantNeeds } from '../../src/kernels/kernel.js';
+import type { OpDefinition } from '../../src/kernels/definition.js';
 import { variantNeeds } from '../../src/kernels/registry.js';
 import { getNodeDevice } from '../../src/runtime/node-device.js';
 import { StandaloneDispatch, type StandaloneIO } from '../../src/runtime/standalone.js';
@@ -35,10 +36,12 @@ export async function runDispatch(device: GPUDevice, make: (buffers: Record<stri
  * Skips the running test (with a line saying why) when the test device cannot run this variant:
  * variants that need a feature the adapter lacks are skipped, not failed.
  */
-export function skipIfUnavailable(ctx: { skip: () => void }, device: GPUDevice, op: string, variant: string): void {
-  const why = unavailableReason(device, variantNeeds(op, variant));
+export function skipIfUnavailable(ctx: { skip: () => void }, device: GPUDevice, op: string | OpDefinition, variant: string): void {
+  const needs = typeof op === 'string' ? variantNeeds(op, variant) : (op.variants as Record<string, VariantNeeds>)[variant];
+  const name = typeof op === 'string' ? op : op.name;
+  const why = unavailableReason(device, needs);
   if (why) {
-    console.log(`${op}/${variant}: skipped, ${why}`);
+    console.log(`${name}/${variant}: skipped, ${why}`);
     ctx.skip();
   }
 }

@@ -3,7 +3,7 @@ import { variantNames, type OpDefinition, type VariantInfo } from '../../src/ker
 import type { Activation } from '../../src/kernels/activation.js';
 import { MATMUL } from '../../src/kernels/matmul/definition.js';
 import { epilogueName } from '../../src/kernels/matmul/epilogue.js';
-import { OPS } from '../../src/kernels/registry.js';
+import { allOps } from '../../src/model/ops.js';
 import { WebvitError } from '../../src/runtime/errors.js';
 import { expectWithin, relL2 } from '../helpers/compare.js';
 import { runDispatch, skipIfUnavailable, testDevice } from '../helpers/gpu.js';
@@ -18,7 +18,7 @@ import { freshSeed, rng } from '../helpers/random.js';
 const slice = { buffer: {} as GPUBuffer, offset: 0, size: 1 << 20 };
 const ctx = (maxWorkgroupStorage: number) => ({ label: 'test', maxWorkgroupStorage });
 
-for (const def of OPS as readonly OpDefinition[]) {
+for (const def of allOps()) {
   const table = def.variants as Record<string, VariantInfo>;
   for (const variant of variantNames(def)) {
     describe(`${def.name}/${variant}`, () => {
@@ -39,7 +39,7 @@ for (const def of OPS as readonly OpDefinition[]) {
             return;
           }
           const device = await testDevice();
-          skipIfUnavailable(t, device, def.name, variant);
+          skipIfUnavailable(t, device, def, variant);
           const seed = freshSeed();
           const inputs = def.sample(c.shape, rng(seed));
           const got = await runDispatch(device, (b) => def.dispatch(c.shape, variant, b, ctx(device.limits.maxComputeWorkgroupStorageSize)), {
@@ -55,7 +55,7 @@ for (const def of OPS as readonly OpDefinition[]) {
 
 // Every activation an op describes (elementwiseOp) also runs fused in fc1's epilogue, in every
 // matmul variant, on a vec4 and a scalar shape; the ones matmul's own test shapes use are covered.
-const fused = (OPS as readonly (OpDefinition & { activation?: Activation })[])
+const fused = (allOps() as readonly (OpDefinition & { activation?: Activation })[])
   .flatMap((d) => (d.activation ? [d.activation] : []))
   .filter((act) => !MATMUL.testShapes.some((c) => epilogueName(c.shape.epilogue) === act.name));
 for (const act of fused) {
@@ -64,7 +64,7 @@ for (const act of fused) {
       for (const [M, K, N] of [[65, 48, 68], [37, 49, 10]]) {
         it(`${M}x${K}x${N}`, async (t) => {
           const device = await testDevice();
-          skipIfUnavailable(t, device, 'matmul', variant);
+          skipIfUnavailable(t, device, MATMUL, variant);
           const shape = { M, K, N, epilogue: act, bias: true };
           const seed = freshSeed();
           const inputs = MATMUL.sample(shape, rng(seed));
@@ -80,7 +80,7 @@ for (const act of fused) {
 // `op/variant` exactly as the registry names it, and the dispatch says which op, variant and
 // problem it is (what the tuner and the benchmark read). No device needed.
 describe('every dispatch is named op/variant and carries its op node', () => {
-  for (const def of OPS as readonly OpDefinition[]) {
+  for (const def of allOps()) {
     it(def.name, () => {
       const table = def.variants as Record<string, VariantInfo>;
       for (const c of def.testShapes) {
