@@ -6,7 +6,9 @@ import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage, RgbaPool } from '../../src/image/decode.js';
 import { WebvitError } from '../../src/runtime/errors.js';
-import { encodeJpeg, encodePng, PNG_CHANNELS, PNG_DEPTHS, pngRawBytes } from '../helpers/images.js';
+import { concatBytes, encodeJpeg, encodePng, PNG_CHANNELS, PNG_DEPTHS, pngRawBytes } from '../helpers/images.js';
+
+const concat = (...parts: Uint8Array[]) => concatBytes(parts);
 import { rng } from '../helpers/random.js';
 
 /**
@@ -189,16 +191,6 @@ function mutate(src: Uint8Array, m: Mutation): Uint8Array {
     case 'duplicate':
       return concat(b.subarray(0, at + Math.min(m.n, b.length - at)), b.subarray(at));
   }
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /** Recomputes every PNG chunk's CRC that fits in the file, so mutations reach past the checksum check. */
