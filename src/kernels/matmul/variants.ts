@@ -1,5 +1,6 @@
 import type { VariantInfo } from '../definition.js';
 import type { LinearCodeParams } from './epilogue.js';
+import { bigTileInvocations, bigTileStorage, doubleBufferedLinearCode, type BigTile } from './double_buffered.js';
 import { naiveLinearCode } from './naive.js';
 import { registerBlock, registerLinearCode, subgroupLoadLanes, type RegisterLayout } from './register.js';
 import { DEFAULT_TILE, type TiledMatmulShape } from './tiled.js';
@@ -29,6 +30,15 @@ function register(summary: string, layout: RegisterLayout): MatmulVariantDef {
   };
 }
 
+/**
+ * A big_* variant (double_buffered.ts). Its two buffers must fit WebGPU's default 16 KiB of
+ * workgroup memory and 256 invocations, so it needs nothing beyond core WebGPU.
+ */
+function big(summary: string, tile: BigTile): MatmulVariantDef {
+  if (bigTileStorage(tile) > 16384 || bigTileInvocations(tile) > 256) throw new Error(`matmul big tile ${tile.BM}x${tile.BN}x${tile.BK} exceeds WebGPU's default workgroup limits`);
+  return { summary, code: (p) => doubleBufferedLinearCode(tile, p), block: { rows: tile.BM, cols: tile.BN } };
+}
+
 /** A subgroup variant: `rows` × 4·`vec4s` outputs per invocation, `wg` invocations per workgroup. */
 const subgroup = (rows: number, vec4s: number, wg: number, change: string) =>
   register(`as subgroup_4x4 ${change}; rows of A shared by subgroupBroadcast`, { source: 'subgroup', rows, vec4s, wg });
@@ -39,6 +49,7 @@ const subgroup = (rows: number, vec4s: number, wg: number, change: string) =>
  *   tiled*        (tiled_linear.ts over tiled.ts)  workgroup-memory tiles: the portable default
  *   register_4x4  (register.ts, layout 'grid')     no workgroup memory, no barriers
  *   subgroup_*    (register.ts, layout 'subgroup') as register_4x4, rows of A shared by subgroupBroadcast
+ *   big_*         (double_buffered.ts)             large tiles, 8x8 per invocation, double-buffered (for GPUs)
  */
 export const MATMUL_VARIANTS = {
   naive: { summary: 'one output per invocation, scalar loads straight from global memory (baseline)', code: naiveLinearCode, block: { rows: 16, cols: 16 }, baseline: true },
@@ -50,6 +61,8 @@ export const MATMUL_VARIANTS = {
   subgroup_8x4: subgroup(8, 1, 64, 'with 8 rows per invocation (subgroups of at least 8)'),
   subgroup_16x4: subgroup(16, 1, 64, 'with 16 rows (two rows of A per loading lane)'),
   subgroup_8x8: subgroup(8, 2, 32, 'with 8 rows and 8 columns (two vec4) per invocation'),
+  big_128x64: big('128x64 tile, 8x8 outputs per invocation (128 invocations), BK 8 in two workgroup buffers: the next K slice loads while this one is multiplied, one barrier per slice (12 KiB)', { BM: 128, BN: 64, BK: 8 }),
+  big_128x128: big('as big_128x64 with 128x128 tiles (256 invocations, 16 KiB): twice the reuse of each A load', { BM: 128, BN: 128, BK: 8 }),
 } satisfies Record<string, MatmulVariantDef>;
 
 export type MatmulVariant = keyof typeof MATMUL_VARIANTS;
