@@ -16,7 +16,7 @@ const TOL = MATMUL.tol;
 // same half-rounded weights, so the f32 tolerance still holds; vec4 (N % 4 == 0) and scalar
 // (odd N, odd K·N: the last u32 holds one padded half) paths, tiled and naive.
 describe('matmul with f16 weights', () => {
-  const cases: [MatmulVariant, number, number, number][] = [['tiled', 197, 64, 192], ['tiled', 37, 49, 11], ['naive', 21, 16, 13], ['tiled_32x64', 3, 64, 1000], ['register_4x4', 37, 49, 11], ['register_4x4', 50, 64, 96], ['subgroup_8x4', 197, 64, 192], ['subgroup_8x8', 37, 49, 11], ['subgroup_16x4', 50, 64, 96], ['subgroup_4x4', 3, 64, 1000], ['big_128x64', 197, 64, 192], ['big_128x64', 37, 49, 11], ['big_128x128', 3, 64, 1000]];
+  const cases: [MatmulVariant, number, number, number][] = [['tiled', 197, 64, 192], ['tiled', 37, 49, 11], ['naive', 21, 16, 13], ['tiled_32x64', 3, 64, 1000], ['register_4x4', 37, 49, 11], ['register_4x4', 50, 64, 96], ['subgroup_8x4', 197, 64, 192], ['subgroup_8x8', 37, 49, 11], ['subgroup_16x4', 50, 64, 96], ['subgroup_4x4', 3, 64, 1000], ['big_128x64', 197, 64, 192], ['big_128x64', 37, 49, 11], ['big_128x128', 3, 64, 1000], ['slicedk_16x64', 197, 64, 192], ['slicedk_16x64', 37, 49, 11], ['slicedk_32x64', 3, 64, 1000]];
   for (const [variant, M, K, N] of cases) {
     it(`${variant} ${M}x${K}x${N}`, async (ctx) => {
       const device = await testDevice();

@@ -5,6 +5,7 @@ import { naiveLinearCode } from './naive.js';
 import { registerBlock, registerLinearCode, subgroupLoadLanes, type RegisterLayout } from './register.js';
 import { DEFAULT_TILE, type TiledMatmulShape } from './tiled.js';
 import { tiledLinearCode } from './tiled_linear.js';
+import { slicedKInvocations, slicedKLinearCode, slicedKStorage, type SlicedKTile } from './sliced_k.js';
 
 /**
  * A matmul variant: its WGSL builder (`code`, in the file named after its family) and the output
@@ -39,6 +40,12 @@ function big(summary: string, tile: BigTile): MatmulVariantDef {
   return { summary, code: (p) => doubleBufferedLinearCode(tile, p), block: { rows: tile.BM, cols: tile.BN } };
 }
 
+/** A slicedk_* variant (sliced_k.ts): within the same default limits. */
+function slicedK(summary: string, tile: SlicedKTile): MatmulVariantDef {
+  if (slicedKStorage(tile) > 16384 || slicedKInvocations(tile) > 256) throw new Error(`matmul sliced-K tile ${tile.BM}x${tile.BN}x${tile.S} exceeds WebGPU's default workgroup limits`);
+  return { summary, code: (p) => slicedKLinearCode(tile, p), block: { rows: tile.BM, cols: tile.BN } };
+}
+
 /** A subgroup variant: `rows` × 4·`vec4s` outputs per invocation, `wg` invocations per workgroup. */
 const subgroup = (rows: number, vec4s: number, wg: number, change: string) =>
   register(`as subgroup_4x4 ${change}; rows of A shared by subgroupBroadcast`, { source: 'subgroup', rows, vec4s, wg });
@@ -50,6 +57,7 @@ const subgroup = (rows: number, vec4s: number, wg: number, change: string) =>
  *   register_4x4  (register.ts, layout 'grid')     no workgroup memory, no barriers
  *   subgroup_*    (register.ts, layout 'subgroup') as register_4x4, rows of A shared by subgroupBroadcast
  *   big_*         (double_buffered.ts)             large tiles, 8x8 per invocation, double-buffered (for GPUs)
+ *   slicedk_*     (sliced_k.ts)                    small tiles, K split across a workgroup's invocations (few rows, long K)
  */
 export const MATMUL_VARIANTS = {
   naive: { summary: 'one output per invocation, scalar loads straight from global memory (baseline)', code: naiveLinearCode, block: { rows: 16, cols: 16 }, baseline: true },
@@ -62,6 +70,8 @@ export const MATMUL_VARIANTS = {
   subgroup_16x4: subgroup(16, 1, 64, 'with 16 rows (two rows of A per loading lane)'),
   subgroup_8x8: subgroup(8, 2, 32, 'with 8 rows and 8 columns (two vec4) per invocation'),
   big_128x64: big('128x64 tile, 8x8 outputs per invocation (128 invocations), BK 8 in two workgroup buffers: the next K slice loads while this one is multiplied, one barrier per slice (12 KiB)', { BM: 128, BN: 64, BK: 8 }),
+  slicedk_16x64: slicedK('16x64 tile, 4x4 outputs per invocation, K split over 4 slices of 64 invocations (8 k each per 32-wide step), partials summed in workgroup memory before the epilogue: 4x the workgroups of tiled_32x64 for few rows', { BM: 16, BN: 64, S: 4, BK: 8 }),
+  slicedk_32x64: slicedK('as slicedk_16x64 with 32x64 tiles and 2 slices of 16 k', { BM: 32, BN: 64, S: 2, BK: 16 }),
   big_128x128: big('as big_128x64 with 128x128 tiles (256 invocations, 16 KiB): twice the reuse of each A load', { BM: 128, BN: 128, BK: 8 }),
 } satisfies Record<string, MatmulVariantDef>;
 
