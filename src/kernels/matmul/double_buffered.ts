@@ -1,6 +1,5 @@
 import { WebvitError } from '../../errors.js';
-import { applyActivation } from '../activation.js';
-import { activationOf, type LinearCodeParams } from './epilogue.js';
+import { activationOf, epilogueWgsl, type LinearCodeParams } from './epilogue.js';
 
 /**
  * big_*: large output tiles for data-centre GPUs, 8×8 outputs per invocation, double-buffered
@@ -54,16 +53,7 @@ export function doubleBufferedLinearCode(tile: BigTile, p: LinearCodeParams): st
   const tA = p.vecA ? 'vec4<f32>' : 'f32';
   const tB = p.vecN ? 'vec4<f32>' : 'f32';
   const wType = p.wHalf ? (p.vecN ? 'vec2<u32>' : 'u32') : p.vecN ? 'vec4<f32>' : 'f32';
-  const idx = p.vecN ? '(row * params.N + col) / 4u' : 'row * params.N + col';
-  const epilogue = [
-    `var y = v;`,
-    p.bias ? `y += bias[${p.vecN ? 'col / 4u' : 'col'}];` : '',
-    act ? `y = ${applyActivation(act, p.vecN, 'y')};` : '',
-    p.epilogue === 'residual' ? `y += residual[${idx}];` : '',
-    `out[${idx}] = y;`,
-  ]
-    .filter(Boolean)
-    .join(' ');
+  const epilogue = epilogueWgsl(p);
 
   // Global -> register fetch of element i of a slice starting at k0, and register -> workgroup
   // store of it into the buffer whose first row is `base` (0 or BK).

@@ -1,4 +1,4 @@
-import type { Activation } from '../activation.js';
+import { applyActivation, type Activation } from '../activation.js';
 
 /**
  * What a matmul does to each output after `a · w` (and the bias): nothing, an activation (fc1:
@@ -27,4 +27,24 @@ export interface LinearCodeParams {
   wHalf: boolean;
   bias: boolean;
   epilogue: MatmulEpilogue;
+}
+
+/**
+ * The WGSL statements that finish one output of any matmul variant: from the accumulated value
+ * `val` at (`row`, `col`) (vec4 along N when vecN), add the bias, apply the activation, add the
+ * residual, store. Every variant uses this, so an epilogue is written once. `sep` joins the
+ * statements (layout of the generated code only).
+ */
+export function epilogueWgsl(p: LinearCodeParams, val = 'v', sep = ' '): string {
+  const act = activationOf(p.epilogue);
+  const idx = p.vecN ? '(row * params.N + col) / 4u' : 'row * params.N + col';
+  return [
+    `var y = ${val};`,
+    p.bias ? `y += bias[${p.vecN ? 'col / 4u' : 'col'}];` : '',
+    act ? `y = ${applyActivation(act, p.vecN, 'y')};` : '',
+    p.epilogue === 'residual' ? `y += residual[${idx}];` : '',
+    `out[${idx}] = y;`,
+  ]
+    .filter(Boolean)
+    .join(sep);
 }

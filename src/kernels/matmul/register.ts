@@ -1,5 +1,4 @@
-import { applyActivation } from '../activation.js';
-import { activationOf, type LinearCodeParams } from './epilogue.js';
+import { activationOf, epilogueWgsl, type LinearCodeParams } from './epilogue.js';
 
 /**
  * Register-blocked matmuls: no workgroup memory, no barriers. Each invocation computes a block of
@@ -71,15 +70,7 @@ export function registerLinearCode(L: RegisterLayout, p: LinearCodeParams): stri
   for (var j = 0u; j < 4u; j++) { if (col + j < params.N) { let i = k * params.N + col + j; r[j] = ${wElem}; } }
   return r;
 }`;
-  const idx = p.vecN ? '(row * params.N + col) / 4u' : 'row * params.N + col';
-  const epilogue = (val: string) =>
-    [
-      `var y = ${val};`,
-      p.bias ? `y += bias[${p.vecN ? 'col / 4u' : 'col'}];` : '',
-      act ? `y = ${applyActivation(act, p.vecN, 'y')};` : '',
-      p.epilogue === 'residual' ? `y += residual[${idx}];` : '',
-      `out[${idx}] = y;`,
-    ].filter(Boolean).join(' ');
+  const epilogue = (val: string) => epilogueWgsl(p, val);
   const store = (accI: string) =>
     p.vecN
       ? `if (col < params.N) { ${epilogue(accI)} }`

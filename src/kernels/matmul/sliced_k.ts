@@ -1,6 +1,5 @@
 import { WebvitError } from '../../errors.js';
-import { applyActivation } from '../activation.js';
-import { activationOf, type LinearCodeParams } from './epilogue.js';
+import { activationOf, epilogueWgsl, type LinearCodeParams } from './epilogue.js';
 
 /**
  * slicedk_*: K split across the invocations of one workgroup ("sliced-K"), for few rows and a long
@@ -57,16 +56,7 @@ export function slicedKLinearCode(tile: SlicedKTile, p: LinearCodeParams): strin
   const act = activationOf(p.epilogue);
   const v = p.vecN ? 'vec4<f32>' : 'f32';
   const wType = p.wHalf ? (p.vecN ? 'vec2<u32>' : 'u32') : p.vecN ? 'vec4<f32>' : 'f32';
-  const idx = p.vecN ? '(row * params.N + col) / 4u' : 'row * params.N + col';
-  const epilogue = [
-    `var y = v;`,
-    p.bias ? `y += bias[${p.vecN ? 'col / 4u' : 'col'}];` : '',
-    act ? `y = ${applyActivation(act, p.vecN, 'y')};` : '',
-    p.epilogue === 'residual' ? `y += residual[${idx}];` : '',
-    `out[${idx}] = y;`,
-  ]
-    .filter(Boolean)
-    .join(' ');
+  const epilogue = epilogueWgsl(p);
   const aLoads = (BM * KT) / (p.vecA ? 4 : 1);
   const bLoads = (KT * BN) / (p.vecN ? 4 : 1);
   const loadA = p.vecA

@@ -1,6 +1,5 @@
-import { applyActivation } from '../activation.js';
 import { tiledMatmulWgsl, type TiledMatmulShape } from './tiled.js';
-import { activationOf, type LinearCodeParams } from './epilogue.js';
+import { activationOf, epilogueWgsl, type LinearCodeParams } from './epilogue.js';
 
 /**
  * The tiled variants' WGSL (tiled, tiled_32x64, tiled_bk32): the workgroup-memory tiled matmul of
@@ -10,7 +9,6 @@ import { activationOf, type LinearCodeParams } from './epilogue.js';
 export function tiledLinearCode(tile: TiledMatmulShape, p: LinearCodeParams): string {
   const act = activationOf(p.epilogue);
   const v = p.vecN ? 'vec4<f32>' : 'f32';
-  const idx = p.vecN ? '(row * params.N + col) / 4u' : 'row * params.N + col';
   const bindings = [
     `@group(0) @binding(?) var<storage, read> a: array<${p.vecA ? 'vec4<f32>' : 'f32'}>; // [M, K]`,
     ...(p.bias ? [`@group(0) @binding(?) var<storage, read> bias: array<${v}>; // [N]`] : []),
@@ -20,15 +18,7 @@ export function tiledLinearCode(tile: TiledMatmulShape, p: LinearCodeParams): st
   const loadA = p.vecA
     ? `fn load_a(row: u32, k: u32) -> vec4<f32> { return a[(row * params.K + k) / 4u]; }`
     : `fn load_a(row: u32, k: u32) -> f32 { return a[row * params.K + k]; }`;
-  const store = [
-    `var y = v;`,
-    p.bias ? `y += bias[${p.vecN ? 'col / 4u' : 'col'}];` : '',
-    act ? `y = ${applyActivation(act, p.vecN, 'y')};` : '',
-    p.epilogue === 'residual' ? `y += residual[${idx}];` : '',
-    `out[${idx}] = y;`,
-  ]
-    .filter(Boolean)
-    .join('\n        ');
+  const store = epilogueWgsl(p, 'v', '\n        ');
   return tiledMatmulWgsl(
     { tile, vecA: p.vecA, vecN: p.vecN, wHalf: p.wHalf },
     { params: [], bindings, loadA, store, helpers: act ? act.wgsl : '' },
