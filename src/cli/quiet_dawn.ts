@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 
 /**
  * Dawn's Vulkan backend prints two lines on every adapter request when the driver's limits exceed
@@ -76,8 +77,12 @@ export async function runQuietChild(argv: string[]): Promise<number | undefined>
     child.on('close', (code, signal) => {
       filter.end();
       for (const [s, h] of handlers) process.off(s, h);
-      const signo = signal ? ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1, SIGKILL: 9 } as Record<string, number>)[signal] ?? 1 : 0;
-      resolve(code ?? 128 + signo);
+      if (!signal) return resolve(code ?? 1);
+      // The child died on a signal: end the same way, so that a shell sees it (a loop stops on
+      // Ctrl-C). A crash (SIGSEGV, SIGABRT, ...) is said in words first: it printed nothing itself.
+      if (!['SIGINT', 'SIGTERM', 'SIGHUP'].includes(signal)) process.stderr.write(`webvit: the GPU process ended on ${signal}\n`);
+      process.kill(process.pid, signal);
+      resolve(128 + (constants.signals[signal] ?? 0)); // if re-raising did not end this process
     });
   });
 }

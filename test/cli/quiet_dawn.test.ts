@@ -58,3 +58,20 @@ describe('the Dawn warning filter', () => {
     expect(r.stderr).toMatch(/no-such-file\.png: cannot read \(ENOENT\)/);
   });
 });
+
+describe('signals through the wrapper', () => {
+  it('SIGTERM to the wrapper ends the child, and the wrapper ends on SIGTERM too (a shell loop stops)', async () => {
+    const { spawn } = await import('node:child_process');
+    // A run long enough to be interrupted: 200 copies of an example, killed 0.4 s in.
+    const p = spawn(process.execPath, ['dist/cli.js', 'classify', ...Array(200).fill('examples/bag.png'), '--no-tune'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    await new Promise((r) => setTimeout(r, 400));
+    p.kill('SIGTERM');
+    const [code, signal] = await new Promise<[number | null, string | null]>((r) => p.on('close', (c, s) => r([c, s])));
+    expect({ code, signal }, err).toEqual({ code: null, signal: 'SIGTERM' });
+    // No child left behind: no process still runs this checkout's cli.js classify with 200 images.
+    const ps = spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout;
+    expect(ps.split('\n').filter((l) => l.includes('dist/cli.js classify') && l.split('examples/bag.png').length > 100)).toEqual([]);
+  });
+});
