@@ -109,12 +109,19 @@ async function classifyChunk(
   model: ViTModel,
   pre: ImagePreprocessor,
   chunk: Item[],
+  batch: number,
   k: number,
   decode: (it: Item) => Promise<RgbaImage>,
   onImage: () => void,
 ): Promise<(TopClass[] | { error: string })[]> {
   const slots: number[] = chunk.map(() => -1);
-  const input = pre.input(chunk.length, async (put) => {
+  if (chunk.every((it) => it.error)) {
+    chunk.forEach(() => onImage());
+    return chunk.map((it) => ({ error: it.error! }));
+  }
+  // Always the model's loaded batch size (unfilled slots are zeroed): a last, shorter chunk then
+  // reuses the same plan instead of compiling another one mid-run.
+  const input = pre.input(batch, async (put) => {
     let n = 0;
     for (const [i, it] of chunk.entries()) {
       if (!it.error) {
@@ -141,7 +148,7 @@ async function classifyChunk(
   const rows: (TopClass[] | { error: string })[] = [];
   for (const [i, it] of chunk.entries()) {
     if (slots[i] < 0) rows.push({ error: it.error! });
-    else rows.push(...(await classifyChunk(model, pre, [it], k, decode, () => undefined)));
+    else rows.push(...(await classifyChunk(model, pre, [it], batch, k, decode, () => undefined)));
   }
   return rows;
 }
@@ -228,7 +235,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
     // pass follows in queue order; only K (class, probability) pairs per image come back.
     for (let b = 0; b < items.length; b += batchSize) {
       const chunk = items.slice(b, b + batchSize);
-      const rows = await classifyChunk(model, pre, chunk, k, decode, () => progress.update(++done));
+      const rows = await classifyChunk(model, pre, chunk, batch, k, decode, () => progress.update(++done));
       chunk.forEach((it, i) => {
         const row = rows[i];
         if ('error' in row) return emit({ file: it.file, error: row.error });

@@ -163,7 +163,8 @@ function greyPng(w: number, h: number): Uint8Array {
 /** Runs the CLI and returns its peak resident memory in bytes (process.resourceUsage at exit). */
 function peakRss(...args: string[]): { bytes: number; code: number; stderr: string } {
   const hook = 'data:text/javascript,process.on("exit",()=>process.stderr.write(`\\nmaxrss ${process.resourceUsage().maxRSS}\\n`))';
-  const r = spawnSync(process.execPath, ['--import', hook, 'dist/cli.js', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, CI: '1' }, timeout: 240_000 });
+  // One process (no stderr-filtering child), so the maxrss line is the command's own.
+  const r = spawnSync(process.execPath, ['--import', hook, 'dist/cli.js', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, CI: '1', WEBVIT_RAW_STDERR: '1' }, timeout: 240_000 });
   const m = /maxrss (\d+)/.exec(r.stderr);
   if (!m) throw new Error(`no maxrss line (exit ${r.status}): ${r.stderr}`);
   return { bytes: Number(m[1]) * 1024, code: r.status ?? -1, stderr: r.stderr };
