@@ -15,6 +15,8 @@ export type WebvitErrorCode =
   | 'BINDING_MISMATCH'
   | 'SHADER'
   | 'DISPOSED'
+  /** A file could not be written (full disk, file size limit, permissions): nothing was changed. */
+  | 'IO'
   | 'GPU';
 
 export class WebvitError extends Error {

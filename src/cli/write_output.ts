@@ -93,7 +93,7 @@ export async function writeOutputAtomically(out: string, bytes: Uint8Array, io: 
   } catch (e) {
     removeTmp();
     const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    throw new WebvitError('BAD_WEIGHTS', `${out}: cannot write the output (${code}); nothing was written, ${out} is as it was`, { cause: e });
+    throw new WebvitError('IO', `${out}: cannot write the output (${code}); nothing was written, ${out} is as it was`, { cause: e });
   } finally {
     for (const s of SIGNALS) process.off(s, onSignal);
   }

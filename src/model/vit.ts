@@ -302,7 +302,7 @@ export class ViTModel {
       const pixels = taken.pixels;
       const largest = pixels ? Math.max(...bad.map((i) => maxAbs(pixels.subarray(i * per, (i + 1) * per)))) : taken.gpu!.maxAbs;
       const what = `${this.label}: the outputs of ${imageList(bad, batch)} are not finite (NaN or ±Inf) although the input is`;
-      const size = pixels ? `whose largest |value| is ${largest.toExponential(1)}` : `whose values reach ${largest.toExponential(1)} in magnitude`;
+      const size = pixels ? `whose largest |value| is ${largest.toExponential(1)}` : `from a preprocessing that can produce values up to ${largest.toExponential(1)} in magnitude`;
       if (largest > EXTREME_INPUT) {
         throw new WebvitError('BAD_INPUT', `${what}: float32 overflowed inside the model on an input ${size}, far beyond normalised pixels (about ±10). Normalise the pixels ((x − mean) / std) first.`);
       }

@@ -46,14 +46,14 @@ describe('writeOutputAtomically', () => {
     const dir = mkdtempSync(join(tmp, 'enospc-'));
     const out = join(dir, 'out.bin');
     writeFileSync(out, 'old contents');
-    await expectWebvitError(() => writeOutputAtomically(out, bytes, failing('write', 'ENOSPC')), 'BAD_WEIGHTS', [out, 'ENOSPC', 'as it was']);
+    await expectWebvitError(() => writeOutputAtomically(out, bytes, failing('write', 'ENOSPC')), 'IO', [out, 'ENOSPC', 'as it was']);
     expect(readdirSync(dir)).toEqual(['out.bin']);
     expect(readFileSync(out, 'utf8')).toBe('old contents');
   });
 
   it('a failed rename (EXDEV): no temporary file', async () => {
     const dir = mkdtempSync(join(tmp, 'exdev-'));
-    await expectWebvitError(() => writeOutputAtomically(join(dir, 'out.bin'), bytes, failing('rename', 'EXDEV')), 'BAD_WEIGHTS', ['EXDEV']);
+    await expectWebvitError(() => writeOutputAtomically(join(dir, 'out.bin'), bytes, failing('rename', 'EXDEV')), 'IO', ['EXDEV']);
     expect(readdirSync(dir)).toEqual([]);
   });
 
