@@ -11,7 +11,7 @@ import { UsageError } from './usage.js';
  * the command read (compared by device and inode, so another spelling, a symlink or a hard link
  * is caught too), and it is written to `OUT.tmp-PID` and renamed, so that OUT is either what it
  * was or the whole new file. A failed write (ENOSPC, EFBIG, EIO ...) and SIGINT / SIGTERM / SIGHUP
- * during the write remove the temporary file.
+ * during the write remove the temporary file and end the process on that signal.
  */
 
 /**
@@ -46,8 +46,8 @@ const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /**
  * Writes `bytes` to `out` through `out.tmp-PID` and a rename. On a write error the temporary file
  * is removed and a WebvitError names OUT and the error code; on SIGINT, SIGTERM or SIGHUP during
- * the write it is removed and the process exits with 128 + the signal number (130, 143, 129), as a
- * shell expects. The signal handlers exist only while the write is under way.
+ * the write it is removed and the process ends on that signal (a shell reports 130, 143, 129).
+ * The signal handlers exist only while the write is under way.
  *
  * WEBVIT_TEST_PAUSE_WRITE=MS (for tests only): after the first half is written, print
  * "webvit: test pause ..." on stderr and wait MS milliseconds, so that a test can interrupt a write
@@ -62,8 +62,12 @@ export async function writeOutputAtomically(out: string, bytes: Uint8Array, io: 
       // not created yet, or already gone
     }
   };
+  // Remove the partial file, then end on the same signal (so that a shell sees an interrupted
+  // command and a loop stops on Ctrl-C); exit 128 + signo should re-raising not end the process.
   const onSignal = (signal: NodeJS.Signals) => {
     removeTmp();
+    for (const s of SIGNALS) process.off(s, onSignal);
+    process.kill(process.pid, signal);
     process.exit(128 + (constants.signals[signal] ?? 0));
   };
   for (const s of SIGNALS) process.on(s, onSignal);
@@ -90,6 +94,8 @@ export async function writeOutputAtomically(out: string, bytes: Uint8Array, io: 
       await fh.close();
     }
     await io.rename(tmp, out);
+    // OUT is complete: a signal from here on must not report an interrupted write.
+    for (const s of SIGNALS) process.off(s, onSignal);
   } catch (e) {
     removeTmp();
     const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
