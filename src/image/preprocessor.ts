@@ -83,6 +83,7 @@ export class ImagePreprocessor {
   private uploadedSinceWait = 0;
   /** Writes run one at a time: they share the band buffer and the kept geometries. */
   private queue: Promise<unknown> = Promise.resolve();
+  private disposed = false;
 
   constructor(
     readonly device: GPUDevice,
@@ -169,8 +170,10 @@ export class ImagePreprocessor {
     }
   }
 
-  /** Frees every buffer and compiled pass the preprocessor keeps. */
+  /** Frees every buffer and compiled pass the preprocessor keeps, after the writes already queued. */
   async dispose(): Promise<void> {
+    this.disposed = true;
+    await this.queue;
     const all = [...this.geometries.values()];
     this.geometries.clear();
     await Promise.all(all.map((g) => this.release(g)));
@@ -214,6 +217,7 @@ export class ImagePreprocessor {
    * `target` at image slot `slot`. Queue order puts them before any later submit that reads `target`.
    */
   private write(image: RgbaImage, target: BufferSlice & { size: number }, slot: number, name: string): Promise<void> {
+    if (this.disposed) return Promise.reject(new WebvitError('DISPOSED', `${this.label}: an image written after dispose()`));
     const run = this.queue.then(() => this.writeNow(image, target, slot, name));
     this.queue = run.catch(() => undefined);
     return run;
@@ -279,7 +283,7 @@ export class ImagePreprocessor {
       const old = [...this.geometries.values()];
       this.geometries.clear();
       await Promise.all(old.map((x) => this.release(x)));
-      this.band?.destroy();
+      if (this.band) this.owner.release(this.band);
       this.band = this.owner.create({ label: `${this.label}.band`, size: Math.max(16, bandBytes), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
     }
     this.lutBuffer ??= upload(this.owner, `${this.label}.lut`, this.lut);

@@ -19,6 +19,12 @@ export class BufferOwner {
   get bytes(): number {
     return this.buffers.reduce((a, b) => a + b.size, 0);
   }
+  /** Destroys one buffer this owner made and stops tracking it. */
+  release(b: GPUBuffer): void {
+    const i = this.buffers.indexOf(b);
+    if (i >= 0) this.buffers.splice(i, 1);
+    b.destroy();
+  }
   destroyAll(): void {
     for (const b of this.buffers) b.destroy();
     this.buffers.length = 0;
