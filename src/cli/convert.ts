@@ -52,7 +52,8 @@ export async function convertCommand(argv: string[]): Promise<number> {
   const t0 = performance.now();
   const labels = values.labels ? await readLabelsFile(values.labels) : undefined;
   const ckpt = await readCheckpoint(src);
-  // Before any work: OUT must not be a file this conversion reads (by device and inode).
+  // Before converting or writing anything: OUT must not be a file this conversion reads (by
+  // device and inode; the list of files comes from reading the checkpoint).
   await refuseOverwritingInputs(out, [...(ckpt.files ?? []), ...(values.labels ? [values.labels] : [])]);
   const r = convertCheckpoint(ckpt, { layout, heads, imageSize, labels, labelsSource: values.labels, pooling, resize });
   for (const n of r.notes) process.stderr.write(`webvit convert: ${n}\n`);
