@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { shapeOf } from '../../src/model/config.js';
 import { ViTModel } from '../../src/model/vit.js';
 import { readWeights } from '../../src/model/weights.js';
@@ -76,15 +76,24 @@ describe(`soak (seed ${seed})`, () => {
   let reference: Float32Array[] = [];
   let classes = 0;
 
+  // Sequential references, one call at a time, on a model of their own: every test below compares
+  // against them, so each can run alone (-t) and none depends on another having passed.
+  beforeAll(async () => {
+    const device = await testDevice();
+    const model = await ViTModel.load(device, f.model, { label: 'soak.reference' });
+    try {
+      classes = model.numClasses;
+      for (const c of calls) reference.push((await bounded(model.forward(c.input), 'sequential forward')).logits);
+    } finally {
+      await model.dispose();
+    }
+  });
+
   it('hundreds of concurrent forwards with changing batch sizes: bitwise the sequential results, flat GPU memory', async () => {
     const device = await testDevice();
     tracker = trackBuffers(device);
     const model = await ViTModel.load(device, f.model, { label: 'soak' });
-    classes = model.numClasses;
     try {
-      // Sequential references, one call at a time.
-      reference = [];
-      for (const c of calls) reference.push((await bounded(model.forward(c.input), 'sequential forward')).logits);
       // Per image, every batch size agrees with batch 1 (to CROSS_BATCH_TOL).
       const single = await Promise.all(pool.map((img) => model.forward(img)));
       let worst = 0;
