@@ -1,5 +1,5 @@
 import { WebvitError } from '../../errors.js';
-import { activationOf, epilogueWgsl, type LinearCodeParams } from './epilogue.js';
+import { epilogueWgsl, linearHeaderWgsl, type LinearCodeParams } from './epilogue.js';
 
 /**
  * big_*: large output tiles for data-centre GPUs, 8×8 outputs per invocation, double-buffered
@@ -48,11 +48,8 @@ export function doubleBufferedLinearCode(tile: BigTile, p: LinearCodeParams): st
   }
   const NA = aLoads / T; // A elements (vec4 or scalar) each invocation stages per slice
   const NB = bLoads / T;
-  const act = activationOf(p.epilogue);
-  const v = p.vecN ? 'vec4<f32>' : 'f32';
   const tA = p.vecA ? 'vec4<f32>' : 'f32';
   const tB = p.vecN ? 'vec4<f32>' : 'f32';
-  const wType = p.wHalf ? (p.vecN ? 'vec2<u32>' : 'u32') : p.vecN ? 'vec4<f32>' : 'f32';
   const epilogue = epilogueWgsl(p);
 
   // Global -> register fetch of element i of a slice starting at k0, and register -> workgroup
@@ -139,20 +136,8 @@ fn put_b(base: u32, i: u32, v: f32) {
       if (col < params.N) { let v = acc[q][c]; ${epilogue} }
     }
   }`;
-  let b = 0;
   return /* wgsl */ `
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-}
-@group(0) @binding(${b++}) var<storage, read> a: array<${tA}>; // [M, K]
-@group(0) @binding(${b++}) var<storage, read> w: array<${wType}>; // [K, N]${p.wHalf ? ' as IEEE halves, two per u32' : ''}
-${p.bias ? `@group(0) @binding(${b++}) var<storage, read> bias: array<${v}>; // [N]` : ''}
-${p.epilogue === 'residual' ? `@group(0) @binding(${b++}) var<storage, read> residual: array<${v}>; // [M, N]` : ''}
-@group(0) @binding(${b++}) var<storage, read_write> out: array<${v}>; // [M, N]
-@group(0) @binding(${b++}) var<uniform> params: Params;
-${act ? act.wgsl : ''}
+${linearHeaderWgsl(p)}
 
 // Two buffers of BK rows each: rows [0, BK) and [BK, 2·BK).
 var<workgroup> As: array<array<vec4<f32>, ${BM / 4}>, ${2 * BK}>; // As[k][m/4][m%4]: A slice, transposed

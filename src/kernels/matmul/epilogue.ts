@@ -48,3 +48,27 @@ export function epilogueWgsl(p: LinearCodeParams, val = 'v', sep = ' '): string 
     .filter(Boolean)
     .join(sep);
 }
+
+/**
+ * The declarations a matmul variant's WGSL starts with: the Params struct (M, N, K), the bindings
+ * a, w, bias (when there is one), residual (for that epilogue), out and params in that order, and
+ * the activation's functions. Element types follow vecA / vecN / wHalf.
+ */
+export function linearHeaderWgsl(p: LinearCodeParams): string {
+  const act = activationOf(p.epilogue);
+  const v = p.vecN ? 'vec4<f32>' : 'f32';
+  const wType = p.wHalf ? (p.vecN ? 'vec2<u32>' : 'u32') : p.vecN ? 'vec4<f32>' : 'f32';
+  let b = 0;
+  return `struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+}
+@group(0) @binding(${b++}) var<storage, read> a: array<${p.vecA ? 'vec4<f32>' : 'f32'}>; // [M, K]
+@group(0) @binding(${b++}) var<storage, read> w: array<${wType}>; // [K, N]${p.wHalf ? ' as IEEE halves, two per u32' : ''}
+${p.bias ? `@group(0) @binding(${b++}) var<storage, read> bias: array<${v}>; // [N]` : ''}
+${p.epilogue === 'residual' ? `@group(0) @binding(${b++}) var<storage, read> residual: array<${v}>; // [M, N]` : ''}
+@group(0) @binding(${b++}) var<storage, read_write> out: array<${v}>; // [M, N]
+@group(0) @binding(${b++}) var<uniform> params: Params;
+${act ? act.wgsl : ''}`;
+}

@@ -1,5 +1,5 @@
 import { WebvitError } from '../../errors.js';
-import { activationOf, epilogueWgsl, type LinearCodeParams } from './epilogue.js';
+import { epilogueWgsl, linearHeaderWgsl, type LinearCodeParams } from './epilogue.js';
 
 /**
  * slicedk_*: K split across the invocations of one workgroup ("sliced-K"), for few rows and a long
@@ -53,9 +53,6 @@ export function slicedKLinearCode(tile: SlicedKTile, p: LinearCodeParams): strin
   }
   const aOff = 0;
   const bOff = (KT * BM) / 4; // W's slice follows A's in the shared array
-  const act = activationOf(p.epilogue);
-  const v = p.vecN ? 'vec4<f32>' : 'f32';
-  const wType = p.wHalf ? (p.vecN ? 'vec2<u32>' : 'u32') : p.vecN ? 'vec4<f32>' : 'f32';
   const epilogue = epilogueWgsl(p);
   const aLoads = (BM * KT) / (p.vecA ? 4 : 1);
   const bLoads = (KT * BN) / (p.vecN ? 4 : 1);
@@ -111,20 +108,8 @@ export function slicedKLinearCode(tile: SlicedKTile, p: LinearCodeParams): strin
         if (col < params.N) { let v = vv[c]; ${epilogue} }
       }
     }`;
-  let b = 0;
   return /* wgsl */ `
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-}
-@group(0) @binding(${b++}) var<storage, read> a: array<${p.vecA ? 'vec4<f32>' : 'f32'}>; // [M, K]
-@group(0) @binding(${b++}) var<storage, read> w: array<${wType}>; // [K, N]${p.wHalf ? ' as IEEE halves, two per u32' : ''}
-${p.bias ? `@group(0) @binding(${b++}) var<storage, read> bias: array<${v}>; // [N]` : ''}
-${p.epilogue === 'residual' ? `@group(0) @binding(${b++}) var<storage, read> residual: array<${v}>; // [M, N]` : ''}
-@group(0) @binding(${b++}) var<storage, read_write> out: array<${v}>; // [M, N]
-@group(0) @binding(${b++}) var<uniform> params: Params;
-${act ? act.wgsl : ''}
+${linearHeaderWgsl(p)}
 
 // During the K loop: A's slice transposed at [k·${BM / 4} + m/4][m%4] (k < ${KT}), then W's at
 // ${bOff} + [k·${BN / 4} + n/4][n%4]. After it: slice s's partial tile at s·${tileVec4s} + [m·${BN / 4} + n/4].
