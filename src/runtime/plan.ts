@@ -2,7 +2,7 @@ import { isTensorRef, type Binding, type Dispatch } from '../kernels/kernel.js';
 import { assignBuffers, type TensorLife } from './arena.js';
 import { WebvitError } from './errors.js';
 import { pipelineCacheFor, type CompiledKernel } from './pipelines.js';
-import { BufferOwner } from './buffers.js';
+import { BufferOwner, writeBytes } from './buffers.js';
 import type { ProgressCallback } from './progress.js';
 import { createCheckedBindGroup, packUniform, type BufferSlice } from './shader.js';
 
@@ -307,7 +307,7 @@ export class Plan {
         throw new WebvitError('BAD_INPUT', `${this.label}: input ${name} has ${data.byteLength} bytes, expected ${t.size}`);
       }
       if (isInputWriter(data)) await data.write({ buffer: t.buffer, offset: t.offset ?? 0, size: t.size }, encoder);
-      else this.device.queue.writeBuffer(t.buffer, t.offset ?? 0, data.buffer, data.byteOffset, data.byteLength);
+      else writeBytes(this.device, t.buffer, t.offset ?? 0, data);
     }
   }
 
