@@ -13,6 +13,23 @@ export interface RgbaImage {
 }
 
 /**
+ * 8-bit RGBA pixels already on the GPU (the web layer's texture of an ImageBitmap, canvas or video
+ * frame): `copyRows` records on `encoder` the copy of rows row0 … row0 + rows − 1 into `band` from
+ * byte 0, packed as RgbaImage.rgba would be (width × 4 bytes a row). No pixel passes through the CPU,
+ * so the 8-bit levels that normalise to NaN or ±Inf are not refused up front (the model then reports
+ * the non-finite output).
+ */
+export interface GpuRgbaImage {
+  width: number;
+  height: number;
+  copyRows(encoder: GPUCommandEncoder, band: GPUBuffer, row0: number, rows: number): void;
+}
+
+/** An image the preprocessor takes: pixels in memory, or already on the GPU. */
+export type PreprocessorImage = RgbaImage | GpuRgbaImage;
+const onCpu = (image: PreprocessorImage): image is RgbaImage => 'rgba' in image;
+
+/**
  * Source rows go to the GPU in bands of at most this many bytes, one band at a time: the GPU
  * (and, under a software Vulkan, the process) holds one band and its upload copy, not a second
  * copy of the whole image.
@@ -125,7 +142,7 @@ export class ImagePreprocessor {
    * `batch`), so the caller can decode each image there and drop it after its `put`; slots left
    * unfilled are zeroed. No pixel comes back to the CPU.
    */
-  input(batch: number, images: (put: (image: RgbaImage, name: string) => Promise<void>) => Promise<void>): ImageInput {
+  input(batch: number, images: (put: (image: PreprocessorImage, name: string) => Promise<void>) => Promise<void>): ImageInput {
     const per = this.imageValues;
     return {
       batch,
@@ -216,31 +233,34 @@ export class ImagePreprocessor {
    * Uploads one image's rows and submits its passes, which write its C × crop × crop values into
    * `target` at image slot `slot`. Queue order puts them before any later submit that reads `target`.
    */
-  private write(image: RgbaImage, target: BufferSlice & { size: number }, slot: number, name: string): Promise<void> {
+  private write(image: PreprocessorImage, target: BufferSlice & { size: number }, slot: number, name: string): Promise<void> {
     if (this.disposed) return Promise.reject(new WebvitError('DISPOSED', `${this.label}: an image written after dispose()`));
     const run = this.queue.then(() => this.writeNow(image, target, slot, name));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private async writeNow(image: RgbaImage, target: BufferSlice & { size: number }, slot: number, name: string): Promise<void> {
+  private async writeNow(image: PreprocessorImage, target: BufferSlice & { size: number }, slot: number, name: string): Promise<void> {
     const device = this.device;
     const per = this.imageValues;
     if (!Number.isInteger(slot) || slot < 0 || 4 * (slot + 1) * per > target.size) {
       throw new WebvitError('BAD_ARGUMENT', `${this.label}: slot ${slot} does not fit a target of ${target.size / 4} values (${per} per image)`);
     }
-    if (image.rgba.byteLength !== 4 * image.width * image.height) {
-      throw new WebvitError('BAD_INPUT', `${this.label}: ${name} has ${image.rgba.byteLength} bytes, expected ${image.width}×${image.height}×4`);
+    if (onCpu(image)) {
+      if (image.rgba.byteLength !== 4 * image.width * image.height) {
+        throw new WebvitError('BAD_INPUT', `${this.label}: ${name} has ${image.rgba.byteLength} bytes, expected ${image.width}×${image.height}×4`);
+      }
+      this.refuseLevels(image, name);
     }
-    this.refuseLevels(image, name);
     const g = await this.geometry(image, name);
     const vplan = await this.targetPass(g, target, slot);
     const rowBytes = 4 * image.width;
     device.pushErrorScope('validation');
     try {
       for (const [i, b] of g.bands.entries()) {
-        device.queue.writeBuffer(this.band!, 0, image.rgba.buffer as ArrayBuffer, image.rgba.byteOffset + b.row0 * rowBytes, b.rows * rowBytes);
+        if (onCpu(image)) device.queue.writeBuffer(this.band!, 0, image.rgba.buffer as ArrayBuffer, image.rgba.byteOffset + b.row0 * rowBytes, b.rows * rowBytes);
         const encoder = device.createCommandEncoder({ label: `${this.label}.${name}` });
+        if (!onCpu(image)) image.copyRows(encoder, this.band!, b.row0, b.rows);
         b.plan.record(encoder);
         if (i === g.bands.length - 1) vplan.record(encoder);
         device.queue.submit([encoder.finish()]);
@@ -258,7 +278,7 @@ export class ImagePreprocessor {
   }
 
   /** The tables, intermediate and compiled band passes of an image's geometry: kept, or made now. */
-  private async geometry(image: RgbaImage, name: string): Promise<Geometry> {
+  private async geometry(image: { width: number; height: number }, name: string): Promise<Geometry> {
     const key = `${image.width}x${image.height}`;
     const kept = this.geometries.get(key);
     if (kept) {
