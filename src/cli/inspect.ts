@@ -1,9 +1,9 @@
 import { shapeOf } from '../model/config.js';
+import { describePreprocess } from '../model/preprocess.js';
 import { parseSafetensors, DTYPE_BYTES } from '../model/safetensors.js';
 import { flopsPerImage } from '../model/stats.js';
 import { estimateActivationBytes, parameterCount } from '../model/vit.js';
 import { readWeightFile } from '../model/weight_file.js';
-import type { LoadedWeights } from '../model/weights.js';
 import { parseCommandLine, UsageError } from './usage.js';
 
 export const INSPECT_USAGE = `  webvit inspect MODEL [--json]
@@ -72,10 +72,4 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   const width = Math.max(...lines.map(([k]) => k.length));
   for (const [k, v] of lines) process.stdout.write(`${k.padEnd(width)}  ${v}\n`);
   return 0;
-}
-
-function describePreprocess(p: NonNullable<LoadedWeights['preprocess']>): string {
-  const r = (xs: number[]) => `[${xs.map((x) => Number(x.toFixed(4))).join(', ')}]`;
-  const resize = p.resize === null ? 'no resize' : `resize shorter side to ${p.resize} (${p.interpolation}${p.isDefault ? `, skipped when the image is already ${p.crop}×${p.crop}` : ''})`;
-  return `${resize}, centre crop ${p.crop}, ${p.channels === 'rgb' ? 'RGB' : "greyscale (PIL's L)"}, mean ${r(p.mean)}, std ${r(p.std)}` + (p.isDefault ? ' — defaults: the file has no webvit.preprocess' : '');
 }

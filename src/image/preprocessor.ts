@@ -128,7 +128,7 @@ export class ImagePreprocessor {
     if (Math.max(g.resizeW, g.resizeH) > MAX_RESIZED_SIDE) {
       throw new WebvitError(
         'BAD_INPUT',
-        `${this.label}: image is ${image.width}×${image.height}; resizing its shorter side to ${this.config.resize} makes it ` +
+        `${this.label}: image is ${image.width}×${image.height}; resizing its shorter side to ${JSON.stringify(this.config.resize)} makes it ` +
           `${g.resizeW.toLocaleString('en-US')}×${g.resizeH.toLocaleString('en-US')}, above the limit of ${MAX_RESIZED_SIDE.toLocaleString('en-US')} pixels a side ` +
           `(an extreme aspect ratio): crop the image first`,
       );

@@ -7,21 +7,49 @@ export type { ChannelMode, Interpolation, PreprocessGeometry };
 
 /**
  * How an image becomes a model input: the weight file's optional `webvit.preprocess` metadata
- * (docs/weights-format.md), the same steps as torchvision's
+ * (docs/weights-format.md). By default the same steps as torchvision's
  * `Compose([Resize(resize, interpolation), CenterCrop(crop), ToTensor(), Normalize(mean, std)])`
- * on a PIL image converted to RGB (or to L for a one-channel model).
+ * on a PIL image converted to RGB (or to L for a one-channel model). Two optional fields express
+ * Hugging Face's image processors (ViTImageProcessor and relatives, src/model/convert/hf_preprocess.ts)
+ * as well: a resize to an exact width × height (aspect not kept), `crop_offset` "floor" (HF's
+ * centre_crop) and `rescale` (HF's float64 x·factor then float32, instead of ToTensor's float32 x/255).
  */
 
+/** A resize to exactly width × height, the aspect ratio not kept (HF `size: {height, width}`). */
+export interface ResizeTo {
+  width: number;
+  height: number;
+}
+
+/**
+ * Where the centre crop starts, for a side of `size` pixels and a crop of `crop`:
+ * - 'round' (torchvision's CenterCrop): round-half-even((size − crop)/2) when the side is at least
+ *   the crop, −floor((crop − size)/2) (zero padding on the left/top) when it is smaller;
+ * - 'floor' (Hugging Face's image_transforms.center_crop): floor((size − crop)/2) either way.
+ * They differ when size − crop is odd (e.g. 7: torchvision 4, HF 3; −7: torchvision −3, HF −4).
+ */
+export type CropOffset = 'round' | 'floor';
+
 export interface PreprocessConfig {
-  /** Shorter side after resizing (torchvision `Resize(int)`); null: no resize, only the centre crop. */
-  resize: number | null;
+  /**
+   * A number: the shorter side after resizing (torchvision `Resize(int)`, HF `shortest_edge`);
+   * {width, height}: resize to exactly that (HF `size: {height, width}`); null: no resize, only the centre crop.
+   */
+  resize: number | ResizeTo | null;
   /** Centre crop size: the model's image_size. */
   crop: number;
   interpolation: Interpolation;
-  /** Per channel, applied to values in [0, 1]: (x/255 − mean) / std. */
+  /** Per channel, applied to the rescaled values: (x·rescale − mean) / std (x/255 by default). */
   mean: number[];
   std: number[];
   channels: ChannelMode;
+  /** How the crop offset rounds; absent: 'round' (torchvision). */
+  cropOffset?: CropOffset;
+  /**
+   * Absent: torchvision's ToTensor, float32(x) / 255 in float32. A number: Hugging Face's rescale,
+   * float32(float64(x) · rescale) (1 when HF's do_rescale is false).
+   */
+  rescale?: number;
   /**
    * True when the weight file has no `webvit.preprocess` and these are the defaults: then an
    * image that is already crop × crop is not resized at all.
@@ -36,7 +64,11 @@ export const IMAGENET_GRAY_MEAN = [0.299 * 0.485 + 0.587 * 0.456 + 0.114 * 0.406
 export const IMAGENET_GRAY_STD = [0.299 * 0.229 + 0.587 * 0.224 + 0.114 * 0.225];
 
 const INTERPOLATIONS: Interpolation[] = ['bilinear', 'bicubic', 'nearest'];
-const KNOWN = ['resize', 'crop', 'interpolation', 'mean', 'std', 'channels'];
+const KNOWN = ['resize', 'crop', 'interpolation', 'mean', 'std', 'channels', 'crop_offset', 'rescale'];
+const CROP_OFFSETS: CropOffset[] = ['round', 'floor'];
+/** Largest side a resize may ask for (as for the shorter side). */
+const MAX_SIDE = 65535;
+const isSide = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_SIDE;
 
 function channelModeOf(config: ViTConfig, source: string): ChannelMode {
   if (config.num_channels === 3) return 'rgb';
@@ -93,9 +125,29 @@ export function parsePreprocess(raw: string | undefined, config: ViTConfig, sour
   const crop = p.crop ?? config.image_size;
   if (crop !== config.image_size) bad(`field crop must equal the model's image_size ${config.image_size}, got ${preview(crop)}`);
 
-  const resize = p.resize === undefined ? null : p.resize;
-  if (resize !== null && (typeof resize !== 'number' || !Number.isInteger(resize) || resize < 1 || resize > 65535)) {
-    bad(`field resize must be null or an integer in [1, 65535] (the shorter side after resizing), got ${preview(resize)}`);
+  const rawResize = p.resize === undefined ? null : p.resize;
+  let resize: number | ResizeTo | null = null;
+  if (typeof rawResize === 'object' && rawResize !== null && !Array.isArray(rawResize)) {
+    const r = rawResize as Record<string, unknown>;
+    const keys = Object.keys(r).sort().join(',');
+    if (keys !== 'height,width' || !isSide(r.width) || !isSide(r.height)) {
+      bad(`field resize as an object must be {"width": W, "height": H} with integers in [1, ${MAX_SIDE}] (an exact size, aspect not kept), got ${preview(rawResize)}`);
+    }
+    resize = { width: r.width as number, height: r.height as number };
+  } else if (rawResize !== null) {
+    if (!isSide(rawResize)) {
+      bad(`field resize must be null, an integer in [1, ${MAX_SIDE}] (the shorter side after resizing) or {"width": W, "height": H} (an exact size), got ${preview(rawResize)}`);
+    }
+    resize = rawResize as number;
+  }
+
+  const cropOffset = p.crop_offset;
+  if (cropOffset !== undefined && !CROP_OFFSETS.includes(cropOffset as CropOffset)) {
+    bad(`field crop_offset must be "round" (torchvision's CenterCrop) or "floor" (Hugging Face's center_crop), got ${preview(cropOffset)}`);
+  }
+  const rescale = p.rescale;
+  if (rescale !== undefined && !(typeof rescale === 'number' && Number.isFinite(rescale) && rescale > 0)) {
+    bad(`field rescale must be a positive finite number (Hugging Face's rescale_factor; 1 for no rescaling), got ${preview(rescale)}`);
   }
 
   const interpolation = p.interpolation ?? 'bilinear';
@@ -113,20 +165,49 @@ export function parsePreprocess(raw: string | undefined, config: ViTConfig, sour
   };
   const d = defaultPreprocess(config);
   return {
-    resize: resize as number | null,
+    resize,
     crop: crop as number,
     interpolation: interpolation as Interpolation,
     mean: vec('mean', d.mean),
     std: vec('std', d.std),
     channels: channels as ChannelMode,
+    // Only when given, so that a file without them reads back equal to what it was.
+    ...(cropOffset !== undefined ? { cropOffset: cropOffset as CropOffset } : {}),
+    ...(rescale !== undefined ? { rescale: rescale as number } : {}),
     isDefault: false,
   };
 }
 
-/** The JSON to store as `webvit.preprocess` (what the tools write). */
+/** The JSON to store as `webvit.preprocess` (what the tools write); the optional fields only when set. */
 export function preprocessMetadata(p: PreprocessConfig): string {
   const { resize, crop, interpolation, mean, std, channels } = p;
-  return JSON.stringify({ resize, crop, interpolation, mean, std, channels });
+  return JSON.stringify({
+    resize,
+    crop,
+    interpolation,
+    mean,
+    std,
+    channels,
+    ...(p.cropOffset !== undefined ? { crop_offset: p.cropOffset } : {}),
+    ...(p.rescale !== undefined ? { rescale: p.rescale } : {}),
+  });
+}
+
+/** One line for people: what the preprocessing does (inspect, convert). */
+export function describePreprocess(p: PreprocessConfig): string {
+  const r = (v: number[]) => `[${v.map((x) => +x.toFixed(4)).join(', ')}]`;
+  const resize =
+    p.resize === null
+      ? 'no resize'
+      : typeof p.resize === 'object'
+        ? `resize to ${p.resize.width}×${p.resize.height} (aspect not kept, ${p.interpolation})`
+        : `resize shorter side to ${p.resize} (${p.interpolation}${p.isDefault ? `, skipped when the image is already ${p.crop}×${p.crop}` : ''})`;
+  const rescale = p.rescale === undefined ? '' : p.rescale === 1 ? ', no rescale (x, not x/255)' : `, rescale x·${p.rescale}`;
+  return (
+    `${resize}, centre crop ${p.crop}${p.cropOffset === 'floor' ? ' (offset floor((size − crop)/2), as Hugging Face)' : ''}, ` +
+    `${p.channels === 'rgb' ? 'RGB' : "greyscale (PIL's L)"}${rescale}, mean ${r(p.mean)}, std ${r(p.std)}` +
+    (p.isDefault ? ' — defaults: the file has no webvit.preprocess' : '')
+  );
 }
 
 /** Python's round(): halves to even. */
@@ -136,41 +217,52 @@ export function roundHalfEven(x: number): number {
 }
 
 /**
- * torchvision 0.14's Resize(int) and CenterCrop(int) on a PIL image of srcW × srcH:
- * the shorter side becomes `resize` and the longer `int(resize · long / short)`; the crop is
- * centred with top = round((h − crop)/2) (Python rounding), after zero padding of
- * ((crop − w)//2, (crop − h)//2) on the left/top when the image is smaller than the crop.
+ * Where an image of srcW × srcH goes.
+ * - Shorter-side resize (torchvision 0.14's Resize(int), HF's `shortest_edge`, the same formula):
+ *   the shorter side becomes `resize` and the longer `int(resize · long / short)`; an image whose
+ *   shorter side is already `resize` is not resampled.
+ * - Exact resize ({width, height}, HF's ViTImageProcessor): PIL's resize((width, height)).
+ * - The crop: centred as `cropOffset` says (CropOffset); where the image is smaller than the
+ *   crop the window starts at a negative offset and reads zeros (both libraries pad with zeros).
  */
 export function preprocessGeometry(p: PreprocessConfig, srcW: number, srcH: number): PreprocessGeometry {
   let resizeW = srcW;
   let resizeH = srcH;
   const skip = p.resize === null || (p.isDefault && srcW === p.crop && srcH === p.crop);
-  if (!skip) {
-    const size = p.resize!;
+  if (!skip && typeof p.resize === 'object' && p.resize !== null) {
+    [resizeW, resizeH] = [p.resize.width, p.resize.height];
+  } else if (!skip) {
+    const size = p.resize as number;
     const [short, long] = srcW <= srcH ? [srcW, srcH] : [srcH, srcW];
     if (short !== size) {
       const newLong = Math.trunc((size * long) / short);
       [resizeW, resizeH] = srcW <= srcH ? [size, newLong] : [newLong, size];
     }
   }
-  const offset = (size: number) => (p.crop > size ? -Math.floor((p.crop - size) / 2) : roundHalfEven((size - p.crop) / 2));
+  const offset =
+    p.cropOffset === 'floor'
+      ? (size: number) => Math.floor((size - p.crop) / 2)
+      : (size: number) => (p.crop > size ? -Math.floor((p.crop - size) / 2) : roundHalfEven((size - p.crop) / 2));
   return { srcW, srcH, resizeW, resizeH, left: offset(resizeW), top: offset(resizeH), crop: p.crop };
 }
 
 /**
- * Per channel, the normalised float32 value of each 8-bit level, computed the way torchvision
- * does in float32: ToTensor's x/255, then Normalize's (v − mean)/std (mean and std as float32).
- * Each JS double operation on float32 operands, rounded to float32, is the correctly rounded
- * float32 operation, so these are bit for bit torchvision's values. [channels × 256].
+ * Per channel, the normalised float32 value of each 8-bit level, computed the way the library
+ * does: torchvision's ToTensor x/255 in float32, or (with `rescale`) Hugging Face's rescale, the
+ * float64 product x·rescale cast to float32; then (v − mean)/std in float32 (mean and std as
+ * float32: torchvision's Normalize and HF's normalize alike). Each JS double operation on float32
+ * operands, rounded to float32, is the correctly rounded float32 operation, and the float64
+ * product is numpy's, so these are bit for bit the libraries' values. [channels × 256].
  */
 export function normalisationTable(p: PreprocessConfig): Float32Array {
   const f = Math.fround;
   const n = p.mean.length;
   const lut = new Float32Array(n * 256);
+  const scaled = p.rescale === undefined ? (v: number) => f(v / 255) : (v: number) => f(v * p.rescale!);
   for (let c = 0; c < n; c++) {
     const mean = f(p.mean[c]);
     const std = f(p.std[c]);
-    for (let v = 0; v < 256; v++) lut[c * 256 + v] = f(f(f(v / 255) - mean) / std);
+    for (let v = 0; v < 256; v++) lut[c * 256 + v] = f(f(scaled(v) - mean) / std);
   }
   return lut;
 }

@@ -6,13 +6,17 @@
 export type Interpolation = 'bilinear' | 'bicubic' | 'nearest';
 export type ChannelMode = 'rgb' | 'grayscale';
 
-/** Where one image goes: resize to resizeW × resizeH, then a crop × crop window at (left, top). */
+/** Where one image goes: resize to resizeW × resizeH (any size: aspect kept or not), then a crop × crop window at (left, top). */
 export interface PreprocessGeometry {
   srcW: number;
   srcH: number;
   resizeW: number;
   resizeH: number;
-  /** Crop window in the resized image; negative when the image is smaller than the crop (zero padding, as torchvision's CenterCrop pads). */
+  /**
+   * Crop window in the resized image; negative when the image is smaller than the crop (zero
+   * padding, as torchvision's CenterCrop and Hugging Face's center_crop pad). The model layer
+   * rounds these its chosen library's way; the kernels only follow them.
+   */
   left: number;
   top: number;
   crop: number;

@@ -4,7 +4,8 @@ import { PRECISION_BITS, resampleTable, type ResampleTable } from './resample.js
 import { WebvitError } from '../../errors.js';
 
 /**
- * Image preprocessing on the GPU, exactly as PIL + torchvision do it (see resample.ts): decoded
+ * Image preprocessing on the GPU, exactly as PIL + torchvision (or PIL + Hugging Face's image
+ * processors) do it (see resample.ts): decoded
  * 8-bit RGBA pixels (one u32 per pixel, R in the low byte) in, the model's normalised float32
  * NCHW input for one image out, written at an offset in a batch buffer. Two dispatches:
  *
@@ -14,11 +15,14 @@ import { WebvitError } from '../../errors.js';
  *   crop keeps, over only the source rows the vertical pass reads. Large images are split into
  *   bands of rows (one dispatch each) so that no binding passes the device's limit.
  * - `preprocess/resample_v`: Pillow's vertical pass (again 8-bit), the centre crop (zero padding
- *   where the image is smaller than the crop, as torchvision's CenterCrop), and the
- *   normalisation (x/255 − mean)/std through a per-channel table of torchvision's float32 values.
+ *   where the image is smaller than the crop, as torchvision's CenterCrop and HF's center_crop),
+ *   and the normalisation through a per-channel table of the library's float32 value of each
+ *   level (torchvision's (x/255 − mean)/std, or HF's (float32(x·rescale) − mean)/std).
  *
- * The resampling is integer arithmetic identical to Pillow's, so the 8-bit image before
- * normalisation is Pillow's bit for bit, and the table makes the floats torchvision's.
+ * The resize may keep the aspect ratio or not (HF's ViTImageProcessor resizes straight to
+ * width × height): each pass has its own table. The resampling is integer arithmetic identical
+ * to Pillow's, so the 8-bit image before normalisation is Pillow's bit for bit, and the table
+ * makes the floats the library's.
  */
 
 /** Everything the two passes need for one image, computed on the CPU (coefficients included). */

@@ -5,8 +5,10 @@ import { WebvitError } from '../../errors.js';
 /**
  * CPU reference of the preprocessing kernels, written the plain way (whole-image passes, then the
  * crop): RGBA8 → RGB or PIL's L, Pillow's two 8-bit resampling passes (its fixed-point
- * arithmetic, which is what makes it Pillow's), torchvision's centre crop with zero padding, and
- * the normalisation (x/255 − mean)/std in float64. Also returns the 8-bit cropped image.
+ * arithmetic, which is what makes it Pillow's), the centre crop window the geometry gives (zero
+ * outside the resized image; its offsets carry torchvision's or Hugging Face's rounding), and the
+ * normalisation (x·rescale − mean)/std in float64, x/255 without `rescale` (torchvision's
+ * ToTensor). Also returns the 8-bit cropped image.
  */
 export function preprocessRef(
   rgba: Uint8Array,
@@ -15,6 +17,8 @@ export function preprocessRef(
   channels: ChannelMode,
   mean: number[],
   std: number[],
+  /** Hugging Face's rescale_factor (1 for none); undefined: x/255. */
+  rescale?: number,
 ): { values: Float64Array; levels: Uint8Array } {
   const C = channels === 'grayscale' ? 1 : 3;
   if (rgba.length !== 4 * g.srcW * g.srcH) throw new WebvitError('BAD_ARGUMENT', `preprocessRef: ${rgba.length} bytes for ${g.srcW}×${g.srcH} RGBA`);
@@ -64,7 +68,7 @@ export function preprocessRef(
         const level = inside ? v[(c * g.resizeH + y) * g.resizeW + x] : 0;
         const o = (c * S + oy) * S + ox;
         levels[o] = level;
-        values[o] = (level / 255 - mean[c]) / std[c];
+        values[o] = ((rescale === undefined ? level / 255 : level * rescale) - mean[c]) / std[c];
       }
     }
   }
