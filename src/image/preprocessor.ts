@@ -74,7 +74,8 @@ interface Geometry {
 
 /**
  * Turns decoded images into a model's input on the GPU, one image at a time: Pillow's resize
- * (bit-exact, see src/kernels/preprocess/), torchvision's centre crop and normalisation, written
+ * (bit-exact, see src/kernels/preprocess/; shorter side or exact width × height), the centre crop and
+ * normalisation of torchvision or of Hugging Face's image processors (src/model/preprocess.ts), written
  * as C × crop × crop float32 values at the image's slot of an NCHW batch buffer: the model
  * plan's own input tensor (`input`), or a buffer read back (`run`, `runInto`).
  *
