@@ -1,8 +1,8 @@
 import type { BufferSlice } from '../kernels/kernel.js';
-import { WgslReflect, ResourceType } from 'wgsl_reflect/wgsl_reflect.module.js';
 import { WebvitError } from './errors.js';
+import { readWgslModule } from './shader_reflect.js';
 
-/** One resource a WGSL kernel declares, as wgsl_reflect reads it from the source. */
+/** One resource a WGSL kernel declares, as read from its source (shader_reflect.ts). */
 export interface ShaderBinding {
   name: string;
   binding: number;
@@ -31,49 +31,41 @@ export interface ShaderInfo {
 /**
  * Reads a kernel's bindings from its WGSL. Everything the runtime binds is checked against this,
  * so the WGSL is the single source of truth for names, binding slots and uniform layouts.
+ * The reader (shader_reflect.ts) understands only the kernels' narrow convention and refuses the
+ * rest; test/runtime/shader_reflect.test.ts checks it against the full wgsl_reflect parser on
+ * every kernel source webvit generates, which therefore stays out of the bundles.
  */
 export function reflectShader(kernel: string, code: string): ShaderInfo {
-  let reflect: WgslReflect;
-  try {
-    reflect = new WgslReflect(code);
-  } catch (e) {
-    throw new WebvitError('SHADER', `${kernel}: could not parse WGSL: ${(e as Error).message}`);
-  }
-  const entry = reflect.entry.compute[0];
+  const module = readWgslModule(kernel, code);
+  const entry = module.computeEntries[0];
   if (!entry) throw new WebvitError('SHADER', `${kernel}: WGSL has no @compute entry point`);
-  const groups = reflect.getBindGroups();
-  if (groups.length > 1) throw new WebvitError('SHADER', `${kernel}: kernels must use @group(0) only`);
   const bindings: ShaderBinding[] = [];
   let uniform: ShaderInfo['uniform'];
-  for (const b of groups[0] ?? []) {
-    if (!b) continue;
-    const type = b.type as unknown as { name: string; size: number; stride?: number; members?: { name: string; offset: number; type: { name: string } }[] };
-    if (b.resourceType === ResourceType.Uniform) {
-      const members = (type.members ?? []).map((m) => {
-        const t = m.type.name;
+  for (const r of module.resources) {
+    if (r.group !== 0) throw new WebvitError('SHADER', `${kernel}: kernels must use @group(0) only (${r.name} is in @group(${r.group}))`);
+    const twin = bindings.find((b) => b.binding === r.binding);
+    if (twin) throw new WebvitError('SHADER', `${kernel}: ${twin.name} and ${r.name} both use @binding(${r.binding})`);
+    if (r.space === 'uniform') {
+      if (uniform) throw new WebvitError('SHADER', `${kernel}: uniforms ${uniform.name} and ${r.name}; kernels have one uniform struct`);
+      if (r.type.kind !== 'struct') throw new WebvitError('SHADER', `${kernel}: uniform ${r.name} has type ${r.type.text}; kernels declare their uniform as a struct of u32, i32 and f32`);
+      const members = r.type.members!.map((m) => {
+        const t = m.type.text;
         if (t !== 'u32' && t !== 'i32' && t !== 'f32') {
-          throw new WebvitError('SHADER', `${kernel}: uniform member ${b.name}.${m.name} has type ${t}; only u32, i32 and f32 are supported`);
+          throw new WebvitError('SHADER', `${kernel}: uniform member ${r.name}.${m.name} has type ${t}; only u32, i32 and f32 are supported`);
         }
         return { name: m.name, offset: m.offset, type: t } as UniformMember;
       });
-      uniform = { name: b.name, size: Math.max(16, Math.ceil(b.size / 16) * 16), members };
-      bindings.push({ name: b.name, binding: b.binding, kind: 'uniform', elementBytes: b.size, minBytes: b.size });
-    } else if (b.resourceType === ResourceType.Storage) {
-      const isArray = type.name === 'array';
-      const elementBytes = isArray ? (type.stride ?? 4) : b.size;
-      bindings.push({
-        name: b.name,
-        binding: b.binding,
-        kind: String(b.access) === 'read' ? 'read-only-storage' : 'storage',
-        elementBytes,
-        minBytes: elementBytes,
-      });
+      // Uniform buffer bindings are sized in 16-byte steps (and at least 16 bytes).
+      uniform = { name: r.name, size: Math.max(16, Math.ceil(r.type.size / 16) * 16), members };
+      bindings.push({ name: r.name, binding: r.binding, kind: 'uniform', elementBytes: r.type.size, minBytes: r.type.size });
     } else {
-      throw new WebvitError('SHADER', `${kernel}: binding ${b.name} is not a buffer; kernels bind only storage and uniform buffers`);
+      // An array binds whole elements (a runtime-sized one at least one); anything else its size.
+      const elementBytes = r.type.kind === 'array' ? r.type.stride! : r.type.size;
+      bindings.push({ name: r.name, binding: r.binding, kind: r.access === 'read' ? 'read-only-storage' : 'storage', elementBytes, minBytes: elementBytes });
     }
   }
   bindings.sort((a, b) => a.binding - b.binding);
-  return { kernel, entryPoint: entry.name, bindings, uniform };
+  return { kernel, entryPoint: entry, bindings, uniform };
 }
 
 export function createBindGroupLayout(device: GPUDevice, info: ShaderInfo): GPUBindGroupLayout {
