@@ -1,6 +1,7 @@
 // A read-only static file server on 127.0.0.1 for pages driven in headless Chromium (the browser
-// golden test and the peer benchmark): a page at `/`, folders mounted at URL prefixes, GET/HEAD
-// only, no directory traversal and no symlinks out of a mount.
+// golden test, the demo page's tests, the peer benchmark) and for `npm run web`: a page at `/`,
+// folders mounted at URL prefixes, GET/HEAD only, no directory traversal and no symlinks out of a
+// mount.
 import { createReadStream } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -13,7 +14,21 @@ const CONTENT_TYPES = {
   '.map': 'application/json; charset=utf-8',
   '.json': 'application/json; charset=utf-8',
   '.wasm': 'application/wasm',
+  '.css': 'text/css; charset=utf-8',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.svg': 'image/svg+xml',
 };
+
+/** The request's path, decoded where it decodes, for onRequest. */
+function safePathname(url) {
+  try {
+    return decodeURIComponent(new URL(url ?? '/', 'http://127.0.0.1').pathname);
+  } catch {
+    return url ?? '/';
+  }
+}
 
 /** Maps a request path to a file under one of the mounts, or undefined. */
 async function resolveRequest(page, mounts, pathname) {
@@ -37,11 +52,13 @@ async function resolveRequest(page, mounts, pathname) {
 }
 
 /**
- * Starts the server on a free port. `onProblem(status, method, path, why)` hears every refused or
- * failed request. Resolves to { url, close() }.
+ * Starts the server on `port` (default: a free one). `onProblem(status, method, path, why)` hears
+ * every refused or failed request; `onRequest(method, pathname, status)` hears every request with
+ * the status it got (tests count downloads with it). Resolves to { url, close() }.
  */
-export function startStaticServer({ page, mounts, headers = {}, onProblem = () => {} }) {
+export function startStaticServer({ page, mounts, headers = {}, onProblem = () => {}, onRequest = () => {}, port = 0 }) {
   const server = createServer((req, res) => {
+    res.on('finish', () => onRequest(req.method, safePathname(req.url), res.statusCode));
     void (async () => {
       const fail = (status, why) => {
         onProblem(status, req.method, req.url, why);
@@ -75,7 +92,7 @@ export function startStaticServer({ page, mounts, headers = {}, onProblem = () =
   });
   return new Promise((ok, fail) => {
     server.once('error', fail);
-    server.listen(0, '127.0.0.1', () =>
+    server.listen(port, '127.0.0.1', () =>
       ok({ url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((done) => server.close(() => done())) }),
     );
   });

@@ -1,0 +1,125 @@
+// Writes results, timings and model/device facts into the page. DOM only: no webvit calls here.
+// Text goes in through textContent, never innerHTML (labels come from model files).
+
+const $ = (id) => document.getElementById(id);
+
+/** Replaces an element's children. */
+function fill(el, children) {
+  el.replaceChildren(...children);
+}
+
+function el(tag, props = {}, children = []) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'class') e.className = v;
+    else if (k === 'style') Object.assign(e.style, v);
+    else if (k.startsWith('aria-') || k.startsWith('data-')) e.setAttribute(k, v);
+    else e[k] = v;
+  }
+  e.append(...children);
+  return e;
+}
+
+export const percent = (p) => `${(100 * p).toFixed(p >= 0.9995 || p < 0.0005 ? 0 : 1)}%`;
+
+/** Status line (aria-live) and the progress bar; `fraction` undefined hides the bar. */
+export function status(text, { fraction, error = false } = {}) {
+  const s = $('status');
+  s.textContent = text;
+  s.classList.toggle('error', error);
+  const bar = $('progress');
+  bar.hidden = fraction === undefined;
+  if (fraction !== undefined) bar.value = Math.max(0, Math.min(1, fraction));
+}
+
+/** The "no WebGPU" message; the rest of the page is hidden (nothing in it can work). */
+export function noWebGpu(why) {
+  $('no-webgpu-why').textContent = why;
+  $('no-webgpu').hidden = false;
+  $('app').hidden = true;
+}
+
+/** Top-K list with bars, and a one-line summary for screen readers and the eye. */
+export function result(name, top) {
+  const best = top[0];
+  $('summary').textContent = best ? `${name}: ${best.label}, ${percent(best.score)}` : `${name}: no classes`;
+  fill(
+    $('top'),
+    top.map((t) =>
+      el('li', { 'data-index': String(t.index) }, [
+        el('span', { class: 'label', title: t.label, textContent: t.label }),
+        el('span', { class: 'bar', 'aria-hidden': 'true' }, [el('span', { style: { width: `${(100 * Math.max(0, Math.min(1, t.score))).toFixed(1)}%` } })]),
+        el('span', { class: 'score', textContent: percent(t.score) }),
+      ]),
+    ),
+  );
+}
+
+export function resultError(name, message) {
+  $('summary').textContent = `${name}: ${message}`;
+  fill($('top'), []);
+}
+
+/** The image the result is for: any drawable, or a URL. */
+export function preview(src, caption) {
+  const fig = $('figure');
+  fig.hidden = false;
+  $('preview').src = src;
+  $('preview').alt = caption;
+  $('caption').textContent = caption;
+}
+
+const ms = (x) => (x === undefined || x === null || !Number.isFinite(x) ? '–' : x < 10 ? x.toFixed(2) : x.toFixed(1));
+
+/**
+ * Time per stage. `stages` is [[name, ms]]; `total` the page's own wall time around classify().
+ */
+export function stages(rows, total, note) {
+  const body = $('stages').tBodies[0];
+  fill(body, [
+    ...rows.map(([name, t]) => el('tr', {}, [el('td', { textContent: name }), el('td', { textContent: ms(t) })])),
+    el('tr', { class: 'total' }, [el('td', { textContent: 'total (as the page sees it)' }), el('td', { textContent: ms(total) })]),
+  ]);
+  $('time-note').textContent = note ?? '';
+}
+
+/** GPU time per op: dispatches grouped by kernel ("op/variant"), slowest first. */
+export function ops(profile) {
+  const groups = new Map();
+  for (const d of profile.dispatches) {
+    const g = groups.get(d.kernel) ?? { kernel: d.kernel, n: 0, ms: 0 };
+    g.n += 1;
+    g.ms += d.ms;
+    groups.set(d.kernel, g);
+  }
+  const rows = [...groups.values()].sort((a, b) => b.ms - a.ms);
+  fill($('ops').tBodies[0], [
+    ...rows.map((g) => el('tr', {}, [el('td', { textContent: g.kernel }), el('td', { textContent: String(g.n) }), el('td', { textContent: ms(g.ms) })])),
+    el('tr', { class: 'total' }, [el('td', { textContent: 'all dispatches' }), el('td', { textContent: String(profile.dispatches.length) }), el('td', { textContent: ms(profile.totalMs) })]),
+  ]);
+  $('ops-note').textContent =
+    profile.method === 'timestamp-query'
+      ? 'GPU timestamps around each dispatch (one compute pass each).'
+      : 'This adapter has no timestamp queries: wall time of each dispatch submitted and awaited alone (an upper bound).';
+}
+
+/** Facts as a definition list: [[term, value]]. */
+export function facts(id, rows) {
+  fill($(id), rows.flatMap(([k, v]) => [el('dt', { textContent: k }), el('dd', { textContent: v })]));
+}
+
+/** One button per example image. */
+export function examples(list, onPick) {
+  fill(
+    $('examples'),
+    list.map(({ name, url }) => {
+      const b = el('button', { type: 'button', class: 'secondary', disabled: true, 'data-example': name }, [
+        el('img', { src: url, alt: '', width: 56, height: 56, decoding: 'async' }),
+        el('span', { textContent: name }),
+      ]);
+      b.setAttribute('aria-label', `Classify the example ${name}`);
+      b.addEventListener('click', () => onPick(name, url));
+      return el('li', {}, [b]);
+    }),
+  );
+}
