@@ -1,0 +1,82 @@
+import { build, type Metafile } from 'esbuild';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+// The browser bundle's budget (issue 10: a drop-in for web apps): at most 60 KB minified and
+// gzipped (gzip -9), weights not included (they are fetched, never bundled). The bundle is built
+// here as scripts/build.mjs builds dist/webvit.browser.js, plus minify, so the test needs no
+// prior `npm run build`. On failure it prints the size and the biggest inputs from esbuild's
+// metafile: what to look at first.
+//
+// 2026-11-30, same tree but for src/runtime/shader.ts: 378 350 B minified / 96 123 B gzipped when
+// the runtime read its WGSL with wgsl_reflect (222 KB of the minified bundle); 161 917 B / 55 132 B
+// with its own reader, src/runtime/shader_reflect.ts (5.9 KB minified).
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const BUDGET = 60 * 1024;
+/**
+ * Third-party packages the browser bundle may carry. None today: a new one must be a small library
+ * doing what the platform cannot (never a UI framework), and it counts against the budget anyway.
+ */
+const ALLOWED_PACKAGES: readonly string[] = [];
+
+/** The browser build's entry, read from scripts/build.mjs so the two cannot drift apart. */
+function browserEntry(): string {
+  const script = readFileSync(join(ROOT, 'scripts', 'build.mjs'), 'utf8');
+  const m = /entryPoints:\s*\[\s*'([^']+)'\s*\]\s*,\s*outfile:\s*'dist\/webvit\.browser\.js'/.exec(script);
+  if (!m) throw new Error("scripts/build.mjs: no build of dist/webvit.browser.js found as `entryPoints: ['…'], outfile: 'dist/webvit.browser.js'`; update test/package/bundle_size.test.ts to read the entry where the build now names it");
+  return m[1];
+}
+
+let minified: Uint8Array;
+let gzipped: number;
+let inputs: [string, number][];
+let imports: Metafile['outputs'][string]['imports'];
+
+beforeAll(async () => {
+  const r = await build({
+    entryPoints: [join(ROOT, browserEntry())],
+    absWorkingDir: ROOT,
+    bundle: true,
+    format: 'esm',
+    target: 'es2022',
+    platform: 'browser',
+    minify: true,
+    legalComments: 'none',
+    write: false,
+    metafile: true,
+    outfile: 'bundle-size-check.js',
+    logLevel: 'silent',
+  });
+  minified = r.outputFiles.find((f) => f.path.endsWith('.js'))!.contents;
+  gzipped = gzipSync(minified, { level: 9 }).length;
+  const out = Object.values(r.metafile.outputs).find((o) => o.entryPoint)!;
+  inputs = Object.entries(out.inputs)
+    .map(([path, i]) => [path, i.bytesInOutput] as [string, number])
+    .sort((a, b) => b[1] - a[1]);
+  imports = out.imports;
+});
+
+const biggest = (n: number): string => inputs.slice(0, n).map(([p, b]) => `  ${String(b).padStart(7)} B  ${p}`).join('\n');
+
+describe('browser bundle (dist/webvit.browser.js, minified)', () => {
+  it(`is at most ${BUDGET} bytes gzipped (gzip -9)`, () => {
+    console.log(`browser bundle: ${minified.length} B minified, ${gzipped} B gzipped (budget ${BUDGET} B)`);
+    if (gzipped > BUDGET) {
+      throw new Error(`the browser bundle is ${gzipped} B gzipped (${minified.length} B minified), over the ${BUDGET} B budget by ${gzipped - BUDGET} B. Biggest inputs (minified bytes):\n${biggest(15)}`);
+    }
+  });
+
+  it('carries no third-party package beyond the allowed ones (no framework), and no WGSL parser', () => {
+    const packages = [...new Set(inputs.map(([p]) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(p)?.[1]).filter((p): p is string => p !== undefined))];
+    expect(packages.filter((p) => !ALLOWED_PACKAGES.includes(p)), `third-party code in the browser bundle:\n${biggest(15)}`).toEqual([]);
+    expect(packages).not.toContain('wgsl_reflect');
+  });
+
+  it('is self-contained: it imports nothing at load time', () => {
+    // Bare imports left in an ESM bundle would need an import map or a bundler on the user's side.
+    expect(imports.map((i) => `${i.kind} ${i.path}`)).toEqual([]);
+  });
+});
