@@ -7,9 +7,12 @@ import { refuseOverwritingInputs, writeOutputAtomically } from './write_output.j
 export const CONVERT_USAGE = `  webvit convert SRC -o OUT.safetensors [--dtype f32|f16] [--labels FILE] [--image-size N]
                  [--heads N] [--layout hf|timm|torchvision] [--pooling cls|mean]
                  [--resize bicubic|bicubic-antialias|bicubic-align-corners]
+                 [--preprocessor-config FILE|none]
       Converts a Hugging Face (folder or model.safetensors[.index.json] + config.json), timm or
       torchvision ViT checkpoint (safetensors) to a webvit weight file. The layout is detected from
       the tensor names; what was read, inferred or assumed is printed (docs/checkpoints.md).
+      A Hugging Face model takes its image preprocessing from the preprocessor_config.json beside
+      config.json (or FILE; none: webvit's defaults).
 `;
 
 const LAYOUTS = ['hf', 'timm', 'torchvision', 'webvit'];
@@ -35,6 +38,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
       layout: { type: 'string' },
       pooling: { type: 'string' },
       resize: { type: 'string' },
+      'preprocessor-config': { type: 'string' },
     },
   });
   const { values, positionals } = parsed;
@@ -51,7 +55,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
 
   const t0 = performance.now();
   const labels = values.labels ? await readLabelsFile(values.labels) : undefined;
-  const ckpt = await readCheckpoint(src);
+  const ckpt = await readCheckpoint(src, { preprocessorConfig: values['preprocessor-config'] });
   // Before converting or writing anything: OUT must not be a file this conversion reads (by
   // device and inode; the list of files comes from reading the checkpoint).
   await refuseOverwritingInputs(out, [...(ckpt.files ?? []), ...(values.labels ? [values.labels] : [])]);

@@ -39,6 +39,11 @@ export interface Checkpoint {
   config?: Record<string, unknown>;
   /** Where `config` came from. */
   configSource?: string;
+  /** A Hugging Face preprocessor_config.json (beside config.json, or named), parsed; see hf_preprocess.ts. */
+  preprocessor?: Record<string, unknown>;
+  /** Where `preprocessor` came from, and whether it was named explicitly (--preprocessor-config) rather than found. */
+  preprocessorSource?: string;
+  preprocessorExplicit?: boolean;
   /**
    * Every file read to build this checkpoint (weights or shards, the shard index, config.json), as
    * opened: `webvit convert` refuses to write its output over any of them.

@@ -11,9 +11,11 @@ import { fail, parseLabelsText, sourceTensors, type Checkpoint, type SourceTenso
  * - a `.safetensors` file (config.json from its folder, when there is one);
  * - a `*.safetensors.index.json` file: the shards it names, from its folder.
  * Pickled PyTorch files (.bin, .pt, .pth) are refused with what to do instead.
- * `files` lists every file read (weights or index and shards, config.json).
+ * `preprocessor_config.json` (a Hugging Face image processor) is read from the same folder when
+ * there is one, or from `options.preprocessorConfig` (a path), or not at all (`'none'`).
+ * `files` lists every file read (weights or index and shards, config.json, preprocessor_config.json).
  */
-export async function readCheckpoint(path: string): Promise<Checkpoint> {
+export async function readCheckpoint(path: string, options: { preprocessorConfig?: string } = {}): Promise<Checkpoint> {
   const st = await stat(path).catch((e: NodeJS.ErrnoException) => fail(path, `cannot read the checkpoint (${e.code ?? e.message})`));
   let dir: string;
   let weightsPath: string;
@@ -57,7 +59,29 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
     ckpt.configSource = configPath;
     ckpt.files!.push(configPath);
   }
+  const explicit = options.preprocessorConfig !== undefined && options.preprocessorConfig !== 'none';
+  if (options.preprocessorConfig !== 'none') {
+    const pPath = explicit ? options.preprocessorConfig! : join(dir, 'preprocessor_config.json');
+    const text = await readFile(pPath, 'utf8').catch((e: NodeJS.ErrnoException) => (explicit ? fail(pPath, `cannot read the preprocessor config (${e.code ?? e.message})`) : undefined));
+    if (text !== undefined) {
+      ckpt.preprocessor = parseJsonObject(text, pPath);
+      ckpt.preprocessorSource = pPath;
+      ckpt.preprocessorExplicit = explicit;
+      ckpt.files!.push(pPath);
+    }
+  }
   return ckpt;
+}
+
+function parseJsonObject(text: string, path: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    fail(path, `is not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(path, `must be a JSON object`);
+  return v as Record<string, unknown>;
 }
 
 async function readBytes(path: string): Promise<Uint8Array> {

@@ -1,4 +1,6 @@
 import { LIMITS, MLP_ACTIVATIONS, type MlpActivation } from '../config.js';
+import { preprocessMetadata } from '../preprocess.js';
+import { preprocessFromHf } from './hf_preprocess.js';
 import { preview } from '../json_preview.js';
 import {
   checkLimit,
@@ -198,5 +200,19 @@ export function convertHf(ckpt: Checkpoint, o: ConvertOptions): Converted {
     notes,
   );
   notes.push(`config: ${describeConfig(weights.config)}`);
-  return { layout: 'hf', weights, notes };
+  // preprocessor_config.json: HF's image processor as webvit.preprocess (hf_preprocess.ts).
+  const metadata: Record<string, string> = {};
+  if (ckpt.preprocessor) {
+    const pSrc = ckpt.preprocessorSource ?? 'preprocessor_config.json';
+    if (weights.config.image_size !== grid * P) {
+      notes.push(`${pSrc} not used: it prepares ${grid * P}×${grid * P} images and the model now runs at ${weights.config.image_size} (--image-size); set webvit.preprocess for it with tools/set_preprocess.py`);
+    } else {
+      const hp = preprocessFromHf(ckpt.preprocessor, weights.config, pSrc);
+      metadata['webvit.preprocess'] = preprocessMetadata(hp.preprocess);
+      notes.push(...hp.notes);
+    }
+  } else {
+    notes.push(`no preprocessor_config.json: webvit's default preprocessing (docs/weights-format.md#preprocessing), not necessarily the processor the model was trained with`);
+  }
+  return { layout: 'hf', weights, notes, metadata };
 }

@@ -50,6 +50,7 @@ function convertWebvit(ckpt: Checkpoint, o: ConvertOptions): Converted {
 export function convertCheckpoint(ckpt: Checkpoint, options: ConvertOptions = {}): Converted {
   const detected = options.layout ? undefined : detectLayout(ckpt);
   const layout = options.layout ?? detected!;
+  if (ckpt.preprocessorExplicit && layout !== 'hf') fail(ckpt.source, `--preprocessor-config applies to Hugging Face checkpoints; this one is ${layout}`);
   const r =
     layout === 'hf'
       ? convertHf(ckpt, options)
@@ -58,6 +59,10 @@ export function convertCheckpoint(ckpt: Checkpoint, options: ConvertOptions = {}
         : layout === 'torchvision'
           ? convertTorchvision(ckpt, options)
           : convertWebvit(ckpt, options);
+  if (ckpt.preprocessor && layout !== 'hf') {
+    // A Hugging Face image processor means nothing to the other layouts' files.
+    r.notes.push(`${ckpt.preprocessorSource} not used: a Hugging Face image processor, and this checkpoint is ${layout}`);
+  }
   r.notes.unshift(`layout ${layout}${detected ? ' (detected from the tensor names)' : ' (from --layout)'}`);
   return r;
 }

@@ -1,0 +1,178 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readCheckpoint } from '../../src/model/convert/files.js';
+import { preprocessFromHf } from '../../src/model/convert/hf_preprocess.js';
+import { convertCheckpoint, encodeWeights } from '../../src/model/convert/index.js';
+import { preprocessGeometry, type PreprocessConfig } from '../../src/model/preprocess.js';
+import { readWeights } from '../../src/model/weights.js';
+import { expectConvertError, LAYOUT_DIR } from './layout_fixtures.js';
+
+// preprocessor_config.json → webvit.preprocess: the mapping of each HF processor class
+// (src/model/convert/hf_preprocess.ts), its refusals, and the converter reading the file. That the
+// mapped preprocessing gives HF's pixels is tested on the GPU in test/image/preprocess_hf.test.ts.
+
+const RGB224 = { image_size: 224, num_channels: 3 };
+const map = (pc: Record<string, unknown>, config = RGB224) => preprocessFromHf(pc, config, 'preprocessor_config.json');
+const refuse = (pc: Record<string, unknown>, fragments: string[], config = RGB224) =>
+  expectConvertError(() => map(pc, config), ['preprocessor_config.json', ...fragments, '--preprocessor-config none'], 'BAD_CONFIG');
+
+const HALF = [0.5, 0.5, 0.5];
+const IMAGENET = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+
+describe('preprocessor_config.json → webvit.preprocess', () => {
+  it('ViTImageProcessor (google/vit-base-patch16-224, both the old ViTFeatureExtractor file and the current one): resize to 224×224, aspect not kept, no crop', () => {
+    const old = map({ do_normalize: true, do_resize: true, feature_extractor_type: 'ViTFeatureExtractor', image_mean: HALF, image_std: HALF, resample: 2, size: 224 });
+    const cur = map({
+      do_normalize: true,
+      do_rescale: true,
+      do_resize: true,
+      image_mean: HALF,
+      image_processor_type: 'ViTImageProcessor',
+      image_std: HALF,
+      resample: 2,
+      rescale_factor: 0.00392156862745098,
+      size: { height: 224, width: 224 },
+    });
+    const want: PreprocessConfig = { resize: { width: 224, height: 224 }, crop: 224, interpolation: 'bilinear', mean: HALF, std: HALF, channels: 'rgb', cropOffset: 'floor', rescale: 1 / 255, isDefault: false };
+    expect(old.preprocess).toEqual(want);
+    expect(cur.preprocess).toEqual(want);
+    expect(cur.notes[0]).toContain('preprocessing from preprocessor_config.json (ViTImageProcessor): resize to 224×224 (aspect not kept, bilinear), centre crop 224');
+    // A 640×480 photo becomes 224×224 whole: no crop offset.
+    expect(preprocessGeometry(cur.preprocess, 640, 480)).toMatchObject({ resizeW: 224, resizeH: 224, left: 0, top: 0, crop: 224 });
+    // The class's own defaults when the file leaves fields out (ViT: 224×224 bilinear, mean/std 0.5).
+    expect(map({ image_processor_type: 'ViTImageProcessor' }).preprocess).toEqual(want);
+    expect(map({}).notes).toContain('no image_processor_type: read as ViTImageProcessor (the processor of model_type "vit")');
+  });
+
+  it('DeiT (facebook/deit-base-patch16-224): resize to 256×256 bicubic, then centre crop 224', () => {
+    const r = map({ crop_size: 224, do_center_crop: true, do_normalize: true, do_resize: true, feature_extractor_type: 'DeiTFeatureExtractor', image_mean: IMAGENET.mean, image_std: IMAGENET.std, resample: 3, size: 256 });
+    expect(r.preprocess).toMatchObject({ resize: { width: 256, height: 256 }, crop: 224, interpolation: 'bicubic', ...IMAGENET, cropOffset: 'floor', rescale: 1 / 255 });
+    expect(preprocessGeometry(r.preprocess, 500, 300)).toMatchObject({ resizeW: 256, resizeH: 256, left: 16, top: 16 });
+    // BEiT: the same steps.
+    expect(map({ image_processor_type: 'BeitImageProcessor', size: { height: 224, width: 224 }, do_center_crop: false, do_reduce_labels: false }).preprocess).toMatchObject({
+      resize: { width: 224, height: 224 },
+      interpolation: 'bicubic',
+      mean: HALF,
+    });
+  });
+
+  it('CLIP: shortest edge, centre crop with floor offsets (not torchvision rounding); ConvNeXt: crop_pct, or a warp at ≥ 384', () => {
+    const clip = map({ image_processor_type: 'CLIPImageProcessor', size: { shortest_edge: 224 }, crop_size: { height: 224, width: 224 }, do_convert_rgb: true });
+    expect(clip.preprocess).toMatchObject({ resize: 224, crop: 224, interpolation: 'bicubic', mean: [0.48145466, 0.4578275, 0.40821073], cropOffset: 'floor' });
+    // 300×231 → 290×224 (int(224·300/231) = 290): (290 − 224)/2 = 33; 301×224 → (301−224)/2 = 38.5: HF 38, torchvision 38 (half-even); 231: 3.5 → HF 3, torchvision 4.
+    expect(preprocessGeometry(clip.preprocess, 300, 231)).toMatchObject({ resizeW: 290, resizeH: 224, left: 33, top: 0 });
+    expect(preprocessGeometry(clip.preprocess, 231, 224)).toMatchObject({ resizeW: 231, resizeH: 224, left: 3, top: 0 });
+    expect(preprocessGeometry({ ...clip.preprocess, cropOffset: undefined }, 231, 224)).toMatchObject({ left: 4 });
+    const cn = map({ image_processor_type: 'ConvNextImageProcessor', size: { shortest_edge: 224 }, crop_pct: 0.875, resample: 3 });
+    expect(cn.preprocess).toMatchObject({ resize: 256, crop: 224, cropOffset: 'floor' });
+    expect(map({ image_processor_type: 'ConvNextImageProcessor', size: 384 }, { image_size: 384, num_channels: 3 }).preprocess).toMatchObject({ resize: { width: 384, height: 384 }, crop: 384 });
+  });
+
+  it('do_rescale / do_normalize false, scalar mean/std, a 1-channel model', () => {
+    expect(map({ do_rescale: false, do_normalize: false }).preprocess).toMatchObject({ rescale: 1, mean: [0, 0, 0], std: [1, 1, 1] });
+    expect(map({ image_mean: 0.5, image_std: 0.25 }).preprocess).toMatchObject({ mean: HALF, std: [0.25, 0.25, 0.25] });
+    expect(map({ image_mean: [0.3], image_std: [0.2], size: 28 }, { image_size: 28, num_channels: 1 }).preprocess).toMatchObject({ channels: 'grayscale', mean: [0.3], std: [0.2] });
+  });
+
+  it('says what it ignored, the Fast variant, and do_convert_rgb', () => {
+    const r = map({ image_processor_type: 'ViTImageProcessorFast', crop_pct: 0.9, do_center_crop: true, processor_class: 'X' });
+    expect(r.notes.join('\n')).toContain('ignored (ViTImageProcessor does not read them either): crop_pct, do_center_crop');
+    expect(r.notes.join('\n')).toContain('ViTImageProcessorFast: reproduced as ViTImageProcessor, the PIL-based processor');
+    expect(r.notes.join('\n')).toContain('do_convert_rgb is not set');
+    expect(r.preprocess.resize).toEqual({ width: 224, height: 224 }); // do_center_crop is not a ViT field
+  });
+
+  it('refuses what it cannot reproduce, naming the field and the value', async () => {
+    await refuse({ resample: 1 }, ['resample is 1 (PIL LANCZOS)', 'NEAREST (0), BILINEAR (2) and BICUBIC (3)']);
+    await refuse({ resample: 4 }, ['resample is 4 (PIL BOX)']);
+    await refuse({ resample: 5 }, ['resample is 5 (PIL HAMMING)']);
+    await refuse({ resample: 7 }, ['resample must be a PIL resampling code', 'got 7']);
+    await refuse({ size: { height: 384, width: 384 } }, ['size is {height: 384, width: 384} without a centre crop', "image_size is 224"]);
+    await refuse({ size: { height: 224, width: 160 } }, ['size is {height: 224, width: 160}']);
+    await refuse({ size: { shortest_edge: 224 } }, ['size is {shortest_edge: 224}', 'ViTImageProcessor resizes to {height, width} only']);
+    await refuse({ size: { shortest_edge: 224, longest_edge: 1333 } }, ['longest_edge', 'not supported']);
+    await refuse({ size: '224' }, ['size must be an integer', 'got "224"']);
+    await refuse({ image_processor_type: 'DeiTImageProcessor', crop_size: 192 }, ['crop_size is 192', "image_size is 224"]);
+    await refuse({ image_processor_type: 'DeiTImageProcessor', crop_size: { height: 224, width: 200 } }, ['crop_size is {height: 224, width: 200}', 'square']);
+    await refuse({ image_processor_type: 'CLIPImageProcessor', do_center_crop: false }, ['without a centre crop', 'aspect ratio']);
+    await refuse({ image_processor_type: 'SiglipImageProcessor' }, ['image_processor_type is "SiglipImageProcessor"', 'ViTImageProcessor, DeiTImageProcessor']);
+    await refuse({ rescale_factor: 'x' }, ['rescale_factor must be a positive number', 'got "x"']);
+    await refuse({ image_mean: [0.5, 0.5] }, ['image_mean must be a number or 3 number(s)', 'num_channels 3']);
+    await refuse({ image_std: [0.5, 0, 0.5] }, ['image_std must be positive']);
+    await refuse({ do_resize: 'yes' }, ['do_resize must be true or false', 'got "yes"']);
+    await refuse({ image_processor_type: 'ConvNextImageProcessor', size: { shortest_edge: 224 }, crop_pct: 0 }, ['crop_pct must be a positive number']);
+  });
+});
+
+describe('webvit convert reads preprocessor_config.json', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'webvit-hf-pre-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  let n = 0;
+  /** A copy of the HF layout fixture (image_size 32), with `pc` as its preprocessor_config.json when given. */
+  const folder = (pc?: Record<string, unknown>) => {
+    const dir = join(tmp, `hf-${n++}`);
+    cpSync(join(LAYOUT_DIR, 'hf'), dir, { recursive: true });
+    if (pc) writeFileSync(join(dir, 'preprocessor_config.json'), JSON.stringify(pc));
+    return dir;
+  };
+  const VIT32 = { image_processor_type: 'ViTImageProcessor', size: { height: 32, width: 32 }, resample: 3, image_mean: HALF, image_std: HALF };
+
+  it('beside config.json: mapped, written to the weight file, said in the notes; the loader reads it back', async () => {
+    const dir = folder(VIT32);
+    const ckpt = await readCheckpoint(dir);
+    expect(ckpt.files).toContain(join(dir, 'preprocessor_config.json'));
+    const r = convertCheckpoint(ckpt);
+    expect(r.notes.find((l) => l.startsWith('preprocessing from'))).toContain('(ViTImageProcessor): resize to 32×32 (aspect not kept, bicubic)');
+    const w = readWeights(encodeWeights(r.weights, 'F32', r.metadata), 'w.safetensors');
+    expect(w.preprocess).toEqual({ resize: { width: 32, height: 32 }, crop: 32, interpolation: 'bicubic', mean: HALF, std: HALF, channels: 'rgb', cropOffset: 'floor', rescale: 1 / 255, isDefault: false });
+  });
+
+  it('without one: no webvit.preprocess (the defaults, as before), and a note; --preprocessor-config none skips it; a named file is read', async () => {
+    const plain = convertCheckpoint(await readCheckpoint(folder()));
+    expect(plain.metadata?.['webvit.preprocess']).toBeUndefined();
+    expect(plain.notes.join('\n')).toContain('no preprocessor_config.json');
+    const skipped = convertCheckpoint(await readCheckpoint(folder(VIT32), { preprocessorConfig: 'none' }));
+    expect(skipped.metadata?.['webvit.preprocess']).toBeUndefined();
+    const elsewhere = join(tmp, 'mine.json');
+    writeFileSync(elsewhere, JSON.stringify({ ...VIT32, resample: 0 }));
+    const named = convertCheckpoint(await readCheckpoint(folder(VIT32), { preprocessorConfig: elsewhere }));
+    expect(JSON.parse(named.metadata!['webvit.preprocess']).interpolation).toBe('nearest');
+    await expectConvertError(() => readCheckpoint(folder(), { preprocessorConfig: join(tmp, 'absent.json') }), ['absent.json', 'cannot read the preprocessor config', 'ENOENT']);
+  });
+
+  it('with --image-size the file is not used (it prepares images for the old size), and says so; a bad file is refused', async () => {
+    const r = convertCheckpoint(await readCheckpoint(folder(VIT32)), { imageSize: 48 });
+    expect(r.metadata?.['webvit.preprocess']).toBeUndefined();
+    expect(r.notes.join('\n')).toMatch(/preprocessor_config\.json not used: it prepares 32×32 images and the model now runs at 48/);
+    const dir = folder();
+    writeFileSync(join(dir, 'preprocessor_config.json'), '{"size": ');
+    await expectConvertError(() => readCheckpoint(dir), ['preprocessor_config.json', 'is not valid JSON']);
+    await expectConvertError(async () => convertCheckpoint(await readCheckpoint(folder({ ...VIT32, resample: 1 }))), ['resample is 1 (PIL LANCZOS)'], 'BAD_CONFIG');
+  });
+
+  it('a named preprocessor config with a non-HF checkpoint is refused; one found beside it is left out with a note', async () => {
+    const dir = join(tmp, 'timm');
+    cpSync(join(LAYOUT_DIR, 'timm_cls'), dir, { recursive: true });
+    writeFileSync(join(dir, 'preprocessor_config.json'), JSON.stringify(VIT32));
+    const found = convertCheckpoint(await readCheckpoint(dir), { heads: 4 });
+    expect(found.notes.join('\n')).toContain('not used: a Hugging Face image processor, and this checkpoint is timm');
+    await expectConvertError(async () => convertCheckpoint(await readCheckpoint(dir, { preprocessorConfig: join(dir, 'preprocessor_config.json') }), { heads: 4 }), ['--preprocessor-config applies to Hugging Face checkpoints']);
+  });
+
+  it('the CLI prints what it used and writes it; -o over preprocessor_config.json is refused', () => {
+    const ROOT = join(import.meta.dirname, '..', '..');
+    execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'pipe' });
+    const dir = folder(VIT32);
+    const out = join(tmp, 'cli.safetensors');
+    const r = spawnSync(process.execPath, ['dist/cli.js', 'convert', dir, '-o', out], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^webvit convert: preprocessing from .*preprocessor_config\.json \(ViTImageProcessor\): resize to 32×32 \(aspect not kept, bicubic\)/m);
+    expect(readWeights(new Uint8Array(readFileSync(out)), out).preprocess).toMatchObject({ resize: { width: 32, height: 32 }, cropOffset: 'floor' });
+    const over = spawnSync(process.execPath, ['dist/cli.js', 'convert', dir, '-o', join(dir, 'preprocessor_config.json')], { cwd: ROOT, encoding: 'utf8' });
+    expect(over.status).toBe(2);
+    expect(over.stderr).toContain('preprocessor_config.json');
+  });
+});
