@@ -7,8 +7,10 @@ import { decodeImage } from '../../src/image/decode.js';
 import { ImagePreprocessor, type RgbaImage } from '../../src/image/preprocessor.js';
 import { preprocessRef } from '../../src/kernels/preprocess/reference.js';
 import { preprocessFromHf } from '../../src/model/convert/hf_preprocess.js';
-import { normalisationTable, preprocessGeometry, type PreprocessConfig } from '../../src/model/preprocess.js';
+import { normalisationTable, parsePreprocess, preprocessGeometry, preprocessMetadata, type PreprocessConfig } from '../../src/model/preprocess.js';
+import type { ViTConfig } from '../../src/model/config.js';
 import { logMeasured } from '../helpers/compare.js';
+import { expectWebvitError } from '../helpers/errors.js';
 import { testDevice } from '../helpers/gpu.js';
 import { freshSeed, rng } from '../helpers/random.js';
 
@@ -152,5 +154,41 @@ describe('HF geometry on the GPU vs the float64 reference (random images)', () =
     expect(preprocessGeometry({ ...hf, cropOffset: 'round' }, 10, 10)).toMatchObject({ left: 4, top: -3 }); // round-half-even(3.5) = 4; −(7//2) = −3
     expect(preprocessGeometry({ ...hf, resize: { width: 54, height: 42 } }, 10, 10)).toMatchObject({ left: 3, top: -3 }); // even differences agree
     expect(preprocessGeometry({ ...hf, resize: { width: 54, height: 42 }, cropOffset: 'round' }, 10, 10)).toMatchObject({ left: 3, top: -3 });
+  });
+});
+
+describe('webvit.preprocess: the fields for Hugging Face processors', () => {
+  const model = { image_size: 224, num_channels: 3 } as ViTConfig;
+  const parse = (o: unknown) => parsePreprocess(JSON.stringify(o), model, 'm.safetensors');
+
+  it('resize {width, height}, crop_offset and rescale parse, and write back as they were; files without them keep their bytes', () => {
+    const p = parse({ resize: { width: 224, height: 160 }, crop: 224, interpolation: 'bicubic', mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], crop_offset: 'floor', rescale: 0.00392156862745098 });
+    expect(p).toEqual({ resize: { width: 224, height: 160 }, crop: 224, interpolation: 'bicubic', mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], channels: 'rgb', cropOffset: 'floor', rescale: 1 / 255, isDefault: false });
+    expect(parse(JSON.parse(preprocessMetadata(p)))).toEqual(p);
+    const old = parse({ resize: 256, crop: 224 });
+    expect(Object.keys(old)).not.toContain('cropOffset');
+    expect(Object.keys(JSON.parse(preprocessMetadata(old)))).toEqual(['resize', 'crop', 'interpolation', 'mean', 'std', 'channels']);
+  });
+
+  it('refuses bad values, naming the field and the value', async () => {
+    const cases: [unknown, string[]][] = [
+      [{ resize: { width: 0, height: 224 } }, ['field resize as an object must be {"width": W, "height": H}', '"width":0']],
+      [{ resize: { width: 224 } }, ['field resize as an object', '{"width":224}']],
+      [{ resize: { width: 224, height: 224, keep: true } }, ['field resize as an object', '"keep":true']],
+      [{ resize: [224, 224] }, ['field resize must be null, an integer', 'or {"width": W, "height": H}', '[224,224]']],
+      [{ crop_offset: 'ceil' }, ['field crop_offset must be "round"', '"floor"', 'got "ceil"']],
+      [{ rescale: 0 }, ['field rescale must be a positive finite number', 'got 0']],
+      [{ rescale: '1/255' }, ['field rescale', 'got "1/255"']],
+    ];
+    for (const [o, fragments] of cases) await expectWebvitError(() => parse(o), 'BAD_CONFIG', ['m.safetensors', 'webvit.preprocess', ...fragments]);
+  });
+
+  it('the table follows rescale: none (x/255), HF 1/255 (the same 768 values), 1 (levels as they are), 1/127.5', () => {
+    const base = parse({ mean: [0, 0, 0], std: [1, 1, 1] });
+    const tv = normalisationTable(base);
+    expect(diff(normalisationTable({ ...base, rescale: 1 / 255 }), tv).differ).toBe(0); // float64 x·(1/255) → float32 equals float32 x/255 at every level
+    expect(Array.from(normalisationTable({ ...base, rescale: 1 }).subarray(0, 256))).toEqual([...Array(256).keys()]);
+    const half = normalisationTable({ ...base, rescale: 1 / 127.5 });
+    for (let v = 0; v < 256; v++) expect(half[v]).toBe(Math.fround(v * (1 / 127.5)));
   });
 });
