@@ -14,6 +14,8 @@ const common = { bundle: true, format: 'esm', target: 'es2022', sourcemap: !rele
 await Promise.all([
   // Browser: no Node modules; `webgpu` (Dawn) is never imported from the browser entry.
   build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/webvit.browser.js', platform: 'browser' }),
+  // The web API's worker (createImageClassifier({ worker: true })), loaded from next to the bundle.
+  build({ ...common, entryPoints: ['src/web/worker.ts'], outfile: 'dist/webvit.worker.js', platform: 'browser' }),
   // Node library: Dawn stays an external dependency (a native addon).
   build({ ...common, entryPoints: ['src/node.ts'], outfile: 'dist/node.js', platform: 'node', packages: 'external' }),
   // The CLI; `webvit bench` loads the benchmark harness (bench/) with a dynamic import, which

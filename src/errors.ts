@@ -17,6 +17,10 @@ export type WebvitErrorCode =
   | 'DISPOSED'
   /** A file could not be written (full disk, file size limit, permissions): nothing was changed. */
   | 'IO'
+  /** A download failed: an HTTP error status, a broken or truncated transfer (web API). */
+  | 'NETWORK'
+  /** The GPU device was lost and webvit cannot make a new one (it was the app's device). */
+  | 'DEVICE_LOST'
   | 'GPU';
 
 export class WebvitError extends Error {

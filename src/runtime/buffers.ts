@@ -7,6 +7,31 @@ import type { BufferSlice } from '../kernels/kernel.js';
  * words, at least 16 bytes; an odd number of f16 halves padded with a zero half) live here once.
  */
 
+/** Buffers every BufferOwner of a device holds now, and their bytes. */
+export interface LiveBuffers {
+  buffers: number;
+  bytes: number;
+}
+
+const liveByDevice = new WeakMap<GPUDevice, LiveBuffers>();
+
+/**
+ * GPU buffers webvit's owners hold on `device` now (weights, plans, preprocessing; not the
+ * short-lived readback copies): what the web API's stats() report, and what must stay flat when
+ * the same work is repeated.
+ */
+export function liveBuffers(device: GPUDevice): LiveBuffers {
+  const l = liveByDevice.get(device);
+  return { buffers: l?.buffers ?? 0, bytes: l?.bytes ?? 0 };
+}
+
+function count(device: GPUDevice, buffers: number, bytes: number): void {
+  let l = liveByDevice.get(device);
+  if (!l) liveByDevice.set(device, (l = { buffers: 0, bytes: 0 }));
+  l.buffers += buffers;
+  l.bytes += bytes;
+}
+
 /** Tracks every GPU buffer a plan, model or preprocessor makes, so a failure part-way frees them all. */
 export class BufferOwner {
   private readonly buffers: GPUBuffer[] = [];
@@ -14,6 +39,7 @@ export class BufferOwner {
   create(desc: GPUBufferDescriptor): GPUBuffer {
     const b = this.device.createBuffer(desc);
     this.buffers.push(b);
+    count(this.device, 1, b.size);
     return b;
   }
   get bytes(): number {
@@ -22,11 +48,15 @@ export class BufferOwner {
   /** Destroys one buffer this owner made and stops tracking it. */
   release(b: GPUBuffer): void {
     const i = this.buffers.indexOf(b);
-    if (i >= 0) this.buffers.splice(i, 1);
+    if (i >= 0) {
+      this.buffers.splice(i, 1);
+      count(this.device, -1, -b.size);
+    }
     b.destroy();
   }
   destroyAll(): void {
     for (const b of this.buffers) b.destroy();
+    count(this.device, -this.buffers.length, -this.bytes);
     this.buffers.length = 0;
   }
 }

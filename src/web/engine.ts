@@ -1,0 +1,285 @@
+import { WebvitError } from '../errors.js';
+import { ImagePreprocessor, type PreprocessorImage } from '../image/preprocessor.js';
+import { ViTModel } from '../model/vit.js';
+import { readWeights, type LoadedWeights } from '../model/weights.js';
+import { liveBuffers } from '../runtime/buffers.js';
+import { adapterIdentity, getDevice } from '../runtime/device.js';
+import { chunksOf } from './batching.js';
+import { SerialQueue } from './queue.js';
+import { describeSource, pixelsOf, type Pixels } from './sources.js';
+import { TextureRows } from './texture_rows.js';
+import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ClassifyOptions, ImageClassifier, ImageSource } from './types.js';
+import { fetchModel } from './weights.js';
+
+/** What one GPU device holds for the classifier; made again after a device loss. */
+interface Runtime {
+  device: GPUDevice;
+  model: ViTModel;
+  pre: ImagePreprocessor;
+  textures: TextureRows;
+  lost?: GPUDeviceLostInfo;
+}
+
+const DEFAULT_TOP_K = 5;
+const DEFAULT_MAX_BATCH = 8;
+const MAX_BATCH_LIMIT = 256;
+/** How long to wait for device.lost to settle after an error that a loss may have caused. */
+const LOSS_SETTLE_MS = 200;
+/** Bound on freeing what a lost device held (a lost device can leave promises unsettled). */
+const RELEASE_MS = 2000;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * The classifier on this thread (the worker runs one too). Calls run one at a time, in call order
+ * (SerialQueue): they share the preprocessor's band buffer, the plans' input tensors and the
+ * texture, and a device loss is then handled once, between calls. Weights stay in memory as the
+ * file's bytes so that a lost device can be replaced without downloading again.
+ */
+export class Engine implements ImageClassifier {
+  private rt?: Runtime;
+  private readonly queue = new SerialQueue();
+  private disposed = false;
+  /** K of the topk op in the plans: the largest topK asked so far, so one plan serves every K up to it. */
+  private planK: number;
+  private readonly batches = new Set<number>();
+  private recoveries = 0;
+  private calls = 0;
+  private readonly maxBatch: number;
+
+  private constructor(
+    private readonly options: ClassifierOptions,
+    private readonly bytes: Uint8Array,
+    private readonly source: string,
+    private readonly fromCache: boolean,
+    private readonly config: LoadedWeights['config'],
+  ) {
+    this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+    this.planK = Math.min(DEFAULT_TOP_K, config.num_classes);
+  }
+
+  static async create(options: ClassifierOptions): Promise<Engine> {
+    checkOptions(options);
+    const fetched = await fetchModel(options.model, options, (bytes, source) => readWeights(bytes, source));
+    const c = fetched.value.config;
+    if (c.num_channels !== 1 && c.num_channels !== 3) {
+      throw new WebvitError('BAD_CONFIG', `${fetched.source}: takes ${c.num_channels}-channel images; the image classifier handles 1-channel (greyscale) and 3-channel (RGB) models`);
+    }
+    const engine = new Engine(options, fetched.bytes, fetched.source, fetched.fromCache, c);
+    engine.rt = await engine.build(fetched.value);
+    return engine;
+  }
+
+  get info(): ClassifierInfo {
+    const rt = this.rt;
+    const m = rt?.model;
+    const kernels: Record<number, Record<string, string>> = {};
+    for (const b of [1, ...this.batches]) {
+      const k = m?.kernels(b);
+      if (k) kernels[b] = k;
+    }
+    const d = this.options.device;
+    return {
+      config: this.config,
+      labels: Array.from({ length: this.config.num_classes }, (_, i) => this.label(i)),
+      preprocess: m?.preprocess as ClassifierInfo['preprocess'],
+      adapter: rt ? adapterIdentity(rt.device).description : 'none (disposed)',
+      kernels,
+      maxBatch: this.maxBatch,
+      source: this.source,
+      fromCache: this.fromCache,
+      worker: false,
+      device: d === undefined ? 'webvit' : typeof d === 'function' ? 'factory' : 'app',
+      recoveries: this.recoveries,
+    };
+  }
+
+  classify(source: ImageSource, options?: ClassifyOptions): Promise<Classification[]>;
+  classify(sources: ImageSource[], options?: ClassifyOptions): Promise<Classification[][]>;
+  classify(sources: ImageSource | ImageSource[], options: ClassifyOptions = {}): Promise<Classification[] | Classification[][]> {
+    const many = Array.isArray(sources);
+    const list = many ? sources : [sources];
+    let k: number;
+    try {
+      if (this.config.num_classes === 0) throw new WebvitError('BAD_INPUT', `${this.source}: this model has no classifier (num_classes 0); use embed() for its features`);
+      k = checkTopK(options.topK ?? Math.min(DEFAULT_TOP_K, this.config.num_classes), this.config.num_classes);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.call(async () => {
+      const rows = await this.withRuntime((rt) => this.run(rt, list, k, false));
+      const out = rows.map((r) => r.top!);
+      return many ? out : out[0];
+    });
+  }
+
+  embed(source: ImageSource): Promise<Float32Array>;
+  embed(sources: ImageSource[]): Promise<Float32Array[]>;
+  embed(sources: ImageSource | ImageSource[]): Promise<Float32Array | Float32Array[]> {
+    const many = Array.isArray(sources);
+    const list = many ? sources : [sources];
+    return this.call(async () => {
+      const rows = await this.withRuntime((rt) => this.run(rt, list, undefined, true));
+      const out = rows.map((r) => r.features!);
+      return many ? out : out[0];
+    });
+  }
+
+  async stats(): Promise<ClassifierStats> {
+    const rt = this.rt;
+    if (!rt) return { buffers: 0, bytes: 0, textures: 0, textureBytes: 0, calls: this.calls };
+    const b = liveBuffers(rt.device);
+    const t = rt.textures.held;
+    return { buffers: b.buffers, bytes: b.bytes, textures: t.textures, textureBytes: t.bytes, calls: this.calls };
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.queue.idle();
+    const rt = this.rt;
+    this.rt = undefined;
+    if (!rt) return;
+    await release(rt);
+    // Only a device webvit made is destroyed; the app's (or its factory's) keeps working.
+    if (this.options.device === undefined) rt.device.destroy();
+  }
+
+  private label(i: number): string {
+    return this.labels?.[i] ?? `class ${i}`;
+  }
+
+  private labels?: string[];
+
+  private call<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.disposed) return Promise.reject(new WebvitError('DISPOSED', 'the classifier was disposed; create a new one'));
+    return this.queue.run(async () => {
+      if (this.disposed && !this.rt) throw new WebvitError('DISPOSED', 'the classifier was disposed; create a new one');
+      const r = await fn();
+      this.calls++;
+      return r;
+    });
+  }
+
+  /** Runs `fn` on a live runtime; if the device was lost during it, once more on a new one. */
+  private async withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T> {
+    const rt = await this.current();
+    try {
+      return await fn(rt);
+    } catch (e) {
+      if (!(await wasLost(rt))) throw e;
+      return fn(await this.current());
+    }
+  }
+
+  /** The runtime, rebuilt first when its device was lost. */
+  private async current(): Promise<Runtime> {
+    const rt = this.rt;
+    if (rt && !rt.lost) return rt;
+    if (rt) {
+      this.rt = undefined;
+      await release(rt);
+      if (this.options.device !== undefined && typeof this.options.device !== 'function') {
+        throw new WebvitError(
+          'DEVICE_LOST',
+          `the GPU device passed to createImageClassifier was lost (${rt.lost!.reason}${rt.lost!.message ? `: ${rt.lost!.message}` : ''}); webvit cannot replace a device it was given. ` +
+            'Create a new classifier with a new device, or pass `device: () => adapter.requestDevice(...)` (a function) so webvit can ask for a new one itself',
+        );
+      }
+    }
+    if (this.disposed) throw new WebvitError('DISPOSED', 'the classifier was disposed; create a new one');
+    this.rt = await this.build(readWeights(this.bytes, this.source));
+    if (rt) this.recoveries++;
+    return this.rt;
+  }
+
+  private async newDevice(): Promise<GPUDevice> {
+    const d = this.options.device;
+    if (d === undefined) return getDevice();
+    const device = typeof d === 'function' ? await d() : d;
+    if (!device || typeof (device as GPUDevice).createBuffer !== 'function') {
+      throw new WebvitError('BAD_ARGUMENT', `device must be a GPUDevice or a function returning one, got ${describeSource(device)}`);
+    }
+    return device;
+  }
+
+  private async build(weights: LoadedWeights): Promise<Runtime> {
+    const device = await this.newDevice();
+    this.labels = weights.labels;
+    const onProgress = this.options.onProgress;
+    const model = await ViTModel.fromWeights(device, weights, {
+      label: 'webvit',
+      batch: 1,
+      topK: this.config.num_classes > 0 ? this.planK : undefined,
+      tune: this.options.tune,
+      onProgress: onProgress && ((e) => onProgress({ stage: e.stage, done: e.done, total: e.total, detail: e.detail })),
+    });
+    const rt: Runtime = { device, model, pre: new ImagePreprocessor(device, model.preprocess, 'webvit.preprocess'), textures: new TextureRows(device) };
+    device.lost.then((info) => (rt.lost = info));
+    return rt;
+  }
+
+  /** Top classes (or features) of each source, in passes of at most maxBatch images. */
+  private async run(rt: Runtime, list: ImageSource[], k: number | undefined, features: boolean): Promise<{ top?: Classification[]; features?: Float32Array }[]> {
+    const out: { top?: Classification[]; features?: Float32Array }[] = [];
+    if (k !== undefined && k > this.planK) this.planK = k;
+    const withTop = this.config.num_classes > 0;
+    for (const chunk of chunksOf(list.length, this.maxBatch)) {
+      const names = Array.from({ length: chunk.count }, (_, i) => (list.length === 1 ? 'the image' : `image ${chunk.start + i}`));
+      // Every source of the pass is made ready (Blobs decoded) before the GPU work starts, so a
+      // bad one fails the call before anything is queued.
+      const settled = await Promise.allSettled(names.map((name, i) => pixelsOf(list[chunk.start + i], name, this.options.fetch)));
+      const pixels = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+      try {
+        const bad = settled.find((s) => s.status === 'rejected');
+        if (bad) throw (bad as PromiseRejectedResult).reason;
+        const input = rt.pre.input(chunk.batch, async (put) => {
+          for (const [i, px] of pixels.entries()) await put(gpuImage(rt, px, names[i]), names[i]);
+        });
+        this.batches.add(chunk.batch);
+        const r = await rt.model.forward(input, { topK: withTop ? this.planK : undefined, features });
+        const D = this.config.hidden_size;
+        for (let i = 0; i < chunk.count; i++) {
+          out.push({
+            top: k === undefined ? undefined : r.top![i].slice(0, k).map((t) => ({ label: this.label(t.index), score: t.p, index: t.index })),
+            features: features ? r.features!.slice(i * D, (i + 1) * D) : undefined,
+          });
+        }
+      } finally {
+        for (const p of pixels) p.close?.();
+      }
+    }
+    return out;
+  }
+}
+
+function gpuImage(rt: Runtime, px: Pixels, name: string): PreprocessorImage {
+  if (px.kind === 'memory') return px.image;
+  if (px.kind === 'texture') return rt.textures.fromTexture(px.texture, name);
+  return rt.textures.upload(px, name);
+}
+
+/** Whether `rt`'s device is lost, giving device.lost a moment to settle (an error from the loss can come first). */
+async function wasLost(rt: Runtime): Promise<boolean> {
+  if (rt.lost) return true;
+  await Promise.race([rt.device.lost, sleep(LOSS_SETTLE_MS)]);
+  return rt.lost !== undefined;
+}
+
+async function release(rt: Runtime): Promise<void> {
+  rt.textures.dispose();
+  await Promise.race([Promise.all([rt.pre.dispose(), rt.model.dispose()]).catch(() => undefined), sleep(RELEASE_MS)]);
+}
+
+function checkTopK(k: number, classes: number): number {
+  if (!Number.isInteger(k) || k < 1 || k > classes) throw new WebvitError('BAD_INPUT', `topK must be a whole number from 1 to the model's ${classes} classes, got ${k}`);
+  return k;
+}
+
+function checkOptions(o: ClassifierOptions): void {
+  if (typeof o !== 'object' || o === null) throw new WebvitError('BAD_ARGUMENT', 'createImageClassifier needs an options object: { model: url | ArrayBuffer | Response }');
+  if (o.model === undefined || o.model === null) throw new WebvitError('BAD_ARGUMENT', 'createImageClassifier: `model` is missing (a URL of a webvit .safetensors file, its bytes, or a Response)');
+  const b = o.maxBatch;
+  if (b !== undefined && (!Number.isInteger(b) || b < 1 || b > MAX_BATCH_LIMIT)) throw new WebvitError('BAD_ARGUMENT', `maxBatch must be a whole number from 1 to ${MAX_BATCH_LIMIT}, got ${b}`);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new WebvitError('BAD_ARGUMENT', 'onProgress must be a function');
+}

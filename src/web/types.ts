@@ -1,0 +1,140 @@
+import type { ViTConfig } from '../model/config.js';
+import type { PreprocessConfig } from '../model/preprocess.js';
+import type { TuneStore } from '../runtime/tuning.js';
+
+/** Where a model's bytes come from: a URL (fetched, kept in Cache Storage), bytes, or a Response. */
+export type ModelSource = string | URL | ArrayBuffer | ArrayBufferView | Response;
+
+/**
+ * An image the classifier takes. DOM sources (img, canvas, video, ImageBitmap, VideoFrame) go to
+ * the GPU as a texture (copyExternalImageToTexture, unpremultiplied, no colour conversion);
+ * ImageData (or any `{ data, width, height }` of 8-bit RGBA) is uploaded as it is; a Blob, File
+ * or URL is decoded by the browser (createImageBitmap) first. A GPUTexture (rgba8unorm, with
+ * TEXTURE_BINDING usage, on the classifier's device) is read where it is.
+ */
+export type ImageSource =
+  | ImageBitmap
+  | ImageData
+  | RgbaPixels
+  | HTMLImageElement
+  | HTMLCanvasElement
+  | OffscreenCanvas
+  | HTMLVideoElement
+  | VideoFrame
+  | Blob
+  | string
+  | URL
+  | GPUTexture;
+
+/** 8-bit RGBA pixels, row-major, width × height × 4 bytes (what ImageData holds). */
+export interface RgbaPixels {
+  data: Uint8ClampedArray | Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** One class of one image, most probable first. */
+export interface Classification {
+  /** The model's label, or `class N` when the weight file has none. */
+  label: string;
+  /** Softmax probability. */
+  score: number;
+  /** Class index. */
+  index: number;
+}
+
+/** Progress while the classifier is made (and when a new batch size compiles kernels). */
+export interface WebProgress {
+  /** download: bytes (`total` when the server said); compile / tune: kernels; */
+  stage: 'download' | 'compile' | 'tune';
+  done: number;
+  total?: number;
+  /** The download is read from Cache Storage. */
+  fromCache?: boolean;
+  detail?: string;
+}
+
+export interface ClassifierOptions {
+  /** The weight file: a URL (downloaded with progress and kept in Cache Storage), bytes, or a Response. */
+  model: ModelSource;
+  /**
+   * The GPU device: omitted, webvit asks navigator.gpu for one (and makes a new one after a device
+   * loss). A GPUDevice of the app's is used as it is and left working by dispose(); if it is lost,
+   * calls fail with DEVICE_LOST. A function returning a device (the app's factory) is called
+   * again after a loss, so webvit can recover on the app's terms.
+   */
+  device?: GPUDevice | (() => GPUDevice | Promise<GPUDevice>);
+  onProgress?: (e: WebProgress) => void;
+  /**
+   * Run in a Web Worker: `true` (dist/webvit.worker.js next to the bundle), the worker script's
+   * URL, or a Worker already started on it. The page's thread then only turns sources into
+   * transferable ImageBitmaps / VideoFrames. Cannot be combined with `device`.
+   */
+  worker?: boolean | string | URL | Worker;
+  /** SRI-style hash of the weight file ("sha256-<base64>"); a file that does not match is refused. */
+  integrity?: string;
+  /** Cache Storage cache for downloaded weights (default "webvit-models"), or false for none. */
+  cache?: string | false;
+  /**
+   * Images per forward pass for arrays (default 8). A single image runs at batch 1; an array runs
+   * in passes of maxBatch images (a shorter pass padded with zeros), so only two plans are ever
+   * compiled and kept, whatever the array lengths. On a CPU adapter (SwiftShader, lavapipe) padding
+   * costs time in proportion: use a smaller maxBatch there.
+   */
+  maxBatch?: number;
+  /** Kernel tuning, as LoadOptions.tune (default: cached choices or the adapter's defaults, no tuning). */
+  tune?: boolean | TuneStore;
+  /** fetch for the model URL and URL sources (default globalThis.fetch). */
+  fetch?: typeof fetch;
+  /** Cache Storage to use (default globalThis.caches). */
+  caches?: CacheStorage;
+}
+
+export interface ClassifyOptions {
+  /** Classes per image, most probable first (default 5, at most the model's classes). */
+  topK?: number;
+}
+
+export interface ClassifierInfo {
+  config: ViTConfig;
+  /** Class names (`class N` where the file has none); empty for a features-only model. */
+  labels: string[];
+  preprocess: PreprocessConfig;
+  /** The adapter, as one line (vendor / architecture / device / description). */
+  adapter: string;
+  /** Kernel variant chosen per matmul shape and for attention, per batch size built so far. */
+  kernels: Record<number, Record<string, string>>;
+  maxBatch: number;
+  /** Where the weights came from: URL, "the model bytes". */
+  source: string;
+  fromCache: boolean;
+  worker: boolean;
+  /** Who made the device: webvit (recreated after a loss), the app's factory, or the app (not recreated). */
+  device: 'webvit' | 'factory' | 'app';
+  /** Times the device was lost and the model rebuilt. */
+  recoveries: number;
+}
+
+/** GPU memory webvit holds now: what must stay flat over repeated classifications. */
+export interface ClassifierStats {
+  buffers: number;
+  bytes: number;
+  textures: number;
+  textureBytes: number;
+  /** Calls served so far (classify and embed). */
+  calls: number;
+}
+
+export interface ImageClassifier {
+  /** One image: its top K classes. */
+  classify(source: ImageSource, options?: ClassifyOptions): Promise<Classification[]>;
+  /** Several images, run as one batch: the top K classes of each, in order. */
+  classify(sources: ImageSource[], options?: ClassifyOptions): Promise<Classification[][]>;
+  /** The pooled features (after the final layer norm) of one image, or of each image. */
+  embed(source: ImageSource): Promise<Float32Array>;
+  embed(sources: ImageSource[]): Promise<Float32Array[]>;
+  readonly info: ClassifierInfo;
+  stats(): Promise<ClassifierStats>;
+  /** Frees webvit's GPU memory (after calls in flight); a device the app passed in keeps working. */
+  dispose(): Promise<void>;
+}

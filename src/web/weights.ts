@@ -1,0 +1,221 @@
+import { WebvitError } from '../errors.js';
+import type { ModelSource, WebProgress } from './types.js';
+
+/** Name of the Cache Storage cache webvit keeps downloaded weight files in. */
+export const DEFAULT_CACHE = 'webvit-models';
+
+export interface FetchModelOptions {
+  onProgress?: (e: WebProgress) => void;
+  /**
+   * Subresource-Integrity-style hash(es) of the file, e.g. "sha256-<base64>" (sha384, sha512 too;
+   * several separated by spaces: any one matching is enough). Checked on the download and on the
+   * cached copy; a cached copy that does not match is downloaded again.
+   */
+  integrity?: string;
+  /** Cache Storage cache name, or false to neither read nor write the cache. Default DEFAULT_CACHE. */
+  cache?: string | false;
+  /** fetch to use (default globalThis.fetch). */
+  fetch?: typeof fetch;
+  /** Cache Storage to use (default globalThis.caches, absent outside secure contexts and in Node). */
+  caches?: CacheStorage;
+}
+
+export interface FetchedModel<T> {
+  value: T;
+  bytes: Uint8Array;
+  /** The URL (absolute), or "ArrayBuffer" / "Response" — how messages name the file. */
+  source: string;
+  fromCache: boolean;
+}
+
+/**
+ * The bytes of a model, checked by `parse` (readWeights: is it a webvit weight file?) and by the
+ * integrity hash, from Cache Storage when an earlier visit stored them, else downloaded with
+ * progress. Only a file that passed both checks is stored, so a broken download or an HTML error
+ * page served with status 200 is never kept; a cached copy that fails them is dropped and fetched
+ * again. Caching is by absolute URL: give a new URL (or a new `integrity`) for a new model version.
+ */
+export async function fetchModel<T>(model: ModelSource, options: FetchModelOptions, parse: (bytes: Uint8Array, source: string) => T): Promise<FetchedModel<T>> {
+  if (model instanceof ArrayBuffer || ArrayBuffer.isView(model)) {
+    const bytes = model instanceof ArrayBuffer ? new Uint8Array(model) : new Uint8Array(model.buffer, model.byteOffset, model.byteLength);
+    const source = 'the model bytes';
+    await checkIntegrity(bytes, options.integrity, source);
+    return { value: parseChecked(parse, bytes, source), bytes, source, fromCache: false };
+  }
+  if (isResponse(model)) {
+    const source = model.url || 'the model Response';
+    if (!model.ok) throw new WebvitError('NETWORK', `${source}: the Response has HTTP status ${model.status}${model.statusText ? ` ${model.statusText}` : ''}, not the model file`);
+    const bytes = await readBody(model, source, options.onProgress);
+    await checkIntegrity(bytes, options.integrity, source);
+    return { value: parseChecked(parse, bytes, source), bytes, source, fromCache: false };
+  }
+  if (typeof model !== 'string' && !(model instanceof URL)) {
+    throw new WebvitError('BAD_ARGUMENT', `model must be a URL (string or URL), an ArrayBuffer, a typed array or a Response, got ${describe(model)}`);
+  }
+  const url = absoluteUrl(model);
+  const cache = await openCache(options);
+  if (cache) {
+    const hit = await cache.match(url).catch(() => undefined);
+    if (hit) {
+      try {
+        const bytes = await readBody(hit, `${url} (cached)`, options.onProgress, true);
+        await checkIntegrity(bytes, options.integrity, `${url} (cached)`);
+        return { value: parseChecked(parse, bytes, url), bytes, source: url, fromCache: true };
+      } catch {
+        // A stale or damaged copy (older model, other integrity, quota-truncated): fetch it again.
+        await cache.delete(url).catch(() => undefined);
+      }
+    }
+  }
+  const fetchImpl = options.fetch ?? globalThis.fetch;
+  if (typeof fetchImpl !== 'function') throw new WebvitError('NETWORK', `cannot download ${url}: this environment has no fetch(); pass the model as an ArrayBuffer`);
+  let response: Response;
+  try {
+    response = await fetchImpl(url);
+  } catch (e) {
+    throw new WebvitError('NETWORK', `could not download the model from ${url}: ${(e as Error).message ?? e} (offline, a wrong host, or the server does not allow this origin: CORS)`, { cause: e });
+  }
+  if (!response.ok) {
+    const hint = response.status === 404 ? ': no file at that URL; check the path and that the .safetensors file is deployed with the page' : '';
+    throw new WebvitError('NETWORK', `could not download the model from ${url}: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}${hint}`);
+  }
+  const bytes = await readBody(response, url, options.onProgress);
+  await checkIntegrity(bytes, options.integrity, url);
+  const value = parseChecked(parse, bytes, url);
+  if (cache) {
+    // A full cache (quota) only costs the next visit a download.
+    await cache.put(url, new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) } })).catch(() => undefined);
+  }
+  return { value, bytes, source: url, fromCache: false };
+}
+
+/** Removes a cached model (all of them with no URL). Resolves to whether anything was removed. */
+export async function clearModelCache(url?: string | URL, cacheName = DEFAULT_CACHE, storage: CacheStorage | undefined = globalThis.caches): Promise<boolean> {
+  if (!storage) return false;
+  if (url === undefined) return storage.delete(cacheName);
+  const cache = await storage.open(cacheName);
+  return cache.delete(absoluteUrl(url));
+}
+
+async function openCache(options: FetchModelOptions): Promise<Cache | undefined> {
+  if (options.cache === false) return undefined;
+  const storage = options.caches ?? globalThis.caches;
+  if (!storage) return undefined;
+  // Cache Storage can refuse (private browsing, storage disabled): then every visit downloads.
+  return storage.open(options.cache ?? DEFAULT_CACHE).catch(() => undefined);
+}
+
+function absoluteUrl(u: string | URL): string {
+  const base = (globalThis as { location?: { href: string } }).location?.href;
+  try {
+    return new URL(u, base).href;
+  } catch {
+    throw new WebvitError('BAD_ARGUMENT', `model URL ${JSON.stringify(String(u))} is not a valid URL${base ? '' : ' (relative URLs need a page to resolve against)'}`);
+  }
+}
+
+const isResponse = (x: unknown): x is Response => typeof Response !== 'undefined' && x instanceof Response;
+
+function describe(x: unknown): string {
+  if (x === null) return 'null';
+  if (typeof x !== 'object') return typeof x;
+  return Object.prototype.toString.call(x).slice(8, -1);
+}
+
+/**
+ * The whole body, read as a stream with progress. A Content-Length the body does not reach (or
+ * exceeds) is a truncated download; it is only trusted when the body is not content-encoded
+ * (compressed bodies are longer once decoded).
+ */
+async function readBody(response: Response, source: string, onProgress?: (e: WebProgress) => void, fromCache = false): Promise<Uint8Array> {
+  const encoded = (response.headers.get('content-encoding') ?? 'identity') !== 'identity';
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  const total = !encoded && Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined;
+  const report = (done: number) => onProgress?.({ stage: 'download', done, total, fromCache });
+  if (!response.body) {
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    report(bytes.byteLength);
+    checkLength(bytes.byteLength, total, source);
+    return bytes;
+  }
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let done = 0;
+  report(0);
+  for (;;) {
+    let r: ReadableStreamReadResult<Uint8Array>;
+    try {
+      r = await reader.read();
+    } catch (e) {
+      throw new WebvitError('NETWORK', `download of ${source} broke off after ${done} ${total !== undefined ? `of ${total} ` : ''}bytes: ${(e as Error).message ?? e}; try again`, { cause: e });
+    }
+    if (r.done) break;
+    chunks.push(r.value);
+    done += r.value.byteLength;
+    if (total !== undefined && done > total) {
+      await reader.cancel().catch(() => undefined);
+      checkLength(done, total, source);
+    }
+    report(done);
+  }
+  checkLength(done, total, source);
+  if (chunks.length === 1) return chunks[0];
+  const bytes = new Uint8Array(done);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.byteLength;
+  }
+  return bytes;
+}
+
+function checkLength(got: number, total: number | undefined, source: string): void {
+  if (total === undefined || got === total) return;
+  const what = got < total ? 'truncated' : 'longer than announced';
+  throw new WebvitError('NETWORK', `download of ${source} is ${what}: ${got} bytes received, the server announced ${total} (Content-Length); try again`);
+}
+
+const DIGESTS: Record<string, string> = { sha256: 'SHA-256', sha384: 'SHA-384', sha512: 'SHA-512' };
+
+/** Checks `bytes` against SRI-style hashes ("sha256-<base64>", several separated by spaces: any one). */
+export async function checkIntegrity(bytes: Uint8Array, integrity: string | undefined, source: string): Promise<void> {
+  if (integrity === undefined) return;
+  const wanted = integrity.trim().split(/\s+/).filter(Boolean);
+  const parsed = wanted.map((w) => /^(sha256|sha384|sha512)-([A-Za-z0-9+/]+={0,2})(\?.*)?$/.exec(w));
+  if (parsed.length === 0 || parsed.some((m) => !m)) {
+    throw new WebvitError('BAD_ARGUMENT', `integrity ${JSON.stringify(integrity)} is not "sha256-<base64>" (or sha384-/sha512-), as in a <script integrity> attribute; make one with \`openssl dgst -sha256 -binary FILE | openssl base64 -A\``);
+  }
+  const subtle = globalThis.crypto?.subtle;
+  if (!subtle) throw new WebvitError('BAD_ARGUMENT', `cannot check integrity of ${source}: crypto.subtle is missing (it needs a secure context: https or localhost)`);
+  const got: string[] = [];
+  for (const m of parsed) {
+    const digest = new Uint8Array(await subtle.digest(DIGESTS[m![1]], bytes as Uint8Array<ArrayBuffer>));
+    const b64 = base64(digest);
+    if (b64 === m![2]) return;
+    got.push(`${m![1]}-${b64}`);
+  }
+  throw new WebvitError('BAD_WEIGHTS', `${source} does not match its integrity hash: expected ${wanted.join(' or ')}, got ${got.join(' / ')} (a different or damaged file; update the hash if the model changed on purpose)`);
+}
+
+function base64(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s);
+}
+
+/** `parse`, with a hint when the bytes are plainly not a weight file (an HTML page, JSON, empty). */
+function parseChecked<T>(parse: (bytes: Uint8Array, source: string) => T, bytes: Uint8Array, source: string): T {
+  const head = new TextDecoder().decode(bytes.subarray(0, 64)).trimStart().toLowerCase();
+  if (head.startsWith('<!doctype html') || head.startsWith('<html') || head.startsWith('<head') || head.startsWith('<body')) {
+    throw new WebvitError('BAD_WEIGHTS', `${source} is an HTML page, not a webvit weight file: the server answered with a page (a wrong path that a single-page-app server answers with index.html?); point model at the .safetensors file`);
+  }
+  if (bytes.byteLength === 0) throw new WebvitError('BAD_WEIGHTS', `${source} is empty (0 bytes), not a webvit weight file`);
+  try {
+    return parse(bytes, source);
+  } catch (e) {
+    if (e instanceof WebvitError && (e.code === 'BAD_WEIGHTS' || e.code === 'BAD_CONFIG') && !/webvit convert/.test(e.message)) {
+      throw new WebvitError(e.code, `${e.message} (is it a webvit weight file? Make one from a checkpoint with \`webvit convert\`)`, { cause: e });
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,26 @@
+import type { WebvitErrorCode } from '../errors.js';
+import type { ClassifierInfo, ClassifierOptions, RgbaPixels, WebProgress } from './types.js';
+
+/** Messages between the page (WorkerClassifier) and the worker (worker.ts). */
+
+/** A source as it crosses to the worker: transferred bitmaps and frames, copied pixels, Blobs, URLs. */
+export type WireSource = ImageBitmap | VideoFrame | RgbaPixels | Blob | string;
+
+/** Options the worker can take (no device, no functions). */
+export type WireOptions = Omit<ClassifierOptions, 'model' | 'device' | 'onProgress' | 'worker' | 'fetch' | 'caches' | 'tune'> & {
+  model: string | ArrayBuffer;
+  tune?: boolean;
+  wantProgress: boolean;
+};
+
+export type Request =
+  | { id: number; type: 'create'; options: WireOptions }
+  | { id: number; type: 'classify'; sources: WireSource[]; topK?: number }
+  | { id: number; type: 'embed'; sources: WireSource[] }
+  | { id: number; type: 'stats' }
+  | { id: number; type: 'dispose' };
+
+export type Reply =
+  | { type: 'progress'; event: WebProgress }
+  | { id: number; ok: true; value: unknown; info?: ClassifierInfo }
+  | { id: number; ok: false; error: { code?: WebvitErrorCode; message: string; name: string } };

@@ -1,0 +1,60 @@
+/**
+ * webvit's Web Worker (dist/webvit.worker.js): runs the classifier (Engine) off the page's thread
+ * for WorkerClassifier. Requests are handled as they come; the engine runs them one at a time.
+ */
+import { WebvitError } from '../errors.js';
+import { Engine } from './engine.js';
+import type { Reply, Request } from './wire.js';
+
+declare const self: { onmessage: ((e: MessageEvent<Request>) => void) | null; postMessage(m: Reply, transfer?: Transferable[]): void };
+
+let engine: Engine | undefined;
+
+const post = (m: Reply, transfer: Transferable[] = []) => self.postMessage(m, transfer);
+
+function need(): Engine {
+  if (!engine) throw new WebvitError('DISPOSED', 'the worker has no classifier (not created, or disposed)');
+  return engine;
+}
+
+async function handle(m: Request): Promise<{ value: unknown; transfer?: Transferable[]; info?: boolean }> {
+  switch (m.type) {
+    case 'create': {
+      const { wantProgress, ...options } = m.options;
+      engine = await Engine.create({ ...options, onProgress: wantProgress ? (event) => post({ type: 'progress', event }) : undefined });
+      return { value: null, info: true };
+    }
+    case 'classify':
+      return { value: await need().classify(m.sources, { topK: m.topK }), info: true };
+    case 'embed': {
+      const rows = await need().embed(m.sources);
+      return { value: rows, transfer: rows.map((r) => r.buffer), info: true };
+    }
+    case 'stats':
+      return { value: await need().stats() };
+    case 'dispose': {
+      const e = engine;
+      engine = undefined;
+      await e?.dispose();
+      return { value: null };
+    }
+  }
+}
+
+/** Bitmaps and frames sent here were made for this call (copies of the page's): close them after it. */
+function closeSources(m: Request): void {
+  if (m.type !== 'classify' && m.type !== 'embed') return;
+  for (const s of m.sources) if (typeof (s as ImageBitmap).close === 'function') (s as ImageBitmap).close();
+}
+
+self.onmessage = (e: MessageEvent<Request>) => {
+  const m = e.data;
+  const done = handle(m).finally(() => closeSources(m));
+  done.then(
+    (r) => post({ id: m.id, ok: true, value: r.value, info: r.info && engine ? { ...engine.info, worker: true } : undefined }, r.transfer),
+    (err: unknown) => {
+      const x = err as Partial<WebvitError>;
+      post({ id: m.id, ok: false, error: { code: x instanceof WebvitError ? x.code : undefined, message: String(x?.message ?? err), name: String(x?.name ?? 'Error') } });
+    },
+  );
+};
