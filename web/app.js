@@ -29,6 +29,8 @@ const demo = {
   readyMs: undefined,
   /** Every classification: { name, top, totalMs, stages, worker }. */
   results: [],
+  /** Every classification that failed: { name, message }. */
+  errors: [],
   error: undefined,
   classifier: undefined,
 };
@@ -45,9 +47,8 @@ let clf;
 let loadSeq = 0;
 /** Bumped per classification; only the newest one is drawn. */
 let classifySeq = 0;
-let lastSource;
 
-const controls = () => ['drop', 'camera', 'profile', 'model-pick'].map($).concat([...document.querySelectorAll('#examples button')]);
+const controls = () => ['drop', 'camera', 'model-pick'].map($).concat([...document.querySelectorAll('#examples button')]);
 function enable(on) {
   for (const c of controls()) c.disabled = !on;
   $('worker').disabled = !on;
@@ -78,7 +79,6 @@ async function start() {
   webvit = bundle.value;
   wireImageInputs({ onImage: (f, how) => classifyNamed(f, f.name || `${how} image`), onRefused: (m) => render.status(m) });
   wireCamera({ classifyFrame: (video) => classifyNamed(video, 'camera frame'), onError: (e) => render.status(`Camera: ${describeError(e)}`, { error: true }) });
-  $('profile').addEventListener('click', () => void profileLast());
   $('model-pick').addEventListener('click', () => $('model-file').click());
   $('model-file').addEventListener('change', () => {
     const f = $('model-file').files?.[0];
@@ -124,7 +124,6 @@ async function load(model, name, { custom }) {
   render.status(`Loading ${name}…`, { fraction: 0 });
   const old = clf;
   clf = undefined;
-  lastSource = undefined;
   await old?.dispose().catch(() => undefined);
   let next;
   try {
@@ -149,49 +148,77 @@ async function load(model, name, { custom }) {
   showInfo(name, worker, loadMs);
   $('model-default').hidden = !custom;
   enable(true);
-  $('profile').disabled = true; // until something is classified
   setState('ready');
   render.status(`${name} is ready (loaded in ${(loadMs / 1000).toFixed(1)} s${worker ? ', in a Web Worker' : ''}). Drop, paste or choose an image.`);
 }
 
 function progressFraction(e) {
-  const done = e.loaded ?? e.done;
-  return e.total ? done / e.total : undefined;
+  return e.total ? e.done / e.total : undefined;
 }
 
 function progressText(name, e) {
-  const done = e.loaded ?? e.done;
-  const what = { download: 'downloading', compile: 'compiling kernels', tune: 'tuning kernels', cache: 'reading from the cache' }[e.stage] ?? e.stage;
-  if (e.stage === 'download' && e.total) return `Loading ${name}: ${what} ${(done / 1e6).toFixed(1)} of ${(e.total / 1e6).toFixed(1)} MB`;
-  if (e.total) return `Loading ${name}: ${what} ${done}/${e.total}${e.detail ? ` (${e.detail})` : ''}`;
-  return `Loading ${name}: ${what}…`;
+  if (e.stage === 'download') {
+    const from = e.fromCache ? 'reading from Cache Storage' : 'downloading';
+    const mb = (x) => (x / 1e6).toFixed(1);
+    return `Loading ${name}: ${from} ${mb(e.done)}${e.total ? ` of ${mb(e.total)}` : ''} MB`;
+  }
+  const what = e.stage === 'compile' ? 'compiling kernels' : e.stage === 'tune' ? 'tuning kernels' : e.stage;
+  return `Loading ${name}: ${what}${e.total ? ` ${e.done}/${e.total}` : ''}${e.detail ? ` (${e.detail})` : ''}`;
 }
 
 function showInfo(name, worker, loadMs) {
   const info = clf.info ?? {};
   const c = info.config ?? {};
-  const a = info.adapter ?? {};
   const labels = info.labels ?? [];
+  const p = info.preprocess;
   render.facts('info', [
     ['Model', name],
-    ['Shape', c.hidden_size ? `ViT, ${c.image_size}×${c.image_size}×${c.num_channels} in, patch ${c.patch_size}, hidden ${c.hidden_size}, ${c.num_hidden_layers} layers, ${c.num_attention_heads} heads` : '–'],
-    ['Classes', labels.length ? `${labels.length}: ${labels.slice(0, 10).join(', ')}${labels.length > 10 ? ', …' : ''}` : String(c.num_labels ?? c.num_classes ?? '–')],
-    ['Adapter', [a.vendor, a.architecture, a.description].filter(Boolean).join(' / ') || '(not reported)'],
+    ['Shape', c.hidden_size ? `ViT, ${c.image_size}×${c.image_size}×${c.num_channels} in, patch ${c.patch_size}, hidden ${c.hidden_size}, ${c.num_layers} layers, ${c.num_heads} heads, MLP ${c.mlp_size}` : '–'],
+    ['Classes', labels.length ? `${labels.length}: ${labels.slice(0, 10).join(', ')}${labels.length > 10 ? ', …' : ''}` : 'none (features only)'],
+    ['Preprocessing', p ? describePreprocess(p) : '–'],
+    ['Adapter', info.adapter || '(not reported)'],
     ['Runs in', worker ? 'a Web Worker' : 'the page (main thread)'],
+    ['Weights', info.fromCache ? 'from Cache Storage' : info.source === 'the model bytes' ? 'from the file you chose' : 'downloaded'],
     ['Load time', `${(loadMs / 1000).toFixed(2)} s`],
   ]);
-  const kernels = info.kernels ?? {};
-  render.facts('kernels', Object.entries(kernels).map(([op, v]) => [op, typeof v === 'string' ? v : JSON.stringify(v)]));
+  showKernels(info.kernels);
 }
 
+/** info.kernels: batch size → { matmul shape or op: variant }; the demo runs batch 1. */
+function showKernels(kernels = {}) {
+  const batches = Object.keys(kernels);
+  const rows = [];
+  for (const b of batches) {
+    for (const [op, variant] of Object.entries(kernels[b])) rows.push([batches.length > 1 ? `batch ${b}: ${op}` : op, String(variant)]);
+  }
+  render.facts('kernels', rows);
+}
+
+/** The preprocessing in words (src/model/preprocess.ts's PreprocessConfig). */
+function describePreprocess(p) {
+  const parts = [];
+  if (p.resize === null) parts.push('no resize');
+  else if (typeof p.resize === 'number') parts.push(`resize shorter side to ${p.resize}`);
+  else if (p.resize) parts.push(`resize to ${p.resize.width}×${p.resize.height}`);
+  parts.push(`crop ${p.crop}`, p.interpolation);
+  const nums = (xs) => xs.map((x) => +x.toFixed(3)).join('/');
+  if (p.mean) parts.push(`mean ${nums(p.mean)}, std ${nums(p.std)}`);
+  if (p.channels) parts.push(String(p.channels));
+  return parts.join(', ');
+}
+
+const STAGES = ['decode', 'upload', 'preprocess', 'forward', 'readback'];
+
 /**
- * Stage times if the library reports them (upload, preprocess, forward, readback), as [name, ms].
- * The library returns them with the result when asked (`timings: true`).
+ * Runs one source: through clf.profile() when stage timing is on and the library has it (each
+ * stage timed, per-dispatch GPU times), else clf.classify(). Returns { top, profile? }.
  */
-function stageRows(t) {
-  if (!t) return [];
-  const names = ['upload', 'preprocess', 'forward', 'readback'];
-  return names.filter((n) => t[n] !== undefined).map((n) => [n, t[n]]);
+async function run(c, source) {
+  if ($('timed').checked && typeof c.profile === 'function') {
+    const p = await c.profile(source, { topK: TOP_K });
+    return { top: p.top, profile: p };
+  }
+  return { top: await c.classify(source, { topK: TOP_K }) };
 }
 
 /** Classifies one source and draws the result (only the newest of overlapping calls is drawn). */
@@ -201,63 +228,56 @@ async function classifyNamed(source, name) {
   const mine = clf;
   if (typeof source === 'string') render.preview(source, name);
   else if (source instanceof Blob) render.preview(URL.createObjectURL(source), name);
-  else if (source instanceof HTMLVideoElement) render.preview(await frameUrl(source), name);
+  else if (source instanceof HTMLVideoElement) {
+    // The frame at this moment, as a bitmap: the preview shows exactly the frame classified.
+    // (Chromium on SwiftShader also cannot copy a camera's video element into a WebGPU texture,
+    // while it can copy an ImageBitmap of it.)
+    source = await createImageBitmap(source);
+    render.preview(frameUrl(source), name);
+  }
   render.status(`Classifying ${name}…`);
   const t0 = performance.now();
-  let top;
-  let timings;
+  let out;
   try {
-    const out = await mine.classify(source, { topK: TOP_K, timings: true });
-    ({ top, timings } = unpack(out));
+    out = await run(mine, source);
   } catch (e) {
+    demo.errors.push({ name, message: describeError(e) });
+    document.body.dataset.errors = String(demo.errors.length);
     if (seq !== classifySeq) return;
     render.resultError(name, describeError(e));
     render.status(`${name} was not classified: ${describeError(e)}`, { error: true });
     return;
+  } finally {
+    source.close?.(); // a camera frame's bitmap (the library closes only what it made)
   }
   const totalMs = performance.now() - t0;
   if (seq !== classifySeq || mine !== clf) return;
-  lastSource = source instanceof HTMLVideoElement ? undefined : source;
+  const { top, profile } = out;
   render.result(name, top);
-  const rows = stageRows(timings);
-  render.stages(rows, totalMs, rows.length ? '' : 'This build of webvit does not report stage times; the total is measured by the page.');
-  $('profile').disabled = !lastSource || typeof mine.profile !== 'function';
+  const stages = profile ? STAGES.filter((s) => profile.stages?.[s] !== undefined).map((s) => [s, profile.stages[s]]) : [];
+  render.stages(
+    stages,
+    totalMs,
+    profile
+      ? 'Each stage waits for the GPU to finish before the next starts, so this is slower than a plain classify.'
+      : typeof mine.profile === 'function'
+        ? 'Stage timing is off: the total is one classify() call.'
+        : 'This build of webvit does not report stage times; the total is one classify() call.',
+  );
+  if (profile?.dispatches) render.ops(profile);
   demo.firstResultMs ??= performance.now();
-  demo.results.push({ name, top, totalMs, stages: Object.fromEntries(rows), worker: $('worker').checked });
-  render.status(`${name}: ${top[0]?.label ?? '?'} (${(totalMs).toFixed(0)} ms).`);
+  demo.results.push({ name, top, totalMs, stages: Object.fromEntries(stages), ops: profile?.dispatches?.length ?? 0, worker: Boolean(mine.info?.worker) });
+  render.status(`${name}: ${top[0]?.label ?? '?'} (${totalMs.toFixed(0)} ms).`);
   document.body.dataset.results = String(demo.results.length);
 }
 
-/** classify() of one source gives its top list, or { top, timings } when timings were asked for. */
-function unpack(out) {
-  if (Array.isArray(out)) return { top: Array.isArray(out[0]) ? out[0] : out, timings: out.timings };
-  return { top: out.top ?? out.classes ?? [], timings: out.timings };
-}
-
-/** A still of the video's current frame, for the preview. */
-async function frameUrl(video) {
+/** A still of a bitmap, for the preview. */
+function frameUrl(bitmap) {
   const c = document.createElement('canvas');
-  c.width = video.videoWidth || 1;
-  c.height = video.videoHeight || 1;
-  c.getContext('2d').drawImage(video, 0, 0);
-  return c.toDataURL('image/jpeg', 0.8);
-}
-
-/** Runs the last image once more with per-dispatch timing, and shows the time per op. */
-async function profileLast() {
-  if (!clf || !lastSource || typeof clf.profile !== 'function') return;
-  $('profile').disabled = true;
-  try {
-    render.status('Timing every op…');
-    const p = await clf.profile(lastSource);
-    render.ops(p);
-    demo.lastProfile = p;
-    render.status(`Timed ${p.dispatches.length} dispatches: ${p.totalMs.toFixed(1)} ms of GPU time.`);
-  } catch (e) {
-    render.status(`Timing failed: ${describeError(e)}`, { error: true });
-  } finally {
-    $('profile').disabled = false;
-  }
+  c.width = bitmap.width;
+  c.height = bitmap.height;
+  c.getContext('2d').drawImage(bitmap, 0, 0);
+  return c.toDataURL('image/jpeg', 0.85);
 }
 
 start().catch((e) => fatal(`The demo failed to start: ${describeError(e)}`));

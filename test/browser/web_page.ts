@@ -127,17 +127,19 @@ export async function waitFirstResult(page: Page, log: string[], timeout = 120_0
 
 export const statusText = (page: Page) => page.locator('#status').textContent().catch(() => '(no status)');
 
-const resultCount = (page: Page) => page.evaluate(() => (window as unknown as { webvitDemo: { results: unknown[] } }).webvitDemo.results.length);
 export const lastResult = (page: Page) => page.evaluate(() => (window as unknown as { webvitDemo: { results: DemoResult[] } }).webvitDemo.results.at(-1)!);
 
 /** Runs `act` (which feeds the page an image) and waits for the next result to be shown. */
 export async function nextResult(page: Page, log: string[], act: () => Promise<unknown>, timeout = 60_000): Promise<DemoResult> {
-  const before = await resultCount(page);
+  const before = await page.evaluate(() => [Number(document.body.dataset.results ?? 0), Number(document.body.dataset.errors ?? 0)]);
   await act();
   try {
-    await page.waitForFunction((n) => Number(document.body.dataset.results ?? 0) > n, before, { timeout, polling: 20 });
+    await page.waitForFunction(([r, e]) => Number(document.body.dataset.results ?? 0) > r || Number(document.body.dataset.errors ?? 0) > e, before, { timeout, polling: 20 });
   } catch (e) {
     throw new Error(`no new result: ${(e as Error).message}\nstatus: ${await statusText(page)}\n${log.join('\n')}`);
+  }
+  if (Number(await page.evaluate(() => document.body.dataset.errors ?? 0)) > before[1]) {
+    throw new Error(`the page failed to classify: ${await statusText(page)}\n${log.join('\n')}`);
   }
   return lastResult(page);
 }

@@ -1,0 +1,245 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { PNG } from 'pngjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  checkPrerequisites,
+  EXAMPLES_DIR,
+  exampleNames,
+  launchChromium,
+  nextResult,
+  nodeTop5,
+  openDemo,
+  pickFile,
+  REPO,
+  sameTop,
+  startCountingServer,
+  waitFirstResult,
+  type DemoResult,
+  type TopEntry,
+} from './web_page.js';
+
+// The demo page (web/, `npm run web`) in headless Chromium with WebGPU on SwiftShader, driven as a
+// user would: the model loads, the first example is classified on its own, then every example
+// image goes in through the file picker (and one each by paste, drop and the camera). Each must
+// get Node's top-5 (dist/cli.js on lavapipe): same classes in order, probabilities within 1e-3.
+// The screenshot must show the labels and bars where the DOM says they are. The second visit to
+// the page must not download the weights again (Cache Storage). Worker mode and a browser
+// without WebGPU have files of their own (web_worker.test.ts, web_nowebgpu.test.ts).
+// WEBVIT_UPDATE_SCREENSHOT=1 writes the screenshot to docs/web-demo.png (the README's).
+
+let server: Awaited<ReturnType<typeof startCountingServer>>;
+let browser: Browser;
+let nodeTop: Map<string, TopEntry[]>;
+const log: string[] = [];
+/** The page of the main-thread tests, after its first result. */
+let page: Page;
+let coldStartMs = 0;
+
+beforeAll(async () => {
+  checkPrerequisites();
+  server = await startCountingServer();
+  // Node's reference (lavapipe) and the browser start together.
+  const [top, b] = await Promise.all([nodeTop5(), launchChromium({ webgpu: true })]);
+  nodeTop = top;
+  browser = b;
+  const t0 = performance.now();
+  ({ page } = await openDemo(browser, `${server.url}/`, log));
+  await waitFirstResult(page, log);
+  coldStartMs = await page.evaluate(() => (window as unknown as { webvitDemo: { firstResultMs: number } }).webvitDemo.firstResultMs);
+  console.log(`cold start (navigation → first result on screen, fresh context, empty caches): ${coldStartMs.toFixed(0)} ms in the page, ${(performance.now() - t0).toFixed(0)} ms as the test saw it`);
+}, 240_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+function expectSameTop(name: string, r: DemoResult): void {
+  const node = nodeTop.get(name);
+  expect(node, `Node has no result for ${name}`).toBeDefined();
+  const diff = sameTop(r.top, node!);
+  expect(diff, `${name}: the page's top-5 ${JSON.stringify(r.top)} differs from Node's ${JSON.stringify(node)}\n${log.join('\n')}`).toBeUndefined();
+}
+
+describe('the demo page on the main thread (Chromium, WebGPU on SwiftShader)', () => {
+  it('lists exactly the images in examples/', async () => {
+    const listed = await page.$$eval('#examples button', (bs) => bs.map((b) => b.getAttribute('data-example')));
+    expect(listed.sort()).toEqual(exampleNames());
+  });
+
+  it("classifies the first example on its own at load, with Node's top-5", async () => {
+    const first = await page.evaluate(() => (window as unknown as { webvitDemo: { results: DemoResult[] } }).webvitDemo.results[0]);
+    expectSameTop(first.name, first);
+    expect(first.top).toHaveLength(5);
+  });
+
+  it("classifies every example picked through the file input with Node's top-5", async () => {
+    const times: number[] = [];
+    for (const name of exampleNames()) {
+      const r = await pickFile(page, log, name);
+      expect(r.name).toBe(`${name}.png`);
+      expectSameTop(name, r);
+      // What the page shows is that result.
+      const shown = await page.$$eval('#top li .label', (ls) => ls.map((l) => l.textContent));
+      expect(shown).toEqual(r.top.map((t) => t.label));
+      await expect.poll(() => page.locator('#summary').textContent()).toContain(r.top[0].label);
+      times.push(r.totalMs);
+    }
+    const sorted = [...times].sort((a, b) => a - b);
+    console.log(`warm classify (file → top-5 on screen, main thread): median ${sorted[sorted.length >> 1].toFixed(1)} ms, min ${sorted[0].toFixed(1)}, max ${sorted.at(-1)!.toFixed(1)} over ${times.length} images`);
+  });
+
+  it('takes an image pasted (Ctrl+V) or dropped on the page', async () => {
+    const bytes = [...readFileSync(join(EXAMPLES_DIR, 'bag.png'))];
+    const pasted = await nextResult(page, log, () =>
+      page.evaluate((b) => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(b)], 'pasted-bag.png', { type: 'image/png' }));
+        document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+      }, bytes),
+    );
+    expect(pasted.name).toBe('pasted-bag.png');
+    expectSameTop('bag', pasted);
+    const dropped = await nextResult(page, log, () =>
+      page.evaluate((b) => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(b)], 'dropped-bag.png', { type: 'image/png' }));
+        document.querySelector('#drop')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      }, bytes),
+    );
+    expect(dropped.name).toBe('dropped-bag.png');
+    expectSameTop('bag', dropped);
+  });
+
+  it('is keyboard usable: Tab reaches the drop zone, Enter opens the file picker, an example button classifies', async () => {
+    await page.locator('body').focus();
+    let reached = false;
+    for (let i = 0; i < 10 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = await page.evaluate(() => document.activeElement?.id === 'drop');
+    }
+    expect(reached, 'Tab never reached the drop zone').toBe(true);
+    const outline = await page.$eval('#drop', (e) => getComputedStyle(e).outlineStyle);
+    expect(outline, 'the focused drop zone shows no outline').not.toBe('none');
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser', { timeout: 5_000 }), page.keyboard.press('Enter')]);
+    const r = await nextResult(page, log, () => chooser.setFiles(join(EXAMPLES_DIR, 'dress.png')));
+    expectSameTop('dress', r);
+    const viaExample = await nextResult(page, log, async () => {
+      await page.locator('#examples button[data-example="sneaker"]').focus();
+      await page.keyboard.press('Space');
+    });
+    expectSameTop('sneaker', viaExample);
+  });
+
+  it('classifies a camera frame (Chromium fake camera)', async () => {
+    await page.click('#camera');
+    await page.waitForFunction(() => {
+      const v = document.querySelector('#video') as HTMLVideoElement;
+      return !v.hidden && v.readyState >= 2 && v.videoWidth > 0;
+    }, undefined, { timeout: 20_000 });
+    const r = await nextResult(page, log, () => page.click('#capture'));
+    expect(r.name).toBe('camera frame');
+    expect(r.top).toHaveLength(5);
+    const sum = r.top.reduce((a, t) => a + t.score, 0);
+    expect(sum).toBeGreaterThan(0);
+    expect(sum).toBeLessThanOrEqual(1 + 1e-5);
+    await page.click('#camera'); // stop
+    await expect.poll(() => page.locator('#video').isHidden()).toBe(true);
+  });
+
+  it('shows the result in a screenshot: labels and bars where the DOM puts them', async () => {
+    const r = await pickFile(page, log, 'ankle-boot');
+    expectSameTop('ankle-boot', r);
+    const png = await page.screenshot({ fullPage: true });
+    const out = process.env.WEBVIT_UPDATE_SCREENSHOT === '1' ? join(REPO, 'docs', 'web-demo.png') : join(mkdtempSync(join(tmpdir(), 'webvit-web-')), 'web-demo.png');
+    writeFileSync(out, png);
+    console.log(`screenshot: ${out} (${png.length} bytes)`);
+    // The rows as laid out when the screenshot was taken: text, and where the label and bar are.
+    const rows = await page.$$eval('#top li', (lis) =>
+      lis.map((li) => {
+        const box = (sel: string) => {
+          const b = li.querySelector(sel)!.getBoundingClientRect();
+          return { x: b.x + scrollX, y: b.y + scrollY, w: b.width, h: b.height };
+        };
+        const fill = li.querySelector('.bar > span')!;
+        return {
+          label: li.querySelector('.label')!.textContent,
+          score: li.querySelector('.score')!.textContent,
+          labelBox: box('.label'),
+          barBox: box('.bar'),
+          fillBox: box('.bar > span'),
+          fillColor: getComputedStyle(fill).backgroundColor,
+          panelColor: getComputedStyle(document.querySelector('#result-panel')!).backgroundColor,
+        };
+      }),
+    );
+    expect(rows.map((x) => x.label)).toEqual(r.top.map((t) => t.label));
+    const img = PNG.sync.read(png);
+    const rgb = (s: string) => s.match(/\d+/g)!.slice(0, 3).map(Number);
+    const px = (x: number, y: number) => {
+      const i = 4 * (Math.round(y) * img.width + Math.round(x));
+      return [img.data[i], img.data[i + 1], img.data[i + 2]];
+    };
+    const near = (a: number[], b: number[], tol = 24) => a.every((v, i) => Math.abs(v - b[i]) <= tol);
+    for (const [i, row] of rows.entries()) {
+      const { labelBox: lb, fillBox: fb, barBox: bb } = row;
+      for (const b of [lb, fb]) expect(b.x + b.w <= img.width && b.y + b.h <= img.height, `${row.label}: outside the screenshot`).toBe(true);
+      // The label's box holds text: a fair share of its pixels are not the panel's colour.
+      const bg = rgb(row.panelColor);
+      let ink = 0;
+      let all = 0;
+      for (let y = lb.y + 1; y < lb.y + lb.h - 1; y++) {
+        for (let x = lb.x; x < lb.x + Math.min(lb.w, 60); x++, all++) if (!near(px(x, y), bg, 40)) ink++;
+      }
+      expect(ink / all, `${row.label}: no text drawn where the label is`).toBeGreaterThan(0.03);
+      // The bar's filled part has the bar colour, and its length is the probability.
+      expect(near(px(fb.x + Math.min(fb.w, 6) / 2, fb.y + fb.h / 2), rgb(row.fillColor)), `${row.label}: bar colour`).toBe(true);
+      const p = r.top[i].score;
+      expect(Math.abs(fb.w - Math.max(2, p * bb.w)), `${row.label}: bar length for ${row.score}`).toBeLessThanOrEqual(2);
+    }
+  });
+
+  it('shows the adapter and the kernels it chose', async () => {
+    const info = await page.$$eval('#info dt, #info dd', (els) => els.map((e) => e.textContent ?? ''));
+    const adapter = info[info.indexOf('Adapter') + 1];
+    expect(adapter.toLowerCase()).toContain('swiftshader');
+    const kernels = await page.$$eval('#kernels dd', (els) => els.map((e) => e.textContent ?? ''));
+    expect(kernels.length, 'no kernels listed').toBeGreaterThan(0);
+  });
+
+  it('serves the second visit from Cache Storage: no second download of the weights', async () => {
+    // A fresh context: empty Cache Storage, as a first visit.
+    const { context, page: p } = await openDemo(browser, `${server.url}/`, log);
+    try {
+      const before = server.weightDownloads();
+      const seen: string[] = [];
+      p.on('request', (req) => req.url().endsWith('.safetensors') && seen.push(req.url()));
+      await waitFirstResult(p, log);
+      expect(server.weightDownloads() - before, 'first visit: weight downloads').toBe(1);
+      const t0 = performance.now();
+      await p.reload();
+      await waitFirstResult(p, log);
+      const warmStart = await p.evaluate(() => (window as unknown as { webvitDemo: { firstResultMs: number } }).webvitDemo.firstResultMs);
+      console.log(`second visit (weights from Cache Storage): first result ${warmStart.toFixed(0)} ms after navigation (${(performance.now() - t0).toFixed(0)} ms as the test saw it)`);
+      expect(server.weightDownloads() - before, 'weight downloads after the second visit').toBe(1);
+      expect(seen.length, `requests for weights the browser made: ${seen.join(', ')}`).toBe(1);
+      const cached = await p.evaluate(async () => {
+        const names = await caches.keys();
+        const urls: string[] = [];
+        for (const n of names) for (const req of await (await caches.open(n)).keys()) urls.push(req.url);
+        return urls;
+      });
+      expect(cached.some((u) => u.endsWith('.safetensors')), `Cache Storage holds: ${cached.join(', ')}`).toBe(true);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('made no requests the server refused', () => {
+    expect(server.problems).toEqual([]);
+    expect(log.filter((l) => l.startsWith('[uncaught]') || l.startsWith('[crash]'))).toEqual([]);
+  });
+});
