@@ -6,9 +6,11 @@
     /usr/bin/python3 tools/set_preprocess.py MODEL.safetensors            # print it
 
 Only the header's __metadata__ changes; the tensor data is copied byte for byte (its offsets are
-relative to the end of the header). Fields (docs/weights-format.md): resize (shorter side, or
-null), crop (= image_size), interpolation (bilinear | bicubic | nearest), mean, std (one per
-channel), channels (rgb | grayscale). webvit checks them against the model config at load.
+relative to the end of the header). Fields (docs/weights-format.md): resize (shorter side,
+{"width": W, "height": H} for an exact size, or null), crop (= image_size), interpolation
+(bilinear | bicubic | nearest), mean, std (one per channel), channels (rgb | grayscale), and for
+Hugging Face processors crop_offset (round | floor) and rescale (a factor). webvit checks them
+against the model config at load.
 """
 import json
 import os
@@ -36,7 +38,7 @@ def main(argv):
         print(meta.get('webvit.preprocess', '(none: webvit uses its defaults)'))
         return 0
     value = FASHION_MNIST if argv[2] == '--fashion-mnist' else json.loads(argv[2])
-    known = {'resize', 'crop', 'interpolation', 'mean', 'std', 'channels'}
+    known = {'resize', 'crop', 'interpolation', 'mean', 'std', 'channels', 'crop_offset', 'rescale'}
     if not isinstance(value, dict) or set(value) - known:
         raise SystemExit(f'webvit.preprocess must be an object with fields from {sorted(known)}, got {value!r}')
     cfg = json.loads(meta['webvit.config'])
