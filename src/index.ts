@@ -18,3 +18,4 @@ export { convertCheckpoint, detectLayout, type Checkpoint, type ConvertOptions, 
 export { createImageClassifier } from './web/classifier.js';
 export { clearModelCache, DEFAULT_CACHE } from './web/weights.js';
 export type { ImageClassifier, ClassifierOptions, ClassifyOptions, Classification, ClassifierInfo, ClassifierStats, ImageSource, RgbaPixels, WebProgress, ModelSource } from './web/types.js';
+export type { ClassifyProfile, StageTimes } from './web/profile.js';

@@ -5,6 +5,7 @@ import { readWeights, type LoadedWeights } from '../model/weights.js';
 import { liveBuffers } from '../runtime/buffers.js';
 import { adapterIdentity, getDevice } from '../runtime/device.js';
 import { chunksOf } from './batching.js';
+import { profileImage, type ClassifyProfile } from './profile.js';
 import { SerialQueue } from './queue.js';
 import { describeSource, pixelsOf, type Pixels } from './sources.js';
 import { TextureRows } from './texture_rows.js';
@@ -123,6 +124,25 @@ export class Engine implements ImageClassifier {
       const out = rows.map((r) => r.features!);
       return many ? out : out[0];
     });
+  }
+
+  profile(source: ImageSource, options: ClassifyOptions = {}): Promise<ClassifyProfile & { top: Classification[] }> {
+    const withTop = this.config.num_classes > 0;
+    let k: number | undefined;
+    try {
+      if (withTop) k = checkTopK(options.topK ?? Math.min(DEFAULT_TOP_K, this.config.num_classes), this.config.num_classes);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.call(() =>
+      this.withRuntime(async (rt) => {
+        if (k !== undefined && k > this.planK) this.planK = k;
+        const name = 'the image';
+        const p = await profileImage(rt, () => pixelsOf(source, name, this.options.fetch), (px) => gpuImage(rt, px, name), withTop ? this.planK : undefined);
+        const top = (p.top ?? []).slice(0, k ?? 0).map((t) => ({ label: this.label(t.index), score: t.p, index: t.index }));
+        return { ...p, top };
+      }),
+    );
   }
 
   async stats(): Promise<ClassifierStats> {

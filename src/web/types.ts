@@ -1,6 +1,7 @@
 import type { ViTConfig } from '../model/config.js';
 import type { PreprocessConfig } from '../model/preprocess.js';
 import type { TuneStore } from '../runtime/tuning.js';
+import type { ClassifyProfile } from './profile.js';
 
 /** Where a model's bytes come from: a URL (fetched, kept in Cache Storage), bytes, or a Response. */
 export type ModelSource = string | URL | ArrayBuffer | ArrayBufferView | Response;
@@ -133,6 +134,12 @@ export interface ImageClassifier {
   /** The pooled features (after the final layer norm) of one image, or of each image. */
   embed(source: ImageSource): Promise<Float32Array>;
   embed(sources: ImageSource[]): Promise<Float32Array[]>;
+  /**
+   * One image classified with a wait after each stage: per-stage times (decode, upload,
+   * preprocess, forward, readback) and per-dispatch GPU times. Slower than classify (nothing
+   * overlaps); for a demo or a report, not for serving.
+   */
+  profile(source: ImageSource, options?: ClassifyOptions): Promise<ClassifyProfile & { top: Classification[] }>;
   readonly info: ClassifierInfo;
   stats(): Promise<ClassifierStats>;
   /** Frees webvit's GPU memory (after calls in flight); a device the app passed in keeps working. */

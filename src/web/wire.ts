@@ -17,6 +17,7 @@ export type Request =
   | { id: number; type: 'create'; options: WireOptions }
   | { id: number; type: 'classify'; sources: WireSource[]; topK?: number }
   | { id: number; type: 'embed'; sources: WireSource[] }
+  | { id: number; type: 'profile'; sources: WireSource[]; topK?: number }
   | { id: number; type: 'stats' }
   | { id: number; type: 'dispose' };
 

@@ -30,6 +30,8 @@ async function handle(m: Request): Promise<{ value: unknown; transfer?: Transfer
       const rows = await need().embed(m.sources);
       return { value: rows, transfer: rows.map((r) => r.buffer), info: true };
     }
+    case 'profile':
+      return { value: await need().profile(m.sources[0], { topK: m.topK }), info: true };
     case 'stats':
       return { value: await need().stats() };
     case 'dispose': {
@@ -43,7 +45,7 @@ async function handle(m: Request): Promise<{ value: unknown; transfer?: Transfer
 
 /** Bitmaps and frames sent here were made for this call (copies of the page's): close them after it. */
 function closeSources(m: Request): void {
-  if (m.type !== 'classify' && m.type !== 'embed') return;
+  if (m.type !== 'classify' && m.type !== 'embed' && m.type !== 'profile') return;
   for (const s of m.sources) if (typeof (s as ImageBitmap).close === 'function') (s as ImageBitmap).close();
 }
 

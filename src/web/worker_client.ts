@@ -1,6 +1,7 @@
 import { WebvitError, type WebvitErrorCode } from '../errors.js';
 import { describeSource, isBlob, isImageBitmap, isRgbaPixels, isTexture, isVideoFrame, RAW_BITMAP } from './sources.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ClassifyOptions, ImageClassifier, ImageSource } from './types.js';
+import type { ClassifyProfile } from './profile.js';
 import { fetchModel } from './weights.js';
 import type { Reply, Request, WireOptions, WireSource } from './wire.js';
 
@@ -85,6 +86,12 @@ export class WorkerClassifier implements ImageClassifier {
     const { wire, transfer } = await toWire(many ? sources : [sources]);
     const rows = (await this.request({ type: 'embed', sources: wire }, transfer)).value as Float32Array[];
     return many ? rows : rows[0];
+  }
+
+  async profile(source: ImageSource, options: ClassifyOptions = {}): Promise<ClassifyProfile & { top: Classification[] }> {
+    const { wire, transfer } = await toWire([source]);
+    // The worker's stage times: decode there (a transferred bitmap is ready; a Blob is decoded there).
+    return (await this.request({ type: 'profile', sources: wire, topK: options.topK }, transfer)).value as ClassifyProfile & { top: Classification[] };
   }
 
   async stats(): Promise<ClassifierStats> {

@@ -124,6 +124,16 @@ describe('createImageClassifier (Node, Dawn)', () => {
     for (let i = 0; i < D; i++) expect(Math.abs(many[1][i] - one[i])).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(one[i])));
   });
 
+  it('profile() times each stage and dispatch of one image and gives the same top classes', async () => {
+    const p = await clf.profile(images[4], { topK: 3 });
+    expectMatches(p.top, reference[4], 'profile');
+    for (const stage of ['decode', 'upload', 'preprocess', 'forward', 'readback'] as const) {
+      expect(Number.isFinite(p.stages[stage]) && p.stages[stage] >= 0, `${stage}: ${p.stages[stage]}`).toBe(true);
+    }
+    expect(p.dispatches.length).toBeGreaterThan(5);
+    expect(p.dispatches.some((d) => d.kernel?.startsWith('matmul/'))).toBe(true);
+  });
+
   it('concurrent calls each get their own result (calls run one at a time, in order)', async () => {
     const rand = rng(seed + 1);
     const calls = Array.from({ length: 24 }, () => Array.from({ length: 1 + Math.floor(rand() * 3) }, () => Math.floor(rand() * images.length)));
