@@ -7,7 +7,10 @@ import { readCheckpoint } from '../../src/model/convert/files.js';
 import { preprocessFromHf } from '../../src/model/convert/hf_preprocess.js';
 import { convertCheckpoint, encodeWeights } from '../../src/model/convert/index.js';
 import { preprocessGeometry, type PreprocessConfig } from '../../src/model/preprocess.js';
+import { ViTModel } from '../../src/model/vit.js';
 import { readWeights } from '../../src/model/weights.js';
+import { gunzipSync } from 'node:zlib';
+import { testDevice } from '../helpers/gpu.js';
 import { expectConvertError, LAYOUT_DIR } from './layout_fixtures.js';
 
 // preprocessor_config.json → webvit.preprocess: the mapping of each HF processor class
@@ -174,5 +177,35 @@ describe('webvit convert reads preprocessor_config.json', () => {
     const over = spawnSync(process.execPath, ['dist/cli.js', 'convert', dir, '-o', join(dir, 'preprocessor_config.json')], { cwd: ROOT, encoding: 'utf8' });
     expect(over.status).toBe(2);
     expect(over.stderr).toContain('preprocessor_config.json');
+  });
+
+  it('end to end: convert with a ViTImageProcessor config, then `webvit classify` gives what forward() gives on HF’s own pixels', async () => {
+    // The fixture config vit32_norescale (ViT, 32×32 bilinear, no rescale, mean/std 127.5) fits the
+    // HF layout fixture (image_size 32); its expected pixels for coffee_257x187.jpg come from
+    // tools/make_hf_preprocess_fixtures.py (HF's steps with PIL + numpy).
+    const ROOT = join(import.meta.dirname, '..', '..');
+    const FIX = join(ROOT, 'test', 'fixtures', 'preprocess_hf');
+    const m = JSON.parse(readFileSync(join(FIX, 'manifest.json'), 'utf8'));
+    const c = m.configs.vit32_norescale;
+    const out = m.outputs.find((o: { config: string }) => o.config === 'vit32_norescale');
+    const levels = gunzipSync(readFileSync(join(FIX, out.file)));
+    const pixels = Float32Array.from(levels, (v, i) => c.lut[Math.floor(i / (32 * 32))][v]);
+    const dir = folder(c.processor);
+    const model = join(tmp, 'e2e.safetensors');
+    const conv = spawnSync(process.execPath, ['dist/cli.js', 'convert', dir, '-o', model], { cwd: ROOT, encoding: 'utf8' });
+    expect(conv.status, conv.stderr).toBe(0);
+    const cls = spawnSync(process.execPath, ['dist/cli.js', 'classify', join(FIX, out.image), '--model', model, '--json', '--top', '10', '--no-tune'], { cwd: ROOT, encoding: 'utf8' });
+    expect(cls.status, cls.stderr).toBe(0);
+    const top = JSON.parse(cls.stdout.trim()).top as { index: number; p: number }[];
+    const device = await testDevice();
+    const vit = await ViTModel.load(device, new Uint8Array(readFileSync(model)));
+    const { logits } = await vit.forward(pixels);
+    await vit.dispose();
+    const max = Math.max(...logits);
+    const e = Array.from(logits, (l) => Math.exp(l - max));
+    const sum = e.reduce((a, b) => a + b, 0);
+    const want = e.map((v, i) => ({ index: i, p: v / sum })).sort((a, b) => b.p - a.p || a.index - b.index);
+    expect(top.map((t) => t.index)).toEqual(want.map((t) => t.index));
+    for (let i = 0; i < top.length; i++) expect(Math.abs(top[i].p - want[i].p), `class ${top[i].index}`).toBeLessThanOrEqual(1e-5);
   });
 });

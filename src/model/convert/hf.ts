@@ -212,7 +212,7 @@ export function convertHf(ckpt: Checkpoint, o: ConvertOptions): Converted {
       notes.push(...hp.notes);
     }
   } else {
-    notes.push(`no preprocessor_config.json: webvit's default preprocessing (docs/weights-format.md#preprocessing), not necessarily the processor the model was trained with`);
+    notes.push(`no preprocessor_config.json read (none beside the weights, or --preprocessor-config none): webvit's default preprocessing (docs/weights-format.md#image-preprocessing-webvitpreprocess), not necessarily the processor the model was trained with`);
   }
   return { layout: 'hf', weights, notes, metadata };
 }
