@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,8 @@ import { ViTModel } from '../../src/model/vit.js';
 import { readWeights } from '../../src/model/weights.js';
 import { gunzipSync } from 'node:zlib';
 import { testDevice } from '../helpers/gpu.js';
+import { WebvitError } from '../../src/errors.js';
+import { logMeasured } from '../helpers/compare.js';
 import { expectConvertError, LAYOUT_DIR } from './layout_fixtures.js';
 
 // preprocessor_config.json → webvit.preprocess: the mapping of each HF processor class
@@ -107,6 +110,41 @@ describe('preprocessor_config.json → webvit.preprocess', () => {
     await refuse({ image_std: [0.5, 0, 0.5] }, ['image_std must be positive']);
     await refuse({ do_resize: 'yes' }, ['do_resize must be true or false', 'got "yes"']);
     await refuse({ image_processor_type: 'ConvNextImageProcessor', size: { shortest_edge: 224 }, crop_pct: 0 }, ['crop_pct must be a positive number']);
+  });
+});
+
+describe('preprocessor_config.json fuzzed', () => {
+  it('any mix of field values maps or is refused with a one-line BAD_CONFIG naming the file, never another error', () => {
+    const value = fc.oneof(
+      fc.constant(null),
+      fc.boolean(),
+      fc.integer({ min: -3, max: 70000 }),
+      fc.double({ noNaN: true }),
+      fc.constantFrom(0, 1, 2, 3, 4, 5, 224, 0.875, 1 / 255, 'bilinear', '224'),
+      fc.array(fc.oneof(fc.double({ noNaN: true }), fc.integer({ min: 0, max: 400 }), fc.string()), { maxLength: 4 }),
+      fc.record({ height: fc.integer({ min: -1, max: 500 }), width: fc.integer({ min: -1, max: 500 }) }),
+      fc.record({ shortest_edge: fc.integer({ min: -1, max: 500 }) }),
+      fc.dictionary(fc.constantFrom('height', 'width', 'shortest_edge', 'longest_edge', 'x'), fc.oneof(fc.integer({ min: 0, max: 400 }), fc.string()), { maxKeys: 3 }),
+    );
+    const fields = ['image_processor_type', 'feature_extractor_type', 'do_resize', 'size', 'resample', 'do_rescale', 'rescale_factor', 'do_normalize', 'image_mean', 'image_std', 'do_center_crop', 'crop_size', 'crop_pct', 'do_convert_rgb', 'other'];
+    const types = fc.constantFrom('ViTImageProcessor', 'DeiTFeatureExtractor', 'BeitImageProcessor', 'CLIPImageProcessor', 'ConvNextImageProcessorFast', 'Nope');
+    const pc = fc.dictionary(fc.constantFrom(...fields), value, { maxKeys: 8 }).chain((d) => types.map((t) => ({ image_processor_type: t, ...d })));
+    const model = fc.record({ image_size: fc.constantFrom(224, 256, 384, 32), num_channels: fc.constantFrom(1, 3) });
+    let mapped = 0;
+    fc.assert(
+      fc.property(pc, model, (p, m) => {
+        try {
+          const r = preprocessFromHf(p, m, 'pc.json');
+          expect(r.preprocess.crop).toBe(m.image_size);
+          mapped++;
+        } catch (e) {
+          if (!(e instanceof WebvitError) || e.code !== 'BAD_CONFIG' || !e.message.startsWith('pc.json: ') || e.message.includes('\n')) throw e;
+        }
+      }),
+      { numRuns: Number(process.env.WEBVIT_FUZZ_RUNS ?? 3000) },
+    );
+    logMeasured(`preprocessor_config.json fuzz: ${mapped} of ${process.env.WEBVIT_FUZZ_RUNS ?? 3000} configs mapped, the rest refused`);
+    expect(mapped, 'some configs map').toBeGreaterThan(0);
   });
 });
 

@@ -129,8 +129,8 @@ export function preprocessFromHf(pc: Record<string, unknown>, config: Pick<ViTCo
 
   // Pixel values: resample, rescale, normalise.
   const code = field('resample', spec.resample);
-  const interpolation = RESAMPLE[code as number];
-  if (typeof code !== 'number' || interpolation === undefined) return bad(`resample must be a PIL resampling code (0 nearest, 2 bilinear, 3 bicubic), got ${preview(code)}`);
+  const interpolation = typeof code === 'number' && Object.hasOwn(RESAMPLE, code) ? RESAMPLE[code] : undefined;
+  if (interpolation === undefined) return bad(`resample must be a PIL resampling code (0 nearest, 2 bilinear, 3 bicubic), got ${preview(code)}`);
   if (interpolation !== 'nearest' && interpolation !== 'bilinear' && interpolation !== 'bicubic') {
     return bad(`resample is ${code} (PIL ${interpolation}); webvit's kernels resample as PIL's NEAREST (0), BILINEAR (2) and BICUBIC (3) only`);
   }
