@@ -154,6 +154,19 @@ def hf_normalize(arr, mean, std):
     return (arr - np.array(mean, dtype=arr.dtype)) / np.array(std, dtype=arr.dtype)
 
 
+def getter(pc):
+    """A field as HF's processor sees it: absent -> the class default; null -> None, which the
+    __init__s turn into the default for sizes, crop_pct and mean/std, and which preprocess() treats
+    as false for the do_* flags."""
+    def get(k, d):
+        if k not in pc:
+            return d
+        if pc[k] is None:
+            return False if k.startswith('do_') else d
+        return pc[k]
+    return get
+
+
 def processor_class(pc):
     name = pc.get('image_processor_type') or pc.get('feature_extractor_type') or 'ViTImageProcessor'
     return name.replace('FeatureExtractor', 'ImageProcessor')
@@ -162,7 +175,7 @@ def processor_class(pc):
 def geometry(arr, pc):
     """Steps 2-3 on a uint8 HWC array: the processor's resize and centre crop."""
     cls = CLASSES[processor_class(pc)]
-    get = lambda k, d: pc[k] if pc.get(k) is not None else d
+    get = getter(pc)
     resample = get('resample', cls['resample'])
     size = size_dict(get('size', cls['size']), cls['square'])
     if processor_class(pc) == 'ConvNextImageProcessor':
@@ -186,7 +199,7 @@ def geometry(arr, pc):
 def values(arr, pc):
     """Steps 4-6: float32 CHW."""
     cls = CLASSES[processor_class(pc)]
-    get = lambda k, d: pc[k] if pc.get(k) is not None else d
+    get = getter(pc)
     if get('do_rescale', True):
         arr = hf_rescale(arr, get('rescale_factor', 1 / 255))
     if get('do_normalize', True):

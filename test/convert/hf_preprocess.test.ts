@@ -77,6 +77,15 @@ describe('preprocessor_config.json → webvit.preprocess', () => {
     expect(map({ image_processor_type: 'ConvNextImageProcessor', size: 384 }, { image_size: 384, num_channels: 3 }).preprocess).toMatchObject({ resize: { width: 384, height: 384 }, crop: 384 });
   });
 
+  it('null fields as HF reads them: a null size or mean takes the class default, a null do_* flag is false, a null resample is refused when resizing', async () => {
+    expect(map({ size: null, image_mean: null, image_std: null }).preprocess).toMatchObject({ resize: { width: 224, height: 224 }, mean: HALF, std: HALF });
+    expect(map({ do_normalize: null, do_rescale: null }).preprocess).toMatchObject({ rescale: 1, mean: [0, 0, 0], std: [1, 1, 1] });
+    expect(map({ image_processor_type: 'DeiTImageProcessor', size: 224, do_center_crop: null }).preprocess).toMatchObject({ resize: { width: 224, height: 224 }, crop: 224 });
+    await refuse({ resample: null }, ['resample must be a PIL resampling code', 'got null']);
+    expect(map({ do_resize: false, resample: null, size: 224 }).preprocess).toMatchObject({ resize: null, crop: 224 });
+    await refuse({ rescale_factor: null }, ['rescale_factor must be a positive number', 'got null']);
+  });
+
   it('do_rescale / do_normalize false, scalar mean/std, a 1-channel model', () => {
     expect(map({ do_rescale: false, do_normalize: false }).preprocess).toMatchObject({ rescale: 1, mean: [0, 0, 0], std: [1, 1, 1] });
     expect(map({ image_mean: 0.5, image_std: 0.25 }).preprocess).toMatchObject({ mean: HALF, std: [0.25, 0.25, 0.25] });

@@ -102,9 +102,13 @@ export function preprocessFromHf(pc: Record<string, unknown>, config: Pick<ViTCo
   const ignored = Object.keys(pc).filter((k) => !known.has(k));
   if (ignored.length) notes.push(`ignored (${className} does not read them either): ${ignored.join(', ')}`);
 
+  // HF builds the processor with the file's fields as keyword arguments, so null is passed as
+  // None: a size, crop_size, crop_pct, image_mean or image_std of null takes the class default
+  // (its __init__ says `x if x is not None else default`), but a do_* flag of null stays None, which
+  // preprocess() treats as false, and a null resample or rescale_factor makes it raise.
   const field = <T>(name: string, dflt: T): unknown => (pc[name] === undefined || pc[name] === null ? dflt : pc[name]);
   const flag = (name: string, dflt: boolean): boolean => {
-    const v = field(name, dflt);
+    const v = pc[name] === undefined ? dflt : pc[name] === null ? false : pc[name];
     if (typeof v !== 'boolean') bad(`${name} must be true or false, got ${preview(v)}`);
     return v as boolean;
   };
@@ -127,15 +131,16 @@ export function preprocessFromHf(pc: Record<string, unknown>, config: Pick<ViTCo
   };
   const fmt = (s: SizeDict) => ('shortest_edge' in s ? `{shortest_edge: ${s.shortest_edge}}` : `{height: ${s.height}, width: ${s.width}}`);
 
-  // Pixel values: resample, rescale, normalise.
-  const code = field('resample', spec.resample);
+  // Pixel values: resample (used only when resizing), rescale, normalise.
+  const doResize = flag('do_resize', true);
+  const code = pc.resample === undefined || !doResize ? spec.resample : pc.resample;
   const interpolation = typeof code === 'number' && Object.hasOwn(RESAMPLE, code) ? RESAMPLE[code] : undefined;
   if (interpolation === undefined) return bad(`resample must be a PIL resampling code (0 nearest, 2 bilinear, 3 bicubic), got ${preview(code)}`);
   if (interpolation !== 'nearest' && interpolation !== 'bilinear' && interpolation !== 'bicubic') {
     return bad(`resample is ${code} (PIL ${interpolation}); webvit's kernels resample as PIL's NEAREST (0), BILINEAR (2) and BICUBIC (3) only`);
   }
   const doRescale = flag('do_rescale', true);
-  const factor = field('rescale_factor', 1 / 255);
+  const factor = pc.rescale_factor === undefined ? 1 / 255 : pc.rescale_factor;
   if (doRescale && !(typeof factor === 'number' && Number.isFinite(factor) && factor > 0)) bad(`rescale_factor must be a positive number, got ${preview(factor)}`);
   const C = config.num_channels;
   const vec = (name: string, dflt: number[]): number[] => {
@@ -153,7 +158,6 @@ export function preprocessFromHf(pc: Record<string, unknown>, config: Pick<ViTCo
   const std = doNormalize ? vec('image_std', defaultNorm.std) : Array(C).fill(1);
 
   // Geometry: the resize, then the centre crop, must end at the model's image_size.
-  const doResize = flag('do_resize', true);
   const size = sizeDict('size', field('size', spec.size), spec.intSizeSquare);
   const doCrop = spec.centerCrop === undefined ? false : flag('do_center_crop', spec.centerCrop);
   const cropSize = spec.centerCrop === undefined ? undefined : sizeDict('crop_size', field('crop_size', { height: 224, width: 224 }), true);
