@@ -138,7 +138,18 @@ export class Engine implements ImageClassifier {
       this.withRuntime(async (rt) => {
         if (k !== undefined && k > this.planK) this.planK = k;
         const name = 'the image';
-        const p = await profileImage(rt, () => pixelsOf(source, name, this.options.fetch), (px) => gpuImage(rt, px, name), withTop ? this.planK : undefined);
+        // A source without a direct texture copy (see Pixels.fallback) is made a bitmap first.
+        const decode = async (): Promise<Pixels> => {
+          const px = await pixelsOf(source, name, this.options.fetch);
+          if (px.kind !== 'external' || !px.fallback) return px;
+          try {
+            return await probeCopy(rt, px, name);
+          } catch (e) {
+            px.close?.();
+            throw e;
+          }
+        };
+        const p = await profileImage(rt, decode, (px) => gpuImage(rt, px, name), withTop ? this.planK : undefined);
         const top = (p.top ?? []).slice(0, k ?? 0).map((t) => ({ label: this.label(t.index), score: t.p, index: t.index }));
         return { ...p, top };
       }),
@@ -254,7 +265,7 @@ export class Engine implements ImageClassifier {
         const bad = settled.find((s) => s.status === 'rejected');
         if (bad) throw (bad as PromiseRejectedResult).reason;
         const input = rt.pre.input(chunk.batch, async (put) => {
-          for (const [i, px] of pixels.entries()) await put(gpuImage(rt, px, names[i]), names[i]);
+          for (const [i, px] of pixels.entries()) await put(await gpuImageOrFallback(rt, px, names[i]), names[i]);
         });
         this.batches.add(chunk.batch);
         const r = await rt.model.forward(input, { topK: withTop ? this.planK : undefined, features });
@@ -273,10 +284,36 @@ export class Engine implements ImageClassifier {
   }
 }
 
+/** gpuImage, or when the direct copy fails and the source has one, its ImageBitmap fallback (closed after its copy). */
+async function gpuImageOrFallback(rt: Runtime, px: Pixels, name: string): Promise<PreprocessorImage> {
+  try {
+    return gpuImage(rt, px, name);
+  } catch (e) {
+    if (px.kind !== 'external' || !px.fallback) throw e;
+    const b = await px.fallback();
+    try {
+      return rt.textures.upload({ source: b, width: b.width, height: b.height }, name);
+    } finally {
+      b.close(); // copyExternalImageToTexture has taken the pixels (queue order)
+    }
+  }
+}
+
 function gpuImage(rt: Runtime, px: Pixels, name: string): PreprocessorImage {
   if (px.kind === 'memory') return px.image;
   if (px.kind === 'texture') return rt.textures.fromTexture(px.texture, name);
   return rt.textures.upload(px, name);
+}
+
+/** `px` if the texture copy takes it, else Pixels of its ImageBitmap (closed with them). */
+async function probeCopy(rt: Runtime, px: Extract<Pixels, { kind: 'external' }>, name: string): Promise<Pixels> {
+  try {
+    rt.textures.upload(px, name);
+    return { ...px, fallback: undefined };
+  } catch {
+    const b = await px.fallback!();
+    return { kind: 'external', source: b, width: b.width, height: b.height, close: () => b.close() };
+  }
 }
 
 /** Whether `rt`'s device is lost, giving device.lost a moment to settle (an error from the loss can come first). */

@@ -8,7 +8,9 @@ import type { ImageSource, RgbaPixels } from './types.js';
  * copyExternalImageToTexture, or a texture already on the GPU. `close` frees what webvit made
  * to get there (an ImageBitmap decoded from a Blob); the caller's own objects are never closed.
  */
-export type Pixels = ({ kind: 'memory'; image: RgbaImage } | ({ kind: 'external' } & ExternalPixels) | { kind: 'texture'; texture: GPUTexture }) & { close?: () => void };
+export type Pixels = ({ kind: 'memory'; image: RgbaImage } | ({ kind: 'external'; fallback?: () => Promise<ImageBitmap> } & ExternalPixels) | { kind: 'texture'; texture: GPUTexture }) & {
+  close?: () => void;
+};
 
 /** How createImageBitmap must decode: the file's bytes, unpremultiplied, no colour conversion (as PIL reads them). */
 export const RAW_BITMAP: ImageBitmapOptions = { premultiplyAlpha: 'none', colorSpaceConversion: 'none' };
@@ -62,7 +64,9 @@ export async function pixelsOf(source: ImageSource, name: string, fetchImpl: typ
   if (isVideoFrame(source)) {
     const f = source as VideoFrame;
     if (f.format === null && f.codedWidth === 0) throw new WebvitError('BAD_INPUT', `${name}: the VideoFrame is closed`);
-    return { kind: 'external', source: f, width: f.displayWidth, height: f.displayHeight };
+    // Some WebGPU implementations (Chromium on SwiftShader) cannot copy a VideoFrame or a <video>
+    // straight into a texture; an ImageBitmap of it is the way round.
+    return { kind: 'external', source: f, width: f.displayWidth, height: f.displayHeight, fallback: () => decodeBitmap(f, name, 'the VideoFrame') };
   }
   if (isCanvas(source) || isOffscreenCanvas(source)) {
     const c = source as HTMLCanvasElement | OffscreenCanvas;
@@ -71,7 +75,7 @@ export async function pixelsOf(source: ImageSource, name: string, fetchImpl: typ
   if (isVideoElement(source)) {
     const v = source as HTMLVideoElement;
     if (v.readyState < 2 /* HAVE_CURRENT_DATA */) throw new WebvitError('BAD_INPUT', `${name}: the video has no frame yet (readyState ${v.readyState}); wait for its 'loadeddata' event`);
-    return { kind: 'external', source: v, width: v.videoWidth, height: v.videoHeight };
+    return { kind: 'external', source: v, width: v.videoWidth, height: v.videoHeight, fallback: () => decodeBitmap(v, name, 'the video frame') };
   }
   if (isImageElement(source)) {
     const img = source as HTMLImageElement;

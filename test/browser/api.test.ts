@@ -1,0 +1,137 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStaticServer } from '../../scripts/static-server.mjs';
+import { decodeImage } from '../../src/image/decode.js';
+import { getNodeDevice } from '../../src/runtime/node-device.js';
+import { createImageClassifier } from '../../src/web/classifier.js';
+import type { Classification } from '../../src/web/types.js';
+
+// The web API (dist/webvit.browser.js, dist/webvit.worker.js) in headless Chromium with WebGPU on
+// SwiftShader: every kind of source, on the page and in the worker, gives Node's top-5 (same
+// classes in the same order, probabilities within 1e-4: another GPU, another rounding); a device
+// loss is recovered from; concurrent calls get their own results; live GPU memory stays flat;
+// a second create reads Cache Storage. test/browser/api_page.html holds the in-page code.
+const CHROMIUM = process.env.WEBVIT_CHROMIUM ?? '/usr/bin/chromium';
+const ARGS = ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const REPO = resolve(import.meta.dirname, '..', '..');
+const MODEL_PATH = join(REPO, 'models', 'fashion-mnist', 'model.safetensors');
+const EXAMPLES = readdirSync(join(REPO, 'examples')).filter((f) => f.endsWith('.png')).sort();
+const SCORE_TOL = 1e-4;
+const KINDS = ['url', 'blob', 'file', 'bitmap', 'img', 'canvas', 'offscreen', 'imagedata', 'videoframe'];
+
+let server: { url: string; close: () => Promise<void> } | undefined;
+let browser: Browser | undefined;
+let page: Page;
+const log: string[] = [];
+const modelRequests: string[] = [];
+/** Node's (Dawn's) top-5 per example, through the same API. */
+const reference = new Map<string, Classification[]>();
+
+type Failure = { error: { name: string; code?: string; message: string } };
+async function call<T>(fn: string, ...args: unknown[]): Promise<T> {
+  const r = await page.evaluate(([f, a]) => (window as unknown as Record<string, (...x: unknown[]) => Promise<unknown>>)[f as string](...(a as unknown[])), [fn, args] as const);
+  if (r && typeof r === 'object' && 'error' in r) throw new Error(`${fn}: ${JSON.stringify((r as Failure).error)}\n${log.slice(-30).join('\n')}`);
+  return r as T;
+}
+
+function expectLikeNode(got: Classification[], file: string, what: string): void {
+  const ref = reference.get(file)!;
+  expect(got.map((c) => c.index), `${what}: ${file}`).toEqual(ref.slice(0, got.length).map((c) => c.index));
+  expect(got.map((c) => c.label), `${what}: ${file}`).toEqual(ref.slice(0, got.length).map((c) => c.label));
+  got.forEach((c, i) => expect(Math.abs(c.score - ref[i].score), `${what}: ${file}, class ${c.index}`).toBeLessThanOrEqual(SCORE_TOL));
+}
+
+beforeAll(async () => {
+  if (!existsSync(join(REPO, 'dist', 'webvit.worker.js'))) throw new Error('dist/webvit.worker.js is missing: run `npm run build` first');
+  const device = await getNodeDevice();
+  const clf = await createImageClassifier({ model: new Uint8Array(readFileSync(MODEL_PATH)), device });
+  for (const f of EXAMPLES) {
+    const d = await decodeImage(new Uint8Array(readFileSync(join(REPO, 'examples', f))), f);
+    reference.set(f, await clf.classify({ data: d.rgba, width: d.width, height: d.height }, { topK: 5 }));
+  }
+  await clf.dispose();
+  device.destroy();
+
+  server = await startStaticServer({
+    page: join(import.meta.dirname, 'api_page.html'),
+    mounts: [
+      ['/dist/', join(REPO, 'dist')],
+      ['/examples/', join(REPO, 'examples')],
+      ['/models/', join(REPO, 'models')],
+    ],
+    onRequest: (method, path, status) => path.endsWith('.safetensors') && modelRequests.push(`${method} ${path} ${status}`),
+  });
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60_000 });
+  page = await browser.newPage();
+  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => log.push(`[uncaught] ${e.stack ?? e}`));
+  await page.goto(`${server.url}/`);
+  await page.waitForFunction(() => (window as unknown as { apiReady?: boolean }).apiReady === true, undefined, { timeout: 30_000 });
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+describe('web API in Chromium (SwiftShader)', () => {
+  it('downloads the model with progress, then a second create reads Cache Storage (one request in all)', async () => {
+    await call('apiClearCache');
+    modelRequests.length = 0;
+    const first = await call<{ ms: number; fromCache: boolean; downloads: number; lastDownload: { done: number; total: number } }>('apiCreate');
+    expect(first.fromCache).toBe(false);
+    expect(first.downloads).toBeGreaterThan(0);
+    expect(first.lastDownload.done).toBe(first.lastDownload.total);
+    const second = await call<{ ms: number; fromCache: boolean }>('apiCreate');
+    expect(second.fromCache).toBe(true);
+    expect(modelRequests, 'model requests').toEqual(['GET /models/fashion-mnist/model.safetensors 200']);
+    console.log(`api: create ${first.ms.toFixed(0)} ms (download), ${second.ms.toFixed(0)} ms (Cache Storage)`);
+  }, 120_000);
+
+  it("every source kind gives Node's top-5, one at a time and as one array", async () => {
+    await call('apiCreate');
+    for (const kind of KINDS) {
+      const r = await call<{ singles: Classification[][]; batch: Classification[][]; ms: number }>('apiClassify', EXAMPLES, kind);
+      EXAMPLES.forEach((f, i) => {
+        expectLikeNode(r.singles[i], f, kind);
+        expectLikeNode(r.batch[i], f, `${kind} (array)`);
+      });
+      console.log(`api: ${kind}: ${r.ms.toFixed(1)} ms per image`);
+    }
+  }, 300_000);
+
+  it("in a worker, every source kind gives Node's top-5", async () => {
+    const c = await call<{ worker: boolean }>('apiCreate', { worker: true });
+    expect(c.worker).toBe(true);
+    for (const kind of KINDS) {
+      const r = await call<{ singles: Classification[][]; batch: Classification[][] }>('apiClassify', EXAMPLES, kind);
+      EXAMPLES.forEach((f, i) => {
+        expectLikeNode(r.singles[i], f, `worker ${kind}`);
+        expectLikeNode(r.batch[i], f, `worker ${kind} (array)`);
+      });
+    }
+    const p = await call<{ stages: Record<string, number>; dispatches: number; top: Classification[] }>('apiProfile', EXAMPLES[0]);
+    expectLikeNode(p.top, EXAMPLES[0], 'worker profile');
+  }, 300_000);
+
+  it('concurrent calls each get their own result; live GPU memory is flat over 200 classifications', async () => {
+    await call('apiCreate');
+    const files = [...EXAMPLES, ...EXAMPLES.slice().reverse()];
+    const r = await call<{ results: Classification[][] }>('apiConcurrent', files);
+    r.results.forEach((top, i) => expectLikeNode(top, files[i], `concurrent call ${i}`));
+    const soak = await call<{ stats: { buffers: number; bytes: number; textureBytes: number }[]; ms: number }>('apiSoak', EXAMPLES[1], 200);
+    const last = soak.stats.at(-1)!;
+    for (const s of soak.stats.slice(1)) expect(s).toMatchObject({ buffers: last.buffers, bytes: last.bytes, textureBytes: last.textureBytes });
+    console.log(`api: 200 classifications, ${soak.ms.toFixed(1)} ms each; live ${last.buffers} buffers, ${last.bytes} bytes, texture ${last.textureBytes} bytes after each`);
+  }, 300_000);
+
+  it("after its own device is destroyed, the next call makes a new one and gives Node's result", async () => {
+    await call('apiCreate');
+    const r = await call<{ top: Classification[]; recoveries: number; newDevices: number }>('apiLoseDevice', EXAMPLES[2]);
+    expectLikeNode(r.top, EXAMPLES[2], 'after device loss');
+    expect(r.recoveries).toBe(1);
+    expect(r.newDevices).toBe(1);
+  }, 120_000);
+});
