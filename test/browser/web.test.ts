@@ -76,7 +76,25 @@ describe('the demo page on the main thread (Chromium, WebGPU on SwiftShader)', (
     expect(first.top).toHaveLength(5);
   });
 
+  it('times the first result by stage and by op (stage timing is on by default)', async () => {
+    const first = await page.evaluate(() => (window as unknown as { webvitDemo: { results: (DemoResult & { ops: number })[] } }).webvitDemo.results[0]);
+    expect(Object.keys(first.stages)).toEqual(['decode', 'upload', 'preprocess', 'forward', 'readback']);
+    for (const [stage, ms] of Object.entries(first.stages)) expect(ms, stage).toBeGreaterThanOrEqual(0);
+    expect(first.ops, 'dispatches timed').toBeGreaterThan(4);
+    const stageRows = await page.$$eval('#stages tbody tr', (trs) => trs.map((tr) => Array.from((tr as HTMLTableRowElement).cells).map((c) => c.textContent)));
+    expect(stageRows.map((r) => r[0])).toEqual(['decode', 'upload', 'preprocess', 'forward', 'readback', 'total (as the page sees it)']);
+    const opRows = await page.$$eval('#ops tbody tr', (trs) => trs.map((tr) => Array.from((tr as HTMLTableRowElement).cells).map((c) => c.textContent ?? '')));
+    expect(opRows.length, 'rows of the op table').toBeGreaterThan(2);
+    // Every kernel is named op/variant, and the dispatch counts add up to the total row's.
+    const kernels = opRows.slice(0, -1);
+    for (const [k] of kernels) expect(k).toMatch(/^\S+\/\S+$/);
+    expect(kernels.reduce((a, r) => a + Number(r[1]), 0)).toBe(Number(opRows.at(-1)![1]));
+    console.log(`first result's stages (ms): ${JSON.stringify(first.stages)}; ${first.ops} dispatches`);
+  });
+
   it("classifies every example picked through the file input with Node's top-5", async () => {
+    // Plain classify() (no stage timing): these are the warm classify times.
+    await page.uncheck('#timed');
     const times: number[] = [];
     for (const name of exampleNames()) {
       const r = await pickFile(page, log, name);
@@ -90,6 +108,7 @@ describe('the demo page on the main thread (Chromium, WebGPU on SwiftShader)', (
     }
     const sorted = [...times].sort((a, b) => a - b);
     console.log(`warm classify (file → top-5 on screen, main thread): median ${sorted[sorted.length >> 1].toFixed(1)} ms, min ${sorted[0].toFixed(1)}, max ${sorted.at(-1)!.toFixed(1)} over ${times.length} images`);
+    await page.check('#timed');
   });
 
   it('takes an image pasted (Ctrl+V) or dropped on the page', async () => {
@@ -151,6 +170,7 @@ describe('the demo page on the main thread (Chromium, WebGPU on SwiftShader)', (
   });
 
   it('shows the result in a screenshot: labels and bars where the DOM puts them', async () => {
+    await page.locator('#ops-details summary').click(); // the op table open, as in the README's picture
     const r = await pickFile(page, log, 'ankle-boot');
     expectSameTop('ankle-boot', r);
     const png = await page.screenshot({ fullPage: true });
