@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -133,5 +134,42 @@ describe('web API in Chromium (SwiftShader)', () => {
     expectLikeNode(r.top, EXAMPLES[2], 'after device loss');
     expect(r.recoveries).toBe(1);
     expect(r.newDevices).toBe(1);
+  }, 120_000);
+});
+
+describe("README's web example", () => {
+  it('runs as written and logs the top 3 of examples/sneaker.png', async () => {
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Use in a web app'));
+    const html = /```html\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(html, 'README: the html block of "Use in a web app"').toBeTruthy();
+    const dir = mkdtempSync(join(tmpdir(), 'webvit-readme-'));
+    writeFileSync(join(dir, 'index.html'), `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">\n${html}`);
+    const s = await startStaticServer({
+      page: join(dir, 'index.html'),
+      mounts: [
+        ['/dist/', join(REPO, 'dist')],
+        ['/examples/', join(REPO, 'examples')],
+        ['/models/', join(REPO, 'models')],
+      ],
+    });
+    const p = await browser!.newPage();
+    try {
+      const logged = new Promise<unknown>((resolveLog, reject) => {
+        p.on('console', (m) => {
+          if (m.args().length === 1) m.args()[0].jsonValue().then((v) => Array.isArray(v) && resolveLog(v), reject);
+        });
+        p.on('pageerror', reject);
+      });
+      await p.goto(`${s.url}/`);
+      const top = (await Promise.race([logged, new Promise((_, r) => setTimeout(() => r(new Error('no result logged in 60 s')), 60_000))])) as Classification[];
+      expect(top.length).toBe(3);
+      expectLikeNode(top, 'sneaker.png', 'README example');
+      expect(top[0]).toMatchObject({ label: 'Sneaker', index: 7 });
+    } finally {
+      await p.close();
+      await s.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 120_000);
 });
