@@ -29,7 +29,7 @@ const str = { type: 'string' } as const;
 /** Each sub-command's options: one that belongs to another sub-command is refused, not ignored. */
 const OPTIONS = {
   kernels: { op: str, variant: str, model: str, batch: str, runs: str, out: str },
-  model: { model: str, batches: str, runs: str, out: str },
+  model: { model: str, batches: str, runs: str, out: str, precision: str, 'no-cold': { type: 'boolean' } },
   roofline: { model: str, batch: str },
 } as const;
 type What = keyof typeof OPTIONS;
@@ -43,8 +43,8 @@ export async function runBench(argv: string[]): Promise<number> {
   if (what === undefined || !Object.hasOwn(OPTIONS, what)) {
     throw new UsageError(`bench needs "kernels", "model" or "roofline", got ${what === undefined ? 'nothing' : `"${what}"`}; ${helpHint()}`);
   }
-  const options: Record<string, { type: 'string' }> = OPTIONS[what as What];
-  const v = parseCommandLine({ args: rest, options }).values as Partial<Record<'op' | 'variant' | 'model' | 'batch' | 'batches' | 'runs' | 'out', string>>;
+  const options: Record<string, { type: 'string' | 'boolean' }> = OPTIONS[what as What];
+  const v = parseCommandLine({ args: rest, options }).values as Partial<Record<'op' | 'variant' | 'model' | 'batch' | 'batches' | 'runs' | 'out' | 'precision', string>> & { 'no-cold'?: boolean };
   const out = v.out ?? 'bench/results';
   const models = list<BenchModel>('model', v.model, MODELS, MODELS);
   const batch = positive('batch', v.batch, 1);
@@ -56,6 +56,8 @@ export async function runBench(argv: string[]): Promise<number> {
   const ops = list<BenchOp>('op', v.op, BENCH_OPS, BENCH_OPS);
   const allVariants = [...Object.values(KERNEL_VARIANTS).flatMap((o) => Object.keys(o)), 'tiled_gather', 'elementwise'];
   const variants = v.variant === undefined ? undefined : list<string>('variant', v.variant, allVariants, allVariants);
+  const precision = v.precision ?? 'f32';
+  if (precision !== 'f32' && precision !== 'f16') throw new UsageError(`--precision: f32 or f16, got "${precision}"`);
   const batches = (v.batches ?? '1,8,32').split(',').map((b) => positive('batches', b, 1));
   const device = await getNodeDevice();
   try {
@@ -86,10 +88,10 @@ export async function runBench(argv: string[]): Promise<number> {
       process.stderr.write(`webvit bench: wrote ${base}.json, .md, .svg\n`);
       return results.every((r) => r.ok) ? 0 : 1;
     }
-    const report = await runModelBench(device, { models, batches, runs });
+    const report = await runModelBench(device, { models, batches, runs, noCold: v['no-cold'] === true, precision });
     process.stdout.write(report.text + '\n');
     mkdirSync(out, { recursive: true });
-    const base = join(out, `model-${adapter.id}`);
+    const base = join(out, `model-${adapter.id}${precision === 'f16' ? '-f16' : ''}`);
     writeFileSync(`${base}.json`, JSON.stringify({ date, adapter: adapter.description, ...report.json }, null, 1));
     writeFileSync(`${base}.md`, report.markdown + '\n');
     process.stderr.write(`webvit bench: wrote ${base}.json, .md\n`);

@@ -66,7 +66,14 @@ export async function runKernelCase(device: GPUDevice, c: KernelCase, t: TimingO
   if (why) {
     return { op: c.op, variant: c.variant, shape: c.shape, ok: true, skipped: true, error: NaN, ms: NaN, runs: 0, method: 'none', gflops: NaN, gbps: NaN, flops: 0, bytes: 0, note: `skipped: ${why}` };
   }
-  const s = await StandaloneDispatch.create(device, c.make, { inputs: c.inputs, outputs: { [c.output.name]: c.output.length } });
+  let s: StandaloneDispatch;
+  try {
+    s = await StandaloneDispatch.create(device, c.make, { inputs: c.inputs, outputs: { [c.output.name]: c.output.length } });
+  } catch (e) {
+    // A variant this adapter cannot compile is a failed case with the compiler's words, not the end of the run.
+    const note = `failed to build: ${(e as Error).message}`.replace(/\s+/g, ' ').slice(0, 2000);
+    return { op: c.op, variant: c.variant, shape: c.shape, ok: false, error: NaN, ms: NaN, runs: 0, method: 'none', gflops: NaN, gbps: NaN, flops: 0, bytes: 0, note };
+  }
   const base = { op: c.op, variant: c.variant, shape: c.shape, flops: s.dispatch.flops, bytes: s.dispatch.bytes };
   try {
     s.poison();

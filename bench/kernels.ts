@@ -1,5 +1,6 @@
 import { variantNames, type OpDefinition, type VariantInfo } from '../src/kernels/definition.js';
 import { allOps } from '../src/model/ops.js';
+import { variantTol } from '../src/kernels/kernel.js';
 import { rng } from '../src/kernels/sample.js';
 import { VIT_PRESETS } from '../src/model/config.js';
 import { buildGraph } from '../src/model/graph.js';
@@ -41,7 +42,7 @@ export function kernelCases(model: BenchModel, batch: number, maxWorkgroupStorag
     for (const variant of variantNames(def)) {
       if (table[variant].inapplicable?.(shape)) continue;
       cases.push({
-        op: def.name, variant, shape: `${model} b${batch} ${where}`, inputs, output: { name: 'out', length: def.outputLength(shape) }, tol: def.tol, reference, needs: table[variant],
+        op: def.name, variant, shape: `${model} b${batch} ${where}`, inputs, output: { name: 'out', length: def.outputLength(shape) }, tol: variantTol(def.tol, table[variant]), reference, needs: table[variant],
         make: (b) => def.dispatch(shape, variant, b, { label: `bench.${where}`, maxWorkgroupStorage }),
       });
     }

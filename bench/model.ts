@@ -4,6 +4,7 @@ import { parseConfig, shapeOf, type ViTConfig } from '../src/model/config.js';
 import { expectedTensors, type LoadedWeights } from '../src/model/weights.js';
 import { ViTModel } from '../src/model/vit.js';
 import { getNodeDevice } from '../src/runtime/node-device.js';
+import type { DispatchTiming } from '../src/runtime/plan.js';
 
 /** Random weights for a config (timing only: the values do not matter, the shapes do). */
 export function randomWeights(c: ViTConfig, seed = 1): LoadedWeights {
@@ -27,6 +28,50 @@ export interface ModelBenchOptions {
   models: BenchModel[];
   batches: number[];
   runs: number;
+  /** Skip the cold start (a fresh device, adapter defaults): saves a compile of every kernel. */
+  noCold?: boolean;
+  /** LoadOptions.precision of every model (default 'f32'). */
+  precision?: 'f32' | 'f16';
+}
+
+/** One kind of dispatch (`attn.qkv` for every block's qkv) in a profile: summed GPU time and rate. */
+export interface ProfileGroup {
+  /** The label without its block index: `blocks.attn.qkv`; kernels as `op/variant` (several if they differ). */
+  what: string;
+  kernels: string[];
+  count: number;
+  ms: number;
+  /** Achieved TFLOP/s (flops over the summed time) and GB/s. */
+  tflops: number;
+  gbps: number;
+}
+
+/** Groups a profile's dispatches by label with block numbers removed (`blocks.3.mlp.fc1` → `blocks.mlp.fc1`). */
+export function groupProfile(dispatches: readonly DispatchTiming[]): ProfileGroup[] {
+  const groups = new Map<string, { kernels: Set<string>; count: number; ms: number; flops: number; bytes: number }>();
+  for (const d of dispatches) {
+    const what = d.label.replace(/\.\d+\./g, '.').replace(/^block\d+\./, 'block.');
+    const g = groups.get(what) ?? { kernels: new Set<string>(), count: 0, ms: 0, flops: 0, bytes: 0 };
+    g.kernels.add(d.kernel);
+    g.count++;
+    g.ms += d.ms;
+    g.flops += d.flops;
+    g.bytes += d.bytes;
+    groups.set(what, g);
+  }
+  return [...groups].map(([what, g]) => ({ what, kernels: [...g.kernels], count: g.count, ms: g.ms, tflops: g.ms > 0 ? g.flops / (g.ms * 1e9) : 0, gbps: g.ms > 0 ? g.bytes / (g.ms * 1e6) : 0 }));
+}
+
+/** A profile as markdown: one row per dispatch kind, biggest first. */
+export function profileTable(title: string, groups: readonly ProfileGroup[], totalMs: number): string {
+  const rows = [...groups].sort((a, b) => b.ms - a.ms);
+  return [
+    `${title}: ${totalMs.toFixed(3)} ms GPU in all`,
+    '',
+    '| dispatch | kernel(s) | count | ms | share | TFLOP/s | GB/s |',
+    '|---|---|---:|---:|---:|---:|---:|',
+    ...rows.map((g) => `| ${g.what} | ${g.kernels.join(', ')} | ${g.count} | ${g.ms.toFixed(3)} | ${((100 * g.ms) / totalMs).toFixed(1)}% | ${g.tflops.toFixed(2)} | ${g.gbps.toFixed(0)} |`),
+  ].join('\n');
 }
 
 interface ModelRow {
@@ -36,6 +81,23 @@ interface ModelRow {
   opShare: Record<string, number>;
   gpuMsBatch1: number;
   profileMethod: string;
+  /** Per dispatch kind at batch 1 and at the largest batch. */
+  profiles: { batch: number; totalMs: number; groups: ProfileGroup[] }[];
+}
+
+/** Load + first forward pass on a fresh device (no pipeline cached; adapter-default kernels). */
+async function coldStart(name: string, weights: LoadedWeights, per: number, precision: ModelBenchOptions['precision']): Promise<number> {
+  const fresh = await getNodeDevice();
+  try {
+    const t0 = performance.now();
+    const m = await ViTModel.fromWeights(fresh, weights, { label: `${name}.cold`, precision });
+    await m.forward(new Float32Array(per));
+    const ms = performance.now() - t0;
+    await m.dispose();
+    return ms;
+  } finally {
+    fresh.destroy();
+  }
 }
 
 /**
@@ -51,25 +113,16 @@ export async function runModelBench(device: GPUDevice, o: ModelBenchOptions) {
     const weights = randomWeights(config);
     const per = shapeOf(config).imageValues;
     // Cold start on a device of its own.
-    const fresh = await getNodeDevice();
-    let coldStartMs: number;
-    try {
-      const t0 = performance.now();
-      const m = await ViTModel.fromWeights(fresh, weights, { label: `${name}.cold` });
-      await m.forward(new Float32Array(per));
-      coldStartMs = performance.now() - t0;
-      await m.dispose();
-    } finally {
-      fresh.destroy();
-    }
+    const coldStartMs = o.noCold ? NaN : await coldStart(name, weights, per, o.precision);
     // Latency and throughput with tuned kernels (tuned once per adapter and shape, then cached): the
     // engine at its best. The cold start above is a new user's: adapter defaults, no tuning.
-    const model = await ViTModel.fromWeights(device, weights, { label: name, batch: o.batches[0], tune: true });
+    const model = await ViTModel.fromWeights(device, weights, { label: name, batch: o.batches[0], tune: true, precision: o.precision });
     try {
       const byBatch: ModelRow['byBatch'] = [];
       for (const batch of o.batches) {
         const input = new Float32Array(batch * per).map((_, i) => Math.sin(i));
         await model.forward(input, { batch }); // warm-up (plan built)
+        process.stderr.write(`  ${name} batch ${batch} kernels: ${JSON.stringify(model.kernels(batch))}\n`);
         const times: number[] = [];
         const runs = batch === 1 ? o.runs : Math.max(2, Math.ceil(o.runs / 2));
         for (let i = 0; i < runs; i++) {
@@ -87,7 +140,14 @@ export async function runModelBench(device: GPUDevice, o: ModelBenchOptions) {
         const op = d.kernel.split('/')[0];
         opShare[op] = (opShare[op] ?? 0) + d.ms / prof.totalMs;
       }
-      rows.push({ model: name, coldStartMs, byBatch, opShare, gpuMsBatch1: prof.totalMs, profileMethod: prof.method });
+      const profiles = [{ batch: 1, totalMs: prof.totalMs, groups: groupProfile(prof.dispatches) }];
+      const big = Math.max(...o.batches);
+      if (big > 1) {
+        const p = await model.profile(new Float32Array(big * per).map((_, i) => Math.sin(i)), { batch: big });
+        profiles.push({ batch: big, totalMs: p.totalMs, groups: groupProfile(p.dispatches) });
+      }
+      for (const p of profiles) process.stderr.write(`\n${profileTable(`${name} batch ${p.batch}`, p.groups, p.totalMs)}\n\n`);
+      rows.push({ model: name, coldStartMs, byBatch, opShare, gpuMsBatch1: prof.totalMs, profileMethod: prof.method, profiles });
     } finally {
       await model.dispose();
     }
@@ -99,7 +159,7 @@ export async function runModelBench(device: GPUDevice, o: ModelBenchOptions) {
     `|---|---:|${batches.map(() => '---:').join('|')}|---:|${ops.map(() => '---:').join('|')}|`,
     ...rows.map(
       (r) =>
-        `| ${r.model} | ${r.coldStartMs.toFixed(0)} | ${r.byBatch.map((b) => (b.batch === 1 ? b.medianMs.toFixed(1) : b.imagesPerSecond.toFixed(2))).join(' | ')} | ${r.gpuMsBatch1.toFixed(1)} | ${ops.map((op) => `${(100 * (r.opShare[op] ?? 0)).toFixed(1)}%`).join(' | ')} |`,
+        `| ${r.model} | ${Number.isNaN(r.coldStartMs) ? '—' : r.coldStartMs.toFixed(0)} | ${r.byBatch.map((b) => (b.batch === 1 ? b.medianMs.toFixed(2) : b.imagesPerSecond.toFixed(2))).join(' | ')} | ${r.gpuMsBatch1.toFixed(2)} | ${ops.map((op) => `${(100 * (r.opShare[op] ?? 0)).toFixed(1)}%`).join(' | ')} |`,
     ),
   ].join('\n');
   return { text: md, markdown: md, json: { runs: o.runs, rows } };

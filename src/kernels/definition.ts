@@ -1,6 +1,9 @@
 import type { BufferSlice, Dispatch, VariantNeeds } from './kernel.js';
 import { WebvitError } from '../errors.js';
 
+/** A model's arithmetic: 'f32' (exact, the default) or 'f16' (f16 operands where a variant offers it). */
+export type Precision = 'f32' | 'f16';
+
 /**
  * One op, described once (src/kernels/<op>/definition.ts): its named variants, the float64
  * reference, seeded inputs for a shape, how to dispatch it on standalone buffers, the shapes every
@@ -71,8 +74,11 @@ export interface TuningSpec<S extends object, V extends string> {
   key(problem: S): string;
   /** The problem actually timed: at most `maxRows` rows (time grows linearly beyond a few hundred). */
   timed(problem: S, maxRows: number): S;
-  /** What runs on this adapter without a tune or a cached choice (must be available and applicable). */
-  preferred(device: GPUDevice, problem: S): V;
+  /**
+   * What runs on this adapter without a tune or a cached choice (must be available and
+   * applicable, and of the model's precision: an f16 variant only when `precision` is 'f16').
+   */
+  preferred(device: GPUDevice, problem: S, precision?: Precision): V;
 }
 
 /** Variant names of an op, in registry order. */

@@ -89,11 +89,43 @@ export function grid1d(count: number, maxPerDim = 65535): [number, number, numbe
 
 /** What a kernel variant needs from the device beyond core WebGPU. */
 export interface VariantNeeds {
-  /** A device feature, e.g. 'subgroups'. */
-  requires?: GPUFeatureName;
+  /** Device features, e.g. 'subgroups' (all of them when a list). */
+  requires?: GPUFeatureName | readonly GPUFeatureName[];
   /** The smallest subgroup size the variant works with (its subgroupBroadcast lanes). */
   minSubgroupSize?: number;
+  /** Subgroups of exactly this many invocations (subgroupMinSize = subgroupMaxSize = it). */
+  subgroupSize?: number;
+  /** A subgroup-matrix configuration the adapter must list (GPUAdapterInfo.subgroupMatrixConfigs). */
+  subgroupMatrix?: SubgroupMatrixConfig;
+  /** Bytes of workgroup memory (above WebGPU's default 16 KiB the device must have been given more). */
+  workgroupStorage?: number;
+  /**
+   * 'f16': rounds its operands to half precision (f32 accumulation). Such a variant is only a
+   * candidate for a model loaded with `precision: 'f16'`, and is held to `F16_TOL`, not the op's
+   * float32 tolerance.
+   */
+  precision?: 'f16';
 }
+
+/** One entry of GPUAdapterInfo.subgroupMatrixConfigs (Dawn's chromium-experimental-subgroup-matrix). */
+export interface SubgroupMatrixConfig {
+  componentType: string;
+  resultComponentType: string;
+  M: number;
+  N: number;
+  K: number;
+}
+
+/**
+ * Relative L2 error allowed to a `precision: 'f16'` variant against float64: operands rounded to
+ * f16 carry 2^-11 ≈ 4.9e-4 relative error each, so a dot product's error is about 7e-4 of the
+ * output scale whatever K is (the f32 accumulation adds nothing comparable); 2e-3 leaves margin,
+ * while an indexing or masking mistake gives errors of order 1.
+ */
+export const F16_TOL = 2e-3;
+
+/** The tolerance a variant is held to: F16_TOL for f16 variants, else the op's. */
+export const variantTol = (opTol: number, v: VariantNeeds): number => (v.precision === 'f16' ? Math.max(opTol, F16_TOL) : opTol);
 
 /**
  * Whether the adapter is a CPU implementation of Vulkan/WebGPU (lavapipe, SwiftShader, WARP):
@@ -112,10 +144,26 @@ export function isCpuAdapter(device: GPUDevice): boolean {
  * cannot run are skipped by the tests, the benchmark and the tuner, never failed.
  */
 export function unavailableReason(device: GPUDevice, needs: VariantNeeds): string | undefined {
-  if (needs.requires && !device.features.has(needs.requires)) return `the device lacks the '${needs.requires}' feature`;
+  const features = needs.requires === undefined ? [] : typeof needs.requires === 'string' ? [needs.requires] : needs.requires;
+  for (const f of features) if (!device.features.has(f)) return `the device lacks the '${f}' feature`;
+  const info = (device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number; subgroupMatrixConfigs?: readonly SubgroupMatrixConfig[] } }).adapterInfo;
+  if (needs.subgroupSize) {
+    if (info?.subgroupMinSize !== needs.subgroupSize || info?.subgroupMaxSize !== needs.subgroupSize) {
+      return `it needs subgroups of exactly ${needs.subgroupSize} invocations; this device's are ${info?.subgroupMinSize ?? '?'}–${info?.subgroupMaxSize ?? '?'}`;
+    }
+  }
+  if (needs.subgroupMatrix) {
+    const m = needs.subgroupMatrix;
+    // A device object that does not report the configurations (older Dawn) is given the benefit of
+    // the doubt: the feature is there, and a pipeline it cannot build is skipped by its caller.
+    const ok = info?.subgroupMatrixConfigs === undefined || info.subgroupMatrixConfigs.some((c) => c.componentType === m.componentType && c.resultComponentType === m.resultComponentType && c.M === m.M && c.N === m.N && c.K === m.K);
+    if (!ok) return `the adapter lists no ${m.componentType}→${m.resultComponentType} ${m.M}×${m.N}×${m.K} subgroup-matrix configuration`;
+  }
+  if (needs.workgroupStorage && needs.workgroupStorage > device.limits.maxComputeWorkgroupStorageSize) {
+    return `it needs ${needs.workgroupStorage} bytes of workgroup memory; this device allows ${device.limits.maxComputeWorkgroupStorageSize}`;
+  }
   if (needs.minSubgroupSize) {
     // GPUAdapterInfo.subgroupMinSize (WebGPU subgroups); without it assume the spec's minimum, 4.
-    const info = (device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number } }).adapterInfo;
     const min = info?.subgroupMinSize ?? 4;
     if (min < needs.minSubgroupSize) return `it needs subgroups of at least ${needs.minSubgroupSize} invocations; this device's can be as small as ${min}`;
   }

@@ -4,7 +4,7 @@ import { MATMUL } from './matmul/definition.js';
 import { PATCH_EMBED } from './patch_embed/definition.js';
 import { POOL } from './pool/definition.js';
 import { TOPK } from './topk/definition.js';
-import { variantNames, type OpDefinition, type VariantInfo } from './definition.js';
+import { variantNames, type OpDefinition, type Precision, type VariantInfo } from './definition.js';
 import { unavailableReason, type Dispatch, type OpNode, type VariantNeeds } from './kernel.js';
 import { WebvitError } from '../errors.js';
 
@@ -77,7 +77,7 @@ export function applyKernels(dispatches: Dispatch[], kernels: GraphKernels | und
  * Refuses forced variants that are unknown (BAD_CONFIG) or that this device or one of the graph's
  * problems cannot run (DEVICE_LIMITS), naming the op, the variant and the reason.
  */
-export function checkForcedKernels(device: GPUDevice, forced: Record<string, string | undefined>, nodes: readonly { name: string; shape: object }[], label: string): void {
+export function checkForcedKernels(device: GPUDevice, forced: Record<string, string | undefined>, nodes: readonly { name: string; shape: object }[], label: string, precision: Precision = 'f32'): void {
   for (const [op, variant] of Object.entries(forced)) {
     if (variant === undefined) continue;
     const def = opDefinition(op);
@@ -86,6 +86,9 @@ export function checkForcedKernels(device: GPUDevice, forced: Record<string, str
       throw new WebvitError('BAD_CONFIG', `${label}: kernels.${op} = "${variant}" is not a variant of ${op}; known: ${table ? Object.keys(table).join(', ') : `ops ${OPS.map((d) => d.name).join(', ')}`}`);
     }
     const v = table[variant];
+    if (v.precision === 'f16' && precision !== 'f16') {
+      throw new WebvitError('BAD_CONFIG', `${label}: kernels.${op} = "${variant}" rounds its operands to f16; load the model with precision: 'f16' (CLI --precision f16) to use it, or force an f32 variant`);
+    }
     const why = unavailableReason(device, v) ?? nodes.filter((n) => n.name === op).map((n) => v.inapplicable?.(n.shape)).find((w) => w !== undefined);
     if (why) throw new WebvitError('DEVICE_LIMITS', `${label}: kernels.${op} = "${variant}" (${op}/${variant}) cannot run here: ${why}. Force another variant or leave ${op} to the tuner.`);
   }

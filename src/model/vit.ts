@@ -8,7 +8,9 @@ import { shapeOf, type ViTConfig } from './config.js';
 import { buildGraph } from './graph.js';
 import { checkForcedKernels, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
 import { localStorageTuneStore, memoryTuneStore, tuneKernels, type TuneStore } from '../runtime/tuning.js';
-import { expectedTensors, readWeights, type LoadedWeights } from './weights.js';
+import { expectedTensors, isMatrixWeight, readWeights, type LoadedWeights } from './weights.js';
+import { floatToHalf } from './safetensors.js';
+import type { Precision } from '../kernels/definition.js';
 import { formatProfile, profileFromEnv } from '../runtime/profile_format.js';
 import { defaultPreprocess, type PreprocessConfig } from './preprocess.js';
 import { firstNonFinite, imageList, maxAbs, nonFiniteRows } from './finite.js';
@@ -42,6 +44,16 @@ export interface LoadOptions {
    * calls at a batch size that needs a new plan.
    */
   onProgress?: (e: { stage: 'compile' | 'tune'; done: number; total: number; detail?: string }) => void;
+  /**
+   * 'f32' (default): float32 throughout, logits equal to PyTorch's to float32 precision.
+   * 'f16' (opt-in, for speed): the matmul weights are kept as IEEE halves on the GPU (half the
+   * memory and weight traffic; any adapter), and where the adapter has shader-f16 and subgroup
+   * matrices (tensor cores: NVIDIA with the Dawn flags in README's GPU section) the matmuls may
+   * run the sgmat_* variants, f16 operands with f32 accumulation. Activations, layernorm,
+   * softmax and the accumulation stay f32. Logits move by about 1e-3 relative
+   * (BENCHMARKS.md, "precision f16").
+   */
+  precision?: Precision;
 }
 
 let defaultStore: TuneStore | undefined;
@@ -137,6 +149,8 @@ export class ViTModel {
     private readonly weights: Map<string, GPUBuffer>,
     private readonly halfWeights: ReadonlySet<string>,
     private readonly owner: BufferOwner,
+    /** LoadOptions.precision. */
+    readonly precision: Precision,
   ) {}
 
   /** Loads a webvit weight file (bytes) onto `device`. */
@@ -150,16 +164,21 @@ export class ViTModel {
     checkBatch(batch, label);
     checkDeviceFits(device, w.config, batch, label);
     // A forced variant this device or one of the model's problems cannot run is refused up front.
-    if (options.kernels) checkForcedKernels(device, options.kernels, graphNodes(w.config, batch, device), label);
+    const precision = options.precision ?? 'f32';
+    if (precision !== 'f32' && precision !== 'f16') throw new WebvitError('BAD_ARGUMENT', `${label}: precision must be 'f32' or 'f16', got ${JSON.stringify(precision)}`);
+    if (options.kernels) checkForcedKernels(device, options.kernels, graphNodes(w.config, batch, device), label, precision);
     const owner = new BufferOwner(device);
     try {
       const buffers = new Map<string, GPUBuffer>();
+      const half = new Set<string>();
       for (const [name, f32] of w.tensors) {
-        // Matmul weights that came as F16 stay F16 on the GPU (an odd count padded with a zero half).
-        const data = w.half?.has(name) ? bytesOf(w.half.get(name)!) : bytesOf(f32);
-        buffers.set(name, upload(owner, `${label}.${name}`, data).buffer);
+        // Matmul weights that came as F16 stay F16 on the GPU (an odd count padded with a zero
+        // half); with precision 'f16' every matmul weight is rounded to F16 here.
+        const bits = w.half?.get(name) ?? (precision === 'f16' && isMatrixWeight(name) ? halvesOf(f32, name, label) : undefined);
+        if (bits) half.add(name);
+        buffers.set(name, upload(owner, `${label}.${name}`, bits ? bytesOf(bits) : bytesOf(f32)).buffer);
       }
-      const model = new ViTModel(device, w.config, w.labels, label, options.kernels ?? {}, tuningFor(options.tune), options.onProgress, buffers, new Set(w.half?.keys() ?? []), owner);
+      const model = new ViTModel(device, w.config, w.labels, label, options.kernels ?? {}, tuningFor(options.tune), options.onProgress, buffers, half, owner, precision);
       model.preprocess = w.preprocess ?? defaultPreprocess(w.config);
       await model.planFor(batch, model.checkTopK(options.topK)); // compiles every pipeline, in parallel, before the first forward
       return model;
@@ -345,7 +364,7 @@ export class ViTModel {
   /** Variants for a batch size: forced, cached, tuned per problem (when asked) or the adapter's defaults. */
   private async graphKernels(batch: number): Promise<GraphKernels> {
     // The problems are read off the graph itself, so the tuner sees exactly what will run.
-    const r = await tuneKernels(this.device, graphNodes(this.config, batch, this.device), this.tuning.store, this.forcedKernels, { tune: this.tuning.tune, onProgress: this.onProgress });
+    const r = await tuneKernels(this.device, graphNodes(this.config, batch, this.device), this.tuning.store, this.forcedKernels, { tune: this.tuning.tune, onProgress: this.onProgress, precision: this.precision });
     this.chosen.set(batch, r.chosen);
     return r.kernels;
   }
@@ -405,6 +424,20 @@ function graphNodes(c: ViTConfig, batch: number, device: GPUDevice) {
   const dummy = { buffer: undefined as unknown as GPUBuffer };
   const g = buildGraph(c, () => dummy, { batch, maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize });
   return g.dispatches.flatMap((d) => (d.op ? [d.op] : []));
+}
+
+/**
+ * A weight's IEEE half bits (precision 'f16'). A value beyond f16's range (65504) would become
+ * ±Inf: refused, naming the tensor, rather than run.
+ */
+function halvesOf(f32: Float32Array, name: string, label: string): Uint16Array {
+  const out = new Uint16Array(f32.length);
+  for (let i = 0; i < f32.length; i++) {
+    const h = floatToHalf(f32[i]);
+    if ((h & 0x7c00) === 0x7c00) throw new WebvitError('BAD_WEIGHTS', `${label}: tensor ${name} holds ${f32[i]} at flat index ${i}, beyond f16's range (±65504); load this model with precision 'f32'`);
+    out[i] = h;
+  }
+  return out;
 }
 
 /** The biggest single activation (the MLP hidden layer) must fit one storage binding. */

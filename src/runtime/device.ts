@@ -14,7 +14,9 @@ export interface DeviceOptions {
   disableFeatures?: GPUFeatureName[];
 }
 
-const OPTIONAL_FEATURES: GPUFeatureName[] = ['timestamp-query', 'subgroups', 'shader-f16'];
+// chromium-experimental-subgroup-matrix: Dawn's tensor-core path (offered on NVIDIA with the Dawn
+// flags in README's "GPU" section), used only by `precision: 'f16'` models.
+const OPTIONAL_FEATURES = ['timestamp-query', 'subgroups', 'shader-f16', 'chromium-experimental-subgroup-matrix'] as GPUFeatureName[];
 
 /**
  * Limits a ViT forward pass may push past the WebGPU defaults: large activation buffers

@@ -1,6 +1,6 @@
 import { checkForcedKernels, opDefinition, OPS, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
-import { variantNames, type DispatchContext, type OpDefinition, type TuningSpec, type VariantInfo } from '../kernels/definition.js';
-import { unavailableReason } from '../kernels/kernel.js';
+import { variantNames, type DispatchContext, type OpDefinition, type Precision, type TuningSpec, type VariantInfo } from '../kernels/definition.js';
+import { unavailableReason, variantTol } from '../kernels/kernel.js';
 import { rng } from '../kernels/sample.js';
 import { adapterIdentity } from './device.js';
 import { relL2 } from '../kernels/reference_math.js';
@@ -47,9 +47,11 @@ export interface TuneResult {
  * Candidates for a problem: every variant the device can run and that applies to the problem,
  * but the plain baselines (matmul/naive), which exist to be compared against.
  */
-function candidates(device: GPUDevice, def: OpDefinition, problem: object): string[] {
+function candidates(device: GPUDevice, def: OpDefinition, problem: object, precision: Precision): string[] {
   const table = def.variants as Record<string, VariantInfo>;
-  return variantNames(def).filter((v) => !table[v].baseline && unavailableReason(device, table[v]) === undefined && table[v].inapplicable?.(problem) === undefined);
+  return variantNames(def).filter(
+    (v) => !table[v].baseline && (table[v].precision !== 'f16' || precision === 'f16') && unavailableReason(device, table[v]) === undefined && table[v].inapplicable?.(problem) === undefined,
+  );
 }
 
 /**
@@ -103,7 +105,8 @@ async function pickFastest(
         await s.run();
         const out = await s.read('out');
         if (v === dflt) reference = out;
-        else if (!reference || !(relL2(out, reference) <= def.tol)) {
+        // An f16 variant is held to F16_TOL: the default is float32, validated against float64.
+        else if (!reference || !(relL2(out, reference) <= variantTol(def.tol, (def.variants as Record<string, VariantInfo>)[v]))) {
           rejected.push(v);
           return;
         }
@@ -161,6 +164,8 @@ export interface TuneOptions {
    * to make a chosen variant look fastest (and so prove the validation gate and the ranking).
    */
   time?: Timer;
+  /** The model's precision: f16 variants (VariantNeeds.precision) are candidates only for 'f16'. */
+  precision?: Precision;
 }
 
 /** One (op, problem) to choose a variant for. */
@@ -183,7 +188,8 @@ interface Problem {
  */
 export async function tuneKernels(device: GPUDevice, nodes: readonly TuneNode[], store: TuneStore | undefined, forced: KernelChoice = {}, options: TuneOptions = {}): Promise<TuneResult> {
   const forcedBy = forced as Record<string, string | undefined>;
-  checkForcedKernels(device, forcedBy, nodes, 'tuneKernels');
+  const precision = options.precision ?? 'f32';
+  checkForcedKernels(device, forcedBy, nodes, 'tuneKernels', precision);
   const adapter = adapterIdentity(device).id;
   // Distinct problems, per op in registry order, each in graph order.
   const problems = new Map<string, Problem>();
@@ -210,13 +216,13 @@ export async function tuneKernels(device: GPUDevice, nodes: readonly TuneNode[],
       chosen[p.what] = force;
       continue;
     }
-    const usable = candidates(device, p.def, p.problem);
+    const usable = candidates(device, p.def, p.problem, precision);
     const key = `${adapter}|${p.def.name}|${p.tuning.key(p.problem)}|${fingerprint(usable)}`;
     // A cached value that names no usable variant is stale: ignored.
     const cached = store?.get(key);
     if (cached && usable.includes(cached)) chosen[p.what] = cached;
     else if (store && options.tune !== false) toTune.push({ ...p, key, usable });
-    else chosen[p.what] = p.tuning.preferred(device, p.problem);
+    else chosen[p.what] = p.tuning.preferred(device, p.problem, precision);
   }
   const report = options.onProgress;
   for (const [i, p] of toTune.entries()) {

@@ -7,6 +7,7 @@ import { allOps } from '../../src/model/ops.js';
 import { WebvitError } from '../../src/runtime/errors.js';
 import { expectWithin, relL2 } from '../helpers/compare.js';
 import { runDispatch, skipIfUnavailable, testDevice } from '../helpers/gpu.js';
+import { variantTol, type VariantNeeds } from '../../src/kernels/kernel.js';
 import { freshSeed, rng } from '../helpers/random.js';
 
 // Every op × every variant × every test shape of its definition (src/kernels/<op>/definition.ts),
@@ -46,7 +47,7 @@ for (const def of allOps()) {
             inputs,
             outputs: { out: def.outputLength(c.shape) },
           });
-          expectWithin(`${def.name}/${variant} ${c.name}`, relL2(got.out, def.reference(c.shape, inputs)), def.tol, seed, got.out);
+          expectWithin(`${def.name}/${variant} ${c.name}`, relL2(got.out, def.reference(c.shape, inputs)), variantTol(def.tol, (def.variants as Record<string, VariantNeeds>)[variant]), seed, got.out);
         });
       }
     });
@@ -69,7 +70,7 @@ for (const act of fused) {
           const seed = freshSeed();
           const inputs = MATMUL.sample(shape, rng(seed));
           const got = await runDispatch(device, (b) => MATMUL.dispatch(shape, variant, b, ctx(16384)), { inputs, outputs: { out: M * N } });
-          expectWithin(`matmul/${variant} ${act.name} ${M}x${K}x${N}`, relL2(got.out, MATMUL.reference(shape, inputs)), MATMUL.tol, seed, got.out);
+          expectWithin(`matmul/${variant} ${act.name} ${M}x${K}x${N}`, relL2(got.out, MATMUL.reference(shape, inputs)), variantTol(MATMUL.tol, MATMUL.variants[variant]), seed, got.out);
         });
       }
     });

@@ -9,7 +9,7 @@ import { unavailableReason, type OpNode } from '../../src/kernels/kernel.js';
 import { LAYERNORM } from '../../src/kernels/layernorm/definition.js';
 import { MATMUL } from '../../src/kernels/matmul/definition.js';
 import { MATMUL_VARIANTS } from '../../src/kernels/matmul/op.js';
-import { addVariantForTest, adapterDefaults, DEFAULT_CHOICE, variantNeeds } from '../../src/kernels/registry.js';
+import { addVariantForTest, adapterDefaults, checkForcedKernels, DEFAULT_CHOICE, variantNeeds } from '../../src/kernels/registry.js';
 import { fileTuneStore } from '../../src/runtime/node-tune-store.js';
 import { memoryTuneStore, tuneKernels, type TuneOptions, type TuneStore } from '../../src/runtime/tuning.js';
 import { ViTModel } from '../../src/model/vit.js';
@@ -98,9 +98,34 @@ describe('kernel auto-tuning', () => {
     expect(unavailableReason(small, variantNeeds('matmul', 'subgroup_4x4'))).toBeUndefined();
     expect(unavailableReason(small, variantNeeds('matmul', 'subgroup_8x4'))).toMatch(/at least 8 invocations.*as small as 4/);
     expect(ATTENTION_VARIANTS.subgroup_bcast.inapplicable({ headDim: 6 })).toMatch(/divisible by 4/);
-    // Defaults on a bare adapter are portable ones.
+    // Defaults on a bare adapter (taken for a GPU) are portable ones: few 64x64 tiles get the
+    // K-split variant, many get tiled.
     const d = adapterDefaults(bare);
-    expect([d.matmul(197, 384, 1152), d.attention(64), d.layernorm]).toEqual(['tiled', 'online_softmax', 'workgroup_row']);
+    expect([d.matmul(197, 384, 1152), d.matmul(6304, 768, 3072), d.attention(64), d.layernorm]).toEqual(['slicedk_16x64', 'tiled', 'online_softmax', 'workgroup_row']);
+    // The tensor-core variants name each missing need.
+    const sgmat = variantNeeds('matmul', 'sgmat_64x64');
+    expect(sgmat.precision).toBe('f16');
+    expect(unavailableReason(bare, sgmat)).toMatch(/lacks the 'shader-f16' feature/);
+    const features = new Set(['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix']);
+    const limits = { maxComputeWorkgroupStorageSize: 49152 };
+    const amd = { features, limits, adapterInfo: { subgroupMinSize: 32, subgroupMaxSize: 64 } } as unknown as GPUDevice;
+    expect(unavailableReason(amd, sgmat)).toMatch(/exactly 32 invocations.*32–64/);
+    const int8Only = { features, limits, adapterInfo: { subgroupMinSize: 32, subgroupMaxSize: 32, subgroupMatrixConfigs: [{ componentType: 'i8', resultComponentType: 'i32', M: 16, N: 16, K: 32 }] } } as unknown as GPUDevice;
+    expect(unavailableReason(int8Only, sgmat)).toMatch(/no f16→f32 16×16×16 subgroup-matrix configuration/);
+    const nvidia = { features, limits, adapterInfo: { subgroupMinSize: 32, subgroupMaxSize: 32, subgroupMatrixConfigs: [{ componentType: 'f16', resultComponentType: 'f32', M: 16, N: 16, K: 16 }] } } as unknown as GPUDevice;
+    expect(unavailableReason(nvidia, sgmat)).toBeUndefined();
+    expect(unavailableReason({ ...nvidia, limits: { maxComputeWorkgroupStorageSize: 16384 } } as unknown as GPUDevice, variantNeeds('matmul', 'sgmat_128x128'))).toMatch(/bytes of workgroup memory; this device allows 16384/);
+  });
+
+  it('offers f16 variants only to precision f16, and refuses forcing one on an f32 model', async () => {
+    const nvidiaLike = { features: new Set(['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix']), limits: { maxComputeWorkgroupStorageSize: 49152 }, adapterInfo: { subgroupMinSize: 32, subgroupMaxSize: 32 } } as unknown as GPUDevice;
+    expect(() => checkForcedKernels(nvidiaLike, { matmul: 'sgmat_64x64' }, nodes, 'test')).toThrow(/rounds its operands to f16; load the model with precision: 'f16'/);
+    expect(() => checkForcedKernels(nvidiaLike, { matmul: 'sgmat_64x64' }, nodes, 'test', 'f16')).not.toThrow();
+    // Without a tune, f16 picks the tensor-core variants where they can run, f32 never does.
+    const f16 = await tuneKernels(nvidiaLike, nodes, undefined, {}, { tune: false, precision: 'f16' });
+    const f32 = await tuneKernels(nvidiaLike, nodes, undefined, {}, { tune: false });
+    expect(Object.values(f16.chosen).filter((v) => v.startsWith('sgmat_')).length).toBeGreaterThan(0);
+    expect(Object.values(f32.chosen).some((v) => v.startsWith('sgmat_'))).toBe(false);
   });
 
   it('a forced variant the model cannot use is refused at load with the reason', async () => {

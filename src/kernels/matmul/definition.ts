@@ -36,8 +36,8 @@ const TEST_SHAPES: TestCase<MatmulShape, MatmulVariant>[] = [
   { name: 'works without bias: 50x48x144', shape: { M: 50, K: 48, N: 144, epilogue: 'none', bias: false } },
 ];
 
-/** Rows below which a matmul is a batch of matrix-vector products (the classifier at small batch). */
-const SMALL_M = { cpu: 8, gpu: 32 };
+/** Rows below which a matmul is a batch of matrix-vector products on a CPU adapter (the classifier at small batch). */
+const SMALL_M = 8;
 
 /**
  * matmul: the linear layers and the classifier. Standalone samples hold f32 weights (a node's
@@ -76,16 +76,23 @@ export const MATMUL: OpDefinition<MatmulShape, MatmulVariant, 'matmul'> = {
      *   subgroup_8x4/16x4/8x8 for the block matmuls and they differ by less than the machine's
      *   noise; subgroup_8x4 compiles in 0.4 s (16x4, 8x8, tiled: about 1 s). Without subgroups,
      *   register_4x4 (no barriers: 2.5–6× faster than tiled there).
-     * - GPUs: tiled (workgroup-memory tiles are what GPUs are built for; not measured by this
-     *   project on a GPU yet — `tune: true` measures).
-     * - Few rows (M < 8 on CPUs, < 32 on GPUs: the classifier at a small batch): register_4x4;
-     *   a 64-row tile would waste all but M of its rows (20–50× slower on lavapipe).
+     * - Few rows on CPUs (M < 8: the classifier at a small batch): register_4x4; a 64-row tile
+     *   would waste all but M of its rows (20–50× slower on lavapipe).
+     * - GPUs, by how many 64×64 output tiles the problem has (BENCHMARKS.md, "NVIDIA H200",
+     *   what the tuner chose there): under 128 (every batch-1 layer of ViT-Ti/S, ViT-B's fc2 and
+     *   attn.proj, the classifier) slicedk_16x64, whose K split fills the multiprocessors that
+     *   64×64 tiles leave idle (ViT-B fc2 at batch 1: 0.93 → 0.18 ms); under 1000 tiled_32x64;
+     *   beyond, tiled.
+     * - precision 'f16' where the adapter has subgroup matrices: sgmat_32x64 under 128 tiles,
+     *   else sgmat_64x64.
      */
-    preferred: (device, { M }) => {
+    preferred: (device, { M, N }, precision) => {
       const can = (v: MatmulVariant) => unavailableReason(device, MATMUL_VARIANTS[v] as MatmulVariantDef) === undefined;
       const cpu = isCpuAdapter(device);
-      if (M < (cpu ? SMALL_M.cpu : SMALL_M.gpu)) return 'register_4x4';
-      if (!cpu) return 'tiled';
+      const tiles = Math.ceil(M / 64) * Math.ceil(N / 64);
+      if (precision === 'f16' && !cpu && can('sgmat_64x64')) return tiles < 128 ? 'sgmat_32x64' : 'sgmat_64x64';
+      if (!cpu) return tiles < 128 ? 'slicedk_16x64' : tiles < 1000 ? 'tiled_32x64' : 'tiled';
+      if (M < SMALL_M) return 'register_4x4';
       return can('subgroup_8x4') ? 'subgroup_8x4' : can('subgroup_4x4') ? 'subgroup_4x4' : 'register_4x4';
     },
   },

@@ -52,11 +52,13 @@ export function epilogueWgsl(p: LinearCodeParams, val = 'v', sep = ' '): string 
 /**
  * The declarations a matmul variant's WGSL starts with: the Params struct (M, N, K), the bindings
  * a, w, bias (when there is one), residual (for that epilogue), out and params in that order, and
- * the activation's functions. Element types follow vecA / vecN / wHalf.
+ * the activation's functions. Element types follow vecA / vecN / wHalf (and `scalarOutput`).
  */
-export function linearHeaderWgsl(p: LinearCodeParams): string {
+export function linearHeaderWgsl(p: LinearCodeParams, o: { scalarOutput?: boolean } = {}): string {
   const act = activationOf(p.epilogue);
-  const v = p.vecN ? 'vec4<f32>' : 'f32';
+  // scalarOutput: bias, residual and out as plain f32 arrays while W keeps its vec4 loads (a
+  // variant that finishes outputs one at a time, as the subgroup-matrix one does).
+  const v = p.vecN && !o.scalarOutput ? 'vec4<f32>' : 'f32';
   const wType = p.wHalf ? (p.vecN ? 'vec2<u32>' : 'u32') : p.vecN ? 'vec4<f32>' : 'f32';
   let b = 0;
   return `struct Params {

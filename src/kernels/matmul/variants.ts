@@ -6,6 +6,7 @@ import { registerBlock, registerLinearCode, subgroupLoadLanes, type RegisterLayo
 import { DEFAULT_TILE, type TiledMatmulShape } from './tiled.js';
 import { tiledLinearCode } from './tiled_linear.js';
 import { slicedKInvocations, slicedKLinearCode, slicedKStorage, type SlicedKTile } from './sliced_k.js';
+import { FRAGMENT, SUBGROUP_MATRIX_LANES, subgroupMatrixBlock, subgroupMatrixInvocations, subgroupMatrixLinearCode, subgroupMatrixStorage, type SubgroupMatrixTile } from './subgroup_matrix.js';
 
 /**
  * A matmul variant: its WGSL builder (`code`, in the file named after its family) and the output
@@ -46,6 +47,26 @@ function slicedK(summary: string, tile: SlicedKTile): MatmulVariantDef {
   return { summary, code: (p) => slicedKLinearCode(tile, p), block: { rows: tile.BM, cols: tile.BN } };
 }
 
+/**
+ * A sgmat_* variant (subgroup_matrix.ts): tensor cores through subgroup matrices, f16 operands and
+ * f32 accumulation, so only for `precision: 'f16'` models. Needs shader-f16, subgroups of 32 and
+ * Dawn's subgroup-matrix feature with its f16→f32 16×16×16 configuration (NVIDIA with the Dawn
+ * flags of README's GPU section); workgroup memory above 16 KiB for the larger tiles.
+ */
+function sgmat(summary: string, tile: SubgroupMatrixTile): MatmulVariantDef {
+  if (subgroupMatrixInvocations(tile) > 256) throw new Error(`matmul subgroup-matrix tile needs more than 256 invocations`);
+  return {
+    summary,
+    code: (p) => subgroupMatrixLinearCode(tile, p),
+    block: subgroupMatrixBlock(tile),
+    requires: ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix'] as GPUFeatureName[],
+    subgroupSize: SUBGROUP_MATRIX_LANES,
+    subgroupMatrix: { componentType: 'f16', resultComponentType: 'f32', M: FRAGMENT, N: FRAGMENT, K: FRAGMENT },
+    workgroupStorage: subgroupMatrixStorage(tile),
+    precision: 'f16',
+  };
+}
+
 /** A subgroup variant: `rows` × 4·`vec4s` outputs per invocation, `wg` invocations per workgroup. */
 const subgroup = (rows: number, vec4s: number, wg: number, change: string) =>
   register(`as subgroup_4x4 ${change}; rows of A shared by subgroupBroadcast`, { source: 'subgroup', rows, vec4s, wg });
@@ -58,6 +79,7 @@ const subgroup = (rows: number, vec4s: number, wg: number, change: string) =>
  *   subgroup_*    (register.ts, layout 'subgroup') as register_4x4, rows of A shared by subgroupBroadcast
  *   big_*         (double_buffered.ts)             large tiles, 8x8 per invocation, double-buffered (for GPUs)
  *   slicedk_*     (sliced_k.ts)                    small tiles, K split across a workgroup's invocations (few rows, long K)
+ *   sgmat_*       (subgroup_matrix.ts)             tensor cores via subgroup matrices, f16 operands (precision 'f16' only)
  */
 export const MATMUL_VARIANTS = {
   naive: { summary: 'one output per invocation, scalar loads straight from global memory (baseline)', code: naiveLinearCode, block: { rows: 16, cols: 16 }, baseline: true },
@@ -73,6 +95,10 @@ export const MATMUL_VARIANTS = {
   slicedk_16x64: slicedK('16x64 tile, 4x4 outputs per invocation, K split over 4 slices of 64 invocations (8 k each per 32-wide step), partials summed in workgroup memory before the epilogue: 4x the workgroups of tiled_32x64 for few rows', { BM: 16, BN: 64, S: 4, BK: 8 }),
   slicedk_32x64: slicedK('as slicedk_16x64 with 32x64 tiles and 2 slices of 16 k', { BM: 32, BN: 64, S: 2, BK: 16 }),
   big_128x128: big('as big_128x64 with 128x128 tiles (256 invocations, 16 KiB): twice the reuse of each A load', { BM: 128, BN: 128, BK: 8 }),
+  sgmat_32x64: sgmat('f16 subgroup matrices (tensor cores), f32 accumulation: 32x64 tile, 2 subgroups of 2x2 16x16 fragments, for few rows (batch 1) (precision f16 only)', { SR: 1, SC: 2, FM: 2, FN: 2, BK: 32 }),
+  sgmat_64x64: sgmat('f16 subgroup matrices (tensor cores), f32 accumulation: 64x64 tile, 4 subgroups of 2x2 16x16 fragments, K slices of 32 converted to f16 in workgroup memory (precision f16 only)', { SR: 2, SC: 2, FM: 2, FN: 2, BK: 32 }),
+  sgmat_128x64: sgmat('as sgmat_64x64 with 128x64 tiles (8 subgroups): twice the reuse of each W slice', { SR: 4, SC: 2, FM: 2, FN: 2, BK: 32 }),
+  sgmat_128x128: sgmat('as sgmat_64x64 with 128x128 tiles, 8 subgroups of 2x4 fragments (27 KiB of workgroup memory)', { SR: 4, SC: 2, FM: 2, FN: 4, BK: 32 }),
 } satisfies Record<string, MatmulVariantDef>;
 
 export type MatmulVariant = keyof typeof MATMUL_VARIANTS;

@@ -1,0 +1,171 @@
+import { WebvitError } from '../../errors.js';
+import { epilogueWgsl, linearHeaderWgsl, type LinearCodeParams } from './epilogue.js';
+
+/**
+ * sgmat_*: the tensor-core matmul, through WebGPU's subgroup matrices (Dawn's
+ * `chromium-experimental-subgroup-matrix`; on NVIDIA, Vulkan cooperative matrices). f16 operands,
+ * f32 accumulation: an opt-in precision (`precision: 'f16'`), never an fp32 candidate.
+ *
+ *   out[M, N] = epilogue(A[M, K] · W[K, N] + bias[N]) (+ residual[M, N])
+ *
+ * A workgroup of SR×SC subgroups (32 invocations each) computes a BM×BN tile; subgroup (sr, sc)
+ * owns FM×FN fragments of 16×16 outputs at rows sr·16·FM.., columns sc·16·FN... K is walked in
+ * slices of BK: the workgroup converts its slice of A (BM×BK) and of W (BK×BN) from f32 (or W's
+ * packed halves) to f16 in workgroup memory, one barrier, then each subgroup loads 16×16 f16
+ * fragments from there and multiply-accumulates into its f32 result fragments. The buffers stay
+ * f32, so the variant has the same bindings as every other matmul and an f32 model can switch to
+ * it per layer.
+ *
+ * The epilogue goes through a 16×16 f32 staging area per subgroup: a result fragment is stored
+ * there, and the subgroup's 32 lanes finish 8 outputs each (bias, activation, residual) with the
+ * same masked code as every variant, so ragged edges (197 rows, 1000 classes) are exact and no
+ * fragment ever writes past the tensor.
+ *
+ * Fragment loads take offsets that differ per subgroup, which WGSL's (workgroup-level) uniformity
+ * analysis cannot prove subgroup-uniform; they are, by construction, so the module turns that
+ * diagnostic off. The subgroup index is local_invocation_index / 32, which needs subgroups of
+ * exactly 32 invocations (the variant declares it).
+ */
+export interface SubgroupMatrixTile {
+  /** Subgroup rows × columns in the workgroup. */
+  SR: number;
+  SC: number;
+  /** 16×16 fragments per subgroup, down and across. */
+  FM: number;
+  FN: number;
+  /** K slice staged per step (multiple of 16). */
+  BK: number;
+}
+
+/** Invocations in a subgroup the kernel is written for. */
+export const SUBGROUP_MATRIX_LANES = 32;
+/** The subgroup-matrix shape used: f16 × f16 → f32, M = N = K = 16. */
+export const FRAGMENT = 16;
+/** Padding (in halves) of each staged row: keeps 16-byte alignment, spreads rows over memory banks. */
+const PAD = 8;
+
+export const subgroupMatrixBlock = (t: SubgroupMatrixTile) => ({ rows: t.SR * t.FM * FRAGMENT, cols: t.SC * t.FN * FRAGMENT });
+export const subgroupMatrixInvocations = (t: SubgroupMatrixTile): number => t.SR * t.SC * SUBGROUP_MATRIX_LANES;
+/** Workgroup memory: the f16 A and W slices (padded rows) and one f32 fragment per subgroup. */
+export function subgroupMatrixStorage(t: SubgroupMatrixTile): number {
+  const { rows, cols } = subgroupMatrixBlock(t);
+  return 2 * rows * (t.BK + PAD) + 2 * t.BK * (cols + PAD) + 4 * t.SR * t.SC * FRAGMENT * FRAGMENT;
+}
+
+export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCodeParams): string {
+  const { SR, SC, FM, FN, BK } = tile;
+  const { rows: BM, cols: BN } = subgroupMatrixBlock(tile);
+  const T = subgroupMatrixInvocations(tile);
+  const AS = BK + PAD; // staged A row stride (halves)
+  const BS = BN + PAD; // staged W row stride
+  const aLoads = (BM * BK) / (p.vecA ? 4 : 1);
+  const bLoads = (BK * BN) / (p.vecN ? 4 : 1);
+  if (BK % FRAGMENT || aLoads % T || bLoads % T || T > 256) {
+    throw new WebvitError('BAD_ARGUMENT', `matmul subgroup-matrix tile ${BM}x${BN}x${BK}: BK must be a multiple of 16, each slice's loads a whole number per invocation, at most 256 invocations`);
+  }
+  // Outputs are finished one by one through the staging area: scalar bias, residual and out.
+  const scalar: LinearCodeParams = { ...p, vecN: false };
+  const ids = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+  const stageA = p.vecA
+    ? `for (var i = li; i < ${aLoads}u; i += ${T}u) {
+      let r = i / ${BK / 4}u;
+      let k = (i % ${BK / 4}u) * 4u;
+      var v = vec4<f32>(0.0);
+      if (row0 + r < params.M && k0 + k < params.K) { v = a[((row0 + r) * params.K + k0 + k) / 4u]; }
+      let h = vec4<f16>(v);
+      let s = r * ${AS}u + k;
+      As[s] = h.x; As[s + 1u] = h.y; As[s + 2u] = h.z; As[s + 3u] = h.w;
+    }`
+    : `for (var i = li; i < ${aLoads}u; i += ${T}u) {
+      let r = i / ${BK}u;
+      let k = i % ${BK}u;
+      var v = 0.0;
+      if (row0 + r < params.M && k0 + k < params.K) { v = a[(row0 + r) * params.K + k0 + k]; }
+      As[r * ${AS}u + k] = f16(v);
+    }`;
+  const wVec = p.wHalf
+    ? `let q = w[((k0 + k) * params.N + col0 + n) / 4u]; h = vec4<f16>(bitcast<vec2<f16>>(q.x), bitcast<vec2<f16>>(q.y));`
+    : `h = vec4<f16>(w[((k0 + k) * params.N + col0 + n) / 4u]);`;
+  const wScalar = p.wHalf
+    ? `let j = (k0 + k) * params.N + col0 + n; h = bitcast<vec2<f16>>(w[j / 2u])[j % 2u];`
+    : `h = f16(w[(k0 + k) * params.N + col0 + n]);`;
+  const stageB = p.vecN
+    ? `for (var i = li; i < ${bLoads}u; i += ${T}u) {
+      let k = i / ${BN / 4}u;
+      let n = (i % ${BN / 4}u) * 4u;
+      var h = vec4<f16>(0.0);
+      if (k0 + k < params.K && col0 + n < params.N) { ${wVec} }
+      let s = k * ${BS}u + n;
+      Bs[s] = h.x; Bs[s + 1u] = h.y; Bs[s + 2u] = h.z; Bs[s + 3u] = h.w;
+    }`
+    : `for (var i = li; i < ${bLoads}u; i += ${T}u) {
+      let k = i / ${BN}u;
+      let n = i % ${BN}u;
+      var h = f16(0.0);
+      if (k0 + k < params.K && col0 + n < params.N) { ${wScalar} }
+      Bs[k * ${BS}u + n] = h;
+    }`;
+
+  const L = `subgroup_matrix_left<f16, ${FRAGMENT}, ${FRAGMENT}>`;
+  const R = `subgroup_matrix_right<f16, ${FRAGMENT}, ${FRAGMENT}>`;
+  const C = `subgroup_matrix_result<f32, ${FRAGMENT}, ${FRAGMENT}>`;
+  const acc = (i: number, j: number) => `acc_${i}_${j}`;
+  const multiply = ids(BK / FRAGMENT)
+    .map((s) => {
+      const kk = s * FRAGMENT;
+      return [
+        ...ids(FM).map((i) => `let l${i} = subgroupMatrixLoad<${L}, row_major>(&As, (sr * ${FM * FRAGMENT}u + ${i * FRAGMENT}u) * ${AS}u + ${kk}u, ${AS}u);`),
+        ...ids(FN).flatMap((j) => [
+          `let r${j} = subgroupMatrixLoad<${R}, row_major>(&Bs, ${kk * BS}u + sc * ${FN * FRAGMENT}u + ${j * FRAGMENT}u, ${BS}u);`,
+          ...ids(FM).map((i) => `${acc(i, j)} = subgroupMatrixMultiplyAccumulate(l${i}, r${j}, ${acc(i, j)});`),
+        ]),
+      ].join('\n      ');
+    })
+    .map((body) => `{\n      ${body}\n    }`)
+    .join('\n    ');
+  // Each fragment: stored to this subgroup's staging area, finished by its lanes (8 outputs each).
+  const finish = ids(FM)
+    .flatMap((i) =>
+      ids(FN).map(
+        (j) => `subgroupMatrixStore<row_major>(&Cs, sg * ${FRAGMENT * FRAGMENT}u, ${acc(i, j)}, ${FRAGMENT}u);
+  workgroupBarrier();
+  for (var e = lane; e < ${FRAGMENT * FRAGMENT}u; e += ${SUBGROUP_MATRIX_LANES}u) {
+    let row = row0 + sr * ${FM * FRAGMENT}u + ${i * FRAGMENT}u + e / ${FRAGMENT}u;
+    let col = col0 + sc * ${FN * FRAGMENT}u + ${j * FRAGMENT}u + e % ${FRAGMENT}u;
+    if (row < params.M && col < params.N) { let v = Cs[sg * ${FRAGMENT * FRAGMENT}u + e]; ${epilogueWgsl(scalar)} }
+  }
+  workgroupBarrier();`,
+      ),
+    )
+    .join('\n  ');
+
+  return /* wgsl */ `enable f16;
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium_experimental.subgroup_matrix_uniformity);
+${linearHeaderWgsl(p, { scalarOutput: true })}
+
+var<workgroup> As: array<f16, ${BM * AS}>; // A slice [BM][BK], f16, rows padded to ${AS}
+var<workgroup> Bs: array<f16, ${BK * BS}>; // W slice [BK][BN], f16, rows padded to ${BS}
+var<workgroup> Cs: array<f32, ${SR * SC * FRAGMENT * FRAGMENT}>; // one 16x16 result fragment per subgroup
+
+@compute @workgroup_size(${T}, 1, 1)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let row0 = wg.y * ${BM}u;
+  let col0 = wg.x * ${BN}u;
+  let sg = li / ${SUBGROUP_MATRIX_LANES}u;
+  let lane = li % ${SUBGROUP_MATRIX_LANES}u;
+  let sr = sg / ${SC}u;
+  let sc = sg % ${SC}u;
+  ${ids(FM).flatMap((i) => ids(FN).map((j) => `var ${acc(i, j)} = ${C}();`)).join('\n  ')}
+  for (var k0 = 0u; k0 < params.K; k0 += ${BK}u) {
+    ${stageA}
+    ${stageB}
+    workgroupBarrier();
+    ${multiply}
+    workgroupBarrier();
+  }
+  ${finish}
+}
+`;
+}
