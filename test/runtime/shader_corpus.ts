@@ -50,6 +50,8 @@ export function corpusConfigs(): { name: string; config: ViTConfig }[] {
     small('distilled', { distilled: true }),
     small('quick_gelu, no qkv bias', { hidden_act: 'quick_gelu', qkv_bias: false }),
     small('grayscale 28px, no head', { image_size: 28, patch_size: 7, num_channels: 1, num_classes: 0 }),
+    // The bundled model's shape (models/fashion-mnist): head dim 32, MLP 256, 10 classes.
+    small('fashion-mnist', { image_size: 28, patch_size: 7, num_channels: 1, hidden_size: 128, num_heads: 4, mlp_size: 256, num_classes: 10 }),
   ];
 }
 

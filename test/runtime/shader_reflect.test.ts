@@ -39,6 +39,39 @@ function reflectWithWgslReflect(kernel: string, code: string): ShaderInfo {
   return { kernel, entryPoint: entry.name, bindings, uniform };
 }
 
+/**
+ * The source with every function body emptied: for the sgmat_* matmuls, whose bodies use
+ * subgroup_matrix types that wgsl_reflect 1.6 cannot parse. Bindings and structs are at module
+ * scope, so what the runtime reads is unchanged; a source that fails for any other reason fails.
+ */
+function withoutFunctionBodies(code: string): string {
+  let out = '';
+  let at = 0;
+  for (const m of code.matchAll(/\bfn\s+\w+\s*\(/g)) {
+    if (m.index < at) continue;
+    const open = code.indexOf('{', m.index);
+    let depth = 0;
+    let end = open;
+    do {
+      if (code[end] === '{') depth++;
+      else if (code[end] === '}') depth--;
+      end++;
+    } while (depth > 0 && end < code.length);
+    out += `${code.slice(at, open)}{}`;
+    at = end;
+  }
+  return out + code.slice(at);
+}
+
+function reference(kernel: string, code: string): { info: ShaderInfo; bodiesEmptied: boolean } {
+  try {
+    return { info: reflectWithWgslReflect(kernel, code), bodiesEmptied: false };
+  } catch (e) {
+    if (!code.includes('subgroup_matrix')) throw new Error(`${kernel}: wgsl_reflect cannot read it: ${(e as Error).message}`);
+    return { info: reflectWithWgslReflect(kernel, withoutFunctionBodies(code)), bodiesEmptied: true };
+  }
+}
+
 describe('the runtime reads every generated kernel exactly as wgsl_reflect does', () => {
   const corpus = wgslCorpus();
 
@@ -52,14 +85,17 @@ describe('the runtime reads every generated kernel exactly as wgsl_reflect does'
 
   it(`all ${corpus.length} distinct sources`, () => {
     let bindings = 0;
+    let emptied = 0;
     for (const s of corpus) {
-      const want = reflectWithWgslReflect(s.kernel, s.code);
+      const { info: want, bodiesEmptied } = reference(s.kernel, s.code);
+      if (bodiesEmptied) emptied++;
       expect(reflectShader(s.kernel, s.code), s.key).toEqual(want);
       // Every kernel binds buffers and has its params: an empty reading would agree vacuously.
       expect(want.bindings.length, s.key).toBeGreaterThan(0);
       bindings += want.bindings.length;
     }
     expect(bindings).toBeGreaterThan(3 * corpus.length);
+    console.log(`${corpus.length} kernel sources read alike (${emptied} sgmat_* ones with their function bodies emptied for wgsl_reflect)`);
   });
 });
 
