@@ -31,6 +31,8 @@ const demo = {
   results: [],
   /** Every classification that failed: { name, message }. */
   errors: [],
+  /** Every model that failed to load: { name, message }. */
+  loadErrors: [],
   error: undefined,
   classifier: undefined,
 };
@@ -83,14 +85,21 @@ async function start() {
   $('model-file').addEventListener('change', () => {
     const f = $('model-file').files?.[0];
     $('model-file').value = '';
-    if (f) void load(f, f.name, { custom: true });
+    if (f) void loadAndRerun(f, f.name, { custom: true });
   });
-  $('model-default').addEventListener('click', () => void load(DEFAULT_MODEL, 'Fashion-MNIST (bundled)', { custom: false }));
-  $('worker').addEventListener('change', () => void load(currentModel.model, currentModel.name, { custom: currentModel.custom }));
+  $('model-default').addEventListener('click', () => void loadAndRerun(DEFAULT_MODEL, 'Fashion-MNIST (bundled)', { custom: false }));
+  $('worker').addEventListener('change', () => void loadAndRerun(currentModel.model, currentModel.name, { custom: currentModel.custom }));
   const modelUrl = params.get('model');
   await load(modelUrl ? new URL(modelUrl, location.href).href : DEFAULT_MODEL, modelUrl ?? 'Fashion-MNIST (bundled)', { custom: Boolean(modelUrl) });
   // Show it working: the first example is classified as soon as the model is ready.
   if (clf && !demo.results.length) await classifyNamed(EXAMPLES[0].url, EXAMPLES[0].name);
+}
+
+/** The last image classified (not camera frames): a newly loaded model classifies it again. */
+let lastShown;
+
+async function loadAndRerun(model, name, options) {
+  if ((await load(model, name, options)) && lastShown) await classifyNamed(lastShown.source, lastShown.name);
 }
 
 /** Any WebGPU adapter at all (the library picks its own; this only tells whether one exists). */
@@ -99,7 +108,7 @@ async function anyAdapter() {
   return a !== null;
 }
 
-let currentModel = { model: DEFAULT_MODEL, name: '', custom: false };
+let currentModel = { model: DEFAULT_MODEL, name: 'Fashion-MNIST (bundled)', custom: false };
 
 function showNoWebGpu(why) {
   setState('no-webgpu');
@@ -113,18 +122,18 @@ function fatal(message) {
   render.status(message, { error: true });
 }
 
-/** Loads a model (URL or File) into a new classifier; the old one is disposed once it is replaced. */
+/**
+ * Loads a model (URL or File) into a new classifier. The one in use keeps working until the new
+ * one is ready, and stays if the new one fails to load (the error is shown). True when loaded.
+ */
 async function load(model, name, { custom }) {
   const seq = ++loadSeq;
   const worker = $('worker').checked;
-  currentModel = { model, name, custom };
+  const previous = { clf, model: currentModel };
   enable(false);
   setState('loading');
   const t0 = performance.now();
   render.status(`Loading ${name}…`, { fraction: 0 });
-  const old = clf;
-  clf = undefined;
-  await old?.dispose().catch(() => undefined);
   let next;
   try {
     const source = model instanceof Blob ? await model.arrayBuffer() : model;
@@ -136,13 +145,23 @@ async function load(model, name, { custom }) {
   } catch (e) {
     if (seq !== loadSeq) return;
     if (e?.code === 'NO_WEBGPU' || e?.code === 'NO_ADAPTER') return showNoWebGpu(e.message);
-    // Another model (or the bundled one, or the other mode) may still load.
-    $('model-pick').disabled = $('worker').disabled = false;
-    $('model-default').hidden = false;
-    return fatal(`${name} did not load: ${describeError(e)}`);
+    demo.loadErrors.push({ name, message: describeError(e) });
+    document.body.dataset.loadErrors = String(demo.loadErrors.length);
+    if (!previous.clf) return fatal(`${name} did not load: ${describeError(e)}`);
+    // Back to what was running: its model, and the worker box as it was.
+    $('worker').checked = Boolean(previous.clf.info?.worker);
+    enable(true);
+    setState('ready');
+    render.status(`${name} did not load: ${describeError(e)}. Still using ${previous.model.name}.`, { error: true });
+    return false;
   }
-  if (seq !== loadSeq) return void next.dispose();
+  if (seq !== loadSeq) {
+    void next.dispose();
+    return false;
+  }
   clf = demo.classifier = next;
+  currentModel = { model, name, custom };
+  await previous.clf?.dispose().catch(() => undefined);
   demo.readyMs ??= performance.now();
   const loadMs = performance.now() - t0;
   showInfo(name, worker, loadMs);
@@ -150,6 +169,7 @@ async function load(model, name, { custom }) {
   enable(true);
   setState('ready');
   render.status(`${name} is ready (loaded in ${(loadMs / 1000).toFixed(1)} s${worker ? ', in a Web Worker' : ''}). Drop, paste or choose an image.`);
+  return true;
 }
 
 function progressFraction(e) {
@@ -253,6 +273,7 @@ async function classifyNamed(source, name) {
   const totalMs = performance.now() - t0;
   if (seq !== classifySeq || mine !== clf) return;
   const { top, profile } = out;
+  if (!(source instanceof ImageBitmap)) lastShown = { source, name };
   render.result(name, top);
   const stages = profile ? STAGES.filter((s) => profile.stages?.[s] !== undefined).map((s) => [s, profile.stages[s]]) : [];
   render.stages(

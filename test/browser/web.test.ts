@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +19,7 @@ import {
   sameTop,
   startCountingServer,
   waitFirstResult,
+  watchPage,
   type DemoResult,
   type TopEntry,
 } from './web_page.js';
@@ -230,13 +233,42 @@ describe('the demo page on the main thread (Chromium, WebGPU on SwiftShader)', (
     expect(kernels.length, 'no kernels listed').toBeGreaterThan(0);
   });
 
+  it('loads a converted model from disk, classifies the last image with it, and keeps working after a bad file', async () => {
+    const tiny = join(REPO, 'test', 'fixtures', 'tiny', 'model.safetensors');
+    // The last image shown is classified again with the new model: the next result is that.
+    const r = await nextResult(page, log, () => page.setInputFiles('#model-file', tiny));
+    expect(await page.evaluate(() => document.body.dataset.state)).toBe('ready');
+    const info = await page.$$eval('#info dt, #info dd', (els) => els.map((e) => e.textContent ?? ''));
+    expect(info[info.indexOf('Model') + 1]).toBe('model.safetensors');
+    expect(info[info.indexOf('Shape') + 1]).toContain('32×32×3');
+    const { stdout } = await promisify(execFile)(process.execPath, ['dist/cli.js', 'classify', 'examples/ankle-boot.png', '--model', tiny, '--json', '--top', '5'], { cwd: REPO, env: { ...process.env, CI: '1' } });
+    const node = (JSON.parse(stdout) as { top: { label: string; index: number; p: number }[] }).top.map((t) => ({ label: t.label, index: t.index, score: t.p }));
+    expect(r.name).toBe('ankle-boot.png');
+    expect(sameTop(r.top, node), `tiny model on ankle-boot.png: ${JSON.stringify(r.top)} vs Node ${JSON.stringify(node)}`).toBeUndefined();
+    // Not a weight file: the error is shown, and the model in use stays.
+    const errorsBefore = await page.evaluate(() => Number(document.body.dataset.loadErrors ?? 0));
+    await page.setInputFiles('#model-file', join(EXAMPLES_DIR, 'bag.png'));
+    await page.waitForFunction((n) => Number(document.body.dataset.loadErrors ?? 0) > n && document.body.dataset.state === 'ready', errorsBefore, { timeout: 30_000 });
+    const status = (await page.locator('#status').textContent()) ?? '';
+    console.log(`a PNG picked as the model: ${status}`);
+    expect(status).toMatch(/bag\.png did not load: .*BAD_WEIGHTS.*Still using model\.safetensors/);
+    expect(await page.locator('#status').getAttribute('class')).toContain('error');
+    // Back to the bundled model: the last image gets the bundled model's classes again.
+    const back = await nextResult(page, log, () => page.click('#model-default'));
+    expectSameTop('ankle-boot', back);
+    expect(await page.locator('#model-default').isHidden()).toBe(true);
+  });
+
   it('serves the second visit from Cache Storage: no second download of the weights', async () => {
     // A fresh context: empty Cache Storage, as a first visit.
-    const { context, page: p } = await openDemo(browser, `${server.url}/`, log);
+    const context = await browser.newContext();
+    const seen: string[] = [];
+    context.on('request', (req) => req.url().endsWith('.safetensors') && seen.push(req.url()));
+    const p = await context.newPage();
+    watchPage(p, log);
     try {
       const before = server.weightDownloads();
-      const seen: string[] = [];
-      p.on('request', (req) => req.url().endsWith('.safetensors') && seen.push(req.url()));
+      await p.goto(`${server.url}/`);
       await waitFirstResult(p, log);
       expect(server.weightDownloads() - before, 'first visit: weight downloads').toBe(1);
       const t0 = performance.now();
