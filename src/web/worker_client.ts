@@ -29,8 +29,14 @@ export class WorkerClassifier implements ImageClassifier {
     worker.onmessage = (e: MessageEvent<Reply>) => this.receive(e.data);
     worker.onerror = (e: ErrorEvent) => {
       e.preventDefault?.();
+      const why = e.message ? `: ${e.message}` : '';
       this.fail(
-        new WebvitError('NO_WEBGPU', `webvit's worker failed${e.message ? `: ${e.message}` : ''} (is dist/webvit.worker.js served next to webvit.browser.js? Pass its URL as \`worker: new URL('…/webvit.worker.js', import.meta.url)\`)`),
+        this.info
+          ? new WebvitError('GPU', `webvit's worker crashed${why}; create a new classifier`)
+          : new WebvitError(
+              'NETWORK',
+              `webvit's worker did not start${why}: is dist/webvit.worker.js served next to webvit.browser.js (as JavaScript, same origin)? Or pass its URL: \`worker: new URL('…/webvit.worker.js', import.meta.url)\``,
+            ),
       );
     };
     worker.onmessageerror = () => this.fail(new WebvitError('GPU', "webvit's worker sent a message that could not be read"));

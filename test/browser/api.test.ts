@@ -128,6 +128,22 @@ describe('web API in Chromium (SwiftShader)', () => {
     console.log(`api: 200 classifications, ${soak.ms.toFixed(1)} ms each; live ${last.buffers} buffers, ${last.bytes} bytes, texture ${last.textureBytes} bytes after each`);
   }, 300_000);
 
+  it("a <video> and a VideoFrame of it give the example's top-1 (frames pass through YUV: classes only)", async () => {
+    await call('apiCreate');
+    for (const f of EXAMPLES) {
+      const r = await call<{ fromVideo: Classification[]; fromFrame: Classification[]; size: number[] }>('apiVideo', f);
+      expect(r.size).toEqual([112, 112]);
+      expect(r.fromVideo[0].index, `${f} via <video>`).toBe(reference.get(f)![0].index);
+      expect(r.fromFrame[0].index, `${f} via VideoFrame(video)`).toBe(reference.get(f)![0].index);
+    }
+  }, 120_000);
+
+  it('a worker script that is not there is a NETWORK error saying where the worker must be', async () => {
+    const r = await page.evaluate(() => (window as unknown as { apiMissingWorker: () => Promise<{ name: string; code: string; message: string }> }).apiMissingWorker());
+    expect(r).toMatchObject({ name: 'WebvitError', code: 'NETWORK' });
+    expect(r.message).toContain('webvit.worker.js');
+  }, 60_000);
+
   it("after its own device is destroyed, the next call makes a new one and gives Node's result", async () => {
     await call('apiCreate');
     const r = await call<{ top: Classification[]; recoveries: number; newDevices: number }>('apiLoseDevice', EXAMPLES[2]);
