@@ -173,7 +173,8 @@ describe('the demo page on the main thread (Chromium, WebGPU on SwiftShader)', (
   });
 
   it('shows the result in a screenshot: labels and bars where the DOM puts them', async () => {
-    await page.locator('#ops-details summary').click(); // the op table open, as in the README's picture
+    // The op table and the kernels open, as in the README's picture.
+    for (const d of ['#ops-details', '#kernels-details']) if (!(await page.locator(d).getAttribute('open'))) await page.locator(`${d} summary`).click();
     const r = await pickFile(page, log, 'ankle-boot');
     expectSameTop('ankle-boot', r);
     const png = await page.screenshot({ fullPage: true });

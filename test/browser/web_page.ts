@@ -88,11 +88,17 @@ export function exampleNames(): string[] {
 
 /** Node's top-5 for every example image, from the CLI (Dawn on lavapipe): name → entries. */
 export async function nodeTop5(): Promise<Map<string, TopEntry[]>> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['dist/cli.js', 'classify', 'examples/', '--json', '--top', '5'], {
-    cwd: REPO,
-    env: { ...process.env, CI: '1' },
-    timeout: 240_000,
-  });
+  let stdout: string;
+  try {
+    ({ stdout } = await promisify(execFile)(process.execPath, ['dist/cli.js', 'classify', 'examples/', '--json', '--top', '5'], {
+      cwd: REPO,
+      env: { ...process.env, CI: '1' },
+      timeout: 240_000,
+    }));
+  } catch (e) {
+    const x = e as { message: string; stderr?: string; stdout?: string };
+    throw new Error(`Node's reference run failed: ${x.message}\nstdout: ${x.stdout}\nstderr: ${x.stderr}`);
+  }
   const out = new Map<string, TopEntry[]>();
   for (const line of stdout.trim().split('\n')) {
     const r = JSON.parse(line) as { file: string; top?: { label: string; index: number; p: number }[]; error?: string };
