@@ -264,6 +264,7 @@ export class Engine implements ImageClassifier {
       try {
         const bad = settled.find((s) => s.status === 'rejected');
         if (bad) throw (bad as PromiseRejectedResult).reason;
+        pixels.forEach((px, i) => px.kind !== 'memory' && rt.textures.check(px.kind === 'texture' ? px.texture : px, names[i]));
         const input = rt.pre.input(chunk.batch, async (put) => {
           for (const [i, px] of pixels.entries()) await put(await gpuImageOrFallback(rt, px, names[i]), names[i]);
         });

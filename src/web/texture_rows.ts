@@ -66,14 +66,24 @@ export class TextureRows {
     return this.rows(texture, width, height);
   }
 
+  /** Refuses, before any GPU work, a source this path cannot take (size, texture format). */
+  check(px: ExternalPixels | GPUTexture, name: string): void {
+    if ('source' in px) this.checkSize(px.width, px.height, name);
+    else this.checkTexture(px, name);
+  }
+
   /** Rows of a texture the app (or a test) already has: rgba8unorm with TEXTURE_BINDING usage. */
   fromTexture(texture: GPUTexture, name: string): GpuRgbaImage {
+    this.checkTexture(texture, name);
+    return this.rows(texture, texture.width, texture.height);
+  }
+
+  private checkTexture(texture: GPUTexture, name: string): void {
     if (texture.format !== 'rgba8unorm') {
       throw new WebvitError('BAD_INPUT', `${name}: a GPUTexture source must be rgba8unorm, got ${texture.format}; copy it into an rgba8unorm texture first`);
     }
     if (!(texture.usage & GPUTextureUsage.TEXTURE_BINDING)) throw new WebvitError('BAD_INPUT', `${name}: a GPUTexture source needs TEXTURE_BINDING usage`);
     if (texture.dimension !== '2d' || texture.depthOrArrayLayers !== 1) throw new WebvitError('BAD_INPUT', `${name}: a GPUTexture source must be one 2D layer`);
-    return this.rows(texture, texture.width, texture.height);
   }
 
   /** Frees the texture and the parameter buffer. */

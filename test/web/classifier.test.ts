@@ -5,6 +5,7 @@ import { decodeImage } from '../../src/image/decode.js';
 import { ImagePreprocessor } from '../../src/image/preprocessor.js';
 import { ViTModel } from '../../src/model/vit.js';
 import { getNodeDevice } from '../../src/runtime/node-device.js';
+import { liveBuffers } from '../../src/runtime/buffers.js';
 import { WebvitError } from '../../src/errors.js';
 import { createImageClassifier } from '../../src/web/classifier.js';
 import type { Classification, ImageClassifier, RgbaPixels } from '../../src/web/types.js';
@@ -159,11 +160,17 @@ describe('GPU memory, device loss, dispose', () => {
     const clf = await createImageClassifier({ model: MODEL.slice().buffer, device: factory() });
     try {
       const rand = rng(seed + 2);
+      const device = devices.at(-1)!;
+      const textures = images.map((img) => textureOf(device, img));
       const after: { buffers: number; bytes: number; textureBytes: number }[] = [];
       for (let i = 0; i < 200; i++) {
         // Single images and arrays of 2 and 3 (plans for batch 1 and 8).
         const n = [1, 1, 2, 3][Math.floor(rand() * 4)];
-        const picks = Array.from({ length: n }, () => images[Math.floor(rand() * images.length)]);
+        // A third of the sources are GPUTextures (the texture → band path).
+        const picks = Array.from({ length: n }, () => {
+          const j = Math.floor(rand() * images.length);
+          return rand() < 1 / 3 ? textures[j] : images[j];
+        });
         if (n === 1) await clf.classify(picks[0]);
         else await clf.classify(picks);
         const s = await clf.stats();
@@ -175,6 +182,7 @@ describe('GPU memory, device loss, dispose', () => {
       const settled = after.slice(20);
       expect(settled.every((x) => x.buffers === settled[0].buffers && x.bytes === settled[0].bytes), `seed ${seed}: ${JSON.stringify(after.filter((_, i) => i % 20 === 0))}`).toBe(true);
       console.log(`web: live after 200 classifications: ${s.buffers} buffers, ${s.bytes} bytes (max ${Math.max(...after.map((x) => x.bytes))})`);
+      for (const t of textures) t.destroy();
     } finally {
       await clf.dispose();
     }
@@ -213,6 +221,8 @@ describe('GPU memory, device loss, dispose', () => {
     const pending = clf.classify(images[3]);
     await clf.dispose();
     expectMatches(await pending, reference[3], 'call queued before dispose');
+    // Counted on the device itself (BufferOwner's per-device tally), not through the disposed classifier.
+    expect(liveBuffers(device)).toEqual({ buffers: 0, bytes: 0 });
     expect(await clf.stats()).toMatchObject({ buffers: 0, bytes: 0, textures: 0 });
     await expectWebvitError(() => clf.classify(images[0]), 'DISPOSED', ['disposed']);
     // The device still runs work.
