@@ -115,6 +115,14 @@ describe('web API in Chromium (SwiftShader)', () => {
     }
     const p = await call<{ stages: Record<string, number>; dispatches: number; top: Classification[] }>('apiProfile', EXAMPLES[0]);
     expectLikeNode(p.top, EXAMPLES[0], 'worker profile');
+    // Concurrent calls through the worker, and its live GPU memory over 50 runs.
+    const files = [...EXAMPLES, ...EXAMPLES.slice().reverse()];
+    const r = await call<{ results: Classification[][] }>('apiConcurrent', files);
+    r.results.forEach((top, i) => expectLikeNode(top, files[i], `worker concurrent call ${i}`));
+    const soak = await call<{ stats: { buffers: number; bytes: number }[]; ms: number }>('apiSoak', EXAMPLES[1], 50);
+    const last = soak.stats.at(-1)!;
+    for (const s of soak.stats.slice(1)) expect(s).toMatchObject({ buffers: last.buffers, bytes: last.bytes });
+    console.log(`api: worker, 50 classifications, ${soak.ms.toFixed(1)} ms each; live ${last.buffers} buffers, ${last.bytes} bytes`);
   }, 300_000);
 
   it('concurrent calls each get their own result; live GPU memory is flat over 200 classifications', async () => {
@@ -137,6 +145,16 @@ describe('web API in Chromium (SwiftShader)', () => {
       expect(r.fromFrame[0].index, `${f} via VideoFrame(video)`).toBe(reference.get(f)![0].index);
     }
   }, 120_000);
+
+  it('main-thread long tasks while classifying, on the page and in the worker (measured, not asserted: SwiftShader shares the CPU)', async () => {
+    for (const worker of [false, true]) {
+      const c = await call<{ ms: number; longTasks: number; longestTask: number }>('apiCreate', { worker });
+      console.log(`api: ${worker ? 'worker' : 'page  '}: create ${c.ms.toFixed(0)} ms; main thread: ${c.longTasks} long tasks (longest ${c.longestTask.toFixed(0)} ms)`);
+      const r = await call<{ longTasks: number; longestTask: number; longestGap: number; ms: number }>('apiMainThread', EXAMPLES[0], 30);
+      console.log(`api: ${worker ? 'worker' : 'page  '}: 30 Blobs, ${r.ms.toFixed(1)} ms each; main thread: ${r.longTasks} long tasks (longest ${r.longestTask.toFixed(0)} ms), longest timer gap ${r.longestGap.toFixed(0)} ms`);
+      expect(r.ms).toBeGreaterThan(0);
+    }
+  }, 180_000);
 
   it('a worker script that is not there is a NETWORK error saying where the worker must be', async () => {
     const r = await page.evaluate(() => (window as unknown as { apiMissingWorker: () => Promise<{ name: string; code: string; message: string }> }).apiMissingWorker());
