@@ -7,6 +7,8 @@ import { startStaticServer } from '../../scripts/static-server.mjs';
 import { decodeImage } from '../../src/image/decode.js';
 import { getNodeDevice } from '../../src/runtime/node-device.js';
 import { createImageClassifier } from '../../src/web/classifier.js';
+import { PNG } from 'pngjs';
+import { freshSeed, rng } from '../helpers/random.js';
 import type { Classification } from '../../src/web/types.js';
 
 // The web API (dist/webvit.browser.js, dist/webvit.worker.js) in headless Chromium with WebGPU on
@@ -20,6 +22,8 @@ const REPO = resolve(import.meta.dirname, '..', '..');
 const MODEL_PATH = join(REPO, 'models', 'fashion-mnist', 'model.safetensors');
 const EXAMPLES = readdirSync(join(REPO, 'examples')).filter((f) => f.endsWith('.png')).sort();
 const SCORE_TOL = 1e-4;
+const IMAGES = join(REPO, 'test', 'fixtures', 'preprocess', 'images');
+const GEN = mkdtempSync(join(tmpdir(), 'webvit-api-'));
 const KINDS = ['url', 'blob', 'file', 'bitmap', 'img', 'canvas', 'offscreen', 'imagedata', 'videoframe'];
 
 let server: { url: string; close: () => Promise<void> } | undefined;
@@ -61,6 +65,8 @@ beforeAll(async () => {
       ['/dist/', join(REPO, 'dist')],
       ['/examples/', join(REPO, 'examples')],
       ['/models/', join(REPO, 'models')],
+      ['/images/', IMAGES],
+      ['/gen/', GEN],
     ],
     onRequest: (method, path, status) => path.endsWith('.safetensors') && modelRequests.push(`${method} ${path} ${status}`),
   });
@@ -75,7 +81,26 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await server?.close();
+  rmSync(GEN, { recursive: true, force: true });
 });
+
+/** A seeded RGBA PNG with every alpha level: premultiplying it anywhere would change its RGB. */
+function alphaPng(seed: number, width: number, height: number): Uint8Array {
+  const rand = rng(seed);
+  const png = new PNG({ width, height });
+  for (let i = 0; i < png.data.length; i++) png.data[i] = i % 4 === 3 ? (i >> 2) % 256 : Math.floor(rand() * 256);
+  return new Uint8Array(PNG.sync.write(png));
+}
+
+const relDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let d = 0;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    m = Math.max(m, Math.abs(b[i]));
+  }
+  return d / m;
+};
 
 describe('web API in Chromium (SwiftShader)', () => {
   it('downloads the model with progress, then a second create reads Cache Storage (one request in all)', async () => {
@@ -161,6 +186,36 @@ describe('web API in Chromium (SwiftShader)', () => {
     expect(r).toMatchObject({ name: 'WebvitError', code: 'NETWORK' });
     expect(r.message).toContain('webvit.worker.js');
   }, 60_000);
+
+  it("image files decoded by Chromium give the pixels PIL reads: the same features as Node's decoders", async () => {
+    await call('apiCreate');
+    const seed = freshSeed();
+    writeFileSync(join(GEN, 'alpha.png'), alphaPng(seed, 61, 47));
+    const files = [...readdirSync(IMAGES).map((f) => [`/images/${f}`, join(IMAGES, f)]), ['/gen/alpha.png', join(GEN, 'alpha.png')]];
+    const device = await getNodeDevice();
+    const node = await createImageClassifier({ model: new Uint8Array(readFileSync(MODEL_PATH)), device });
+    const lines: string[] = [];
+    try {
+      for (const [url, path] of files) {
+        const d = await decodeImage(new Uint8Array(readFileSync(path)), path);
+        const px = { data: d.rgba, width: d.width, height: d.height };
+        const [want, wantTop] = [await node.embed(px), await node.classify(px, { topK: 5 })];
+        const got = await call<{ features: number[]; top: Classification[] }>('apiFile', url);
+        const diff = relDiff(got.features, want);
+        lines.push(`${url} ${d.width}×${d.height}: features ${diff.toExponential(2)}, top-1 ${got.top[0].label} / ${wantTop[0].label}`);
+        // 8-bit PNGs are lossless: the browser's pixels must be the file's (1e-4 is float noise
+        // between GPUs). JPEG decoders may differ in their IDCT and 16-bit PNGs in rounding to 8 bits: same top-1.
+        if (/\.png$/.test(url) && !/16/.test(url)) {
+          expect(diff, `seed ${seed}: ${url}`).toBeLessThanOrEqual(1e-4);
+          expect(got.top.map((c) => c.index), url).toEqual(wantTop.map((c) => c.index));
+        } else expect(got.top[0].index, url).toBe(wantTop[0].index);
+      }
+    } finally {
+      console.log(`api: browser vs Node decoding (seed ${seed}):\n  ${lines.join('\n  ')}`);
+      await node.dispose();
+      device.destroy();
+    }
+  }, 180_000);
 
   it("after its own device is destroyed, the next call makes a new one and gives Node's result", async () => {
     await call('apiCreate');
