@@ -209,33 +209,42 @@ export class Engine implements ImageClassifier {
     if (rt && !rt.lost) return rt;
     if (rt) {
       this.rt = undefined;
+      this.lost = { device: rt.device, info: rt.lost! };
       await release(rt);
-      if (this.options.device !== undefined && typeof this.options.device !== 'function') {
-        throw new WebvitError(
-          'DEVICE_LOST',
-          `the GPU device passed to createImageClassifier was lost (${rt.lost!.reason}${rt.lost!.message ? `: ${rt.lost!.message}` : ''}); webvit cannot replace a device it was given. ` +
-            'Create a new classifier with a new device, or pass `device: () => adapter.requestDevice(...)` (a function) so webvit can ask for a new one itself',
-        );
-      }
     }
     if (this.disposed) throw new WebvitError('DISPOSED', 'the classifier was disposed; create a new one');
-    this.rt = await this.build(readWeights(this.bytes, this.source));
-    if (rt) this.recoveries++;
+    const lost = this.lost;
+    if (lost && this.options.device !== undefined && typeof this.options.device !== 'function') {
+      // Every later call says so too: the app's device cannot come back.
+      throw new WebvitError(
+        'DEVICE_LOST',
+        `the GPU device passed to createImageClassifier was lost (${lost.info.reason}${lost.info.message ? `: ${lost.info.message}` : ''}); webvit cannot replace a device it was given. ` +
+          'Create a new classifier with a new device, or pass `device: () => adapter.requestDevice(...)` (a function) so webvit can ask for a new one itself',
+      );
+    }
+    const weights = readWeights(this.bytes, this.source);
+    this.rt = await this.build(weights, lost?.device);
+    if (lost) this.recoveries++;
+    this.lost = undefined;
     return this.rt;
   }
 
-  private async newDevice(): Promise<GPUDevice> {
+  /** The device lost last, and why (until a new runtime is built). */
+  private lost?: { device: GPUDevice; info: GPUDeviceLostInfo };
+
+  private async newDevice(lost?: GPUDevice): Promise<GPUDevice> {
     const d = this.options.device;
     if (d === undefined) return getDevice();
     const device = typeof d === 'function' ? await d() : d;
     if (!device || typeof (device as GPUDevice).createBuffer !== 'function') {
       throw new WebvitError('BAD_ARGUMENT', `device must be a GPUDevice or a function returning one, got ${describeSource(device)}`);
     }
+    if (device === lost) throw new WebvitError('DEVICE_LOST', 'the device function returned the device that was just lost; it must request a new one (adapter.requestDevice())');
     return device;
   }
 
-  private async build(weights: LoadedWeights): Promise<Runtime> {
-    const device = await this.newDevice();
+  private async build(weights: LoadedWeights, lost?: GPUDevice): Promise<Runtime> {
+    const device = await this.newDevice(lost);
     this.labels = weights.labels;
     const onProgress = this.options.onProgress;
     const model = await ViTModel.fromWeights(device, weights, {

@@ -211,7 +211,15 @@ describe('GPU memory, device loss, dispose', () => {
     expectMatches(await clf.classify(images[0]), reference[0], 'app device');
     device.destroy();
     await expectWebvitError(() => clf.classify(images[0]), 'DEVICE_LOST', ['passed to createImageClassifier', 'device: () =>']);
+    await expectWebvitError(() => clf.embed(images[1]), 'DEVICE_LOST', ['passed to createImageClassifier']); // and every later call
     await clf.dispose();
+    // A factory that hands back the lost device is told to request a new one.
+    const same = await getNodeDevice();
+    devices.push(same);
+    const clf2 = await createImageClassifier({ model: MODEL.slice().buffer, device: () => same });
+    same.destroy();
+    await expectWebvitError(() => clf2.classify(images[0]), 'DEVICE_LOST', ['returned the device that was just lost', 'requestDevice']);
+    await clf2.dispose();
   });
 
   it("dispose() frees webvit's buffers, leaves the app's device working, and later calls are DISPOSED", async () => {
