@@ -39,7 +39,6 @@ let nodeTop: Map<string, TopEntry[]>;
 const log: string[] = [];
 /** The page of the main-thread tests, after its first result. */
 let page: Page;
-let coldStartMs = 0;
 
 beforeAll(async () => {
   checkPrerequisites();
@@ -51,8 +50,12 @@ beforeAll(async () => {
   const t0 = performance.now();
   ({ page } = await openDemo(browser, `${server.url}/`, log));
   await waitFirstResult(page, log);
-  coldStartMs = await page.evaluate(() => (window as unknown as { webvitDemo: { firstResultMs: number } }).webvitDemo.firstResultMs);
-  console.log(`cold start (navigation → first result on screen, fresh context, empty caches): ${coldStartMs.toFixed(0)} ms in the page, ${(performance.now() - t0).toFixed(0)} ms as the test saw it`);
+  const demo = await page.evaluate(() => (window as unknown as { webvitDemo: { firstResultMs: number; readyMs: number } }).webvitDemo);
+  const coldStartMs = demo.firstResultMs;
+  console.log(
+    `cold start (navigation → first result on screen, fresh context, empty caches): ${coldStartMs.toFixed(0)} ms in the page ` +
+      `(model ready at ${demo.readyMs.toFixed(0)} ms), ${(performance.now() - t0).toFixed(0)} ms as the test saw it`,
+  );
 }, 240_000);
 
 afterAll(async () => {
@@ -177,7 +180,8 @@ describe('the demo page on the main thread (Chromium, WebGPU on SwiftShader)', (
     for (const d of ['#ops-details', '#kernels-details']) if (!(await page.locator(d).getAttribute('open'))) await page.locator(`${d} summary`).click();
     const r = await pickFile(page, log, 'ankle-boot');
     expectSameTop('ankle-boot', r);
-    const png = await page.screenshot({ fullPage: true });
+    // Transitions (the bars grow) are finished first, so pixels and the DOM's boxes agree.
+    const png = await page.screenshot({ fullPage: true, animations: 'disabled' });
     const out = process.env.WEBVIT_UPDATE_SCREENSHOT === '1' ? join(REPO, 'docs', 'web-demo.png') : join(mkdtempSync(join(tmpdir(), 'webvit-web-')), 'web-demo.png');
     writeFileSync(out, png);
     console.log(`screenshot: ${out} (${png.length} bytes)`);
