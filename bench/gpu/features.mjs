@@ -23,5 +23,9 @@ for (const flags of FLAG_SETS) {
     maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
     maxComputeInvocationsPerWorkgroup: adapter.limits.maxComputeInvocationsPerWorkgroup,
   }));
+  // What a device made with every feature sees (webvit reads adapterInfo off the device).
+  const device = await adapter.requestDevice({ requiredFeatures: [...adapter.features] });
+  console.log(JSON.stringify({ flags, deviceSubgroupMatrixConfigs: device.adapterInfo?.subgroupMatrixConfigs?.length ?? 'absent', deviceSubgroupMinMax: [device.adapterInfo?.subgroupMinSize, device.adapterInfo?.subgroupMaxSize] }));
+  device.destroy();
 }
 process.exit(0);

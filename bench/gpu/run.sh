@@ -2,8 +2,8 @@
 # The GPU-host measurement script (issue "Real-GPU speed"): run on a host with an NVIDIA GPU, from the
 # repo root, after `bash ../shared/gpu-host/pack.sh` packed Node, Dawn and the built dist/ into .gpukit/:
 #   bash bench/gpu/run.sh [STAGE...]
-# stages: info kernels-f16 fidelity model-f16 model torch kernels1 kernels8 kernels-f16-8 (default: the
-# first six)
+# stages: info kernels-f16 fidelity model-f16 model torch overhead kernels1 kernels8 kernels-f16-8
+# (default: the first six)
 # Every stage has its own time limit so one hang cannot eat the others; logs and JSON go to $OUT (or
 # bench/results/gpu); with $OUT set (the device tool) they are also packed into $OUT/gpu-results.tgz after
 # every stage, since only a few files come back from there. The kernel stages validate every variant
@@ -45,6 +45,7 @@ for s in $stages; do
       [ -f test/fixtures/generated/vit_s16/golden.json ] || stage fixture-vit_s16 120 python3 tools/make_fixtures.py --only vit_s16
       stage fidelity 120 env WEBVIT_DAWN_FLAGS="$F16_FLAGS" node bench/gpu/fidelity.mjs ;;
     torch) stage torch 120 python3 bench/gpu/torch_vit.py ;;
+    overhead) stage overhead 120 bash -c 'for a in "ti16 1" "b16 1" "ti16 32" "b16 32"; do node bench/gpu/overhead.mjs $a; done' ;;
     *) echo "unknown stage $s" >&2 ;;
   esac
 done

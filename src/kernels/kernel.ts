@@ -117,6 +117,25 @@ export interface SubgroupMatrixConfig {
 }
 
 /**
+ * The adapter's subgroup-matrix configurations per device. Dawn lists them on the adapter's info,
+ * while a device's `adapterInfo` may carry an empty list (dawn.node, 2026-11), so the code that
+ * requests a device records them here (src/runtime/device.ts).
+ */
+const matrixConfigs = new WeakMap<GPUDevice, readonly SubgroupMatrixConfig[]>();
+
+export function rememberSubgroupMatrixConfigs(device: GPUDevice, configs: readonly SubgroupMatrixConfig[] | undefined): void {
+  if (configs) matrixConfigs.set(device, [...configs].map((c) => ({ componentType: c.componentType, resultComponentType: c.resultComponentType, M: c.M, N: c.N, K: c.K })));
+}
+
+/** The configurations recorded at device creation, else the device's own adapterInfo's, else undefined (unknown). */
+function subgroupMatrixConfigsOf(device: GPUDevice): readonly SubgroupMatrixConfig[] | undefined {
+  const recorded = matrixConfigs.get(device);
+  if (recorded?.length) return recorded;
+  const own = (device as GPUDevice & { adapterInfo?: { subgroupMatrixConfigs?: readonly SubgroupMatrixConfig[] } }).adapterInfo?.subgroupMatrixConfigs;
+  return own?.length ? own : recorded ?? own;
+}
+
+/**
  * Relative L2 error allowed to a `precision: 'f16'` variant against float64: operands rounded to
  * f16 carry 2^-11 ≈ 4.9e-4 relative error each, so a dot product's error is about 7e-4 of the
  * output scale whatever K is (the f32 accumulation adds nothing comparable); 2e-3 leaves margin,
@@ -146,7 +165,7 @@ export function isCpuAdapter(device: GPUDevice): boolean {
 export function unavailableReason(device: GPUDevice, needs: VariantNeeds): string | undefined {
   const features = needs.requires === undefined ? [] : typeof needs.requires === 'string' ? [needs.requires] : needs.requires;
   for (const f of features) if (!device.features.has(f)) return `the device lacks the '${f}' feature`;
-  const info = (device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number; subgroupMatrixConfigs?: readonly SubgroupMatrixConfig[] } }).adapterInfo;
+  const info = (device as GPUDevice & { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
   if (needs.subgroupSize) {
     if (info?.subgroupMinSize !== needs.subgroupSize || info?.subgroupMaxSize !== needs.subgroupSize) {
       return `it needs subgroups of exactly ${needs.subgroupSize} invocations; this device's are ${info?.subgroupMinSize ?? '?'}–${info?.subgroupMaxSize ?? '?'}`;
@@ -154,9 +173,11 @@ export function unavailableReason(device: GPUDevice, needs: VariantNeeds): strin
   }
   if (needs.subgroupMatrix) {
     const m = needs.subgroupMatrix;
-    // A device object that does not report the configurations (older Dawn) is given the benefit of
-    // the doubt: the feature is there, and a pipeline it cannot build is skipped by its caller.
-    const ok = info?.subgroupMatrixConfigs === undefined || info.subgroupMatrixConfigs.some((c) => c.componentType === m.componentType && c.resultComponentType === m.resultComponentType && c.M === m.M && c.N === m.N && c.K === m.K);
+    // A device whose configurations nobody recorded (a device the app made itself, on a Dawn whose
+    // device info lists none) is given the benefit of the doubt: the feature is there, and a
+    // pipeline it cannot build is skipped by its caller.
+    const configs = subgroupMatrixConfigsOf(device);
+    const ok = configs === undefined || configs.length === 0 || configs.some((c) => c.componentType === m.componentType && c.resultComponentType === m.resultComponentType && c.M === m.M && c.N === m.N && c.K === m.K);
     if (!ok) return `the adapter lists no ${m.componentType}→${m.resultComponentType} ${m.M}×${m.N}×${m.K} subgroup-matrix configuration`;
   }
   if (needs.workgroupStorage && needs.workgroupStorage > device.limits.maxComputeWorkgroupStorageSize) {

@@ -1,4 +1,5 @@
 import { WebvitError } from './errors.js';
+import { rememberSubgroupMatrixConfigs, type SubgroupMatrixConfig } from '../kernels/kernel.js';
 
 /** What a webvit device offers beyond the core spec, decided once when it is created. */
 export interface DeviceFeatures {
@@ -73,6 +74,7 @@ export async function requestDeviceFrom(
     requiredFeatures,
     requiredLimits,
   });
+  rememberSubgroupMatrixConfigs(device, (adapter.info as GPUAdapterInfo & { subgroupMatrixConfigs?: readonly SubgroupMatrixConfig[] }).subgroupMatrixConfigs);
   device.lost.then((info) => {
     if (info.reason !== 'destroyed') console.error(`webvit: GPU device lost: ${info.message}`);
   });
