@@ -9,6 +9,9 @@ export * from './index.js';
 export { getNodeDevice, type NodeDeviceOptions } from './runtime/node-device.js';
 export { fileTuneStore, defaultTuneCachePath } from './runtime/node-tune-store.js';
 export { readCheckpoint, readLabelsFile } from './model/convert/files.js';
+// Checkpoint conversion (timm, torchvision, Hugging Face) is a Node-side step (`webvit convert`): it
+// is 26 KB of the minified browser bundle, which pages that load converted weights do not need.
+export { convertCheckpoint, detectLayout, type Checkpoint, type ConvertOptions, type Converted } from './model/convert/index.js';
 export { readWeightFile, type WeightFile } from './model/weight_file.js';
 
 // In Node, kernel tuning results persist in a cache file (WEBVIT_CACHE_DIR or ~/.cache/webvit).
