@@ -112,6 +112,9 @@ async function decodeBitmap(x: ImageBitmapSource, name: string, what: string): P
   try {
     return await createImageBitmap(x, RAW_BITMAP);
   } catch (e) {
+    if ((e as Error)?.name === 'SecurityError') {
+      throw new WebvitError('BAD_INPUT', `${name}: ${what} is cross-origin and its server does not allow reading its pixels: set crossOrigin="anonymous" on it and serve it with CORS headers`, { cause: e });
+    }
     throw new WebvitError('BAD_INPUT', `${name}: ${what} could not be decoded as an image (${(e as Error).message ?? e}); the browser decodes PNG, JPEG, WebP, GIF, AVIF`, { cause: e });
   }
 }
