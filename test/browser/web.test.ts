@@ -171,6 +171,11 @@ describe('the demo page on the main thread (Chromium, WebGPU on SwiftShader)', (
     const sum = r.top.reduce((a, t) => a + t.score, 0);
     expect(sum).toBeGreaterThan(0);
     expect(sum).toBeLessThanOrEqual(1 + 1e-5);
+    // Live: frame after frame, one in flight at a time, until switched off.
+    const before = await page.evaluate(() => Number(document.body.dataset.results));
+    await page.check('#live');
+    await page.waitForFunction((n) => Number(document.body.dataset.results) >= n + 3, before, { timeout: 30_000 });
+    await page.uncheck('#live');
     await page.click('#camera'); // stop
     await expect.poll(() => page.locator('#video').isHidden()).toBe(true);
   });
@@ -228,6 +233,25 @@ describe('the demo page on the main thread (Chromium, WebGPU on SwiftShader)', (
       const p = r.top[i].score;
       expect(Math.abs(fb.w - Math.max(2, p * bb.w)), `${row.label}: bar length for ${row.score}`).toBeLessThanOrEqual(2);
     }
+  });
+
+  it('names every control for assistive technology, and announces results', async () => {
+    const tree = await page.locator('main').ariaSnapshot();
+    for (const want of [
+      /button "Drop an image here, or choose one"$/m,
+      /list "Most likely classes"/,
+      /button "Use the camera"/,
+      /button "Classify the example ankle-boot"/,
+      /button "Load a converted model…"/,
+      /checkbox "Time each stage and GPU op"/,
+      /checkbox "Run the model in a Web Worker"/,
+      /status: .+/,
+      /table "Time per stage of the last classification"/,
+    ]) {
+      expect(tree, `accessibility tree lacks ${want}:\n${tree}`).toMatch(want);
+    }
+    expect(await page.getAttribute('#result', 'aria-live')).toBe('polite');
+    expect(await page.getAttribute('#status', 'role')).toBe('status');
   });
 
   it('shows the adapter and the kernels it chose', async () => {

@@ -57,6 +57,11 @@ describe('the demo page in worker mode (Chromium, WebGPU on SwiftShader)', () =>
       expect(page.workers().map((w) => w.url()).some((u) => u.endsWith('/dist/webvit.worker.js')), `workers: ${page.workers().map((w) => w.url())}`).toBe(true);
       expect(await page.isChecked('#worker')).toBe(true);
       expect(await infoRow(page, 'Runs in')).toBe('a Web Worker');
+      // Stage timing (on by default) comes from the worker's profile().
+      const first = await page.evaluate(() => (window as unknown as { webvitDemo: { results: { stages: Record<string, number>; ops: number }[] } }).webvitDemo.results[0]);
+      expect(Object.keys(first.stages)).toEqual(['decode', 'upload', 'preprocess', 'forward', 'readback']);
+      expect(first.ops).toBeGreaterThan(4);
+      await page.uncheck('#timed'); // plain classify() for the warm times
       const times: number[] = [];
       for (const name of exampleNames()) {
         const r = await pickFile(page, log, name);
