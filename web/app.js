@@ -140,14 +140,20 @@ async function load(model, name, { custom }) {
     next = await webvit.createImageClassifier({
       model: source,
       worker,
-      onProgress: (e) => seq === loadSeq && render.status(progressText(name, e), { fraction: progressFraction(e) }),
+      onProgress: (e) => seq === loadSeq && render.status(progressText(name, e), { fraction: progressFraction(e), detail: progressDetail(e) }),
     });
   } catch (e) {
     if (seq !== loadSeq) return;
     if (e?.code === 'NO_WEBGPU' || e?.code === 'NO_ADAPTER') return showNoWebGpu(e.message);
     demo.loadErrors.push({ name, message: describeError(e) });
     document.body.dataset.loadErrors = String(demo.loadErrors.length);
-    if (!previous.clf) return fatal(`${name} did not load: ${describeError(e)}`);
+    if (!previous.clf) {
+      // Nothing to fall back to; another model, or the other mode, may still load.
+      $('model-pick').disabled = $('worker').disabled = false;
+      $('model-default').hidden = !custom;
+      fatal(`${name} did not load: ${describeError(e)}`);
+      return false;
+    }
     // Back to what was running: its model, and the worker box as it was.
     $('worker').checked = Boolean(previous.clf.info?.worker);
     enable(true);
@@ -176,14 +182,20 @@ function progressFraction(e) {
   return e.total ? e.done / e.total : undefined;
 }
 
+/** The phase, for the live status line. */
 function progressText(name, e) {
+  const what =
+    e.stage === 'download' ? (e.fromCache ? 'reading the weights from Cache Storage' : 'downloading the weights') : e.stage === 'compile' ? 'compiling kernels' : e.stage === 'tune' ? 'tuning kernels' : e.stage;
+  return `Loading ${name}: ${what}…`;
+}
+
+/** The numbers, beside the bar. */
+function progressDetail(e) {
   if (e.stage === 'download') {
-    const from = e.fromCache ? 'reading from Cache Storage' : 'downloading';
     const mb = (x) => (x / 1e6).toFixed(1);
-    return `Loading ${name}: ${from} ${mb(e.done)}${e.total ? ` of ${mb(e.total)}` : ''} MB`;
+    return `${mb(e.done)}${e.total ? ` / ${mb(e.total)}` : ''} MB`;
   }
-  const what = e.stage === 'compile' ? 'compiling kernels' : e.stage === 'tune' ? 'tuning kernels' : e.stage;
-  return `Loading ${name}: ${what}${e.total ? ` ${e.done}/${e.total}` : ''}${e.detail ? ` (${e.detail})` : ''}`;
+  return `${e.total ? `${e.done}/${e.total}` : e.done}${e.detail ? ` ${e.detail}` : ''}`;
 }
 
 function showInfo(name, worker, loadMs) {

@@ -22,14 +22,19 @@ function el(tag, props = {}, children = []) {
 
 export const percent = (p) => `${(100 * p).toFixed(p >= 0.9995 || p < 0.0005 ? 0 : 1)}%`;
 
-/** Status line (aria-live) and the progress bar; `fraction` undefined hides the bar. */
-export function status(text, { fraction, error = false } = {}) {
+/**
+ * Status line (aria-live) and the progress bar; `fraction` undefined hides the bar. `detail`
+ * (counts, megabytes) is shown beside the bar but not announced: a screen reader hears each
+ * phase once, not every kernel compiled. The live text is only written when it changes.
+ */
+export function status(text, { fraction, detail = '', error = false } = {}) {
   const s = $('status');
-  s.textContent = text;
+  if (s.textContent !== text) s.textContent = text;
   s.classList.toggle('error', error);
   const bar = $('progress');
   bar.hidden = fraction === undefined;
   if (fraction !== undefined) bar.value = Math.max(0, Math.min(1, fraction));
+  $('progress-text').textContent = detail;
 }
 
 /** The "no WebGPU" message; the rest of the page is hidden (nothing in it can work). */
@@ -60,12 +65,21 @@ export function resultError(name, message) {
   fill($('top'), []);
 }
 
-/** The image the result is for: any drawable, or a URL. */
+let previewUrl;
+
+/**
+ * The image the result is for, from a URL (a blob: URL made for it is revoked when the next
+ * image replaces it). Small images (Fashion-MNIST's 28×28) are scaled up with square pixels.
+ */
 export function preview(src, caption) {
   const fig = $('figure');
+  const img = $('preview');
   fig.hidden = false;
-  $('preview').src = src;
-  $('preview').alt = caption;
+  if (previewUrl) URL.revokeObjectURL(previewUrl);
+  previewUrl = src.startsWith('blob:') ? src : undefined;
+  img.onload = () => img.classList.toggle('small', img.naturalWidth < img.clientWidth);
+  img.src = src;
+  img.alt = caption;
   $('caption').textContent = caption;
 }
 

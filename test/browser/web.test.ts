@@ -139,6 +139,28 @@ describe('the demo page on the main thread (Chromium, WebGPU on SwiftShader)', (
     expectSameTop('bag', dropped);
   });
 
+  it('says what went wrong with a broken image or a dropped non-image, and goes on working', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'webvit-web-'));
+    const broken = join(dir, 'broken.png');
+    writeFileSync(broken, readFileSync(join(EXAMPLES_DIR, 'bag.png')).subarray(0, 100)); // cut inside the image data
+    const errorsBefore = await page.evaluate(() => Number(document.body.dataset.errors ?? 0));
+    await page.setInputFiles('#file', broken);
+    await page.waitForFunction((n) => Number(document.body.dataset.errors ?? 0) > n, errorsBefore, { timeout: 30_000 });
+    const summary = (await page.locator('#summary').textContent()) ?? '';
+    const status = (await page.locator('#status').textContent()) ?? '';
+    console.log(`broken PNG: ${status}`);
+    expect(summary).toMatch(/^broken\.png: .+\(BAD_INPUT\)$/);
+    expect(status).toMatch(/^broken\.png was not classified: /);
+    expect(await page.$$eval('#top li', (l) => l.length), 'no bars for a failed image').toBe(0);
+    await page.evaluate(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['just text'], 'notes.txt', { type: 'text/plain' }));
+      document.querySelector('#drop')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    expect(await page.locator('#status').textContent()).toBe('That was not an image file.');
+    expectSameTop('pullover', await pickFile(page, log, 'pullover'));
+  });
+
   it('is keyboard usable: Tab reaches the drop zone, Enter opens the file picker, an example button classifies', async () => {
     await page.locator('body').focus();
     let reached = false;
