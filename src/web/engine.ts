@@ -34,8 +34,9 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /**
  * The classifier on this thread (the worker runs one too). Calls run one at a time, in call order
  * (SerialQueue): they share the preprocessor's band buffer, the plans' input tensors and the
- * texture, and a device loss is then handled once, between calls. Weights stay in memory as the
- * file's bytes so that a lost device can be replaced without downloading again.
+ * texture, and a device loss is then handled once, between calls. To rebuild after a device loss
+ * the weights are read again from Cache Storage when the file is there (a URL model), else kept
+ * in memory as the file's bytes (an ArrayBuffer or Response model, or no cache).
  */
 export class Engine implements ImageClassifier {
   private rt?: Runtime;
@@ -50,7 +51,8 @@ export class Engine implements ImageClassifier {
 
   private constructor(
     private readonly options: ClassifierOptions,
-    private readonly bytes: Uint8Array,
+    /** The weight file again, for a rebuild after a device loss. */
+    private readonly reload: () => Promise<LoadedWeights>,
     private readonly source: string,
     private readonly fromCache: boolean,
     private readonly config: LoadedWeights['config'],
@@ -66,7 +68,10 @@ export class Engine implements ImageClassifier {
     if (c.num_channels !== 1 && c.num_channels !== 3) {
       throw new WebvitError('BAD_CONFIG', `${fetched.source}: takes ${c.num_channels}-channel images; the image classifier handles 1-channel (greyscale) and 3-channel (RGB) models`);
     }
-    const engine = new Engine(options, fetched.bytes, fetched.source, fetched.fromCache, c);
+    const { model } = options;
+    const url = typeof model === 'string' || model instanceof URL ? model : undefined;
+    const reload = url !== undefined && fetched.inCache ? reloadFromCache(url, options) : reloadFromBytes(fetched.bytes, fetched.source);
+    const engine = new Engine(options, reload, fetched.source, fetched.fromCache, c);
     engine.rt = await engine.build(fetched.value);
     return engine;
   }
@@ -222,7 +227,7 @@ export class Engine implements ImageClassifier {
           'Create a new classifier with a new device, or pass `device: () => adapter.requestDevice(...)` (a function) so webvit can ask for a new one itself',
       );
     }
-    const weights = readWeights(this.bytes, this.source);
+    const weights = await this.reload();
     this.rt = await this.build(weights, lost?.device);
     if (lost) this.recoveries++;
     this.lost = undefined;
@@ -292,6 +297,16 @@ export class Engine implements ImageClassifier {
     }
     return out;
   }
+}
+
+// Made in functions of their own so that each closure holds only what it names (not the parsed
+// weights of the first load, nor the bytes when the cache has them).
+function reloadFromCache(url: string | URL, options: ClassifierOptions): () => Promise<LoadedWeights> {
+  return async () => (await fetchModel(url, { ...options, onProgress: undefined }, (b, s) => readWeights(b, s))).value;
+}
+
+function reloadFromBytes(bytes: Uint8Array, source: string): () => Promise<LoadedWeights> {
+  return async () => readWeights(bytes, source);
 }
 
 /** gpuImage, or when the direct copy fails and the source has one, its ImageBitmap fallback (closed after its copy). */

@@ -26,6 +26,8 @@ export interface FetchedModel<T> {
   /** The URL (absolute), or "ArrayBuffer" / "Response" — how messages name the file. */
   source: string;
   fromCache: boolean;
+  /** The file is in Cache Storage now (read from it, or stored after the download). */
+  inCache: boolean;
 }
 
 /**
@@ -40,14 +42,14 @@ export async function fetchModel<T>(model: ModelSource, options: FetchModelOptio
     const bytes = model instanceof ArrayBuffer ? new Uint8Array(model) : new Uint8Array(model.buffer, model.byteOffset, model.byteLength);
     const source = 'the model bytes';
     await checkIntegrity(bytes, options.integrity, source);
-    return { value: parseChecked(parse, bytes, source), bytes, source, fromCache: false };
+    return { value: parseChecked(parse, bytes, source), bytes, source, fromCache: false, inCache: false };
   }
   if (isResponse(model)) {
     const source = model.url || 'the model Response';
     if (!model.ok) throw new WebvitError('NETWORK', `${source}: the Response has HTTP status ${model.status}${model.statusText ? ` ${model.statusText}` : ''}, not the model file`);
     const bytes = await readBody(model, source, options.onProgress);
     await checkIntegrity(bytes, options.integrity, source);
-    return { value: parseChecked(parse, bytes, source), bytes, source, fromCache: false };
+    return { value: parseChecked(parse, bytes, source), bytes, source, fromCache: false, inCache: false };
   }
   if (typeof model !== 'string' && !(model instanceof URL)) {
     throw new WebvitError('BAD_ARGUMENT', `model must be a URL (string or URL), an ArrayBuffer, a typed array or a Response, got ${describe(model)}`);
@@ -60,7 +62,7 @@ export async function fetchModel<T>(model: ModelSource, options: FetchModelOptio
       try {
         const bytes = await readBody(hit, `${url} (cached)`, options.onProgress, true);
         await checkIntegrity(bytes, options.integrity, `${url} (cached)`);
-        return { value: parseChecked(parse, bytes, url), bytes, source: url, fromCache: true };
+        return { value: parseChecked(parse, bytes, url), bytes, source: url, fromCache: true, inCache: true };
       } catch {
         // A stale or damaged copy (older model, other integrity, quota-truncated): fetch it again.
         await cache.delete(url).catch(() => undefined);
@@ -82,11 +84,16 @@ export async function fetchModel<T>(model: ModelSource, options: FetchModelOptio
   const bytes = await readBody(response, url, options.onProgress);
   await checkIntegrity(bytes, options.integrity, url);
   const value = parseChecked(parse, bytes, url);
+  let inCache = false;
   if (cache) {
     // A full cache (quota) only costs the next visit a download.
-    await cache.put(url, new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) } })).catch(() => undefined);
+    const headers = { 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) };
+    inCache = await cache.put(url, new Response(bytes as Uint8Array<ArrayBuffer>, { headers })).then(
+      () => true,
+      () => false,
+    );
   }
-  return { value, bytes, source: url, fromCache: false };
+  return { value, bytes, source: url, fromCache: false, inCache };
 }
 
 /** Removes a cached model (all of them with no URL). Resolves to whether anything was removed. */

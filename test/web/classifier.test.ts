@@ -10,6 +10,7 @@ import { WebvitError } from '../../src/errors.js';
 import { createImageClassifier } from '../../src/web/classifier.js';
 import type { Classification, ImageClassifier, RgbaPixels } from '../../src/web/types.js';
 import { expectWebvitError } from '../helpers/errors.js';
+import { fakeCaches, fakeFetch } from './fakes.js';
 import { freshSeed, rng } from '../helpers/random.js';
 
 // The web API (src/web/) in Node on Dawn: the same engine a page runs, fed ImageData-like
@@ -202,6 +203,31 @@ describe('GPU memory, device loss, dispose', () => {
     (await Promise.all(calls)).forEach((r, i) => expectMatches(r, reference[i], `queued call ${i} across a loss`));
     expect(clf.info.recoveries).toBeGreaterThanOrEqual(1);
     await clf.dispose();
+  });
+
+  it('recovery reads the weights again from Cache Storage (URL model) or from the kept bytes (no cache): no new download', async () => {
+    const url = 'https://example.test/fm.safetensors';
+    for (const cache of [undefined, false] as const) {
+      const net = fakeFetch({ [url]: { body: MODEL } });
+      const caches = fakeCaches();
+      const clf = await createImageClassifier({ model: url, fetch: net.fetch, caches, cache, device: factory() });
+      try {
+        devices.at(-1)!.destroy();
+        expectMatches(await clf.classify(images[5]), reference[5], `after loss, cache ${cache}`);
+        expect(clf.info.recoveries).toBe(1);
+        expect(net.requests, `cache ${cache}`).toEqual([url]);
+        expect(caches.entries.get('webvit-models')?.has(url) ?? false).toBe(cache === undefined);
+        // Which one it used: with the file gone from the cache and the server, a cached model can
+        // no longer be rebuilt (it held no bytes), a kept-bytes one still can.
+        caches.entries.get('webvit-models')?.delete(url);
+        net.files.delete(url);
+        devices.at(-1)!.destroy();
+        if (cache === undefined) await expectWebvitError(() => clf.classify(images[5]), 'NETWORK', ['404']);
+        else expectMatches(await clf.classify(images[5]), reference[5], 'second loss, kept bytes');
+      } finally {
+        await clf.dispose();
+      }
+    }
   });
 
   it("a lost device the app passed in gives DEVICE_LOST with the way out", async () => {
