@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { startStaticServer } from '../../scripts/static-server.mjs';
 import type { Browser, Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -338,6 +339,25 @@ describe('the demo page on the main thread (Chromium, WebGPU on SwiftShader)', (
       expect(cached.some((u) => u.endsWith('.safetensors')), `Cache Storage holds: ${cached.join(', ')}`).toBe(true);
     } finally {
       await context.close();
+    }
+  });
+
+  it('works as plain static files: the repository served as it is, the page at /web/index.html, ?model= another weight file', async () => {
+    const problems: string[] = [];
+    const plain = await startStaticServer({
+      page: join(REPO, 'web', 'index.html'),
+      mounts: [['/', REPO]],
+      onProblem: (status, method, url, why) => problems.push(`${method} ${url}: ${status} ${why}`),
+    });
+    const { context, page: p } = await openDemo(browser, `${plain.url}/web/index.html?model=../test/fixtures/tiny/model.safetensors`, log);
+    try {
+      await waitFirstResult(p, log);
+      const first = await p.evaluate(() => (window as unknown as { webvitDemo: { results: DemoResult[] } }).webvitDemo.results[0]);
+      expect(first.top[0].label, 'the tiny fixture model labels its classes class_N').toMatch(/^class_\d$/);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+      await plain.close();
     }
   });
 
