@@ -7,7 +7,7 @@ import { adapterIdentity, getDevice } from '../runtime/device.js';
 import { chunksOf } from './batching.js';
 import { profileImage, type ClassifyProfile } from './profile.js';
 import { SerialQueue } from './queue.js';
-import { describeSource, pixelsOf, type Pixels } from './sources.js';
+import { describeSource, isRgbaPixels, pixelsOf, type Pixels } from './sources.js';
 import { TextureRows } from './texture_rows.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ClassifyOptions, ImageClassifier, ImageSource } from './types.js';
 import { fetchModel } from './weights.js';
@@ -104,7 +104,7 @@ export class Engine implements ImageClassifier {
   classify(sources: ImageSource[], options?: ClassifyOptions): Promise<Classification[][]>;
   classify(sources: ImageSource | ImageSource[], options: ClassifyOptions = {}): Promise<Classification[] | Classification[][]> {
     const many = Array.isArray(sources);
-    const list = many ? sources : [sources];
+    const list = taken(many ? sources : [sources]);
     let k: number;
     try {
       if (this.config.num_classes === 0) throw new WebvitError('BAD_INPUT', `${this.source}: this model has no classifier (num_classes 0); use embed() for its features`);
@@ -123,7 +123,7 @@ export class Engine implements ImageClassifier {
   embed(sources: ImageSource[]): Promise<Float32Array[]>;
   embed(sources: ImageSource | ImageSource[]): Promise<Float32Array | Float32Array[]> {
     const many = Array.isArray(sources);
-    const list = many ? sources : [sources];
+    const list = taken(many ? sources : [sources]);
     return this.call(async () => {
       const rows = await this.withRuntime((rt) => this.run(rt, list, undefined, true));
       const out = rows.map((r) => r.features!);
@@ -132,6 +132,7 @@ export class Engine implements ImageClassifier {
   }
 
   profile(source: ImageSource, options: ClassifyOptions = {}): Promise<ClassifyProfile & { top: Classification[] }> {
+    [source] = taken([source]);
     const withTop = this.config.num_classes > 0;
     let k: number | undefined;
     try {
@@ -297,6 +298,15 @@ export class Engine implements ImageClassifier {
     }
     return out;
   }
+}
+
+/**
+ * The sources of a call as they are when it is made: calls queue, and a call that read the
+ * caller's array or ImageData pixels when it ran would see whatever was written there since (as
+ * ViTModel.forward copies its input). DOM images, bitmaps and frames are read when the call runs.
+ */
+function taken(list: ImageSource[]): ImageSource[] {
+  return list.map((s) => (isRgbaPixels(s) ? { data: s.data.slice(), width: s.width, height: s.height } : s));
 }
 
 // Made in functions of their own so that each closure holds only what it names (not the parsed

@@ -143,6 +143,19 @@ describe('createImageClassifier (Node, Dawn)', () => {
     results.forEach((rows, i) => rows.forEach((r, j) => expectMatches(r, reference[calls[i][j]], `seed ${seed}: call ${i} image ${j}`, 1e-5)));
   });
 
+  it('a queued call classifies its pixels as they were when it was made (the caller may reuse its buffer)', async () => {
+    const buf = { data: new Uint8ClampedArray(images[0].data), width: images[0].width, height: images[0].height };
+    const list: RgbaPixels[] = [buf];
+    const first = clf.classify(list, { topK: 5 }); // queued behind nothing, but not yet run
+    buf.data.set(images[1].data); // the caller refills its buffer at once …
+    list.push(images[2]); // … and its array
+    const second = clf.classify(buf, { topK: 5 });
+    const [a, b] = await Promise.all([first, second]);
+    expect(a.length).toBe(1);
+    expectMatches(a[0], reference[0], 'first call');
+    expectMatches(b, reference[1], 'second call');
+  });
+
   it('bad sources and options fail with BAD_INPUT naming the image; the classifier keeps working', async () => {
     await expectWebvitError(() => clf.classify({ data: new Uint8Array(10), width: 2, height: 2 }), 'BAD_INPUT', ['the image', '10 bytes', '2×2×4']);
     await expectWebvitError(() => clf.classify([images[0], images[1], 42 as never]), 'BAD_INPUT', ['image 2', 'number']);
