@@ -34,6 +34,12 @@ export interface InputWriter {
 export interface RunOptions {
   /** Outputs to read back (default: every output of the plan's io). */
   outputs?: string[];
+  /**
+   * CPU work to do while the GPU runs: called once the run is submitted, before its results are
+   * waited for (forward() checks its input's copy here, so the check costs no wall time on a GPU
+   * that is busy anyway). It must not throw; record what it finds and act after the run.
+   */
+  whileRunning?: () => void;
 }
 
 export const isInputWriter = (x: ArrayBufferView | InputWriter): x is InputWriter => typeof (x as InputWriter).write === 'function';
@@ -185,7 +191,7 @@ export class Plan {
       const pass = encoder.beginComputePass({ label: `${this.label}.forward` });
       for (const s of this.steps) encodeStep(pass, s);
       pass.end();
-      const out = await this.finish(encoder, outputs);
+      const out = await this.finish(encoder, outputs, options.whileRunning);
       this.markRun();
       return out;
     });
@@ -311,7 +317,7 @@ export class Plan {
     }
   }
 
-  private async finish(encoder: GPUCommandEncoder, outputs: string[]): Promise<Record<string, Float32Array>> {
+  private async finish(encoder: GPUCommandEncoder, outputs: string[], whileRunning?: () => void): Promise<Record<string, Float32Array>> {
     let offset = 0;
     const places: [string, number, number][] = [];
     for (const name of outputs) {
@@ -322,6 +328,7 @@ export class Plan {
     }
     this.device.pushErrorScope('validation');
     this.device.queue.submit([encoder.finish()]);
+    whileRunning?.();
     const err = await this.device.popErrorScope();
     if (err) throw new WebvitError('GPU', `${this.label}: GPU validation error in the forward pass: ${err.message}`);
     await this.readback.mapAsync(GPUMapMode.READ);

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { shapeOf } from '../../src/model/config.js';
 import { ViTModel } from '../../src/model/vit.js';
 import { readWeights } from '../../src/model/weights.js';
+import { firstNonFinite } from '../../src/model/finite.js';
 import { expectWebvitError } from '../helpers/errors.js';
 import { loadFixture, maxRelError } from '../helpers/fixtures.js';
 import { testDevice } from '../helpers/gpu.js';
@@ -91,17 +92,27 @@ describe('non-finite input is refused, naming the image and the value', () => {
     });
   }
 
-  // The check is one pass over the input at call time; it must stay small next to a forward pass.
-  // Measured on ViT-B/16's batch-32 input size (4.8 M values); the bound is loose for a busy machine.
-  it('costs little: a 4.8 M-value input is checked and copied in well under a second', async () => {
-    const model = await load('tiny.nonfinite.cost', 1);
+  // The check is one pass over the input's copy, made while the GPU runs; the pass itself must
+  // stay small. Measured on ViT-B/16's batch-32 input size (4.8 M values); the bound is loose for
+  // a busy machine (BENCHMARKS.md, "NVIDIA H200", has the real cost: 10–15 ms there).
+  it('costs little: a 4.8 M-value input is scanned in well under a second, the last value found', () => {
     const big = new Float32Array(32 * 3 * 224 * 224).fill(0.5);
     big[big.length - 1] = Number.NaN; // the last value: the whole input is scanned
     const t0 = performance.now();
-    await expectWebvitError(() => model.forward(big, { batch: big.length / per }), 'BAD_INPUT', ['NaN']);
+    expect(firstNonFinite(big)).toBe(big.length - 1);
     const ms = performance.now() - t0;
     console.log(`finite check of ${big.length} values (incl. locating the bad one): ${ms.toFixed(1)} ms`);
     expect(ms).toBeLessThan(1000);
+  });
+
+  it('a bad value found while the GPU ran: that result is discarded, the next run is right', async () => {
+    const model = await load('tiny.nonfinite.overlap', 3);
+    const x = f.input.slice();
+    x[3 * per - 1] = Number.NaN; // the very last value of the last image
+    const bad = model.forward(x);
+    const good = model.forward(f.input); // queued behind the bad one on the same plan
+    await expectWebvitError(() => bad, 'BAD_INPUT', ['image 2 of 3', `value ${per - 1}`, 'NaN']);
+    expect(maxRelError((await good).logits, f.golden.logits)).toBeLessThanOrEqual(TOL);
   });
 });
 
