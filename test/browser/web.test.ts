@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -38,6 +38,8 @@ let server: Awaited<ReturnType<typeof startCountingServer>>;
 let browser: Browser;
 let nodeTop: Map<string, TopEntry[]>;
 const log: string[] = [];
+/** Files the tests write (removed at the end; WEBVIT_UPDATE_SCREENSHOT=1 keeps the screenshot in docs/). */
+const scratch = mkdtempSync(join(tmpdir(), 'webvit-web-'));
 /** The page of the main-thread tests, after its first result. */
 let page: Page;
 
@@ -62,6 +64,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await server?.close();
+  rmSync(scratch, { recursive: true, force: true });
 });
 
 function expectSameTop(name: string, r: DemoResult): void {
@@ -141,8 +144,7 @@ describe('the demo page on the main thread (Chromium, WebGPU on SwiftShader)', (
   });
 
   it('says what went wrong with a broken image or a dropped non-image, and goes on working', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'webvit-web-'));
-    const broken = join(dir, 'broken.png');
+    const broken = join(scratch, 'broken.png');
     writeFileSync(broken, readFileSync(join(EXAMPLES_DIR, 'bag.png')).subarray(0, 100)); // cut inside the image data
     const errorsBefore = await page.evaluate(() => Number(document.body.dataset.errors ?? 0));
     await page.setInputFiles('#file', broken);
@@ -210,9 +212,9 @@ describe('the demo page on the main thread (Chromium, WebGPU on SwiftShader)', (
     expectSameTop('ankle-boot', r);
     // Transitions (the bars grow) are finished first, so pixels and the DOM's boxes agree.
     const png = await page.screenshot({ fullPage: true, animations: 'disabled' });
-    const out = process.env.WEBVIT_UPDATE_SCREENSHOT === '1' ? join(REPO, 'docs', 'web-demo.png') : join(mkdtempSync(join(tmpdir(), 'webvit-web-')), 'web-demo.png');
+    const out = process.env.WEBVIT_UPDATE_SCREENSHOT === '1' ? join(REPO, 'docs', 'web-demo.png') : join(scratch, 'web-demo.png');
     writeFileSync(out, png);
-    console.log(`screenshot: ${out} (${png.length} bytes)`);
+    console.log(`screenshot: ${out} (${png.length} bytes${out.startsWith(scratch) ? "; removed at the end, WEBVIT_UPDATE_SCREENSHOT=1 writes docs/web-demo.png" : ""})`);
     // The rows as laid out when the screenshot was taken: text, and where the label and bar are.
     const rows = await page.$$eval('#top li', (lis) =>
       lis.map((li) => {
