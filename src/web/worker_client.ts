@@ -2,6 +2,7 @@ import { WebvitError, type WebvitErrorCode } from '../errors.js';
 import { describeSource, isBlob, isImageBitmap, isRgbaPixels, isTexture, isVideoFrame, RAW_BITMAP } from './sources.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ClassifyOptions, ImageClassifier, ImageSource } from './types.js';
 import type { ClassifyProfile } from './profile.js';
+import { SerialQueue } from './queue.js';
 import { fetchModel } from './weights.js';
 import type { Reply, Request, WireOptions, WireSource } from './wire.js';
 
@@ -79,8 +80,7 @@ export class WorkerClassifier implements ImageClassifier {
   classify(sources: ImageSource[], options?: ClassifyOptions): Promise<Classification[][]>;
   async classify(sources: ImageSource | ImageSource[], options: ClassifyOptions = {}): Promise<Classification[] | Classification[][]> {
     const many = Array.isArray(sources);
-    const { wire, transfer } = await toWire(many ? sources : [sources]);
-    const r = await this.request({ type: 'classify', sources: wire, topK: options.topK }, transfer);
+    const r = await this.send(many ? sources : [sources], (wire) => ({ type: 'classify', sources: wire, topK: options.topK }));
     const rows = r.value as Classification[][];
     return many ? rows : rows[0];
   }
@@ -89,15 +89,13 @@ export class WorkerClassifier implements ImageClassifier {
   embed(sources: ImageSource[]): Promise<Float32Array[]>;
   async embed(sources: ImageSource | ImageSource[]): Promise<Float32Array | Float32Array[]> {
     const many = Array.isArray(sources);
-    const { wire, transfer } = await toWire(many ? sources : [sources]);
-    const rows = (await this.request({ type: 'embed', sources: wire }, transfer)).value as Float32Array[];
+    const rows = (await this.send(many ? sources : [sources], (wire) => ({ type: 'embed', sources: wire }))).value as Float32Array[];
     return many ? rows : rows[0];
   }
 
   async profile(source: ImageSource, options: ClassifyOptions = {}): Promise<ClassifyProfile & { top: Classification[] }> {
-    const { wire, transfer } = await toWire([source]);
     // The worker's stage times: decode there (a transferred bitmap is ready; a Blob is decoded there).
-    return (await this.request({ type: 'profile', sources: wire, topK: options.topK }, transfer)).value as ClassifyProfile & { top: Classification[] };
+    return (await this.send([source], (wire) => ({ type: 'profile', sources: wire, topK: options.topK }))).value as ClassifyProfile & { top: Classification[] };
   }
 
   async stats(): Promise<ClassifierStats> {
@@ -115,6 +113,23 @@ export class WorkerClassifier implements ImageClassifier {
     this.worker.terminate();
     this.fail(new WebvitError('DISPOSED', 'the classifier was disposed; create a new one'));
   }
+
+  /**
+   * Sources made transferable and posted in call order (one call's bitmaps may take longer to make
+   * than the next call's), so the worker runs calls in the order they were made; the replies are
+   * awaited outside that order.
+   */
+  private async send(list: ImageSource[], message: (wire: WireSource[]) => DistributiveOmit<Request, 'id'>): Promise<{ value: unknown; info?: ClassifierInfo }> {
+    // Pixels in memory are taken now (the caller may refill its ImageData once the call is made).
+    const now = list.map((s) => (isRgbaPixels(s) ? { data: s.data.slice(), width: s.width, height: s.height } : s));
+    const posted = await this.posting.run(async () => {
+      const { wire, transfer } = await toWire(now);
+      return { reply: this.request(message(wire), transfer) };
+    });
+    return posted.reply;
+  }
+
+  private readonly posting = new SerialQueue();
 
   private request(m: DistributiveOmit<Request, 'id'>, transfer: Transferable[] = []): Promise<{ value: unknown; info?: ClassifierInfo }> {
     if (this.disposed) return Promise.reject(new WebvitError('DISPOSED', 'the classifier was disposed; create a new one'));
