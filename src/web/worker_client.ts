@@ -46,9 +46,9 @@ export class WorkerClassifier implements ImageClassifier {
   static async create(options: ClassifierOptions): Promise<WorkerClassifier> {
     const w = options.worker;
     let worker: Worker;
-    if (typeof Worker === 'undefined') throw new WebvitError('BAD_ARGUMENT', 'worker: true needs Web Workers, which this environment lacks');
     if (typeof w === 'object' && w !== null && typeof (w as Worker).postMessage === 'function') worker = w as Worker;
     else {
+      if (typeof Worker === 'undefined') throw new WebvitError('BAD_ARGUMENT', 'worker: true needs Web Workers, which this environment lacks');
       const url = w === true ? new URL(`./${DEFAULT_WORKER}`, import.meta.url) : new URL(String(w), (globalThis as { location?: { href: string } }).location?.href);
       worker = new Worker(url, { type: 'module', name: 'webvit' });
     }

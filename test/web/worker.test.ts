@@ -1,0 +1,171 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebvitError } from '../../src/errors.js';
+import { decodeImage } from '../../src/image/decode.js';
+import { dawnInstanceFlags, getNodeDevice } from '../../src/runtime/node-device.js';
+import { createImageClassifier } from '../../src/web/classifier.js';
+import type { Classification, ImageClassifier, RgbaPixels } from '../../src/web/types.js';
+import { expectWebvitError } from '../helpers/errors.js';
+
+// Worker mode in Node: the page side (WorkerClassifier) and the worker's message handler
+// (src/web/worker.ts) joined by an in-process message channel that structured-clones (and
+// transfers) every message as postMessage does. The worker makes its own device from
+// navigator.gpu, here Dawn's: so this also covers "webvit made the device" (loss recovery with a
+// device of its own, and dispose destroying it). Chromium runs the real Worker in
+// test/browser/api.test.ts.
+const REPO = join(import.meta.dirname, '..', '..');
+const MODEL = new Uint8Array(readFileSync(join(REPO, 'models', 'fashion-mnist', 'model.safetensors')));
+const EXAMPLES = readdirSync(join(REPO, 'examples')).filter((f) => f.endsWith('.png')).sort();
+const images: RgbaPixels[] = [];
+const reference: Classification[][] = [];
+/** Devices the worker side asked navigator.gpu for. */
+const made: GPUDevice[] = [];
+
+interface Port {
+  onmessage: ((e: { data: unknown }) => void) | null;
+  postMessage(m: unknown, transfer?: Transferable[]): void;
+}
+const workerSide: Port = { onmessage: null, postMessage: () => undefined };
+
+/** A Worker stand-in whose messages reach worker.ts's handler (and back) as structured clones. */
+function fakeWorker(): Worker & { terminated: boolean } {
+  const page = {
+    onmessage: null as ((e: { data: unknown }) => void) | null,
+    onerror: null,
+    onmessageerror: null,
+    terminated: false,
+    postMessage(m: unknown, transfer: Transferable[] = []) {
+      const data = structuredClone(m, { transfer });
+      setTimeout(() => !page.terminated && workerSide.onmessage?.({ data }));
+    },
+    terminate() {
+      page.terminated = true;
+    },
+  };
+  workerSide.postMessage = (m, transfer = []) => {
+    const data = structuredClone(m, { transfer });
+    setTimeout(() => !page.terminated && page.onmessage?.({ data }));
+  };
+  return page as unknown as Worker & { terminated: boolean };
+}
+
+beforeAll(async () => {
+  const d = await getNodeDevice(); // puts Dawn's GPU* globals in place
+  const main = await createImageClassifier({ model: MODEL.slice(), device: d });
+  for (const f of EXAMPLES) {
+    const img = await decodeImage(new Uint8Array(readFileSync(join(REPO, 'examples', f))), f);
+    images.push({ data: img.rgba, width: img.width, height: img.height });
+    reference.push(await main.classify(images.at(-1)!, { topK: 5 }));
+  }
+  await main.dispose();
+  d.destroy();
+  // navigator.gpu for the worker side, recording each device it hands out.
+  const gpu = (createRequire(import.meta.url)('webgpu') as { create: (f: string[]) => GPU }).create(dawnInstanceFlags());
+  const recording = {
+    requestAdapter: async (o?: GPURequestAdapterOptions) => {
+      const a = await gpu.requestAdapter(o);
+      if (!a) return a;
+      return new Proxy(a, {
+        get: (t, p) =>
+          p === 'requestDevice'
+            ? async (desc?: GPUDeviceDescriptor) => {
+                const dev = await t.requestDevice(desc);
+                made.push(dev);
+                return dev;
+              }
+            : Reflect.get(t, p, t),
+      });
+    },
+  };
+  Object.defineProperty(globalThis, 'navigator', { value: { gpu: recording }, configurable: true });
+  Object.defineProperty(globalThis, 'self', { value: workerSide, configurable: true });
+  await import('../../src/web/worker.js');
+  expect(typeof workerSide.onmessage).toBe('function');
+});
+
+afterAll(() => {
+  for (const d of made) d.destroy();
+  delete (globalThis as { navigator?: unknown }).navigator;
+  delete (globalThis as { self?: unknown }).self;
+});
+
+const same = (got: Classification[], want: Classification[], what: string) => {
+  expect(got.map((c) => [c.index, c.label]), what).toEqual(want.slice(0, got.length).map((c) => [c.index, c.label]));
+  got.forEach((c, i) => expect(Math.abs(c.score - want[i].score), what).toBeLessThanOrEqual(1e-5));
+};
+
+describe('worker mode (in-process channel)', () => {
+  let clf: ImageClassifier;
+  let worker: Worker & { terminated: boolean };
+  beforeAll(async () => {
+    worker = fakeWorker();
+    const progress: string[] = [];
+    clf = await createImageClassifier({ model: MODEL.slice().buffer, worker, onProgress: (e) => progress.push(e.stage) });
+    expect(progress).toContain('compile'); // the worker's compile events reach the page
+  });
+
+  it('classifies, embeds and profiles like the main-thread classifier; info comes from the worker', async () => {
+    expect(clf.info).toMatchObject({ worker: true, device: 'webvit', recoveries: 0 });
+    expect(clf.info.labels.length).toBe(10);
+    for (const [i, img] of images.entries()) same(await clf.classify(img, { topK: 5 }), reference[i], EXAMPLES[i]);
+    const rows = await clf.classify(images, { topK: 2 });
+    rows.forEach((r, i) => same(r, reference[i], `${EXAMPLES[i]} in an array`));
+    const f = await clf.embed(images[0]);
+    expect(f).toBeInstanceOf(Float32Array);
+    expect(f.length).toBe(clf.info.config.hidden_size);
+    const p = await clf.profile(images[3], { topK: 1 });
+    same(p.top, reference[3], 'profile');
+    expect(p.dispatches.length).toBeGreaterThan(5);
+    const s = await clf.stats();
+    expect(s.buffers).toBeGreaterThan(0);
+  });
+
+  it('concurrent calls get their own results; errors cross as WebvitErrors with their code', async () => {
+    const order = [3, 1, 4, 1, 5, 2, 0, 5];
+    const tops = await Promise.all(order.map((j) => clf.classify(images[j], { topK: 3 })));
+    tops.forEach((t, i) => same(t, reference[order[i]], `call ${i}`));
+    await expectWebvitError(() => clf.classify([images[0], { data: new Uint8Array(3), width: 1, height: 1 }]), 'BAD_INPUT', ['image 1', '3 bytes']);
+    await expectWebvitError(() => clf.classify(images[0], { topK: 0 }), 'BAD_INPUT', ['topK']);
+    same(await clf.classify(images[2]), reference[2], 'after errors');
+  });
+
+  it("a lost device of the worker's own is replaced on the next call", async () => {
+    const before = made.length;
+    made.at(-1)!.destroy();
+    same(await clf.classify(images[4], { topK: 5 }), reference[4], 'after loss');
+    expect(made.length).toBe(before + 1);
+    expect(clf.info.recoveries).toBe(1);
+  });
+
+  it('dispose frees the worker side, destroys the device webvit made and ends the worker', async () => {
+    const device = made.at(-1)!;
+    const lost = device.lost.then((i) => i.reason);
+    await clf.dispose();
+    expect(await lost).toBe('destroyed');
+    expect(worker.terminated).toBe(true);
+    await expectWebvitError(() => clf.classify(images[0]), 'DISPOSED', ['disposed']);
+  });
+});
+
+describe('worker failures', () => {
+  it('a worker that fails before it answers is a NETWORK error naming webvit.worker.js', async () => {
+    const broken = {
+      onerror: null as ((e: Partial<ErrorEvent>) => void) | null,
+      postMessage() {
+        setTimeout(() => broken.onerror?.({ message: 'Failed to load module script', preventDefault: () => undefined }));
+      },
+      terminate() {},
+    };
+    const e = await createImageClassifier({ model: MODEL.slice().buffer, worker: broken as unknown as Worker }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(WebvitError);
+    expect((e as WebvitError).code).toBe('NETWORK');
+    expect((e as WebvitError).message).toMatch(/webvit\.worker\.js.*|Failed to load module script/);
+  });
+
+  it('worker: true without Worker support, and a TuneStore, are refused', async () => {
+    await expectWebvitError(() => createImageClassifier({ model: MODEL.slice().buffer, worker: true }), 'BAD_ARGUMENT', ['Web Workers']);
+    await expectWebvitError(() => createImageClassifier({ model: MODEL.slice().buffer, worker: fakeWorker(), tune: { get: () => undefined, set: () => undefined } as never }), 'BAD_ARGUMENT', ['TuneStore']);
+  });
+});
