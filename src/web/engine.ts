@@ -204,7 +204,7 @@ export class Engine implements ImageClassifier {
     try {
       return await fn(rt);
     } catch (e) {
-      if (!(await wasLost(rt))) throw e;
+      if (refusedSource.has(e as object) || !(await wasLost(rt))) throw e;
       return fn(await this.current());
     }
   }
@@ -278,8 +278,13 @@ export class Engine implements ImageClassifier {
       const pixels = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
       try {
         const bad = settled.find((s) => s.status === 'rejected');
-        if (bad) throw (bad as PromiseRejectedResult).reason;
-        pixels.forEach((px, i) => px.kind !== 'memory' && rt.textures.check(px.kind === 'texture' ? px.texture : px, names[i]));
+        try {
+          if (bad) throw (bad as PromiseRejectedResult).reason;
+          pixels.forEach((px, i) => px.kind !== 'memory' && rt.textures.check(px.kind === 'texture' ? px.texture : px, names[i]));
+        } catch (e) {
+          if (typeof e === 'object' && e !== null) refusedSource.add(e);
+          throw e;
+        }
         const input = rt.pre.input(chunk.batch, async (put) => {
           for (const [i, px] of pixels.entries()) await put(await gpuImageOrFallback(rt, px, names[i]), names[i]);
         });
@@ -350,6 +355,9 @@ async function probeCopy(rt: Runtime, px: Extract<Pixels, { kind: 'external' }>,
     return { kind: 'external', source: b, width: b.width, height: b.height, close: () => b.close() };
   }
 }
+
+/** Errors about a source itself, raised before any GPU work: no device loss can have caused them. */
+const refusedSource = new WeakSet<object>();
 
 /** Whether `rt`'s device is lost, giving device.lost a moment to settle (an error from the loss can come first). */
 async function wasLost(rt: Runtime): Promise<boolean> {
