@@ -2,11 +2,12 @@ import type { VariantInfo } from '../definition.js';
 import type { AttentionCodeParams } from './io.js';
 import { onlineSoftmaxCode } from './online_softmax.js';
 import { subgroupAttentionApplies, subgroupAttentionCode } from './subgroup.js';
+import { splitKeysAttentionCode } from './split_keys.js';
 
 /** An attention variant: its WGSL builder and its queries per workgroup (the grid). */
 export interface AttentionVariantDef extends VariantInfo<{ headDim: number }> {
   code(p: AttentionCodeParams): string;
-  /** Queries per workgroup, one per invocation. */
+  /** Queries per workgroup (the grid's x is ⌈T / BQ⌉). */
   BQ: number;
 }
 
@@ -15,6 +16,7 @@ export interface AttentionVariantDef extends VariantInfo<{ headDim: number }> {
  *   online_softmax      (online_softmax.ts) keys and values streamed through workgroup memory
  *   online_softmax_q32  (online_softmax.ts) the same with 32 queries per workgroup
  *   subgroup_bcast      (subgroup.ts)       no workgroup memory: rows shared by subgroupBroadcast
+ *   split_keys_s4, _s8  (split_keys.ts)     each query's keys split over 4 (8) lanes, merged by subgroup shuffles (GPUs)
  */
 export const ATTENTION_VARIANTS = {
   online_softmax: { summary: 'keys and values through workgroup memory, 64 queries per workgroup (default)', BQ: 64, code: (p) => onlineSoftmaxCode(64, p) },
@@ -34,6 +36,20 @@ export const ATTENTION_VARIANTS = {
       subgroupAttentionApplies(headDim)
         ? undefined
         : `attention/subgroup_bcast splits a head row over four lanes and needs a head dim divisible by 4 (got ${headDim}); use attention/online_softmax`,
+  },
+  split_keys_s4: {
+    summary: "each query's keys split over 4 consecutive lanes (16 queries per 64-invocation workgroup), partial softmax states merged with subgroupShuffleXor: 4x the workgroups of online_softmax (needs subgroups of at least 4)",
+    BQ: 16,
+    code: (p) => splitKeysAttentionCode(4, p),
+    requires: 'subgroups' as GPUFeatureName,
+    minSubgroupSize: 4,
+  },
+  split_keys_s8: {
+    summary: 'as split_keys_s4 with 8 lanes per query (8 queries per workgroup): 8x the workgroups of online_softmax (needs subgroups of at least 8)',
+    BQ: 8,
+    code: (p) => splitKeysAttentionCode(8, p),
+    requires: 'subgroups' as GPUFeatureName,
+    minSubgroupSize: 8,
   },
 } satisfies Record<string, AttentionVariantDef>;
 
