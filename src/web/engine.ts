@@ -155,7 +155,7 @@ export class Engine implements ImageClassifier {
             throw e;
           }
         };
-        const p = await profileImage(rt, decode, (px) => gpuImage(rt, px, name), withTop ? this.planK : undefined);
+        const p = await profileImage(rt, decode, (px) => gpuImage(rt, px, name), withTop ? this.planK : undefined).finally(() => rt.textures.trim());
         const top = (p.top ?? []).slice(0, k ?? 0).map((t) => ({ label: this.label(t.index), score: t.p, index: t.index }));
         return { ...p, top };
       }),
@@ -299,6 +299,7 @@ export class Engine implements ImageClassifier {
         }
       } finally {
         for (const p of pixels) p.close?.();
+        rt.textures.trim();
       }
     }
     return out;

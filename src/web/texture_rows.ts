@@ -24,6 +24,8 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
 `;
 
 const WORKGROUP = 64;
+/** Largest texture kept between calls (see trim). */
+export const KEEP_BYTES = 16 << 20;
 const MAX_GROUPS_X = 32768;
 
 /** A source copyExternalImageToTexture takes, with its size. */
@@ -84,6 +86,19 @@ export class TextureRows {
     }
     if (!(texture.usage & GPUTextureUsage.TEXTURE_BINDING)) throw new WebvitError('BAD_INPUT', `${name}: a GPUTexture source needs TEXTURE_BINDING usage`);
     if (texture.dimension !== '2d' || texture.depthOrArrayLayers !== 1) throw new WebvitError('BAD_INPUT', `${name}: a GPUTexture source must be one 2D layer`);
+  }
+
+  /**
+   * Drops the texture when it holds more than KEEP_BYTES (called after each call): a video's
+   * frames (1920×1080 is 8 MB) reuse one texture, while one big photo does not leave 100 MB or
+   * more on the GPU for the rest of the page's life. Destroying waits for submitted work.
+   */
+  trim(): void {
+    const t = this.texture;
+    if (t && 4 * t.width * t.height > KEEP_BYTES) {
+      t.destroy();
+      this.texture = undefined;
+    }
   }
 
   /** Frees the texture and the parameter buffer. */

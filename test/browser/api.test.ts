@@ -181,6 +181,11 @@ describe('web API in Chromium (SwiftShader)', () => {
     }
   }, 180_000);
 
+  it('a big image does not leave its texture on the GPU; a small one is kept for the next call', async () => {
+    await call('apiCreate');
+    expect(await call('apiTextureTrim')).toEqual({ big: 0, small: 4 * 100 * 80 });
+  }, 60_000);
+
   it('a worker script that is not there is a NETWORK error saying where the worker must be', async () => {
     const r = await page.evaluate(() => (window as unknown as { apiMissingWorker: () => Promise<{ name: string; code: string; message: string }> }).apiMissingWorker());
     expect(r).toMatchObject({ name: 'WebvitError', code: 'NETWORK' });
