@@ -50,6 +50,9 @@ if [ ${#demo[@]} = 0 ]; then
   step "generating the test fixtures (tools/make_fixtures.py)" \
     "it needs Debian's python3-torch and python3-torchvision (\`bash scripts/setup-system.sh\` installs them) and about 200 MB free in test/fixtures/generated"
   /usr/bin/python3 tools/make_fixtures.py --out test/fixtures/generated --only vit_s16
+  step "computing the explain reference numbers (tools/make_explain_fixtures.py)" \
+    "it needs the same Python packages as the fixtures and about 1 MB free in test/fixtures/generated"
+  /usr/bin/python3 tools/make_explain_fixtures.py --only vit_s16
 fi
 
 # dist/ (the CLI and the library), so that `webvit` works as soon as the set-up ends.

@@ -399,8 +399,11 @@ def model_from_file(cfg, t):
     return m.eval()
 
 
-def numpy_forward(cfg, t, x):
-    """Independent float64 ViT forward on the file layout. x: [B, C, S, S] -> (feat, logits)."""
+def numpy_forward(cfg, t, x, on_attention=None):
+    """Independent float64 ViT forward on the file layout. x: [B, C, S, S] -> (feat, logits).
+
+    on_attention(layer, weights): called with each layer's softmax weights [B, H, T, T]
+    (tools/make_explain_fixtures.py checks its attention numbers against them)."""
     f = lambda name: np.asarray(t[name], dtype=np.float64)
     B = x.shape[0]
     C, S, P, D = cfg["num_channels"], cfg["image_size"], cfg["patch_size"], cfg["hidden_size"]
@@ -433,6 +436,8 @@ def numpy_forward(cfg, t, x):
         s = q @ k.transpose(0, 1, 3, 2) / math.sqrt(Dh)
         s = np.exp(s - s.max(-1, keepdims=True))
         s = s / s.sum(-1, keepdims=True)
+        if on_attention is not None:
+            on_attention(i, s)
         a = (s @ v).transpose(0, 2, 1, 3).reshape(B, Tn, D)
         h = h + a @ f(p + "attn.proj.weight") + f(p + "attn.proj.bias")
         y = ln(h, f(p + "norm2.weight"), f(p + "norm2.bias"))
