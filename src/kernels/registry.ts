@@ -1,4 +1,6 @@
 import { ATTENTION } from './attention/definition.js';
+import { ATTENTION_EXPLAIN } from './attention_explain/definition.js';
+import { ATTENTION_PROBS } from './attention_probs/definition.js';
 import { LAYERNORM } from './layernorm/definition.js';
 import { MATMUL } from './matmul/definition.js';
 import { PATCH_EMBED } from './patch_embed/definition.js';
@@ -16,7 +18,7 @@ export { isCpuAdapter } from './kernel.js';
  * plus the activations (src/model/ops.ts: activations are fused into the matmul, so the list of
  * them is the config's MLP_ACTIVATIONS). Order: the tunable ops first, as the tuner reports them.
  */
-export const OPS = [MATMUL, ATTENTION, LAYERNORM, PATCH_EMBED, POOL, TOPK] as const;
+export const OPS = [MATMUL, ATTENTION, LAYERNORM, PATCH_EMBED, POOL, TOPK, ATTENTION_EXPLAIN, ATTENTION_PROBS] as const;
 
 /** The definition of op `name`, or undefined. */
 export function opDefinition(name: string): OpDefinition | undefined {
