@@ -154,7 +154,10 @@ export class Plan {
         return { dispatch: d, kernel, bindGroup };
       });
 
-      const outBytes = io.outputs.reduce((a, n) => a + align(tensors.get(n)!.size, 4), 0);
+      // Outputs sit at multiples of 8 bytes in the readback buffer: getMappedRange needs offsets
+      // that are (a tensor of an odd number of floats, e.g. a [B, T, T] attention matrix, would
+      // put the next one at 4 mod 8).
+      const outBytes = io.outputs.reduce((a, n) => a + align(tensors.get(n)!.size, 8), 0);
       const readback = owner.create({ label: `${label}.readback`, size: Math.max(4, outBytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
       const validation = await popScope();
       const oom = await popScope();
@@ -324,7 +327,7 @@ export class Plan {
       const t = this.tensors.get(name)!;
       encoder.copyBufferToBuffer(t.buffer, t.offset ?? 0, this.readback, offset, t.size);
       places.push([name, offset, t.size]);
-      offset += align(t.size, 4);
+      offset += align(t.size, 8);
     }
     this.device.pushErrorScope('validation');
     this.device.queue.submit([encoder.finish()]);
