@@ -15,6 +15,7 @@ import { formatProfile, profileFromEnv } from '../runtime/profile_format.js';
 import { defaultPreprocess, type PreprocessConfig } from './preprocess.js';
 import { firstNonFinite, imageList, maxAbs, nonFiniteRows } from './finite.js';
 import { topk } from '../kernels/topk/op.js';
+import { Explainer, type AttentionExplanation, type ExplainOptions } from './explain.js';
 
 export interface LoadOptions {
   /** Names GPU objects and errors; defaults to "vit". */
@@ -309,7 +310,7 @@ export class ViTModel {
     const plans = [...this.plans.values()];
     this.plans.clear();
     // Plans free their buffers after the runs queued on them; the weights go only after that.
-    await Promise.all([...plans.map((p) => p.then((plan) => plan.destroy(), () => undefined)), ...this.retiring]);
+    await Promise.all([...plans.map((p) => p.then((plan) => plan.destroy(), () => undefined)), ...this.retiring, this.explainer?.dispose()]);
     this.owner.destroyAll();
   }
 
@@ -363,6 +364,27 @@ export class ViTModel {
       throw new WebvitError('BAD_INPUT', `${this.label}: input has ${input.length} values, expected ${batch * per} for batch ${batch} (${what})`);
     }
     return batch;
+  }
+
+  /** The explain plan (src/model/explain.ts), made on the first explain() call. */
+  private explainer: Explainer | undefined;
+
+  /**
+   * What the model attends to: per layer the head-averaged attention and each head's mean
+   * attention distance, and the attention rollout (or one layer's attention) per image. Runs a
+   * separate explain plan, compiled on first use; the forward plans are not touched.
+   */
+  async explain(input: Float32Array, options: ExplainOptions = {}): Promise<AttentionExplanation> {
+    const batch = this.checkInput(input, options.batch);
+    const pixels = input.slice();
+    const bad = firstNonFinite(pixels);
+    if (bad >= 0) throw this.nonFiniteInput(pixels, bad, batch);
+    this.explainer ??= new Explainer({
+      device: this.device, config: this.config, label: this.label, halfWeights: this.halfWeights, onProgress: this.onProgress,
+      weight: (name) => this.weight(name),
+      kernels: (b) => this.graphKernels(b),
+    });
+    return this.explainer.run(pixels, batch, options);
   }
 
   private readonly chosen = new Map<number, Record<string, string>>();

@@ -1,0 +1,293 @@
+import type { Binding, Dispatch, TensorRef } from '../kernels/kernel.js';
+import { attentionExplain } from '../kernels/attention_explain/op.js';
+import { attentionProbs } from '../kernels/attention_probs/op.js';
+import type { AttentionShape } from '../kernels/attention/op.js';
+import type { GraphKernels } from '../kernels/registry.js';
+import { WebvitError } from '../runtime/errors.js';
+import { Plan } from '../runtime/plan.js';
+import type { ProgressCallback } from '../runtime/progress.js';
+import { shapeOf, type ViTConfig } from './config.js';
+import { buildGraph } from './graph.js';
+
+/**
+ * Explain mode: what the model attends to (issue "What the model sees"; definitions in
+ * docs/explain.md). One GPU pass per batch gives, per layer, the head-averaged attention matrix Ā
+ * and each head's mean attention distance; attention rollout is then a few vector-matrix products
+ * on the CPU.
+ *
+ * How it is computed
+ * - A separate *explain plan*, compiled on first use and cached beside (never instead of) the
+ *   model's forward plans: the default graph (buildGraph) with each block's `attention` dispatch
+ *   replaced by `attention_explain` (same output, plus distances) and followed by
+ *   `attention_probs`. Every other dispatch is the forward plan's own (same variants, WGSL,
+ *   buffers); the forward pass is not touched at all (test/model/explain.test.ts checks both).
+ * - Mean attention distance: accumulated inside the fused attention kernel beside the online
+ *   softmax (src/kernels/attention_explain/online_softmax_distance.ts): per query a running
+ *   Σ e^(s−m)·‖c_q − c_k‖ over the patch keys, rescaled at each key tile exactly like the value
+ *   accumulator and divided by the softmax denominator at the end; no attention matrix is
+ *   written for it. The kernel writes one distance per (image, head, patch query), [B, H, N]; the
+ *   mean over the N patch queries is taken here on the CPU in float64 (B·H·N values per layer:
+ *   microseconds; a GPU reduction would need a pass of its own or float atomics WGSL lacks).
+ * - Ā[l] [B, T, T]: attention_probs/head_mean (softmax probabilities averaged over heads).
+ * - Rollout, R_l = norm_rows(0.5·Ā[l] + 0.5·I), Rollout = R_{L−1}·…·R_0, on the CPU in float64:
+ *   only one row of the product is wanted (row 0 for class-token models, the mean of the patch
+ *   rows for mean-pooled ones), so it is a row vector pushed through the layers from the last to
+ *   the first, L vector-matrix products of T² each (ViT-B/16: 12 × 197² ≈ 0.5 M multiply-adds per
+ *   image, well under a millisecond), instead of L − 1 full T³ matrix products on the GPU.
+ */
+
+export interface ExplainOptions {
+  /** Images in the input; inferred from its length when omitted. */
+  batch?: number;
+  /** Show this layer's raw head-averaged attention (0-based) instead of the rollout. */
+  layer?: number;
+}
+
+export interface AttentionExplanation {
+  batch: number;
+  layers: number;
+  heads: number;
+  grid: number;
+  patchSize: number;
+  /** Class/distillation tokens before the patches. */
+  prefix: number;
+  pooling: 'cls' | 'mean';
+  /** [layers][batch·heads]: mean attention distance in pixels per image and head. */
+  distance: Float32Array[];
+  /** [batch][grid·grid]: the rollout (or the chosen layer's attention) row, raw (not scaled to max 1), patch columns only. */
+  rollout: Float32Array[];
+  /** [layers]: head-averaged attention, batch·T·T each, rows = queries. */
+  attention: Float32Array[];
+  /** What `rollout` is, in words (rollout vs one layer; class token vs mean of patch queries). */
+  source: string;
+  /** [batch, num_classes] logits of the same pass (empty without a classifier). */
+  logits: Float32Array;
+}
+
+/**
+ * The most bytes explain mode's outputs (every layer's Ā, the distances, the logits) may take:
+ * they are read back through one buffer and returned as arrays. 1 GiB, or less where the device
+ * allows smaller buffers.
+ */
+export const EXPLAIN_MAX_BYTES = 2 ** 30;
+
+export interface ExplainBudget {
+  /** Bytes of the explain outputs at this batch (all layers' attention matrices, distances, logits). */
+  bytes: number;
+  /** Of which one layer's head-averaged attention matrix [B, T, T]. */
+  layerBytes: number;
+  /** The largest batch whose outputs fit the limit. */
+  maxBatch: number;
+}
+
+/**
+ * Refuses explain requests that make no sense or do not fit, before anything is allocated:
+ * - BAD_INPUT: a model with a single patch (grid < 2): every distance is 0 and the map is one
+ *   pixel; a batch that is not a positive integer;
+ * - DEVICE_LIMITS: outputs above EXPLAIN_MAX_BYTES (or the device's largest buffer), one layer's
+ *   matrix above the device's largest storage binding, or an activation the forward pass itself
+ *   cannot bind at this batch; the message names the bytes needed and the batch that fits.
+ * Returns the bytes the outputs take.
+ */
+export function explainLimits(c: ViTConfig, batch: number, limits?: Pick<GPUSupportedLimits, 'maxBufferSize' | 'maxStorageBufferBindingSize'>, label = 'explain'): ExplainBudget {
+  const s = shapeOf(c);
+  if (s.grid < 2) {
+    throw new WebvitError(
+      'BAD_INPUT',
+      `${label}: this model sees the image as ${s.grid * s.grid} patch (image_size ${c.image_size} / patch_size ${c.patch_size} = ${s.grid} per side): an attention map of one patch and attention distances (all 0) say nothing. Explain needs at least 2×2 patches.`,
+    );
+  }
+  if (!Number.isInteger(batch) || batch < 1) throw new WebvitError('BAD_INPUT', `${label}: batch must be a positive integer, got ${batch}`);
+  const T = s.tokens;
+  const N = s.grid * s.grid;
+  const L = c.num_layers;
+  const perImage = 4 * (L * T * T + L * c.num_heads * N + c.num_classes);
+  const bytes = batch * perImage;
+  const layerBytes = 4 * batch * T * T;
+  const limit = Math.min(EXPLAIN_MAX_BYTES, limits?.maxBufferSize ?? Infinity);
+  const maxBatch = Math.floor(limit / perImage);
+  const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+  const advice = maxBatch >= 1 ? `explain at most ${maxBatch} image${maxBatch === 1 ? '' : 's'} per call` : `even one image needs ${perImage} bytes: this model is too large to explain on this device`;
+  if (bytes > limit) {
+    throw new WebvitError(
+      'DEVICE_LIMITS',
+      `${label}: explaining ${batch} images needs ${bytes} bytes (${mb(bytes)}) of attention outputs (${L} layers × ${batch} × ${T}×${T} head-averaged attention, 4 bytes each, plus distances and logits), above the limit of ${limit} bytes (${mb(limit)}); ${advice}`,
+    );
+  }
+  const bind = limits?.maxStorageBufferBindingSize ?? Infinity;
+  const biggest = 4 * batch * T * Math.max(c.mlp_size, 3 * c.hidden_size, T);
+  if (biggest > bind) {
+    const fit = Math.floor(bind / (4 * T * Math.max(c.mlp_size, 3 * c.hidden_size, T)));
+    throw new WebvitError('DEVICE_LIMITS', `${label}: explaining ${batch} images needs a ${biggest}-byte buffer (${mb(biggest)}) but this device binds at most ${bind} bytes; explain at most ${fit} images per call`);
+  }
+  return { bytes, layerBytes, maxBatch };
+}
+
+/** What the explain plan needs from its ViTModel (which keeps these private). */
+export interface ExplainHost {
+  device: GPUDevice;
+  config: ViTConfig;
+  label: string;
+  weight(name: string): Binding;
+  halfWeights: ReadonlySet<string>;
+  /** The variants the forward plan at this batch runs (forced, cached, tuned or default). */
+  kernels(batch: number): Promise<GraphKernels>;
+  onProgress?: ProgressCallback;
+}
+
+/** Tensor names of layer l's explain outputs. */
+const distanceTensor = (l: number) => `blocks.${l}.attn.distance`;
+const probsTensor = (l: number) => `blocks.${l}.attn.probs`;
+
+/**
+ * The explain plan's dispatches: `dispatches` (the forward graph) with each attention dispatch
+ * replaced by attention_explain (same label, qkv and out bindings; plus a distance tensor
+ * [B, H, N]) followed by attention_probs (Ā [B, T, T]). Returns the new list and the output tensors.
+ */
+export function explainDispatches(c: ViTConfig, batch: number, dispatches: readonly Dispatch[], maxWorkgroupStorage: number, maxWorkgroupsPerDimension?: number): { dispatches: Dispatch[]; outputs: string[] } {
+  const s = shapeOf(c);
+  const N = s.grid * s.grid;
+  const out: Dispatch[] = [];
+  const outputs: string[] = [];
+  let l = 0;
+  for (const d of dispatches) {
+    if (d.op?.name !== 'attention') {
+      out.push(d);
+      continue;
+    }
+    const shape = d.op.shape as AttentionShape;
+    const { T, heads, headDim } = shape;
+    const qkv = d.bindings.qkv;
+    const dist: TensorRef = { tensor: distanceTensor(l), bytes: 4 * batch * heads * N };
+    const probs: TensorRef = { tensor: probsTensor(l), bytes: 4 * batch * T * T };
+    out.push(attentionExplain({ label: d.label, batch, T, heads, headDim, prefix: s.prefixTokens, grid: s.grid, patchSize: c.patch_size, qkv, out: d.bindings.out, dist, maxWorkgroupStorage }));
+    out.push(attentionProbs({ label: `${d.label}.probs`, batch, T, heads, headDim, qkv, out: probs, maxWorkgroupsPerDimension }));
+    outputs.push(dist.tensor, probs.tensor);
+    l++;
+  }
+  if (l !== c.num_layers) throw new WebvitError('BAD_ARGUMENT', `explain: the graph has ${l} attention dispatches, the config ${c.num_layers} layers`);
+  return { dispatches: out, outputs };
+}
+
+/**
+ * The explain plan of one model: one plan at a time (the last batch size asked for), compiled on
+ * first use, separate from the forward plans so that explaining never evicts or changes them.
+ */
+export class Explainer {
+  private plan: { batch: number; plan: Promise<{ plan: Plan; logits?: string }> } | undefined;
+  private disposed = false;
+
+  constructor(private readonly host: ExplainHost) {}
+
+  /** Runs the explain pass on checked, finite pixels [batch, C, S, S]. */
+  async run(pixels: Float32Array, batch: number, options: ExplainOptions): Promise<AttentionExplanation> {
+    const c = this.host.config;
+    const L = c.num_layers;
+    const layer = options.layer;
+    if (layer !== undefined && !(Number.isInteger(layer) && layer >= 0 && layer < L)) {
+      throw new WebvitError('BAD_INPUT', `${this.host.label}: explain layer must be a whole number from 0 to ${L - 1} (the model has ${L} layers), got ${layer}`);
+    }
+    explainLimits(c, batch, this.host.device.limits, this.host.label);
+    const { plan, logits } = await this.planFor(batch);
+    const out = await plan.run({ image: pixels });
+    return explanation(c, batch, out, logits, layer, this.host.label);
+  }
+
+  private planFor(batch: number): Promise<{ plan: Plan; logits?: string }> {
+    if (this.disposed) throw new WebvitError('DISPOSED', `${this.host.label}: explain() after dispose()`);
+    if (this.plan?.batch === batch) return this.plan.plan;
+    const old = this.plan;
+    const h = this.host;
+    const p = h.kernels(batch).then((kernels) => {
+      const limits = h.device.limits;
+      const graph = buildGraph(h.config, (name) => h.weight(name), { batch, maxWorkgroupStorage: limits.maxComputeWorkgroupStorageSize, kernels, halfWeights: h.halfWeights });
+      const e = explainDispatches(h.config, batch, graph.dispatches, limits.maxComputeWorkgroupStorageSize, limits.maxComputeWorkgroupsPerDimension);
+      const outputs = [...e.outputs, ...(graph.logits ? [graph.logits.tensor] : [])];
+      return Plan.compile(h.device, `${h.label}.explain.b${batch}`, e.dispatches, { inputs: [graph.input.tensor], outputs }, { onCompile: h.onProgress }).then((plan) => ({ plan, logits: graph.logits?.tensor }));
+    });
+    this.plan = { batch, plan: p };
+    p.catch(() => this.plan?.plan === p && (this.plan = undefined));
+    // The previous plan frees its buffers once the runs queued on it are done.
+    old?.plan.then((x) => x.plan.destroy(), () => undefined);
+    return p;
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    const p = this.plan;
+    this.plan = undefined;
+    await p?.plan.then((x) => x.plan.destroy(), () => undefined);
+  }
+}
+
+/** Turns the explain plan's outputs into the explanation (CPU, float64 where it sums). */
+function explanation(c: ViTConfig, batch: number, out: Record<string, Float32Array>, logitsName: string | undefined, layer: number | undefined, label: string): AttentionExplanation {
+  const s = shapeOf(c);
+  const L = c.num_layers;
+  const H = c.num_heads;
+  const N = s.grid * s.grid;
+  const T = s.tokens;
+  const P = s.prefixTokens;
+  const pooling = c.pooling === 'cls' ? 'cls' : 'mean';
+  const distance: Float32Array[] = [];
+  const attention: Float32Array[] = [];
+  for (let l = 0; l < L; l++) {
+    distance.push(meanDistance(out[distanceTensor(l)], batch, H, N));
+    attention.push(out[probsTensor(l)]);
+  }
+  const rollout = Array.from({ length: batch }, (_, b) => rolloutRow(attention, b, T, P, pooling, layer));
+  const bad = [...distance, ...rollout].findIndex((a) => a.some((v) => !Number.isFinite(v)));
+  if (bad >= 0) {
+    throw new WebvitError('BAD_WEIGHTS', `${label}: explain produced non-finite attention values (NaN or ±Inf) although the input is finite: the model's weights overflow float32. Check the weight file; convert it again from the original checkpoint.`);
+  }
+  const rowWord = pooling === 'cls' ? 'from the class token' : 'mean over patch queries (mean-pooled model)';
+  const source = layer === undefined ? (pooling === 'cls' ? 'rollout from the class token' : 'rollout, mean over patch queries (mean-pooled model)') : `layer ${layer} attention (head-averaged, raw), ${rowWord}`;
+  return { batch, layers: L, heads: H, grid: s.grid, patchSize: c.patch_size, prefix: P, pooling, distance, rollout, attention, source, logits: logitsName ? out[logitsName] : new Float32Array(0) };
+}
+
+/** dist [B, H, N] (per patch query) -> [B·H]: the mean over the N patch queries, summed in float64. */
+export function meanDistance(dist: Float32Array, B: number, H: number, N: number): Float32Array {
+  const r = new Float32Array(B * H);
+  for (let i = 0; i < B * H; i++) {
+    let sum = 0;
+    for (let n = 0; n < N; n++) sum += dist[i * N + n];
+    r[i] = sum / N;
+  }
+  return r;
+}
+
+/**
+ * One image's map, [N] patch columns, in float64: the starting row v (e_0 for 'cls'; the mean of
+ * the patch rows e_P..e_{T−1} for 'mean'), then
+ * - rollout (layer undefined): v ← v·R_l for l = L−1 down to 0, R_l = norm_rows(0.5·Ā[l] + 0.5·I),
+ *   which is row v of R_{L−1}·…·R_0 without forming the product;
+ * - one layer: v·Ā[layer] (raw attention, no identity).
+ */
+export function rolloutRow(attention: readonly Float32Array[], b: number, T: number, P: number, pooling: 'cls' | 'mean', layer?: number): Float32Array {
+  let v = new Float64Array(T);
+  if (pooling === 'cls') v[0] = 1;
+  else for (let i = P; i < T; i++) v[i] = 1 / (T - P);
+  const layers = layer === undefined ? attention.map((_, l) => l).reverse() : [layer];
+  for (const l of layers) {
+    const A = attention[l];
+    const base = b * T * T;
+    const next = new Float64Array(T);
+    for (let i = 0; i < T; i++) {
+      const vi = v[i];
+      if (vi === 0) continue;
+      const row = base + i * T;
+      if (layer !== undefined) {
+        for (let j = 0; j < T; j++) next[j] += vi * A[row + j];
+        continue;
+      }
+      // Row i of R = (0.5·Ā[i, :] + 0.5·e_i) / (0.5·Σ_j Ā[i, j] + 0.5)
+      let sum = 0;
+      for (let j = 0; j < T; j++) sum += A[row + j];
+      const w = vi / (0.5 * sum + 0.5);
+      for (let j = 0; j < T; j++) next[j] += 0.5 * w * A[row + j];
+      next[i] += 0.5 * w;
+    }
+    v = next;
+  }
+  return Float32Array.from(v.subarray(P));
+}
