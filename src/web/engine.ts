@@ -170,8 +170,15 @@ export class Engine implements ImageClassifier {
     return { buffers: b.buffers, bytes: b.bytes, textures: t.textures, textureBytes: t.bytes, calls: this.calls };
   }
 
-  async dispose(): Promise<void> {
-    if (this.disposed) return;
+  dispose(): Promise<void> {
+    // Every caller waits for the same release (a second dispose() does not return early).
+    this.disposing ??= this.release();
+    return this.disposing;
+  }
+
+  private disposing?: Promise<void>;
+
+  private async release(): Promise<void> {
     this.disposed = true;
     await this.queue.idle();
     const rt = this.rt;

@@ -102,17 +102,21 @@ export class WorkerClassifier implements ImageClassifier {
     return (await this.request({ type: 'stats' })).value as ClassifierStats;
   }
 
-  async dispose(): Promise<void> {
-    if (this.disposed) return;
-    try {
-      await this.request({ type: 'dispose' });
-    } catch {
-      /* a failed worker has nothing left to free */
-    }
-    this.disposed = true;
-    this.worker.terminate();
-    this.fail(new WebvitError('DISPOSED', 'the classifier was disposed; create a new one'));
+  dispose(): Promise<void> {
+    this.disposing ??= (async () => {
+      try {
+        await this.request({ type: 'dispose' });
+      } catch {
+        /* a failed worker has nothing left to free */
+      }
+      this.disposed = true;
+      this.worker.terminate();
+      this.fail(new WebvitError('DISPOSED', 'the classifier was disposed; create a new one'));
+    })();
+    return this.disposing;
   }
+
+  private disposing?: Promise<void>;
 
   /**
    * Sources made transferable and posted in call order (one call's bitmaps may take longer to make

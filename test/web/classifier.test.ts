@@ -266,7 +266,10 @@ describe('GPU memory, device loss, dispose', () => {
     devices.push(device);
     const clf = await createImageClassifier({ model: MODEL.slice().buffer, device });
     const pending = clf.classify(images[3]);
-    await clf.dispose();
+    const first = clf.dispose();
+    await clf.dispose(); // a second dispose() waits for the same release
+    expect(liveBuffers(device)).toEqual({ buffers: 0, bytes: 0 });
+    await first;
     expectMatches(await pending, reference[3], 'call queued before dispose');
     // Counted on the device itself (BufferOwner's per-device tally), not through the disposed classifier.
     expect(liveBuffers(device)).toEqual({ buffers: 0, bytes: 0 });
