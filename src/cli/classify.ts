@@ -48,7 +48,7 @@ export function packageRoot(): string {
 }
 
 
-function pixelCount(v: string | undefined): number | undefined {
+export function pixelCount(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(v.trim());
   const n = m ? Number(m[1]) * (m[2] ? (m[2].toLowerCase() === 'k' ? 1e3 : 1e6) : 1) : NaN;
@@ -56,13 +56,13 @@ function pixelCount(v: string | undefined): number | undefined {
   return Math.floor(n);
 }
 
-interface Item {
+export interface Item {
   file: string;
   error?: string;
 }
 
 /** Positional arguments → files: directories expand to their image files (sorted, not recursive). */
-async function expand(paths: string[]): Promise<Item[]> {
+export async function expand(paths: string[]): Promise<Item[]> {
   const items: Item[] = [];
   for (const p of paths) {
     let s;
@@ -159,6 +159,25 @@ function reason(e: unknown, file: string): string {
   return e.message.startsWith(`${file}: `) ? e.message.slice(file.length + 2) : e.message;
 }
 
+/**
+ * `--model FILE`, or the bundled Fashion-MNIST model (relative to the working directory when it
+ * lies below it, for shorter messages); a missing bundled model is explained.
+ */
+export function modelPathOrBundled(model: string | undefined): string {
+  if (model) return model;
+  const root = packageRoot();
+  const bundled = join(root, BUNDLED);
+  if (!existsSync(bundled)) {
+    throw new WebvitError(
+      'BAD_WEIGHTS',
+      `no --model given and the bundled model ${bundled} is missing. Train and write it with \`/usr/bin/python3 tools/train_fashion_mnist.py\` ` +
+        `(about 40 minutes on 2 cores; it ships in the repository, so a fresh clone has it), or pass --model FILE`,
+    );
+  }
+  const rel = relative(process.cwd(), bundled);
+  return rel && !rel.startsWith('..') ? rel : bundled;
+}
+
 /** `webvit classify IMAGE...`: images in, top-K labels out. */
 export async function classifyCommand(argv: string[]): Promise<number> {
   const parsed = parseCommandLine({
@@ -182,20 +201,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   const json = values.json ?? false;
   const tune = tuneOption(values);
 
-  let modelPath = values.model;
-  if (!modelPath) {
-    const root = packageRoot();
-    const bundled = join(root, BUNDLED);
-    if (!existsSync(bundled)) {
-      throw new WebvitError(
-        'BAD_WEIGHTS',
-        `no --model given and the bundled model ${bundled} is missing. Train and write it with \`/usr/bin/python3 tools/train_fashion_mnist.py\` ` +
-          `(about 40 minutes on 2 cores; it ships in the repository, so a fresh clone has it), or pass --model FILE`,
-      );
-    }
-    const rel = relative(process.cwd(), bundled);
-    modelPath = rel && !rel.startsWith('..') ? rel : bundled;
-  }
+  const modelPath = modelPathOrBundled(values.model);
   const { weights } = await readWeightFile(modelPath);
   const c = weights.config;
   if (c.num_classes === 0) throw new WebvitError('BAD_CONFIG', `${modelPath}: has no classifier (num_classes 0): it returns features, there is nothing to classify`);
@@ -255,7 +261,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   return failed ? 1 : 0;
 }
 
-async function readImage(file: string): Promise<Uint8Array> {
+export async function readImage(file: string): Promise<Uint8Array> {
   try {
     return await readFile(file);
   } catch (e) {

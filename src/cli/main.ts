@@ -6,6 +6,7 @@ import { BENCH_USAGE, benchCommand } from './bench.js';
 import { CONVERT_USAGE, convertCommand } from './convert.js';
 import { CLASSIFY_USAGE, classifyCommand, packageRoot } from './classify.js';
 import { INSPECT_USAGE, inspectCommand } from './inspect.js';
+import { EXPLAIN_USAGE, explainCommand } from './explain.js';
 import { setCommandName, UsageError } from './usage.js';
 import { runQuietChild } from './quiet_dawn.js';
 import { dawnInstanceFlags } from '../runtime/node-device.js';
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, { usage: string; run: (argv: string[]) => Promise
   convert: { usage: CONVERT_USAGE, run: convertCommand },
   classify: { usage: CLASSIFY_USAGE, run: classifyCommand, gpu: true },
   inspect: { usage: INSPECT_USAGE, run: inspectCommand },
+  explain: { usage: EXPLAIN_USAGE, run: explainCommand, gpu: true },
 };
 
 const USAGE = `webvit — Vision Transformer inference on WebGPU
@@ -29,6 +31,7 @@ ${BENCH_USAGE}
 ${CONVERT_USAGE}
 ${CLASSIFY_USAGE}
 ${INSPECT_USAGE}
+${EXPLAIN_USAGE}
 Options:
   -h, --help      this text (\`webvit COMMAND --help\`: that command's)
   -V, --version   the version

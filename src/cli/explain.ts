@@ -1,0 +1,250 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { decodeImage, DEFAULT_MAX_PIXELS, RgbaPool } from '../image/decode.js';
+import { ImagePreprocessor } from '../image/preprocessor.js';
+import { patchFilterComponents, positionSimilarity } from '../model/analysis.js';
+import { shapeOf } from '../model/config.js';
+import { explainLimits, type AttentionExplanation } from '../model/explain.js';
+import { ViTModel } from '../model/vit.js';
+import { readWeightFile } from '../model/weight_file.js';
+import { getNodeDevice } from '../runtime/node-device.js';
+import { WebvitError } from '../runtime/errors.js';
+import { expand, modelPathOrBundled, pixelCount, readImage, shownName, type Item } from './classify.js';
+import { distancePlot } from './figures/distance_plot.js';
+import { filterTiles } from './figures/filter_tiles.js';
+import { overlayPng } from './figures/overlay.js';
+import { similarityGrid } from './figures/similarity_grid.js';
+import { f32, meanDistance, rows, uniformAttentionDistance } from './figures/attention_summary.js';
+import { Progress } from './progress.js';
+import { parseCommandLine, positiveInt, TUNE_USAGE, tuneOption, UsageError } from './usage.js';
+
+export const EXPLAIN_USAGE = `  webvit explain IMAGE... -o DIR [--model FILE] [--layer L] [--json] [--batch N]
+                  [--max-pixels N] [--tune | --no-tune]
+      What the model sees (the ViT paper's section 4.5; docs/explain.md). Writes to DIR, per image,
+      NAME.attention.png: the image as the model saw it and the attention rollout from the class
+      token over it (mean-pooled models: the mean over patch queries); per model,
+      attention-distance.svg (mean attention distance of every head by layer, averaged over the
+      images), position-similarity.svg (cosine similarity of the position embeddings),
+      filter-components.svg (top principal components of the patch-embedding filters) and
+      explain.json with every number behind them. Prints each image's map as a grid of numbers
+      (scaled to max 1), or with --json the JSON. Attention is computed on the GPU.
+      --layer L: the head-averaged attention of layer L alone (1 = first) instead of the rollout.
+      --batch N: images per explain pass (default 8). Without --model: the bundled model.
+      ${TUNE_USAGE}
+`;
+
+const DEFAULT_BATCH = 8;
+
+interface ImageResult {
+  file: string;
+  error?: string;
+  png?: string;
+  /** [G][G] the raw map (rollout or the layer's attention), and divided by its max. */
+  map?: number[][];
+  mapScaled?: number[][];
+  /** [layer][head] this image's mean attention distance in pixels. */
+  distance?: number[][];
+  /** The model's top class for the image (from the same pass), when it has a classifier. */
+  top?: { label: string | null; index: number; p: number };
+}
+
+/** `webvit explain IMAGE... -o DIR`: the attention and model-level figures of the ViT paper. */
+export async function explainCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: 'string', short: 'm' },
+      out: { type: 'string', short: 'o' },
+      json: { type: 'boolean' },
+      layer: { type: 'string', short: 'l' },
+      batch: { type: 'string', short: 'b' },
+      'max-pixels': { type: 'string' },
+      tune: { type: 'boolean' },
+      'no-tune': { type: 'boolean' },
+    },
+  });
+  if (positionals.length === 0) throw new UsageError('explain needs at least one IMAGE (a PNG/JPEG file or a directory of them)');
+  if (!values.out) throw new UsageError('explain needs -o DIR: where to write the figures and explain.json');
+  const outDir = values.out;
+  const layerNumber = positiveInt('layer', values.layer);
+  const batchSize = positiveInt('batch', values.batch) ?? DEFAULT_BATCH;
+  const maxPixels = pixelCount(values['max-pixels']) ?? DEFAULT_MAX_PIXELS;
+  const tune = tuneOption(values);
+  const json = values.json ?? false;
+
+  const modelPath = modelPathOrBundled(values.model);
+  const { weights } = await readWeightFile(modelPath);
+  const c = weights.config;
+  const s = shapeOf(c);
+  if (c.num_channels !== 1 && c.num_channels !== 3) {
+    throw new WebvitError('BAD_CONFIG', `${modelPath}: takes ${c.num_channels}-channel images; explain handles 1-channel (greyscale) and 3-channel (RGB) models`);
+  }
+  if (layerNumber !== undefined && layerNumber > c.num_layers) {
+    throw new UsageError(`--layer ${layerNumber}: ${modelPath} has ${c.num_layers} layer${c.num_layers === 1 ? '' : 's'} (1 to ${c.num_layers})`);
+  }
+  const items = await expand(positionals);
+  const batch = Math.min(batchSize, Math.max(1, items.length));
+  // Meaningless shapes (a single patch) and batches whose attention matrices would not fit are
+  // refused here, before the GPU work, with the numbers.
+  explainLimits(c, batch);
+  await mkdir(outDir, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
+    throw new WebvitError('IO', `cannot create the output directory ${outDir} (${e.code ?? e.message})`);
+  });
+
+  const results: ImageResult[] = [];
+  const names = new Set<string>();
+  let source = '';
+  const progress = new Progress(items.length, 'images');
+  const t0 = performance.now();
+  const device = await getNodeDevice();
+  let model: ViTModel | undefined;
+  let pre: ImagePreprocessor | undefined;
+  try {
+    explainLimits(c, batch, device.limits); // the device's own buffer limits too
+    model = await ViTModel.fromWeights(device, weights, { label: 'model', batch, tune, onProgress: (e) => progress.loadStage(e) });
+    pre = new ImagePreprocessor(device, model.preprocess);
+    const pool = new RgbaPool();
+    const per = s.imageValues;
+    for (let b0 = 0; b0 < items.length; b0 += batch) {
+      const chunk = items.slice(b0, b0 + batch);
+      // Unfilled slots stay zero; their results are not used.
+      const input = new Float32Array(batch * per);
+      const slots = chunk.map(() => -1);
+      let n = 0;
+      for (const [i, it] of chunk.entries()) {
+        if (it.error) continue;
+        try {
+          await pre.runInto(await decodeImage(await readImage(it.file), it.file, { maxPixels, pool }), input, n, `image${n}`);
+          slots[i] = n++;
+        } catch (e) {
+          if (!(e instanceof WebvitError)) throw e;
+          it.error = e.message.startsWith(`${it.file}: `) ? e.message.slice(it.file.length + 2) : e.message;
+        }
+      }
+      const ex = n > 0 ? await model.explain(input, { batch, ...(layerNumber !== undefined ? { layer: layerNumber - 1 } : {}) }) : undefined;
+      if (ex) source = ex.source;
+      for (const [i, it] of chunk.entries()) {
+        if (slots[i] < 0) results.push({ file: it.file, error: it.error });
+        else results.push(await imageResult(it, slots[i], ex!, input.subarray(slots[i] * per, (slots[i] + 1) * per), model.preprocess, outDir, names, model.labels));
+        progress.update(results.length);
+      }
+    }
+  } finally {
+    progress.clear();
+    await pre?.dispose();
+    await model?.dispose();
+    device.destroy(); // the CLI made this device
+  }
+
+  // Per model: the distance plot (over the images that worked) and the two weight-only figures.
+  const good = results.filter((r) => !r.error);
+  const mean = meanDistance(good.map((r) => r.distance!));
+  const uniform = uniformAttentionDistance(c);
+  const files: Record<string, string> = {};
+  const write = async (name: string, data: string | Uint8Array) => {
+    await writeOut(join(outDir, name), data);
+    files[name.replace(/\.[a-z]+$/, '')] = join(outDir, name);
+  };
+  if (good.length) await write('attention-distance.svg', await distancePlot({ mean, images: good.length, imageSize: c.image_size, uniform }));
+  const sim = positionSimilarity(weights);
+  await write('position-similarity.svg', await similarityGrid(sim.grid, sim.similarity));
+  const pcs = patchFilterComponents(weights);
+  await write('filter-components.svg', await filterTiles(pcs.patchSize, pcs.channels, pcs.components, pcs.varianceRatio));
+
+  const doc = {
+    model: modelPath,
+    config: c,
+    grid: s.grid,
+    patch_size: c.patch_size,
+    prefix_tokens: s.prefixTokens,
+    map: { source, layer: layerNumber ?? null, note: 'map: raw values per patch (row-major G×G), map_scaled: divided by the max; layers are numbered from 1 here, arrays start at layer 1' },
+    images: results.map((r) => (r.error ? { file: r.file, error: r.error } : { file: r.file, top: r.top ?? null, png: r.png, map: r.map, map_scaled: r.mapScaled, distance: r.distance })),
+    attention_distance: { unit: 'pixels', images: good.length, mean: mean.map((row) => row.map(f32)), uniform: f32(uniform), figure: files['attention-distance'] ?? null },
+    position_similarity: { grid: sim.grid, similarity: rows(sim.similarity, sim.grid * sim.grid), figure: files['position-similarity'] },
+    filter_components: {
+      patch_size: pcs.patchSize,
+      channels: pcs.channels,
+      order: '(channel, row, col)',
+      components: pcs.components.map((v) => Array.from(v, f32)),
+      variance_ratio: pcs.varianceRatio.map(f32),
+      figure: files['filter-components'],
+    },
+  };
+  const text = JSON.stringify(doc);
+  await write('explain.json', text + '\n');
+
+  if (json) process.stdout.write(text + '\n');
+  else {
+    for (const r of results) {
+      if (r.error) process.stderr.write(`webvit: ${shownName(r.file)}: ${r.error}\n`);
+      else {
+        const top = r.top ? `, ${r.top.label ?? `class ${r.top.index}`} ${(100 * r.top.p).toFixed(1)}%` : '';
+        process.stdout.write(`${shownName(r.file)}: ${r.png}${top}; ${source}, scaled to max 1:\n${grid(r.mapScaled!)}`);
+      }
+    }
+    process.stdout.write(`model: ${Object.values(files).join(', ')}\n`);
+  }
+  const failed = results.length - good.length;
+  const secs = ((performance.now() - t0) / 1000).toFixed(2);
+  process.stderr.write(`webvit: explained ${good.length} of ${results.length} image${results.length === 1 ? '' : 's'} with ${shownName(modelPath)} in ${secs} s${failed ? `; ${failed} failed` : ''}\n`);
+  return failed ? 1 : 0;
+}
+
+/** One image's map, distances and overlay PNG, from slot `slot` of an explain result. */
+async function imageResult(
+  it: Item,
+  slot: number,
+  ex: AttentionExplanation,
+  pixels: Float32Array,
+  preprocess: ViTModel['preprocess'],
+  outDir: string,
+  names: Set<string>,
+  labels: string[] | undefined,
+): Promise<ImageResult> {
+  const G = ex.grid;
+  const map = ex.rollout[slot];
+  let max = 0;
+  for (const v of map) max = Math.max(max, v);
+  const scaled = Float32Array.from(map, (v) => (max > 0 ? v / max : 0));
+  const distance = ex.distance.map((d) => Array.from(d.subarray(slot * ex.heads, (slot + 1) * ex.heads), f32));
+  const png = uniqueName(it.file, names);
+  const S = Math.round(Math.sqrt(pixels.length / (preprocess.channels === 'grayscale' ? 1 : 3)));
+  await writeOut(join(outDir, png), overlayPng({ pixels, channels: preprocess.channels === 'grayscale' ? 1 : 3, size: S, preprocess, map, grid: G }));
+  return { file: it.file, png: join(outDir, png), map: rows(map, G), mapScaled: rows(scaled, G), distance, top: topClass(ex, slot, labels) };
+}
+
+/** The most probable class (softmax of the logits in float64), or undefined without a classifier. */
+function topClass(ex: AttentionExplanation, slot: number, labels: string[] | undefined): ImageResult['top'] {
+  const K = ex.logits.length / ex.batch;
+  if (!(K >= 1)) return undefined;
+  const z = ex.logits.subarray(slot * K, (slot + 1) * K);
+  let best = 0;
+  for (let k = 1; k < K; k++) if (z[k] > z[best]) best = k;
+  let sum = 0;
+  for (const v of z) sum += Math.exp(v - z[best]);
+  return { label: labels?.[best] ?? null, index: best, p: f32(1 / sum) };
+}
+
+/** NAME.attention.png from the image's file name; a second image of the same name gets NAME-2. */
+function uniqueName(file: string, names: Set<string>): string {
+  const stem = basename(file, extname(file)).replace(/[^\w.-]+/g, '_') || 'image';
+  let name = `${stem}.attention.png`;
+  for (let k = 2; names.has(name); k++) name = `${stem}-${k}.attention.png`;
+  names.add(name);
+  return name;
+}
+
+/** The map as text: one line of numbers per patch row (two decimals). */
+function grid(m: number[][]): string {
+  if (m.length > 24) return `  (${m.length}×${m.length} values: see explain.json)\n`;
+  return m.map((row) => `  ${row.map((v) => v.toFixed(2)).join(' ')}\n`).join('');
+}
+
+async function writeOut(path: string, data: string | Uint8Array): Promise<void> {
+  try {
+    await writeFile(path, data);
+  } catch (e) {
+    throw new WebvitError('IO', `cannot write ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
