@@ -19,5 +19,3 @@ export { createImageClassifier } from './web/classifier.js';
 export { clearModelCache, DEFAULT_CACHE } from './web/weights.js';
 export type { ImageClassifier, ClassifierOptions, ClassifyOptions, Classification, ClassifierInfo, ClassifierStats, ImageSource, RgbaPixels, WebProgress, ModelSource } from './web/types.js';
 export type { ClassifyProfile, StageTimes } from './web/profile.js';
-// The model-only analyses of the ViT paper's section 4.5 (docs/explain.md), from the weights on the CPU.
-export { positionSimilarity, patchFilterComponents, type ModelWeights, type PositionSimilarity, type FilterComponents } from './model/analysis.js';
