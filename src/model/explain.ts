@@ -161,7 +161,7 @@ export function explainDispatches(c: ViTConfig, batch: number, dispatches: reado
     const dist: TensorRef = { tensor: distanceTensor(l), bytes: 4 * batch * heads * N };
     const probs: TensorRef = { tensor: probsTensor(l), bytes: 4 * batch * T * T };
     out.push(attentionExplain({ label: d.label, batch, T, heads, headDim, prefix: s.prefixTokens, grid: s.grid, patchSize: c.patch_size, qkv, out: d.bindings.out, dist, maxWorkgroupStorage }));
-    out.push(attentionProbs({ label: `${d.label}.probs`, batch, T, heads, headDim, qkv, out: probs, maxWorkgroupsPerDimension }));
+    out.push(attentionProbs({ label: `${d.label}.probs`, batch, T, heads, headDim, qkv, out: probs, maxWorkgroupStorage, maxWorkgroupsPerDimension }));
     outputs.push(dist.tensor, probs.tensor);
     l++;
   }

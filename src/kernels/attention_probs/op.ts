@@ -1,6 +1,7 @@
-import { variantSource, type Binding, type Dispatch } from '../kernel.js';
+import { ceilDiv, variantSource, type Binding, type Dispatch } from '../kernel.js';
 import { variantOf, type VariantInfo } from '../definition.js';
 import { headMeanCode } from './head_mean.js';
+import { queryTilesCode } from './query_tiles.js';
 import { WebvitError } from '../../errors.js';
 
 /**
@@ -18,7 +19,9 @@ export interface AttentionProbsArgs {
   qkv: Binding;
   out: Binding;
   variant?: AttentionProbsVariant;
-  /** device.limits.maxComputeWorkgroupsPerDimension (65535 by default): the grid is [T, B]. */
+  /** device.limits.maxComputeWorkgroupStorageSize (16384 when omitted). */
+  maxWorkgroupStorage?: number;
+  /** device.limits.maxComputeWorkgroupsPerDimension (65535 by default): the grid is [⌈T / BQ⌉, B]. */
   maxWorkgroupsPerDimension?: number;
 }
 
@@ -27,32 +30,51 @@ export interface AttentionProbsShape {
   T: number;
   heads: number;
   headDim: number;
+  /** Workgroup memory to plan for; the device's when omitted (tests set less). */
+  maxWorkgroupStorage?: number;
 }
 
 interface ProbsVariantDef extends VariantInfo<AttentionProbsShape> {
-  code(headDim: number): string;
+  code(p: { headDim: number; BKV: number }): string;
+  /** Queries per workgroup (the grid's x is ⌈T / BQ⌉). */
+  BQ: number;
 }
 
+/**
+ * attention_probs variants:
+ *   head_mean    (head_mean.ts)    a workgroup per (image, query row), its invocations split the keys
+ *   query_tiles  (query_tiles.ts)  a workgroup per 64 queries, key tiles through workgroup memory
+ */
 export const ATTENTION_PROBS_VARIANTS = {
-  head_mean: { summary: 'a workgroup of 64 per (image, query row), looping over heads; scores computed twice (max/sum pass, write pass)', code: (headDim) => headMeanCode(64, headDim) },
+  head_mean: { summary: 'a workgroup of 64 per (image, query row), looping over heads; each invocation gathers its own key rows; scores computed twice (max/sum pass, write pass)', BQ: 1, code: (p) => headMeanCode(64, p.headDim) },
+  query_tiles: {
+    summary: 'a workgroup per 64 queries of one image (one per invocation), keys of one head at a time through workgroup memory as attention/online_softmax: every invocation reads the same key row (explain plan default)',
+    BQ: 64,
+    code: (p) => queryTilesCode(64, p),
+  },
 } satisfies Record<string, ProbsVariantDef>;
 
 export type AttentionProbsVariant = keyof typeof ATTENTION_PROBS_VARIANTS;
 
 export function attentionProbs(a: AttentionProbsArgs): Dispatch {
-  const variant = a.variant ?? 'head_mean';
+  const variant = a.variant ?? 'query_tiles';
   const v: ProbsVariantDef = variantOf('attention_probs', ATTENTION_PROBS_VARIANTS, variant, a.label);
   const { batch, T, heads: H, headDim: DH } = a;
   const maxDim = a.maxWorkgroupsPerDimension ?? 65535;
-  if (T > maxDim || batch > maxDim) throw new WebvitError('BAD_ARGUMENT', `${a.label}: attention_probs dispatches T × batch = ${T} × ${batch} workgroups; the device allows ${maxDim} per dimension`);
+  const gx = ceilDiv(T, v.BQ);
+  if (gx > maxDim || batch > maxDim) throw new WebvitError('BAD_ARGUMENT', `${a.label}: attention_probs/${variant} dispatches ${gx} × ${batch} workgroups; the device allows ${maxDim} per dimension`);
+  // query_tiles: one K tile of BKV rows of Dh floats in workgroup memory (at most 32 rows).
+  const BKV = Math.min(32, Math.floor((a.maxWorkgroupStorage ?? 16384) / (4 * DH)));
+  if (variant === 'query_tiles' && BKV < 1) throw new WebvitError('BAD_ARGUMENT', `${a.label}: head dim ${DH} needs more workgroup memory than the device's ${a.maxWorkgroupStorage} bytes`);
+  const params = variant === 'head_mean' ? { headDim: DH } : { headDim: DH, BKV };
   return {
     label: a.label,
-    source: variantSource('attention_probs', variant, { headDim: DH }, v.code(DH)),
+    source: variantSource('attention_probs', variant, params, v.code({ headDim: DH, BKV })),
     op: { name: 'attention_probs', variant, shape: { batch, T, heads: H, headDim: DH } satisfies AttentionProbsShape, withVariant: (other) => attentionProbs({ ...a, variant: other as AttentionProbsVariant }) },
     bindings: { qkv: a.qkv, out: a.out },
     uniforms: { T, H, scale: 1 / Math.sqrt(DH) },
     sizes: { qkv: 4 * batch * T * 3 * H * DH, out: 4 * batch * T * T },
-    workgroups: [T, batch, 1],
+    workgroups: [gx, batch, 1],
     // scores twice (2·Dh flops each) plus exp, scale and add per (head, query, key)
     flops: batch * H * T * T * (4 * DH + 6),
     bytes: 4 * batch * T * 3 * H * DH + 4 * batch * T * T * H,
