@@ -160,6 +160,29 @@ describe('explain plan and the forward pass', () => {
   });
 });
 
+describe('explain: memory', () => {
+  it('concurrent calls at two batch sizes both succeed; the replaced plan and, at dispose, everything is freed', async () => {
+    const device = await testDevice();
+    const f = loadFixture('tiny');
+    const w = readWeights(f.model, 'tiny');
+    const tracker = trackBuffers(device);
+    try {
+      const model = await ViTModel.fromWeights(device, w, { label: 'tiny.memory' });
+      const per = f.input.length / 3;
+      const one = f.input.subarray(0, per);
+      const [a, b, c] = await Promise.all([model.explain(one), model.explain(f.input), model.explain(one)]);
+      const ref = explainReference(w, f.input, 3);
+      expect(maxRel(a.rollout[0], ref.rollout[0])).toBeLessThanOrEqual(TOL);
+      expect(maxRel(c.rollout[0], ref.rollout[0])).toBeLessThanOrEqual(TOL);
+      compare('tiny batch 3 between two batch-1 calls', b, ref);
+      await model.dispose();
+      expect(tracker.live(), tracker.describeLive()).toEqual([]);
+    } finally {
+      tracker.restore();
+    }
+  });
+});
+
 describe('explain: bad input', () => {
   const cfg = (fields: Partial<ViTConfig>) => parseConfig({ ...base, image_size: 16, patch_size: 8, hidden_size: 16, num_heads: 2, num_layers: 2, ...fields }, 'cfg');
 
