@@ -141,8 +141,9 @@ export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCode
     .join('\n  ');
 
   return /* wgsl */ `enable f16;
+enable subgroups;
 enable chromium_experimental_subgroup_matrix;
-diagnostic(off, chromium_experimental.subgroup_matrix_uniformity);
+diagnostic(off, chromium.subgroup_matrix_uniformity);
 ${linearHeaderWgsl(p, { scalarOutput: true })}
 
 var<workgroup> As: array<f16, ${BM * AS}>; // A slice [BM][BK], f16, rows padded to ${AS}
