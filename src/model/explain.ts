@@ -2,7 +2,7 @@ import type { Binding, Dispatch, TensorRef } from '../kernels/kernel.js';
 import { attentionExplain } from '../kernels/attention_explain/op.js';
 import { attentionProbs } from '../kernels/attention_probs/op.js';
 import type { AttentionShape } from '../kernels/attention/op.js';
-import type { GraphKernels } from '../kernels/registry.js';
+import { applyKernels, type GraphKernels } from '../kernels/registry.js';
 import { WebvitError } from '../runtime/errors.js';
 import { Plan } from '../runtime/plan.js';
 import type { ProgressCallback } from '../runtime/progress.js';
@@ -203,7 +203,10 @@ export class Explainer {
       const graph = buildGraph(h.config, (name) => h.weight(name), { batch, maxWorkgroupStorage: limits.maxComputeWorkgroupStorageSize, kernels, halfWeights: h.halfWeights });
       const e = explainDispatches(h.config, batch, graph.dispatches, limits.maxComputeWorkgroupStorageSize, limits.maxComputeWorkgroupsPerDimension);
       const outputs = [...e.outputs, ...(graph.logits ? [graph.logits.tensor] : [])];
-      return Plan.compile(h.device, `${h.label}.explain.b${batch}`, e.dispatches, { inputs: [graph.input.tensor], outputs }, { onCompile: h.onProgress }).then((plan) => ({ plan, logits: graph.logits?.tensor }));
+      // Variants forced for the explain ops (LoadOptions.kernels.attention_probs) apply here; the
+      // forward graph's dispatches already run their chosen variants and stay as they are.
+      const dispatches = applyKernels(e.dispatches, kernels);
+      return Plan.compile(h.device, `${h.label}.explain.b${batch}`, dispatches, { inputs: [graph.input.tensor], outputs }, { onCompile: h.onProgress }).then((plan) => ({ plan, logits: graph.logits?.tensor }));
     });
     this.plan = { batch, plan: p };
     p.catch(() => this.plan?.plan === p && (this.plan = undefined));

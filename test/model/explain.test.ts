@@ -183,6 +183,22 @@ describe('explain: memory', () => {
   });
 });
 
+describe('explain: kernel variants', () => {
+  it('a variant forced for an explain op at load is the one the explain plan runs, with the same numbers', async () => {
+    const device = await testDevice();
+    const f = loadFixture('tiny_mean');
+    const w = readWeights(f.model, 'tiny_mean');
+    const model = await ViTModel.fromWeights(device, w, { label: 'tiny_mean.forced', batch: 2, kernels: { attention_probs: 'head_mean' } });
+    models.push(model);
+    const e = await model.explain(f.input);
+    const plan = await (model as unknown as { explainer: { plan: { plan: Promise<{ plan: { kernels: { kernel: string }[] } }> } } }).explainer.plan.plan;
+    const kernels = plan.plan.kernels.map((k) => k.kernel);
+    expect(kernels.filter((k) => k.startsWith('attention_probs/'))).toEqual(['attention_probs/head_mean', 'attention_probs/head_mean']);
+    expect(kernels.filter((k) => k.startsWith('attention_explain/'))).toEqual(['attention_explain/online_softmax', 'attention_explain/online_softmax']);
+    compare('tiny_mean with attention_probs/head_mean', e, explainReference(w, f.input, 2));
+  });
+});
+
 describe('explain: bad input', () => {
   const cfg = (fields: Partial<ViTConfig>) => parseConfig({ ...base, image_size: 16, patch_size: 8, hidden_size: 16, num_heads: 2, num_layers: 2, ...fields }, 'cfg');
 
