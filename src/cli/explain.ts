@@ -158,7 +158,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
     grid: s.grid,
     patch_size: c.patch_size,
     prefix_tokens: s.prefixTokens,
-    map: { source, layer: layerNumber ?? null, note: 'map: raw values per patch (row-major G×G), map_scaled: divided by the max; layers are numbered from 1 here, arrays start at layer 1' },
+    map: { source, layer: layerNumber ?? null, note: 'map: raw value per patch, G rows of G; map_scaled: divided by its max. layer counts from 1 (as --layer); distance arrays are in layer order, [0] = layer 1' },
     images: results.map((r) => (r.error ? { file: r.file, error: r.error } : { file: r.file, top: r.top ?? null, png: r.png, map: r.map, map_scaled: r.mapScaled, distance: r.distance })),
     attention_distance: { unit: 'pixels', images: good.length, mean: mean.map((row) => row.map(f32)), uniform: f32(uniform), figure: files['attention-distance'] ?? null },
     position_similarity: { grid: sim.grid, similarity: rows(sim.similarity, sim.grid * sim.grid), figure: files['position-similarity'] },
