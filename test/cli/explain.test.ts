@@ -196,6 +196,10 @@ describe('webvit explain', () => {
     expect(errText(r2.stderr)).toMatch(/explaining 9 images needs \d+ bytes .*above the limit of 1073741824 bytes.*explain at most [78] images per call/);
     expect(existsSync(join(tmp, 'y')), 'nothing written').toBe(false);
 
+    const notDir = cli('explain', 'examples/bag.png', '--model', TINY_MEAN, '-o', 'examples/bag.png/out');
+    expect(notDir.code).toBe(1);
+    expect(errText(notDir.stderr)).toMatch(/cannot create the output directory examples\/bag\.png\/out \((ENOTDIR|EEXIST)\)/);
+
     const noOut = cli('explain', 'examples/bag.png');
     expect(noOut.code).toBe(2);
     expect(errText(noOut.stderr)).toMatch(/needs -o DIR/);
