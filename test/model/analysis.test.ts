@@ -265,28 +265,36 @@ function orthonormalAgainst(rows: Float64Array[], against: Float64Array): Float6
   return out;
 }
 
-// PyTorch's numbers for the committed fixtures (tools/make_explain_fixtures.py, when it has run):
-// similarity within 1e-5, components up to sign within 1e-4 where the eigenvalue gap allows.
+// PyTorch's numbers for the fixtures (tools/make_explain_fixtures.py: float64 from the same float32
+// weights; tiny and tiny_mean are committed, generated/vit_s16 comes from the set-up). Both sides
+// are float64 computations of the same numbers, so they agree far below float32's resolution:
+// similarity within 1e-6 (the float32 output's rounding), ratios within 1e-9, and each component's
+// direction within 1e-6 wherever its eigenvalue is apart from its neighbours by more than 1e-7 of
+// the total (vit_s16's random filters have gaps of ~1e-5; a nearly repeated eigenvalue leaves its
+// vector undetermined), with the sign convention applied by both.
 describe('against the PyTorch reference (explain.json next to a fixture)', () => {
-  for (const name of ['tiny', 'tiny_mean']) {
+  for (const name of ['tiny', 'tiny_mean', 'generated/vit_s16']) {
     const dir = join(import.meta.dirname, '..', 'fixtures', name);
     const file = join(dir, 'explain.json');
-    it.skipIf(!existsSync(file))(`${name}: position similarity and filter components`, () => {
+    it.skipIf(!existsSync(file) || !existsSync(join(dir, 'model.safetensors')))(`${name}: position similarity and filter components`, () => {
       const ref = JSON.parse(readFileSync(file, 'utf8')) as { position_similarity: number[]; filters: { components: number[][]; variance_ratio: number[] } };
       const weights = readWeights(readFileSync(join(dir, 'model.safetensors')), name);
       const sim = positionSimilarity(weights).similarity;
       expect(sim.length).toBe(ref.position_similarity.length);
-      expect(Math.max(...Array.from(sim, (v, i) => Math.abs(v - ref.position_similarity[i])))).toBeLessThan(1e-5);
+      expect(Math.max(...Array.from(sim, (v, i) => Math.abs(v - ref.position_similarity[i])))).toBeLessThan(1e-6);
       const f = patchFilterComponents(weights);
       expect(f.components.length).toBe(ref.filters.components.length);
-      f.varianceRatio.forEach((v, j) => expect(Math.abs(v - ref.filters.variance_ratio[j])).toBeLessThan(1e-5));
+      const ratios = ref.filters.variance_ratio;
+      f.varianceRatio.forEach((v, j) => expect(Math.abs(v - ratios[j]), `ratio ${j}`).toBeLessThan(1e-9));
+      let compared = 0;
       f.components.forEach((c, j) => {
-        const ratios = ref.filters.variance_ratio;
         const gap = Math.min(j > 0 ? ratios[j - 1] - ratios[j] : Infinity, j + 1 < ratios.length ? ratios[j] - ratios[j + 1] : Infinity);
-        if (gap < 1e-3) return; // nearly repeated eigenvalue: the vector is not determined
-        const dot = Array.from(c).reduce((t, x, m) => t + x * ref.filters.components[j][m], 0);
-        expect(Math.abs(Math.abs(dot) - 1), `component ${j}`).toBeLessThan(1e-4);
+        if (gap < 1e-7) return;
+        compared++;
+        const err = Math.max(...Array.from(c, (x, m) => Math.abs(x - ref.filters.components[j][m])));
+        expect(err, `component ${j} (gap ${gap.toExponential(2)})`).toBeLessThan(1e-6);
       });
+      expect(compared, 'components compared').toBeGreaterThan(f.components.length / 2);
     });
   }
 });
