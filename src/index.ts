@@ -17,5 +17,5 @@ export { explainLimits, EXPLAIN_MAX_BYTES, type AttentionExplanation, type Expla
 // The web API: one call from a weights URL to labels, on this thread or in a worker (src/web/).
 export { createImageClassifier } from './web/classifier.js';
 export { clearModelCache, DEFAULT_CACHE } from './web/weights.js';
-export type { ImageClassifier, ClassifierOptions, ClassifyOptions, Classification, ClassifierInfo, ClassifierStats, ImageSource, RgbaPixels, WebProgress, ModelSource } from './web/types.js';
+export type { ImageClassifier, ClassifierOptions, ClassifyOptions, Classification, ClassifierInfo, ClassifierStats, ImageExplanation, ImageSource, RgbaPixels, WebProgress, ModelSource } from './web/types.js';
 export type { ClassifyProfile, StageTimes } from './web/profile.js';

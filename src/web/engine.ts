@@ -2,14 +2,16 @@ import { WebvitError } from '../errors.js';
 import { ImagePreprocessor, type PreprocessorImage } from '../image/preprocessor.js';
 import { ViTModel } from '../model/vit.js';
 import { readWeights, type LoadedWeights } from '../model/weights.js';
-import { liveBuffers } from '../runtime/buffers.js';
+import { BufferOwner, liveBuffers } from '../runtime/buffers.js';
 import { adapterIdentity, getDevice } from '../runtime/device.js';
 import { chunksOf } from './batching.js';
 import { profileImage, type ClassifyProfile } from './profile.js';
 import { SerialQueue } from './queue.js';
 import { describeSource, isRgbaPixels, pixelsOf, type Pixels } from './sources.js';
 import { TextureRows } from './texture_rows.js';
-import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ClassifyOptions, ImageClassifier, ImageSource } from './types.js';
+import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ClassifyOptions, ImageClassifier, ImageExplanation, ImageSource } from './types.js';
+import { rolloutRow } from '../model/explain.js';
+import { readback } from '../runtime/buffers.js';
 import { fetchModel } from './weights.js';
 
 /** What one GPU device holds for the classifier; made again after a device loss. */
@@ -19,6 +21,8 @@ interface Runtime {
   pre: ImagePreprocessor;
   textures: TextureRows;
   lost?: GPUDeviceLostInfo;
+  /** explain()'s preprocessed image, one buffer kept for every call (the preprocessor caches its passes per target). */
+  explainInput?: { owner: BufferOwner; buffer: GPUBuffer };
 }
 
 const DEFAULT_TOP_K = 5;
@@ -158,6 +162,45 @@ export class Engine implements ImageClassifier {
         const p = await profileImage(rt, decode, (px) => gpuImage(rt, px, name), withTop ? this.planK : undefined).finally(() => rt.textures.trim());
         const top = (p.top ?? []).slice(0, k ?? 0).map((t) => ({ label: this.label(t.index), score: t.p, index: t.index }));
         return { ...p, top };
+      }),
+    );
+  }
+
+  explain(source: ImageSource): Promise<ImageExplanation> {
+    [source] = taken([source]);
+    return this.call(() =>
+      this.withRuntime(async (rt) => {
+        const name = 'the image';
+        const px = await pixelsOf(source, name, this.options.fetch);
+        const c = this.config;
+        const per = c.num_channels * c.image_size * c.image_size;
+        // The image preprocessed on the GPU as for classify, into a buffer of its own, read back
+        // (one image: 3·224² floats at most) and explained by ViTModel.explain's own plan.
+        if (!rt.explainInput) {
+          const owner = new BufferOwner(rt.device);
+          rt.explainInput = { owner, buffer: owner.create({ label: 'webvit.explain.input', size: 4 * per, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST }) };
+        }
+        const buf = rt.explainInput.buffer;
+        try {
+          const input = rt.pre.input(1, async (put) => put(await gpuImageOrFallback(rt, px, name), name));
+          const encoder = rt.device.createCommandEncoder({ label: 'webvit.explain.preprocess' });
+          await input.write({ buffer: buf, offset: 0, size: 4 * per }, encoder);
+          rt.device.queue.submit([encoder.finish()]);
+          const pixels = new Float32Array(await readback(rt.device, buf, 0, 4 * per));
+          const e = await rt.model.explain(pixels, { batch: 1 });
+          const T = e.prefix + e.grid * e.grid;
+          return {
+            grid: e.grid,
+            rollout: e.rollout[0],
+            layers: Array.from({ length: e.layers }, (_, l) => rolloutRow(e.attention, 0, T, e.prefix, e.pooling, l)),
+            distance: e.distance.map((d) => d.slice(0, e.heads)),
+            source: e.source,
+            imageSize: c.image_size,
+          };
+        } finally {
+          px.close?.();
+          rt.textures.trim();
+        }
       }),
     );
   }
@@ -376,6 +419,7 @@ async function wasLost(rt: Runtime): Promise<boolean> {
 
 async function release(rt: Runtime): Promise<void> {
   rt.textures.dispose();
+  rt.explainInput?.owner.destroyAll();
   await Promise.race([Promise.all([rt.pre.dispose(), rt.model.dispose()]).catch(() => undefined), sleep(RELEASE_MS)]);
 }
 

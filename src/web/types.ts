@@ -116,6 +116,22 @@ export interface ClassifierInfo {
   recoveries: number;
 }
 
+/** One image's explanation (ImageClassifier.explain). Maps are grid·grid, row-major, raw (not scaled). */
+export interface ImageExplanation {
+  /** Patches per side. */
+  grid: number;
+  /** Attention rollout: from the class token, or the mean over patch queries for a mean-pooled model. */
+  rollout: Float32Array;
+  /** [layers] each layer's head-averaged attention, the same row(s) as the rollout. */
+  layers: Float32Array[];
+  /** [layers][heads] mean attention distance in pixels. */
+  distance: Float32Array[];
+  /** What the maps are, in words. */
+  source: string;
+  /** The preprocessing's crop as the model saw it: a map covers this square of the resized image. */
+  imageSize: number;
+}
+
 /** GPU memory webvit holds now: what must stay flat over repeated classifications. */
 export interface ClassifierStats {
   buffers: number;
@@ -140,6 +156,12 @@ export interface ImageClassifier {
    * overlaps); for a demo or a report, not for serving.
    */
   profile(source: ImageSource, options?: ClassifyOptions): Promise<ClassifyProfile & { top: Classification[] }>;
+  /**
+   * What the model looked at in one image (docs/explain.md): the attention rollout over its patch
+   * grid, each layer's head-averaged attention map with the same row selection, and each layer's
+   * per-head mean attention distance, computed on the GPU by ViTModel.explain.
+   */
+  explain(source: ImageSource): Promise<ImageExplanation>;
   readonly info: ClassifierInfo;
   stats(): Promise<ClassifierStats>;
   /** Frees webvit's GPU memory (after calls in flight); a device the app passed in keeps working. */

@@ -18,6 +18,7 @@ export type Request =
   | { id: number; type: 'classify'; sources: WireSource[]; topK?: number }
   | { id: number; type: 'embed'; sources: WireSource[] }
   | { id: number; type: 'profile'; sources: WireSource[]; topK?: number }
+  | { id: number; type: 'explain'; sources: WireSource[] }
   | { id: number; type: 'stats' }
   | { id: number; type: 'dispose' };
 

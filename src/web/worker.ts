@@ -32,6 +32,10 @@ async function handle(m: Request): Promise<{ value: unknown; transfer?: Transfer
     }
     case 'profile':
       return { value: await need().profile(m.sources[0], { topK: m.topK }), info: true };
+    case 'explain': {
+      const e = await need().explain(m.sources[0]);
+      return { value: e, transfer: [e.rollout.buffer, ...e.layers.map((l) => l.buffer), ...e.distance.map((d) => d.buffer)] as Transferable[], info: true };
+    }
     case 'stats':
       return { value: await need().stats() };
     case 'dispose': {
@@ -45,7 +49,7 @@ async function handle(m: Request): Promise<{ value: unknown; transfer?: Transfer
 
 /** Bitmaps and frames sent here were made for this call (copies of the page's): close them after it. */
 function closeSources(m: Request): void {
-  if (m.type !== 'classify' && m.type !== 'embed' && m.type !== 'profile') return;
+  if (m.type !== 'classify' && m.type !== 'embed' && m.type !== 'profile' && m.type !== 'explain') return;
   for (const s of m.sources) if (typeof (s as ImageBitmap).close === 'function') (s as ImageBitmap).close();
 }
 

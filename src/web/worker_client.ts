@@ -1,6 +1,6 @@
 import { WebvitError, type WebvitErrorCode } from '../errors.js';
 import { describeSource, isBlob, isImageBitmap, isRgbaPixels, isTexture, isVideoFrame, RAW_BITMAP } from './sources.js';
-import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ClassifyOptions, ImageClassifier, ImageSource } from './types.js';
+import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ImageExplanation, ClassifyOptions, ImageClassifier, ImageSource } from './types.js';
 import type { ClassifyProfile } from './profile.js';
 import { SerialQueue } from './queue.js';
 import { fetchModel } from './weights.js';
@@ -96,6 +96,10 @@ export class WorkerClassifier implements ImageClassifier {
   async profile(source: ImageSource, options: ClassifyOptions = {}): Promise<ClassifyProfile & { top: Classification[] }> {
     // The worker's stage times: decode there (a transferred bitmap is ready; a Blob is decoded there).
     return (await this.send([source], (wire) => ({ type: 'profile', sources: wire, topK: options.topK }))).value as ClassifyProfile & { top: Classification[] };
+  }
+
+  async explain(source: ImageSource): Promise<ImageExplanation> {
+    return (await this.send([source], (wire) => ({ type: 'explain', sources: wire }))).value as ImageExplanation;
   }
 
   async stats(): Promise<ClassifierStats> {
