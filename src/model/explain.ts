@@ -1,5 +1,5 @@
 import type { Binding, Dispatch, TensorRef } from '../kernels/kernel.js';
-import { attentionExplain } from '../kernels/attention_explain/op.js';
+import { attentionExplain, ATTENTION_EXPLAIN_VARIANTS, type AttentionExplainVariant } from '../kernels/attention_explain/op.js';
 import { attentionProbs } from '../kernels/attention_probs/op.js';
 import type { AttentionShape } from '../kernels/attention/op.js';
 import { applyKernels, type GraphKernels } from '../kernels/registry.js';
@@ -22,9 +22,11 @@ import { buildGraph } from './graph.js';
  *   `attention_probs`. Every other dispatch is the forward plan's own (same variants, WGSL,
  *   buffers); the forward pass is not touched at all (test/model/explain.test.ts checks both).
  * - Mean attention distance: accumulated inside the fused attention kernel beside the online
- *   softmax (src/kernels/attention_explain/online_softmax_distance.ts): per query a running
- *   Σ e^(s−m)·‖c_q − c_k‖ over the patch keys, rescaled at each key tile exactly like the value
- *   accumulator and divided by the softmax denominator at the end; no attention matrix is
+ *   softmax (src/kernels/attention_explain/: online_softmax_distance.ts, subgroup_distance.ts,
+ *   the twins of the attention/* variants of those names; the plan takes the twin of the
+ *   variant the forward plan runs): per query a running Σ e^(s−m)·‖c_q − c_k‖ over the patch
+ *   keys, rescaled whenever the running max m moves exactly like the value accumulator and the
+ *   running sum, and divided by the softmax denominator at the end; no attention matrix is
  *   written for it. The kernel writes one distance per (image, head, patch query), [B, H, N]; the
  *   mean over the N patch queries is taken here on the CPU in float64 (B·H·N values per layer:
  *   microseconds; a GPU reduction would need a pass of its own or float atomics WGSL lacks).
@@ -160,7 +162,10 @@ export function explainDispatches(c: ViTConfig, batch: number, dispatches: reado
     const qkv = d.bindings.qkv;
     const dist: TensorRef = { tensor: distanceTensor(l), bytes: 4 * batch * heads * N };
     const probs: TensorRef = { tensor: probsTensor(l), bytes: 4 * batch * T * T };
-    out.push(attentionExplain({ label: d.label, batch, T, heads, headDim, prefix: s.prefixTokens, grid: s.grid, patchSize: c.patch_size, qkv, out: d.bindings.out, dist, maxWorkgroupStorage }));
+    // The explain variant of the attention variant the forward plan runs here (subgroup_bcast on
+    // CPU adapters, say); attention_explain/online_softmax where it has none.
+    const variant: AttentionExplainVariant = Object.hasOwn(ATTENTION_EXPLAIN_VARIANTS, d.op.variant) ? (d.op.variant as AttentionExplainVariant) : 'online_softmax';
+    out.push(attentionExplain({ label: d.label, batch, T, heads, headDim, prefix: s.prefixTokens, grid: s.grid, patchSize: c.patch_size, qkv, out: d.bindings.out, dist, maxWorkgroupStorage, variant }));
     out.push(attentionProbs({ label: `${d.label}.probs`, batch, T, heads, headDim, qkv, out: probs, maxWorkgroupStorage, maxWorkgroupsPerDimension }));
     outputs.push(dist.tensor, probs.tensor);
     l++;

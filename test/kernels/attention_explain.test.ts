@@ -6,7 +6,8 @@ import { attentionRef } from '../../src/kernels/attention/reference.js';
 import { attention } from '../../src/kernels/attention/op.js';
 import { WebvitError } from '../../src/errors.js';
 import { expectWithin, relL2 } from '../helpers/compare.js';
-import { runDispatch, testDevice } from '../helpers/gpu.js';
+import { runDispatch, skipIfUnavailable, testDevice } from '../helpers/gpu.js';
+import { variantNames } from '../../src/kernels/definition.js';
 import { freshSeed, rng } from '../helpers/random.js';
 
 // attention_explain writes two outputs; test/kernels/ops.test.ts checks its distances (`out` of
@@ -14,19 +15,21 @@ import { freshSeed, rng } from '../helpers/random.js';
 // attentionRef within attention's own 1e-5, the distances against attentionDistanceRef within the
 // op's 1e-5, on every test shape of the definition.
 describe('attention_explain: attention output and distances, both poisoned', () => {
-  for (const c of ATTENTION_EXPLAIN.testShapes) {
-    it(c.name, async () => {
-      const device = await testDevice();
+  for (const variant of variantNames(ATTENTION_EXPLAIN)) for (const c of ATTENTION_EXPLAIN.testShapes) {
+    it(`${variant}: ${c.name}`, async (t) => {
       const s = c.shape;
+      if (ATTENTION_EXPLAIN.variants[variant].inapplicable?.(s)) return; // ops.test.ts checks the refusal
+      const device = await testDevice();
+      skipIfUnavailable(t, device, ATTENTION_EXPLAIN, variant);
       const seed = freshSeed();
       const { qkv } = ATTENTION_EXPLAIN.sample(s, rng(seed));
       const got = await runDispatch(
         device,
-        (b) => attentionExplain({ label: 'test', ...s, qkv: b.qkv, out: b.att, dist: b.dist, maxWorkgroupStorage: s.maxWorkgroupStorage ?? device.limits.maxComputeWorkgroupStorageSize }),
+        (b) => attentionExplain({ label: 'test', ...s, qkv: b.qkv, out: b.att, dist: b.dist, maxWorkgroupStorage: s.maxWorkgroupStorage ?? device.limits.maxComputeWorkgroupStorageSize, variant }),
         { inputs: { qkv }, outputs: { att: s.batch * s.T * s.heads * s.headDim, dist: s.batch * s.heads * s.grid * s.grid } },
       );
-      expectWithin(`attention_explain ${c.name}: attention output`, relL2(got.att, attentionRef(qkv, s.batch, s.T, s.heads, s.headDim)), 1e-5, seed, got.att);
-      expectWithin(`attention_explain ${c.name}: distances`, relL2(got.dist, attentionDistanceRef(qkv, s.batch, s.T, s.heads, s.headDim, s.prefix, s.grid, s.patchSize)), 1e-5, seed, got.dist);
+      expectWithin(`attention_explain/${variant} ${c.name}: attention output`, relL2(got.att, attentionRef(qkv, s.batch, s.T, s.heads, s.headDim)), 1e-5, seed, got.att);
+      expectWithin(`attention_explain/${variant} ${c.name}: distances`, relL2(got.dist, attentionDistanceRef(qkv, s.batch, s.T, s.heads, s.headDim, s.prefix, s.grid, s.patchSize)), 1e-5, seed, got.dist);
     });
   }
 
@@ -45,21 +48,24 @@ describe('attention_explain: attention output and distances, both poisoned', () 
     for (const d of got.dist) expect(d).toBeCloseTo((20 + 10 * Math.SQRT2) / 5, 5);
   });
 
-  it('its attention output is what the forward pass computes (attention/online_softmax) to float32 rounding', async () => {
-    const device = await testDevice();
-    const s = { batch: 2, T: 50, heads: 3, headDim: 16, prefix: 1, grid: 7, patchSize: 4 };
-    const seed = freshSeed();
-    const { qkv } = ATTENTION_EXPLAIN.sample(s, rng(seed));
-    const io = { inputs: { qkv }, outputs: { out: s.batch * s.T * s.heads * s.headDim } };
-    const plain = await runDispatch(device, (b) => attention({ label: 'test.plain', ...s, qkv: b.qkv, out: b.out, maxWorkgroupStorage: 16384 }), io);
-    const ex = await runDispatch(device, (b) => attentionExplain({ label: 'test.explain', ...s, qkv: b.qkv, out: b.out, dist: b.dist, maxWorkgroupStorage: 16384 }), {
-      ...io,
-      outputs: { ...io.outputs, dist: s.batch * s.heads * 49 },
+  for (const variant of variantNames(ATTENTION_EXPLAIN)) {
+    it(`${variant}: its attention output is what attention/${variant} computes, to float32 rounding`, async (t) => {
+      const device = await testDevice();
+      skipIfUnavailable(t, device, ATTENTION_EXPLAIN, variant);
+      const s = { batch: 2, T: 50, heads: 3, headDim: 16, prefix: 1, grid: 7, patchSize: 4 };
+      const seed = freshSeed();
+      const { qkv } = ATTENTION_EXPLAIN.sample(s, rng(seed));
+      const io = { inputs: { qkv }, outputs: { out: s.batch * s.T * s.heads * s.headDim } };
+      const plain = await runDispatch(device, (b) => attention({ label: 'test.plain', ...s, qkv: b.qkv, out: b.out, maxWorkgroupStorage: 16384, variant }), io);
+      const ex = await runDispatch(device, (b) => attentionExplain({ label: 'test.explain', ...s, qkv: b.qkv, out: b.out, dist: b.dist, maxWorkgroupStorage: 16384, variant }), {
+        ...io,
+        outputs: { ...io.outputs, dist: s.batch * s.heads * 49 },
+      });
+      // Same operations in the same order for the output (equal bits on lavapipe, 2026-11); a
+      // driver may contract multiply-adds differently in the two shaders, hence 1e-6, not equality.
+      expectWithin(`attention_explain/${variant} vs attention/${variant}`, relL2(ex.out, plain.out), 1e-6, seed, ex.out);
     });
-    // Same operations in the same order for the output (equal bits on lavapipe, 2026-11); a
-    // driver may contract multiply-adds differently in the two shaders, hence 1e-6, not equality.
-    expectWithin('attention_explain vs attention/online_softmax', relL2(ex.out, plain.out), 1e-6, seed, ex.out);
-  });
+  }
 
   it('refuses a token count that is not prefix + grid²', () => {
     const slice = { buffer: {} as GPUBuffer };

@@ -24,21 +24,7 @@ export function onlineSoftmaxDistanceCode(BQ: number, p: { headDim: number; BKV:
   const DV = DH / V; // vectors per head row
   const dotExpr = V === 4 ? 'dot(q[c], Ks[j][c])' : 'q[c] * Ks[j][c]';
   return /* wgsl */ `
-struct Params {
-  T: u32,
-  H: u32,
-  scale: f32,
-  prefix: u32, // P: class (and distillation) tokens before the patches
-  grid: u32,   // G: patches per side (N = G² patch tokens)
-  patch_px: f32, // patch size in pixels (distance between neighbouring patch centres)
-}
-
-@group(0) @binding(0) var<storage, read> qkv: array<${t}>;       // [B, T, 3, H, Dh]
-@group(0) @binding(1) var<storage, read_write> out: array<${t}>;  // [B, T, H, Dh]
-@group(0) @binding(2) var<storage, read_write> dist: array<f32>;  // [B, H, N]
-@group(0) @binding(3) var<uniform> params: Params;
-
-const DV = ${DV}u; // ${t} per head row (Dh = ${DH})
+${explainIoWgsl(t, DV, DH)}
 const BQ = ${BQ}u;   // queries per workgroup, one per invocation
 const BKV = ${BKV}u; // keys/values per tile
 var<workgroup> Ks: array<array<${t}, DV>, BKV>;
@@ -120,4 +106,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   }
 }
 `;
+}
+
+/** What both attention_explain variants' WGSL starts with: uniforms, qkv, the attention output and the distances. */
+export function explainIoWgsl(t: string, DV: number, DH: number): string {
+  return /* wgsl */ `struct Params {
+  T: u32,
+  H: u32,
+  scale: f32,
+  prefix: u32,    // P: class (and distillation) tokens before the patches
+  grid: u32,      // G: patches per side (N = G² patch tokens)
+  patch_px: f32,  // patch size in pixels (distance between neighbouring patch centres)
+}
+
+@group(0) @binding(0) var<storage, read> qkv: array<${t}>;       // [B, T, 3, H, Dh]
+@group(0) @binding(1) var<storage, read_write> out: array<${t}>;  // [B, T, H, Dh]
+@group(0) @binding(2) var<storage, read_write> dist: array<f32>;  // [B, H, N]
+@group(0) @binding(3) var<uniform> params: Params;
+
+const DV = ${DV}u; // ${t} per head row (Dh = ${DH})`;
 }

@@ -1,6 +1,7 @@
 import { ceilDiv, variantSource, type Binding, type Dispatch } from '../kernel.js';
 import { variantOf, type VariantInfo } from '../definition.js';
 import { onlineSoftmaxDistanceCode } from './online_softmax_distance.js';
+import { subgroupDistanceCode } from './subgroup_distance.js';
 import { WebvitError } from '../../errors.js';
 
 /**
@@ -49,9 +50,23 @@ interface ExplainVariantDef extends VariantInfo<AttentionExplainShape> {
   code(p: { headDim: number; BKV: number }): string;
 }
 
-/** One variant: attention/online_softmax's scheme with the distance accumulator (online_softmax_distance.ts). */
+/**
+ * attention_explain variants, each an attention/* variant of the same name plus the distance
+ * accumulator (so the explain plan can run the kind of attention the forward plan runs):
+ *   online_softmax  (online_softmax_distance.ts)  K/V tiles through workgroup memory
+ *   subgroup_bcast  (subgroup_distance.ts)        no workgroup memory: rows shared by subgroupBroadcast
+ */
 export const ATTENTION_EXPLAIN_VARIANTS = {
   online_softmax: { summary: 'attention/online_softmax (64 queries per workgroup, K/V tiles in workgroup memory) with a distance accumulator rescaled like the value accumulator', BQ: 64, code: (p) => onlineSoftmaxDistanceCode(64, p) },
+  subgroup_bcast: {
+    summary: 'attention/subgroup_bcast (no workgroup memory: four lanes per subgroup read each key/value row and subgroupBroadcast it) with the distance accumulator (needs subgroups, head dim % 4 == 0)',
+    BQ: 32,
+    code: (p) => subgroupDistanceCode({ headDim: p.headDim, BQ: 32 }),
+    requires: 'subgroups' as GPUFeatureName,
+    minSubgroupSize: 4,
+    inapplicable: ({ headDim }) =>
+      headDim % 4 === 0 ? undefined : `attention_explain/subgroup_bcast splits a head row over four lanes and needs a head dim divisible by 4 (got ${headDim}); use attention_explain/online_softmax`,
+  },
 } satisfies Record<string, ExplainVariantDef>;
 
 export type AttentionExplainVariant = keyof typeof ATTENTION_EXPLAIN_VARIANTS;
@@ -65,6 +80,8 @@ export function attentionExplain(a: AttentionExplainArgs): Dispatch {
   }
   if (!(a.patchSize > 0)) throw new WebvitError('BAD_ARGUMENT', `${a.label}: attention_explain needs a positive patch size, got ${a.patchSize}`);
   // Two K/V tiles of BKV rows of Dh floats must fit in workgroup memory (as attention/online_softmax).
+  const why = v.inapplicable?.({ batch, T, heads: H, headDim: DH, prefix: P, grid: G, patchSize: a.patchSize });
+  if (why) throw new WebvitError('BAD_ARGUMENT', `${a.label}: ${why}`);
   const BKV = Math.min(32, Math.floor(a.maxWorkgroupStorage / (2 * 4 * DH)));
   if (BKV < 1) throw new WebvitError('BAD_ARGUMENT', `${a.label}: head dim ${DH} needs more workgroup memory than the device's ${a.maxWorkgroupStorage} bytes`);
   const params = { headDim: DH, BKV };
