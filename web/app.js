@@ -33,6 +33,10 @@ const demo = {
   errors: [],
   /** Every model that failed to load: { name, message }. */
   loadErrors: [],
+  /** Every explain() that failed: { name, message }. */
+  explainErrors: [],
+  /** The last explanation shown: { grid, layers, source }. */
+  explanation: undefined,
   error: undefined,
   classifier: undefined,
 };
@@ -81,6 +85,7 @@ async function start() {
   webvit = bundle.value;
   wireImageInputs({ onImage: (f, how) => classifyNamed(f, f.name || `${how} image`), onRefused: (m) => render.status(m) });
   wireCamera({ classifyFrame: (video) => classifyNamed(video, 'camera frame'), onError: (e) => render.status(`Camera: ${describeError(e)}`, { error: true }) });
+  $('layer').addEventListener('input', drawAttention);
   $('model-pick').addEventListener('click', () => $('model-file').click());
   $('model-file').addEventListener('change', () => {
     const f = $('model-file').files?.[0];
@@ -270,8 +275,17 @@ async function classifyNamed(source, name) {
   render.status(`Classifying ${name}…`);
   const t0 = performance.now();
   let out;
+  let explanation;
   try {
     out = await run(mine, source);
+    // What the model looked at (clf.explain: rollout and each layer's attention), after the timed
+    // call so it does not count in the times. A failure here leaves the classification shown.
+    if ($('explain').checked && typeof mine.explain === 'function') {
+      explanation = await mine.explain(source).catch((e) => {
+        demo.explainErrors.push({ name, message: describeError(e) });
+        return undefined;
+      });
+    }
   } catch (e) {
     demo.errors.push({ name, message: describeError(e) });
     document.body.dataset.errors = String(demo.errors.length);
@@ -285,6 +299,8 @@ async function classifyNamed(source, name) {
   const totalMs = performance.now() - t0;
   if (seq !== classifySeq || mine !== clf) return;
   const { top, profile } = out;
+  if (explanation && seq === classifySeq) showAttention(explanation, mine);
+  else $('attention').hidden = true;
   if (!(source instanceof ImageBitmap)) lastShown = { source, name };
   render.result(name, top);
   const stages = profile ? STAGES.filter((s) => profile.stages?.[s] !== undefined).map((s) => [s, profile.stages[s]]) : [];
@@ -302,6 +318,44 @@ async function classifyNamed(source, name) {
   demo.results.push({ name, top, totalMs, stages: Object.fromEntries(stages), ops: profile?.dispatches?.length ?? 0, worker: Boolean(mine.info?.worker) });
   render.status(`${name}: ${top[0]?.label ?? '?'} (${totalMs.toFixed(0)} ms).`);
   document.body.dataset.results = String(demo.results.length);
+}
+
+/** The fraction of the image's shorter side the model's input covers (centre crop), from its preprocessing. */
+function cropFraction(p) {
+  if (!p || typeof p.resize !== 'number' || !p.crop) return 1;
+  return Math.min(1, p.crop / p.resize);
+}
+
+let shownExplanation;
+
+/** Draws an explanation (clf.explain) over the preview; the slider picks rollout (0) or layer k. */
+function showAttention(e, c) {
+  shownExplanation = { e, crop: cropFraction(c.info?.preprocess) };
+  demo.explanation = { grid: e.grid, layers: e.layers.length, source: e.source };
+  const slider = $('layer');
+  slider.max = String(e.layers.length);
+  if (Number(slider.value) > e.layers.length) slider.value = '0';
+  $('attention').hidden = false;
+  drawAttention();
+}
+
+function drawAttention() {
+  if (!shownExplanation) return;
+  const { e, crop } = shownExplanation;
+  const k = Number($('layer').value);
+  const map = k === 0 ? e.rollout : e.layers[k - 1];
+  const img = $('preview');
+  const draw = () => render.attention(img, map, e.grid, crop);
+  if (img.complete) draw();
+  else img.addEventListener('load', draw, { once: true });
+  const mean = (d) => d.reduce((a, b) => a + b, 0) / d.length;
+  $('layer-name').textContent = k === 0 ? `rollout over all ${e.layers.length} layers` : `${k} of ${e.layers.length}`;
+  $('attention-note').textContent = k === 0 ? `Attention rollout, ${e.source.replace(/^attention rollout,? ?/i, '')}.` : `Layer ${k}'s attention, averaged over its heads (same rows as the rollout).`;
+  $('distance').textContent =
+    k === 0
+      ? `Mean attention distance per layer (px, averaged over heads): ${e.distance.map((d) => mean(d).toFixed(1)).join(', ')}.`
+      : `Mean attention distance of layer ${k}'s heads (px): ${Array.from(e.distance[k - 1], (x) => x.toFixed(1)).join(', ')}.`;
+  document.body.dataset.attentionLayer = String(k);
 }
 
 /** A still of a bitmap, for the preview. */

@@ -137,3 +137,46 @@ export function examples(list, onPick) {
     }),
   );
 }
+
+// Colour map for attention: a few stops of matplotlib's "inferno" (CC0, van der Walt & Smith),
+// interpolated linearly; dark for little attention, bright yellow for the most.
+const INFERNO = [[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21], [250, 193, 39], [252, 255, 164]];
+function inferno(t) {
+  const x = Math.min(1, Math.max(0, t)) * (INFERNO.length - 1);
+  const i = Math.min(INFERNO.length - 2, Math.floor(x));
+  const f = x - i;
+  return INFERNO[i].map((a, k) => Math.round(a + f * (INFERNO[i + 1][k] - a)));
+}
+
+/**
+ * The attention map over the image as the model saw it: `img` drawn into the square canvas the
+ * way the preprocessing cut it (`crop` is the fraction of the shorter side kept around the centre;
+ * 1 for a model that resizes the whole image to its input), then the grid×grid map, scaled to its
+ * maximum, upsampled smoothly and blended on top (alpha grows with attention).
+ */
+export function attention(img, map, grid, crop) {
+  const canvas = $('overlay');
+  const ctx = canvas.getContext('2d');
+  const W = canvas.width;
+  ctx.clearRect(0, 0, W, W);
+  if (img?.naturalWidth) {
+    const side = Math.min(img.naturalWidth, img.naturalHeight) * crop;
+    const sx = (img.naturalWidth - side) / 2;
+    const sy = (img.naturalHeight - side) / 2;
+    ctx.imageSmoothingEnabled = img.naturalWidth >= W;
+    if (crop >= 1 && img.naturalWidth !== img.naturalHeight) ctx.drawImage(img, 0, 0, W, W); // squashed, as the model saw it
+    else ctx.drawImage(img, sx, sy, side, side, 0, 0, W, W);
+  }
+  const max = Math.max(...map);
+  const cells = document.createElement('canvas');
+  cells.width = cells.height = grid;
+  const data = new ImageData(grid, grid);
+  for (let i = 0; i < grid * grid; i++) {
+    const t = max > 0 ? map[i] / max : 0;
+    const [r, g, b] = inferno(t);
+    data.data.set([r, g, b, Math.round(255 * (0.15 + 0.6 * t))], 4 * i);
+  }
+  cells.getContext('2d').putImageData(data, 0, 0);
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(cells, 0, 0, W, W);
+}

@@ -102,6 +102,39 @@ describe('the demo page on the main thread (Chromium, WebGPU on SwiftShader)', (
     console.log(`first result's stages (ms): ${JSON.stringify(first.stages)}; ${first.ops} dispatches`);
   });
 
+  it('shows the attention overlay after a result, and the layer slider switches between rollout and each layer', async () => {
+    // The first result (the first example) has its explanation: the bundled model has 4 layers
+    // and a 4×4 patch grid (28 px / patch 7).
+    await page.waitForFunction(() => (window as unknown as { webvitDemo: { explanation?: unknown } }).webvitDemo.explanation !== undefined, undefined, { timeout: 60_000 });
+    const shown = await page.evaluate(() => (window as unknown as { webvitDemo: { explanation: { grid: number; layers: number; source: string }; explainErrors: unknown[] } }).webvitDemo);
+    expect(shown.explainErrors).toEqual([]);
+    expect(shown.explanation.grid).toBe(4);
+    expect(shown.explanation.layers).toBe(4);
+    expect(await page.isVisible('#overlay')).toBe(true);
+    expect(await page.getAttribute('#layer', 'max')).toBe('4');
+    expect(await page.textContent('#layer-name')).toContain('rollout');
+    expect(await page.textContent('#distance')).toMatch(/Mean attention distance per layer \(px, averaged over heads\): (\d+\.\d, ){3}\d+\.\d\./);
+    // The canvas is not blank: the overlay has more than one colour.
+    const colours = async () =>
+      page.$eval('#overlay', (c) => {
+        const d = (c as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height).data;
+        const seen = new Set<number>();
+        for (let i = 0; i < d.length; i += 4 * 97) seen.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+        return { distinct: seen.size, sum: Array.from(d).reduce((a, b) => a + b, 0) };
+      });
+    const rollout = await colours();
+    expect(rollout.distinct).toBeGreaterThan(8);
+    // Keyboard: the slider moves to layer 1, the caption and the picture change.
+    await page.focus('#layer');
+    await page.keyboard.press('ArrowRight');
+    await page.waitForFunction(() => document.body.dataset.attentionLayer === '1');
+    expect(await page.textContent('#layer-name')).toBe('1 of 4');
+    expect(await page.textContent('#distance')).toMatch(/layer 1's heads \(px\): (\d+\.\d, ){3}\d+\.\d\./);
+    expect((await colours()).sum).not.toBe(rollout.sum);
+    await page.keyboard.press('Home');
+    await page.waitForFunction(() => document.body.dataset.attentionLayer === '0');
+  });
+
   it("classifies every example picked through the file input with Node's top-5", async () => {
     // Plain classify() (no stage timing): these are the warm classify times.
     await page.uncheck('#timed');
