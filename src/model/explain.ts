@@ -30,7 +30,8 @@ import { buildGraph } from './graph.js';
  *   written for it. The kernel writes one distance per (image, head, patch query), [B, H, N]; the
  *   mean over the N patch queries is taken here on the CPU in float64 (B·H·N values per layer:
  *   microseconds; a GPU reduction would need a pass of its own or float atomics WGSL lacks).
- * - Ā[l] [B, T, T]: attention_probs/head_mean (softmax probabilities averaged over heads).
+ * - Ā[l] [B, T, T]: attention_probs/query_tiles (softmax probabilities averaged over heads; the
+ *   scores are computed again there, as a max/sum sweep and a write sweep over the keys).
  * - Rollout, R_l = norm_rows(0.5·Ā[l] + 0.5·I), Rollout = R_{L−1}·…·R_0, on the CPU in float64:
  *   only one row of the product is wanted (row 0 for class-token models, the mean of the patch
  *   rows for mean-pooled ones), so it is a row vector pushed through the layers from the last to

@@ -184,21 +184,25 @@ describe('explain: memory', () => {
 });
 
 describe('explain: kernel variants', () => {
-  it('a variant forced for an explain op at load is the one the explain plan runs, with the same numbers', async () => {
+  it("attention_explain is the forward attention's twin; a variant forced at load is the one the explain plan runs, with the same numbers", async () => {
     const device = await testDevice();
     const f = loadFixture('tiny_mean');
     const w = readWeights(f.model, 'tiny_mean');
-    const model = await ViTModel.fromWeights(device, w, { label: 'tiny_mean.forced', batch: 2, kernels: { attention_probs: 'head_mean' } });
-    models.push(model);
-    const e = await model.explain(f.input);
-    const plan = await (model as unknown as { explainer: { plan: { plan: Promise<{ plan: { kernels: { kernel: string }[] } }> } } }).explainer.plan.plan;
-    const kernels = plan.plan.kernels.map((k) => k.kernel);
-    expect(kernels.filter((k) => k.startsWith('attention_probs/'))).toEqual(['attention_probs/head_mean', 'attention_probs/head_mean']);
-    // attention_explain follows the forward plan's attention variant (its explain twin, or online_softmax).
-    const forward = model.kernels(2)!['attention 2x17x3x16'];
+    const ref = explainReference(w, f.input, 2);
+    type Internals = { explainer: { plan: { plan: Promise<{ plan: { kernels: { kernel: string }[] } }> } } };
+    const explainKernels = async (m: ViTModel) => (await (m as unknown as Internals).explainer.plan.plan).plan.kernels.map((k) => k.kernel);
+    const plain = await ViTModel.fromWeights(device, w, { label: 'tiny_mean.twin', batch: 2 });
+    models.push(plain);
+    compare('tiny_mean, default variants', await plain.explain(f.input), ref);
+    const forward = plain.kernels(2)!['attention 2x17x3x16'];
     const twin = forward === 'subgroup_bcast' ? 'subgroup_bcast' : 'online_softmax';
-    expect(kernels.filter((k) => k.startsWith('attention_explain/'))).toEqual([`attention_explain/${twin}`, `attention_explain/${twin}`]);
-    compare('tiny_mean with attention_probs/head_mean', e, explainReference(w, f.input, 2));
+    const k1 = await explainKernels(plain);
+    expect(k1.filter((k) => k.startsWith('attention_explain/'))).toEqual([`attention_explain/${twin}`, `attention_explain/${twin}`]);
+    expect(k1.filter((k) => k.startsWith('attention_probs/'))).toEqual(['attention_probs/query_tiles', 'attention_probs/query_tiles']);
+    const forced = await ViTModel.fromWeights(device, w, { label: 'tiny_mean.forced', batch: 2, kernels: { attention_explain: 'online_softmax' } });
+    models.push(forced);
+    compare('tiny_mean with attention_explain/online_softmax forced', await forced.explain(f.input), ref);
+    expect((await explainKernels(forced)).filter((k) => k.startsWith('attention_explain/'))).toEqual(['attention_explain/online_softmax', 'attention_explain/online_softmax']);
   });
 });
 

@@ -1,6 +1,5 @@
 import { ceilDiv, variantSource, type Binding, type Dispatch } from '../kernel.js';
 import { variantOf, type VariantInfo } from '../definition.js';
-import { headMeanCode } from './head_mean.js';
 import { queryTilesCode } from './query_tiles.js';
 import { WebvitError } from '../../errors.js';
 
@@ -42,13 +41,13 @@ interface ProbsVariantDef extends VariantInfo<AttentionProbsShape> {
 
 /**
  * attention_probs variants:
- *   head_mean    (head_mean.ts)    a workgroup per (image, query row), its invocations split the keys
  *   query_tiles  (query_tiles.ts)  a workgroup per 64 queries, key tiles through workgroup memory
+ * (A first version gave each (image, query row) a workgroup whose invocations split the keys,
+ * each gathering its own key rows from global memory: 4.7× slower on lavapipe, dropped.)
  */
 export const ATTENTION_PROBS_VARIANTS = {
-  head_mean: { summary: 'a workgroup of 64 per (image, query row), looping over heads; each invocation gathers its own key rows; scores computed twice (max/sum pass, write pass)', BQ: 1, code: (p) => headMeanCode(64, p.headDim) },
   query_tiles: {
-    summary: 'a workgroup per 64 queries of one image (one per invocation), keys of one head at a time through workgroup memory as attention/online_softmax: every invocation reads the same key row (explain plan default)',
+    summary: 'a workgroup per 64 queries of one image (one per invocation), keys of one head at a time through workgroup memory as attention/online_softmax, scores computed twice (max/sum sweep, write sweep)',
     BQ: 64,
     code: (p) => queryTilesCode(64, p),
   },
@@ -63,10 +62,10 @@ export function attentionProbs(a: AttentionProbsArgs): Dispatch {
   const maxDim = a.maxWorkgroupsPerDimension ?? 65535;
   const gx = ceilDiv(T, v.BQ);
   if (gx > maxDim || batch > maxDim) throw new WebvitError('BAD_ARGUMENT', `${a.label}: attention_probs/${variant} dispatches ${gx} × ${batch} workgroups; the device allows ${maxDim} per dimension`);
-  // query_tiles: one K tile of BKV rows of Dh floats in workgroup memory (at most 32 rows).
+  // One K tile of BKV rows of Dh floats in workgroup memory (at most 32 rows).
   const BKV = Math.min(32, Math.floor((a.maxWorkgroupStorage ?? 16384) / (4 * DH)));
-  if (variant === 'query_tiles' && BKV < 1) throw new WebvitError('BAD_ARGUMENT', `${a.label}: head dim ${DH} needs more workgroup memory than the device's ${a.maxWorkgroupStorage} bytes`);
-  const params = variant === 'head_mean' ? { headDim: DH } : { headDim: DH, BKV };
+  if (BKV < 1) throw new WebvitError('BAD_ARGUMENT', `${a.label}: head dim ${DH} needs more workgroup memory than the device's ${a.maxWorkgroupStorage} bytes`);
+  const params = { headDim: DH, BKV };
   return {
     label: a.label,
     source: variantSource('attention_probs', variant, params, v.code({ headDim: DH, BKV })),

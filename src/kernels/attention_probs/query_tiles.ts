@@ -1,6 +1,6 @@
 /**
- * attention_probs/query_tiles: the head-averaged attention matrix as head_mean.ts computes it, in
- * attention/online_softmax's layout: a workgroup owns BQ queries of one image (one per
+ * attention_probs/query_tiles: the head-averaged attention matrix, in attention/online_softmax's
+ * layout: a workgroup owns BQ queries of one image (one per
  * invocation, held pre-scaled in registers) and streams the keys of one head at a time through
  * workgroup memory in tiles of BKV, so every invocation reads the same key row at once (a
  * broadcast from workgroup memory) instead of each gathering its own row from global memory.
@@ -11,8 +11,10 @@
  *   qkv [B, T, 3, H, Dh]  ->  out [B, T, T]
  *
  * On lavapipe (2-core VM, 2026-11, GPU timestamps, one image of ViT-S/16): 423 ms for the 12
- * layers against head_mean's 1973 ms (attention_explain, which also computes every score, took
- * 399 ms; the forward pass's attention/subgroup_bcast 230 ms).
+ * layers against 1973 ms for a first version that gave each (image, query row) a workgroup whose
+ * 64 invocations split the keys, each gathering its own key rows from global memory (dropped).
+ * In the same run attention_explain/online_softmax, which also computes every score, took 399 ms
+ * and the forward pass's attention/subgroup_bcast 230 ms.
  */
 export function queryTilesCode(BQ: number, p: { headDim: number; BKV: number }): string {
   const { headDim: DH, BKV } = p;
