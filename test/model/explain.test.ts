@@ -255,6 +255,20 @@ describe('explain: bad input', () => {
     }
   });
 
+  it('weights that overflow float32 inside attention give BAD_WEIGHTS, not NaN pictures', async () => {
+    const device = await testDevice();
+    const c = cfg({});
+    const w = randomWeights(c, 4);
+    // q·k of order 1e40: the scores overflow float32 to ±Inf, and the softmax to NaN.
+    w.tensors.set('blocks.1.attn.qkv.weight', w.tensors.get('blocks.1.attn.qkv.weight')!.map((v) => v * 1e20));
+    const model = await ViTModel.fromWeights(device, w, { label: 'overflow' });
+    models.push(model);
+    const err = (await model.explain(randn(rng(5), 3 * 16 * 16)).catch((e: unknown) => e)) as WebvitError;
+    expect(err).toBeInstanceOf(WebvitError);
+    expect(err.code).toBe('BAD_WEIGHTS');
+    expect(err.message).toContain('overflow float32');
+  });
+
   it('a layer out of range, wrong-sized or non-finite input, and explain after dispose are refused', async () => {
     const device = await testDevice();
     const c = cfg({});
