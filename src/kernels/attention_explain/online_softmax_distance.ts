@@ -10,7 +10,7 @@
  *     running sum `l`;
  *   - at the end, patch query n writes dist[b, h, n] = dacc / l · patchSize (pixels). Dividing by
  *     l (the softmax denominator over ALL T keys) makes it Σ_j A[q, j]·d(q, j) with the model's
- *     own softmax weights, not renormalised over patches (docs: /work/notes contract; explain.ts).
+ *     own softmax weights, not renormalised over patches (docs/explain.md, "Mean attention distance").
  *
  *   qkv [B, T, 3, H, Dh]  ->  out [B, T, H, Dh] (the attention output, as attention/online_softmax)
  *                             dist [B, H, N]    (N = G² patch queries; prefix queries write nothing)
