@@ -4,7 +4,7 @@ export { WebvitError, type WebvitErrorCode } from './errors.js';
 export { ViTModel, setDefaultTuneStore, estimateActivationBytes, parameterCount, type ForwardOptions, type ForwardResult, type LoadOptions, type GpuInput, type TopClass } from './model/vit.js';
 export { parseConfig, presetConfig, shapeOf, VIT_PRESETS, LIMITS, type ViTConfig, type ViTPresetName } from './model/config.js';
 export { readWeights, expectedTensors, type LoadedWeights } from './model/weights.js';
-export { parseSafetensors, writeSafetensors } from './model/safetensors.js';
+export { parseSafetensors } from './model/safetensors.js';
 export type { PlanProfile, DispatchTiming } from './runtime/plan.js';
 export { topK } from './model/topk.js';
 export { tuneKernels, memoryTuneStore, localStorageTuneStore, type TuneStore, type TuneOptions } from './runtime/tuning.js';

@@ -13,6 +13,8 @@ export { readCheckpoint, readLabelsFile } from './model/convert/files.js';
 // is 26 KB of the minified browser bundle, which pages that load converted weights do not need.
 export { convertCheckpoint, detectLayout, type Checkpoint, type ConvertOptions, type Converted } from './model/convert/index.js';
 export { readWeightFile, type WeightFile } from './model/weight_file.js';
+// Writing weight files (what `webvit convert` does) is Node-side too.
+export { writeSafetensors } from './model/safetensors.js';
 // The model-only analyses of the ViT paper's section 4.5 (docs/explain.md), from the weights on the
 // CPU. Node entry only: they would add 1.7 KB (gzipped) to a browser bundle that is at its 60 KB
 // budget (test/package/bundle_size.test.ts), and the page's attention overlay does not need them.
