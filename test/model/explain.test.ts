@@ -206,6 +206,26 @@ describe('explain: kernel variants', () => {
   });
 });
 
+describe('explain: precision f16', () => {
+  it("a model loaded with precision 'f16' (matmul weights as halves) explains within 3e-3 of float64", async () => {
+    // f16 weights move each layer's activations by ~1e-3 relative (BENCHMARKS.md, "precision
+    // f16"); the attention and the maps follow (measured 3.7e-4 on lavapipe, 2026-11), so 3e-3
+    // here instead of 1e-4.
+    const device = await testDevice();
+    const f = loadFixture('tiny');
+    const w = readWeights(f.model, 'tiny');
+    const model = await ViTModel.fromWeights(device, w, { label: 'tiny.f16', batch: 3, precision: 'f16' });
+    models.push(model);
+    const e = await model.explain(f.input);
+    const ref = explainReference(w, f.input, 3);
+    let worst = 0;
+    for (let l = 0; l < ref.distance.length; l++) worst = Math.max(worst, maxRel(e.distance[l], ref.distance[l]), maxRel(e.attention[l], ref.attention[l]));
+    e.rollout.forEach((r, b) => (worst = Math.max(worst, maxRel(r, ref.rollout[b]))));
+    if (process.env.WEBVIT_VERBOSE) console.log(`[measured] tiny f16: worst ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThanOrEqual(3e-3);
+  });
+});
+
 describe('explain: bad input', () => {
   const cfg = (fields: Partial<ViTConfig>) => parseConfig({ ...base, image_size: 16, patch_size: 8, hidden_size: 16, num_heads: 2, num_layers: 2, ...fields }, 'cfg');
 
