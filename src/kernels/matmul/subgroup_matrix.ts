@@ -52,7 +52,15 @@ export function subgroupMatrixStorage(t: SubgroupMatrixTile): number {
   return 2 * rows * (t.BK + PAD) + 2 * t.BK * (cols + PAD) + 4 * t.SR * t.SC * FRAGMENT * FRAGMENT;
 }
 
-export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCodeParams): string {
+/**
+ * `emulate`: the same kernel with the three subgroup-matrix operations written out as plain WGSL
+ * (each of a subgroup's 32 lanes owns 8 of a fragment's 256 elements; products of the f16 operands
+ * summed in f32, in the order of the fragments), so that everything else — the f16 staging of A
+ * and W, the fragment offsets of every subgroup, the K slices, the staging fragment and the masked
+ * epilogue — runs and is checked on adapters without subgroup matrices (test/kernels/
+ * subgroup_matrix.test.ts). Needs shader-f16 only. Not a variant: for tests.
+ */
+export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCodeParams, o: { emulate?: boolean } = {}): string {
   const { SR, SC, FM, FN, BK } = tile;
   const { rows: BM, cols: BN } = subgroupMatrixBlock(tile);
   const T = subgroupMatrixInvocations(tile);
@@ -111,7 +119,29 @@ export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCode
   const R = `subgroup_matrix_right<f16, ${FRAGMENT}, ${FRAGMENT}>`;
   const C = `subgroup_matrix_result<f32, ${FRAGMENT}, ${FRAGMENT}>`;
   const acc = (i: number, j: number) => `acc_${i}_${j}`;
-  const multiply = ids(BK / FRAGMENT)
+  const E = (FRAGMENT * FRAGMENT) / SUBGROUP_MATRIX_LANES; // elements of a fragment per lane (emulation)
+  // Emulation: lane l holds elements l + 32·e of each fragment (row (l + 32·e) / 16, column % 16).
+  const emulatedMultiply = ids(BK / FRAGMENT)
+    .map((s) => {
+      const kk = s * FRAGMENT;
+      return ids(FM)
+        .flatMap((i) =>
+          ids(FN).map(
+            (j) => `for (var e = 0u; e < ${E}u; e++) {
+        let idx = lane + ${SUBGROUP_MATRIX_LANES}u * e;
+        let arow = (sr * ${FM * FRAGMENT}u + ${i * FRAGMENT}u + idx / ${FRAGMENT}u) * ${AS}u + ${kk}u;
+        let bcol = ${kk * BS}u + sc * ${FN * FRAGMENT}u + ${j * FRAGMENT}u + idx % ${FRAGMENT}u;
+        var s = 0.0;
+        for (var k = 0u; k < ${FRAGMENT}u; k++) { s += f32(As[arow + k]) * f32(Bs[bcol + k * ${BS}u]); }
+        ${acc(i, j)}[e] += s;
+      }`,
+          ),
+        )
+        .join('\n      ');
+    })
+    .map((body) => `{\n      ${body}\n    }`)
+    .join('\n    ');
+  const multiply = o.emulate ? emulatedMultiply : ids(BK / FRAGMENT)
     .map((s) => {
       const kk = s * FRAGMENT;
       return [
@@ -125,10 +155,14 @@ export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCode
     .map((body) => `{\n      ${body}\n    }`)
     .join('\n    ');
   // Each fragment: stored to this subgroup's staging area, finished by its lanes (8 outputs each).
+  const store = (i: number, j: number) =>
+    o.emulate
+      ? `for (var e = 0u; e < ${E}u; e++) { Cs[sg * ${FRAGMENT * FRAGMENT}u + lane + ${SUBGROUP_MATRIX_LANES}u * e] = ${acc(i, j)}[e]; }`
+      : `subgroupMatrixStore<row_major>(&Cs, sg * ${FRAGMENT * FRAGMENT}u, ${acc(i, j)}, ${FRAGMENT}u);`;
   const finish = ids(FM)
     .flatMap((i) =>
       ids(FN).map(
-        (j) => `subgroupMatrixStore<row_major>(&Cs, sg * ${FRAGMENT * FRAGMENT}u, ${acc(i, j)}, ${FRAGMENT}u);
+        (j) => `${store(i, j)}
   workgroupBarrier();
   for (var e = lane; e < ${FRAGMENT * FRAGMENT}u; e += ${SUBGROUP_MATRIX_LANES}u) {
     let row = row0 + sr * ${FM * FRAGMENT}u + ${i * FRAGMENT}u + e / ${FRAGMENT}u;
@@ -140,10 +174,13 @@ export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCode
     )
     .join('\n  ');
 
-  return /* wgsl */ `enable f16;
+  const directives = o.emulate
+    ? 'enable f16;'
+    : `enable f16;
 enable subgroups;
 enable chromium_experimental_subgroup_matrix;
-diagnostic(off, chromium.subgroup_matrix_uniformity);
+diagnostic(off, chromium.subgroup_matrix_uniformity);`;
+  return /* wgsl */ `${directives}
 ${linearHeaderWgsl(p, { scalarOutput: true })}
 
 var<workgroup> As: array<f16, ${BM * AS}>; // A slice [BM][BK], f16, rows padded to ${AS}
@@ -158,7 +195,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let lane = li % ${SUBGROUP_MATRIX_LANES}u;
   let sr = sg / ${SC}u;
   let sc = sg % ${SC}u;
-  ${ids(FM).flatMap((i) => ids(FN).map((j) => `var ${acc(i, j)} = ${C}();`)).join('\n  ')}
+  ${ids(FM).flatMap((i) => ids(FN).map((j) => (o.emulate ? `var ${acc(i, j)}: array<f32, ${E}>;` : `var ${acc(i, j)} = ${C}();`))).join('\n  ')}
   for (var k0 = 0u; k0 < params.K; k0 += ${BK}u) {
     ${stageA}
     ${stageB}

@@ -67,6 +67,14 @@ function sgmat(summary: string, tile: SubgroupMatrixTile): MatmulVariantDef {
   };
 }
 
+/** The sgmat_* variants' tiles (also run through the emulated kernel by test/kernels/subgroup_matrix.test.ts). */
+export const SGMAT_TILES = {
+  sgmat_32x64: { SR: 1, SC: 2, FM: 2, FN: 2, BK: 32 },
+  sgmat_64x64: { SR: 2, SC: 2, FM: 2, FN: 2, BK: 32 },
+  sgmat_128x64: { SR: 4, SC: 2, FM: 2, FN: 2, BK: 32 },
+  sgmat_128x128: { SR: 4, SC: 2, FM: 2, FN: 4, BK: 32 },
+} satisfies Record<string, SubgroupMatrixTile>;
+
 /** A subgroup variant: `rows` × 4·`vec4s` outputs per invocation, `wg` invocations per workgroup. */
 const subgroup = (rows: number, vec4s: number, wg: number, change: string) =>
   register(`as subgroup_4x4 ${change}; rows of A shared by subgroupBroadcast`, { source: 'subgroup', rows, vec4s, wg });
@@ -95,10 +103,10 @@ export const MATMUL_VARIANTS = {
   slicedk_16x64: slicedK('16x64 tile, 4x4 outputs per invocation, K split over 4 slices of 64 invocations (8 k each per 32-wide step), partials summed in workgroup memory before the epilogue: 4x the workgroups of tiled_32x64 for few rows', { BM: 16, BN: 64, S: 4, BK: 8 }),
   slicedk_32x64: slicedK('as slicedk_16x64 with 32x64 tiles and 2 slices of 16 k', { BM: 32, BN: 64, S: 2, BK: 16 }),
   big_128x128: big('as big_128x64 with 128x128 tiles (256 invocations, 16 KiB): twice the reuse of each A load', { BM: 128, BN: 128, BK: 8 }),
-  sgmat_32x64: sgmat('f16 subgroup matrices (tensor cores), f32 accumulation: 32x64 tile, 2 subgroups of 2x2 16x16 fragments, for few rows (batch 1) (precision f16 only)', { SR: 1, SC: 2, FM: 2, FN: 2, BK: 32 }),
-  sgmat_64x64: sgmat('f16 subgroup matrices (tensor cores), f32 accumulation: 64x64 tile, 4 subgroups of 2x2 16x16 fragments, K slices of 32 converted to f16 in workgroup memory (precision f16 only)', { SR: 2, SC: 2, FM: 2, FN: 2, BK: 32 }),
-  sgmat_128x64: sgmat('as sgmat_64x64 with 128x64 tiles (8 subgroups): twice the reuse of each W slice', { SR: 4, SC: 2, FM: 2, FN: 2, BK: 32 }),
-  sgmat_128x128: sgmat('as sgmat_64x64 with 128x128 tiles, 8 subgroups of 2x4 fragments (27 KiB of workgroup memory)', { SR: 4, SC: 2, FM: 2, FN: 4, BK: 32 }),
+  sgmat_32x64: sgmat('f16 subgroup matrices (tensor cores), f32 accumulation: 32x64 tile, 2 subgroups of 2x2 16x16 fragments, for few rows (batch 1) (precision f16 only)', SGMAT_TILES.sgmat_32x64),
+  sgmat_64x64: sgmat('f16 subgroup matrices (tensor cores), f32 accumulation: 64x64 tile, 4 subgroups of 2x2 16x16 fragments, K slices of 32 converted to f16 in workgroup memory (precision f16 only)', SGMAT_TILES.sgmat_64x64),
+  sgmat_128x64: sgmat('as sgmat_64x64 with 128x64 tiles (8 subgroups): twice the reuse of each W slice', SGMAT_TILES.sgmat_128x64),
+  sgmat_128x128: sgmat('as sgmat_64x64 with 128x128 tiles, 8 subgroups of 2x4 fragments (27 KiB of workgroup memory)', SGMAT_TILES.sgmat_128x128),
 } satisfies Record<string, MatmulVariantDef>;
 
 export type MatmulVariant = keyof typeof MATMUL_VARIANTS;
