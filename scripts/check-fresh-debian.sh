@@ -55,13 +55,27 @@ mirror_from() {
   echo "$m"
 }
 mirror=${WEBVIT_CHECK_MIRROR:-$(mirror_from /)}
+# The security archive, as an installed Debian 12 has it (the installer and cloud images add
+# bookworm-security; Chromium's updates come only from there: without it a root gets an older
+# Chromium than every maintained machine). From this machine's sources; none: left out, said so.
+security_from() {
+  local m=""
+  if [ -f "$1/etc/apt/sources.list.d/debian.sources" ]; then
+    m=$(sed -n 's/^URIs: *//p' "$1/etc/apt/sources.list.d/debian.sources" | awk '{print $1}' | grep -- -security | head -n1 || true)
+  fi
+  if [ -z "$m" ] && [ -f "$1/etc/apt/sources.list" ]; then
+    m=$(awk '$1=="deb" { i=2; if ($i ~ /^\[/) { while (i<=NF && $i !~ /\]$/) i++; i++ } if ($(i+1) ~ /-security/) { print $i; exit } }' "$1/etc/apt/sources.list")
+  fi
+  echo "$m"
+}
+security=${WEBVIT_CHECK_SECURITY_MIRROR-$(security_from /)}
 ca=${WEBVIT_CHECK_CA:-}
 if [ -z "$ca" ]; then
   ca=$(npm config get cafile 2>/dev/null || true)
   { [ "$ca" != null ] && [ -f "$ca" ]; } || ca=${NODE_EXTRA_CA_CERTS:-}
 fi
 [ -z "$ca" ] || [ -f "$ca" ] || fail "WEBVIT_CHECK_CA=$ca is not a file"
-echo "check-fresh-debian: mirror ${mirror}${ca:+; npm trusts the CA bundle $ca}; repository $repo at $(git -C "$repo" rev-parse --short HEAD); roots under $dir"
+echo "check-fresh-debian: mirror ${mirror}; security archive ${security:-none, not in the sources of this machine}${ca:+; npm trusts the CA bundle $ca}; repository $repo at $(git -C "$repo" rev-parse --short HEAD); roots under $dir"
 mkdir -p "$dir"
 
 # Everything mounted under a root, deepest first; refuses to delete a root that still has mounts
@@ -111,7 +125,8 @@ for fmt in "${formats[@]}"; do
     fail "debootstrap failed; see $dir/debootstrap-$fmt.log"
   echo "check-fresh-debian: [$fmt] root made in $(($(date +%s) - t)) s"
 
-  # apt sources: bookworm and bookworm-updates on the mirror, in one of the two formats.
+  # apt sources: bookworm and bookworm-updates on the mirror, and bookworm-security, in one of
+  # the two formats.
   rm -f "$root/etc/apt/sources.list" "$root/etc/apt/sources.list.d/"*
   if [ "$fmt" = deb822 ]; then
     cat >"$root/etc/apt/sources.list.d/debian.sources" <<EOF
@@ -121,8 +136,10 @@ Suites: bookworm bookworm-updates
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
+    [ -z "$security" ] || printf '\nTypes: deb\nURIs: %s\nSuites: bookworm-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$security" >>"$root/etc/apt/sources.list.d/debian.sources"
   elif [ "$fmt" = classic ]; then
     printf 'deb %s bookworm main\ndeb %s bookworm-updates main\n' "$mirror" "$mirror" >"$root/etc/apt/sources.list"
+    [ -z "$security" ] || printf 'deb %s bookworm-security main\n' "$security" >>"$root/etc/apt/sources.list"
   else
     # Port 9 (discard) on the loopback: connection refused, at once.
     printf 'deb http://127.0.0.1:9/debian bookworm main\n' >"$root/etc/apt/sources.list"
