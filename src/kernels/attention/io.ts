@@ -22,3 +22,22 @@ export interface AttentionCodeParams {
   /** Keys/values per workgroup-memory tile (online_softmax: two tiles must fit the device's workgroup memory). */
   BKV: number;
 }
+
+/**
+ * The K/V tile load every workgroup-memory attention kernel starts a tile with: its invocations
+ * (`li`, advancing by `stride`, a WGSL expression) copy the keys and values kv0..kv0+BKV of head
+ * `head` of image `b` out of the fused QKV activation into Ks and Vs; rows past T are left as
+ * they are (the kernels read only n = min(BKV, T − kv0) of them). The caller's barrier follows.
+ */
+export function kvTileLoadWgsl(stride: string): string {
+  return `    for (var i = li; i < BKV * DV; i += ${stride}) {
+      let j = i / DV;
+      let c = i % DV;
+      let key = kv0 + j;
+      if (key < T) {
+        let base = (b * T + key) * row + head + c;
+        Ks[j][c] = qkv[base + H * DV];
+        Vs[j][c] = qkv[base + 2u * H * DV];
+      }
+    }`;
+}

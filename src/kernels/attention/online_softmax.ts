@@ -1,4 +1,4 @@
-import { attentionIoWgsl, type AttentionCodeParams } from './io.js';
+import { attentionIoWgsl, kvTileLoadWgsl, type AttentionCodeParams } from './io.js';
 
 /**
  * attention/online_softmax (and online_softmax_q32): softmax(q·kᵀ·scale)·v for every head in one
@@ -47,16 +47,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   var s: array<f32, BKV>;
 
   for (var kv0 = 0u; kv0 < T; kv0 += BKV) {
-    for (var i = li; i < BKV * DV; i += BQ) {
-      let j = i / DV;
-      let c = i % DV;
-      let key = kv0 + j;
-      if (key < T) {
-        let base = (b * T + key) * row + head + c;
-        Ks[j][c] = qkv[base + H * DV];
-        Vs[j][c] = qkv[base + 2u * H * DV];
-      }
-    }
+${kvTileLoadWgsl('BQ')}
     workgroupBarrier();
     let n = min(BKV, T - kv0);
     var m_tile = m;

@@ -1,4 +1,4 @@
-import { attentionIoWgsl, type AttentionCodeParams } from './io.js';
+import { attentionIoWgsl, kvTileLoadWgsl, type AttentionCodeParams } from './io.js';
 
 /**
  * attention/split_keys_*: the online-softmax attention with each query's keys split over S
@@ -56,16 +56,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   var l = 0.0;
 
   for (var kv0 = 0u; kv0 < T; kv0 += BKV) {
-    for (var i = li; i < BKV * DV; i += ${WG}u) {
-      let j = i / DV;
-      let c = i % DV;
-      let key = kv0 + j;
-      if (key < T) {
-        let base = (b * T + key) * row + head + c;
-        Ks[j][c] = qkv[base + H * DV];
-        Vs[j][c] = qkv[base + 2u * H * DV];
-      }
-    }
+${kvTileLoadWgsl(`${WG}u`)}
     workgroupBarrier();
     let n = min(BKV, T - kv0);
     for (var j = part; j < n; j += S) {

@@ -1,3 +1,4 @@
+import { kvTileLoadWgsl } from '../attention/io.js';
 /**
  * attention_explain/online_softmax: attention/online_softmax (src/kernels/attention/online_softmax.ts)
  * plus, per query, the softmax-weighted mean pixel distance to the patch keys — accumulated in the
@@ -59,16 +60,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   var s: array<f32, BKV>;
 
   for (var kv0 = 0u; kv0 < T; kv0 += BKV) {
-    for (var i = li; i < BKV * DV; i += BQ) {
-      let j = i / DV;
-      let c = i % DV;
-      let key = kv0 + j;
-      if (key < T) {
-        let base = (b * T + key) * row + head + c;
-        Ks[j][c] = qkv[base + H * DV];
-        Vs[j][c] = qkv[base + 2u * H * DV];
-      }
-    }
+${kvTileLoadWgsl('BQ')}
     workgroupBarrier();
     let n = min(BKV, T - kv0);
     var m_tile = m;
