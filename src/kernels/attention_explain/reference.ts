@@ -1,32 +1,21 @@
+import { softmaxRowRef } from '../attention/reference.js';
 /**
  * float64 reference of attention_explain's distances: qkv [B, T, 3, H, Dh] -> dist [B, H, N],
  * dist[b, h, n] = Σ_{patch key j} A[b, h][P + n, j] · ‖centre(n) − centre(j − P)‖ · patchSize,
  * A = softmax over all T keys of q·kᵀ/√Dh (the attention output itself is attentionRef's).
  */
 export function attentionDistanceRef(qkv: ArrayLike<number>, B: number, T: number, H: number, Dh: number, prefix: number, grid: number, patchSize: number): Float64Array {
-  const D = H * Dh;
   const N = grid * grid;
   const out = new Float64Array(B * H * N);
   const s = new Float64Array(T);
-  const scale = 1 / Math.sqrt(Dh);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       for (let n = 0; n < N; n++) {
-        const qo = (b * T + prefix + n) * 3 * D + h * Dh;
-        let max = -Infinity;
-        for (let j = 0; j < T; j++) {
-          const ko = (b * T + j) * 3 * D + D + h * Dh;
-          let d = 0;
-          for (let c = 0; c < Dh; c++) d += qkv[qo + c] * qkv[ko + c];
-          s[j] = d * scale;
-          if (s[j] > max) max = s[j];
-        }
-        let sum = 0;
-        for (let j = 0; j < T; j++) sum += (s[j] = Math.exp(s[j] - max));
+        softmaxRowRef(qkv, b, h, prefix + n, T, H, Dh, s);
         let acc = 0;
         const [qr, qc] = [Math.floor(n / grid), n % grid];
         for (let k = 0; k < N; k++) acc += s[prefix + k] * Math.hypot(qr - Math.floor(k / grid), qc - (k % grid));
-        out[(b * H + h) * N + n] = (acc / sum) * patchSize;
+        out[(b * H + h) * N + n] = acc * patchSize;
       }
     }
   }
