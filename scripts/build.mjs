@@ -7,6 +7,7 @@
 import { build } from 'esbuild';
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, rmSync } from 'node:fs';
+import { wgslMinify } from './wgsl-minify.mjs';
 
 // Chunks from an earlier build would pile up (their names are content hashes).
 if (existsSync('dist')) for (const f of readdirSync('dist').filter((n) => n.startsWith('chunk-'))) rmSync(`dist/${f}`);
@@ -39,10 +40,11 @@ await Promise.all([
   declarations,
   // Browser: no Node modules; `webgpu` (Dawn) is never imported from the browser entry. Minified
   // (what a page downloads; the source maps of a development build map it back): its size is held
-  // to a budget by test/package/bundle_size.test.ts.
-  build({ ...common, minify: true, entryPoints: ['src/index.ts'], outfile: 'dist/webvit.browser.js', platform: 'browser' }),
+  // to a budget by test/package/bundle_size.test.ts. The kernels' WGSL loses its comments and
+  // indentation (scripts/wgsl-minify.mjs).
+  build({ ...common, minify: true, plugins: [wgslMinify], entryPoints: ['src/index.ts'], outfile: 'dist/webvit.browser.js', platform: 'browser' }),
   // The web API's worker (createImageClassifier({ worker: true })), loaded from next to the bundle.
-  build({ ...common, minify: true, entryPoints: ['src/web/worker.ts'], outfile: 'dist/webvit.worker.js', platform: 'browser' }),
+  build({ ...common, minify: true, plugins: [wgslMinify], entryPoints: ['src/web/worker.ts'], outfile: 'dist/webvit.worker.js', platform: 'browser' }),
   // Node library: Dawn stays an external dependency (a native addon).
   build({ ...common, entryPoints: ['src/node.ts'], outfile: 'dist/node.js', platform: 'node', packages: 'external' }),
   // The CLI; `webvit bench` loads the benchmark harness (bench/) with a dynamic import, which

@@ -1,11 +1,15 @@
 // Where the wall time of forward() goes beyond the GPU's own time, at one batch size: the input's
 // copy and finiteness scan, the upload, an empty submit round trip, the logits readback, next to
 // forward() itself and the profiled GPU time. Usage: node bench/gpu/overhead.mjs [MODEL] [BATCH]
+// MODEL: ti16, s16, b16, or plumb — a 224-px ViT one layer deep and 32 wide: ViT-B's input and
+// logits with almost no GPU work, to measure the CPU side of forward() on a CPU adapter.
+// WEBVIT_KIT=DIR loads DIR/dist/node.js instead of this checkout's (an A/B against another build).
 const lib = await import(process.env.WEBVIT_KIT ? `${process.env.WEBVIT_KIT}/dist/node.js` : '../../dist/node.js');
-const preset = { ti16: 'vit_tiny_patch16_224', s16: 'vit_small_patch16_224', b16: 'vit_base_patch16_224' }[process.argv[2] ?? 'ti16'];
+const which = process.argv[2] ?? 'ti16';
+const preset = { ti16: 'vit_tiny_patch16_224', s16: 'vit_small_patch16_224', b16: 'vit_base_patch16_224', plumb: 'vit_tiny_patch16_224' }[which];
 const batch = Number(process.argv[3] ?? 32);
 const device = await lib.getNodeDevice();
-const config = lib.presetConfig(preset);
+const config = lib.presetConfig(preset, which === 'plumb' ? { hidden_size: 32, mlp_size: 64, num_layers: 1, num_heads: 2 } : {});
 const shape = lib.shapeOf(config);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const time = async (f, n = 15) => {
@@ -24,6 +28,11 @@ for (const [name, s] of lib.expectedTensors(config)) tensors.set(name, Float32Ar
 const model = await lib.ViTModel.fromWeights(device, { config, tensors }, { batch, tune: false });
 const input = new Float32Array(batch * shape.imageValues).map((_, i) => Math.sin(i));
 const out = {};
+// First right after load (the GPU idle before: clocks may be low), then after 2 s of back-to-back
+// forwards (a hypothesis for ViT-B batch 1 taking 29 ms here against 7.7 ms in `bench model`, which
+// times after tuning has kept the card busy).
+out.forwardColdMs = await time(() => model.forward(input, { batch }));
+for (const t0 = performance.now(); performance.now() - t0 < 2000; ) await model.forward(input, { batch });
 out.forwardMs = await time(() => model.forward(input, { batch }));
 // forward() in phases: until its submit (input checks, copy, upload, encoding), from the submit
 // until the readback's mapAsync resolves (the GPU, plus how soon Dawn reports it), and the rest.
@@ -85,7 +94,7 @@ out.readbackMs = await time(async () => {
   new Float32Array(rb.getMappedRange()).slice();
   rb.unmap();
 });
-console.log(JSON.stringify({ model: process.argv[2] ?? 'ti16', batch, inputMB: input.byteLength / 1e6, ...Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Number(v.toFixed(3))])) }));
+console.log(JSON.stringify({ model: which, kit: process.env.WEBVIT_KIT ?? '.', batch, inputMB: input.byteLength / 1e6, ...Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Number(v.toFixed(3))])) }));
 await model.dispose();
 device.destroy();
 process.exit(0);

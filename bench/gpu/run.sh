@@ -2,8 +2,9 @@
 # The GPU-host measurement script (issue "Real-GPU speed"): run on a host with an NVIDIA GPU, from the
 # repo root, after `bash ../shared/gpu-host/pack.sh` packed Node, Dawn and the built dist/ into .gpukit/:
 #   bash bench/gpu/run.sh [STAGE...]
-# stages: info kernels-f16 fidelity model-f16 model torch overhead kernels1 kernels8 kernels-f16-8
-# (default: the first six)
+# stages: info kernels-f16 fidelity model-f16 overhead model attention1 torch kernels1 kernels8 kernels-f16-8
+# (default: the first seven, what the 2026-11-30 runs left unmeasured: the tensor-core variants, the
+# staged upload and GPU input check, split_keys attention; ~6 minutes)
 # Every stage has its own time limit so one hang cannot eat the others; logs and JSON go to $OUT (or
 # bench/results/gpu); with $OUT set (the device tool) they are also packed into $OUT/gpu-results.tgz after
 # every stage, since only a few files come back from there. The kernel stages validate every variant
@@ -18,7 +19,7 @@ BATCHES=${WEBVIT_GPU_BATCHES:-1,8,32}
 RUNS=${WEBVIT_GPU_RUNS:-20}
 F16_FLAGS='enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia'
 F16_VARIANTS=sgmat_32x64,sgmat_64x64,sgmat_128x64,sgmat_128x128,tiled,tiled_32x64,slicedk_16x64
-stages=${*:-info kernels-f16 fidelity model-f16 model torch}
+stages=${*:-info kernels-f16 fidelity model-f16 overhead model attention1}
 export WEBVIT_CACHE_DIR=$OUT/cache WEBVIT_RAW_STDERR=${WEBVIT_RAW_STDERR:-0}
 if [ -d "$KIT" ]; then run=(bash "$KIT/run.sh"); cli=(node "$KIT/webvit/dist/cli.js"); else run=(); cli=(node dist/cli.js); fi
 stage() { # name limit-seconds command...
@@ -36,6 +37,7 @@ for s in $stages; do
       { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 || true; } >"$OUT/info.txt"
       stage features 60 node bench/gpu/features.mjs ;;
     kernels1) stage kernels-b1 120 "${cli[@]}" bench kernels --op matmul --model b16 --batch 1 --runs 15 --out "$OUT" ;;
+    attention1) stage attention-b1 120 "${cli[@]}" bench kernels --op attention --model ti16,b16 --batch 1 --runs 15 --out "$OUT" ;;
     kernels8) stage kernels-b8 120 "${cli[@]}" bench kernels --op matmul --model b16 --batch 8 --runs 15 --out "$OUT" ;;
     model) stage model 200 "${cli[@]}" bench model --model "$MODELS" --batches "$BATCHES" --runs "$RUNS" --out "$OUT" ;;
     model-f16) stage model-f16 200 env WEBVIT_DAWN_FLAGS="$F16_FLAGS" "${cli[@]}" bench model --model "$MODELS" --batches "$BATCHES" --runs "$RUNS" --precision f16 --out "$OUT" ;;

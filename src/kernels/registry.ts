@@ -6,6 +6,7 @@ import { MATMUL } from './matmul/definition.js';
 import { PATCH_EMBED } from './patch_embed/definition.js';
 import { POOL } from './pool/definition.js';
 import { TOPK } from './topk/definition.js';
+import { FINITE_CHECK } from './finite_check/definition.js';
 import { variantNames, type OpDefinition, type Precision, type VariantInfo } from './definition.js';
 import { unavailableReason, type Dispatch, type OpNode, type VariantNeeds } from './kernel.js';
 import { WebvitError } from '../errors.js';
@@ -18,7 +19,7 @@ export { isCpuAdapter } from './kernel.js';
  * plus the activations (src/model/ops.ts: activations are fused into the matmul, so the list of
  * them is the config's MLP_ACTIVATIONS). Order: the tunable ops first, as the tuner reports them.
  */
-export const OPS = [MATMUL, ATTENTION, LAYERNORM, PATCH_EMBED, POOL, TOPK, ATTENTION_EXPLAIN, ATTENTION_PROBS] as const;
+export const OPS = [MATMUL, ATTENTION, LAYERNORM, PATCH_EMBED, POOL, TOPK, FINITE_CHECK, ATTENTION_EXPLAIN, ATTENTION_PROBS] as const;
 
 /** The definition of op `name`, or undefined. */
 export function opDefinition(name: string): OpDefinition | undefined {

@@ -4,6 +4,7 @@ import { layerNorm } from '../kernels/layernorm/op.js';
 import { linear } from '../kernels/matmul/op.js';
 import { patchEmbed } from '../kernels/patch_embed/op.js';
 import { pool } from '../kernels/pool/op.js';
+import { finiteCheck, finiteCheckChunks } from '../kernels/finite_check/op.js';
 import { MLP_ACTIVATIONS, shapeOf, type ViTConfig } from './config.js';
 import { applyKernels, type GraphKernels } from '../kernels/registry.js';
 
@@ -20,6 +21,8 @@ export interface GraphOptions {
 export interface ViTGraph {
   dispatches: Dispatch[];
   input: TensorRef;
+  /** finite_check's output on the input: its first NaN or ±Inf and largest |value| per image (read back with the results). */
+  inputCheck: TensorRef;
   features: TensorRef;
   logits?: TensorRef;
 }
@@ -27,6 +30,7 @@ export interface ViTGraph {
 /**
  * The ViT forward pass as a list of dispatches over named activation tensors (pre-norm blocks):
  *
+ *   image [B, C, S, S] -> input.check                   finite_check (NaN/±Inf and largest |value|, per image)
  *   image [B, C, S, S] -> x [B·T, D]                    patch_embed (+ class token, positions)
  *   per block:  h = LN1(x); qkv = h·Wqkv + b            [B·T, 3D]
  *               a = attention(qkv)                       [B·T, D]
@@ -52,6 +56,8 @@ export function buildGraph(c: ViTConfig, weight: (name: string) => Binding, o: G
   const act = MLP_ACTIVATIONS[c.hidden_act ?? 'gelu'].activation;
 
   const input = t('image', B * s.imageValues);
+  const inputCheck = t('input.check', 2 * B * finiteCheckChunks(s.imageValues));
+  d.push(finiteCheck({ label: 'input.check', batch: B, values: s.imageValues, x: input, out: inputCheck }));
   let x = t('x.embed', M * D);
   d.push(
     patchEmbed({
@@ -113,5 +119,5 @@ export function buildGraph(c: ViTConfig, weight: (name: string) => Binding, o: G
     d.push(linear({ label: 'head', M: B, K: s.featureSize, N: c.num_classes, a: features, w: weight('head.weight'), wHalf: half('head.weight'), bias: weight('head.bias'), out: logits, epilogue: 'none' }));
   }
   // Each builder ran its op's default variant; swap in the chosen ones (same labels and buffers).
-  return { dispatches: applyKernels(d, o.kernels), input, features, logits };
+  return { dispatches: applyKernels(d, o.kernels), input, inputCheck, features, logits };
 }

@@ -13,7 +13,8 @@ import { floatToHalf } from './safetensors.js';
 import type { Precision } from '../kernels/definition.js';
 import { formatProfile, profileFromEnv } from '../runtime/profile_format.js';
 import { defaultPreprocess, type PreprocessConfig } from './preprocess.js';
-import { firstNonFinite, imageList, maxAbs, nonFiniteRows } from './finite.js';
+import { firstNonFinite, imageList, nonFiniteRows } from './finite.js';
+import { decodeFiniteCheck, largestPerImage, type NonFiniteValue } from '../kernels/finite_check/reference.js';
 import { topk } from '../kernels/topk/op.js';
 import { Explainer, type AttentionExplanation, type ExplainOptions } from './explain.js';
 
@@ -114,6 +115,7 @@ export interface ForwardResult {
 }
 
 /** What forward() took: a checked copy of CPU pixels, or a GPU input. */
+/** A checked input: the caller's CPU pixels (not yet copied), or a GPU writer (the preprocessor's). */
 type Taken = { batch: number; pixels: Float32Array; gpu?: undefined } | { batch: number; gpu: GpuInput; pixels?: undefined };
 
 /**
@@ -132,6 +134,8 @@ const MAX_PLANS = 2;
 export class ViTModel {
   /** Plans by batch size (`4`), and with the topk op for K classes (`4/top5`). */
   private readonly plans = new Map<string, Promise<Plan>>();
+  /** Plans whose build has finished, by their promise in `plans` (forward() stages pixels into them at call time). */
+  private readonly built = new WeakMap<Promise<Plan>, Plan>();
   private disposed = false;
   /** Evicted plans still finishing runs queued on them (dispose waits for them). */
   private readonly retiring = new Set<Promise<void>>();
@@ -206,52 +210,53 @@ export class ViTModel {
   /**
    * Runs the model on float32 NCHW pixels (already normalised): `batch × C × S × S` values, or on
    * a GpuInput that writes them on the GPU (the image preprocessor's, classify's path).
-   * CPU pixels are copied when forward() is called, so the caller may reuse its array at once,
-   * and checked (NaN and ±Inf are refused, naming the image and position; the check runs while
-   * the GPU does, and the run's result is discarded). Logits (or top-K probabilities) that
-   * come out NaN or ±Inf anyway (float32 overflow inside the model) are an error naming the
-   * images, never a result.
+   * CPU pixels are copied when forward() is called, so the caller may reuse its array at once:
+   * into a mapped staging buffer of the batch size's plan when one is free (the one copy they
+   * get), otherwise into a new array uploaded when the run starts. They are checked on the GPU
+   * (op finite_check, in the same pass): NaN and ±Inf are refused, naming the image and position,
+   * and that run's result is discarded. Logits (or top-K probabilities) that come out NaN or ±Inf
+   * anyway (float32 overflow inside the model) are an error naming the images, never a result.
    */
   async forward(input: Float32Array | GpuInput, options: ForwardOptions = {}): Promise<ForwardResult> {
     const taken = this.take(input, options.batch);
     const k = this.checkTopK(options.topK);
     if (profileFromEnv()) {
-      const p = await this.profileTaken(taken, options, k);
+      const p = await this.profileTaken(taken.pixels ? { batch: taken.batch, pixels: taken.pixels.slice() } : taken, options, k);
       console.error(`webvit ${this.label} batch ${taken.batch}: ${formatProfile(p)}`);
       return p.result;
     }
-    // run() must be called in the same turn as the plan arrives: a plan evicted by another
-    // forward's planFor() is destroyed in a reaction registered after this one, so a run queued
-    // here is always one its destroy() waits for.
-    const plan = await this.planFor(taken.batch, k);
-    // The copy's finiteness is checked while the GPU runs (at batch 32 the scan costs 10–15 ms of
-    // CPU that would otherwise add to every call's wall time); a bad input's result is discarded.
-    let bad = -1;
-    const pixels = taken.pixels;
-    const whileRunning = pixels ? () => void (bad = firstNonFinite(pixels)) : undefined;
-    const out = await plan.run({ image: pixels ?? taken.gpu }, { outputs: this.outputNames(k, options.features), whileRunning });
-    if (bad >= 0) throw this.nonFiniteInput(pixels!, bad, taken.batch);
+    const outputs = this.outputNames(k, options.features);
+    const ready = taken.pixels && this.readyPlan(taken.batch, k);
+    const staged = ready ? ready.stage('image', taken.pixels!) : undefined;
+    // Without a staging buffer the pixels are copied now. run() is called in the turn the plan
+    // arrives: a plan evicted by another forward's planFor() is destroyed in a reaction registered
+    // after this one, so a run queued here is always one its destroy() waits for.
+    const image = staged ?? taken.pixels?.slice() ?? taken.gpu!;
+    const out = await (staged ? ready!.run({ image }, { outputs }) : this.planFor(taken.batch, k).then((plan) => plan.run({ image }, { outputs })));
+    const bad = decodeFiniteCheck(out['input.check'], taken.batch, shapeOf(this.config).imageValues);
+    if (bad.length) throw this.nonFiniteInput(bad, taken.batch);
     return this.result(taken, out, options.features, k);
   }
 
   /** One forward pass with per-dispatch timing (GPU timestamps where the device has them). */
   async profile(input: Float32Array | GpuInput, options: ForwardOptions = {}): Promise<PlanProfile & { result: ForwardResult }> {
     const taken = this.take(input, options.batch);
-    return this.profileTaken(taken, options, this.checkTopK(options.topK));
+    return this.profileTaken(taken.pixels ? { batch: taken.batch, pixels: taken.pixels.slice() } : taken, options, this.checkTopK(options.topK));
   }
 
+  /** `taken.pixels` must be a copy made at call time: the profile does not stage them. */
   private async profileTaken(taken: Taken, options: ForwardOptions, k: number | undefined): Promise<PlanProfile & { result: ForwardResult }> {
     const bad = taken.pixels ? firstNonFinite(taken.pixels) : -1;
-    if (bad >= 0) throw this.nonFiniteInput(taken.pixels!, bad, taken.batch);
+    if (bad >= 0) throw this.nonFiniteInput(this.locate(taken.pixels!, bad), taken.batch);
     const plan = await this.planFor(taken.batch, k);
     const p = await plan.profile({ image: taken.pixels ?? taken.gpu }, { outputs: this.outputNames(k, options.features) });
     return { method: p.method, dispatches: p.dispatches, totalMs: p.totalMs, result: this.result(taken, p.outputs, options.features, k) };
   }
 
-  /** Outputs a run reads back: the logits and features, or with top-K only its pairs (and features if asked). */
+  /** Outputs a run reads back: the input's check and the logits and features, or with top-K only its pairs (and features if asked). */
   private outputNames(k: number | undefined, features?: boolean): string[] | undefined {
     if (k === undefined) return undefined;
-    return ['top', ...(features ? ['features'] : [])];
+    return ['input.check', 'top', ...(features ? ['features'] : [])];
   }
 
   private checkTopK(k: number | undefined): number | undefined {
@@ -281,25 +286,30 @@ export class ViTModel {
   }
 
   /**
-   * Checks the input's size and copies it, synchronously: forward() runs are queued, and a run
-   * that read the caller's array when it started would see whatever the caller wrote there in the
-   * meantime. Its values are checked on the copy (forward: while the GPU runs; profile: first).
+   * Checks the input's size, synchronously. forward() runs are queued, and a run that read the
+   * caller's array when it started would see whatever the caller wrote there in the meantime:
+   * callers copy or stage the pixels before they return (forward, profile, explain).
    */
   private takeInput(input: Float32Array, batchOption: number | undefined): Taken {
     const batch = this.checkInput(input, batchOption);
-    return { batch, pixels: input.slice() };
+    return { batch, pixels: input };
   }
 
-  /** BAD_INPUT naming the image, the value and its channel, row and column. */
-  private nonFiniteInput(pixels: Float32Array, bad: number, batch: number): WebvitError {
-    const c = this.config;
-    const per = shapeOf(c).imageValues;
-    const [image, v] = [Math.floor(bad / per), bad % per];
-    const S = c.image_size;
+  /** Flat index `bad` of `pixels` as finite_check reports it. */
+  private locate(pixels: Float32Array, bad: number): NonFiniteValue[] {
+    const per = shapeOf(this.config).imageValues;
+    return [{ image: Math.floor(bad / per), index: bad % per, value: String(pixels[bad]) as NonFiniteValue['value'] }];
+  }
+
+  /** BAD_INPUT naming the first image with a NaN or ±Inf, the value, its channel, row and column, and any other such images. */
+  private nonFiniteInput(bad: NonFiniteValue[], batch: number): WebvitError {
+    const S = this.config.image_size;
+    const { image, index: v, value } = bad[0];
     const where = `channel ${Math.floor(v / (S * S))}, row ${Math.floor(v / S) % S}, column ${v % S}`;
+    const others = bad.length > 1 ? ` (${imageList(bad.slice(1).map((b) => b.image), batch)} also hold NaN or ±Inf)` : '';
     return new WebvitError(
       'BAD_INPUT',
-      `${this.label}: input image ${image} of ${batch} has ${pixels[bad]} at value ${v} (${where}); pixels must be finite numbers (normalised: (x − mean) / std). Fix or drop that image.`,
+      `${this.label}: input image ${image} of ${batch} has ${value} at value ${v} (${where})${others}; pixels must be finite numbers (normalised: (x − mean) / std). Fix or drop that image.`,
     );
   }
 
@@ -329,11 +339,11 @@ export class ViTModel {
     r.top?.forEach((row, i) => row.some((e) => !Number.isFinite(e.p)) && rows.push(i));
     const bad = [...new Set(rows)].sort((x, y) => x - y);
     if (bad.length) {
-      const per = shapeOf(this.config).imageValues;
-      const pixels = taken.pixels;
-      const largest = pixels ? Math.max(...bad.map((i) => maxAbs(pixels.subarray(i * per, (i + 1) * per)))) : taken.gpu!.maxAbs;
+      const cpu = taken.pixels !== undefined;
+      const perImage = largestPerImage(out['input.check'], batch, shapeOf(this.config).imageValues);
+      const largest = cpu ? Math.max(...bad.map((i) => perImage[i])) : taken.gpu!.maxAbs;
       const what = `${this.label}: the outputs of ${imageList(bad, batch)} are not finite (NaN or ±Inf) although the input is`;
-      const size = pixels ? `whose largest |value| is ${largest.toExponential(1)}` : `from a preprocessing that can produce values up to ${largest.toExponential(1)} in magnitude`;
+      const size = cpu ? `whose largest |value| is ${largest.toExponential(1)}` : `from a preprocessing that can produce values up to ${largest.toExponential(1)} in magnitude`;
       if (largest > EXTREME_INPUT) {
         throw new WebvitError('BAD_INPUT', `${what}: float32 overflowed inside the model on an input ${size}, far beyond normalised pixels (about ±10). Normalise the pixels ((x − mean) / std) first.`);
       }
@@ -378,7 +388,7 @@ export class ViTModel {
     const batch = this.checkInput(input, options.batch);
     const pixels = input.slice();
     const bad = firstNonFinite(pixels);
-    if (bad >= 0) throw this.nonFiniteInput(pixels, bad, batch);
+    if (bad >= 0) throw this.nonFiniteInput(this.locate(pixels, bad), batch);
     this.explainer ??= new Explainer({
       device: this.device, config: this.config, label: this.label, halfWeights: this.halfWeights, onProgress: this.onProgress,
       weight: (name) => this.weight(name),
@@ -402,6 +412,14 @@ export class ViTModel {
     return r.kernels;
   }
 
+  /** The plan for a batch size if it is built already (refreshing its place in the LRU order), synchronously. */
+  private readyPlan(batch: number, topK?: number): Plan | undefined {
+    const p = this.plans.get(topK === undefined ? `${batch}` : `${batch}/top${topK}`);
+    const plan = p && this.built.get(p);
+    if (plan) this.planFor(batch, topK);
+    return plan;
+  }
+
   private planFor(batch: number, topK?: number): Promise<Plan> {
     const key = topK === undefined ? `${batch}` : `${batch}/top${topK}`;
     let p = this.plans.get(key);
@@ -413,7 +431,7 @@ export class ViTModel {
     checkDeviceFits(this.device, this.config, batch, this.label);
     p = this.graphKernels(batch).then((kernels) => {
       const graph = buildGraph(this.config, (name) => this.weight(name), { batch, maxWorkgroupStorage: this.device.limits.maxComputeWorkgroupStorageSize, kernels, halfWeights: this.halfWeights });
-      const outputs = [graph.features.tensor, ...(graph.logits ? [graph.logits.tensor] : [])];
+      const outputs = [graph.inputCheck.tensor, graph.features.tensor, ...(graph.logits ? [graph.logits.tensor] : [])];
       const dispatches = [...graph.dispatches];
       if (topK !== undefined && graph.logits) {
         // logits [batch, num_classes] -> top [batch, K, 2]: softmax and top-K in the same pass.
@@ -424,6 +442,8 @@ export class ViTModel {
       return Plan.compile(this.device, `${this.label}.b${key}`, dispatches, { inputs: [graph.input.tensor], outputs }, { onCompile: this.onProgress });
     });
     this.plans.set(key, p);
+    const built = p;
+    built.then((plan) => this.built.set(built, plan), () => undefined);
     // A failed build leaves the map, unless it was evicted and the batch size built again since.
     p.catch(() => this.plans.get(key) === p && this.plans.delete(key));
     while (this.plans.size > MAX_PLANS) {
@@ -491,7 +511,7 @@ function checkDeviceFits(device: GPUDevice, c: ViTConfig, batch: number, label: 
 export function estimateActivationBytes(c: ViTConfig, batch: number, maxWorkgroupStorage = 16384): number {
   const dummy = { buffer: undefined as unknown as GPUBuffer };
   const g = buildGraph(c, () => dummy, { batch, maxWorkgroupStorage });
-  const outputs = [g.features.tensor, ...(g.logits ? [g.logits.tensor] : [])];
+  const outputs = [g.inputCheck.tensor, g.features.tensor, ...(g.logits ? [g.logits.tensor] : [])];
   const lives = tensorLifetimes('estimate', g.dispatches, { inputs: [g.input.tensor], outputs });
   return assignBuffers([...lives.values()]).totalBytes;
 }

@@ -2,7 +2,7 @@ import { isTensorRef, type Binding, type Dispatch } from '../kernels/kernel.js';
 import { assignBuffers, type TensorLife } from './arena.js';
 import { WebvitError } from './errors.js';
 import { pipelineCacheFor, type CompiledKernel } from './pipelines.js';
-import { BufferOwner, writeBytes } from './buffers.js';
+import { BufferOwner, bytesOf, writeBytes } from './buffers.js';
 import type { ProgressCallback } from './progress.js';
 import { createCheckedBindGroup, packUniform, type BufferSlice } from './shader.js';
 
@@ -29,17 +29,42 @@ export interface InputWriter {
   /** The input's bytes must be exactly the tensor's. */
   readonly byteLength: number;
   write(target: BufferSlice & { buffer: GPUBuffer; size: number }, encoder: GPUCommandEncoder): Promise<void>;
+  /** Called once the run that wrote it is submitted, or has failed before that. */
+  release?(): void;
 }
 
 export interface RunOptions {
   /** Outputs to read back (default: every output of the plan's io). */
   outputs?: string[];
-  /**
-   * CPU work to do while the GPU runs: called once the run is submitted, before its results are
-   * waited for (forward() checks its input's copy here, so the check costs no wall time on a GPU
-   * that is busy anyway). It must not throw; record what it finds and act after the run.
-   */
-  whileRunning?: () => void;
+}
+
+/** Staging buffers kept per plan input (see Plan.stage): one filling while another's run is in flight. */
+export const STAGING_PER_INPUT = 2;
+
+interface Staging {
+  buffer: GPUBuffer;
+  /** mapped: free to fill; held: filled, its run not yet submitted; mapping: being mapped again after its run. */
+  state: 'mapped' | 'held' | 'mapping';
+}
+
+/**
+ * CPU bytes already copied into a staging buffer of a plan (Plan.stage): the run copies them into
+ * the input tensor on the GPU, then the buffer is mapped again for a later call.
+ */
+export class StagedInput implements InputWriter {
+  constructor(
+    readonly plan: Plan,
+    readonly byteLength: number,
+    private readonly staging: Staging,
+    private readonly remap: (s: Staging) => void,
+  ) {}
+  write(target: BufferSlice & { buffer: GPUBuffer; size: number }, encoder: GPUCommandEncoder): Promise<void> {
+    encoder.copyBufferToBuffer(this.staging.buffer, 0, target.buffer, target.offset ?? 0, this.byteLength);
+    return Promise.resolve();
+  }
+  release(): void {
+    if (this.staging.state === 'held') this.remap(this.staging);
+  }
 }
 
 export const isInputWriter = (x: ArrayBufferView | InputWriter): x is InputWriter => typeof (x as InputWriter).write === 'function';
@@ -74,6 +99,7 @@ export class Plan {
   private queue: Promise<unknown> = Promise.resolve();
   private destroyed = false;
   private freed: Promise<void> = Promise.resolve();
+  private readonly staging = new Map<string, Staging[]>();
 
   private constructor(
     readonly device: GPUDevice,
@@ -187,17 +213,70 @@ export class Plan {
    * same command buffer), runs every dispatch in one compute pass, reads the outputs back.
    */
   run(inputs: Record<string, ArrayBufferView | InputWriter>, options: RunOptions = {}): Promise<Record<string, Float32Array>> {
-    const outputs = this.outputsOf(options);
+    const release = () => releaseAll(inputs);
+    let outputs: string[];
+    try {
+      outputs = this.outputsOf(options);
+    } catch (e) {
+      release();
+      return Promise.reject(e);
+    }
     return this.serialise(async () => {
-      const encoder = this.device.createCommandEncoder({ label: `${this.label}.forward` });
-      await this.writeInputs(inputs, encoder);
-      const pass = encoder.beginComputePass({ label: `${this.label}.forward` });
-      for (const s of this.steps) encodeStep(pass, s);
-      pass.end();
-      const out = await this.finish(encoder, outputs, options.whileRunning);
-      this.markRun();
-      return out;
-    });
+      try {
+        const encoder = this.device.createCommandEncoder({ label: `${this.label}.forward` });
+        await this.writeInputs(inputs, encoder);
+        const pass = encoder.beginComputePass({ label: `${this.label}.forward` });
+        for (const s of this.steps) encodeStep(pass, s);
+        pass.end();
+        const out = await this.finish(encoder, outputs, release);
+        this.markRun();
+        return out;
+      } finally {
+        release();
+      }
+    }, release);
+  }
+
+  /**
+   * Copies `data`, the bytes of input `name`, into a mapped staging buffer now, and returns what
+   * run() takes in its place: the caller may reuse its array at once, and the run copies the
+   * bytes to the input tensor on the GPU. One CPU copy instead of two (a copy made at call time,
+   * then writeBuffer's own). Undefined when this input's staging buffers are all in use (runs
+   * still in flight): copy the data and give run() the copy instead.
+   */
+  stage(name: string, data: ArrayBufferView): StagedInput | undefined {
+    if (this.destroyed) return undefined;
+    const t = this.tensors.get(name);
+    if (!t || !this.io.inputs.includes(name)) throw new WebvitError('BAD_ARGUMENT', `${this.label}: ${name} is not an input of this plan; inputs: ${this.io.inputs.join(', ')}`);
+    if (data.byteLength !== t.size) throw new WebvitError('BAD_INPUT', `${this.label}: input ${name} has ${data.byteLength} bytes, expected ${t.size}`);
+    const pool = this.staging.get(name) ?? [];
+    this.staging.set(name, pool);
+    let s = pool.find((p) => p.state === 'mapped');
+    if (!s) {
+      if (pool.length >= STAGING_PER_INPUT || t.size % 4 !== 0) return undefined;
+      const buffer = this.owner.create({ label: `${this.label}.${name}.staging${pool.length}`, size: t.size, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
+      pool.push((s = { buffer, state: 'mapped' }));
+    }
+    new Uint8Array(s.buffer.getMappedRange(0, t.size)).set(bytesOf(data));
+    s.buffer.unmap();
+    s.state = 'held';
+    return new StagedInput(this, t.size, s, (st) => this.remap(name, st));
+  }
+
+  /** Maps a staging buffer again once its run is submitted; one that cannot be (destroyed, device lost) leaves the pool. */
+  private remap(name: string, s: Staging): void {
+    s.state = 'mapping';
+    s.buffer.mapAsync(GPUMapMode.WRITE).then(
+      () => {
+        if (s.state === 'mapping') s.state = 'mapped';
+      },
+      () => {
+        const pool = this.staging.get(name);
+        const i = pool?.indexOf(s) ?? -1;
+        if (i >= 0) pool!.splice(i, 1);
+        if (!this.destroyed) this.owner.release(s.buffer);
+      },
+    );
   }
 
   /**
@@ -218,12 +297,22 @@ export class Plan {
    * the device has timestamp-query, otherwise submit-and-wait wall time per dispatch.
    */
   profile(inputs: Record<string, ArrayBufferView | InputWriter>, options: RunOptions = {}): Promise<PlanProfile & { outputs: Record<string, Float32Array> }> {
-    const names = this.outputsOf(options);
+    let names: string[];
+    try {
+      names = this.outputsOf(options);
+    } catch (e) {
+      releaseAll(inputs);
+      return Promise.reject(e);
+    }
     return this.serialise(async () => {
       // GPU-written inputs go first, in a command buffer of their own, so they are not timed.
       const inputEncoder = this.device.createCommandEncoder({ label: `${this.label}.inputs` });
-      await this.writeInputs(inputs, inputEncoder);
-      this.device.queue.submit([inputEncoder.finish()]);
+      try {
+        await this.writeInputs(inputs, inputEncoder);
+        this.device.queue.submit([inputEncoder.finish()]);
+      } finally {
+        releaseAll(inputs);
+      }
       const n = this.steps.length;
       const timings: DispatchTiming[] = [];
       let method: PlanProfile['method'];
@@ -271,7 +360,7 @@ export class Plan {
       }
       this.markRun();
       return { method, dispatches: timings, totalMs: timings.reduce((a, d) => a + d.ms, 0), outputs };
-    });
+    }, () => releaseAll(inputs));
   }
 
   /**
@@ -292,8 +381,12 @@ export class Plan {
     for (const s of this.steps) cache.markRun(s.dispatch.source.key);
   }
 
-  private serialise<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.destroyed) return Promise.reject(new WebvitError('DISPOSED', `${this.label}: the model was disposed`));
+  /** Queues `fn` behind the runs before it; `refused` is called when the plan is destroyed already. */
+  private serialise<T>(fn: () => Promise<T>, refused?: () => void): Promise<T> {
+    if (this.destroyed) {
+      refused?.();
+      return Promise.reject(new WebvitError('DISPOSED', `${this.label}: the model was disposed`));
+    }
     const result = this.queue.then(fn, fn);
     this.queue = result.catch(() => undefined);
     return result;
@@ -315,12 +408,13 @@ export class Plan {
       if (data.byteLength !== t.size) {
         throw new WebvitError('BAD_INPUT', `${this.label}: input ${name} has ${data.byteLength} bytes, expected ${t.size}`);
       }
+      if (data instanceof StagedInput && data.plan !== this) throw new WebvitError('BAD_ARGUMENT', `${this.label}: input ${name} was staged on plan ${data.plan.label}`);
       if (isInputWriter(data)) await data.write({ buffer: t.buffer, offset: t.offset ?? 0, size: t.size }, encoder);
       else writeBytes(this.device, t.buffer, t.offset ?? 0, data);
     }
   }
 
-  private async finish(encoder: GPUCommandEncoder, outputs: string[], whileRunning?: () => void): Promise<Record<string, Float32Array>> {
+  private async finish(encoder: GPUCommandEncoder, outputs: string[], afterSubmit?: () => void): Promise<Record<string, Float32Array>> {
     let offset = 0;
     const places: [string, number, number][] = [];
     for (const name of outputs) {
@@ -331,7 +425,7 @@ export class Plan {
     }
     this.device.pushErrorScope('validation');
     this.device.queue.submit([encoder.finish()]);
-    whileRunning?.();
+    afterSubmit?.();
     const err = await this.device.popErrorScope();
     if (err) throw new WebvitError('GPU', `${this.label}: GPU validation error in the forward pass: ${err.message}`);
     await this.readback.mapAsync(GPUMapMode.READ);
@@ -343,6 +437,11 @@ export class Plan {
       this.readback.unmap();
     }
   }
+}
+
+/** Tells every InputWriter among `inputs` that its run is submitted or abandoned (idempotent for staged inputs). */
+function releaseAll(inputs: Record<string, ArrayBufferView | InputWriter>): void {
+  for (const v of Object.values(inputs)) if (isInputWriter(v)) v.release?.();
 }
 
 /**

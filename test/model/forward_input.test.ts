@@ -84,17 +84,17 @@ describe('non-finite input is refused, naming the image and the value', () => {
       const x = f.input.slice();
       const v = 2 * 1024 + 5 * 32 + 7; // channel 2, row 5, column 7
       x[per + v] = value;
-      x[2 * per + 11] = value; // a second bad image: the first one is named
-      await expectWebvitError(() => model.forward(x), 'BAD_INPUT', [`image 1 of 3`, `value ${v}`, 'channel 2, row 5, column 7', what]);
+      x[2 * per + 11] = value; // a second bad image: the first one is named, the other listed
+      await expectWebvitError(() => model.forward(x), 'BAD_INPUT', [`image 1 of 3`, `value ${v}`, 'channel 2, row 5, column 7', what, 'image 2 of 3 also hold']);
       await expectWebvitError(() => model.profile(x), 'BAD_INPUT', [`image 1 of 3`, `value ${v}`]);
       // The model still works afterwards.
       expect(maxRelError((await model.forward(f.input)).logits, f.golden.logits)).toBeLessThanOrEqual(TOL);
     });
   }
 
-  // The check is one pass over the input's copy, made while the GPU runs; the pass itself must
-  // stay small. Measured on ViT-B/16's batch-32 input size (4.8 M values); the bound is loose for
-  // a busy machine (BENCHMARKS.md, "NVIDIA H200", has the real cost: 10–15 ms there).
+  // forward() checks on the GPU (op finite_check); profile() and explain() scan their copy on the
+  // CPU first with firstNonFinite, which must stay one cheap pass. Measured on ViT-B/16's batch-32
+  // input size (4.8 M values); the bound is loose for a busy machine.
   it('costs little: a 4.8 M-value input is scanned in well under a second, the last value found', () => {
     const big = new Float32Array(32 * 3 * 224 * 224).fill(0.5);
     big[big.length - 1] = Number.NaN; // the last value: the whole input is scanned
@@ -113,6 +113,56 @@ describe('non-finite input is refused, naming the image and the value', () => {
     const good = model.forward(f.input); // queued behind the bad one on the same plan
     await expectWebvitError(() => bad, 'BAD_INPUT', ['image 2 of 3', `value ${per - 1}`, 'NaN']);
     expect(maxRelError((await good).logits, f.golden.logits)).toBeLessThanOrEqual(TOL);
+  });
+});
+
+describe('forward() stages its input into the plan, or copies it', () => {
+  // The first calls on a built plan fill its two staging buffers (one copy, at call time); calls
+  // made while both are held by queued runs fall back to a copy of the array. Either way each
+  // result is that of the pixels given at its call, and the finite check runs on the GPU.
+  it('six calls queued at once, the buffer refilled after each: every result is its own input\'s', async () => {
+    const seed = freshSeed();
+    const rand = rng(seed);
+    const model = await load('tiny.staging', 2);
+    const inputs = Array.from({ length: 6 }, () => randn(rand, 2 * per));
+    const expected: Float32Array[] = [];
+    for (const x of inputs) expected.push((await model.forward(x)).logits);
+    const buf = new Float32Array(2 * per);
+    const pending = inputs.map((x) => {
+      buf.set(x);
+      const p = model.forward(buf);
+      buf.fill(Number.NaN); // read now, it would fail the check
+      return p;
+    });
+    const got = await Promise.all(pending);
+    got.forEach((r, i) => expect(r.logits, `seed ${seed}: call ${i}`).toEqual(expected[i]));
+  });
+
+  it('a NaN reaches the GPU check on both paths: staged (plan built) and copied (plan built by the call)', async () => {
+    const model = await load('tiny.staging.nan', 3);
+    const x = f.input.slice();
+    x[per + 100] = Number.NaN;
+    await expectWebvitError(() => model.forward(x), 'BAD_INPUT', ['image 1 of 3', 'value 100', 'NaN']);
+    const two = x.subarray(0, 2 * per);
+    await expectWebvitError(() => model.forward(two, { batch: 2 }), 'BAD_INPUT', ['image 1 of 2', 'value 100', 'NaN']); // batch 2: no plan yet
+    expect(maxRelError((await model.forward(f.input)).logits, f.golden.logits)).toBeLessThanOrEqual(TOL);
+  });
+
+  it('dispose() while staged runs are queued: they finish or are refused, and every buffer is freed', async () => {
+    const device = await testDevice();
+    const { liveBuffers } = await import('../../src/runtime/buffers.js');
+    const before = liveBuffers(device);
+    const model = await ViTModel.fromWeights(device, weights(), { label: 'tiny.staging.dispose', batch: 3 });
+    const runs = [0, 1, 2, 3].map(() => model.forward(f.input).then(
+      (r) => r.logits,
+      (e: unknown) => e,
+    ));
+    await model.dispose();
+    for (const r of await Promise.all(runs)) {
+      if (r instanceof Float32Array) expect(maxRelError(r, f.golden.logits)).toBeLessThanOrEqual(TOL);
+      else expect((r as { code?: string }).code).toBe('DISPOSED');
+    }
+    expect(liveBuffers(device)).toEqual(before);
   });
 });
 

@@ -3,10 +3,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
+// @ts-expect-error: a build script in plain JavaScript, without declarations
+import { wgslMinify } from '../../scripts/wgsl-minify.mjs';
 
 // The browser bundle's budget (issue 10: a drop-in for web apps): at most 60 KB minified and
 // gzipped (gzip -9), weights not included (they are fetched, never bundled). The bundle is built
-// here as scripts/build.mjs builds dist/webvit.browser.js, plus minify, so the test needs no
+// here as scripts/build.mjs builds dist/webvit.browser.js (minified, the kernels' WGSL without
+// comments or indentation: scripts/wgsl-minify.mjs), so the test needs no
 // prior `npm run build`. On failure it prints the size and the biggest inputs from esbuild's
 // metafile: what to look at first.
 //
@@ -44,6 +47,7 @@ beforeAll(async () => {
     target: 'es2022',
     platform: 'browser',
     minify: true,
+    plugins: [wgslMinify],
     legalComments: 'none',
     write: false,
     metafile: true,
