@@ -53,7 +53,16 @@ proto.mapAsync = function (...args) {
     return v;
   });
 };
+// Garbage collections during those forwards: dawn.node polls for GPU completion while a map or
+// onSubmittedWorkDone is pending, allocating as it goes (on lavapipe ~20 MB of heap during a
+// 0.7 s wait, scavenges of 10-20 ms and mark-compacts of 20-37 ms every few hundred ms), so a
+// collection can land inside a forward's wall time.
+const { PerformanceObserver } = await import('node:perf_hooks');
+const gcs = [];
+const observer = new PerformanceObserver((list) => gcs.push(...list.getEntries().map((e) => e.duration)));
+observer.observe({ entryTypes: ['gc'] });
 const phases = { pre: [], wait: [], post: [] };
+const tPhases = performance.now();
 for (let i = 0; i < 16; i++) {
   const t0 = performance.now();
   await model.forward(input, { batch });
@@ -63,6 +72,12 @@ for (let i = 0; i < 16; i++) {
   phases.wait.push(tMapped - tSubmit);
   phases.post.push(t1 - tMapped);
 }
+const phasesMs = performance.now() - tPhases;
+await new Promise((r) => setTimeout(r, 10)); // let the observer deliver
+observer.disconnect();
+out.gcCount = gcs.length;
+out.gcMsPerSecond = (1000 * gcs.reduce((a, b) => a + b, 0)) / phasesMs;
+out.gcMaxMs = gcs.length ? Math.max(...gcs) : 0;
 proto.mapAsync = mapAsync;
 queue.submit = submit;
 out.preSubmitMs = median(phases.pre);
