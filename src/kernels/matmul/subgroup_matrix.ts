@@ -120,27 +120,29 @@ export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCode
   const C = `subgroup_matrix_result<f32, ${FRAGMENT}, ${FRAGMENT}>`;
   const acc = (i: number, j: number) => `acc_${i}_${j}`;
   const E = (FRAGMENT * FRAGMENT) / SUBGROUP_MATRIX_LANES; // elements of a fragment per lane (emulation)
-  // Emulation: lane l holds elements l + 32·e of each fragment (row (l + 32·e) / 16, column % 16).
-  const emulatedMultiply = ids(BK / FRAGMENT)
-    .map((s) => {
-      const kk = s * FRAGMENT;
-      return ids(FM)
-        .flatMap((i) =>
-          ids(FN).map(
-            (j) => `for (var e = 0u; e < ${E}u; e++) {
-        let idx = lane + ${SUBGROUP_MATRIX_LANES}u * e;
-        let arow = (sr * ${FM * FRAGMENT}u + ${i * FRAGMENT}u + idx / ${FRAGMENT}u) * ${AS}u + ${kk}u;
-        let bcol = ${kk * BS}u + sc * ${FN * FRAGMENT}u + ${j * FRAGMENT}u + idx % ${FRAGMENT}u;
-        var s = 0.0;
-        for (var k = 0u; k < ${FRAGMENT}u; k++) { s += f32(As[arow + k]) * f32(Bs[bcol + k * ${BS}u]); }
-        ${acc(i, j)}[e] += s;
-      }`,
-          ),
-        )
-        .join('\n      ');
-    })
-    .map((body) => `{\n      ${body}\n    }`)
-    .join('\n    ');
+  // Emulation: lane l holds elements l + 32·e of each fragment (row (l + 32·e) / 16, column % 16),
+  // all fragments of the subgroup in one private array. Its loops run to bounds the compiler
+  // cannot see (0 if params.M were 2^32 − 1, which no buffer can hold): fully unrolled, as constant
+  // bounds let lavapipe do, one emulated kernel took ~50 s to compile (2026-11-30; Mesa's shader
+  // cache hid it on a machine that had compiled it before, and a fresh one looked hung).
+  const opaque = (n: number) => `select(${n}u, 0u, params.M == 0xffffffffu)`;
+  const emulatedMultiply = `let nK = ${opaque(FRAGMENT)};
+    let nF = ${opaque(FM * FN)};
+    let nE = ${opaque(E)};
+    for (var kk = 0u; kk < ${BK}u; kk += ${FRAGMENT}u) {
+      for (var f = 0u; f < nF; f++) {
+        let fi = f / ${FN}u;
+        let fj = f % ${FN}u;
+        for (var e = 0u; e < nE; e++) {
+          let idx = lane + ${SUBGROUP_MATRIX_LANES}u * e;
+          let arow = (sr * ${FM * FRAGMENT}u + fi * ${FRAGMENT}u + idx / ${FRAGMENT}u) * ${AS}u + kk;
+          let bcol = kk * ${BS}u + sc * ${FN * FRAGMENT}u + fj * ${FRAGMENT}u + idx % ${FRAGMENT}u;
+          var s = 0.0;
+          for (var k = 0u; k < nK; k++) { s += f32(As[arow + k]) * f32(Bs[bcol + k * ${BS}u]); }
+          accs[f * ${E}u + e] += s;
+        }
+      }
+    }`;
   const multiply = o.emulate ? emulatedMultiply : ids(BK / FRAGMENT)
     .map((s) => {
       const kk = s * FRAGMENT;
@@ -157,7 +159,7 @@ export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCode
   // Each fragment: stored to this subgroup's staging area, finished by its lanes (8 outputs each).
   const store = (i: number, j: number) =>
     o.emulate
-      ? `for (var e = 0u; e < ${E}u; e++) { Cs[sg * ${FRAGMENT * FRAGMENT}u + lane + ${SUBGROUP_MATRIX_LANES}u * e] = ${acc(i, j)}[e]; }`
+      ? `for (var e = 0u; e < ${E}u; e++) { Cs[sg * ${FRAGMENT * FRAGMENT}u + lane + ${SUBGROUP_MATRIX_LANES}u * e] = accs[${(i * FN + j) * E}u + e]; }`
       : `subgroupMatrixStore<row_major>(&Cs, sg * ${FRAGMENT * FRAGMENT}u, ${acc(i, j)}, ${FRAGMENT}u);`;
   const finish = ids(FM)
     .flatMap((i) =>
@@ -195,7 +197,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let lane = li % ${SUBGROUP_MATRIX_LANES}u;
   let sr = sg / ${SC}u;
   let sc = sg % ${SC}u;
-  ${ids(FM).flatMap((i) => ids(FN).map((j) => (o.emulate ? `var ${acc(i, j)}: array<f32, ${E}>;` : `var ${acc(i, j)} = ${C}();`))).join('\n  ')}
+  ${o.emulate ? `var accs: array<f32, ${FM * FN * E}>;` : ids(FM).flatMap((i) => ids(FN).map((j) => `var ${acc(i, j)} = ${C}();`)).join('\n  ')}
   for (var k0 = 0u; k0 < params.K; k0 += ${BK}u) {
     ${stageA}
     ${stageB}
