@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { requestDeviceFrom, type DeviceOptions } from './device.js';
+import { markPollingDevice } from './waiting.js';
 import { WebvitError } from './errors.js';
 
 const HINT =
@@ -59,5 +60,9 @@ export async function getNodeDevice(options: NodeDeviceOptions = {}): Promise<GP
     gpu = mod.create(flags);
     instances.set(key, gpu);
   }
-  return requestDeviceFrom(gpu, options, HINT);
+  const device = await requestDeviceFrom(gpu, options, HINT);
+  // Dawn for Node polls for completions while a wait is pending: plans sleep through most of a
+  // long run instead (src/runtime/waiting.ts). WEBVIT_WAIT=poll keeps the plain wait (an A/B switch).
+  if (process.env.WEBVIT_WAIT !== 'poll') markPollingDevice(device);
+  return device;
 }

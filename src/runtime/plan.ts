@@ -5,6 +5,7 @@ import { pipelineCacheFor, type CompiledKernel } from './pipelines.js';
 import { BufferOwner, bytesOf, writeBytes } from './buffers.js';
 import type { ProgressCallback } from './progress.js';
 import { createCheckedBindGroup, packUniform, type BufferSlice } from './shader.js';
+import { pollsWhileWaiting, sleep, WaitEstimate } from './waiting.js';
 
 export interface PlanCompileOptions {
   /** Called as kernels new to the device are compiled and run once (see warmUp). */
@@ -100,6 +101,8 @@ export class Plan {
   private destroyed = false;
   private freed: Promise<void> = Promise.resolve();
   private readonly staging = new Map<string, Staging[]>();
+  /** Recent runs' GPU waits, for sleeping through most of the next one (src/runtime/waiting.ts). */
+  private readonly wait = new WaitEstimate();
 
   private constructor(
     readonly device: GPUDevice,
@@ -228,7 +231,7 @@ export class Plan {
         const pass = encoder.beginComputePass({ label: `${this.label}.forward` });
         for (const s of this.steps) encodeStep(pass, s);
         pass.end();
-        const out = await this.finish(encoder, outputs, release);
+        const out = await this.finish(encoder, outputs, this.wait);
         this.markRun();
         return out;
       } finally {
@@ -414,7 +417,13 @@ export class Plan {
     }
   }
 
-  private async finish(encoder: GPUCommandEncoder, outputs: string[], afterSubmit?: () => void): Promise<Record<string, Float32Array>> {
+  /**
+   * Copies the outputs to the readback buffer, submits, and reads them back. With `wait` on a
+   * device that polls (Dawn for Node), first sleeps through most of the expected GPU time.
+   * Nothing else may be pending on the device meanwhile (a staged input is mapped again only
+   * after this returns), or the pump would run through the sleep anyway.
+   */
+  private async finish(encoder: GPUCommandEncoder, outputs: string[], wait?: WaitEstimate): Promise<Record<string, Float32Array>> {
     let offset = 0;
     const places: [string, number, number][] = [];
     for (const name of outputs) {
@@ -425,10 +434,13 @@ export class Plan {
     }
     this.device.pushErrorScope('validation');
     this.device.queue.submit([encoder.finish()]);
-    afterSubmit?.();
+    const submitted = performance.now();
     const err = await this.device.popErrorScope();
     if (err) throw new WebvitError('GPU', `${this.label}: GPU validation error in the forward pass: ${err.message}`);
+    const nap = wait && pollsWhileWaiting(this.device) ? wait.sleepMs() : 0;
+    if (nap > 0) await sleep(nap);
     await this.readback.mapAsync(GPUMapMode.READ);
+    wait?.record(performance.now() - submitted);
     try {
       const out: Record<string, Float32Array> = {};
       for (const [name, o, size] of places) out[name] = new Float32Array(this.readback.getMappedRange(o, size).slice(0));
