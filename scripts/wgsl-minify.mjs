@@ -4,7 +4,8 @@
 // 3 KB of the browser bundle once gzipped, against a 60 KB budget). The development sources, the
 // tests and the Node build keep the WGSL as written.
 //
-// Only template literals marked `/* wgsl */` are touched. In their text (never inside `${…}`):
+// Only template literals marked `/* wgsl */` are touched, and the template literals inside their
+// `${…}` expressions (pieces of the same WGSL). In their text (never the JavaScript around it):
 // `//` comments are removed to the end of the line, lines lose their indentation and trailing
 // blanks, and empty lines go. A comment that runs across a `${…}` (`// ${n} rows`) drops that
 // expression too: it was part of the comment. WGSL has no string literals, so `//` outside a
@@ -35,49 +36,82 @@ export function minifyWgslTemplates(source) {
   }
 }
 
-/** Minifies the template literal whose text starts at `start`; returns it and the index of its closing backtick. */
+/**
+ * Minifies the template literal whose text starts at `start`; returns it and the index of its
+ * closing backtick. Only whitespace a newline separates from the code is removed (a line's
+ * indentation, its trailing blanks, empty lines): a template's value may be spliced into the middle
+ * of another's line (`} else ${…}`), so blanks at its very start and end stay. A comment still
+ * open at the template's end stays too, verbatim: spliced mid-line it would have hidden what
+ * follows it on that line.
+ */
 function minifyTemplate(s, start) {
   let out = '';
-  let line = ''; // the current line of text, not yet emitted
-  let inComment = false;
-  const flushLine = (newline) => {
-    const t = line.replace(/^[ \t]+/, '').replace(/[ \t]+$/, '');
-    if (t.length > 0) out += t + (newline ? '\n' : '');
-    line = '';
-  };
+  let line = ''; // code of the current line so far
+  let comment = null; // raw text of a `//` comment open on this line, or null
+  let afterNewline = false; // the current line began after a newline of this template
   let i = start;
   while (i < s.length) {
     const c = s[i];
     if (c === '`') {
-      flushLine(false);
-      return { text: out, end: i };
-    }
-    if (c === '\\') {
-      if (!inComment) line += s.slice(i, i + 2);
-      i += 2;
-      continue;
-    }
-    if (c === '$' && s[i + 1] === '{') {
-      const end = skipExpression(s, i + 2);
-      if (!inComment) line += s.slice(i, end + 1);
-      i = end + 1;
-      continue;
+      let t = afterNewline ? line.replace(/^[ \t]+/, '') : line;
+      if (comment !== null) t += comment;
+      return { text: out + t, end: i };
     }
     if (c === '\n') {
-      inComment = false;
-      flushLine(true);
+      let t = line.replace(/[ \t]+$/, '');
+      if (afterNewline) t = t.replace(/^[ \t]+/, '');
+      if (t.length > 0 || !afterNewline) out += t + '\n';
+      line = '';
+      comment = null;
+      afterNewline = true;
       i++;
       continue;
     }
-    if (!inComment && c === '/' && s[i + 1] === '/') {
-      inComment = true;
+    let piece;
+    if (c === '\\') {
+      piece = s.slice(i, i + 2);
+      i += 2;
+    } else if (c === '$' && s[i + 1] === '{') {
+      const end = skipExpression(s, i + 2);
+      piece = comment === null ? '${' + minifyNestedTemplates(s.slice(i + 2, end)) + '}' : s.slice(i, end + 1);
+      i = end + 1;
+    } else if (comment === null && c === '/' && s[i + 1] === '/') {
+      comment = '//';
       i += 2;
       continue;
+    } else {
+      piece = c;
+      i++;
     }
-    if (!inComment) line += c;
-    i++;
+    if (comment === null) line += piece;
+    else comment += piece;
   }
   throw new Error('wgsl-minify: unterminated template literal');
+}
+
+/**
+ * An expression inside a WGSL template with the template literals in it minified too: they are
+ * pieces of the same WGSL (`${vec4 ? `…` : `…`}`, `${rows.map((r) => `…`).join('\n')}`).
+ */
+function minifyNestedTemplates(expr) {
+  let out = '';
+  let i = 0;
+  while (i < expr.length) {
+    const c = expr[i];
+    if (c === "'" || c === '"') {
+      const end = skipString(expr, i);
+      out += expr.slice(i, end + 1);
+      i = end + 1;
+    } else if (c === '`') {
+      const { text, end } = minifyTemplate(expr, i + 1);
+      out += '`' + text + '`';
+      i = end + 1;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
 }
 
 /** Index of the `}` that closes the `${` expression starting at `i` (strings, templates and braces inside it skipped). */

@@ -260,7 +260,15 @@ export class Plan {
       const buffer = this.owner.create({ label: `${this.label}.${name}.staging${pool.length}`, size: t.size, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
       pool.push((s = { buffer, state: 'mapped' }));
     }
-    new Uint8Array(s.buffer.getMappedRange(0, t.size)).set(bytesOf(data));
+    try {
+      new Uint8Array(s.buffer.getMappedRange(0, t.size)).set(bytesOf(data));
+    } catch {
+      // Unmapped under us: the device was destroyed or lost. Drop the buffer; the caller copies
+      // instead, and its run reports the loss.
+      pool.splice(pool.indexOf(s), 1);
+      this.owner.release(s.buffer);
+      return undefined;
+    }
     s.buffer.unmap();
     s.state = 'held';
     return new StagedInput(this, t.size, s, (st) => this.remap(name, st));
@@ -439,7 +447,11 @@ export class Plan {
     if (err) throw new WebvitError('GPU', `${this.label}: GPU validation error in the forward pass: ${err.message}`);
     const nap = wait && pollsWhileWaiting(this.device) ? wait.sleepMs() : 0;
     if (nap > 0) await sleep(nap);
-    await this.readback.mapAsync(GPUMapMode.READ);
+    try {
+      await this.readback.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      throw await readbackFailure(this.device, this.label, e);
+    }
     wait?.record(performance.now() - submitted);
     try {
       const out: Record<string, Float32Array> = {};
@@ -449,6 +461,24 @@ export class Plan {
       this.readback.unmap();
     }
   }
+}
+
+/**
+ * The error for a readback whose map failed: DEVICE_LOST (with the reason and what to do) when the
+ * device was lost or destroyed, else GPU naming the failure. Dawn rejects the map with a bare
+ * AbortError, and may resolve `device.lost` a moment later: it is waited for briefly.
+ */
+async function readbackFailure(device: GPUDevice, label: string, e: unknown): Promise<WebvitError> {
+  const info = await Promise.race([device.lost, sleep(200).then(() => undefined)]);
+  if (info) {
+    return new WebvitError(
+      'DEVICE_LOST',
+      `${label}: the GPU device was lost (${info.reason}${info.message ? `: ${info.message}` : ''}); request a new device and load the model again`,
+      { cause: e },
+    );
+  }
+  const err = e as Error;
+  return new WebvitError('GPU', `${label}: reading the results back failed (${err?.name ?? 'error'}${err?.message ? `: ${err.message}` : ''})`, { cause: e });
 }
 
 /** Tells every InputWriter among `inputs` that its run is submitted or abandoned (idempotent for staged inputs). */

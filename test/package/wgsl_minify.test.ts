@@ -38,9 +38,18 @@ describe('WGSL minifier', () => {
     ].join('\n');
     const out = minifyWgslTemplates(src);
     expect(out).toContain('const a = `  // kept: not marked\n  x`;');
-    expect(out).toContain('const b = /* wgsl */ `let x = ${n}u;\nlet y = ${cond ? `a${m}` : "}"} + 1; \\`\n`;');
+    expect(out).toContain('const b = /* wgsl */ `\nlet x = ${n}u;\nlet y = ${cond ? `a${m}` : "}"} + 1; \\`\n`;');
     // The expression inside the comment is gone with it: it was part of the comment's text.
     expect(out.split('${n}').length).toBe(2);
+  });
+
+  it('keeps what a template spliced mid-line needs: blanks at its ends, a comment open at its end', () => {
+    // `} else ` + `if …`: the trailing blank separates tokens once spliced.
+    expect(minifyWgslTemplates('x = /* wgsl */ `a ${c ? `} else ` : ``}b`;')).toBe('x = /* wgsl */ `a ${c ? `} else ` : ``}b`;');
+    // Indentation after a newline goes, blanks at the very start stay.
+    expect(minifyWgslTemplates('x = /* wgsl */ ` a;\n    b;  \n\n   c; `;')).toBe('x = /* wgsl */ ` a;\nb;\nc; `;');
+    // A comment still open at the end would hide the rest of the line it is spliced into: kept.
+    expect(minifyWgslTemplates('x = /* wgsl */ `a; // note ${n}`;')).toBe('x = /* wgsl */ `a; // note ${n}`;');
   });
 
   it('refuses an unterminated template instead of writing a broken bundle', () => {

@@ -55,7 +55,7 @@ export const finiteCheckChunks = (values: number): number => ceilDiv(values, CHU
 function chunksCode(vec4: boolean): string {
   const W = vec4 ? 4 : 1;
   const load = vec4
-    ? `let v = x[base / 4u + k];
+    ? /* wgsl */ `let v = x[base / 4u + k];
       let m = v & vec4<u32>(0x7fffffffu);
       let finite = m < vec4<u32>(0x7f800000u);
       let kept = select(vec4<u32>(0u), m, finite);
@@ -65,7 +65,7 @@ function chunksCode(vec4: boolean): string {
           if (!finite[e]) { code = 4u * (4u * k + e) + kind(v[e]); break; }
         }
       }`
-    : `let bits = x[base + k];
+    : /* wgsl */ `let bits = x[base + k];
       let m = bits & 0x7fffffffu;
       if (m < 0x7f800000u) { largest = max(largest, m); }
       else if (code == NONE) { code = 4u * k + kind(bits); }`;

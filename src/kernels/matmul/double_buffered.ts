@@ -55,7 +55,7 @@ export function doubleBufferedLinearCode(tile: BigTile, p: LinearCodeParams): st
   // Global -> register fetch of element i of a slice starting at k0, and register -> workgroup
   // store of it into the buffer whose first row is `base` (0 or BK).
   const fetchA = p.vecA
-    ? `fn fetch_a(row0: u32, k0: u32, i: u32) -> vec4<f32> {
+    ? /* wgsl */ `fn fetch_a(row0: u32, k0: u32, i: u32) -> vec4<f32> {
   let gr = row0 + i / ${BK / 4}u;
   let gk = k0 + (i % ${BK / 4}u) * 4u;
   if (gr < params.M && gk < params.K) { return a[(gr * params.K + gk) / 4u]; }
@@ -69,7 +69,7 @@ fn put_a(base: u32, i: u32, v: vec4<f32>) {
   As[k + 2u][r / 4u][r % 4u] = v.z;
   As[k + 3u][r / 4u][r % 4u] = v.w;
 }`
-    : `fn fetch_a(row0: u32, k0: u32, i: u32) -> f32 {
+    : /* wgsl */ `fn fetch_a(row0: u32, k0: u32, i: u32) -> f32 {
   let gr = row0 + i / ${BK}u;
   let gk = k0 + i % ${BK}u;
   if (gr < params.M && gk < params.K) { return a[gr * params.K + gk]; }
@@ -80,7 +80,7 @@ fn put_a(base: u32, i: u32, v: f32) {
   As[base + i % ${BK}u][r / 4u][r % 4u] = v;
 }`;
   const fetchB = p.vecN
-    ? `fn fetch_b(col0: u32, k0: u32, i: u32) -> vec4<f32> {
+    ? /* wgsl */ `fn fetch_b(col0: u32, k0: u32, i: u32) -> vec4<f32> {
   let gk = k0 + i / ${BN / 4}u;
   let gn = col0 + (i % ${BN / 4}u) * 4u;
   if (gk < params.K && gn < params.N) {
@@ -91,7 +91,7 @@ fn put_a(base: u32, i: u32, v: f32) {
 fn put_b(base: u32, i: u32, v: vec4<f32>) {
   Bs[base + i / ${BN / 4}u][i % ${BN / 4}u] = v;
 }`
-    : `fn fetch_b(col0: u32, k0: u32, i: u32) -> f32 {
+    : /* wgsl */ `fn fetch_b(col0: u32, k0: u32, i: u32) -> f32 {
   let gk = k0 + i / ${BN}u;
   let gn = col0 + i % ${BN}u;
   if (gk < params.K && gn < params.N) {
@@ -126,7 +126,7 @@ fn put_b(base: u32, i: u32, v: f32) {
           }),
         )
         .join('\n  ')
-    : `for (var q = 0u; q < 16u; q++) {
+    : /* wgsl */ `for (var q = 0u; q < 16u; q++) {
     let i = q / 2u;
     let row = row0 + (i / 4u) * ${BM / 2}u + i % 4u + lid.y * 4u;
     let c0 = col0 + (q % 2u) * ${BN / 2}u + lid.x * 4u;

@@ -55,7 +55,7 @@ export function registerLinearCode(L: RegisterLayout, p: LinearCodeParams): stri
   const v = p.vecN ? 'vec4<f32>' : 'f32';
   const loadA = p.vecA
     ? `fn load_a4(row: u32, k: u32) -> vec4<f32> { return a[(row * params.K + k) / 4u]; }`
-    : `fn load_a4(row: u32, k: u32) -> vec4<f32> {
+    : /* wgsl */ `fn load_a4(row: u32, k: u32) -> vec4<f32> {
   var r = vec4<f32>(0.0);
   for (var j = 0u; j < 4u; j++) { if (k + j < params.K) { r[j] = a[row * params.K + k + j]; } }
   return r;
@@ -65,7 +65,7 @@ export function registerLinearCode(L: RegisterLayout, p: LinearCodeParams): stri
     ? p.wHalf
       ? `fn load_w4(k: u32, col: u32) -> vec4<f32> { let h = w[(k * params.N + col) / 4u]; return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y)); }`
       : `fn load_w4(k: u32, col: u32) -> vec4<f32> { return w[(k * params.N + col) / 4u]; }`
-    : `fn load_w4(k: u32, col: u32) -> vec4<f32> {
+    : /* wgsl */ `fn load_w4(k: u32, col: u32) -> vec4<f32> {
   var r = vec4<f32>(0.0);
   for (var j = 0u; j < 4u; j++) { if (col + j < params.N) { let i = k * params.N + col + j; r[j] = ${wElem}; } }
   return r;

@@ -76,7 +76,7 @@ export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCode
   const ids = (n: number) => Array.from({ length: n }, (_, i) => i);
 
   const stageA = p.vecA
-    ? `for (var i = li; i < ${aLoads}u; i += ${T}u) {
+    ? /* wgsl */ `for (var i = li; i < ${aLoads}u; i += ${T}u) {
       let r = i / ${BK / 4}u;
       let k = (i % ${BK / 4}u) * 4u;
       var v = vec4<f32>(0.0);
@@ -85,7 +85,7 @@ export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCode
       let s = r * ${AS}u + k;
       As[s] = h.x; As[s + 1u] = h.y; As[s + 2u] = h.z; As[s + 3u] = h.w;
     }`
-    : `for (var i = li; i < ${aLoads}u; i += ${T}u) {
+    : /* wgsl */ `for (var i = li; i < ${aLoads}u; i += ${T}u) {
       let r = i / ${BK}u;
       let k = i % ${BK}u;
       var v = 0.0;
@@ -99,7 +99,7 @@ export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCode
     ? `let j = (k0 + k) * params.N + col0 + n; h = bitcast<vec2<f16>>(w[j / 2u])[j % 2u];`
     : `h = f16(w[(k0 + k) * params.N + col0 + n]);`;
   const stageB = p.vecN
-    ? `for (var i = li; i < ${bLoads}u; i += ${T}u) {
+    ? /* wgsl */ `for (var i = li; i < ${bLoads}u; i += ${T}u) {
       let k = i / ${BN / 4}u;
       let n = (i % ${BN / 4}u) * 4u;
       var h = vec4<f16>(0.0);
@@ -107,7 +107,7 @@ export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCode
       let s = k * ${BS}u + n;
       Bs[s] = h.x; Bs[s + 1u] = h.y; Bs[s + 2u] = h.z; Bs[s + 3u] = h.w;
     }`
-    : `for (var i = li; i < ${bLoads}u; i += ${T}u) {
+    : /* wgsl */ `for (var i = li; i < ${bLoads}u; i += ${T}u) {
       let k = i / ${BN}u;
       let n = i % ${BN}u;
       var h = f16(0.0);
@@ -126,7 +126,7 @@ export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCode
   // bounds let lavapipe do, one emulated kernel took ~50 s to compile (2026-11-30; Mesa's shader
   // cache hid it on a machine that had compiled it before, and a fresh one looked hung).
   const opaque = (n: number) => `select(${n}u, 0u, params.M == 0xffffffffu)`;
-  const emulatedMultiply = `let nK = ${opaque(FRAGMENT)};
+  const emulatedMultiply = /* wgsl */ `let nK = ${opaque(FRAGMENT)};
     let nF = ${opaque(FM * FN)};
     let nE = ${opaque(E)};
     for (var kk = 0u; kk < ${BK}u; kk += ${FRAGMENT}u) {
@@ -178,7 +178,7 @@ export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCode
 
   const directives = o.emulate
     ? 'enable f16;'
-    : `enable f16;
+    : /* wgsl */ `enable f16;
 enable subgroups;
 enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);`;
