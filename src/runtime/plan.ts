@@ -345,7 +345,7 @@ export class Plan {
           });
           encoder.resolveQuerySet(querySet, 0, 2 * n, resolveBuf, 0);
           encoder.copyBufferToBuffer(resolveBuf, 0, readBuf, 0, 16 * n);
-          outputs = await this.finish(encoder, names);
+          outputs = await this.finish(encoder, names, this.wait);
           await readBuf.mapAsync(GPUMapMode.READ);
           const t = new BigUint64Array(readBuf.getMappedRange().slice(0));
           readBuf.unmap();
