@@ -1,6 +1,6 @@
 import { unavailableReason, type Dispatch, type VariantNeeds } from '../src/kernels/kernel.js';
 import type { BufferSlice } from '../src/runtime/shader.js';
-import { StandaloneDispatch } from '../src/runtime/standalone.js';
+import { StandaloneDispatch, timingRepeats } from '../src/runtime/standalone.js';
 import { relL2 } from '../src/kernels/reference_math.js'; // the same measure the tests use
 
 /**
@@ -68,7 +68,7 @@ export async function runKernelCase(device: GPUDevice, c: KernelCase, t: TimingO
   }
   let s: StandaloneDispatch;
   try {
-    s = await StandaloneDispatch.create(device, c.make, { inputs: c.inputs, outputs: { [c.output.name]: c.output.length } });
+    s = await StandaloneDispatch.create(device, c.make, { inputs: c.inputs, outputs: { [c.output.name]: c.output.length } }, { repeat: timingRepeats(device) });
   } catch (e) {
     // A variant this adapter cannot compile is a failed case with the compiler's words, not the end of the run.
     const note = `failed to build: ${(e as Error).message}`.replace(/\s+/g, ' ').slice(0, 2000);

@@ -4,7 +4,7 @@ import { unavailableReason, variantTol } from '../kernels/kernel.js';
 import { rng } from '../kernels/sample.js';
 import { adapterIdentity } from './device.js';
 import { relL2 } from '../kernels/reference_math.js';
-import { StandaloneDispatch } from './standalone.js';
+import { StandaloneDispatch, timingRepeats } from './standalone.js';
 import type { ProgressCallback } from './progress.js';
 
 /** Where tuning results live: localStorage in browsers, a JSON file in Node, memory otherwise. */
@@ -99,7 +99,7 @@ async function pickFastest(
   const measure = async (v: string, count: number, validate: boolean): Promise<void> => {
     let s: StandaloneDispatch | undefined;
     try {
-      s = await StandaloneDispatch.create(device, (b) => def.dispatch(shape, v, b, ctx), { inputs, outputs: { out: def.outputLength(shape) } });
+      s = await StandaloneDispatch.create(device, (b) => def.dispatch(shape, v, b, ctx), { inputs, outputs: { out: def.outputLength(shape) } }, { repeat: timingRepeats(device) });
       if (validate) {
         s.poison();
         await s.run();
