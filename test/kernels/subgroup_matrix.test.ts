@@ -6,6 +6,7 @@ import { epilogueName, type MatmulEpilogue } from '../../src/kernels/matmul/epil
 import { linearRef } from '../../src/kernels/matmul/reference.js';
 import { linear } from '../../src/kernels/matmul/op.js';
 import { subgroupMatrixLinearCode } from '../../src/kernels/matmul/subgroup_matrix.js';
+import { EMULATED_FRAGMENT_OPS } from './subgroup_matrix_emulation.js';
 import { SGMAT_TILES } from '../../src/kernels/matmul/variants.js';
 import { floatToHalf } from '../../src/model/safetensors.js';
 import { expectWithin, relL2 } from '../helpers/compare.js';
@@ -15,7 +16,7 @@ import { freshSeed, rng } from '../helpers/random.js';
 // The tensor-core matmul (sgmat_*) runs only where the adapter has subgroup matrices (NVIDIA with
 // Dawn's flags; ops.test.ts runs it there and skips it, with the reason, elsewhere). This test
 // runs the same generated kernel with its three subgroup-matrix operations written out in plain
-// WGSL (subgroupMatrixLinearCode's `emulate`), on any adapter with shader-f16 (lavapipe has it):
+// WGSL (EMULATED_FRAGMENT_OPS, ./subgroup_matrix_emulation.ts), on any adapter with shader-f16 (lavapipe has it):
 // the f16 staging of A and W (vec4 and scalar paths, packed-half weights), every subgroup's
 // fragment offsets, the K slices, the staging fragment and the masked epilogue are all checked
 // against float64, within F16_TOL (operands rounded to f16, f32 sums).
@@ -68,7 +69,7 @@ for (const [variant, tile] of Object.entries(SGMAT_TILES)) {
         const make = (b: Record<string, { buffer: GPUBuffer }>): Dispatch => {
           const d = linear({ label: 'test.sgmat', M, K, N, a: b.a, w: b.w, bias: b.bias, residual: epilogue === 'residual' ? b.residual : undefined, out: b.out, epilogue, variant: variant as keyof typeof SGMAT_TILES, wHalf });
           const params = { vecA: K % 4 === 0, vecN: N % 4 === 0, wHalf, bias: true, epilogue };
-          const code = subgroupMatrixLinearCode(tile, params, { emulate: true });
+          const code = subgroupMatrixLinearCode(tile, params, EMULATED_FRAGMENT_OPS);
           return { ...d, source: { kernel: `matmul/${variant}.emulated`, key: sourceKey(`matmul/${variant}.emulated`, { ...params, epilogue: epilogueName(epilogue) }), code } };
         };
         const got = await runDispatch(device, make, { inputs: io, outputs: { out: M * N } });

@@ -53,14 +53,63 @@ export function subgroupMatrixStorage(t: SubgroupMatrixTile): number {
 }
 
 /**
- * `emulate`: the same kernel with the three subgroup-matrix operations written out as plain WGSL
- * (each of a subgroup's 32 lanes owns 8 of a fragment's 256 elements; products of the f16 operands
- * summed in f32, in the order of the fragments), so that everything else — the f16 staging of A
- * and W, the fragment offsets of every subgroup, the K slices, the staging fragment and the masked
- * epilogue — runs and is checked on adapters without subgroup matrices (test/kernels/
- * subgroup_matrix.test.ts). Needs shader-f16 only. Not a variant: for tests.
+ * What a tile's kernel needs to know to write its fragment operations: the tile, its staged row
+ * strides (halves), and the name of result fragment (i, j).
  */
-export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCodeParams, o: { emulate?: boolean } = {}): string {
+export interface FragmentContext {
+  tile: SubgroupMatrixTile;
+  /** Row strides of the staged A ([BM][AS]) and W ([BK][BS]) slices, in halves. */
+  AS: number;
+  BS: number;
+  acc(i: number, j: number): string;
+}
+
+/**
+ * The subgroup-matrix operations of the kernel: its directives, the accumulators' declarations,
+ * one K slice's multiply-accumulate (WGSL in scope: As, Bs, sr, sc, lane, params), and the store of
+ * fragment (i, j) into this subgroup's staging area `Cs[sg·256 ..]`, row-major. The real ones use
+ * WebGPU's subgroup matrices; test/kernels/subgroup_matrix_emulation.ts writes the same in plain
+ * WGSL, so that everything else (staging, fragment offsets, K slices, epilogue) is checked on
+ * adapters without them.
+ */
+export interface FragmentOps {
+  directives: string;
+  declare(c: FragmentContext): string;
+  multiply(c: FragmentContext): string;
+  store(c: FragmentContext, i: number, j: number): string;
+}
+
+const ids = (n: number) => Array.from({ length: n }, (_, i) => i);
+const L = `subgroup_matrix_left<f16, ${FRAGMENT}, ${FRAGMENT}>`;
+const R = `subgroup_matrix_right<f16, ${FRAGMENT}, ${FRAGMENT}>`;
+const C = `subgroup_matrix_result<f32, ${FRAGMENT}, ${FRAGMENT}>`;
+
+/** WebGPU's subgroup matrices (chromium-experimental-subgroup-matrix). */
+export const SUBGROUP_MATRIX_OPS: FragmentOps = {
+  directives: /* wgsl */ `enable f16;
+enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium.subgroup_matrix_uniformity);`,
+  declare: ({ tile: { FM, FN }, acc }) => ids(FM).flatMap((i) => ids(FN).map((j) => `var ${acc(i, j)} = ${C}();`)).join('\n  '),
+  multiply: ({ tile: { FM, FN, BK }, AS, BS, acc }) =>
+    ids(BK / FRAGMENT)
+      .map((s) => {
+        const kk = s * FRAGMENT;
+        return [
+          ...ids(FM).map((i) => `let l${i} = subgroupMatrixLoad<${L}, row_major>(&As, (sr * ${FM * FRAGMENT}u + ${i * FRAGMENT}u) * ${AS}u + ${kk}u, ${AS}u);`),
+          ...ids(FN).flatMap((j) => [
+            `let r${j} = subgroupMatrixLoad<${R}, row_major>(&Bs, ${kk * BS}u + sc * ${FN * FRAGMENT}u + ${j * FRAGMENT}u, ${BS}u);`,
+            ...ids(FM).map((i) => `${acc(i, j)} = subgroupMatrixMultiplyAccumulate(l${i}, r${j}, ${acc(i, j)});`),
+          ]),
+        ].join('\n      ');
+      })
+      .map((body) => `{\n      ${body}\n    }`)
+      .join('\n    '),
+  store: ({ acc }, i, j) => `subgroupMatrixStore<row_major>(&Cs, sg * ${FRAGMENT * FRAGMENT}u, ${acc(i, j)}, ${FRAGMENT}u);`,
+};
+
+/** The WGSL of a sgmat_* tile; `ops` other than SUBGROUP_MATRIX_OPS are for tests. */
+export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCodeParams, ops: FragmentOps = SUBGROUP_MATRIX_OPS): string {
   const { SR, SC, FM, FN, BK } = tile;
   const { rows: BM, cols: BN } = subgroupMatrixBlock(tile);
   const T = subgroupMatrixInvocations(tile);
@@ -73,7 +122,6 @@ export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCode
   }
   // Outputs are finished one by one through the staging area: scalar bias, residual and out.
   const scalar: LinearCodeParams = { ...p, vecN: false };
-  const ids = (n: number) => Array.from({ length: n }, (_, i) => i);
 
   const stageA = p.vecA
     ? /* wgsl */ `for (var i = li; i < ${aLoads}u; i += ${T}u) {
@@ -115,52 +163,9 @@ export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCode
       Bs[k * ${BS}u + n] = h;
     }`;
 
-  const L = `subgroup_matrix_left<f16, ${FRAGMENT}, ${FRAGMENT}>`;
-  const R = `subgroup_matrix_right<f16, ${FRAGMENT}, ${FRAGMENT}>`;
-  const C = `subgroup_matrix_result<f32, ${FRAGMENT}, ${FRAGMENT}>`;
-  const acc = (i: number, j: number) => `acc_${i}_${j}`;
-  const E = (FRAGMENT * FRAGMENT) / SUBGROUP_MATRIX_LANES; // elements of a fragment per lane (emulation)
-  // Emulation: lane l holds elements l + 32·e of each fragment (row (l + 32·e) / 16, column % 16),
-  // all fragments of the subgroup in one private array. Its loops run to bounds the compiler
-  // cannot see (0 if params.M were 2^32 − 1, which no buffer can hold): fully unrolled, as constant
-  // bounds let lavapipe do, one emulated kernel took ~50 s to compile (2026-11-30; Mesa's shader
-  // cache hid it on a machine that had compiled it before, and a fresh one looked hung).
-  const opaque = (n: number) => `select(${n}u, 0u, params.M == 0xffffffffu)`;
-  const emulatedMultiply = /* wgsl */ `let nK = ${opaque(FRAGMENT)};
-    let nF = ${opaque(FM * FN)};
-    let nE = ${opaque(E)};
-    for (var kk = 0u; kk < ${BK}u; kk += ${FRAGMENT}u) {
-      for (var f = 0u; f < nF; f++) {
-        let fi = f / ${FN}u;
-        let fj = f % ${FN}u;
-        for (var e = 0u; e < nE; e++) {
-          let idx = lane + ${SUBGROUP_MATRIX_LANES}u * e;
-          let arow = (sr * ${FM * FRAGMENT}u + fi * ${FRAGMENT}u + idx / ${FRAGMENT}u) * ${AS}u + kk;
-          let bcol = kk * ${BS}u + sc * ${FN * FRAGMENT}u + fj * ${FRAGMENT}u + idx % ${FRAGMENT}u;
-          var s = 0.0;
-          for (var k = 0u; k < nK; k++) { s += f32(As[arow + k]) * f32(Bs[bcol + k * ${BS}u]); }
-          accs[f * ${E}u + e] += s;
-        }
-      }
-    }`;
-  const multiply = o.emulate ? emulatedMultiply : ids(BK / FRAGMENT)
-    .map((s) => {
-      const kk = s * FRAGMENT;
-      return [
-        ...ids(FM).map((i) => `let l${i} = subgroupMatrixLoad<${L}, row_major>(&As, (sr * ${FM * FRAGMENT}u + ${i * FRAGMENT}u) * ${AS}u + ${kk}u, ${AS}u);`),
-        ...ids(FN).flatMap((j) => [
-          `let r${j} = subgroupMatrixLoad<${R}, row_major>(&Bs, ${kk * BS}u + sc * ${FN * FRAGMENT}u + ${j * FRAGMENT}u, ${BS}u);`,
-          ...ids(FM).map((i) => `${acc(i, j)} = subgroupMatrixMultiplyAccumulate(l${i}, r${j}, ${acc(i, j)});`),
-        ]),
-      ].join('\n      ');
-    })
-    .map((body) => `{\n      ${body}\n    }`)
-    .join('\n    ');
+  const c: FragmentContext = { tile, AS, BS, acc: (i, j) => `acc_${i}_${j}` };
   // Each fragment: stored to this subgroup's staging area, finished by its lanes (8 outputs each).
-  const store = (i: number, j: number) =>
-    o.emulate
-      ? `for (var e = 0u; e < ${E}u; e++) { Cs[sg * ${FRAGMENT * FRAGMENT}u + lane + ${SUBGROUP_MATRIX_LANES}u * e] = accs[${(i * FN + j) * E}u + e]; }`
-      : `subgroupMatrixStore<row_major>(&Cs, sg * ${FRAGMENT * FRAGMENT}u, ${acc(i, j)}, ${FRAGMENT}u);`;
+  const store = (i: number, j: number) => ops.store(c, i, j);
   const finish = ids(FM)
     .flatMap((i) =>
       ids(FN).map(
@@ -176,13 +181,7 @@ export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCode
     )
     .join('\n  ');
 
-  const directives = o.emulate
-    ? 'enable f16;'
-    : /* wgsl */ `enable f16;
-enable subgroups;
-enable chromium_experimental_subgroup_matrix;
-diagnostic(off, chromium.subgroup_matrix_uniformity);`;
-  return /* wgsl */ `${directives}
+  return /* wgsl */ `${ops.directives}
 ${linearHeaderWgsl(p, { scalarOutput: true })}
 
 var<workgroup> As: array<f16, ${BM * AS}>; // A slice [BM][BK], f16, rows padded to ${AS}
@@ -197,12 +196,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let lane = li % ${SUBGROUP_MATRIX_LANES}u;
   let sr = sg / ${SC}u;
   let sc = sg % ${SC}u;
-  ${o.emulate ? `var accs: array<f32, ${FM * FN * E}>;` : ids(FM).flatMap((i) => ids(FN).map((j) => `var ${acc(i, j)} = ${C}();`)).join('\n  ')}
+  ${ops.declare(c)}
   for (var k0 = 0u; k0 < params.K; k0 += ${BK}u) {
     ${stageA}
     ${stageB}
     workgroupBarrier();
-    ${multiply}
+    ${ops.multiply(c)}
     workgroupBarrier();
   }
   ${finish}
