@@ -30,7 +30,7 @@ export interface InputWriter {
   /** The input's bytes must be exactly the tensor's. */
   readonly byteLength: number;
   write(target: BufferSlice & { buffer: GPUBuffer; size: number }, encoder: GPUCommandEncoder): Promise<void>;
-  /** Called once the run that wrote it is submitted, or has failed before that. */
+  /** Called once the run that used it is over (done, failed, or refused). */
   release?(): void;
 }
 
@@ -274,7 +274,11 @@ export class Plan {
     return new StagedInput(this, t.size, s, (st) => this.remap(name, st));
   }
 
-  /** Maps a staging buffer again once its run is submitted; one that cannot be (destroyed, device lost) leaves the pool. */
+  /**
+   * Maps a staging buffer again once its run is over (not at its submit: a map pending through the
+   * run would keep Dawn for Node's event pump spinning through the sleep in finish()); one that
+   * cannot be mapped (destroyed, device lost) leaves the pool.
+   */
   private remap(name: string, s: Staging): void {
     s.state = 'mapping';
     s.buffer.mapAsync(GPUMapMode.WRITE).then(
@@ -481,7 +485,7 @@ async function readbackFailure(device: GPUDevice, label: string, e: unknown): Pr
   return new WebvitError('GPU', `${label}: reading the results back failed (${err?.name ?? 'error'}${err?.message ? `: ${err.message}` : ''})`, { cause: e });
 }
 
-/** Tells every InputWriter among `inputs` that its run is submitted or abandoned (idempotent for staged inputs). */
+/** Tells every InputWriter among `inputs` that its run is over (idempotent for staged inputs). */
 function releaseAll(inputs: Record<string, ArrayBufferView | InputWriter>): void {
   for (const v of Object.values(inputs)) if (isInputWriter(v)) v.release?.();
 }
