@@ -114,7 +114,6 @@ export interface ForwardResult {
   top?: TopClass[][];
 }
 
-/** What forward() took: a checked copy of CPU pixels, or a GPU input. */
 /** A checked input: the caller's CPU pixels (not yet copied), or a GPU writer (the preprocessor's). */
 type Taken = { batch: number; pixels: Float32Array; gpu?: undefined } | { batch: number; gpu: GpuInput; pixels?: undefined };
 
@@ -306,7 +305,7 @@ export class ViTModel {
     const S = this.config.image_size;
     const { image, index: v, value } = bad[0];
     const where = `channel ${Math.floor(v / (S * S))}, row ${Math.floor(v / S) % S}, column ${v % S}`;
-    const others = bad.length > 1 ? ` (${imageList(bad.slice(1).map((b) => b.image), batch)} also hold NaN or ±Inf)` : '';
+    const others = bad.length > 1 ? ` (${imageList(bad.slice(1).map((b) => b.image), batch)} also ${bad.length === 2 ? 'holds' : 'hold'} NaN or ±Inf)` : '';
     return new WebvitError(
       'BAD_INPUT',
       `${this.label}: input image ${image} of ${batch} has ${value} at value ${v} (${where})${others}; pixels must be finite numbers (normalised: (x − mean) / std). Fix or drop that image.`,
