@@ -41,3 +41,24 @@ export function kvTileLoadWgsl(stride: string): string {
       }
     }`;
 }
+
+/**
+ * The scores of a K tile every workgroup-memory attention kernel computes next: this invocation's
+ * query against the tile's n = min(BKV, T − kv0) keys into s[0..n), and their maximum, started
+ * from the running maximum m, as m_tile. `dotExpr` is one term of the query·key dot product for
+ * component c of key j; `indent` is where the code sits.
+ */
+export function tileScoresWgsl(dotExpr: string, indent = '    '): string {
+  return [
+    'let n = min(BKV, T - kv0);',
+    'var m_tile = m;',
+    'for (var j = 0u; j < n; j++) {',
+    '  var d = 0.0;',
+    `  for (var c = 0u; c < DV; c++) { d += ${dotExpr}; }`,
+    '  s[j] = d;',
+    '  m_tile = max(m_tile, d);',
+    '}',
+  ]
+    .map((l) => indent + l)
+    .join('\n');
+}

@@ -1,4 +1,4 @@
-import { attentionIoWgsl, kvTileLoadWgsl, type AttentionCodeParams } from './io.js';
+import { attentionIoWgsl, kvTileLoadWgsl, tileScoresWgsl, type AttentionCodeParams } from './io.js';
 
 /**
  * attention/online_softmax (and online_softmax_q32): softmax(q·kᵀ·scale)·v for every head in one
@@ -49,14 +49,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   for (var kv0 = 0u; kv0 < T; kv0 += BKV) {
 ${kvTileLoadWgsl('BQ')}
     workgroupBarrier();
-    let n = min(BKV, T - kv0);
-    var m_tile = m;
-    for (var j = 0u; j < n; j++) {
-      var d = 0.0;
-      for (var c = 0u; c < DV; c++) { d += ${dotExpr}; }
-      s[j] = d;
-      m_tile = max(m_tile, d);
-    }
+${tileScoresWgsl(dotExpr)}
     let correction = exp(m - m_tile);
     l = l * correction;
     for (var c = 0u; c < DV; c++) { acc[c] = acc[c] * correction; }

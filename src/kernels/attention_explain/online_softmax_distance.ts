@@ -1,4 +1,4 @@
-import { kvTileLoadWgsl } from '../attention/io.js';
+import { kvTileLoadWgsl, tileScoresWgsl } from '../attention/io.js';
 /**
  * attention_explain/online_softmax: attention/online_softmax (src/kernels/attention/online_softmax.ts)
  * plus, per query, the softmax-weighted mean pixel distance to the patch keys — accumulated in the
@@ -62,14 +62,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   for (var kv0 = 0u; kv0 < T; kv0 += BKV) {
 ${kvTileLoadWgsl('BQ')}
     workgroupBarrier();
-    let n = min(BKV, T - kv0);
-    var m_tile = m;
-    for (var j = 0u; j < n; j++) {
-      var d = 0.0;
-      for (var c = 0u; c < DV; c++) { d += ${dotExpr}; }
-      s[j] = d;
-      m_tile = max(m_tile, d);
-    }
+${tileScoresWgsl(dotExpr)}
     let correction = exp(m - m_tile);
     l = l * correction;
     dacc = dacc * correction;

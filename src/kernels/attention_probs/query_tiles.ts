@@ -1,3 +1,5 @@
+import { tileScoresWgsl } from '../attention/io.js';
+
 /**
  * attention_probs/query_tiles: the head-averaged attention matrix, in attention/online_softmax's
  * layout: a workgroup owns BQ queries of one image (one per
@@ -67,14 +69,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
           if (key < T) { Ks[j][i % DV] = qkv[(b * T + key) * row + H * DV + head + i % DV]; }
         }
         workgroupBarrier();
-        let n = min(BKV, T - kv0);
-        var m_tile = m;
-        for (var j = 0u; j < n; j++) {
-          var d = 0.0;
-          for (var c = 0u; c < DV; c++) { d += ${dotExpr}; }
-          s[j] = d;
-          m_tile = max(m_tile, d);
-        }
+${tileScoresWgsl(dotExpr, '        ')}
         if (sweep == 0u) {
           var sum = 0.0;
           for (var j = 0u; j < n; j++) { sum += exp(s[j] - m_tile); }
