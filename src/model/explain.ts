@@ -206,10 +206,9 @@ export class Explainer {
     const h = this.host;
     const p = h.kernels(batch).then((kernels) => {
       const limits = h.device.limits;
-      const graph = buildGraph(h.config, (name) => h.weight(name), { batch, maxWorkgroupStorage: limits.maxComputeWorkgroupStorageSize, kernels, halfWeights: h.halfWeights });
-      // explain() scans its input's copy on the CPU before the run: the forward graph's GPU input check is left out.
-      const forward = graph.dispatches.filter((d) => d.op?.name !== 'finite_check');
-      const e = explainDispatches(h.config, batch, forward, limits.maxComputeWorkgroupStorageSize, limits.maxComputeWorkgroupsPerDimension);
+      // explain() scans its input's copy on the CPU before the run: no GPU input check.
+      const graph = buildGraph(h.config, (name) => h.weight(name), { batch, maxWorkgroupStorage: limits.maxComputeWorkgroupStorageSize, kernels, halfWeights: h.halfWeights, checkInput: false });
+      const e = explainDispatches(h.config, batch, graph.dispatches, limits.maxComputeWorkgroupStorageSize, limits.maxComputeWorkgroupsPerDimension);
       const outputs = [...e.outputs, ...(graph.logits ? [graph.logits.tensor] : [])];
       // Variants forced for the explain ops (LoadOptions.kernels.attention_probs) apply here; the
       // forward graph's dispatches already run their chosen variants and stay as they are.

@@ -16,13 +16,15 @@ export interface GraphOptions {
   halfWeights?: ReadonlySet<string>;
   /** device.limits.maxComputeWorkgroupStorageSize */
   maxWorkgroupStorage: number;
+  /** Start with finite_check on the input (default true; the explain plan checks on the CPU instead). */
+  checkInput?: boolean;
 }
 
 export interface ViTGraph {
   dispatches: Dispatch[];
   input: TensorRef;
-  /** finite_check's output on the input: its first NaN or ±Inf and largest |value| per image (read back with the results). */
-  inputCheck: TensorRef;
+  /** finite_check's output on the input: its first NaN or ±Inf and largest |value| per image (read back with the results); absent with checkInput false. */
+  inputCheck?: TensorRef;
   features: TensorRef;
   logits?: TensorRef;
 }
@@ -56,8 +58,8 @@ export function buildGraph(c: ViTConfig, weight: (name: string) => Binding, o: G
   const act = MLP_ACTIVATIONS[c.hidden_act ?? 'gelu'].activation;
 
   const input = t('image', B * s.imageValues);
-  const inputCheck = t('input.check', 2 * B * finiteCheckChunks(s.imageValues));
-  d.push(finiteCheck({ label: 'input.check', batch: B, values: s.imageValues, x: input, out: inputCheck }));
+  const inputCheck = o.checkInput === false ? undefined : t('input.check', 2 * B * finiteCheckChunks(s.imageValues));
+  if (inputCheck) d.push(finiteCheck({ label: 'input.check', batch: B, values: s.imageValues, x: input, out: inputCheck }));
   let x = t('x.embed', M * D);
   d.push(
     patchEmbed({

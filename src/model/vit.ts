@@ -232,8 +232,7 @@ export class ViTModel {
     // after this one, so a run queued here is always one its destroy() waits for.
     const image = staged ?? taken.pixels?.slice() ?? taken.gpu!;
     const out = await (staged ? ready!.run({ image }, { outputs }) : this.planFor(taken.batch, k).then((plan) => plan.run({ image }, { outputs })));
-    const bad = decodeFiniteCheck(out['input.check'], taken.batch, shapeOf(this.config).imageValues);
-    if (bad.length) throw this.nonFiniteInput(bad, taken.batch);
+    this.checkInputValues(out, taken.batch);
     return this.result(taken, out, options.features, k);
   }
 
@@ -245,10 +244,9 @@ export class ViTModel {
 
   /** `taken.pixels` must be a copy made at call time: the profile does not stage them. */
   private async profileTaken(taken: Taken, options: ForwardOptions, k: number | undefined): Promise<PlanProfile & { result: ForwardResult }> {
-    const bad = taken.pixels ? firstNonFinite(taken.pixels) : -1;
-    if (bad >= 0) throw this.nonFiniteInput(this.locate(taken.pixels!, bad), taken.batch);
     const plan = await this.planFor(taken.batch, k);
     const p = await plan.profile({ image: taken.pixels ?? taken.gpu }, { outputs: this.outputNames(k, options.features) });
+    this.checkInputValues(p.outputs, taken.batch);
     return { method: p.method, dispatches: p.dispatches, totalMs: p.totalMs, result: this.result(taken, p.outputs, options.features, k) };
   }
 
@@ -292,6 +290,12 @@ export class ViTModel {
   private takeInput(input: Float32Array, batchOption: number | undefined): Taken {
     const batch = this.checkInput(input, batchOption);
     return { batch, pixels: input };
+  }
+
+  /** BAD_INPUT when the run's finite_check found NaN or ±Inf in the input (that run's results are discarded). */
+  private checkInputValues(out: Record<string, Float32Array>, batch: number): void {
+    const bad = decodeFiniteCheck(out['input.check'], batch, shapeOf(this.config).imageValues);
+    if (bad.length) throw this.nonFiniteInput(bad, batch);
   }
 
   /** Flat index `bad` of `pixels` as finite_check reports it. */
@@ -430,7 +434,7 @@ export class ViTModel {
     checkDeviceFits(this.device, this.config, batch, this.label);
     p = this.graphKernels(batch).then((kernels) => {
       const graph = buildGraph(this.config, (name) => this.weight(name), { batch, maxWorkgroupStorage: this.device.limits.maxComputeWorkgroupStorageSize, kernels, halfWeights: this.halfWeights });
-      const outputs = [graph.inputCheck.tensor, graph.features.tensor, ...(graph.logits ? [graph.logits.tensor] : [])];
+      const outputs = [graph.inputCheck!.tensor, graph.features.tensor, ...(graph.logits ? [graph.logits.tensor] : [])];
       const dispatches = [...graph.dispatches];
       if (topK !== undefined && graph.logits) {
         // logits [batch, num_classes] -> top [batch, K, 2]: softmax and top-K in the same pass.
@@ -510,7 +514,7 @@ function checkDeviceFits(device: GPUDevice, c: ViTConfig, batch: number, label: 
 export function estimateActivationBytes(c: ViTConfig, batch: number, maxWorkgroupStorage = 16384): number {
   const dummy = { buffer: undefined as unknown as GPUBuffer };
   const g = buildGraph(c, () => dummy, { batch, maxWorkgroupStorage });
-  const outputs = [g.inputCheck.tensor, g.features.tensor, ...(g.logits ? [g.logits.tensor] : [])];
+  const outputs = [g.inputCheck!.tensor, g.features.tensor, ...(g.logits ? [g.logits.tensor] : [])];
   const lives = tensorLifetimes('estimate', g.dispatches, { inputs: [g.input.tensor], outputs });
   return assignBuffers([...lives.values()]).totalBytes;
 }

@@ -92,7 +92,7 @@ describe('non-finite input is refused, naming the image and the value', () => {
     });
   }
 
-  // forward() checks on the GPU (op finite_check); profile() and explain() scan their copy on the
+  // forward() and profile() check on the GPU (op finite_check); explain() scans its copy on the
   // CPU first with firstNonFinite, which must stay one cheap pass. Measured on ViT-B/16's batch-32
   // input size (4.8 M values); the bound is loose for a busy machine.
   it('costs little: a 4.8 M-value input is scanned in well under a second, the last value found', () => {
