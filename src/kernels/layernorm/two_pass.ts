@@ -4,8 +4,9 @@
  * Numerically robust for rows with a large mean and a small spread (activations of 1000 ± 0.01):
  * values are first shifted by the row's first element (x − x₀ is exact in float32 when the two
  * are within a factor of two — Sterbenz), the mean of the shifted values is taken, and the
- * variance is the mean of squared deviations from it (two-pass, never E[x²] − E[x]²). The
- * variants differ only in how a workgroup sums (workgroup_sum).
+ * variance is the mean of squared deviations from it (two-pass, never E[x²] − E[x]²). A row
+ * whose sum of squared deviations overflows float32 is written as NaN (never silently as beta).
+ * The variants differ only in how a workgroup sums (workgroup_sum).
  */
 const WG = 128;
 const SG_WG = 64;
@@ -88,7 +89,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     v += d * d;
   }
   let variance = workgroup_sum(v, li, sg_lane) / f32(D);
-  let inv = 1.0 / sqrt(variance + params.eps);
+  // Σd² beyond float32 (deviations above about sqrt(3.4e38 / D)) is +Inf, and 1/sqrt(+Inf) = 0
+  // would write beta for the whole row: the same answer for every input. The row is NaN instead
+  // (variance's bits with the quiet-NaN bits set: a NaN literal is not valid WGSL), which
+  // forward() reports as a float32 overflow. A NaN variance gives NaN either way.
+  let overflow = (bitcast<u32>(variance) & 0x7fffffffu) >= 0x7f800000u;
+  let inv = select(1.0 / sqrt(variance + params.eps), bitcast<f32>(bitcast<u32>(variance) | 0x7fc00000u), overflow);
   for (var i = li; i < D; i += WG) {
     let d = (x[base + i] - pivot) - mean_d;
     out[base + i] = d * inv * gamma[i] + beta[i];
