@@ -12,7 +12,10 @@ export interface DecodedImage {
 }
 
 export interface DecodeOptions {
-  /** Refuse images with more pixels than this (default 100 million). */
+  /**
+   * Refuse images with more pixels than this (default 100 million), and JPEGs whose scans ×
+   * pixels exceed 32 times this (src/image/jpeg.ts).
+   */
   maxPixels?: number;
   /**
    * Decode PNGs into this pool's buffer instead of a new one; the returned `rgba` is then valid

@@ -13,7 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { bad, checkPixels, type DecodedImage } from './decoded.js';
+import { bad, checkPixels, formatCount, formatPixels, type DecodedImage } from './decoded.js';
 
 interface JpegHeader {
   width: number;
@@ -38,9 +38,10 @@ interface JpegScan {
  * Walks the markers: the frame header (SOFn: size and components) and, after it, each scan's
  * header (which components, DC or AC), skipping the entropy-coded data. Nothing is decoded.
  */
-function jpegStructure(b: Uint8Array, source: string): { header: JpegHeader; scans: JpegScan[] } {
+function jpegStructure(b: Uint8Array, source: string): { header: JpegHeader; scans: JpegScan[]; scanCount: number } {
   let header: JpegHeader | undefined;
   const scans: JpegScan[] = [];
+  let scanCount = 0; // every SOS segment, well-formed or not: libjpeg makes a pass for each
   let o = 2;
   while (o + 4 <= b.byteLength) {
     if (b[o] !== 0xff) bad(source, `corrupt JPEG (expected a marker at byte ${o}, found 0x${b[o].toString(16)})`);
@@ -67,6 +68,7 @@ function jpegStructure(b: Uint8Array, source: string): { header: JpegHeader; sca
     }
     o += 2 + len;
     if (m === 0xda) {
+      scanCount++;
       const ns = b[o - len + 2];
       if (len >= 6 + 2 * ns) scans.push({ ids: Array.from({ length: ns }, (_, i) => b[o - len + 3 + 2 * i]), ss: b[o - len + 3 + 2 * ns], ah: b[o - len + 5 + 2 * ns] >> 4 });
       // Entropy-coded data: up to the next marker that is not a stuffed 0xff00 or a restart marker.
@@ -74,7 +76,42 @@ function jpegStructure(b: Uint8Array, source: string): { header: JpegHeader; sca
     }
   }
   if (!header) return bad(source, 'truncated or corrupt JPEG (no frame header before the image data)');
-  return { header, scans };
+  return { header, scans, scanCount };
+}
+
+/**
+ * Bounds on a JPEG's scans, the decoding-time bomb that the pixel limit misses: libjpeg makes a
+ * pass over every block of a scan's components for each scan, even an empty one (a progressive
+ * refinement scan that is one end-of-band run), so a file of well under a megabyte that repeats
+ * a refinement scan 2000 times at 8000 × 8000 decodes for minutes (~60 ms a scan). libjpeg-turbo
+ * leaves the bound to its users (djpeg -maxscans, TJPARAM_SCANLIMIT); these are webvit's:
+ * - MAX_JPEG_SCANS scans in any JPEG. libjpeg's (and PIL's) progressive script writes 10 scans
+ *   for colour and 6 for greyscale; one scan per coefficient band and component with every
+ *   successive-approximation step, which no encoder's script comes near, is about 200.
+ * - JPEG_SCANS_PER_PIXEL × the pixel limit for scans × pixels: at the default limit (100 million
+ *   pixels) 3.2 billion pixel-scans, which a usual 10-scan progressive photo at the limit passes
+ *   three times over. Measured on a busy 2-core machine at 8000 × 8000 (64 M pixels): 2.7 s for
+ *   PIL's 10 scans, 8.7 s for 50 (the most allowed at that size); the issue's 2010 scans, once
+ *   minutes, are refused in 0.07 s.
+ */
+export const MAX_JPEG_SCANS = 256;
+export const JPEG_SCANS_PER_PIXEL = 32;
+
+function checkScans(source: string, h: JpegHeader, scanCount: number, maxPixels: number, what: string): void {
+  const redo = 're-encode it (as a baseline JPEG, or progressive with the usual ~10 scans)';
+  if (scanCount > MAX_JPEG_SCANS) {
+    bad(source, `${what} has ${scanCount} scans, above the limit of ${MAX_JPEG_SCANS} (libjpeg's progressive JPEGs have 10; each scan is a pass over the image, so this many is a decoding-time bomb); ${redo}`);
+  }
+  const pixels = h.width * h.height;
+  const work = scanCount * pixels;
+  const limit = JPEG_SCANS_PER_PIXEL * maxPixels;
+  if (work > limit) {
+    bad(
+      source,
+      `${what} has ${scanCount} scans of ${h.width}×${h.height} = ${formatPixels(pixels)}: ${formatCount(work)} pixel-scans, above the limit of ${formatCount(limit)} ` +
+        `(${JPEG_SCANS_PER_PIXEL} scans per pixel at the limit of ${formatPixels(maxPixels)}); ${redo}, or raise the pixel limit (--max-pixels, or the maxPixels decode option)`,
+    );
+  }
 }
 
 /**
@@ -134,12 +171,13 @@ export function releaseJpegDecoder(): void {
 }
 
 export async function decodeJpeg(bytes: Uint8Array, source: string, maxPixels: number): Promise<DecodedImage> {
-  const { header: h, scans } = jpegStructure(bytes, source);
+  const { header: h, scans, scanCount } = jpegStructure(bytes, source);
   checkPixels(source, h.width, h.height, maxPixels);
   const what = `JPEG ${h.process}, ${h.components} component${h.components === 1 ? '' : 's'}`;
   if (h.components !== 1 && h.components !== 3) {
     bad(source, `is a ${h.components === 4 ? 'CMYK' : `${h.components}-component`} JPEG; webvit reads greyscale and colour (YCbCr/RGB) JPEGs only`);
   }
+  checkScans(source, h, scanCount, maxPixels, what);
   checkDataSize(bytes, source, h, scans, what);
   decoder ??= newDecoder();
   const module = await decoder;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { decodeImage, RgbaPool } from '../../src/image/decode.js';
+import { JPEG_SCANS_PER_PIXEL, MAX_JPEG_SCANS } from '../../src/image/jpeg.js';
 import { expectWebvitError } from '../helpers/errors.js';
 import { encodeJpeg, encodePng, jpegWithHeader, pngRawBytes, pngWithHeader } from '../helpers/images.js';
 
@@ -126,7 +127,75 @@ describe('decodeImage', () => {
     expect(img.rgba.every((v) => v === 0)).toBe(true);
   });
 
+  it('JPEG scan bombs: too many scans, or scans × pixels above the bound, are refused before decoding', async () => {
+    // A real progressive JPEG (mozjpeg) with its last scan, an AC refinement, repeated: each copy
+    // makes libjpeg pass over every block again (the issue's 0.6 MB file with 2000 copies at
+    // 8000 × 8000 decoded for over 150 s).
+    const w = 256;
+    const rgba = new Uint8Array(w * w * 4).map((_, i) => (i * 7919 + (i >> 10) * 31) % 251);
+    const prog = await encodeJpeg(rgba, w, w, { progressive: true });
+    const base = scansOf(prog);
+    expect(base.length).toBeGreaterThan(1);
+    expect(base.length).toBeLessThan(12);
+    const plain = await decodeImage(prog, 'ok.jpg');
+    // Repeated scans under both bounds still decode (libjpeg only warns about the odd progression).
+    const some = withRepeatedLastScan(prog, 20);
+    expect(scansOf(some).length).toBe(base.length + 20);
+    expect((await decodeImage(some, 'some.jpg')).width).toBe(plain.width);
+
+    const bomb = withRepeatedLastScan(prog, 2000);
+    const n = base.length + 2000;
+    const t0 = performance.now();
+    await expectWebvitError(() => decodeImage(bomb, 'bomb.jpg'), 'BAD_INPUT', ['bomb.jpg', 'JPEG progressive', `has ${n} scans, above the limit of ${MAX_JPEG_SCANS}`, 're-encode it']);
+    expect(performance.now() - t0).toBeLessThan(500); // a walk over the markers; decoding it took seconds
+    const atLimit = withRepeatedLastScan(prog, MAX_JPEG_SCANS - base.length);
+    const over = withRepeatedLastScan(prog, MAX_JPEG_SCANS - base.length + 1);
+    await expect(decodeImage(atLimit, 'at.jpg', { maxPixels: 10 * w * w })).resolves.toMatchObject({ width: w });
+    await expectWebvitError(() => decodeImage(over, 'over.jpg', { maxPixels: 10 * w * w }), 'BAD_INPUT', ['over.jpg', `has ${MAX_JPEG_SCANS + 1} scans, above the limit of ${MAX_JPEG_SCANS}`]);
+
+    // Work per pixel: scans × pixels against JPEG_SCANS_PER_PIXEL × the pixel limit (so a large
+    // image gets fewer scans than a small one). With the limit at this image's size:
+    const k = JPEG_SCANS_PER_PIXEL;
+    const fits = withRepeatedLastScan(prog, k - base.length);
+    expect((await decodeImage(fits, 'fits.jpg', { maxPixels: w * w })).width).toBe(w);
+    const heavy = withRepeatedLastScan(prog, k - base.length + 1);
+    await expectWebvitError(() => decodeImage(heavy, 'heavy.jpg', { maxPixels: w * w }), 'BAD_INPUT', [
+      'heavy.jpg',
+      `has ${k + 1} scans of 256×256 = 65,536 pixels: ${(((k + 1) * w * w).toLocaleString('en-US'))} pixel-scans, above the limit of ${(k * w * w).toLocaleString('en-US')}`,
+      `${k} scans per pixel at the limit of 65,536 pixels`,
+      '--max-pixels',
+    ]);
+    expect((await decodeImage(heavy, 'heavy.jpg', { maxPixels: 2 * w * w })).width).toBe(w); // a higher limit admits it
+  });
+
   it('CMYK JPEGs are refused clearly', async () => {
     await expectWebvitError(() => decodeImage(jpegWithHeader(10, 10, 4), 'cmyk.jpg'), 'BAD_INPUT', ['cmyk.jpg', 'CMYK JPEG']);
   });
 });
+
+/** [start, end) of each scan (its SOS segment and entropy-coded data) of a JPEG. */
+function scansOf(b: Uint8Array): [number, number][] {
+  const out: [number, number][] = [];
+  let o = 2;
+  while (o + 4 <= b.length && b[o + 1] !== 0xd9) {
+    const start = o;
+    o += 2 + ((b[o + 2] << 8) | b[o + 3]);
+    if (b[start + 1] !== 0xda) continue;
+    while (!(b[o] === 0xff && b[o + 1] !== 0 && (b[o + 1] < 0xd0 || b[o + 1] > 0xd7))) o++;
+    out.push([start, o]);
+  }
+  return out;
+}
+
+/** The JPEG with its last scan repeated `times` more times, right after it. */
+function withRepeatedLastScan(b: Uint8Array, times: number): Uint8Array {
+  const [s, e] = scansOf(b).at(-1)!;
+  const parts = [b.subarray(0, e), ...Array.from({ length: times }, () => b.subarray(s, e)), b.subarray(e)];
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
