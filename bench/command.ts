@@ -1,5 +1,5 @@
 // The benchmark command's implementation: src/cli/bench.ts holds its usage and loads this on demand.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runKernelCase, type KernelResult, type TimingOptions } from './harness.js';
 import { BENCH_MODELS, BENCH_OPS, kernelCases, type BenchModel, type BenchOp } from './kernels.js';
@@ -12,6 +12,7 @@ import { KERNEL_VARIANTS } from '../src/kernels/registry.js';
 import { adapterIdentity } from '../src/runtime/device.js';
 import { getNodeDevice } from '../src/runtime/node-device.js';
 import { helpHint, parseCommandLine, positiveInt, UsageError } from '../src/cli/usage.js';
+import { writeFileAtomically } from '../src/runtime/node-write-file.js';
 
 function list<T extends string>(flag: string, v: string | undefined, all: readonly T[], dflt: readonly T[]): T[] {
   if (v === undefined) return [...dflt];
@@ -82,9 +83,9 @@ export async function runBench(argv: string[]): Promise<number> {
       process.stdout.write(`\n${kernelTable(results, ceil)}\n\ntiming: ${method === 'timestamp-query' ? 'GPU timestamp queries' : 'submit-and-wait wall time'}, median of up to ${timing.runs} runs after validation\n`);
       mkdirSync(out, { recursive: true });
       const base = join(out, `kernels-${adapter.id}-b${batch}`);
-      writeFileSync(`${base}.json`, JSON.stringify({ date, adapter: adapter.description, batch, method, ceilings: ceil, results }, null, 1));
-      writeFileSync(`${base}.md`, kernelMarkdown(results, ceil) + '\n');
-      writeFileSync(`${base}.svg`, kernelSvg(results, ceil, `webvit kernels, batch ${batch}, ${adapter.description}, ${date}`));
+      await writeFileAtomically(`${base}.json`, JSON.stringify({ date, adapter: adapter.description, batch, method, ceilings: ceil, results }, null, 1));
+      await writeFileAtomically(`${base}.md`, kernelMarkdown(results, ceil) + '\n');
+      await writeFileAtomically(`${base}.svg`, kernelSvg(results, ceil, `webvit kernels, batch ${batch}, ${adapter.description}, ${date}`));
       process.stderr.write(`webvit bench: wrote ${base}.json, .md, .svg\n`);
       return results.every((r) => r.ok) ? 0 : 1;
     }
@@ -92,8 +93,8 @@ export async function runBench(argv: string[]): Promise<number> {
     process.stdout.write(report.text + '\n');
     mkdirSync(out, { recursive: true });
     const base = join(out, `model-${adapter.id}${precision === 'f16' ? '-f16' : ''}`);
-    writeFileSync(`${base}.json`, JSON.stringify({ date, adapter: adapter.description, ...report.json }, null, 1));
-    writeFileSync(`${base}.md`, report.markdown + '\n');
+    await writeFileAtomically(`${base}.json`, JSON.stringify({ date, adapter: adapter.description, ...report.json }, null, 1));
+    await writeFileAtomically(`${base}.md`, report.markdown + '\n');
     process.stderr.write(`webvit bench: wrote ${base}.json, .md\n`);
     return 0;
   } finally {

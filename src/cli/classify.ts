@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeImage, DEFAULT_MAX_PIXELS, RgbaPool } from '../image/decode.js';
@@ -8,7 +8,9 @@ import { ViTModel, type TopClass } from '../model/vit.js';
 import { readWeightFile } from '../model/weight_file.js';
 import { getNodeDevice } from '../runtime/node-device.js';
 import { WebvitError } from '../runtime/errors.js';
+import { READ_LIMITS, readRegularFile } from '../runtime/node-read-file.js';
 import { Progress } from './progress.js';
+import { jsonText, printable, shown } from './shown.js';
 import { parseCommandLine, positiveInt, TUNE_USAGE, tuneOption, UsageError } from './usage.js';
 
 export const CLASSIFY_USAGE = `  webvit classify IMAGE... [--model FILE] [--top K] [--json] [--batch N] [--max-pixels N]
@@ -88,14 +90,6 @@ interface Result {
   file: string;
   top?: { label: string | null; index: number; p: number }[];
   error?: string;
-}
-
-/**
- * A file name as printed on a plain-text line: as it is, or JSON-quoted when it holds a control
- * character (a newline in a name would otherwise split its result line in two).
- */
-export function shownName(file: string): string {
-  return /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(file) ? JSON.stringify(file) : file;
 }
 
 /**
@@ -215,9 +209,9 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   const emit = (r: Result) => {
     if (r.error) failed++;
     progress.clear();
-    if (json) process.stdout.write(JSON.stringify(r) + '\n');
-    else if (r.error) process.stderr.write(`webvit: ${shownName(r.file)}: ${r.error}\n`);
-    else process.stdout.write(`${shownName(r.file)}: ${r.top!.map((t) => `${t.label ?? `class ${t.index}`} ${(100 * t.p).toFixed(1)}%`).join(', ')}\n`);
+    if (json) process.stdout.write(jsonText(r) + '\n');
+    else if (r.error) process.stderr.write(`webvit: ${shown(r.file)}: ${printable(r.error)}\n`);
+    else process.stdout.write(`${shown(r.file)}: ${r.top!.map((t) => `${t.label === null ? `class ${t.index}` : shown(t.label)} ${(100 * t.p).toFixed(1)}%`).join(', ')}\n`);
   };
 
   const device = await getNodeDevice();
@@ -256,16 +250,12 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   }
   const secs = ((performance.now() - t0) / 1000).toFixed(2);
   process.stderr.write(
-    `webvit: classified ${items.length - failed} of ${items.length} image${items.length === 1 ? '' : 's'} with ${shownName(modelPath)} in ${secs} s${failed ? `; ${failed} failed` : ''}\n`,
+    `webvit: classified ${items.length - failed} of ${items.length} image${items.length === 1 ? '' : 's'} with ${shown(modelPath)} in ${secs} s${failed ? `; ${failed} failed` : ''}\n`,
   );
   return failed ? 1 : 0;
 }
 
+/** An image file's bytes: a regular file only (not a FIFO or device), up to READ_LIMITS.image. */
 export async function readImage(file: string): Promise<Uint8Array> {
-  try {
-    return await readFile(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new WebvitError('BAD_INPUT', `${file}: cannot read (${code === 'EISDIR' ? 'is a directory' : (code ?? (e as Error).message)})`);
-  }
+  return readRegularFile(file, { code: 'BAD_INPUT', limit: READ_LIMITS.image });
 }

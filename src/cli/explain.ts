@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { decodeImage, DEFAULT_MAX_PIXELS, RgbaPool } from '../image/decode.js';
 import { ImagePreprocessor } from '../image/preprocessor.js';
@@ -9,7 +9,8 @@ import { ViTModel } from '../model/vit.js';
 import { readWeightFile } from '../model/weight_file.js';
 import { getNodeDevice } from '../runtime/node-device.js';
 import { WebvitError } from '../runtime/errors.js';
-import { expand, modelPathOrBundled, pixelCount, readImage, shownName, type Item } from './classify.js';
+import { expand, modelPathOrBundled, pixelCount, readImage, type Item } from './classify.js';
+import { jsonText, printable, shown } from './shown.js';
 import { distancePlot } from './figures/distance_plot.js';
 import { filterTiles } from './figures/filter_tiles.js';
 import { overlayPng } from './figures/overlay.js';
@@ -17,6 +18,7 @@ import { similarityGrid } from './figures/similarity_grid.js';
 import { f32, meanDistance, rows, uniformAttentionDistance } from './figures/attention_summary.js';
 import { Progress } from './progress.js';
 import { parseCommandLine, positiveInt, TUNE_USAGE, tuneOption, UsageError } from './usage.js';
+import { outputThatIsAnInput, writeOutputAtomically } from './write_output.js';
 
 export const EXPLAIN_USAGE = `  webvit explain IMAGE... -o DIR [--model FILE] [--layer L] [--json] [--batch N]
                   [--max-pixels N] [--tune | --no-tune]
@@ -30,10 +32,15 @@ export const EXPLAIN_USAGE = `  webvit explain IMAGE... -o DIR [--model FILE] [-
       (scaled to max 1), or with --json the JSON. Attention is computed on the GPU.
       --layer L: the head-averaged attention of layer L alone (1 = first) instead of the rollout.
       --batch N: images per explain pass (default 8). Without --model: the bundled model.
+      No output may be an input (DIR holding photo.png and photo.attention.png is refused):
+      give -o a folder of its own.
       ${TUNE_USAGE}
 `;
 
 const DEFAULT_BATCH = 8;
+
+/** The per-model files written into DIR. */
+const MODEL_FIGURES = ['attention-distance.svg', 'position-similarity.svg', 'filter-components.svg', 'explain.json'] as const;
 
 interface ImageResult {
   file: string;
@@ -84,6 +91,22 @@ export async function explainCommand(argv: string[]): Promise<number> {
     throw new UsageError(`--layer ${layerNumber}: ${modelPath} has ${c.num_layers} layer${c.num_layers === 1 ? '' : 's'} (1 to ${c.num_layers})`);
   }
   const items = await expand(positionals);
+  // Every file this run would write, named before any work, and none of them may be an input
+  // (photo.attention.png in a folder explained into itself is photo.png's map and an image).
+  const names = new Set<string>();
+  const pngOf = new Map(items.filter((it) => !it.error).map((it) => [it, uniqueName(it.file, names)]));
+  const outputs: [string, string][] = [
+    ...[...pngOf].map(([it, png]) => [join(outDir, png), `the attention map of ${it.file}`] as [string, string]),
+    ...MODEL_FIGURES.map((f) => [join(outDir, f), f] as [string, string]),
+  ];
+  const clash = await outputThatIsAnInput(outputs.map(([p]) => p), [modelPath, ...items.map((it) => it.file)]);
+  if (clash) {
+    const [out, input] = clash;
+    const role = outputs.find(([p]) => p === out)![1];
+    throw new UsageError(
+      `-o ${outDir}: ${out} (${role}) would overwrite ${input === out ? 'that input' : `the input ${input}`}, which explain reads; choose an output folder that holds no input`,
+    );
+  }
   const batch = Math.min(batchSize, Math.max(1, items.length));
   // Meaningless shapes (a single patch) and batches whose attention matrices would not fit are
   // refused here, before the GPU work, with the numbers.
@@ -93,7 +116,6 @@ export async function explainCommand(argv: string[]): Promise<number> {
   });
 
   const results: ImageResult[] = [];
-  const names = new Set<string>();
   let source = '';
   const progress = new Progress(items.length, 'images');
   const t0 = performance.now();
@@ -126,7 +148,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
       if (ex) source = ex.source;
       for (const [i, it] of chunk.entries()) {
         if (slots[i] < 0) results.push({ file: it.file, error: it.error });
-        else results.push(await imageResult(it, slots[i], ex!, input.subarray(slots[i] * per, (slots[i] + 1) * per), model.preprocess, outDir, names, model.labels));
+        else results.push(await imageResult(it, slots[i], ex!, input.subarray(slots[i] * per, (slots[i] + 1) * per), model.preprocess, join(outDir, pngOf.get(it)!), model.labels));
         progress.update(results.length);
       }
     }
@@ -142,8 +164,8 @@ export async function explainCommand(argv: string[]): Promise<number> {
   const mean = meanDistance(good.map((r) => r.distance!));
   const uniform = uniformAttentionDistance(c);
   const files: Record<string, string> = {};
-  const write = async (name: string, data: string | Uint8Array) => {
-    await writeOut(join(outDir, name), data);
+  const write = async (name: (typeof MODEL_FIGURES)[number], data: string | Uint8Array) => {
+    await writeOutputAtomically(join(outDir, name), data);
     files[name.replace(/\.[a-z]+$/, '')] = join(outDir, name);
   };
   if (good.length) await write('attention-distance.svg', await distancePlot({ mean, images: good.length, imageSize: c.image_size, uniform }));
@@ -171,23 +193,23 @@ export async function explainCommand(argv: string[]): Promise<number> {
       figure: files['filter-components'],
     },
   };
-  const text = JSON.stringify(doc);
+  const text = jsonText(doc);
   await write('explain.json', text + '\n');
 
   if (json) process.stdout.write(text + '\n');
   else {
     for (const r of results) {
-      if (r.error) process.stderr.write(`webvit: ${shownName(r.file)}: ${r.error}\n`);
+      if (r.error) process.stderr.write(`webvit: ${shown(r.file)}: ${printable(r.error)}\n`);
       else {
-        const top = r.top ? `, ${r.top.label ?? `class ${r.top.index}`} ${(100 * r.top.p).toFixed(1)}%` : '';
-        process.stdout.write(`${shownName(r.file)}: ${r.png}${top}; ${source}, scaled to max 1:\n${grid(r.mapScaled!)}`);
+        const top = r.top ? `, ${r.top.label === null ? `class ${r.top.index}` : shown(r.top.label)} ${(100 * r.top.p).toFixed(1)}%` : '';
+        process.stdout.write(`${shown(r.file)}: ${shown(r.png!)}${top}; ${source}, scaled to max 1:\n${grid(r.mapScaled!)}`);
       }
     }
-    process.stdout.write(`model: ${Object.values(files).join(', ')}\n`);
+    process.stdout.write(`model: ${Object.values(files).map(shown).join(', ')}\n`);
   }
   const failed = results.length - good.length;
   const secs = ((performance.now() - t0) / 1000).toFixed(2);
-  process.stderr.write(`webvit: explained ${good.length} of ${results.length} image${results.length === 1 ? '' : 's'} with ${shownName(modelPath)} in ${secs} s${failed ? `; ${failed} failed` : ''}\n`);
+  process.stderr.write(`webvit: explained ${good.length} of ${results.length} image${results.length === 1 ? '' : 's'} with ${shown(modelPath)} in ${secs} s${failed ? `; ${failed} failed` : ''}\n`);
   return failed ? 1 : 0;
 }
 
@@ -198,8 +220,7 @@ async function imageResult(
   ex: AttentionExplanation,
   pixels: Float32Array,
   preprocess: ViTModel['preprocess'],
-  outDir: string,
-  names: Set<string>,
+  png: string,
   labels: string[] | undefined,
 ): Promise<ImageResult> {
   const G = ex.grid;
@@ -208,10 +229,9 @@ async function imageResult(
   for (const v of map) max = Math.max(max, v);
   const scaled = Float32Array.from(map, (v) => (max > 0 ? v / max : 0));
   const distance = ex.distance.map((d) => Array.from(d.subarray(slot * ex.heads, (slot + 1) * ex.heads), f32));
-  const png = uniqueName(it.file, names);
   const S = Math.round(Math.sqrt(pixels.length / (preprocess.channels === 'grayscale' ? 1 : 3)));
-  await writeOut(join(outDir, png), overlayPng({ pixels, channels: preprocess.channels === 'grayscale' ? 1 : 3, size: S, preprocess, map, grid: G }));
-  return { file: it.file, png: join(outDir, png), map: rows(map, G), mapScaled: rows(scaled, G), distance, top: topClass(ex, slot, labels) };
+  await writeOutputAtomically(png, overlayPng({ pixels, channels: preprocess.channels === 'grayscale' ? 1 : 3, size: S, preprocess, map, grid: G }));
+  return { file: it.file, png, map: rows(map, G), mapScaled: rows(scaled, G), distance, top: topClass(ex, slot, labels) };
 }
 
 /** The most probable class (softmax of the logits in float64), or undefined without a classifier. */
@@ -239,12 +259,4 @@ function uniqueName(file: string, names: Set<string>): string {
 function grid(m: number[][]): string {
   if (m.length > 24) return `  (${m.length}×${m.length} values: see explain.json)\n`;
   return m.map((row) => `  ${row.map((v) => v.toFixed(2)).join(' ')}\n`).join('');
-}
-
-async function writeOut(path: string, data: string | Uint8Array): Promise<void> {
-  try {
-    await writeFile(path, data);
-  } catch (e) {
-    throw new WebvitError('IO', `cannot write ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
 }

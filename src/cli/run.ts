@@ -1,12 +1,13 @@
-import { readFile } from 'node:fs/promises';
 import { getNodeDevice } from '../runtime/node-device.js';
-import { WebvitError } from '../runtime/errors.js';
+import { clip, WebvitError } from '../runtime/errors.js';
+import { READ_LIMITS, readRegularFile } from '../runtime/node-read-file.js';
 import { shapeOf } from '../model/config.js';
 import { ViTModel } from '../model/vit.js';
 import { readWeightFile } from '../model/weight_file.js';
 import { softmaxRows, topK } from '../model/topk.js';
 import { parseCommandLine, positiveInt, TUNE_USAGE, tuneOption, UsageError } from './usage.js';
 import { formatProfile } from '../runtime/profile_format.js';
+import { shown } from './shown.js';
 import { KERNEL_VARIANTS, type KernelChoice } from '../kernels/registry.js';
 
 const ms = (t: number) => `${t.toFixed(1)} ms`;
@@ -97,7 +98,7 @@ export async function runCommand(argv: string[]): Promise<number> {
         const items = row.map((e) => {
           const name = model!.labels?.[e.index];
           const p = probs[b * out.numClasses + e.index];
-          return `${e.index}${name ? ` ${name}` : ''} (logit ${e.value.toFixed(4)}, p ${p.toFixed(4)})`;
+          return `${e.index}${name === undefined ? '' : ` ${shown(name)}`} (logit ${e.value.toFixed(4)}, p ${p.toFixed(4)})`;
         });
         process.stdout.write(`image ${b}: ${items.join(', ')}\n`);
       });
@@ -158,18 +159,16 @@ function parseKernels(spec: string | undefined): KernelChoice | undefined {
   const out: Record<string, string> = {};
   for (const part of spec.split(',')) {
     const [op, variant] = part.split('=');
-    const known = (KERNEL_VARIANTS as Record<string, Record<string, unknown>>)[op];
-    if (!known) throw new UsageError(`--kernels: unknown op "${op}"; ops with variants: ${Object.keys(KERNEL_VARIANTS).join(', ')}`);
-    if (!variant || !(variant in known)) throw new UsageError(`--kernels: unknown ${op} variant "${variant ?? ''}"; choose from ${Object.keys(known).join(', ')}`);
+    // Own keys only: "__proto__", "constructor" or "toString" are not ops or variants.
+    const table = KERNEL_VARIANTS as Record<string, Record<string, unknown>>;
+    const known = Object.hasOwn(table, op) ? table[op] : undefined;
+    if (!known) throw new UsageError(`--kernels: unknown op "${clip(op, 80)}"; ops with variants: ${Object.keys(KERNEL_VARIANTS).join(', ')}`);
+    if (!variant || !Object.hasOwn(known, variant)) throw new UsageError(`--kernels: unknown ${op} variant "${clip(variant ?? '', 80)}"; choose from ${Object.keys(known).join(', ')}`);
     out[op] = variant;
   }
   return out as KernelChoice;
 }
 
 async function readInput(path: string): Promise<Uint8Array> {
-  try {
-    return await readFile(path);
-  } catch (e) {
-    throw new WebvitError('BAD_INPUT', `${path}: cannot read the input file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  return readRegularFile(path, { code: 'BAD_INPUT', what: 'the input file given with --input', limit: READ_LIMITS.tensor });
 }

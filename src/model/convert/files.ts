@@ -1,7 +1,9 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { preview } from '../json_preview.js';
+import { clip } from '../../runtime/errors.js';
 import { basename, dirname, join } from 'node:path';
 import { parseSafetensors } from '../safetensors.js';
+import { isMissing, READ_LIMITS, readRegularFile, readRegularText, type ReadOptions } from '../../runtime/node-read-file.js';
 import { fail, parseLabelsText, sourceTensors, type Checkpoint, type SourceTensor } from './core.js';
 
 /**
@@ -29,7 +31,7 @@ export async function readCheckpoint(path: string, options: { preprocessorConfig
       const index = entries.filter((e) => e.endsWith('.safetensors.index.json'));
       if (st.length === 1) weightsPath = join(path, st[0]);
       else if (st.length === 0 && index.length === 1) weightsPath = join(path, index[0]);
-      else if (st.length > 1) return fail(path, `has ${st.length} .safetensors files (${st.slice(0, 4).join(', ')}${st.length > 4 ? ', ...' : ''}) and no model.safetensors or index; name the file to convert`);
+      else if (st.length > 1) return fail(path, `has ${st.length} .safetensors files (${st.slice(0, 4).map((n) => clip(n)).join(', ')}${st.length > 4 ? ', ...' : ''}) and no model.safetensors or index; name the file to convert`);
       else {
         const pickled = entries.filter((e) => /\.(bin|pt|pth|ckpt)$/.test(e));
         return fail(
@@ -46,7 +48,8 @@ export async function readCheckpoint(path: string, options: { preprocessorConfig
   }
   const ckpt = weightsPath.endsWith('.index.json') ? await readSharded(path, weightsPath) : await readSingle(path, weightsPath);
   const configPath = join(dir, 'config.json');
-  const configText = await readFile(configPath, 'utf8').catch(() => undefined);
+  // Absent is fine (then the layout and --heads say the shape); present but unreadable is not.
+  const configText = await readRegularText(configPath, { ...JSON_READ, what: 'config.json' }).catch((e) => (isMissing(e) ? undefined : Promise.reject(e)));
   if (configText !== undefined) {
     let cfg: unknown;
     try {
@@ -62,7 +65,9 @@ export async function readCheckpoint(path: string, options: { preprocessorConfig
   const explicit = options.preprocessorConfig !== undefined && options.preprocessorConfig !== 'none';
   if (options.preprocessorConfig !== 'none') {
     const pPath = explicit ? options.preprocessorConfig! : join(dir, 'preprocessor_config.json');
-    const text = await readFile(pPath, 'utf8').catch((e: NodeJS.ErrnoException) => (explicit ? fail(pPath, `cannot read the preprocessor config (${e.code ?? e.message})`) : undefined));
+    const text = await readRegularText(pPath, { ...JSON_READ, what: `the preprocessor config${explicit ? ' given with --preprocessor-config' : ''}` }).catch((e) =>
+      !explicit && isMissing(e) ? undefined : Promise.reject(e),
+    );
     if (text !== undefined) {
       ckpt.preprocessor = parseJsonObject(text, pPath);
       ckpt.preprocessorSource = pPath;
@@ -84,8 +89,13 @@ function parseJsonObject(text: string, path: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
+/** config.json, preprocessor_config.json and a shard index: small JSON files. */
+const JSON_READ: ReadOptions = { code: 'BAD_WEIGHTS', limit: READ_LIMITS.json };
+
+/** A weights file or shard (followed when it is a symlink, as in a Hugging Face cache), or an index. */
 async function readBytes(path: string): Promise<Uint8Array> {
-  return readFile(path).catch((e: NodeJS.ErrnoException) => fail(path, `cannot read (${e.code ?? e.message})`));
+  const index = path.endsWith('.json');
+  return readRegularFile(path, index ? JSON_READ : { code: 'BAD_WEIGHTS', limit: READ_LIMITS.weights, tooLargeHint: 'the most one read can hold' });
 }
 
 /** torch.save output: a zip archive (PK\x03\x04) or a bare pickle (protocol byte 0x80). */
@@ -110,8 +120,9 @@ async function readSingle(source: string, file: string): Promise<Checkpoint> {
 
 async function readSharded(source: string, indexPath: string): Promise<Checkpoint> {
   let index: { weight_map?: unknown };
+  const text = new TextDecoder().decode(await readBytes(indexPath));
   try {
-    index = JSON.parse(new TextDecoder().decode(await readBytes(indexPath)));
+    index = JSON.parse(text);
   } catch (e) {
     return fail(indexPath, `is not valid JSON (${(e as Error).message})`);
   }
@@ -119,7 +130,7 @@ async function readSharded(source: string, indexPath: string): Promise<Checkpoin
   if (typeof map !== 'object' || map === null || Array.isArray(map)) return fail(indexPath, `has no "weight_map" object (tensor name -> shard file)`);
   const byShard = new Map<string, Set<string>>();
   for (const [name, shard] of Object.entries(map as Record<string, unknown>)) {
-    if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\')) fail(indexPath, `weight_map["${name}"] must be a file name in the same folder, got ${preview(shard)}`);
+    if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\')) fail(indexPath, `weight_map["${clip(name)}"] must be a file name in the same folder, got ${preview(shard)}`);
     byShard.set(shard as string, (byShard.get(shard as string) ?? new Set<string>()).add(name));
   }
   const tensors = new Map<string, SourceTensor>();
@@ -130,18 +141,18 @@ async function readSharded(source: string, indexPath: string): Promise<Checkpoin
     const f = parseSafetensors(await readBytes(join(dir, shard)), join(dir, shard));
     if (tensors.size === 0) metadata = f.metadata;
     for (const t of sourceTensors(f)) {
-      if (tensors.has(t.name)) fail(indexPath, `tensor ${t.name} is in both ${basename(tensors.get(t.name)!.file)} and ${shard}`);
-      if (!names.has(t.name)) fail(indexPath, `shard ${shard} holds ${t.name}, which weight_map does not list there`);
+      if (tensors.has(t.name)) fail(indexPath, `tensor ${clip(t.name)} is in both ${basename(tensors.get(t.name)!.file)} and ${shard}`);
+      if (!names.has(t.name)) fail(indexPath, `shard ${shard} holds ${clip(t.name)}, which weight_map does not list there`);
       tensors.set(t.name, t);
     }
     const missing = [...names].filter((n) => !f.tensors.has(n));
-    if (missing.length) fail(indexPath, `weight_map puts ${missing.slice(0, 4).join(', ')}${missing.length > 4 ? ` and ${missing.length - 4} more` : ''} in ${shard}, which does not have them`);
+    if (missing.length) fail(indexPath, `weight_map puts ${missing.slice(0, 4).map((n) => clip(n)).join(', ')}${missing.length > 4 ? ` and ${missing.length - 4} more` : ''} in ${shard}, which does not have them`);
   }
   return { source, tensors, metadata, files };
 }
 
 /** Label names from a text file, one per line. */
 export async function readLabelsFile(path: string): Promise<string[]> {
-  const text = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => fail(path, `cannot read the labels file (${e.code ?? e.message})`));
+  const text = await readRegularText(path, { code: 'BAD_WEIGHTS', what: 'the labels file given with --labels', limit: READ_LIMITS.labels });
   return parseLabelsText(text);
 }

@@ -1,0 +1,130 @@
+import { closeSync, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { WebvitError, type WebvitErrorCode } from './errors.js';
+import { fileKind } from './node-write-file.js';
+
+/**
+ * The one way webvit reads an input file in Node (images, model and checkpoint files and shards,
+ * `run --input`, `--labels`, config and preprocessor JSON, the tuning cache): only regular files,
+ * only up to a size limit per kind, and never more than the size checked before reading.
+ *
+ * - The path is stat'ed (following links, so a shard symlinked into a Hugging Face cache is read)
+ *   and anything but a regular file is refused without being opened: a FIFO would block the read
+ *   forever, `/dev/zero` would fill memory, and opening some devices has effects of its own.
+ * - It is then opened with O_NONBLOCK (a FIFO swapped in meanwhile cannot block the open) and the
+ *   open file is fstat'ed and checked again: what is read is what was checked.
+ * - At most the fstat size is read: a file that grows meanwhile is read as it was; one that shrinks
+ *   is refused (its end is gone).
+ */
+
+/** Largest input of each kind, in bytes. */
+export const READ_LIMITS = {
+  /** Weight files and checkpoint shards: the most one Node read can return (2 GiB − 1). */
+  weights: 2 ** 31 - 1,
+  /** `run --input`: float32 pixels, also one read. */
+  tensor: 2 ** 31 - 1,
+  /** PNG/JPEG: 1 GiB is above any image within the pixel limit (--max-pixels) that is not padding. */
+  image: 2 ** 30,
+  /** config.json, preprocessor_config.json, a shard index, the tuning cache. */
+  json: 64 * 2 ** 20,
+  /** A labels file: ImageNet-21k's 21,843 names take under 1 MiB. */
+  labels: 64 * 2 ** 20,
+} as const;
+
+export interface ReadOptions {
+  /** The code of the WebvitError thrown. */
+  code: WebvitErrorCode;
+  /** The size limit in bytes (a READ_LIMITS entry). */
+  limit: number;
+  /** What the file is, for messages: "the model file", "the input file given with --input". */
+  what?: string;
+  /** Added to the message when the file is above the limit. */
+  tooLargeHint?: string;
+  /** Added to the message when the path is a directory. */
+  directoryHint?: string;
+}
+
+const O_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOCTTY ?? 0);
+
+function failure(path: string, o: ReadOptions, why: string, cause?: unknown): WebvitError {
+  return new WebvitError(o.code, `${path}: cannot read${o.what ? ` ${o.what}` : ''} (${why})`, cause === undefined ? undefined : { cause });
+}
+
+/** Why `st` may not be read, or undefined. */
+function refusal(st: Stats, o: ReadOptions): string | undefined {
+  if (st.isDirectory()) return `is a directory${o.directoryHint ? `; ${o.directoryHint}` : ''}`;
+  if (!st.isFile()) return `is ${fileKind(st)}, not a regular file; webvit reads only regular files`;
+  if (st.size > o.limit) return `${st.size} bytes, above the ${o.limit}-byte limit${o.tooLargeHint ? `; ${o.tooLargeHint}` : ''}`;
+  return undefined;
+}
+
+const errnoWhy = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+
+/** The whole file (see the top of this file), or a WebvitError of `o.code` naming it and why. */
+export async function readRegularFile(path: string, o: ReadOptions): Promise<Uint8Array> {
+  const before = await stat(path).catch((e) => {
+    throw failure(path, o, errnoWhy(e), e);
+  });
+  const no = refusal(before, o);
+  if (no) throw failure(path, o, no);
+  const fh = await open(path, O_FLAGS).catch((e) => {
+    throw failure(path, o, errnoWhy(e), e);
+  });
+  try {
+    const st = await fh.stat();
+    const no = refusal(st, o);
+    if (no) throw failure(path, o, no);
+    const bytes = Buffer.allocUnsafeSlow(st.size); // not zeroed: every byte is read below
+    for (let p = 0; p < st.size; ) {
+      const { bytesRead } = await fh.read(bytes, p, st.size - p, p).catch((e) => {
+        throw failure(path, o, errnoWhy(e), e);
+      });
+      if (bytesRead === 0) throw failure(path, o, `it shrank from ${st.size} to ${p} bytes while being read`);
+      p += bytesRead;
+    }
+    return bytes;
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
+
+/** readRegularFile as text (UTF-8). */
+export async function readRegularText(path: string, o: ReadOptions): Promise<string> {
+  return new TextDecoder().decode(await readRegularFile(path, o));
+}
+
+/** readRegularFile, synchronously (for small files read from synchronous code: the tuning cache). */
+export function readRegularFileSync(path: string, o: ReadOptions): Uint8Array {
+  let before: Stats;
+  try {
+    before = statSync(path);
+  } catch (e) {
+    throw failure(path, o, errnoWhy(e), e);
+  }
+  const no = refusal(before, o);
+  if (no) throw failure(path, o, no);
+  let fd: number;
+  try {
+    fd = openSync(path, O_FLAGS);
+  } catch (e) {
+    throw failure(path, o, errnoWhy(e), e);
+  }
+  try {
+    const st = fstatSync(fd);
+    const no = refusal(st, o);
+    if (no) throw failure(path, o, no);
+    const bytes = Buffer.allocUnsafeSlow(st.size); // not zeroed: every byte is read below
+    for (let p = 0; p < st.size; ) {
+      const n = readSync(fd, bytes, p, st.size - p, p);
+      if (n === 0) throw failure(path, o, `it shrank from ${st.size} to ${p} bytes while being read`);
+      p += n;
+    }
+    return bytes;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** True when `e` (from a reader above) says the file does not exist. */
+export const isMissing = (e: unknown): boolean => ((e as Error)?.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
