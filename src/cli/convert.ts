@@ -3,6 +3,7 @@ import { readCheckpoint, readLabelsFile } from '../model/convert/files.js';
 import { readWeights } from '../model/weights.js';
 import { parseCommandLine, positiveInt, UsageError } from './usage.js';
 import { refuseOverwritingInputs, writeOutputAtomically } from './write_output.js';
+import { printable, shown } from './shown.js';
 
 export const CONVERT_USAGE = `  webvit convert SRC -o OUT.safetensors [--dtype f32|f16] [--labels FILE] [--image-size N]
                  [--heads N] [--layout hf|timm|torchvision] [--pooling cls|mean]
@@ -60,13 +61,13 @@ export async function convertCommand(argv: string[]): Promise<number> {
   // device and inode; the list of files comes from reading the checkpoint).
   await refuseOverwritingInputs(out, [...(ckpt.files ?? []), ...(values.labels ? [values.labels] : [])]);
   const r = convertCheckpoint(ckpt, { layout, heads, imageSize, labels, labelsSource: values.labels, pooling, resize });
-  for (const n of r.notes) process.stderr.write(`webvit convert: ${n}\n`);
+  for (const n of r.notes) process.stderr.write(`webvit convert: ${printable(n)}\n`);
   const bytes = encodeWeights(r.weights, dtype, { 'webvit.converted_from': r.layout, ...r.metadata });
   readWeights(bytes, out); // the loader accepts what was written, or this is a converter bug
   await writeOutputAtomically(out, bytes);
   const params = [...r.weights.tensors.values()].reduce((a, t) => a + t.length, 0);
   process.stdout.write(
-    `wrote ${out}: ${dtype}, ${r.weights.tensors.size} tensors, ${params} parameters, ${(bytes.byteLength / 2 ** 20).toFixed(2)} MiB` +
+    `wrote ${shown(out)}: ${dtype}, ${r.weights.tensors.size} tensors, ${params} parameters, ${(bytes.byteLength / 2 ** 20).toFixed(2)} MiB` +
       `${r.weights.labels ? `, ${r.weights.labels.length} labels` : ''} (${r.layout}, ${((performance.now() - t0) / 1000).toFixed(2)} s)\n`,
   );
   return 0;

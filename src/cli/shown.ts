@@ -1,0 +1,36 @@
+/**
+ * Text from files (labels, file names, messages quoting them) as the CLI prints it. A label or a
+ * file name is somebody else's text: printed raw, an escape sequence in it clears the screen or
+ * recolours it, a carriage return or a bidi override makes a line read as a different result.
+ * Every command prints such text through these three functions; which characters are escaped,
+ * and why, is UNSAFE_CHAR (src/model/labels.ts).
+ */
+import { UNSAFE_CHAR } from '../model/labels.js';
+
+const UNSAFE_ALL = new RegExp(UNSAFE_CHAR.source, 'g');
+const SHORT: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f' };
+const escape = (c: string) => SHORT[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
+/**
+ * A label or file name on a line of human output: as it is, or JSON-quoted with its unsafe
+ * characters escaped when it holds any (`"bag\u001b[2J"`), and `""` when it is empty (an empty
+ * label would print as nothing).
+ */
+export function shown(text: string): string {
+  if (text !== '' && !UNSAFE_CHAR.test(text)) return text;
+  // JSON.stringify escapes C0 controls, quotes and backslashes; the rest of UNSAFE_CHAR it leaves.
+  return JSON.stringify(text).replace(UNSAFE_ALL, escape);
+}
+
+/** A message (an error that quotes names, a converter note) with its unsafe characters escaped in place. */
+export function printable(message: string): string {
+  return message.replace(UNSAFE_ALL, escape);
+}
+
+/**
+ * JSON for stdout: JSON.stringify's text with the unsafe characters it leaves raw (C1 controls,
+ * U+2028/U+2029, bidi overrides) written as \u escapes, so it parses to the same value.
+ */
+export function jsonText(value: unknown): string {
+  return JSON.stringify(value).replace(UNSAFE_ALL, escape);
+}
