@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# Checks the first of the README's two commands, `npm run demo`, on a fresh Debian 12 (bookworm)
-# root made with debootstrap: once with apt sources in deb822 form
-# (/etc/apt/sources.list.d/debian.sources, as the Debian 12 installer and cloud images write them)
-# and once in the classic one-line form (/etc/apt/sources.list, as debootstrap and older installs
-# write them). Node 20 is not in Debian 12, so the host's node binary and npm are copied in.
-# How and why: docs/fresh-debian-check.md.
+# Checks the README's two commands, `npm run demo` and `npm run test:all`, on fresh Debian 12
+# (bookworm) roots made with debootstrap, in both orders (each leaves the system different for the
+# other: the demo installs Mesa from bookworm-backports, the full set-up Chromium and PyTorch from
+# bookworm), with apt sources in deb822 form (/etc/apt/sources.list.d/debian.sources, as the
+# Debian 12 installer and cloud images write them) and in the classic one-line form
+# (/etc/apt/sources.list, as debootstrap and older installs write them). Node 20 is not in
+# Debian 12, so the host's node binary and npm are copied in. How and why:
+# docs/fresh-debian-check.md.
 #
-# Usage (as root):  bash scripts/check-fresh-debian.sh [deb822] [classic] [unreachable]
-#   (default: deb822 classic). `unreachable` points apt at a mirror that refuses connections and
-#   checks that the set-up fails at once, naming the step (apt-get update) and what to do.
+# Usage (as root):  bash scripts/check-fresh-debian.sh [CASE...]
+#   CASE is FORMAT:ORDER or FORMAT. FORMAT: deb822, classic, or unreachable (a mirror that refuses
+#   connections: the set-up must fail at once, naming the step, apt-get update, and what to do).
+#   ORDER: demo-then-all (`npm run demo`, then the full set-up in the same root) or all-then-demo
+#   (the reverse); without one, a case runs WEBVIT_CHECK_COMMAND alone (`npm run demo`).
+#   Default: deb822:demo-then-all classic:demo-then-all deb822:all-then-demo classic:all-then-demo
+#   (one root each, one after the other; about 10 minutes each on a 2-core machine).
 # Needs: debootstrap (apt-get install debootstrap), network to the Debian mirror apt uses and to
 # the npm registry, and about 3 GB free per root under WEBVIT_CHECK_DIR.
 # Environment:
@@ -16,23 +22,28 @@
 #                      never inside the repository
 #   WEBVIT_CHECK_REPO  the git repository to clone into the roots (default: this checkout; its
 #                      committed HEAD is what is checked, not uncommitted edits)
-#   WEBVIT_CHECK_COMMAND  what runs in the root's checkout (default `npm run demo`; e.g.
-#                      `bash scripts/setup.sh` for the full set-up that `npm run test:all` runs first)
+#   WEBVIT_CHECK_COMMAND  what a case without ORDER runs in the root's checkout (default
+#                      `npm run demo`)
+#   WEBVIT_CHECK_ALL_COMMAND  the "all" step of an ORDER (default `bash scripts/setup.sh`, the
+#                      set-up that `npm run test:all` runs before `npm test`; `npm run test:all`
+#                      runs the whole test suite too, several minutes more per root)
 #   KEEP=1             keep the roots afterwards (default: deleted; the logs are kept)
 #   WEBVIT_CHECK_MIRROR the Debian mirror for debootstrap (default: the one this machine's apt uses)
 #   WEBVIT_CHECK_CA    a CA bundle npm in the roots must trust (default: this machine's npm `cafile`
 #                      or NODE_EXTRA_CA_CERTS, if set): for machines that reach the npm registry
 #                      through a TLS-inspecting proxy. A machine with direct access needs none.
-# Prints, per format, the exit code and the wall time of `npm run demo` and of its first
-# classify (from the "demo: webvit classify" line to the end), and writes a timestamped log.
+# Prints, per case and step, the exit code and the wall time of each command and, for
+# `npm run demo`, of its first classify (from the "demo: webvit classify" line to the end), and
+# writes a timestamped log per step (CASE-N-demo.log, CASE-N-all.log; ":" written as "-").
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 repo=${WEBVIT_CHECK_REPO:-$here}
 dir=${WEBVIT_CHECK_DIR:-/var/tmp/webvit-fresh-debian}
-formats=("$@")
+cases=("$@")
 command=${WEBVIT_CHECK_COMMAND:-npm run demo}
-[ ${#formats[@]} -gt 0 ] || formats=(deb822 classic)
+all_command=${WEBVIT_CHECK_ALL_COMMAND:-bash scripts/setup.sh}
+[ ${#cases[@]} -gt 0 ] || cases=(deb822:demo-then-all classic:demo-then-all deb822:all-then-demo classic:all-then-demo)
 
 fail() { echo "check-fresh-debian: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "needs root (debootstrap, chroot, mount): run it with sudo"
@@ -41,6 +52,12 @@ case "$dir/" in "$here"/*) fail "WEBVIT_CHECK_DIR=$dir is inside the repository;
 node=$(command -v node) || fail "node is missing on this machine (its binary is copied into the roots)"
 npm_dir=$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." && pwd)
 [ -f "$npm_dir/package.json" ] || fail "cannot find npm's folder (looked at $npm_dir)"
+for c in "${cases[@]}"; do
+  case "$c" in
+    deb822 | classic | unreachable | deb822:demo-then-all | deb822:all-then-demo | classic:demo-then-all | classic:all-then-demo) ;;
+    *) fail "unknown case \"$c\"; choose FORMAT (deb822, classic, unreachable) or FORMAT:ORDER (FORMAT deb822 or classic; ORDER demo-then-all or all-then-demo)" ;;
+  esac
+done
 
 # The Debian mirror this machine's apt uses, from either sources format.
 mirror_from() {
@@ -111,19 +128,45 @@ stamp() {
   done
 }
 
+# Runs $2 in the root's checkout, its output stamped into the log $1; sets step_rc, step_time
+# (seconds) and step_classify (the demo's first classify, from its "demo: webvit classify" line to
+# the end of the command; "" when the command has none).
+run_step() {
+  local log=$1 cmd=$2 t0 t1 start
+  t0=$(date +%s%N)
+  set +e
+  chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb "${ca_env[@]}" \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    bash -c "cd /root/webvit && $cmd" 2>&1 | stamp "$t0" | tee "$log"
+  step_rc=${PIPESTATUS[0]}
+  set -e
+  t1=$(date +%s%N)
+  step_time=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+  start=$(sed -n 's/^\[ *\([0-9.]*\)s\] demo: webvit classify.*/\1/p' "$log" | head -n1)
+  step_classify=""
+  [ -z "$start" ] || step_classify=$(awk -v s="$start" -v t="$step_time" 'BEGIN { printf "%.1f s", t - s }')
+}
+
 summary=()
-for fmt in "${formats[@]}"; do
-  case "$fmt" in deb822 | classic | unreachable) ;; *) fail "unknown sources format \"$fmt\"; choose deb822, classic or unreachable" ;; esac
-  root="$dir/deb12-$fmt"
-  log="$dir/demo-$fmt.log"
+for case_ in "${cases[@]}"; do
+  fmt=${case_%%:*}
+  order=""
+  [ "$fmt" = "$case_" ] || order=${case_#*:}
+  case "$order" in
+    demo-then-all) steps=("npm run demo" "$all_command"); names=(demo all) ;;
+    all-then-demo) steps=("$all_command" "npm run demo"); names=(all demo) ;;
+    *) steps=("$command"); names=(demo) ;;
+  esac
+  tag=${case_//:/-}
+  root="$dir/deb12-$tag"
   [ -e "$root" ] && { remove_root "$root" || fail "cannot clear the old root $root"; }
   current_root=$root
 
-  echo "check-fresh-debian: [$fmt] debootstrap --variant=minbase bookworm $root"
+  echo "check-fresh-debian: [$case_] debootstrap --variant=minbase bookworm $root"
   t=$(date +%s)
-  debootstrap --variant=minbase bookworm "$root" "$mirror" >"$dir/debootstrap-$fmt.log" 2>&1 ||
-    fail "debootstrap failed; see $dir/debootstrap-$fmt.log"
-  echo "check-fresh-debian: [$fmt] root made in $(($(date +%s) - t)) s"
+  debootstrap --variant=minbase bookworm "$root" "$mirror" >"$dir/debootstrap-$tag.log" 2>&1 ||
+    fail "debootstrap failed; see $dir/debootstrap-$tag.log"
+  echo "check-fresh-debian: [$case_] root made in $(($(date +%s) - t)) s"
 
   # apt sources: bookworm and bookworm-updates on the mirror, and bookworm-security, in one of
   # the two formats.
@@ -165,32 +208,30 @@ EOF
   mount --rbind /sys "$root/sys" && mount --make-rslave "$root/sys"
   mount --rbind /dev "$root/dev" && mount --make-rslave "$root/dev"
 
-  echo "check-fresh-debian: [$fmt] $command (log: $log)"
-  t0=$(date +%s%N)
-  set +e
-  chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb "${ca_env[@]}" \
-    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    bash -c "cd /root/webvit && $command" 2>&1 | stamp "$t0" | tee "$log"
-  rc=${PIPESTATUS[0]}
-  set -e
-  t1=$(date +%s%N)
-  total=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
-  # The first classify: from the demo's "demo: webvit classify" line to the end of the run.
-  start=$(sed -n 's/^\[ *\([0-9.]*\)s\] demo: webvit classify.*/\1/p' "$log" | head -n1)
-  classify=$([ -n "$start" ] && awk -v s="$start" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f s", (b - a) / 1e9 - s }' || echo "not reached")
+  results=()
+  ok=1
+  for i in "${!steps[@]}"; do
+    log="$dir/$tag-$((i + 1))-${names[$i]}.log"
+    echo "check-fresh-debian: [$case_] step $((i + 1)): ${steps[$i]} (log: $log)"
+    run_step "$log" "${steps[$i]}"
+    [ "$step_rc" = 0 ] || ok=0
+    results+=("${steps[$i]}: exit $step_rc in $step_time s${step_classify:+ (first classify $step_classify)}")
+    echo "check-fresh-debian: [$case_] ${results[-1]}"
+  done
   # Is `webvit` on the PATH as the README writes it?
   on_path=$(chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     bash -c 'cd /root && webvit --version' 2>&1 | tail -n1 || true)
   if [ "$fmt" = unreachable ]; then
     # Expected: a failure that names the step and says to check the network and apt sources.
     said=$(grep -o 'setup-system: .* failed (exit [0-9]*)\.' "$log" | head -n1 || true)
-    if [ "$rc" != 0 ] && grep -q 'check the network and the apt sources' "$log"; then
-      summary+=("[$fmt] $command failed as it should: exit $rc in $total s with \"${said#*] }\" and a hint")
+    if [ "$step_rc" != 0 ] && grep -q 'check the network and the apt sources' "$log"; then
+      summary+=("ok [$case_] $command failed as it should: exit $step_rc in $step_time s with \"${said#*] }\" and a hint")
     else
-      summary+=("[$fmt] $command: exit $rc in $total s, without the expected message naming the network and apt sources: FAILED CHECK")
+      summary+=("FAILED [$case_] $command: exit $step_rc in $step_time s, without the expected message naming the network and apt sources")
     fi
   else
-    summary+=("[$fmt] $command: exit $rc in $total s; first classify $classify; \`webvit --version\` from \$HOME: $on_path")
+    joined=$(printf '%s; ' "${results[@]}")
+    summary+=("$([ "$ok" = 1 ] && echo ok || echo FAILED) [$case_] ${joined}\`webvit --version\` from \$HOME: $on_path")
   fi
   echo "check-fresh-debian: ${summary[-1]}"
 
@@ -201,5 +242,5 @@ done
 echo
 printf 'check-fresh-debian: %s\n' "${summary[@]}"
 status=0
-for s in "${summary[@]}"; do case "$s" in *"exit 0 "* | *"failed as it should"*) ;; *) status=1 ;; esac; done
+for s in "${summary[@]}"; do case "$s" in ok\ *) ;; *) status=1 ;; esac; done
 exit $status

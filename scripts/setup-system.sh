@@ -111,17 +111,93 @@ for p in "${pkgs[@]}"; do candidate "$p"; done
 if [[ " ${need[*]} " == *" lavapipe "* ]]; then
   LC_ALL=C apt-cache policy mesa-vulkan-drivers 2>/dev/null | grep 'bookworm-backports' >/dev/null
 fi
+# apt's own output goes to a file and is printed only when apt fails: a quiet run, and apt's real
+# reason (its "unmet dependencies" lines) when not. Not -qq: that hides those lines too.
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/webvit-setup-system.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+apt_log=$tmp/apt.log
+# A hint for what apt said (the step's own hint when nothing more specific fits).
+apt_hint() {
+  local named behind
+  if grep -qE 'Could not get lock|Unable to acquire the dpkg frontend lock' "$apt_log"; then
+    echo "another apt or dpkg is running (unattended-upgrades, another set-up): wait until it ends (\`ps -C apt-get,apt,dpkg\`)"
+  elif grep -q 'dpkg was interrupted' "$apt_log"; then
+    echo "an earlier install was cut short: run \`${SUDO:+$SUDO }dpkg --configure -a\`"
+  elif grep -qE 'No space left on device|You don.t have enough free space' "$apt_log"; then
+    echo "the disk is full: free some space (\`df -h / /var/cache/apt\`; \`apt-get clean\` drops downloaded packages)"
+  elif grep -qE 'unmet dependencies|held broken packages' "$apt_log"; then
+    # " libdw1 : Depends: libelf1 (= 0.188-2.1) but 0.192-4~bpo12+1 is to be installed"
+    named=$(sed -n 's/^ *\([^ ]*\) *: *\(Pre\)\{0,1\}Depends: \([^ ]*\).*/\1 \3/p' "$apt_log" | tr ' ' '\n' | sort -u | tr '\n' ' ')
+    behind=$(sed -n 's/^ *\([^ ]*\) *: *\(Pre\)\{0,1\}Depends: .* but [^ ]*~bpo12[^ ]* is to be installed.*/\1/p' "$apt_log" | sort -u | sed 's|$|/bookworm-backports|' | tr '\n' ' ')
+    if [ -n "$behind" ]; then
+      echo "apt could not fit the versions together (its reason is above): a package from bookworm needs an older version of one installed from bookworm-backports (~bpo12). Take it from backports too, \`${SUDO:+$SUDO }apt-get install ${behind% }\`, then rerun; \`apt-cache policy ${named% }\` shows each version's suite"
+    else
+      echo "apt could not fit the versions together (its reason is above); \`apt-cache policy ${named:-PACKAGE }\` shows each version and its suite (~bpo12: bookworm-backports), and \`${SUDO:+$SUDO }apt-get install NAME/SUITE\` takes one from a given suite"
+    fi
+  elif grep -qE 'Failed to fetch|Temporary failure resolving|Could not connect|Unable to fetch' "$apt_log"; then
+    echo "apt could not download the packages: check the network and the apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/); \`${SUDO:+$SUDO }apt-get update\` shows which one fails"
+  else
+    echo "$hint"
+  fi
+}
+# apt-get ARGS, with apt's output in $apt_log; printed, with a hint that fits it, when it fails.
+apt_get() {
+  local rc=0
+  $SUDO apt-get -q -o Dir::Etc::Preferences="$prefs" "$@" >"$apt_log" 2>&1 || rc=$?
+  if [ "$rc" != 0 ]; then
+    echo "setup-system: \`apt-get $*\` exited $rc; apt said:" >&2
+    tail -n 60 "$apt_log" | sed 's/^/  | /' >&2
+    hint=$(apt_hint)
+  fi
+  return "$rc"
+}
+
+# Packages built from one source move together: libdw1 0.188 (bookworm) depends on libelf1
+# (= 0.188-2.1) exactly. Mesa from bookworm-backports (below, or an earlier `npm run demo`) brings
+# libelf1 0.192 and other libraries from there, and a later install that wants libdw1 (PyTorch)
+# then finds only bookworm's libdw1 as the candidate: apt gives up ("held broken packages") and
+# never looks at the backports one. So for every installed package whose version came from
+# bookworm-backports (Debian's backports versions end in ~bpo12+N), the binary packages built from
+# the same source are taken from bookworm-backports too. A pin (apt_preferences(5), `src:`) in a
+# preferences file passed to this script's apt runs only, so apt's own solver still chooses, and
+# the system's pins stay as they are: it only changes which version apt's candidate is for those
+# sources' packages, and only those the install needs are installed.
+prefs=$tmp/preferences
+write_prefs() {
+  local src
+  if [ -r /etc/apt/preferences ]; then cat /etc/apt/preferences; echo; fi >"$prefs"
+  for src in $(dpkg-query -W -f='${db:Status-Abbrev} ${Version} ${source:Package}\n' 2>/dev/null | awk '$1 == "ii" && $2 ~ /~bpo12\+/ { print $3 }' | sort -u); do
+    printf 'Explanation: webvit set-up: %s is partly installed from bookworm-backports; its other packages come from there too\nPackage: src:%s\nPin: release n=bookworm-backports\nPin-Priority: 990\n\n' "$src" "$src" >>"$prefs"
+  done
+}
+
 step "apt-get install ${pkgs[*]}" \
-  "read apt's message above; \`apt-get -f install\` repairs a half-done install, and a full disk shows in \`df -h /\`"
+  "read apt's output above; \`${SUDO:+$SUDO }apt-get -f install\` repairs a half-done install (\`dpkg --audit\` lists one), and a full disk shows in \`df -h /\`"
+write_prefs
 echo "setup-system: apt-get install ${pkgs[*]}"
-$SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+apt_get install -y --no-install-recommends "${pkgs[@]}"
 
 if [[ " ${need[*]} " == *" lavapipe "* ]]; then
   step "apt-get install -t bookworm-backports mesa-vulkan-drivers (lavapipe)" \
     "check that bookworm-backports is in the apt sources (\`apt-cache policy mesa-vulkan-drivers\` lists its versions)"
   echo "setup-system: apt-get install -t bookworm-backports mesa-vulkan-drivers (lavapipe)"
-  $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports mesa-vulkan-drivers >/dev/null
+  apt_get install -y --no-install-recommends -t bookworm-backports mesa-vulkan-drivers
+fi
+
+# What was asked for is there and apt's view of the system is consistent.
+step "apt-get check" "apt-get check found broken dependencies (above): \`${SUDO:+$SUDO }apt-get -f install\` repairs them"
+apt_get check
+if [[ " ${need[*]} " == *" lavapipe "* ]]; then
   step "checking for lavapipe" "mesa-vulkan-drivers installed but /usr/share/vulkan/icd.d/lvp_icd.json is missing: check \`dpkg -L mesa-vulkan-drivers\`"
   [ -f /usr/share/vulkan/icd.d/lvp_icd.json ]
+fi
+if [[ " ${need[*]} " == *" chromium "* ]]; then
+  step "checking for chromium" "the chromium package installed but \`chromium\` is not on the PATH: check \`dpkg -L chromium\`"
+  command -v chromium >/dev/null
+fi
+if [[ " ${need[*]} " == *" torch "* ]]; then
+  step "checking that python3 imports torch and torchvision" \
+    "python3-torch and python3-torchvision installed but do not import (the error above): \`apt-cache policy python3-torch python3-torchvision\` shows what is installed"
+  /usr/bin/python3 -c 'import torch, torchvision' >"$tmp/import.log" 2>&1 || { tail -n 20 "$tmp/import.log" >&2; false; }
 fi
 echo "setup-system: done"
