@@ -21,6 +21,8 @@ export type WebvitErrorCode =
   | 'NETWORK'
   /** The GPU device was lost and webvit cannot make a new one (it was the app's device). */
   | 'DEVICE_LOST'
+  /** The caller's AbortSignal stopped it (createImageClassifier's `signal`). */
+  | 'ABORTED'
   | 'GPU';
 
 export class WebvitError extends Error {

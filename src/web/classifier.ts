@@ -1,6 +1,8 @@
 import { WebvitError } from '../errors.js';
-import { Engine } from './engine.js';
+import { checkOptions, Engine } from './engine.js';
+import { asWebvitError } from './sources.js';
 import type { ClassifierOptions, ImageClassifier } from './types.js';
+import { checkAborted } from './weights.js';
 import { WorkerClassifier } from './worker_client.js';
 
 /**
@@ -12,11 +14,17 @@ import { WorkerClassifier } from './worker_client.js';
  *   const [top] = await clf.classify(document.querySelector('img'));  // { label, score, index }
  */
 export async function createImageClassifier(options: ClassifierOptions): Promise<ImageClassifier> {
-  if (options?.worker !== undefined && options.worker !== false) {
-    if (options.device !== undefined) {
-      throw new WebvitError('BAD_ARGUMENT', 'createImageClassifier: `device` and `worker` cannot go together: a GPUDevice cannot be sent to a worker, which makes its own');
+  try {
+    checkOptions(options);
+    checkAborted(options.signal, 'before it started');
+    if (options.worker !== undefined && options.worker !== false) {
+      if (options.device !== undefined) {
+        throw new WebvitError('BAD_ARGUMENT', 'createImageClassifier: `device` and `worker` cannot go together: a GPUDevice cannot be sent to a worker, which makes its own');
+      }
+      return await WorkerClassifier.create(options);
     }
-    return WorkerClassifier.create(options);
+    return await Engine.create(options);
+  } catch (e) {
+    throw asWebvitError(e);
   }
-  return Engine.create(options);
 }

@@ -7,12 +7,12 @@ import { adapterIdentity, getDevice } from '../runtime/device.js';
 import { chunksOf } from './batching.js';
 import { profileImage, type ClassifyProfile } from './profile.js';
 import { SerialQueue } from './queue.js';
-import { describeSource, isRgbaPixels, pixelsOf, type Pixels } from './sources.js';
+import { asWebvitError, describeSource, nameOf, pixelsOf, taken, type Pixels } from './sources.js';
 import { TextureRows } from './texture_rows.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ClassifyOptions, ImageClassifier, ImageExplanation, ImageSource } from './types.js';
 import { rolloutRow } from '../model/explain.js';
 import { readback } from '../runtime/buffers.js';
-import { fetchModel } from './weights.js';
+import { checkAborted, fetchModel } from './weights.js';
 
 /** What one GPU device holds for the classifier; made again after a device loss. */
 interface Runtime {
@@ -77,6 +77,10 @@ export class Engine implements ImageClassifier {
     const reload = url !== undefined && fetched.inCache ? reloadFromCache(url, options) : reloadFromBytes(fetched.bytes, fetched.source);
     const engine = new Engine(options, reload, fetched.source, fetched.fromCache, c);
     engine.rt = await engine.build(fetched.value);
+    if (options.signal?.aborted) {
+      await engine.dispose();
+      checkAborted(options.signal, 'while the model compiled');
+    }
     return engine;
   }
 
@@ -108,7 +112,6 @@ export class Engine implements ImageClassifier {
   classify(sources: ImageSource[], options?: ClassifyOptions): Promise<Classification[][]>;
   classify(sources: ImageSource | ImageSource[], options: ClassifyOptions = {}): Promise<Classification[] | Classification[][]> {
     const many = Array.isArray(sources);
-    const list = taken(many ? sources : [sources]);
     let k: number;
     try {
       if (this.config.num_classes === 0) throw new WebvitError('BAD_INPUT', `${this.source}: this model has no classifier (num_classes 0); use embed() for its features`);
@@ -116,7 +119,7 @@ export class Engine implements ImageClassifier {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.call(async () => {
+    return this.call(many ? sources : [sources], async (list) => {
       const rows = await this.withRuntime((rt) => this.run(rt, list, k, false));
       const out = rows.map((r) => r.top!);
       return many ? out : out[0];
@@ -127,8 +130,7 @@ export class Engine implements ImageClassifier {
   embed(sources: ImageSource[]): Promise<Float32Array[]>;
   embed(sources: ImageSource | ImageSource[]): Promise<Float32Array | Float32Array[]> {
     const many = Array.isArray(sources);
-    const list = taken(many ? sources : [sources]);
-    return this.call(async () => {
+    return this.call(many ? sources : [sources], async (list) => {
       const rows = await this.withRuntime((rt) => this.run(rt, list, undefined, true));
       const out = rows.map((r) => r.features!);
       return many ? out : out[0];
@@ -136,7 +138,6 @@ export class Engine implements ImageClassifier {
   }
 
   profile(source: ImageSource, options: ClassifyOptions = {}): Promise<ClassifyProfile & { top: Classification[] }> {
-    [source] = taken([source]);
     const withTop = this.config.num_classes > 0;
     let k: number | undefined;
     try {
@@ -144,7 +145,7 @@ export class Engine implements ImageClassifier {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.call(() =>
+    return this.call([source], ([source]) =>
       this.withRuntime(async (rt) => {
         if (k !== undefined && k > this.planK) this.planK = k;
         const name = 'the image';
@@ -167,8 +168,7 @@ export class Engine implements ImageClassifier {
   }
 
   explain(source: ImageSource): Promise<ImageExplanation> {
-    [source] = taken([source]);
-    return this.call(() =>
+    return this.call([source], ([source]) =>
       this.withRuntime(async (rt) => {
         const name = 'the image';
         const px = await pixelsOf(source, name, this.options.fetch);
@@ -238,14 +238,28 @@ export class Engine implements ImageClassifier {
 
   private labels?: string[];
 
-  private call<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.disposed) return Promise.reject(new WebvitError('DISPOSED', 'the classifier was disposed; create a new one'));
-    return this.queue.run(async () => {
-      if (this.disposed && !this.rt) throw new WebvitError('DISPOSED', 'the classifier was disposed; create a new one');
-      const r = await fn();
-      this.calls++;
-      return r;
-    });
+  /**
+   * Queues `fn` with the call's sources as they are now (taken); whatever it throws reaches the app
+   * as a WebvitError.
+   */
+  private call<T>(sources: ImageSource[], fn: (list: ImageSource[]) => Promise<T>): Promise<T> {
+    let list: ImageSource[];
+    try {
+      if (this.disposed) throw new WebvitError('DISPOSED', 'the classifier was disposed; create a new one');
+      list = taken(sources);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.queue
+      .run(async () => {
+        if (this.disposed && !this.rt) throw new WebvitError('DISPOSED', 'the classifier was disposed; create a new one');
+        const r = await fn(list);
+        this.calls++;
+        return r;
+      })
+      .catch((e) => {
+        throw asWebvitError(e);
+      });
   }
 
   /** Runs `fn` on a live runtime; if the device was lost during it, once more on a new one. */
@@ -321,7 +335,7 @@ export class Engine implements ImageClassifier {
     if (k !== undefined && k > this.planK) this.planK = k;
     const withTop = this.config.num_classes > 0;
     for (const chunk of chunksOf(list.length, this.maxBatch)) {
-      const names = Array.from({ length: chunk.count }, (_, i) => (list.length === 1 ? 'the image' : `image ${chunk.start + i}`));
+      const names = Array.from({ length: chunk.count }, (_, i) => nameOf(chunk.start + i, list.length));
       // Every source of the pass is made ready (Blobs decoded) before the GPU work starts, so a
       // bad one fails the call before anything is queued.
       const settled = await Promise.allSettled(names.map((name, i) => pixelsOf(list[chunk.start + i], name, this.options.fetch)));
@@ -356,19 +370,11 @@ export class Engine implements ImageClassifier {
   }
 }
 
-/**
- * The sources of a call as they are when it is made: calls queue, and a call that read the
- * caller's array or ImageData pixels when it ran would see whatever was written there since (as
- * ViTModel.forward copies its input). DOM images, bitmaps and frames are read when the call runs.
- */
-function taken(list: ImageSource[]): ImageSource[] {
-  return list.map((s) => (isRgbaPixels(s) ? { data: s.data.slice(), width: s.width, height: s.height } : s));
-}
-
 // Made in functions of their own so that each closure holds only what it names (not the parsed
 // weights of the first load, nor the bytes when the cache has them).
 function reloadFromCache(url: string | URL, options: ClassifierOptions): () => Promise<LoadedWeights> {
-  return async () => (await fetchModel(url, { ...options, onProgress: undefined }, (b, s) => readWeights(b, s))).value;
+  // Not the create's signal: aborting a create that succeeded must not break a later recovery.
+  return async () => (await fetchModel(url, { ...options, onProgress: undefined, signal: undefined }, (b, s) => readWeights(b, s))).value;
 }
 
 function reloadFromBytes(bytes: Uint8Array, source: string): () => Promise<LoadedWeights> {
@@ -428,10 +434,14 @@ function checkTopK(k: number, classes: number): number {
   return k;
 }
 
-function checkOptions(o: ClassifierOptions): void {
+/** The options createImageClassifier checks on the page, in both modes (the worker checks them again). */
+export function checkOptions(o: ClassifierOptions): void {
   if (typeof o !== 'object' || o === null) throw new WebvitError('BAD_ARGUMENT', 'createImageClassifier needs an options object: { model: url | ArrayBuffer | Response }');
   if (o.model === undefined || o.model === null) throw new WebvitError('BAD_ARGUMENT', 'createImageClassifier: `model` is missing (a URL of a webvit .safetensors file, its bytes, or a Response)');
   const b = o.maxBatch;
   if (b !== undefined && (!Number.isInteger(b) || b < 1 || b > MAX_BATCH_LIMIT)) throw new WebvitError('BAD_ARGUMENT', `maxBatch must be a whole number from 1 to ${MAX_BATCH_LIMIT}, got ${b}`);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new WebvitError('BAD_ARGUMENT', 'onProgress must be a function');
+  if (o.signal !== undefined && typeof o.signal?.addEventListener !== 'function') throw new WebvitError('BAD_ARGUMENT', 'signal must be an AbortSignal');
+  const t = o.idleTimeoutMs;
+  if (t !== undefined && !(Number.isInteger(t) && t >= 0 && t < 2 ** 31)) throw new WebvitError('BAD_ARGUMENT', `idleTimeoutMs must be whole milliseconds from 0 (none) to 2147483647, got ${t}`);
 }

@@ -1,4 +1,4 @@
-import { WebvitError } from '../errors.js';
+import { WebvitError, type WebvitErrorCode } from '../errors.js';
 import type { RgbaImage } from '../image/preprocessor.js';
 import type { ExternalPixels } from './texture_rows.js';
 import type { ImageSource, RgbaPixels } from './types.js';
@@ -45,76 +45,159 @@ export function describeSource(x: unknown): string {
   return Object.prototype.toString.call(x).slice(8, -1);
 }
 
+/**
+ * A browser error's message without Chromium's "Failed to execute 'f' on 'Window': " ('WorkerGlobalScope'
+ * in a worker), so that the same failure reads the same on the page and in the worker.
+ */
+export const why = (e: unknown): string => String((e as Error)?.message ?? e).replace(/^Failed to execute '[^']*' on '[^']*': /, '');
+
+/** `e` if it is a WebvitError, else one of `code` keeping its name and message: all the app ever gets. */
+export const asWebvitError = (e: unknown, code: WebvitErrorCode = 'GPU'): WebvitError =>
+  e instanceof WebvitError ? e : new WebvitError(code, `${(e as Error)?.name ?? 'Error'}: ${why(e)}`, { cause: e });
+
+/** `u` made absolute against the page; not a URL: a `code` error naming `what`. */
+export function absoluteUrl(u: string | URL, what: string, code: WebvitErrorCode): string {
+  const base = (globalThis as { location?: { href: string } }).location?.href;
+  try {
+    return new URL(u, base).href;
+  } catch {
+    throw new WebvitError(code, `${what} ${JSON.stringify(String(u))} is not a valid URL${base ? '' : ' (relative URLs need a page to resolve against)'}`);
+  }
+}
+
+/** A tainted source: WebGPU may not read what the page may not (a SecurityError on copy, a DataCloneError on transfer). */
+export const crossOrigin = (name: string, cause: unknown): WebvitError =>
+  new WebvitError('BAD_INPUT', `${name} is cross-origin and its server does not allow reading its pixels: set crossOrigin="anonymous" on the <img> and serve it with CORS headers (Access-Control-Allow-Origin), or serve it from this page's origin`, { cause });
+
+/** How errors name source `i` of a call with `n`. */
+export const nameOf = (i: number, n: number): string => (n === 1 ? 'the image' : `image ${i}`);
+
+/**
+ * The sources of a call as they are when it is made (on the page and for the worker): calls queue,
+ * and a call that read the caller's ImageData when it ran would see whatever was written there
+ * since (or a buffer transferred away), so pixels in memory are checked and copied now. DOM
+ * images, bitmaps and frames are read when the call runs.
+ */
+export function taken(list: ImageSource[]): ImageSource[] {
+  return list.map((s, i) => (isRgbaPixels(s) ? checkPixels(s, nameOf(i, list.length), true) : s));
+}
+
+function checkPixels(p: RgbaPixels, name: string, copy?: boolean): RgbaPixels {
+  const { data, width, height } = p;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) throw new WebvitError('BAD_INPUT', `${name}: size ${width}×${height} is not a positive whole number of pixels`);
+  if (data.byteLength !== 4 * width * height) {
+    throw new WebvitError('BAD_INPUT', `${name}: has ${data.byteLength} bytes of data, expected ${width}×${height}×4 (8-bit RGBA, as ImageData holds)${data.byteLength ? '' : '; was its buffer transferred (postMessage)?'}`);
+  }
+  return copy ? { data: data.slice(), width, height } : p;
+}
+
+const isDom = (x: unknown): boolean => isImageBitmap(x) || isVideoFrame(x) || isCanvas(x) || isOffscreenCanvas(x) || isVideoElement(x) || isImageElement(x);
+
+/** What messages call a source. */
+const whatOf = (x: unknown): string =>
+  isImageElement(x) ? `the <img> ${(x as HTMLImageElement).currentSrc || (x as HTMLImageElement).src || '(no src)'}` : isBlob(x) ? `the ${(x as Blob).type || 'untyped'} Blob of ${(x as Blob).size} bytes` : `the ${describeSource(x)}`;
+
+/**
+ * Checks a DOM source before it is read, and decodes an <img>. The page's path (pixelsOf) and the
+ * worker's (toWire) both start here, so a bad source gets the same error either way.
+ */
+async function checkDom(x: unknown, name: string): Promise<void> {
+  const w = (x as ImageBitmap).width;
+  const h = (x as ImageBitmap).height;
+  if (isImageBitmap(x) && !w && !h) throw new WebvitError('BAD_INPUT', `${name}: the ImageBitmap is closed or detached (transferred to a worker?)`);
+  if (isVideoFrame(x) && (x as VideoFrame).format === null && !(x as VideoFrame).codedWidth) throw new WebvitError('BAD_INPUT', `${name}: the VideoFrame is closed`);
+  if (isVideoElement(x) && (x as HTMLVideoElement).readyState < 2 /* HAVE_CURRENT_DATA */) {
+    throw new WebvitError('BAD_INPUT', `${name}: the video has no frame yet (readyState ${(x as HTMLVideoElement).readyState}); wait for its 'loadeddata' event`);
+  }
+  if ((isCanvas(x) || isOffscreenCanvas(x)) && !(w >= 1 && h >= 1)) {
+    throw new WebvitError('BAD_INPUT', `${name}: ${whatOf(x)} is ${w}×${h}: no pixels to read${w || h ? '' : ' (an OffscreenCanvas transferred to a worker is 0×0)'}`);
+  }
+  if (isImageElement(x)) {
+    try {
+      await (x as HTMLImageElement).decode();
+    } catch (e) {
+      throw new WebvitError('BAD_INPUT', `${name}: ${whatOf(x)} could not be loaded or decoded`, { cause: e });
+    }
+  }
+}
+
 const SUPPORTED = 'an HTMLImageElement, ImageBitmap, ImageData, HTMLCanvasElement, OffscreenCanvas, HTMLVideoElement, VideoFrame, Blob/File, URL or GPUTexture';
+
+const unsupported = (x: unknown, name: string): WebvitError => new WebvitError('BAD_INPUT', `${name}: cannot classify ${describeSource(x)}; pass ${SUPPORTED}`);
+
+/**
+ * A source as the worker takes it (worker mode, on the page's thread): pixels in memory (already
+ * taken), Blobs and absolute URLs as they are, a clone of a VideoFrame, and every other DOM
+ * source an ImageBitmap made for the call. `made` receives what was made here, to be transferred.
+ */
+export async function wireSource(x: ImageSource, name: string, made: Transferable[]): Promise<ImageBitmap | VideoFrame | RgbaPixels | Blob | string> {
+  if (isRgbaPixels(x) || isBlob(x)) return x as RgbaPixels | Blob;
+  if (typeof x === 'string' || x instanceof URL) return absoluteUrl(x, `${name}: URL`, 'BAD_INPUT');
+  if (isTexture(x)) throw new WebvitError('BAD_INPUT', `${name}: a GPUTexture cannot be sent to the worker (it lives on the page's device); pass an ImageBitmap, or use the classifier without worker`);
+  if (!isDom(x)) throw unsupported(x, name);
+  await checkDom(x, name);
+  let w: ImageBitmap | VideoFrame;
+  if (isVideoFrame(x)) made.push((w = (x as VideoFrame).clone()));
+  else {
+    const b = await decodeBitmap(x as ImageBitmapSource, name);
+    // A tainted bitmap cannot be transferred: moved to itself here, it says so naming its image.
+    try {
+      w = structuredClone(b, { transfer: [b] });
+    } catch (e) {
+      b.close();
+      throw crossOrigin(name, e);
+    }
+    made.push(w);
+  }
+  return w;
+}
 
 /** Turns `source` into Pixels; `name` ("image 2") goes into errors. */
 export async function pixelsOf(source: ImageSource, name: string, fetchImpl: typeof fetch | undefined): Promise<Pixels> {
   if (isRgbaPixels(source)) {
-    const { data, width, height } = source;
-    if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) throw new WebvitError('BAD_INPUT', `${name}: size ${width}×${height} is not a positive whole number of pixels`);
-    if (data.byteLength !== 4 * width * height) throw new WebvitError('BAD_INPUT', `${name}: has ${data.byteLength} bytes of data, expected ${width}×${height}×4 (8-bit RGBA, as ImageData holds)`);
+    const { data, width, height } = checkPixels(source, name);
     return { kind: 'memory', image: { width, height, rgba: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) } };
   }
   if (isTexture(source)) return { kind: 'texture', texture: source };
-  if (isImageBitmap(source)) {
-    const b = source as ImageBitmap;
-    if (b.width === 0 && b.height === 0) throw new WebvitError('BAD_INPUT', `${name}: the ImageBitmap is closed or detached (transferred to a worker?)`);
-    return { kind: 'external', source: b, width: b.width, height: b.height };
-  }
-  if (isVideoFrame(source)) {
-    const f = source as VideoFrame;
-    if (f.format === null && f.codedWidth === 0) throw new WebvitError('BAD_INPUT', `${name}: the VideoFrame is closed`);
-    // Some WebGPU implementations (Chromium on SwiftShader) cannot copy a VideoFrame or a <video>
-    // straight into a texture; an ImageBitmap of it is the way round.
-    return { kind: 'external', source: f, width: f.displayWidth, height: f.displayHeight, fallback: () => decodeBitmap(f, name, 'the VideoFrame') };
-  }
-  if (isCanvas(source) || isOffscreenCanvas(source)) {
-    const c = source as HTMLCanvasElement | OffscreenCanvas;
-    return { kind: 'external', source: c, width: c.width, height: c.height };
-  }
-  if (isVideoElement(source)) {
-    const v = source as HTMLVideoElement;
-    if (v.readyState < 2 /* HAVE_CURRENT_DATA */) throw new WebvitError('BAD_INPUT', `${name}: the video has no frame yet (readyState ${v.readyState}); wait for its 'loadeddata' event`);
-    return { kind: 'external', source: v, width: v.videoWidth, height: v.videoHeight, fallback: () => decodeBitmap(v, name, 'the video frame') };
-  }
-  if (isImageElement(source)) {
-    const img = source as HTMLImageElement;
-    try {
-      await img.decode();
-    } catch (e) {
-      throw new WebvitError('BAD_INPUT', `${name}: the <img> (${img.currentSrc || img.src || 'no src'}) could not be loaded or decoded`, { cause: e });
-    }
+  if (isDom(source)) {
+    await checkDom(source, name);
+    const x = source as HTMLCanvasElement;
     // Re-decoded as the file's bytes: an <img> draws colour-managed, PIL reads the raw values.
-    return fromBitmap(await decodeBitmap(img, name, `the <img> ${img.currentSrc || img.src}`));
+    if (isImageElement(x)) return fromBitmap(await decodeBitmap(x, name));
+    const size = isVideoFrame(x) ? { width: (x as unknown as VideoFrame).displayWidth, height: (x as unknown as VideoFrame).displayHeight } : isVideoElement(x) ? { width: (x as unknown as HTMLVideoElement).videoWidth, height: (x as unknown as HTMLVideoElement).videoHeight } : x;
+    // What the direct texture copy refuses, an ImageBitmap of it (as the worker gets) may give: a
+    // VideoFrame or <video> on some WebGPU implementations (Chromium on SwiftShader), a canvas
+    // without a rendering context (blank, and createImageBitmap reads it so) or whose control went
+    // to an OffscreenCanvas.
+    return { kind: 'external', source: x, width: size.width, height: size.height, fallback: isImageBitmap(x) ? undefined : () => decodeBitmap(x, name) };
   }
-  if (isBlob(source)) return fromBitmap(await decodeBitmap(source as Blob, name, `the ${(source as Blob).type || 'untyped'} Blob of ${(source as Blob).size} bytes`));
+  if (isBlob(source)) return fromBitmap(await decodeBitmap(source as Blob, name));
   if (typeof source === 'string' || source instanceof URL) {
-    const url = new URL(source, (globalThis as { location?: { href: string } }).location?.href).href;
+    const url = absoluteUrl(source, `${name}: URL`, 'BAD_INPUT');
     const f = fetchImpl ?? globalThis.fetch;
     let r: Response;
     try {
       r = await f(url);
     } catch (e) {
-      throw new WebvitError('NETWORK', `${name}: could not fetch ${url}: ${(e as Error).message ?? e} (offline, or the server does not allow this origin: CORS)`, { cause: e });
+      throw new WebvitError('NETWORK', `${name}: could not fetch ${url}: ${why(e)} (offline, or the server does not allow this origin: CORS)`, { cause: e });
     }
     if (!r.ok) throw new WebvitError('NETWORK', `${name}: could not fetch ${url}: HTTP ${r.status}${r.statusText ? ` ${r.statusText}` : ''}`);
     return fromBitmap(await decodeBitmap(await r.blob(), name, url));
   }
-  throw new WebvitError('BAD_INPUT', `${name}: cannot classify ${describeSource(source)}; pass ${SUPPORTED}`);
+  throw unsupported(source, name);
 }
 
 function fromBitmap(b: ImageBitmap): Pixels {
   return { kind: 'external', source: b, width: b.width, height: b.height, close: () => b.close() };
 }
 
-async function decodeBitmap(x: ImageBitmapSource, name: string, what: string): Promise<ImageBitmap> {
+async function decodeBitmap(x: ImageBitmapSource, name: string, what = whatOf(x)): Promise<ImageBitmap> {
   if (typeof createImageBitmap !== 'function') throw new WebvitError('BAD_INPUT', `${name}: decoding ${what} needs createImageBitmap, which this environment lacks; pass ImageData`);
   try {
     return await createImageBitmap(x, RAW_BITMAP);
   } catch (e) {
-    if ((e as Error)?.name === 'SecurityError') {
-      throw new WebvitError('BAD_INPUT', `${name}: ${what} is cross-origin and its server does not allow reading its pixels: set crossOrigin="anonymous" on it and serve it with CORS headers`, { cause: e });
-    }
-    throw new WebvitError('BAD_INPUT', `${name}: ${what} could not be decoded as an image (${(e as Error).message ?? e}); the browser decodes PNG, JPEG, WebP, GIF, AVIF`, { cause: e });
+    if ((e as Error)?.name === 'SecurityError') throw crossOrigin(name, e);
+    const hint = isBlob(x) ? '; the browser decodes PNG, JPEG, WebP, GIF, AVIF' : isCanvas(x) || isOffscreenCanvas(x) ? ": an OffscreenCanvas has no pixels until it has a context (getContext('2d'), …)" : '';
+    throw new WebvitError('BAD_INPUT', `${name}: ${what} could not be read as an image (${why(e)})${hint}`, { cause: e });
   }
 }

@@ -1,5 +1,6 @@
 import type { GpuRgbaImage } from '../image/preprocessor.js';
 import { WebvitError } from '../errors.js';
+import { crossOrigin, why } from './sources.js';
 
 /**
  * Texture → preprocessor band: one compute pass reads rows of an rgba8unorm texture (textureLoad,
@@ -62,8 +63,9 @@ export class TextureRows {
     try {
       this.device.queue.copyExternalImageToTexture({ source: px.source, flipY: false }, { texture, premultipliedAlpha: false, colorSpace: 'srgb' }, { width, height });
     } catch (e) {
-      // A tainted (cross-origin) canvas or image, a closed VideoFrame, a detached ImageBitmap.
-      throw new WebvitError('BAD_INPUT', `${name}: its pixels cannot be read (${(e as Error).message ?? e}); a cross-origin image needs crossOrigin="anonymous" and CORS headers, and a closed VideoFrame or ImageBitmap has none`, { cause: e });
+      // A tainted (cross-origin) source is a SecurityError; closed bitmaps and frames were refused
+      // before (sources.ts), and a canvas without a context is read through its ImageBitmap.
+      throw (e as Error)?.name === 'SecurityError' ? crossOrigin(name, e) : new WebvitError('BAD_INPUT', `${name}: its pixels cannot be read (${why(e)})`, { cause: e });
     }
     return this.rows(texture, width, height);
   }

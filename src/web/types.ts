@@ -89,6 +89,13 @@ export interface ClassifierOptions {
   fetch?: typeof fetch;
   /** Cache Storage to use (default globalThis.caches). */
   caches?: CacheStorage;
+  /**
+   * Stops createImageClassifier (in worker mode too): the download is cancelled and nothing is
+   * cached; once the model is compiled, the classifier is disposed. It then rejects with ABORTED.
+   */
+  signal?: AbortSignal;
+  /** A download that receives no bytes for this many milliseconds fails with NETWORK (default 30 000; 0: never). */
+  idleTimeoutMs?: number;
 }
 
 export interface ClassifyOptions {

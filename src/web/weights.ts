@@ -1,8 +1,12 @@
 import { WebvitError } from '../errors.js';
+import { absoluteUrl, describeSource, why } from './sources.js';
 import type { ModelSource, WebProgress } from './types.js';
 
 /** Name of the Cache Storage cache webvit keeps downloaded weight files in. */
 export const DEFAULT_CACHE = 'webvit-models';
+
+/** How long a download may receive nothing before it fails (idleTimeoutMs). */
+export const DEFAULT_IDLE_MS = 30_000;
 
 export interface FetchModelOptions {
   onProgress?: (e: WebProgress) => void;
@@ -18,6 +22,10 @@ export interface FetchModelOptions {
   fetch?: typeof fetch;
   /** Cache Storage to use (default globalThis.caches, absent outside secure contexts and in Node). */
   caches?: CacheStorage;
+  /** Stops the download: an ABORTED WebvitError, the fetch cancelled, nothing cached. */
+  signal?: AbortSignal;
+  /** A download that receives no bytes for this long fails with NETWORK (default DEFAULT_IDLE_MS; 0: never). */
+  idleTimeoutMs?: number;
 }
 
 export interface FetchedModel<T> {
@@ -38,6 +46,7 @@ export interface FetchedModel<T> {
  * again. Caching is by absolute URL: give a new URL (or a new `integrity`) for a new model version.
  */
 export async function fetchModel<T>(model: ModelSource, options: FetchModelOptions, parse: (bytes: Uint8Array, source: string) => T): Promise<FetchedModel<T>> {
+  checkAborted(options.signal, 'before the download');
   if (model instanceof ArrayBuffer || ArrayBuffer.isView(model)) {
     const bytes = model instanceof ArrayBuffer ? new Uint8Array(model) : new Uint8Array(model.buffer, model.byteOffset, model.byteLength);
     const source = 'the model bytes';
@@ -47,23 +56,24 @@ export async function fetchModel<T>(model: ModelSource, options: FetchModelOptio
   if (isResponse(model)) {
     const source = model.url || 'the model Response';
     if (!model.ok) throw new WebvitError('NETWORK', `${source}: the Response has HTTP status ${model.status}${model.statusText ? ` ${model.statusText}` : ''}, not the model file`);
-    const bytes = await readBody(model, source, options.onProgress);
+    const bytes = await readBody(model, source, options);
     await checkIntegrity(bytes, options.integrity, source);
     return { value: parseChecked(parse, bytes, source), bytes, source, fromCache: false, inCache: false };
   }
   if (typeof model !== 'string' && !(model instanceof URL)) {
-    throw new WebvitError('BAD_ARGUMENT', `model must be a URL (string or URL), an ArrayBuffer, a typed array or a Response, got ${describe(model)}`);
+    throw new WebvitError('BAD_ARGUMENT', `model must be a URL (string or URL), an ArrayBuffer, a typed array or a Response, got ${describeSource(model)}`);
   }
-  const url = absoluteUrl(model);
+  const url = absoluteUrl(model, 'model URL', 'BAD_ARGUMENT');
   const cache = await openCache(options);
   if (cache) {
     const hit = await cache.match(url).catch(() => undefined);
     if (hit) {
       try {
-        const bytes = await readBody(hit, `${url} (cached)`, options.onProgress, true);
+        const bytes = await readBody(hit, `${url} (cached)`, options, true);
         await checkIntegrity(bytes, options.integrity, `${url} (cached)`);
         return { value: parseChecked(parse, bytes, url), bytes, source: url, fromCache: true, inCache: true };
-      } catch {
+      } catch (e) {
+        if ((e as WebvitError).code === 'ABORTED') throw e;
         // A stale or damaged copy (older model, other integrity, quota-truncated): fetch it again.
         await cache.delete(url).catch(() => undefined);
       }
@@ -71,20 +81,33 @@ export async function fetchModel<T>(model: ModelSource, options: FetchModelOptio
   }
   const fetchImpl = options.fetch ?? globalThis.fetch;
   if (typeof fetchImpl !== 'function') throw new WebvitError('NETWORK', `cannot download ${url}: this environment has no fetch(); pass the model as an ArrayBuffer`);
-  let response: Response;
+  const w = watch(url, options);
+  let bytes: Uint8Array;
   try {
-    response = await fetchImpl(url);
-  } catch (e) {
-    throw new WebvitError('NETWORK', `could not download the model from ${url}: ${(e as Error).message ?? e} (offline, a wrong host, or the server does not allow this origin: CORS)`, { cause: e });
+    let response: Response;
+    const pending = fetchImpl(url, { signal: w.signal });
+    try {
+      response = await w.race(pending);
+    } catch (e) {
+      // A fetch that ignores the signal may still answer: its body is not read.
+      pending.then((r) => r.body?.cancel(), () => undefined);
+      if (e instanceof WebvitError) throw e;
+      throw new WebvitError('NETWORK', `could not download the model from ${url}: ${why(e)} (offline, a wrong host, or the server does not allow this origin: CORS)`, { cause: e });
+    }
+    if (!response.ok) {
+      response.body?.cancel().catch(() => undefined);
+      const hint = response.status === 404 ? ': no file at that URL; check the path and that the .safetensors file is deployed with the page' : '';
+      throw new WebvitError('NETWORK', `could not download the model from ${url}: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}${hint}`);
+    }
+    bytes = await readBody(response, url, options, false, w);
+  } finally {
+    w.end();
   }
-  if (!response.ok) {
-    const hint = response.status === 404 ? ': no file at that URL; check the path and that the .safetensors file is deployed with the page' : '';
-    throw new WebvitError('NETWORK', `could not download the model from ${url}: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}${hint}`);
-  }
-  const bytes = await readBody(response, url, options.onProgress);
   await checkIntegrity(bytes, options.integrity, url);
   const value = parseChecked(parse, bytes, url);
   let inCache = false;
+  // Aborted once the bytes were in: still not cached (the caller gave the file up).
+  checkAborted(options.signal, `after downloading ${url}`);
   if (cache) {
     // A full cache (quota) only costs the next visit a download.
     const headers = { 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) };
@@ -101,7 +124,7 @@ export async function clearModelCache(url?: string | URL, cacheName = DEFAULT_CA
   if (!storage) return false;
   if (url === undefined) return storage.delete(cacheName);
   const cache = await storage.open(cacheName);
-  return cache.delete(absoluteUrl(url));
+  return cache.delete(absoluteUrl(url, 'model URL', 'BAD_ARGUMENT'));
 }
 
 async function openCache(options: FetchModelOptions): Promise<Cache | undefined> {
@@ -112,21 +135,63 @@ async function openCache(options: FetchModelOptions): Promise<Cache | undefined>
   return storage.open(options.cache ?? DEFAULT_CACHE).catch(() => undefined);
 }
 
-function absoluteUrl(u: string | URL): string {
-  const base = (globalThis as { location?: { href: string } }).location?.href;
-  try {
-    return new URL(u, base).href;
-  } catch {
-    throw new WebvitError('BAD_ARGUMENT', `model URL ${JSON.stringify(String(u))} is not a valid URL${base ? '' : ' (relative URLs need a page to resolve against)'}`);
-  }
-}
-
 const isResponse = (x: unknown): x is Response => typeof Response !== 'undefined' && x instanceof Response;
 
-function describe(x: unknown): string {
-  if (x === null) return 'null';
-  if (typeof x !== 'object') return typeof x;
-  return Object.prototype.toString.call(x).slice(8, -1);
+const aborted = (signal: AbortSignal, when: string) => new WebvitError('ABORTED', `createImageClassifier was aborted by its signal ${when}`, { cause: signal.reason });
+
+/** Throws the ABORTED error if `signal` has fired. */
+export function checkAborted(signal: AbortSignal | undefined, when: string): void {
+  if (signal?.aborted) throw aborted(signal, when);
+}
+
+interface Watch {
+  /** For fetch: aborted with the error that stopped the download. */
+  signal: AbortSignal;
+  /** `p`, unless the caller's signal or the idle timeout stops the download first. */
+  race<T>(p: Promise<T>): Promise<T>;
+  /** Bytes received so far (restarts the idle clock), and the total when known. */
+  got(done: number, total?: number): void;
+  end(): void;
+}
+
+/**
+ * The caller's signal and the idle timeout over one download: no bytes for `idleTimeoutMs` (from
+ * the request on, so a server that never answers counts) is a NETWORK error naming the URL and the
+ * bytes received; the signal an ABORTED one. Either aborts the fetch, so the connection closes.
+ */
+function watch(url: string, { signal, idleTimeoutMs: ms = DEFAULT_IDLE_MS }: FetchModelOptions): Watch {
+  const controller = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let received = 0;
+  let of = '';
+  let stop!: (e: WebvitError) => void;
+  const stopped = new Promise<never>((_, reject) => (stop = reject));
+  stopped.catch(() => undefined);
+  const end = (e?: WebvitError) => {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+    if (e) {
+      stop(e);
+      controller.abort(e);
+    }
+  };
+  const onAbort = () => end(aborted(signal!, `while downloading ${url} (${received} ${of}bytes received)`));
+  const kick = () => {
+    clearTimeout(timer);
+    if (ms > 0) timer = setTimeout(() => end(new WebvitError('NETWORK', `download of ${url} stalled: no data for ${ms} ms after ${received} ${of}bytes; try again, or allow longer with idleTimeoutMs`)), ms);
+  };
+  signal?.addEventListener('abort', onAbort);
+  kick();
+  return {
+    signal: controller.signal,
+    race: (p) => Promise.race([p, stopped]),
+    got: (done, total) => {
+      received = done;
+      if (total !== undefined) of = `of ${total} `;
+      kick();
+    },
+    end: () => end(),
+  };
 }
 
 /**
@@ -134,13 +199,26 @@ function describe(x: unknown): string {
  * exceeds) is a truncated download; it is only trusted when the body is not content-encoded
  * (compressed bodies are longer once decoded).
  */
-async function readBody(response: Response, source: string, onProgress?: (e: WebProgress) => void, fromCache = false): Promise<Uint8Array> {
+async function readBody(response: Response, source: string, options: FetchModelOptions, fromCache = false, w?: Watch): Promise<Uint8Array> {
+  // A cached copy is watched for the signal only.
+  const own = w ?? watch(source, fromCache ? { signal: options.signal, idleTimeoutMs: 0 } : options);
+  try {
+    return await readWatched(response, source, options.onProgress, fromCache, own);
+  } finally {
+    if (!w) own.end();
+  }
+}
+
+async function readWatched(response: Response, source: string, onProgress: ((e: WebProgress) => void) | undefined, fromCache: boolean, w: Watch): Promise<Uint8Array> {
   const encoded = (response.headers.get('content-encoding') ?? 'identity') !== 'identity';
   const declared = Number(response.headers.get('content-length') ?? NaN);
   const total = !encoded && Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined;
-  const report = (done: number) => onProgress?.({ stage: 'download', done, total, fromCache });
+  const report = (done: number) => {
+    w.got(done, total);
+    onProgress?.({ stage: 'download', done, total, fromCache });
+  };
   if (!response.body) {
-    const bytes = new Uint8Array(await response.arrayBuffer());
+    const bytes = new Uint8Array(await w.race(response.arrayBuffer()));
     report(bytes.byteLength);
     checkLength(bytes.byteLength, total, source);
     return bytes;
@@ -152,9 +230,11 @@ async function readBody(response: Response, source: string, onProgress?: (e: Web
   for (;;) {
     let r: ReadableStreamReadResult<Uint8Array>;
     try {
-      r = await reader.read();
+      r = await w.race(reader.read());
     } catch (e) {
-      throw new WebvitError('NETWORK', `download of ${source} broke off after ${done} ${total !== undefined ? `of ${total} ` : ''}bytes: ${(e as Error).message ?? e}; try again`, { cause: e });
+      reader.cancel().catch(() => undefined);
+      if (e instanceof WebvitError) throw e;
+      throw new WebvitError('NETWORK', `download of ${source} broke off after ${done} ${total !== undefined ? `of ${total} ` : ''}bytes: ${why(e)}; try again`, { cause: e });
     }
     if (r.done) break;
     chunks.push(r.value);

@@ -7,7 +7,7 @@ import type { ClassifierInfo, ClassifierOptions, RgbaPixels, WebProgress } from 
 export type WireSource = ImageBitmap | VideoFrame | RgbaPixels | Blob | string;
 
 /** Options the worker can take (no device, no functions). */
-export type WireOptions = Omit<ClassifierOptions, 'model' | 'device' | 'onProgress' | 'worker' | 'fetch' | 'caches' | 'tune'> & {
+export type WireOptions = Omit<ClassifierOptions, 'model' | 'device' | 'onProgress' | 'worker' | 'fetch' | 'caches' | 'tune' | 'signal'> & {
   model: string | ArrayBuffer;
   tune?: boolean;
   wantProgress: boolean;
@@ -20,9 +20,11 @@ export type Request =
   | { id: number; type: 'profile'; sources: WireSource[]; topK?: number }
   | { id: number; type: 'explain'; sources: WireSource[] }
   | { id: number; type: 'stats' }
-  | { id: number; type: 'dispose' };
+  | { id: number; type: 'dispose' }
+  /** The create's signal fired on the page (no reply). */
+  | { type: 'abort' };
 
 export type Reply =
   | { type: 'progress'; event: WebProgress }
   | { id: number; ok: true; value: unknown; info?: ClassifierInfo }
-  | { id: number; ok: false; error: { code?: WebvitErrorCode; message: string; name: string } };
+  | { id: number; ok: false; error: { code: WebvitErrorCode; message: string } };

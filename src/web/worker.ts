@@ -4,11 +4,14 @@
  */
 import { WebvitError } from '../errors.js';
 import { Engine } from './engine.js';
+import { asWebvitError } from './sources.js';
 import type { Reply, Request } from './wire.js';
 
 declare const self: { onmessage: ((e: MessageEvent<Request>) => void) | null; postMessage(m: Reply, transfer?: Transferable[]): void };
 
 let engine: Engine | undefined;
+/** The create in progress, for an 'abort' from the page. */
+let creating: AbortController | undefined;
 
 const post = (m: Reply, transfer: Transferable[] = []) => self.postMessage(m, transfer);
 
@@ -17,11 +20,16 @@ function need(): Engine {
   return engine;
 }
 
-async function handle(m: Request): Promise<{ value: unknown; transfer?: Transferable[]; info?: boolean }> {
+async function handle(m: Exclude<Request, { type: 'abort' }>): Promise<{ value: unknown; transfer?: Transferable[]; info?: boolean }> {
   switch (m.type) {
     case 'create': {
       const { wantProgress, ...options } = m.options;
-      engine = await Engine.create({ ...options, onProgress: wantProgress ? (event) => post({ type: 'progress', event }) : undefined });
+      creating = new AbortController();
+      try {
+        engine = await Engine.create({ ...options, signal: creating.signal, onProgress: wantProgress ? (event) => post({ type: 'progress', event }) : undefined });
+      } finally {
+        creating = undefined;
+      }
       return { value: null, info: true };
     }
     case 'classify':
@@ -48,19 +56,20 @@ async function handle(m: Request): Promise<{ value: unknown; transfer?: Transfer
 }
 
 /** Bitmaps and frames sent here were made for this call (copies of the page's): close them after it. */
-function closeSources(m: Request): void {
+function closeSources(m: Exclude<Request, { type: 'abort' }>): void {
   if (m.type !== 'classify' && m.type !== 'embed' && m.type !== 'profile' && m.type !== 'explain') return;
   for (const s of m.sources) if (typeof (s as ImageBitmap).close === 'function') (s as ImageBitmap).close();
 }
 
 self.onmessage = (e: MessageEvent<Request>) => {
   const m = e.data;
+  if (m.type === 'abort') return creating?.abort();
   const done = handle(m).finally(() => closeSources(m));
   done.then(
     (r) => post({ id: m.id, ok: true, value: r.value, info: r.info && engine ? { ...engine.info, worker: true } : undefined }, r.transfer),
     (err: unknown) => {
-      const x = err as Partial<WebvitError>;
-      post({ id: m.id, ok: false, error: { code: x instanceof WebvitError ? x.code : undefined, message: String(x?.message ?? err), name: String(x?.name ?? 'Error') } });
+      const x = asWebvitError(err);
+      post({ id: m.id, ok: false, error: { code: x.code, message: x.message } });
     },
   );
 };

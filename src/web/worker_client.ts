@@ -1,9 +1,9 @@
-import { WebvitError, type WebvitErrorCode } from '../errors.js';
-import { describeSource, isBlob, isImageBitmap, isRgbaPixels, isTexture, isVideoFrame, RAW_BITMAP } from './sources.js';
+import { WebvitError } from '../errors.js';
+import { absoluteUrl, asWebvitError, nameOf, taken, wireSource } from './sources.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ImageExplanation, ClassifyOptions, ImageClassifier, ImageSource } from './types.js';
 import type { ClassifyProfile } from './profile.js';
 import { SerialQueue } from './queue.js';
-import { fetchModel } from './weights.js';
+import { checkAborted, fetchModel } from './weights.js';
 import type { Reply, Request, WireOptions, WireSource } from './wire.js';
 
 /** The worker script, next to the browser bundle (scripts/build.mjs writes both to dist/). */
@@ -32,47 +32,52 @@ export class WorkerClassifier implements ImageClassifier {
       e.preventDefault?.();
       const why = e.message ? `: ${e.message}` : '';
       this.fail(
-        this.info
-          ? new WebvitError('GPU', `webvit's worker crashed${why}; create a new classifier`)
-          : new WebvitError(
-              'NETWORK',
-              `webvit's worker did not start${why}: is dist/webvit.worker.js served next to webvit.browser.js (as JavaScript, same origin)? Or pass its URL: \`worker: new URL('…/webvit.worker.js', import.meta.url)\``,
-            ),
+        this.info ? new WebvitError('GPU', `webvit's worker crashed${why}; create a new classifier`) : notStarted(why),
       );
     };
     worker.onmessageerror = () => this.fail(new WebvitError('GPU', "webvit's worker sent a message that could not be read"));
   }
 
+  /** Options were checked by createImageClassifier. */
   static async create(options: ClassifierOptions): Promise<WorkerClassifier> {
-    const w = options.worker;
+    const { model, device: _d, onProgress, worker: w, fetch: _f, caches: _c, tune, signal, ...rest } = options;
+    if (tune !== undefined && typeof tune !== 'boolean') throw new WebvitError('BAD_ARGUMENT', 'in worker mode `tune` must be true or false (a TuneStore cannot be sent to a worker)');
+    let wireModel: string | ArrayBuffer;
+    const transfer: Transferable[] = [];
+    if (typeof model === 'string' || model instanceof URL) wireModel = absoluteUrl(model, 'model URL', 'BAD_ARGUMENT');
+    else {
+      // Bytes and Responses are read here (a Response cannot be sent) and a copy goes over.
+      const bytes = (await fetchModel(model, { onProgress, signal, idleTimeoutMs: options.idleTimeoutMs }, (b) => b)).value;
+      const copy = bytes.slice();
+      wireModel = copy.buffer;
+      transfer.push(copy.buffer);
+    }
+    checkAborted(signal, 'before the worker started');
     let worker: Worker;
     if (typeof w === 'object' && w !== null && typeof (w as Worker).postMessage === 'function') worker = w as Worker;
     else {
       if (typeof Worker === 'undefined') throw new WebvitError('BAD_ARGUMENT', 'worker: true needs Web Workers, which this environment lacks');
-      const url = w === true ? new URL(`./${DEFAULT_WORKER}`, import.meta.url) : new URL(String(w), (globalThis as { location?: { href: string } }).location?.href);
-      worker = new Worker(url, { type: 'module', name: 'webvit' });
+      const url = w === true ? new URL(`./${DEFAULT_WORKER}`, import.meta.url).href : absoluteUrl(w as string, 'worker URL', 'BAD_ARGUMENT');
+      try {
+        worker = new Worker(url, { type: 'module', name: 'webvit' });
+      } catch (e) {
+        throw notStarted(`: ${(e as Error)?.message ?? e}`);
+      }
     }
     const c = new WorkerClassifier(worker, options);
+    // The signal cannot be sent: its abort goes over as a message, and the worker's create fails with ABORTED.
+    const abort = () => worker.postMessage({ type: 'abort' } as Request);
+    signal?.addEventListener('abort', abort);
     try {
-      const { model, device: _d, onProgress: _p, worker: _w, fetch: _f, caches: _c, tune, ...rest } = options;
-      if (tune !== undefined && typeof tune !== 'boolean') throw new WebvitError('BAD_ARGUMENT', 'in worker mode `tune` must be true or false (a TuneStore cannot be sent to a worker)');
-      let wireModel: string | ArrayBuffer;
-      const transfer: Transferable[] = [];
-      if (typeof model === 'string' || model instanceof URL) wireModel = new URL(model, (globalThis as { location?: { href: string } }).location?.href).href;
-      else {
-        // Bytes and Responses are read here (a Response cannot be sent) and a copy goes over.
-        const bytes = (await fetchModel(model, { onProgress: options.onProgress }, (b) => b)).value;
-        const copy = bytes.slice();
-        wireModel = copy.buffer;
-        transfer.push(copy.buffer);
-      }
-      const wire: WireOptions = { ...rest, model: wireModel, tune, wantProgress: options.onProgress !== undefined };
+      const wire: WireOptions = { ...rest, model: wireModel, tune, wantProgress: onProgress !== undefined };
       const r = await c.request({ type: 'create', options: wire }, transfer);
       c.info = r.info!;
       return c;
     } catch (e) {
       worker.terminate();
       throw e;
+    } finally {
+      signal?.removeEventListener('abort', abort);
     }
   }
 
@@ -129,7 +134,7 @@ export class WorkerClassifier implements ImageClassifier {
    */
   private async send(list: ImageSource[], message: (wire: WireSource[]) => DistributiveOmit<Request, 'id'>): Promise<{ value: unknown; info?: ClassifierInfo }> {
     // Pixels in memory are taken now (the caller may refill its ImageData once the call is made).
-    const now = list.map((s) => (isRgbaPixels(s) ? { data: s.data.slice(), width: s.width, height: s.height } : s));
+    const now = taken(list);
     const posted = await this.posting.run(async () => {
       const { wire, transfer } = await toWire(now);
       return { reply: this.request(message(wire), transfer) };
@@ -145,7 +150,14 @@ export class WorkerClassifier implements ImageClassifier {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ ...m, id } as Request, transfer);
+      try {
+        this.worker.postMessage({ ...m, id } as Request, transfer);
+      } catch (e) {
+        // Nothing was sent: what was made for the call is freed here.
+        this.pending.delete(id);
+        for (const t of transfer) (t as ImageBitmap).close?.();
+        reject(asWebvitError(e, 'BAD_INPUT'));
+      }
     });
   }
 
@@ -161,8 +173,7 @@ export class WorkerClassifier implements ImageClassifier {
       if (m.info) this.info = m.info;
       p.resolve({ value: m.value, info: m.info });
     } else {
-      const err = m.error.code ? new WebvitError(m.error.code as WebvitErrorCode, m.error.message) : Object.assign(new Error(m.error.message), { name: m.error.name });
-      p.reject(err);
+      p.reject(new WebvitError(m.error.code, m.error.message));
     }
   }
 
@@ -178,25 +189,7 @@ async function toWire(list: ImageSource[]): Promise<{ wire: WireSource[]; transf
   const transfer: Transferable[] = [];
   const wire: WireSource[] = [];
   try {
-    for (const [i, s] of list.entries()) {
-      const name = list.length === 1 ? 'the image' : `image ${i}`;
-      let w: WireSource;
-      if (isRgbaPixels(s)) w = { data: s.data, width: s.width, height: s.height };
-      else if (typeof s === 'string' || s instanceof URL) w = new URL(s, (globalThis as { location?: { href: string } }).location?.href).href;
-      else if (isBlob(s)) w = s as Blob;
-      else if (isVideoFrame(s)) w = (s as VideoFrame).clone();
-      else if (isTexture(s)) throw new WebvitError('BAD_INPUT', `${name}: a GPUTexture cannot be sent to the worker (it lives on the page's device); pass an ImageBitmap, or use the classifier without worker`);
-      else if (isImageBitmap(s) || isDom(s)) {
-        if (isDom(s) && (s as HTMLImageElement).decode) await (s as HTMLImageElement).decode().catch(() => undefined);
-        try {
-          w = await createImageBitmap(s as ImageBitmapSource, RAW_BITMAP);
-        } catch (e) {
-          throw new WebvitError('BAD_INPUT', `${name}: could not turn the ${describeSource(s)} into an ImageBitmap for the worker (${(e as Error).message ?? e}); not loaded yet, or cross-origin without CORS?`, { cause: e });
-        }
-      } else throw new WebvitError('BAD_INPUT', `${name}: cannot classify ${describeSource(s)}`);
-      wire.push(w);
-      if (typeof (w as ImageBitmap).close === 'function') transfer.push(w as unknown as Transferable);
-    }
+    for (const [i, s] of list.entries()) wire.push(await wireSource(s, nameOf(i, list.length), transfer));
   } catch (e) {
     for (const t of transfer) (t as ImageBitmap).close();
     throw e;
@@ -204,9 +197,8 @@ async function toWire(list: ImageSource[]): Promise<{ wire: WireSource[]; transf
   return { wire, transfer };
 }
 
-function isDom(x: unknown): boolean {
-  return ['HTMLImageElement', 'HTMLCanvasElement', 'HTMLVideoElement', 'OffscreenCanvas', 'SVGImageElement'].some((n) => {
-    const ctor = (globalThis as Record<string, unknown>)[n] as (abstract new () => unknown) | undefined;
-    return typeof ctor === 'function' && x instanceof ctor;
-  });
-}
+const notStarted = (why: string): WebvitError =>
+  new WebvitError(
+    'NETWORK',
+    `webvit's worker did not start${why}: is dist/webvit.worker.js served next to webvit.browser.js (as JavaScript, same origin)? Or pass its URL: \`worker: new URL('…/webvit.worker.js', import.meta.url)\``,
+  );

@@ -86,3 +86,34 @@ export function fakeCaches(): CacheStorage & { entries: Map<string, Map<string, 
     match: async () => undefined,
   } as unknown as CacheStorage & { entries: typeof entries };
 }
+
+/**
+ * An HTTP server on 127.0.0.1 for downloads that go wrong: `/model` serves `body`, `/stall` sends
+ * the headers (the full Content-Length) and the first `sent` bytes, then nothing; `/silent` never
+ * answers. `seen` records each request and whether the client closed it before its end.
+ */
+export async function startStallServer(body: Uint8Array, sent: number) {
+  const { createServer } = await import('node:http');
+  const seen: { path: string; closed: boolean }[] = [];
+  const server = createServer((req, res) => {
+    const s = { path: req.url ?? '', closed: false };
+    seen.push(s);
+    res.on('close', () => (s.closed = !res.writableFinished));
+    if (req.url === '/silent') return;
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(body.byteLength) });
+    if (req.url === '/model') res.end(body);
+    else res.write(body.subarray(0, sent));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    /** Whether the last request for `path` was closed by the client before the server ended it. */
+    closed: (path: string) => seen.filter((s) => s.path === path).at(-1)?.closed === true,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { readWeights } from '../../src/model/weights.js';
 import { clearModelCache, DEFAULT_CACHE, fetchModel, type FetchModelOptions } from '../../src/web/weights.js';
 import type { WebProgress } from '../../src/web/types.js';
 import { expectWebvitError } from '../helpers/errors.js';
 import { freshSeed, rng } from '../helpers/random.js';
-import { fakeCaches, fakeFetch } from './fakes.js';
+import { fakeCaches, fakeFetch, startStallServer } from './fakes.js';
 
 // Weights over the network (src/web/weights.ts) with a fake fetch and Cache Storage: streamed
 // download with progress, Cache Storage on the second visit, SRI integrity, and one clear
@@ -146,5 +146,84 @@ describe('fetchModel', () => {
       throw new TypeError('Failed to fetch');
     }) as unknown as typeof fetch;
     await expectWebvitError(() => fetchModel(URL_, { fetch: failing }, parse), 'NETWORK', ['Failed to fetch', 'CORS']);
+  });
+});
+
+// A download that stalls, and one the caller stops, against a real HTTP server on 127.0.0.1
+// (Node's fetch): each settles within its bound with one clear error, closes the connection,
+// caches nothing and leaves no timer behind.
+describe('fetchModel: stalls and aborts (a server on 127.0.0.1)', () => {
+  /** Bytes /stall sends before it stops sending (seeded per run). */
+  const seed = freshSeed();
+  const SENT = 1000 + Math.floor(rng(seed)() * 50_000);
+  let server: Awaited<ReturnType<typeof startStallServer>>;
+  let base: string;
+  const seen = () => server.seen;
+
+  beforeAll(async () => {
+    server = await startStallServer(MODEL, SENT);
+    base = server.url;
+  });
+
+  afterAll(() => server.close());
+
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  /** Waits (at most 3 s) until the server saw the request's connection closed before its end. */
+  const expectClosed = async (path: string) => {
+    await vi.waitFor(() => expect(server.closed(path), `${path}: connection closed by the client`).toBe(true), { timeout: 3000, interval: 20 });
+  };
+
+  it(`no bytes for idleTimeoutMs is a NETWORK error naming the URL and the bytes received (seed ${seed}: ${SENT} bytes sent)`, async () => {
+    const caches = fakeCaches();
+    const before = timers();
+    const t0 = performance.now();
+    const msg = await expectWebvitError(() => fetchModel(`${base}/stall`, { caches, idleTimeoutMs: 300 }, parse), 'NETWORK', [`${base}/stall`, 'stalled', `${SENT} of ${MODEL.byteLength} bytes`, '300 ms', 'idleTimeoutMs']);
+    const ms = performance.now() - t0;
+    expect(ms, msg).toBeGreaterThanOrEqual(290);
+    expect(ms, msg).toBeLessThan(5000);
+    await expectClosed('/stall');
+    expect(caches.entries.get(DEFAULT_CACHE)?.size ?? 0).toBe(0);
+    expect(timers()).toBeLessThanOrEqual(before);
+  });
+
+  it('a server that never answers times out the same way (0 bytes)', async () => {
+    await expectWebvitError(() => fetchModel(`${base}/silent`, { cache: false, idleTimeoutMs: 200 }, parse), 'NETWORK', [`${base}/silent`, 'stalled', 'after 0 bytes']);
+    await expectClosed('/silent');
+  });
+
+  it('the signal stops a download in progress: ABORTED, connection closed, nothing cached, no timer left', async () => {
+    const caches = fakeCaches();
+    const before = timers();
+    const ac = new AbortController();
+    // Aborted once bytes have arrived; the 30 s default idle timeout must not be what ends it.
+    const onProgress = (e: WebProgress) => e.done > 0 && ac.abort();
+    const t0 = performance.now();
+    const msg = await expectWebvitError(() => fetchModel(`${base}/stall`, { caches, signal: ac.signal, onProgress }, parse), 'ABORTED', [`${base}/stall`, 'aborted', 'bytes received']);
+    expect(performance.now() - t0, msg).toBeLessThan(5000);
+    await expectClosed('/stall');
+    expect(caches.entries.get(DEFAULT_CACHE)?.size ?? 0).toBe(0);
+    expect(timers()).toBeLessThanOrEqual(before);
+    // Aborted before it starts: no request at all.
+    const n = seen().length;
+    await expectWebvitError(() => fetchModel(`${base}/model`, { caches, signal: ac.signal }, parse), 'ABORTED', ['before the download']);
+    expect(seen().length).toBe(n);
+  });
+
+  it('a download that completes under a signal and a timeout is cached and leaves no timer', async () => {
+    const caches = fakeCaches();
+    const before = timers();
+    const r = await fetchModel(`${base}/model`, { caches, signal: new AbortController().signal, idleTimeoutMs: 5000 }, parse);
+    expectSameBytes(r.bytes, MODEL);
+    expect(caches.entries.get(DEFAULT_CACHE)?.has(`${base}/model`)).toBe(true);
+    expect(timers()).toBeLessThanOrEqual(before);
+  });
+
+  it('a fetch that ignores the signal, and a Response whose body stalls, still time out', async () => {
+    const stalled = () => new Response(new ReadableStream({ pull: () => new Promise<void>(() => undefined) }), { headers: { 'content-length': '100' } });
+    const deaf = (async () => stalled()) as unknown as typeof fetch;
+    await expectWebvitError(() => fetchModel(URL_, { fetch: deaf, cache: false, idleTimeoutMs: 100 }, parse), 'NETWORK', [URL_, 'stalled', '0 of 100 bytes']);
+    await expectWebvitError(() => fetchModel(stalled(), { idleTimeoutMs: 100 }, parse), 'NETWORK', ['stalled', '0 of 100 bytes']);
+    const never = (() => new Promise<Response>(() => undefined)) as unknown as typeof fetch;
+    await expectWebvitError(() => fetchModel(URL_, { fetch: never, cache: false, idleTimeoutMs: 100 }, parse), 'NETWORK', [URL_, 'after 0 bytes']);
   });
 });

@@ -1,13 +1,14 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WebvitError } from '../../src/errors.js';
 import { decodeImage } from '../../src/image/decode.js';
 import { dawnInstanceFlags, getNodeDevice } from '../../src/runtime/node-device.js';
 import { createImageClassifier } from '../../src/web/classifier.js';
-import type { Classification, ImageClassifier, RgbaPixels } from '../../src/web/types.js';
+import type { Classification, ClassifierOptions, ImageClassifier, RgbaPixels, WebProgress } from '../../src/web/types.js';
 import { expectWebvitError } from '../helpers/errors.js';
+import { startStallServer } from './fakes.js';
 
 // Worker mode in Node: the page side (WorkerClassifier) and the worker's message handler
 // (src/web/worker.ts) joined by an in-process message channel that structured-clones (and
@@ -167,5 +168,112 @@ describe('worker failures', () => {
   it('worker: true without Worker support, and a TuneStore, are refused', async () => {
     await expectWebvitError(() => createImageClassifier({ model: MODEL.slice().buffer, worker: true }), 'BAD_ARGUMENT', ['Web Workers']);
     await expectWebvitError(() => createImageClassifier({ model: MODEL.slice().buffer, worker: fakeWorker(), tune: { get: () => undefined, set: () => undefined } as never }), 'BAD_ARGUMENT', ['TuneStore']);
+  });
+});
+
+/** What a call gave: its error as {name, code, message}, or that it succeeded. */
+async function outcome(fn: () => Promise<unknown>): Promise<{ name: string; code?: string; message: string } | 'ok'> {
+  try {
+    await fn();
+    return 'ok';
+  } catch (e) {
+    const x = e as WebvitError;
+    return { name: x?.name, code: x?.code, message: String(x?.message ?? e) };
+  }
+}
+
+describe('page mode and worker mode refuse the same input with the same WebvitError', () => {
+  it('sources and topK (pixels in memory, URLs, other values): same name, code and message', async () => {
+    const page = await createImageClassifier({ model: MODEL.slice() });
+    const inWorker = await createImageClassifier({ model: MODEL.slice(), worker: fakeWorker() });
+    const detached = () => {
+      const d = new Uint8ClampedArray(16);
+      structuredClone(d.buffer, { transfer: [d.buffer] });
+      return { data: d, width: 2, height: 2 };
+    };
+    const cases: [string, (c: ImageClassifier) => Promise<unknown>][] = [
+      ['an invalid URL', (c) => c.classify('http://[bad')],
+      ['an invalid URL in an array', (c) => c.classify([images[0], 'http://[bad'])],
+      ['a URL nothing answers', (c) => c.classify('http://127.0.0.1:9/none.png')],
+      ['ImageData whose buffer was transferred', (c) => c.classify(detached())],
+      ['profile() of it', (c) => c.profile(detached())],
+      ['pixels of the wrong length', (c) => c.classify({ data: new Uint8Array(5), width: 2, height: 2 })],
+      ['a 0×3 image', (c) => c.embed({ data: new Uint8Array(0), width: 0, height: 3 })],
+      ['a number', (c) => c.classify(42 as never)],
+      ['null in an array', (c) => c.classify([images[0], null as never])],
+      ['a plain object', (c) => c.explain({} as never)],
+      ['topK 0', (c) => c.classify(images[0], { topK: 0 })],
+    ];
+    try {
+      for (const [what, fn] of cases) {
+        const want = await outcome(() => fn(page));
+        expect(want, what).not.toBe('ok');
+        expect(want, what).toMatchObject({ name: 'WebvitError' });
+        expect(await outcome(() => fn(inWorker)), what).toEqual(want);
+      }
+      // Both still work.
+      same(await page.classify(images[1]), reference[1], 'page after errors');
+      same(await inWorker.classify(images[1]), reference[1], 'worker after errors');
+    } finally {
+      await page.dispose();
+      await inWorker.dispose();
+    }
+  });
+
+  it('createImageClassifier options: same name, code and message', async () => {
+    const cases: [string, Partial<ClassifierOptions>][] = [
+      ['an invalid model URL', { model: 'http://[bad' }],
+      ['no model', { model: undefined }],
+      ['maxBatch 0', { maxBatch: 0 }],
+      ['onProgress not a function', { onProgress: 3 as never }],
+      ['a signal that is not an AbortSignal', { signal: 'stop' as never }],
+      ['a signal already aborted', { signal: AbortSignal.abort() }],
+      ['idleTimeoutMs -1', { idleTimeoutMs: -1 }],
+      ['idleTimeoutMs 2.5', { idleTimeoutMs: 2.5 }],
+    ];
+    for (const [what, o] of cases) {
+      const want = await outcome(() => createImageClassifier({ model: MODEL.slice(), ...o }));
+      expect(want, what).toMatchObject({ name: 'WebvitError' });
+      const worker = fakeWorker();
+      expect(await outcome(() => createImageClassifier({ model: MODEL.slice(), ...o, worker })), what).toEqual(want);
+    }
+  });
+});
+
+describe('signal and idle timeout (a server on 127.0.0.1)', () => {
+  let server: Awaited<ReturnType<typeof startStallServer>>;
+  beforeAll(async () => {
+    server = await startStallServer(MODEL, 4096);
+  });
+  afterAll(() => server.close());
+  const closed = (path: string) => vi.waitFor(() => expect(server.closed(path), `${path} closed by the client`).toBe(true), { timeout: 3000, interval: 20 });
+
+  it('worker mode: the abort crosses as a message; the download is cancelled and the worker ended', async () => {
+    const worker = fakeWorker();
+    const ac = new AbortController();
+    const onProgress = (e: WebProgress) => e.stage === 'download' && e.done > 0 && ac.abort();
+    const t0 = performance.now();
+    await expectWebvitError(() => createImageClassifier({ model: `${server.url}/stall`, worker, signal: ac.signal, onProgress, cache: false }), 'ABORTED', [`${server.url}/stall`, 'while downloading', '4096 of']);
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    expect(worker.terminated).toBe(true);
+    await closed('/stall');
+  });
+
+  it('worker mode: a stalled download is a NETWORK error after idleTimeoutMs', async () => {
+    const worker = fakeWorker();
+    await expectWebvitError(() => createImageClassifier({ model: `${server.url}/stall`, worker, idleTimeoutMs: 200, cache: false }), 'NETWORK', [`${server.url}/stall`, 'stalled', `4096 of ${MODEL.byteLength} bytes`]);
+    expect(worker.terminated).toBe(true);
+    await closed('/stall');
+  });
+
+  it('aborted while the model compiles (page and worker): ABORTED, and the device webvit made is destroyed', async () => {
+    for (const worker of [undefined, fakeWorker()]) {
+      const ac = new AbortController();
+      const before = made.length;
+      const onProgress = (e: WebProgress) => e.stage === 'compile' && ac.abort();
+      await expectWebvitError(() => createImageClassifier({ model: MODEL.slice(), worker, signal: ac.signal, onProgress }), 'ABORTED', ['while the model compiled']);
+      expect(made.length, worker ? 'worker' : 'page').toBe(before + 1);
+      expect(await made.at(-1)!.lost.then((i) => i.reason)).toBe('destroyed');
+    }
   });
 });
