@@ -1,5 +1,5 @@
 import { preprocessLayout, resampleH, resampleV, type PreprocessLayout } from '../kernels/preprocess/op.js';
-import { normalisationTable, preprocessGeometry, type PreprocessConfig } from '../model/preprocess.js';
+import { checkNormalisation, normalisationTable, preprocessGeometry, type PreprocessConfig } from '../model/preprocess.js';
 import { BufferOwner, readback, upload } from '../runtime/buffers.js';
 import { WebvitError } from '../runtime/errors.js';
 import { Plan, type InputWriter } from '../runtime/plan.js';
@@ -54,8 +54,6 @@ const MAX_TARGET_PASSES = 64;
  */
 export interface ImageInput extends InputWriter {
   readonly batch: number;
-  /** The largest |value| the input can hold (its normalisation table's), for blaming a float32 overflow. */
-  readonly maxAbs: number;
 }
 
 /** What is compiled and uploaded once per image geometry (width, height; the config is the preprocessor's). */
@@ -90,10 +88,6 @@ interface Geometry {
 export class ImagePreprocessor {
   private readonly lut: Float32Array;
   readonly channels: number;
-  /** Largest |value| of the normalisation table (Infinity when a level normalises to NaN or ±Inf). */
-  readonly maxAbs: number;
-  /** 8-bit levels that normalise to NaN or ±Inf, per channel (almost always none). */
-  private readonly badLevels: Set<number>[];
   private readonly owner: BufferOwner;
   private lutBuffer?: BufferSlice;
   private band?: GPUBuffer;
@@ -110,12 +104,10 @@ export class ImagePreprocessor {
     /** Largest buffer binding to use (default: the device's limit); tests lower it to exercise row bands. */
     private readonly maxBindingBytes?: number,
   ) {
-    this.lut = normalisationTable(config);
+    // A level that normalises beyond ±MAX_NORMALISED (or to NaN/±Inf) is refused here, not per image.
+    this.lut = normalisationTable(checkNormalisation(config, label));
     this.channels = config.channels === 'grayscale' ? 1 : 3;
     this.owner = new BufferOwner(device);
-    this.badLevels = Array.from({ length: this.channels }, (_, c) => new Set([...Array(256).keys()].filter((v) => !Number.isFinite(this.lut[c * 256 + v]))));
-    this.maxAbs = this.lut.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    if (!Number.isFinite(this.maxAbs)) this.maxAbs = Infinity;
   }
 
   /** Values of one preprocessed image: C × crop × crop. */
@@ -147,7 +139,6 @@ export class ImagePreprocessor {
     const per = this.imageValues;
     return {
       batch,
-      maxAbs: this.maxAbs,
       byteLength: 4 * batch * per,
       write: async (target, encoder) => {
         let n = 0;
@@ -200,37 +191,6 @@ export class ImagePreprocessor {
   }
 
   /**
-   * Why an image is refused before it is uploaded: a pixel at an 8-bit level that the model's
-   * normalisation (x/255 − mean)/std turns into NaN or ±Inf. Checked on the pixels themselves
-   * (PIL's L for a one-channel model), only when the config has such levels at all. Exact for a
-   * crop without resizing and for bilinear and nearest resizing, whose output levels lie between
-   * the source's (the non-finite levels are the ends of the 0–255 range: a finite interval of
-   * levels around the mean); bicubic can overshoot into a level the source lacks, and the model
-   * then reports the non-finite output.
-   */
-  private refuseLevels(image: RgbaImage, name: string): void {
-    if (this.badLevels.every((s) => s.size === 0)) return;
-    const gray = this.channels === 1;
-    const px = image.rgba;
-    for (let i = 0; i < px.length; i += 4) {
-      for (let c = 0; c < this.channels; c++) {
-        // PIL's convert('L'), as the horizontal pass computes it.
-        const v = gray ? (px[i] * 19595 + px[i + 1] * 38470 + px[i + 2] * 7471 + 32768) >> 16 : px[i + c];
-        if (!this.badLevels[c].has(v)) continue;
-        const levels = [...this.badLevels[c]].sort((a, b) => a - b);
-        const span = levels.length > 6 ? `${levels.slice(0, 3).join(', ')} … ${levels.at(-1)} (${levels.length} levels)` : levels.join(', ');
-        const p = i / 4;
-        throw new WebvitError(
-          'BAD_INPUT',
-          `${name}: pixel level ${v} at channel ${c}, row ${Math.floor(p / image.width)}, column ${p % image.width} normalises to ${this.lut[c * 256 + v]}: the model's preprocessing ` +
-            `(mean ${JSON.stringify(this.config.mean)}, std ${JSON.stringify(this.config.std)}) turns 8-bit level${levels.length === 1 ? '' : 's'} ${span} into non-finite values; ` +
-            `fix mean/std in the weight file's webvit.preprocess (tools/set_preprocess.py)`,
-        );
-      }
-    }
-  }
-
-  /**
    * Uploads one image's rows and submits its passes, which write its C × crop × crop values into
    * `target` at image slot `slot`. Queue order puts them before any later submit that reads `target`.
    */
@@ -251,7 +211,6 @@ export class ImagePreprocessor {
       if (image.rgba.byteLength !== 4 * image.width * image.height) {
         throw new WebvitError('BAD_INPUT', `${this.label}: ${name} has ${image.rgba.byteLength} bytes, expected ${image.width}×${image.height}×4`);
       }
-      this.refuseLevels(image, name);
     }
     const g = await this.geometry(image, name);
     const vplan = await this.targetPass(g, target, slot);

@@ -46,6 +46,23 @@ export function maxAbs(a: Float32Array): number {
   return m;
 }
 
+/**
+ * The largest |input value| a model takes (forward() refuses an image beyond it). With |x| ≤ L
+ * each patch embedding is at most E = L·max_o ‖W[:, o]‖₁ + max|bias| + max|pos_embed| (class
+ * tokens: their own size), and a layernorm's Σ(e − mean)² over D values at most D·(2E)²: kept a
+ * factor 2 below float32's 3.4e38, E ≤ √(3.4e38 / 8D). The residual stream keeps that scale
+ * through the blocks (what they add does not grow with the input), so every layernorm's
+ * statistics fit. Beyond L float32 overflows there first (PyTorch answers NaN). Trained ViTs take
+ * about 1e15–1e16; normalised pixels are within about ±10.
+ */
+export function inputLimit(D: number, tensors: Map<string, Float32Array>): number {
+  const w = tensors.get('patch_embed.weight')!; // [C·P·P, D]
+  const l1 = new Float64Array(D);
+  for (let i = 0; i < w.length; i++) l1[i % D] += Math.abs(w[i]);
+  const b = ['patch_embed.bias', 'pos_embed', 'cls_token', 'dist_token'].reduce((m, n) => m + maxAbs(tensors.get(n) ?? new Float32Array(0)), 0);
+  return Math.max(0, Math.sqrt(3.4e38 / (8 * D)) - b) / Math.max(...l1);
+}
+
 /** "images 0, 2 of 3" / "image 1 of 3", listing at most 10. */
 export function imageList(images: number[], batch: number): string {
   const shown = images.slice(0, 10).join(', ') + (images.length > 10 ? `, … (${images.length} in all)` : '');

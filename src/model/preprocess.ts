@@ -164,7 +164,7 @@ export function parsePreprocess(raw: string | undefined, config: ViTConfig, sour
     return [...(v as number[])];
   };
   const d = defaultPreprocess(config);
-  return {
+  return checkNormalisation({
     resize,
     crop: crop as number,
     interpolation: interpolation as Interpolation,
@@ -175,7 +175,32 @@ export function parsePreprocess(raw: string | undefined, config: ViTConfig, sour
     ...(cropOffset !== undefined ? { cropOffset: cropOffset as CropOffset } : {}),
     ...(rescale !== undefined ? { rescale: rescale as number } : {}),
     isDefault: false,
-  };
+  }, `${source}: __metadata__["webvit.preprocess"]`);
+}
+
+/**
+ * Largest |value| a preprocessing may give a model. Normalised pixels lie within about ±10 (0–255
+ * unnormalised); a std of 1e-20 or a rescale of 1e30 is a typo that a ViT's float32 cannot take
+ * (finite.ts, inputLimit: about 1e16 for a trained ViT) — or, above 3.4e38, ±Inf in the input.
+ * 1e6 (std ≥ about 1e-6 for rescaled pixels) leaves room for any real processor and is far below that.
+ */
+export const MAX_NORMALISED = 1e6;
+
+/**
+ * `p`, refused (BAD_CONFIG naming the channel's mean, std and the rescale, as `names` calls them)
+ * when an 8-bit level normalises beyond ±MAX_NORMALISED or to NaN/±Inf (normalisationTable: the
+ * values the preprocessing gives, padding's zero level included). Checked wherever a preprocessing
+ * is read (weight file, Hugging Face processor config) or run (ImagePreprocessor).
+ */
+export function checkNormalisation(p: PreprocessConfig, where: string, names = ['mean', 'std', 'rescale']): PreprocessConfig {
+  const lut = normalisationTable(p);
+  const i = lut.findIndex((v) => !(Math.abs(v) <= MAX_NORMALISED));
+  if (i < 0) return p;
+  const c = i >> 8;
+  throw new WebvitError(
+    'BAD_CONFIG',
+    `${where}: ${names[1]}[${c}] ${p.std[c]} (${names[0]}[${c}] ${p.mean[c]}, ${names[2]} ${p.rescale ?? '1/255'}) normalises 8-bit level ${i & 255} to ${lut[i].toExponential(2)}, beyond ±${MAX_NORMALISED} (pixels normalise to about ±10; float32 overflows inside the model): fix ${names.join('/')}`,
+  );
 }
 
 /** The JSON to store as `webvit.preprocess` (what the tools write); the optional fields only when set. */

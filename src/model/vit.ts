@@ -13,7 +13,7 @@ import { floatToHalf } from './safetensors.js';
 import type { Precision } from '../kernels/definition.js';
 import { formatProfile, profileFromEnv } from '../runtime/profile_format.js';
 import { defaultPreprocess, type PreprocessConfig } from './preprocess.js';
-import { firstNonFinite, imageList, nonFiniteRows } from './finite.js';
+import { firstNonFinite, imageList, inputLimit, maxAbs, nonFiniteRows } from './finite.js';
 import { decodeFiniteCheck, largestPerImage, type NonFiniteValue } from '../kernels/finite_check/reference.js';
 import { topk } from '../kernels/topk/op.js';
 import { Explainer, type AttentionExplanation, type ExplainOptions } from './explain.js';
@@ -93,8 +93,6 @@ export interface ForwardOptions {
 export interface GpuInput extends InputWriter {
   /** Images it writes. */
   readonly batch: number;
-  /** The largest |value| it can write (Infinity if unknown): a non-finite output is blamed on the input above 1e4. */
-  readonly maxAbs: number;
 }
 
 export interface TopClass {
@@ -117,12 +115,6 @@ export interface ForwardResult {
 /** A checked input: the caller's CPU pixels (not yet copied), or a GPU writer (the preprocessor's). */
 type Taken = { batch: number; pixels: Float32Array; gpu?: undefined } | { batch: number; gpu: GpuInput; pixels?: undefined };
 
-/**
- * Above this |value| an input is not normalised pixels, and a non-finite output is blamed on it
- * rather than on the weights (normalised pixels lie within about ±10; raw 0–255 values would pass).
- */
-const EXTREME_INPUT = 1e4;
-
 /** Plans kept at once (one per batch size, least recently used dropped). */
 const MAX_PLANS = 2;
 
@@ -140,6 +132,8 @@ export class ViTModel {
   private readonly retiring = new Set<Promise<void>>();
   /** How an image becomes this model's input: the weight file's `webvit.preprocess`, or the defaults. */
   preprocess!: PreprocessConfig;
+  /** The largest |input value| it takes: beyond it float32 overflows in its layernorms (finite.ts, inputLimit). */
+  inputLimit = Infinity;
 
   private constructor(
     readonly device: GPUDevice,
@@ -184,6 +178,7 @@ export class ViTModel {
       }
       const model = new ViTModel(device, w.config, w.labels, label, options.kernels ?? {}, tuningFor(options.tune), options.onProgress, buffers, half, owner, precision);
       model.preprocess = w.preprocess ?? defaultPreprocess(w.config);
+      model.inputLimit = inputLimit(w.config.hidden_size, w.tensors);
       await model.planFor(batch, model.checkTopK(options.topK)); // compiles every pipeline, in parallel, before the first forward
       return model;
     } catch (e) {
@@ -292,10 +287,23 @@ export class ViTModel {
     return { batch, pixels: input };
   }
 
-  /** BAD_INPUT when the run's finite_check found NaN or ±Inf in the input (that run's results are discarded). */
+  /** BAD_INPUT when the run's finite_check found NaN, ±Inf or values beyond inputLimit in the input (that run's results are discarded). */
   private checkInputValues(out: Record<string, Float32Array>, batch: number): void {
-    const bad = decodeFiniteCheck(out['input.check'], batch, shapeOf(this.config).imageValues);
+    const per = shapeOf(this.config).imageValues;
+    const bad = decodeFiniteCheck(out['input.check'], batch, per);
     if (bad.length) throw this.nonFiniteInput(bad, batch);
+    this.checkLargest(largestPerImage(out['input.check'], batch, per), batch);
+  }
+
+  /** BAD_INPUT naming the images whose largest |value| is beyond what the model takes without float32 overflow. */
+  private checkLargest(largest: number[], batch: number): void {
+    const bad = [...largest.keys()].filter((i) => largest[i] > this.inputLimit);
+    if (!bad.length) return;
+    const m = Math.max(...bad.map((i) => largest[i]));
+    throw new WebvitError(
+      'BAD_INPUT',
+      `${this.label}: input ${imageList(bad, batch)} ${bad.length > 1 ? 'hold values' : 'holds a value'} of magnitude up to ${m.toExponential(1)}, beyond the ${this.inputLimit.toExponential(1)} this model takes: float32 would overflow inside it (layernorm), giving NaN or the same answer for every image. Pixels must be normalised ((x − mean) / std, within about ±10); fix or drop that image.`,
+    );
   }
 
   /** Flat index `bad` of `pixels` as finite_check reports it. */
@@ -336,23 +344,15 @@ export class ViTModel {
       const t = out.top;
       r.top = Array.from({ length: batch }, (_, i) => Array.from({ length: k }, (_, j) => ({ index: t[2 * (i * k + j)], p: t[2 * (i * k + j) + 1] })));
     }
-    // A finite input gave NaN or ±Inf: float32 overflowed inside the model. Which images, and is
-    // the input itself extreme (normalised pixels are within about ±10) or are the weights?
+    // A finite input within inputLimit gave NaN or ±Inf (a layernorm that overflowed writes NaN):
+    // its scale cannot overflow the model (finite.ts, inputLimit), so the weights did.
     const rows = [...nonFiniteRows(r.logits, this.numClasses), ...(r.features ? nonFiniteRows(r.features, this.config.hidden_size) : [])];
     r.top?.forEach((row, i) => row.some((e) => !Number.isFinite(e.p)) && rows.push(i));
     const bad = [...new Set(rows)].sort((x, y) => x - y);
     if (bad.length) {
-      const cpu = taken.pixels !== undefined;
-      const perImage = largestPerImage(out['input.check'], batch, shapeOf(this.config).imageValues);
-      const largest = cpu ? Math.max(...bad.map((i) => perImage[i])) : taken.gpu!.maxAbs;
-      const what = `${this.label}: the outputs of ${imageList(bad, batch)} are not finite (NaN or ±Inf) although the input is`;
-      const size = cpu ? `whose largest |value| is ${largest.toExponential(1)}` : `from a preprocessing that can produce values up to ${largest.toExponential(1)} in magnitude`;
-      if (largest > EXTREME_INPUT) {
-        throw new WebvitError('BAD_INPUT', `${what}: float32 overflowed inside the model on an input ${size}, far beyond normalised pixels (about ±10). Normalise the pixels ((x − mean) / std) first.`);
-      }
       throw new WebvitError(
         'BAD_WEIGHTS',
-        `${what} (largest |value| ${largest.toPrecision(3)}): the model's weights overflow float32 (values near its limit of 3.4e38, or large enough that their products and sums exceed it). Check the weight file; convert it again from the original checkpoint.`,
+        `${this.label}: the outputs of ${imageList(bad, batch)} are not finite (NaN or ±Inf) although the input is finite and within ±${this.inputLimit.toExponential(1)}: the model's weights overflow float32 (values near its limit of 3.4e38, or large enough that their products and sums exceed it). Check the weight file; convert it again from the original checkpoint.`,
       );
     }
     return r;
@@ -392,6 +392,8 @@ export class ViTModel {
     const pixels = input.slice();
     const bad = firstNonFinite(pixels);
     if (bad >= 0) throw this.nonFiniteInput(this.locate(pixels, bad), batch);
+    const per = pixels.length / batch;
+    this.checkLargest(Array.from({ length: batch }, (_, i) => maxAbs(pixels.subarray(i * per, (i + 1) * per))), batch);
     this.explainer ??= new Explainer({
       device: this.device, config: this.config, label: this.label, halfWeights: this.halfWeights, onProgress: this.onProgress,
       weight: (name) => this.weight(name),

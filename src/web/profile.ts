@@ -61,7 +61,6 @@ export async function profileImage<P extends { close?: () => void }>(
     let preprocess = 0;
     const timed: GpuInput = {
       batch: input.batch,
-      maxAbs: input.maxAbs,
       byteLength: input.byteLength,
       write: async (target, encoder) => {
         const a = now();

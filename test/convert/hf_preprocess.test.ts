@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -117,6 +117,12 @@ describe('preprocessor_config.json → webvit.preprocess', () => {
     await refuse({ rescale_factor: 'x' }, ['rescale_factor must be a positive number', 'got "x"']);
     await refuse({ image_mean: [0.5, 0.5] }, ['image_mean must be a number or 3 number(s)', 'num_channels 3']);
     await refuse({ image_std: [0.5, 0, 0.5] }, ['image_std must be positive']);
+    // Settings whose pixels float32 cannot take inside the model (~1e19 and beyond: before, a
+    // converted model gave every image the same answer), in HF's field names.
+    await refuse({ image_std: 1e-30 }, ['image_std[0] 1e-30 (image_mean[0] 0.5, rescale_factor 0.00392', 'normalises 8-bit level 0 to -5.00e+29', 'beyond ±1000000', 'fix image_mean/image_std/rescale_factor']);
+    await refuse({ image_std: [0.5, 1e-20, 0.5] }, ['image_std[1] 1e-20', 'e+19']);
+    await refuse({ rescale_factor: 1e30 }, ['image_std[0] 0.5 (image_mean[0] 0.5, rescale_factor 1e+30)', 'level 1 to 2.00e+30']);
+    await refuse({ do_rescale: false, image_std: 1e-4, image_mean: 0 }, ['rescale_factor 1)', 'level 101 to 1.01e+6']);
     await refuse({ do_resize: 'yes' }, ['do_resize must be true or false', 'got "yes"']);
     await refuse({ image_processor_type: 'ConvNextImageProcessor', size: { shortest_edge: 224 }, crop_pct: 0 }, ['crop_pct must be a positive number']);
   });
@@ -224,6 +230,19 @@ describe('webvit convert reads preprocessor_config.json', () => {
     const over = spawnSync(process.execPath, ['dist/cli.js', 'convert', dir, '-o', join(dir, 'preprocessor_config.json')], { cwd: ROOT, encoding: 'utf8' });
     expect(over.status).toBe(2);
     expect(over.stderr).toContain('preprocessor_config.json');
+  });
+
+  it('the CLI refuses image_std 1e-30 and rescale_factor 1e30 (exit 1, the field and value, no output file)', () => {
+    const ROOT = join(import.meta.dirname, '..', '..');
+    execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'pipe' });
+    for (const [pc, say] of [[{ image_std: 1e-30 }, 'image_std[0] 1e-30'], [{ rescale_factor: 1e30 }, 'rescale_factor 1e+30']] as const) {
+      const out = join(tmp, 'overflow.safetensors');
+      const r = spawnSync(process.execPath, ['dist/cli.js', 'convert', folder({ ...VIT32, ...pc }), '-o', out], { cwd: ROOT, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr).toContain(say);
+      expect(r.stderr).toContain('--preprocessor-config none');
+      expect(existsSync(out)).toBe(false);
+    }
   });
 
   it('end to end: convert with a ViTImageProcessor config, then `webvit classify` gives what forward() gives on HF’s own pixels', async () => {

@@ -156,24 +156,21 @@ describe('ImagePreprocessor', () => {
     target.destroy();
   });
 
-  it('refuses an image with a pixel level its normalisation makes non-finite, naming the pixel and the levels; other images pass', async () => {
+  it('refuses a normalisation that takes 8-bit levels beyond ±1e6 or to ±Inf when it is made, naming the channel, mean, std and rescale; allocates nothing', async () => {
     const device = await testDevice();
-    // std 1e-45 (a float32 denormal): level 0 normalises to 0, every other level to +Inf.
-    const config: PreprocessConfig = { resize: null, crop: 4, interpolation: 'bilinear', mean: [0], std: [1e-45], channels: 'grayscale', isDefault: false };
-    const pre = new ImagePreprocessor(device, config, 'test.pre');
-    expect(pre.maxAbs).toBe(Infinity);
-    const black = { width: 4, height: 4, rgba: new Uint8Array(64).fill(0) };
-    const out = new Float32Array(pre.imageValues).fill(NaN);
-    await pre.runInto(black, out, 0);
-    expect(out.every((v) => v === 0)).toBe(true);
-    const grey = { width: 4, height: 4, rgba: new Uint8Array(64) };
-    grey.rgba.set([40, 40, 40, 255], 4 * 6); // row 1, column 2: L = 40
-    await expectWebvitError(() => pre.runInto(grey, out, 0, 'grey.png'), 'BAD_INPUT', [
-      'grey.png: pixel level 40 at channel 0, row 1, column 2 normalises to Infinity',
-      'std [1e-45]',
-      'levels 1, 2, 3 … 255 (255 levels)',
-      'webvit.preprocess',
-    ]);
+    const tracker = trackBuffers(device);
+    // std 1e-45 (a float32 denormal): every level but 0 normalises to +Inf. Before, such a
+    // preprocessor was made and refused only images holding those levels; 1e-20 (levels to ~4e19,
+    // finite) and rescale 1e30 passed to the model, which answered the same for every image.
+    const gray = (std: number, rescale?: number): PreprocessConfig => ({ resize: null, crop: 4, interpolation: 'bilinear', mean: [0], std: [std], channels: 'grayscale', isDefault: false, ...(rescale ? { rescale } : {}) });
+    await expectWebvitError(() => new ImagePreprocessor(device, gray(1e-45), 'test.pre'), 'BAD_CONFIG', ['test.pre: std[0] 1e-45 (mean[0] 0, rescale 1/255) normalises 8-bit level 1 to Infinity', 'beyond ±1000000', 'fix mean/std/rescale']);
+    await expectWebvitError(() => new ImagePreprocessor(device, gray(1e-20), 'test.pre'), 'BAD_CONFIG', ['std[0] 1e-20', 'level 1 to 3.92e+17']);
+    await expectWebvitError(() => new ImagePreprocessor(device, gray(0.5, 1e30), 'test.pre'), 'BAD_CONFIG', ['rescale 1e+30', 'level 1 to 2.00e+30']);
+    await expectWebvitError(() => new ImagePreprocessor(device, { ...rgbConfig(4, null), std: [0.229, 1e-7, 0.225] }, 'test.pre'), 'BAD_CONFIG', ['std[1] 1e-7 (mean[1] 0.456,', 'level 0 to -4.56e+6']);
+    expect(tracker.created, 'no GPU buffer made').toEqual([]);
+    tracker.restore();
+    // At the bound: rescale 1e6/255, mean 0, std 1 takes level 255 to 1e6 exactly, which passes.
+    const pre = new ImagePreprocessor(device, gray(1, 1e6 / 255), 'test.pre');
     await pre.dispose();
   });
 });

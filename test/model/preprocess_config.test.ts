@@ -44,6 +44,15 @@ describe('webvit.preprocess', () => {
     ['grayscale for an RGB model', { channels: 'grayscale' }, ['field channels', '"grayscale"', 'num_channels 3', '"rgb"']],
     ['rgb for a 1-channel model', { channels: 'rgb' }, ['field channels', 'num_channels 1'], gray],
     ['channels unknown', { channels: 'bgr' }, ['field channels', '"bgr"']],
+    // Settings that normalise 8-bit levels beyond ±1e6 (~1e19 here, where a ViT's float32
+    // overflows and it answered the same for every image) or to ±Inf (float32 std 0).
+    ['std 1e-20', { std: [0.229, 1e-20, 0.225] }, ['std[1] 1e-20 (mean[1] 0.456, rescale 1/255) normalises 8-bit level 0 to -4.56e+19', 'beyond ±1000000', 'fix mean/std/rescale']],
+    ['std 1e-30 for every channel', { std: [1e-30, 1e-30, 1e-30] }, ['std[0] 1e-30', 'e+29']],
+    ['std 1e-46 (0 in float32)', { std: [0.5, 0.5, 1e-46] }, ['std[2] 1e-46', 'to -Infinity']],
+    ['std 1e-7', { std: [1e-7, 0.5, 0.5] }, ['std[0] 1e-7', '-4.85e+6']],
+    ['rescale 1e30', { rescale: 1e30 }, ['rescale 1e+30', 'level 1 to 4.37e+30']],
+    ['rescale 1e38 with std 1e6', { rescale: 1e38, std: [1e6, 1e6, 1e6], mean: [0, 0, 0] }, ['rescale 1e+38', 'level 1 to 1.00e+32']],
+    ['mean 1e7', { mean: [0.5, 1e7, 0.5] }, ['mean[1] 10000000', 'level 0 to -4.46e+7']],
   ];
   for (const [name, value, fragments, config] of bad) {
     it(`rejects ${name}`, async () => {
@@ -60,5 +69,11 @@ describe('webvit.preprocess', () => {
     expect(readWeights(f.model, 'w.safetensors').preprocess).toMatchObject({ isDefault: true, channels: 'grayscale' });
     const broken = withHeader(f.model, (h) => (h.__metadata__['webvit.preprocess'] = JSON.stringify({ ...entry, mean: [0.1, 0.2, 0.3] })));
     await expectWebvitError(() => readWeights(broken, 'w.safetensors'), 'BAD_CONFIG', ['w.safetensors', 'field mean', '1 finite number']);
+    // A std of 1e-20 (pixels to ~1e19: before, the model gave every image the same answer) fails
+    // the load, naming the file, the field and the value.
+    const tiny = withHeader(f.model, (h) => (h.__metadata__['webvit.preprocess'] = JSON.stringify({ ...entry, std: [1e-20] })));
+    await expectWebvitError(() => readWeights(tiny, 'w.safetensors'), 'BAD_CONFIG', ['w.safetensors: __metadata__["webvit.preprocess"]: std[0] 1e-20 (mean[0] 0.286', 'normalises 8-bit level 0 to -2.86e+19']);
+    // The largest accepted: level 255 lands within ±1e6.
+    expect(readWeights(withHeader(f.model, (h) => (h.__metadata__['webvit.preprocess'] = JSON.stringify({ ...entry, mean: [0], std: [1e-6] }))), 'w').preprocess?.std).toEqual([1e-6]);
   });
 });

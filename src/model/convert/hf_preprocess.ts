@@ -1,6 +1,6 @@
 import { WebvitError } from '../../errors.js';
 import { oneLine, preview } from '../json_preview.js';
-import { describePreprocess, parsePreprocess, preprocessMetadata, type Interpolation, type PreprocessConfig } from '../preprocess.js';
+import { checkNormalisation, describePreprocess, parsePreprocess, preprocessMetadata, type Interpolation, type PreprocessConfig } from '../preprocess.js';
 import type { ViTConfig } from '../config.js';
 
 /**
@@ -221,6 +221,13 @@ export function preprocessFromHf(pc: Record<string, unknown>, config: Pick<ViTCo
     rescale: doRescale ? (factor as number) : 1,
     isDefault: false,
   };
+  // An image_std of 1e-20 or a rescale_factor of 1e30 normalises pixels to ~1e19 or ±Inf, which
+  // overflow float32 inside the model: refused here in HF's names (the loader refuses it too).
+  try {
+    checkNormalisation(preprocess, source, ['image_mean', 'image_std', 'rescale_factor']);
+  } catch (e) {
+    bad((e as Error).message.slice(source.length + 2));
+  }
   // The stored form must read back as the same config (and passes the loader's checks).
   const checked = parsePreprocess(preprocessMetadata(preprocess), config as ViTConfig, source);
   notes.unshift(`preprocessing from ${source} (${className}): ${describePreprocess(checked)}`);
