@@ -73,8 +73,13 @@ export function checkLabels(labels: readonly string[], name: (i: number) => stri
     const why = labelProblem(labels[i]);
     if (why) return `${name(i)} ${why}${why.includes('tab') ? ' (one label per line, without ids or other columns)' : ''}; ${RULES}`;
   }
+  const bytes = new TextEncoder().encode(JSON.stringify(labels)).length;
+  if (bytes > MAX_LABELS_JSON) return `the ${labels.length} labels take ${bytes} bytes as JSON, above the limit of ${MAX_LABELS_JSON} (they go in the weight file's header, which readers limit to 100 MB)`;
   return undefined;
 }
+
+/** Largest label list, as the JSON that __metadata__["webvit.labels"] holds (1 million labels of 60 characters). */
+export const MAX_LABELS_JSON = 64 * 2 ** 20;
 
 /**
  * A labels file's bytes as labels, one per line (LF or CRLF line ends; one final line end is

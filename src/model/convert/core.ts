@@ -5,6 +5,7 @@ import { LIMITS, LIMITS_DOC, parseConfig, shapeOf, type ViTConfig } from '../con
 import { tensorAsFloat32, writeSafetensors, type Dtype, type SafetensorsFile, type TensorEntry } from '../safetensors.js';
 import { badValueReason, expectedTensors, firstBadValue, formatFloat32, type LoadedWeights } from '../weights.js';
 import { resizePosEmbed, type ResizeMode } from './pos_embed.js';
+import { checkLabels } from '../labels.js';
 
 /**
  * The part of checkpoint conversion every ecosystem shares (docs/checkpoints.md): a checkpoint
@@ -377,7 +378,10 @@ export function countLayers(ckpt: Checkpoint, re: RegExp, what: string): number 
   return n;
 }
 
-/** Label list checked against the class count; undefined when there are none to carry. */
+/**
+ * Label list checked against the class count and label by label (`checkLabels`: none empty, none
+ * with a control character, line break or bidi override); undefined when there are none to carry.
+ */
 export function resolveLabels(
   source: string,
   numClasses: number,
@@ -390,6 +394,8 @@ export function resolveLabels(
   if (fromOptions) {
     if (numClasses === 0) fail(source, `the model has no classifier (num_classes 0), so labels (${optionsSource ?? '--labels'}) do not apply`);
     if (fromOptions.length !== numClasses) fail(source, `${optionsSource ?? '--labels'} has ${fromOptions.length} labels but the classifier has ${numClasses} classes`);
+    const problem = checkLabels(fromOptions, (i) => `${optionsSource ?? '--labels'}: label ${i} (line ${i + 1})`);
+    if (problem) fail(source, problem);
     notes.push(`labels: ${numClasses} from ${optionsSource ?? '--labels'}`);
     return fromOptions;
   }
@@ -401,6 +407,8 @@ export function resolveLabels(
   if (fromCheckpoint.length !== numClasses) {
     fail(source, `${checkpointSource} has ${fromCheckpoint.length} labels but the classifier has ${numClasses} classes; pass --labels FILE (one per line)`);
   }
+  const problem = checkLabels(fromCheckpoint, (i) => `${checkpointSource}: label ${i}`);
+  if (problem) fail(source, `${problem}; pass --labels FILE (one per line) instead`);
   notes.push(`labels: ${numClasses} from ${checkpointSource}`);
   return fromCheckpoint;
 }
@@ -418,13 +426,6 @@ export function labelsFromId2Label(source: string, where: string, raw: unknown):
     out[i] = v as string;
   }
   return out;
-}
-
-/** Reads a labels file's text: one label per line; a final newline and \r are ignored. */
-export function parseLabelsText(text: string): string[] {
-  const lines = text.replace(/\r\n?/g, '\n').split('\n');
-  if (lines.length && lines[lines.length - 1] === '') lines.pop();
-  return lines;
 }
 
 /**

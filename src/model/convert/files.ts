@@ -4,7 +4,8 @@ import { clip } from '../../runtime/errors.js';
 import { basename, dirname, join } from 'node:path';
 import { parseSafetensors } from '../safetensors.js';
 import { isMissing, READ_LIMITS, readRegularFile, readRegularText, type ReadOptions } from '../../runtime/node-read-file.js';
-import { fail, parseLabelsText, sourceTensors, type Checkpoint, type SourceTensor } from './core.js';
+import { parseLabelsBytes } from '../labels.js';
+import { fail, sourceTensors, type Checkpoint, type SourceTensor } from './core.js';
 
 /**
  * Finds and reads a checkpoint on disk (Node only):
@@ -151,8 +152,14 @@ async function readSharded(source: string, indexPath: string): Promise<Checkpoin
   return { source, tensors, metadata, files };
 }
 
-/** Label names from a text file, one per line. */
+/**
+ * Label names from a text file, one per line, in UTF-8: refused, naming the file and the line,
+ * when it is UTF-16, not UTF-8, or has an empty label or one with a control character
+ * (src/model/labels.ts); a UTF-8 byte-order mark is dropped.
+ */
 export async function readLabelsFile(path: string): Promise<string[]> {
-  const text = await readRegularText(path, { code: 'BAD_WEIGHTS', what: 'the labels file given with --labels', limit: READ_LIMITS.labels });
-  return parseLabelsText(text);
+  const bytes = await readRegularFile(path, { code: 'BAD_WEIGHTS', what: 'the labels file given with --labels', limit: READ_LIMITS.labels });
+  const r = parseLabelsBytes(bytes);
+  if ('problem' in r) return fail(path, `labels file (--labels): ${r.problem}`);
+  return r.labels;
 }
