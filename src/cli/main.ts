@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebvitError } from '../runtime/errors.js';
 import { RUN_USAGE, runCommand } from './run.js';
+import { printable } from './shown.js';
 import { BENCH_USAGE, benchCommand } from './bench.js';
 import { CONVERT_USAGE, convertCommand } from './convert.js';
 import { CLASSIFY_USAGE, classifyCommand, packageRoot } from './classify.js';
@@ -131,11 +132,11 @@ main(process.argv.slice(2)).then(
   (e: unknown) => {
     const debug = /\bstack\b/.test(process.env.WEBVIT_DEBUG ?? '');
     if (e instanceof UsageError) {
-      process.stderr.write(`webvit: ${e.message}\n`);
+      process.stderr.write(`webvit: ${printable(e.message)}\n`);
       process.exit(2);
     }
     const msg = e instanceof WebvitError ? e.message : `internal error: ${(e as Error)?.message ?? String(e)}`;
-    process.stderr.write(`webvit: ${msg}\n`);
+    process.stderr.write(`webvit: ${printable(msg)}\n`);
     if (debug || !(e instanceof WebvitError)) process.stderr.write(`${(e as Error)?.stack ?? ''}\n`);
     process.exit(1);
   },
