@@ -13,6 +13,7 @@ Hugging Face processors crop_offset (round | floor) and rescale (a factor). webv
 against the model config at load.
 """
 import json
+import math
 import os
 import struct
 import sys
@@ -22,6 +23,29 @@ import sys
 # (bilinear, antialiased as PIL) and is centre-cropped. Fashion-MNIST garments are light on a black
 # background: photos of clothes on a light background need inverting first.
 FASHION_MNIST = {"resize": 28, "crop": 28, "interpolation": "bilinear", "mean": [0.2860], "std": [0.3530], "channels": "grayscale"}
+
+
+# The loader's bound (MAX_NORMALISED in src/model/preprocess.ts): an 8-bit level normalised beyond
+# this is a mistyped std or rescale (normalised pixels lie within about +-10), and ~1e19 overflows
+# float32 inside a ViT. Checked here too so that the file is not written; the loader has the last word.
+MAX_NORMALISED = 1e6
+
+
+def check_normalisation(value):
+    rescale = value.get('rescale', 1 / 255)
+    for name in ('mean', 'std'):
+        v = value.get(name, [])
+        if not isinstance(v, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v):
+            raise SystemExit(f'{name} must be a list of finite numbers, one per channel, got {v!r}')
+    if not (isinstance(rescale, (int, float)) and math.isfinite(rescale) and rescale > 0):
+        raise SystemExit(f'rescale must be a positive finite number, got {rescale!r}')
+    for c, (mean, std) in enumerate(zip(value.get('mean', []), value.get('std', []))):
+        if not std > 0:
+            raise SystemExit(f'std[{c}] must be positive, got {std}')
+        largest = max(abs(mean), abs(255 * rescale - mean)) / std
+        if largest > MAX_NORMALISED:
+            raise SystemExit(f'std[{c}] {std} (mean[{c}] {mean}, rescale {rescale}) normalises 8-bit levels to up to {largest:.3g}, '
+                             f'beyond +-{MAX_NORMALISED:g} (pixels normalise to about +-10; float32 overflows inside the model): fix mean/std/rescale')
 
 
 def main(argv):
@@ -44,6 +68,7 @@ def main(argv):
     cfg = json.loads(meta['webvit.config'])
     if value.get('crop', cfg['image_size']) != cfg['image_size']:
         raise SystemExit(f"crop {value['crop']} must equal the model's image_size {cfg['image_size']}")
+    check_normalisation(value)
     meta['webvit.preprocess'] = json.dumps(value)
     new_header = json.dumps(header, separators=(',', ':')).encode()
     new_header += b' ' * (-len(new_header) % 8)  # keep the data 8-byte aligned

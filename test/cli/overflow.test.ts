@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,6 +41,22 @@ describe('float32 overflow on the command line is an error, never an answer', ()
       expect(r.stderr).toContain(`webvit: ${model}: __metadata__["webvit.preprocess"]: std[1] 1e-20 (mean[1] 0.5, rescale 1/255) normalises 8-bit level 0 to -5.00e+19`);
       expect(r.stdout).toBe('');
     }
+  });
+
+  it('tools/set_preprocess.py refuses std 1e-20 and rescale 1e30 (exit 1, the file unchanged) and writes a sane one', (t) => {
+    if (!existsSync('/usr/bin/python3')) return t.skip();
+    const file = join(tmp, 'set.safetensors');
+    copyFileSync(join(TINY, 'model.safetensors'), file);
+    const before = readFileSync(file);
+    const set = (value: object) => spawnSync('/usr/bin/python3', ['tools/set_preprocess.py', file, JSON.stringify(value)], { cwd: ROOT, encoding: 'utf8' });
+    for (const [value, say] of [[{ std: [0.5, 1e-20, 0.5], mean: [0.5, 0.5, 0.5] }, 'std[1] 1e-20'], [{ rescale: 1e30, std: [0.5, 0.5, 0.5], mean: [0.5, 0.5, 0.5] }, 'rescale 1e+30']] as const) {
+      const r = set(value);
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr).toContain(say);
+      expect(r.stderr).toContain('fix mean/std/rescale');
+      expect(readFileSync(file).equals(before)).toBe(true);
+    }
+    expect(set({ std: [0.5, 0.25, 0.5], mean: [0.5, 0.5, 0.5] }).status).toBe(0);
   });
 
   it('run on pixels of 1e19 (every image) or 1e30 (image 1): exit 1 naming the images, no logits printed', () => {
