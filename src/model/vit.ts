@@ -352,7 +352,7 @@ export class ViTModel {
     if (bad.length) {
       throw new WebvitError(
         'BAD_WEIGHTS',
-        `${this.label}: the outputs of ${imageList(bad, batch)} are not finite (NaN or ±Inf) although the input is finite and within ±${this.inputLimit.toExponential(1)}: the model's weights overflow float32 (values near its limit of 3.4e38, or large enough that their products and sums exceed it). Check the weight file; convert it again from the original checkpoint.`,
+        `${this.label}: the outputs of ${imageList(bad, batch)} are not finite (NaN or ±Inf) although the input is finite and within ±${this.inputLimit.toExponential(1)}: the model's weights overflow float32 (3.4e38) in their products and sums. Check the weight file; convert it again from the original checkpoint.`,
       );
     }
     return r;
