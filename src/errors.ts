@@ -37,3 +37,12 @@ export class WebvitError extends Error {
 export function fail(code: WebvitErrorCode, message: string): never {
   throw new WebvitError(code, message);
 }
+
+/**
+ * A value from outside (a tensor or file name, a label, a JSON key, an argument) as a message
+ * shows it: longer than `max` characters, it is cut to its head and tail around its length, so a
+ * 20 MB tensor name makes a short message that still says which name and what is wrong with it.
+ */
+export function clip(s: string, max = 200): string {
+  return s.length > max ? `${s.slice(0, max >> 1)}…(${s.length} characters)…${s.slice(-(max >> 2))}` : s;
+}

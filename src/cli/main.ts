@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { WebvitError } from '../runtime/errors.js';
+import { clip, WebvitError } from '../runtime/errors.js';
+import { exitAfterFlush, exitQuietlyOnBrokenPipe, MAX_MESSAGE } from './exit.js';
 import { RUN_USAGE, runCommand } from './run.js';
 import { printable } from './shown.js';
 import { BENCH_USAGE, benchCommand } from './bench.js';
@@ -106,13 +107,13 @@ export async function main(args: string[]): Promise<number> {
   }
   if (command === 'help') {
     // `webvit help` or `webvit help COMMAND`
-    const c = rest[0] === undefined ? undefined : COMMANDS[rest[0]];
-    if (rest[0] !== undefined && !c) throw new UsageError(`unknown command "${rest[0]}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
+    const c = rest[0] !== undefined && Object.hasOwn(COMMANDS, rest[0]) ? COMMANDS[rest[0]] : undefined;
+    if (rest[0] !== undefined && !c) throw new UsageError(`unknown command "${clip(rest[0], 80)}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
     process.stdout.write(c ? `Usage:\n${c.usage}` : USAGE);
     return 0;
   }
   const c = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
-  if (!c) throw new UsageError(`unknown command "${command}"; commands: ${Object.keys(COMMANDS).join(', ')}; try \`webvit --help\``);
+  if (!c) throw new UsageError(`unknown command "${clip(command, 80)}"; commands: ${Object.keys(COMMANDS).join(', ')}; try \`webvit --help\``);
   if (asksForHelp(rest)) {
     process.stdout.write(`Usage:\n${c.usage}`);
     return 0;
@@ -127,17 +128,20 @@ export async function main(args: string[]): Promise<number> {
   return c.run(rest);
 }
 
+// Every way out waits for stdout and stderr to drain (src/cli/exit.ts); a reader that goes away
+// ends the process quietly. Messages are capped: a 20 MB argument or name must not make a 20 MB line.
+exitQuietlyOnBrokenPipe();
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => exitAfterFlush(code),
   (e: unknown) => {
     const debug = /\bstack\b/.test(process.env.WEBVIT_DEBUG ?? '');
     if (e instanceof UsageError) {
-      process.stderr.write(`webvit: ${printable(e.message)}\n`);
-      process.exit(2);
+      process.stderr.write(`webvit: ${printable(clip(e.message, MAX_MESSAGE))}\n`);
+      return exitAfterFlush(2);
     }
     const msg = e instanceof WebvitError ? e.message : `internal error: ${(e as Error)?.message ?? String(e)}`;
-    process.stderr.write(`webvit: ${printable(msg)}\n`);
-    if (debug || !(e instanceof WebvitError)) process.stderr.write(`${(e as Error)?.stack ?? ''}\n`);
-    process.exit(1);
+    process.stderr.write(`webvit: ${printable(clip(msg, MAX_MESSAGE))}\n`);
+    if (debug || !(e instanceof WebvitError)) process.stderr.write(`${clip((e as Error)?.stack ?? '', 4 * MAX_MESSAGE)}\n`);
+    return exitAfterFlush(1);
   },
 );

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
+import { flushed } from './exit.js';
 
 /**
  * Dawn's Vulkan backend prints two lines on every adapter request when the driver's limits exceed
@@ -9,6 +10,10 @@ import { constants } from 'node:os';
  * one call. So the CLI runs its GPU commands in a child process whose stderr it passes through,
  * dropping exactly those lines. The child is told whether the real stderr is a terminal (and how
  * wide), so progress lines look the same. `WEBVIT_RAW_STDERR=1` turns this off.
+ *
+ * The child also has an IPC channel to the parent, used for one thing: when it closes, the parent
+ * is gone (killed with SIGKILL, say, which it cannot pass on), and the child ends too instead of
+ * running on at full CPU under init.
  */
 
 /** The lines dropped: Dawn's limit-normalisation warnings, nothing else. */
@@ -53,6 +58,9 @@ export function adoptParentTerminal(): boolean {
   const [tty, columns] = process.env[CHILD_ENV]!.split(',');
   if (tty === '1') Object.defineProperties(process.stderr, { isTTY: { value: true }, columns: { value: Number(columns) || 80 } });
   delete process.env[CHILD_ENV];
+  // The parent went away: end as on a hang-up (a write in progress removes its partial file,
+  // src/cli/write_output.ts). Nobody is left to read stderr.
+  process.on('disconnect', () => process.kill(process.pid, 'SIGHUP'));
   return true;
 }
 
@@ -63,8 +71,19 @@ export function adoptParentTerminal(): boolean {
 export async function runQuietChild(argv: string[]): Promise<number | undefined> {
   if (process.env.WEBVIT_RAW_STDERR === '1' || adoptParentTerminal()) return undefined;
   const env = { ...process.env, [CHILD_ENV]: `${process.stderr.isTTY ? 1 : 0},${process.stderr.columns ?? 0}` };
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...argv], { stdio: ['inherit', 'inherit', 'pipe'], env });
-  const filter = noiseFilter((s) => process.stderr.write(s));
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...argv], { stdio: ['inherit', 'inherit', 'pipe', 'ipc'], env });
+  // The child's stderr is read no faster than this process's stderr is: a slow reader slows the
+  // child (as it would without the filter) instead of piling its output up here.
+  let paused = false;
+  const filter = noiseFilter((s) => {
+    if (process.stderr.write(s) || paused) return;
+    paused = true;
+    child.stderr!.pause();
+    process.stderr.once('drain', () => {
+      paused = false;
+      child.stderr!.resume();
+    });
+  });
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (s: string) => filter.push(s));
   // Ctrl-C reaches the whole process group (the child handles it); a signal sent to this process
@@ -74,13 +93,14 @@ export async function runQuietChild(argv: string[]): Promise<number | undefined>
   for (const [s, h] of handlers) process.on(s, h);
   return new Promise((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (code, signal) => {
+    child.on('close', async (code, signal) => {
       filter.end();
       for (const [s, h] of handlers) process.off(s, h);
       if (!signal) return resolve(code ?? 1);
       // The child died on a signal: end the same way, so that a shell sees it (a loop stops on
       // Ctrl-C). A crash (SIGSEGV, SIGABRT, ...) is said in words first: it printed nothing itself.
       if (!['SIGINT', 'SIGTERM', 'SIGHUP'].includes(signal)) process.stderr.write(`webvit: the GPU process ended on ${signal}\n`);
+      await flushed(process.stderr);
       process.kill(process.pid, signal);
       resolve(128 + (constants.signals[signal] ?? 0)); // if re-raising did not end this process
     });

@@ -45,6 +45,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const batchArg = positiveInt('batch', values.batch);
   const top = positiveInt('top', values.top) ?? 5;
   const repeat = positiveInt('repeat', values.repeat) ?? 1;
+  const kernels = parseKernels(values.kernels);
   const modelPath = positionals[0];
 
   const t0 = performance.now();
@@ -69,7 +70,6 @@ export async function runCommand(argv: string[]): Promise<number> {
         (batchArg ? `, so batch ${batchArg} needs ${batchArg * per}` : ', and that is not a whole number of images'),
     );
   }
-  const kernels = parseKernels(values.kernels);
   const tRead = performance.now();
   const device = await getNodeDevice();
   const tDevice = performance.now();

@@ -75,3 +75,40 @@ describe('signals through the wrapper', () => {
     expect(ps.split('\n').filter((l) => l.includes('dist/cli.js classify') && l.split('examples/bag.png').length > 100)).toEqual([]);
   });
 });
+
+describe('the GPU child when the CLI process is killed outright', () => {
+  it('ends within seconds when its parent gets SIGKILL (no orphan running on under init)', async () => {
+    const { spawn } = await import('node:child_process');
+    // 2,400 images (about 30 s of work here), so the child is busy when its parent dies.
+    const images = Array(2400).fill('examples/bag.png');
+    const p = spawn(process.execPath, ['dist/cli.js', 'classify', ...images, '--no-tune'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    let child: number | undefined;
+    try {
+      for (let t = 0; t < 200 && child === undefined; t++) {
+        const ps = spawnSync('ps', ['-o', 'pid=', '--ppid', String(p.pid)], { encoding: 'utf8' }).stdout.trim();
+        if (ps) child = Number(ps.split('\n')[0]);
+        else await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(child, `no GPU child appeared under ${p.pid}; stderr: ${err}`).toBeDefined();
+      await new Promise((r) => setTimeout(r, 1000)); // well into its start (Dawn, the model)
+      expect(alive(child!), `the child ended on its own too soon to test; stderr: ${err}`).toBe(true);
+      p.kill('SIGKILL');
+      const t0 = Date.now();
+      while (alive(child!) && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+      expect(alive(child!), `the GPU child ${child} still runs ${Date.now() - t0} ms after its parent was killed`).toBe(false);
+    } finally {
+      p.kill('SIGKILL');
+      if (child !== undefined && alive(child)) process.kill(child, 'SIGKILL');
+    }
+  }, 60_000);
+});
