@@ -9,9 +9,11 @@ import { readCheckpoint } from '../../src/model/convert/files.js';
 import { parsePreprocess } from '../../src/model/preprocess.js';
 import { parseSafetensors, type Dtype } from '../../src/model/safetensors.js';
 import { expectedTensors, readWeights } from '../../src/model/weights.js';
-import { assemble, joinWeightsAs, readHeader, splitWeights } from '../helpers/weight_file.js';
+import { assemble, joinWeightsAs, readHeader, splitWeights, toBf16Bytes, toHalfBytes, writeRaw } from '../helpers/weight_file.js';
+import { configArb, randomWeights } from './models_helpers.js';
 import { LAYOUT_DIR, LAYOUT_FIXTURES } from '../convert/layout_fixtures.js';
 import {
+  anyString,
   byteMutation,
   DELETE,
   expectCleanOutcome,
@@ -41,7 +43,7 @@ import {
 // Long run: WEBVIT_FUZZ_RUNS=200000 npx vitest run test/fuzz/formats.test.ts
 
 /** Weights of the properties: cases = weight × WEBVIT_FUZZ_RUNS. */
-const RUNS = { generated: 3, mutatedFile: 6, config: 4, preprocess: 2, hfConfig: 2, converter: 3, sharded: 0.1 };
+const RUNS = { generated: 3, generatedValid: 0.25, mutatedFile: 6, config: 4, preprocess: 2, hfConfig: 2, converter: 3, sharded: 0.1 };
 
 const outcomes: Record<string, Outcomes> = {};
 const track = (name: string) => (outcomes[name] ??= new Outcomes());
@@ -76,7 +78,7 @@ describe('safetensors reader: generated files', () => {
   // Files built from scratch: tensors of any dtype and shape (valid and not), offsets packed or
   // perturbed, metadata with or without a webvit config, trailing bytes, a wrong length field.
   const tensorSpec = fc.record({
-    name: fc.oneof(fc.constantFrom(...tinyParts.tensors.map((t) => t.name)), fc.string({ maxLength: 12 })),
+    name: fc.oneof(fc.constantFrom(...tinyParts.tensors.map((t) => t.name)), anyString()),
     dtype: fc.oneof({ weight: 5, arbitrary: fc.constantFrom('F32', 'F16', 'BF16', 'F64', 'I64', 'I32', 'I16', 'I8', 'U8', 'BOOL') }, { weight: 1, arbitrary: interestingJson }),
     shape: fc.oneof({ weight: 5, arbitrary: fc.array(fc.integer({ min: 0, max: 8 }), { maxLength: 4 }) }, { weight: 1, arbitrary: interestingJson }),
     offsetDelta: fc.option(fc.tuple(fc.integer({ min: -8, max: 8 }), fc.integer({ min: -8, max: 8 })), { freq: 4 }),
@@ -84,7 +86,7 @@ describe('safetensors reader: generated files', () => {
   });
   const fileSpec = fc.record({
     tensors: fc.array(tensorSpec, { maxLength: 6 }),
-    metadata: fc.option(fc.dictionary(fc.string({ maxLength: 8 }), fc.oneof(fc.string({ maxLength: 8 }), interestingJson), { maxKeys: 3 }), { freq: 3 }),
+    metadata: fc.option(fc.dictionary(anyString(8), fc.oneof(anyString(8), interestingJson), { maxKeys: 3 }), { freq: 3 }),
     webvit: fc.option(fc.record({ config: fc.oneof(fc.constant(tinyConfig), fc.dictionary(fc.constantFrom(...Object.keys(tinyConfig)), interestingJson)), labels: fc.option(interestingJson) })),
     trailing: fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 16 }) }),
     lengthDelta: fc.oneof({ weight: 6, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: -16, max: 16 }) }),
@@ -125,6 +127,59 @@ describe('safetensors reader: generated files', () => {
   });
 });
 
+describe('safetensors reader: generated valid files', () => {
+  // The generated files above are almost all refused at some check; these are valid by
+  // construction — every tensor of a random small config (models_helpers.ts), each stored as
+  // F32, F16 or BF16, in any order, with extra metadata (long and unicode strings, labels of
+  // any text) — so the reader's accepting path is fuzzed too.
+  const spec = fc.record({
+    config: configArb,
+    seed: fc.nat(),
+    dtypes: fc.array(fc.constantFrom('F32' as const, 'F16' as const, 'BF16' as const), { minLength: 1, maxLength: 4 }),
+    order: fc.nat(),
+    metadata: fc.dictionary(anyString(), anyString(), { maxKeys: 3 }).map((m) => Object.fromEntries(Object.entries(m).filter(([k]) => !k.startsWith('webvit') && k !== 'format'))),
+    labels: fc.option(fc.array(anyString(), { minLength: 1, maxLength: 60 })),
+  });
+  /** Largest rounding of a float32 value stored as `dtype` (relative, plus the smallest subnormal step). */
+  const ROUNDING = { F32: [0, 0], F16: [2 ** -11, 2 ** -24], BF16: [2 ** -8, 2 ** -133] } as const;
+
+  it('every valid file loads, to the values written (within the rounding of each dtype)', () => {
+    const out = track('safetensors generated valid');
+    fc.assert(
+      fc.property(spec, (g) => {
+        const w = randomWeights({ config: g.config, seed: g.seed, dtype: 'F32', weightScale: 1 });
+        const shapes = expectedTensors(g.config);
+        const names = [...w.tensors.keys()];
+        // a rotation and, for odd `order`, a reversal of the canonical order
+        const k = g.order % names.length;
+        const ordered = [...names.slice(k), ...names.slice(0, k)];
+        if (g.order % 2) ordered.reverse();
+        const dtypeOf = (i: number) => g.dtypes[i % g.dtypes.length];
+        const encode = { F32: (a: Float32Array) => new Uint8Array(a.slice().buffer), F16: toHalfBytes, BF16: toBf16Bytes };
+        const labels = g.labels && g.config.num_classes > 0 ? Array.from({ length: g.config.num_classes }, (_, i) => g.labels![i % g.labels!.length]) : undefined;
+        const metadata: Record<string, string> = { ...g.metadata, format: 'webvit', 'webvit.version': '1', 'webvit.config': JSON.stringify(g.config), ...(labels ? { 'webvit.labels': JSON.stringify(labels) } : {}) };
+        const bytes = writeRaw(ordered.map((name, i) => ({ name, dtype: dtypeOf(i), shape: shapes.get(name)!, data: encode[dtypeOf(i)](w.tensors.get(name)!) })), metadata);
+        expectCleanOutcome('generated valid file', out, () => {
+          const r = readWeights(bytes, 'valid.safetensors');
+          expect(r.config).toEqual(g.config);
+          expect(r.labels).toEqual(labels);
+          ordered.forEach((name, i) => {
+            const [rel, abs] = ROUNDING[dtypeOf(i)];
+            const want = w.tensors.get(name)!;
+            const got = r.tensors.get(name)!;
+            for (let j = 0; j < want.length; j++) {
+              if (!(Math.abs(got[j] - want[j]) <= rel * Math.abs(want[j]) + abs)) throw new Error(`${name}[${j}] (${dtypeOf(i)}): read ${got[j]}, wrote ${want[j]}`);
+            }
+          });
+        });
+        // Valid means loaded: a refusal is a bug here.
+        expect(out.counts.get('ok'), String(out)).toBe(out.total);
+      }),
+      fuzzParams(RUNS.generatedValid),
+    );
+  });
+});
+
 describe('safetensors reader: mutated real files', () => {
   type FileMutation =
     | { kind: 'bytes'; m: ByteMutation; inHeader: boolean }
@@ -152,7 +207,7 @@ describe('safetensors reader: mutated real files', () => {
       arbitrary: fc.record({
         kind: fc.constant('metadata' as const),
         key: fc.constantFrom('format', 'webvit.version', 'webvit.config', 'webvit.labels', 'webvit.preprocess', '__proto__'),
-        value: fc.oneof(fieldValue, fc.string({ maxLength: 20 }), fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v))),
+        value: fc.oneof(fieldValue, anyString(20), fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v))),
       }),
     },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('preprocess' as const), field: fc.constantFrom('resize', 'crop', 'interpolation', 'mean', 'std', 'channels', 'bogus'), value: fieldValue }) },
@@ -257,7 +312,7 @@ describe('safetensors reader: mutated real files', () => {
 
 describe('config parsers', () => {
   const FIELDS = ['image_size', 'patch_size', 'num_channels', 'hidden_size', 'num_layers', 'num_heads', 'mlp_size', 'num_classes', 'layer_norm_eps', 'qkv_bias', 'pooling', 'class_token', 'distilled', 'fc_norm'];
-  const edit = fc.record({ field: fc.oneof({ weight: 9, arbitrary: fc.constantFrom(...FIELDS) }, { weight: 1, arbitrary: fc.string({ maxLength: 8 }) }), value: fieldValue });
+  const edit = fc.record({ field: fc.oneof({ weight: 9, arbitrary: fc.constantFrom(...FIELDS) }, { weight: 1, arbitrary: anyString(8) }), value: fieldValue });
   const BASES = [tinyConfig, ...Object.values(VIT_PRESETS)];
 
   it('parseConfig: every mutated config is accepted (and its tensor list is small) or refused with a WebvitError', () => {
@@ -284,7 +339,7 @@ describe('config parsers', () => {
     const base = { resize: 37, crop: 32, interpolation: 'bicubic', mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], channels: 'rgb' };
     const pEdit = fc.record({ field: fc.constantFrom('resize', 'crop', 'interpolation', 'mean', 'std', 'channels', 'bogus'), value: fieldValue });
     fc.assert(
-      fc.property(fc.array(pEdit, { minLength: 0, maxLength: 4 }), fc.option(fc.string({ maxLength: 30 }), { freq: 6 }), (edits, text) => {
+      fc.property(fc.array(pEdit, { minLength: 0, maxLength: 4 }), fc.option(anyString(30), { freq: 6 }), (edits, text) => {
         let raw: unknown = structuredClone(base);
         for (const e of edits) raw = setPath(raw, [e.field], e.value);
         expectCleanOutcome('mutated webvit.preprocess', out, () => void parsePreprocess(text ?? toJson(raw), config, 'fuzz'));
@@ -349,7 +404,7 @@ const optionsArb: fc.Arbitrary<ConvertOptions> = fc.record(
     imageSize: fc.constantFrom(8, 16, 24, 32, 33, 40, 48, 64, 0, 1024, 8192, 16384, 80000),
     pooling: fc.constantFrom('cls' as const, 'mean' as const),
     layout: fc.constantFrom('hf' as const, 'timm' as const, 'torchvision' as const, 'webvit' as const),
-    labels: fc.array(fc.string({ maxLength: 6 }), { maxLength: 12 }),
+    labels: fc.array(anyString(6), { maxLength: 12 }),
     resize: fc.constantFrom(...RESIZE_MODES),
   },
   { requiredKeys: [] },
@@ -359,7 +414,7 @@ describe('Hugging Face config.json handling', () => {
   it('every mutated config.json converts (and loads) or is refused with a WebvitError', () => {
     const out = track('hf config.json');
     const hfEdit = fc.record({
-      key: fc.oneof({ weight: 9, arbitrary: fc.constantFrom(...HF_KEYS) }, { weight: 1, arbitrary: fc.string({ maxLength: 8 }) }),
+      key: fc.oneof({ weight: 9, arbitrary: fc.constantFrom(...HF_KEYS) }, { weight: 1, arbitrary: anyString(8) }),
       sub: fc.option(fc.oneof(fc.constantFrom('0', '1', '9', '10', '-1', '01', 'x'), fc.nat(12).map(String)), { freq: 2 }),
       value: fieldValue,
     });

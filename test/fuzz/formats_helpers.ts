@@ -83,6 +83,21 @@ export async function expectCleanOutcomeAsync(what: string, out: Outcomes, fn: (
 }
 
 /**
+ * Strings of any length a file may carry: mostly short (up to `short` characters, as before),
+ * sometimes long (up to 5000: names, labels and values that messages quote), full unicode
+ * (astral, combining, right-to-left), control characters and terminal escapes, and the names
+ * every object has (`__proto__`, `constructor`).
+ */
+export function anyString(short = 12): fc.Arbitrary<string> {
+  return fc.oneof(
+    { weight: 12, arbitrary: fc.string({ maxLength: short }) },
+    { weight: 2, arbitrary: fc.constantFrom('__proto__', 'constructor', 'toString', 'hasOwnProperty', '\u001b[31mred\u001b[0m', '\r\n', '\u202eevil', '\u0000', '') },
+    { weight: 1, arbitrary: fc.string({ unit: 'binary', minLength: short + 1, maxLength: 300 }) },
+    { weight: 1, arbitrary: fc.tuple(fc.constantFrom('a', 'é', '😀', '\u0301', '\u001b', '\n', '"', '\\'), fc.integer({ min: short + 1, max: 5000 })).map(([c, n]) => c.repeat(n)) },
+  );
+}
+
+/**
  * JSON values that break parsers: boundaries of integer types and of float precision, negative
  * zero, fractions, strings where numbers belong, containers where scalars belong, and deep nesting.
  */
@@ -92,7 +107,7 @@ export const interestingJson: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 2, arbitrary: fc.constantFrom<unknown>(true, false, null, [], {}, [0], [1, 1], [2 ** 40, 2 ** 40], [0, 2 ** 60], [-1], [64, 64], { a: 1 }) },
   { weight: 1, arbitrary: fc.integer() },
   { weight: 1, arbitrary: fc.double({ noNaN: true, noDefaultInfinity: true }) },
-  { weight: 1, arbitrary: fc.string({ maxLength: 12 }) },
+  { weight: 1, arbitrary: anyString() },
   { weight: 1, arbitrary: fc.array(fc.integer({ min: -2, max: 300 }), { maxLength: 5 }) },
   { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 20_000 }).map((depth) => new Deep(depth)) },
