@@ -9,23 +9,33 @@ import { UsageError } from './usage.js';
  */
 export { writeFileAtomically as writeOutputAtomically, type WriteIo } from '../runtime/node-write-file.js';
 
-/** The same file: by device and inode when both exist (links and other spellings included). */
-async function sameFile(a: string, b: string): Promise<boolean> {
-  const [sa, sb] = await Promise.all([stat(a).catch(() => undefined), stat(b).catch(() => undefined)]);
-  if (sa && sb) return sa.dev === sb.dev && sa.ino === sb.ino;
-  if (sa || sb) return false;
-  // Neither exists yet: the same path once their folders' links are resolved.
-  const where = async (p: string) => join(await realpath(dirname(p)).catch(() => resolve(dirname(p))), basename(p));
-  return (await where(a)) === (await where(b));
-}
-
 /**
- * The first output that is one of the inputs, as `[output, input]`, or undefined. An output that
- * does not exist yet is the same as an input of the same path (a run that writes it before it is
- * read would read its own output).
+ * The first output that is one of the inputs, as `[output, input]`, or undefined. Existing files
+ * are compared by device and inode (so links and other spellings are caught); an output and an
+ * input that both do not exist yet, by their paths once their folders' links are resolved (a run
+ * that wrote the one before reading the other would read its own output). Each path is looked at
+ * once: explain over a folder of 10,000 images makes 10,000 outputs and 10,000 inputs.
  */
 export async function outputThatIsAnInput(outputs: string[], inputs: string[]): Promise<[string, string] | undefined> {
-  for (const out of outputs) for (const input of inputs) if (await sameFile(out, input)) return [out, input];
+  const folders = new Map<string, Promise<string>>();
+  const where = async (p: string) => {
+    const dir = dirname(p);
+    if (!folders.has(dir)) folders.set(dir, realpath(dir).catch(() => resolve(dir)));
+    return join(await folders.get(dir)!, basename(p));
+  };
+  const key = async (p: string) => {
+    const st = await stat(p).catch(() => undefined);
+    return st ? `inode ${st.dev}:${st.ino}` : `path ${await where(p)}`;
+  };
+  const seen = new Map<string, string>();
+  for (const input of inputs) {
+    const k = await key(input);
+    if (!seen.has(k)) seen.set(k, input);
+  }
+  for (const out of outputs) {
+    const input = seen.get(await key(out));
+    if (input !== undefined) return [out, input];
+  }
   return undefined;
 }
 
