@@ -197,7 +197,7 @@ async function decodeBitmap(x: ImageBitmapSource, name: string, what = whatOf(x)
     return await createImageBitmap(x, RAW_BITMAP);
   } catch (e) {
     if ((e as Error)?.name === 'SecurityError') throw crossOrigin(name, e);
-    const hint = isBlob(x) ? '; the browser decodes PNG, JPEG, WebP, GIF, AVIF' : isCanvas(x) || isOffscreenCanvas(x) ? ": an OffscreenCanvas has no pixels until it has a context (getContext('2d'), …)" : '';
+    const hint = isBlob(x) ? '; the browser decodes PNG, JPEG, WebP, GIF, AVIF' : isCanvas(x) || isOffscreenCanvas(x) ? "; an OffscreenCanvas has no pixels until it has a context (getContext('2d'), …)" : '';
     throw new WebvitError('BAD_INPUT', `${name}: ${what} could not be read as an image (${why(e)})${hint}`, { cause: e });
   }
 }
