@@ -56,7 +56,7 @@ export function maxAbs(a: Float32Array): number {
  * about 1e15–1e16; normalised pixels are within about ±10.
  */
 export function inputLimit(D: number, tensors: Map<string, Float32Array>): number {
-  const w = tensors.get('patch_embed.weight')!; // [C·P·P, D]
+  const w = tensors.get('patch_embed.weight') ?? new Float32Array(0); // [C·P·P, D]
   const l1 = new Float64Array(D);
   for (let i = 0; i < w.length; i++) l1[i % D] += Math.abs(w[i]);
   const b = ['patch_embed.bias', 'pos_embed', 'cls_token', 'dist_token'].reduce((m, n) => m + maxAbs(tensors.get(n) ?? new Float32Array(0)), 0);

@@ -11,8 +11,8 @@ import { WebvitError } from '../../errors.js';
  * writes two values, out[image, chunk, 0..1]:
  *   0: −1 when the chunk holds only finite values, else 4·i + kind for its first non-finite value,
  *      at index i in the chunk, kind 1 = NaN, 2 = +Inf, 3 = −Inf;
- *   1: the largest |value| among the chunk's finite values (0 if none): what forward() reports
- *      when a finite input overflows inside the model.
+ *   1: the largest |value| among the chunk's finite values (0 if none): forward() refuses an
+ *      image whose largest is beyond the model's inputLimit (float32 would overflow inside it).
  * Every code is exact in float32 (4·65535 + 3 < 2^24), whatever the image size. The test reads
  * bits, not floats: WGSL lets a compiler assume floats are finite (`x != x` may fold to false),
  * while an exponent of all ones in the u32 pattern is NaN or ±Inf on every adapter.
