@@ -150,7 +150,7 @@ interface Watch {
   /** `p`, unless the caller's signal or the idle timeout stops the download first. */
   race<T>(p: Promise<T>): Promise<T>;
   /** Bytes received so far (restarts the idle clock), and the total when known. */
-  got(done: number, total?: number): void;
+  got(done?: number, total?: number): void;
   end(): void;
 }
 
@@ -176,22 +176,15 @@ function watch(url: string, { signal, idleTimeoutMs: ms = DEFAULT_IDLE_MS }: Fet
     }
   };
   const onAbort = () => end(aborted(signal!, `while downloading ${url} (${received} ${of}bytes received)`));
-  const kick = () => {
+  const got = (done = 0, total?: number) => {
+    received = done;
+    if (total !== undefined) of = `of ${total} `;
     clearTimeout(timer);
     if (ms > 0) timer = setTimeout(() => end(new WebvitError('NETWORK', `download of ${url} stalled: no data for ${ms} ms after ${received} ${of}bytes; try again, or allow longer with idleTimeoutMs`)), ms);
   };
   signal?.addEventListener('abort', onAbort);
-  kick();
-  return {
-    signal: controller.signal,
-    race: (p) => Promise.race([p, stopped]),
-    got: (done, total) => {
-      received = done;
-      if (total !== undefined) of = `of ${total} `;
-      kick();
-    },
-    end: () => end(),
-  };
+  got();
+  return { signal: controller.signal, race: (p) => Promise.race([p, stopped]), got, end: () => end() };
 }
 
 /**
@@ -199,14 +192,9 @@ function watch(url: string, { signal, idleTimeoutMs: ms = DEFAULT_IDLE_MS }: Fet
  * exceeds) is a truncated download; it is only trusted when the body is not content-encoded
  * (compressed bodies are longer once decoded).
  */
-async function readBody(response: Response, source: string, options: FetchModelOptions, fromCache = false, w?: Watch): Promise<Uint8Array> {
-  // A cached copy is watched for the signal only.
-  const own = w ?? watch(source, fromCache ? { signal: options.signal, idleTimeoutMs: 0 } : options);
-  try {
-    return await readWatched(response, source, options.onProgress, fromCache, own);
-  } finally {
-    if (!w) own.end();
-  }
+async function readBody(response: Response, source: string, { onProgress, signal, idleTimeoutMs }: FetchModelOptions, fromCache = false, w = watch(source, { signal, idleTimeoutMs: fromCache ? 0 : idleTimeoutMs })): Promise<Uint8Array> {
+  // A cached copy is watched for the signal only. The watch ends with the body (a download's too).
+  return readWatched(response, source, onProgress, fromCache, w).finally(w.end);
 }
 
 async function readWatched(response: Response, source: string, onProgress: ((e: WebProgress) => void) | undefined, fromCache: boolean, w: Watch): Promise<Uint8Array> {
