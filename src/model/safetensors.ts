@@ -1,4 +1,4 @@
-import { WebvitError } from '../runtime/errors.js';
+import { clip, WebvitError } from '../runtime/errors.js';
 import { oneLine, preview } from './json_preview.js';
 
 /**
@@ -67,29 +67,30 @@ export function parseSafetensors(input: Uint8Array | ArrayBuffer, source: string
     if (name === '__metadata__') {
       if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad(`__metadata__ must be an object of strings, got ${Array.isArray(raw) ? 'an array' : preview(raw)}`);
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
-        if (typeof v !== 'string') bad(`__metadata__.${k} must be a string, got ${typeof v}`);
+        if (typeof v !== 'string') bad(`__metadata__.${clip(k)} must be a string, got ${typeof v}`);
       }
       // fromEntries defines own properties: a key "__proto__" stays a key.
       metadata = Object.fromEntries(Object.entries(raw as Record<string, string>));
       continue;
     }
+    const shown = clip(name); // a name in a message: bounded, however long in the file
     const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof e !== 'object' || e === null) bad(`tensor ${name}: header entry must be an object`);
-    if (typeof e.dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, e.dtype)) bad(`tensor ${name}: unknown dtype ${preview(e.dtype)}`);
+    if (typeof e !== 'object' || e === null) bad(`tensor ${shown}: header entry must be an object`);
+    if (typeof e.dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, e.dtype)) bad(`tensor ${shown}: unknown dtype ${preview(e.dtype)}`);
     const shape = e.shape;
-    if (Array.isArray(shape) && shape.length > MAX_RANK) bad(`tensor ${name}: shape has ${shape.length} dimensions, more than ${MAX_RANK}`);
-    if (!Array.isArray(shape) || !shape.every(isCount)) bad(`tensor ${name}: shape must be a list of non-negative integers (up to 2^53), got ${preview(shape)}`);
+    if (Array.isArray(shape) && shape.length > MAX_RANK) bad(`tensor ${shown}: shape has ${shape.length} dimensions, more than ${MAX_RANK}`);
+    if (!Array.isArray(shape) || !shape.every(isCount)) bad(`tensor ${shown}: shape must be a list of non-negative integers (up to 2^53), got ${preview(shape)}`);
     const off = e.data_offsets;
     if (!Array.isArray(off) || off.length !== 2 || !off.every(isCount)) {
-      bad(`tensor ${name}: data_offsets must be [begin, end], non-negative integers (up to 2^53), got ${preview(off)}`);
+      bad(`tensor ${shown}: data_offsets must be [begin, end], non-negative integers (up to 2^53), got ${preview(off)}`);
     }
     const [b, en] = off as number[];
     const dtype = e.dtype as Dtype;
     // In doubles: a product beyond 2^53 is inexact but then far beyond any span checked below.
     const want = (shape as number[]).reduce((a, d) => a * d, 1) * DTYPE_BYTES[dtype];
-    if (en < b) bad(`tensor ${name}: data_offsets [${b}, ${en}] end before they begin`);
-    if (en - b !== want) bad(`tensor ${name}: data_offsets [${b}, ${en}] span ${en - b} bytes but ${dtype} shape [${(shape as number[]).join(', ')}] needs ${want}`);
-    if (en > dataLen) bad(`tensor ${name}: data_offsets [${b}, ${en}] run past the end of the data (${dataLen} bytes): the file is truncated or its header lies`);
+    if (en < b) bad(`tensor ${shown}: data_offsets [${b}, ${en}] end before they begin`);
+    if (en - b !== want) bad(`tensor ${shown}: data_offsets [${b}, ${en}] span ${en - b} bytes but ${dtype} shape [${(shape as number[]).join(', ')}] needs ${want}`);
+    if (en > dataLen) bad(`tensor ${shown}: data_offsets [${b}, ${en}] run past the end of the data (${dataLen} bytes): the file is truncated or its header lies`);
     tensors.set(name, { name, dtype, shape: shape as number[], begin: dataStart + b, end: dataStart + en });
   }
   const sorted = [...tensors.values()].sort((a, b) => a.begin - b.begin || a.end - b.end);
@@ -98,10 +99,10 @@ export function parseSafetensors(input: Uint8Array | ArrayBuffer, source: string
   let last: TensorEntry | undefined;
   for (const t of sorted) {
     const b = t.begin - dataStart;
-    if (b < covered) bad(`tensors ${last!.name} (data_offsets ${range(last!)}) and ${t.name} (data_offsets ${range(t)}) overlap in the data section`);
+    if (b < covered) bad(`tensors ${clip(last!.name)} (data_offsets ${range(last!)}) and ${clip(t.name)} (data_offsets ${range(t)}) overlap in the data section`);
     if (b > covered) {
       bad(
-        `bytes [${covered}, ${b}) of the data section belong to no tensor (${last ? `between ${last.name} and ${t.name}` : `before the first, ${t.name}`}); ` +
+        `bytes [${covered}, ${b}) of the data section belong to no tensor (${last ? `between ${clip(last.name)} and ${clip(t.name)}` : `before the first, ${clip(t.name)}`}); ` +
           `safetensors data must be covered exactly, without gaps`,
       );
     }
@@ -111,7 +112,7 @@ export function parseSafetensors(input: Uint8Array | ArrayBuffer, source: string
   if (covered < dataLen) {
     const n = dataLen - covered;
     bad(
-      `the data section has ${dataLen} bytes but the tensors cover ${covered}: ${n} trailing byte${n === 1 ? '' : 's'} after ${last ? `the last tensor, ${last.name}` : 'the header (no tensors)'}; ` +
+      `the data section has ${dataLen} bytes but the tensors cover ${covered}: ${n} trailing byte${n === 1 ? '' : 's'} after ${last ? `the last tensor, ${clip(last.name)}` : 'the header (no tensors)'}; ` +
         `safetensors data must be covered exactly (a truncated header, or something appended to the file)`,
     );
   }
@@ -141,7 +142,7 @@ export function tensorAsFloat32(file: SafetensorsFile, t: TensorEntry): Float32A
       return out;
     }
     default:
-      throw new WebvitError('BAD_WEIGHTS', oneLine(`${file.source}: tensor ${t.name} has dtype ${t.dtype}; webvit weights must be F32, F16 or BF16`));
+      throw new WebvitError('BAD_WEIGHTS', oneLine(`${file.source}: tensor ${clip(t.name)} has dtype ${t.dtype}; webvit weights must be F32, F16 or BF16`));
   }
 }
 

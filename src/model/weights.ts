@@ -1,4 +1,4 @@
-import { WebvitError } from '../runtime/errors.js';
+import { clip, WebvitError } from '../runtime/errors.js';
 import { LIMITS, LIMITS_DOC, parseConfig, shapeOf, type ViTConfig } from './config.js';
 import { parsePreprocess, type PreprocessConfig } from './preprocess.js';
 import { oneLine } from './json_preview.js';
@@ -139,7 +139,7 @@ export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string): Lo
   const missing = [...expected.keys()].filter((n) => !file.tensors.has(n));
   const extra = names.filter((n) => !expected.has(n));
   if (missing.length || extra.length) {
-    const list = (xs: string[]) => xs.slice(0, 8).join(', ') + (xs.length > 8 ? ` and ${xs.length - 8} more` : '');
+    const list = (xs: string[]) => xs.slice(0, 8).map((n) => clip(n)).join(', ') + (xs.length > 8 ? ` and ${xs.length - 8} more` : '');
     bad(
       (missing.length ? `missing tensor(s) ${list(missing)}` : '') +
         (missing.length && extra.length ? '; ' : '') +

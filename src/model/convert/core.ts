@@ -1,4 +1,4 @@
-import { WebvitError } from '../../runtime/errors.js';
+import { clip, WebvitError } from '../../runtime/errors.js';
 import { oneLine, preview } from '../json_preview.js';
 import type { Pooling } from '../../kernels/pool/op.js';
 import { LIMITS, LIMITS_DOC, parseConfig, shapeOf, type ViTConfig } from '../config.js';
@@ -153,11 +153,11 @@ export function listNames(names: string[]): string {
     list.push(Number(m[2]));
     groups.set(key, list);
   }
-  const out = [...single];
+  const out = [...single].map((n) => clip(n));
   for (const [key, idx] of groups) {
     idx.sort((a, b) => a - b);
     if (idx.length === 1) {
-      out.push(key.replace('{}', String(idx[0])));
+      out.push(clip(key.replace('{}', String(idx[0]))));
       continue;
     }
     const runs: string[] = [];
@@ -167,7 +167,7 @@ export function listNames(names: string[]): string {
       runs.push(j === i ? `${idx[i]}` : `${idx[i]}-${idx[j]}`);
       i = j + 1;
     }
-    out.push(key.replace('{}', `{${runs.join(',')}}`));
+    out.push(clip(key).replace('{}', `{${cap(runs, 20, ',')}}`));
   }
   // Every one, up to a point: a checkpoint of another architecture can have hundreds.
   return cap(out, 40, ', ');
@@ -211,7 +211,7 @@ export class TensorTaker {
     }
     this.used.add(name);
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      this.misshaped.push(`${name} is ${fmtShape(t.shape)}, expected ${fmtShape(shape)}`);
+      this.misshaped.push(`${clip(name)} is ${fmtShape(t.shape)}, expected ${fmtShape(shape)}`);
       return this.standIn(shape);
     }
     const values = t.read();
@@ -354,7 +354,7 @@ export function countLayers(ckpt: Checkpoint, re: RegExp, what: string): number 
     const m = re.exec(n);
     if (!m) continue;
     const i = Number(m[1]);
-    if (!(i < LIMITS.num_layers)) fail(ckpt.source, `tensor ${n} is in ${what} ${m[1]}, above the limit of ${LIMITS.num_layers} layers (${LIMITS_DOC})`);
+    if (!(i < LIMITS.num_layers)) fail(ckpt.source, `tensor ${clip(n)} is in ${what} ${clip(m[1])}, above the limit of ${LIMITS.num_layers} layers (${LIMITS_DOC})`);
     idx.add(i);
     if (i > top) [top, topName] = [i, n];
   }
@@ -373,7 +373,7 @@ export function countLayers(ckpt: Checkpoint, re: RegExp, what: string): number 
     const count = (rs: [number, number][]) => rs.reduce((a, [i, j]) => a + j - i + 1, 0);
     const more = count(runs) - count(shown);
     const list = shown.map(([i, j]) => (i === j ? `${i}` : `${i}-${j}`)).join(', ');
-    fail(ckpt.source, `has ${what} ${top} (${topName}) but no tensors for ${what}(s) ${list}${more ? `, and ${more} more` : ''}`);
+    fail(ckpt.source, `has ${what} ${top} (${clip(topName)}) but no tensors for ${what}(s) ${list}${more ? `, and ${more} more` : ''}`);
   }
   return n;
 }
@@ -421,8 +421,8 @@ export function labelsFromId2Label(source: string, where: string, raw: unknown):
   const out: string[] = new Array(entries.length);
   for (const [k, v] of entries) {
     const i = Number(k);
-    if (!Number.isInteger(i) || i < 0 || i >= entries.length || out[i] !== undefined) fail(source, `${where} ids must be 0..${entries.length - 1} once each, got "${k}"`);
-    if (typeof v !== 'string') fail(source, `${where}["${k}"] must be a string, got ${preview(v)}`);
+    if (!Number.isInteger(i) || i < 0 || i >= entries.length || out[i] !== undefined) fail(source, `${where} ids must be 0..${entries.length - 1} once each, got "${clip(k)}"`);
+    if (typeof v !== 'string') fail(source, `${where}["${clip(k)}"] must be a string, got ${preview(v)}`);
     out[i] = v as string;
   }
   return out;
