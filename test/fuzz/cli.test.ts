@@ -179,7 +179,7 @@ describe('fuzz: the CLI', () => {
         const file = pathOfKind(kind, pos.name);
         if (!file) return; // this machine cannot make that kind (see the notes)
         const out = caseOut();
-        const valid = kind === 'valid' || pos.alsoValid?.includes(kind) || (kind === 'unreadable' && process.getuid?.() === 0 && /MODEL|--model/.test(pos.name)) || (kind === 'truncated' && pos.name === 'convert --labels');
+        const valid = kind === 'valid' || pos.alsoValid?.includes(kind) || (kind === 'unreadable' && process.getuid?.() === 0 && /MODEL|--model/.test(pos.name));
         await runChecked('input kinds', pos.args(file, out), 'pipe', (r) => {
           if (valid) return r.code === 0 ? [] : [`a valid ${kind} in ${pos.name} failed (exit ${r.code})`];
           // A file of the wrong kind or content may happen to be readable in some positions
@@ -262,7 +262,10 @@ describe('fuzz: the CLI', () => {
             return r.code === 0 ? [] : refusesNaming(r, target!);
           }
           p.push(...refusesNaming(r, target!));
-          if (kind === 'full' && sb.full && snapshot(sb.full).size !== 2) p.push(`the full file system holds new entries: ${[...snapshot(sb.full).keys()].join(', ')}`);
+          if (kind === 'full' && sb.full) {
+            const extra = [...snapshot(sb.full).keys()].filter((f) => f !== join(sb.full!, 'filler') && f !== join(sb.full!, 'sub'));
+            if (extra.length) p.push(`a refused write left file(s) on the full file system: ${extra.join(', ')}`);
+          }
           if (before && kind === 'dirOrFile') {
             const now = snapshot(out);
             for (const [f, k] of before) if (now.get(f) !== k) p.push(`${f} changed although the command was refused`);
@@ -335,14 +338,16 @@ describe('fuzz: the CLI', () => {
   // ---------------------------------------------------------------------- argument vectors
   it('argument vectors (real options, hostile values up to 5000 characters, file kinds): exit 0/1/2 in time, no crash, nothing destroyed', async () => {
     const OPTIONS: Record<string, string[]> = {
-      run: ['--input', '-i', '--batch', '-b', '--top', '-k', '--json', '--repeat', '--profile', '--kernels', '--tune', '--no-tune'],
-      classify: ['--model', '-m', '--top', '-k', '--json', '--batch', '-b', '--max-pixels', '--tune', '--no-tune'],
-      explain: ['--model', '-m', '--out', '-o', '--json', '--layer', '-l', '--batch', '-b', '--max-pixels', '--tune', '--no-tune'],
+      // Not --tune (tuning on a CPU adapter takes minutes) nor --repeat (a million forwards is a
+      // valid request): both would be slow by design, not hung.
+      run: ['--input', '-i', '--batch', '-b', '--top', '-k', '--json', '--profile', '--kernels', '--no-tune'],
+      classify: ['--model', '-m', '--top', '-k', '--json', '--batch', '-b', '--max-pixels', '--no-tune'],
+      explain: ['--model', '-m', '--out', '-o', '--json', '--layer', '-l', '--batch', '-b', '--max-pixels', '--no-tune'],
       inspect: ['--json'],
       convert: ['--output', '-o', '--dtype', '--labels', '--image-size', '--heads', '--layout', '--pooling', '--resize', '--preprocessor-config'],
       'bench roofline': ['--model', '--batch'],
     };
-    const FLAGS = new Set(['--json', '--profile', '--tune', '--no-tune']);
+    const FLAGS = new Set(['--json', '--profile', '--no-tune']);
     const OUTPUTS = new Set(['--out', '-o', '--output']);
     const VALUES = ['1', '2', '3', '0', '-1', '16', '1000000', 'f16', 'f32', 'hf', 'timm', 'cls', 'mean', 'bicubic', 'none', 'ti16', 'matmul=tiled', 'attention=online_softmax', '100M', '1K'];
     const FILE_KINDS = ['model', 'input', 'png', 'garbage', 'empty', 'fifo', 'dev_null', 'dev_zero', 'dev_full', 'loop', 'dir', 'missing', 'longName', 'checkpoint', 'labels'];
