@@ -27,7 +27,7 @@ function convert(...args: string[]) {
 }
 
 /** Each kind of character a label may not hold, with the code point the message names. */
-export const HOSTILE: [label: string, codePoint: string][] = [
+const HOSTILE: [label: string, codePoint: string][] = [
   ['clear\x1b[2J\x1b[Hscreen', 'U+001B'],
   ['fake.png: Bag 99.9%\rreal', 'U+000D'],
   ['back\bspace', 'U+0008'],
