@@ -67,7 +67,7 @@ export function absoluteUrl(u: string | URL, what: string, code: WebvitErrorCode
 
 /** A tainted source: WebGPU may not read what the page may not (a SecurityError on copy, a DataCloneError on transfer). */
 export const crossOrigin = (name: string, cause: unknown): WebvitError =>
-  new WebvitError('BAD_INPUT', `${name} is cross-origin and its server does not allow reading its pixels: set crossOrigin="anonymous" on the <img> and serve it with CORS headers (Access-Control-Allow-Origin), or serve it from this page's origin`, { cause });
+  new WebvitError('BAD_INPUT', `${name} is cross-origin and its server does not allow reading its pixels: set crossOrigin="anonymous" on the <img> it comes from and serve it with CORS headers (Access-Control-Allow-Origin), or serve it from this page's origin`, { cause });
 
 /** How errors name source `i` of a call with `n`. */
 export const nameOf = (i: number, n: number): string => (n === 1 ? 'the image' : `image ${i}`);
@@ -99,7 +99,7 @@ const whatOf = (x: unknown): string =>
 
 /**
  * Checks a DOM source before it is read, and decodes an <img>. The page's path (pixelsOf) and the
- * worker's (toWire) both start here, so a bad source gets the same error either way.
+ * worker's (wireSource) both start here, so a bad source gets the same error either way.
  */
 async function checkDom(x: unknown, name: string): Promise<void> {
   const w = (x as ImageBitmap).width;
@@ -110,7 +110,7 @@ async function checkDom(x: unknown, name: string): Promise<void> {
     throw new WebvitError('BAD_INPUT', `${name}: the video has no frame yet (readyState ${(x as HTMLVideoElement).readyState}); wait for its 'loadeddata' event`);
   }
   if ((isCanvas(x) || isOffscreenCanvas(x)) && !(w >= 1 && h >= 1)) {
-    throw new WebvitError('BAD_INPUT', `${name}: ${whatOf(x)} is ${w}×${h}: no pixels to read${w || h ? '' : ' (an OffscreenCanvas transferred to a worker is 0×0)'}`);
+    throw new WebvitError('BAD_INPUT', `${name}: ${whatOf(x)} is ${w}×${h}: no pixels to read${!w && !h && isOffscreenCanvas(x) ? ' (transferred to a worker?)' : ''}`);
   }
   if (isImageElement(x)) {
     try {

@@ -173,7 +173,7 @@ export class WorkerClassifier implements ImageClassifier {
       if (m.info) this.info = m.info;
       p.resolve({ value: m.value, info: m.info });
     } else {
-      p.reject(new WebvitError(m.error.code, m.error.message));
+      p.reject(new WebvitError(m.error.code ?? 'GPU', m.error.message));
     }
   }
 
