@@ -103,6 +103,17 @@ describe('an input large enough to overflow float32 inside the model is refused,
     await expectWebvitError(() => model.forward(scaled([1e30, 1e30, 1e30]), { topK: 3 }), 'BAD_WEIGHTS', ['images 0, 1, 2 of 3 are not finite']);
   });
 
+  it('activations that overflow later (a block weight of 1e25): BAD_WEIGHTS, where before every image got the same logits', async () => {
+    // The first block's fc2 adds ~1e26 to the residual stream: block 1's layernorm statistics
+    // overflow (Σd² ≈ 64·1e52), which wrote beta for every token of every image.
+    const w = weights();
+    const fc2 = w.tensors.get('blocks.0.mlp.fc2.weight')!;
+    fc2.forEach((v, i) => (fc2[i] = v * 1e25));
+    const model = await ViTModel.fromWeights(await testDevice(), w, { label: 'tiny.overflow.fc2', batch: 3 });
+    models.push(model);
+    await expectWebvitError(() => model.forward(f.input), 'BAD_WEIGHTS', ['images 0, 1, 2 of 3 are not finite', 'weights overflow float32']);
+  });
+
   it('explain(): the same limit, checked on its copy of the pixels', async () => {
     const model = await load('tiny.overflow.explain', 1);
     const seed = freshSeed();
