@@ -130,6 +130,18 @@ describe('the CLI caps what it prints, whatever the arguments', () => {
   }
 });
 
+describe('per-image error lines are capped too', () => {
+  it('classify: a 120,000-character path that cannot be read gets a short line; the other image is classified', () => {
+    const path = `${'d/'.repeat(60_000)}x.png`;
+    const r = spawnSync(process.execPath, [CLI, 'classify', path, 'examples/bag.png', '--no-tune'], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+    expect(r.status, r.stderr.slice(0, 500)).toBe(1);
+    expect(r.stdout).toMatch(/^examples\/bag\.png: Bag /);
+    const line = r.stderr.split('\n').find((l) => l.startsWith('webvit: d/d/'))!;
+    expect(line.length).toBeLessThan(SHORT);
+    expect(line).toMatch(/…\(1200\d\d characters\)….*x\.png: cannot read \(ENAMETOOLONG\)$/);
+  }, 60_000);
+});
+
 describe('names are looked up as own keys only', () => {
   const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...NO_GPU } });
   for (const op of ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf']) {
