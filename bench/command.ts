@@ -13,11 +13,12 @@ import { adapterIdentity } from '../src/runtime/device.js';
 import { getNodeDevice } from '../src/runtime/node-device.js';
 import { helpHint, parseCommandLine, positiveInt, UsageError } from '../src/cli/usage.js';
 import { writeFileAtomically } from '../src/runtime/node-write-file.js';
+import { clip } from '../src/runtime/errors.js';
 
 function list<T extends string>(flag: string, v: string | undefined, all: readonly T[], dflt: readonly T[]): T[] {
   if (v === undefined) return [...dflt];
   const items = v.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const i of items) if (!all.includes(i as T)) throw new UsageError(`--${flag}: unknown "${i}"; choose from ${all.join(', ')}`);
+  for (const i of items) if (!all.includes(i as T)) throw new UsageError(`--${flag}: unknown "${clip(i, 80)}"; choose from ${all.join(', ')}`);
   return items as T[];
 }
 

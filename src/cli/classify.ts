@@ -55,7 +55,7 @@ export function pixelCount(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(v.trim());
   const n = m ? Number(m[1]) * (m[2] ? (m[2].toLowerCase() === 'k' ? 1e3 : 1e6) : 1) : NaN;
-  if (!Number.isFinite(n) || n < 1) throw new UsageError(`--max-pixels must be a pixel count like 100000000, 100M or 5k, got "${v}"`);
+  if (!Number.isFinite(n) || n < 1) throw new UsageError(`--max-pixels must be a pixel count like 100000000, 100M or 5k, got "${clip(v, 80)}"`);
   return Math.floor(n);
 }
 

@@ -4,6 +4,7 @@ import { readWeights } from '../model/weights.js';
 import { parseCommandLine, positiveInt, UsageError } from './usage.js';
 import { refuseOverwritingInputs, writeOutputAtomically } from './write_output.js';
 import { printable, shown } from './shown.js';
+import { clip } from '../runtime/errors.js';
 
 export const CONVERT_USAGE = `  webvit convert SRC -o OUT.safetensors [--dtype f32|f16] [--labels FILE] [--image-size N]
                  [--heads N] [--layout hf|timm|torchvision] [--pooling cls|mean]
@@ -21,7 +22,7 @@ const LAYOUTS = ['hf', 'timm', 'torchvision', 'webvit'];
 
 function oneOf<T extends string>(name: string, v: string | undefined, allowed: readonly string[]): T | undefined {
   if (v === undefined) return undefined;
-  if (!allowed.includes(v)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got "${v}"`);
+  if (!allowed.includes(v)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got "${clip(v, 80)}"`);
   return v as T;
 }
 

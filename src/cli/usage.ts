@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { clip } from '../runtime/errors.js';
 
 /** A mistake in how a command was called: printed without a stack, exit code 2. */
 export class UsageError extends Error {}
@@ -30,7 +31,7 @@ export function parseCommandLine<T extends ParseArgsConfig>(config: T) {
 export function positiveInt(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got "${clip(v, 80)}"`);
   return n;
 }
 

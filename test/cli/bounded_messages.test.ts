@@ -120,7 +120,16 @@ describe('the CLI caps what it prints, whatever the arguments', () => {
   // One argument can be up to 128 KiB on Linux (MAX_ARG_STRLEN).
   const long = 'q'.repeat(120_000);
 
-  for (const args of [[long], ['help', long], ['inspect', 'a', 'b', long], ['run', 'm', '--input', 'i', '--kernels', `${long}=x`], ['run', 'm', '--input', 'i', '--top', long]]) {
+  for (const args of [
+    [long],
+    ['help', long],
+    ['inspect', 'a', 'b', long],
+    ['run', 'm', '--input', 'i', '--kernels', `${long}=x`],
+    ['run', 'm', '--input', 'i', '--top', long],
+    ['classify', 'x.png', '--max-pixels', long],
+    ['convert', 'src', '-o', 'out.safetensors', '--dtype', long],
+    ['bench', 'kernels', '--model', long],
+  ]) {
     it(`webvit ${args.map((a) => (a.length > 20 ? `<${a.length} characters>` : a)).join(' ')}: a short usage error`, () => {
       const r = cli(args);
       expect(r.status, r.stderr.slice(0, 500)).toBe(2);
