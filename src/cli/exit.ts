@@ -8,7 +8,8 @@
  * otherwise hold the process after the work is done.
  *
  * A reader that goes away (`webvit ... | head -1`) ends the process quietly with the status a
- * tool killed by SIGPIPE has (141), as `cat` or `grep` would, instead of an "internal error".
+ * tool killed by SIGPIPE has (141), as `cat` or `grep` would, instead of an "internal error";
+ * any other failure to write stdout (a full disk) is said on stderr, exit 1, never exit 0.
  */
 
 /** Resolves once every byte written to `stream` so far has left the process (or cannot). */
@@ -21,26 +22,44 @@ export function flushed(stream: NodeJS.WriteStream): Promise<void> {
   });
 }
 
-/** Waits for stdout and stderr to drain, then exits with `code`. */
+/** Waits for stdout and stderr to drain, then exits with `code` (or as a failed stdout says). */
 export async function exitAfterFlush(code: number): Promise<never> {
   await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  // A write error is recorded on the stream at once but emitted a tick later: do not exit 0 first.
+  const failed = process.stdout.errored as NodeJS.ErrnoException | null;
+  if (failed) await stdoutFailed(failed);
   process.exit(code);
 }
 
 /** The exit status of a process ended by SIGPIPE (128 + 13), which is how a pipe's writer usually ends. */
 export const BROKEN_PIPE_STATUS = 141;
 
+let reported = false;
+
 /**
- * From here on a closed stdout or stderr (EPIPE: the reader is gone) ends the process at once,
- * quietly: there is nobody left to read a message. Other write errors on them are left to Node.
+ * stdout could not be written. EPIPE (the reader is gone: `| head`): end at once, quietly, as
+ * SIGPIPE ends other tools. Anything else (ENOSPC on a full disk or /dev/full, EIO): the output
+ * is lost, so say so on stderr and exit 1 rather than go on or exit 0.
  */
-export function exitQuietlyOnBrokenPipe(): void {
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED') process.exit(BROKEN_PIPE_STATUS);
-      throw e;
-    });
+async function stdoutFailed(e: NodeJS.ErrnoException): Promise<never> {
+  if (e.code === 'EPIPE' || (e.code === 'ERR_STREAM_DESTROYED' && !reported)) process.exit(BROKEN_PIPE_STATUS);
+  if (!reported) {
+    reported = true;
+    process.stderr.write(`webvit: cannot write to standard output (${e.code ?? e.message}); the output is incomplete\n`);
+    await flushed(process.stderr);
   }
+  process.exit(1);
+}
+
+/**
+ * From here on a failed stdout ends the process (stdoutFailed). On stderr, EPIPE ends it quietly
+ * too (nobody is left to read); other stderr errors are ignored: the work and its exit code stand.
+ */
+export function exitOnOutputErrors(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => void stdoutFailed(e));
+  process.stderr.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(BROKEN_PIPE_STATUS);
+  });
 }
 
 /** Longest message main prints: the head and the tail of a longer one are kept (`clip`). */

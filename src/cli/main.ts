@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { clip, WebvitError } from '../runtime/errors.js';
-import { exitAfterFlush, exitQuietlyOnBrokenPipe, MAX_MESSAGE } from './exit.js';
+import { exitAfterFlush, exitOnOutputErrors, MAX_MESSAGE } from './exit.js';
 import { RUN_USAGE, runCommand } from './run.js';
 import { printable } from './shown.js';
 import { BENCH_USAGE, benchCommand } from './bench.js';
@@ -129,8 +129,8 @@ export async function main(args: string[]): Promise<number> {
 }
 
 // Every way out waits for stdout and stderr to drain (src/cli/exit.ts); a reader that goes away
-// ends the process quietly. Messages are capped: a 20 MB argument or name must not make a 20 MB line.
-exitQuietlyOnBrokenPipe();
+// ends the process quietly, a full disk with a message. Messages are capped: a 20 MB argument or name must not make a 20 MB line.
+exitOnOutputErrors();
 main(process.argv.slice(2)).then(
   (code) => exitAfterFlush(code),
   (e: unknown) => {

@@ -190,3 +190,23 @@ describe('a reader that goes away (`| head -c 100`)', () => {
     expect(r.code).toBe(141);
   }, 120_000);
 });
+
+describe('stdout that cannot be written (a full disk)', () => {
+  // A private full device (never the machine's /dev/full); skipped where mknod is not allowed.
+  let full: string | undefined;
+  beforeAll(() => {
+    const f = join(tmp, 'full');
+    if (spawnSync('mknod', [f, 'c', '1', '7']).status === 0) full = f;
+  });
+
+  for (const args of [['inspect', 'LABELS', '--json'], ['classify', 'examples/bag.png', '--json', '--no-tune']]) {
+    it(`${args[0]}: exit 1 and a message saying so (not exit 0 with the output lost)`, (ctx) => {
+      if (!full) return ctx.skip();
+      const argv = args.map((a) => (a === 'LABELS' ? join(tmp, 'labels.safetensors') : a));
+      const r = spawnSync('/bin/sh', ['-c', 'exec "$0" "$@" > "$WEBVIT_TEST_OUT"', process.execPath, CLI, ...argv], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, WEBVIT_TEST_OUT: full } });
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/^webvit: cannot write to standard output \(ENOSPC\); the output is incomplete$/m);
+      expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+    }, 60_000);
+  }
+});
