@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { noiseFilter } from '../../src/cli/quiet_dawn.js';
 
@@ -84,10 +85,15 @@ describe('the GPU child when the CLI process is killed outright', () => {
     const p = spawn(process.execPath, ['dist/cli.js', 'classify', ...images, '--no-tune'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     p.stderr.on('data', (d) => (err += d));
+    // Gone, or a zombie waiting for init to reap it (it has ended: state Z in /proc/PID/stat).
     const alive = (pid: number) => {
       try {
         process.kill(pid, 0);
-        return true;
+      } catch {
+        return false;
+      }
+      try {
+        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
       } catch {
         return false;
       }
