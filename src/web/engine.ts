@@ -12,7 +12,7 @@ import { TextureRows } from './texture_rows.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ClassifyOptions, ImageClassifier, ImageExplanation, ImageSource } from './types.js';
 import { rolloutRow } from '../model/explain.js';
 import { readback } from '../runtime/buffers.js';
-import { checkAborted, fetchModel } from './weights.js';
+import { checkAborted, download, fetchModel } from './weights.js';
 
 /** What one GPU device holds for the classifier; made again after a device loss. */
 interface Runtime {
@@ -151,7 +151,7 @@ export class Engine implements ImageClassifier {
         const name = 'the image';
         // A source without a direct texture copy (see Pixels.fallback) is made a bitmap first.
         const decode = async (): Promise<Pixels> => {
-          const px = await pixelsOf(source, name, this.options.fetch);
+          const px = await pixelsOf(source, name, this.get);
           if (px.kind !== 'external' || !px.fallback) return px;
           try {
             return await probeCopy(rt, px, name);
@@ -171,7 +171,7 @@ export class Engine implements ImageClassifier {
     return this.call([source], ([source]) =>
       this.withRuntime(async (rt) => {
         const name = 'the image';
-        const px = await pixelsOf(source, name, this.options.fetch);
+        const px = await pixelsOf(source, name, this.get);
         const c = this.config;
         const per = c.num_channels * c.image_size * c.image_size;
         // The image preprocessed on the GPU as for classify, into a buffer of its own, read back
@@ -237,6 +237,9 @@ export class Engine implements ImageClassifier {
   }
 
   private labels?: string[];
+
+  /** An image given by URL, downloaded as a model is (the idle timeout; no progress, no cache). */
+  private readonly get = (url: string, name: string) => download(url, { fetch: this.options.fetch, idleTimeoutMs: this.options.idleTimeoutMs }, `${name}: could not fetch`, '', `${url} (${name})`);
 
   /**
    * Queues `fn` with the call's sources as they are now (taken); whatever it throws reaches the app
@@ -338,7 +341,7 @@ export class Engine implements ImageClassifier {
       const names = Array.from({ length: chunk.count }, (_, i) => nameOf(chunk.start + i, list.length));
       // Every source of the pass is made ready (Blobs decoded) before the GPU work starts, so a
       // bad one fails the call before anything is queued.
-      const settled = await Promise.allSettled(names.map((name, i) => pixelsOf(list[chunk.start + i], name, this.options.fetch)));
+      const settled = await Promise.allSettled(names.map((name, i) => pixelsOf(list[chunk.start + i], name, this.get)));
       const pixels = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
       try {
         const bad = settled.find((s) => s.status === 'rejected');

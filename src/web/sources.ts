@@ -152,8 +152,8 @@ export async function wireSource(x: ImageSource, name: string, made: Transferabl
   return w;
 }
 
-/** Turns `source` into Pixels; `name` ("image 2") goes into errors. */
-export async function pixelsOf(source: ImageSource, name: string, fetchImpl: typeof fetch | undefined): Promise<Pixels> {
+/** Turns `source` into Pixels; `name` ("image 2") goes into errors; `get` downloads a URL source. */
+export async function pixelsOf(source: ImageSource, name: string, get: (url: string, name: string) => Promise<Uint8Array>): Promise<Pixels> {
   if (isRgbaPixels(source)) {
     const { data, width, height } = checkPixels(source, name);
     return { kind: 'memory', image: { width, height, rgba: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) } };
@@ -174,15 +174,7 @@ export async function pixelsOf(source: ImageSource, name: string, fetchImpl: typ
   if (isBlob(source)) return fromBitmap(await decodeBitmap(source as Blob, name));
   if (typeof source === 'string' || source instanceof URL) {
     const url = absoluteUrl(source, `${name}: URL`, 'BAD_INPUT');
-    const f = fetchImpl ?? globalThis.fetch;
-    let r: Response;
-    try {
-      r = await f(url);
-    } catch (e) {
-      throw new WebvitError('NETWORK', `${name}: could not fetch ${url}: ${why(e)} (offline, or the server does not allow this origin: CORS)`, { cause: e });
-    }
-    if (!r.ok) throw new WebvitError('NETWORK', `${name}: could not fetch ${url}: HTTP ${r.status}${r.statusText ? ` ${r.statusText}` : ''}`);
-    return fromBitmap(await decodeBitmap(await r.blob(), name, url));
+    return fromBitmap(await decodeBitmap(new Blob([(await get(url, name)) as Uint8Array<ArrayBuffer>]), name, url));
   }
   throw unsupported(source, name);
 }

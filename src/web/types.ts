@@ -94,7 +94,10 @@ export interface ClassifierOptions {
    * cached; once the model is compiled, the classifier is disposed. It then rejects with ABORTED.
    */
   signal?: AbortSignal;
-  /** A download that receives no bytes for this many milliseconds fails with NETWORK (default 30 000; 0: never). */
+  /**
+   * A download (the model, or an image given by URL) that receives no bytes for this many
+   * milliseconds fails with NETWORK (default 30 000; 0: never).
+   */
   idleTimeoutMs?: number;
 }
 

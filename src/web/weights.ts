@@ -79,30 +79,7 @@ export async function fetchModel<T>(model: ModelSource, options: FetchModelOptio
       }
     }
   }
-  const fetchImpl = options.fetch ?? globalThis.fetch;
-  if (typeof fetchImpl !== 'function') throw new WebvitError('NETWORK', `cannot download ${url}: this environment has no fetch(); pass the model as an ArrayBuffer`);
-  const w = watch(url, options);
-  let bytes: Uint8Array;
-  try {
-    let response: Response;
-    const pending = fetchImpl(url, { signal: w.signal });
-    try {
-      response = await w.race(pending);
-    } catch (e) {
-      // A fetch that ignores the signal may still answer: its body is not read.
-      pending.then((r) => r.body?.cancel(), () => undefined);
-      if (e instanceof WebvitError) throw e;
-      throw new WebvitError('NETWORK', `could not download the model from ${url}: ${why(e)} (offline, a wrong host, or the server does not allow this origin: CORS)`, { cause: e });
-    }
-    if (!response.ok) {
-      response.body?.cancel().catch(() => undefined);
-      const hint = response.status === 404 ? ': no file at that URL; check the path and that the .safetensors file is deployed with the page' : '';
-      throw new WebvitError('NETWORK', `could not download the model from ${url}: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}${hint}`);
-    }
-    bytes = await readBody(response, url, options, false, w);
-  } finally {
-    w.end();
-  }
+  const bytes = await download(url, options, 'could not download the model from', ': no file at that URL; check the path and that the .safetensors file is deployed with the page');
   await checkIntegrity(bytes, options.integrity, url);
   const value = parseChecked(parse, bytes, url);
   let inCache = false;
@@ -117,6 +94,36 @@ export async function fetchModel<T>(model: ModelSource, options: FetchModelOptio
     );
   }
   return { value, bytes, source: url, fromCache: false, inCache };
+}
+
+/**
+ * The whole body at `url`, fetched under the caller's signal and the idle timeout: a model, or an
+ * image given by URL (one that stalled would hold up every later call). Messages start with
+ * `what` and the URL; `hint404` follows an HTTP 404; a stall names `label`.
+ */
+export async function download(url: string, options: FetchModelOptions, what: string, hint404 = '', label = url): Promise<Uint8Array> {
+  const fetchImpl = options.fetch ?? globalThis.fetch;
+  if (typeof fetchImpl !== 'function') throw new WebvitError('NETWORK', `${what} ${url}: this environment has no fetch(); pass the bytes instead`);
+  const w = watch(label, options);
+  try {
+    let response: Response;
+    const pending = fetchImpl(url, { signal: w.signal });
+    try {
+      response = await w.race(pending);
+    } catch (e) {
+      // A fetch that ignores the signal may still answer: its body is not read.
+      pending.then((r) => r.body?.cancel(), () => undefined);
+      if (e instanceof WebvitError) throw e;
+      throw new WebvitError('NETWORK', `${what} ${url}: ${why(e)} (offline, a wrong host, or the server does not allow this origin: CORS)`, { cause: e });
+    }
+    if (!response.ok) {
+      response.body?.cancel().catch(() => undefined);
+      throw new WebvitError('NETWORK', `${what} ${url}: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}${response.status === 404 ? hint404 : ''}`);
+    }
+    return await readBody(response, url, options, false, w);
+  } finally {
+    w.end();
+  }
 }
 
 /** Removes a cached model (all of them with no URL). Resolves to whether anything was removed. */

@@ -266,6 +266,27 @@ describe('signal and idle timeout (a server on 127.0.0.1)', () => {
     await closed('/stall');
   });
 
+  it('an image URL that stalls is a NETWORK error after idleTimeoutMs, the same on the page and in the worker; later calls work', async () => {
+    const page = await createImageClassifier({ model: MODEL.slice(), idleTimeoutMs: 300 });
+    const inWorker = await createImageClassifier({ model: MODEL.slice(), idleTimeoutMs: 300, worker: fakeWorker() });
+    try {
+      const url = `${server.url}/stall`;
+      const t0 = performance.now();
+      const want = await outcome(() => page.classify(url));
+      expect(performance.now() - t0).toBeLessThan(10_000);
+      expect(want).toMatchObject({ name: 'WebvitError', code: 'NETWORK' });
+      for (const part of [`download of ${url} (the image) stalled`, `4096 of ${MODEL.byteLength} bytes`]) expect((want as { message: string }).message).toContain(part);
+      await closed('/stall');
+      expect(await outcome(() => inWorker.classify(url))).toEqual(want);
+      await closed('/stall');
+      same(await page.classify(images[0]), reference[0], 'page after the stall');
+      same(await inWorker.classify(images[0]), reference[0], 'worker after the stall');
+    } finally {
+      await page.dispose();
+      await inWorker.dispose();
+    }
+  });
+
   it('aborted while the model compiles (page and worker): ABORTED, and the device webvit made is destroyed', async () => {
     for (const worker of [undefined, fakeWorker()]) {
       const ac = new AbortController();
