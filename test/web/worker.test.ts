@@ -240,6 +240,24 @@ describe('page mode and worker mode refuse the same input with the same WebvitEr
   });
 });
 
+describe('posting fails', () => {
+  it('a postMessage that throws (DataCloneError) rejects that call with a WebvitError; the next call works', async () => {
+    const worker = fakeWorker();
+    const clf = await createImageClassifier({ model: MODEL.slice(), worker });
+    try {
+      const post = worker.postMessage.bind(worker);
+      worker.postMessage = () => {
+        throw new DOMException('An object could not be cloned.', 'DataCloneError');
+      };
+      await expectWebvitError(() => clf.classify(images[0]), 'BAD_INPUT', ['DataCloneError', 'could not be cloned']);
+      worker.postMessage = post;
+      same(await clf.classify(images[0]), reference[0], 'after the failed post');
+    } finally {
+      await clf.dispose();
+    }
+  });
+});
+
 describe('signal and idle timeout (a server on 127.0.0.1)', () => {
   let server: Awaited<ReturnType<typeof startStallServer>>;
   beforeAll(async () => {
