@@ -195,45 +195,28 @@ describe('webvit classify: memory and hostile inputs', () => {
     expect(r1.bytes - base.bytes, `1 image ${mb(r1.bytes)} MB, base ${mb(base.bytes)} MB`).toBeLessThan(2 * 64 * 2 ** 20);
   });
 
-  it('an image whose preprocessed values are not finite is refused on its own line, naming the levels; the others are classified (exit 1)', () => {
-    // std 1e-45 (a float32 denormal): level 0 normalises to 0, every other level to +Inf. Before,
-    // the forward pass ran on Inf and printed "NaN%" with exit 0. The pixels are not read back
-    // after preprocessing: an image is refused from its own pixel levels, before its upload.
-    const parts = splitWeights(readFileSync(TINY_GRAY));
-    parts.metadata['webvit.preprocess'] = JSON.stringify({ resize: null, crop: 28, interpolation: 'bilinear', mean: [0], std: [1e-45], channels: 'grayscale' });
-    const model = join(tmp, 'inf-std.safetensors');
-    writeFileSync(model, joinWeights(parts));
+  it('a model whose preprocessing overflows float32 (std 1e-45, 1e-37) is refused at load, naming the field; no NaN or Inf result is printed (exit 1)', () => {
+    // std 1e-45 (a float32 denormal) normalises every level but 0 to +Inf; std 1e-37 to values up to
+    // 1e37, on which the forward pass overflows. Before issue 17 both reached the images: the first
+    // was refused per image from its levels, the second per image after the forward pass. Now a
+    // preprocessing that takes an 8-bit level beyond ±1e6 is refused when the model loads
+    // (src/model/preprocess.ts, checkNormalisation), before any image is read.
     const black = join(tmp, 'black.png');
     writeFileSync(black, encodePng({ width: 28, height: 28, depth: 8, colorType: 0, raw: new Uint8Array(28 * 29) }, (b) => deflateSync(b)));
-    const r = cli('classify', black, 'examples/bag.png', black, '--model', model, '--json', '--no-tune');
-    expect(r.code, r.stderr).toBe(1);
-    const out = jsonLines(r.stdout);
-    expect(out.map((o) => o.file)).toEqual([black, 'examples/bag.png', black]);
-    expect(out[0].top).toBeDefined();
-    expect(out[2].top).toBeDefined();
-    for (const t of [...(out[0].top as { p: number }[]), ...(out[2].top as { p: number }[])]) expect(Number.isFinite(t.p)).toBe(true);
-    expect(out[1].error).toMatch(/^pixel level \d+ at channel 0, row \d+, column \d+ normalises to Infinity: .*std \[1e-45\].* levels 1, 2, 3 … 255 \(255 levels\).*webvit\.preprocess/);
-    const plain = cli('classify', 'examples/bag.png', black, '--model', model, '--no-tune');
-    expect(plain.code).toBe(1);
-    expect(plain.stdout).not.toMatch(/NaN/);
-    expect(errLines(plain.stderr)[0]).toMatch(/^webvit: examples\/bag\.png: pixel level \d+ at channel 0, row \d+, column \d+ normalises to Infinity/);
-  });
-
-  it('an image on which the model overflows float32 is refused on its own line; the rest of its batch is still classified', () => {
-    // std 1e-37: every preprocessed value is finite but up to 1e37, and the forward pass overflows
-    // on any image that is not black. Before, the model's error ended the whole run.
-    const parts = splitWeights(readFileSync(TINY_GRAY));
-    parts.metadata['webvit.preprocess'] = JSON.stringify({ resize: null, crop: 28, interpolation: 'bilinear', mean: [0], std: [1e-37], channels: 'grayscale' });
-    const model = join(tmp, 'huge-std.safetensors');
-    writeFileSync(model, joinWeights(parts));
-    const black = join(tmp, 'black2.png');
-    writeFileSync(black, encodePng({ width: 28, height: 28, depth: 8, colorType: 0, raw: new Uint8Array(28 * 29) }, (b) => deflateSync(b)));
-    const r = cli('classify', black, 'examples/bag.png', black, '--model', model, '--json', '--batch', '3', '--no-tune');
-    expect(r.code, r.stderr).toBe(1);
-    const out = jsonLines(r.stdout);
-    expect(out.map((o) => Object.keys(o).sort().join())).toEqual(['file,top', 'error,file', 'file,top']);
-    expect(out[1].error).toMatch(/not finite .*float32 overflowed.*model's preprocessing: mean \[0\], std \[1e-37\]/);
-    expect(errLines(r.stderr).at(-1)).toMatch(/classified 2 of 3 images .*; 1 failed$/);
+    for (const std of [1e-45, 1e-37]) {
+      const parts = splitWeights(readFileSync(TINY_GRAY));
+      parts.metadata['webvit.preprocess'] = JSON.stringify({ resize: null, crop: 28, interpolation: 'bilinear', mean: [0], std: [std], channels: 'grayscale' });
+      const model = join(tmp, `std-${std}.safetensors`);
+      writeFileSync(model, joinWeights(parts));
+      for (const json of [[], ['--json']]) {
+        const r = cli('classify', black, 'examples/bag.png', black, '--model', model, ...json, '--no-tune');
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.stdout).toBe('');
+        expect(r.stderr).not.toMatch(/NaN|Infinity%/);
+        expect(errLines(r.stderr)[0]).toContain(`webvit: ${model}: __metadata__["webvit.preprocess"]: std[0] ${std}`);
+        expect(errLines(r.stderr)[0]).toMatch(/beyond ±1000000 .*fix mean\/std\/rescale/);
+      }
+    }
   });
 
   it('file names with a newline or other control characters are quoted on plain-text lines (one line per image)', () => {
