@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { flushed } from './exit.js';
+import { TERMINATING_SIGNALS } from '../runtime/node-write-file.js';
 
 /**
  * Dawn's Vulkan backend prints two lines on every adapter request when the driver's limits exceed
@@ -86,10 +87,12 @@ export async function runQuietChild(argv: string[]): Promise<number | undefined>
   });
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (s: string) => filter.push(s));
-  // Ctrl-C reaches the whole process group (the child handles it); a signal sent to this process
-  // alone is passed on. Either way this process waits for the child and exits as it did.
+  // Ctrl-C reaches the whole process group (the child handles it); a terminating signal sent to
+  // this process alone is passed on (every one the output writer cleans up after, so a temporary
+  // file is removed by the process that made it). Either way this process waits for the child and
+  // exits as it did.
   const forward = (signal: NodeJS.Signals) => () => void child.kill(signal);
-  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((s) => [s, forward(s)] as const);
+  const handlers = TERMINATING_SIGNALS.map((s) => [s, forward(s)] as const);
   for (const [s, h] of handlers) process.on(s, h);
   return new Promise((resolve, reject) => {
     child.on('error', reject);
@@ -99,7 +102,7 @@ export async function runQuietChild(argv: string[]): Promise<number | undefined>
       if (!signal) return resolve(code ?? 1);
       // The child died on a signal: end the same way, so that a shell sees it (a loop stops on
       // Ctrl-C). A crash (SIGSEGV, SIGABRT, ...) is said in words first: it printed nothing itself.
-      if (!['SIGINT', 'SIGTERM', 'SIGHUP'].includes(signal)) process.stderr.write(`webvit: the GPU process ended on ${signal}\n`);
+      if (!(TERMINATING_SIGNALS as readonly string[]).includes(signal)) process.stderr.write(`webvit: the GPU process ended on ${signal}\n`);
       await flushed(process.stderr);
       process.kill(process.pid, signal);
       resolve(128 + (constants.signals[signal] ?? 0)); // if re-raising did not end this process

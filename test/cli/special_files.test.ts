@@ -291,8 +291,10 @@ describe('a full disk during explain leaves every file whole: the previous runâ€
 
 describe('a signal during a write leaves no temporary file, and ends the process as before', () => {
   /** convert (or explain) with the writer paused half-way; `signal` sent once it says so. */
-  async function interrupted(args: string[], signal: NodeJS.Signals, dir: string): Promise<{ ended: string | number | null; stderr: string }> {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: tmp, env: { ...process.env, CI: '1', WEBVIT_RAW_STDERR: '1', WEBVIT_TEST_PAUSE_WRITE: '4000' } });
+  async function interrupted(args: string[], signal: NodeJS.Signals, dir: string, rawStderr = true): Promise<{ ended: string | number | null; stderr: string }> {
+    const env: Record<string, string | undefined> = { ...process.env, CI: '1', WEBVIT_RAW_STDERR: '1', WEBVIT_TEST_PAUSE_WRITE: '4000' };
+    if (!rawStderr) delete env.WEBVIT_RAW_STDERR;
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: tmp, env });
     let stderr = '';
     const ended = new Promise<string | number | null>((res) => child.on('exit', (code, sig) => res(sig ?? code)));
     const paused = await new Promise<boolean>((res) => {
@@ -338,4 +340,18 @@ describe('a signal during a write leaves no temporary file, and ends the process
     expect(r.ended, r.stderr).toBe('SIGQUIT');
     expect(readdirSync(dir)).toEqual([]);
   });
+
+  // A GPU command runs in a child process (src/cli/quiet_dawn.ts); a signal sent to the parent
+  // alone (kill PID, not the process group) is passed on to the child, which removes its temporary
+  // file, and both end on that signal. Before, only SIGINT/SIGTERM/SIGHUP were passed on.
+  for (const signal of ['SIGQUIT', 'SIGUSR2', 'SIGALRM'] as const) {
+    it(`explain through the GPU child process, ${signal} to the parent alone: ends on ${signal}, no temporary file`, async () => {
+      const dir = fresh(`explain-parent-${signal}`);
+      mkdirSync(dir);
+      const r = await interrupted(['explain', BAG, '--model', TINY, '-o', dir, '--no-tune'], signal, dir, false);
+      expect(r.ended, r.stderr).toBe(signal);
+      expect(r.stderr).not.toContain('the GPU process ended');
+      expect(readdirSync(dir)).toEqual([]);
+    });
+  }
 });
