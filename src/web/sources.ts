@@ -1,7 +1,13 @@
 import { WebvitError, type WebvitErrorCode } from '../errors.js';
 import type { RgbaImage } from '../image/preprocessor.js';
-import type { ExternalPixels } from './texture_rows.js';
 import type { ImageSource, RgbaPixels } from './types.js';
+
+/** A source copyExternalImageToTexture takes, with its size (uploaded by TextureRows, ./texture_rows.ts). */
+export interface ExternalPixels {
+  source: GPUCopyExternalImageSource;
+  width: number;
+  height: number;
+}
 
 /**
  * A source, ready for the GPU: pixels in memory (ImageData), a DOM image for

@@ -1,6 +1,6 @@
 import type { GpuRgbaImage } from '../image/preprocessor.js';
 import { WebvitError } from '../errors.js';
-import { crossOrigin, why } from './sources.js';
+import { crossOrigin, why, type ExternalPixels } from './sources.js';
 
 /**
  * Texture → preprocessor band: one compute pass reads rows of an rgba8unorm texture (textureLoad,
@@ -28,13 +28,6 @@ const WORKGROUP = 64;
 /** Largest texture kept between calls (see trim). */
 export const KEEP_BYTES = 16 << 20;
 const MAX_GROUPS_X = 32768;
-
-/** A source copyExternalImageToTexture takes, with its size. */
-export interface ExternalPixels {
-  source: GPUCopyExternalImageSource;
-  width: number;
-  height: number;
-}
 
 /**
  * Uploads DOM images (ImageBitmap, canvas, video, VideoFrame) into one reusable texture and turns
