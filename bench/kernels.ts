@@ -1,4 +1,4 @@
-import { variantNames, type OpDefinition, type VariantInfo } from '../src/kernels/definition.js';
+import { variantNames, type CheckedOp, type VariantInfo } from '../src/kernels/definition.js';
 import { allOps } from '../src/model/ops.js';
 import { variantTol } from '../src/kernels/kernel.js';
 import { rng } from '../src/kernels/sample.js';
@@ -35,7 +35,7 @@ export function kernelCases(model: BenchModel, batch: number, maxWorkgroupStorag
   const graph = buildGraph({ ...c, num_classes: c.num_classes ?? 1000 }, () => dummy, { batch, maxWorkgroupStorage });
   const cases: KernelCase[] = [];
   let seed = 1;
-  const add = (def: OpDefinition, shape: object, where: string) => {
+  const add = (def: CheckedOp, shape: object, where: string) => {
     const inputs = def.sample(shape, rng(seed++));
     const reference = once(() => def.reference(shape, inputs));
     const table = def.variants as Record<string, VariantInfo>;

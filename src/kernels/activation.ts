@@ -1,4 +1,4 @@
-import type { OpDefinition, VariantInfo } from './definition.js';
+import type { OpChecks, OpDefinition, VariantInfo } from './definition.js';
 import { ceilDiv, grid1d, variantSource, type Binding, type Dispatch } from './kernel.js';
 import { randn } from './sample.js';
 
@@ -80,9 +80,8 @@ export function elementwise<N extends string>(op: N, act: Activation, a: Element
 }
 
 /**
- * The definition of an activation's standalone op: tested on a vec4 length (the MLP activations of
- * 197 tokens), an odd length (scalar path) and a wide range, against `act.ref64` in float64. It
- * carries the activation, so the kernel tests also run it fused in every matmul variant.
+ * The definition of an activation's standalone op (its checks: elementwiseChecks). It carries the
+ * activation, so the kernel tests also run it fused in every matmul variant.
  */
 export function elementwiseOp<N extends string>(op: N, act: Activation, tol: number): OpDefinition<ElementwiseShape, 'elementwise', N> & { activation: Activation } {
   return {
@@ -91,14 +90,23 @@ export function elementwiseOp<N extends string>(op: N, act: Activation, tol: num
     variants: ELEMENTWISE_VARIANTS,
     defaultVariant: 'elementwise',
     tol,
+    sample: ({ n, scale = 2 }, r) => ({ x: randn(r, n, scale) }),
+    outputLength: (s) => s.n,
+    dispatch: ({ n }, _variant, b, { label }) => elementwise(op, act, { label, n, x: b.x, out: b.out }),
+  };
+}
+
+/**
+ * The checks of an activation's standalone op: a vec4 length (the MLP activations of 197 tokens),
+ * an odd length (scalar path) and a wide range, against `act.ref64` in float64.
+ */
+export function elementwiseChecks(act: Activation): OpChecks<ElementwiseShape, 'elementwise'> {
+  return {
     testShapes: [
       { name: 'vec4 path, MLP activations of 197 tokens (n = 302592)', shape: { n: 197 * 1536, scale: 2 } },
       { name: 'scalar path, odd length (n = 1001)', shape: { n: 1001, scale: 3 } },
       { name: 'wide range: tails (gelu: past the erf clamp) (n = 4096)', shape: { n: 4096, scale: 8 } },
     ],
-    sample: ({ n, scale = 2 }, r) => ({ x: randn(r, n, scale) }),
     reference: (_, x) => Float64Array.from(x.x, act.ref64),
-    outputLength: (s) => s.n,
-    dispatch: ({ n }, _variant, b, { label }) => elementwise(op, act, { label, n, x: b.x, out: b.out }),
   };
 }

@@ -5,11 +5,13 @@ import { WebvitError } from '../errors.js';
 export type Precision = 'f32' | 'f16';
 
 /**
- * One op, described once (src/kernels/<op>/definition.ts): its named variants, the float64
- * reference, seeded inputs for a shape, how to dispatch it on standalone buffers, the shapes every
- * variant is tested on, the tolerance, and how the tuner reads a graph node. The registry lists
- * the definitions; the kernel tests, the kernel benchmark, the tuner and the forced-choice checks
- * iterate over it, so none of them holds a block per op. See docs/adding-an-op.md.
+ * One op, described once (src/kernels/<op>/definition.ts): its named variants, seeded inputs for a
+ * shape, how to dispatch it on standalone buffers, the tolerance, and how the tuner reads a graph
+ * node; what it is checked against (its test shapes and float64 reference: OpChecks) lies next to
+ * it in src/kernels/<op>/checks.ts. The registry lists the definitions; the kernel tests, the
+ * kernel benchmark, the tuner and the forced-choice checks iterate over it (the tests and the
+ * benchmark with the checks: allOps(), src/model/ops.ts), so none of them holds a block per op.
+ * See docs/adding-an-op.md.
  *
  * `S` is the op's problem shape (what its dispatch builder is called with, minus the buffers):
  * `{ M, K, N, epilogue, bias }` for a matmul. Every op writes one output, bound as `out`.
@@ -23,12 +25,8 @@ export interface OpDefinition<S extends object = object, V extends string = stri
   defaultVariant: V;
   /** Relative L2 tolerance against the float64 reference, for every variant (with why, at the definition). */
   tol: number;
-  /** Shapes every variant runs through in the tests: exact tile fits and awkward ones (197 tokens, 1000 classes, odd sizes). */
-  testShapes: readonly TestCase<S, V>[];
   /** Seeded inputs for a shape, by binding name. */
   sample(shape: S, rand: () => number): Record<string, Float32Array>;
-  /** float64 reference of `out` for those inputs. */
-  reference(shape: S, inputs: Record<string, Float32Array>): Float64Array;
   /** Elements of `out`. */
   outputLength(shape: S): number;
   /** The dispatch of `variant` on standalone buffers named as `sample`'s inputs, plus `out`. */
@@ -36,6 +34,22 @@ export interface OpDefinition<S extends object = object, V extends string = stri
   /** Tunable ops only: how the tuner reads a graph node of this op. */
   tuning?: TuningSpec<S, V>;
 }
+
+/**
+ * What an op is checked against (src/kernels/<op>/checks.ts): test-side only, so kept out of the
+ * definition, which the browser bundle carries (the checks of all ops were 3.0 KB of it gzipped,
+ * test/package/bundle_size.test.ts). Only allOps() (src/model/ops.ts) imports them, for the kernel
+ * tests, the shader corpus and the benchmark.
+ */
+export interface OpChecks<S extends object = object, V extends string = string> {
+  /** Shapes every variant runs through in the tests: exact tile fits and awkward ones (197 tokens, 1000 classes, odd sizes). */
+  testShapes: readonly TestCase<S, V>[];
+  /** float64 reference of `out` for the inputs `sample` drew. */
+  reference(shape: S, inputs: Record<string, Float32Array>): Float64Array;
+}
+
+/** A definition with its checks: what allOps() lists. */
+export type CheckedOp<S extends object = object, V extends string = string, N extends string = string> = OpDefinition<S, V, N> & OpChecks<S, V>;
 
 export interface VariantInfo<S extends object = object> extends VariantNeeds {
   /** One line: what this variant changes against the op's first (reference) variant. */

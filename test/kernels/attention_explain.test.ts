@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ATTENTION_EXPLAIN } from '../../src/kernels/attention_explain/definition.js';
+import { ATTENTION_EXPLAIN_CHECKS } from '../../src/kernels/attention_explain/checks.js';
 import { attentionExplain } from '../../src/kernels/attention_explain/op.js';
 import { attentionDistanceRef } from '../../src/kernels/attention_explain/reference.js';
 import { attentionRef } from '../../src/kernels/attention/reference.js';
@@ -15,7 +16,7 @@ import { freshSeed, rng } from '../helpers/random.js';
 // attentionRef within attention's own 1e-5, the distances against attentionDistanceRef within the
 // op's 1e-5, on every test shape of the definition.
 describe('attention_explain: attention output and distances, both poisoned', () => {
-  for (const variant of variantNames(ATTENTION_EXPLAIN)) for (const c of ATTENTION_EXPLAIN.testShapes) {
+  for (const variant of variantNames(ATTENTION_EXPLAIN)) for (const c of ATTENTION_EXPLAIN_CHECKS.testShapes) {
     it(`${variant}: ${c.name}`, async (t) => {
       const s = c.shape;
       if (ATTENTION_EXPLAIN.variants[variant].inapplicable?.(s)) return; // ops.test.ts checks the refusal

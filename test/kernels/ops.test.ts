@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { variantNames, type OpDefinition, type VariantInfo } from '../../src/kernels/definition.js';
 import type { Activation } from '../../src/kernels/activation.js';
 import { MATMUL } from '../../src/kernels/matmul/definition.js';
+import { MATMUL_CHECKS } from '../../src/kernels/matmul/checks.js';
 import { epilogueName } from '../../src/kernels/matmul/epilogue.js';
 import { allOps } from '../../src/model/ops.js';
 import { WebvitError } from '../../src/runtime/errors.js';
@@ -58,7 +59,7 @@ for (const def of allOps()) {
 // matmul variant, on a vec4 and a scalar shape; the ones matmul's own test shapes use are covered.
 const fused = (allOps() as readonly (OpDefinition & { activation?: Activation })[])
   .flatMap((d) => (d.activation ? [d.activation] : []))
-  .filter((act) => !MATMUL.testShapes.some((c) => epilogueName(c.shape.epilogue) === act.name));
+  .filter((act) => !MATMUL_CHECKS.testShapes.some((c) => epilogueName(c.shape.epilogue) === act.name));
 for (const act of fused) {
   for (const variant of variantNames(MATMUL)) {
     describe(`matmul/${variant} with ${act.name} fused`, () => {
@@ -70,7 +71,7 @@ for (const act of fused) {
           const seed = freshSeed();
           const inputs = MATMUL.sample(shape, rng(seed));
           const got = await runDispatch(device, (b) => MATMUL.dispatch(shape, variant, b, ctx(16384)), { inputs, outputs: { out: M * N } });
-          expectWithin(`matmul/${variant} ${act.name} ${M}x${K}x${N}`, relL2(got.out, MATMUL.reference(shape, inputs)), variantTol(MATMUL.tol, MATMUL.variants[variant]), seed, got.out);
+          expectWithin(`matmul/${variant} ${act.name} ${M}x${K}x${N}`, relL2(got.out, MATMUL_CHECKS.reference(shape, inputs)), variantTol(MATMUL.tol, MATMUL.variants[variant]), seed, got.out);
         });
       }
     });

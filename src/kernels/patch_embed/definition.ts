@@ -1,16 +1,6 @@
 import type { OpDefinition } from '../definition.js';
 import { randn } from '../sample.js';
 import { patchEmbed, PATCH_EMBED_VARIANTS, type PatchEmbedShape, type PatchEmbedVariant } from './op.js';
-import { patchEmbedRef } from './reference.js';
-
-const cases: [string, number, number, number, number, number, number][] = [
-  // name, batch, channels, image, patch, D, prefix tokens (1 class; 2 class + distillation; 0 none)
-  ['ViT/16 at 224: 197 tokens (vec4 pixel loads)', 1, 3, 224, 16, 96, 1],
-  ['grey 28 px, patch 7: K = 49, 50 tokens, batch 3 (scalar loads)', 3, 1, 28, 7, 48, 1],
-  ['32 px, patch 8, batch 2, D = 10 (scalar stores)', 2, 3, 32, 8, 10, 1],
-  ['DeiT distilled: 2 prefix tokens, 32 px, patch 4', 2, 3, 32, 4, 20, 2],
-  ['no class token: patches only, batch 3', 3, 3, 24, 8, 12, 0],
-];
 
 const tokens = (s: PatchEmbedShape) => s.prefix + (s.imageSize / s.patchSize) ** 2;
 
@@ -21,7 +11,6 @@ export const PATCH_EMBED: OpDefinition<PatchEmbedShape, PatchEmbedVariant, 'patc
   defaultVariant: 'tiled_gather',
   // Relative L2 ≤ 1e-5 against float64: dot products of length C·P·P ≤ 768 in float32.
   tol: 1e-5,
-  testShapes: cases.map(([name, batch, channels, imageSize, patchSize, D, prefix]) => ({ name, shape: { batch, channels, imageSize, patchSize, D, prefix } })),
   sample: (s, r) => {
     const K = s.channels * s.patchSize ** 2;
     const x: Record<string, Float32Array> = {
@@ -34,7 +23,6 @@ export const PATCH_EMBED: OpDefinition<PatchEmbedShape, PatchEmbedVariant, 'patc
     x.pos = randn(r, tokens(s) * s.D, 0.5);
     return x;
   },
-  reference: (s, x) => patchEmbedRef(x.image, x.w, x.bias, [x.cls, x.dist].slice(0, s.prefix), x.pos, s.batch, s.channels, s.imageSize, s.patchSize, s.D),
   outputLength: (s) => s.batch * tokens(s) * s.D,
   dispatch: (s, variant, b, { label }) =>
     patchEmbed({ label, batch: s.batch, channels: s.channels, imageSize: s.imageSize, patchSize: s.patchSize, D: s.D, image: b.image, w: b.w, bias: b.bias, cls: s.prefix >= 1 ? b.cls : undefined, dist: s.prefix >= 2 ? b.dist : undefined, pos: b.pos, out: b.out, variant }),
