@@ -23,6 +23,8 @@ export type WebvitErrorCode =
   | 'DEVICE_LOST'
   /** The caller's AbortSignal stopped it (createImageClassifier's `signal`). */
   | 'ABORTED'
+  /** Worker mode: the worker script did not load, did not answer, or is of another webvit build. */
+  | 'WORKER'
   | 'GPU';
 
 export class WebvitError extends Error {

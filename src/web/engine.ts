@@ -67,16 +67,25 @@ export class Engine implements ImageClassifier {
 
   static async create(options: ClassifierOptions): Promise<Engine> {
     checkOptions(options);
-    const fetched = await fetchModel(options.model, options, (bytes, source) => readWeights(bytes, source));
-    const c = fetched.value.config;
-    if (c.num_channels !== 1 && c.num_channels !== 3) {
-      throw new WebvitError('BAD_CONFIG', `${fetched.source}: takes ${c.num_channels}-channel images; the image classifier handles 1-channel (greyscale) and 3-channel (RGB) models`);
+    // The device first: without WebGPU (no navigator.gpu, no adapter, a factory that fails) this
+    // fails before a byte of the weights is downloaded.
+    const device = await newDevice(options);
+    let engine: Engine;
+    try {
+      const fetched = await fetchModel(options.model, options, (bytes, source) => readWeights(bytes, source));
+      const c = fetched.value.config;
+      if (c.num_channels !== 1 && c.num_channels !== 3) {
+        throw new WebvitError('BAD_CONFIG', `${fetched.source}: takes ${c.num_channels}-channel images; the image classifier handles 1-channel (greyscale) and 3-channel (RGB) models`);
+      }
+      const { model } = options;
+      const url = typeof model === 'string' || model instanceof URL ? model : undefined;
+      const reload = url !== undefined && fetched.inCache ? reloadFromCache(url, options) : reloadFromBytes(fetched.bytes, fetched.source);
+      engine = new Engine(options, reload, fetched.source, fetched.fromCache, c);
+      engine.rt = await engine.build(fetched.value, device);
+    } catch (e) {
+      if (options.device === undefined) device.destroy();
+      throw e;
     }
-    const { model } = options;
-    const url = typeof model === 'string' || model instanceof URL ? model : undefined;
-    const reload = url !== undefined && fetched.inCache ? reloadFromCache(url, options) : reloadFromBytes(fetched.bytes, fetched.source);
-    const engine = new Engine(options, reload, fetched.source, fetched.fromCache, c);
-    engine.rt = await engine.build(fetched.value);
     if (options.signal?.aborted) {
       await engine.dispose();
       checkAborted(options.signal, 'while the model compiled');
@@ -296,7 +305,7 @@ export class Engine implements ImageClassifier {
       );
     }
     const weights = await this.reload();
-    this.rt = await this.build(weights, lost?.device);
+    this.rt = await this.build(weights, await newDevice(this.options, lost?.device));
     if (lost) this.recoveries++;
     this.lost = undefined;
     return this.rt;
@@ -305,19 +314,7 @@ export class Engine implements ImageClassifier {
   /** The device lost last, and why (until a new runtime is built). */
   private lost?: { device: GPUDevice; info: GPUDeviceLostInfo };
 
-  private async newDevice(lost?: GPUDevice): Promise<GPUDevice> {
-    const d = this.options.device;
-    if (d === undefined) return getDevice();
-    const device = typeof d === 'function' ? await d() : d;
-    if (!device || typeof (device as GPUDevice).createBuffer !== 'function') {
-      throw new WebvitError('BAD_ARGUMENT', `device must be a GPUDevice or a function returning one, got ${describeSource(device)}`);
-    }
-    if (device === lost) throw new WebvitError('DEVICE_LOST', 'the device function returned the device that was just lost; it must request a new one (adapter.requestDevice())');
-    return device;
-  }
-
-  private async build(weights: LoadedWeights, lost?: GPUDevice): Promise<Runtime> {
-    const device = await this.newDevice(lost);
+  private async build(weights: LoadedWeights, device: GPUDevice): Promise<Runtime> {
     this.labels = weights.labels;
     const onProgress = this.options.onProgress;
     const model = await ViTModel.fromWeights(device, weights, {
@@ -371,6 +368,18 @@ export class Engine implements ImageClassifier {
     }
     return out;
   }
+}
+
+/** webvit's own device, or the app's (its factory called again after a loss). */
+async function newDevice(options: ClassifierOptions, lost?: GPUDevice): Promise<GPUDevice> {
+  const d = options.device;
+  if (d === undefined) return getDevice();
+  const device = typeof d === 'function' ? await d() : d;
+  if (!device || typeof (device as GPUDevice).createBuffer !== 'function') {
+    throw new WebvitError('BAD_ARGUMENT', `device must be a GPUDevice or a function returning one, got ${describeSource(device)}`);
+  }
+  if (device === lost) throw new WebvitError('DEVICE_LOST', 'the device function returned the device that was just lost; it must request a new one (adapter.requestDevice())');
+  return device;
 }
 
 // Made in functions of their own so that each closure holds only what it names (not the parsed

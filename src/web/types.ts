@@ -173,6 +173,7 @@ export interface ImageClassifier {
    */
   explain(source: ImageSource): Promise<ImageExplanation>;
   readonly info: ClassifierInfo;
+  /** Live GPU buffers and textures, and the calls made; after dispose(), zeros and the calls. */
   stats(): Promise<ClassifierStats>;
   /** Frees webvit's GPU memory (after calls in flight); a device the app passed in keeps working. */
   dispose(): Promise<void>;

@@ -13,7 +13,14 @@ export type WireOptions = Omit<ClassifierOptions, 'model' | 'device' | 'onProgre
   wantProgress: boolean;
 };
 
+/**
+ * The page's first message is 'hello'; the worker answers with this. Raise it with any change to
+ * Request or Reply, so a page and a worker script of different webvit builds refuse each other.
+ */
+export const WIRE_VERSION = 1;
+
 export type Request =
+  | { id: number; type: 'hello' }
   | { id: number; type: 'create'; options: WireOptions }
   | { id: number; type: 'classify'; sources: WireSource[]; topK?: number }
   | { id: number; type: 'embed'; sources: WireSource[] }

@@ -5,7 +5,7 @@
 import { WebvitError } from '../errors.js';
 import { Engine } from './engine.js';
 import { asWebvitError } from './sources.js';
-import type { Reply, Request } from './wire.js';
+import { WIRE_VERSION, type Reply, type Request } from './wire.js';
 
 declare const self: { onmessage: ((e: MessageEvent<Request>) => void) | null; postMessage(m: Reply, transfer?: Transferable[]): void };
 
@@ -22,6 +22,8 @@ function need(): Engine {
 
 async function handle(m: Exclude<Request, { type: 'abort' }>): Promise<{ value: unknown; transfer?: Transferable[]; info?: boolean }> {
   switch (m.type) {
+    case 'hello':
+      return { value: WIRE_VERSION };
     case 'create': {
       const { wantProgress, ...options } = m.options;
       creating = new AbortController();
@@ -50,7 +52,8 @@ async function handle(m: Exclude<Request, { type: 'abort' }>): Promise<{ value: 
       const e = engine;
       engine = undefined;
       await e?.dispose();
-      return { value: null };
+      // Its stats after dispose (zeros, and the calls made), which the page returns from then on.
+      return { value: await e?.stats() };
     }
   }
 }

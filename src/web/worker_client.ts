@@ -4,10 +4,12 @@ import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats
 import type { ClassifyProfile } from './profile.js';
 import { SerialQueue } from './queue.js';
 import { checkAborted, fetchModel } from './weights.js';
-import type { Reply, Request, WireOptions, WireSource } from './wire.js';
+import { WIRE_VERSION, type Reply, type Request, type WireOptions, type WireSource } from './wire.js';
 
 /** The worker script, next to the browser bundle (scripts/build.mjs writes both to dist/). */
 const DEFAULT_WORKER = 'webvit.worker.js';
+/** How long the worker has to load and answer 'hello': another script never answers. */
+const HELLO_MS = 10_000;
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 type Pending = { resolve: (v: { value: unknown; info?: ClassifierInfo }) => void; reject: (e: unknown) => void };
@@ -24,15 +26,17 @@ export class WorkerClassifier implements ImageClassifier {
   private readonly pending = new Map<number, Pending>();
   private disposed = false;
   private failure?: WebvitError;
+  /** The worker's stats() after dispose. */
+  private final?: ClassifierStats;
   info!: ClassifierInfo;
 
-  private constructor(private readonly worker: Worker, private readonly options: ClassifierOptions) {
+  private constructor(private readonly worker: Worker, private readonly options: ClassifierOptions, where: string) {
     worker.onmessage = (e: MessageEvent<Reply>) => this.receive(e.data);
     worker.onerror = (e: ErrorEvent) => {
       e.preventDefault?.();
       const why = e.message ? `: ${e.message}` : '';
       this.fail(
-        this.info ? new WebvitError('GPU', `webvit's worker crashed${why}; create a new classifier`) : notStarted(why),
+        this.info ? new WebvitError('GPU', `webvit's worker crashed${why}; create a new classifier`) : notStarted(where, `did not start${why}`),
       );
     };
     worker.onmessageerror = () => this.fail(new WebvitError('GPU', "webvit's worker sent a message that could not be read"));
@@ -54,21 +58,28 @@ export class WorkerClassifier implements ImageClassifier {
     }
     checkAborted(signal, 'before the worker started');
     let worker: Worker;
+    let where = '(the Worker given)';
     if (typeof w === 'object' && w !== null && typeof (w as Worker).postMessage === 'function') worker = w as Worker;
     else {
       if (typeof Worker === 'undefined') throw new WebvitError('BAD_ARGUMENT', 'worker: true needs Web Workers, which this environment lacks');
-      const url = w === true ? new URL(`./${DEFAULT_WORKER}`, import.meta.url).href : absoluteUrl(w as string, 'worker URL', 'BAD_ARGUMENT');
+      where = w === true ? new URL(`./${DEFAULT_WORKER}`, import.meta.url).href : absoluteUrl(w as string, 'worker URL', 'BAD_ARGUMENT');
       try {
-        worker = new Worker(url, { type: 'module', name: 'webvit' });
+        worker = new Worker(where, { type: 'module', name: 'webvit' });
       } catch (e) {
-        throw notStarted(`: ${(e as Error)?.message ?? e}`);
+        throw notStarted(where, `did not start: ${(e as Error)?.message ?? e}`);
       }
     }
-    const c = new WorkerClassifier(worker, options);
+    const c = new WorkerClassifier(worker, options, where);
     // The signal cannot be sent: its abort goes over as a message, and the worker's create fails with ABORTED.
     const abort = () => worker.postMessage({ type: 'abort' } as Request);
     signal?.addEventListener('abort', abort);
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
+      // A handshake first: a wrong script (it never answers) or one of another build fails here.
+      const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(notStarted(where, `did not answer in ${HELLO_MS / 1000} s`)), HELLO_MS)));
+      const v = (await Promise.race([c.request({ type: 'hello' }), late])).value;
+      if (v !== WIRE_VERSION) throw notStarted(where, `speaks webvit's messages version ${v}, this page version ${WIRE_VERSION} (a worker of another build)`);
+      checkAborted(signal, 'before the worker started');
       const wire: WireOptions = { ...rest, model: wireModel, tune, wantProgress: onProgress !== undefined };
       const r = await c.request({ type: 'create', options: wire }, transfer);
       c.info = r.info!;
@@ -77,6 +88,7 @@ export class WorkerClassifier implements ImageClassifier {
       worker.terminate();
       throw e;
     } finally {
+      clearTimeout(timer);
       signal?.removeEventListener('abort', abort);
     }
   }
@@ -108,13 +120,18 @@ export class WorkerClassifier implements ImageClassifier {
   }
 
   async stats(): Promise<ClassifierStats> {
+    // After dispose(), as on the main thread: nothing held, and the calls made.
+    if (this.disposing) {
+      await this.disposing;
+      return { buffers: 0, bytes: 0, textures: 0, textureBytes: 0, calls: 0, ...this.final };
+    }
     return (await this.request({ type: 'stats' })).value as ClassifierStats;
   }
 
   dispose(): Promise<void> {
     this.disposing ??= (async () => {
       try {
-        await this.request({ type: 'dispose' });
+        this.final = (await this.request({ type: 'dispose' })).value as ClassifierStats;
       } catch {
         /* a failed worker has nothing left to free */
       }
@@ -197,8 +214,8 @@ async function toWire(list: ImageSource[]): Promise<{ wire: WireSource[]; transf
   return { wire, transfer };
 }
 
-const notStarted = (why: string): WebvitError =>
+const notStarted = (where: string, what: string): WebvitError =>
   new WebvitError(
-    'NETWORK',
-    `webvit's worker did not start${why}: is dist/webvit.worker.js served next to webvit.browser.js (as JavaScript, same origin)? Or pass its URL: \`worker: new URL('…/webvit.worker.js', import.meta.url)\``,
+    'WORKER',
+    `webvit's worker ${where} ${what}: is dist/webvit.worker.js, of the same build, served next to webvit.browser.js (as JavaScript, same origin)? Or pass its URL: \`worker: new URL('…/webvit.worker.js', import.meta.url)\``,
   );

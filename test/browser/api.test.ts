@@ -186,9 +186,10 @@ describe('web API in Chromium (SwiftShader)', () => {
     expect(await call('apiTextureTrim')).toEqual({ big: 0, small: 4 * 100 * 80 });
   }, 60_000);
 
-  it('a worker script that is not there is a NETWORK error saying where the worker must be', async () => {
+  it('a worker script that is not there is a WORKER error naming its URL and saying where the worker must be', async () => {
     const r = await page.evaluate(() => (window as unknown as { apiMissingWorker: () => Promise<{ name: string; code: string; message: string }> }).apiMissingWorker());
-    expect(r).toMatchObject({ name: 'WebvitError', code: 'NETWORK' });
+    expect(r).toMatchObject({ name: 'WebvitError', code: 'WORKER' });
+    expect(r.message).toContain('/dist/no-such-worker.js');
     expect(r.message).toContain('webvit.worker.js');
   }, 60_000);
 

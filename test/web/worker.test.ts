@@ -151,7 +151,7 @@ describe('worker mode (in-process channel)', () => {
 });
 
 describe('worker failures', () => {
-  it('a worker that fails before it answers is a NETWORK error naming webvit.worker.js', async () => {
+  it('a worker that fails before it answers is a WORKER error naming webvit.worker.js', async () => {
     const broken = {
       onerror: null as ((e: Partial<ErrorEvent>) => void) | null,
       postMessage() {
@@ -161,13 +161,74 @@ describe('worker failures', () => {
     };
     const e = await createImageClassifier({ model: MODEL.slice().buffer, worker: broken as unknown as Worker }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(WebvitError);
-    expect((e as WebvitError).code).toBe('NETWORK');
+    expect((e as WebvitError).code).toBe('WORKER');
     expect((e as WebvitError).message).toMatch(/webvit\.worker\.js.*|Failed to load module script/);
+  });
+
+  it('a worker of another build (its hello answers another version) is a WORKER error; the create is never sent', async () => {
+    const sent: string[] = [];
+    const other = {
+      onmessage: null as ((e: { data: unknown }) => void) | null,
+      postMessage(m: { id: number; type: string }) {
+        sent.push(m.type);
+        setTimeout(() => other.onmessage?.({ data: { id: m.id, ok: true, value: 999 } }));
+      },
+      terminate() {},
+    };
+    await expectWebvitError(() => createImageClassifier({ model: MODEL.slice().buffer, worker: other as unknown as Worker }), 'WORKER', ['version 999', 'another build']);
+    expect(sent).toEqual(['hello']);
   });
 
   it('worker: true without Worker support, and a TuneStore, are refused', async () => {
     await expectWebvitError(() => createImageClassifier({ model: MODEL.slice().buffer, worker: true }), 'BAD_ARGUMENT', ['Web Workers']);
     await expectWebvitError(() => createImageClassifier({ model: MODEL.slice().buffer, worker: fakeWorker(), tune: { get: () => undefined, set: () => undefined } as never }), 'BAD_ARGUMENT', ['TuneStore']);
+  });
+});
+
+describe('without WebGPU nothing is downloaded (page and worker)', () => {
+  it('an adapter request that finds none: NO_ADAPTER before any fetch, on the page and in the worker', async () => {
+    const gpu = navigator.gpu as { requestAdapter: GPU['requestAdapter'] };
+    const real = gpu.requestAdapter;
+    gpu.requestAdapter = async () => null;
+    const fetches = vi.spyOn(globalThis, 'fetch');
+    try {
+      for (const worker of [undefined, fakeWorker()]) {
+        // Port 9 (discard): a download would fail with NETWORK, after its fetch.
+        const e = await outcome(() => createImageClassifier({ model: 'http://127.0.0.1:9/model.safetensors', cache: false, worker }));
+        expect(e, worker ? 'worker' : 'page').toMatchObject({ name: 'WebvitError', code: 'NO_ADAPTER' });
+        expect(fetches, worker ? 'worker' : 'page').not.toHaveBeenCalled();
+      }
+    } finally {
+      gpu.requestAdapter = real;
+      fetches.mockRestore();
+    }
+  });
+
+  it("a device factory that fails: its error, and the app's fetch is never called", async () => {
+    let calls = 0;
+    const fetch = (async () => {
+      calls++;
+      return new Response(MODEL.slice());
+    }) as typeof globalThis.fetch;
+    const device = async (): Promise<GPUDevice> => {
+      throw new WebvitError('NO_ADAPTER', 'no adapter here');
+    };
+    await expectWebvitError(() => createImageClassifier({ model: 'http://127.0.0.1:9/model.safetensors', cache: false, fetch, device }), 'NO_ADAPTER', ['no adapter here']);
+    expect(calls).toBe(0);
+  });
+});
+
+describe('stats() after dispose()', () => {
+  it('returns zeros and the calls made, the same on the page and in the worker', async () => {
+    const got: unknown[] = [];
+    for (const worker of [undefined, fakeWorker()]) {
+      const clf = await createImageClassifier({ model: MODEL.slice(), worker });
+      await clf.classify(images[0]);
+      await clf.dispose();
+      got.push(await clf.stats().then((s) => ({ stats: s }), (e: WebvitError) => ({ error: `${e.code}: ${e.message}` })));
+    }
+    expect(got[0]).toEqual({ stats: { buffers: 0, bytes: 0, textures: 0, textureBytes: 0, calls: 1 } });
+    expect(got[1]).toEqual(got[0]);
   });
 });
 
