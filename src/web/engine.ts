@@ -1,4 +1,4 @@
-import { WebvitError } from '../errors.js';
+import { clip, WebvitError } from '../errors.js';
 import { ImagePreprocessor, type PreprocessorImage } from '../image/preprocessor.js';
 import { ViTModel } from '../model/vit.js';
 import { readWeights, type LoadedWeights } from '../model/weights.js';
@@ -7,12 +7,12 @@ import { adapterIdentity, getDevice } from '../runtime/device.js';
 import { chunksOf } from './batching.js';
 import { profileImage, type ClassifyProfile } from './profile.js';
 import { SerialQueue } from './queue.js';
-import { asWebvitError, describeSource, nameOf, pixelsOf, taken, type Pixels } from './sources.js';
+import { asWebvitError, describeSource, nameOf, pixelsOf, taken, type Pixels, type Wait } from './sources.js';
 import { TextureRows } from './texture_rows.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ClassifyOptions, ImageClassifier, ImageExplanation, ImageSource } from './types.js';
 import { rolloutRow } from '../model/explain.js';
 import { readback } from '../runtime/buffers.js';
-import { checkAborted, download, fetchModel } from './weights.js';
+import { checkAborted, DEFAULT_IDLE_MS, download, fetchModel } from './weights.js';
 
 /** What one GPU device holds for the classifier; made again after a device loss. */
 interface Runtime {
@@ -49,6 +49,9 @@ export class Engine implements ImageClassifier {
   /** K of the topk op in the plans: the largest topK asked so far, so one plan serves every K up to it. */
   private planK: number;
   private readonly batches = new Set<number>();
+  /** Aborted by dispose(): image downloads and <img> loads in flight end with DISPOSED. */
+  private readonly stop = new AbortController();
+  private readonly wait: Wait;
   private recoveries = 0;
   private calls = 0;
   private readonly maxBatch: number;
@@ -63,6 +66,7 @@ export class Engine implements ImageClassifier {
   ) {
     this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
     this.planK = Math.min(DEFAULT_TOP_K, config.num_classes);
+    this.wait = { ms: options.idleTimeoutMs ?? DEFAULT_IDLE_MS, signal: this.stop.signal };
   }
 
   static async create(options: ClassifierOptions): Promise<Engine> {
@@ -160,7 +164,8 @@ export class Engine implements ImageClassifier {
         const name = 'the image';
         // A source without a direct texture copy (see Pixels.fallback) is made a bitmap first.
         const decode = async (): Promise<Pixels> => {
-          const px = await pixelsOf(source, name, this.get);
+          const px = await pixelsOf(source, name, this.get, this.wait);
+          if (px.kind === 'texture') await rt.textures.checkDevice(px.texture, name);
           if (px.kind !== 'external' || !px.fallback) return px;
           try {
             return await probeCopy(rt, px, name);
@@ -180,7 +185,8 @@ export class Engine implements ImageClassifier {
     return this.call([source], ([source]) =>
       this.withRuntime(async (rt) => {
         const name = 'the image';
-        const px = await pixelsOf(source, name, this.get);
+        const px = await pixelsOf(source, name, this.get, this.wait);
+        if (px.kind === 'texture') await rt.textures.checkDevice(px.texture, name);
         const c = this.config;
         const per = c.num_channels * c.image_size * c.image_size;
         // The image preprocessed on the GPU as for classify, into a buffer of its own, read back
@@ -232,6 +238,8 @@ export class Engine implements ImageClassifier {
 
   private async release(): Promise<void> {
     this.disposed = true;
+    // The calls made before wait for nothing that may never come (a dripping download, a stalled <img>).
+    this.stop.abort(new WebvitError('DISPOSED', 'the classifier was disposed; create a new one'));
     await this.queue.idle();
     const rt = this.rt;
     this.rt = undefined;
@@ -248,7 +256,7 @@ export class Engine implements ImageClassifier {
   private labels?: string[];
 
   /** An image given by URL, downloaded as a model is (the idle timeout; no progress, no cache). */
-  private readonly get = (url: string, name: string) => download(url, { fetch: this.options.fetch, idleTimeoutMs: this.options.idleTimeoutMs }, `${name}: could not fetch`, '', `${url} (${name})`);
+  private readonly get = (url: string, name: string) => download(url, { fetch: this.options.fetch, idleTimeoutMs: this.options.idleTimeoutMs, signal: this.stop.signal }, `${name}: could not fetch`, '', `${url} (${name})`);
 
   /**
    * Queues `fn` with the call's sources as they are now (taken); whatever it throws reaches the app
@@ -338,13 +346,14 @@ export class Engine implements ImageClassifier {
       const names = Array.from({ length: chunk.count }, (_, i) => nameOf(chunk.start + i, list.length));
       // Every source of the pass is made ready (Blobs decoded) before the GPU work starts, so a
       // bad one fails the call before anything is queued.
-      const settled = await Promise.allSettled(names.map((name, i) => pixelsOf(list[chunk.start + i], name, this.get)));
+      const settled = await Promise.allSettled(names.map((name, i) => pixelsOf(list[chunk.start + i], name, this.get, this.wait)));
       const pixels = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
       try {
         const bad = settled.find((s) => s.status === 'rejected');
         try {
           if (bad) throw (bad as PromiseRejectedResult).reason;
           pixels.forEach((px, i) => px.kind !== 'memory' && rt.textures.check(px.kind === 'texture' ? px.texture : px, names[i]));
+          for (const [i, px] of pixels.entries()) if (px.kind === 'texture') await rt.textures.checkDevice(px.texture, names[i]);
         } catch (e) {
           if (typeof e === 'object' && e !== null) refusedSource.add(e);
           throw e;
@@ -379,8 +388,17 @@ async function newDevice(options: ClassifierOptions, lost?: GPUDevice): Promise<
     throw new WebvitError('BAD_ARGUMENT', `device must be a GPUDevice or a function returning one, got ${describeSource(device)}`);
   }
   if (device === lost) throw new WebvitError('DEVICE_LOST', 'the device function returned the device that was just lost; it must request a new one (adapter.requestDevice())');
+  // A device already lost (destroyed) would fail only at the first call, after the download and
+  // the compile. Its lost promise has settled by the time a round trip to the GPU returns.
+  const gone = await Promise.race([device.lost, device.queue.onSubmittedWorkDone().then(noLoss, noLoss)]);
+  if (gone) {
+    const whose = typeof d === 'function' ? 'the device function returned' : 'passed to createImageClassifier';
+    throw new WebvitError('DEVICE_LOST', `the GPU device ${whose} is already lost (${gone.reason}${gone.message ? `: ${clip(gone.message)}` : ''}); pass a live one (adapter.requestDevice())`);
+  }
   return device;
 }
+
+const noLoss = (): undefined => undefined;
 
 // Made in functions of their own so that each closure holds only what it names (not the parsed
 // weights of the first load, nor the bytes when the cache has them).

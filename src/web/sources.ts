@@ -1,4 +1,4 @@
-import { WebvitError, type WebvitErrorCode } from '../errors.js';
+import { clip, WebvitError, type WebvitErrorCode } from '../errors.js';
 import type { RgbaImage } from '../image/preprocessor.js';
 import type { ImageSource, RgbaPixels } from './types.js';
 
@@ -107,7 +107,7 @@ const whatOf = (x: unknown): string =>
  * Checks a DOM source before it is read, and decodes an <img>. The page's path (pixelsOf) and the
  * worker's (wireSource) both start here, so a bad source gets the same error either way.
  */
-async function checkDom(x: unknown, name: string): Promise<void> {
+async function checkDom(x: unknown, name: string, wait: Wait): Promise<void> {
   const w = (x as ImageBitmap).width;
   const h = (x as ImageBitmap).height;
   if (isImageBitmap(x) && !w && !h) throw new WebvitError('BAD_INPUT', `${name}: the ImageBitmap is closed or detached (transferred to a worker?)`);
@@ -115,16 +115,55 @@ async function checkDom(x: unknown, name: string): Promise<void> {
   if (isVideoElement(x) && (x as HTMLVideoElement).readyState < 2 /* HAVE_CURRENT_DATA */) {
     throw new WebvitError('BAD_INPUT', `${name}: the video has no frame yet (readyState ${(x as HTMLVideoElement).readyState}); wait for its 'loadeddata' event`);
   }
+  if (isVideoElement(x) && !((x as HTMLVideoElement).videoWidth >= 1 && (x as HTMLVideoElement).videoHeight >= 1)) {
+    throw new WebvitError('BAD_INPUT', `${name}: the video has no video track (${(x as HTMLVideoElement).videoWidth}×${(x as HTMLVideoElement).videoHeight}); classify a video that has a picture`);
+  }
   if ((isCanvas(x) || isOffscreenCanvas(x)) && !(w >= 1 && h >= 1)) {
     throw new WebvitError('BAD_INPUT', `${name}: ${whatOf(x)} is ${w}×${h}: no pixels to read${!w && !h && isOffscreenCanvas(x) ? ' (transferred to a worker?)' : ''}`);
   }
   if (isImageElement(x)) {
+    await loaded(x as HTMLImageElement, name, wait);
     try {
       await (x as HTMLImageElement).decode();
     } catch (e) {
       throw new WebvitError('BAD_INPUT', `${name}: ${whatOf(x)} could not be loaded or decoded`, { cause: e });
     }
   }
+}
+
+/** How long a call waits for an <img> still loading: `ms` (the idle timeout; 0: no limit), and not past `signal` (dispose). */
+export interface Wait {
+  ms?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Waits for an <img> still loading (decode() would wait for ever on a stalled one, and on a lazy
+ * one off-screen, which never loads): a lazy one is refused at once, a stalled one after `ms`.
+ */
+async function loaded(img: HTMLImageElement, name: string, { ms = 0, signal }: Wait): Promise<void> {
+  if (img.complete) return;
+  const refused = () => new WebvitError('BAD_INPUT', `${name}: ${clip(whatOf(img))} is not loaded (loading=lazy off-screen / stalled): wait for its load event or pass an ImageBitmap`);
+  if (img.loading === 'lazy') throw refused();
+  await new Promise<void>((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const end = (e?: unknown) => {
+      clearTimeout(timer);
+      img.removeEventListener('load', ok);
+      img.removeEventListener('error', ok);
+      signal?.removeEventListener('abort', stop);
+      if (e) reject(e);
+      else resolve();
+    };
+    // A failed load settles too: decode() then says it could not be loaded.
+    const ok = () => end();
+    const stop = () => end(signal!.reason);
+    img.addEventListener('load', ok);
+    img.addEventListener('error', ok);
+    signal?.addEventListener('abort', stop);
+    if (ms > 0) timer = setTimeout(() => end(refused()), ms);
+    if (signal?.aborted) stop();
+  });
 }
 
 const SUPPORTED = 'an HTMLImageElement, ImageBitmap, ImageData, HTMLCanvasElement, OffscreenCanvas, HTMLVideoElement, VideoFrame, Blob/File, URL or GPUTexture';
@@ -136,12 +175,12 @@ const unsupported = (x: unknown, name: string): WebvitError => new WebvitError('
  * taken), Blobs and absolute URLs as they are, a clone of a VideoFrame, and every other DOM
  * source an ImageBitmap made for the call. `made` receives what was made here, to be transferred.
  */
-export async function wireSource(x: ImageSource, name: string, made: Transferable[]): Promise<ImageBitmap | VideoFrame | RgbaPixels | Blob | string> {
+export async function wireSource(x: ImageSource, name: string, made: Transferable[], wait: Wait = {}): Promise<ImageBitmap | VideoFrame | RgbaPixels | Blob | string> {
   if (isRgbaPixels(x) || isBlob(x)) return x as RgbaPixels | Blob;
   if (typeof x === 'string' || x instanceof URL) return absoluteUrl(x, `${name}: URL`, 'BAD_INPUT');
   if (isTexture(x)) throw new WebvitError('BAD_INPUT', `${name}: a GPUTexture cannot be sent to the worker (it lives on the page's device); pass an ImageBitmap, or use the classifier without worker`);
   if (!isDom(x)) throw unsupported(x, name);
-  await checkDom(x, name);
+  await checkDom(x, name, wait);
   let w: ImageBitmap | VideoFrame;
   if (isVideoFrame(x)) made.push((w = (x as VideoFrame).clone()));
   else {
@@ -158,15 +197,15 @@ export async function wireSource(x: ImageSource, name: string, made: Transferabl
   return w;
 }
 
-/** Turns `source` into Pixels; `name` ("image 2") goes into errors; `get` downloads a URL source. */
-export async function pixelsOf(source: ImageSource, name: string, get: (url: string, name: string) => Promise<Uint8Array>): Promise<Pixels> {
+/** Turns `source` into Pixels; `name` ("image 2") goes into errors; `get` downloads a URL source; `wait` bounds an <img>'s load. */
+export async function pixelsOf(source: ImageSource, name: string, get: (url: string, name: string) => Promise<Uint8Array>, wait: Wait = {}): Promise<Pixels> {
   if (isRgbaPixels(source)) {
     const { data, width, height } = checkPixels(source, name);
     return { kind: 'memory', image: { width, height, rgba: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) } };
   }
   if (isTexture(source)) return { kind: 'texture', texture: source };
   if (isDom(source)) {
-    await checkDom(source, name);
+    await checkDom(source, name, wait);
     const x = source as HTMLCanvasElement;
     // Re-decoded as the file's bytes: an <img> draws colour-managed, PIL reads the raw values.
     if (isImageElement(x)) return fromBitmap(await decodeBitmap(x, name));

@@ -75,6 +75,28 @@ export class TextureRows {
     return this.rows(texture, texture.width, texture.height);
   }
 
+  /**
+   * Refuses a texture of another GPUDevice. A texture does not say which device made it, so a view
+   * of it is bound on this one in a validation error scope: the only error there is the device.
+   */
+  async checkDevice(texture: GPUTexture, name: string): Promise<void> {
+    if (this.ours.has(texture)) return;
+    this.checkTexture(texture, name);
+    const device = this.device;
+    this.probeLayout ??= device.createBindGroupLayout({
+      label: `${this.label}.device-check`,
+      entries: [{ binding: 0, visibility: GPUShaderStage.COMPUTE, texture: { sampleType: 'unfilterable-float' } }],
+    });
+    device.pushErrorScope('validation');
+    device.createBindGroup({ label: `${this.label}.device-check`, layout: this.probeLayout, entries: [{ binding: 0, resource: texture.createView() }] });
+    if (await device.popErrorScope()) throw new WebvitError('BAD_INPUT', `${name}: the texture belongs to another GPUDevice; pass the classifier's device or an ImageBitmap`);
+    this.ours.add(texture);
+  }
+
+  /** Textures checkDevice found on this device. */
+  private readonly ours = new WeakSet<GPUTexture>();
+  private probeLayout?: GPUBindGroupLayout;
+
   private checkTexture(texture: GPUTexture, name: string): void {
     if (texture.format !== 'rgba8unorm') {
       throw new WebvitError('BAD_INPUT', `${name}: a GPUTexture source must be rgba8unorm, got ${texture.format}; copy it into an rgba8unorm texture first`);

@@ -144,7 +144,9 @@ async function openCache(options: FetchModelOptions): Promise<Cache | undefined>
 
 const isResponse = (x: unknown): x is Response => typeof Response !== 'undefined' && x instanceof Response;
 
-const aborted = (signal: AbortSignal, when: string) => new WebvitError('ABORTED', `createImageClassifier was aborted by its signal ${when}`, { cause: signal.reason });
+/** A WebvitError as the reason is the error itself (dispose() stops an image's download with DISPOSED). */
+export const aborted = (signal: AbortSignal, when: string) =>
+  signal.reason instanceof WebvitError ? signal.reason : new WebvitError('ABORTED', `createImageClassifier was aborted by its signal ${when}`, { cause: signal.reason });
 
 /** Throws the ABORTED error if `signal` has fired. */
 export function checkAborted(signal: AbortSignal | undefined, when: string): void {

@@ -5,6 +5,7 @@
 import { WebvitError } from '../errors.js';
 import { Engine } from './engine.js';
 import { asWebvitError } from './sources.js';
+import type { ClassifierInfo } from './types.js';
 import { WIRE_VERSION, type Reply, type Request } from './wire.js';
 
 declare const self: { onmessage: ((e: MessageEvent<Request>) => void) | null; postMessage(m: Reply, transfer?: Transferable[]): void };
@@ -20,7 +21,7 @@ function need(): Engine {
   return engine;
 }
 
-async function handle(m: Exclude<Request, { type: 'abort' }>): Promise<{ value: unknown; transfer?: Transferable[]; info?: boolean }> {
+async function handle(m: Exclude<Request, { type: 'abort' }>): Promise<{ value: unknown; transfer?: Transferable[]; info?: boolean | ClassifierInfo }> {
   switch (m.type) {
     case 'hello':
       return { value: WIRE_VERSION };
@@ -52,8 +53,8 @@ async function handle(m: Exclude<Request, { type: 'abort' }>): Promise<{ value: 
       const e = engine;
       engine = undefined;
       await e?.dispose();
-      // Its stats after dispose (zeros, and the calls made), which the page returns from then on.
-      return { value: await e?.stats() };
+      // Its stats and info after dispose (zeros, the calls made; no adapter), which the page gives from then on.
+      return { value: await e?.stats(), info: e?.info };
     }
   }
 }
@@ -69,7 +70,10 @@ self.onmessage = (e: MessageEvent<Request>) => {
   if (m.type === 'abort') return creating?.abort();
   const done = handle(m).finally(() => closeSources(m));
   done.then(
-    (r) => post({ id: m.id, ok: true, value: r.value, info: r.info && engine ? { ...engine.info, worker: true } : undefined }, r.transfer),
+    (r) => {
+      const info = r.info === true ? engine?.info : r.info || undefined;
+      post({ id: m.id, ok: true, value: r.value, info: info && { ...info, worker: true } }, r.transfer);
+    },
     (err: unknown) => {
       const x = asWebvitError(err);
       post({ id: m.id, ok: false, error: { code: x.code, message: x.message } });

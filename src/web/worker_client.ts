@@ -1,9 +1,9 @@
 import { WebvitError } from '../errors.js';
-import { absoluteUrl, asWebvitError, nameOf, taken, wireSource } from './sources.js';
+import { absoluteUrl, asWebvitError, nameOf, taken, wireSource, type Wait } from './sources.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ImageExplanation, ClassifyOptions, ImageClassifier, ImageSource } from './types.js';
 import type { ClassifyProfile } from './profile.js';
 import { SerialQueue } from './queue.js';
-import { checkAborted, fetchModel } from './weights.js';
+import { aborted, checkAborted, DEFAULT_IDLE_MS, fetchModel } from './weights.js';
 import { WIRE_VERSION, type Reply, type Request, type WireOptions, type WireSource } from './wire.js';
 
 /** The worker script, next to the browser bundle (scripts/build.mjs writes both to dist/). */
@@ -29,6 +29,9 @@ export class WorkerClassifier implements ImageClassifier {
   /** The worker's stats() after dispose. */
   private final?: ClassifierStats;
   info!: ClassifierInfo;
+  /** Aborted by dispose(): an <img> load that a call waits for here ends with DISPOSED. */
+  private readonly stop = new AbortController();
+  private readonly wait: Wait;
 
   private constructor(private readonly worker: Worker, private readonly options: ClassifierOptions, where: string) {
     worker.onmessage = (e: MessageEvent<Reply>) => this.receive(e.data);
@@ -40,6 +43,7 @@ export class WorkerClassifier implements ImageClassifier {
       );
     };
     worker.onmessageerror = () => this.fail(new WebvitError('GPU', "webvit's worker sent a message that could not be read"));
+    this.wait = { ms: options.idleTimeoutMs ?? DEFAULT_IDLE_MS, signal: this.stop.signal };
   }
 
   /** Options were checked by createImageClassifier. */
@@ -70,19 +74,32 @@ export class WorkerClassifier implements ImageClassifier {
       }
     }
     const c = new WorkerClassifier(worker, options, where);
-    // The signal cannot be sent: its abort goes over as a message, and the worker's create fails with ABORTED.
-    const abort = () => worker.postMessage({ type: 'abort' } as Request);
-    signal?.addEventListener('abort', abort);
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let stopHello!: (e: unknown) => void;
+    // The signal cannot be sent: its abort goes over as a message, and the worker's create fails
+    // with ABORTED; during the handshake (a worker that may never answer) it fails here at once.
+    const abort = () => {
+      worker.postMessage({ type: 'abort' } as Request);
+      stopHello(aborted(signal!, 'before the worker started'));
+    };
+    signal?.addEventListener('abort', abort);
     try {
       // A handshake first: a wrong script (it never answers) or one of another build fails here.
-      const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(notStarted(where, `did not answer in ${HELLO_MS / 1000} s`)), HELLO_MS)));
+      const late = new Promise<never>((_, reject) => {
+        stopHello = reject;
+        timer = setTimeout(() => reject(notStarted(where, `did not answer in ${HELLO_MS / 1000} s`)), HELLO_MS);
+      });
       const v = (await Promise.race([c.request({ type: 'hello' }), late])).value;
       if (v !== WIRE_VERSION) throw notStarted(where, `speaks webvit's messages version ${v}, this page version ${WIRE_VERSION} (a worker of another build)`);
       checkAborted(signal, 'before the worker started');
       const wire: WireOptions = { ...rest, model: wireModel, tune, wantProgress: onProgress !== undefined };
       const r = await c.request({ type: 'create', options: wire }, transfer);
       c.info = r.info!;
+      // Aborted after the worker's create had ended (its reply and the abort crossed): as on the page.
+      if (signal?.aborted) {
+        await c.dispose();
+        checkAborted(signal, 'while the model compiled');
+      }
       return c;
     } catch (e) {
       worker.terminate();
@@ -130,8 +147,11 @@ export class WorkerClassifier implements ImageClassifier {
 
   dispose(): Promise<void> {
     this.disposing ??= (async () => {
+      this.stop.abort(new WebvitError('DISPOSED', 'the classifier was disposed; create a new one'));
       try {
-        this.final = (await this.request({ type: 'dispose' })).value as ClassifierStats;
+        // Posted after the calls made before it (as on the page, they run first).
+        const posted = await this.posting.run(async () => ({ reply: this.request({ type: 'dispose' }) }));
+        this.final = (await posted.reply).value as ClassifierStats;
       } catch {
         /* a failed worker has nothing left to free */
       }
@@ -150,10 +170,11 @@ export class WorkerClassifier implements ImageClassifier {
    * awaited outside that order.
    */
   private async send(list: ImageSource[], message: (wire: WireSource[]) => DistributiveOmit<Request, 'id'>): Promise<{ value: unknown; info?: ClassifierInfo }> {
+    if (this.disposing) throw new WebvitError('DISPOSED', 'the classifier was disposed; create a new one');
     // Pixels in memory are taken now (the caller may refill its ImageData once the call is made).
     const now = taken(list);
     const posted = await this.posting.run(async () => {
-      const { wire, transfer } = await toWire(now);
+      const { wire, transfer } = await toWire(now, this.wait);
       return { reply: this.request(message(wire), transfer) };
     });
     return posted.reply;
@@ -202,11 +223,11 @@ export class WorkerClassifier implements ImageClassifier {
 }
 
 /** Sources as the worker takes them, and what to transfer (bitmaps and frames made here for the call). */
-async function toWire(list: ImageSource[]): Promise<{ wire: WireSource[]; transfer: Transferable[] }> {
+async function toWire(list: ImageSource[], wait: Wait): Promise<{ wire: WireSource[]; transfer: Transferable[] }> {
   const transfer: Transferable[] = [];
   const wire: WireSource[] = [];
   try {
-    for (const [i, s] of list.entries()) wire.push(await wireSource(s, nameOf(i, list.length), transfer));
+    for (const [i, s] of list.entries()) wire.push(await wireSource(s, nameOf(i, list.length), transfer, wait));
   } catch (e) {
     for (const t of transfer) (t as ImageBitmap).close();
     throw e;

@@ -167,6 +167,22 @@ describe('createImageClassifier (Node, Dawn)', () => {
     t.destroy();
     expectMatches(await clf.classify(images[2]), reference[2], 'after errors');
   });
+
+  it("a texture of another GPUDevice is BAD_INPUT saying so (classify, profile, explain); the classifier keeps working", async () => {
+    const other = await getNodeDevice();
+    devices.push(other);
+    const t = textureOf(other, images[0]);
+    try {
+      for (const call of [() => clf.classify(t), () => clf.classify([images[1], t]), () => clf.profile(t), () => clf.explain(t)]) {
+        const msg = await expectWebvitError(call, 'BAD_INPUT', ['belongs to another GPUDevice', "pass the classifier's device or an ImageBitmap"]);
+        expect(msg).not.toContain('\n');
+      }
+    } finally {
+      t.destroy();
+      other.destroy();
+    }
+    expectMatches(await clf.classify(images[2]), reference[2], 'after the other texture');
+  });
 });
 
 describe('GPU memory, device loss, dispose', () => {
@@ -281,6 +297,16 @@ describe('GPU memory, device loss, dispose', () => {
     await b.mapAsync(GPUMapMode.READ);
     expect([...new Uint32Array(b.getMappedRange())]).toEqual([1, 2, 3, 4]);
     b.destroy();
+  });
+
+  it('a device already lost is refused by create (DEVICE_LOST) before anything is downloaded', async () => {
+    const { fetch, requests } = fakeFetch({ 'https://models.test/m.safetensors': { body: MODEL } });
+    const destroyed = await getNodeDevice();
+    destroyed.destroy();
+    const model = 'https://models.test/m.safetensors';
+    await expectWebvitError(() => createImageClassifier({ model, fetch, caches: fakeCaches(), device: destroyed }), 'DEVICE_LOST', ['passed to createImageClassifier', 'already lost', 'destroyed', 'requestDevice']);
+    await expectWebvitError(() => createImageClassifier({ model, fetch, caches: fakeCaches(), device: () => destroyed }), 'DEVICE_LOST', ['device function returned', 'already lost']);
+    expect(requests).toEqual([]);
   });
 
   it('option errors: no model, bad maxBatch, device with worker', async () => {

@@ -377,3 +377,75 @@ describe('signal and idle timeout (a server on 127.0.0.1)', () => {
     }
   });
 });
+
+describe('dispose, abort and call order: the same on the page and in the worker', () => {
+  let server: Awaited<ReturnType<typeof startStallServer>>;
+  beforeAll(async () => {
+    server = await startStallServer(MODEL, 4096);
+  });
+  afterAll(() => server.close());
+
+  it('dispose() cancels an image download that stalls with no idle timeout: the call is DISPOSED, dispose returns', async () => {
+    for (const worker of [undefined, fakeWorker()]) {
+      const what = worker ? 'worker' : 'page';
+      const clf = await createImageClassifier({ model: MODEL.slice(), idleTimeoutMs: 0, worker });
+      const call = outcome(() => clf.classify(`${server.url}/stall`));
+      await vi.waitFor(() => expect(server.seen.filter((s) => s.path === '/stall').length, what).toBeGreaterThan(0), { timeout: 3000, interval: 20 });
+      await new Promise((r) => setTimeout(r, 100));
+      const t0 = performance.now();
+      await clf.dispose();
+      expect(performance.now() - t0, what).toBeLessThan(3000);
+      expect(await call, what).toEqual({ name: 'WebvitError', code: 'DISPOSED', message: 'the classifier was disposed; create a new one' });
+      await vi.waitFor(() => expect(server.closed('/stall'), `${what}: /stall closed by the client`).toBe(true), { timeout: 3000, interval: 20 });
+      server.seen.length = 0;
+    }
+  });
+
+  it('calls made before dispose() finish, calls after it are DISPOSED (dispose runs after the calls in flight)', async () => {
+    for (const worker of [undefined, fakeWorker()]) {
+      const what = worker ? 'worker' : 'page';
+      const clf = await createImageClassifier({ model: MODEL.slice(), worker });
+      const calls: Promise<unknown>[] = [];
+      let disposed: Promise<void> | undefined;
+      for (let i = 0; i < 10; i++) {
+        if (i === 6) disposed = clf.dispose();
+        calls.push(outcome(() => clf.classify(images[i % images.length], { topK: 5 })).then((o) => (o === 'ok' ? 'ok' : o.code)));
+      }
+      await disposed;
+      expect(await Promise.all(calls), what).toEqual([...Array(6).fill('ok'), ...Array(4).fill('DISPOSED')]);
+    }
+  });
+
+  it('after dispose() info names no adapter, in both modes', async () => {
+    const infos = [];
+    for (const worker of [undefined, fakeWorker()]) {
+      const clf = await createImageClassifier({ model: MODEL.slice(), worker });
+      await clf.dispose();
+      const { adapter, kernels, preprocess } = clf.info;
+      infos.push({ adapter, kernels, preprocess });
+    }
+    expect(infos[0]).toMatchObject({ adapter: 'none (disposed)' });
+    expect(infos[1]).toEqual(infos[0]);
+  });
+
+  it('aborted at the last compile event: ABORTED in both modes, and the device webvit made is destroyed', async () => {
+    for (const worker of [undefined, fakeWorker()]) {
+      const what = worker ? 'worker' : 'page';
+      const ac = new AbortController();
+      const before = made.length;
+      const onProgress = (e: WebProgress) => e.stage === 'compile' && e.total !== undefined && e.done === e.total && ac.abort();
+      await expectWebvitError(() => createImageClassifier({ model: MODEL.slice(), worker, signal: ac.signal, onProgress }), 'ABORTED', ['while the model compiled']);
+      expect(made.length, what).toBe(before + 1);
+      expect(await made.at(-1)!.lost.then((i) => i.reason), what).toBe('destroyed');
+    }
+  });
+
+  it('a worker that never answers: the signal ends the handshake at once (ABORTED), not its 10 s timeout', async () => {
+    const silent = { postMessage() {}, terminate() {} } as unknown as Worker;
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 100);
+    const t0 = performance.now();
+    await expectWebvitError(() => createImageClassifier({ model: MODEL.slice(), worker: silent, signal: ac.signal }), 'ABORTED', ['before the worker started']);
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+});
