@@ -1,3 +1,5 @@
+// First: a GPU child whose parent is already gone ends before anything else loads.
+import './orphan_guard.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { clip, WebvitError } from '../runtime/errors.js';

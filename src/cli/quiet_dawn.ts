@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { flushed } from './exit.js';
 import { TERMINATING_SIGNALS } from '../runtime/node-write-file.js';
+import { CHILD_ENV } from './orphan_guard.js';
 
 /**
  * Dawn's Vulkan backend prints two lines on every adapter request when the driver's limits exceed
@@ -20,8 +21,6 @@ import { TERMINATING_SIGNALS } from '../runtime/node-write-file.js';
 /** The lines dropped: Dawn's limit-normalisation warnings, nothing else. */
 export const DAWN_NOISE = /^Warning: maxDynamic(Uniform|Storage)BuffersPerPipelineLayout artificially reduced from \d+ to \d+ to fit dynamic offset allocation limit\.$/;
 const NOISE_PREFIX = 'Warning: maxDynamic';
-
-const CHILD_ENV = 'WEBVIT_QUIET_DAWN_CHILD';
 
 /**
  * A filter over a stream of text: complete lines matching DAWN_NOISE are dropped, everything else
@@ -59,9 +58,7 @@ export function adoptParentTerminal(): boolean {
   const [tty, columns] = process.env[CHILD_ENV]!.split(',');
   if (tty === '1') Object.defineProperties(process.stderr, { isTTY: { value: true }, columns: { value: Number(columns) || 80 } });
   delete process.env[CHILD_ENV];
-  // The parent went away: end as on a hang-up (a write in progress removes its partial file,
-  // src/cli/write_output.ts). Nobody is left to read stderr.
-  process.on('disconnect', () => process.kill(process.pid, 'SIGHUP'));
+  // Ending when the parent goes away is src/cli/orphan_guard.ts's job, done before anything else.
   return true;
 }
 
@@ -71,7 +68,7 @@ export function adoptParentTerminal(): boolean {
  */
 export async function runQuietChild(argv: string[]): Promise<number | undefined> {
   if (process.env.WEBVIT_RAW_STDERR === '1' || adoptParentTerminal()) return undefined;
-  const env = { ...process.env, [CHILD_ENV]: `${process.stderr.isTTY ? 1 : 0},${process.stderr.columns ?? 0}` };
+  const env = { ...process.env, [CHILD_ENV]: `${process.stderr.isTTY ? 1 : 0},${process.stderr.columns ?? 0},${process.pid}` };
   const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...argv], { stdio: ['inherit', 'inherit', 'pipe', 'ipc'], env });
   // The child's stderr is read no faster than this process's stderr is: a slow reader slows the
   // child (as it would without the filter) instead of piling its output up here.

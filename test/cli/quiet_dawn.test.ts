@@ -118,3 +118,50 @@ describe('the GPU child when the CLI process is killed outright', () => {
     }
   }, 60_000);
 });
+
+describe('the GPU child when the CLI process is killed while the child starts', () => {
+  // The parent killed before the child's 'disconnect' listener existed: the event went to nobody
+  // and the child ran the whole job under init (issue 17). Killed at several moments after the
+  // child appears, the child must end within seconds each time.
+  it('ends within seconds whenever its parent is killed (0 to 0.6 s after the spawn)', async () => {
+    const { spawn } = await import('node:child_process');
+    const images = Array(2400).fill('examples/bag.png');
+    const gone = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return true;
+      }
+    };
+    const children = (pid: number) => {
+      try {
+        return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
+    };
+    const late: string[] = [];
+    for (const delay of [0, 50, 100, 200, 350, 600]) {
+      const p = spawn(process.execPath, ['dist/cli.js', 'classify', ...images, '--no-tune'], { stdio: ['ignore', 'ignore', 'ignore'] });
+      let child: number | undefined;
+      try {
+        const t0 = Date.now();
+        while (child === undefined && Date.now() - t0 < 10_000) {
+          child = children(p.pid!)[0];
+          if (child === undefined) await new Promise((r) => setTimeout(r, 5));
+        }
+        expect(child, `no GPU child appeared under ${p.pid}`).toBeDefined();
+        await new Promise((r) => setTimeout(r, delay));
+        p.kill('SIGKILL');
+        const t1 = Date.now();
+        while (!gone(child!) && Date.now() - t1 < 5000) await new Promise((r) => setTimeout(r, 50));
+        if (!gone(child!)) late.push(`killed ${delay} ms after the spawn: child ${child} still runs 5 s later`);
+      } finally {
+        p.kill('SIGKILL');
+        if (child !== undefined && !gone(child)) process.kill(child, 'SIGKILL');
+      }
+    }
+    expect(late).toEqual([]);
+  }, 90_000);
+});
