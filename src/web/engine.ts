@@ -7,7 +7,7 @@ import { adapterIdentity, getDevice } from '../runtime/device.js';
 import { chunksOf } from './batching.js';
 import { profileImage, type ClassifyProfile } from './profile.js';
 import { SerialQueue } from './queue.js';
-import { asWebvitError, describeSource, nameOf, pixelsOf, taken, type Pixels, type Wait } from './sources.js';
+import { asWebvitError, describeSource, finish, nameOf, pixelsOf, taken, type Pixels, type Wait } from './sources.js';
 import { TextureRows } from './texture_rows.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ClassifyOptions, ImageClassifier, ImageExplanation, ImageSource } from './types.js';
 import { rolloutRow } from '../model/explain.js';
@@ -49,7 +49,7 @@ export class Engine implements ImageClassifier {
   /** K of the topk op in the plans: the largest topK asked so far, so one plan serves every K up to it. */
   private planK: number;
   private readonly batches = new Set<number>();
-  /** Aborted by dispose(): image downloads and <img> loads in flight end with DISPOSED. */
+  /** Aborted by dispose() (after its grace): image downloads and <img> loads in flight end with DISPOSED. */
   private readonly stop = new AbortController();
   private readonly wait: Wait;
   private recoveries = 0;
@@ -238,9 +238,8 @@ export class Engine implements ImageClassifier {
 
   private async release(): Promise<void> {
     this.disposed = true;
-    // The calls made before wait for nothing that may never come (a dripping download, a stalled <img>).
-    this.stop.abort(new WebvitError('DISPOSED', 'the classifier was disposed; create a new one'));
-    await this.queue.idle();
+    // The calls made before run, but wait no longer than the grace for a dripping download or a stalled <img>.
+    await finish(this.queue.idle(), this.stop);
     const rt = this.rt;
     this.rt = undefined;
     if (!rt) return;

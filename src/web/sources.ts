@@ -137,6 +137,19 @@ export interface Wait {
   signal?: AbortSignal;
 }
 
+/** dispose() lets the calls made before it finish, but gives up their downloads and <img> loads after this long. */
+const DISPOSE_GRACE_MS = 2000;
+
+/** Waits for `calls` (those made before a dispose()); past the grace, `stop` ends what they wait for with DISPOSED. */
+export async function finish(calls: Promise<unknown>, stop: AbortController): Promise<void> {
+  const t = setTimeout(() => stop.abort(new WebvitError('DISPOSED', 'the classifier was disposed; create a new one')), DISPOSE_GRACE_MS);
+  try {
+    await calls;
+  } finally {
+    clearTimeout(t);
+  }
+}
+
 /**
  * Waits for an <img> still loading (decode() would wait for ever on a stalled one, and on a lazy
  * one off-screen, which never loads): a lazy one is refused at once, a stalled one after `ms`.

@@ -193,6 +193,7 @@ function watch(url: string, { signal, idleTimeoutMs: ms = DEFAULT_IDLE_MS }: Fet
   };
   signal?.addEventListener('abort', onAbort);
   got();
+  if (signal?.aborted) onAbort();
   return { signal: controller.signal, race: (p) => Promise.race([p, stopped]), got, end: () => end() };
 }
 

@@ -1,5 +1,5 @@
 import { WebvitError } from '../errors.js';
-import { absoluteUrl, asWebvitError, nameOf, taken, wireSource, type Wait } from './sources.js';
+import { absoluteUrl, asWebvitError, finish, nameOf, taken, wireSource, type Wait } from './sources.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ImageExplanation, ClassifyOptions, ImageClassifier, ImageSource } from './types.js';
 import type { ClassifyProfile } from './profile.js';
 import { SerialQueue } from './queue.js';
@@ -29,7 +29,7 @@ export class WorkerClassifier implements ImageClassifier {
   /** The worker's stats() after dispose. */
   private final?: ClassifierStats;
   info!: ClassifierInfo;
-  /** Aborted by dispose(): an <img> load that a call waits for here ends with DISPOSED. */
+  /** Aborted by dispose() (after its grace): an <img> load that a call waits for here ends with DISPOSED. */
   private readonly stop = new AbortController();
   private readonly wait: Wait;
 
@@ -147,11 +147,11 @@ export class WorkerClassifier implements ImageClassifier {
 
   dispose(): Promise<void> {
     this.disposing ??= (async () => {
-      this.stop.abort(new WebvitError('DISPOSED', 'the classifier was disposed; create a new one'));
       try {
-        // Posted after the calls made before it (as on the page, they run first).
-        const posted = await this.posting.run(async () => ({ reply: this.request({ type: 'dispose' }) }));
-        this.final = (await posted.reply).value as ClassifierStats;
+        // Posted after the calls made before it (as on the page, they run first, within the grace).
+        const posted = this.posting.run(async () => ({ reply: this.request({ type: 'dispose' }) }));
+        await finish(posted, this.stop);
+        this.final = (await (await posted).reply).value as ClassifierStats;
       } catch {
         /* a failed worker has nothing left to free */
       }
