@@ -29,6 +29,10 @@ FASHION_MNIST = {"resize": 28, "crop": 28, "interpolation": "bilinear", "mean": 
 # this is a mistyped std or rescale (normalised pixels lie within about +-10), and ~1e19 overflows
 # float32 inside a ViT. Checked here too so that the file is not written; the loader has the last word.
 MAX_NORMALISED = 1e6
+# Its other bound (MIN_LEVEL_STEP): adjacent 8-bit levels must normalise at least this far apart
+# (rescale/std; real processors step by about 1/255/0.2 = 0.02). A std of 1e30 or a rescale of 1e-30
+# squeezes all levels onto one value, and every image looks the same to the model.
+MIN_LEVEL_STEP = 1e-5
 
 
 def check_normalisation(value):
@@ -46,6 +50,9 @@ def check_normalisation(value):
         if largest > MAX_NORMALISED:
             raise SystemExit(f'std[{c}] {std} (mean[{c}] {mean}, rescale {rescale}) normalises 8-bit levels to up to {largest:.3g}, '
                              f'beyond +-{MAX_NORMALISED:g} (pixels normalise to about +-10; float32 overflows inside the model): fix mean/std/rescale')
+        if not rescale / std >= MIN_LEVEL_STEP:
+            raise SystemExit(f'std[{c}] {std} (rescale {rescale}) leaves adjacent 8-bit levels {rescale / std:.3g} apart, below {MIN_LEVEL_STEP:g} '
+                             f'(real processors: about 0.02, i.e. rescale/std = 1/255/0.2): every image would look the same to the model; fix std/rescale')
 
 
 def main(argv):

@@ -187,20 +187,44 @@ export function parsePreprocess(raw: string | undefined, config: ViTConfig, sour
 export const MAX_NORMALISED = 1e6;
 
 /**
+ * Smallest step a preprocessing may leave between adjacent 8-bit levels after normalisation. Real
+ * processors step by rescale/std: about 1/255/0.2 ≈ 0.02 (ImageNet), 1/255/0.5 ≈ 0.008 (HF ViT),
+ * 1/58 ≈ 0.017 (unrescaled 0–255 with std 58). A std of 1e30 or a rescale of 1e-30 — the mirror of
+ * a std of 1e-20 — squeezes all 256 levels onto one value (in float32, exactly): every image is the
+ * same image to the model, and it answers the same for all. 1e-5 (all levels within 2.6e-3 of each
+ * other) is 800× below the smallest real step and still far above float32's resolution near ±10.
+ */
+export const MIN_LEVEL_STEP = 1e-5;
+
+/**
  * `p`, refused (BAD_CONFIG naming the channel's mean, std and the rescale, as `names` calls them)
- * when an 8-bit level normalises beyond ±MAX_NORMALISED or to NaN/±Inf (normalisationTable: the
- * values the preprocessing gives, padding's zero level included). Checked wherever a preprocessing
- * is read (weight file, Hugging Face processor config) or run (ImagePreprocessor).
+ * when an 8-bit level normalises beyond ±MAX_NORMALISED or to NaN/±Inf, or when adjacent levels
+ * normalise less than MIN_LEVEL_STEP apart (normalisationTable: the values the preprocessing gives,
+ * padding's zero level included). Checked wherever a preprocessing is read (weight file, Hugging
+ * Face processor config) or run (ImagePreprocessor).
  */
 export function checkNormalisation(p: PreprocessConfig, where: string, names = ['mean', 'std', 'rescale']): PreprocessConfig {
   const lut = normalisationTable(p);
   const i = lut.findIndex((v) => !(Math.abs(v) <= MAX_NORMALISED));
-  if (i < 0) return p;
-  const c = i >> 8;
-  throw new WebvitError(
-    'BAD_CONFIG',
-    `${where}: ${names[1]}[${c}] ${p.std[c]} (${names[0]}[${c}] ${p.mean[c]}, ${names[2]} ${p.rescale ?? '1/255'}) normalises 8-bit level ${i & 255} to ${lut[i].toExponential(2)}, beyond ±${MAX_NORMALISED} (pixels normalise to about ±10; float32 overflows inside the model): fix ${names.join('/')}`,
-  );
+  const fields = (c: number) => `${names[1]}[${c}] ${p.std[c]} (${names[0]}[${c}] ${p.mean[c]}, ${names[2]} ${p.rescale ?? '1/255'})`;
+  if (i >= 0) {
+    const c = i >> 8;
+    throw new WebvitError(
+      'BAD_CONFIG',
+      `${where}: ${fields(c)} normalises 8-bit level ${i & 255} to ${lut[i].toExponential(2)}, beyond ±${MAX_NORMALISED} (pixels normalise to about ±10; float32 overflows inside the model): fix ${names.join('/')}`,
+    );
+  }
+  for (let c = 0; c < p.mean.length; c++) {
+    let step = Infinity;
+    for (let v = 0; v < 255; v++) step = Math.min(step, Math.abs(lut[c * 256 + v + 1] - lut[c * 256 + v]));
+    if (!(step >= MIN_LEVEL_STEP)) {
+      throw new WebvitError(
+        'BAD_CONFIG',
+        `${where}: ${fields(c)} leaves adjacent 8-bit levels ${step.toExponential(2)} apart, below ${MIN_LEVEL_STEP.toExponential(0)} (real processors: about 0.02, i.e. ${names[2]}/${names[1]} = 1/255/0.2): every image would look the same to the model; fix ${names[1]}/${names[2]}`,
+      );
+    }
+  }
+  return p;
 }
 
 /** The JSON to store as `webvit.preprocess` (what the tools write); the optional fields only when set. */

@@ -21,6 +21,9 @@ beforeAll(() => {
   const model = new Uint8Array(readFileSync(join(TINY, 'model.safetensors')));
   const pre = { resize: 32, crop: 32, interpolation: 'bilinear', mean: [0.5, 0.5, 0.5], std: [0.5, 1e-20, 0.5], channels: 'rgb' };
   writeFileSync(join(tmp, 'std.safetensors'), withHeader(model, (h) => (h.__metadata__['webvit.preprocess'] = JSON.stringify(pre))));
+  // The mirror: levels squeezed together (std 1e30, rescale 1e-30), every image the same image.
+  writeFileSync(join(tmp, 'std_big.safetensors'), withHeader(model, (h) => (h.__metadata__['webvit.preprocess'] = JSON.stringify({ ...pre, std: [0.5, 1e30, 0.5] }))));
+  writeFileSync(join(tmp, 'rescale_tiny.safetensors'), withHeader(model, (h) => (h.__metadata__['webvit.preprocess'] = JSON.stringify({ ...pre, std: [0.5, 0.5, 0.5], rescale: 1e-30 }))));
   const input = new Float32Array(new Uint8Array(readFileSync(join(TINY, 'input.bin'))).buffer);
   writeFileSync(join(tmp, 'huge.bin'), new Uint8Array(input.map((v) => v * 1e19).buffer));
   writeFileSync(join(tmp, 'one_huge.bin'), new Uint8Array(input.map((v, i) => (i >= 3 * 32 * 32 && i < 2 * 3 * 32 * 32 ? v * 1e30 : v)).buffer));
@@ -43,6 +46,19 @@ describe('float32 overflow on the command line is an error, never an answer', ()
     }
   });
 
+  it('classify and inspect with std 1e30 or rescale 1e-30 (all levels squeezed together): exit 1 naming the field', () => {
+    for (const [file, say] of [['std_big.safetensors', 'std[1] 1e+30 (mean[1] 0.5, rescale 1/255) leaves adjacent 8-bit levels'], ['rescale_tiny.safetensors', 'std[0] 0.5 (mean[0] 0.5, rescale 1e-30) leaves adjacent 8-bit levels']]) {
+      const model = join(tmp, file);
+      for (const args of [['classify', join(ROOT, 'examples', 'bag.png'), '--model', model], ['inspect', model]]) {
+        const r = cli(args);
+        expect(r.code, `${args[0]}: ${r.stderr}`).toBe(1);
+        expect(r.stderr).toContain(`webvit: ${model}: __metadata__["webvit.preprocess"]: ${say}`);
+        expect(r.stderr).toContain('fix std/rescale');
+        expect(r.stdout).toBe('');
+      }
+    }
+  });
+
   it('tools/set_preprocess.py refuses std 1e-20 and rescale 1e30 (exit 1, the file unchanged) and writes a sane one', (t) => {
     if (!existsSync('/usr/bin/python3')) return t.skip();
     const file = join(tmp, 'set.safetensors');
@@ -54,6 +70,13 @@ describe('float32 overflow on the command line is an error, never an answer', ()
       expect(r.status, r.stderr).toBe(1);
       expect(r.stderr).toContain(say);
       expect(r.stderr).toContain('fix mean/std/rescale');
+      expect(readFileSync(file).equals(before)).toBe(true);
+    }
+    for (const [value, say] of [[{ std: [0.5, 1e30, 0.5], mean: [0.5, 0.5, 0.5] }, 'std[1] 1e+30'], [{ rescale: 1e-30, std: [0.5, 0.5, 0.5], mean: [0.5, 0.5, 0.5] }, 'rescale 1e-30']] as const) {
+      const r = set(value);
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stderr).toContain(say);
+      expect(r.stderr).toContain('fix std/rescale');
       expect(readFileSync(file).equals(before)).toBe(true);
     }
     expect(set({ std: [0.5, 0.25, 0.5], mean: [0.5, 0.5, 0.5] }).status).toBe(0);

@@ -123,6 +123,13 @@ describe('preprocessor_config.json → webvit.preprocess', () => {
     await refuse({ image_std: [0.5, 1e-20, 0.5] }, ['image_std[1] 1e-20', 'e+19']);
     await refuse({ rescale_factor: 1e30 }, ['image_std[0] 0.5 (image_mean[0] 0.5, rescale_factor 1e+30)', 'level 1 to 2.00e+30']);
     await refuse({ do_rescale: false, image_std: 1e-4, image_mean: 0 }, ['rescale_factor 1)', 'level 101 to 1.01e+6']);
+    // The mirror (issue 17): a std or rescale that squeezes all 256 levels onto one value; every
+    // image then looked the same to a converted model.
+    await refuse({ image_std: 1e30 }, ['image_std[0] 1e+30 (image_mean[0] 0.5, rescale_factor 0.00392', 'adjacent 8-bit levels 3.92e-33 apart, below 1e-5', 'fix image_std/rescale_factor']);
+    await refuse({ image_std: [0.5, 3e38, 0.5] }, ['image_std[1] 3e+38', 'below 1e-5']);
+    await refuse({ rescale_factor: 1e-30 }, ['image_std[0] 0.5 (image_mean[0] 0.5, rescale_factor 1e-30)', 'below 1e-5']);
+    await refuse({ rescale_factor: 1e-320 }, ['rescale_factor 1e-320)', 'below 1e-5']);
+    await refuse({ image_std: 500 }, ['image_std[0] 500', 'levels 7.84e-6 apart']);
     await refuse({ do_resize: 'yes' }, ['do_resize must be true or false', 'got "yes"']);
     await refuse({ image_processor_type: 'ConvNextImageProcessor', size: { shortest_edge: 224 }, crop_pct: 0 }, ['crop_pct must be a positive number']);
   });
@@ -235,7 +242,7 @@ describe('webvit convert reads preprocessor_config.json', () => {
   it('the CLI refuses image_std 1e-30 and rescale_factor 1e30 (exit 1, the field and value, no output file)', () => {
     const ROOT = join(import.meta.dirname, '..', '..');
     execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'pipe' });
-    for (const [pc, say] of [[{ image_std: 1e-30 }, 'image_std[0] 1e-30'], [{ rescale_factor: 1e30 }, 'rescale_factor 1e+30']] as const) {
+    for (const [pc, say] of [[{ image_std: 1e-30 }, 'image_std[0] 1e-30'], [{ rescale_factor: 1e30 }, 'rescale_factor 1e+30'], [{ image_std: 1e30 }, 'image_std[0] 1e+30'], [{ rescale_factor: 1e-30 }, 'rescale_factor 1e-30']] as const) {
       const out = join(tmp, 'overflow.safetensors');
       const r = spawnSync(process.execPath, ['dist/cli.js', 'convert', folder({ ...VIT32, ...pc }), '-o', out], { cwd: ROOT, encoding: 'utf8' });
       expect(r.status, r.stderr).toBe(1);
