@@ -36,6 +36,15 @@ const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2,
  */
 const MAX_INFLATE_RATIO = 1032;
 const INFLATE_CHUNK = 1 << 18;
+/**
+ * Most chunks a file may have. Encoders write image data in IDAT chunks of 8 KB (libpng) to 1 MB:
+ * 262,144 of them are 2 GB of compressed data, more than any image webvit decodes. A file of
+ * millions of empty or tiny chunks (2,000,000 empty IDATs: 24 MB) is a decoding-time bomb: it is
+ * refused after the walk, which costs a CRC of a few bytes per chunk.
+ */
+export const MAX_PNG_CHUNKS = 1 << 18;
+/** IDAT data smaller than this is joined into pieces of this size before zlib sees it. */
+const INFLATE_WRITE = 1 << 16;
 
 interface Header {
   width: number;
@@ -94,7 +103,10 @@ function readChunks(b: Uint8Array, source: string, h: Header): Chunks {
   const out: Chunks = { idat: [], idatBytes: 0, paletteEntries: 0 };
   let trns: Uint8Array | undefined;
   let o = 33;
-  for (;;) {
+  for (let count = 1; ; count++) {
+    if (count > MAX_PNG_CHUNKS) {
+      bad(source, `${h.what} has more than ${MAX_PNG_CHUNKS} chunks (encoders write a few, up to thousands for huge images): refused as a decoding-time bomb; re-save the image`);
+    }
     if (o + 12 > b.byteLength) bad(source, `truncated ${h.what} (no IEND chunk: the file ends at byte ${b.byteLength})`);
     const len = view.getUint32(o);
     const type = chunkType(b, o);
@@ -107,7 +119,7 @@ function readChunks(b: Uint8Array, source: string, h: Header): Chunks {
     if (type === 'IEND') break;
     if (type === 'IHDR') bad(source, `corrupt ${h.what} (a second IHDR chunk at byte ${o})`);
     if (type === 'IDAT') {
-      out.idat.push(data);
+      if (len > 0) out.idat.push(data); // an empty one adds nothing (and would cost a zlib write)
       out.idatBytes += len;
     } else if (type === 'PLTE' && h.colorType === 3) {
       if (len === 0 || len % 3 !== 0 || len > 768) bad(source, `corrupt ${h.what} (PLTE chunk of ${len} bytes: a palette is 1 to 256 entries of 3 bytes)`);
@@ -336,7 +348,26 @@ function inflateInto(idat: Uint8Array[], rows: Scanlines, want: number, source: 
       }
     });
     z.on('end', () => (rows.done ? finish() : short('')));
-    for (const part of idat) z.write(part);
+    // Small parts are joined (one zlib write per part made millions of tiny chunks superlinear).
+    let joined: Uint8Array | undefined;
+    let fill = 0;
+    const flush = () => {
+      if (fill > 0) z.write(joined!.subarray(0, fill));
+      joined = undefined;
+      fill = 0;
+    };
+    for (const part of idat) {
+      if (part.length >= INFLATE_WRITE) {
+        flush();
+        z.write(part);
+        continue;
+      }
+      if (fill + part.length > INFLATE_WRITE) flush();
+      joined ??= new Uint8Array(INFLATE_WRITE);
+      joined.set(part, fill);
+      fill += part.length;
+    }
+    flush();
     z.end();
   });
 }

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { decodeImage, RgbaPool } from '../../src/image/decode.js';
 import { JPEG_SCANS_PER_PIXEL, MAX_JPEG_SCANS } from '../../src/image/jpeg.js';
 import { expectWebvitError } from '../helpers/errors.js';
-import { encodeJpeg, encodePng, jpegWithHeader, pngRawBytes, pngWithHeader } from '../helpers/images.js';
+import { concatBytes, encodeJpeg, encodePng, jpegWithHeader, pngChunk, pngRawBytes, PNG_SIGNATURE, pngWithHeader } from '../helpers/images.js';
+import { MAX_PNG_CHUNKS } from '../../src/image/png.js';
 
 // Decoding errors: each is a WebvitError (BAD_INPUT) with one line naming the file and the
 // problem. That decoded pixels equal PIL's is tested against the fixtures in
@@ -167,6 +168,39 @@ describe('decodeImage', () => {
     ]);
     expect((await decodeImage(heavy, 'heavy.jpg', { maxPixels: 2 * w * w })).width).toBe(w); // a higher limit admits it
   });
+
+  it('PNG chunk bombs: millions of empty IDAT chunks are refused at once; many tiny ones decode in linear time', async () => {
+    // Issue 17: a 2000×2000 grey PNG after 2,000,000 empty IDAT chunks (24 MB) took 48 s and
+    // 680 MB (one zlib write per chunk). A 2000×2000 grey image: 4,002,000 filtered bytes.
+    const [w, h] = [2000, 2000];
+    const z = deflateSync(new Uint8Array(h * (1 + w)), { level: 9 });
+    const ihdr = new Uint8Array(13);
+    new DataView(ihdr.buffer).setUint32(0, w);
+    new DataView(ihdr.buffer).setUint32(4, h);
+    ihdr.set([8, 0, 0, 0, 0], 8);
+    /** The image with `parts` (IDAT payloads) for its data, each chunk `repeat` times when given. */
+    const png = (parts: Uint8Array[], emptyBefore = 0) => {
+      const empty = pngChunk('IDAT', new Uint8Array(0));
+      const head = concatBytes([PNG_SIGNATURE, pngChunk('IHDR', ihdr)]);
+      const data = concatBytes(parts.map((p) => pngChunk('IDAT', p)));
+      const tail = concatBytes([pngChunk('IEND', new Uint8Array(0))]);
+      const out = new Uint8Array(head.length + emptyBefore * empty.length + data.length + tail.length);
+      out.set(head, 0);
+      for (let i = 0; i < emptyBefore; i++) out.set(empty, head.length + i * empty.length);
+      out.set(data, head.length + emptyBefore * empty.length);
+      out.set(tail, out.length - tail.length);
+      return out;
+    };
+    let t0 = Date.now();
+    await expectWebvitError(() => decodeImage(png([z], 2_000_000), 'idat.png'), 'BAD_INPUT', ['idat.png', `has more than ${MAX_PNG_CHUNKS} chunks`, 'decoding-time bomb']);
+    expect(Date.now() - t0, 'refused within 3 s').toBeLessThan(3000);
+    // Just under the bound: empty chunks, then the data one byte per chunk.
+    const bytes = Array.from(z, (_, i) => z.subarray(i, i + 1));
+    t0 = Date.now();
+    const img = await decodeImage(png(bytes, MAX_PNG_CHUNKS - bytes.length - 2), 'tiny_chunks.png');
+    expect([img.width, img.height, img.rgba[4 * 1234 + 1]]).toEqual([w, h, 0]);
+    expect(Date.now() - t0, 'decoded within 5 s').toBeLessThan(5000);
+  }, 30_000);
 
   it('CMYK JPEGs are refused clearly', async () => {
     await expectWebvitError(() => decodeImage(jpegWithHeader(10, 10, 4), 'cmyk.jpg'), 'BAD_INPUT', ['cmyk.jpg', 'CMYK JPEG']);
