@@ -64,6 +64,33 @@ export interface Item {
   error?: string;
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A file name's bytes as text: `valid`, or with each byte that is not part of UTF-8 as `\xNN`. */
+export function utf8Name(b: Uint8Array): { text: string; valid: boolean } {
+  try {
+    return { text: UTF8.decode(b), valid: true };
+  } catch {
+    let text = '';
+    for (let i = 0; i < b.length; ) {
+      const n = b[i] < 0x80 ? 1 : b[i] >= 0xc2 && b[i] <= 0xdf ? 2 : b[i] >= 0xe0 && b[i] <= 0xef ? 3 : b[i] >= 0xf0 && b[i] <= 0xf4 ? 4 : 0;
+      let part: string | undefined;
+      if (n > 0 && i + n <= b.length) {
+        try {
+          part = UTF8.decode(b.subarray(i, i + n));
+        } catch {
+          part = undefined;
+        }
+      }
+      if (part !== undefined) {
+        text += part;
+        i += n;
+      } else text += `\\x${b[i++].toString(16).padStart(2, '0')}`;
+    }
+    return { text, valid: false };
+  }
+}
+
 /** Positional arguments → files: directories expand to their image files (sorted, not recursive). */
 export async function expand(paths: string[]): Promise<Item[]> {
   const items: Item[] = [];
@@ -76,12 +103,16 @@ export async function expand(paths: string[]): Promise<Item[]> {
       continue;
     }
     if (s.isDirectory()) {
-      const names = (await readdir(p, { withFileTypes: true }))
-        .filter((d) => !d.name.startsWith('.') && IMAGE_EXT.test(d.name) && (d.isFile() || d.isSymbolicLink()))
-        .map((d) => d.name)
-        .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+      // Names are read as bytes: one that is not UTF-8 would come back with U+FFFD in it, a name
+      // no file has ("cannot read (ENOENT)" for a file that exists). Such a file is refused on
+      // its own, its name shown with the bad bytes escaped (webvit names files by strings).
+      const names = (await readdir(p, { withFileTypes: true, encoding: 'buffer' }))
+        .map((d) => ({ d, name: utf8Name(d.name) }))
+        .filter(({ d, name }) => !name.text.startsWith('.') && IMAGE_EXT.test(name.text) && (d.isFile() || d.isSymbolicLink()))
+        .map(({ name }) => name)
+        .sort((a, b) => a.text.localeCompare(b.text, 'en', { numeric: true }));
       if (names.length === 0) items.push({ file: p, error: 'directory has no .png/.jpg/.jpeg files' });
-      for (const n of names) items.push({ file: join(p, n) });
+      for (const n of names) items.push(n.valid ? { file: join(p, n.text) } : { file: join(p, n.text), error: 'file name is not valid UTF-8 (shown with its bad bytes as \\xNN); rename it' });
     } else items.push({ file: p });
   }
   return items;
