@@ -1,5 +1,4 @@
 // The benchmark command's implementation: src/cli/bench.ts holds its usage and loads this on demand.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runKernelCase, type KernelResult, type TimingOptions } from './harness.js';
 import { BENCH_MODELS, BENCH_OPS, kernelCases, type BenchModel, type BenchOp } from './kernels.js';
@@ -12,7 +11,7 @@ import { KERNEL_VARIANTS } from '../src/kernels/registry.js';
 import { adapterIdentity } from '../src/runtime/device.js';
 import { getNodeDevice } from '../src/runtime/node-device.js';
 import { helpHint, parseCommandLine, positiveInt, UsageError } from '../src/cli/usage.js';
-import { writeFileAtomically } from '../src/runtime/node-write-file.js';
+import { checkOutputs, prepareOutputFolder, writeFileAtomically } from '../src/runtime/node-write-file.js';
 import { clip } from '../src/runtime/errors.js';
 
 function list<T extends string>(flag: string, v: string | undefined, all: readonly T[], dflt: readonly T[]): T[] {
@@ -25,6 +24,9 @@ function list<T extends string>(flag: string, v: string | undefined, all: readon
 const positive = (flag: string, v: string | undefined, dflt: number): number => positiveInt(flag, v) ?? dflt;
 
 const MODELS = Object.keys(BENCH_MODELS) as BenchModel[];
+
+/** The report names are picked by bench inside --out: a symlink there is refused, not followed. */
+const PICKED = { follow: false } as const;
 
 
 const str = { type: 'string' } as const;
@@ -61,10 +63,17 @@ export async function runBench(argv: string[]): Promise<number> {
   const precision = v.precision ?? 'f32';
   if (precision !== 'f32' && precision !== 'f16') throw new UsageError(`--precision: f32 or f16, got "${precision}"`);
   const batches = (v.batches ?? '1,8,32').split(',').map((b) => positive('batches', b, 1));
+  // --out is checked (a folder, created if missing, writable) before the GPU is started, and the
+  // report files (named after the adapter) before anything is measured: a benchmark of minutes
+  // must not end in a refusal.
+  await prepareOutputFolder(out, '--out');
   const device = await getNodeDevice();
   try {
     const adapter = adapterIdentity(device);
     const date = new Date().toISOString().slice(0, 10);
+    const base = join(out, what === 'kernels' ? `kernels-${adapter.id}-b${batch}` : `model-${adapter.id}${precision === 'f16' ? '-f16' : ''}`);
+    const reports = (what === 'kernels' ? ['.json', '.md', '.svg'] : ['.json', '.md']).map((x) => base + x);
+    await checkOutputs(reports, PICKED);
     process.stderr.write(`webvit bench: adapter ${adapter.description}\n`);
     if (what === 'kernels') {
       const timing: TimingOptions = { runs, warmup: 1, budgetMs: 3000 };
@@ -82,20 +91,16 @@ export async function runBench(argv: string[]): Promise<number> {
       }
       const method = results.find((r) => r.ok)?.method ?? 'none';
       process.stdout.write(`\n${kernelTable(results, ceil)}\n\ntiming: ${method === 'timestamp-query' ? 'GPU timestamp queries' : 'submit-and-wait wall time'}, median of up to ${timing.runs} runs after validation\n`);
-      mkdirSync(out, { recursive: true });
-      const base = join(out, `kernels-${adapter.id}-b${batch}`);
-      await writeFileAtomically(`${base}.json`, JSON.stringify({ date, adapter: adapter.description, batch, method, ceilings: ceil, results }, null, 1));
-      await writeFileAtomically(`${base}.md`, kernelMarkdown(results, ceil) + '\n');
-      await writeFileAtomically(`${base}.svg`, kernelSvg(results, ceil, `webvit kernels, batch ${batch}, ${adapter.description}, ${date}`));
+      await writeFileAtomically(`${base}.json`, JSON.stringify({ date, adapter: adapter.description, batch, method, ceilings: ceil, results }, null, 1), PICKED);
+      await writeFileAtomically(`${base}.md`, kernelMarkdown(results, ceil) + '\n', PICKED);
+      await writeFileAtomically(`${base}.svg`, kernelSvg(results, ceil, `webvit kernels, batch ${batch}, ${adapter.description}, ${date}`), PICKED);
       process.stderr.write(`webvit bench: wrote ${base}.json, .md, .svg\n`);
       return results.every((r) => r.ok) ? 0 : 1;
     }
     const report = await runModelBench(device, { models, batches, runs, noCold: v['no-cold'] === true, precision });
     process.stdout.write(report.text + '\n');
-    mkdirSync(out, { recursive: true });
-    const base = join(out, `model-${adapter.id}${precision === 'f16' ? '-f16' : ''}`);
-    await writeFileAtomically(`${base}.json`, JSON.stringify({ date, adapter: adapter.description, ...report.json }, null, 1));
-    await writeFileAtomically(`${base}.md`, report.markdown + '\n');
+    await writeFileAtomically(`${base}.json`, JSON.stringify({ date, adapter: adapter.description, ...report.json }, null, 1), PICKED);
+    await writeFileAtomically(`${base}.md`, report.markdown + '\n', PICKED);
     process.stderr.write(`webvit bench: wrote ${base}.json, .md\n`);
     return 0;
   } finally {

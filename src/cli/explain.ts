@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { decodeImage, DEFAULT_MAX_PIXELS, RgbaPool } from '../image/decode.js';
 import { ImagePreprocessor } from '../image/preprocessor.js';
@@ -19,7 +18,7 @@ import { similarityGrid } from './figures/similarity_grid.js';
 import { f32, meanDistance, rows, uniformAttentionDistance } from './figures/attention_summary.js';
 import { Progress } from './progress.js';
 import { parseCommandLine, positiveInt, TUNE_USAGE, tuneOption, UsageError } from './usage.js';
-import { outputThatIsAnInput, writeOutputAtomically } from './write_output.js';
+import { outputThatIsAnInput, prepareOutputFolder, writeOutputAtomically } from './write_output.js';
 
 export const EXPLAIN_USAGE = `  webvit explain IMAGE... -o DIR [--model FILE] [--layer L] [--json] [--batch N]
                   [--max-pixels N] [--tune | --no-tune]
@@ -39,6 +38,12 @@ export const EXPLAIN_USAGE = `  webvit explain IMAGE... -o DIR [--model FILE] [-
 `;
 
 const DEFAULT_BATCH = 8;
+
+/** explain picks every name it writes in DIR: a symlink there is refused, never followed. */
+const PICKED = { follow: false } as const;
+
+/** Longest file name (bytes) most file systems take; a map's name is cut to fit. */
+const NAME_MAX = 255;
 
 /** The per-model files written into DIR. */
 const MODEL_FIGURES = ['attention-distance.svg', 'position-similarity.svg', 'filter-components.svg', 'explain.json'] as const;
@@ -112,9 +117,9 @@ export async function explainCommand(argv: string[]): Promise<number> {
   // Meaningless shapes (a single patch) and batches whose attention matrices would not fit are
   // refused here, before the GPU work, with the numbers.
   explainLimits(c, batch);
-  await mkdir(outDir, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
-    throw new WebvitError('IO', `cannot create the output directory ${outDir} (${e.code ?? e.message})`);
-  });
+  // The folder and every file in it this run would write, checked before the GPU work: a refusal
+  // (a FIFO, device or symlink as explain.json, a name too long) writes nothing.
+  await prepareOutputFolder(outDir, '-o', outputs.map(([p]) => p));
 
   const results: ImageResult[] = [];
   let source = '';
@@ -166,7 +171,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
   const uniform = uniformAttentionDistance(c);
   const files: Record<string, string> = {};
   const write = async (name: (typeof MODEL_FIGURES)[number], data: string | Uint8Array) => {
-    await writeOutputAtomically(join(outDir, name), data);
+    await writeOutputAtomically(join(outDir, name), data, PICKED);
     files[name.replace(/\.[a-z]+$/, '')] = join(outDir, name);
   };
   if (good.length) await write('attention-distance.svg', await distancePlot({ mean, images: good.length, imageSize: c.image_size, uniform }));
@@ -231,7 +236,7 @@ async function imageResult(
   const scaled = Float32Array.from(map, (v) => (max > 0 ? v / max : 0));
   const distance = ex.distance.map((d) => Array.from(d.subarray(slot * ex.heads, (slot + 1) * ex.heads), f32));
   const S = Math.round(Math.sqrt(pixels.length / (preprocess.channels === 'grayscale' ? 1 : 3)));
-  await writeOutputAtomically(png, overlayPng({ pixels, channels: preprocess.channels === 'grayscale' ? 1 : 3, size: S, preprocess, map, grid: G }));
+  await writeOutputAtomically(png, overlayPng({ pixels, channels: preprocess.channels === 'grayscale' ? 1 : 3, size: S, preprocess, map, grid: G }), PICKED);
   return { file: it.file, png, map: rows(map, G), mapScaled: rows(scaled, G), distance, top: topClass(ex, slot, labels) };
 }
 
@@ -249,7 +254,8 @@ function topClass(ex: AttentionExplanation, slot: number, labels: string[] | und
 
 /** NAME.attention.png from the image's file name; a second image of the same name gets NAME-2. */
 function uniqueName(file: string, names: Set<string>): string {
-  const stem = basename(file, extname(file)).replace(/[^\w.-]+/g, '_') || 'image';
+  // ASCII only after the replace, so characters are bytes; room is left for "-NNNNNN".
+  const stem = (basename(file, extname(file)).replace(/[^\w.-]+/g, '_') || 'image').slice(0, NAME_MAX - '-999999.attention.png'.length);
   let name = `${stem}.attention.png`;
   for (let k = 2; names.has(name); k++) name = `${stem}-${k}.attention.png`;
   names.add(name);

@@ -126,7 +126,7 @@ export async function main(args: string[]): Promise<number> {
     if (code !== undefined) return code;
   }
   setCommandName(command);
-  setDefaultTuneStore(fileTuneStore());
+  setDefaultTuneStore(fileTuneStore(undefined, { warn: (m) => void process.stderr.write(`webvit: ${printable(clip(m, MAX_MESSAGE))}\n`) }));
   return c.run(rest);
 }
 

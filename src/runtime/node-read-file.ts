@@ -15,7 +15,8 @@ import { fileKind } from './node-write-file.js';
  * - It is then opened with O_NONBLOCK (a FIFO swapped in meanwhile cannot block the open) and the
  *   open file is fstat'ed and checked again: what is read is what was checked.
  * - At most the fstat size is read: a file that grows meanwhile is read as it was; one that shrinks
- *   is refused (its end is gone).
+ *   is refused (its end is gone). A regular file of size 0 (procfs, sysfs) is read to its end, up
+ *   to the limit.
  */
 
 /** Largest input of each kind, in bytes. */
@@ -43,7 +44,19 @@ export interface ReadOptions {
   tooLargeHint?: string;
   /** Added to the message when the path is a directory. */
   directoryHint?: string;
+  /** false: not remembered as read (see wasRead); the tuning cache's own read. */
+  record?: boolean;
 }
+
+/** Device and inode of every file this process has read (recorded unless `record: false`). */
+const readFiles = new Set<string>();
+const fileId = (st: Stats) => `${st.dev}:${st.ino}`;
+
+/**
+ * Whether the file `st` describes was read by this process: a file written by webvit on its
+ * own account (the tuning cache) must never be one that the command reads (a model, an image).
+ */
+export const wasRead = (st: Stats): boolean => readFiles.has(fileId(st));
 
 const O_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOCTTY ?? 0);
 
@@ -61,6 +74,49 @@ function refusal(st: Stats, o: ReadOptions): string | undefined {
 
 const errnoWhy = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 
+/**
+ * A regular file whose stat size is 0 may still hold bytes: /proc and /sys files are made when
+ * read. Such a file (and an empty one, at once) is read in chunks until its end, up to the limit.
+ */
+const CHUNK = 64 * 1024;
+type ReadAt = (b: Buffer, at: number) => number;
+
+function joined(path: string, o: ReadOptions, chunks: Buffer[], total: number): Uint8Array {
+  if (total > o.limit) throw failure(path, o, `a file with no size in its metadata (as in /proc) that holds more than the ${o.limit}-byte limit${o.tooLargeHint ? `; ${o.tooLargeHint}` : ''}`);
+  return Buffer.concat(chunks, total);
+}
+
+async function untilEnd(path: string, o: ReadOptions, read: (b: Buffer, at: number) => Promise<number>): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const b = Buffer.allocUnsafe(CHUNK);
+    const n = await read(b, total).catch((e) => {
+      throw failure(path, o, errnoWhy(e), e);
+    });
+    if (n === 0 || total > o.limit) return joined(path, o, chunks, total);
+    chunks.push(b.subarray(0, n));
+    total += n;
+  }
+}
+
+function untilEndSync(path: string, o: ReadOptions, read: ReadAt): Uint8Array {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const b = Buffer.allocUnsafe(CHUNK);
+    let n: number;
+    try {
+      n = read(b, total);
+    } catch (e) {
+      throw failure(path, o, errnoWhy(e), e);
+    }
+    if (n === 0 || total > o.limit) return joined(path, o, chunks, total);
+    chunks.push(b.subarray(0, n));
+    total += n;
+  }
+}
+
 /** The whole file (see the top of this file), or a WebvitError of `o.code` naming it and why. */
 export async function readRegularFile(path: string, o: ReadOptions): Promise<Uint8Array> {
   const before = await stat(path).catch((e) => {
@@ -75,6 +131,8 @@ export async function readRegularFile(path: string, o: ReadOptions): Promise<Uin
     const st = await fh.stat();
     const no = refusal(st, o);
     if (no) throw failure(path, o, no);
+    if (o.record !== false) readFiles.add(fileId(st));
+    if (st.size === 0) return await untilEnd(path, o, (b, at) => fh.read(b, 0, b.byteLength, at).then((r) => r.bytesRead));
     const bytes = Buffer.allocUnsafeSlow(st.size); // not zeroed: every byte is read below
     for (let p = 0; p < st.size; ) {
       const { bytesRead } = await fh.read(bytes, p, st.size - p, p).catch((e) => {
@@ -114,6 +172,8 @@ export function readRegularFileSync(path: string, o: ReadOptions): Uint8Array {
     const st = fstatSync(fd);
     const no = refusal(st, o);
     if (no) throw failure(path, o, no);
+    if (o.record !== false) readFiles.add(fileId(st));
+    if (st.size === 0) return untilEndSync(path, o, (b, at) => readSync(fd, b, 0, b.byteLength, at));
     const bytes = Buffer.allocUnsafeSlow(st.size); // not zeroed: every byte is read below
     for (let p = 0; p < st.size; ) {
       const n = readSync(fd, bytes, p, st.size - p, p);

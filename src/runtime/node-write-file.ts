@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fsyncSync, lstatSync, openSync, realpathSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
-import { lstat, open, realpath, rename, stat } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, constants as fsConstants, fchmodSync, fsyncSync, lstatSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { access, lstat, mkdir, open, readdir, readlink, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,11 +14,24 @@ import { WebvitError } from './errors.js';
  * - OUT must be a regular file or not exist. A character or block device, FIFO, socket or
  *   directory is refused, naming the path and its kind: renaming over `/dev/null` would replace the
  *   device node with a file, and writing into a FIFO would block.
- * - A symlink is followed: the file it points to is replaced (its kind checked the same way) and
- *   the link stays a link, as `>` in a shell does. A dangling link is refused rather than guessed.
- * - The bytes go to `OUT.tmp-PID-RANDOM` in OUT's folder (O_EXCL, so never through a file someone
- *   else put there), which is fsynced, given the mode of the file it replaces, and renamed over
- *   OUT; the folder is then fsynced (best effort: not every file system allows it).
+ * - A symlink is followed only for a path the user typed (`convert -o`; { follow: true }, the
+ *   default): the file it points to is replaced (its kind checked the same way) and the link stays
+ *   a link, as `>` in a shell does. A dangling link or a link loop is refused rather than guessed.
+ *   For a name webvit picks inside a folder (explain's outputs, bench reports, the tuning cache;
+ *   { follow: false }) a symlink is refused: a link planted in an output folder must not redirect
+ *   a write to a file outside it. checkOutputs and prepareOutputFolder make the same checks before
+ *   a command's work, so a refusal comes before anything is computed or written.
+ * - The bytes go to `STEM.tmp-HASH-PID-RANDOM` in OUT's folder (O_EXCL, so never through a file
+ *   someone else put there), which is fsynced, given the mode of the file it replaces, and renamed
+ *   over OUT; the folder is then fsynced (best effort: not every file system allows it). STEM is
+ *   OUT's name cut to TEMP_STEM_BYTES and HASH 8 hex digits of the whole name, so the temporary
+ *   name fits in 255 bytes whenever OUT's does.
+ * - Before the write, temporary files of the same OUT (the same STEM and HASH, or the older
+ *   `OUT.tmp-PID-RANDOM`) whose PID is no longer a live process are removed: what a run killed by
+ *   a signal that cannot be handled (SIGKILL, SIGRTMIN+n, a crash) left is gone at the next write.
+ *   A folder is listed once per process. A PID reused by a live process keeps its leftover until
+ *   that process ends; a writer in another PID namespace sharing the folder may look dead (its
+ *   rename then fails, an error: OUT is never torn).
  * - On an error the temporary file is removed and a WebvitError('IO') names OUT and the error.
  *   On a terminating signal (TERMINATING_SIGNALS) while a temporary file exists, it is removed and,
  *   unless the program has its own handler for that signal, the process ends on the signal as it
@@ -31,15 +44,20 @@ import { WebvitError } from './errors.js';
  */
 
 /**
- * Signals whose default action ends the process and that Node lets a program handle. Not here:
- * SIGUSR1 (Node starts its inspector; the process goes on and the write completes), SIGPIPE (Node
- * ignores it), SIGPROF (V8's profiler uses it), SIGXFSZ (a handler would replace a shell's
- * `trap '' XFSZ`, which turns an over-size write into EFBIG, an error cleaned up like any other),
- * and SIGKILL/SIGSTOP (cannot be handled).
+ * Signals whose default action ends the process and that Node lets a program handle safely. Not
+ * here: SIGUSR1 (Node starts its inspector; the process goes on and the write completes), SIGPIPE
+ * (Node ignores it), SIGXFSZ (a handler would replace a shell's `trap '' XFSZ`, which turns an
+ * over-size write into EFBIG, an error cleaned up like any other), SIGPROF (V8's CPU profiler
+ * samples with it: a handler would end a profiled run at its first tick), SIGBUS, SIGSEGV, SIGILL
+ * and SIGFPE (a real fault re-runs the faulting instruction after a JavaScript-level handler
+ * returns: a crash would become a hang), SIGABRT (a crash, reported as one by src/cli/quiet_dawn.ts),
+ * SIGRTMIN..SIGRTMAX (Node has no names for them), SIGKILL and SIGSTOP (cannot be handled). A
+ * temporary file left by any of those is removed by the next write of the same output (see
+ * removeStaleTemps).
  */
-export const TERMINATING_SIGNALS = (['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2', 'SIGALRM', 'SIGVTALRM', 'SIGXCPU'] as const).filter(
-  (s) => s in constants.signals,
-);
+export const TERMINATING_SIGNALS = (
+  ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2', 'SIGALRM', 'SIGVTALRM', 'SIGXCPU', 'SIGPWR', 'SIGIO', 'SIGSTKFLT', 'SIGSYS', 'SIGTRAP'] as const
+).filter((s) => s in constants.signals);
 
 /** The file operations the async writer uses; tests replace them to fail on purpose. */
 export interface WriteIo {
@@ -124,6 +142,80 @@ function untrack(tmp: string): void {
   }).unref();
 }
 
+// ---- temporary names, and leftovers of dead writers ----------------------------------------------
+
+/** Bytes of OUT's name kept in its temporary name (the rest is identified by the hash). */
+export const TEMP_STEM_BYTES = 100;
+
+/** OUT's name cut to at most `max` UTF-8 bytes, never inside a character. */
+function cutName(name: string, max: number): string {
+  const bytes = Buffer.from(name);
+  if (bytes.byteLength <= max) return name;
+  let end = max;
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--; // a continuation byte: back to the start
+  return bytes.subarray(0, end).toString();
+}
+
+/** `STEM.tmp-HASH-` for OUT: what every temporary name of OUT starts with. */
+function tempPrefix(path: string): string {
+  const name = basename(path);
+  return `${cutName(name, TEMP_STEM_BYTES)}.tmp-${createHash('sha256').update(name).digest('hex').slice(0, 8)}-`;
+}
+
+const tempName = (path: string) => join(dirname(path), `${tempPrefix(path)}${process.pid}-${randomBytes(4).toString('hex')}`);
+
+/** Per folder, the names in it that looked like temporary files when it was first listed. */
+const listed = new Map<string, Set<string>>();
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true; // ours: in flight, or (pid reuse) checked by the caller
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // someone else's live process
+  }
+}
+
+/** The names among `names` that are temporary files of `path` whose writer is dead. */
+function staleTemps(path: string, names: Set<string>): string[] {
+  const prefix = tempPrefix(path);
+  const legacy = `${basename(path)}.tmp-`;
+  const stale: string[] = [];
+  for (const n of names) {
+    const rest = n.startsWith(prefix) ? n.slice(prefix.length) : n.startsWith(legacy) ? n.slice(legacy.length) : undefined;
+    const m = rest === undefined ? null : /^(\d{1,10})-[0-9a-f]{8}$/.exec(rest);
+    const full = join(dirname(path), n);
+    if (m && !inFlight.has(full) && (Number(m[1]) === process.pid || !alive(Number(m[1])))) stale.push(n);
+  }
+  return stale;
+}
+
+function tempsListed(dir: string, names: string[] | undefined): Set<string> {
+  const set = new Set((names ?? []).filter((n) => n.includes('.tmp-')));
+  listed.set(dir, set);
+  return set;
+}
+
+/** Removes the temporary files of `path` left by dead writers (see the top of this file). */
+function removeStaleTempsSync(path: string): void {
+  const dir = dirname(path);
+  const names = listed.get(dir) ?? tempsListed(dir, orUndefinedSync(() => readdirSync(dir)));
+  for (const n of staleTemps(path, names)) {
+    names.delete(n);
+    orUndefinedSync(() => unlinkSync(join(dir, n)));
+  }
+}
+
+async function removeStaleTemps(path: string): Promise<void> {
+  const dir = dirname(path);
+  const names = listed.get(dir) ?? tempsListed(dir, await orUndefined(readdir(dir)));
+  for (const n of staleTemps(path, names)) {
+    names.delete(n);
+    await orUndefined(unlink(join(dir, n)));
+  }
+}
+
 // ---- the target ----------------------------------------------------------------------------------
 
 interface Target {
@@ -133,21 +225,51 @@ interface Target {
   mode?: number;
 }
 
+/** How a writer treats OUT. */
+export interface WriteOptions {
+  /**
+   * true (the default): OUT is a path the user typed, and a symlink there is followed. false: OUT
+   * is a name webvit picked inside a folder, and a symlink there is refused.
+   */
+  follow?: boolean;
+  /** The file operations (tests replace them to fail on purpose). */
+  io?: WriteIo;
+}
+
 const refuse = (out: string, why: string): never => {
   throw new WebvitError('IO', `${out}: ${why}; webvit writes its outputs only to regular files (nothing was written): choose a file path`);
 };
 
-/** Where OUT's bytes go, or a refusal: from lstat(OUT) and, for a symlink, stat and realpath. */
-function target(out: string, l: Stats | undefined, resolved: () => string | undefined, st: () => Stats | undefined): Target {
+const deviceNumbers = (l: Stats) => (l.isCharacterDevice() || l.isBlockDevice() ? ` (${l.rdev >> 8},${l.rdev & 0xff})` : '');
+
+/** What lstat/stat said of OUT: its Stats, or the errno code of a failure other than ENOENT. */
+type Look = Stats | string | undefined;
+
+/**
+ * Where OUT's bytes go, or a refusal: from lstat(OUT) and, for a symlink, readlink, stat (an errno
+ * code when it fails: ENOENT is a dangling link, ELOOP a loop) and realpath.
+ */
+function target(out: string, l: Look, follow: boolean, link: () => string | undefined, st: () => Look, resolved: () => string | undefined): Target {
+  if (typeof l === 'string') {
+    const why = l === 'ENAMETOOLONG' ? 'ENAMETOOLONG: a name in it is longer than the file system allows' : l;
+    throw new WebvitError('IO', `${out}: cannot be written (${why}); nothing was written: choose another path`);
+  }
   if (!l) return { path: out };
   if (l.isSymbolicLink()) {
-    const real = resolved();
+    const to = link() ?? '?';
+    if (!follow) {
+      throw new WebvitError('IO', `${out}: is a symbolic link (to ${to}); webvit never follows a link among the files it names in an output folder (one planted there would redirect the write): remove the link (nothing was written)`);
+    }
     const s = st();
-    if (!real || !s) return refuse(out, 'is a symbolic link to a file that does not exist (a dangling link)');
-    if (!s.isFile()) return refuse(out, `is a symbolic link to ${real}, which is ${fileKind(s)}`);
+    if (s === 'ELOOP') return refuse(out, `is a symbolic link loop (to ${to})`);
+    if (s === undefined || s === 'ENOENT') return refuse(out, `is a symbolic link to ${to}, which does not exist (a dangling link)`);
+    if (typeof s === 'string') return refuse(out, `is a symbolic link to ${to}, which cannot be looked at (${s})`);
+    if (!s.isFile()) return refuse(out, `is a symbolic link to ${resolved() ?? to}, which is ${fileKind(s)}${deviceNumbers(s)}`);
+    const real = resolved();
+    if (!real) return refuse(out, `is a symbolic link to ${to}, whose real path cannot be resolved`);
     return { path: real, mode: s.mode & 0o7777 };
   }
-  if (!l.isFile()) return refuse(out, `is ${fileKind(l)}${l.isCharacterDevice() || l.isBlockDevice() ? ` (${l.rdev >> 8},${l.rdev & 0xff})` : ''}`);
+  if (!l.isFile()) return refuse(out, `is ${fileKind(l)}${deviceNumbers(l)}`);
   return { path: out, mode: l.mode & 0o7777 };
 }
 
@@ -159,29 +281,113 @@ function orUndefinedSync<T>(f: () => T): T | undefined {
     return undefined;
   }
 }
-
-async function targetOf(out: string): Promise<Target> {
-  const l = await orUndefined(lstat(out));
-  const real = l?.isSymbolicLink() ? await orUndefined(realpath(out)) : undefined;
-  const s = l?.isSymbolicLink() ? await orUndefined(stat(out)) : undefined;
-  return target(out, l, () => real, () => s);
+/** Stats, undefined for ENOENT, or the errno code. */
+const looked = (e: unknown): string | undefined => {
+  const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+  return code === 'ENOENT' ? undefined : code;
+};
+const look = async (p: Promise<Stats>): Promise<Look> => p.catch(looked);
+function lookSync(f: () => Stats): Look {
+  try {
+    return f();
+  } catch (e) {
+    return looked(e);
+  }
 }
 
-function targetOfSync(out: string): Target {
+async function targetOf(out: string, follow: boolean): Promise<Target> {
+  const l = await look(lstat(out));
+  const isLink = typeof l === 'object' && l.isSymbolicLink();
+  const to = isLink ? await orUndefined(readlink(out)) : undefined;
+  const s = isLink && follow ? await stat(out).catch((e: NodeJS.ErrnoException) => e.code ?? 'ENOENT') : undefined;
+  const real = isLink && follow ? await orUndefined(realpath(out)) : undefined;
+  return target(out, l, follow, () => to, () => s, () => real);
+}
+
+function targetOfSync(out: string, follow: boolean): Target {
   return target(
     out,
-    orUndefinedSync(() => lstatSync(out)),
+    lookSync(() => lstatSync(out)),
+    follow,
+    () => orUndefinedSync(() => readlinkSync(out)),
+    () => {
+      try {
+        return statSync(out);
+      } catch (e) {
+        return (e as NodeJS.ErrnoException).code ?? 'ENOENT';
+      }
+    },
     () => orUndefinedSync(() => realpathSync(out)),
-    () => orUndefinedSync(() => statSync(out)),
   );
+}
+
+/**
+ * The checks a writer makes of OUT, made of every output of a command before its work (before
+ * the GPU is started), so that a refusal writes nothing: each must be a regular file or absent
+ * (with `follow: false`, not a symlink either) and have a name the file system takes.
+ */
+export async function checkOutputs(outs: readonly string[], options: Pick<WriteOptions, 'follow'> = {}): Promise<void> {
+  for (const out of outs) await targetOf(out, options.follow ?? true);
+}
+
+const folderError = (dir: string, flag: string, why: string): WebvitError =>
+  new WebvitError('IO', `${flag} ${dir}: ${why}; nothing was written: give ${flag} a folder that webvit can write into (it is created if missing)`);
+
+/**
+ * Creates `dir` one level at a time, so that the error is the real one (EROFS, EACCES, ENOTDIR;
+ * a recursive mkdir says ENOENT on a read-only file system). `top` is the folder asked for.
+ */
+async function makeFolder(dir: string, flag: string, top = dir): Promise<void> {
+  const at = dir === top ? '' : `${dir} `;
+  try {
+    await mkdir(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      const s = await look(stat(dir));
+      if (typeof s === 'object' && !s.isDirectory()) throw folderError(top, flag, `${at}is ${fileKind(s)}, not a folder`);
+      return; // made meanwhile; its writability is checked by the caller
+    }
+    if ((code === 'ENOENT' || code === 'ENOTDIR') && dirname(dir) !== dir) {
+      const parent = dirname(dir);
+      const p = await look(stat(parent));
+      if (typeof p === 'object' && !p.isDirectory()) throw folderError(top, flag, `${parent} is ${fileKind(p)}, not a folder`);
+      await makeFolder(parent, flag, top);
+      return makeFolder(dir, flag, top);
+    }
+    throw folderError(top, flag, `${at}cannot be created (${code ?? (e as Error).message})`);
+  }
+}
+
+/**
+ * An output folder (explain -o, bench --out) made ready before a command's work: `dir` (followed
+ * if a link: the user typed it) must be a folder or absent, `files` (names webvit picks in it) are
+ * checked as by checkOutputs with `follow: false`, then the folder is created if missing and must
+ * be writable. Throws a WebvitError('IO') naming the path, its kind or the errno.
+ */
+export async function prepareOutputFolder(dir: string, flag: string, files: readonly string[] = []): Promise<void> {
+  const l0 = await look(lstat(dir));
+  const l = l0 === 'ENOTDIR' ? undefined : l0; // a file above it: makeFolder names it
+  const s = typeof l === 'object' && l.isSymbolicLink() ? await stat(dir).catch((e: NodeJS.ErrnoException) => e.code ?? 'ENOENT') : l;
+  if (typeof l === 'object' && l.isSymbolicLink() && (s === 'ENOENT' || s === 'ELOOP')) {
+    throw folderError(dir, flag, s === 'ELOOP' ? `is a symbolic link loop (to ${await orUndefined(readlink(dir))})` : `is a symbolic link to ${await orUndefined(readlink(dir))}, which does not exist (a dangling link)`);
+  }
+  if (typeof s === 'string') throw folderError(dir, flag, `cannot be looked at (${s})`);
+  if (s && !s.isDirectory()) {
+    const via = s !== l ? `is a symbolic link to ${await orUndefined(readlink(dir))}, which ` : '';
+    throw folderError(dir, flag, `${via}is ${fileKind(s)}${deviceNumbers(s)}, not a folder`);
+  }
+  if (s) await checkOutputs(files, { follow: false });
+  else await makeFolder(dir, flag);
+  await access(dir, fsConstants.W_OK | fsConstants.X_OK).catch((e: NodeJS.ErrnoException) => {
+    throw folderError(dir, flag, `cannot be written into (${e.code ?? e.message})`);
+  });
 }
 
 /** Just before the rename: the target must still be a regular file or absent (narrows a race). */
 function stillReplaceable(out: string, t: Target, l: Stats | undefined): void {
   if (l && !l.isFile()) refuse(out, `${t.path === out ? '' : `links to ${t.path}, which `}became ${fileKind(l)} while being written`);
 }
-
-const tempName = (path: string) => join(dirname(path), `${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
 
 const ioError = (out: string, e: unknown): WebvitError =>
   e instanceof WebvitError
@@ -211,12 +417,18 @@ async function syncFolder(dir: string): Promise<void> {
 
 // ---- the writers ---------------------------------------------------------------------------------
 
-/** Writes `data` to `out` atomically (see the top of this file); rejects with a WebvitError('IO'). */
-export async function writeFileAtomically(out: string, data: string | Uint8Array, io: WriteIo = realIo): Promise<void> {
+/**
+ * Writes `data` to `out` atomically (see the top of this file); rejects with a WebvitError('IO').
+ * `options` may be a WriteIo alone (tests).
+ */
+export async function writeFileAtomically(out: string, data: string | Uint8Array, options: WriteOptions | WriteIo = {}): Promise<void> {
+  const o: WriteOptions = 'open' in options ? { io: options } : options;
+  const io = o.io ?? realIo;
   const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
   let tmp: string | undefined;
   try {
-    const t = await targetOf(out);
+    const t = await targetOf(out, o.follow ?? true);
+    await removeStaleTemps(t.path);
     tmp = tempName(t.path);
     track(tmp);
     const fh = await io.open(tmp, 'wx', t.mode ?? 0o666);
@@ -261,11 +473,12 @@ export async function writeFileAtomically(out: string, data: string | Uint8Array
  * The same, synchronously, for small files written from synchronous code (the tuning cache). A
  * signal cannot interrupt it: it is handled once the write is done (see untrack).
  */
-export function writeFileAtomicallySync(out: string, data: string | Uint8Array): void {
+export function writeFileAtomicallySync(out: string, data: string | Uint8Array, options: Pick<WriteOptions, 'follow'> = {}): void {
   const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
   let tmp: string | undefined;
   try {
-    const t = targetOfSync(out);
+    const t = targetOfSync(out, options.follow ?? true);
+    removeStaleTempsSync(t.path);
     tmp = tempName(t.path);
     track(tmp);
     const fd = openSync(tmp, 'wx', t.mode ?? 0o666);

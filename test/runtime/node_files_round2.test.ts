@@ -1,0 +1,141 @@
+import { execFileSync } from 'node:child_process';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readRegularFile, readRegularFileSync } from '../../src/runtime/node-read-file.js';
+import { checkOutputs, prepareOutputFolder, writeFileAtomically, writeFileAtomicallySync } from '../../src/runtime/node-write-file.js';
+import { fileTuneStore } from '../../src/runtime/node-tune-store.js';
+import { expectWebvitError } from '../helpers/errors.js';
+
+// Issue 17, round two, in the one writer and the one reader (src/runtime/node-write-file.ts,
+// node-read-file.ts, node-tune-store.ts). Each case is synchronous or bounded: no FIFO is opened.
+
+const tmp = mkdtempSync(join(tmpdir(), 'webvit-node-files2-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+let n = 0;
+const dir = (name: string) => {
+  const d = join(tmp, `${n++}-${name}`);
+  mkdirSync(d);
+  return d;
+};
+
+describe('{ follow: false }: a name webvit picks in a folder is never a link followed', () => {
+  it('a link to a file outside is refused by both writers and checkOutputs, naming it; the file and the link stay', async () => {
+    const d = dir('picked');
+    writeFileSync(join(d, 'victim.txt'), 'precious');
+    mkdirSync(join(d, 'out'));
+    const link = join(d, 'out', 'explain.json');
+    symlinkSync('../victim.txt', link);
+    await expectWebvitError(() => writeFileAtomically(link, 'x', { follow: false }), 'IO', [link, 'symbolic link', '../victim.txt']);
+    await expectWebvitError(async () => writeFileAtomicallySync(link, 'x', { follow: false }), 'IO', [link, 'symbolic link']);
+    await expectWebvitError(() => checkOutputs([join(d, 'out', 'a.png'), link], { follow: false }), 'IO', [link, 'symbolic link']);
+    expect(readFileSync(join(d, 'victim.txt'), 'utf8')).toBe('precious');
+    expect(readlinkSync(link)).toBe('../victim.txt');
+    expect(readdirSync(join(d, 'out'))).toEqual(['explain.json']);
+  });
+
+  it('a path the user typed (the default) still follows a link to a regular file', async () => {
+    const d = dir('typed');
+    writeFileSync(join(d, 'real'), 'old');
+    symlinkSync('real', join(d, 'link'));
+    await writeFileAtomically(join(d, 'link'), 'new');
+    expect(readFileSync(join(d, 'real'), 'utf8')).toBe('new');
+    expect(lstatSync(join(d, 'link')).isSymbolicLink()).toBe(true);
+  });
+});
+
+describe('messages: a link loop and a link to a FIFO are not called dangling', () => {
+  it('loop -> "symbolic link loop"; link to a FIFO -> its kind; a dangling link -> "dangling" (async and sync)', async () => {
+    const d = dir('links');
+    symlinkSync('b', join(d, 'a'));
+    symlinkSync('a', join(d, 'b'));
+    execFileSync('mkfifo', [join(d, 'fifo')]);
+    symlinkSync('fifo', join(d, 'to-fifo'));
+    symlinkSync('missing', join(d, 'dangling'));
+    for (const write of [(p: string) => writeFileAtomically(p, 'x'), async (p: string) => writeFileAtomicallySync(p, 'x')]) {
+      const loop = await expectWebvitError(() => write(join(d, 'a')), 'IO', ['symbolic link loop']);
+      expect(loop).not.toMatch(/dangling/);
+      const fifo = await expectWebvitError(() => write(join(d, 'to-fifo')), 'IO', ['FIFO']);
+      expect(fifo).not.toMatch(/dangling/);
+      await expectWebvitError(() => write(join(d, 'dangling')), 'IO', ['dangling']);
+    }
+  });
+});
+
+describe('output folders (prepareOutputFolder)', () => {
+  it('a file, a file above it, a link loop: refused naming the path and its kind; a missing folder is created', async () => {
+    const d = dir('folders');
+    writeFileSync(join(d, 'file'), 'x');
+    symlinkSync('l2', join(d, 'l1'));
+    symlinkSync('l1', join(d, 'l2'));
+    await expectWebvitError(() => prepareOutputFolder(join(d, 'file'), '-o'), 'IO', ['-o', 'is a regular file, not a folder']);
+    await expectWebvitError(() => prepareOutputFolder(join(d, 'file', 'sub'), '-o'), 'IO', [`${join(d, 'file')} is a regular file, not a folder`]);
+    await expectWebvitError(() => prepareOutputFolder(join(d, 'l1'), '--out'), 'IO', ['--out', 'symbolic link loop']);
+    await prepareOutputFolder(join(d, 'new', 'deep'), '-o', [join(d, 'new', 'deep', 'x.json')]);
+    expect(lstatSync(join(d, 'new', 'deep')).isDirectory()).toBe(true);
+  });
+});
+
+describe('temporary names fit whenever the output name does', () => {
+  it('a 255-byte name (multi-byte characters): written by both writers, no temporary file left', async () => {
+    const d = dir('long');
+    const name = `${'é'.repeat(126)}abc`; // 255 bytes
+    expect(Buffer.byteLength(name)).toBe(255);
+    await writeFileAtomically(join(d, name), 'a');
+    writeFileAtomicallySync(join(d, name), 'b');
+    expect(readdirSync(d)).toEqual([name]);
+    expect(readFileSync(join(d, name), 'utf8')).toBe('b');
+  });
+});
+
+describe('files with no size in their metadata (/proc)', () => {
+  it('are read to their end (async and sync), still bounded by the limit', async () => {
+    const a = new TextDecoder().decode(await readRegularFile('/proc/self/status', { code: 'IO', limit: 1 << 20 }));
+    const s = new TextDecoder().decode(readRegularFileSync('/proc/self/status', { code: 'IO', limit: 1 << 20 }));
+    expect(a).toMatch(/^Name:/);
+    expect(s).toMatch(/^Name:/);
+    await expectWebvitError(() => readRegularFile('/proc/self/status', { code: 'IO', limit: 16 }), 'IO', ['/proc/self/status', '16-byte limit']);
+    await expectWebvitError(async () => readRegularFileSync('/proc/self/status', { code: 'IO', limit: 16 }), 'IO', ['16-byte limit']);
+  });
+});
+
+describe('the tuning cache', () => {
+  it('a tuning.json that is not a cache (a model, a JSON array) is never replaced; said once', () => {
+    for (const text of ['\x00\x01safetensors-ish', '[1,2]']) {
+      const d = dir('foreign');
+      const p = join(d, 'tuning.json');
+      writeFileSync(p, text);
+      const said: string[] = [];
+      const store = fileTuneStore(p, { warn: (m) => said.push(m) });
+      store.set('k', 'v');
+      store.set('k2', 'v2');
+      expect(readFileSync(p, 'latin1')).toBe(text);
+      expect(store.get('k')).toBe('v');
+      expect(said).toHaveLength(1);
+      expect(said[0]).toMatch(/not a webvit tuning cache/);
+    }
+  });
+
+  it('a tuning.json this process has read as an input is never replaced', async () => {
+    const d = dir('input');
+    const p = join(d, 'tuning.json');
+    writeFileSync(p, '{}');
+    const store = fileTuneStore(p, { warn: () => {} });
+    await readRegularFile(p, { code: 'IO', limit: 100 }); // as a command reads its model
+    store.set('k', 'v');
+    expect(readFileSync(p, 'utf8')).toBe('{}');
+    const ok = join(dir('ok'), 'tuning.json');
+    writeFileSync(ok, '{"a":"b"}');
+    fileTuneStore(ok).set('k', 'v');
+    expect(JSON.parse(readFileSync(ok, 'utf8'))).toEqual({ a: 'b', k: 'v' });
+  });
+
+  it('a symlink as tuning.json is not followed', () => {
+    const d = dir('tlink');
+    writeFileSync(join(d, 'victim.json'), '{}');
+    symlinkSync('victim.json', join(d, 'tuning.json'));
+    fileTuneStore(join(d, 'tuning.json')).set('k', 'v');
+    expect(readFileSync(join(d, 'victim.json'), 'utf8')).toBe('{}');
+  });
+});
