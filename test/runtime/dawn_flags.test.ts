@@ -44,3 +44,50 @@ describe('Dawn flags', () => {
     }
   });
 });
+
+// Issue 17: `--dawn-flags backend=__proto__` (or foo, adapter=x) ended in an internal error and a
+// stack; backend=null blamed a valid image ("input image 0 has undefined"). Keys and backends are
+// checked where the flags are parsed; Dawn's own refusal is NO_ADAPTER naming the flags.
+describe('Dawn flags: keys, backends, adapters', () => {
+  const refusal = (flags: string[]) => {
+    try {
+      dawnInstanceFlags(flags);
+    } catch (e) {
+      return e as WebvitError;
+    }
+    return undefined;
+  };
+
+  it('refuses unknown keys and backends, listing the valid ones; refuses the null backend and two values', () => {
+    for (const [flag, say] of [
+      ['backend=__proto__', 'unknown backend "__proto__"; the backends are vulkan, metal, d3d12, d3d11, opengl, opengles, webgpu'],
+      ['backend=foo', 'unknown backend "foo"'],
+      ['backend=null', 'the null backend computes nothing'],
+      ['backend=vulkan,metal', 'backend takes one value'],
+      ['backend=', 'backend takes one value'],
+      ['enable-dawn-feature=allow_unsafe_apis', 'unknown key "enable-dawn-feature"; the keys are enable-dawn-features'],
+      ['constructor=x', 'unknown key "constructor"'],
+      ['toString=x', 'is not key=value'],
+    ]) {
+      const e = refusal([flag]);
+      expect(e, flag).toBeInstanceOf(WebvitError);
+      expect(e!.code).toBe('BAD_ARGUMENT');
+      expect(e!.message).toContain(say);
+      expect(e!.message).not.toContain('\n');
+    }
+    expect(dawnInstanceFlags(['backend=vulkan', 'adapter=llvmpipe'])).toEqual(['disable-dawn-features=timestamp_quantization', 'backend=vulkan', 'adapter=llvmpipe']);
+  });
+
+  it('an adapter that matches none is NO_ADAPTER naming the flags, in one line', async () => {
+    let e: unknown;
+    try {
+      (await getNodeDevice({ dawnFlags: ['adapter=no_such_adapter_xyz'] })).destroy();
+    } catch (x) {
+      e = x;
+    }
+    expect(e).toBeInstanceOf(WebvitError);
+    expect((e as WebvitError).code).toBe('NO_ADAPTER');
+    expect((e as WebvitError).message).toMatch(/^no WebGPU adapter with the Dawn flags "adapter=no_such_adapter_xyz" \(.*\): change or drop them/);
+    expect((e as WebvitError).message).not.toContain('\n');
+  });
+});

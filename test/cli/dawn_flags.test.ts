@@ -1,0 +1,31 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+// Issue 17: `--dawn-flags backend=__proto__` printed an internal error and a stack; backend=null
+// blamed a valid image. Now: a usage error (exit 2) or NO_ADAPTER (exit 1), one line, no stack.
+const ROOT = join(import.meta.dirname, '..', '..');
+const cli = (flags: string) => spawnSync(process.execPath, ['dist/cli.js', 'classify', 'examples/bag.png', '--no-tune', '--dawn-flags', flags], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+
+describe('--dawn-flags on the command line', () => {
+  it('unknown backends and keys, and the null backend: exit 2, one line listing the valid ones', () => {
+    for (const [flags, say] of [
+      ['backend=__proto__', 'unknown backend "__proto__"; the backends are vulkan'],
+      ['backend=foo', 'unknown backend "foo"'],
+      ['backend=null', 'the null backend computes nothing'],
+      ['adaptor=x', 'unknown key "adaptor"'],
+    ]) {
+      const r = cli(flags);
+      expect(r.status, `${flags}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toBe(`webvit: ${r.stderr.slice(8, -1)}\n`); // one line
+      expect(r.stderr).toContain(say);
+      expect(r.stdout).toBe('');
+    }
+  });
+
+  it('an adapter name that matches none: exit 1, NO_ADAPTER naming the flags, no stack', () => {
+    const r = cli('adapter=no_such_adapter_xyz');
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^webvit: no WebGPU adapter with the Dawn flags "adapter=no_such_adapter_xyz" \(.*\): change or drop them \(--dawn-flags, WEBVIT_DAWN_FLAGS\)\n$/);
+  });
+});
