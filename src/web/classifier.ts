@@ -1,5 +1,6 @@
 import { WebvitError } from '../errors.js';
 import { checkOptions, Engine } from './engine.js';
+import { isolated } from './options.js';
 import { asWebvitError } from './sources.js';
 import type { ClassifierOptions, ImageClassifier } from './types.js';
 import { checkAborted } from './weights.js';
@@ -16,10 +17,12 @@ import { WorkerClassifier } from './worker_client.js';
 export async function createImageClassifier(options: ClassifierOptions): Promise<ImageClassifier> {
   try {
     checkOptions(options);
+    if (options.onProgress) options = { ...options, onProgress: isolated(options.onProgress) };
     checkAborted(options.signal, 'before it started');
     if (options.worker !== undefined && options.worker !== false) {
-      if (options.device !== undefined) {
-        throw new WebvitError('BAD_ARGUMENT', 'createImageClassifier: `device` and `worker` cannot go together: a GPUDevice cannot be sent to a worker, which makes its own');
+      // Neither can be sent to a worker, which makes its own device and has its own fetch and Cache Storage.
+      if (options.device !== undefined || options.fetch || options.caches) {
+        throw new WebvitError('BAD_ARGUMENT', 'createImageClassifier: `device`, `fetch` and `caches` cannot go to a worker (it has its own); leave them out, or run without worker');
       }
       return await WorkerClassifier.create(options);
     }

@@ -1,4 +1,5 @@
 import { clip, WebvitError } from '../errors.js';
+import { checkMoreOptions, topKOf } from './options.js';
 import { ImagePreprocessor, type PreprocessorImage } from '../image/preprocessor.js';
 import { ViTModel } from '../model/vit.js';
 import { readWeights, type LoadedWeights } from '../model/weights.js';
@@ -12,7 +13,7 @@ import { TextureRows } from './texture_rows.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ClassifyOptions, ImageClassifier, ImageExplanation, ImageSource } from './types.js';
 import { rolloutRow } from '../model/explain.js';
 import { readback } from '../runtime/buffers.js';
-import { checkAborted, DEFAULT_IDLE_MS, download, fetchModel } from './weights.js';
+import { checkAborted, DEFAULT_IDLE_MS, download, fetchModel, IMAGE_CAP } from './weights.js';
 
 /** What one GPU device holds for the classifier; made again after a device loss. */
 interface Runtime {
@@ -123,12 +124,12 @@ export class Engine implements ImageClassifier {
 
   classify(source: ImageSource, options?: ClassifyOptions): Promise<Classification[]>;
   classify(sources: ImageSource[], options?: ClassifyOptions): Promise<Classification[][]>;
-  classify(sources: ImageSource | ImageSource[], options: ClassifyOptions = {}): Promise<Classification[] | Classification[][]> {
+  classify(sources: ImageSource | ImageSource[], options?: ClassifyOptions): Promise<Classification[] | Classification[][]> {
     const many = Array.isArray(sources);
     let k: number;
     try {
       if (this.config.num_classes === 0) throw new WebvitError('BAD_INPUT', `${this.source}: this model has no classifier (num_classes 0); use embed() for its features`);
-      k = checkTopK(options.topK ?? Math.min(DEFAULT_TOP_K, this.config.num_classes), this.config.num_classes);
+      k = checkTopK(topKOf(options) ?? Math.min(DEFAULT_TOP_K, this.config.num_classes), this.config.num_classes);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -150,11 +151,12 @@ export class Engine implements ImageClassifier {
     });
   }
 
-  profile(source: ImageSource, options: ClassifyOptions = {}): Promise<ClassifyProfile & { top: Classification[] }> {
+  profile(source: ImageSource, options?: ClassifyOptions): Promise<ClassifyProfile & { top: Classification[] }> {
     const withTop = this.config.num_classes > 0;
     let k: number | undefined;
     try {
-      if (withTop) k = checkTopK(options.topK ?? Math.min(DEFAULT_TOP_K, this.config.num_classes), this.config.num_classes);
+      const topK = topKOf(options);
+      if (withTop) k = checkTopK(topK ?? Math.min(DEFAULT_TOP_K, this.config.num_classes), this.config.num_classes);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -164,7 +166,7 @@ export class Engine implements ImageClassifier {
         const name = 'the image';
         // A source without a direct texture copy (see Pixels.fallback) is made a bitmap first.
         const decode = async (): Promise<Pixels> => {
-          const px = await pixelsOf(source, name, this.get, this.wait);
+          const px = await pixelsOf(source, name, this.get, this.wait, sized(rt, name));
           if (px.kind === 'texture') await rt.textures.checkDevice(px.texture, name);
           if (px.kind !== 'external' || !px.fallback) return px;
           try {
@@ -185,7 +187,7 @@ export class Engine implements ImageClassifier {
     return this.call([source], ([source]) =>
       this.withRuntime(async (rt) => {
         const name = 'the image';
-        const px = await pixelsOf(source, name, this.get, this.wait);
+        const px = await pixelsOf(source, name, this.get, this.wait, sized(rt, name));
         if (px.kind === 'texture') await rt.textures.checkDevice(px.texture, name);
         const c = this.config;
         const per = c.num_channels * c.image_size * c.image_size;
@@ -255,7 +257,7 @@ export class Engine implements ImageClassifier {
   private labels?: string[];
 
   /** An image given by URL, downloaded as a model is (the idle timeout; no progress, no cache). */
-  private readonly get = (url: string, name: string) => download(url, { fetch: this.options.fetch, idleTimeoutMs: this.options.idleTimeoutMs, signal: this.stop.signal }, `${name}: could not fetch`, '', `${url} (${name})`);
+  private readonly get = (url: string, name: string) => download(url, { fetch: this.options.fetch, idleTimeoutMs: this.options.idleTimeoutMs, signal: this.stop.signal }, `${name}: could not fetch`, '', `${clip(url)} (${name})`, IMAGE_CAP);
 
   /**
    * Queues `fn` with the call's sources as they are now (taken); whatever it throws reaches the app
@@ -345,7 +347,7 @@ export class Engine implements ImageClassifier {
       const names = Array.from({ length: chunk.count }, (_, i) => nameOf(chunk.start + i, list.length));
       // Every source of the pass is made ready (Blobs decoded) before the GPU work starts, so a
       // bad one fails the call before anything is queued.
-      const settled = await Promise.allSettled(names.map((name, i) => pixelsOf(list[chunk.start + i], name, this.get, this.wait)));
+      const settled = await Promise.allSettled(names.map((name, i) => pixelsOf(list[chunk.start + i], name, this.get, this.wait, sized(rt, name))));
       const pixels = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
       try {
         const bad = settled.find((s) => s.status === 'rejected');
@@ -442,6 +444,9 @@ async function probeCopy(rt: Runtime, px: Extract<Pixels, { kind: 'external' }>,
   }
 }
 
+/** Refuses a file's size from its header as the upload would (rt.textures.check), before it is decoded. */
+const sized = (rt: Runtime, name: string) => (width: number, height: number) => rt.textures.check({ source: null!, width, height }, name);
+
 /** Errors about a source itself, raised before any GPU work: no device loss can have caused them. */
 const refusedSource = new WeakSet<object>();
 
@@ -459,7 +464,7 @@ async function release(rt: Runtime): Promise<void> {
 }
 
 function checkTopK(k: number, classes: number): number {
-  if (!Number.isInteger(k) || k < 1 || k > classes) throw new WebvitError('BAD_INPUT', `topK must be a whole number from 1 to the model's ${classes} classes, got ${k}`);
+  if (!Number.isInteger(k) || k < 1 || k > classes) throw new WebvitError('BAD_INPUT', `topK must be a whole number from 1 to the model's ${classes} classes, got ${clip(String(k))}`);
   return k;
 }
 
@@ -468,9 +473,10 @@ export function checkOptions(o: ClassifierOptions): void {
   if (typeof o !== 'object' || o === null) throw new WebvitError('BAD_ARGUMENT', 'createImageClassifier needs an options object: { model: url | ArrayBuffer | Response }');
   if (o.model === undefined || o.model === null) throw new WebvitError('BAD_ARGUMENT', 'createImageClassifier: `model` is missing (a URL of a webvit .safetensors file, its bytes, or a Response)');
   const b = o.maxBatch;
-  if (b !== undefined && (!Number.isInteger(b) || b < 1 || b > MAX_BATCH_LIMIT)) throw new WebvitError('BAD_ARGUMENT', `maxBatch must be a whole number from 1 to ${MAX_BATCH_LIMIT}, got ${b}`);
+  if (b !== undefined && (!Number.isInteger(b) || b < 1 || b > MAX_BATCH_LIMIT)) throw new WebvitError('BAD_ARGUMENT', `maxBatch must be a whole number from 1 to ${MAX_BATCH_LIMIT}, got ${clip(String(b))}`);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new WebvitError('BAD_ARGUMENT', 'onProgress must be a function');
   if (o.signal !== undefined && typeof o.signal?.addEventListener !== 'function') throw new WebvitError('BAD_ARGUMENT', 'signal must be an AbortSignal');
   const t = o.idleTimeoutMs;
-  if (t !== undefined && !(Number.isInteger(t) && t >= 0 && t < 2 ** 31)) throw new WebvitError('BAD_ARGUMENT', `idleTimeoutMs must be whole milliseconds from 0 (none) to 2147483647, got ${t}`);
+  if (t !== undefined && !(Number.isInteger(t) && t >= 0 && t < 2 ** 31)) throw new WebvitError('BAD_ARGUMENT', `idleTimeoutMs must be whole milliseconds from 0 (none) to 2147483647, got ${clip(String(t))}`);
+  checkMoreOptions(o);
 }

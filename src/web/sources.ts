@@ -67,7 +67,7 @@ export function absoluteUrl(u: string | URL, what: string, code: WebvitErrorCode
   try {
     return new URL(u, base).href;
   } catch {
-    throw new WebvitError(code, `${what} ${JSON.stringify(String(u))} is not a valid URL${base ? '' : ' (relative URLs need a page to resolve against)'}`);
+    throw new WebvitError(code, `${what} ${JSON.stringify(clip(String(u)))} is not a valid URL${base ? '' : ' (relative URLs need a page to resolve against)'}`);
   }
 }
 
@@ -101,7 +101,7 @@ const isDom = (x: unknown): boolean => isImageBitmap(x) || isVideoFrame(x) || is
 
 /** What messages call a source. */
 const whatOf = (x: unknown): string =>
-  isImageElement(x) ? `the <img> ${(x as HTMLImageElement).currentSrc || (x as HTMLImageElement).src || '(no src)'}` : isBlob(x) ? `the ${(x as Blob).type || 'untyped'} Blob of ${(x as Blob).size} bytes` : `the ${describeSource(x)}`;
+  isImageElement(x) ? `the <img> ${clip((x as HTMLImageElement).currentSrc || (x as HTMLImageElement).src || '(no src)')}` : isBlob(x) ? `the ${(x as Blob).type || 'untyped'} Blob of ${(x as Blob).size} bytes` : `the ${describeSource(x)}`;
 
 /**
  * Checks a DOM source before it is read, and decodes an <img>. The page's path (pixelsOf) and the
@@ -211,7 +211,12 @@ export async function wireSource(x: ImageSource, name: string, made: Transferabl
 }
 
 /** Turns `source` into Pixels; `name` ("image 2") goes into errors; `get` downloads a URL source; `wait` bounds an <img>'s load. */
-export async function pixelsOf(source: ImageSource, name: string, get: (url: string, name: string) => Promise<Uint8Array>, wait: Wait = {}): Promise<Pixels> {
+export async function pixelsOf(source: ImageSource, name: string, get: (url: string, name: string) => Promise<Uint8Array>, wait: Wait = {}, sized?: (width: number, height: number) => void): Promise<Pixels> {
+  // A file's size from its header, refused (by `sized`) before a decode that may need gigabytes.
+  const check = (b: Uint8Array) => {
+    const s = headerSize(b);
+    if (s) sized?.(s.width, s.height);
+  };
   if (isRgbaPixels(source)) {
     const { data, width, height } = checkPixels(source, name);
     return { kind: 'memory', image: { width, height, rgba: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) } };
@@ -229,10 +234,15 @@ export async function pixelsOf(source: ImageSource, name: string, get: (url: str
     // to an OffscreenCanvas.
     return { kind: 'external', source: x, width: size.width, height: size.height, fallback: isImageBitmap(x) ? undefined : () => decodeBitmap(x, name) };
   }
-  if (isBlob(source)) return fromBitmap(await decodeBitmap(source as Blob, name));
+  if (isBlob(source)) {
+    check(new Uint8Array(await (source as Blob).slice(0, 24).arrayBuffer()));
+    return fromBitmap(await decodeBitmap(source as Blob, name));
+  }
   if (typeof source === 'string' || source instanceof URL) {
     const url = absoluteUrl(source, `${name}: URL`, 'BAD_INPUT');
-    return fromBitmap(await decodeBitmap(new Blob([(await get(url, name)) as Uint8Array<ArrayBuffer>]), name, url));
+    const bytes = await get(url, name);
+    check(bytes);
+    return fromBitmap(await decodeBitmap(new Blob([bytes as Uint8Array<ArrayBuffer>]), name, clip(url)));
   }
   throw unsupported(source, name);
 }
@@ -250,4 +260,13 @@ async function decodeBitmap(x: ImageBitmapSource, name: string, what = whatOf(x)
     const hint = isBlob(x) ? '; the browser decodes PNG, JPEG, WebP, GIF, AVIF' : isCanvas(x) || isOffscreenCanvas(x) ? "; an OffscreenCanvas has no pixels until it has a context (getContext('2d'), …)" : '';
     throw new WebvitError('BAD_INPUT', `${name}: ${what} could not be read as an image (${why(e)})${hint}`, { cause: e });
   }
+}
+
+/**
+ * Width and height from a PNG's IHDR (its first 24 bytes), undefined for other formats. (A JPEG's
+ * SOF marker can follow 64 KiB segments: not read here, to keep the bundle within its budget.)
+ */
+export function headerSize(b: Uint8Array): { width: number; height: number } | undefined {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return b.length >= 24 && v.getUint32(12) === 0x49484452 ? { width: v.getUint32(16), height: v.getUint32(20) } : undefined;
 }

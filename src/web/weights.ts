@@ -1,9 +1,30 @@
-import { WebvitError } from '../errors.js';
+import { clip, WebvitError } from '../errors.js';
 import { absoluteUrl, describeSource, why } from './sources.js';
 import type { ModelSource, WebProgress } from './types.js';
 
 /** Name of the Cache Storage cache webvit keeps downloaded weight files in. */
 export const DEFAULT_CACHE = 'webvit-models';
+
+/**
+ * How large a body may grow before it is refused, so that an endless or decompression-bomb
+ * response fails early instead of filling the tab's memory. A weight file (`weights`) is held to
+ * the size its safetensors header states (8 + header length + the largest data_offsets end), read
+ * as the first bytes arrive; before that, to its 8-byte length field and that header (≤ 100 MB,
+ * the format's limit). Anything else, `max` bytes.
+ */
+export interface BodyCap {
+  max: number;
+  weights?: boolean;
+}
+
+/** The format's header limit (huggingface/safetensors MAX_HEADER_SIZE, src/model/safetensors.ts). */
+const MAX_HEADER = 100_000_000;
+const WEIGHTS_CAP: BodyCap = { max: Infinity, weights: true };
+/**
+ * An image by URL: 256 MiB, the RGBA size of 8192 × 8192 pixels (WebGPU's default texture limit, a
+ * side no larger image can be uploaded at), which no compressed file of an image that fits exceeds.
+ */
+export const IMAGE_CAP: BodyCap = { max: 2 ** 28 };
 
 /** How long a download may receive nothing before it fails (idleTimeoutMs). */
 export const DEFAULT_IDLE_MS = 30_000;
@@ -48,15 +69,17 @@ export interface FetchedModel<T> {
 export async function fetchModel<T>(model: ModelSource, options: FetchModelOptions, parse: (bytes: Uint8Array, source: string) => T): Promise<FetchedModel<T>> {
   checkAborted(options.signal, 'before the download');
   if (model instanceof ArrayBuffer || ArrayBuffer.isView(model)) {
-    const bytes = model instanceof ArrayBuffer ? new Uint8Array(model) : new Uint8Array(model.buffer, model.byteOffset, model.byteLength);
+    // A copy (the file's size again, for as long as the classifier lives): the caller may reuse its
+    // buffer, and a rebuild after a device loss reads these bytes.
+    const bytes = (model instanceof ArrayBuffer ? new Uint8Array(model) : new Uint8Array(model.buffer, model.byteOffset, model.byteLength)).slice();
     const source = 'the model bytes';
     await checkIntegrity(bytes, options.integrity, source);
     return { value: parseChecked(parse, bytes, source), bytes, source, fromCache: false, inCache: false };
   }
   if (isResponse(model)) {
-    const source = model.url || 'the model Response';
-    if (!model.ok) throw new WebvitError('NETWORK', `${source}: the Response has HTTP status ${model.status}${model.statusText ? ` ${model.statusText}` : ''}, not the model file`);
-    const bytes = await readBody(model, source, options);
+    const source = clip(model.url) || 'the model Response';
+    if (!model.ok) throw new WebvitError('NETWORK', `${source}: the Response has HTTP status ${model.status}${model.statusText ? ` ${clip(model.statusText)}` : ''}, not the model file`);
+    const bytes = await readBody(model, source, options, WEIGHTS_CAP);
     await checkIntegrity(bytes, options.integrity, source);
     return { value: parseChecked(parse, bytes, source), bytes, source, fromCache: false, inCache: false };
   }
@@ -64,14 +87,16 @@ export async function fetchModel<T>(model: ModelSource, options: FetchModelOptio
     throw new WebvitError('BAD_ARGUMENT', `model must be a URL (string or URL), an ArrayBuffer, a typed array or a Response, got ${describeSource(model)}`);
   }
   const url = absoluteUrl(model, 'model URL', 'BAD_ARGUMENT');
+  // How messages (and info.source) name it: a URL with a 2 MB query makes no 2 MB message.
+  const source = clip(url);
   const cache = await openCache(options);
   if (cache) {
     const hit = await cache.match(url).catch(() => undefined);
     if (hit) {
       try {
-        const bytes = await readBody(hit, `${url} (cached)`, options, true);
-        await checkIntegrity(bytes, options.integrity, `${url} (cached)`);
-        return { value: parseChecked(parse, bytes, url), bytes, source: url, fromCache: true, inCache: true };
+        const bytes = await readBody(hit, `${source} (cached)`, options, WEIGHTS_CAP, true);
+        await checkIntegrity(bytes, options.integrity, `${source} (cached)`);
+        return { value: parseChecked(parse, bytes, source), bytes, source, fromCache: true, inCache: true };
       } catch (e) {
         if ((e as WebvitError).code === 'ABORTED') throw e;
         // A stale or damaged copy (older model, other integrity, quota-truncated): fetch it again.
@@ -79,12 +104,12 @@ export async function fetchModel<T>(model: ModelSource, options: FetchModelOptio
       }
     }
   }
-  const bytes = await download(url, options, 'could not download the model from', ': no file at that URL; check the path and that the .safetensors file is deployed with the page');
-  await checkIntegrity(bytes, options.integrity, url);
-  const value = parseChecked(parse, bytes, url);
+  const bytes = await download(url, options, 'could not download the model from', ': no file at that URL; check the path and that the .safetensors file is deployed with the page', source, WEIGHTS_CAP);
+  await checkIntegrity(bytes, options.integrity, source);
+  const value = parseChecked(parse, bytes, source);
   let inCache = false;
   // Aborted once the bytes were in: still not cached (the caller gave the file up).
-  checkAborted(options.signal, `after downloading ${url}`);
+  checkAborted(options.signal, `after downloading ${source}`);
   if (cache) {
     // A full cache (quota) only costs the next visit a download.
     const headers = { 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) };
@@ -93,17 +118,19 @@ export async function fetchModel<T>(model: ModelSource, options: FetchModelOptio
       () => false,
     );
   }
-  return { value, bytes, source: url, fromCache: false, inCache };
+  return { value, bytes, source, fromCache: false, inCache };
 }
 
 /**
  * The whole body at `url`, fetched under the caller's signal and the idle timeout: a model, or an
  * image given by URL (one that stalled would hold up every later call). Messages start with
- * `what` and the URL; `hint404` follows an HTTP 404; a stall names `label`.
+ * `what` and the URL (clipped); `hint404` follows an HTTP 404; a stall names `label`; a body
+ * beyond `cap` is refused.
  */
-export async function download(url: string, options: FetchModelOptions, what: string, hint404 = '', label = url): Promise<Uint8Array> {
+export async function download(url: string, options: FetchModelOptions, what: string, hint404: string, label: string, cap: BodyCap): Promise<Uint8Array> {
   const fetchImpl = options.fetch ?? globalThis.fetch;
-  if (typeof fetchImpl !== 'function') throw new WebvitError('NETWORK', `${what} ${url}: this environment has no fetch(); pass the bytes instead`);
+  const shown = clip(url);
+  if (typeof fetchImpl !== 'function') throw new WebvitError('NETWORK', `${what} ${shown}: this environment has no fetch(); pass the bytes instead`);
   const w = watch(label, options);
   try {
     let response: Response;
@@ -114,13 +141,13 @@ export async function download(url: string, options: FetchModelOptions, what: st
       // A fetch that ignores the signal may still answer: its body is not read.
       pending.then((r) => r.body?.cancel(), () => undefined);
       if (e instanceof WebvitError) throw e;
-      throw new WebvitError('NETWORK', `${what} ${url}: ${why(e)} (offline, a wrong host, or the server does not allow this origin: CORS)`, { cause: e });
+      throw new WebvitError('NETWORK', `${what} ${shown}: ${clip(why(e))} (offline, a wrong host, or the server does not allow this origin: CORS)`, { cause: e });
     }
     if (!response.ok) {
       response.body?.cancel().catch(() => undefined);
-      throw new WebvitError('NETWORK', `${what} ${url}: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}${response.status === 404 ? hint404 : ''}`);
+      throw new WebvitError('NETWORK', `${what} ${shown}: HTTP ${response.status}${response.statusText ? ` ${clip(response.statusText)}` : ''}${response.status === 404 ? hint404 : ''}`);
     }
-    return await readBody(response, url, options, false, w);
+    return await readBody(response, shown, options, cap, false, w);
   } finally {
     w.end();
   }
@@ -202,12 +229,12 @@ function watch(url: string, { signal, idleTimeoutMs: ms = DEFAULT_IDLE_MS }: Fet
  * exceeds) is a truncated download; it is only trusted when the body is not content-encoded
  * (compressed bodies are longer once decoded).
  */
-async function readBody(response: Response, source: string, { onProgress, signal, idleTimeoutMs }: FetchModelOptions, fromCache = false, w = watch(source, { signal, idleTimeoutMs: fromCache ? 0 : idleTimeoutMs })): Promise<Uint8Array> {
+async function readBody(response: Response, source: string, { onProgress, signal, idleTimeoutMs }: FetchModelOptions, cap: BodyCap, fromCache = false, w = watch(source, { signal, idleTimeoutMs: fromCache ? 0 : idleTimeoutMs })): Promise<Uint8Array> {
   // A cached copy is watched for the signal only. The watch ends with the body (a download's too).
-  return readWatched(response, source, onProgress, fromCache, w).finally(w.end);
+  return readWatched(response, source, onProgress, fromCache, w, cap).finally(w.end);
 }
 
-async function readWatched(response: Response, source: string, onProgress: ((e: WebProgress) => void) | undefined, fromCache: boolean, w: Watch): Promise<Uint8Array> {
+async function readWatched(response: Response, source: string, onProgress: ((e: WebProgress) => void) | undefined, fromCache: boolean, w: Watch, cap: BodyCap): Promise<Uint8Array> {
   const encoded = (response.headers.get('content-encoding') ?? 'identity') !== 'identity';
   const declared = Number(response.headers.get('content-length') ?? NaN);
   const total = !encoded && Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined;
@@ -222,30 +249,56 @@ async function readWatched(response: Response, source: string, onProgress: ((e: 
     return bytes;
   }
   const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
+  let chunks: Uint8Array[] = [];
   let done = 0;
+  // The body's limit, and how many bytes the weight file's next size field needs (see BodyCap).
+  let max = cap.max;
+  let want = cap.weights ? 8 : Infinity;
+  const code = cap.weights ? 'BAD_WEIGHTS' : 'BAD_INPUT';
   report(0);
-  for (;;) {
-    let r: ReadableStreamReadResult<Uint8Array>;
-    try {
-      r = await w.race(reader.read());
-    } catch (e) {
-      reader.cancel().catch(() => undefined);
-      if (e instanceof WebvitError) throw e;
-      throw new WebvitError('NETWORK', `download of ${source} broke off after ${done} ${total !== undefined ? `of ${total} ` : ''}bytes: ${why(e)}; try again`, { cause: e });
+  try {
+    for (;;) {
+      let r: ReadableStreamReadResult<Uint8Array>;
+      try {
+        r = await w.race(reader.read());
+      } catch (e) {
+        if (e instanceof WebvitError || e instanceof RangeError) throw e;
+        throw new WebvitError('NETWORK', `download of ${source} broke off after ${done} ${total !== undefined ? `of ${total} ` : ''}bytes: ${clip(why(e))}; try again`, { cause: e });
+      }
+      if (r.done) break;
+      chunks.push(r.value);
+      done += r.value.byteLength;
+      if (total !== undefined && done > total) checkLength(done, total, source);
+      if (done >= want) {
+        chunks = [join(chunks, done)];
+        const size = statedSize(chunks[0]);
+        // Not a safetensors file (a bad length field, a header that is not JSON): the bytes so
+        // far are enough for the parse to say so.
+        if (size === undefined) {
+          reader.cancel().catch(() => undefined);
+          return chunks[0];
+        }
+        want = size < 0 ? -size : Infinity;
+        if (size > 0) max = Math.min(max, size);
+      }
+      if (done > max) {
+        throw new WebvitError(code, `${source} is larger than ${cap.weights ? 'the file states' : 'an image may be'} (${max} bytes): ${done} received`);
+      }
+      report(done);
     }
-    if (r.done) break;
-    chunks.push(r.value);
-    done += r.value.byteLength;
-    if (total !== undefined && done > total) {
-      await reader.cancel().catch(() => undefined);
-      checkLength(done, total, source);
-    }
-    report(done);
+    checkLength(done, total, source);
+    return join(chunks, done);
+  } catch (e) {
+    reader.cancel().catch(() => undefined);
+    // The tab's memory ran out (a body too large for it): not a network failure to retry.
+    if (e instanceof RangeError) throw new WebvitError(code, `${source}: out of memory after ${done} bytes: too large for this browser`, { cause: e });
+    throw e;
   }
-  checkLength(done, total, source);
+}
+
+function join(chunks: Uint8Array[], length: number): Uint8Array {
   if (chunks.length === 1) return chunks[0];
-  const bytes = new Uint8Array(done);
+  const bytes = new Uint8Array(length);
   let at = 0;
   for (const c of chunks) {
     bytes.set(c, at);
@@ -254,10 +307,39 @@ async function readWatched(response: Response, source: string, onProgress: ((e: 
   return bytes;
 }
 
+/**
+ * A safetensors file's size as its first bytes state it: 8 + header length + the largest
+ * data_offsets end; −n when `head` is too short to tell (n bytes needed); undefined when it is
+ * not a safetensors file (the parse says why).
+ */
+export function statedSize(head: Uint8Array): number | undefined {
+  if (head.byteLength < 8) return -8;
+  const n = Number(new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true));
+  if (n > MAX_HEADER) return undefined;
+  if (head.byteLength < 8 + n) return -(8 + n);
+  let end = 0;
+  try {
+    for (const t of Object.values(JSON.parse(new TextDecoder().decode(head.subarray(8, 8 + n))))) end = Math.max(end, +(t as { data_offsets?: number[] })?.data_offsets?.[1]! || 0);
+  } catch {
+    return undefined;
+  }
+  return 8 + n + end;
+}
+
 function checkLength(got: number, total: number | undefined, source: string): void {
   if (total === undefined || got === total) return;
   const what = got < total ? 'truncated' : 'longer than announced';
   throw new WebvitError('NETWORK', `download of ${source} is ${what}: ${got} bytes received, the server announced ${total} (Content-Length); try again`);
+}
+
+/** The hashes of an integrity value (checked at create, so a malformed one fails before the download). */
+export function parseIntegrity(integrity: unknown): RegExpExecArray[] {
+  const wanted = typeof integrity === 'string' ? integrity.trim().split(/\s+/).filter(Boolean) : [];
+  const parsed = wanted.map((w) => /^(sha256|sha384|sha512)-([A-Za-z0-9+/]+={0,2})(\?.*)?$/.exec(w));
+  if (parsed.length === 0 || parsed.some((m) => !m)) {
+    throw new WebvitError('BAD_ARGUMENT', `integrity "${clip(String(integrity))}" is not "sha256-<base64>" (or sha384-/sha512-), as in a <script integrity> attribute; make one with \`openssl dgst -sha256 -binary FILE | openssl base64 -A\``);
+  }
+  return parsed as RegExpExecArray[];
 }
 
 const DIGESTS: Record<string, string> = { sha256: 'SHA-256', sha384: 'SHA-384', sha512: 'SHA-512' };
@@ -265,11 +347,7 @@ const DIGESTS: Record<string, string> = { sha256: 'SHA-256', sha384: 'SHA-384', 
 /** Checks `bytes` against SRI-style hashes ("sha256-<base64>", several separated by spaces: any one). */
 export async function checkIntegrity(bytes: Uint8Array, integrity: string | undefined, source: string): Promise<void> {
   if (integrity === undefined) return;
-  const wanted = integrity.trim().split(/\s+/).filter(Boolean);
-  const parsed = wanted.map((w) => /^(sha256|sha384|sha512)-([A-Za-z0-9+/]+={0,2})(\?.*)?$/.exec(w));
-  if (parsed.length === 0 || parsed.some((m) => !m)) {
-    throw new WebvitError('BAD_ARGUMENT', `integrity ${JSON.stringify(integrity)} is not "sha256-<base64>" (or sha384-/sha512-), as in a <script integrity> attribute; make one with \`openssl dgst -sha256 -binary FILE | openssl base64 -A\``);
-  }
+  const parsed = parseIntegrity(integrity);
   const subtle = globalThis.crypto?.subtle;
   if (!subtle) throw new WebvitError('BAD_ARGUMENT', `cannot check integrity of ${source}: crypto.subtle is missing (it needs a secure context: https or localhost)`);
   const got: string[] = [];
@@ -279,7 +357,7 @@ export async function checkIntegrity(bytes: Uint8Array, integrity: string | unde
     if (b64 === m![2]) return;
     got.push(`${m![1]}-${b64}`);
   }
-  throw new WebvitError('BAD_WEIGHTS', `${source} does not match its integrity hash: expected ${wanted.join(' or ')}, got ${got.join(' / ')} (a different or damaged file; update the hash if the model changed on purpose)`);
+  throw new WebvitError('BAD_WEIGHTS', `${source} does not match its integrity hash: expected ${clip(parsed.map((m) => m[0]).join(' or '))}, got ${got.join(' / ')} (a different or damaged file; update the hash if the model changed on purpose)`);
 }
 
 function base64(bytes: Uint8Array): string {

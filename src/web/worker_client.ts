@@ -2,6 +2,7 @@ import { WebvitError } from '../errors.js';
 import { absoluteUrl, asWebvitError, finish, nameOf, taken, wireSource, type Wait } from './sources.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ImageExplanation, ClassifyOptions, ImageClassifier, ImageSource } from './types.js';
 import type { ClassifyProfile } from './profile.js';
+import { topKOf } from './options.js';
 import { SerialQueue } from './queue.js';
 import { aborted, checkAborted, DEFAULT_IDLE_MS, fetchModel } from './weights.js';
 import { WIRE_VERSION, type Reply, type Request, type WireOptions, type WireSource } from './wire.js';
@@ -48,7 +49,7 @@ export class WorkerClassifier implements ImageClassifier {
 
   /** Options were checked by createImageClassifier. */
   static async create(options: ClassifierOptions): Promise<WorkerClassifier> {
-    const { model, device: _d, onProgress, worker: w, fetch: _f, caches: _c, tune, signal, ...rest } = options;
+    const { model, onProgress, worker: w, tune, signal } = options;
     if (tune !== undefined && typeof tune !== 'boolean') throw new WebvitError('BAD_ARGUMENT', 'in worker mode `tune` must be true or false (a TuneStore cannot be sent to a worker)');
     let wireModel: string | ArrayBuffer;
     const transfer: Transferable[] = [];
@@ -92,7 +93,8 @@ export class WorkerClassifier implements ImageClassifier {
       const v = (await Promise.race([c.request({ type: 'hello' }), late])).value;
       if (v !== WIRE_VERSION) throw notStarted(where, `speaks webvit's messages version ${v}, this page version ${WIRE_VERSION} (a worker of another build)`);
       checkAborted(signal, 'before the worker started');
-      const wire: WireOptions = { ...rest, model: wireModel, tune, wantProgress: onProgress !== undefined };
+      // Only the options the worker takes (an unknown one, a function say, could not be sent).
+      const wire: WireOptions = { model: wireModel, integrity: options.integrity, cache: options.cache, maxBatch: options.maxBatch, idleTimeoutMs: options.idleTimeoutMs, tune, wantProgress: onProgress !== undefined };
       const r = await c.request({ type: 'create', options: wire }, transfer);
       c.info = r.info!;
       // Aborted after the worker's create had ended (its reply and the abort crossed): as on the page.
@@ -112,9 +114,10 @@ export class WorkerClassifier implements ImageClassifier {
 
   classify(source: ImageSource, options?: ClassifyOptions): Promise<Classification[]>;
   classify(sources: ImageSource[], options?: ClassifyOptions): Promise<Classification[][]>;
-  async classify(sources: ImageSource | ImageSource[], options: ClassifyOptions = {}): Promise<Classification[] | Classification[][]> {
+  async classify(sources: ImageSource | ImageSource[], options?: ClassifyOptions): Promise<Classification[] | Classification[][]> {
+    const topK = topKOf(options);
     const many = Array.isArray(sources);
-    const r = await this.send(many ? sources : [sources], (wire) => ({ type: 'classify', sources: wire, topK: options.topK }));
+    const r = await this.send(many ? sources : [sources], (wire) => ({ type: 'classify', sources: wire, topK }));
     const rows = r.value as Classification[][];
     return many ? rows : rows[0];
   }
@@ -127,9 +130,10 @@ export class WorkerClassifier implements ImageClassifier {
     return many ? rows : rows[0];
   }
 
-  async profile(source: ImageSource, options: ClassifyOptions = {}): Promise<ClassifyProfile & { top: Classification[] }> {
+  async profile(source: ImageSource, options?: ClassifyOptions): Promise<ClassifyProfile & { top: Classification[] }> {
+    const topK = topKOf(options);
     // The worker's stage times: decode there (a transferred bitmap is ready; a Blob is decoded there).
-    return (await this.send([source], (wire) => ({ type: 'profile', sources: wire, topK: options.topK }))).value as ClassifyProfile & { top: Classification[] };
+    return (await this.send([source], (wire) => ({ type: 'profile', sources: wire, topK }))).value as ClassifyProfile & { top: Classification[] };
   }
 
   async explain(source: ImageSource): Promise<ImageExplanation> {

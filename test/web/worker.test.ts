@@ -264,6 +264,10 @@ describe('page mode and worker mode refuse the same input with the same WebvitEr
       ['null in an array', (c) => c.classify([images[0], null as never])],
       ['a plain object', (c) => c.explain({} as never)],
       ['topK 0', (c) => c.classify(images[0], { topK: 0 })],
+      ['topK a 20 MB string', (c) => c.classify(images[0], { topK: 'x'.repeat(2e7) as never })],
+      ['options null', (c) => c.classify(images[0], null as never)],
+      ['profile() options null', (c) => c.profile(images[0], null as never)],
+      ['options whose topK getter throws', (c) => c.classify(images[0], { get topK(): number { throw new Error('no'); } })],
     ];
     try {
       for (const [what, fn] of cases) {
@@ -291,12 +295,32 @@ describe('page mode and worker mode refuse the same input with the same WebvitEr
       ['a signal already aborted', { signal: AbortSignal.abort() }],
       ['idleTimeoutMs -1', { idleTimeoutMs: -1 }],
       ['idleTimeoutMs 2.5', { idleTimeoutMs: 2.5 }],
+      ['integrity 5', { integrity: 5 as never }],
+      ['tune "yes"', { tune: 'yes' as never }],
+      ['a detached ArrayBuffer', { model: ((b: ArrayBuffer) => (structuredClone(b, { transfer: [b] }), b))(MODEL.slice().buffer) }],
     ];
     for (const [what, o] of cases) {
       const want = await outcome(() => createImageClassifier({ model: MODEL.slice(), ...o }));
       expect(want, what).toMatchObject({ name: 'WebvitError' });
       const worker = fakeWorker();
       expect(await outcome(() => createImageClassifier({ model: MODEL.slice(), ...o, worker })), what).toEqual(want);
+    }
+  });
+});
+
+describe('options the worker cannot send', () => {
+  it('an unknown option (a function) is not sent; an onProgress that throws is reported once, as on the page', async () => {
+    const error = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const onProgress = () => {
+        throw new Error('progress bar bug');
+      };
+      const clf = await createImageClassifier({ model: MODEL.slice(), worker: fakeWorker(), onProgress, foo: () => 1 } as ClassifierOptions);
+      same(await clf.classify(images[0]), reference[0], 'worker');
+      await clf.dispose();
+      expect(error).toHaveBeenCalledTimes(1);
+    } finally {
+      error.mockRestore();
     }
   });
 });
