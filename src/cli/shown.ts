@@ -5,7 +5,7 @@
  * Every command prints such text through these three functions; which characters are escaped,
  * and why, is UNSAFE_CHAR (src/model/labels.ts).
  */
-import { UNSAFE_CHAR } from '../model/labels.js';
+import { INVISIBLE_NON_SPACE, isBlank, UNSAFE_CHAR } from '../model/labels.js';
 
 const UNSAFE_ALL = new RegExp(UNSAFE_CHAR.source, 'g');
 const SHORT: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f' };
@@ -13,11 +13,12 @@ const escape = (c: string) => SHORT[c] ?? `\\u${c.charCodeAt(0).toString(16).pad
 
 /**
  * A label or file name on a line of human output: as it is, or JSON-quoted with its unsafe
- * characters escaped when it holds any (`"bag\u001b[2J"`), and `""` when it is empty (an empty
- * label would print as nothing).
+ * characters escaped when it holds any (`"bag\u001b[2J"`), and quoted when it is empty or blank
+ * (`""`, `"   "`, `"\u200b"`: it would print as nothing), its invisible characters escaped.
  */
 export function shown(text: string): string {
-  if (text !== '' && !UNSAFE_CHAR.test(text)) return text;
+  if (isBlank(text)) return JSON.stringify(text).replace(INVISIBLE_NON_SPACE, (c) => `\\u${c.length > 1 ? `{${c.codePointAt(0)!.toString(16)}}` : c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if (!UNSAFE_CHAR.test(text)) return text;
   // JSON.stringify escapes C0 controls, quotes and backslashes; the rest of UNSAFE_CHAR it leaves.
   return JSON.stringify(text).replace(UNSAFE_ALL, escape);
 }

@@ -51,16 +51,46 @@ export function describeChar(c: string): string {
   return `${hex} (${NAMES[code] ? `${NAMES[code]}, ` : ''}${kind})`;
 }
 
+/**
+ * Characters that show as nothing: white space (String.prototype.trim's), zero-width characters
+ * (U+200B–U+200D, U+2060–U+2064, U+FEFF), the Hangul fillers (U+115F, U+1160, U+3164, U+FFA0),
+ * the soft hyphen, the combining grapheme joiner, the Mongolian vowel separator, Khmer's
+ * invisible vowels, the bidi marks, deprecated format controls, the blank Braille pattern and the
+ * tag characters. Allowed in a label, but a label of nothing else prints as a blank. (Double
+ * backslashes: this is a RegExp source in a string.)
+ */
+const INVISIBLE = '\\s\\u00ad\\u034f\\u061c\\u115f\\u1160\\u17b4\\u17b5\\u180e\\u200b-\\u200f\\u2060-\\u2064\\u206a-\\u206f\\u2800\\u3164\\ufeff\\uffa0\\u{e0000}-\\u{e007f}';
+/** One invisible character that is not white space (shown.ts writes those as \u escapes). */
+export const INVISIBLE_NON_SPACE = new RegExp(`(?![ ])[${INVISIBLE}]`, 'gu');
+
+/** Whether `label` is empty or holds only invisible characters (it would print as a blank). */
+export function isBlank(label: string): boolean {
+  return BLANK.test(label);
+}
+const BLANK = new RegExp(`^[${INVISIBLE}]*$`, 'u');
+
+/** A lone UTF-16 surrogate (half of a pair: not Unicode text; UTF-8 cannot write it). */
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+
 /** What is wrong with `label` as a label, or undefined: empty, blank, or holding an unsafe character. */
 export function labelProblem(label: string): string | undefined {
   if (label === '') return 'is empty';
   const m = UNSAFE_CHAR.exec(label);
   if (m) return `holds ${describeChar(m[0])} at character ${m.index + 1}`;
+  const s = LONE_SURROGATE.exec(label);
+  if (s) {
+    const hex = s[0].charCodeAt(0).toString(16).toUpperCase();
+    return `holds a lone surrogate U+${hex} at character ${s.index + 1} (half of a UTF-16 pair, as "\\u${hex.toLowerCase()}" in JSON: not Unicode text, like invalid UTF-8)`;
+  }
   if (label.trim() === '') return 'is blank (only spaces)';
+  if (isBlank(label)) {
+    const c = label.replace(/\s/g, '').codePointAt(0)!;
+    return `is blank (only spaces and invisible characters: U+${c.toString(16).toUpperCase().padStart(4, '0')} shows as nothing)`;
+  }
   return undefined;
 }
 
-const RULES = 'a label is printable text: no control characters, line breaks or bidirectional overrides, and not empty';
+const RULES = 'a label is printable text: no control characters, line breaks or bidirectional overrides, no lone surrogates, and not empty or blank';
 
 /**
  * Refuses a label list with an empty or unsafe label, naming the first one by `name(i)`

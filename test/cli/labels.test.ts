@@ -87,6 +87,20 @@ describe('labels and file names reach the terminal escaped', () => {
     for (const t of top) expect(t.label).toBe(HOSTILE[t.index]);
   });
 
+  it('classify: blank labels (spaces, U+200B, U+3164, ...) are quoted, their invisible characters escaped', () => {
+    // Issue 17: a label of U+200B or "   " printed as `fx/bag.png:     90.4%`.
+    const BLANK = ['\u200b', '\u3164', '   ', '\u00a0', '\ufeff', '\u2060', ' \u115f\u1160', '\uffa0', '\u{e0020}', 'ok'];
+    const WANT = ['"\\u200b"', '"\\u3164"', '"   "', '"\\u00a0"', '"\\ufeff"', '"\\u2060"', '" \\u115f\\u1160"', '"\\uffa0"', '"\\u{e0020}"', 'ok'];
+    const parts = splitWeights(new Uint8Array(readFileSync(TINY_GRAY)));
+    parts.labels = BLANK;
+    const blank = join(tmp, 'blank.safetensors');
+    writeFileSync(blank, joinWeights(parts));
+    const r = cli('classify', 'examples/bag.png', '--model', blank, '--top', '10', '--no-tune');
+    expect(r.code, r.stderr).toBe(0);
+    const shownLabels = r.stdout.trim().replace(/^examples\/bag\.png: /, '').split(/ \d+\.\d%(?:, |$)/).filter(Boolean);
+    expect(shownLabels.sort()).toEqual([...WANT].sort());
+  });
+
   it('run, inspect and explain print labels escaped too', () => {
     const input = join(tmp, 'zeros.bin');
     writeFileSync(input, new Uint8Array(28 * 28 * 4));

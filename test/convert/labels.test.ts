@@ -84,6 +84,11 @@ describe('parseLabelsBytes', () => {
     expect(problemOf(utf8('tench\n\nhen\n'))).toMatch(/^line 2 is empty; /);
     expect(problemOf(utf8('tench\nhen\n\n'))).toMatch(/^line 3 is empty; /); // one final line end only
     expect(problemOf(utf8('tench\n   \nhen\n'))).toMatch(/^line 2 is blank \(only spaces\); /);
+    // Invisible labels (issue 17): zero-width space, Hangul filler, a no-break space.
+    expect(problemOf(utf8('tench\n\u200b\nhen\n'))).toMatch(/^line 2 is blank \(only spaces and invisible characters: U\+200B shows as nothing\); /);
+    expect(problemOf(utf8('tench\n \u3164 \nhen\n'))).toMatch(/^line 2 is blank \(only spaces and invisible characters: U\+3164 shows as nothing\); /);
+    expect(problemOf(utf8('tench\n\u00a0\u3000\n'))).toMatch(/^line 2 is blank \(only spaces\); /);
+    expect(problemOf(utf8('tench\na\u200bb\n\u3164x\n'))).toBeUndefined(); // visible text around them is fine
     expect(problemOf(utf8('0\ttench\n'))).toMatch(/^line 1 holds U\+0009 \(tab, a control character\) at character 2 \(one label per line, without ids or other columns\)/);
     expect(problemOf(utf8(''))).toBe('holds no labels (it is empty); one label per line');
     expect(problemOf(new Uint8Array(4096))).toMatch(/^line 1 holds U\+0000 \(NUL/); // zeros are not UTF-16
@@ -160,6 +165,21 @@ describe('webvit convert refuses bad labels, naming where they came from', () =>
     writeFileSync(labels, tenLines('c'));
     expect(convert(hf, '-o', join(tmp, 'hf-fixed.safetensors'), '--labels', labels).code).toBe(0);
 
+    // Lone surrogates (issue 17): "\ud800x" in id2label's JSON is not Unicode text; refused like
+    // invalid UTF-8, through the CLI and the library.
+    const sur = join(tmp, 'hf-surrogate');
+    cpSync(join(LAYOUT_DIR, 'hf'), sur, { recursive: true });
+    writeFileSync(join(sur, 'config.json'), JSON.stringify({ ...cfg, id2label: { ...cfg.id2label, 3: '\ud800x' } }));
+    const rs = convert(sur, '-o', join(tmp, 'hf-surrogate.safetensors'));
+    expect(rs.code, rs.stderr).toBe(1);
+    expect(rs.stderr).toContain('config.json id2label: label 3 holds a lone surrogate U+D800 at character 1 (half of a UTF-16 pair, as "\\ud800" in JSON');
+    expect(existsSync(join(tmp, 'hf-surrogate.safetensors'))).toBe(false);
+    for (const bad of ['a\udc00', '\u200b', '\u3164', '   ']) {
+      const ckb = await fixtureCheckpoint('hf');
+      ckb.config = { ...ckb.config!, id2label: { ...(ckb.config!.id2label as object), 2: bad } };
+      await expectConvertError(() => convertCheckpoint(ckb), [`id2label: label 2 ${bad.includes('\udc00') ? 'holds a lone surrogate U+DC00 at character 2' : 'is blank'}`]);
+    }
+
     // Empty labels in id2label, through the library.
     const ck = await fixtureCheckpoint('hf');
     ck.config = { ...ck.config!, id2label: { ...(ck.config!.id2label as object), 7: '' } };
@@ -173,5 +193,10 @@ describe('webvit convert refuses bad labels, naming where they came from', () =>
     const re = convert(hostile, '-o', join(tmp, 'hostile16.safetensors'), '--dtype', 'f16');
     expect(re.code, re.stderr).toBe(1);
     expect(re.stderr).toContain('its webvit.labels: label 5 holds U+202E');
+    parts.labels = parts.labels!.map((l, i) => (i === 5 ? 'a\ud800' : l));
+    writeFileSync(hostile, joinWeights(parts));
+    const reS = convert(hostile, '-o', join(tmp, 'hostile16.safetensors'), '--dtype', 'f16');
+    expect(reS.code, reS.stderr).toBe(1);
+    expect(reS.stderr).toContain('its webvit.labels: label 5 holds a lone surrogate U+D800 at character 2');
   });
 });
