@@ -7,7 +7,7 @@
  * BAD_INPUT whose one-line message names the file and the problem.
  */
 import { bad, DEFAULT_MAX_PIXELS, type DecodedImage, type DecodeOptions } from './decoded.js';
-import { WebvitError } from '../runtime/errors.js';
+import { clip, WebvitError } from '../runtime/errors.js';
 import { decodeJpeg } from './jpeg.js';
 
 export { releaseJpegDecoder } from './jpeg.js';
@@ -31,8 +31,30 @@ function sniff(b: Uint8Array): string | undefined {
   return undefined;
 }
 
-/** Decodes a PNG or JPEG file's bytes. Errors are one line naming `source` and the problem. */
-export async function decodeImage(bytes: Uint8Array, source: string, options: DecodeOptions = {}): Promise<DecodedImage> {
+/** What a value is, for a message about a wrong argument: `a string of 3 characters`, `null`, `an Array`. */
+function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (typeof v === 'string') return `a string of ${v.length} characters`;
+  if (typeof v !== 'object') return `a ${typeof v}`;
+  const name = Object.getPrototypeOf(v)?.constructor?.name;
+  return typeof name === 'string' && name ? `a${/^[AEIOU]/.test(name) ? 'n' : ''} ${clip(name, 40)}` : 'an object';
+}
+
+/** The bytes of an ArrayBuffer (or SharedArrayBuffer) or of any view of one, without a copy. */
+function asBytes(bytes: unknown): Uint8Array {
+  if (bytes instanceof Uint8Array) return bytes;
+  if (ArrayBuffer.isView(bytes)) return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && bytes instanceof SharedArrayBuffer)) return new Uint8Array(bytes);
+  throw new WebvitError('BAD_ARGUMENT', `decodeImage: bytes must be a file's bytes (a Uint8Array, Buffer, ArrayBuffer or other ArrayBuffer view), got ${describeValue(bytes)}; read the file first (fs.readFileSync, fetch(...).arrayBuffer())`);
+}
+
+/**
+ * Decodes a PNG or JPEG file's bytes (a Uint8Array or Buffer, an ArrayBuffer, or any view of
+ * one). Errors are one line naming `source` and the problem.
+ */
+export async function decodeImage(input: Uint8Array | ArrayBuffer | ArrayBufferView, source: string, options: DecodeOptions = {}): Promise<DecodedImage> {
+  const bytes = asBytes(input);
+  if (typeof source !== 'string') throw new WebvitError('BAD_ARGUMENT', `decodeImage: source must be a string naming the image in messages (a file name), got ${describeValue(source)}`);
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   if (!(maxPixels >= 1)) throw new WebvitError('BAD_ARGUMENT', `decodeImage: maxPixels must be a pixel count of at least 1, got ${maxPixels}`);
   if (bytes.byteLength === 0) bad(source, 'is empty (0 bytes), not an image');

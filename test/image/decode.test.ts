@@ -202,6 +202,28 @@ describe('decodeImage', () => {
     expect(Date.now() - t0, 'decoded within 5 s').toBeLessThan(5000);
   }, 30_000);
 
+  it('takes an ArrayBuffer or any view of one; anything else is BAD_ARGUMENT naming what was given', async () => {
+    // Issue 17: decodeImage(arrayBuffer, 'x') and decodeImage('abc', 'x') ended in a raw TypeError.
+    const png = read('chelsea_palette.png');
+    const copy = png.slice();
+    const inBig = new Uint8Array(png.length + 8);
+    inBig.set(png, 8);
+    for (const input of [copy.buffer, new DataView(inBig.buffer, 8, png.length), Buffer.from(png), new Uint8Array(inBig.buffer, 8, png.length), new Int8Array(copy.buffer)]) {
+      expect((await decodeImage(input, 'x.png')).width).toBe(150);
+    }
+    for (const [bad, say] of [
+      ['abc', 'got a string of 3 characters'],
+      [null, 'got null'],
+      [undefined, 'got undefined'],
+      [42, 'got a number'],
+      [[137, 80, 78, 71], 'got an Array'],
+      [{ byteLength: 4 }, 'got an Object'],
+    ] as const) {
+      await expectWebvitError(() => decodeImage(bad as unknown as Uint8Array, 'x'), 'BAD_ARGUMENT', ['decodeImage: bytes must be', 'ArrayBuffer', say]);
+    }
+    await expectWebvitError(() => decodeImage(png, 7 as unknown as string), 'BAD_ARGUMENT', ['decodeImage: source must be a string', 'got a number']);
+  });
+
   it('CMYK JPEGs are refused clearly', async () => {
     await expectWebvitError(() => decodeImage(jpegWithHeader(10, 10, 4), 'cmyk.jpg'), 'BAD_INPUT', ['cmyk.jpg', 'CMYK JPEG']);
   });
