@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { READ_LIMITS, readRegularFileSync, wasRead } from './node-read-file.js';
 import { writeFileAtomicallySync } from './node-write-file.js';
+import { WebvitError } from './errors.js';
 import type { TuneStore } from './tuning.js';
 
 /** Default place of the Node tuning cache: $WEBVIT_CACHE_DIR, else $XDG_CACHE_HOME/webvit, else ~/.cache/webvit. */
@@ -69,8 +70,13 @@ export function fileTuneStore(path = defaultTuneCachePath(), options: FileTuneSt
       try {
         mkdirSync(dirname(path), { recursive: true });
         writeFileAtomicallySync(path, JSON.stringify(data, null, 1), { follow: false });
-      } catch {
-        // A read-only home is not an error: the result is simply not remembered.
+      } catch (e) {
+        // A read-only home is not an error: the result is simply not remembered. A refusal (a
+        // symlink, FIFO or device as tuning.json: no errno behind it) is said once.
+        if (e instanceof WebvitError && e.cause === undefined && !warned) {
+          warned = true;
+          warn(`${e.message.replace(/ \(nothing was written\)$/, '')}; tuning results are not saved`);
+        }
       }
     },
   };

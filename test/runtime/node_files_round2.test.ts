@@ -135,7 +135,12 @@ describe('the tuning cache', () => {
     const d = dir('tlink');
     writeFileSync(join(d, 'victim.json'), '{}');
     symlinkSync('victim.json', join(d, 'tuning.json'));
-    fileTuneStore(join(d, 'tuning.json')).set('k', 'v');
+    const said: string[] = [];
+    const store = fileTuneStore(join(d, 'tuning.json'), { warn: (m) => said.push(m) });
+    store.set('k', 'v');
+    store.set('k2', 'v');
     expect(readFileSync(join(d, 'victim.json'), 'utf8')).toBe('{}');
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(/tuning\.json: is a symbolic link .*tuning results are not saved$/);
   });
 });
