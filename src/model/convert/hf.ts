@@ -2,6 +2,7 @@ import { LIMITS, MLP_ACTIVATIONS, type MlpActivation } from '../config.js';
 import { preprocessMetadata } from '../preprocess.js';
 import { preprocessFromHf } from './hf_preprocess.js';
 import { preview } from '../json_preview.js';
+import { clip } from '../../errors.js';
 import {
   checkLimit,
   checkShapeLimits,
@@ -72,7 +73,8 @@ export function convertHf(ckpt: Checkpoint, o: ConvertOptions): Converted {
       hiddenAct = act as MlpActivation;
       notes.push(`MLP activation ${act} (${where} hidden_act)`);
     }
-    const arch = Array.isArray(cfg.architectures) ? cfg.architectures.map((a) => (typeof a === 'string' ? a : preview(a))).join(', ') : 'not given';
+    // Clipped: the file's text (a 20 MB name must not make a 20 MB line), each name and the list.
+    const arch = Array.isArray(cfg.architectures) ? clip(cfg.architectures.slice(0, 20).map((a) => (typeof a === 'string' ? clip(a, 80) : preview(a))).join(', ') + (cfg.architectures.length > 20 ? `, … (${cfg.architectures.length} in all)` : ''), 400) : 'not given';
     notes.push(`config from ${where} (architectures: ${arch})`);
   } else {
     notes.push('no config.json beside the weights: config inferred from tensor shapes');

@@ -1,4 +1,4 @@
-import { WebvitError } from '../../errors.js';
+import { clip, WebvitError } from '../../errors.js';
 import { oneLine, preview } from '../json_preview.js';
 import { checkNormalisation, describePreprocess, parsePreprocess, preprocessMetadata, type Interpolation, type PreprocessConfig } from '../preprocess.js';
 import type { ViTConfig } from '../config.js';
@@ -100,7 +100,7 @@ export function preprocessFromHf(pc: Record<string, unknown>, config: Pick<ViTCo
 
   const known = new Set([...COMMON, ...spec.extra, ...META]);
   const ignored = Object.keys(pc).filter((k) => !known.has(k));
-  if (ignored.length) notes.push(`ignored (${className} does not read them either): ${ignored.join(', ')}`);
+  if (ignored.length) notes.push(`ignored (${className} does not read them either): ${clip(ignored.slice(0, 20).map((k) => clip(k, 60)).join(', ') + (ignored.length > 20 ? `, … (${ignored.length} in all)` : ''), 400)}`);
 
   // HF builds the processor with the file's fields as keyword arguments, so null is passed as
   // None: a size, crop_size, crop_pct, image_mean or image_std of null takes the class default
