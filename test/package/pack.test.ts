@@ -60,8 +60,11 @@ describe('npm package', () => {
     expect(paths.filter((p) => p.endsWith('.map'))).toEqual([]);
     expect(paths.filter((p) => /^(src|test|bench|tools|scripts|node_modules)\//.test(p))).toEqual([]);
     // 3.3 MB with 2.3 MB of source maps and no model before; the model alone is 2.1 MB.
+    // 2026-12-07: 1.6 MB without the model (issue 17's hardening: one reader and writer for files,
+    // escaping, bounded messages, web option checks) against 1.5 MiB; the limit is now 2 MiB, which
+    // still catches source maps. Issue 18 splits the CLI from the library and shrinks this.
     const model = pack.files.find((f) => f.path === 'models/fashion-mnist/model.safetensors')!.size;
-    expect(pack.unpackedSize - model, 'everything but the model').toBeLessThan(1.5 * MiB);
+    expect(pack.unpackedSize - model, 'everything but the model').toBeLessThan(2 * MiB);
     const license = readFileSync(join(ROOT, 'LICENSE'), 'utf8');
     expect(license).toMatch(/^MIT License\n\nCopyright \(c\) \d{4} webvit contributors\n/);
   });
