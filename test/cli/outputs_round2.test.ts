@@ -3,6 +3,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnPausedWrite } from '../helpers/paused_write.js';
 
 // Issue 17, round two, through the built CLI: names webvit picks in an output folder never follow
 // a link planted there (explain, bench); every output and the folder itself are checked before the
@@ -234,25 +235,11 @@ describe('item 12: the tuning cache never replaces a file the command reads, nor
 describe('item 3: signals the writer now handles, and leftovers of a run killed outright', () => {
   /** convert with the writer paused half-way; `signal` sent once it says so. */
   async function interrupted(out: string, signal: NodeJS.Signals | 'RTMIN+2'): Promise<{ ended: string | number | null; stderr: string }> {
-    const env = { ...process.env, CI: '1', WEBVIT_TEST_PAUSE_WRITE: '4000' };
-    const child = spawn(process.execPath, [CLI, 'convert', HF, '-o', out], { cwd: tmp, env });
-    let stderr = '';
-    const ended = new Promise<string | number | null>((res) => child.on('exit', (code, sig) => res(sig ?? code)));
-    const paused = await new Promise<boolean>((res) => {
-      const timer = setTimeout(() => res(false), 30_000);
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        if (stderr.includes('test pause')) {
-          clearTimeout(timer);
-          res(true);
-        }
-      });
-      child.on('exit', () => res(false));
-    });
-    expect(paused, `the writer never paused: ${stderr}`).toBe(true);
-    if (signal === 'RTMIN+2') execFileSync('/bin/kill', ['-s', signal, String(child.pid)]); // Node has no name for it
-    else child.kill(signal);
-    return { ended: await ended, stderr };
+    const w = spawnPausedWrite(CLI, ['convert', HF, '-o', out], { cwd: tmp, env: { CI: '1' }, pauseMs: 4000, waitMs: 30_000 });
+    expect(await w.paused, `the writer never paused: ${w.stderr()}`).toBe(true);
+    if (signal === 'RTMIN+2') execFileSync('/bin/kill', ['-s', signal, String(w.child.pid)]); // Node has no name for it
+    else w.child.kill(signal);
+    return { ended: await w.ended, stderr: w.stderr() };
   }
 
   for (const signal of ['SIGPWR', 'SIGIO', 'SIGSTKFLT', 'SIGSYS', 'SIGTRAP'] as const) {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TERMINATING_SIGNALS } from '../../src/runtime/node-write-file.js';
+import { spawnPausedWrite } from '../helpers/paused_write.js';
 
 // Issue 17, classes 1, 4 and 5, through the built CLI (dist/cli.js): no command replaces a device,
 // FIFO or socket named as an output, or reads one named as an input (a FIFO blocked forever, a
@@ -292,26 +293,11 @@ describe('a full disk during explain leaves every file whole: the previous runâ€
 describe('a signal during a write leaves no temporary file, and ends the process as before', () => {
   /** convert (or explain) with the writer paused half-way; `signal` sent once it says so. */
   async function interrupted(args: string[], signal: NodeJS.Signals, dir: string, rawStderr = true): Promise<{ ended: string | number | null; stderr: string }> {
-    const env: Record<string, string | undefined> = { ...process.env, CI: '1', WEBVIT_RAW_STDERR: '1', WEBVIT_TEST_PAUSE_WRITE: '4000' };
-    if (!rawStderr) delete env.WEBVIT_RAW_STDERR;
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: tmp, env });
-    let stderr = '';
-    const ended = new Promise<string | number | null>((res) => child.on('exit', (code, sig) => res(sig ?? code)));
-    const paused = await new Promise<boolean>((res) => {
-      const timer = setTimeout(() => res(false), 200_000);
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        if (stderr.includes('test pause')) {
-          clearTimeout(timer);
-          res(true);
-        }
-      });
-      child.on('exit', () => res(false));
-    });
-    expect(paused, `the writer never paused: ${stderr}`).toBe(true);
+    const w = spawnPausedWrite(CLI, args, { cwd: tmp, env: { CI: '1', WEBVIT_RAW_STDERR: rawStderr ? '1' : undefined }, pauseMs: 4000, waitMs: 200_000 });
+    expect(await w.paused, `the writer never paused: ${w.stderr()}`).toBe(true);
     expect(tempsIn(dir).length, 'a temporary file exists while paused').toBe(1);
-    child.kill(signal);
-    return { ended: await ended, stderr };
+    w.child.kill(signal);
+    return { ended: await w.ended, stderr: w.stderr() };
   }
 
   for (const signal of TERMINATING_SIGNALS) {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readWeights } from '../../src/model/weights.js';
 import { LAYOUT_DIR } from './layout_fixtures.js';
+import { spawnPausedWrite } from '../helpers/paused_write.js';
 
 // `webvit convert` as people run it: the built CLI (node scripts/build.mjs), exit codes, and
 // one-line errors naming the file and the problem.
@@ -176,24 +177,9 @@ describe('a failed or interrupted convert leaves no temporary file', () => {
     it(`${signal} half-way through the write: ends on ${signal} (a shell's ${status}), no OUT and no OUT.tmp-PID`, async () => {
       const dir = mkdtempSync(join(tmp, 'signal-'));
       const out = join(dir, 'out.safetensors');
-      const child = spawn(process.execPath, ['dist/cli.js', 'convert', join(LAYOUT_DIR, 'hf'), '-o', out], {
-        cwd: ROOT,
-        env: { ...process.env, WEBVIT_TEST_PAUSE_WRITE: '20000' },
-      });
-      let stderr = '';
-      const exited = new Promise<string | number | null>((res) => child.on('exit', (code, sig) => res(sig ?? code)));
-      const paused = await new Promise<boolean>((res) => {
-        const timer = setTimeout(() => res(false), 20_000);
-        child.stderr.on('data', (d: Buffer) => {
-          stderr += d.toString();
-          if (stderr.includes('test pause')) {
-            clearTimeout(timer);
-            res(true);
-          }
-        });
-        child.on('exit', () => res(false));
-      });
-      expect(paused, `the writer never paused: ${stderr}`).toBe(true);
+      const w = spawnPausedWrite('dist/cli.js', ['convert', join(LAYOUT_DIR, 'hf'), '-o', out], { cwd: ROOT, pauseMs: 20_000, waitMs: 20_000 });
+      const { child, ended: exited } = w;
+      expect(await w.paused, `the writer never paused: ${w.stderr()}`).toBe(true);
       const tmpFile = readdirSync(dir).find((f) => f.startsWith('out.safetensors.tmp-'));
       expect(tmpFile, 'a partial temporary file exists while paused').toBeDefined();
       expect(statSync(join(dir, tmpFile!)).size).toBeGreaterThan(0);
