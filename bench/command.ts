@@ -6,6 +6,7 @@ import { measureCeilings } from './ceiling.js';
 import { kernelMarkdown, kernelSvg, kernelTable } from './report.js';
 import { runModelBench } from './model.js';
 import { roofline } from './roofline.js';
+import { shown } from '../src/cli/shown.js';
 import { MATMUL_VARIANTS } from '../src/kernels/matmul/op.js';
 import { KERNEL_VARIANTS } from '../src/kernels/registry.js';
 import { adapterIdentity } from '../src/runtime/device.js';
@@ -94,14 +95,14 @@ export async function runBench(argv: string[]): Promise<number> {
       await writeFileAtomically(`${base}.json`, JSON.stringify({ date, adapter: adapter.description, batch, method, ceilings: ceil, results }, null, 1), PICKED);
       await writeFileAtomically(`${base}.md`, kernelMarkdown(results, ceil) + '\n', PICKED);
       await writeFileAtomically(`${base}.svg`, kernelSvg(results, ceil, `webvit kernels, batch ${batch}, ${adapter.description}, ${date}`), PICKED);
-      process.stderr.write(`webvit bench: wrote ${base}.json, .md, .svg\n`);
+      process.stderr.write(`webvit bench: wrote ${shown(`${base}.json`)}, .md, .svg\n`);
       return results.every((r) => r.ok) ? 0 : 1;
     }
     const report = await runModelBench(device, { models, batches, runs, noCold: v['no-cold'] === true, precision });
     process.stdout.write(report.text + '\n');
     await writeFileAtomically(`${base}.json`, JSON.stringify({ date, adapter: adapter.description, ...report.json }, null, 1), PICKED);
     await writeFileAtomically(`${base}.md`, report.markdown + '\n', PICKED);
-    process.stderr.write(`webvit bench: wrote ${base}.json, .md\n`);
+    process.stderr.write(`webvit bench: wrote ${shown(`${base}.json`)}, .md\n`);
     return 0;
   } finally {
     device.destroy();

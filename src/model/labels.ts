@@ -56,10 +56,12 @@ export function describeChar(c: string): string {
  * (U+200B–U+200D, U+2060–U+2064, U+FEFF), the Hangul fillers (U+115F, U+1160, U+3164, U+FFA0),
  * the soft hyphen, the combining grapheme joiner, the Mongolian vowel separator, Khmer's
  * invisible vowels, the bidi marks, deprecated format controls, the blank Braille pattern and the
- * tag characters. Allowed in a label, but a label of nothing else prints as a blank. (Double
- * backslashes: this is a RegExp source in a string.)
+ * tag characters — and, by Unicode property, every Default_Ignorable_Code_Point (variation
+ * selectors U+FE00–FE0F and U+E0100–E01EF, musical format controls U+1D173–1D17A, …) and format
+ * character (Cf: the interlinear annotation controls U+FFF9–FFFB, …). Allowed in a label, but a
+ * label of nothing else prints as a blank. (Double backslashes: this is a RegExp source in a string.)
  */
-const INVISIBLE = '\\s\\u00ad\\u034f\\u061c\\u115f\\u1160\\u17b4\\u17b5\\u180e\\u200b-\\u200f\\u2060-\\u2064\\u206a-\\u206f\\u2800\\u3164\\ufeff\\uffa0\\u{e0000}-\\u{e007f}';
+const INVISIBLE = '\\s\\p{Default_Ignorable_Code_Point}\\p{Cf}\\u00ad\\u034f\\u061c\\u115f\\u1160\\u17b4\\u17b5\\u180e\\u200b-\\u200f\\u2060-\\u2064\\u206a-\\u206f\\u2800\\u3164\\ufeff\\uffa0\\u{e0000}-\\u{e007f}';
 /** One invisible character that is not white space (shown.ts writes those as \u escapes). */
 export const INVISIBLE_NON_SPACE = new RegExp(`(?![ ])[${INVISIBLE}]`, 'gu');
 

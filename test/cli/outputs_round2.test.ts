@@ -84,9 +84,12 @@ describe('item 2: a symlink planted in an output folder is refused, never follow
 
   it('bench kernels --out DIR with the report name a link to a file outside: refused before measuring, the file intact', () => {
     // The report is named after the adapter: ask for it from a first (refused) run? No: list DIR after a real run.
-    const dir = freshDir('bench-trap');
+    // An ESC in the folder's name: the "wrote ..." line shows it escaped (third hostile run: raw).
+    const dir = freshDir('bench-trap\x1b[31m');
     const ok = cli(['bench', 'kernels', '--op', 'pool', '--runs', '1', '--out', dir], {}, 120_000);
     expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).not.toContain('\x1b');
+    expect(ok.stderr).toMatch(/webvit bench: wrote ".*bench-trap\\u001b\[31m\/kernels-.*\.json", \.md, \.svg/);
     const md = readdirSync(dir).find((f) => f.endsWith('.md'))!;
     writeFileSync(join(tmp, 'bench-victim.txt'), 'precious\n');
     rmSync(join(dir, md));
