@@ -40,8 +40,24 @@ function describeValue(v: unknown): string {
   return typeof name === 'string' && name ? `a${/^[AEIOU]/.test(name) ? 'n' : ''} ${clip(name, 40)}` : 'an object';
 }
 
+/** A detached ArrayBuffer reads as 0 bytes, and making a view of it throws (Node 20 has no `.detached`). */
+function isDetached(buffer: ArrayBuffer): boolean {
+  if (buffer.byteLength !== 0) return false;
+  try {
+    new Uint8Array(buffer);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 /** The bytes of an ArrayBuffer (or SharedArrayBuffer) or of any view of one, without a copy. */
 function asBytes(bytes: unknown): Uint8Array {
+  // A transferred ArrayBuffer (postMessage, structuredClone) is detached: length 0, unusable.
+  const buffer = ArrayBuffer.isView(bytes) ? bytes.buffer : bytes;
+  if (typeof buffer === 'object' && buffer !== null && isDetached(buffer as ArrayBuffer)) {
+    throw new WebvitError('BAD_ARGUMENT', 'decodeImage: the bytes\' ArrayBuffer is detached (it was transferred, e.g. by postMessage); pass the bytes before transferring them, or a copy');
+  }
   if (bytes instanceof Uint8Array) return bytes;
   if (ArrayBuffer.isView(bytes)) return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && bytes instanceof SharedArrayBuffer)) return new Uint8Array(bytes);

@@ -222,6 +222,11 @@ describe('decodeImage', () => {
       await expectWebvitError(() => decodeImage(bad as unknown as Uint8Array, 'x'), 'BAD_ARGUMENT', ['decodeImage: bytes must be', 'ArrayBuffer', say]);
     }
     await expectWebvitError(() => decodeImage(png, 7 as unknown as string), 'BAD_ARGUMENT', ['decodeImage: source must be a string', 'got a number']);
+    // A transferred (detached) buffer, or a view of one: raw TypeError / "is empty" before.
+    const gone = new Uint8Array(png); // a copy with its own buffer
+    structuredClone(gone.buffer, { transfer: [gone.buffer] });
+    await expectWebvitError(() => decodeImage(gone.buffer, 'x.png'), 'BAD_ARGUMENT', ['decodeImage', 'detached', 'transferred']);
+    await expectWebvitError(() => decodeImage(gone, 'x.png'), 'BAD_ARGUMENT', ['decodeImage', 'detached', 'transferred']);
   });
 
   it('CMYK JPEGs are refused clearly', async () => {
