@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { READ_LIMITS, readRegularFileSync, wasRead } from './node-read-file.js';
 import { writeFileAtomicallySync } from './node-write-file.js';
-import { WebvitError } from './errors.js';
+import { clip, WebvitError } from './errors.js';
 import type { TuneStore } from './tuning.js';
 
 /** Default place of the Node tuning cache: $WEBVIT_CACHE_DIR, else $XDG_CACHE_HOME/webvit, else ~/.cache/webvit. */
@@ -71,12 +71,14 @@ export function fileTuneStore(path = defaultTuneCachePath(), options: FileTuneSt
         mkdirSync(dirname(path), { recursive: true });
         writeFileAtomicallySync(path, JSON.stringify(data, null, 1), { follow: false });
       } catch (e) {
-        // A read-only home is not an error: the result is simply not remembered. A refusal (a
-        // symlink, FIFO or device as tuning.json: no errno behind it) is said once.
-        if (e instanceof WebvitError && e.cause === undefined && !warned) {
+        // Not an error (the run goes on; the results are only not remembered), but said once: a
+        // refusal (a symlink, FIFO or device as tuning.json) in the writer's words, an errno (a
+        // read-only home, WEBVIT_CACHE_DIR a file or a device) by its code.
+        if (warned) return;
+        if (e instanceof WebvitError && e.cause === undefined) {
           warned = true;
           warn(`${e.message.replace(/ \(nothing was written\)$/, '')}; tuning results are not saved`);
-        }
+        } else keep(`cannot write it: ${(e as NodeJS.ErrnoException).code ?? clip((e as Error)?.message ?? String(e), 200)}`);
       }
     },
   };

@@ -143,4 +143,18 @@ describe('the tuning cache', () => {
     expect(said).toHaveLength(1);
     expect(said[0]).toMatch(/tuning\.json: is a symbolic link .*tuning results are not saved$/);
   });
+
+  it('a cache folder that cannot be made (WEBVIT_CACHE_DIR a file): the run goes on, said once with the errno', () => {
+    // Third hostile run: --tune with the cache folder a file, a device or read-only said nothing.
+    const d = dir('cachefile');
+    writeFileSync(join(d, 'afile'), 'x');
+    const said: string[] = [];
+    const store = fileTuneStore(join(d, 'afile', 'tuning.json'), { warn: (m) => said.push(m) });
+    store.set('k', 'v');
+    store.set('k2', 'v');
+    expect(store.get('k')).toBe('v');
+    expect(readFileSync(join(d, 'afile'), 'utf8')).toBe('x');
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(/afile\/tuning\.json: tuning results are not saved \(cannot write it: (ENOTDIR|EEXIST)\)/);
+  });
 });
