@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { clip, WebvitError } from '../runtime/errors.js';
 import { exitAfterFlush, exitOnOutputErrors, MAX_MESSAGE } from './exit.js';
 import { RUN_USAGE, runCommand } from './run.js';
-import { printable } from './shown.js';
+import { printable, shown } from './shown.js';
 import { BENCH_USAGE, benchCommand } from './bench.js';
 import { CONVERT_USAGE, convertCommand } from './convert.js';
 import { CLASSIFY_USAGE, classifyCommand, packageRoot } from './classify.js';
@@ -97,6 +97,13 @@ function takeDawnFlags(argv: string[]): string[] {
 }
 
 export async function main(args: string[]): Promise<number> {
+  // Node decodes the command line as UTF-8 and turns invalid bytes into U+FFFD before webvit sees
+  // it: a file name that is not UTF-8 would become another name (`-o` would write a file of that
+  // other name, an input would be "missing" or, worse, another file). Such an argument is refused.
+  const garbled = args.findIndex((a) => a.includes('\ufffd'));
+  if (garbled >= 0) {
+    throw new UsageError(`argument ${garbled + 1} (${shown(clip(args[garbled], 200))}) is not valid UTF-8 (or holds U+FFFD): webvit cannot name such a file; rename it (e.g. with \`mv\` and a shell glob)`);
+  }
   const argv = takeDawnFlags(args);
   const [command, ...rest] = argv;
   if (!command || command === '-h' || command === '--help') {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,5 +38,23 @@ describe('file names that are not UTF-8', () => {
     expect(r.stderr).toContain('rename it');
     expect(r.stderr).not.toMatch(/ENOENT|\ufffd/);
     expect(r.stderr).toMatch(/classified 1 of 3 images/);
+  });
+});
+
+describe('arguments that are not UTF-8', () => {
+  it('are refused before anything runs (exit 2): Node would have turned them into another name', () => {
+    // Third hostile run: `convert ... -o $'o\xff.st'` exited 0 having written `o\xEF\xBF\xBD.st`;
+    // `classify $'i\xfe.png'` said ENOENT for a file that exists.
+    const hf = join(ROOT, 'test', 'fixtures', 'layouts', 'hf');
+    for (const cmd of [
+      `exec "${process.execPath}" dist/cli.js convert "${hf}" -o "${tmp}/$(printf 'o\\xff.st')"`,
+      `exec "${process.execPath}" dist/cli.js classify "${tmp}/u8/$(printf 'e\\xff.png')"`,
+    ]) {
+      const r = spawnSync('bash', ['-c', cmd], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/^webvit: argument \d+ \(.*\) is not valid UTF-8 .*rename it/);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+    expect(readdirSync(tmp).filter((f) => f.startsWith('o'))).toEqual([]);
   });
 });
