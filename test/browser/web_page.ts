@@ -136,11 +136,20 @@ export const statusText = (page: Page) => page.locator('#status').textContent().
 export const lastResult = (page: Page) => page.evaluate(() => (window as unknown as { webvitDemo: { results: DemoResult[] } }).webvitDemo.results.at(-1)!);
 
 /** Runs `act` (which feeds the page an image) and waits for the next result to be shown. */
-export async function nextResult(page: Page, log: string[], act: () => Promise<unknown>, timeout = 60_000): Promise<DemoResult> {
+export async function nextResult(page: Page, log: string[], act: () => Promise<unknown>, timeout = 60_000, name?: string): Promise<DemoResult> {
   const before = await page.evaluate(() => [Number(document.body.dataset.results ?? 0), Number(document.body.dataset.errors ?? 0)]);
   await act();
   try {
-    await page.waitForFunction(([r, e]) => Number(document.body.dataset.results ?? 0) > r || Number(document.body.dataset.errors ?? 0) > e, before, { timeout, polling: 20 });
+    // With `name`, a result for that image: a result still in flight from before `act` (the camera's
+    // live loop finishes its last frame after being switched off) is not taken for it.
+    await page.waitForFunction(
+      ([r, e, n]) => {
+        const results = (window as unknown as { webvitDemo: { results: { name: string }[] } }).webvitDemo.results;
+        return (Number(document.body.dataset.results ?? 0) > Number(r) && (n === '' || results.at(-1)?.name === n)) || Number(document.body.dataset.errors ?? 0) > Number(e);
+      },
+      [before[0], before[1], name ?? ''] as const,
+      { timeout, polling: 20 },
+    );
   } catch (e) {
     throw new Error(`no new result: ${(e as Error).message}\nstatus: ${await statusText(page)}\n${log.join('\n')}`);
   }
@@ -152,7 +161,7 @@ export async function nextResult(page: Page, log: string[], act: () => Promise<u
 
 /** Picks an example file through the page's file input (what the drop zone's button opens). */
 export function pickFile(page: Page, log: string[], name: string): Promise<DemoResult> {
-  return nextResult(page, log, () => page.setInputFiles('#file', join(EXAMPLES_DIR, `${name}.png`)));
+  return nextResult(page, log, () => page.setInputFiles('#file', join(EXAMPLES_DIR, `${name}.png`)), 60_000, `${name}.png`);
 }
 
 /** A fresh context (own Cache Storage) with a page on the demo. */
