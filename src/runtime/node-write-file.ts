@@ -457,16 +457,19 @@ export async function writeFileAtomically(out: string, data: string | Uint8Array
     tmp = undefined;
     await syncFolder(dirname(t.path));
   } catch (e) {
-    if (tmp) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // never created, or removed by a signal handler
-      }
-      untrack(tmp);
-    }
+    if (tmp) discardTemp(tmp);
     throw ioError(out, e);
   }
+}
+
+/** A failed write's temporary file removed (never created, or already removed by a signal handler: fine). */
+function discardTemp(tmp: string): void {
+  try {
+    unlinkSync(tmp);
+  } catch {
+    // not there
+  }
+  untrack(tmp);
 }
 
 /**
@@ -495,14 +498,7 @@ export function writeFileAtomicallySync(out: string, data: string | Uint8Array, 
     tmp = undefined;
     syncFolderSync(dirname(t.path));
   } catch (e) {
-    if (tmp) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // never created
-      }
-      untrack(tmp);
-    }
+    if (tmp) discardTemp(tmp);
     throw ioError(out, e);
   }
 }
