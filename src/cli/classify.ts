@@ -8,10 +8,9 @@ import { ViTModel, type TopClass } from '../model/vit.js';
 import { readWeightFile } from '../model/weight_file.js';
 import { getNodeDevice } from '../runtime/node-device.js';
 import { clip, WebvitError } from '../runtime/errors.js';
-import { MAX_MESSAGE } from './exit.js';
 import { READ_LIMITS, readRegularFile } from '../runtime/node-read-file.js';
 import { Progress } from './progress.js';
-import { jsonText, printable, shown } from './shown.js';
+import { jsonText, messageLine, printable, shown } from './shown.js';
 import { parseCommandLine, positiveInt, TUNE_USAGE, tuneOption, UsageError } from './usage.js';
 
 export const CLASSIFY_USAGE = `  webvit classify IMAGE... [--model FILE] [--top K] [--json] [--batch N] [--max-pixels N]
@@ -242,7 +241,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
     if (r.error) failed++;
     progress.clear();
     if (json) process.stdout.write(jsonText(r) + '\n');
-    else if (r.error) process.stderr.write(`webvit: ${clip(`${shown(r.file)}: ${printable(r.error)}`, 2 * MAX_MESSAGE)}\n`);
+    else if (r.error) process.stderr.write(`webvit: ${messageLine(`${shown(r.file)}: ${r.error}`)}\n`);
     else process.stdout.write(`${shown(r.file)}: ${r.top!.map((t) => `${t.label === null ? `class ${t.index}` : shown(t.label)} ${(100 * t.p).toFixed(1)}%`).join(', ')}\n`);
   };
 

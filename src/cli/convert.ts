@@ -3,9 +3,8 @@ import { readCheckpoint, readLabelsFile } from '../model/convert/files.js';
 import { readWeights } from '../model/weights.js';
 import { parseCommandLine, positiveInt, UsageError } from './usage.js';
 import { refuseOverwritingInputs, writeOutputAtomically } from './write_output.js';
-import { printable, shown } from './shown.js';
+import { messageLine, printable, shown } from './shown.js';
 import { clip } from '../runtime/errors.js';
-import { MAX_MESSAGE } from './exit.js';
 
 export const CONVERT_USAGE = `  webvit convert SRC -o OUT.safetensors [--dtype f32|f16] [--labels FILE] [--image-size N]
                  [--heads N] [--layout hf|timm|torchvision] [--pooling cls|mean]
@@ -64,7 +63,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
   await refuseOverwritingInputs(out, [...(ckpt.files ?? []), ...(values.labels ? [values.labels] : [])]);
   const r = convertCheckpoint(ckpt, { layout, heads, imageSize, labels, labelsSource: values.labels, pooling, resize });
   // Notes quote the checkpoint's own text; each is clipped where it is made, and the line here too.
-  for (const n of r.notes) process.stderr.write(`webvit convert: ${printable(clip(n, MAX_MESSAGE))}\n`);
+  for (const n of r.notes) process.stderr.write(`webvit convert: ${messageLine(n)}\n`);
   const bytes = encodeWeights(r.weights, dtype, { 'webvit.converted_from': r.layout, ...r.metadata });
   readWeights(bytes, out); // the loader accepts what was written, or this is a converter bug
   await writeOutputAtomically(out, bytes);

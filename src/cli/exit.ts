@@ -62,5 +62,4 @@ export function exitOnOutputErrors(): void {
   });
 }
 
-/** Longest message main prints: the head and the tail of a longer one are kept (`clip`). */
-export const MAX_MESSAGE = 4096;
+export { MAX_MESSAGE } from './shown.js';

@@ -7,10 +7,9 @@ import { explainLimits, type AttentionExplanation } from '../model/explain.js';
 import { ViTModel } from '../model/vit.js';
 import { readWeightFile } from '../model/weight_file.js';
 import { getNodeDevice } from '../runtime/node-device.js';
-import { clip, WebvitError } from '../runtime/errors.js';
-import { MAX_MESSAGE } from './exit.js';
+import { WebvitError } from '../runtime/errors.js';
 import { expand, modelPathOrBundled, pixelCount, readImage, type Item } from './classify.js';
-import { jsonText, printable, shown } from './shown.js';
+import { jsonText, messageLine, printable, shown } from './shown.js';
 import { distancePlot } from './figures/distance_plot.js';
 import { filterTiles } from './figures/filter_tiles.js';
 import { overlayPng } from './figures/overlay.js';
@@ -205,7 +204,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
   if (json) process.stdout.write(text + '\n');
   else {
     for (const r of results) {
-      if (r.error) process.stderr.write(`webvit: ${clip(`${shown(r.file)}: ${printable(r.error)}`, 2 * MAX_MESSAGE)}\n`);
+      if (r.error) process.stderr.write(`webvit: ${messageLine(`${shown(r.file)}: ${r.error}`)}\n`);
       else {
         const top = r.top ? `, ${r.top.label === null ? `class ${r.top.index}` : shown(r.top.label)} ${(100 * r.top.p).toFixed(1)}%` : '';
         process.stdout.write(`${shown(r.file)}: ${shown(r.png!)}${top}; ${source}, scaled to max 1:\n${grid(r.mapScaled!)}`);

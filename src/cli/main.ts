@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { clip, WebvitError } from '../runtime/errors.js';
 import { exitAfterFlush, exitOnOutputErrors, MAX_MESSAGE } from './exit.js';
 import { RUN_USAGE, runCommand } from './run.js';
-import { printable, shown } from './shown.js';
+import { messageLine, printable, shown } from './shown.js';
 import { BENCH_USAGE, benchCommand } from './bench.js';
 import { CONVERT_USAGE, convertCommand } from './convert.js';
 import { CLASSIFY_USAGE, classifyCommand, packageRoot } from './classify.js';
@@ -133,7 +133,7 @@ export async function main(args: string[]): Promise<number> {
     if (code !== undefined) return code;
   }
   setCommandName(command);
-  setDefaultTuneStore(fileTuneStore(undefined, { warn: (m) => void process.stderr.write(`webvit: ${printable(clip(m, MAX_MESSAGE))}\n`) }));
+  setDefaultTuneStore(fileTuneStore(undefined, { warn: (m) => void process.stderr.write(`webvit: ${messageLine(m)}\n`) }));
   return c.run(rest);
 }
 
@@ -145,11 +145,11 @@ main(process.argv.slice(2)).then(
   (e: unknown) => {
     const debug = /\bstack\b/.test(process.env.WEBVIT_DEBUG ?? '');
     if (e instanceof UsageError) {
-      process.stderr.write(`webvit: ${printable(clip(e.message, MAX_MESSAGE))}\n`);
+      process.stderr.write(`webvit: ${messageLine(e.message)}\n`);
       return exitAfterFlush(2);
     }
     const msg = e instanceof WebvitError ? e.message : `internal error: ${(e as Error)?.message ?? String(e)}`;
-    process.stderr.write(`webvit: ${printable(clip(msg, MAX_MESSAGE))}\n`);
+    process.stderr.write(`webvit: ${messageLine(msg)}\n`);
     if (debug || !(e instanceof WebvitError)) process.stderr.write(`${clip((e as Error)?.stack ?? '', 4 * MAX_MESSAGE)}\n`);
     return exitAfterFlush(1);
   },

@@ -5,6 +5,7 @@
  * Every command prints such text through these three functions; which characters are escaped,
  * and why, is UNSAFE_CHAR (src/model/labels.ts).
  */
+import { clip } from '../errors.js';
 import { INVISIBLE_NON_SPACE, isBlank, UNSAFE_CHAR } from '../model/labels.js';
 
 const UNSAFE_ALL = new RegExp(UNSAFE_CHAR.source, 'g');
@@ -26,6 +27,24 @@ export function shown(text: string): string {
 /** A message (an error that quotes names, a converter note) with its unsafe characters escaped in place. */
 export function printable(message: string): string {
   return message.replace(UNSAFE_ALL, escape);
+}
+
+/**
+ * Longest message the CLI prints on one line, escapes included: the head and the tail of a longer
+ * one are kept (`clip`), so a path of PATH_MAX characters still shows its start and its reason.
+ */
+export const MAX_MESSAGE = 4000;
+
+/**
+ * A message as one bounded stderr line: clipped (`clip`, which counts the original's characters),
+ * then escaped (`printable`). An escape is up to 6 characters for 1, so a message dense with
+ * unsafe characters is clipped shorter until its escaped form fits MAX_MESSAGE.
+ */
+export function messageLine(message: string): string {
+  for (let budget = MAX_MESSAGE; ; budget >>= 1) {
+    const line = printable(clip(message, budget));
+    if (line.length <= MAX_MESSAGE) return line;
+  }
 }
 
 /**

@@ -8,6 +8,7 @@ import { checkpointFromArrays, convertCheckpoint } from '../../src/model/convert
 import { oneLine } from '../../src/model/json_preview.js';
 import { parseSafetensors } from '../../src/model/safetensors.js';
 import { readWeights } from '../../src/model/weights.js';
+import { MAX_MESSAGE } from '../../src/cli/shown.js';
 import { splitWeights, joinWeights, withHeader } from '../helpers/weight_file.js';
 
 // Issue 17, class 9: every message is bounded. A value from a file or the command line (a tensor
@@ -149,6 +150,29 @@ describe('per-image error lines are capped too', () => {
     expect(line.length).toBeLessThan(SHORT);
     expect(line).toMatch(/…\(1200\d\d characters\)….*x\.png: cannot read \(ENAMETOOLONG\)$/);
   }, 60_000);
+});
+
+describe('one message is one line of at most MAX_MESSAGE characters, escapes included', () => {
+  // A fuzz case from CI: an image argument of 4,044 characters (PATH_MAX-sized) printed whole.
+  const run = (command: string, path: string) =>
+    spawnSync(process.execPath, [CLI, command, path, '--model', join(ROOT, 'test', 'fixtures', 'tiny', 'model.safetensors'), ...(command === 'explain' ? ['-o', join(tmp, `explain-${path.length}`)] : ['--no-tune'])], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+  for (const command of ['classify', 'explain']) {
+    for (const [what, path] of [
+      ['a 4,044-character name of backslash escapes', '\\0x'.repeat(1348)],
+      ['a name of 3,000 control characters (6 characters each once escaped)', `${'\u0001'.repeat(3000)}.png`],
+    ]) {
+      it(`${command}: ${what} gets one line that keeps its head, its length and its reason`, () => {
+        const r = run(command, path);
+        expect(r.status, r.stderr.slice(0, 500)).toBe(1);
+        const line = r.stderr.split('\n').find((l) => l.includes('cannot read'))!;
+        expect(line, r.stderr.slice(0, 500)).toBeDefined();
+        expect(line.length).toBeLessThanOrEqual('webvit: '.length + MAX_MESSAGE);
+        expect(line).toMatch(/…\(\d+ characters\)…/);
+        expect(line).toMatch(/: cannot read \(ENAMETOOLONG\)$/);
+        expect(line).not.toMatch(/[\u0000-\u0008\u000b-\u001f]/);
+      }, 60_000);
+    }
+  }
 });
 
 describe('names are looked up as own keys only', () => {

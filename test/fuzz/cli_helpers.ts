@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { MAX_MESSAGE } from '../../src/cli/shown.js';
 
 /**
  * The pieces of the CLI fuzz (test/fuzz/cli.test.ts): a sandbox of file kinds (regular files,
@@ -17,7 +18,8 @@ export const CLI = process.env.WEBVIT_FUZZ_CLI ?? join(ROOT, 'dist', 'cli.js');
 /** Per-case wall-time bound. */
 export const CASE_MS = Number(process.env.WEBVIT_FUZZ_CLI_MS ?? 20_000);
 /** Bounds on what a case may print on stderr. */
-export const STDERR_BOUNDS = { bytes: 64 * 1024, lineChars: 4000 };
+/** A line is one message (MAX_MESSAGE, escapes included) after its longest prefix, "webvit convert: ". */
+export const STDERR_BOUNDS = { bytes: 64 * 1024, lineChars: MAX_MESSAGE + 'webvit convert: '.length };
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
