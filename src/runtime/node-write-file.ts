@@ -25,7 +25,8 @@ import { WebvitError } from './errors.js';
  *   someone else put there), which is fsynced, given the mode of the file it replaces, and renamed
  *   over OUT; the folder is then fsynced (best effort: not every file system allows it). STEM is
  *   OUT's name cut to TEMP_STEM_BYTES and HASH 8 hex digits of the whole name, so the temporary
- *   name fits in 255 bytes whenever OUT's does.
+ *   name fits in 255 bytes whenever OUT's does; STEM is cut shorter where the temporary path
+ *   would pass PATH_MAX, and an OUT whose folder leaves no room at all is refused (tempPrefix).
  * - Before the write, temporary files of the same OUT (the same STEM and HASH, or the older
  *   `OUT.tmp-PID-RANDOM`) whose PID is no longer a live process are removed: what a run killed by
  *   a signal that cannot be handled (SIGKILL, SIGRTMIN+n, a crash) left is gone at the next write.
@@ -156,10 +157,27 @@ function cutName(name: string, max: number): string {
   return bytes.subarray(0, end).toString();
 }
 
-/** `STEM.tmp-HASH-` for OUT: what every temporary name of OUT starts with. */
+/** Longest path the kernel takes, in bytes (Linux's PATH_MAX is 4096 with the terminating NUL). */
+export const PATH_MAX_BYTES = 4095;
+/** Bytes of a temporary name after its stem: `.tmp-` HASH `-` PID (≤ 10 digits) `-` RANDOM. */
+const TEMP_SUFFIX_BYTES = '.tmp-'.length + 8 + 1 + 10 + 1 + 8;
+
+/**
+ * `STEM.tmp-HASH-` for OUT: what every temporary name of OUT starts with. STEM is cut further
+ * when OUT's folder is so long that the temporary path would pass PATH_MAX_BYTES (a deep path
+ * that OUT itself still fits); when no stem at all fits, OUT is refused, naming the limit.
+ */
 function tempPrefix(path: string): string {
   const name = basename(path);
-  return `${cutName(name, TEMP_STEM_BYTES)}.tmp-${createHash('sha256').update(name).digest('hex').slice(0, 8)}-`;
+  const folderBytes = Buffer.byteLength(path) - Buffer.byteLength(name); // with its slash
+  const room = PATH_MAX_BYTES - folderBytes - TEMP_SUFFIX_BYTES;
+  if (room < 0) {
+    throw new WebvitError(
+      'IO',
+      `${path}: its folder's path is ${folderBytes} bytes, and webvit writes through a temporary file beside the output whose path would pass the system's limit of ${PATH_MAX_BYTES} bytes (PATH_MAX); nothing was written: choose a shorter path`,
+    );
+  }
+  return `${cutName(name, Math.min(TEMP_STEM_BYTES, room))}.tmp-${createHash('sha256').update(name).digest('hex').slice(0, 8)}-`;
 }
 
 const tempName = (path: string) => join(dirname(path), `${tempPrefix(path)}${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -251,7 +269,13 @@ type Look = Stats | string | undefined;
  */
 function target(out: string, l: Look, follow: boolean, link: () => string | undefined, st: () => Look, resolved: () => string | undefined): Target {
   if (typeof l === 'string') {
-    const why = l === 'ENAMETOOLONG' ? 'ENAMETOOLONG: a name in it is longer than the file system allows' : l;
+    const bytes = Buffer.byteLength(out);
+    const why =
+      l !== 'ENAMETOOLONG'
+        ? l
+        : bytes > PATH_MAX_BYTES
+          ? `ENAMETOOLONG: the path is ${bytes} bytes, past the system's limit of ${PATH_MAX_BYTES} (PATH_MAX)`
+          : 'ENAMETOOLONG: a name in it is longer than the file system allows';
     throw new WebvitError('IO', `${out}: cannot be written (${why}); nothing was written: choose another path`);
   }
   if (!l) return { path: out };
@@ -327,7 +351,7 @@ function targetOfSync(out: string, follow: boolean): Target {
  * (with `follow: false`, not a symlink either) and have a name the file system takes.
  */
 export async function checkOutputs(outs: readonly string[], options: Pick<WriteOptions, 'follow'> = {}): Promise<void> {
-  for (const out of outs) await targetOf(out, options.follow ?? true);
+  for (const out of outs) tempPrefix((await targetOf(out, options.follow ?? true)).path);
 }
 
 const folderError = (dir: string, flag: string, why: string): WebvitError =>

@@ -89,6 +89,45 @@ describe('temporary names fit whenever the output name does', () => {
   });
 });
 
+describe('paths near PATH_MAX (4,095 bytes)', () => {
+  /** A folder under `base` whose path is exactly `bytes` bytes long, made of 200-byte components. */
+  const deepFolder = (base: string, bytes: number) => {
+    let d = base;
+    while (Buffer.byteLength(d) + 1 + 200 < bytes - 20) d = join(d, 'f'.repeat(200));
+    d = join(d, 'g'.repeat(bytes - Buffer.byteLength(d) - 1));
+    expect(Buffer.byteLength(d)).toBe(bytes);
+    mkdirSync(d, { recursive: true });
+    return d;
+  };
+
+  it('a 4,090-byte output path whose temporary name is cut to fit: written by both writers', async () => {
+    const d = deepFolder(dir('deep'), 4000);
+    const out = join(d, 'n'.repeat(89)); // 4,090 bytes
+    expect(Buffer.byteLength(out)).toBe(4090);
+    await checkOutputs([out]);
+    await writeFileAtomically(out, 'a');
+    writeFileAtomicallySync(out, 'b');
+    expect(readdirSync(d)).toEqual(['n'.repeat(89)]);
+    expect(readFileSync(out, 'utf8')).toBe('b');
+  });
+
+  it('a folder that leaves no room for a temporary name: refused before anything is written, naming the limit', async () => {
+    const d = deepFolder(dir('deeper'), 4085);
+    const out = join(d, 'o.json'); // 4,092 bytes: the output fits, a temporary name beside it cannot
+    for (const attempt of [() => checkOutputs([out]), () => writeFileAtomically(out, 'a'), () => writeFileAtomicallySync(out, 'a')]) {
+      const m = await expectWebvitError(attempt, 'IO', ['4086 bytes', 'PATH_MAX', 'choose a shorter path']);
+      expect(m.slice(-400)).toMatch(/PATH_MAX.*shorter path/); // the reason is at the end, where a clipped message keeps it
+    }
+    expect(readdirSync(d)).toEqual([]);
+  });
+
+  it('an output path past PATH_MAX says so, not "a name in it is too long"', async () => {
+    const d = deepFolder(dir('past'), 4085);
+    const out = join(d, 'x'.repeat(20));
+    await expectWebvitError(() => writeFileAtomically(out, 'a'), 'IO', ['ENAMETOOLONG: the path is 4106 bytes', 'PATH_MAX']);
+  });
+});
+
 describe('files with no size in their metadata (/proc)', () => {
   it('are read to their end (async and sync), still bounded by the limit', async () => {
     const a = new TextDecoder().decode(await readRegularFile('/proc/self/status', { code: 'IO', limit: 1 << 20 }));
