@@ -1,6 +1,6 @@
 import { WebvitError } from '../errors.js';
 import { checkOptions, Engine } from './engine.js';
-import { isolated } from './options.js';
+import { isolated, readOptions } from './options.js';
 import { asWebvitError } from './sources.js';
 import type { ClassifierOptions, ImageClassifier } from './types.js';
 import { checkAborted } from './weights.js';
@@ -16,6 +16,7 @@ import { WorkerClassifier } from './worker_client.js';
  */
 export async function createImageClassifier(options: ClassifierOptions): Promise<ImageClassifier> {
   try {
+    options = readOptions(options);
     checkOptions(options);
     if (options.onProgress) options = { ...options, onProgress: isolated(options.onProgress) };
     checkAborted(options.signal, 'before it started');

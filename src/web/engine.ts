@@ -8,7 +8,7 @@ import { adapterIdentity, getDevice } from '../runtime/device.js';
 import { chunksOf } from './batching.js';
 import { profileImage, type ClassifyProfile } from './profile.js';
 import { SerialQueue } from './queue.js';
-import { asWebvitError, describeSource, finish, nameOf, pixelsOf, taken, type Pixels, type Wait } from './sources.js';
+import { asWebvitError, describeSource, finish, nameOf, pixelsOf, taken, valueText, type Pixels, type Wait } from './sources.js';
 import { TextureRows } from './texture_rows.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ClassifyOptions, ImageClassifier, ImageExplanation, ImageSource } from './types.js';
 import { rolloutRow } from '../model/explain.js';
@@ -464,7 +464,7 @@ async function release(rt: Runtime): Promise<void> {
 }
 
 function checkTopK(k: number, classes: number): number {
-  if (!Number.isInteger(k) || k < 1 || k > classes) throw new WebvitError('BAD_INPUT', `topK must be a whole number from 1 to the model's ${classes} classes, got ${clip(String(k))}`);
+  if (!Number.isInteger(k) || k < 1 || k > classes) throw new WebvitError('BAD_INPUT', `topK must be a whole number from 1 to the model's ${classes} classes, got ${valueText(k)}`);
   return k;
 }
 
@@ -473,10 +473,10 @@ export function checkOptions(o: ClassifierOptions): void {
   if (typeof o !== 'object' || o === null) throw new WebvitError('BAD_ARGUMENT', 'createImageClassifier needs an options object: { model: url | ArrayBuffer | Response }');
   if (o.model === undefined || o.model === null) throw new WebvitError('BAD_ARGUMENT', 'createImageClassifier: `model` is missing (a URL of a webvit .safetensors file, its bytes, or a Response)');
   const b = o.maxBatch;
-  if (b !== undefined && (!Number.isInteger(b) || b < 1 || b > MAX_BATCH_LIMIT)) throw new WebvitError('BAD_ARGUMENT', `maxBatch must be a whole number from 1 to ${MAX_BATCH_LIMIT}, got ${clip(String(b))}`);
+  if (b !== undefined && (!Number.isInteger(b) || b < 1 || b > MAX_BATCH_LIMIT)) throw new WebvitError('BAD_ARGUMENT', `maxBatch must be a whole number from 1 to ${MAX_BATCH_LIMIT}, got ${valueText(b)}`);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new WebvitError('BAD_ARGUMENT', 'onProgress must be a function');
   if (o.signal !== undefined && typeof o.signal?.addEventListener !== 'function') throw new WebvitError('BAD_ARGUMENT', 'signal must be an AbortSignal');
   const t = o.idleTimeoutMs;
-  if (t !== undefined && !(Number.isInteger(t) && t >= 0 && t < 2 ** 31)) throw new WebvitError('BAD_ARGUMENT', `idleTimeoutMs must be whole milliseconds from 0 (none) to 2147483647, got ${clip(String(t))}`);
+  if (t !== undefined && !(Number.isInteger(t) && t >= 0 && t < 2 ** 31)) throw new WebvitError('BAD_ARGUMENT', `idleTimeoutMs must be whole milliseconds from 0 (none) to 2147483647, got ${valueText(t)}`);
   checkMoreOptions(o);
 }

@@ -6,6 +6,27 @@ import { parseIntegrity } from './weights.js';
 const bad = (message: string, cause?: unknown) => new WebvitError('BAD_ARGUMENT', message, { cause });
 const must = (name: string, what: string, x: unknown) => bad(`${name} must be ${what}, got ${describeSource(x)}`);
 
+/** Every option createImageClassifier reads: `satisfies` fails the build when ClassifierOptions gains one not listed. */
+const OPTIONS = { model: 0, device: 0, onProgress: 0, worker: 0, integrity: 0, cache: 0, maxBatch: 0, tune: 0, fetch: 0, caches: 0, signal: 0, idleTimeoutMs: 0 } satisfies Record<keyof ClassifierOptions, 0>;
+
+/**
+ * The options read once each into a plain object, before anything else looks at them: a getter
+ * (or a Proxy trap) that throws is a BAD_ARGUMENT naming the option, and no later read can see
+ * another value than the one checked.
+ */
+export function readOptions(o: ClassifierOptions): ClassifierOptions {
+  if (typeof o != 'object' || o === null) throw bad('createImageClassifier needs an options object: { model: url | ArrayBuffer | Response }');
+  const r: Record<string, unknown> = {};
+  for (const k in OPTIONS) {
+    try {
+      r[k] = o[k as keyof ClassifierOptions];
+    } catch (e) {
+      throw bad(`options.${k} could not be read (${clip(why(e))})`, e);
+    }
+  }
+  return r as unknown as ClassifierOptions;
+}
+
 /**
  * onProgress with its errors kept out of loading: a progress display that throws is the app's
  * bug, reported once on the console, and the model still loads, on the page and in the worker

@@ -51,6 +51,9 @@ export function describeSource(x: unknown): string {
   return Object.prototype.toString.call(x).slice(8, -1);
 }
 
+/** A value in a message: a primitive as text (clipped), an object or function by its kind (String() of one can throw). */
+export const valueText = (x: unknown): string => (typeof x == 'object' || typeof x == 'function' ? describeSource(x) : clip(String(x)));
+
 /**
  * A browser error's message without Chromium's "Failed to execute 'f' on 'Window': " ('WorkerGlobalScope'
  * in a worker), so that the same failure reads the same on the page and in the worker.

@@ -148,6 +148,28 @@ describe('options are checked at create, each named, before the device or the do
     await expectWebvitError(create({ model: view }), 'BAD_ARGUMENT', ['model', 'detached']);
     expect(requested).toEqual([]);
   });
+
+  it('an option whose getter throws, or whose value cannot be turned into text: BAD_ARGUMENT naming it, each read once', async () => {
+    for (const key of ['maxBatch', 'model', 'worker', 'signal', 'idleTimeoutMs', 'onProgress']) {
+      const o: Record<string, unknown> = { model: MODEL.slice(), device };
+      Object.defineProperty(o, key, { enumerable: true, get: () => { throw new RangeError(`${key} getter says no`); } });
+      await expectWebvitError(() => createImageClassifier(o as unknown as ClassifierOptions), 'BAD_ARGUMENT', [`options.${key} could not be read`, `${key} getter says no`]);
+    }
+    // A Proxy whose every trap throws is refused at its first option, not with a raw TypeError.
+    const proxy = new Proxy({}, { get: () => { throw new TypeError('trap'); } });
+    await expectWebvitError(() => createImageClassifier(proxy as ClassifierOptions), 'BAD_ARGUMENT', ['options.model could not be read', 'trap']);
+    // Values whose String() throws are described by kind.
+    const noText = { toString() { throw new Error('no text'); } };
+    await expectWebvitError(create({ maxBatch: noText }), 'BAD_ARGUMENT', ['maxBatch must be a whole number', 'got Object']);
+    await expectWebvitError(create({ idleTimeoutMs: Object.create(null) }), 'BAD_ARGUMENT', ['idleTimeoutMs must be whole milliseconds', 'got Object']);
+    // A getter that answers differently each time is read once: the value checked is the value used.
+    let reads = 0;
+    const flip: Record<string, unknown> = { model: MODEL.slice(), device };
+    Object.defineProperty(flip, 'maxBatch', { enumerable: true, get: () => (reads++ === 0 ? 'many' : 4) });
+    await expectWebvitError(() => createImageClassifier(flip as unknown as ClassifierOptions), 'BAD_ARGUMENT', ['maxBatch must be a whole number', 'got many']);
+    expect(reads).toBe(1);
+    expect(requested).toEqual([]);
+  });
 });
 
 describe('on Dawn', () => {

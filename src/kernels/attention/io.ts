@@ -30,7 +30,7 @@ export interface AttentionCodeParams {
  * they are (the kernels read only n = min(BKV, T − kv0) of them). The caller's barrier follows.
  */
 export function kvTileLoadWgsl(stride: string): string {
-  return `    for (var i = li; i < BKV * DV; i += ${stride}) {
+  return /* wgsl */ `    for (var i = li; i < BKV * DV; i += ${stride}) {
       let j = i / DV;
       let c = i % DV;
       let key = kv0 + j;

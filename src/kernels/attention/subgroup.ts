@@ -31,7 +31,7 @@ export function subgroupAttentionCode(p: { headDim: number; BQ: number; KT: numb
   const lanes = [0, 1, 2, 3];
   const dot = (a: string, b: string) => (V === 4 ? `dot(${a}, ${b})` : `${a} * ${b}`);
   // Loads of one key's (or value's) quarter row by lanes 0..3; other lanes keep zeros.
-  const loadPart = (name: string, off: string, j: number) => `    var ${name}${j}: array<${t}, ${P}>;
+  const loadPart = (name: string, off: string, j: number) => /* wgsl */ `    var ${name}${j}: array<${t}, ${P}>;
     if (lane < 4u) {
       let base = (b * T + min(kv0 + ${j}u, T - 1u)) * row + head + ${off} + lane * ${P}u;
 ${parts.map((i) => `      ${name}${j}[${i}] = qkv[base + ${i}u];`).join('\n')}

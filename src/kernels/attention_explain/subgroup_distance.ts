@@ -26,7 +26,7 @@ export function subgroupDistanceCode(p: { headDim: number; BQ: number }): string
   const lanes = [0, 1, 2, 3];
   const dot = (a: string, b: string) => (V === 4 ? `dot(${a}, ${b})` : `${a} * ${b}`);
   // One key's (or value's) quarter row, loaded by lanes 0..3; other lanes keep zeros.
-  const loadPart = (name: string, off: string) => `    var ${name}: array<${t}, ${P}>;
+  const loadPart = (name: string, off: string) => /* wgsl */ `    var ${name}: array<${t}, ${P}>;
     if (lane < 4u) {
       let base = (b * T + kv) * row + head + ${off} + lane * ${P}u;
 ${parts.map((i) => `      ${name}[${i}] = qkv[base + ${i}u];`).join('\n')}

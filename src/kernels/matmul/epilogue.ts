@@ -61,7 +61,7 @@ export function linearHeaderWgsl(p: LinearCodeParams, o: { scalarOutput?: boolea
   const v = p.vecN && !o.scalarOutput ? 'vec4<f32>' : 'f32';
   const wType = p.wHalf ? (p.vecN ? 'vec2<u32>' : 'u32') : p.vecN ? 'vec4<f32>' : 'f32';
   let b = 0;
-  return `struct Params {
+  return /* wgsl */ `struct Params {
   M: u32,
   N: u32,
   K: u32,

@@ -78,12 +78,12 @@ export function registerLinearCode(L: RegisterLayout, p: LinearCodeParams): stri
   // 'grid' keeps register_4x4's original form (early return; measured as the baseline).
   const head =
     L.source === 'subgroup'
-      ? `@compute @workgroup_size(${WG}, 1, 1)
+      ? /* wgsl */ `@compute @workgroup_size(${WG}, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let colBase = (wid.x * ${WG}u + lid.x) * ${4 * CV}u;
   let row0 = wid.y * ${RM}u; // uniform over the workgroup
 `
-      : `@compute @workgroup_size(16, 8, 1)
+      : /* wgsl */ `@compute @workgroup_size(16, 8, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let colBase = gid.x * ${4 * CV}u;
   let row0 = gid.y * ${RM}u;

@@ -57,7 +57,7 @@ export function slicedKLinearCode(tile: SlicedKTile, p: LinearCodeParams): strin
   const aLoads = (BM * KT) / (p.vecA ? 4 : 1);
   const bLoads = (KT * BN) / (p.vecN ? 4 : 1);
   const loadA = p.vecA
-    ? `for (var i = li; i < ${aLoads}u; i += ${T}u) {
+    ? /* wgsl */ `for (var i = li; i < ${aLoads}u; i += ${T}u) {
       let r = i / ${KT / 4}u;
       let kc = (i % ${KT / 4}u) * 4u;
       let gr = row0 + r;
@@ -69,7 +69,7 @@ export function slicedKLinearCode(tile: SlicedKTile, p: LinearCodeParams): strin
       sm[${aOff}u + (kc + 2u) * ${BM / 4}u + r / 4u][r % 4u] = v.z;
       sm[${aOff}u + (kc + 3u) * ${BM / 4}u + r / 4u][r % 4u] = v.w;
     }`
-    : `for (var i = li; i < ${aLoads}u; i += ${T}u) {
+    : /* wgsl */ `for (var i = li; i < ${aLoads}u; i += ${T}u) {
       let r = i / ${KT}u;
       let kk = i % ${KT}u;
       let gr = row0 + r;
@@ -79,7 +79,7 @@ export function slicedKLinearCode(tile: SlicedKTile, p: LinearCodeParams): strin
       sm[${aOff}u + kk * ${BM / 4}u + r / 4u][r % 4u] = v;
     }`;
   const loadB = p.vecN
-    ? `for (var i = li; i < ${bLoads}u; i += ${T}u) {
+    ? /* wgsl */ `for (var i = li; i < ${bLoads}u; i += ${T}u) {
       let kk = i / ${BN / 4}u;
       let nc = i % ${BN / 4}u;
       let gk = k0 + kk;
@@ -90,7 +90,7 @@ export function slicedKLinearCode(tile: SlicedKTile, p: LinearCodeParams): strin
       }
       sm[${bOff}u + kk * ${BN / 4}u + nc] = v;
     }`
-    : `for (var i = li; i < ${bLoads}u; i += ${T}u) {
+    : /* wgsl */ `for (var i = li; i < ${bLoads}u; i += ${T}u) {
       let kk = i / ${BN}u;
       let n = i % ${BN}u;
       let gk = k0 + kk;
@@ -100,9 +100,9 @@ export function slicedKLinearCode(tile: SlicedKTile, p: LinearCodeParams): strin
       sm[${bOff}u + kk * ${BN / 4}u + n / 4u][n % 4u] = v;
     }`;
   const store = p.vecN
-    ? `let col = col0 + c4 * 4u;
+    ? /* wgsl */ `let col = col0 + c4 * 4u;
     if (row < params.M && col < params.N) { ${epilogue} }`
-    : `if (row < params.M) {
+    : /* wgsl */ `if (row < params.M) {
       for (var c = 0u; c < 4u; c++) {
         let col = col0 + c4 * 4u + c;
         if (col < params.N) { let v = vv[c]; ${epilogue} }

@@ -169,7 +169,7 @@ export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCode
   const finish = ids(FM)
     .flatMap((i) =>
       ids(FN).map(
-        (j) => `${store(i, j)}
+        (j) => /* wgsl */ `${store(i, j)}
   workgroupBarrier();
   for (var e = lane; e < ${FRAGMENT * FRAGMENT}u; e += ${SUBGROUP_MATRIX_LANES}u) {
     let row = row0 + sr * ${FM * FRAGMENT}u + ${i * FRAGMENT}u + e / ${FRAGMENT}u;
