@@ -10,7 +10,7 @@ import { getNodeDevice } from '../runtime/node-device.js';
 import { clip, WebvitError } from '../runtime/errors.js';
 import { READ_LIMITS, readRegularFile } from '../runtime/node-read-file.js';
 import { Progress } from './progress.js';
-import { jsonText, messageLine, printable, shown } from './shown.js';
+import { jsonText, messageLine, printable, shown, shownLabel } from './shown.js';
 import { parseCommandLine, positiveInt, TUNE_USAGE, tuneOption, UsageError } from './usage.js';
 
 export const CLASSIFY_USAGE = `  webvit classify IMAGE... [--model FILE] [--top K] [--json] [--batch N] [--max-pixels N]
@@ -242,7 +242,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
     progress.clear();
     if (json) process.stdout.write(jsonText(r) + '\n');
     else if (r.error) process.stderr.write(`webvit: ${messageLine(`${shown(r.file)}: ${r.error}`)}\n`);
-    else process.stdout.write(`${shown(r.file)}: ${r.top!.map((t) => `${t.label === null ? `class ${t.index}` : shown(t.label)} ${(100 * t.p).toFixed(1)}%`).join(', ')}\n`);
+    else process.stdout.write(`${shown(r.file)}: ${r.top!.map((t) => `${t.label === null ? `class ${t.index}` : shownLabel(t.label)} ${(100 * t.p).toFixed(1)}%`).join(', ')}\n`);
   };
 
   const device = await getNodeDevice();

@@ -9,7 +9,7 @@ import { readWeightFile } from '../model/weight_file.js';
 import { getNodeDevice } from '../runtime/node-device.js';
 import { WebvitError } from '../runtime/errors.js';
 import { expand, modelPathOrBundled, pixelCount, readImage, type Item } from './classify.js';
-import { jsonText, messageLine, printable, shown } from './shown.js';
+import { jsonText, messageLine, printable, shown, shownLabel } from './shown.js';
 import { distancePlot } from './figures/distance_plot.js';
 import { filterTiles } from './figures/filter_tiles.js';
 import { overlayPng } from './figures/overlay.js';
@@ -206,7 +206,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
     for (const r of results) {
       if (r.error) process.stderr.write(`webvit: ${messageLine(`${shown(r.file)}: ${r.error}`)}\n`);
       else {
-        const top = r.top ? `, ${r.top.label === null ? `class ${r.top.index}` : shown(r.top.label)} ${(100 * r.top.p).toFixed(1)}%` : '';
+        const top = r.top ? `, ${r.top.label === null ? `class ${r.top.index}` : shownLabel(r.top.label)} ${(100 * r.top.p).toFixed(1)}%` : '';
         process.stdout.write(`${shown(r.file)}: ${shown(r.png!)}${top}; ${source}, scaled to max 1:\n${grid(r.mapScaled!)}`);
       }
     }

@@ -5,7 +5,7 @@ import { flopsPerImage } from '../model/stats.js';
 import { estimateActivationBytes, parameterCount } from '../model/vit.js';
 import { readWeightFile } from '../model/weight_file.js';
 import { parseCommandLine, UsageError } from './usage.js';
-import { jsonText, shown } from './shown.js';
+import { jsonText, shown, shownLabel } from './shown.js';
 
 export const INSPECT_USAGE = `  webvit inspect MODEL [--json]
       Prints MODEL's config, parameter count, weight bytes, GFLOPs per image, activation memory
@@ -63,7 +63,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     ['tokens', `${s.tokens} (${s.prefixTokens ? `${c.class_token ? 'class' : ''}${c.distilled ? ' + distillation' : ''} token${s.prefixTokens > 1 ? 's' : ''} + ` : ''}patches)`],
     ['encoder', `${c.num_layers} layers, hidden ${c.hidden_size}, ${c.num_heads} heads of ${s.headDim}, MLP ${c.mlp_size}, layernorm eps ${c.layer_norm_eps}, qkv bias ${c.qkv_bias ? 'yes' : 'no'}`],
     ['pooling', `${c.pooling}${c.fc_norm ? ' (fc_norm: norm after pooling)' : ''} → ${s.featureSize} features`],
-    ['classes', `${c.num_classes}${w.labels ? ` (labels: ${w.labels.slice(0, 10).map(shown).join(', ')}${w.labels.length > 10 ? `, … ${w.labels.length - 10} more` : ''})` : c.num_classes ? ' (no labels in the file)' : ' (no classifier: features only)'}`],
+    ['classes', `${c.num_classes}${w.labels ? ` (labels: ${w.labels.slice(0, 10).map(shownLabel).join(', ')}${w.labels.length > 10 ? `, … ${w.labels.length - 10} more` : ''})` : c.num_classes ? ' (no labels in the file)' : ' (no classifier: features only)'}`],
     ['parameters', `${params.toLocaleString('en-US')} (${(params / 1e6).toFixed(2)} M)`],
     ['weights', `${mib(fileWeightBytes)} in the file (${Object.entries(dtypes).map(([d, n]) => `${d} ${n.toLocaleString('en-US')}`).join(', ')}), ${mib(gpuWeightBytes)} on the GPU`],
     ['compute', `${(flops.total / 1e9).toFixed(4)} GFLOPs per image (matmuls, multiply-add = 2: ${Object.entries(flops.parts).map(([k, v]) => `${k} ${(100 * v / flops.total).toFixed(1)}%`).join(', ')})`],

@@ -70,6 +70,8 @@ function asksForHelp(args: string[]): boolean {
  * (passed on as WEBVIT_DAWN_FLAGS, so a child process and getNodeDevice see them too).
  */
 function takeDawnFlags(argv: string[]): string[] {
+  const env = process.env.WEBVIT_DAWN_FLAGS;
+  if (env !== undefined) checkDawnFlags(env, 'WEBVIT_DAWN_FLAGS'); // a usage error (exit 2), as --dawn-flags is
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -86,14 +88,18 @@ function takeDawnFlags(argv: string[]): string[] {
       out.push(a);
       continue;
     }
-    try {
-      dawnInstanceFlags(value.split(/\s+/).filter(Boolean));
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    checkDawnFlags(value, '--dawn-flags');
     process.env.WEBVIT_DAWN_FLAGS = value;
   }
   return out;
+}
+
+function checkDawnFlags(value: string, from: string): void {
+  try {
+    dawnInstanceFlags(value.split(/\s+/).filter(Boolean));
+  } catch (e) {
+    throw new UsageError(`${from}: ${(e as Error).message}`);
+  }
 }
 
 export async function main(args: string[]): Promise<number> {

@@ -24,6 +24,12 @@ export function shown(text: string): string {
   return JSON.stringify(text).replace(UNSAFE_ALL, escape);
 }
 
+/** Longest label printed whole in human output (JSON output keeps every label whole). */
+export const MAX_LABEL = 200;
+
+/** A label on a line of human output: `shown`, its head and tail kept when it is longer than MAX_LABEL. */
+export const shownLabel = (label: string): string => shown(clip(label, MAX_LABEL));
+
 /** A message (an error that quotes names, a converter note) with its unsafe characters escaped in place. */
 export function printable(message: string): string {
   return message.replace(UNSAFE_ALL, escape);

@@ -22,7 +22,7 @@ export function parseCommandLine<T extends ParseArgsConfig>(config: T) {
     return parseArgs(config);
   } catch (e) {
     // Node's long aside on positionals that start with '-' buries the point; `--` is in the usage.
-    const message = (e as Error).message.replace(/\. To specify a positional argument starting with a '-'.*$/s, '');
+    const message = (e as Error).message.replace(/\. To specify a positional argument starting with a '-'.*$/s, '').replace(/\s*\n\s*/g, ' ');
     throw new UsageError(`${message}; ${helpHint()}`);
   }
 }

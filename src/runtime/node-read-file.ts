@@ -117,8 +117,14 @@ function untilEndSync(path: string, o: ReadOptions, read: ReadAt): Uint8Array {
   }
 }
 
+/** A caller's mistake, not a bad file: a path that is not a string is a BAD_ARGUMENT. */
+function checkPath(path: unknown, o: ReadOptions): void {
+  if (typeof path !== 'string') throw new WebvitError('BAD_ARGUMENT', `${o.what ?? 'a file'}: expected a file path (a string), got ${path === null ? 'null' : typeof path}`);
+}
+
 /** The whole file (see the top of this file), or a WebvitError of `o.code` naming it and why. */
 export async function readRegularFile(path: string, o: ReadOptions): Promise<Uint8Array> {
+  checkPath(path, o);
   const before = await stat(path).catch((e) => {
     throw failure(path, o, errnoWhy(e), e);
   });
@@ -154,6 +160,7 @@ export async function readRegularText(path: string, o: ReadOptions): Promise<str
 
 /** readRegularFile, synchronously (for small files read from synchronous code: the tuning cache). */
 export function readRegularFileSync(path: string, o: ReadOptions): Uint8Array {
+  checkPath(path, o);
   let before: Stats;
   try {
     before = statSync(path);

@@ -35,12 +35,17 @@ export function readOptions(o: ClassifierOptions): ClassifierOptions {
  */
 export function isolated(f: NonNullable<ClassifierOptions['onProgress']>): NonNullable<ClassifierOptions['onProgress']> {
   let told = false;
+  const report = (err: unknown) => {
+    if (!told) console.error('webvit: onProgress threw', err);
+    told = true;
+  };
   return (e) => {
     try {
-      f(e);
+      // An async callback's rejection is reported the same way, never left unhandled.
+      const r: unknown = f(e);
+      if (r instanceof Promise) r.catch(report);
     } catch (err) {
-      if (!told) console.error('webvit: onProgress threw', err);
-      told = true;
+      report(err);
     }
   };
 }

@@ -23,9 +23,31 @@ describe('--dawn-flags on the command line', () => {
     }
   });
 
+  it('WEBVIT_DAWN_FLAGS is checked as --dawn-flags is: exit 2 naming the variable, before any work', () => {
+    for (const [flags, say] of [
+      ['bogus', 'is not key=value'],
+      ['backend=foo', 'unknown backend "foo"'],
+    ]) {
+      const r = spawnSync(process.execPath, ['dist/cli.js', 'classify', 'examples/bag.png', '--no-tune'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: { ...process.env, WEBVIT_DAWN_FLAGS: flags } });
+      expect(r.status, `${flags}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/^webvit: WEBVIT_DAWN_FLAGS: Dawn flag .*\n$/);
+      expect(r.stderr).toContain(say);
+      expect(r.stdout).toBe('');
+    }
+  });
+
   it('an adapter name that matches none: exit 1, NO_ADAPTER naming the flags, no stack', () => {
     const r = cli('adapter=no_such_adapter_xyz');
     expect(r.status, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/^webvit: no WebGPU adapter with the Dawn flags "adapter=no_such_adapter_xyz" \(.*\): change or drop them \(--dawn-flags, WEBVIT_DAWN_FLAGS\)\n$/);
+  });
+});
+
+describe('node:util parseArgs messages', () => {
+  it('`--top -1` is one line of text, with no literal "\\n" in it', () => {
+    const r = spawnSync(process.execPath, ['dist/cli.js', 'classify', 'examples/bag.png', '--top', '-1'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^webvit: Option '--top' argument is ambiguous\. Did you forget .*'--top=-XYZ'\.; try `webvit classify --help`\n$/);
+    expect(r.stderr).not.toContain('\\n');
   });
 });

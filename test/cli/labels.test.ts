@@ -149,3 +149,23 @@ describe('labels and file names reach the terminal escaped', () => {
     expect(rawControls(usage.stderr)).toEqual([]);
   });
 });
+
+describe('a label of megabytes', () => {
+  it('classify and inspect show its head, its length and its tail; --json keeps it whole', () => {
+    const parts = splitWeights(new Uint8Array(readFileSync(TINY_GRAY)));
+    const huge = `start${'x'.repeat(5_000_000)}end`;
+    parts.labels = parts.labels!.map(() => huge);
+    const m = join(tmp, 'huge-label.safetensors');
+    writeFileSync(m, joinWeights(parts));
+    const r = cli('classify', 'examples/bag.png', '--model', m, '--top', '2', '--no-tune');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.length).toBeLessThan(1000);
+    expect(r.stdout).toMatch(/^examples\/bag\.png: startx+…\(5000008 characters\)…x+end [\d.]+%, startx+…\(5000008 characters\)…x+end [\d.]+%\n$/);
+    const i = cli('inspect', m);
+    expect(i.code, i.stderr).toBe(0);
+    expect(i.stdout.length).toBeLessThan(5000);
+    expect(i.stdout).toContain('…(5000008 characters)…');
+    const j = spawnSync(process.execPath, ['dist/cli.js', 'classify', 'examples/bag.png', '--model', m, '--top', '1', '--no-tune', '--json'], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+    expect(JSON.parse(j.stdout).top[0].label).toBe(huge);
+  }, 240_000);
+});

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readRegularFile, readRegularFileSync } from '../../src/runtime/node-read-file.js';
 import { checkOutputs, prepareOutputFolder, writeFileAtomically, writeFileAtomicallySync } from '../../src/runtime/node-write-file.js';
+import { readLabelsFile } from '../../src/model/convert/files.js';
 import { fileTuneStore } from '../../src/runtime/node-tune-store.js';
 import { expectWebvitError } from '../helpers/errors.js';
 
@@ -125,6 +126,14 @@ describe('paths near PATH_MAX (4,095 bytes)', () => {
     const d = deepFolder(dir('past'), 4085);
     const out = join(d, 'x'.repeat(20));
     await expectWebvitError(() => writeFileAtomically(out, 'a'), 'IO', ['ENAMETOOLONG: the path is 4106 bytes', 'PATH_MAX']);
+  });
+});
+
+describe('a path that is not a string is the caller\'s mistake', () => {
+  it('readLabelsFile(3), readRegularFile(null), readRegularFileSync({}): BAD_ARGUMENT naming what was expected', async () => {
+    await expectWebvitError(() => readLabelsFile(3 as unknown as string), 'BAD_ARGUMENT', ['the labels file given with --labels', 'expected a file path (a string), got number']);
+    await expectWebvitError(() => readRegularFile(null as unknown as string, { code: 'BAD_WEIGHTS', limit: 10 }), 'BAD_ARGUMENT', ['got null']);
+    await expectWebvitError(() => readRegularFileSync({} as unknown as string, { code: 'BAD_WEIGHTS', limit: 10 }), 'BAD_ARGUMENT', ['got object']);
   });
 });
 

@@ -242,6 +242,33 @@ describe('on Dawn', () => {
     }
   });
 
+  it('an async onProgress that rejects: reported once on the console, no unhandled rejection', async () => {
+    const error = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (r: unknown) => unhandled.push(r);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      let calls = 0;
+      const c = await createImageClassifier({
+        model: MODEL.slice(),
+        device: factory,
+        onProgress: async () => {
+          calls++;
+          throw new Error('async progress bar bug');
+        },
+      });
+      await c.dispose();
+      await new Promise((r) => setTimeout(r, 50)); // unhandled rejections are reported after a turn
+      expect(calls).toBeGreaterThan(1);
+      expect(unhandled).toEqual([]);
+      expect(error).toHaveBeenCalledTimes(1);
+      expect(String(error.mock.calls[0])).toContain('async progress bar bug');
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      error.mockRestore();
+    }
+  });
+
   it('the model bytes are copied at create: changing the caller buffer does not change the answers after a device loss', async () => {
     const mine = MODEL.slice();
     const c = await createImageClassifier({ model: mine.buffer, device: factory });
