@@ -45,8 +45,11 @@ await Promise.all([
   build({ ...common, minify: true, plugins: [wgslMinify], entryPoints: ['src/index.ts'], outfile: 'dist/webvit.browser.js', platform: 'browser' }),
   // The web API's worker (createImageClassifier({ worker: true })), loaded from next to the bundle.
   build({ ...common, minify: true, plugins: [wgslMinify], entryPoints: ['src/web/worker.ts'], outfile: 'dist/webvit.worker.js', platform: 'browser' }),
-  // Node library: Dawn stays an external dependency (a native addon).
-  build({ ...common, entryPoints: ['src/node.ts'], outfile: 'dist/node.js', platform: 'node', packages: 'external' }),
+  // Node library: Dawn stays an external dependency (a native addon). `ignoreAnnotations` here and
+  // in the CLI: package.json says `sideEffects: false` for the package's users' bundlers, and
+  // esbuild would apply it to webvit's own sources too, dropping the CLI's side-effect imports
+  // (src/cli/orphan_guard.ts).
+  build({ ...common, entryPoints: ['src/node.ts'], outfile: 'dist/node.js', platform: 'node', packages: 'external', ignoreAnnotations: true }),
   // The CLI; `webvit bench` loads the benchmark harness (bench/) with a dynamic import, which
   // esbuild splits into chunks of their own (dist/chunk-*.js): dist/cli.js does not carry it.
   build({
@@ -57,6 +60,7 @@ await Promise.all([
     chunkNames: 'chunk-[hash]',
     platform: 'node',
     packages: 'external',
+    ignoreAnnotations: true,
     banner: { js: '#!/usr/bin/env node' },
   }),
 ]);

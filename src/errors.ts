@@ -25,6 +25,8 @@ export type WebvitErrorCode =
   | 'ABORTED'
   /** Worker mode: the worker script did not load, did not answer, or is of another webvit build. */
   | 'WORKER'
+  /** Node: an optional npm package a feature needs is not installed (`@jsquash/jpeg` for JPEG decoding); the message says which. */
+  | 'MISSING_PACKAGE'
   | 'GPU';
 
 export class WebvitError extends Error {

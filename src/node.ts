@@ -4,6 +4,8 @@ import { ViTModel, type LoadOptions } from './model/vit.js';
 
 import { setDefaultTuneStore } from './model/vit.js';
 import { fileTuneStore } from './runtime/node-tune-store.js';
+import { setDeviceFallback } from './runtime/device.js';
+import { getNodeDevice } from './runtime/node-device.js';
 
 export * from './index.js';
 export { getNodeDevice, type NodeDeviceOptions } from './runtime/node-device.js';
@@ -20,8 +22,10 @@ export { writeSafetensors } from './model/safetensors.js';
 // budget (test/package/bundle_size.test.ts), and the page's attention overlay does not need them.
 export { positionSimilarity, patchFilterComponents, type ModelWeights, type PositionSimilarity, type FilterComponents } from './model/analysis.js';
 
-// In Node, kernel tuning results persist in a cache file (WEBVIT_CACHE_DIR or ~/.cache/webvit).
+// In Node, kernel tuning results persist in a cache file (WEBVIT_CACHE_DIR or ~/.cache/webvit),
+// and getDevice() (so createImageClassifier without `device`) gets its device from Dawn.
 setDefaultTuneStore(fileTuneStore());
+setDeviceFallback(getNodeDevice);
 
 /** Reads a webvit weight file from disk and loads it onto `device`. */
 export async function loadModelFile(device: GPUDevice, path: string, options: LoadOptions = {}): Promise<ViTModel> {

@@ -39,7 +39,9 @@ export function packageRoot(): string {
     const pkg = join(dir, 'package.json');
     if (existsSync(pkg)) {
       try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'webvit') return dir;
+        // The repository (package `webvit`) or the installed CLI package (`webvit-cli`).
+        const name = (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name;
+        if (name === 'webvit' || name === 'webvit-cli') return dir;
       } catch {
         /* keep looking */
       }

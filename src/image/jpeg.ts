@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { bad, checkPixels, formatCount, formatPixels, type DecodedImage } from './decoded.js';
+import { WebvitError } from '../errors.js';
 
 interface JpegHeader {
   width: number;
@@ -145,7 +146,14 @@ let jpegMessages: string[] = [];
 
 function newDecoder(): Promise<JpegModule> {
   const require = createRequire(import.meta.url);
-  compiled ??= WebAssembly.compile(readFileSync(require.resolve('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm')));
+  let wasmPath: string;
+  try {
+    wasmPath = require.resolve('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm');
+  } catch (e) {
+    // An optional peer dependency of webvit (docs/packaging.md); the CLI package brings it.
+    return Promise.reject(new WebvitError('MISSING_PACKAGE', 'decoding a JPEG in Node needs the npm package `@jsquash/jpeg` (libjpeg-turbo in WebAssembly), which is not installed (an optional peer dependency of webvit): `npm install @jsquash/jpeg`, or give a PNG', { cause: e }));
+  }
+  compiled ??= WebAssembly.compile(readFileSync(wasmPath));
   compiled.catch(() => (compiled = undefined));
   const d = (async () => {
     const wasm = await compiled!;

@@ -81,9 +81,14 @@ export async function requestDeviceFrom(
   return device;
 }
 
-/** Browser entry: a device from navigator.gpu. */
+/** Where getDevice() finds a device when there is no navigator.gpu: Dawn, set by the Node entry (src/node.ts). */
+let fallback: ((options: DeviceOptions) => Promise<GPUDevice>) | undefined;
+export const setDeviceFallback = (f: typeof fallback): void => void (fallback = f);
+
+/** A device from navigator.gpu; in Node (the 'webvit' Node entry) from Dawn, as getNodeDevice() gives. */
 export async function getDevice(options: DeviceOptions = {}): Promise<GPUDevice> {
   const gpu = typeof navigator !== 'undefined' ? (navigator as Navigator).gpu : undefined;
+  if (!gpu && fallback) return fallback(options);
   if (!gpu && isNode()) {
     throw new WebvitError('NO_WEBGPU', "getDevice() uses the browser's navigator.gpu, which Node does not have. In Node use getNodeDevice() from 'webvit' (WebGPU through Dawn, npm `webgpu`).");
   }

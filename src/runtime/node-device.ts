@@ -82,7 +82,15 @@ export async function getNodeDevice(options: NodeDeviceOptions = {}): Promise<GP
       const require = createRequire(import.meta.url);
       mod = require('webgpu');
     } catch (e) {
-      throw new WebvitError('NO_WEBGPU', `Could not load the npm package \`webgpu\` (Dawn for Node): ${(e as Error).message}. Run \`npm ci\`. ${HINT}`);
+      // An optional peer dependency of webvit (docs/packaging.md): a browser app never installs its 130 MB.
+      const missing = (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND';
+      throw new WebvitError(
+        'NO_WEBGPU',
+        missing
+          ? `webvit runs WebGPU in Node through Dawn, the npm package \`webgpu\`, which is not installed (an optional peer dependency: browser apps do not need it): \`npm install webgpu\`. ${HINT}`
+          : `Could not load the npm package \`webgpu\` (Dawn for Node): ${clip((e as Error).message)}. Reinstall it (\`npm install webgpu\`). ${HINT}`,
+        { cause: e },
+      );
     }
     Object.assign(globalThis, mod.globals); // GPUBufferUsage, GPUMapMode, ...
     gpu = mod.create(flags);

@@ -7,8 +7,6 @@ import { SerialQueue } from './queue.js';
 import { aborted, checkAborted, DEFAULT_IDLE_MS, fetchModel } from './weights.js';
 import { WIRE_VERSION, type Reply, type Request, type WireOptions, type WireSource } from './wire.js';
 
-/** The worker script, next to the browser bundle (scripts/build.mjs writes both to dist/). */
-const DEFAULT_WORKER = 'webvit.worker.js';
 /** How long the worker has to load and answer 'hello': another script never answers. */
 const HELLO_MS = 10_000;
 
@@ -67,9 +65,12 @@ export class WorkerClassifier implements ImageClassifier {
     if (typeof w === 'object' && w !== null && typeof (w as Worker).postMessage === 'function') worker = w as Worker;
     else {
       if (typeof Worker === 'undefined') throw new WebvitError('BAD_ARGUMENT', 'worker: true needs Web Workers, which this environment lacks');
-      where = w === true ? new URL(`./${DEFAULT_WORKER}`, import.meta.url).href : absoluteUrl(w as string, 'worker URL', 'BAD_ARGUMENT');
+      where = w === true ? new URL('./webvit.worker.js', import.meta.url).href : absoluteUrl(w as string, 'worker URL', 'BAD_ARGUMENT');
       try {
-        worker = new Worker(where, { type: 'module', name: 'webvit' });
+        // For `true`, exactly this form, a literal path in `new URL(…, import.meta.url)` inside
+        // `new Worker(…, { type: 'module' })`: Vite, webpack 5 and esbuild-based tools recognise it,
+        // emit dist/webvit.worker.js with the app and rewrite the URL (docs/packaging.md).
+        worker = w === true ? new Worker(new URL('./webvit.worker.js', import.meta.url), { type: 'module', name: 'webvit' }) : new Worker(where, { type: 'module', name: 'webvit' });
       } catch (e) {
         throw notStarted(where, `did not start: ${(e as Error)?.message ?? e}`);
       }
