@@ -6,7 +6,7 @@
 // `tsc -p tsconfig.types.json`, alongside the bundles.
 import { build } from 'esbuild';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { wgslMinify } from './wgsl-minify.mjs';
 
 // Chunks from an earlier build would pile up (their names are content hashes).
@@ -25,16 +25,31 @@ const declarations = new Promise((resolve, reject) => {
   tsc.stdout.on('data', (d) => (out += d));
   tsc.on('error', reject);
   tsc.on('exit', (code) => {
-    if (code === 0) return resolve();
+    if (code === 0) return resolve(webgpuTypeEntries());
     const errors = (out.match(/error TS\d+/g) ?? []).length;
     if (!release && existsSync('dist/types/index.d.ts') && existsSync('dist/types/node.d.ts')) {
       console.warn(`build: dist/types written, but tsc found ${errors} type error(s); see npm run typecheck`);
-      return resolve();
+      return resolve(webgpuTypeEntries());
     }
     process.stderr.write(out);
     reject(new Error(`tsc -p tsconfig.types.json (the declarations in dist/types) failed with exit code ${code}`));
   });
 });
+
+/**
+ * The declarations' entries for TypeScript before 6.0, whose lib "DOM" has no WebGPU types: the
+ * same declarations with a reference to @webgpu/types (a dependency of webvit). TypeScript 6 and
+ * later declare WebGPU in lib "DOM", and @webgpu/types beside it would be declared twice, so
+ * package.json's `types@>=6.0` conditions name the plain entries (docs/packaging.md).
+ */
+function webgpuTypeEntries() {
+  for (const entry of ['index', 'node']) {
+    writeFileSync(
+      `dist/types/${entry}.webgpu.d.ts`,
+      `// For TypeScript < 6.0: WebGPU's types from @webgpu/types (from 6.0 on, lib "DOM" has them).\n/// <reference types="@webgpu/types" />\nexport * from './${entry}.js';\n`,
+    );
+  }
+}
 
 await Promise.all([
   declarations,

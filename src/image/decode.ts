@@ -64,19 +64,23 @@ function asBytes(bytes: unknown): Uint8Array {
   throw new WebvitError('BAD_ARGUMENT', `decodeImage: bytes must be a file's bytes (a Uint8Array, Buffer, ArrayBuffer or other ArrayBuffer view), got ${describeValue(bytes)}; read the file first (fs.readFileSync, fetch(...).arrayBuffer())`);
 }
 
+/** The image with `data` (the same array as `rgba`): an RgbaPixels, which classify() and embed() take as it is. */
+const classifiable = (d: DecodedImage): DecodedImage & { data: Uint8Array } => Object.assign(d, { data: d.rgba });
+
 /**
  * Decodes a PNG or JPEG file's bytes (a Uint8Array or Buffer, an ArrayBuffer, or any view of
- * one). Errors are one line naming `source` and the problem.
+ * one). Errors are one line naming `source` and the problem. The result is also an RgbaPixels
+ * (`data` is `rgba`): `classifier.classify(await decodeImage(bytes, name))`.
  */
-export async function decodeImage(input: Uint8Array | ArrayBuffer | ArrayBufferView, source: string, options: DecodeOptions = {}): Promise<DecodedImage> {
+export async function decodeImage(input: Uint8Array | ArrayBuffer | ArrayBufferView, source: string, options: DecodeOptions = {}): Promise<DecodedImage & { data: Uint8Array }> {
   const bytes = asBytes(input);
   if (typeof source !== 'string') throw new WebvitError('BAD_ARGUMENT', `decodeImage: source must be a string naming the image in messages (a file name), got ${describeValue(source)}`);
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   if (!(maxPixels >= 1)) throw new WebvitError('BAD_ARGUMENT', `decodeImage: maxPixels must be a pixel count of at least 1, got ${maxPixels}`);
   if (bytes.byteLength === 0) bad(source, 'is empty (0 bytes), not an image');
   const kind = sniff(bytes);
-  if (kind === 'png') return decodePng(bytes, source, maxPixels, options.pool);
-  if (kind === 'jpeg') return decodeJpeg(bytes, source, maxPixels);
+  if (kind === 'png') return classifiable(await decodePng(bytes, source, maxPixels, options.pool));
+  if (kind === 'jpeg') return classifiable(await decodeJpeg(bytes, source, maxPixels));
   const head = Array.from(bytes.subarray(0, 4), (x) => x.toString(16).padStart(2, '0')).join(' ');
   return bad(source, kind ? `is ${kind}; webvit reads PNG and JPEG images only` : `is not a PNG or JPEG image (starts with bytes ${head})`);
 }

@@ -153,13 +153,15 @@ export interface ClassifierStats {
 }
 
 export interface ImageClassifier {
+  // The array forms come first: were ImageSource ever `any` (an app whose skipLibCheck hides a
+  // missing GPUTexture), an array must still pick them.
+  /** Several images, run as one batch: the top K classes of each, in order. */
+  classify(sources: readonly ImageSource[], options?: ClassifyOptions): Promise<Classification[][]>;
   /** One image: its top K classes. */
   classify(source: ImageSource, options?: ClassifyOptions): Promise<Classification[]>;
-  /** Several images, run as one batch: the top K classes of each, in order. */
-  classify(sources: ImageSource[], options?: ClassifyOptions): Promise<Classification[][]>;
-  /** The pooled features (after the final layer norm) of one image, or of each image. */
+  /** The pooled features (after the final layer norm) of each image, or of one image. */
+  embed(sources: readonly ImageSource[]): Promise<Float32Array[]>;
   embed(source: ImageSource): Promise<Float32Array>;
-  embed(sources: ImageSource[]): Promise<Float32Array[]>;
   /**
    * One image classified with a wait after each stage: per-stage times (decode, upload,
    * preprocess, forward, readback) and per-dispatch GPU times. Slower than classify (nothing
