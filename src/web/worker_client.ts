@@ -65,7 +65,9 @@ export class WorkerClassifier implements ImageClassifier {
     if (typeof w === 'object' && w !== null && typeof (w as Worker).postMessage === 'function') worker = w as Worker;
     else {
       if (typeof Worker === 'undefined') throw new WebvitError('BAD_ARGUMENT', 'worker: true needs Web Workers, which this environment lacks');
-      where = w === true ? new URL('./webvit.worker.js', import.meta.url).href : absoluteUrl(w as string, 'worker URL', 'BAD_ARGUMENT');
+      // For messages: the URL the unbundled file asks for (a bundler rewrites the one below; a
+      // second `new URL('./webvit.worker.js', import.meta.url)` here would make it emit the worker twice).
+      where = w === true ? import.meta.url.replace(/[^/]*$/, 'webvit.worker.js') : absoluteUrl(w as string, 'worker URL', 'BAD_ARGUMENT');
       try {
         // For `true`, exactly this form, a literal path in `new URL(…, import.meta.url)` inside
         // `new Worker(…, { type: 'module' })`: Vite, webpack 5 and esbuild-based tools recognise it,
