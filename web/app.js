@@ -276,8 +276,10 @@ async function classifyNamed(source, name) {
   const t0 = performance.now();
   let out;
   let explanation;
+  let totalMs;
   try {
     out = await run(mine, source);
+    totalMs = performance.now() - t0; // the classification alone, as the stage table says
     // What the model looked at (clf.explain: rollout and each layer's attention), after the timed
     // call so it does not count in the times. A failure here leaves the classification shown.
     if ($('explain').checked && typeof mine.explain === 'function') {
@@ -296,7 +298,6 @@ async function classifyNamed(source, name) {
   } finally {
     source.close?.(); // a camera frame's bitmap (the library closes only what it made)
   }
-  const totalMs = performance.now() - t0;
   if (seq !== classifySeq || mine !== clf) return;
   const { top, profile } = out;
   if (explanation && seq === classifySeq) showAttention(explanation, mine);
@@ -314,6 +315,7 @@ async function classifyNamed(source, name) {
         : 'This build of webvit does not report stage times; the total is one classify() call.',
   );
   if (profile?.dispatches) render.ops(profile);
+  else render.ops(undefined);
   demo.firstResultMs ??= performance.now();
   demo.results.push({ name, top, totalMs, stages: Object.fromEntries(stages), ops: profile?.dispatches?.length ?? 0, worker: Boolean(mine.info?.worker) });
   render.status(`${name}: ${top[0]?.label ?? '?'} (${totalMs.toFixed(0)} ms).`);

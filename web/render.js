@@ -63,6 +63,10 @@ export function result(name, top) {
 export function resultError(name, message) {
   $('summary').textContent = `${name}: ${message}`;
   fill($('top'), []);
+  // Nothing of the previous image stays beside the error: its attention map, its times.
+  $('attention').hidden = true;
+  stages([], undefined, '');
+  ops(undefined);
 }
 
 let previewUrl;
@@ -92,13 +96,18 @@ export function stages(rows, total, note) {
   const body = $('stages').tBodies[0];
   fill(body, [
     ...rows.map(([name, t]) => el('tr', {}, [el('td', { textContent: name }), el('td', { textContent: ms(t) })])),
-    el('tr', { class: 'total' }, [el('td', { textContent: 'total (as the page sees it)' }), el('td', { textContent: ms(total) })]),
+    ...(total === undefined ? [] : [el('tr', { class: 'total' }, [el('td', { textContent: 'total (as the page sees it)' }), el('td', { textContent: ms(total) })])]),
   ]);
   $('time-note').textContent = note ?? '';
 }
 
-/** GPU time per op: dispatches grouped by kernel ("op/variant"), slowest first. */
+/** GPU time per op: dispatches grouped by kernel ("op/variant"), slowest first; none (emptied) without a profile. */
 export function ops(profile) {
+  if (!profile) {
+    fill($('ops').tBodies[0], []);
+    $('ops-note').textContent = '';
+    return;
+  }
   const groups = new Map();
   for (const d of profile.dispatches) {
     const g = groups.get(d.kernel) ?? { kernel: d.kernel, n: 0, ms: 0 };

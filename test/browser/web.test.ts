@@ -188,6 +188,10 @@ describe('the demo page on the main thread (Chromium, WebGPU on SwiftShader)', (
     expect(summary).toMatch(/^broken\.png: .+\(BAD_INPUT\)$/);
     expect(status).toMatch(/^broken\.png was not classified: /);
     expect(await page.$$eval('#top li', (l) => l.length), 'no bars for a failed image').toBe(0);
+    // Nothing of the previous image stays beside the error (issue 18): its attention map, its times.
+    expect(await page.locator('#attention').isHidden(), "the previous image's attention map").toBe(true);
+    expect(await page.$$eval('#stages tbody tr', (r) => r.length), "the previous image's stage times").toBe(0);
+    expect(await page.$$eval('#ops tbody tr', (r) => r.length), "the previous image's op times").toBe(0);
     await page.evaluate(() => {
       const dt = new DataTransfer();
       dt.items.add(new File(['just text'], 'notes.txt', { type: 'text/plain' }));
