@@ -27,7 +27,7 @@ const demo = {
   firstResultMs: undefined,
   /** ms from navigation start to the model being ready. */
   readyMs: undefined,
-  /** Every classification: { name, top, totalMs, stages, worker }. */
+  /** Every classification: { name, top, totalMs (classify alone), explainMs, wallMs (both and drawing), stages, worker }. */
   results: [],
   /** Every classification that failed: { name, message }. */
   errors: [],
@@ -277,16 +277,19 @@ async function classifyNamed(source, name) {
   let out;
   let explanation;
   let totalMs;
+  let explainMs = 0;
   try {
     out = await run(mine, source);
     totalMs = performance.now() - t0; // the classification alone, as the stage table says
     // What the model looked at (clf.explain: rollout and each layer's attention), after the timed
     // call so it does not count in the times. A failure here leaves the classification shown.
     if ($('explain').checked && typeof mine.explain === 'function') {
+      const te = performance.now();
       explanation = await mine.explain(source).catch((e) => {
         demo.explainErrors.push({ name, message: describeError(e) });
         return undefined;
       });
+      explainMs = performance.now() - te;
     }
   } catch (e) {
     demo.errors.push({ name, message: describeError(e) });
@@ -317,7 +320,7 @@ async function classifyNamed(source, name) {
   if (profile?.dispatches) render.ops(profile);
   else render.ops(undefined);
   demo.firstResultMs ??= performance.now();
-  demo.results.push({ name, top, totalMs, stages: Object.fromEntries(stages), ops: profile?.dispatches?.length ?? 0, worker: Boolean(mine.info?.worker) });
+  demo.results.push({ name, top, totalMs, explainMs, wallMs: performance.now() - t0, stages: Object.fromEntries(stages), ops: profile?.dispatches?.length ?? 0, worker: Boolean(mine.info?.worker) });
   render.status(`${name}: ${top[0]?.label ?? '?'} (${totalMs.toFixed(0)} ms).`);
   document.body.dataset.results = String(demo.results.length);
 }

@@ -42,3 +42,12 @@ describe('README.md, "Use it": the Node examples', () => {
     });
   });
 });
+
+describe('README.md says what is true of the packages', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  it('no stale lines: Hugging Face preprocessing is expressed; the packages are made with npm pack, not on the registry', () => {
+    expect(readme).not.toMatch(/does\s+not\s+express\s+yet/);
+    expect(readme).not.toMatch(/Installed\s+from\s+npm/);
+    expect(readme).toMatch(/not on the npm registry yet/);
+  });
+});
