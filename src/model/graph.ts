@@ -30,6 +30,14 @@ export interface ViTGraph {
 }
 
 /**
+ * How the graph gets a weight: by its canonical name, with the shape the graph reads it as and
+ * whether a matmul reads it (such a weight may be stored as IEEE halves). The graph is the one
+ * declaration of a model's weights: the tensors a weight file must hold, their shapes and which
+ * are matrices are read from it (declaredWeights, src/model/weights.ts), not written again.
+ */
+export type WeightSource = (name: string, shape: readonly number[], matrix: boolean) => Binding;
+
+/**
  * The ViT forward pass as a list of dispatches over named activation tensors (pre-norm blocks):
  *
  *   image [B, C, S, S] -> input.check                   finite_check (NaN/±Inf and largest |value|, per image)
@@ -44,7 +52,7 @@ export interface ViTGraph {
  *   mean: features = mean_t≥P LN(x)  [B, D]   (fc_norm: LN(mean_t≥P x), timm's global_pool='avg')
  *   logits = features·Whead + b      [B, classes]
  */
-export function buildGraph(c: ViTConfig, weight: (name: string) => Binding, o: GraphOptions): ViTGraph {
+export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions): ViTGraph {
   const B = o.batch;
   const s = shapeOf(c);
   const D = c.hidden_size;
@@ -56,6 +64,9 @@ export function buildGraph(c: ViTConfig, weight: (name: string) => Binding, o: G
   const eps = c.layer_norm_eps;
   const half = (name: string) => o.halfWeights?.has(name) ?? false;
   const act = MLP_ACTIVATIONS[c.hidden_act ?? 'gelu'].activation;
+  /** A vector or embedding weight; a matmul's weight matrix (`matrix`). */
+  const vec = (name: string, shape: readonly number[]) => weight(name, shape, false);
+  const mat = (name: string, shape: readonly number[]) => weight(name, shape, true);
 
   const input = t('image', B * s.imageValues);
   const inputCheck = o.checkInput === false ? undefined : t('input.check', 2 * B * finiteCheckChunks(s.imageValues));
@@ -70,37 +81,37 @@ export function buildGraph(c: ViTConfig, weight: (name: string) => Binding, o: G
       patchSize: c.patch_size,
       D,
       image: input,
-      w: weight('patch_embed.weight'), wHalf: half('patch_embed.weight'),
-      bias: weight('patch_embed.bias'),
-      cls: c.class_token ? weight('cls_token') : undefined,
-      dist: c.distilled ? weight('dist_token') : undefined,
-      pos: weight('pos_embed'),
+      w: mat('patch_embed.weight', [s.patchInner, D]), wHalf: half('patch_embed.weight'),
+      bias: vec('patch_embed.bias', [D]),
+      cls: c.class_token ? vec('cls_token', [D]) : undefined,
+      dist: c.distilled ? vec('dist_token', [D]) : undefined,
+      pos: vec('pos_embed', [T, D]),
       out: x,
     }),
   );
   for (let i = 0; i < c.num_layers; i++) {
     const p = `blocks.${i}`;
     const h = t(`${p}.norm1.out`, M * D);
-    d.push(layerNorm({ label: `${p}.norm1`, rows: M, D, eps, x, gamma: weight(`${p}.norm1.weight`), beta: weight(`${p}.norm1.bias`), out: h }));
+    d.push(layerNorm({ label: `${p}.norm1`, rows: M, D, eps, x, gamma: vec(`${p}.norm1.weight`, [D]), beta: vec(`${p}.norm1.bias`, [D]), out: h }));
     const qkv = t(`${p}.attn.qkv.out`, M * 3 * D);
     d.push(
-      linear({ label: `${p}.attn.qkv`, M, K: D, N: 3 * D, a: h, w: weight(`${p}.attn.qkv.weight`), wHalf: half(`${p}.attn.qkv.weight`), bias: c.qkv_bias ? weight(`${p}.attn.qkv.bias`) : undefined, out: qkv, epilogue: 'none' }),
+      linear({ label: `${p}.attn.qkv`, M, K: D, N: 3 * D, a: h, w: mat(`${p}.attn.qkv.weight`, [D, 3 * D]), wHalf: half(`${p}.attn.qkv.weight`), bias: c.qkv_bias ? vec(`${p}.attn.qkv.bias`, [3 * D]) : undefined, out: qkv, epilogue: 'none' }),
     );
     const att = t(`${p}.attn.out`, M * D);
     d.push(attention({ label: `${p}.attn`, batch: B, T, heads: c.num_heads, headDim: s.headDim, qkv, out: att, maxWorkgroupStorage: o.maxWorkgroupStorage }));
     const x1 = t(`${p}.x.attn`, M * D);
-    d.push(linear({ label: `${p}.attn.proj`, M, K: D, N: D, a: att, w: weight(`${p}.attn.proj.weight`), wHalf: half(`${p}.attn.proj.weight`), bias: weight(`${p}.attn.proj.bias`), residual: x, out: x1, epilogue: 'residual' }));
+    d.push(linear({ label: `${p}.attn.proj`, M, K: D, N: D, a: att, w: mat(`${p}.attn.proj.weight`, [D, D]), wHalf: half(`${p}.attn.proj.weight`), bias: vec(`${p}.attn.proj.bias`, [D]), residual: x, out: x1, epilogue: 'residual' }));
     const h2 = t(`${p}.norm2.out`, M * D);
-    d.push(layerNorm({ label: `${p}.norm2`, rows: M, D, eps, x: x1, gamma: weight(`${p}.norm2.weight`), beta: weight(`${p}.norm2.bias`), out: h2 }));
+    d.push(layerNorm({ label: `${p}.norm2`, rows: M, D, eps, x: x1, gamma: vec(`${p}.norm2.weight`, [D]), beta: vec(`${p}.norm2.bias`, [D]), out: h2 }));
     const u = t(`${p}.mlp.hidden`, M * F);
-    d.push(linear({ label: `${p}.mlp.fc1`, M, K: D, N: F, a: h2, w: weight(`${p}.mlp.fc1.weight`), wHalf: half(`${p}.mlp.fc1.weight`), bias: weight(`${p}.mlp.fc1.bias`), out: u, epilogue: act }));
+    d.push(linear({ label: `${p}.mlp.fc1`, M, K: D, N: F, a: h2, w: mat(`${p}.mlp.fc1.weight`, [D, F]), wHalf: half(`${p}.mlp.fc1.weight`), bias: vec(`${p}.mlp.fc1.bias`, [F]), out: u, epilogue: act }));
     const x2 = t(`${p}.x.mlp`, M * D);
-    d.push(linear({ label: `${p}.mlp.fc2`, M, K: F, N: D, a: u, w: weight(`${p}.mlp.fc2.weight`), wHalf: half(`${p}.mlp.fc2.weight`), bias: weight(`${p}.mlp.fc2.bias`), residual: x1, out: x2, epilogue: 'residual' }));
+    d.push(linear({ label: `${p}.mlp.fc2`, M, K: F, N: D, a: u, w: mat(`${p}.mlp.fc2.weight`, [F, D]), wHalf: half(`${p}.mlp.fc2.weight`), bias: vec(`${p}.mlp.fc2.bias`, [D]), residual: x1, out: x2, epilogue: 'residual' }));
     x = x2;
   }
   const P = s.prefixTokens;
   const features = t('features', B * s.featureSize);
-  const norm = { gamma: weight('norm.weight'), beta: weight('norm.bias') };
+  const norm = { gamma: vec('norm.weight', [D]), beta: vec('norm.bias', [D]) };
   if (c.pooling === 'cls') {
     // [B, P, D] prefix rows (class, distillation), normalised as B·P rows -> features [B, P·D]
     const prefix = t('pool.cls', B * P * D);
@@ -118,7 +129,7 @@ export function buildGraph(c: ViTConfig, weight: (name: string) => Binding, o: G
   let logits: TensorRef | undefined;
   if (c.num_classes > 0) {
     logits = t('logits', B * c.num_classes);
-    d.push(linear({ label: 'head', M: B, K: s.featureSize, N: c.num_classes, a: features, w: weight('head.weight'), wHalf: half('head.weight'), bias: weight('head.bias'), out: logits, epilogue: 'none' }));
+    d.push(linear({ label: 'head', M: B, K: s.featureSize, N: c.num_classes, a: features, w: mat('head.weight', [s.featureSize, c.num_classes]), wHalf: half('head.weight'), bias: vec('head.bias', [c.num_classes]), out: logits, epilogue: 'none' }));
   }
   // Each builder ran its op's default variant; swap in the chosen ones (same labels and buffers).
   return { dispatches: applyKernels(d, o.kernels), input, inputCheck, features, logits };

@@ -8,7 +8,7 @@ import { shapeOf, type ViTConfig } from './config.js';
 import { buildGraph } from './graph.js';
 import { checkForcedKernels, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
 import { localStorageTuneStore, memoryTuneStore, tuneKernels, type TuneStore } from '../runtime/tuning.js';
-import { expectedTensors, isMatrixWeight, readWeights, type LoadedWeights } from './weights.js';
+import { declaredWeights, expectedTensors, readWeights, type LoadedWeights } from './weights.js';
 import { floatToHalf } from './safetensors.js';
 import type { Precision } from '../kernels/definition.js';
 import { formatProfile, profileFromEnv } from '../runtime/profile_format.js';
@@ -169,10 +169,11 @@ export class ViTModel {
     try {
       const buffers = new Map<string, GPUBuffer>();
       const half = new Set<string>();
+      const declared = declaredWeights(w.config);
       for (const [name, f32] of w.tensors) {
         // Matmul weights that came as F16 stay F16 on the GPU (an odd count padded with a zero
         // half); with precision 'f16' every matmul weight is rounded to F16 here.
-        const bits = w.half?.get(name) ?? (precision === 'f16' && isMatrixWeight(name) ? halvesOf(f32, name, label) : undefined);
+        const bits = w.half?.get(name) ?? (precision === 'f16' && declared.get(name)?.matrix ? halvesOf(f32, name, label) : undefined);
         if (bits) half.add(name);
         buffers.set(name, upload(owner, `${label}.${name}`, bits ? bytesOf(bits) : bytesOf(f32)).buffer);
       }

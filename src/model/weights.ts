@@ -3,41 +3,42 @@ import { LIMITS, LIMITS_DOC, parseConfig, shapeOf, type ViTConfig } from './conf
 import { parsePreprocess, type PreprocessConfig } from './preprocess.js';
 import { oneLine } from './json_preview.js';
 import { parseSafetensors, tensorAsFloat32, type SafetensorsFile } from './safetensors.js';
+import { buildGraph } from './graph.js';
 
-/** The tensors a config calls for, with their shapes (docs/weights-format.md). */
-export function expectedTensors(c: ViTConfig): Map<string, number[]> {
-  const D = c.hidden_size;
-  const F = c.mlp_size;
-  const s = shapeOf(c);
-  const m = new Map<string, number[]>([
-    ['patch_embed.weight', [s.patchInner, D]],
-    ['patch_embed.bias', [D]],
-  ]);
-  if (c.class_token) m.set('cls_token', [D]);
-  if (c.distilled) m.set('dist_token', [D]);
-  m.set('pos_embed', [s.tokens, D]);
-  for (let i = 0; i < c.num_layers; i++) {
-    const p = `blocks.${i}`;
-    m.set(`${p}.norm1.weight`, [D]);
-    m.set(`${p}.norm1.bias`, [D]);
-    m.set(`${p}.attn.qkv.weight`, [D, 3 * D]);
-    if (c.qkv_bias) m.set(`${p}.attn.qkv.bias`, [3 * D]);
-    m.set(`${p}.attn.proj.weight`, [D, D]);
-    m.set(`${p}.attn.proj.bias`, [D]);
-    m.set(`${p}.norm2.weight`, [D]);
-    m.set(`${p}.norm2.bias`, [D]);
-    m.set(`${p}.mlp.fc1.weight`, [D, F]);
-    m.set(`${p}.mlp.fc1.bias`, [F]);
-    m.set(`${p}.mlp.fc2.weight`, [F, D]);
-    m.set(`${p}.mlp.fc2.bias`, [D]);
-  }
-  m.set('norm.weight', [D]);
-  m.set('norm.bias', [D]);
-  if (c.num_classes > 0) {
-    m.set('head.weight', [s.featureSize, c.num_classes]);
-    m.set('head.bias', [c.num_classes]);
-  }
+/** A weight as the graph declares it (src/model/graph.ts, WeightSource). */
+export interface WeightDeclaration {
+  shape: number[];
+  /** Read by a matmul: may be stored as IEEE halves (an F16 file's, or precision 'f16'). */
+  matrix: boolean;
+}
+
+/**
+ * The weights a config's forward pass reads, in the order it first reads them (the canonical
+ * order of a weight file): the graph builder run on placeholder buffers, recording each weight
+ * it asks for. The graph is the one declaration; the list of expected tensors, their shapes and
+ * which are matrices all come from here.
+ */
+export function declaredWeights(c: ViTConfig): Map<string, WeightDeclaration> {
+  const m = new Map<string, WeightDeclaration>();
+  const placeholder = { buffer: undefined as unknown as GPUBuffer };
+  buildGraph(
+    c,
+    (name, shape, matrix) => {
+      const seen = m.get(name);
+      if (seen && (seen.matrix !== matrix || seen.shape.join() !== shape.join())) {
+        throw new Error(`internal: the graph reads weight ${name} as [${seen.shape}]${seen.matrix ? ' (matrix)' : ''} and as [${shape}]${matrix ? ' (matrix)' : ''}`);
+      }
+      if (!seen) m.set(name, { shape: [...shape], matrix });
+      return placeholder;
+    },
+    { batch: 1, maxWorkgroupStorage: 16384, checkInput: false },
+  );
   return m;
+}
+
+/** The tensors a weight file of config `c` holds, with their shapes (docs/weights-format.md; from declaredWeights). */
+export function expectedTensors(c: ViTConfig): Map<string, number[]> {
+  return new Map([...declaredWeights(c)].map(([name, d]) => [name, d.shape]));
 }
 
 export interface LoadedWeights {
@@ -87,10 +88,6 @@ export function badValueReason(v: number): string {
     : 'not finite: the model would compute NaN';
 }
 
-/** Weights the matmul kernels read (and can read as halves). */
-export function isMatrixWeight(name: string): boolean {
-  return name === 'patch_embed.weight' || name === 'head.weight' || /^blocks\.\d+\.(attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.weight$/.test(name);
-}
 
 /** Recognises other ecosystems' checkpoints, to say what to do with them. */
 function foreignHint(names: string[]): string {
@@ -135,7 +132,8 @@ export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string): Lo
     if (labels!.length !== config.num_classes) bad(`has ${labels!.length} labels but num_classes is ${config.num_classes}`);
   }
   // parseConfig has bounded num_layers (LIMITS), so this list is at most a few thousand names.
-  const expected = expectedTensors(config);
+  const declared = declaredWeights(config);
+  const expected = new Map([...declared].map(([name, d]) => [name, d.shape]));
   const missing = [...expected.keys()].filter((n) => !file.tensors.has(n));
   const extra = names.filter((n) => !expected.has(n));
   if (missing.length || extra.length) {
@@ -159,7 +157,7 @@ export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string): Lo
     const at = firstBadValue(values);
     if (at >= 0) bad(`tensor ${name} holds ${formatFloat32(values[at])} at flat index ${at} (shape [${t.shape.join(', ')}]): ${badValueReason(values[at])}`);
     tensors.set(name, values);
-    if (t.dtype === 'F16' && isMatrixWeight(name)) {
+    if (t.dtype === 'F16' && declared.get(name)!.matrix) {
       const raw = file.bytes.subarray(t.begin, t.end);
       const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
       half.set(name, Uint16Array.from({ length: raw.byteLength / 2 }, (_, i) => view.getUint16(2 * i, true)));

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-// @ts-expect-error: plain JavaScript, without declarations
 import { startStaticServer } from '../../scripts/static-server.mjs';
 import { checkPrerequisites, launchChromium } from '../browser/web_page.js';
 import { installOffline, pack } from '../helpers/offline_install.js';
