@@ -72,15 +72,24 @@ export async function runQuietChild(argv: string[]): Promise<number | undefined>
   const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...argv], { stdio: ['inherit', 'inherit', 'pipe', 'ipc'], env });
   // The child's stderr is read no faster than this process's stderr is: a slow reader slows the
   // child (as it would without the filter) instead of piling its output up here.
+  // Once stderr has failed (a full disk: ENOSPC), its 'drain' never comes: the child's output is
+  // then read and dropped (its work and exit code stand, as exitOnOutputErrors says), never left to
+  // fill the pipe and block the child.
   let paused = false;
+  const resume = () => {
+    if (!paused) return;
+    paused = false;
+    child.stderr!.resume();
+  };
+  const failed = () => process.stderr.destroyed || process.stderr.errored !== null;
+  process.stderr.once('close', resume);
+  process.stderr.once('error', resume);
   const filter = noiseFilter((s) => {
-    if (process.stderr.write(s) || paused) return;
+    if (failed()) return;
+    if (process.stderr.write(s) || paused || failed()) return;
     paused = true;
     child.stderr!.pause();
-    process.stderr.once('drain', () => {
-      paused = false;
-      child.stderr!.resume();
-    });
+    process.stderr.once('drain', resume);
   });
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (s: string) => filter.push(s));

@@ -199,6 +199,17 @@ describe('stdout that cannot be written (a full disk)', () => {
     if (spawnSync('mknod', [f, 'c', '1', '7']).status === 0) full = f;
   });
 
+  it('stderr on a full disk: classify of 400 broken images ends (it hung once 64 KiB of messages filled the pipe from its GPU child)', (ctx) => {
+    if (!full) return ctx.skip();
+    const dir = join(tmp, 'broken400');
+    mkdirSync(dir);
+    for (let i = 0; i < 400; i++) writeFileSync(join(dir, `b${i}.png`), 'junk\n');
+    const t0 = performance.now();
+    const r = spawnSync('/bin/sh', ['-c', 'exec "$0" "$@" 2> "$WEBVIT_TEST_OUT"', process.execPath, CLI, 'classify', dir, '--no-tune'], { cwd: ROOT, encoding: 'utf8', timeout: 90_000, env: { ...process.env, WEBVIT_TEST_OUT: full } });
+    expect(r.signal, `ended by the test's timeout after ${((performance.now() - t0) / 1000).toFixed(0)} s`).toBeNull();
+    expect(r.status).toBe(1); // every image failed
+  }, 120_000);
+
   for (const args of [['inspect', 'LABELS', '--json'], ['classify', 'examples/bag.png', '--json', '--no-tune']]) {
     it(`${args[0]}: exit 1 and a message saying so (not exit 0 with the output lost)`, (ctx) => {
       if (!full) return ctx.skip();
