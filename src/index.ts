@@ -6,7 +6,6 @@ export { parseConfig, presetConfig, shapeOf, VIT_PRESETS, LIMITS, type ViTConfig
 export { readWeights, expectedTensors, type LoadedWeights } from './model/weights.js';
 export { parseSafetensors } from './model/safetensors.js';
 export type { PlanProfile, DispatchTiming } from './runtime/plan.js';
-export { topK } from './model/topk.js';
 export { tuneKernels, memoryTuneStore, localStorageTuneStore, type TuneStore, type TuneOptions } from './runtime/tuning.js';
 export type { LoadProgress } from './runtime/progress.js';
 export { KERNEL_VARIANTS, DEFAULT_CHOICE, adapterDefaults, isCpuAdapter, type KernelChoice } from './kernels/registry.js';

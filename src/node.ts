@@ -15,6 +15,9 @@ export { readCheckpoint, readLabelsFile } from './model/convert/files.js';
 // is 26 KB of the minified browser bundle, which pages that load converted weights do not need.
 export { convertCheckpoint, detectLayout, type Checkpoint, type ConvertOptions, type Converted } from './model/convert/index.js';
 export { readWeightFile, type WeightFile } from './model/weight_file.js';
+// topK on the CPU: in a browser, forward(x, { topK }) ranks on the GPU and the classifier returns
+// labelled classes; this helper costs the browser bundle's budget for what those already do.
+export { topK } from './model/topk.js';
 // Writing weight files (what `webvit convert` does) is Node-side too.
 export { writeSafetensors } from './model/safetensors.js';
 // The model-only analyses of the ViT paper's section 4.5 (docs/explain.md), from the weights on the

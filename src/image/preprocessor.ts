@@ -2,6 +2,7 @@ import { preprocessLayout, resampleH, resampleV, type PreprocessLayout } from '.
 import { checkNormalisation, normalisationTable, preprocessGeometry, type PreprocessConfig } from '../model/preprocess.js';
 import { BufferOwner, readback, upload } from '../runtime/buffers.js';
 import { WebvitError } from '../runtime/errors.js';
+import { checkDevice } from '../runtime/device.js';
 import { Plan, type InputWriter } from '../runtime/plan.js';
 import type { BufferSlice } from '../runtime/shader.js';
 
@@ -104,6 +105,7 @@ export class ImagePreprocessor {
     /** Largest buffer binding to use (default: the device's limit); tests lower it to exercise row bands. */
     private readonly maxBindingBytes?: number,
   ) {
+    checkDevice(device, label);
     // A level that normalises beyond ±MAX_NORMALISED (or to NaN/±Inf) is refused here, not per image.
     this.lut = normalisationTable(checkNormalisation(config, label));
     this.channels = config.channels === 'grayscale' ? 1 : 3;

@@ -98,7 +98,7 @@ export function defaultPreprocess(config: ViTConfig): PreprocessConfig {
  * Parses and checks `webvit.preprocess` (a JSON string, or undefined for the defaults) against
  * the model config. Every error names the field and the expected versus actual value.
  */
-export function parsePreprocess(raw: string | undefined, config: ViTConfig, source: string): PreprocessConfig {
+export function parsePreprocess(raw: string | undefined, config: ViTConfig, source = 'webvit.preprocess'): PreprocessConfig {
   if (raw === undefined) return defaultPreprocess(config);
   const bad = (msg: string): never => {
     throw new WebvitError('BAD_CONFIG', oneLine(`${source}: __metadata__["webvit.preprocess"] ${msg}`));

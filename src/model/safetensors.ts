@@ -41,7 +41,8 @@ const MAX_RANK = 16;
  *   tensor owns: a second payload, or a mis-written file) is refused like an overlap.
  * Nothing is allocated in proportion to a number in the header; the tensors' data stays in `bytes`.
  */
-export function parseSafetensors(input: Uint8Array | ArrayBuffer, source: string): SafetensorsFile {
+export function parseSafetensors(input: Uint8Array | ArrayBuffer, source = 'safetensors'): SafetensorsFile {
+  if (!(input instanceof Uint8Array || input instanceof ArrayBuffer)) throw new WebvitError('BAD_ARGUMENT', `${source}: expected bytes (a Uint8Array or ArrayBuffer), got ${input === null ? 'null' : typeof input}`);
   const bytes = input instanceof Uint8Array ? input : new Uint8Array(input);
   const bad = (msg: string): never => {
     throw new WebvitError('BAD_WEIGHTS', oneLine(`${source}: ${msg}`));
@@ -173,12 +174,22 @@ export interface WriteOptions {
  */
 export function writeSafetensors(tensors: TensorToWrite[], metadata: Record<string, string>, options: WriteOptions = {}): Uint8Array {
   const dtype = options.dtype ?? 'F32';
+  const wrong = (what: string): never => {
+    throw new WebvitError('BAD_ARGUMENT', oneLine(`writeSafetensors: ${what}`));
+  };
+  if (dtype !== 'F32' && dtype !== 'F16') wrong(`dtype must be 'F32' or 'F16', got ${clip(String(dtype))}`);
+  if (!Array.isArray(tensors)) wrong(`tensors must be an array of { name, shape, data }, got ${tensors === null ? 'null' : typeof tensors}`);
+  if (typeof metadata !== 'object' || metadata === null || Object.values(metadata).some((v) => typeof v !== 'string')) wrong('metadata must be an object of strings');
   const size = DTYPE_BYTES[dtype];
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   for (const t of tensors) {
+    if (typeof t?.name !== 'string' || t.name === '' || t.name === '__metadata__') wrong(`a tensor's name must be a non-empty string other than "__metadata__", got ${clip(JSON.stringify(t?.name) ?? String(t?.name))}`);
+    if (Object.hasOwn(header, t.name)) wrong(`two tensors are named ${clip(t.name)}: a safetensors header holds each name once`);
+    if (!(t.data instanceof Float32Array)) wrong(`tensor ${clip(t.name)}: data must be a Float32Array`);
+    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) wrong(`tensor ${clip(t.name)}: shape must be an array of whole numbers ≥ 0`);
     const n = t.shape.reduce((a, d) => a * d, 1);
-    if (n !== t.data.length) throw new Error(`writeSafetensors: ${t.name} has ${t.data.length} values for shape [${t.shape}]`);
+    if (n !== t.data.length) wrong(`tensor ${clip(t.name)} has ${t.data.length} values for shape [${t.shape}]`);
     header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + size * n] };
     offset += size * n;
   }

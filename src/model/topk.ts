@@ -1,3 +1,4 @@
+import { clip, WebvitError } from '../errors.js';
 import { topkOrder } from '../kernels/topk/reference.js';
 
 /**
@@ -6,6 +7,9 @@ import { topkOrder } from '../kernels/topk/reference.js';
  * the same order, so `forward(x, { topK })` names the same classes.
  */
 export function topK(values: Float32Array, n: number, k: number): { index: number; value: number }[][] {
+  if (!(values instanceof Float32Array && n >= 1 && k >= 1 && n % 1 == 0 && k % 1 == 0 && values.length % n == 0)) {
+    throw new WebvitError('BAD_ARGUMENT', `topK(values, n, k): values must be a Float32Array of rows of n; n and k whole numbers ≥ 1 (n ${clip(String(n))}, k ${clip(String(k))})`);
+  }
   const rows = values.length / n;
   const out: { index: number; value: number }[][] = [];
   for (let r = 0; r < rows; r++) {

@@ -1,6 +1,7 @@
 import type { Binding } from '../kernels/kernel.js';
 import { assignBuffers } from '../runtime/arena.js';
 import { WebvitError } from '../runtime/errors.js';
+import { checkDevice } from '../runtime/device.js';
 import { pipelineCacheFor } from '../runtime/pipelines.js';
 import { BufferOwner, bytesOf, upload } from '../runtime/buffers.js';
 import { Plan, tensorLifetimes, type InputWriter, type PlanProfile } from '../runtime/plan.js';
@@ -158,6 +159,7 @@ export class ViTModel {
 
   static async fromWeights(device: GPUDevice, w: LoadedWeights, options: LoadOptions = {}): Promise<ViTModel> {
     const label = options.label ?? 'vit';
+    checkDevice(device, label);
     const batch = options.batch ?? 1;
     checkBatch(batch, label);
     checkDeviceFits(device, w.config, batch, label);
@@ -474,7 +476,7 @@ export class ViTModel {
 }
 
 function checkBatch(batch: number, label: string): void {
-  if (!Number.isInteger(batch) || batch < 1) throw new WebvitError('BAD_INPUT', `${label}: batch must be a positive integer, got ${batch}`);
+  if (!Number.isInteger(batch) || batch < 1) throw new WebvitError('BAD_INPUT', `${label}: batch must be a positive integer, got ${typeof batch == 'string' ? JSON.stringify(batch) : batch}`);
 }
 
 

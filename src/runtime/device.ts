@@ -81,6 +81,11 @@ export async function requestDeviceFrom(
   return device;
 }
 
+/** A GPUDevice given by the caller, or a BAD_ARGUMENT naming `where` (a null or a plain object would fail later as a TypeError). */
+export function checkDevice(device: unknown, where: string): asserts device is GPUDevice {
+  if (typeof (device as GPUDevice)?.createBuffer != 'function') throw new WebvitError('BAD_ARGUMENT', `${where}: device must be a GPUDevice, got ${device === null ? 'null' : typeof device}`);
+}
+
 /** Where getDevice() finds a device when there is no navigator.gpu: Dawn, set by the Node entry (src/node.ts). */
 let fallback: ((options: DeviceOptions) => Promise<GPUDevice>) | undefined;
 export const setDeviceFallback = (f: typeof fallback): void => void (fallback = f);

@@ -73,6 +73,8 @@ function envFlags(): string[] {
 
 /** Node entry: a device from Dawn (npm `webgpu`). */
 export async function getNodeDevice(options: NodeDeviceOptions = {}): Promise<GPUDevice> {
+  const pp = options.powerPreference;
+  if (pp !== undefined && pp !== 'low-power' && pp !== 'high-performance') throw new WebvitError('BAD_ARGUMENT', `getNodeDevice: powerPreference must be 'low-power' or 'high-performance', got ${clip(String(pp))}`);
   const flags = dawnInstanceFlags(options.dawnFlags ?? envFlags());
   const key = flags.join(' ');
   let gpu = instances.get(key);

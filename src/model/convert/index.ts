@@ -1,3 +1,4 @@
+import { WebvitError } from '../../runtime/errors.js';
 import { readWeights } from '../weights.js';
 import { writeSafetensors } from '../safetensors.js';
 import { describeConfig, fail, finishWeights, listNames, resolveLabels, SUPPORTED, type Checkpoint, type ConvertOptions, type Converted, type Layout } from './core.js';
@@ -48,6 +49,9 @@ function convertWebvit(ckpt: Checkpoint, o: ConvertOptions): Converted {
 
 /** Converts a checkpoint (any supported layout) to webvit weights; see docs/checkpoints.md. */
 export function convertCheckpoint(ckpt: Checkpoint, options: ConvertOptions = {}): Converted {
+  if (typeof ckpt !== 'object' || ckpt === null || !(ckpt.tensors instanceof Map)) {
+    throw new WebvitError('BAD_ARGUMENT', `convertCheckpoint: expected a checkpoint as readCheckpoint(path) returns it ({ source, tensors: Map, metadata, ... }), got ${ckpt === null ? 'null' : typeof ckpt}`);
+  }
   const detected = options.layout ? undefined : detectLayout(ckpt);
   const layout = options.layout ?? detected!;
   if (ckpt.preprocessorExplicit && layout !== 'hf') fail(ckpt.source, `--preprocessor-config applies to Hugging Face checkpoints; this one is ${layout}`);

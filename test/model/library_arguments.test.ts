@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ImagePreprocessor } from '../../src/image/preprocessor.js';
+import { convertCheckpoint } from '../../src/model/convert/index.js';
+import { defaultPreprocess } from '../../src/model/preprocess.js';
+import { parseSafetensors, writeSafetensors } from '../../src/model/safetensors.js';
+import { topK } from '../../src/model/topk.js';
+import { ViTModel } from '../../src/model/vit.js';
+import { getNodeDevice } from '../../src/runtime/node-device.js';
+import { presetConfig } from '../../src/model/config.js';
+import { expectWebvitError } from '../helpers/errors.js';
+
+// A hostile run of the library's Node API (issue 17, round two) found calls that ran without end,
+// returned wrong results or threw a bare TypeError. Each is a BAD_ARGUMENT naming the argument.
+const TINY = new Uint8Array(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'tiny', 'model.safetensors')));
+
+describe('topK (CPU)', () => {
+  it('n = 0 is refused (it ran until the heap was exhausted: rows = length / 0)', async () => {
+    await expectWebvitError(() => topK(new Float32Array([1, 2, 3]), 0, 1), 'BAD_ARGUMENT', ['topK(values, n, k)', 'n 0']);
+  });
+  it('values that are not whole rows of n, k < 1, non-integers and non-arrays are refused', async () => {
+    await expectWebvitError(() => topK(new Float32Array(7), 3, 2), 'BAD_ARGUMENT', ['rows of n']);
+    await expectWebvitError(() => topK(new Float32Array(6), 3, -1), 'BAD_ARGUMENT', ['k -1']);
+    await expectWebvitError(() => topK(new Float32Array(6), 1.5, 1), 'BAD_ARGUMENT', ['n 1.5']);
+    await expectWebvitError(() => topK([1, 2, 3] as unknown as Float32Array, 3, 1), 'BAD_ARGUMENT', ['Float32Array']);
+    expect(topK(new Float32Array([1, 3, 2, 5, 4, 0]), 3, 2)).toEqual([
+      [{ index: 1, value: 3 }, { index: 2, value: 2 }],
+      [{ index: 0, value: 5 }, { index: 1, value: 4 }],
+    ]);
+  });
+});
+
+describe('writeSafetensors', () => {
+  const t = (name: string) => ({ name, shape: [2], data: new Float32Array(2) });
+  it('two tensors of one name, or one named __metadata__, are refused (the file would be corrupt)', async () => {
+    await expectWebvitError(() => writeSafetensors([t('a'), t('a')], {}), 'BAD_ARGUMENT', ['two tensors are named a']);
+    await expectWebvitError(() => writeSafetensors([t('__metadata__')], {}), 'BAD_ARGUMENT', ['__metadata__']);
+  });
+  it('arguments of the wrong kind are BAD_ARGUMENT, not TypeError', async () => {
+    await expectWebvitError(() => writeSafetensors(null as never, {}), 'BAD_ARGUMENT', ['tensors must be an array', 'null']);
+    await expectWebvitError(() => writeSafetensors([t('a')], null as never), 'BAD_ARGUMENT', ['metadata']);
+    await expectWebvitError(() => writeSafetensors([{ name: 'a', shape: [3], data: new Float32Array(2) }], {}), 'BAD_ARGUMENT', ['2 values for shape [3]']);
+    await expectWebvitError(() => writeSafetensors([{ name: 'a', shape: [2], data: [1, 2] as never }], {}), 'BAD_ARGUMENT', ['Float32Array']);
+    // What it writes reads back.
+    const f = parseSafetensors(writeSafetensors([t('a'), t('b')], { k: 'v' }), 'x');
+    expect([...f.tensors.keys()]).toEqual(['a', 'b']);
+  });
+});
+
+describe('devices, bytes and checkpoints of the wrong kind', () => {
+  it('ViTModel.load with no device, or not a GPUDevice: BAD_ARGUMENT naming it (was a TypeError)', async () => {
+    await expectWebvitError(() => ViTModel.load(null as never, TINY), 'BAD_ARGUMENT', ['device must be a GPUDevice', 'null']);
+    await expectWebvitError(() => ViTModel.load({} as never, TINY), 'BAD_ARGUMENT', ['device must be a GPUDevice', 'object']);
+  });
+  it('ViTModel.load with no bytes says so (was "is 0 bytes"); parseSafetensors names a default source (was "undefined:")', async () => {
+    await expectWebvitError(() => ViTModel.load({} as never, null as never), 'BAD_ARGUMENT', ['expected bytes', 'null']);
+    const m = await expectWebvitError(() => parseSafetensors('abc' as never), 'BAD_ARGUMENT', ['safetensors: expected bytes', 'string']);
+    expect(m).not.toMatch(/undefined/);
+  });
+  it('new ImagePreprocessor(null) and convertCheckpoint(null): BAD_ARGUMENT', async () => {
+    await expectWebvitError(() => new ImagePreprocessor(null as never, defaultPreprocess(presetConfig('vit_tiny_patch16_224'))), 'BAD_ARGUMENT', ['device must be a GPUDevice']);
+    await expectWebvitError(() => convertCheckpoint(null as never), 'BAD_ARGUMENT', ['convertCheckpoint', 'readCheckpoint']);
+  });
+  it("getNodeDevice({ powerPreference: 'ultra' }): BAD_ARGUMENT listing the two values (was Dawn's raw overload error)", async () => {
+    await expectWebvitError(() => getNodeDevice({ powerPreference: 'ultra' as never }), 'BAD_ARGUMENT', ["'low-power' or 'high-performance'", 'ultra']);
+  });
+});
