@@ -27,8 +27,8 @@ import { WebvitError } from './errors.js';
  *   OUT's name cut to TEMP_STEM_BYTES and HASH 8 hex digits of the whole name, so the temporary
  *   name fits in 255 bytes whenever OUT's does; STEM is cut shorter where the temporary path
  *   would pass PATH_MAX, and an OUT whose folder leaves no room at all is refused (tempPrefix).
- * - Before the write, temporary files of the same OUT (the same STEM and HASH, or the older
- *   `OUT.tmp-PID-RANDOM`) whose PID is no longer a live process are removed: what a run killed by
+ * - Before the write, temporary files of the same OUT (the same STEM and HASH; regular files of
+ *   this user only) whose PID is no longer a live process are removed: what a run killed by
  *   a signal that cannot be handled (SIGKILL, SIGRTMIN+n, a crash) left is gone at the next write.
  *   A folder is listed once per process. A PID reused by a live process keeps its leftover until
  *   that process ends; a writer in another PID namespace sharing the folder may look dead (its
@@ -195,16 +195,21 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The names among `names` that are temporary files of `path` whose writer is dead. */
+/**
+ * The names among `names` that are temporary files of `path` whose writer is dead: the exact
+ * shape of webvit's names (STEM.tmp-HASH-PID-RANDOM, the hash of OUT's name in it, so that another
+ * program's file cannot match by accident), a regular file (never a device, FIFO, socket or
+ * link: lstat) owned by this user.
+ */
 function staleTemps(path: string, names: Set<string>): string[] {
   const prefix = tempPrefix(path);
-  const legacy = `${basename(path)}.tmp-`;
   const stale: string[] = [];
   for (const n of names) {
-    const rest = n.startsWith(prefix) ? n.slice(prefix.length) : n.startsWith(legacy) ? n.slice(legacy.length) : undefined;
-    const m = rest === undefined ? null : /^(\d{1,10})-[0-9a-f]{8}$/.exec(rest);
+    const m = n.startsWith(prefix) ? /^(\d{1,10})-[0-9a-f]{8}$/.exec(n.slice(prefix.length)) : null;
     const full = join(dirname(path), n);
-    if (m && !inFlight.has(full) && (Number(m[1]) === process.pid || !alive(Number(m[1])))) stale.push(n);
+    if (!m || inFlight.has(full) || (Number(m[1]) !== process.pid && alive(Number(m[1])))) continue;
+    const st = orUndefinedSync(() => lstatSync(full));
+    if (st?.isFile() && st.uid === (process.getuid?.() ?? st.uid)) stale.push(n);
   }
   return stale;
 }
@@ -450,46 +455,57 @@ export async function writeFileAtomically(out: string, data: string | Uint8Array
   const io = o.io ?? realIo;
   const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
   let tmp: string | undefined;
+  let fh: Awaited<ReturnType<typeof open>> | undefined;
   try {
     const t = await targetOf(out, o.follow ?? true);
     await removeStaleTemps(t.path);
     tmp = tempName(t.path);
     track(tmp);
-    const fh = await io.open(tmp, 'wx', t.mode ?? 0o666);
-    try {
-      const pause = Number(process.env.WEBVIT_TEST_PAUSE_WRITE ?? 0);
-      const half = Math.floor(bytes.byteLength / 2);
-      let paused = false;
-      for (let p = 0; p < bytes.byteLength; ) {
-        if (pause > 0 && !paused && p >= half) {
-          paused = true;
-          process.stderr.write(`webvit: test pause (WEBVIT_TEST_PAUSE_WRITE): ${tmp} written ${p} of ${bytes.byteLength} bytes\n`);
-          await sleep(pause);
-        }
-        const end = Math.min(bytes.byteLength, p + CHUNK, pause > 0 && !paused ? Math.max(half, p + 1) : Infinity);
-        const { bytesWritten } = await fh.write(bytes, p, end - p);
-        p += bytesWritten;
+    fh = await io.open(tmp, 'wx', t.mode ?? 0o666);
+    const pause = Number(process.env.WEBVIT_TEST_PAUSE_WRITE ?? 0);
+    const half = Math.floor(bytes.byteLength / 2);
+    let paused = false;
+    for (let p = 0; p < bytes.byteLength; ) {
+      if (pause > 0 && !paused && p >= half) {
+        paused = true;
+        process.stderr.write(`webvit: test pause (WEBVIT_TEST_PAUSE_WRITE): ${tmp} written ${p} of ${bytes.byteLength} bytes\n`);
+        await sleep(pause);
       }
-      if (t.mode !== undefined) await fh.chmod(t.mode); // open's mode went through the umask
-      await fh.sync();
-    } finally {
-      await fh.close();
+      const end = Math.min(bytes.byteLength, p + CHUNK, pause > 0 && !paused ? Math.max(half, p + 1) : Infinity);
+      const { bytesWritten } = await fh.write(bytes, p, end - p);
+      p += bytesWritten;
     }
+    if (t.mode !== undefined) await fh.chmod(t.mode); // open's mode went through the umask
+    await fh.sync();
     stillReplaceable(out, t, await orUndefined(lstat(t.path)));
+    // Renamed while still open: were the folder moved meanwhile, the open file still says where
+    // the temporary file is now (discardTemp).
     await io.rename(tmp, t.path);
     untrack(tmp);
     tmp = undefined;
+    await fh.close();
+    fh = undefined;
     await syncFolder(dirname(t.path));
   } catch (e) {
-    if (tmp) discardTemp(tmp);
+    if (tmp) discardTemp(tmp, fh?.fd);
+    await fh?.close().catch(() => undefined);
     throw ioError(out, e);
   }
 }
 
-/** A failed write's temporary file removed (never created, or already removed by a signal handler: fine). */
-function discardTemp(tmp: string): void {
+/**
+ * A failed write's temporary file removed (never created, or already removed by a signal handler:
+ * fine). With the file still open (`fd`), it is removed where it is now: a folder renamed during
+ * the write, or swapped for a link, has moved it away from the path it was created at.
+ */
+function discardTemp(tmp: string, fd?: number): void {
+  let where = tmp;
+  if (fd !== undefined) {
+    const now = orUndefinedSync(() => readlinkSync(`/proc/self/fd/${fd}`)); // Linux; elsewhere the path made
+    if (now && basename(now) === basename(tmp)) where = now;
+  }
   try {
-    unlinkSync(tmp);
+    unlinkSync(where);
   } catch {
     // not there
   }
@@ -503,26 +519,26 @@ function discardTemp(tmp: string): void {
 export function writeFileAtomicallySync(out: string, data: string | Uint8Array, options: Pick<WriteOptions, 'follow'> = {}): void {
   const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
   let tmp: string | undefined;
+  let fd: number | undefined;
   try {
     const t = targetOfSync(out, options.follow ?? true);
     removeStaleTempsSync(t.path);
     tmp = tempName(t.path);
     track(tmp);
-    const fd = openSync(tmp, 'wx', t.mode ?? 0o666);
-    try {
-      for (let p = 0; p < bytes.byteLength; ) p += writeSync(fd, bytes, p, bytes.byteLength - p);
-      if (t.mode !== undefined) fchmodSync(fd, t.mode);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    fd = openSync(tmp, 'wx', t.mode ?? 0o666);
+    for (let p = 0; p < bytes.byteLength; ) p += writeSync(fd, bytes, p, bytes.byteLength - p);
+    if (t.mode !== undefined) fchmodSync(fd, t.mode);
+    fsyncSync(fd);
     stillReplaceable(out, t, orUndefinedSync(() => lstatSync(t.path)));
     renameSync(tmp, t.path);
     untrack(tmp);
     tmp = undefined;
+    closeSync(fd);
+    fd = undefined;
     syncFolderSync(dirname(t.path));
   } catch (e) {
-    if (tmp) discardTemp(tmp);
+    if (tmp) discardTemp(tmp, fd);
+    if (fd !== undefined) orUndefinedSync(() => closeSync(fd!));
     throw ioError(out, e);
   }
 }

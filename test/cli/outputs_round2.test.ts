@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -268,14 +268,31 @@ describe('item 3: signals the writer now handles, and leftovers of a run killed 
     }, 40_000);
   }
 
-  it('a leftover of the older name (OUT.tmp-PID-RANDOM) of a dead process is removed too; a live one is kept', () => {
-    const dir = freshDir('legacy');
+  it("only webvit's own leftovers are removed: not a file of the older name (OUT.tmp-PID-RANDOM), a device, a FIFO or a link", () => {
+    // Hostile run, round 3: the older name's pattern matched a user's file, and the cleanup
+    // unlinked devices, FIFOs and links that had it. Now: webvit's name shape with its hash,
+    // regular files of this user only.
+    const dir = freshDir('not-ours');
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
-    writeFileSync(join(dir, `out.safetensors.tmp-${dead}-08dbab6f`), 'partial');
-    writeFileSync(join(dir, `out.safetensors.tmp-${process.pid}-08dbab6f`), 'a live writer');
-    const r = cli(['convert', HF, '-o', join(dir, 'out.safetensors')]);
-    expect(r.code, r.stderr).toBe(0);
-    expect(readdirSync(dir).sort()).toEqual(['out.safetensors', `out.safetensors.tmp-${process.pid}-08dbab6f`]);
-    expect(existsSync(join(dir, `out.safetensors.tmp-${dead}-08dbab6f`))).toBe(false);
+    const kept = [`out.safetensors.tmp-${dead}-deadbeef`, `out.safetensors.tmp-${dead}-cafebabe`, `out.safetensors.tmp-${dead}-00000000`, `out.safetensors.tmp-${dead}-11111111`];
+    writeFileSync(join(dir, kept[0]), 'precious');
+    const nod = spawnSync('mknod', [join(dir, kept[1]), 'c', '1', '3']).status === 0;
+    execFileSync('mkfifo', [join(dir, kept[2])]);
+    symlinkSync('/etc/hostname', join(dir, kept[3]));
+    const first = cli(['convert', HF, '-o', join(dir, 'out.safetensors')]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(['out.safetensors', ...kept.filter((k) => nod || k !== kept[1])].sort());
   });
+
+  it('a folder renamed during the write: the write fails, and its temporary file is removed where it went', async () => {
+    const dir = freshDir('moved');
+    const moved = `${dir}.moved`;
+    const w = spawnPausedWrite(CLI, ['convert', HF, '-o', join(dir, 'out.safetensors')], { cwd: tmp, env: { CI: '1' }, pauseMs: 2500, waitMs: 30_000 });
+    expect(await w.paused, `the writer never paused: ${w.stderr()}`).toBe(true);
+    renameSync(dir, moved);
+    expect(await w.ended, w.stderr()).toBe(1);
+    expect(w.stderr()).toMatch(/out\.safetensors: cannot write the output/);
+    expect(readdirSync(moved)).toEqual([]);
+  }, 40_000);
+
 });
