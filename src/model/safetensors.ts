@@ -41,24 +41,43 @@ const MAX_RANK = 16;
  *   tensor owns: a second payload, or a mis-written file) is refused like an overlap.
  * Nothing is allocated in proportion to a number in the header; the tensors' data stays in `bytes`.
  */
+/**
+ * The header's length from a file's first 8 bytes (`bytes` may be just those), checked against
+ * the file's `size`: the first check, which a reader can make before reading the file whole.
+ */
+export function headerLength(bytes: Uint8Array, size: number, source: string): number {
+  const bad = (msg: string): never => {
+    throw new WebvitError('BAD_WEIGHTS', oneLine(`${source}: ${msg}`));
+  };
+  if (size < 8) bad(`is ${size} bytes, too short for a safetensors file (8-byte header length first)`);
+  const headerLen = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
+  if (headerLen > MAX_HEADER) bad(`header length field says ${headerLen} bytes (limit ${MAX_HEADER}); this is not a safetensors file`);
+  if (8 + headerLen > size) bad(`header length field says ${headerLen} bytes but the file has only ${size - 8} after it: truncated or not safetensors`);
+  return headerLen;
+}
+
+/** The header, a JSON object, from the file's first 8 + headerLen bytes (or more). */
+export function headerJson(bytes: Uint8Array, headerLen: number, source: string): object {
+  let header: unknown;
+  let why: string | undefined;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
+  } catch (e) {
+    why = `header is not valid UTF-8 JSON (${(e as Error).message}); this is not a safetensors file`;
+  }
+  if (!why && (typeof header !== 'object' || header === null || Array.isArray(header))) why = 'header must be a JSON object';
+  if (why) throw new WebvitError('BAD_WEIGHTS', oneLine(`${source}: ${why}`));
+  return header as object;
+}
+
 export function parseSafetensors(input: Uint8Array | ArrayBuffer, source = 'safetensors'): SafetensorsFile {
   if (!(input instanceof Uint8Array || input instanceof ArrayBuffer)) throw new WebvitError('BAD_ARGUMENT', `${source}: expected bytes (a Uint8Array or ArrayBuffer), got ${input === null ? 'null' : typeof input}`);
   const bytes = input instanceof Uint8Array ? input : new Uint8Array(input);
   const bad = (msg: string): never => {
     throw new WebvitError('BAD_WEIGHTS', oneLine(`${source}: ${msg}`));
   };
-  if (bytes.byteLength < 8) bad(`is ${bytes.byteLength} bytes, too short for a safetensors file (8-byte header length first)`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLen = Number(view.getBigUint64(0, true));
-  if (headerLen > MAX_HEADER) bad(`header length field says ${headerLen} bytes (limit ${MAX_HEADER}); this is not a safetensors file`);
-  if (8 + headerLen > bytes.byteLength) bad(`header length field says ${headerLen} bytes but the file has only ${bytes.byteLength - 8} after it: truncated or not safetensors`);
-  let header: unknown;
-  try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
-  } catch (e) {
-    bad(`header is not valid UTF-8 JSON (${(e as Error).message}); this is not a safetensors file`);
-  }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) bad(`header must be a JSON object`);
+  const headerLen = headerLength(bytes, bytes.byteLength, source);
+  const header = headerJson(bytes, headerLen, source);
   const dataStart = 8 + headerLen;
   const dataLen = bytes.byteLength - dataStart;
   let metadata: Record<string, string> = {};

@@ -1,5 +1,6 @@
 import { READ_LIMITS, readRegularFile } from '../runtime/node-read-file.js';
 import { readWeights, type LoadedWeights } from './weights.js';
+import { headerJson, headerLength } from './safetensors.js';
 
 /**
  * A webvit weight file read from disk (Node only) and checked: the one way every command and
@@ -16,8 +17,14 @@ export async function readWeightFile(path: string): Promise<WeightFile> {
     code: 'BAD_WEIGHTS',
     what: 'the model file',
     limit: READ_LIMITS.weights,
-    tooLargeHint: 'the most one read can hold; convert it with --dtype f16 to halve it',
+    // Halving helps only a file under twice the limit.
+    tooLargeHint: (size) => `the most one read can hold${size / 2 <= READ_LIMITS.weights ? '; convert it with --dtype f16 to halve it' : ''}`,
     directoryHint: 'pass the .safetensors file in it, or convert a checkpoint folder with `webvit convert DIR -o FILE`',
+    // The header first (length, then JSON): a file that is not safetensors is refused from its start.
+    head: async (read, size) => {
+      const headerLen = headerLength(await read(8), size, path);
+      headerJson(await read(8 + headerLen), headerLen, path);
+    },
   });
   return { path, bytes, weights: readWeights(bytes, path) };
 }

@@ -40,12 +40,18 @@ export interface ReadOptions {
   limit: number;
   /** What the file is, for messages: "the model file", "the input file given with --input". */
   what?: string;
-  /** Added to the message when the file is above the limit. */
-  tooLargeHint?: string;
+  /** Added to the message when the file is above the limit (given the file's size). */
+  tooLargeHint?: string | ((size: number) => string);
   /** Added to the message when the path is a directory. */
   directoryHint?: string;
   /** false: not remembered as read (see wasRead); the tuning cache's own read. */
   record?: boolean;
+  /**
+   * Checks the file's start before the whole file is read (a file with a size in its metadata):
+   * `read(n)` gives its first n bytes (at most its size). A weight file's header is checked so:
+   * 2 GB of zeros is refused from its first 8 bytes, not after reading them all.
+   */
+  head?: (read: (n: number) => Promise<Uint8Array>, size: number) => Promise<void>;
 }
 
 /** Device and inode of every file this process has read (recorded unless `record: false`). */
@@ -64,11 +70,13 @@ function failure(path: string, o: ReadOptions, why: string, cause?: unknown): We
   return new WebvitError(o.code, `${path}: cannot read${o.what ? ` ${o.what}` : ''} (${why})`, cause === undefined ? undefined : { cause });
 }
 
+const hint = (o: ReadOptions, size: number) => (typeof o.tooLargeHint === 'function' ? o.tooLargeHint(size) : o.tooLargeHint);
+
 /** Why `st` may not be read, or undefined. */
 function refusal(st: Stats, o: ReadOptions): string | undefined {
   if (st.isDirectory()) return `is a directory${o.directoryHint ? `; ${o.directoryHint}` : ''}`;
   if (!st.isFile()) return `is ${fileKind(st)}, not a regular file; webvit reads only regular files`;
-  if (st.size > o.limit) return `${st.size} bytes, above the ${o.limit}-byte limit${o.tooLargeHint ? `; ${o.tooLargeHint}` : ''}`;
+  if (st.size > o.limit) return `${st.size} bytes, above the ${o.limit}-byte limit${o.tooLargeHint ? `; ${hint(o, st.size)}` : ''}`;
   return undefined;
 }
 
@@ -82,7 +90,7 @@ const CHUNK = 64 * 1024;
 type ReadAt = (b: Buffer, at: number) => number;
 
 function joined(path: string, o: ReadOptions, chunks: Buffer[], total: number): Uint8Array {
-  if (total > o.limit) throw failure(path, o, `a file with no size in its metadata (as in /proc) that holds more than the ${o.limit}-byte limit${o.tooLargeHint ? `; ${o.tooLargeHint}` : ''}`);
+  if (total > o.limit) throw failure(path, o, `a file with no size in its metadata (as in /proc) that holds more than the ${o.limit}-byte limit${o.tooLargeHint ? `; ${hint(o, total)}` : ''}`);
   return Buffer.concat(chunks, total);
 }
 
@@ -139,6 +147,15 @@ export async function readRegularFile(path: string, o: ReadOptions): Promise<Uin
     if (no) throw failure(path, o, no);
     if (o.record !== false) readFiles.add(fileId(st));
     if (st.size === 0) return await untilEnd(path, o, (b, at) => fh.read(b, 0, b.byteLength, at).then((r) => r.bytesRead));
+    if (o.head) {
+      await o.head(async (n) => {
+        const b = Buffer.alloc(Math.min(n, st.size));
+        const { bytesRead } = await fh.read(b, 0, b.byteLength, 0).catch((e) => {
+          throw failure(path, o, errnoWhy(e), e);
+        });
+        return b.subarray(0, bytesRead);
+      }, st.size);
+    }
     const bytes = Buffer.allocUnsafeSlow(st.size); // not zeroed: every byte is read below
     for (let p = 0; p < st.size; ) {
       const { bytesRead } = await fh.read(bytes, p, st.size - p, p).catch((e) => {

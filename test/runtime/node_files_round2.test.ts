@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readRegularFile, readRegularFileSync } from '../../src/runtime/node-read-file.js';
 import { checkOutputs, prepareOutputFolder, writeFileAtomically, writeFileAtomicallySync } from '../../src/runtime/node-write-file.js';
 import { readLabelsFile } from '../../src/model/convert/files.js';
+import { readWeightFile } from '../../src/model/weight_file.js';
 import { fileTuneStore } from '../../src/runtime/node-tune-store.js';
 import { expectWebvitError } from '../helpers/errors.js';
 
@@ -204,5 +205,35 @@ describe('the tuning cache', () => {
     expect(readFileSync(join(d, 'afile'), 'utf8')).toBe('x');
     expect(said).toHaveLength(1);
     expect(said[0]).toMatch(/afile\/tuning\.json: tuning results are not saved \(cannot write it: (ENOTDIR|EEXIST)\)/);
+  });
+});
+
+describe('a weight file is refused from its header, before it is read whole', () => {
+  it('2 GB of zeros (a sparse file): refused at once, the process never holding the file in memory', () => {
+    const d = dir('sparse');
+    const p = join(d, 'zeros.safetensors');
+    execFileSync('truncate', ['-s', '2000M', p]);
+    const probe = `import(${JSON.stringify(join(import.meta.dirname, '..', '..', 'dist', 'node.js'))}).then(async (w) => {
+      try { await w.readWeightFile(${JSON.stringify(p)}); console.log('read'); }
+      catch (e) { console.log(e.code, process.resourceUsage().maxRSS, e.message); }
+    });`;
+    const out = execFileSync(process.execPath, ['-e', probe], { encoding: 'utf8' }).trim();
+    const [code, maxRssKb, ...message] = out.split(' ');
+    expect(code, out).toBe('BAD_WEIGHTS');
+    expect(message.join(' ')).toMatch(/zeros\.safetensors: header is not valid UTF-8 JSON/);
+    // Reading it whole took 2.1 GB; the header check reads 8 bytes.
+    expect(Number(maxRssKb), 'peak memory (KiB)').toBeLessThan(400 * 1024);
+    rmSync(p);
+  });
+
+  it('a file above the limit is told to halve itself with --dtype f16 only when that brings it under', async () => {
+    const d = dir('big');
+    for (const [gb, halves] of [[3, true], [5, false]] as const) {
+      const p = join(d, `${gb}g.safetensors`);
+      execFileSync('truncate', ['-s', `${gb}G`, p]);
+      const m = await expectWebvitError(() => readWeightFile(p), 'BAD_WEIGHTS', ['above the', 'the most one read can hold']);
+      expect(m.includes('--dtype f16'), m).toBe(halves);
+      rmSync(p);
+    }
   });
 });
