@@ -44,7 +44,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (!values.input) throw new UsageError('run needs --input FILE (float32 NCHW pixels, already normalised)');
   const batchArg = positiveInt('batch', values.batch);
   const top = positiveInt('top', values.top) ?? 5;
-  const repeat = positiveInt('repeat', values.repeat) ?? 1;
+  const repeat = positiveInt('repeat', values.repeat, 1_000_000) ?? 1;
   const kernels = parseKernels(values.kernels);
   const modelPath = positionals[0];
 

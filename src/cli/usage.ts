@@ -19,7 +19,7 @@ export function helpHint(): string {
 /** node:util parseArgs, with its errors turned into usage errors. */
 export function parseCommandLine<T extends ParseArgsConfig>(config: T) {
   try {
-    return parseArgs(config);
+    return parseArgs({ ...config, args: negativeValuesJoined(config) });
   } catch (e) {
     // Node's long aside on positionals that start with '-' buries the point; `--` is in the usage.
     const message = (e as Error).message.replace(/\. To specify a positional argument starting with a '-'.*$/s, '').replace(/\s*\n\s*/g, ' ');
@@ -27,11 +27,38 @@ export function parseCommandLine<T extends ParseArgsConfig>(config: T) {
   }
 }
 
-/** A `--name N` flag that must be a positive integer (undefined when absent). */
-export function positiveInt(name: string, v: string | undefined): number | undefined {
+/**
+ * `--top -1` as `--top=-1`: parseArgs takes `-1` for an option (and calls the value ambiguous),
+ * where the user meant a (wrong) number, which the option's own check then names.
+ */
+function negativeValuesJoined(config: ParseArgsConfig): string[] {
+  const args = config.args ?? process.argv.slice(2);
+  const valued = new Set<string>();
+  for (const [name, o] of Object.entries(config.options ?? {})) {
+    if (o.type !== 'string') continue;
+    valued.add(`--${name}`);
+    if (o.short) valued.add(`-${o.short}`);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--') return [...out, ...args.slice(i)];
+    if (valued.has(args[i]) && /^-[\d.]/.test(args[i + 1] ?? '')) {
+      out.push(`${args[i].startsWith('--') ? args[i] : `--${Object.entries(config.options!).find(([, o]) => `-${o.short}` === args[i])![0]}`}=${args[i + 1]}`);
+      i++;
+    } else out.push(args[i]);
+  }
+  return out;
+}
+
+/**
+ * A `--name N` flag that must be a positive integer, written in decimal digits (not `0x10`, `1e1`
+ * or ` 3`) and at most `max` (undefined when absent).
+ */
+export function positiveInt(name: string, v: string | undefined, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got "${clip(v, 80)}"`);
+  const n = /^[0-9]+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer in decimal digits, got "${clip(v, 80)}"`);
+  if (n > max) throw new UsageError(`--${name} must be at most ${max}, got ${v}`);
   return n;
 }
 

@@ -421,7 +421,18 @@ function stillReplaceable(out: string, t: Target, l: Stats | undefined): void {
 const ioError = (out: string, e: unknown): WebvitError =>
   e instanceof WebvitError
     ? e
-    : new WebvitError('IO', `${out}: cannot write the output (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); nothing was written, ${out} is as it was`, { cause: e });
+    : new WebvitError('IO', `${out}: cannot write the output (${writeWhy(e)}); nothing was written, ${out} is as it was`, { cause: e });
+
+/** An errno code of a failed write, with what it means there. */
+function writeWhy(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'ENOENT: its folder is gone: moved or removed during the write';
+  if (code === 'ENOSPC') return 'ENOSPC: the disk is full';
+  if (code === 'EDQUOT') return 'EDQUOT: the disk quota is used up';
+  if (code === 'EACCES' || code === 'EPERM') return `${code}: permission denied`;
+  if (code === 'EROFS') return 'EROFS: a read-only file system';
+  return code ?? (e as Error).message;
+}
 
 /** Flushes the folder's entry for the renamed file; some file systems refuse, which is fine. */
 function syncFolderSync(dir: string): void {

@@ -148,7 +148,7 @@ describe('per-image error lines are capped too', () => {
     expect(r.stdout).toMatch(/^examples\/bag\.png: Bag /);
     const line = r.stderr.split('\n').find((l) => l.startsWith('webvit: d/d/'))!;
     expect(line.length).toBeLessThan(SHORT);
-    expect(line).toMatch(/…\(1200\d\d characters\)….*x\.png: cannot read \(ENAMETOOLONG\)$/);
+    expect(line).toMatch(/…\(1200\d\d characters\)….*x\.png: cannot read \(ENAMETOOLONG: the path or a name in it is too long\)$/);
   }, 60_000);
 });
 
@@ -168,7 +168,7 @@ describe('one message is one line of at most MAX_MESSAGE characters, escapes inc
         expect(line, r.stderr.slice(0, 500)).toBeDefined();
         expect(line.length).toBeLessThanOrEqual('webvit: '.length + MAX_MESSAGE);
         expect(line).toMatch(/…\(\d+ characters\)…/);
-        expect(line).toMatch(/: cannot read \(ENAMETOOLONG\)$/);
+        expect(line).toMatch(/: cannot read \(ENAMETOOLONG: the path or a name in it is too long\)$/);
         expect(line).not.toMatch(/[\u0000-\u0008\u000b-\u001f]/);
       }, 60_000);
     }

@@ -92,7 +92,7 @@ describe('webvit classify', () => {
       3: /^truncated PNG/,
       5: /^truncated JPEG \(Premature end of JPEG file\)$/,
       6: /^image is 40000×40000 = 1,600,000,000 pixels, above the limit of 100,000,000 pixels .*--max-pixels/,
-      7: /^cannot read \(ENOENT\)$/,
+      7: /^cannot read \(ENOENT: no such file\)$/,
     };
     out.forEach((o, i) => {
       if (errors[i]) {

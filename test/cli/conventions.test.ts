@@ -50,7 +50,7 @@ describe('--help and --version', () => {
   it('`--` ends the options: a file named --help is an argument, not a request for help', () => {
     const r = cli(['inspect', '--', '--help'], NO_GPU);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/--help: cannot read the model file \(ENOENT\)/);
+    expect(r.stderr).toMatch(/--help: cannot read the model file \(ENOENT: no such file\)/);
   });
 
   it('webvit --help lists every command and --version; with no arguments it is a usage error', () => {

@@ -56,7 +56,7 @@ describe('the Dawn warning filter', () => {
   it('the exit code of the child is the command\'s', () => {
     const r = spawnSync(process.execPath, ['dist/cli.js', 'classify', 'no-such-file.png', '--no-tune'], { encoding: 'utf8', timeout: 120_000 });
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/no-such-file\.png: cannot read \(ENOENT\)/);
+    expect(r.stderr).toMatch(/no-such-file\.png: cannot read \(ENOENT: no such file\)/);
   });
 });
 

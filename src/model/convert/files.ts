@@ -1,6 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { preview } from '../json_preview.js';
-import { clip } from '../../runtime/errors.js';
+import { clip, WebvitError } from '../../runtime/errors.js';
 import { basename, dirname, join } from 'node:path';
 import { parseSafetensors } from '../safetensors.js';
 import { isMissing, READ_LIMITS, readRegularFile, readRegularText, type ReadOptions } from '../../runtime/node-read-file.js';
@@ -139,7 +139,11 @@ async function readSharded(source: string, indexPath: string): Promise<Checkpoin
   const dir = dirname(indexPath);
   const files = [indexPath, ...[...byShard.keys()].map((s) => join(dir, s))];
   for (const [shard, names] of byShard) {
-    const f = parseSafetensors(await readBytes(join(dir, shard)), join(dir, shard));
+    const bytes = await readBytes(join(dir, shard)).catch((e: unknown) => {
+      // A shard that cannot be read: say that the index names it.
+      throw e instanceof WebvitError ? new WebvitError(e.code, `${e.message}; ${basename(indexPath)} names it in its weight_map`, { cause: e }) : e;
+    });
+    const f = parseSafetensors(bytes, join(dir, shard));
     if (tensors.size === 0) metadata = f.metadata;
     for (const t of sourceTensors(f)) {
       if (tensors.has(t.name)) fail(indexPath, `tensor ${clip(t.name)} is in both ${basename(tensors.get(t.name)!.file)} and ${shard}`);
