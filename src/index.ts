@@ -12,7 +12,7 @@ export { KERNEL_VARIANTS, DEFAULT_CHOICE, adapterDefaults, isCpuAdapter, type Ke
 export { ImagePreprocessor, type RgbaImage, type ImageInput } from './image/preprocessor.js';
 export { parsePreprocess, defaultPreprocess, preprocessGeometry, type PreprocessConfig } from './model/preprocess.js';
 export { flopsPerImage } from './model/stats.js';
-export { explainLimits, EXPLAIN_MAX_BYTES, type AttentionExplanation, type ExplainOptions, type ExplainBudget } from './model/explain.js';
+export { explainLimits, EXPLAIN_MAX_BYTES, type AttentionExplanation, type ExplainOptions, type ExplainBudget } from './model/explain_budget.js';
 // The web API: one call from a weights URL to labels, on this thread or in a worker (src/web/).
 export { createImageClassifier } from './web/classifier.js';
 export { clearModelCache, DEFAULT_CACHE } from './web/weights.js';

@@ -7,6 +7,7 @@ import { WebvitError } from '../runtime/errors.js';
 import { Plan } from '../runtime/plan.js';
 import type { ProgressCallback } from '../runtime/progress.js';
 import { shapeOf, type ViTConfig } from './config.js';
+import { explainLimits, rolloutRow, type AttentionExplanation, type ExplainOptions } from './explain_budget.js';
 import { buildGraph } from './graph.js';
 
 /**
@@ -38,93 +39,6 @@ import { buildGraph } from './graph.js';
  *   the first, L vector-matrix products of T² each (ViT-B/16: 12 × 197² ≈ 0.5 M multiply-adds per
  *   image, well under a millisecond), instead of L − 1 full T³ matrix products on the GPU.
  */
-
-export interface ExplainOptions {
-  /** Images in the input; inferred from its length when omitted. */
-  batch?: number;
-  /** Show this layer's raw head-averaged attention (0-based) instead of the rollout. */
-  layer?: number;
-}
-
-export interface AttentionExplanation {
-  batch: number;
-  layers: number;
-  heads: number;
-  grid: number;
-  patchSize: number;
-  /** Class/distillation tokens before the patches. */
-  prefix: number;
-  pooling: 'cls' | 'mean';
-  /** [layers][batch·heads]: mean attention distance in pixels per image and head. */
-  distance: Float32Array[];
-  /** [batch][grid·grid]: the rollout (or the chosen layer's attention) row, raw (not scaled to max 1), patch columns only. */
-  rollout: Float32Array[];
-  /** [layers]: head-averaged attention, batch·T·T each, rows = queries. */
-  attention: Float32Array[];
-  /** What `rollout` is, in words (rollout vs one layer; class token vs mean of patch queries). */
-  source: string;
-  /** [batch, num_classes] logits of the same pass (empty without a classifier). */
-  logits: Float32Array;
-}
-
-/**
- * The most bytes explain mode's outputs (every layer's Ā, the distances, the logits) may take:
- * they are read back through one buffer and returned as arrays. 1 GiB, or less where the device
- * allows smaller buffers.
- */
-export const EXPLAIN_MAX_BYTES = 2 ** 30;
-
-export interface ExplainBudget {
-  /** Bytes of the explain outputs at this batch (all layers' attention matrices, distances, logits). */
-  bytes: number;
-  /** Of which one layer's head-averaged attention matrix [B, T, T]. */
-  layerBytes: number;
-  /** The largest batch whose outputs fit the limit. */
-  maxBatch: number;
-}
-
-/**
- * Refuses explain requests that make no sense or do not fit, before anything is allocated:
- * - BAD_INPUT: a model with a single patch (grid < 2): every distance is 0 and the map is one
- *   pixel; a batch that is not a positive integer;
- * - DEVICE_LIMITS: outputs above EXPLAIN_MAX_BYTES (or the device's largest buffer), one layer's
- *   matrix above the device's largest storage binding, or an activation the forward pass itself
- *   cannot bind at this batch; the message names the bytes needed and the batch that fits.
- * Returns the bytes the outputs take.
- */
-export function explainLimits(c: ViTConfig, batch: number, limits?: Pick<GPUSupportedLimits, 'maxBufferSize' | 'maxStorageBufferBindingSize'>, label = 'explain'): ExplainBudget {
-  const s = shapeOf(c);
-  if (s.grid < 2) {
-    throw new WebvitError(
-      'BAD_INPUT',
-      `${label}: this model sees the image as ${s.grid * s.grid} patch (image_size ${c.image_size} / patch_size ${c.patch_size} = ${s.grid} per side): an attention map of one patch and attention distances (all 0) say nothing. Explain needs at least 2×2 patches.`,
-    );
-  }
-  if (!Number.isInteger(batch) || batch < 1) throw new WebvitError('BAD_INPUT', `${label}: batch must be a positive integer, got ${batch}`);
-  const T = s.tokens;
-  const N = s.grid * s.grid;
-  const L = c.num_layers;
-  const perImage = 4 * (L * T * T + L * c.num_heads * N + c.num_classes);
-  const bytes = batch * perImage;
-  const layerBytes = 4 * batch * T * T;
-  const limit = Math.min(EXPLAIN_MAX_BYTES, limits?.maxBufferSize ?? Infinity);
-  const maxBatch = Math.floor(limit / perImage);
-  const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
-  const advice = maxBatch >= 1 ? `explain at most ${maxBatch} image${maxBatch === 1 ? '' : 's'} per call` : `even one image needs ${perImage} bytes: this model is too large to explain on this device`;
-  if (bytes > limit) {
-    throw new WebvitError(
-      'DEVICE_LIMITS',
-      `${label}: explaining ${batch} images needs ${bytes} bytes (${mb(bytes)}) of attention outputs (${L} layers × ${batch} × ${T}×${T} head-averaged attention, 4 bytes each, plus distances and logits), above the limit of ${limit} bytes (${mb(limit)}); ${advice}`,
-    );
-  }
-  const bind = limits?.maxStorageBufferBindingSize ?? Infinity;
-  const biggest = 4 * batch * T * Math.max(c.mlp_size, 3 * c.hidden_size, T);
-  if (biggest > bind) {
-    const fit = Math.floor(bind / (4 * T * Math.max(c.mlp_size, 3 * c.hidden_size, T)));
-    throw new WebvitError('DEVICE_LIMITS', `${label}: explaining ${batch} images needs a ${biggest}-byte buffer (${mb(biggest)}) but this device binds at most ${bind} bytes; explain at most ${fit} images per call`);
-  }
-  return { bytes, layerBytes, maxBatch };
-}
 
 /** What the explain plan needs from its ViTModel (which keeps these private). */
 export interface ExplainHost {
@@ -266,38 +180,5 @@ export function meanDistance(dist: Float32Array, B: number, H: number, N: number
   return r;
 }
 
-/**
- * One image's map, [N] patch columns, in float64: the starting row v (e_0 for 'cls'; the mean of
- * the patch rows e_P..e_{T−1} for 'mean'), then
- * - rollout (layer undefined): v ← v·R_l for l = L−1 down to 0, R_l = norm_rows(0.5·Ā[l] + 0.5·I),
- *   which is row v of R_{L−1}·…·R_0 without forming the product;
- * - one layer: v·Ā[layer] (raw attention, no identity).
- */
-export function rolloutRow(attention: readonly Float32Array[], b: number, T: number, P: number, pooling: 'cls' | 'mean', layer?: number): Float32Array {
-  let v = new Float64Array(T);
-  if (pooling === 'cls') v[0] = 1;
-  else for (let i = P; i < T; i++) v[i] = 1 / (T - P);
-  const layers = layer === undefined ? attention.map((_, l) => l).reverse() : [layer];
-  for (const l of layers) {
-    const A = attention[l];
-    const base = b * T * T;
-    const next = new Float64Array(T);
-    for (let i = 0; i < T; i++) {
-      const vi = v[i];
-      if (vi === 0) continue;
-      const row = base + i * T;
-      if (layer !== undefined) {
-        for (let j = 0; j < T; j++) next[j] += vi * A[row + j];
-        continue;
-      }
-      // Row i of R = (0.5·Ā[i, :] + 0.5·e_i) / (0.5·Σ_j Ā[i, j] + 0.5)
-      let sum = 0;
-      for (let j = 0; j < T; j++) sum += A[row + j];
-      const w = vi / (0.5 * sum + 0.5);
-      for (let j = 0; j < T; j++) next[j] += 0.5 * w * A[row + j];
-      next[i] += 0.5 * w;
-    }
-    v = next;
-  }
-  return Float32Array.from(v.subarray(P));
-}
+// The types, the limits and the rollout, which the page needs without the explain kernels.
+export { EXPLAIN_MAX_BYTES, explainLimits, rolloutRow, type AttentionExplanation, type ExplainBudget, type ExplainOptions } from './explain_budget.js';

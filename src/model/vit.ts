@@ -17,7 +17,8 @@ import { defaultPreprocess, type PreprocessConfig } from './preprocess.js';
 import { firstNonFinite, imageList, inputLimit, maxAbs, nonFiniteRows } from './finite.js';
 import { decodeFiniteCheck, largestPerImage, type NonFiniteValue } from '../kernels/finite_check/reference.js';
 import { topk } from '../kernels/topk/op.js';
-import { Explainer, type AttentionExplanation, type ExplainOptions } from './explain.js';
+import type { Explainer } from './explain.js';
+import type { AttentionExplanation, ExplainOptions } from './explain_budget.js';
 
 export interface LoadOptions {
   /** Names GPU objects and errors; defaults to "vit". */
@@ -334,7 +335,7 @@ export class ViTModel {
     const plans = [...this.plans.values()];
     this.plans.clear();
     // Plans free their buffers after the runs queued on them; the weights go only after that.
-    await Promise.all([...plans.map((p) => p.then((plan) => plan.destroy(), () => undefined)), ...this.retiring, this.explainer?.dispose()]);
+    await Promise.all([...plans.map((p) => p.then((plan) => plan.destroy(), () => undefined)), ...this.retiring, this.explainer?.then((e) => e.dispose(), () => undefined)]);
     this.owner.destroyAll();
   }
 
@@ -382,8 +383,11 @@ export class ViTModel {
     return batch;
   }
 
-  /** The explain plan (src/model/explain.ts), made on the first explain() call. */
-  private explainer: Explainer | undefined;
+  /**
+   * The explain plan (src/model/explain.ts), made on the first explain() call. Its module is
+   * imported then: the browser bundle loads the explain kernels only for a page that explains.
+   */
+  private explainer: Promise<Explainer> | undefined;
 
   /**
    * What the model attends to: per layer the head-averaged attention and each head's mean
@@ -397,12 +401,19 @@ export class ViTModel {
     if (bad >= 0) throw this.nonFiniteInput(this.locate(pixels, bad), batch);
     const per = pixels.length / batch;
     this.checkLargest(Array.from({ length: batch }, (_, i) => maxAbs(pixels.subarray(i * per, (i + 1) * per))), batch);
-    this.explainer ??= new Explainer({
-      device: this.device, config: this.config, label: this.label, halfWeights: this.halfWeights, onProgress: this.onProgress,
-      weight: (name) => this.weight(name),
-      kernels: (b) => this.graphKernels(b),
-    });
-    return this.explainer.run(pixels, batch, options);
+    this.explainer ??= import('./explain.js').then(
+      ({ Explainer }) =>
+        new Explainer({
+          device: this.device, config: this.config, label: this.label, halfWeights: this.halfWeights, onProgress: this.onProgress,
+          weight: (name) => this.weight(name),
+          kernels: (b) => this.graphKernels(b),
+        }),
+      (e: unknown) => {
+        this.explainer = undefined; // a chunk that failed to load is tried again next time
+        throw e;
+      },
+    );
+    return (await this.explainer).run(pixels, batch, options);
   }
 
   private readonly chosen = new Map<number, Record<string, string>>();

@@ -189,8 +189,8 @@ describe('explain: kernel variants', () => {
     const f = loadFixture('tiny_mean');
     const w = readWeights(f.model, 'tiny_mean');
     const ref = explainReference(w, f.input, 2);
-    type Internals = { explainer: { plan: { plan: Promise<{ plan: { kernels: { kernel: string }[] } }> } } };
-    const explainKernels = async (m: ViTModel) => (await (m as unknown as Internals).explainer.plan.plan).plan.kernels.map((k) => k.kernel);
+    type Internals = { explainer: Promise<{ plan: { plan: Promise<{ plan: { kernels: { kernel: string }[] } }> } }> };
+    const explainKernels = async (m: ViTModel) => (await (await (m as unknown as Internals).explainer).plan.plan).plan.kernels.map((k) => k.kernel);
     const plain = await ViTModel.fromWeights(device, w, { label: 'tiny_mean.twin', batch: 2 });
     models.push(plain);
     compare('tiny_mean, default variants', await plain.explain(f.input), ref);
