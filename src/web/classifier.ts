@@ -16,8 +16,12 @@ import { WorkerClassifier } from './worker_client.js';
  */
 export async function createImageClassifier(options: ClassifierOptions): Promise<ImageClassifier> {
   try {
-    options = readOptions(options);
-    checkOptions(options);
+    try {
+      options = readOptions(options);
+      checkOptions(options);
+    } catch (e) {
+      throw asWebvitError(e, 'BAD_ARGUMENT'); // a hostile value (a Proxy's trap) that throws while checked
+    }
     if (options.onProgress) options = { ...options, onProgress: isolated(options.onProgress) };
     checkAborted(options.signal, 'before it started');
     if (options.worker !== undefined && options.worker !== false) {

@@ -74,10 +74,15 @@ export class Engine implements ImageClassifier {
     checkOptions(options);
     // The device first: without WebGPU (no navigator.gpu, no adapter, a factory that fails) this
     // fails before a byte of the weights is downloaded.
+    // Bytes are copied now (fetchModel copies before its first await): the caller may transfer or
+    // detach its buffer while the device starts.
+    const m = options.model;
+    const early = m instanceof ArrayBuffer || ArrayBuffer.isView(m) ? fetchModel(m, options, (bytes, source) => readWeights(bytes, source)) : undefined;
+    early?.catch(() => undefined); // reported below, once the device is there (or its error first)
     const device = await newDevice(options);
     let engine: Engine;
     try {
-      const fetched = await fetchModel(options.model, options, (bytes, source) => readWeights(bytes, source));
+      const fetched = await (early ?? fetchModel(options.model, options, (bytes, source) => readWeights(bytes, source)));
       const c = fetched.value.config;
       if (c.num_channels !== 1 && c.num_channels !== 3) {
         throw new WebvitError('BAD_CONFIG', `${fetched.source}: takes ${c.num_channels}-channel images; the image classifier handles 1-channel (greyscale) and 3-channel (RGB) models`);
@@ -475,7 +480,15 @@ export function checkOptions(o: ClassifierOptions): void {
   const b = o.maxBatch;
   if (b !== undefined && (!Number.isInteger(b) || b < 1 || b > MAX_BATCH_LIMIT)) throw new WebvitError('BAD_ARGUMENT', `maxBatch must be a whole number from 1 to ${MAX_BATCH_LIMIT}, got ${valueText(b)}`);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new WebvitError('BAD_ARGUMENT', 'onProgress must be a function');
-  if (o.signal !== undefined && typeof o.signal?.addEventListener !== 'function') throw new WebvitError('BAD_ARGUMENT', 'signal must be an AbortSignal');
+  const sig = o.signal;
+  if (sig !== undefined) {
+    try {
+      if (typeof sig.addEventListener != 'function') throw 0;
+      void sig.aborted; // a Proxy of a signal throws here (Illegal invocation), not at the first check
+    } catch {
+      throw new WebvitError('BAD_ARGUMENT', 'signal must be an AbortSignal');
+    }
+  }
   const t = o.idleTimeoutMs;
   if (t !== undefined && !(Number.isInteger(t) && t >= 0 && t < 2 ** 31)) throw new WebvitError('BAD_ARGUMENT', `idleTimeoutMs must be whole milliseconds from 0 (none) to 2147483647, got ${valueText(t)}`);
   checkMoreOptions(o);

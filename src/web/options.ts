@@ -66,6 +66,7 @@ export function checkMoreOptions(o: ClassifierOptions): void {
   }
   if (o.integrity !== undefined) parseIntegrity(o.integrity);
   if (o.caches !== undefined && typeof o.caches?.open !== 'function') throw must('caches', 'a CacheStorage', o.caches);
+  if (o.cache !== undefined && o.cache !== false && typeof o.cache != 'string') throw must('cache', 'a cache name (string) or false', o.cache);
   if (o.fetch !== undefined && typeof o.fetch !== 'function') throw must('fetch', 'a function', o.fetch);
   if (tune !== undefined && typeof tune !== 'boolean' && typeof tune?.get !== 'function') throw must('tune', 'true, false or a TuneStore', tune);
 }

@@ -58,11 +58,23 @@ export const valueText = (x: unknown): string => (typeof x == 'object' || typeof
  * A browser error's message without Chromium's "Failed to execute 'f' on 'Window': " ('WorkerGlobalScope'
  * in a worker), so that the same failure reads the same on the page and in the worker.
  */
-export const why = (e: unknown): string => String((e as Error)?.message ?? e).replace(/^Failed to execute '[^']*' on '[^']*': /, '');
+export const why = (e: unknown): string => {
+  try {
+    return String((e as Error)?.message ?? e).replace(/^Failed to execute '[^']*' on '[^']*': /, '');
+  } catch {
+    return 'a value that cannot be shown as text'; // a thrown object whose message or toString throws
+  }
+};
 
 /** `e` if it is a WebvitError, else one of `code` keeping its name and message: all the app ever gets. */
-export const asWebvitError = (e: unknown, code: WebvitErrorCode = 'GPU'): WebvitError =>
-  e instanceof WebvitError ? e : new WebvitError(code, `${(e as Error)?.name ?? 'Error'}: ${why(e)}`, { cause: e });
+export function asWebvitError(e: unknown, code: WebvitErrorCode = 'GPU'): WebvitError {
+  try {
+    if (e instanceof WebvitError) return e;
+    return new WebvitError(code, `${String((e as Error)?.name ?? 'Error')}: ${why(e)}`, { cause: e });
+  } catch {
+    return new WebvitError(code, why(e), { cause: e }); // a Proxy whose traps throw
+  }
+}
 
 /** `u` made absolute against the page; not a URL: a `code` error naming `what`. */
 export function absoluteUrl(u: string | URL, what: string, code: WebvitErrorCode): string {
@@ -88,7 +100,12 @@ export const nameOf = (i: number, n: number): string => (n === 1 ? 'the image' :
  * images, bitmaps and frames are read when the call runs.
  */
 export function taken(list: ImageSource[]): ImageSource[] {
-  return list.map((s, i) => (isRgbaPixels(s) ? checkPixels(s, nameOf(i, list.length), true) : s));
+  try {
+    return [...list].map((s, i, all) => (isRgbaPixels(s) ? checkPixels(s, nameOf(i, all.length), true) : s));
+  } catch (e) {
+    // A getter or Proxy of the caller's that throws while its images are looked at.
+    throw asWebvitError(e, 'BAD_INPUT');
+  }
 }
 
 function checkPixels(p: RgbaPixels, name: string, copy?: boolean): RgbaPixels {

@@ -87,11 +87,15 @@ export async function fetchModel<T>(model: ModelSource, options: FetchModelOptio
     throw new WebvitError('BAD_ARGUMENT', `model must be a URL (string or URL), an ArrayBuffer, a typed array or a Response, got ${describeSource(model)}`);
   }
   const url = absoluteUrl(model, 'model URL', 'BAD_ARGUMENT');
+  // Chromium takes URLs up to 2 MiB; its Cache Storage matched a longer one to another model's entry.
+  if (url.length > 2 ** 21) throw new WebvitError('BAD_ARGUMENT', `the model URL is ${url.length} characters, longer than browsers take (2 MiB)`);
   // How messages (and info.source) name it: a URL with a 2 MB query makes no 2 MB message.
   const source = clip(url);
   const cache = await openCache(options);
   if (cache) {
-    const hit = await cache.match(url).catch(() => undefined);
+    const hit = await Promise.resolve()
+      .then(() => cache.match(url))
+      .catch(() => undefined);
     if (hit) {
       try {
         const bytes = await readBody(hit, `${source} (cached)`, options, WEIGHTS_CAP, true);
@@ -165,8 +169,13 @@ async function openCache(options: FetchModelOptions): Promise<Cache | undefined>
   if (options.cache === false) return undefined;
   const storage = options.caches ?? globalThis.caches;
   if (!storage) return undefined;
-  // Cache Storage can refuse (private browsing, storage disabled): then every visit downloads.
-  return storage.open(options.cache ?? DEFAULT_CACHE).catch(() => undefined);
+  // Cache Storage can refuse (private browsing, storage disabled), or an app's own `caches` fail
+  // or be no cache: then every visit downloads.
+  const name = options.cache ?? DEFAULT_CACHE;
+  const c = await Promise.resolve()
+    .then(() => storage.open(name))
+    .catch(() => undefined);
+  return typeof c?.match == 'function' && typeof c.put == 'function' ? c : undefined;
 }
 
 const isResponse = (x: unknown): x is Response => typeof Response !== 'undefined' && x instanceof Response;

@@ -17,7 +17,11 @@ export type WireOptions = Omit<ClassifierOptions, 'model' | 'device' | 'onProgre
  * The page's first message is 'hello'; the worker answers with this. Raise it with any change to
  * Request or Reply, so a page and a worker script of different webvit builds refuse each other.
  */
-export const WIRE_VERSION = 1;
+export const WIRE_VERSION = 2;
+
+/** The worker says it is alive this often (ms); the page gives it up after ALIVE_LOST_MS of silence while calls wait. */
+export const ALIVE_MS = 2000;
+export const ALIVE_LOST_MS = 30_000;
 
 export type Request =
   | { id: number; type: 'hello' }
@@ -33,5 +37,6 @@ export type Request =
 
 export type Reply =
   | { type: 'progress'; event: WebProgress }
+  | { type: 'alive' }
   | { id: number; ok: true; value: unknown; info?: ClassifierInfo }
   | { id: number; ok: false; error: { code: WebvitErrorCode; message: string } };

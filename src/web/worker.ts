@@ -6,7 +6,7 @@ import { WebvitError } from '../errors.js';
 import { Engine } from './engine.js';
 import { asWebvitError } from './sources.js';
 import type { ClassifierInfo } from './types.js';
-import { WIRE_VERSION, type Reply, type Request } from './wire.js';
+import { ALIVE_MS, WIRE_VERSION, type Reply, type Request } from './wire.js';
 
 declare const self: { onmessage: ((e: MessageEvent<Request>) => void) | null; postMessage(m: Reply, transfer?: Transferable[]): void };
 
@@ -64,6 +64,10 @@ function closeSources(m: Exclude<Request, { type: 'abort' }>): void {
   if (m.type !== 'classify' && m.type !== 'embed' && m.type !== 'profile' && m.type !== 'explain') return;
   for (const s of m.sources) if (typeof (s as ImageBitmap).close === 'function') (s as ImageBitmap).close();
 }
+
+// A heartbeat: a page whose calls wait on a worker that was terminated (by the app) or whose
+// thread is stuck hears nothing, and gives it up (worker_client.ts).
+setInterval(() => post({ type: 'alive' }), ALIVE_MS);
 
 self.onmessage = (e: MessageEvent<Request>) => {
   const m = e.data;

@@ -5,7 +5,10 @@ import type { ClassifyProfile } from './profile.js';
 import { topKOf } from './options.js';
 import { SerialQueue } from './queue.js';
 import { aborted, checkAborted, DEFAULT_IDLE_MS, fetchModel } from './weights.js';
-import { WIRE_VERSION, type Reply, type Request, type WireOptions, type WireSource } from './wire.js';
+import { ALIVE_LOST_MS, WIRE_VERSION, type Reply, type Request, type WireOptions, type WireSource } from './wire.js';
+
+/** Workers given by the app that serve a classifier: one Worker cannot serve two (their replies would cross). */
+const serving = new WeakSet<Worker>();
 
 /** How long the worker has to load and answer 'hello': another script never answers. */
 const HELLO_MS = 10_000;
@@ -62,8 +65,12 @@ export class WorkerClassifier implements ImageClassifier {
     checkAborted(signal, 'before the worker started');
     let worker: Worker;
     let where = '(the Worker given)';
-    if (typeof w === 'object' && w !== null && typeof (w as Worker).postMessage === 'function') worker = w as Worker;
-    else {
+    if (typeof w === 'object' && w !== null && typeof (w as Worker).postMessage === 'function') {
+      worker = w as Worker;
+      if (serving.has(worker)) throw new WebvitError('BAD_ARGUMENT', 'worker: this Worker already serves a classifier; give each classifier its own (or worker: true)');
+      serving.add(worker);
+    } else {
+      if (typeof w !== 'string' && !(w instanceof URL) && w !== true) throw new WebvitError('BAD_ARGUMENT', 'worker must be true, a URL (string or URL) or a Worker');
       if (typeof Worker === 'undefined') throw new WebvitError('BAD_ARGUMENT', 'worker: true needs Web Workers, which this environment lacks');
       // For messages: the URL the unbundled file asks for (a bundler rewrites the one below; a
       // second `new URL('./webvit.worker.js', import.meta.url)` here would make it emit the worker twice).
@@ -193,6 +200,17 @@ export class WorkerClassifier implements ImageClassifier {
     if (this.disposed) return Promise.reject(new WebvitError('DISPOSED', 'the classifier was disposed; create a new one'));
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
+    // While calls wait, a worker silent for ALIVE_LOST_MS (it says it is alive every ALIVE_MS) is
+    // gone: terminated by the app, or its thread stuck. Every waiting call then fails.
+    if (!this.pending.size) this.heard = Date.now();
+    this.watch ??= setInterval(() => {
+      if (!this.pending.size) {
+        clearInterval(this.watch);
+        this.watch = undefined;
+      } else if (Date.now() - this.heard > ALIVE_LOST_MS) {
+        this.fail(new WebvitError('WORKER', `webvit's worker has not answered for ${ALIVE_LOST_MS / 1000} s: it was terminated, or its thread is stuck; create a new classifier`));
+      }
+    }, ALIVE_LOST_MS / 6);
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       try {
@@ -206,9 +224,15 @@ export class WorkerClassifier implements ImageClassifier {
     });
   }
 
+  /** When the worker was last heard from (any message), and the timer that gives it up when silent. */
+  private heard = Date.now();
+  private watch?: ReturnType<typeof setInterval>;
+
   private receive(m: Reply): void {
+    this.heard = Date.now();
+    if (typeof m !== 'object' || m === null) return; // not webvit's worker: the handshake fails it
     if ('type' in m) {
-      this.options.onProgress?.(m.event);
+      if (m.type === 'progress') this.options.onProgress?.(m.event);
       return;
     }
     const p = this.pending.get(m.id);
@@ -226,6 +250,8 @@ export class WorkerClassifier implements ImageClassifier {
     this.failure ??= e;
     for (const p of this.pending.values()) p.reject(e);
     this.pending.clear();
+    clearInterval(this.watch);
+    this.watch = undefined;
   }
 }
 

@@ -1,0 +1,189 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStaticServer } from '../../scripts/static-server.mjs';
+
+// What the third hostile run of the web API found (issue 17), in headless Chromium on
+// SwiftShader: a worker that goes away, a Worker shared by two classifiers, a worker script that
+// answers junk, an over-long model URL, images and options whose getters or Proxy traps throw, a
+// buffer detached while create runs, option values of the wrong kind. Each ends in a WebvitError
+// with its code, in bounded time, with nothing uncaught on the page.
+const CHROMIUM = process.env.WEBVIT_CHROMIUM ?? '/usr/bin/chromium';
+const ARGS = ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const REPO = resolve(import.meta.dirname, '..', '..');
+
+let server: { url: string; close: () => Promise<void> } | undefined;
+let browser: Browser | undefined;
+let page: Page;
+let scratch: string;
+const log: string[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(join(REPO, 'dist', 'webvit.worker.js'))) throw new Error('dist/webvit.worker.js is missing: run `npm run build` first');
+  scratch = mkdtempSync(join(tmpdir(), 'webvit-hostile-web-'));
+  // A script that is not webvit's worker: it answers every message with junk.
+  writeFileSync(join(scratch, 'junk.js'), "self.onmessage = () => { self.postMessage('junk'); self.postMessage(null); self.postMessage(42); };\n");
+  writeFileSync(join(scratch, 'index.html'), '<!doctype html><title>hostile</title>\n');
+  server = await startStaticServer({
+    page: join(scratch, 'index.html'),
+    mounts: [
+      ['/dist/', join(REPO, 'dist')],
+      ['/models/', join(REPO, 'models')],
+      ['/scratch/', scratch],
+    ],
+  });
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60_000 });
+  page = await browser.newPage();
+  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => log.push(`[uncaught] ${e.stack ?? e}`));
+  await page.goto(`${server.url}/`);
+  // A string, not a function: vitest would rewrite a dynamic import in a function's source.
+  await page.evaluate(`(async () => {
+    window.webvit = await import('/dist/webvit.browser.js');
+    window.MODEL = '/models/fashion-mnist/model.safetensors';
+    // Every case's outcome: { ok, value } or the error's { name, code, message }.
+    window.outcome = async (f) => {
+      try {
+        return { ok: true, value: await f() };
+      } catch (e) {
+        return { name: e?.name, code: e?.code, message: String(e?.message).slice(0, 300) };
+      }
+    };
+    window.bitmap = () => createImageBitmap(new ImageData(28, 28));
+  })()`);
+}, 120_000);
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+type Outcome = { ok?: boolean; value?: unknown; name?: string; code?: string; message?: string };
+const run = (code: string): Promise<Outcome> => page.evaluate(`outcome(async () => { ${code} })`) as Promise<Outcome>;
+const uncaught = () => log.filter((l) => l.startsWith('[uncaught]'));
+
+describe('worker mode: a worker that goes away or is not webvit\'s', () => {
+  it('a Worker the app terminates: the next call fails with WORKER within the silence limit (it hung), and dispose() resolves', async () => {
+    const t0 = Date.now();
+    const r = await run(`
+      const w = new Worker('/dist/webvit.worker.js', { type: 'module' });
+      const c = await webvit.createImageClassifier({ model: MODEL, worker: w, cache: false });
+      w.terminate();
+      const failed = await outcome(async () => c.classify(await bitmap()));
+      await c.dispose();
+      return failed;`);
+    const seconds = (Date.now() - t0) / 1000;
+    expect(r.ok, JSON.stringify(r)).toBe(true);
+    expect(r.value).toMatchObject({ name: 'WebvitError', code: 'WORKER' });
+    expect((r.value as Outcome).message).toMatch(/has not answered for 30 s: it was terminated/);
+    expect(seconds).toBeLessThan(120);
+  }, 180_000);
+
+  it('one Worker given to two classifiers: the second create is BAD_ARGUMENT (the first hung)', async () => {
+    const r = await run(`
+      const w = new Worker('/dist/webvit.worker.js', { type: 'module' });
+      const a = await webvit.createImageClassifier({ model: MODEL, worker: w, cache: false });
+      const second = await outcome(() => webvit.createImageClassifier({ model: MODEL, worker: w, cache: false }));
+      const first = (await a.classify(await bitmap(), { topK: 1 }))[0].index;
+      await a.dispose();
+      return { second, first };`);
+    const v = r.value as { second: Outcome; first: number };
+    expect(v.second).toMatchObject({ name: 'WebvitError', code: 'BAD_ARGUMENT' });
+    expect(v.second.message).toMatch(/already serves a classifier/);
+    expect(typeof v.first).toBe('number');
+  }, 120_000);
+
+  it('a script that answers junk: WORKER, and nothing uncaught on the page (receive threw on it)', async () => {
+    const before = uncaught().length;
+    const r = await run(`return webvit.createImageClassifier({ model: MODEL, worker: '/scratch/junk.js', cache: false });`);
+    expect(r).toMatchObject({ name: 'WebvitError', code: 'WORKER' });
+    expect(uncaught().slice(before)).toEqual([]);
+  }, 60_000);
+
+  it('worker: 1 or {} is BAD_ARGUMENT (they became the URLs /1 and /[object Object])', async () => {
+    for (const w of ['1', '{}']) {
+      const r = await run(`return webvit.createImageClassifier({ model: MODEL, worker: ${w} });`);
+      expect(r, w).toMatchObject({ name: 'WebvitError', code: 'BAD_ARGUMENT' });
+    }
+  });
+});
+
+describe('values that throw, or are of the wrong kind', () => {
+  it('an image whose getter or Proxy trap throws: BAD_INPUT on the page and in the worker (was the raw value)', async () => {
+    const r = await run(`
+      const out = {};
+      for (const worker of [false, true]) {
+        const c = await webvit.createImageClassifier({ model: MODEL, worker, cache: false });
+        const b = await bitmap();
+        out[worker] = [
+          await outcome(() => c.classify({ get data() { throw new Error('g'); }, width: 1, height: 1 })),
+          await outcome(() => c.classify(new Proxy({}, { get() { throw new Error('px'); } }))),
+          await outcome(() => c.classify(new Proxy([b, b], { get(t, k) { if (k === '1') throw new Error('e'); return t[k]; } }))),
+          await outcome(() => c.classify({ get data() { throw { toString() { throw new Error('ts'); } }; }, width: 1, height: 1 })),
+          await outcome(() => c.classify(b, { get topK() { throw { toString() { throw 1; } }; } })),
+          await outcome(() => c.embed({ get data() { throw new Error('g'); }, width: 1, height: 1 })),
+        ];
+        await c.dispose();
+      }
+      return out;`);
+    const v = r.value as Record<string, Outcome[]>;
+    for (const worker of ['false', 'true']) {
+      const [getter, proxy, proxyArray, unshowable, topK, embed] = v[worker];
+      for (const o of [getter, proxy, proxyArray, unshowable, embed]) expect(o, `worker ${worker}: ${JSON.stringify(o)}`).toMatchObject({ name: 'WebvitError', code: 'BAD_INPUT' });
+      expect(topK, `worker ${worker}`).toMatchObject({ name: 'WebvitError', code: 'BAD_ARGUMENT' });
+      expect(topK.message).toMatch(/options\.topK could not be read/);
+    }
+  }, 180_000);
+
+  it('options: a Proxy of a signal, a model Proxy whose trap throws, cache of the wrong kind, a 2 MB URL: BAD_ARGUMENT (were GPU)', async () => {
+    const r = await run(`
+      const ac = new AbortController();
+      return [
+        await outcome(() => webvit.createImageClassifier({ model: MODEL, signal: new Proxy(ac.signal, {}) })),
+        await outcome(() => webvit.createImageClassifier({ model: new Proxy({}, { getPrototypeOf() { throw new Error('proto trap'); } }) })),
+        await outcome(() => webvit.createImageClassifier({ model: MODEL, get cache() { throw { toString() { throw new Error('inner'); } }; } })),
+        await outcome(() => webvit.createImageClassifier({ model: MODEL, cache: true })),
+        await outcome(() => webvit.createImageClassifier({ model: MODEL, cache: {} })),
+        await outcome(() => webvit.createImageClassifier({ model: '/nothere?' + 'x'.repeat(2_100_000) })),
+      ];`);
+    const [signal, model, cacheGetter, cacheTrue, cacheObject, longUrl] = r.value as Outcome[];
+    for (const o of [signal, model, cacheGetter, cacheTrue, cacheObject, longUrl]) expect(o, JSON.stringify(o)).toMatchObject({ name: 'WebvitError', code: 'BAD_ARGUMENT' });
+    expect(signal.message).toBe('signal must be an AbortSignal');
+    expect(cacheGetter.message).toMatch(/options\.cache could not be read \(a value that cannot be shown as text\)/);
+    expect(cacheTrue.message).toMatch(/cache must be a cache name \(string\) or false/);
+    expect(longUrl.message).toMatch(/longer than browsers take/);
+  }, 120_000);
+
+  it('a model buffer detached while create runs: the page, like the worker, took its copy at the call', async () => {
+    const r = await run(`
+      const out = {};
+      for (const worker of [false, true]) {
+        const buf = await (await fetch(MODEL)).arrayBuffer();
+        const p = webvit.createImageClassifier({ model: buf, worker });
+        structuredClone(buf, { transfer: [buf] });
+        const c = await p;
+        out[worker] = (await c.classify(await bitmap(), { topK: 1 })).length;
+        await c.dispose();
+      }
+      return out;`);
+    expect(r.value).toEqual({ false: 1, true: 1 });
+  }, 120_000);
+
+  it('caches whose open() throws, or gives no cache: a plain download (was GPU)', async () => {
+    const r = await run(`
+      const out = [];
+      for (const caches of [{ open() { throw new Error('quota'); } }, { async open() { return {}; } }]) {
+        const c = await webvit.createImageClassifier({ model: MODEL, caches });
+        out.push(c.info.source.endsWith('model.safetensors'));
+        await c.dispose();
+      }
+      return out;`);
+    expect(r.value, JSON.stringify(r)).toEqual([true, true]);
+  }, 120_000);
+
+  it('left nothing uncaught on the page', () => {
+    expect(uncaught()).toEqual([]);
+  });
+});
