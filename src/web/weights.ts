@@ -138,12 +138,14 @@ export async function download(url: string, options: FetchModelOptions, what: st
   const w = watch(label, options);
   try {
     let response: Response;
-    const pending = fetchImpl(url, { signal: w.signal });
+    // A fetch of the app's that throws at once is a failed download too, as one that rejects.
+    const pending = Promise.resolve().then(() => fetchImpl(url, { signal: w.signal }));
     try {
       response = await w.race(pending);
+      if (!isResponse(response)) throw new TypeError(`fetch() gave ${describeSource(response)}, not a Response`);
     } catch (e) {
       // A fetch that ignores the signal may still answer: its body is not read.
-      pending.then((r) => r.body?.cancel(), () => undefined);
+      pending.then((r) => r?.body?.cancel(), () => undefined);
       if (e instanceof WebvitError) throw e;
       throw new WebvitError('NETWORK', `${what} ${shown}: ${clip(why(e))} (offline, a wrong host, or the server does not allow this origin: CORS)`, { cause: e });
     }

@@ -121,6 +121,17 @@ describe('messages stay short whatever the values', () => {
   });
 });
 
+describe("an app's fetch that misbehaves (hostile run, round 3)", () => {
+  it('one that throws at once is NETWORK, as one that rejects (was GPU); one that gives no Response is NETWORK saying so (was "HTTP undefined")', async () => {
+    const throws = (() => {
+      throw new TypeError('nope');
+    }) as unknown as typeof fetch;
+    await expectWebvitError(() => fetchModel(URL_, { fetch: throws, cache: false }, parse), 'NETWORK', [URL_, 'nope']);
+    const answer42 = (async () => 42) as unknown as typeof fetch;
+    await expectWebvitError(() => fetchModel(URL_, { fetch: answer42, cache: false }, parse), 'NETWORK', [URL_, 'fetch() gave number, not a Response']);
+  });
+});
+
 describe('options are checked at create, each named, before the device or the download', () => {
   const requested: string[] = [];
   const device = () => {
