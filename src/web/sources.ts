@@ -176,8 +176,10 @@ export async function finish(calls: Promise<unknown>, stop: AbortController): Pr
  */
 async function loaded(img: HTMLImageElement, name: string, { ms = 0, signal }: Wait): Promise<void> {
   if (img.complete) return;
-  const refused = () => new WebvitError('BAD_INPUT', `${name}: ${clip(whatOf(img))} is not loaded (loading=lazy off-screen / stalled): wait for its load event or pass an ImageBitmap`);
-  if (img.loading === 'lazy') throw refused();
+  // Lazy and off-screen: it may never load (BAD_INPUT); loading but stalled: a download that
+  // received nothing for `ms` (NETWORK, as an image given by URL).
+  const refused = (code: 'BAD_INPUT' | 'NETWORK') => new WebvitError(code, `${name}: ${clip(whatOf(img))} is not loaded (${code == 'NETWORK' ? `stalled for ${ms} ms` : 'loading=lazy off-screen'}): wait for its load event or pass an ImageBitmap`);
+  if (img.loading === 'lazy') throw refused('BAD_INPUT');
   await new Promise<void>((resolve, reject) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const end = (e?: unknown) => {
@@ -194,7 +196,7 @@ async function loaded(img: HTMLImageElement, name: string, { ms = 0, signal }: W
     img.addEventListener('load', ok);
     img.addEventListener('error', ok);
     signal?.addEventListener('abort', stop);
-    if (ms > 0) timer = setTimeout(() => end(refused()), ms);
+    if (ms > 0) timer = setTimeout(() => end(refused('NETWORK')), ms);
     if (signal?.aborted) stop();
   });
 }

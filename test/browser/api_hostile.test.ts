@@ -1,4 +1,6 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -18,6 +20,9 @@ let server: { url: string; close: () => Promise<void> } | undefined;
 let browser: Browser | undefined;
 let page: Page;
 let scratch: string;
+/** Another origin whose /stall.png sends a PNG's first 50 bytes, then nothing. */
+let stall: Server | undefined;
+let stallUrl: string;
 const log: string[] = [];
 
 beforeAll(async () => {
@@ -34,6 +39,12 @@ beforeAll(async () => {
       ['/scratch/', scratch],
     ],
   });
+  stall = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'image/png', 'access-control-allow-origin': '*' });
+    res.write(readFileSync(join(REPO, 'examples', 'bag.png')).subarray(0, 50)); // a PNG's start, then nothing
+  });
+  await new Promise<void>((r) => stall!.listen(0, '127.0.0.1', r));
+  stallUrl = `http://127.0.0.1:${(stall.address() as AddressInfo).port}/stall.png`;
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60_000 });
   page = await browser.newPage();
   page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
@@ -57,6 +68,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await server?.close();
+  stall?.closeAllConnections();
+  stall?.close();
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
@@ -181,6 +194,25 @@ describe('values that throw, or are of the wrong kind', () => {
       }
       return out;`);
     expect(r.value, JSON.stringify(r)).toEqual([true, true]);
+  }, 120_000);
+
+  it('an <img> whose download stalls: NETWORK after idleTimeoutMs, as an image by URL (was BAD_INPUT), in both modes', async () => {
+    const r = await run(`
+      const out = {};
+      for (const worker of [false, true]) {
+        const c = await webvit.createImageClassifier({ model: MODEL, worker, cache: false, idleTimeoutMs: 1000 });
+        const img = new Image();
+        img.crossOrigin = 'anonymous';
+        img.src = ${JSON.stringify('STALL')} + '?' + worker;
+        out[worker] = await outcome(() => c.classify(img));
+        await c.dispose();
+      }
+      return out;`.replace('"STALL"', JSON.stringify(stallUrl)));
+    const v = r.value as Record<string, Outcome>;
+    for (const worker of ['false', 'true']) {
+      expect(v[worker], JSON.stringify(v[worker])).toMatchObject({ name: 'WebvitError', code: 'NETWORK' });
+      expect(v[worker].message).toMatch(/is not loaded \(stalled for 1000 ms\)/);
+    }
   }, 120_000);
 
   it('left nothing uncaught on the page', () => {
