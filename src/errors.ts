@@ -29,6 +29,16 @@ export type WebvitErrorCode =
   | 'MISSING_PACKAGE'
   | 'GPU';
 
+/** Every code, at run time: a code that crossed a boundary (a worker's reply) is checked against it. */
+export const isErrorCode = (c: unknown): c is WebvitErrorCode =>
+  Object.hasOwn(
+    {
+      NO_WEBGPU: 0, NO_ADAPTER: 0, DEVICE_LIMITS: 0, BAD_WEIGHTS: 0, BAD_CONFIG: 0, BAD_INPUT: 0, BAD_ARGUMENT: 0, BINDING_MISMATCH: 0, SHADER: 0,
+      DISPOSED: 0, IO: 0, NETWORK: 0, DEVICE_LOST: 0, ABORTED: 0, WORKER: 0, MISSING_PACKAGE: 0, GPU: 0,
+    } satisfies Record<WebvitErrorCode, 0>,
+    c as string,
+  );
+
 export class WebvitError extends Error {
   readonly code: WebvitErrorCode;
   constructor(code: WebvitErrorCode, message: string, options?: { cause?: unknown }) {

@@ -410,7 +410,7 @@ export class ViTModel {
         }),
       (e: unknown) => {
         this.explainer = undefined; // a chunk that failed to load is tried again next time
-        throw e;
+        throw new WebvitError('NETWORK', `${this.label}: the explain module could not be loaded (${(e as Error)?.message}); deploy the webvit.browser-*.js chunks beside webvit.browser.js`, { cause: e });
       },
     );
     return (await this.explainer).run(pixels, batch, options);

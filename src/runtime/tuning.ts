@@ -1,10 +1,8 @@
 import { checkForcedKernels, opDefinition, OPS, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
-import { variantNames, type DispatchContext, type OpDefinition, type Precision, type TuningSpec, type VariantInfo } from '../kernels/definition.js';
-import { unavailableReason, variantTol } from '../kernels/kernel.js';
-import { rng } from '../kernels/sample.js';
+import { variantNames, type OpDefinition, type Precision, type TuningSpec, type VariantInfo } from '../kernels/definition.js';
+import { unavailableReason } from '../kernels/kernel.js';
 import { adapterIdentity } from './device.js';
-import { relL2 } from '../kernels/reference_math.js';
-import { StandaloneDispatch, timingRepeats } from './standalone.js';
+import type { Timer } from './tune_timing.js';
 import type { ProgressCallback } from './progress.js';
 
 /** Where tuning results live: localStorage in browsers, a JSON file in Node, memory otherwise. */
@@ -60,9 +58,6 @@ function candidates(device: GPUDevice, def: OpDefinition, problem: object, preci
  */
 const TUNING_VERSION = 2;
 
-/** The most rows (tokens × images) a tuning run times; larger problems are timed on this many. */
-const TUNE_MAX_ROWS = 1024;
-
 /** Short hash of the candidate set (and TUNING_VERSION): a new or removed variant retunes. */
 function fingerprint(names: string[]): string {
   let h = 0x811c9dc5;
@@ -70,84 +65,8 @@ function fingerprint(names: string[]): string {
   return h.toString(36);
 }
 
-/** Seed of the tuner's inputs (drawn by each op definition's `sample`, as in the tests). */
-const TUNE_SEED = 1;
-
-/** Times one run of a candidate: GPU timestamps (or wall time without them). TuneOptions.time replaces it in tests. */
-type Timer = (op: string, variant: string, measure: () => Promise<number>) => Promise<number>;
 
 const measured: Timer = (_op, _variant, measure) => measure();
-
-/**
- * Times each candidate on the problem and returns the fastest one whose output matches the
- * default variant's (relative L2 within the op's tolerance; the default is validated against
- * float64 by the tests). A candidate that fails to compile, or disagrees, is never chosen. Two
- * rounds keep first-use tuning short: candidates are validated and timed once (whole families
- * skipped when their first member is 2× behind), then only those within 1.5× of the best first
- * time are timed twice more and ranked by their median of three.
- */
-async function pickFastest(
-  device: GPUDevice, def: OpDefinition, tuning: TuningSpec<object, string>, candidates: string[], problem: object, time: Timer,
-): Promise<{ choice: string; times: Record<string, number>; rejected: string[] }> {
-  const dflt = def.defaultVariant;
-  const shape = tuning.timed(problem, TUNE_MAX_ROWS);
-  const inputs = def.sample(shape, rng(TUNE_SEED));
-  const ctx: DispatchContext = { label: `tune.${def.name}`, maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize };
-  const runs = new Map<string, number[]>();
-  const rejected: string[] = [];
-  let reference: Float32Array | undefined;
-  const measure = async (v: string, count: number, validate: boolean): Promise<void> => {
-    let s: StandaloneDispatch | undefined;
-    try {
-      s = await StandaloneDispatch.create(device, (b) => def.dispatch(shape, v, b, ctx), { inputs, outputs: { out: def.outputLength(shape) } }, { repeat: timingRepeats(device) });
-      if (validate) {
-        s.poison();
-        await s.run();
-        const out = await s.read('out');
-        if (v === dflt) reference = out;
-        // An f16 variant is held to F16_TOL: the default is float32, validated against float64.
-        else if (!reference || !(relL2(out, reference) <= variantTol(def.tol, (def.variants as Record<string, VariantInfo>)[v]))) {
-          rejected.push(v);
-          return;
-        }
-      }
-      const ms = runs.get(v) ?? [];
-      for (let i = 0; i < count; i++) ms.push(await time(def.name, v, async () => (await s!.time()).ms));
-      runs.set(v, ms);
-    } catch {
-      // A variant this adapter cannot compile or run is simply not a candidate.
-    } finally {
-      s?.destroy();
-    }
-  };
-  // Round 1, by family (the name before the first '_': tiled_32x64 is a 'tiled'): the default and
-  // the first member of every other family, then the other members only of families whose first
-  // member came within 2× of the best. Each candidate costs a shader compile (seconds on CPU
-  // drivers), and a family that lost by 2× rarely has a member that wins.
-  const family = (v: string) => v.split('_')[0];
-  const order = [dflt, ...candidates.filter((c) => c !== dflt)];
-  const leaders = order.filter((v, i) => order.findIndex((w) => family(w) === family(v)) === i);
-  for (const v of leaders) await measure(v, 1, true);
-  const bestOf = () => Math.min(...[...runs.values()].map((r) => r[0]));
-  for (const v of order) {
-    if (leaders.includes(v)) continue;
-    const leader = leaders.find((w) => family(w) === family(v))!;
-    const lt = runs.get(leader)?.[0];
-    if (lt !== undefined && lt <= 2 * bestOf()) await measure(v, 1, true);
-  }
-  const first = bestOf();
-  for (const [v, r] of runs) if (r[0] <= 1.5 * first) await measure(v, 2, false);
-  const times: Record<string, number> = {};
-  let best: { v: string; ms: number } = { v: dflt, ms: Infinity };
-  for (const [v, r] of runs) {
-    const sorted = [...r].sort((x, y) => x - y);
-    const ms = sorted[Math.floor(sorted.length / 2)];
-    times[v] = ms;
-    // Only candidates timed three times compete (a single fast run may be noise).
-    if (r.length >= 3 && ms < best.ms) best = { v, ms };
-  }
-  return { choice: best.v, times, rejected };
-}
 
 /** How tuneKernels decides what it does not find in the store. */
 export interface TuneOptions {
@@ -227,6 +146,8 @@ export async function tuneKernels(device: GPUDevice, nodes: readonly TuneNode[],
   const report = options.onProgress;
   for (const [i, p] of toTune.entries()) {
     report?.({ stage: 'tune', done: i, total: toTune.length, detail: i > 0 ? toTune[i - 1].what : undefined });
+    // The timing harness is imported here: a page that never tunes does not load it.
+    const { pickFastest } = await import('./tune_timing.js');
     const r = await pickFastest(device, p.def, p.tuning, p.usable, p.problem, options.time ?? measured);
     store!.set(p.key, r.choice);
     chosen[p.what] = r.choice;

@@ -1,7 +1,7 @@
 import { WebvitError } from '../errors.js';
 import { checkOptions, Engine } from './engine.js';
 import { isolated, readOptions } from './options.js';
-import { asWebvitError } from './sources.js';
+import { asWebvitError, why } from './sources.js';
 import type { ClassifierOptions, ImageClassifier } from './types.js';
 import { checkAborted } from './weights.js';
 import { WorkerClassifier } from './worker_client.js';
@@ -20,7 +20,8 @@ export async function createImageClassifier(options: ClassifierOptions): Promise
       options = readOptions(options);
       checkOptions(options);
     } catch (e) {
-      throw asWebvitError(e, 'BAD_ARGUMENT'); // a hostile value (a Proxy's trap) that throws while checked
+      // A hostile value (a Proxy's trap) that throws while checked.
+      throw e instanceof WebvitError ? e : new WebvitError('BAD_ARGUMENT', `the options could not be checked (${why(e)})`);
     }
     if (options.onProgress) options = { ...options, onProgress: isolated(options.onProgress) };
     checkAborted(options.signal, 'before it started');

@@ -6,9 +6,9 @@ import { readWeights, type LoadedWeights } from '../model/weights.js';
 import { BufferOwner, liveBuffers } from '../runtime/buffers.js';
 import { adapterIdentity, getDevice } from '../runtime/device.js';
 import { chunksOf } from './batching.js';
-import { profileImage, type ClassifyProfile } from './profile.js';
+import type { ClassifyProfile } from './profile.js';
 import { SerialQueue } from './queue.js';
-import { asWebvitError, describeSource, finish, nameOf, pixelsOf, taken, valueText, type Pixels, type Wait } from './sources.js';
+import { asWebvitError, describeSource, finish, isList, nameOf, pixelsOf, taken, valueText, type Pixels, type Wait } from './sources.js';
 import { TextureRows } from './texture_rows.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ClassifyOptions, ImageClassifier, ImageExplanation, ImageSource } from './types.js';
 import { rolloutRow } from '../model/explain_budget.js';
@@ -130,7 +130,7 @@ export class Engine implements ImageClassifier {
   classify(source: ImageSource, options?: ClassifyOptions): Promise<Classification[]>;
   classify(sources: ImageSource[], options?: ClassifyOptions): Promise<Classification[][]>;
   classify(sources: ImageSource | ImageSource[], options?: ClassifyOptions): Promise<Classification[] | Classification[][]> {
-    const many = Array.isArray(sources);
+    const many = isList(sources);
     let k: number;
     try {
       if (this.config.num_classes === 0) throw new WebvitError('BAD_INPUT', `${this.source}: this model has no classifier (num_classes 0); use embed() for its features`);
@@ -148,7 +148,7 @@ export class Engine implements ImageClassifier {
   embed(source: ImageSource): Promise<Float32Array>;
   embed(sources: ImageSource[]): Promise<Float32Array[]>;
   embed(sources: ImageSource | ImageSource[]): Promise<Float32Array | Float32Array[]> {
-    const many = Array.isArray(sources);
+    const many = isList(sources);
     return this.call(many ? sources : [sources], async (list) => {
       const rows = await this.withRuntime((rt) => this.run(rt, list, undefined, true));
       const out = rows.map((r) => r.features!);
@@ -181,6 +181,8 @@ export class Engine implements ImageClassifier {
             throw e;
           }
         };
+        // Imported on the first profile(): a page that only classifies does not load it.
+        const { profileImage } = await import('./profile.js');
         const p = await profileImage(rt, decode, (px) => gpuImage(rt, px, name), withTop ? this.planK : undefined).finally(() => rt.textures.trim());
         const top = (p.top ?? []).slice(0, k ?? 0).map((t) => ({ label: this.label(t.index), score: t.p, index: t.index }));
         return { ...p, top };
@@ -228,6 +230,8 @@ export class Engine implements ImageClassifier {
   }
 
   async stats(): Promise<ClassifierStats> {
+    // Once dispose() is called, its outcome, as in the worker: nothing held, and the calls made.
+    await this.disposing;
     const rt = this.rt;
     if (!rt) return { buffers: 0, bytes: 0, textures: 0, textureBytes: 0, calls: this.calls };
     const b = liveBuffers(rt.device);

@@ -99,12 +99,21 @@ export const nameOf = (i: number, n: number): string => (n === 1 ? 'the image' :
  * since (or a buffer transferred away), so pixels in memory are checked and copied now. DOM
  * images, bitmaps and frames are read when the call runs.
  */
+/** Array.isArray of a caller's value, which a revoked Proxy makes throw. */
+export function isList(x: unknown): x is ImageSource[] {
+  try {
+    return Array.isArray(x);
+  } catch (e) {
+    throw new WebvitError('BAD_INPUT', `the image could not be read (${why(e)})`);
+  }
+}
+
 export function taken(list: ImageSource[]): ImageSource[] {
   try {
     return [...list].map((s, i, all) => (isRgbaPixels(s) ? checkPixels(s, nameOf(i, all.length), true) : s));
   } catch (e) {
     // A getter or Proxy of the caller's that throws while its images are looked at.
-    throw asWebvitError(e, 'BAD_INPUT');
+    throw e instanceof WebvitError ? e : new WebvitError('BAD_INPUT', `an image could not be read (${why(e)})`);
   }
 }
 

@@ -104,7 +104,9 @@ export async function fetchModel<T>(model: ModelSource, options: FetchModelOptio
       } catch (e) {
         if ((e as WebvitError).code === 'ABORTED') throw e;
         // A stale or damaged copy (older model, other integrity, quota-truncated): fetch it again.
-        await cache.delete(url).catch(() => undefined);
+        await Promise.resolve()
+          .then(() => cache.delete(url))
+          .catch(() => undefined);
       }
     }
   }
@@ -117,7 +119,9 @@ export async function fetchModel<T>(model: ModelSource, options: FetchModelOptio
   if (cache) {
     // A full cache (quota) only costs the next visit a download.
     const headers = { 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) };
-    inCache = await cache.put(url, new Response(bytes as Uint8Array<ArrayBuffer>, { headers })).then(
+    inCache = await Promise.resolve()
+      .then(() => cache.put(url, new Response(bytes as Uint8Array<ArrayBuffer>, { headers })))
+      .then(
       () => true,
       () => false,
     );

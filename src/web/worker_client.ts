@@ -1,5 +1,5 @@
-import { WebvitError } from '../errors.js';
-import { absoluteUrl, asWebvitError, finish, nameOf, taken, wireSource, type Wait } from './sources.js';
+import { isErrorCode, WebvitError } from '../errors.js';
+import { absoluteUrl, asWebvitError, finish, isList, nameOf, taken, wireSource, type Wait } from './sources.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ImageExplanation, ClassifyOptions, ImageClassifier, ImageSource } from './types.js';
 import type { ClassifyProfile } from './profile.js';
 import { topKOf } from './options.js';
@@ -14,7 +14,8 @@ const serving = new WeakSet<Worker>();
 const HELLO_MS = 10_000;
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-type Pending = { resolve: (v: { value: unknown; info?: ClassifierInfo }) => void; reject: (e: unknown) => void };
+/** A call waiting for its reply; `list`: the reply's value must be an array (classify, embed). */
+type Pending = { resolve: (v: { value: unknown; info?: ClassifierInfo }) => void; reject: (e: unknown) => void; list?: boolean };
 
 /**
  * The classifier API with the work in a Web Worker (dist/webvit.worker.js). On this thread a
@@ -65,9 +66,9 @@ export class WorkerClassifier implements ImageClassifier {
     checkAborted(signal, 'before the worker started');
     let worker: Worker;
     let where = '(the Worker given)';
-    if (typeof w === 'object' && w !== null && typeof (w as Worker).postMessage === 'function') {
+    if (typeof w === 'object' && w !== null && typeof (w as Worker).postMessage === 'function' && typeof (w as Worker).terminate === 'function') {
       worker = w as Worker;
-      if (serving.has(worker)) throw new WebvitError('BAD_ARGUMENT', 'worker: this Worker already serves a classifier; give each classifier its own (or worker: true)');
+      if (serving.has(worker)) throw new WebvitError('BAD_ARGUMENT', 'worker: this Worker was given to a classifier before (which ends it when it fails or is disposed); give each classifier a new Worker, or worker: true');
       serving.add(worker);
     } else {
       if (typeof w !== 'string' && !(w instanceof URL) && w !== true) throw new WebvitError('BAD_ARGUMENT', 'worker must be true, a URL (string or URL) or a Worker');
@@ -126,7 +127,7 @@ export class WorkerClassifier implements ImageClassifier {
   classify(sources: ImageSource[], options?: ClassifyOptions): Promise<Classification[][]>;
   async classify(sources: ImageSource | ImageSource[], options?: ClassifyOptions): Promise<Classification[] | Classification[][]> {
     const topK = topKOf(options);
-    const many = Array.isArray(sources);
+    const many = isList(sources);
     const r = await this.send(many ? sources : [sources], (wire) => ({ type: 'classify', sources: wire, topK }));
     const rows = r.value as Classification[][];
     return many ? rows : rows[0];
@@ -135,7 +136,7 @@ export class WorkerClassifier implements ImageClassifier {
   embed(source: ImageSource): Promise<Float32Array>;
   embed(sources: ImageSource[]): Promise<Float32Array[]>;
   async embed(sources: ImageSource | ImageSource[]): Promise<Float32Array | Float32Array[]> {
-    const many = Array.isArray(sources);
+    const many = isList(sources);
     const rows = (await this.send(many ? sources : [sources], (wire) => ({ type: 'embed', sources: wire }))).value as Float32Array[];
     return many ? rows : rows[0];
   }
@@ -212,7 +213,7 @@ export class WorkerClassifier implements ImageClassifier {
       }
     }, ALIVE_LOST_MS / 6);
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, list: m.type === 'classify' || m.type === 'embed' });
       try {
         this.worker.postMessage({ ...m, id } as Request, transfer);
       } catch (e) {
@@ -238,11 +239,16 @@ export class WorkerClassifier implements ImageClassifier {
     const p = this.pending.get(m.id);
     if (!p) return;
     this.pending.delete(m.id);
-    if (m.ok) {
+    const e = (m as { error?: { code?: unknown; message?: unknown } }).error;
+    if (m.ok === true && (m.info === undefined || (typeof m.info == 'object' && m.info !== null)) && (!p.list || Array.isArray(m.value))) {
       if (m.info) this.info = m.info;
       p.resolve({ value: m.value, info: m.info });
+    } else if (m.ok === false && typeof e?.message == 'string' && isErrorCode(e.code)) {
+      p.reject(new WebvitError(e.code, e.message));
     } else {
-      p.reject(new WebvitError(m.error.code ?? 'GPU', m.error.message));
+      // Not a reply of webvit's worker (a script that passed the handshake): every call fails.
+      p.reject(new WebvitError('WORKER', "webvit's worker sent a reply of the wrong shape: is it dist/webvit.worker.js of this build?"));
+      this.fail(new WebvitError('WORKER', "webvit's worker sent a reply of the wrong shape; create a new classifier"));
     }
   }
 

@@ -30,6 +30,13 @@ beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'webvit-hostile-web-'));
   // A script that is not webvit's worker: it answers every message with junk.
   writeFileSync(join(scratch, 'junk.js'), "self.onmessage = () => { self.postMessage('junk'); self.postMessage(null); self.postMessage(42); };\n");
+  // Scripts that pass the handshake (they answer hello with the wire version), then reply junk.
+  const afterHello = (reply: string) =>
+    `self.onmessage = (e) => { const m = e.data; if (m?.id === undefined) return; if (m.type === 'hello') return postMessage({ id: m.id, ok: true, value: 2 }); postMessage(${reply}); };\n`;
+  writeFileSync(join(scratch, 'error-null.js'), afterHello('{ id: m.id, ok: false, error: null }'));
+  writeFileSync(join(scratch, 'error-missing.js'), afterHello('{ id: m.id, ok: false }'));
+  writeFileSync(join(scratch, 'error-code.js'), afterHello("{ id: m.id, ok: false, error: { code: 'NOPE', message: 42 } }"));
+  writeFileSync(join(scratch, 'garbage.js'), afterHello("m.type === 'create' ? { id: m.id, ok: true, value: null } : { id: m.id, ok: true, value: 'junk', info: 7 }"));
   writeFileSync(join(scratch, 'index.html'), '<!doctype html><title>hostile</title>\n');
   server = await startStaticServer({
     page: join(scratch, 'index.html'),
@@ -104,7 +111,7 @@ describe('worker mode: a worker that goes away or is not webvit\'s', () => {
       return { second, first };`);
     const v = r.value as { second: Outcome; first: number };
     expect(v.second).toMatchObject({ name: 'WebvitError', code: 'BAD_ARGUMENT' });
-    expect(v.second.message).toMatch(/already serves a classifier/);
+    expect(v.second.message).toMatch(/was given to a classifier before/);
     expect(typeof v.first).toBe('number');
   }, 120_000);
 
@@ -114,6 +121,28 @@ describe('worker mode: a worker that goes away or is not webvit\'s', () => {
     expect(r).toMatchObject({ name: 'WebvitError', code: 'WORKER' });
     expect(uncaught().slice(before)).toEqual([]);
   }, 60_000);
+
+  it('scripts that pass the handshake, then reply malformed errors or garbage: WORKER, never a hang, a foreign code or an uncaught error', async () => {
+    const before = uncaught().length;
+    const r = await run(`
+      const out = {};
+      for (const s of ['error-null', 'error-missing', 'error-code']) out[s] = await outcome(() => webvit.createImageClassifier({ model: MODEL, worker: '/scratch/' + s + '.js', cache: false }));
+      out.garbage = await outcome(async () => {
+        const c = await webvit.createImageClassifier({ model: MODEL, worker: '/scratch/garbage.js', cache: false });
+        return c.classify(await bitmap());
+      });
+      return out;`);
+    for (const [script, o] of Object.entries(r.value as Record<string, Outcome>)) {
+      expect(o, `${script}: ${JSON.stringify(o)}`).toMatchObject({ name: 'WebvitError', code: 'WORKER' });
+      expect(o.message, script).toMatch(/reply of the wrong shape/);
+    }
+    expect(uncaught().slice(before)).toEqual([]);
+  }, 120_000);
+
+  it('an object with postMessage but no terminate is BAD_ARGUMENT at once (was GPU after 10 s)', async () => {
+    const r = await run(`return webvit.createImageClassifier({ model: MODEL, worker: { postMessage() {} } });`);
+    expect(r).toMatchObject({ name: 'WebvitError', code: 'BAD_ARGUMENT' });
+  });
 
   it('worker: 1 or {} is BAD_ARGUMENT (they became the URLs /1 and /[object Object])', async () => {
     for (const w of ['1', '{}']) {
@@ -214,6 +243,44 @@ describe('values that throw, or are of the wrong kind', () => {
       expect(v[worker].message).toMatch(/is not loaded \(stalled for 1000 ms\)/);
     }
   }, 120_000);
+
+  it('a revoked Proxy as the image: BAD_INPUT (was a bare TypeError), both modes', async () => {
+    const r = await run(`
+      const out = {};
+      for (const worker of [false, true]) {
+        const c = await webvit.createImageClassifier({ model: MODEL, worker, cache: false });
+        const { proxy, revoke } = Proxy.revocable({}, {});
+        revoke();
+        out[worker] = [await outcome(() => c.classify(proxy)), await outcome(() => c.embed(proxy))];
+        await c.dispose();
+      }
+      return out;`);
+    for (const o of Object.values(r.value as Record<string, Outcome[]>).flat()) expect(o, JSON.stringify(o)).toMatchObject({ name: 'WebvitError', code: 'BAD_INPUT' });
+  }, 120_000);
+
+  it('stats() called while dispose() runs: zeros on the page as in the worker (the page gave live figures)', async () => {
+    const r = await run(`
+      const out = {};
+      for (const worker of [false, true]) {
+        const c = await webvit.createImageClassifier({ model: MODEL, worker, cache: false });
+        const [, , after] = await Promise.all([c.stats(), c.dispose(), c.stats()]);
+        out[worker] = after;
+      }
+      return out;`);
+    const v = r.value as Record<string, { buffers: number; bytes: number }>;
+    expect(v.false).toMatchObject({ buffers: 0, bytes: 0 });
+    expect(v.true).toMatchObject({ buffers: 0, bytes: 0 });
+  }, 120_000);
+
+  it('a cache whose methods throw at once: a plain download (create failed)', async () => {
+    const r = await run(`
+      const caches = { async open() { return { match() { throw new Error('m'); }, put() { throw new Error('p'); }, delete() { throw 1; } }; } };
+      const c = await webvit.createImageClassifier({ model: MODEL, caches });
+      const ok = c.info.source.endsWith('model.safetensors');
+      await c.dispose();
+      return ok;`);
+    expect(r.value, JSON.stringify(r)).toBe(true);
+  }, 60_000);
 
   it('left nothing uncaught on the page', () => {
     expect(uncaught()).toEqual([]);
