@@ -62,6 +62,9 @@ export function adoptParentTerminal(): boolean {
   return true;
 }
 
+/** How long a child has to end after a signal passed on to it before it is killed. */
+const KILL_GRACE_MS = 5000;
+
 /**
  * Runs this CLI again as a child with filtered stderr and returns its exit code, or undefined when
  * this process should do the work itself (already the child, or turned off).
@@ -97,14 +100,27 @@ export async function runQuietChild(argv: string[]): Promise<number | undefined>
   // this process alone is passed on (every one the output writer cleans up after, so a temporary
   // file is removed by the process that made it). Either way this process waits for the child and
   // exits as it did.
-  const forward = (signal: NodeJS.Signals) => () => void child.kill(signal);
+  // A child that does not end within KILL_GRACE_MS of a forwarded signal (stopped, or stuck in a
+  // native wait) is killed, and this process still ends on the signal it got.
+  let forwarded: NodeJS.Signals | undefined;
+  let grace: ReturnType<typeof setTimeout> | undefined;
+  const forward = (signal: NodeJS.Signals) => () => {
+    forwarded ??= signal;
+    child.kill(signal);
+    grace ??= setTimeout(() => {
+      process.stderr.write(`webvit: the GPU process did not end within ${KILL_GRACE_MS / 1000} s of ${signal}; killing it\n`);
+      child.kill('SIGKILL');
+    }, KILL_GRACE_MS);
+  };
   const handlers = TERMINATING_SIGNALS.map((s) => [s, forward(s)] as const);
   for (const [s, h] of handlers) process.on(s, h);
   return new Promise((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', async (code, signal) => {
+    child.on('close', async (code, ended) => {
       filter.end();
+      clearTimeout(grace);
       for (const [s, h] of handlers) process.off(s, h);
+      const signal = ended && forwarded && ended === 'SIGKILL' ? forwarded : ended;
       if (!signal) return resolve(code ?? 1);
       // The child died on a signal: end the same way, so that a shell sees it (a loop stops on
       // Ctrl-C). A crash (SIGSEGV, SIGABRT, ...) is said in words first: it printed nothing itself.

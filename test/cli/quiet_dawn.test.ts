@@ -77,6 +77,42 @@ describe('signals through the wrapper', () => {
   });
 });
 
+describe('a GPU child that does not end when told to', () => {
+  it('SIGTERM to the wrapper while its child is stopped (SIGSTOP): the child is killed after 5 s and the wrapper ends on SIGTERM (it waited for ever)', async () => {
+    const { spawn } = await import('node:child_process');
+    const p = spawn(process.execPath, ['dist/cli.js', 'classify', ...Array(2400).fill('examples/bag.png'), '--no-tune'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    let child: number | undefined;
+    try {
+      for (let t = 0; t < 200 && child === undefined; t++) {
+        const ps = spawnSync('ps', ['-o', 'pid=', '--ppid', String(p.pid)], { encoding: 'utf8' }).stdout.trim();
+        if (ps) child = Number(ps.split('\n')[0]);
+        else await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(child, `no GPU child appeared; stderr: ${err}`).toBeDefined();
+      await new Promise((r) => setTimeout(r, 1000));
+      process.kill(child!, 'SIGSTOP');
+      const t0 = Date.now();
+      p.kill('SIGTERM');
+      const [code, signal] = await new Promise<[number | null, string | null]>((r) => p.on('close', (c, s) => r([c, s])));
+      const seconds = (Date.now() - t0) / 1000;
+      expect({ code, signal }, err).toEqual({ code: null, signal: 'SIGTERM' });
+      expect(seconds, 'ended after the grace, not at once and not never').toBeGreaterThan(4);
+      expect(err).toMatch(/webvit: the GPU process did not end within 5 s of SIGTERM; killing it/);
+    } finally {
+      p.kill('SIGKILL');
+      if (child !== undefined) {
+        try {
+          process.kill(child, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    }
+  }, 90_000);
+});
+
 describe('the GPU child when the CLI process is killed outright', () => {
   it('ends within seconds when its parent gets SIGKILL (no orphan running on under init)', async () => {
     const { spawn } = await import('node:child_process');
