@@ -56,9 +56,10 @@ function negativeValuesJoined(config: ParseArgsConfig): string[] {
  */
 export function positiveInt(name: string, v: string | undefined, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (v === undefined) return undefined;
-  const n = /^[0-9]+$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer in decimal digits, got "${clip(v, 80)}"`);
-  if (n > max) throw new UsageError(`--${name} must be at most ${max}, got ${v}`);
+  const digits = /^[0-9]+$/.test(v);
+  const n = digits ? Number(v) : NaN;
+  if (!digits || n < 1) throw new UsageError(`--${name} must be a positive integer in decimal digits, got "${clip(v, 80)}"`);
+  if (!(n <= max)) throw new UsageError(`--${name} must be at most ${max}, got ${clip(v, 80)}`);
   return n;
 }
 

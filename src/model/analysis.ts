@@ -41,7 +41,15 @@ function tensor(w: ModelWeights, name: string, length: number): Float32Array {
  * distillation token rows dropped): S[i, j] = E_i·E_j / (‖E_i‖ ‖E_j‖), [N, N]. A row of zeros (a
  * position the model never learned anything for) has similarity 0 with every row, itself included.
  */
+/** Weights as readWeights gives them, or a BAD_ARGUMENT naming the function. */
+function checkWeights(w: ModelWeights, where: string): void {
+  if (typeof w !== 'object' || w === null || typeof w.config !== 'object' || w.config === null || !(w.tensors instanceof Map)) {
+    throw new WebvitError('BAD_ARGUMENT', `${where}: expected a model's weights as readWeights or readWeightFile gives them ({ config, tensors: Map }), got ${w === null ? 'null' : typeof w}`);
+  }
+}
+
 export function positionSimilarity(weights: ModelWeights): PositionSimilarity {
+  checkWeights(weights, 'positionSimilarity');
   const c = weights.config;
   const s = shapeOf(c);
   const D = c.hidden_size;
@@ -74,6 +82,7 @@ export function positionSimilarity(weights: ModelWeights): PositionSimilarity {
  * |value| is positive (the first such element on a tie), so that results can be compared.
  */
 export function patchFilterComponents(weights: ModelWeights, k = 28): FilterComponents {
+  checkWeights(weights, 'patchFilterComponents');
   if (!Number.isInteger(k) || k < 1) throw new WebvitError('BAD_ARGUMENT', `patchFilterComponents: k must be a positive integer, got ${k}`);
   const c = weights.config;
   const M = shapeOf(c).patchInner; // C·p·p

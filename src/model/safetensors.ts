@@ -198,9 +198,10 @@ export function writeSafetensors(tensors: TensorToWrite[], metadata: Record<stri
   };
   if (dtype !== 'F32' && dtype !== 'F16') wrong(`dtype must be 'F32' or 'F16', got ${clip(String(dtype))}`);
   if (!Array.isArray(tensors)) wrong(`tensors must be an array of { name, shape, data }, got ${tensors === null ? 'null' : typeof tensors}`);
-  if (typeof metadata !== 'object' || metadata === null || Object.values(metadata).some((v) => typeof v !== 'string')) wrong('metadata must be an object of strings');
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata) || Object.values(metadata).some((v) => typeof v !== 'string')) wrong('metadata must be an object of strings');
   const size = DTYPE_BYTES[dtype];
-  const header: Record<string, unknown> = { __metadata__: metadata };
+  // No prototype: a tensor named "__proto__" is a key like any other (it set the prototype).
+  const header: Record<string, unknown> = Object.assign(Object.create(null), { __metadata__: metadata });
   let offset = 0;
   for (const t of tensors) {
     if (typeof t?.name !== 'string' || t.name === '' || t.name === '__metadata__') wrong(`a tensor's name must be a non-empty string other than "__metadata__", got ${clip(JSON.stringify(t?.name) ?? String(t?.name))}`);

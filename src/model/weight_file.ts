@@ -1,5 +1,5 @@
 import { READ_LIMITS, readRegularFile } from '../runtime/node-read-file.js';
-import { readWeights, type LoadedWeights } from './weights.js';
+import { notWebvit, readWeights, type LoadedWeights } from './weights.js';
 import { headerJson, headerLength } from './safetensors.js';
 
 /**
@@ -18,12 +18,13 @@ export async function readWeightFile(path: string): Promise<WeightFile> {
     what: 'the model file',
     limit: READ_LIMITS.weights,
     // Halving helps only a file under twice the limit.
-    tooLargeHint: (size) => `the most one read can hold${size / 2 <= READ_LIMITS.weights ? '; convert it with --dtype f16 to halve it' : ''}`,
+    tooLargeHint: (size) => `the most one read can hold${size / 2 <= READ_LIMITS.weights ? '; if it holds F32 weights, converting it with --dtype f16 halves it' : ''}`,
     directoryHint: 'pass the .safetensors file in it, or convert a checkpoint folder with `webvit convert DIR -o FILE`',
     // The header first (length, then JSON): a file that is not safetensors is refused from its start.
     head: async (read, size) => {
       const headerLen = headerLength(await read(8), size, path);
-      headerJson(await read(8 + headerLen), headerLen, path);
+      const header = headerJson(await read(8 + headerLen), headerLen, path) as Record<string, unknown>;
+      notWebvit(header.__metadata__, Object.keys(header).filter((n) => n !== '__metadata__'), path);
     },
   });
   return { path, bytes, weights: readWeights(bytes, path) };

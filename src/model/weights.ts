@@ -100,6 +100,16 @@ function foreignHint(names: string[]): string {
 }
 
 /**
+ * Refuses a safetensors header that is not a webvit model's (its `__metadata__` and tensor names),
+ * saying what it looks like; also run on a file's header before the file is read whole.
+ */
+export function notWebvit(metadata: unknown, names: string[], source: string): void {
+  const m = (typeof metadata == 'object' && metadata !== null ? metadata : {}) as Record<string, unknown>;
+  const what = m.format !== 'webvit' ? `no "format": "webvit"` : typeof m['webvit.config'] != 'string' ? 'no "webvit.config"' : '';
+  if (what) throw new WebvitError('BAD_WEIGHTS', oneLine(`${source}: is a safetensors file but not a webvit model (${what} in __metadata__).${foreignHint(names)}`));
+}
+
+/**
  * Parses and checks a webvit weight file: config from the metadata, then every tensor the config
  * calls for present with the right shape and a float dtype, and nothing else.
  */
@@ -109,10 +119,8 @@ export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string): Lo
   const bad = (msg: string): never => {
     throw new WebvitError('BAD_WEIGHTS', oneLine(`${source}: ${msg}`));
   };
+  notWebvit(file.metadata, names, source);
   const rawConfig = file.metadata['webvit.config'];
-  if (file.metadata.format !== 'webvit' || rawConfig === undefined) {
-    bad(`is a safetensors file but not a webvit model (no "webvit.config" in __metadata__).${foreignHint(names)}`);
-  }
   let json: unknown;
   try {
     json = JSON.parse(rawConfig!);

@@ -73,6 +73,9 @@ function envFlags(): string[] {
 
 /** Node entry: a device from Dawn (npm `webgpu`). */
 export async function getNodeDevice(options: NodeDeviceOptions = {}): Promise<GPUDevice> {
+  if (typeof options !== 'object' || options === null) throw new WebvitError('BAD_ARGUMENT', `getNodeDevice: options must be an object, got ${options === null ? 'null' : typeof options}`);
+  const df = options.dawnFlags;
+  if (df !== undefined && !(Array.isArray(df) && df.every((f) => typeof f === 'string'))) throw new WebvitError('BAD_ARGUMENT', 'getNodeDevice: dawnFlags must be an array of strings, e.g. ["enable-dawn-features=allow_unsafe_apis"]');
   const pp = options.powerPreference;
   if (pp !== undefined && pp !== 'low-power' && pp !== 'high-performance') throw new WebvitError('BAD_ARGUMENT', `getNodeDevice: powerPreference must be 'low-power' or 'high-performance', got ${clip(String(pp))}`);
   const flags = dawnInstanceFlags(options.dawnFlags ?? envFlags());

@@ -2,7 +2,7 @@ import { closeSync, fstatSync, openSync, readSync, statSync, type Stats } from '
 import { open, stat } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { WebvitError, type WebvitErrorCode } from './errors.js';
-import { fileKind } from './node-write-file.js';
+import { errnoWhy, fileKind } from './node-write-file.js';
 
 /**
  * The one way webvit reads an input file in Node (images, model and checkpoint files and shards,
@@ -80,23 +80,8 @@ function refusal(st: Stats, o: ReadOptions): string | undefined {
   return undefined;
 }
 
-/** What an errno code means for a path, in words after the code (ENOENT: no such file). */
-const ERRNO_WORDS: Record<string, string> = {
-  ENOENT: 'no such file',
-  ELOOP: 'a symbolic link loop',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  ENOTDIR: 'a part of the path is not a folder',
-  ENAMETOOLONG: 'the path or a name in it is too long',
-  EISDIR: 'a folder',
-  EIO: 'an input/output error (a failing disk?)',
-};
-
-/** An errno code with its meaning ("ELOOP: a symbolic link loop"), or the error's message. */
-export const errnoWhy = (e: unknown): string => {
-  const code = (e as NodeJS.ErrnoException).code;
-  return code ? (Object.hasOwn(ERRNO_WORDS, code) ? `${code}: ${ERRNO_WORDS[code]}` : code) : (e as Error).message;
-};
+// errnoWhy lives with fileKind in the writer (which this module imports); it is re-exported here.
+export { errnoWhy } from './node-write-file.js';
 
 /**
  * A regular file whose stat size is 0 may still hold bytes: /proc and /sys files are made when

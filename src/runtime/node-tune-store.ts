@@ -1,7 +1,7 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { READ_LIMITS, readRegularFileSync, wasRead } from './node-read-file.js';
+import { errnoWhy, READ_LIMITS, readRegularFileSync, wasRead } from './node-read-file.js';
 import { writeFileAtomicallySync } from './node-write-file.js';
 import { clip, WebvitError } from './errors.js';
 import type { TuneStore } from './tuning.js';
@@ -78,7 +78,11 @@ export function fileTuneStore(path = defaultTuneCachePath(), options: FileTuneSt
         if (e instanceof WebvitError && e.cause === undefined) {
           warned = true;
           warn(`${e.message.replace(/ \(nothing was written\)$/, '')}; tuning results are not saved`);
-        } else keep(`cannot write it: ${(e as NodeJS.ErrnoException).code ?? clip((e as Error)?.message ?? String(e), 200)}`);
+        } else {
+          // The writer's IO error carries the errno (a full disk: ENOSPC) as its cause.
+          const errno = (e as NodeJS.ErrnoException).code === 'IO' ? ((e as Error).cause as NodeJS.ErrnoException | undefined) : (e as NodeJS.ErrnoException);
+          keep(`cannot write it: ${errno?.code && errno.code !== 'IO' ? errnoWhy(errno) : clip((e as Error)?.message ?? String(e), 200)}`);
+        }
       }
     },
   };

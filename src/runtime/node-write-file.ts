@@ -71,6 +71,27 @@ const realIo: WriteIo = { open, rename };
 /** Written per call to the file; small enough that a signal is handled between chunks. */
 const CHUNK = 4 * 2 ** 20;
 
+/** What an errno code means for a path, in words after the code (ENOENT: no such file). */
+const ERRNO_WORDS: Record<string, string> = {
+  ENOENT: 'no such file',
+  ELOOP: 'a symbolic link loop',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOTDIR: 'a part of the path is not a folder',
+  ENAMETOOLONG: 'the path or a name in it is too long',
+  EISDIR: 'a folder',
+  EIO: 'an input/output error (a failing disk?)',
+  ENOSPC: 'the disk is full',
+  EDQUOT: 'the disk quota is used up',
+  EROFS: 'a read-only file system',
+};
+
+/** An errno code with its meaning ("ELOOP: a symbolic link loop"), or the error's message. */
+export const errnoWhy = (e: unknown): string => {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code ? (Object.hasOwn(ERRNO_WORDS, code) ? `${code}: ${ERRNO_WORDS[code]}` : code) : (e as Error).message;
+};
+
 /** "a FIFO", "a character device", ...: what a non-regular file is, for messages. */
 export function fileKind(st: Stats): string {
   if (st.isFile()) return 'a regular file';
@@ -277,7 +298,7 @@ function target(out: string, l: Look, follow: boolean, link: () => string | unde
     const bytes = Buffer.byteLength(out);
     const why =
       l !== 'ENAMETOOLONG'
-        ? l
+        ? errnoWhy({ code: l })
         : bytes > PATH_MAX_BYTES
           ? `ENAMETOOLONG: the path is ${bytes} bytes, past the system's limit of ${PATH_MAX_BYTES} (PATH_MAX)`
           : 'ENAMETOOLONG: a name in it is longer than the file system allows';
@@ -426,7 +447,7 @@ const ioError = (out: string, e: unknown): WebvitError =>
 /** An errno code of a failed write, with what it means there. */
 function writeWhy(e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'ENOENT: its folder is gone: moved or removed during the write';
+  if (code === 'ENOENT') return 'ENOENT: its folder does not exist, or was moved or removed during the write';
   if (code === 'ENOSPC') return 'ENOSPC: the disk is full';
   if (code === 'EDQUOT') return 'EDQUOT: the disk quota is used up';
   if (code === 'EACCES' || code === 'EPERM') return `${code}: permission denied`;

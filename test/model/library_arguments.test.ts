@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ImagePreprocessor } from '../../src/image/preprocessor.js';
-import { convertCheckpoint } from '../../src/model/convert/index.js';
+import { convertCheckpoint, detectLayout } from '../../src/model/convert/index.js';
+import { readCheckpoint } from '../../src/model/convert/files.js';
+import { patchFilterComponents, positionSimilarity } from '../../src/model/analysis.js';
 import { defaultPreprocess } from '../../src/model/preprocess.js';
 import { parseSafetensors, writeSafetensors } from '../../src/model/safetensors.js';
 import { topK } from '../../src/model/topk.js';
@@ -64,5 +66,34 @@ describe('devices, bytes and checkpoints of the wrong kind', () => {
   });
   it("getNodeDevice({ powerPreference: 'ultra' }): BAD_ARGUMENT listing the two values (was Dawn's raw overload error)", async () => {
     await expectWebvitError(() => getNodeDevice({ powerPreference: 'ultra' as never }), 'BAD_ARGUMENT', ["'low-power' or 'high-performance'", 'ultra']);
+  });
+});
+
+describe('round 4 of the hostile run', () => {
+  it('writeSafetensors: a tensor named __proto__ is written (it was dropped: a corrupt file); metadata that is an array is refused', async () => {
+    const b = writeSafetensors([{ name: '__proto__', shape: [1], data: new Float32Array([5]) }, { name: 'x', shape: [1], data: new Float32Array([7]) }], {});
+    const f = parseSafetensors(b, 'proto');
+    expect([...f.tensors.keys()]).toEqual(['__proto__', 'x']);
+    await expectWebvitError(() => writeSafetensors([{ name: 'a', shape: [1], data: new Float32Array(1) }], ['a'] as never), 'BAD_ARGUMENT', ['metadata must be an object of strings']);
+  });
+
+  it('getNodeDevice: dawnFlags that is not an array of strings (a string was read a character at a time), options that are not an object', async () => {
+    await expectWebvitError(() => getNodeDevice({ dawnFlags: 'enable-dawn-features=x' as never }), 'BAD_ARGUMENT', ['dawnFlags must be an array of strings']);
+    await expectWebvitError(() => getNodeDevice({ dawnFlags: 5 as never }), 'BAD_ARGUMENT', ['dawnFlags must be an array of strings']);
+    await expectWebvitError(() => getNodeDevice('x' as never), 'BAD_ARGUMENT', ['options must be an object']);
+  });
+
+  it('convertCheckpoint options, detectLayout, readCheckpoint, positionSimilarity and patchFilterComponents: BAD_ARGUMENT naming the argument (were TypeErrors or misleading)', async () => {
+    const ck = await readCheckpoint(join(import.meta.dirname, '..', 'fixtures', 'layouts', 'hf'));
+    await expectWebvitError(() => convertCheckpoint(ck, null as never), 'BAD_ARGUMENT', ['options must be an object']);
+    await expectWebvitError(() => convertCheckpoint(ck, { layout: 'x' as never }), 'BAD_ARGUMENT', ['layout must be hf, timm, torchvision or webvit']);
+    await expectWebvitError(() => convertCheckpoint(ck, { labels: [1, 2] as never }), 'BAD_ARGUMENT', ['labels must be an array of strings']);
+    await expectWebvitError(() => convertCheckpoint(ck, { labels: 5 as never }), 'BAD_ARGUMENT', ['labels must be an array of strings']);
+    await expectWebvitError(() => convertCheckpoint(ck, { imageSize: '32' as never }), 'BAD_ARGUMENT', ['imageSize must be a positive whole number, got "32"']);
+    await expectWebvitError(() => detectLayout(null as never), 'BAD_ARGUMENT', ['detectLayout']);
+    await expectWebvitError(() => detectLayout({} as never), 'BAD_ARGUMENT', ['detectLayout']);
+    await expectWebvitError(() => readCheckpoint(null as never), 'BAD_ARGUMENT', ['readCheckpoint: expected a path']);
+    await expectWebvitError(() => positionSimilarity(null as never), 'BAD_ARGUMENT', ['positionSimilarity']);
+    await expectWebvitError(() => patchFilterComponents({} as never), 'BAD_ARGUMENT', ['patchFilterComponents']);
   });
 });

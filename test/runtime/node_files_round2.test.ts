@@ -226,13 +226,33 @@ describe('a weight file is refused from its header, before it is read whole', ()
     rmSync(p);
   });
 
+  it('a valid safetensors header of 2 GB of data that is not a webvit model: refused from the header too (it was read whole)', () => {
+    const d = dir('foreign');
+    const p = join(d, 'foreign.safetensors');
+    const header = Buffer.from(JSON.stringify({ a: { dtype: 'F32', shape: [500_000_000], data_offsets: [0, 2_000_000_000] } }));
+    const head = Buffer.alloc(8);
+    head.writeBigUInt64LE(BigInt(header.length));
+    writeFileSync(p, Buffer.concat([head, header]));
+    execFileSync('truncate', ['-s', String(8 + header.length + 2_000_000_000), p]);
+    const probe = `import(${JSON.stringify(join(import.meta.dirname, '..', '..', 'dist', 'node.js'))}).then(async (w) => {
+      try { await w.readWeightFile(${JSON.stringify(p)}); console.log('read'); }
+      catch (e) { console.log(e.code, process.resourceUsage().maxRSS, e.message); }
+    });`;
+    const out = execFileSync(process.execPath, ['-e', probe], { encoding: 'utf8' }).trim();
+    const [code, maxRssKb, ...message] = out.split(' ');
+    expect(code, out).toBe('BAD_WEIGHTS');
+    expect(message.join(' ')).toMatch(/foreign\.safetensors: is a safetensors file but not a webvit model \(no "format": "webvit" in __metadata__\)/);
+    expect(Number(maxRssKb), 'peak memory (KiB)').toBeLessThan(400 * 1024);
+    rmSync(p);
+  });
+
   it('a file above the limit is told to halve itself with --dtype f16 only when that brings it under', async () => {
     const d = dir('big');
     for (const [gb, halves] of [[3, true], [5, false]] as const) {
       const p = join(d, `${gb}g.safetensors`);
       execFileSync('truncate', ['-s', `${gb}G`, p]);
       const m = await expectWebvitError(() => readWeightFile(p), 'BAD_WEIGHTS', ['above the', 'the most one read can hold']);
-      expect(m.includes('--dtype f16'), m).toBe(halves);
+      expect(m.includes('--dtype f16 halves it'), m).toBe(halves);
       rmSync(p);
     }
   });

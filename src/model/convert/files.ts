@@ -3,7 +3,7 @@ import { preview } from '../json_preview.js';
 import { clip, WebvitError } from '../../runtime/errors.js';
 import { basename, dirname, join } from 'node:path';
 import { parseSafetensors } from '../safetensors.js';
-import { isMissing, READ_LIMITS, readRegularFile, readRegularText, type ReadOptions } from '../../runtime/node-read-file.js';
+import { errnoWhy, isMissing, READ_LIMITS, readRegularFile, readRegularText, type ReadOptions } from '../../runtime/node-read-file.js';
 import { parseLabelsBytes } from '../labels.js';
 import { fail, sourceTensors, type Checkpoint, type SourceTensor } from './core.js';
 
@@ -19,7 +19,8 @@ import { fail, sourceTensors, type Checkpoint, type SourceTensor } from './core.
  * `files` lists every file read (weights or index and shards, config.json, preprocessor_config.json).
  */
 export async function readCheckpoint(path: string, options: { preprocessorConfig?: string } = {}): Promise<Checkpoint> {
-  const st = await stat(path).catch((e: NodeJS.ErrnoException) => fail(path, `cannot read the checkpoint (${e.code ?? e.message})`));
+  if (typeof path !== 'string') throw new WebvitError('BAD_ARGUMENT', `readCheckpoint: expected a path (a string), got ${path === null ? 'null' : typeof path}`);
+  const st = await stat(path).catch((e: NodeJS.ErrnoException) => fail(path, `cannot read the checkpoint (${errnoWhy(e)})`));
   let dir: string;
   let weightsPath: string;
   if (st.isDirectory()) {

@@ -1,4 +1,4 @@
-import { WebvitError } from '../../runtime/errors.js';
+import { clip, WebvitError } from '../../runtime/errors.js';
 import { readWeights } from '../weights.js';
 import { writeSafetensors } from '../safetensors.js';
 import { describeConfig, fail, finishWeights, listNames, resolveLabels, SUPPORTED, type Checkpoint, type ConvertOptions, type Converted, type Layout } from './core.js';
@@ -16,7 +16,15 @@ const DETECT: [Exclude<Layout, 'webvit'>, (names: string[]) => boolean][] = [
 ];
 
 /** Which layout a checkpoint is in, from its tensor names (and metadata for webvit files). */
+/** A checkpoint as readCheckpoint returns it, or a BAD_ARGUMENT naming the function given something else. */
+function checkCheckpoint(ckpt: Checkpoint, where: string): void {
+  if (typeof ckpt !== 'object' || ckpt === null || !(ckpt.tensors instanceof Map) || typeof ckpt.metadata !== 'object' || ckpt.metadata === null) {
+    throw new WebvitError('BAD_ARGUMENT', `${where}: expected a checkpoint as readCheckpoint(path) returns it ({ source, tensors: Map, metadata, ... }), got ${ckpt === null ? 'null' : typeof ckpt}`);
+  }
+}
+
 export function detectLayout(ckpt: Checkpoint): Layout {
+  checkCheckpoint(ckpt, 'detectLayout');
   if (ckpt.metadata.format === 'webvit' && ckpt.metadata['webvit.config'] !== undefined) return 'webvit';
   const names = [...ckpt.tensors.keys()];
   const hits = DETECT.filter(([, d]) => d(names)).map(([l]) => l);
@@ -49,8 +57,16 @@ function convertWebvit(ckpt: Checkpoint, o: ConvertOptions): Converted {
 
 /** Converts a checkpoint (any supported layout) to webvit weights; see docs/checkpoints.md. */
 export function convertCheckpoint(ckpt: Checkpoint, options: ConvertOptions = {}): Converted {
-  if (typeof ckpt !== 'object' || ckpt === null || !(ckpt.tensors instanceof Map)) {
-    throw new WebvitError('BAD_ARGUMENT', `convertCheckpoint: expected a checkpoint as readCheckpoint(path) returns it ({ source, tensors: Map, metadata, ... }), got ${ckpt === null ? 'null' : typeof ckpt}`);
+  checkCheckpoint(ckpt, 'convertCheckpoint');
+  const wrong = (what: string): never => {
+    throw new WebvitError('BAD_ARGUMENT', `convertCheckpoint: ${what}`);
+  };
+  if (typeof options !== 'object' || options === null) wrong(`options must be an object, got ${options === null ? 'null' : typeof options}`);
+  const { layout: l, labels, imageSize, heads } = options;
+  if (l !== undefined && !['hf', 'timm', 'torchvision', 'webvit'].includes(l)) wrong(`layout must be hf, timm, torchvision or webvit, got ${clip(String(l))}`);
+  if (labels !== undefined && !(Array.isArray(labels) && labels.every((x) => typeof x === 'string'))) wrong('labels must be an array of strings');
+  for (const [name, v] of [['imageSize', imageSize], ['heads', heads]] as const) {
+    if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) wrong(`${name} must be a positive whole number, got ${clip(JSON.stringify(v) ?? String(v))}`);
   }
   const detected = options.layout ? undefined : detectLayout(ckpt);
   const layout = options.layout ?? detected!;
