@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { basename } from 'node:path';
 import { constants } from 'node:os';
 import { flushed } from './exit.js';
-import { TERMINATING_SIGNALS } from '../runtime/node-write-file.js';
+import { onTempFiles, TERMINATING_SIGNALS } from '../runtime/node-write-file.js';
 import { CHILD_ENV } from './orphan_guard.js';
 
 /**
@@ -70,7 +72,12 @@ const KILL_GRACE_MS = 5000;
  * this process should do the work itself (already the child, or turned off).
  */
 export async function runQuietChild(argv: string[]): Promise<number | undefined> {
-  if (process.env.WEBVIT_RAW_STDERR === '1' || adoptParentTerminal()) return undefined;
+  if (process.env.WEBVIT_RAW_STDERR === '1') return undefined;
+  if (adoptParentTerminal()) {
+    // The child: its temporary files are told to the parent, which removes them if it kills it.
+    if (process.send) onTempFiles((path, made) => void process.send!({ webvitTemp: path, made }));
+    return undefined;
+  }
   const env = { ...process.env, [CHILD_ENV]: `${process.stderr.isTTY ? 1 : 0},${process.stderr.columns ?? 0},${process.pid}` };
   const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...argv], { stdio: ['inherit', 'inherit', 'pipe', 'ipc'], env });
   // The child's stderr is read no faster than this process's stderr is: a slow reader slows the
@@ -93,6 +100,12 @@ export async function runQuietChild(argv: string[]): Promise<number | undefined>
     paused = true;
     child.stderr!.pause();
     process.stderr.once('drain', resume);
+  });
+  const temps = new Set<string>();
+  child.on('message', (m: { webvitTemp?: unknown; made?: unknown }) => {
+    if (typeof m?.webvitTemp !== 'string') return;
+    if (m.made) temps.add(m.webvitTemp);
+    else temps.delete(m.webvitTemp);
   });
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (s: string) => filter.push(s));
@@ -121,6 +134,9 @@ export async function runQuietChild(argv: string[]): Promise<number | undefined>
       clearTimeout(grace);
       for (const [s, h] of handlers) process.off(s, h);
       const signal = ended && forwarded && ended === 'SIGKILL' ? forwarded : ended;
+      // A child ended by SIGKILL (ours after the grace, or anyone's) cleans nothing up: its
+      // temporary files (named with its pid) are removed here.
+      if (ended === 'SIGKILL') for (const t of temps) if (basename(t).includes(`-${child.pid}-`)) rmSync(t, { force: true });
       if (!signal) return resolve(code ?? 1);
       // The child died on a signal: end the same way, so that a shell sees it (a loop stops on
       // Ctrl-C). A crash (SIGSEGV, SIGABRT, ...) is said in words first: it printed nothing itself.

@@ -73,13 +73,34 @@ export function headerJson(bytes: Uint8Array, headerLen: number, source: string)
 export function parseSafetensors(input: Uint8Array | ArrayBuffer, source = 'safetensors'): SafetensorsFile {
   if (!(input instanceof Uint8Array || input instanceof ArrayBuffer)) throw new WebvitError('BAD_ARGUMENT', `${source}: expected bytes (a Uint8Array or ArrayBuffer), got ${input === null ? 'null' : typeof input}`);
   const bytes = input instanceof Uint8Array ? input : new Uint8Array(input);
+  const headerLen = headerLength(bytes, bytes.byteLength, source);
+  const { metadata, tensors } = headerEntries(headerJson(bytes, headerLen, source), headerLen, bytes.byteLength, source);
+  return { source, metadata, tensors, bytes };
+}
+
+/**
+ * A file's header checked from its first bytes (`read(n)`: the first n) against its `size`, as
+ * parseSafetensors checks it, before the file is read whole: a file that is not safetensors, or
+ * whose data the header does not cover exactly, costs 8 + header bytes. Returns the header.
+ */
+export async function checkHead(read: (n: number) => Promise<Uint8Array>, size: number, source: string): Promise<Record<string, unknown>> {
+  const headerLen = headerLength(await read(8), size, source);
+  const header = headerJson(await read(8 + headerLen), headerLen, source);
+  headerEntries(header, headerLen, size, source);
+  return header as Record<string, unknown>;
+}
+
+/**
+ * The header's metadata and tensor entries, checked against a file of `size` bytes (dtypes,
+ * shapes, offsets, the data covered exactly): everything but the data itself, so a reader can
+ * refuse a file from its first 8 + headerLen bytes (src/model/weight_file.ts).
+ */
+export function headerEntries(header: object, headerLen: number, size: number, source: string): { metadata: Record<string, string>; tensors: Map<string, TensorEntry> } {
   const bad = (msg: string): never => {
     throw new WebvitError('BAD_WEIGHTS', oneLine(`${source}: ${msg}`));
   };
-  const headerLen = headerLength(bytes, bytes.byteLength, source);
-  const header = headerJson(bytes, headerLen, source);
   const dataStart = 8 + headerLen;
-  const dataLen = bytes.byteLength - dataStart;
+  const dataLen = size - dataStart;
   let metadata: Record<string, string> = {};
   const tensors = new Map<string, TensorEntry>();
   const isCount = (d: unknown) => Number.isSafeInteger(d) && (d as number) >= 0;
@@ -136,7 +157,7 @@ export function parseSafetensors(input: Uint8Array | ArrayBuffer, source = 'safe
         `safetensors data must be covered exactly (a truncated header, or something appended to the file)`,
     );
   }
-  return { source, metadata, tensors, bytes };
+  return { metadata, tensors };
 }
 
 /** The file format is little-endian; so is nearly every machine, where F32 data is a plain copy. */

@@ -1,6 +1,6 @@
 import { READ_LIMITS, readRegularFile } from '../runtime/node-read-file.js';
 import { notWebvit, readWeights, type LoadedWeights } from './weights.js';
-import { headerJson, headerLength } from './safetensors.js';
+import { checkHead } from './safetensors.js';
 
 /**
  * A webvit weight file read from disk (Node only) and checked: the one way every command and
@@ -22,8 +22,7 @@ export async function readWeightFile(path: string): Promise<WeightFile> {
     directoryHint: 'pass the .safetensors file in it, or convert a checkpoint folder with `webvit convert DIR -o FILE`',
     // The header first (length, then JSON): a file that is not safetensors is refused from its start.
     head: async (read, size) => {
-      const headerLen = headerLength(await read(8), size, path);
-      const header = headerJson(await read(8 + headerLen), headerLen, path) as Record<string, unknown>;
+      const header = await checkHead(read, size, path);
       notWebvit(header.__metadata__, Object.keys(header).filter((n) => n !== '__metadata__'), path);
     },
   });

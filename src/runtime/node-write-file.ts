@@ -141,7 +141,15 @@ function stopListening(): void {
   process.off('exit', removeTemps);
 }
 
+/**
+ * Told of every temporary file made (`made` true) and gone (false): the CLI's GPU child tells its
+ * parent, which removes what a child it had to kill left (src/cli/quiet_dawn.ts).
+ */
+let tempListener: ((path: string, made: boolean) => void) | undefined;
+export const onTempFiles = (f: typeof tempListener): void => void (tempListener = f);
+
 function track(tmp: string): void {
+  tempListener?.(tmp, true);
   inFlight.add(tmp);
   if (lingering) clearImmediate(lingering);
   lingering = undefined;
@@ -157,6 +165,7 @@ function track(tmp: string): void {
  * by re-raising it. Removing the handler at once would drop such a signal silently.
  */
 function untrack(tmp: string): void {
+  tempListener?.(tmp, false);
   inFlight.delete(tmp);
   if (inFlight.size || !listening || lingering) return;
   lingering = setImmediate(() => {

@@ -113,6 +113,41 @@ describe('a GPU child that does not end when told to', () => {
   }, 90_000);
 });
 
+describe('a GPU child killed mid-write after the grace', () => {
+  it('its temporary file is removed by the parent (the child told it of the file; SIGKILL cleans nothing up)', async () => {
+    const { spawn } = await import('node:child_process');
+    const { mkdtempSync, readdirSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const out = mkdtempSync(join(tmpdir(), 'webvit-killed-child-'));
+    const p = spawn(process.execPath, ['dist/cli.js', 'explain', 'examples/bag.png', '-o', out, '--no-tune'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, WEBVIT_TEST_PAUSE_WRITE: '8000' } });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    let child: number | undefined;
+    try {
+      for (let t = 0; t < 1200 && !err.includes('test pause'); t++) await new Promise((r) => setTimeout(r, 50));
+      expect(err, 'the write never paused').toContain('test pause');
+      child = Number(spawnSync('ps', ['-o', 'pid=', '--ppid', String(p.pid)], { encoding: 'utf8' }).stdout.trim().split('\n')[0]);
+      expect(readdirSync(out).some((f) => f.includes('.tmp-')), 'a temporary file while paused').toBe(true);
+      process.kill(child, 'SIGSTOP');
+      p.kill('SIGTERM');
+      const [, signal] = await new Promise<[number | null, string | null]>((r) => p.on('close', (c, s) => r([c, s])));
+      expect(signal, err).toBe('SIGTERM');
+      expect(readdirSync(out)).toEqual([]);
+    } finally {
+      p.kill('SIGKILL');
+      if (child) {
+        try {
+          process.kill(child, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
 describe('the GPU child when the CLI process is killed outright', () => {
   it('ends within seconds when its parent gets SIGKILL (no orphan running on under init)', async () => {
     const { spawn } = await import('node:child_process');

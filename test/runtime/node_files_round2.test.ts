@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -243,6 +243,40 @@ describe('a weight file is refused from its header, before it is read whole', ()
     expect(code, out).toBe('BAD_WEIGHTS');
     expect(message.join(' ')).toMatch(/foreign\.safetensors: is a safetensors file but not a webvit model \(no "format": "webvit" in __metadata__\)/);
     expect(Number(maxRssKb), 'peak memory (KiB)').toBeLessThan(400 * 1024);
+    rmSync(p);
+  });
+
+  /** `call` (an expression of `w`, dist/node.js, and `p`) run in a fresh process: its error code, peak memory (KiB) and message. */
+  const probe = (call: string, p: string) => {
+    const code = `import(${JSON.stringify(join(import.meta.dirname, '..', '..', 'dist', 'node.js'))}).then(async (w) => {
+      const p = ${JSON.stringify(p)};
+      try { await ${call}; console.log('read'); }
+      catch (e) { console.log(e.code, process.resourceUsage().maxRSS, e.message); }
+    });`;
+    const [errCode, maxRssKb, ...message] = execFileSync(process.execPath, ['-e', code], { encoding: 'utf8' }).trim().split(' ');
+    return { errCode, maxRssKb: Number(maxRssKb), message: message.join(' ') };
+  };
+
+  it('a checkpoint to convert is refused from its header too (convert read 1.9 GB of zeros whole)', () => {
+    const d = dir('ckpt');
+    const p = join(d, 'model.safetensors');
+    execFileSync('truncate', ['-s', '1900M', p]);
+    const r = probe('w.readCheckpoint(p)', p);
+    expect(r.errCode, r.message).toBe('BAD_WEIGHTS');
+    expect(r.message).toMatch(/header is not valid UTF-8 JSON/);
+    expect(r.maxRssKb, 'peak memory (KiB)').toBeLessThan(400 * 1024);
+    rmSync(p);
+  });
+
+  it('a valid webvit model with 1.9 GB appended: refused from its header and size ("trailing bytes"), not after reading it all', () => {
+    const d = dir('trailing');
+    const p = join(d, 'model.safetensors');
+    cpSync(join(import.meta.dirname, '..', 'fixtures', 'tiny', 'model.safetensors'), p);
+    execFileSync('truncate', ['-s', '1900M', p]);
+    const r = probe('w.readWeightFile(p)', p);
+    expect(r.errCode, r.message).toBe('BAD_WEIGHTS');
+    expect(r.message).toMatch(/trailing bytes after the last tensor/);
+    expect(r.maxRssKb, 'peak memory (KiB)').toBeLessThan(400 * 1024);
     rmSync(p);
   });
 

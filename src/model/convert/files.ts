@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { preview } from '../json_preview.js';
 import { clip, WebvitError } from '../../runtime/errors.js';
 import { basename, dirname, join } from 'node:path';
-import { parseSafetensors } from '../safetensors.js';
+import { checkHead, parseSafetensors } from '../safetensors.js';
 import { errnoWhy, isMissing, READ_LIMITS, readRegularFile, readRegularText, type ReadOptions } from '../../runtime/node-read-file.js';
 import { parseLabelsBytes } from '../labels.js';
 import { fail, sourceTensors, type Checkpoint, type SourceTensor } from './core.js';
@@ -97,7 +97,18 @@ const JSON_READ: ReadOptions = { code: 'BAD_WEIGHTS', limit: READ_LIMITS.json };
 /** A weights file or shard (followed when it is a symlink, as in a Hugging Face cache), or an index. */
 async function readBytes(path: string): Promise<Uint8Array> {
   const index = path.endsWith('.json');
-  return readRegularFile(path, index ? JSON_READ : { code: 'BAD_WEIGHTS', limit: READ_LIMITS.weights, tooLargeHint: 'the most one read can hold' });
+  return readRegularFile(
+    path,
+    index
+      ? JSON_READ
+      : {
+          code: 'BAD_WEIGHTS',
+          limit: READ_LIMITS.weights,
+          tooLargeHint: 'the most one read can hold',
+          // The header checked from the first bytes (a torch pickle is left to its own message).
+          head: async (read, size) => void (isPickled(await read(8)) || (await checkHead(read, size, path))),
+        },
+  );
 }
 
 /** torch.save output: a zip archive (PK\x03\x04) or a bare pickle (protocol byte 0x80). */
