@@ -57,6 +57,8 @@ export function pixelCount(v: string | undefined): number | undefined {
   const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(v.trim());
   const n = m ? Number(m[1]) * (m[2] ? (m[2].toLowerCase() === 'k' ? 1e3 : 1e6) : 1) : NaN;
   if (!Number.isFinite(n) || n < 1) throw new UsageError(`--max-pixels must be a pixel count like 100000000, 100M or 5k, got "${clip(v, 80)}"`);
+  // An image is at most 2^31 − 1 pixels on a side; more than a texture holds is no limit at all.
+  if (n > 2 ** 40) throw new UsageError(`--max-pixels must be at most ${2 ** 40} (1 T), got "${clip(v, 80)}"`);
   return Math.floor(n);
 }
 
@@ -109,7 +111,9 @@ export async function expand(paths: string[]): Promise<Item[]> {
       // its own, its name shown with the bad bytes escaped (webvit names files by strings).
       const names = (await readdir(p, { withFileTypes: true, encoding: 'buffer' }))
         .map((d) => ({ d, name: utf8Name(d.name) }))
-        .filter(({ d, name }) => !name.text.startsWith('.') && IMAGE_EXT.test(name.text) && (d.isFile() || d.isSymbolicLink()))
+        // Every entry with an image's name but folders: a FIFO or device among them is refused on
+        // its own line by the reader (it was dropped without a word).
+        .filter(({ d, name }) => !name.text.startsWith('.') && IMAGE_EXT.test(name.text) && !d.isDirectory())
         .map(({ name }) => name)
         .sort((a, b) => a.text.localeCompare(b.text, 'en', { numeric: true }));
       if (names.length === 0) items.push({ file: p, error: 'directory has no .png/.jpg/.jpeg files' });

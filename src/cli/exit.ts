@@ -11,6 +11,7 @@
  * tool killed by SIGPIPE has (141), as `cat` or `grep` would, instead of an "internal error";
  * any other failure to write stdout (a full disk) is said on stderr, exit 1, never exit 0.
  */
+import { errnoWhy } from '../runtime/node-write-file.js';
 
 /** Resolves once every byte written to `stream` so far has left the process (or cannot). */
 export function flushed(stream: NodeJS.WriteStream): Promise<void> {
@@ -45,7 +46,7 @@ async function stdoutFailed(e: NodeJS.ErrnoException): Promise<never> {
   if (e.code === 'EPIPE' || (e.code === 'ERR_STREAM_DESTROYED' && !reported)) process.exit(BROKEN_PIPE_STATUS);
   if (!reported) {
     reported = true;
-    process.stderr.write(`webvit: cannot write to standard output (${e.code ?? e.message}); the output is incomplete\n`);
+    process.stderr.write(`webvit: cannot write to standard output (${errnoWhy(e)}); the output is incomplete\n`);
     await flushed(process.stderr);
   }
   process.exit(1);

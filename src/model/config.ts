@@ -1,4 +1,4 @@
-import { WebvitError } from '../runtime/errors.js';
+import { clip, WebvitError } from '../runtime/errors.js';
 import { oneLine, preview } from './json_preview.js';
 import type { Pooling } from '../kernels/pool/op.js';
 import { GELU } from '../kernels/gelu/definition.js';
@@ -62,6 +62,8 @@ export interface ViTShape {
 }
 
 export function shapeOf(c: ViTConfig): ViTShape {
+  // What every size is computed from (a wrong argument gave NaN sizes, or a TypeError).
+  if (!(Number.isInteger(c?.image_size) && Number.isInteger(c.patch_size) && Number.isInteger(c.hidden_size))) throw new WebvitError('BAD_ARGUMENT', 'expected a ViTConfig (from parseConfig or presetConfig)');
   const grid = c.image_size / c.patch_size;
   const prefixTokens = (c.class_token ? 1 : 0) + (c.distilled ? 1 : 0);
   return {
@@ -105,6 +107,7 @@ export const VIT_PRESETS = {
 export type ViTPresetName = keyof typeof VIT_PRESETS;
 
 export function presetConfig(name: ViTPresetName, overrides: Partial<ViTConfig> = {}): ViTConfig {
+  if (!Object.hasOwn(VIT_PRESETS, name)) throw new WebvitError('BAD_ARGUMENT', `unknown preset ${clip(String(name))}; the presets are ${Object.keys(VIT_PRESETS).join(', ')}`);
   return parseConfig({ ...VIT_PRESETS[name], ...overrides }, `preset ${name}`);
 }
 

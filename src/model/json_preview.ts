@@ -13,7 +13,8 @@ export function preview(v: unknown, max = 80): string {
   } catch {
     return Array.isArray(v) ? '(an array nested too deep to show)' : '(an object nested too deep to show)';
   }
-  if (s === undefined) s = String(v);
+  // JSON writes ±Infinity (1e400 in a file) as null: the value is shown as it is.
+  if (s === undefined || (typeof v == 'number' && !Number.isFinite(v))) s = String(v);
   return s.length > max ? `${s.slice(0, max)}…` : s;
 }
 

@@ -528,6 +528,8 @@ function checkDeviceFits(device: GPUDevice, c: ViTConfig, batch: number, label: 
  * the same liveness allocator the runtime uses (input and outputs included).
  */
 export function estimateActivationBytes(c: ViTConfig, batch: number, maxWorkgroupStorage = 16384): number {
+  checkBatch(batch, 'estimateActivationBytes');
+  if (batch > 2 ** 20) throw new WebvitError('BAD_INPUT', `estimateActivationBytes: batch ${batch} is beyond any device (at most ${2 ** 20})`);
   const dummy = { buffer: undefined as unknown as GPUBuffer };
   const g = buildGraph(c, () => dummy, { batch, maxWorkgroupStorage });
   const outputs = [g.inputCheck!.tensor, g.features.tensor, ...(g.logits ? [g.logits.tensor] : [])];

@@ -82,6 +82,8 @@ const ERRNO_WORDS: Record<string, string> = {
   EISDIR: 'a folder',
   EIO: 'an input/output error (a failing disk?)',
   ENOSPC: 'the disk is full',
+  EFBIG: 'the file size limit is reached (ulimit -f)',
+  EEXIST: 'a file is where a folder should be',
   EDQUOT: 'the disk quota is used up',
   EROFS: 'a read-only file system',
 };

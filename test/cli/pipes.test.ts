@@ -216,7 +216,7 @@ describe('stdout that cannot be written (a full disk)', () => {
       const argv = args.map((a) => (a === 'LABELS' ? join(tmp, 'labels.safetensors') : a));
       const r = spawnSync('/bin/sh', ['-c', 'exec "$0" "$@" > "$WEBVIT_TEST_OUT"', process.execPath, CLI, ...argv], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, WEBVIT_TEST_OUT: full } });
       expect(r.status, r.stderr).toBe(1);
-      expect(r.stderr).toMatch(/^webvit: cannot write to standard output \(ENOSPC\); the output is incomplete$/m);
+      expect(r.stderr).toMatch(/^webvit: cannot write to standard output \(ENOSPC: the disk is full\); the output is incomplete$/m);
       expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
     }, 60_000);
   }

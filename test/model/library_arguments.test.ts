@@ -97,3 +97,29 @@ describe('round 4 of the hostile run', () => {
     await expectWebvitError(() => patchFilterComponents({} as never), 'BAD_ARGUMENT', ['patchFilterComponents']);
   });
 });
+
+describe('round 5 of the hostile run', () => {
+  it('functions of a config given something else: BAD_ARGUMENT (were TypeErrors, or NaN sizes)', async () => {
+    const { shapeOf, presetConfig } = await import('../../src/model/config.js');
+    const { flopsPerImage } = await import('../../src/model/stats.js');
+    const { estimateActivationBytes } = await import('../../src/model/vit.js');
+    const { explainLimits } = await import('../../src/model/explain_budget.js');
+    const { expectedTensors } = await import('../../src/model/weights.js');
+    const { preprocessGeometry } = await import('../../src/model/preprocess.js');
+    for (const f of [() => shapeOf('x' as never), () => flopsPerImage('x' as never), () => estimateActivationBytes(null as never, 1), () => explainLimits(null as never, 1), () => expectedTensors(null as never)]) {
+      await expectWebvitError(f, 'BAD_ARGUMENT', ['expected a ViTConfig']);
+    }
+    const cfg = presetConfig('vit_tiny_patch16_224');
+    await expectWebvitError(() => estimateActivationBytes(cfg, 1e300), 'BAD_INPUT', ['beyond any device']);
+    await expectWebvitError(() => preprocessGeometry(defaultPreprocess(cfg), NaN, 0), 'BAD_ARGUMENT', ['whole pixels']);
+    await expectWebvitError(() => preprocessGeometry(null as never, 1, 1), 'BAD_ARGUMENT', ['expected a PreprocessConfig']);
+    await expectWebvitError(() => presetConfig('nope' as never), 'BAD_ARGUMENT', ['unknown preset nope', 'vit_tiny_patch16_224']);
+    await expectWebvitError(() => presetConfig('__proto__' as never), 'BAD_ARGUMENT', ['unknown preset __proto__']);
+  });
+
+  it('a config value of 1e400 (Infinity once parsed) is shown as Infinity, not "null"', async () => {
+    const { parseConfig, VIT_PRESETS } = await import('../../src/model/config.js');
+    const raw = JSON.parse(JSON.stringify(VIT_PRESETS.vit_tiny_patch16_224).replace(/}$/, ',"layer_norm_eps":1e400}'));
+    await expectWebvitError(() => parseConfig(raw, 'cfg'), 'BAD_CONFIG', ['layer_norm_eps', 'got Infinity']);
+  });
+});
