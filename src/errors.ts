@@ -48,6 +48,10 @@ export class WebvitError extends Error {
   }
 }
 
+/** A chunk of the split browser bundle (explain, profile, the tuner's timing) that did not load. */
+export const chunkMissing = (e: unknown): WebvitError =>
+  new WebvitError('NETWORK', `a part of webvit could not be loaded (${(e as Error)?.message}); deploy the webvit.browser-*.js chunks beside webvit.browser.js`, { cause: e });
+
 export function fail(code: WebvitErrorCode, message: string): never {
   throw new WebvitError(code, message);
 }

@@ -1,6 +1,6 @@
 import type { Binding } from '../kernels/kernel.js';
 import { assignBuffers } from '../runtime/arena.js';
-import { WebvitError } from '../runtime/errors.js';
+import { chunkMissing, WebvitError } from '../runtime/errors.js';
 import { checkDevice } from '../runtime/device.js';
 import { pipelineCacheFor } from '../runtime/pipelines.js';
 import { BufferOwner, bytesOf, upload } from '../runtime/buffers.js';
@@ -410,7 +410,7 @@ export class ViTModel {
         }),
       (e: unknown) => {
         this.explainer = undefined; // a chunk that failed to load is tried again next time
-        throw new WebvitError('NETWORK', `${this.label}: the explain module could not be loaded (${(e as Error)?.message}); deploy the webvit.browser-*.js chunks beside webvit.browser.js`, { cause: e });
+        throw chunkMissing(e);
       },
     );
     return (await this.explainer).run(pixels, batch, options);

@@ -2,6 +2,7 @@ import { checkForcedKernels, opDefinition, OPS, type GraphKernels, type KernelCh
 import { variantNames, type OpDefinition, type Precision, type TuningSpec, type VariantInfo } from '../kernels/definition.js';
 import { unavailableReason } from '../kernels/kernel.js';
 import { adapterIdentity } from './device.js';
+import { chunkMissing } from './errors.js';
 import type { Timer } from './tune_timing.js';
 import type { ProgressCallback } from './progress.js';
 
@@ -67,6 +68,15 @@ function fingerprint(names: string[]): string {
 
 
 const measured: Timer = (_op, _variant, measure) => measure();
+
+/** `f()`, or undefined when it throws. */
+function quietly<T>(f: () => T): T | undefined {
+  try {
+    return f();
+  } catch {
+    return undefined;
+  }
+}
 
 /** How tuneKernels decides what it does not find in the store. */
 export interface TuneOptions {
@@ -138,7 +148,7 @@ export async function tuneKernels(device: GPUDevice, nodes: readonly TuneNode[],
     const usable = candidates(device, p.def, p.problem, precision);
     const key = `${adapter}|${p.def.name}|${p.tuning.key(p.problem)}|${fingerprint(usable)}`;
     // A cached value that names no usable variant is stale: ignored.
-    const cached = store?.get(key);
+    const cached = quietly(() => store?.get(key)); // a store of the app's that throws is no store
     if (cached && usable.includes(cached)) chosen[p.what] = cached;
     else if (store && options.tune !== false) toTune.push({ ...p, key, usable });
     else chosen[p.what] = p.tuning.preferred(device, p.problem, precision);
@@ -147,9 +157,9 @@ export async function tuneKernels(device: GPUDevice, nodes: readonly TuneNode[],
   for (const [i, p] of toTune.entries()) {
     report?.({ stage: 'tune', done: i, total: toTune.length, detail: i > 0 ? toTune[i - 1].what : undefined });
     // The timing harness is imported here: a page that never tunes does not load it.
-    const { pickFastest } = await import('./tune_timing.js');
+    const { pickFastest } = await import('./tune_timing.js').catch((e: unknown) => Promise.reject(chunkMissing(e)));
     const r = await pickFastest(device, p.def, p.tuning, p.usable, p.problem, options.time ?? measured);
-    store!.set(p.key, r.choice);
+    quietly(() => store!.set(p.key, r.choice));
     chosen[p.what] = r.choice;
     if (r.rejected.length) rejected[p.what] = r.rejected;
   }

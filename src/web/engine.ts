@@ -1,4 +1,4 @@
-import { clip, WebvitError } from '../errors.js';
+import { chunkMissing, clip, WebvitError } from '../errors.js';
 import { checkMoreOptions, topKOf } from './options.js';
 import { ImagePreprocessor, type PreprocessorImage } from '../image/preprocessor.js';
 import { ViTModel } from '../model/vit.js';
@@ -182,7 +182,7 @@ export class Engine implements ImageClassifier {
           }
         };
         // Imported on the first profile(): a page that only classifies does not load it.
-        const { profileImage } = await import('./profile.js');
+        const { profileImage } = await import('./profile.js').catch((e: unknown) => Promise.reject(chunkMissing(e)));
         const p = await profileImage(rt, decode, (px) => gpuImage(rt, px, name), withTop ? this.planK : undefined).finally(() => rt.textures.trim());
         const top = (p.top ?? []).slice(0, k ?? 0).map((t) => ({ label: this.label(t.index), score: t.p, index: t.index }));
         return { ...p, top };
@@ -472,7 +472,7 @@ async function release(rt: Runtime): Promise<void> {
   await Promise.race([Promise.all([rt.pre.dispose(), rt.model.dispose()]).catch(() => undefined), sleep(RELEASE_MS)]);
 }
 
-function checkTopK(k: number, classes: number): number {
+export function checkTopK(k: number, classes: number): number {
   if (!Number.isInteger(k) || k < 1 || k > classes) throw new WebvitError('BAD_INPUT', `topK must be a whole number from 1 to the model's ${classes} classes, got ${valueText(k)}`);
   return k;
 }

@@ -1,8 +1,9 @@
 import { isErrorCode, WebvitError } from '../errors.js';
-import { absoluteUrl, asWebvitError, finish, isList, nameOf, taken, wireSource, type Wait } from './sources.js';
+import { absoluteUrl, asWebvitError, finish, isList, nameOf, taken, why, wireSource, type Wait } from './sources.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ImageExplanation, ClassifyOptions, ImageClassifier, ImageSource } from './types.js';
 import type { ClassifyProfile } from './profile.js';
 import { topKOf } from './options.js';
+import { checkTopK } from './engine.js';
 import { SerialQueue } from './queue.js';
 import { aborted, checkAborted, DEFAULT_IDLE_MS, fetchModel } from './weights.js';
 import { ALIVE_LOST_MS, WIRE_VERSION, type Reply, type Request, type WireOptions, type WireSource } from './wire.js';
@@ -15,7 +16,7 @@ const HELLO_MS = 10_000;
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** A call waiting for its reply; `list`: the reply's value must be an array (classify, embed). */
-type Pending = { resolve: (v: { value: unknown; info?: ClassifierInfo }) => void; reject: (e: unknown) => void; list?: boolean };
+type Pending = { resolve: (v: { value: unknown; info?: ClassifierInfo }) => void; reject: (e: unknown) => void; list?: boolean; create?: boolean };
 
 /**
  * The classifier API with the work in a Web Worker (dist/webvit.worker.js). On this thread a
@@ -66,7 +67,13 @@ export class WorkerClassifier implements ImageClassifier {
     checkAborted(signal, 'before the worker started');
     let worker: Worker;
     let where = '(the Worker given)';
-    if (typeof w === 'object' && w !== null && typeof (w as Worker).postMessage === 'function' && typeof (w as Worker).terminate === 'function') {
+    let given: boolean;
+    try {
+      given = typeof w === 'object' && w !== null && typeof (w as Worker).postMessage === 'function' && typeof (w as Worker).terminate === 'function';
+    } catch (e) {
+      throw new WebvitError('BAD_ARGUMENT', `worker could not be read (${why(e)})`); // a getter of the app's that throws
+    }
+    if (given) {
       worker = w as Worker;
       if (serving.has(worker)) throw new WebvitError('BAD_ARGUMENT', 'worker: this Worker was given to a classifier before (which ends it when it fails or is disposed); give each classifier a new Worker, or worker: true');
       serving.add(worker);
@@ -126,7 +133,7 @@ export class WorkerClassifier implements ImageClassifier {
   classify(source: ImageSource, options?: ClassifyOptions): Promise<Classification[]>;
   classify(sources: ImageSource[], options?: ClassifyOptions): Promise<Classification[][]>;
   async classify(sources: ImageSource | ImageSource[], options?: ClassifyOptions): Promise<Classification[] | Classification[][]> {
-    const topK = topKOf(options);
+    const topK = this.topK(options);
     const many = isList(sources);
     const r = await this.send(many ? sources : [sources], (wire) => ({ type: 'classify', sources: wire, topK }));
     const rows = r.value as Classification[][];
@@ -142,7 +149,7 @@ export class WorkerClassifier implements ImageClassifier {
   }
 
   async profile(source: ImageSource, options?: ClassifyOptions): Promise<ClassifyProfile & { top: Classification[] }> {
-    const topK = topKOf(options);
+    const topK = this.topK(options);
     // The worker's stage times: decode there (a transferred bitmap is ready; a Blob is decoded there).
     return (await this.send([source], (wire) => ({ type: 'profile', sources: wire, topK }))).value as ClassifyProfile & { top: Classification[] };
   }
@@ -213,7 +220,7 @@ export class WorkerClassifier implements ImageClassifier {
       }
     }, ALIVE_LOST_MS / 6);
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, list: m.type === 'classify' || m.type === 'embed' });
+      this.pending.set(id, { resolve, reject, list: m.type === 'classify' || m.type === 'embed', create: m.type === 'create' });
       try {
         this.worker.postMessage({ ...m, id } as Request, transfer);
       } catch (e) {
@@ -225,13 +232,19 @@ export class WorkerClassifier implements ImageClassifier {
     });
   }
 
+  /** topK checked here as on the page (a value that cannot be sent got the clone's error). */
+  private topK(options?: ClassifyOptions): number | undefined {
+    const k = topKOf(options);
+    return k === undefined ? k : checkTopK(k, this.info.config?.num_classes ?? Infinity);
+  }
+
   /** When the worker was last heard from (any message), and the timer that gives it up when silent. */
   private heard = Date.now();
   private watch?: ReturnType<typeof setInterval>;
 
   private receive(m: Reply): void {
-    this.heard = Date.now();
     if (typeof m !== 'object' || m === null) return; // not webvit's worker: the handshake fails it
+    this.heard = Date.now(); // only webvit-shaped messages keep the worker alive
     if ('type' in m) {
       if (m.type === 'progress') this.options.onProgress?.(m.event);
       return;
@@ -240,7 +253,7 @@ export class WorkerClassifier implements ImageClassifier {
     if (!p) return;
     this.pending.delete(m.id);
     const e = (m as { error?: { code?: unknown; message?: unknown } }).error;
-    if (m.ok === true && (m.info === undefined || (typeof m.info == 'object' && m.info !== null)) && (!p.list || Array.isArray(m.value))) {
+    if (m.ok === true && (m.info === undefined ? !p.create : typeof m.info == 'object' && m.info !== null && Array.isArray(m.info.labels)) && (!p.list || Array.isArray(m.value))) {
       if (m.info) this.info = m.info;
       p.resolve({ value: m.value, info: m.info });
     } else if (m.ok === false && typeof e?.message == 'string' && isErrorCode(e.code)) {

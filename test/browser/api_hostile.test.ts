@@ -37,6 +37,7 @@ beforeAll(async () => {
   writeFileSync(join(scratch, 'error-missing.js'), afterHello('{ id: m.id, ok: false }'));
   writeFileSync(join(scratch, 'error-code.js'), afterHello("{ id: m.id, ok: false, error: { code: 'NOPE', message: 42 } }"));
   writeFileSync(join(scratch, 'garbage.js'), afterHello("m.type === 'create' ? { id: m.id, ok: true, value: null } : { id: m.id, ok: true, value: 'junk', info: 7 }"));
+  writeFileSync(join(scratch, 'no-info.js'), afterHello('{ id: m.id, ok: true, value: null }'));
   writeFileSync(join(scratch, 'index.html'), '<!doctype html><title>hostile</title>\n');
   server = await startStaticServer({
     page: join(scratch, 'index.html'),
@@ -126,7 +127,7 @@ describe('worker mode: a worker that goes away or is not webvit\'s', () => {
     const before = uncaught().length;
     const r = await run(`
       const out = {};
-      for (const s of ['error-null', 'error-missing', 'error-code']) out[s] = await outcome(() => webvit.createImageClassifier({ model: MODEL, worker: '/scratch/' + s + '.js', cache: false }));
+      for (const s of ['error-null', 'error-missing', 'error-code', 'no-info']) out[s] = await outcome(() => webvit.createImageClassifier({ model: MODEL, worker: '/scratch/' + s + '.js', cache: false }));
       out.garbage = await outcome(async () => {
         const c = await webvit.createImageClassifier({ model: MODEL, worker: '/scratch/garbage.js', cache: false });
         return c.classify(await bitmap());
@@ -281,6 +282,33 @@ describe('values that throw, or are of the wrong kind', () => {
       return ok;`);
     expect(r.value, JSON.stringify(r)).toBe(true);
   }, 60_000);
+
+  it('a topK that cannot be sent to the worker: the same BAD_INPUT in both modes (the worker gave the clone error)', async () => {
+    const r = await run(`
+      const out = {};
+      for (const worker of [false, true]) {
+        const c = await webvit.createImageClassifier({ model: MODEL, worker, cache: false });
+        out[worker] = await outcome(async () => c.classify(await bitmap(), { topK: { valueOf() { return 3; } } }));
+        await c.dispose();
+      }
+      return out;`);
+    const v = r.value as Record<string, Outcome>;
+    expect(v.false).toMatchObject({ name: 'WebvitError', code: 'BAD_INPUT' });
+    expect(v.true).toEqual(v.false);
+  }, 120_000);
+
+  it("an app's TuneStore whose get throws is no store (the model loads); a Worker whose getter throws is BAD_ARGUMENT", async () => {
+    const r = await run(`
+      const c = await webvit.createImageClassifier({ model: MODEL, cache: false, tune: { get() { throw new Error('tg'); }, set() { throw new Error('ts'); } } });
+      const ok = (await c.classify(await bitmap(), { topK: 1 })).length;
+      await c.dispose();
+      const worker = await outcome(() => webvit.createImageClassifier({ model: MODEL, worker: { get postMessage() { throw new Error('pm'); }, terminate() {} } }));
+      return { ok, worker };`);
+    const v = r.value as { ok: number; worker: Outcome };
+    expect(v.ok).toBe(1);
+    expect(v.worker).toMatchObject({ name: 'WebvitError', code: 'BAD_ARGUMENT' });
+    expect(v.worker.message).toMatch(/worker could not be read \(pm\)/);
+  }, 120_000);
 
   it('left nothing uncaught on the page', () => {
     expect(uncaught()).toEqual([]);
