@@ -77,6 +77,10 @@ function jpegStructure(b: Uint8Array, source: string): { header: JpegHeader; sca
     }
   }
   if (!header) return bad(source, 'truncated or corrupt JPEG (no frame header before the image data)');
+  // Arithmetic-coded (SOF9–SOF11, SOF13–SOF15): valid JPEG that libjpeg-turbo's build here does not decode.
+  if ((header.sof >= 0xc9 && header.sof <= 0xcb) || header.sof >= 0xcd) {
+    return bad(source, `is an arithmetic-coded JPEG (${header.process}), which webvit does not decode; re-encode it as a baseline or progressive JPEG, or as PNG`);
+  }
   return { header, scans, scanCount };
 }
 

@@ -8,7 +8,7 @@ import { adapterIdentity, getDevice } from '../runtime/device.js';
 import { chunksOf } from './batching.js';
 import type { ClassifyProfile } from './profile.js';
 import { SerialQueue } from './queue.js';
-import { asWebvitError, describeSource, finish, isList, nameOf, pixelsOf, taken, valueText, type Pixels, type Wait } from './sources.js';
+import { asWebvitError, describeSource, finish, isList, notOne, nameOf, pixelsOf, taken, valueText, type Pixels, type Wait } from './sources.js';
 import { TextureRows } from './texture_rows.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ClassifyOptions, ImageClassifier, ImageExplanation, ImageSource } from './types.js';
 import { rolloutRow } from '../model/explain_budget.js';
@@ -157,6 +157,7 @@ export class Engine implements ImageClassifier {
   }
 
   profile(source: ImageSource, options?: ClassifyOptions): Promise<ClassifyProfile & { top: Classification[] }> {
+    if (isList(source)) return notOne();
     const withTop = this.config.num_classes > 0;
     let k: number | undefined;
     try {
@@ -191,6 +192,7 @@ export class Engine implements ImageClassifier {
   }
 
   explain(source: ImageSource): Promise<ImageExplanation> {
+    if (isList(source)) return notOne();
     return this.call([source], ([source]) =>
       this.withRuntime(async (rt) => {
         const name = 'the image';

@@ -99,6 +99,9 @@ export const nameOf = (i: number, n: number): string => (n === 1 ? 'the image' :
  * since (or a buffer transferred away), so pixels in memory are checked and copied now. DOM
  * images, bitmaps and frames are read when the call runs.
  */
+/** explain() and profile() take one image: an array is refused, saying so (it was "cannot classify Array"). */
+export const notOne = (): Promise<never> => Promise.reject(new WebvitError('BAD_INPUT', 'explain() and profile() take one image; call them once per image'));
+
 /** Array.isArray of a caller's value, which a revoked Proxy makes throw. */
 export function isList(x: unknown): x is ImageSource[] {
   try {

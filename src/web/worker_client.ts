@@ -1,5 +1,5 @@
 import { isErrorCode, WebvitError } from '../errors.js';
-import { absoluteUrl, asWebvitError, finish, isList, nameOf, taken, why, wireSource, type Wait } from './sources.js';
+import { absoluteUrl, asWebvitError, finish, isList, notOne, nameOf, taken, why, wireSource, type Wait } from './sources.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ImageExplanation, ClassifyOptions, ImageClassifier, ImageSource } from './types.js';
 import type { ClassifyProfile } from './profile.js';
 import { topKOf } from './options.js';
@@ -149,12 +149,14 @@ export class WorkerClassifier implements ImageClassifier {
   }
 
   async profile(source: ImageSource, options?: ClassifyOptions): Promise<ClassifyProfile & { top: Classification[] }> {
+    if (isList(source)) return notOne();
     const topK = this.topK(options);
     // The worker's stage times: decode there (a transferred bitmap is ready; a Blob is decoded there).
     return (await this.send([source], (wire) => ({ type: 'profile', sources: wire, topK }))).value as ClassifyProfile & { top: Classification[] };
   }
 
   async explain(source: ImageSource): Promise<ImageExplanation> {
+    if (isList(source)) return notOne();
     return (await this.send([source], (wire) => ({ type: 'explain', sources: wire }))).value as ImageExplanation;
   }
 

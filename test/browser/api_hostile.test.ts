@@ -310,6 +310,21 @@ describe('values that throw, or are of the wrong kind', () => {
     expect(v.worker.message).toMatch(/worker could not be read \(pm\)/);
   }, 120_000);
 
+  it('explain() and profile() of an array: BAD_INPUT saying they take one image (was "cannot classify Array"), both modes', async () => {
+    const r = await run(`
+      const out = {};
+      for (const worker of [false, true]) {
+        const c = await webvit.createImageClassifier({ model: MODEL, worker, cache: false });
+        const b = await bitmap();
+        out[worker] = [await outcome(() => c.explain([b])), await outcome(() => c.profile([b, b]))];
+        await c.dispose();
+      }
+      return out;`);
+    for (const o of Object.values(r.value as Record<string, Outcome[]>).flat()) {
+      expect(o, JSON.stringify(o)).toMatchObject({ name: 'WebvitError', code: 'BAD_INPUT', message: 'explain() and profile() take one image; call them once per image' });
+    }
+  }, 120_000);
+
   it('left nothing uncaught on the page', () => {
     expect(uncaught()).toEqual([]);
   });

@@ -260,3 +260,20 @@ function withRepeatedLastScan(b: Uint8Array, times: number): Uint8Array {
   }
   return out;
 }
+
+describe('an arithmetic-coded JPEG (hostile run, round 5)', () => {
+  it('is refused as what it is, with the way out (it was called corrupt)', async () => {
+    const jpeg = read('astronaut_300.jpg').slice();
+    // The frame marker SOF0 (0xFFC0) becomes SOF9, arithmetic coding, sequential.
+    let at = -1;
+    for (let i = 2; i + 1 < jpeg.length; i++) {
+      if (jpeg[i] === 0xff && (jpeg[i + 1] === 0xc0 || jpeg[i + 1] === 0xc2)) {
+        at = i;
+        break;
+      }
+    }
+    expect(at).toBeGreaterThan(0);
+    jpeg[at + 1] = 0xc9;
+    await expectWebvitError(() => decodeImage(jpeg, 'arith.jpg'), 'BAD_INPUT', ['arith.jpg', 'arithmetic-coded JPEG (SOF9)', 're-encode it']);
+  });
+});
