@@ -81,6 +81,7 @@ export async function decodeImage(input: Uint8Array | ArrayBuffer | ArrayBufferV
   const kind = sniff(bytes);
   if (kind === 'png') return classifiable(await decodePng(bytes, source, maxPixels, options.pool));
   if (kind === 'jpeg') return classifiable(await decodeJpeg(bytes, source, maxPixels));
+  if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes.byteLength < 4) bad(source, `is a truncated JPEG (${bytes.byteLength} bytes: a JPEG's start marker and nothing after it)`);
   const head = Array.from(bytes.subarray(0, 4), (x) => x.toString(16).padStart(2, '0')).join(' ');
   return bad(source, kind ? `is ${kind}; webvit reads PNG and JPEG images only` : `is not a PNG or JPEG image (starts with bytes ${head})`);
 }

@@ -69,9 +69,11 @@ export function formatCount(n: number): string {
 export function checkPixels(source: string, width: number, height: number, maxPixels: number): void {
   if (width < 1 || height < 1) bad(source, `image header says ${width}×${height} pixels: corrupt image`);
   if (width * height > maxPixels) {
+    // The product in integers: beyond 2^53 a double rounds it (…609 printed as …600).
+    const exact = (BigInt(width) * BigInt(height)).toLocaleString('en-US');
     bad(
       source,
-      `image is ${width}×${height} = ${formatPixels(width * height)}, above the limit of ${formatPixels(maxPixels)} ` +
+      `image is ${width}×${height} = ${exact} pixels, above the limit of ${formatPixels(maxPixels)} ` +
         `(a decompression bomb, or raise the limit: --max-pixels, or the maxPixels decode option)`,
     );
   }

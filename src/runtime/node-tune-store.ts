@@ -57,7 +57,9 @@ export function fileTuneStore(path = defaultTuneCachePath(), options: FileTuneSt
   }
   let warned = false;
   const keep = (why: string) => {
-    if (!warned) warn(`${path}: tuning results are not saved (${why}); move the file away or set WEBVIT_CACHE_DIR to another folder`);
+    // EEXIST/ENOTDIR: a file where the cache's folder should be (WEBVIT_CACHE_DIR names a file).
+    const folder = /^cannot write it: (EEXIST|ENOTDIR)/.test(why);
+    if (!warned) warn(`${path}: tuning results are not saved (${why}); ${folder ? `${dirname(path)} must be a folder: set WEBVIT_CACHE_DIR to one` : 'move the file away or set WEBVIT_CACHE_DIR to another folder'}`);
     warned = true;
   };
   return {

@@ -277,3 +277,12 @@ describe('an arithmetic-coded JPEG (hostile run, round 5)', () => {
     await expectWebvitError(() => decodeImage(jpeg, 'arith.jpg'), 'BAD_INPUT', ['arith.jpg', 'arithmetic-coded JPEG (SOF9)', 're-encode it']);
   });
 });
+
+describe('messages of round 5', () => {
+  it('a header of 2147483647 × 2147483647 pixels states the exact count (a double rounded it)', async () => {
+    await expectWebvitError(() => decodeImage(pngWithHeader(2147483647, 2147483647), 'huge.png'), 'BAD_INPUT', ['2147483647×2147483647 = 4,611,686,014,132,420,609 pixels']);
+  });
+  it('a JPEG that is only its start marker is called truncated (it was "not a PNG or JPEG")', async () => {
+    await expectWebvitError(() => decodeImage(new Uint8Array([0xff, 0xd8]), 'two.jpg'), 'BAD_INPUT', ['two.jpg: is a truncated JPEG (2 bytes']);
+  });
+});
