@@ -64,3 +64,14 @@ export function fail(code: WebvitErrorCode, message: string): never {
 export function clip(s: string, max = 200): string {
   return s.length > max ? `${s.slice(0, max >> 1)}…(${s.length} characters)…${s.slice(-(max >> 2))}` : s;
 }
+
+/** A GPUDevice given by the caller, or a BAD_ARGUMENT naming `where` (a null or a plain object would fail later as a TypeError). */
+export function checkDevice(device: unknown, where: string): asserts device is GPUDevice {
+  let ok = false;
+  try {
+    ok = typeof (device as GPUDevice)?.createBuffer == 'function';
+  } catch {
+    /* a getter or Proxy trap that throws: not a device */
+  }
+  if (!ok) throw new WebvitError('BAD_ARGUMENT', `${where}: device must be a GPUDevice, got ${device === null ? 'null' : typeof device}`);
+}

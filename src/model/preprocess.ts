@@ -81,7 +81,16 @@ function channelModeOf(config: ViTConfig, source: string): ChannelMode {
  * image_size × image_size; otherwise the shorter side to round(image_size · 256/224), centre
  * crop image_size, bilinear; ImageNet mean/std; RGB for 3 channels, grayscale (L) for 1.
  */
+/** A model's config given by the caller, or a BAD_ARGUMENT naming `where` (a null one failed as a TypeError). */
+function configArgument(config: unknown, where: string): void {
+  const c = config as Partial<ViTConfig> | null | undefined;
+  if (typeof c != 'object' || c === null || !Number.isSafeInteger(c.image_size) || !Number.isSafeInteger(c.num_channels)) {
+    throw new WebvitError('BAD_ARGUMENT', `${where}: config must be a model's config (weights.config: image_size, num_channels, ...), got ${c === null ? 'null' : typeof c}`);
+  }
+}
+
 export function defaultPreprocess(config: ViTConfig): PreprocessConfig {
+  configArgument(config, 'defaultPreprocess');
   const channels = config.num_channels === 1 ? 'grayscale' : 'rgb';
   return {
     resize: Math.round((config.image_size * 256) / 224),
@@ -99,6 +108,9 @@ export function defaultPreprocess(config: ViTConfig): PreprocessConfig {
  * the model config. Every error names the field and the expected versus actual value.
  */
 export function parsePreprocess(raw: string | undefined, config: ViTConfig, source = 'webvit.preprocess'): PreprocessConfig {
+  configArgument(config, 'parsePreprocess');
+  if (raw !== undefined && typeof raw != 'string') throw new WebvitError('BAD_ARGUMENT', `parsePreprocess: raw must be the metadata's JSON text (a string) or undefined, got ${raw === null ? 'null' : typeof raw}`);
+  if (typeof source != 'string') throw new WebvitError('BAD_ARGUMENT', 'parsePreprocess: source must be a string naming the file in messages');
   if (raw === undefined) return defaultPreprocess(config);
   const bad = (msg: string): never => {
     throw new WebvitError('BAD_CONFIG', oneLine(`${source}: __metadata__["webvit.preprocess"] ${msg}`));

@@ -1,4 +1,4 @@
-import { WebvitError } from './errors.js';
+import { checkDevice, WebvitError } from './errors.js';
 import { rememberSubgroupMatrixConfigs, type SubgroupMatrixConfig } from '../kernels/kernel.js';
 
 /** What a webvit device offers beyond the core spec, decided once when it is created. */
@@ -37,6 +37,7 @@ const RAISED_LIMITS = [
 ] as const;
 
 export function featuresOf(device: GPUDevice): DeviceFeatures {
+  checkDevice(device, 'featuresOf');
   return {
     timestampQuery: device.features.has('timestamp-query'),
     subgroups: device.features.has('subgroups'),
@@ -81,10 +82,7 @@ export async function requestDeviceFrom(
   return device;
 }
 
-/** A GPUDevice given by the caller, or a BAD_ARGUMENT naming `where` (a null or a plain object would fail later as a TypeError). */
-export function checkDevice(device: unknown, where: string): asserts device is GPUDevice {
-  if (typeof (device as GPUDevice)?.createBuffer != 'function') throw new WebvitError('BAD_ARGUMENT', `${where}: device must be a GPUDevice, got ${device === null ? 'null' : typeof device}`);
-}
+export { checkDevice } from './errors.js';
 
 /** Where getDevice() finds a device when there is no navigator.gpu: Dawn, set by the Node entry (src/node.ts). */
 let fallback: ((options: DeviceOptions) => Promise<GPUDevice>) | undefined;

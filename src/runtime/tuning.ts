@@ -1,8 +1,8 @@
 import { checkForcedKernels, opDefinition, OPS, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
 import { variantNames, type OpDefinition, type Precision, type TuningSpec, type VariantInfo } from '../kernels/definition.js';
 import { unavailableReason } from '../kernels/kernel.js';
-import { adapterIdentity } from './device.js';
-import { chunkMissing } from './errors.js';
+import { adapterIdentity, checkDevice } from './device.js';
+import { chunkMissing, WebvitError } from './errors.js';
 import type { Timer } from './tune_timing.js';
 import type { ProgressCallback } from './progress.js';
 
@@ -116,6 +116,16 @@ interface Problem {
  * or removing a variant tunes again.
  */
 export async function tuneKernels(device: GPUDevice, nodes: readonly TuneNode[], store: TuneStore | undefined, forced: KernelChoice = {}, options: TuneOptions = {}): Promise<TuneResult> {
+  checkDevice(device, 'tuneKernels');
+  const wrong = (what: string) => {
+    throw new WebvitError('BAD_ARGUMENT', `tuneKernels: ${what}`);
+  };
+  if (!Array.isArray(nodes) || !nodes.every((n) => typeof n == 'object' && n !== null && typeof n.name == 'string' && typeof n.shape == 'object' && n.shape !== null)) {
+    wrong('nodes must be an array of { name, shape } , one per op of the graph');
+  }
+  if (store !== undefined && (typeof store != 'object' || store === null || typeof store.get != 'function' || typeof store.set != 'function')) wrong('store must be a TuneStore ({ get, set }) or undefined');
+  if (typeof forced != 'object' || forced === null) wrong('forced must be an object of op: variant ({} for none)');
+  if (typeof options != 'object' || options === null) wrong('options must be an object');
   const forcedBy = forced as Record<string, string | undefined>;
   const precision = options.precision ?? 'f32';
   checkForcedKernels(device, forcedBy, nodes, 'tuneKernels', precision);

@@ -8,7 +8,7 @@ import { adapterIdentity, getDevice } from '../runtime/device.js';
 import { chunksOf } from './batching.js';
 import type { ClassifyProfile } from './profile.js';
 import { SerialQueue } from './queue.js';
-import { asWebvitError, describeSource, finish, isList, notOne, nameOf, pixelsOf, taken, valueText, type Pixels, type Wait } from './sources.js';
+import { asWebvitError, describeSource, finish, isList, isTexture, notOne, nameOf, pixelsOf, taken, valueText, type Pixels, type Wait } from './sources.js';
 import { TextureRows } from './texture_rows.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ClassifyOptions, ImageClassifier, ImageExplanation, ImageSource } from './types.js';
 import { rolloutRow } from '../model/explain_budget.js';
@@ -290,7 +290,7 @@ export class Engine implements ImageClassifier {
         return r;
       })
       .catch((e) => {
-        throw asWebvitError(e);
+        throw destroyedTexture(asWebvitError(e), list);
       });
   }
 
@@ -389,6 +389,16 @@ export class Engine implements ImageClassifier {
     }
     return out;
   }
+}
+
+/**
+ * A texture the app destroyed before (or while) the call used it: WebGPU cannot be asked whether a
+ * texture is destroyed, and only the submit that reads it fails ("Destroyed texture ... used in a
+ * submit"), as a validation error of the forward pass. That is the app's input, not the GPU's fault.
+ */
+function destroyedTexture(e: WebvitError, list: ImageSource[]): WebvitError {
+  if (e.code !== 'GPU' || !/destroyed texture/i.test(e.message) || !list.some(isTexture)) return e;
+  return new WebvitError('BAD_INPUT', `${list.length === 1 ? 'the image' : 'an image'}: the GPUTexture was destroyed before webvit read it; keep it alive until the call's promise settles`, { cause: e });
 }
 
 /** webvit's own device, or the app's (its factory called again after a loss). */

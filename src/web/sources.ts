@@ -52,7 +52,14 @@ export function describeSource(x: unknown): string {
 }
 
 /** A value in a message: a primitive as text (clipped), an object or function by its kind (String() of one can throw). */
-export const valueText = (x: unknown): string => (typeof x == 'object' || typeof x == 'function' ? describeSource(x) : clip(String(x)));
+export const valueText = (x: unknown): string =>
+  typeof x == 'object' || typeof x == 'function'
+    ? describeSource(x)
+    : typeof x == 'string'
+      ? `the string ${JSON.stringify(clip(x))}` // '3' is not 3: the message shows which was passed
+      : typeof x == 'bigint'
+        ? `the BigInt ${clip(String(x))}n`
+        : clip(String(x));
 
 /**
  * A browser error's message without Chromium's "Failed to execute 'f' on 'Window': " ('WorkerGlobalScope'
@@ -79,12 +86,21 @@ export function asWebvitError(e: unknown, code: WebvitErrorCode = 'GPU'): Webvit
 /** `u` made absolute against the page; not a URL: a `code` error naming `what`. */
 export function absoluteUrl(u: string | URL, what: string, code: WebvitErrorCode): string {
   const base = (globalThis as { location?: { href: string } }).location?.href;
+  let url: URL;
   try {
-    return new URL(u, base).href;
+    url = new URL(u, base);
   } catch {
     throw new WebvitError(code, `${what} ${JSON.stringify(clip(String(u)))} is not a valid URL${base ? '' : ' (relative URLs need a page to resolve against)'}`);
   }
+  // Schemes fetch() can never download from: refused here, naming the scheme, rather than as a
+  // failed download. Others pass (an app's own scheme: app://, tauri://, capacitor://).
+  if (NOT_FETCHED.has(url.protocol)) {
+    throw new WebvitError(code, `${what} ${JSON.stringify(clip(url.href, 120))} uses the ${url.protocol} scheme, which cannot be downloaded; give an http(s), data: or blob: URL`);
+  }
+  return url.href;
 }
+
+const NOT_FETCHED = new Set(['javascript:', 'vbscript:', 'ftp:', 'mailto:', 'tel:', 'sms:', 'ws:', 'wss:', 'about:', 'view-source:', 'news:', 'irc:', 'magnet:']);
 
 /** A tainted source: WebGPU may not read what the page may not (a SecurityError on copy, a DataCloneError on transfer). */
 export const crossOrigin = (name: string, cause: unknown): WebvitError =>
@@ -215,7 +231,24 @@ async function loaded(img: HTMLImageElement, name: string, { ms = 0, signal }: W
 
 const SUPPORTED = 'an HTMLImageElement, ImageBitmap, ImageData, HTMLCanvasElement, OffscreenCanvas, HTMLVideoElement, VideoFrame, Blob/File, URL or GPUTexture';
 
-const unsupported = (x: unknown, name: string): WebvitError => new WebvitError('BAD_INPUT', `${name}: cannot classify ${describeSource(x)}; pass ${SUPPORTED}`);
+const unsupported = (x: unknown, name: string): WebvitError => new WebvitError('BAD_INPUT', `${name}: ${almostPixels(x) ?? `cannot classify ${describeSource(x)}`}; pass ${SUPPORTED}`);
+
+/**
+ * What is wrong with an object that has some of ImageData's fields (`data`, `width`, `height`)
+ * but is not pixels as webvit takes them: the field, rather than "cannot classify Object".
+ */
+function almostPixels(x: unknown): string | undefined {
+  try {
+    if (typeof x !== 'object' || x === null || !('data' in x || 'width' in x || 'height' in x)) return undefined;
+    const { data, width, height } = x as Record<string, unknown>;
+    const wrong: string[] = [];
+    if (!(data instanceof Uint8ClampedArray || data instanceof Uint8Array)) wrong.push(`data must be a Uint8ClampedArray or Uint8Array of 8-bit RGBA, got ${valueText(data)}`);
+    for (const [k, v] of [['width', width], ['height', height]] as const) if (typeof v !== 'number') wrong.push(`${k} must be a number of pixels, got ${valueText(v)}`);
+    return wrong.length ? `pixels in memory (as ImageData): ${wrong.join('; ')}` : undefined;
+  } catch {
+    return undefined; // a getter or Proxy that throws: described by its kind
+  }
+}
 
 /**
  * A source as the worker takes it (worker mode, on the page's thread): pixels in memory (already

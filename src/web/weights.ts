@@ -45,6 +45,11 @@ export interface FetchModelOptions {
   caches?: CacheStorage;
   /** Stops the download: an ABORTED WebvitError, the fetch cancelled, nothing cached. */
   signal?: AbortSignal;
+  /**
+   * @internal How messages and `info.source` name a model given as bytes (default "the model
+   * bytes"): a Response that worker mode read on the page keeps its URL's name in the worker.
+   */
+  modelName?: string;
   /** A download that receives no bytes for this long fails with NETWORK (default DEFAULT_IDLE_MS; 0: never). */
   idleTimeoutMs?: number;
 }
@@ -72,7 +77,7 @@ export async function fetchModel<T>(model: ModelSource, options: FetchModelOptio
     // A copy (the file's size again, for as long as the classifier lives): the caller may reuse its
     // buffer, and a rebuild after a device loss reads these bytes.
     const bytes = (model instanceof ArrayBuffer ? new Uint8Array(model) : new Uint8Array(model.buffer, model.byteOffset, model.byteLength)).slice();
-    const source = 'the model bytes';
+    const source = typeof options.modelName == 'string' ? clip(options.modelName) : 'the model bytes';
     await checkIntegrity(bytes, options.integrity, source);
     return { value: parseChecked(parse, bytes, source), bytes, source, fromCache: false, inCache: false };
   }

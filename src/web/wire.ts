@@ -11,6 +11,8 @@ export type WireOptions = Omit<ClassifierOptions, 'model' | 'device' | 'onProgre
   model: string | ArrayBuffer;
   tune?: boolean;
   wantProgress: boolean;
+  /** How a model read on the page (a Response) is named in messages: as the page names it. */
+  modelName?: string;
 };
 
 /**

@@ -15,8 +15,41 @@ const serving = new WeakSet<Worker>();
 const HELLO_MS = 10_000;
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-/** A call waiting for its reply; `list`: the reply's value must be an array (classify, embed). */
-type Pending = { resolve: (v: { value: unknown; info?: ClassifierInfo }) => void; reject: (e: unknown) => void; list?: boolean; create?: boolean };
+/** A call waiting for its reply; `valid`: whether a reply's value has the shape this call returns. */
+type Pending = { resolve: (v: { value: unknown; info?: ClassifierInfo }) => void; reject: (e: unknown) => void; valid: (value: unknown) => boolean; create?: boolean };
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v == 'object' && v !== null;
+/** One class of a result: a label, a probability and the class's index. */
+const isClass = (c: unknown, classes: number): boolean =>
+  isObject(c) && typeof c.label == 'string' && typeof c.score == 'number' && c.score >= 0 && c.score <= 1 && Number.isInteger(c.index) && (c.index as number) >= 0 && (c.index as number) < classes;
+const isStats = (v: unknown): boolean => isObject(v) && ['buffers', 'bytes', 'textures', 'textureBytes', 'calls'].every((k) => typeof v[k] == 'number');
+const isTop = (row: unknown, classes: number): boolean => Array.isArray(row) && row.length <= classes && row.every((c) => isClass(c, classes));
+
+/**
+ * The shape of the value each request's reply carries: a script that passes the handshake and then
+ * answers well-formed replies with the wrong values (a score of "x", two rows for one image,
+ * features of another width) would otherwise reach the app as webvit's results.
+ */
+function replyShape(m: DistributiveOmit<Request, 'id'>, info: ClassifierInfo | undefined): (v: unknown) => boolean {
+  const classes = info?.config?.num_classes ?? Infinity;
+  const width = info?.config?.hidden_size;
+  switch (m.type) {
+    case 'classify':
+      return (v) => Array.isArray(v) && v.length === m.sources.length && v.every((row) => isTop(row, classes));
+    case 'embed':
+      return (v) => Array.isArray(v) && v.length === m.sources.length && v.every((f) => f instanceof Float32Array && (width === undefined || f.length === width));
+    case 'profile':
+      return (v) => isObject(v) && isTop(v.top, classes);
+    case 'explain':
+      return (v) => isObject(v) && v.rollout instanceof Float32Array && Array.isArray(v.layers) && Array.isArray(v.distance) && Number.isInteger(v.grid);
+    case 'stats':
+      return isStats;
+    case 'dispose':
+      return (v) => v === undefined || isStats(v); // undefined: the worker's classifier was never made
+    default:
+      return () => true;
+  }
+}
 
 /**
  * The classifier API with the work in a Web Worker (dist/webvit.worker.js). On this thread a
@@ -55,11 +88,14 @@ export class WorkerClassifier implements ImageClassifier {
     const { model, onProgress, worker: w, tune, signal } = options;
     if (tune !== undefined && typeof tune !== 'boolean') throw new WebvitError('BAD_ARGUMENT', 'in worker mode `tune` must be true or false (a TuneStore cannot be sent to a worker)');
     let wireModel: string | ArrayBuffer;
+    let modelName: string | undefined;
     const transfer: Transferable[] = [];
     if (typeof model === 'string' || model instanceof URL) wireModel = absoluteUrl(model, 'model URL', 'BAD_ARGUMENT');
     else {
       // Bytes and Responses are read here (a Response cannot be sent) and a copy goes over.
-      const bytes = (await fetchModel(model, { onProgress, signal, idleTimeoutMs: options.idleTimeoutMs }, (b) => b)).value;
+      const fetched = await fetchModel(model, { onProgress, signal, idleTimeoutMs: options.idleTimeoutMs }, (b) => b);
+      const bytes = fetched.value;
+      modelName = fetched.source; // a Response's URL: named in the worker as on the page
       const copy = bytes.slice();
       wireModel = copy.buffer;
       transfer.push(copy.buffer);
@@ -112,7 +148,7 @@ export class WorkerClassifier implements ImageClassifier {
       if (v !== WIRE_VERSION) throw notStarted(where, `speaks webvit's messages version ${v}, this page version ${WIRE_VERSION} (a worker of another build)`);
       checkAborted(signal, 'before the worker started');
       // Only the options the worker takes (an unknown one, a function say, could not be sent).
-      const wire: WireOptions = { model: wireModel, integrity: options.integrity, cache: options.cache, maxBatch: options.maxBatch, idleTimeoutMs: options.idleTimeoutMs, tune, wantProgress: onProgress !== undefined };
+      const wire: WireOptions = { model: wireModel, integrity: options.integrity, cache: options.cache, maxBatch: options.maxBatch, idleTimeoutMs: options.idleTimeoutMs, tune, wantProgress: onProgress !== undefined, modelName };
       const r = await c.request({ type: 'create', options: wire }, transfer);
       c.info = r.info!;
       // Aborted after the worker's create had ended (its reply and the abort crossed): as on the page.
@@ -222,7 +258,7 @@ export class WorkerClassifier implements ImageClassifier {
       }
     }, ALIVE_LOST_MS / 6);
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, list: m.type === 'classify' || m.type === 'embed', create: m.type === 'create' });
+      this.pending.set(id, { resolve, reject, valid: replyShape(m, this.info), create: m.type === 'create' });
       try {
         this.worker.postMessage({ ...m, id } as Request, transfer);
       } catch (e) {
@@ -255,7 +291,7 @@ export class WorkerClassifier implements ImageClassifier {
     if (!p) return;
     this.pending.delete(m.id);
     const e = (m as { error?: { code?: unknown; message?: unknown } }).error;
-    if (m.ok === true && (m.info === undefined ? !p.create : typeof m.info == 'object' && m.info !== null && Array.isArray(m.info.labels)) && (!p.list || Array.isArray(m.value))) {
+    if (m.ok === true && (m.info === undefined ? !p.create : typeof m.info == 'object' && m.info !== null && Array.isArray(m.info.labels)) && p.valid(m.value)) {
       if (m.info) this.info = m.info;
       p.resolve({ value: m.value, info: m.info });
     } else if (m.ok === false && typeof e?.message == 'string' && isErrorCode(e.code)) {

@@ -38,6 +38,14 @@ beforeAll(async () => {
   writeFileSync(join(scratch, 'error-code.js'), afterHello("{ id: m.id, ok: false, error: { code: 'NOPE', message: 42 } }"));
   writeFileSync(join(scratch, 'garbage.js'), afterHello("m.type === 'create' ? { id: m.id, ok: true, value: null } : { id: m.id, ok: true, value: 'junk', info: 7 }"));
   writeFileSync(join(scratch, 'no-info.js'), afterHello('{ id: m.id, ok: true, value: null }'));
+  // Passes the handshake and create with a plausible info, then answers calls with values of the right
+  // envelope but the wrong content: a score that is text, two rows for one image, features of another width.
+  const info = "{ labels: ['a', 'b'], config: { num_classes: 2, hidden_size: 4 }, preprocess: {}, kernels: {} }";
+  const wellShaped = (value: string) => afterHello(`m.type === 'create' ? { id: m.id, ok: true, value: null, info: ${info} } : { id: m.id, ok: true, value: ${value}, info: ${info} }`);
+  writeFileSync(join(scratch, 'score-text.js'), wellShaped("[[{ label: 'a', score: 'high', index: 0 }]]"));
+  writeFileSync(join(scratch, 'two-rows.js'), wellShaped("[[{ label: 'a', score: 0.5, index: 0 }], [{ label: 'b', score: 0.5, index: 1 }]]"));
+  writeFileSync(join(scratch, 'index-out.js'), wellShaped("[[{ label: 'a', score: 0.5, index: 7 }]]"));
+  writeFileSync(join(scratch, 'features-width.js'), wellShaped('[new Float32Array(3)]'));
   writeFileSync(join(scratch, 'index.html'), '<!doctype html><title>hostile</title>\n');
   server = await startStaticServer({
     page: join(scratch, 'index.html'),
@@ -323,6 +331,118 @@ describe('values that throw, or are of the wrong kind', () => {
     for (const o of Object.values(r.value as Record<string, Outcome[]>).flat()) {
       expect(o, JSON.stringify(o)).toMatchObject({ name: 'WebvitError', code: 'BAD_INPUT', message: 'explain() and profile() take one image; call them once per image' });
     }
+  }, 120_000);
+
+});
+
+// Round six (session 8): what the fifth hostile run still found.
+describe('round six: destroyed textures, values named by kind, URL schemes, a worker that lies', () => {
+  it('a GPUTexture destroyed before the call: BAD_INPUT saying so (was GPU), and the classifier still works', async () => {
+    const r = await run(`
+      const adapter = await navigator.gpu.requestAdapter();
+      const device = await adapter.requestDevice();
+      const c = await webvit.createImageClassifier({ model: MODEL, device, cache: false });
+      const t = device.createTexture({ size: [28, 28], format: 'rgba8unorm', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST });
+      const ok = (await c.classify(t, { topK: 1 })).length;
+      t.destroy();
+      const destroyed = await outcome(() => c.classify(t));
+      const after = (await c.classify(await bitmap(), { topK: 1 })).length;
+      await c.dispose();
+      return { ok, destroyed, after };`);
+    const v = r.value as { ok: number; destroyed: Outcome; after: number };
+    expect(v.ok, JSON.stringify(r)).toBe(1);
+    expect(v.destroyed, JSON.stringify(v.destroyed)).toMatchObject({ name: 'WebvitError', code: 'BAD_INPUT' });
+    expect(v.destroyed.message).toMatch(/GPUTexture was destroyed before webvit read it/);
+    expect(v.after).toBe(1);
+  }, 120_000);
+
+  it("topK '3' and 3n are named as a string and a BigInt (both read \"got 3\"), the same in both modes", async () => {
+    const r = await run(`
+      const out = {};
+      for (const worker of [false, true]) {
+        const c = await webvit.createImageClassifier({ model: MODEL, worker, cache: false });
+        const b = await bitmap();
+        out[worker] = [await outcome(() => c.classify(b, { topK: '3' })), await outcome(() => c.classify(b, { topK: 3n }))];
+        await c.dispose();
+      }
+      return out;`);
+    const v = r.value as Record<string, Outcome[]>;
+    for (const worker of ['false', 'true']) {
+      expect(v[worker][0], JSON.stringify(v[worker][0])).toMatchObject({ code: 'BAD_INPUT' });
+      expect(v[worker][0].message).toMatch(/got the string "3"$/);
+      expect(v[worker][1].message).toMatch(/got the BigInt 3n$/);
+    }
+    expect(v.true).toEqual(v.false);
+  }, 120_000);
+
+  it('pixels in memory with a field of the wrong kind: the message names the field (was "cannot classify Object")', async () => {
+    const r = await run(`
+      const c = await webvit.createImageClassifier({ model: MODEL, cache: false });
+      const out = [
+        await outcome(() => c.classify({ data: new Float32Array(4), width: 1, height: 1 })),
+        await outcome(() => c.classify({ data: new Uint8ClampedArray(4), width: '1', height: 1 })),
+        await outcome(() => c.classify({ width: 1, height: 1 })),
+      ];
+      await c.dispose();
+      return out;`);
+    const [floats, textWidth, noData] = r.value as Outcome[];
+    for (const o of [floats, textWidth, noData]) expect(o, JSON.stringify(o)).toMatchObject({ name: 'WebvitError', code: 'BAD_INPUT' });
+    expect(floats.message).toMatch(/data must be a Uint8ClampedArray or Uint8Array of 8-bit RGBA, got Float32Array/);
+    expect(textWidth.message).toMatch(/width must be a number of pixels, got the string "1"/);
+    expect(noData.message).toMatch(/data must be .* got undefined/);
+  }, 60_000);
+
+  it('URLs whose scheme cannot be downloaded (javascript:, ftp:, mailto:): refused up front naming the scheme, model and image, both modes', async () => {
+    const r = await run(`
+      const out = { model: [] };
+      for (const u of ['javascript:alert(1)', 'ftp://example.invalid/m.safetensors', 'mailto:a@b.invalid']) {
+        out.model.push(await outcome(() => webvit.createImageClassifier({ model: u })));
+      }
+      for (const worker of [false, true]) {
+        const c = await webvit.createImageClassifier({ model: MODEL, worker, cache: false });
+        out[worker] = await outcome(() => c.classify('javascript:void(0)'));
+        await c.dispose();
+      }
+      return out;`);
+    const v = r.value as { model: Outcome[]; false: Outcome; true: Outcome };
+    for (const o of v.model) expect(o, JSON.stringify(o)).toMatchObject({ name: 'WebvitError', code: 'BAD_ARGUMENT' });
+    expect(v.model.map((o) => /uses the (\w+:) scheme, which cannot be downloaded/.exec(o.message ?? '')?.[1])).toEqual(['javascript:', 'ftp:', 'mailto:']);
+    for (const o of [v.false, v.true]) {
+      expect(o, JSON.stringify(o)).toMatchObject({ name: 'WebvitError', code: 'BAD_INPUT' });
+      expect(o.message).toMatch(/the image: URL "javascript:void\(0\)" uses the javascript: scheme/);
+    }
+  }, 120_000);
+
+  it('a model given as a Response is named by its URL in both modes (the worker said "the model bytes")', async () => {
+    const r = await run(`
+      const out = {};
+      for (const worker of [false, true]) {
+        const c = await webvit.createImageClassifier({ model: await fetch(MODEL), worker, cache: false });
+        out[worker] = c.info.source;
+        await c.dispose();
+      }
+      return out;`);
+    const v = r.value as Record<string, string>;
+    expect(v.false).toMatch(/\/models\/fashion-mnist\/model\.safetensors$/);
+    expect(v.true).toBe(v.false);
+  }, 120_000);
+
+  it('a worker that passes the handshake, then sends well-shaped replies with wrong values: WORKER, never the values', async () => {
+    const before = uncaught().length;
+    const r = await run(`
+      const out = {};
+      for (const s of ['score-text', 'two-rows', 'index-out', 'features-width']) {
+        out[s] = await outcome(async () => {
+          const c = await webvit.createImageClassifier({ model: MODEL, worker: '/scratch/' + s + '.js', cache: false });
+          return s === 'features-width' ? c.embed(await bitmap()) : c.classify(await bitmap());
+        });
+      }
+      return out;`);
+    for (const [script, o] of Object.entries(r.value as Record<string, Outcome>)) {
+      expect(o, `${script}: ${JSON.stringify(o)}`).toMatchObject({ name: 'WebvitError', code: 'WORKER' });
+      expect(o.message, script).toMatch(/reply of the wrong shape/);
+    }
+    expect(uncaught().slice(before)).toEqual([]);
   }, 120_000);
 
   it('left nothing uncaught on the page', () => {

@@ -123,3 +123,38 @@ describe('round 5 of the hostile run', () => {
     await expectWebvitError(() => parseConfig(raw, 'cfg'), 'BAD_CONFIG', ['layer_norm_eps', 'got Infinity']);
   });
 });
+
+// Round six (session 8): exported helpers that still threw a bare TypeError on null.
+describe('device and config helpers given null or the wrong kind', () => {
+  it('featuresOf, isCpuAdapter, adapterDefaults, tuneKernels: BAD_ARGUMENT naming the function and the device', async () => {
+    const { featuresOf } = await import('../../src/runtime/device.js');
+    const { adapterDefaults, isCpuAdapter } = await import('../../src/kernels/registry.js');
+    const { tuneKernels } = await import('../../src/runtime/tuning.js');
+    for (const bad of [null, undefined, {}, 3, new Proxy({}, { get() { throw new Error('trap'); } })]) {
+      await expectWebvitError(() => featuresOf(bad as never), 'BAD_ARGUMENT', ['featuresOf: device must be a GPUDevice']);
+      await expectWebvitError(() => isCpuAdapter(bad as never), 'BAD_ARGUMENT', ['isCpuAdapter: device must be a GPUDevice']);
+      await expectWebvitError(() => adapterDefaults(bad as never), 'BAD_ARGUMENT', ['adapterDefaults: device must be a GPUDevice']);
+      await expectWebvitError(() => tuneKernels(bad as never, [], undefined), 'BAD_ARGUMENT', ['tuneKernels: device must be a GPUDevice']);
+    }
+  });
+  it('tuneKernels with nodes, a store, forced choices or options of the wrong kind: BAD_ARGUMENT naming which', async () => {
+    const { tuneKernels } = await import('../../src/runtime/tuning.js');
+    const device = await getNodeDevice();
+    await expectWebvitError(() => tuneKernels(device, null as never, undefined), 'BAD_ARGUMENT', ['nodes must be an array']);
+    await expectWebvitError(() => tuneKernels(device, [null] as never, undefined), 'BAD_ARGUMENT', ['nodes must be an array']);
+    await expectWebvitError(() => tuneKernels(device, [], null as never), 'BAD_ARGUMENT', ['store must be a TuneStore']);
+    await expectWebvitError(() => tuneKernels(device, [], undefined, null as never), 'BAD_ARGUMENT', ['forced must be an object']);
+    await expectWebvitError(() => tuneKernels(device, [], undefined, {}, null as never), 'BAD_ARGUMENT', ['options must be an object']);
+    // The right kinds still tune (nothing to tune: an empty result).
+    expect((await tuneKernels(device, [], undefined)).kernels).toBeDefined();
+  });
+  it('parsePreprocess and defaultPreprocess with a null config or non-string JSON: BAD_ARGUMENT (was a TypeError)', async () => {
+    const { parsePreprocess } = await import('../../src/model/preprocess.js');
+    await expectWebvitError(() => parsePreprocess(undefined, null as never), 'BAD_ARGUMENT', ['parsePreprocess: config must be']);
+    await expectWebvitError(() => defaultPreprocess(null as never), 'BAD_ARGUMENT', ['defaultPreprocess: config must be']);
+    const config = { image_size: 28, num_channels: 1 } as never;
+    await expectWebvitError(() => parsePreprocess(42 as never, config), 'BAD_ARGUMENT', ['raw must be', 'number']);
+    await expectWebvitError(() => parsePreprocess(null as never, config), 'BAD_ARGUMENT', ['raw must be', 'null']);
+    expect(parsePreprocess(undefined, config).crop).toBe(28);
+  });
+});

@@ -179,7 +179,7 @@ describe('options are checked at create, each named, before the device or the do
     let reads = 0;
     const flip: Record<string, unknown> = { model: MODEL.slice(), device };
     Object.defineProperty(flip, 'maxBatch', { enumerable: true, get: () => (reads++ === 0 ? 'many' : 4) });
-    await expectWebvitError(() => createImageClassifier(flip as unknown as ClassifierOptions), 'BAD_ARGUMENT', ['maxBatch must be a whole number', 'got many']);
+    await expectWebvitError(() => createImageClassifier(flip as unknown as ClassifierOptions), 'BAD_ARGUMENT', ['maxBatch must be a whole number', 'got the string "many"']);
     expect(reads).toBe(1);
     expect(requested).toEqual([]);
   });
