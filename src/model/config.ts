@@ -42,7 +42,24 @@ export interface ViTConfig {
    * "quick_gelu" (x·sigmoid(1.702·x), CLIP image towers).
    */
   hidden_act?: MlpActivation;
+  /**
+   * Which family of models the weights come from (docs/families.md): "vit" (ViT, DeiT; what an
+   * absent field means) or "clip" (a CLIP image tower). It names the model; its structure is the
+   * fields here.
+   */
+  family?: ModelFamily;
+  /** A layernorm over every token after the embedding, before the first block (CLIP's `pre_layrnorm`). Absent: false. */
+  pre_norm?: boolean;
+  /**
+   * Width of a linear projection (no bias) of the pooled, normalised features: the model's
+   * embedding (CLIP's `visual_projection`). Absent or 0: none.
+   */
+  projection_size?: number;
 }
+
+/** The model families a weight file may name (docs/families.md). */
+export const MODEL_FAMILIES = ['vit', 'clip'] as const;
+export type ModelFamily = (typeof MODEL_FAMILIES)[number];
 
 /** Quantities every part of the engine derives from a config, computed in one place. */
 export interface ViTShape {
@@ -52,8 +69,13 @@ export interface ViTShape {
   prefixTokens: number;
   /** Tokens per image: prefix tokens + patches. */
   tokens: number;
-  /** Width of the pooled features the head sees: D, or 2·D for a distilled model (class and distillation token side by side). */
+  /**
+   * Width of the features (the model's embedding, what the head sees): D, or 2·D for a distilled
+   * model (class and distillation token side by side), or projection_size when projected.
+   */
   featureSize: number;
+  /** Width of the pooled, normalised tokens before any projection. */
+  pooledSize: number;
   headDim: number;
   /** Patch-embedding inner size C·P·P. */
   patchInner: number;
@@ -70,7 +92,8 @@ export function shapeOf(c: ViTConfig): ViTShape {
     grid,
     prefixTokens,
     tokens: prefixTokens + grid * grid,
-    featureSize: c.pooling === 'cls' ? prefixTokens * c.hidden_size : c.hidden_size,
+    pooledSize: c.pooling === 'cls' ? prefixTokens * c.hidden_size : c.hidden_size,
+    featureSize: c.projection_size ? c.projection_size : c.pooling === 'cls' ? prefixTokens * c.hidden_size : c.hidden_size,
     headDim: c.hidden_size / c.num_heads,
     patchInner: c.num_channels * c.patch_size * c.patch_size,
     imageValues: c.num_channels * c.image_size * c.image_size,
@@ -152,7 +175,7 @@ export const LIMITS_DOC = 'docs/weights-format.md#limits';
 
 const INT_FIELDS = ['image_size', 'patch_size', 'num_channels', 'hidden_size', 'num_layers', 'num_heads', 'mlp_size', 'num_classes'] as const;
 const BOOL_FIELDS = { qkv_bias: true, class_token: true, distilled: false, fc_norm: false } as const;
-const KNOWN = new Set<string>([...INT_FIELDS, 'layer_norm_eps', 'pooling', 'hidden_act', ...Object.keys(BOOL_FIELDS)]);
+const KNOWN = new Set<string>([...INT_FIELDS, 'layer_norm_eps', 'pooling', 'hidden_act', ...Object.keys(BOOL_FIELDS), 'family', 'pre_norm', 'projection_size']);
 
 /**
  * Checks a config from a weight file (or anywhere else) field by field, and that it adds up.
@@ -187,6 +210,17 @@ export function parseConfig(raw: unknown, source: string): ViTConfig {
   if (act !== undefined && (typeof act !== 'string' || !Object.hasOwn(MLP_ACTIVATIONS, act))) {
     bad(`field hidden_act must be ${Object.keys(MLP_ACTIVATIONS).map((a) => `"${a}"`).join(' or ')} (or absent: "gelu"), got ${preview(act)}`);
   }
+  // Fields added after the first weight files: kept absent when absent, so a file's config reads
+  // back (and is written again) exactly as it was.
+  if (o.family !== undefined && !(MODEL_FAMILIES as readonly unknown[]).includes(o.family)) {
+    bad(`field family must be ${MODEL_FAMILIES.map((f) => `"${f}"`).join(' or ')} (or absent: "vit"), got ${preview(o.family)}`);
+  }
+  if (o.pre_norm !== undefined && typeof o.pre_norm !== 'boolean') bad(`field pre_norm must be true or false, got ${preview(o.pre_norm)}`);
+  const proj = o.projection_size;
+  if (proj !== undefined) {
+    if (typeof proj !== 'number' || !Number.isInteger(proj) || proj < 0) bad(`field projection_size must be an integer ≥ 0 (0: no projection), got ${preview(proj)}`);
+    if ((proj as number) > LIMITS.hidden_size) bad(`field projection_size is ${proj}, above the limit of ${LIMITS.hidden_size} (${LIMITS_DOC})`);
+  }
   const c = { ...(o as object), ...bools, pooling } as ViTConfig;
   if (c.distilled && !c.class_token) bad(`does not add up: distilled is true but class_token is false (a distillation token follows the class token)`);
   if (c.pooling === 'cls' && !c.class_token) bad(`does not add up: pooling is "cls" but class_token is false; use pooling "mean"`);
@@ -218,6 +252,7 @@ export function sizeLimitError(c: ViTConfig): string | undefined {
     ['blocks.*.attn.qkv.weight', 3 * D * D],
     ['blocks.*.mlp.fc1.weight', D * c.mlp_size],
     ['head.weight', s.featureSize * c.num_classes],
+    ['proj.weight', s.pooledSize * (c.projection_size ?? 0)],
     ['one input image', s.imageValues],
   ];
   for (const [name, n] of tensors) {

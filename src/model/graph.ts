@@ -42,6 +42,7 @@ export type WeightSource = (name: string, shape: readonly number[], matrix: bool
  *
  *   image [B, C, S, S] -> input.check                   finite_check (NaN/±Inf and largest |value|, per image)
  *   image [B, C, S, S] -> x [B·T, D]                    patch_embed (+ class token, positions)
+ *   pre_norm:   x = LN0(x)                              (CLIP's pre_layrnorm)
  *   per block:  h = LN1(x); qkv = h·Wqkv + b            [B·T, 3D]
  *               a = attention(qkv)                       [B·T, D]
  *               x = x + a·Wproj + b                      (residual fused into the matmul)
@@ -50,6 +51,7 @@ export type WeightSource = (name: string, shape: readonly number[], matrix: bool
  *   cls:  features = LN(x[:, :P])    (P prefix tokens: class, +distillation for DeiT → [B, P·D];
  *                                     pool first: layernorm is per row, so only B·P rows need it)
  *   mean: features = mean_t≥P LN(x)  [B, D]   (fc_norm: LN(mean_t≥P x), timm's global_pool='avg')
+ *   projection_size: features = pooled·Wproj  [B, projection_size] (no bias; CLIP's visual_projection)
  *   logits = features·Whead + b      [B, classes]
  */
 export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions): ViTGraph {
@@ -89,6 +91,11 @@ export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions):
       out: x,
     }),
   );
+  if (c.pre_norm) {
+    const xn = t('x.pre_norm', M * D);
+    d.push(layerNorm({ label: 'pre_norm', rows: M, D, eps, x, gamma: vec('pre_norm.weight', [D]), beta: vec('pre_norm.bias', [D]), out: xn }));
+    x = xn;
+  }
   for (let i = 0; i < c.num_layers; i++) {
     const p = `blocks.${i}`;
     const h = t(`${p}.norm1.out`, M * D);
@@ -111,20 +118,25 @@ export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions):
   }
   const P = s.prefixTokens;
   const features = t('features', B * s.featureSize);
+  // Projected: pooling and the final norm write `pooled`, which the projection reads.
+  const pooled = c.projection_size ? t('pooled', B * s.pooledSize) : features;
   const norm = { gamma: vec('norm.weight', [D]), beta: vec('norm.bias', [D]) };
   if (c.pooling === 'cls') {
     // [B, P, D] prefix rows (class, distillation), normalised as B·P rows -> features [B, P·D]
     const prefix = t('pool.cls', B * P * D);
     d.push(pool({ label: 'pool.cls', mode: 'cls', batch: B, T, D, prefix: P, x, out: prefix }));
-    d.push(layerNorm({ label: 'norm', rows: B * P, D, eps, x: prefix, ...norm, out: features }));
+    d.push(layerNorm({ label: 'norm', rows: B * P, D, eps, x: prefix, ...norm, out: pooled }));
   } else if (c.fc_norm) {
     const mean = t('pool.mean', B * D);
     d.push(pool({ label: 'pool.mean', mode: 'mean', batch: B, T, D, prefix: P, x, out: mean }));
-    d.push(layerNorm({ label: 'fc_norm', rows: B, D, eps, x: mean, ...norm, out: features }));
+    d.push(layerNorm({ label: 'fc_norm', rows: B, D, eps, x: mean, ...norm, out: pooled }));
   } else {
     const xn = t('norm.out', M * D);
     d.push(layerNorm({ label: 'norm', rows: M, D, eps, x, ...norm, out: xn }));
-    d.push(pool({ label: 'pool.mean', mode: 'mean', batch: B, T, D, prefix: P, x: xn, out: features }));
+    d.push(pool({ label: 'pool.mean', mode: 'mean', batch: B, T, D, prefix: P, x: xn, out: pooled }));
+  }
+  if (c.projection_size) {
+    d.push(linear({ label: 'proj', M: B, K: s.pooledSize, N: c.projection_size, a: pooled, w: mat('proj.weight', [s.pooledSize, c.projection_size]), wHalf: half('proj.weight'), out: features, epilogue: 'none' }));
   }
   let logits: TensorRef | undefined;
   if (c.num_classes > 0) {

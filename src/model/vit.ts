@@ -350,7 +350,7 @@ export class ViTModel {
     }
     // A finite input within inputLimit gave NaN or ±Inf (a layernorm that overflowed writes NaN):
     // its scale cannot overflow the model (finite.ts, inputLimit), so the weights did.
-    const rows = [...nonFiniteRows(r.logits, this.numClasses), ...(r.features ? nonFiniteRows(r.features, this.config.hidden_size) : [])];
+    const rows = [...nonFiniteRows(r.logits, this.numClasses), ...(r.features ? nonFiniteRows(r.features, shapeOf(this.config).featureSize) : [])];
     r.top?.forEach((row, i) => row.some((e) => !Number.isFinite(e.p)) && rows.push(i));
     const bad = [...new Set(rows)].sort((x, y) => x - y);
     if (bad.length) {

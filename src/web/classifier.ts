@@ -1,10 +1,9 @@
-import { WebvitError } from '../errors.js';
+import { chunkMissing, WebvitError } from '../errors.js';
 import { checkOptions, Engine } from './engine.js';
 import { isolated, readOptions } from './options.js';
 import { asWebvitError, why } from './sources.js';
 import type { ClassifierOptions, ImageClassifier } from './types.js';
 import { checkAborted } from './weights.js';
-import { WorkerClassifier } from './worker_client.js';
 
 /**
  * An image classifier for a web page: loads the weight file (download with progress, integrity
@@ -30,6 +29,8 @@ export async function createImageClassifier(options: ClassifierOptions): Promise
       if (options.device !== undefined || options.fetch || options.caches) {
         throw new WebvitError('BAD_ARGUMENT', 'createImageClassifier: `device`, `fetch` and `caches` cannot go to a worker (it has its own); leave them out, or run without worker');
       }
+      // Imported when a classifier runs in a worker: a page that classifies on its thread does not load it.
+      const { WorkerClassifier } = await import('./worker_client.js').catch((e: unknown) => Promise.reject(chunkMissing(e)));
       return await WorkerClassifier.create(options);
     }
     return await Engine.create(options);

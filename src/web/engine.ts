@@ -1,4 +1,5 @@
 import { chunkMissing, clip, WebvitError } from '../errors.js';
+import { shapeOf } from '../model/config.js';
 import { checkMoreOptions, topKOf } from './options.js';
 import { ImagePreprocessor, type PreprocessorImage } from '../image/preprocessor.js';
 import { ViTModel } from '../model/vit.js';
@@ -375,7 +376,7 @@ export class Engine implements ImageClassifier {
         });
         this.batches.add(chunk.batch);
         const r = await rt.model.forward(input, { topK: withTop ? this.planK : undefined, features });
-        const D = this.config.hidden_size;
+        const D = shapeOf(this.config).featureSize; // D, 2·D for DeiT's two tokens, or a projection's width
         for (let i = 0; i < chunk.count; i++) {
           out.push({
             top: k === undefined ? undefined : r.top![i].slice(0, k).map((t) => ({ label: this.label(t.index), score: t.p, index: t.index })),

@@ -1,4 +1,5 @@
 import { isErrorCode, WebvitError } from '../errors.js';
+import { shapeOf } from '../model/config.js';
 import { absoluteUrl, asWebvitError, finish, isList, notOne, nameOf, taken, why, wireSource, type Wait } from './sources.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ImageExplanation, ClassifyOptions, ImageClassifier, ImageSource } from './types.js';
 import type { ClassifyProfile } from './profile.js';
@@ -32,7 +33,12 @@ const isTop = (row: unknown, classes: number): boolean => Array.isArray(row) && 
  */
 function replyShape(m: DistributiveOmit<Request, 'id'>, info: ClassifierInfo | undefined): (v: unknown) => boolean {
   const classes = info?.config?.num_classes ?? Infinity;
-  const width = info?.config?.hidden_size;
+  let width: number | undefined;
+  try {
+    width = info?.config ? shapeOf(info.config).featureSize : undefined;
+  } catch {
+    width = NaN; // a config that is not one (a worker that lies): no features match it
+  }
   switch (m.type) {
     case 'classify':
       return (v) => Array.isArray(v) && v.length === m.sources.length && v.every((row) => isTop(row, classes));

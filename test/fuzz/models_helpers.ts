@@ -39,6 +39,7 @@ export function vitForwardRef(w: LoadedWeights, input: ArrayLike<number>, B: num
   const prefix = [...(c.class_token ? [t('cls_token')] : []), ...(c.distilled ? [t('dist_token')] : [])];
   // image [B, C, S, S] -> x [B·T, D]
   let x = patchEmbedRef(input, t('patch_embed.weight'), t('patch_embed.bias'), prefix, t('pos_embed'), B, c.num_channels, c.image_size, c.patch_size, D);
+  if (c.pre_norm) x = layerNormRef(x, t('pre_norm.weight'), t('pre_norm.bias'), M, D, eps);
   for (let l = 0; l < c.num_layers; l++) {
     const p = `blocks.${l}`;
     const h = layerNormRef(x, t(`${p}.norm1.weight`), t(`${p}.norm1.bias`), M, D, eps);
@@ -56,6 +57,7 @@ export function vitForwardRef(w: LoadedWeights, input: ArrayLike<number>, B: num
   if (c.pooling === 'cls') features = layerNormRef(poolRef(x, 'cls', B, T, D, P), gamma, beta, B * P, D, eps); // [B, P·D]
   else if (c.fc_norm) features = layerNormRef(poolRef(x, 'mean', B, T, D, P), gamma, beta, B, D, eps);
   else features = poolRef(layerNormRef(x, gamma, beta, M, D, eps), 'mean', B, T, D, P);
+  if (c.projection_size) features = linearRef(features, t('proj.weight'), undefined, undefined, B, s.pooledSize, c.projection_size, 'none');
   const logits = c.num_classes > 0 ? linearRef(features, t('head.weight'), t('head.bias'), undefined, B, s.featureSize, c.num_classes, 'none') : new Float64Array(0);
   return { logits, features };
 }
@@ -89,6 +91,9 @@ export const configArb: fc.Arbitrary<ViTConfig> = fc
     qkvBias: fc.boolean(),
     tokens: fc.constantFrom('cls', 'cls', 'cls+dist', 'mean+cls', 'mean', 'mean+fc_norm', 'mean+cls+fc_norm'),
     act: fc.constantFrom<('gelu' | 'quick_gelu' | undefined)>(undefined, 'gelu', 'quick_gelu'),
+    // CLIP's pieces: a layernorm before the blocks, a projection of the pooled features (0: none).
+    preNorm: fc.constantFrom<boolean | undefined>(undefined, undefined, false, true),
+    projection: fc.oneof(fc.constant(undefined), fc.constant(0), fc.integer({ min: 1, max: 40 })),
   })
   .map((g) => {
     const D = g.heads * g.headDim;
@@ -109,6 +114,8 @@ export const configArb: fc.Arbitrary<ViTConfig> = fc
       distilled: g.tokens === 'cls+dist',
       fc_norm: g.tokens.endsWith('fc_norm'),
       ...(g.act ? { hidden_act: g.act } : {}),
+      ...(g.preNorm !== undefined ? { pre_norm: g.preNorm } : {}),
+      ...(g.projection !== undefined ? { projection_size: g.projection } : {}),
     };
     return parseConfig(raw, 'generated');
   });
@@ -147,7 +154,7 @@ export function describeConfig(c: ViTConfig): string {
   return (
     `${c.num_layers}L D${c.hidden_size} H${c.num_heads} F${c.mlp_size} ${c.num_channels}ch ${c.image_size}px/${c.patch_size} T${s.tokens} ` +
     `${c.pooling}${c.class_token ? '+cls' : ''}${c.distilled ? '+dist' : ''}${c.fc_norm ? '+fc_norm' : ''} ${c.hidden_act ?? 'gelu'} ` +
-    `${c.qkv_bias ? 'qkv_bias' : 'no_qkv_bias'} classes ${c.num_classes} eps ${c.layer_norm_eps}`
+    `${c.qkv_bias ? 'qkv_bias' : 'no_qkv_bias'} classes ${c.num_classes} eps ${c.layer_norm_eps}${c.pre_norm ? ' pre_norm' : ''}${c.projection_size ? ` proj ${c.projection_size}` : ''}`
   );
 }
 

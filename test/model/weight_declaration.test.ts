@@ -24,6 +24,7 @@ function documentedWeights(c: ViTConfig): [string, number[], boolean][] {
   if (c.class_token) out.push(['cls_token', [D], false]);
   if (c.distilled) out.push(['dist_token', [D], false]);
   out.push(['pos_embed', [s.tokens, D], false]);
+  if (c.pre_norm) out.push(['pre_norm.weight', [D], false], ['pre_norm.bias', [D], false]);
   for (let i = 0; i < c.num_layers; i++) {
     const p = `blocks.${i}`;
     out.push([`${p}.norm1.weight`, [D], false], [`${p}.norm1.bias`, [D], false], [`${p}.attn.qkv.weight`, [D, 3 * D], true]);
@@ -40,6 +41,7 @@ function documentedWeights(c: ViTConfig): [string, number[], boolean][] {
     );
   }
   out.push(['norm.weight', [D], false], ['norm.bias', [D], false]);
+  if (c.projection_size) out.push(['proj.weight', [s.pooledSize, c.projection_size], true]);
   if (c.num_classes > 0) out.push(['head.weight', [s.featureSize, c.num_classes], true], ['head.bias', [c.num_classes], false]);
   return out;
 }
