@@ -1,4 +1,4 @@
-import { convertCheckpoint, encodeWeights, RESIZE_MODES, type Layout, type ResizeMode } from '../model/convert/index.js';
+import { convertCheckpoint, encodeWeights, LAYOUTS, RESIZE_MODES, type Layout, type ResizeMode } from '../model/convert/index.js';
 import { readCheckpoint, readLabelsFile } from '../model/convert/files.js';
 import { readWeights } from '../model/weights.js';
 import { parseCommandLine, positiveInt, UsageError } from './usage.js';
@@ -7,17 +7,16 @@ import { messageLine, printable, shown } from './shown.js';
 import { clip } from '../runtime/errors.js';
 
 export const CONVERT_USAGE = `  webvit convert SRC -o OUT.safetensors [--dtype f32|f16] [--labels FILE] [--image-size N]
-                 [--heads N] [--layout hf|timm|torchvision] [--pooling cls|mean]
+                 [--heads N] [--layout hf|timm|torchvision|clip] [--pooling cls|mean]
                  [--resize bicubic|bicubic-antialias|bicubic-align-corners]
                  [--preprocessor-config FILE|none]
       Converts a Hugging Face (folder or model.safetensors[.index.json] + config.json), timm or
-      torchvision ViT checkpoint (safetensors) to a webvit weight file. The layout is detected from
+      torchvision ViT checkpoint, or a Hugging Face CLIP model's image tower (safetensors), to a
+      webvit weight file. The layout is detected from
       the tensor names; what was read, inferred or assumed is printed (docs/checkpoints.md).
       A Hugging Face model takes its image preprocessing from the preprocessor_config.json beside
       config.json (or FILE; none: webvit's defaults).
 `;
-
-const LAYOUTS = ['hf', 'timm', 'torchvision', 'webvit'];
 
 
 function oneOf<T extends string>(name: string, v: string | undefined, allowed: readonly string[]): T | undefined {

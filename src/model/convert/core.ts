@@ -15,9 +15,10 @@ import { checkLabels } from '../labels.js';
  * writing the webvit file.
  */
 
-export type Layout = 'hf' | 'timm' | 'torchvision' | 'webvit';
+/** The built-in layouts, and a family's (src/model/families/index.ts: `clip`, ...). */
+export type Layout = 'hf' | 'timm' | 'torchvision' | 'webvit' | (string & {});
 
-export const SUPPORTED = 'supported layouts: hf (Hugging Face transformers ViT), timm (timm vision_transformer / DeiT), torchvision (torchvision vit_*)';
+export const BUILT_IN_LAYOUTS = 'hf (Hugging Face transformers ViT), timm (timm vision_transformer / DeiT), torchvision (torchvision vit_*)';
 
 /** One tensor of a source checkpoint, read on demand. */
 export interface SourceTensor {
@@ -270,6 +271,20 @@ export class TensorTaker {
   }
 }
 
+/** A positive number from config.json; a count or size (`limit` given) must be an integer within its limit (LIMITS). */
+export const configNumber = (cfg: Record<string, unknown>, key: string, where: string, source: string, limit?: keyof typeof LIMITS): number | undefined => {
+  const v = cfg[key];
+  if (v === undefined) return undefined;
+  if (Array.isArray(v) && v.length === 2 && v[0] === v[1]) return configNumber({ [key]: v[0] }, key, where, source, limit);
+  if (typeof v !== 'number' || !(v > 0)) fail(source, `${where} ${key} must be a positive number, got ${preview(v)}`);
+  if (limit) {
+    // A count or size: a whole number (hidden_size 5e-324 is positive, and sizes nothing).
+    if (!Number.isInteger(v)) fail(source, `${where} ${key} must be a positive integer, got ${preview(v)}`);
+    checkLimit(source, where, key, v as number, limit);
+  }
+  return v as number;
+};
+
 /** [rows, cols] row-major -> [cols, rows]. */
 export function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
   if (a.length !== rows * cols) throw new Error(`transpose: ${a.length} values for [${rows}, ${cols}]`);
@@ -474,8 +489,9 @@ export function finishWeights(
 export function describeConfig(c: ViTConfig): string {
   const prefix = c.distilled ? 'class+distillation tokens' : c.class_token ? 'class token' : 'no class token';
   return (
-    `image ${c.image_size}, patch ${c.patch_size}, ${c.num_channels} channel(s), hidden ${c.hidden_size}, ${c.num_layers} layers, ${c.num_heads} heads, ` +
-    `MLP ${c.mlp_size}, ${c.num_classes} classes, eps ${c.layer_norm_eps.toExponential()}, qkv_bias ${c.qkv_bias}, ${prefix}, pooling ${c.pooling}${c.fc_norm ? ' (fc_norm)' : ''}`
+    `${c.family && c.family !== 'vit' ? `${c.family}: ` : ''}image ${c.image_size}, patch ${c.patch_size}, ${c.num_channels} channel(s), hidden ${c.hidden_size}, ${c.num_layers} layers, ${c.num_heads} heads, ` +
+    `MLP ${c.mlp_size}, ${c.num_classes} classes, eps ${c.layer_norm_eps.toExponential()}, qkv_bias ${c.qkv_bias}, ${prefix}, pooling ${c.pooling}${c.fc_norm ? ' (fc_norm)' : ''}` +
+    `${c.hidden_act && c.hidden_act !== 'gelu' ? `, ${c.hidden_act}` : ''}${c.pre_norm ? ', pre_norm' : ''}${c.projection_size ? `, projection ${c.projection_size}` : ''}`
   );
 }
 

@@ -6,6 +6,7 @@ import { clip } from '../../errors.js';
 import {
   checkLimit,
   checkShapeLimits,
+  configNumber as num,
   concat,
   convWeight,
   countLayers,
@@ -38,20 +39,6 @@ import {
 export function detectHf(names: string[]): boolean {
   return names.some((n) => /^(vit\.)?(embeddings\.patch_embeddings\.projection\.weight|encoder\.layer\.\d+\.attention\.attention\.)/.test(n));
 }
-
-/** A positive number from config.json; a count or size (`limit` given) must be an integer within its limit (LIMITS). */
-const num = (cfg: Record<string, unknown>, key: string, where: string, source: string, limit?: keyof typeof LIMITS): number | undefined => {
-  const v = cfg[key];
-  if (v === undefined) return undefined;
-  if (Array.isArray(v) && v.length === 2 && v[0] === v[1]) return num({ [key]: v[0] }, key, where, source, limit);
-  if (typeof v !== 'number' || !(v > 0)) fail(source, `${where} ${key} must be a positive number, got ${preview(v)}`);
-  if (limit) {
-    // A count or size: a whole number (hidden_size 5e-324 is positive, and sizes nothing).
-    if (!Number.isInteger(v)) fail(source, `${where} ${key} must be a positive integer, got ${preview(v)}`);
-    checkLimit(source, where, key, v as number, limit);
-  }
-  return v as number;
-};
 
 export function convertHf(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const src = ckpt.source;

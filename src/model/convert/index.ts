@@ -1,10 +1,11 @@
 import { clip, WebvitError } from '../../runtime/errors.js';
 import { readWeights } from '../weights.js';
 import { writeSafetensors } from '../safetensors.js';
-import { describeConfig, fail, finishWeights, listNames, resolveLabels, SUPPORTED, type Checkpoint, type ConvertOptions, type Converted, type Layout } from './core.js';
+import { BUILT_IN_LAYOUTS, describeConfig, fail, finishWeights, listNames, resolveLabels, type Checkpoint, type ConvertOptions, type Converted, type Layout } from './core.js';
 import { convertHf, detectHf } from './hf.js';
 import { convertTimm, detectTimm } from './timm.js';
 import { convertTorchvision, detectTorchvision } from './torchvision.js';
+import { FAMILIES } from '../families/index.js';
 
 export * from './core.js';
 export { resizePosEmbed, RESIZE_MODES, type ResizeMode } from './pos_embed.js';
@@ -13,7 +14,14 @@ const DETECT: [Exclude<Layout, 'webvit'>, (names: string[]) => boolean][] = [
   ['hf', detectHf],
   ['timm', detectTimm],
   ['torchvision', detectTorchvision],
+  ...FAMILIES.map((f) => [f.layout, f.detect] as [string, (names: string[]) => boolean]),
 ];
+
+/** Every layout `convert` reads (`--layout`). */
+export const LAYOUTS: readonly string[] = ['hf', 'timm', 'torchvision', ...FAMILIES.map((f) => f.layout), 'webvit'];
+
+/** The layouts, for messages. */
+export const SUPPORTED = `supported layouts: ${BUILT_IN_LAYOUTS}, ${FAMILIES.map((f) => f.describe).join(', ')}`;
 
 /** Which layout a checkpoint is in, from its tensor names (and metadata for webvit files). */
 /** A checkpoint as readCheckpoint returns it, or a BAD_ARGUMENT naming the function given something else. */
@@ -63,23 +71,26 @@ export function convertCheckpoint(ckpt: Checkpoint, options: ConvertOptions = {}
   };
   if (typeof options !== 'object' || options === null) wrong(`options must be an object, got ${options === null ? 'null' : typeof options}`);
   const { layout: l, labels, imageSize, heads } = options;
-  if (l !== undefined && !['hf', 'timm', 'torchvision', 'webvit'].includes(l)) wrong(`layout must be hf, timm, torchvision or webvit, got ${clip(String(l))}`);
+  if (l !== undefined && !LAYOUTS.includes(l)) wrong(`layout must be ${LAYOUTS.join(', ')}, got ${clip(String(l))}`);
   if (labels !== undefined && !(Array.isArray(labels) && labels.every((x) => typeof x === 'string'))) wrong('labels must be an array of strings');
   for (const [name, v] of [['imageSize', imageSize], ['heads', heads]] as const) {
     if (v !== undefined && !(Number.isSafeInteger(v) && v > 0)) wrong(`${name} must be a positive whole number, got ${clip(JSON.stringify(v) ?? String(v))}`);
   }
   const detected = options.layout ? undefined : detectLayout(ckpt);
   const layout = options.layout ?? detected!;
-  if (ckpt.preprocessorExplicit && layout !== 'hf') fail(ckpt.source, `--preprocessor-config applies to Hugging Face checkpoints; this one is ${layout}`);
-  const r =
-    layout === 'hf'
+  const readsProcessor = layout === 'hf' || FAMILIES.some((f) => f.layout === layout);
+  if (ckpt.preprocessorExplicit && !readsProcessor) fail(ckpt.source, `--preprocessor-config applies to Hugging Face checkpoints; this one is ${layout}`);
+  const family = FAMILIES.find((f) => f.layout === layout);
+  const r = family
+    ? family.convert(ckpt, options)
+    : layout === 'hf'
       ? convertHf(ckpt, options)
       : layout === 'timm'
         ? convertTimm(ckpt, options)
         : layout === 'torchvision'
           ? convertTorchvision(ckpt, options)
           : convertWebvit(ckpt, options);
-  if (ckpt.preprocessor && layout !== 'hf') {
+  if (ckpt.preprocessor && !readsProcessor) {
     // A Hugging Face image processor means nothing to the other layouts' files.
     r.notes.push(`${ckpt.preprocessorSource} not used: a Hugging Face image processor, and this checkpoint is ${layout}`);
   }

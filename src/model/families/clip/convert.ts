@@ -1,0 +1,221 @@
+import { MLP_ACTIVATIONS, type MlpActivation } from '../../config.js';
+import { preview } from '../../json_preview.js';
+import { preprocessMetadata } from '../../preprocess.js';
+import { preprocessFromHf } from '../../convert/hf_preprocess.js';
+import { clip } from '../../../errors.js';
+import {
+  checkShapeLimits,
+  concat,
+  configNumber,
+  convWeight,
+  countLayers,
+  describeConfig,
+  fail,
+  finishWeights,
+  gridOf,
+  linearWeight,
+  TensorTaker,
+  type Checkpoint,
+  type ConvertOptions,
+  type Converted,
+} from '../../convert/core.js';
+
+/**
+ * The CLIP image tower, from Hugging Face checkpoints (docs/families.md#clip): a full
+ * `CLIPModel` (its text tower is read past and named in the notes), `CLIPVisionModelWithProjection`
+ * and `CLIPVisionModel` (no projection: the embedding is the pooled output). All keep the tower
+ * under `vision_model.`; the projection is `visual_projection.weight`.
+ *
+ * What the tower computes (transformers' CLIPVisionTransformer), and where it goes in webvit:
+ *
+ *   class_embedding, patch_embedding (conv, no bias), position_embedding -> cls_token, patch_embed
+ *     (its bias: zeros, exactly no bias), pos_embed
+ *   pre_layrnorm                       -> pre_norm (a layernorm over every token before the blocks)
+ *   encoder.layers.{i}: layer_norm1, self_attn q/k/v/out_proj, layer_norm2, mlp fc1/fc2 (quick_gelu)
+ *                                      -> blocks.{i} (q, k, v fused into one matmul)
+ *   post_layernorm on the class token  -> norm, pooling "cls"
+ *   visual_projection (no bias)        -> proj: the features are the image embedding, as
+ *                                         CLIPModel.get_image_features returns it (not normalised)
+ */
+export function detectClip(names: string[]): boolean {
+  return names.some((n) => /^vision_model\.(embeddings\.class_embedding|pre_layrnorm\.weight|encoder\.layers\.\d+\.self_attn\.)/.test(n));
+}
+
+/** CLIPVisionConfig's defaults (transformers' configuration_clip.py), for fields a config.json leaves out. */
+const DEFAULTS = { hidden_size: 768, intermediate_size: 3072, num_hidden_layers: 12, num_attention_heads: 12, num_channels: 3, image_size: 224, patch_size: 32, hidden_act: 'quick_gelu', layer_norm_eps: 1e-5, projection_dim: 512 };
+
+/** The tensors of a full CLIPModel that are not the image tower. */
+const isTextTower = (n: string) => n.startsWith('text_model.') || n === 'text_projection.weight' || n === 'logit_scale';
+
+export function convertClip(ckpt: Checkpoint, o: ConvertOptions): Converted {
+  const src = ckpt.source;
+  const tk = new TensorTaker(ckpt, 'clip');
+  const notes: string[] = [];
+  const names = [...ckpt.tensors.keys()];
+  const where = ckpt.configSource ?? 'config.json';
+  const cfg = ckpt.config;
+  // The vision fields: a CLIPModel nests them in vision_config; a vision model's config is them.
+  let vision: Record<string, unknown> = {};
+  let projectionDim: number | undefined;
+  let vwhere = where;
+  if (cfg) {
+    const type = cfg.model_type;
+    if (type === 'clip') {
+      const vc = cfg.vision_config ?? {};
+      if (typeof vc !== 'object' || vc === null || Array.isArray(vc)) fail(src, `${where} vision_config must be an object, got ${preview(vc)}`);
+      vision = vc as Record<string, unknown>;
+      vwhere = `${where} vision_config`;
+    } else if (type === 'clip_vision_model' || type === undefined) {
+      vision = cfg;
+    } else {
+      fail(src, `${where} model_type is ${preview(type)}, and the tensors are a CLIP image tower's (vision_model.*); webvit reads "clip" (CLIPModel) and "clip_vision_model" (CLIPVisionModel, CLIPVisionModelWithProjection) configs`);
+    }
+    projectionDim = configNumber(cfg, 'projection_dim', where, src, 'hidden_size') ?? configNumber(vision, 'projection_dim', vwhere, src, 'hidden_size');
+    const arch = Array.isArray(cfg.architectures) ? clip(cfg.architectures.slice(0, 8).map((a) => (typeof a === 'string' ? clip(a, 80) : preview(a))).join(', '), 400) : 'not given';
+    notes.push(`config from ${where} (model_type ${preview(type ?? 'not given')}, architectures: ${arch})`);
+  } else {
+    notes.push('no config.json beside the weights: config inferred from tensor shapes');
+  }
+  /** A vision field: the config's, else (with a config) CLIPVisionConfig's default, noted. */
+  const field = (key: keyof typeof DEFAULTS, limit?: Parameters<typeof configNumber>[4]): number | undefined => {
+    const v = configNumber(vision, key, vwhere, src, limit);
+    if (v !== undefined || !cfg) return v;
+    notes.push(`${key} ${DEFAULTS[key]}: CLIPVisionConfig's default (${vwhere} does not give it)`);
+    return DEFAULTS[key] as number;
+  };
+
+  const p = 'vision_model.';
+  const peName = `${p}embeddings.patch_embedding.weight`;
+  const pe = tk.shape(peName);
+  if (!pe || pe.length !== 4 || pe[2] !== pe[3]) fail(src, `as a CLIP image tower: ${peName} must be [D, C, P, P], got ${pe ? `[${pe.join(', ')}]` : 'none'}`);
+  checkShapeLimits(src, peName, pe!, [[0, 'hidden_size'], [1, 'num_channels'], [2, 'patch_size']]);
+  const D = field('hidden_size', 'hidden_size') ?? pe![0];
+  const C = field('num_channels', 'num_channels') ?? pe![1];
+  const P = field('patch_size', 'patch_size') ?? pe![2];
+  const K = C * P * P;
+  const layerRe = /^vision_model\.encoder\.layers\.(\d+)\./;
+  const present = countLayers(ckpt, layerRe, 'encoder layer');
+  const L = field('num_hidden_layers', 'num_layers') ?? present;
+  if (L > present) fail(src, `missing tensor(s) ${p}encoder.layers.${present === L - 1 ? present : `{${present}-${L - 1}}`}.*: ${vwhere} num_hidden_layers is ${L} but the checkpoint has ${present ? `encoder layers 0-${present - 1} only` : 'no encoder layers'}`);
+  const lp = (i: number) => `${p}encoder.layers.${i}.`;
+  const fc1 = tk.shape(lp(0) + 'mlp.fc1.weight');
+  if (fc1) checkShapeLimits(src, lp(0) + 'mlp.fc1.weight', fc1, [[0, 'mlp_size']]);
+  const F = field('intermediate_size', 'mlp_size') ?? fc1?.[0];
+  if (F === undefined) fail(src, `as a CLIP image tower: no ${lp(0)}mlp.fc1.weight to read the MLP size from`);
+  const posName = `${p}embeddings.position_embedding.weight`;
+  let grid: number;
+  const imageSize = field('image_size', 'image_size');
+  if (imageSize !== undefined) {
+    if (imageSize % P !== 0) fail(src, `${vwhere} image_size ${imageSize} is not a multiple of patch_size ${P}`);
+    grid = imageSize / P;
+  } else {
+    const pos = tk.shape(posName);
+    if (!pos || pos.length !== 2) fail(src, `as a CLIP image tower: ${posName} must be [T, D], got ${pos ? `[${pos.join(', ')}]` : 'none'}`);
+    grid = gridOf(src, posName, pos![0], 1);
+  }
+  const T = 1 + grid * grid;
+  const eps = field('layer_norm_eps') ?? 1e-5;
+  let act: MlpActivation = 'quick_gelu';
+  const statedAct = vision.hidden_act;
+  if (statedAct !== undefined) {
+    if (typeof statedAct !== 'string' || !Object.hasOwn(MLP_ACTIVATIONS, statedAct)) {
+      fail(src, `${vwhere} hidden_act is ${preview(statedAct)}; webvit's MLP runs ${Object.keys(MLP_ACTIVATIONS).map((a) => `"${a}"`).join(' or ')}`);
+    }
+    act = statedAct as MlpActivation;
+  } else if (cfg) {
+    notes.push(`hidden_act quick_gelu: CLIPVisionConfig's default (${vwhere} does not give it)`);
+  }
+  const heads = field('num_attention_heads', 'num_heads');
+  if (heads === undefined && o.heads === undefined) fail(src, `as a CLIP image tower without a config.json: the number of attention heads cannot be read from the tensors; pass --heads`);
+  const H = o.heads ?? heads!;
+  if (o.heads !== undefined && heads !== undefined && o.heads !== heads) fail(src, `--heads ${o.heads} contradicts ${vwhere} num_attention_heads ${heads}`);
+  if (o.pooling && o.pooling !== 'cls') fail(src, '--pooling applies to timm checkpoints only; a CLIP image tower pools its class token');
+
+  // The projection: its rows are the embedding's width (projection_dim, which the config may state too).
+  const projName = 'visual_projection.weight';
+  const proj = tk.shape(projName);
+  if (proj) checkShapeLimits(src, projName, proj, [[0, 'hidden_size']]);
+  const Pd = proj ? (projectionDim ?? proj[0]) : 0;
+
+  const t = new Map<string, Float32Array>();
+  t.set('patch_embed.weight', convWeight(tk.take(peName, [D, C, P, P]), D, K));
+  t.set('patch_embed.bias', new Float32Array(D)); // CLIP's patch conv has no bias: adding 0 is exact
+  t.set('cls_token', tk.take(`${p}embeddings.class_embedding`, [D]));
+  t.set('pos_embed', tk.take(posName, [T, D]));
+  t.set('pre_norm.weight', tk.take(`${p}pre_layrnorm.weight`, [D]));
+  t.set('pre_norm.bias', tk.take(`${p}pre_layrnorm.bias`, [D]));
+  for (let i = 0; i < L; i++) {
+    const s = lp(i);
+    const d = `blocks.${i}.`;
+    t.set(d + 'norm1.weight', tk.take(s + 'layer_norm1.weight', [D]));
+    t.set(d + 'norm1.bias', tk.take(s + 'layer_norm1.bias', [D]));
+    const qkv = ['q_proj', 'k_proj', 'v_proj'];
+    t.set(d + 'attn.qkv.weight', linearWeight(concat(qkv.map((n) => tk.take(`${s}self_attn.${n}.weight`, [D, D]))), 3 * D, D));
+    t.set(d + 'attn.qkv.bias', concat(qkv.map((n) => tk.take(`${s}self_attn.${n}.bias`, [D]))));
+    t.set(d + 'attn.proj.weight', linearWeight(tk.take(s + 'self_attn.out_proj.weight', [D, D]), D, D));
+    t.set(d + 'attn.proj.bias', tk.take(s + 'self_attn.out_proj.bias', [D]));
+    t.set(d + 'norm2.weight', tk.take(s + 'layer_norm2.weight', [D]));
+    t.set(d + 'norm2.bias', tk.take(s + 'layer_norm2.bias', [D]));
+    t.set(d + 'mlp.fc1.weight', linearWeight(tk.take(s + 'mlp.fc1.weight', [F!, D]), F!, D));
+    t.set(d + 'mlp.fc1.bias', tk.take(s + 'mlp.fc1.bias', [F!]));
+    t.set(d + 'mlp.fc2.weight', linearWeight(tk.take(s + 'mlp.fc2.weight', [D, F!]), D, F!));
+    t.set(d + 'mlp.fc2.bias', tk.take(s + 'mlp.fc2.bias', [D]));
+  }
+  t.set('norm.weight', tk.take(`${p}post_layernorm.weight`, [D]));
+  t.set('norm.bias', tk.take(`${p}post_layernorm.bias`, [D]));
+  if (Pd) t.set('proj.weight', linearWeight(tk.take(projName, [Pd, D]), Pd, D));
+
+  // Read past, and said so: the text tower of a full CLIPModel, and the position_ids buffer
+  // (0..T-1, which older checkpoints saved).
+  const text = names.filter(isTextTower);
+  const ids = names.filter((n) => n === `${p}embeddings.position_ids`);
+  tk.drop([...text, ...ids]);
+  if (text.length) notes.push(`text tower ignored: ${text.length} tensor(s) (text_model.*, text_projection, logit_scale); webvit runs the image tower`);
+  if (ids.length) notes.push(`dropped ${p}embeddings.position_ids: the buffer 0..T-1, which webvit's position embeddings need no index for`);
+  tk.finish(`${cfg ? `${where}: ` : ''}${L} layers, hidden ${D}${Pd ? `, projection ${Pd}` : ''}`);
+  notes.push(Pd ? `embedding: visual_projection of the post-layernorm class token (${Pd} wide, not normalised: CLIPModel.get_image_features)` : 'no visual_projection (CLIPVisionModel): the embedding is the pooled output, the post-layernorm class token');
+  notes.push('patch embedding has no bias in CLIP: webvit stores zeros');
+
+  const weights = finishWeights(
+    src,
+    {
+      image_size: grid * P,
+      patch_size: P,
+      num_channels: C,
+      hidden_size: D,
+      num_layers: L,
+      num_heads: H,
+      mlp_size: F!,
+      num_classes: 0,
+      layer_norm_eps: eps,
+      qkv_bias: true,
+      pooling: 'cls',
+      class_token: true,
+      distilled: false,
+      fc_norm: false,
+      hidden_act: act,
+      family: 'clip',
+      pre_norm: true,
+      ...(Pd ? { projection_size: Pd } : {}),
+    },
+    t,
+    o.labels ? fail(src, '--labels: a CLIP image tower has no classifier (it gives embeddings)') : undefined,
+    o,
+    notes,
+  );
+  notes.push(`config: ${describeConfig(weights.config)}`);
+  const metadata: Record<string, string> = {};
+  if (ckpt.preprocessor) {
+    const pSrc = ckpt.preprocessorSource ?? 'preprocessor_config.json';
+    if (weights.config.image_size !== grid * P) {
+      notes.push(`${pSrc} not used: it prepares ${grid * P}×${grid * P} images and the model now runs at ${weights.config.image_size} (--image-size); set webvit.preprocess for it with tools/set_preprocess.py`);
+    } else {
+      const hp = preprocessFromHf(ckpt.preprocessor, weights.config, pSrc);
+      metadata['webvit.preprocess'] = preprocessMetadata(hp.preprocess);
+      notes.push(...hp.notes);
+    }
+  } else {
+    notes.push(`no preprocessor_config.json read: webvit's default preprocessing, not CLIP's (resize to the short side, centre crop, OpenAI CLIP's mean and std)`);
+  }
+  return { layout: 'clip', weights, notes, metadata };
+}

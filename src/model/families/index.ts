@@ -1,0 +1,22 @@
+import type { Checkpoint, ConvertOptions, Converted } from '../convert/core.js';
+import { convertClip, detectClip } from './clip/convert.js';
+
+/**
+ * The model families beyond plain ViT/DeiT (docs/families.md, docs/adding-a-family.md): each is a
+ * folder here holding its checkpoint map (which tensor names it reads, its config.json's fields),
+ * and one line in FAMILIES. What a family's model computes is written in the one model definition
+ * (src/model/config.ts fields, src/model/graph.ts), which the weight file's config switches on.
+ */
+export interface CheckpointFamily {
+  /** The layout name (`webvit convert --layout`), and what the notes and errors call it. */
+  layout: string;
+  /** For the list of supported layouts in messages. */
+  describe: string;
+  /** Whether a checkpoint's tensor names are this family's. */
+  detect(names: string[]): boolean;
+  convert(ckpt: Checkpoint, options: ConvertOptions): Converted;
+}
+
+export const FAMILIES: readonly CheckpointFamily[] = [
+  { layout: 'clip', describe: 'clip (Hugging Face CLIPModel / CLIPVisionModel(WithProjection): the image tower)', detect: detectClip, convert: convertClip },
+];
