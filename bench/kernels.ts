@@ -2,7 +2,7 @@ import { variantNames, type CheckedOp, type VariantInfo } from '../src/kernels/d
 import { allOps } from '../src/model/ops.js';
 import { variantTol } from '../src/kernels/kernel.js';
 import { rng } from '../src/kernels/sample.js';
-import { VIT_PRESETS } from '../src/model/config.js';
+import { FAMILY_PRESETS, VIT_PRESETS } from '../src/model/config.js';
 import { buildGraph } from '../src/model/graph.js';
 import type { KernelCase } from './harness.js';
 
@@ -10,6 +10,7 @@ export const BENCH_MODELS = {
   ti16: VIT_PRESETS.vit_tiny_patch16_224,
   s16: VIT_PRESETS.vit_small_patch16_224,
   b16: VIT_PRESETS.vit_base_patch16_224,
+  'clip-b16': FAMILY_PRESETS['clip-b16'],
 } as const;
 export type BenchModel = keyof typeof BENCH_MODELS;
 

@@ -1,4 +1,4 @@
-import { shapeOf } from '../model/config.js';
+import { shapeOf, type ViTConfig } from '../model/config.js';
 import { describePreprocess } from '../model/preprocess.js';
 import { parseSafetensors, DTYPE_BYTES } from '../model/safetensors.js';
 import { flopsPerImage } from '../model/stats.js';
@@ -41,6 +41,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   const pre = w.preprocess;
   const info = {
     file: path,
+    family: c.family ?? 'vit',
     config: c,
     tokens: s.tokens,
     patches: s.grid * s.grid,
@@ -59,10 +60,11 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   }
   const lines: [string, string][] = [
     ['model', shown(path)],
+    ['family', familyLine(c)],
     ['input', `${c.image_size}×${c.image_size}, ${c.num_channels} channel${c.num_channels === 1 ? '' : 's'}, patch ${c.patch_size} → ${s.grid}×${s.grid} = ${s.grid * s.grid} patches`],
     ['tokens', `${s.tokens} (${s.prefixTokens ? `${c.class_token ? 'class' : ''}${c.distilled ? ' + distillation' : ''} token${s.prefixTokens > 1 ? 's' : ''} + ` : ''}patches)`],
     ['encoder', `${c.num_layers} layers, hidden ${c.hidden_size}, ${c.num_heads} heads of ${s.headDim}, MLP ${c.mlp_size}, layernorm eps ${c.layer_norm_eps}, qkv bias ${c.qkv_bias ? 'yes' : 'no'}`],
-    ['pooling', `${c.pooling}${c.fc_norm ? ' (fc_norm: norm after pooling)' : ''} → ${s.featureSize} features`],
+    ['pooling', `${c.pooling}${c.fc_norm ? ' (fc_norm: norm after pooling)' : ''}${c.projection_size ? ` → ${s.pooledSize}, projected` : ''} → ${s.featureSize} features`],
     ['classes', `${c.num_classes}${w.labels ? ` (labels: ${w.labels.slice(0, 10).map(shownLabel).join(', ')}${w.labels.length > 10 ? `, … ${w.labels.length - 10} more` : ''})` : c.num_classes ? ' (no labels in the file)' : ' (no classifier: features only)'}`],
     ['parameters', `${params.toLocaleString('en-US')} (${(params / 1e6).toFixed(2)} M)`],
     ['weights', `${mib(fileWeightBytes)} in the file (${Object.entries(dtypes).map(([d, n]) => `${d} ${n.toLocaleString('en-US')}`).join(', ')}), ${mib(gpuWeightBytes)} on the GPU`],
@@ -73,4 +75,12 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   const width = Math.max(...lines.map(([k]) => k.length));
   for (const [k, v] of lines) process.stdout.write(`${k.padEnd(width)}  ${v}\n`);
   return 0;
+}
+
+/** The model's family, in words, with what sets it apart from a plain ViT. */
+function familyLine(c: ViTConfig): string {
+  const f = c.family ?? 'vit';
+  const what = f === 'clip' ? 'CLIP image tower' : c.distilled ? 'ViT (DeiT, distilled)' : 'ViT';
+  const parts = [c.pre_norm ? 'layernorm before the blocks' : '', c.hidden_act && c.hidden_act !== 'gelu' ? c.hidden_act : '', c.projection_size ? `projection to ${c.projection_size}` : ''].filter(Boolean);
+  return `${f} (${what}${parts.length ? `: ${parts.join(', ')}` : ''})`;
 }

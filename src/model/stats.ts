@@ -20,5 +20,6 @@ export function flopsPerImage(c: ViTConfig): { total: number; parts: Record<stri
     mlp: L * 2 * 2 * T * D * c.mlp_size,
     head: 2 * s.featureSize * c.num_classes,
   };
+  if (c.projection_size) parts.projection = 2 * s.pooledSize * c.projection_size;
   return { total: Object.values(parts).reduce((a, b) => a + b, 0), parts };
 }
