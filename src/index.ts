@@ -2,7 +2,7 @@
 export { getDevice, requestDeviceFrom, featuresOf, type DeviceOptions, type DeviceFeatures } from './runtime/device.js';
 export { WebvitError, type WebvitErrorCode } from './errors.js';
 export { ViTModel, setDefaultTuneStore, estimateActivationBytes, parameterCount, type ForwardOptions, type ForwardResult, type LoadOptions, type GpuInput, type TopClass } from './model/vit.js';
-export { parseConfig, presetConfig, shapeOf, VIT_PRESETS, LIMITS, type ViTConfig, type ViTPresetName } from './model/config.js';
+export { parseConfig, presetConfig, shapeOf, VIT_PRESETS, MODEL_FAMILIES, LIMITS, type ViTConfig, type ViTPresetName, type ModelFamily } from './model/config.js';
 export { readWeights, expectedTensors, type LoadedWeights } from './model/weights.js';
 export { parseSafetensors } from './model/safetensors.js';
 export type { PlanProfile, DispatchTiming } from './runtime/plan.js';
@@ -12,7 +12,8 @@ export { KERNEL_VARIANTS, DEFAULT_CHOICE, adapterDefaults, isCpuAdapter, type Ke
 export { ImagePreprocessor, type RgbaImage, type ImageInput } from './image/preprocessor.js';
 export { parsePreprocess, defaultPreprocess, preprocessGeometry, type PreprocessConfig } from './model/preprocess.js';
 export { flopsPerImage } from './model/stats.js';
-export { explainLimits, EXPLAIN_MAX_BYTES, type AttentionExplanation, type ExplainOptions, type ExplainBudget } from './model/explain_budget.js';
+export { similarity } from './model/similarity.js';
+export type { AttentionExplanation, ExplainOptions, ExplainBudget } from './model/explain_budget.js';
 // The web API: one call from a weights URL to labels, on this thread or in a worker (src/web/).
 export { createImageClassifier } from './web/classifier.js';
 export { clearModelCache, DEFAULT_CACHE } from './web/weights.js';

@@ -9,6 +9,7 @@ import { parseCommandLine, positiveInt, TUNE_USAGE, tuneOption, UsageError } fro
 import { formatProfile } from '../runtime/profile_format.js';
 import { shown } from './shown.js';
 import { KERNEL_VARIANTS, type KernelChoice } from '../kernels/registry.js';
+import { EXPLAIN_OPS } from '../kernels/explain_ops.js';
 
 const ms = (t: number) => `${t.toFixed(1)} ms`;
 
@@ -160,9 +161,10 @@ function parseKernels(spec: string | undefined): KernelChoice | undefined {
   for (const part of spec.split(',')) {
     const [op, variant] = part.split('=');
     // Own keys only: "__proto__", "constructor" or "toString" are not ops or variants.
-    const table = KERNEL_VARIANTS as Record<string, Record<string, unknown>>;
+    // The forward ops, and the explain plan's (`webvit explain --kernels attention_probs=...`).
+    const table = { ...KERNEL_VARIANTS, ...Object.fromEntries(EXPLAIN_OPS.map((d) => [d.name, d.variants])) } as Record<string, Record<string, unknown>>;
     const known = Object.hasOwn(table, op) ? table[op] : undefined;
-    if (!known) throw new UsageError(`--kernels: unknown op "${clip(op, 80)}"; ops with variants: ${Object.keys(KERNEL_VARIANTS).join(', ')}`);
+    if (!known) throw new UsageError(`--kernels: unknown op "${clip(op, 80)}"; ops with variants: ${Object.keys(table).join(', ')}`);
     if (!variant || !Object.hasOwn(known, variant)) throw new UsageError(`--kernels: unknown ${op} variant "${clip(variant ?? '', 80)}"; choose from ${Object.keys(known).join(', ')}`);
     out[op] = variant;
   }

@@ -1,6 +1,4 @@
 import { ATTENTION } from './attention/definition.js';
-import { ATTENTION_EXPLAIN } from './attention_explain/definition.js';
-import { ATTENTION_PROBS } from './attention_probs/definition.js';
 import { LAYERNORM } from './layernorm/definition.js';
 import { MATMUL } from './matmul/definition.js';
 import { PATCH_EMBED } from './patch_embed/definition.js';
@@ -10,6 +8,7 @@ import { FINITE_CHECK } from './finite_check/definition.js';
 import { variantNames, type OpDefinition, type Precision, type VariantInfo } from './definition.js';
 import { unavailableReason, type Dispatch, type OpNode, type VariantNeeds } from './kernel.js';
 import { checkDevice, WebvitError } from '../errors.js';
+import type { EXPLAIN_OPS } from './explain_ops.js';
 
 export { isCpuAdapter } from './kernel.js';
 
@@ -19,14 +18,27 @@ export { isCpuAdapter } from './kernel.js';
  * plus the activations (src/model/ops.ts: activations are fused into the matmul, so the list of
  * them is the config's MLP_ACTIVATIONS). Order: the tunable ops first, as the tuner reports them.
  */
-export const OPS = [MATMUL, ATTENTION, LAYERNORM, PATCH_EMBED, POOL, TOPK, FINITE_CHECK, ATTENTION_EXPLAIN, ATTENTION_PROBS] as const;
+export const OPS = [MATMUL, ATTENTION, LAYERNORM, PATCH_EMBED, POOL, TOPK, FINITE_CHECK] as const;
 
-/** The definition of op `name`, or undefined. */
+/**
+ * Ops whose definitions load later, with the plan that dispatches them (the explain ops:
+ * src/kernels/explain_ops.ts), by name: a variant forced for one is checked once it is registered.
+ */
+export const DEFERRED_OPS: readonly string[] = ['attention_explain', 'attention_probs'];
+const registered: OpDefinition[] = [];
+
+/** Registers ops that load later (DEFERRED_OPS), once; called by the module that dispatches them. */
+export function registerOps(defs: readonly OpDefinition[]): void {
+  for (const d of defs) if (!registered.includes(d)) registered.push(d);
+}
+
+/** The definition of op `name` (a deferred one once registered), or undefined. */
 export function opDefinition(name: string): OpDefinition | undefined {
-  return (OPS as readonly OpDefinition[]).find((d) => d.name === name);
+  return (OPS as readonly OpDefinition[]).find((d) => d.name === name) ?? registered.find((d) => d.name === name);
 }
 
 type Op = (typeof OPS)[number];
+type DeferredOp = (typeof EXPLAIN_OPS)[number];
 type VariantsOf<D> = D extends OpDefinition<infer _S, infer V, infer _N> ? V : never;
 
 /** Variant tables by op name: `KERNEL_VARIANTS.matmul.tiled_32x64.summary`. */
@@ -35,14 +47,14 @@ export const KERNEL_VARIANTS = Object.fromEntries(OPS.map((d) => [d.name, d.vari
 };
 
 /** A forced variant per op (LoadOptions.kernels, `--kernels matmul=tiled`); the rest are tuned or default. */
-export type KernelChoice = { [D in Op as D['name']]?: VariantsOf<D> };
+export type KernelChoice = { [D in Op | DeferredOp as D['name']]?: VariantsOf<D> };
 
 /**
  * The portable variants: they need nothing beyond core WebGPU, every builder defaults to them, and
  * the tuner validates every candidate against their output. What a model runs without tuning is
  * each op's `tuning.preferred` (adapterDefaults).
  */
-export const DEFAULT_CHOICE = Object.fromEntries(OPS.map((d) => [d.name, d.defaultVariant])) as Required<KernelChoice>;
+export const DEFAULT_CHOICE = Object.fromEntries(OPS.map((d) => [d.name, d.defaultVariant])) as Required<Pick<KernelChoice, Op['name']>>;
 
 /** What a variant needs from the device (see unavailableReason in kernel.ts). */
 export function variantNeeds(op: string, variant: string): VariantNeeds {
@@ -85,9 +97,11 @@ export function checkForcedKernels(device: GPUDevice, forced: Record<string, str
   for (const [op, variant] of Object.entries(forced)) {
     if (variant === undefined) continue;
     const def = opDefinition(op);
+    // Checked when its plan is made and the op registered (explain.ts): not a reason to load its kernels now.
+    if (!def && DEFERRED_OPS.includes(op)) continue;
     const table = def?.variants as Record<string, VariantInfo> | undefined;
     if (!table || !Object.hasOwn(table, variant)) {
-      throw new WebvitError('BAD_CONFIG', `${label}: kernels.${op} = "${variant}" is not a variant of ${op}; known: ${table ? Object.keys(table).join(', ') : `ops ${OPS.map((d) => d.name).join(', ')}`}`);
+      throw new WebvitError('BAD_CONFIG', `${label}: kernels.${op} = "${variant}" is not a variant of ${op}; known: ${table ? Object.keys(table).join(', ') : `ops ${[...OPS.map((d) => d.name), ...DEFERRED_OPS].join(', ')}`}`);
     }
     const v = table[variant];
     if (v.precision === 'f16' && precision !== 'f16') {

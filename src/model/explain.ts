@@ -2,7 +2,8 @@ import type { Binding, Dispatch, TensorRef } from '../kernels/kernel.js';
 import { attentionExplain, ATTENTION_EXPLAIN_VARIANTS, type AttentionExplainVariant } from '../kernels/attention_explain/op.js';
 import { attentionProbs } from '../kernels/attention_probs/op.js';
 import type { AttentionShape } from '../kernels/attention/op.js';
-import { applyKernels, type GraphKernels } from '../kernels/registry.js';
+import { applyKernels, checkForcedKernels, registerOps, type GraphKernels } from '../kernels/registry.js';
+import { EXPLAIN_OPS } from '../kernels/explain_ops.js';
 import { WebvitError } from '../runtime/errors.js';
 import { Plan } from '../runtime/plan.js';
 import type { ProgressCallback } from '../runtime/progress.js';
@@ -49,6 +50,8 @@ export interface ExplainHost {
   halfWeights: ReadonlySet<string>;
   /** The variants the forward plan at this batch runs (forced, cached, tuned or default). */
   kernels(batch: number): Promise<GraphKernels>;
+  /** Variants forced at load (LoadOptions.kernels): the explain ops' are checked here, once registered. */
+  forced: Record<string, string | undefined>;
   onProgress?: ProgressCallback;
 }
 
@@ -118,6 +121,14 @@ export class Explainer {
     if (this.plan?.batch === batch) return this.plan.plan;
     const old = this.plan;
     const h = this.host;
+    // The explain ops' definitions came with this module: variants forced for them are checked now.
+    registerOps(EXPLAIN_OPS);
+    const forced = Object.fromEntries(Object.entries(h.forced).filter(([op]) => EXPLAIN_OPS.some((d) => d.name === op)));
+    try {
+      checkForcedKernels(h.device, forced, [], h.label);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const p = h.kernels(batch).then((kernels) => {
       const limits = h.device.limits;
       // explain() scans its input's copy on the CPU before the run: no GPU input check.

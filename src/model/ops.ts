@@ -9,10 +9,11 @@ import { MATMUL_CHECKS } from '../kernels/matmul/checks.js';
 import { PATCH_EMBED_CHECKS } from '../kernels/patch_embed/checks.js';
 import { POOL_CHECKS } from '../kernels/pool/checks.js';
 import { OPS } from '../kernels/registry.js';
+import { EXPLAIN_OPS } from '../kernels/explain_ops.js';
 import { TOPK_CHECKS } from '../kernels/topk/checks.js';
 import { MLP_ACTIVATIONS } from './config.js';
 
-type Op = (typeof OPS)[number];
+type Op = (typeof OPS)[number] | (typeof EXPLAIN_OPS)[number];
 
 /**
  * The checks of every registered op (src/kernels/<op>/checks.ts), by name: a new op in OPS fails
@@ -38,7 +39,7 @@ const CHECKS: { [D in Op as D['name']]: D extends OpDefinition<infer S, infer V>
  */
 export function allOps(): readonly CheckedOp[] {
   return [
-    ...(OPS as readonly OpDefinition[]).map((d) => ({ ...d, ...(CHECKS as Record<string, OpChecks>)[d.name] })),
+    ...([...OPS, ...EXPLAIN_OPS] as readonly OpDefinition[]).map((d) => ({ ...d, ...(CHECKS as Record<string, OpChecks>)[d.name] })),
     ...Object.values(MLP_ACTIVATIONS).map((d) => ({ ...d, ...elementwiseChecks(d.activation) }) as CheckedOp),
   ];
 }

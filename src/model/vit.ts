@@ -407,6 +407,7 @@ export class ViTModel {
           device: this.device, config: this.config, label: this.label, halfWeights: this.halfWeights, onProgress: this.onProgress,
           weight: (name) => this.weight(name),
           kernels: (b) => this.graphKernels(b),
+          forced: this.forcedKernels as Record<string, string | undefined>,
         }),
       (e: unknown) => {
         this.explainer = undefined; // a chunk that failed to load is tried again next time
