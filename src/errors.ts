@@ -75,3 +75,18 @@ export function checkDevice(device: unknown, where: string): asserts device is G
   }
   if (!ok) throw new WebvitError('BAD_ARGUMENT', `${where}: device must be a GPUDevice, got ${device === null ? 'null' : typeof device}`);
 }
+
+/**
+ * A device whose features can be read (what the adapter-default and tuning helpers read first;
+ * tests pass stand-ins that have little more), or a BAD_ARGUMENT naming `where`.
+ */
+export function checkDeviceFacts(device: unknown, where: string): asserts device is GPUDevice {
+  let ok = false;
+  try {
+    const d = device as GPUDevice;
+    ok = typeof d?.features?.has == 'function';
+  } catch {
+    /* a getter or Proxy trap that throws: not a device */
+  }
+  if (!ok) throw new WebvitError('BAD_ARGUMENT', `${where}: device must be a GPUDevice, got ${device === null ? 'null' : typeof device}`);
+}

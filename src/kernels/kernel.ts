@@ -1,4 +1,4 @@
-import { checkDevice } from '../errors.js';
+import { checkDeviceFacts } from '../errors.js';
 
 /** A buffer range to bind: a whole buffer, or a slice of one (the activation arena hands out slices). */
 export interface BufferSlice {
@@ -153,7 +153,7 @@ export const variantTol = (opTol: number, v: VariantNeeds): number => (v.precisi
  * WebGPU's fallback adapter, or one that says it is software. Ops choose their adapter defaults by it.
  */
 export function isCpuAdapter(device: GPUDevice): boolean {
-  checkDevice(device, 'isCpuAdapter');
+  checkDeviceFacts(device, 'isCpuAdapter');
   const info = (device as GPUDevice & { adapterInfo?: Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean } }).adapterInfo;
   if (!info) return false;
   if (info.isFallbackAdapter) return true;

@@ -7,7 +7,7 @@ import { TOPK } from './topk/definition.js';
 import { FINITE_CHECK } from './finite_check/definition.js';
 import { variantNames, type OpDefinition, type Precision, type VariantInfo } from './definition.js';
 import { unavailableReason, type Dispatch, type OpNode, type VariantNeeds } from './kernel.js';
-import { checkDevice, WebvitError } from '../errors.js';
+import { checkDeviceFacts, WebvitError } from '../errors.js';
 import type { EXPLAIN_OPS } from './explain_ops.js';
 
 export { isCpuAdapter } from './kernel.js';
@@ -69,7 +69,7 @@ export function variantNeeds(op: string, variant: string): VariantNeeds {
  * adapter without a tune, and runnable on this device.
  */
 export function adapterDefaults(device: GPUDevice): { matmul: (M: number, K: number, N: number) => VariantsOf<typeof MATMUL>; attention: (headDim: number) => VariantsOf<typeof ATTENTION>; layernorm: VariantsOf<typeof LAYERNORM> } {
-  checkDevice(device, 'adapterDefaults');
+  checkDeviceFacts(device, 'adapterDefaults');
   return {
     matmul: (M, K, N) => MATMUL.tuning!.preferred(device, { M, K, N, epilogue: 'none', bias: true }),
     attention: (headDim) => ATTENTION.tuning!.preferred(device, { batch: 1, T: 1, heads: 1, headDim }),

@@ -1,4 +1,4 @@
-import { checkDevice, WebvitError } from './errors.js';
+import { checkDevice, checkDeviceFacts, WebvitError } from './errors.js';
 import { rememberSubgroupMatrixConfigs, type SubgroupMatrixConfig } from '../kernels/kernel.js';
 
 /** What a webvit device offers beyond the core spec, decided once when it is created. */
@@ -37,7 +37,7 @@ const RAISED_LIMITS = [
 ] as const;
 
 export function featuresOf(device: GPUDevice): DeviceFeatures {
-  checkDevice(device, 'featuresOf');
+  checkDeviceFacts(device, 'featuresOf');
   return {
     timestampQuery: device.features.has('timestamp-query'),
     subgroups: device.features.has('subgroups'),

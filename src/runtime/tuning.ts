@@ -1,8 +1,8 @@
 import { checkForcedKernels, opDefinition, OPS, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
 import { variantNames, type OpDefinition, type Precision, type TuningSpec, type VariantInfo } from '../kernels/definition.js';
 import { unavailableReason } from '../kernels/kernel.js';
-import { adapterIdentity, checkDevice } from './device.js';
-import { chunkMissing, WebvitError } from './errors.js';
+import { adapterIdentity } from './device.js';
+import { checkDeviceFacts, chunkMissing, WebvitError } from './errors.js';
 import type { Timer } from './tune_timing.js';
 import type { ProgressCallback } from './progress.js';
 
@@ -116,7 +116,7 @@ interface Problem {
  * or removing a variant tunes again.
  */
 export async function tuneKernels(device: GPUDevice, nodes: readonly TuneNode[], store: TuneStore | undefined, forced: KernelChoice = {}, options: TuneOptions = {}): Promise<TuneResult> {
-  checkDevice(device, 'tuneKernels');
+  checkDeviceFacts(device, 'tuneKernels');
   const wrong = (what: string) => {
     throw new WebvitError('BAD_ARGUMENT', `tuneKernels: ${what}`);
   };

@@ -29,6 +29,10 @@ export async function createImageClassifier(options: ClassifierOptions): Promise
       if (options.device !== undefined || options.fetch || options.caches) {
         throw new WebvitError('BAD_ARGUMENT', 'createImageClassifier: `device`, `fetch` and `caches` cannot go to a worker (it has its own); leave them out, or run without worker');
       }
+      // The caller's bytes are copied now, at the call (as on the page): they may be transferred
+      // or reused while the worker's code loads.
+      const m = options.model;
+      if (m instanceof ArrayBuffer || ArrayBuffer.isView(m)) options = { ...options, model: copyBytes(m) };
       // Imported when a classifier runs in a worker: a page that classifies on its thread does not load it.
       const { WorkerClassifier } = await import('./worker_client.js').catch((e: unknown) => Promise.reject(chunkMissing(e)));
       return await WorkerClassifier.create(options);
@@ -36,5 +40,14 @@ export async function createImageClassifier(options: ClassifierOptions): Promise
     return await Engine.create(options);
   } catch (e) {
     throw asWebvitError(e);
+  }
+}
+
+/** A copy of the caller's bytes; a detached buffer as it is (fetchModel names it). */
+function copyBytes(m: ArrayBuffer | ArrayBufferView): ArrayBuffer | ArrayBufferView {
+  try {
+    return m instanceof ArrayBuffer ? m.slice(0) : new Uint8Array(m.buffer, m.byteOffset, m.byteLength).slice();
+  } catch {
+    return m;
   }
 }
