@@ -21,3 +21,12 @@ if (spec !== undefined && process.send !== undefined) {
   const parent = Number(spec.split(',')[2]);
   if (!process.connected || (parent > 0 && process.ppid !== parent)) parentGone();
 }
+
+// SIGUSR1 would start Node's inspector: a debugger port on 127.0.0.1 that any local process can
+// connect to and run code in this one (a hostile run found it open after `kill -USR1`). A listener
+// keeps it off; the CLI (parent and GPU child alike) ends on it as on SIGTERM, so a write in
+// progress removes its partial file and the exit status says it was ended by a signal.
+process.on('SIGUSR1', () => {
+  process.stderr.write('webvit: SIGUSR1: ending as on SIGTERM (webvit opens no debugger port)\n');
+  process.kill(process.pid, 'SIGTERM');
+});

@@ -140,7 +140,8 @@ export async function runQuietChild(argv: string[]): Promise<number | undefined>
       if (!signal) return resolve(code ?? 1);
       // The child died on a signal: end the same way, so that a shell sees it (a loop stops on
       // Ctrl-C). A crash (SIGSEGV, SIGABRT, ...) is said in words first: it printed nothing itself.
-      if (!(TERMINATING_SIGNALS as readonly string[]).includes(signal)) process.stderr.write(`webvit: the GPU process ended on ${signal}\n`);
+      // So is a terminating signal that reached the child alone (kill of its pid), not this process.
+      if (!(TERMINATING_SIGNALS as readonly string[]).includes(signal) || !forwarded) process.stderr.write(`webvit: the GPU process ended on ${signal}\n`);
       await flushed(process.stderr);
       process.kill(process.pid, signal);
       resolve(128 + (constants.signals[signal] ?? 0)); // if re-raising did not end this process

@@ -46,7 +46,8 @@ import { WebvitError } from './errors.js';
 
 /**
  * Signals whose default action ends the process and that Node lets a program handle safely. Not
- * here: SIGUSR1 (Node starts its inspector; the process goes on and the write completes), SIGPIPE
+ * here: SIGUSR1 (Node starts its inspector, unless a listener exists: the CLI's turns it into
+ * SIGTERM, src/cli/orphan_guard.ts), SIGPIPE
  * (Node ignores it), SIGXFSZ (a handler would replace a shell's `trap '' XFSZ`, which turns an
  * over-size write into EFBIG, an error cleaned up like any other), SIGPROF (V8's CPU profiler
  * samples with it: a handler would end a profiled run at its first tick), SIGBUS, SIGSEGV, SIGILL
