@@ -8,7 +8,7 @@ import { runModelBench } from './model.js';
 import { roofline } from './roofline.js';
 import { shown } from '../src/cli/shown.js';
 import { MATMUL_VARIANTS } from '../src/kernels/matmul/op.js';
-import { KERNEL_VARIANTS } from '../src/kernels/registry.js';
+import { allOps } from '../src/model/ops.js';
 import { adapterIdentity } from '../src/runtime/device.js';
 import { getNodeDevice } from '../src/runtime/node-device.js';
 import { helpHint, parseCommandLine, positiveInt, UsageError } from '../src/cli/usage.js';
@@ -59,7 +59,8 @@ export async function runBench(argv: string[]): Promise<number> {
     return 0;
   }
   const ops = list<BenchOp>('op', v.op, BENCH_OPS, BENCH_OPS);
-  const allVariants = [...Object.values(KERNEL_VARIANTS).flatMap((o) => Object.keys(o)), 'tiled_gather', 'elementwise'];
+  // The chosen ops' own variants, each once (a variant of another op would select nothing: an empty report).
+  const allVariants = [...new Set(allOps().filter((d) => ops.includes(d.name)).flatMap((d) => Object.keys(d.variants)))];
   const variants = v.variant === undefined ? undefined : list<string>('variant', v.variant, allVariants, allVariants);
   const precision = v.precision ?? 'f32';
   if (precision !== 'f32' && precision !== 'f16') throw new UsageError(`--precision: f32 or f16, got "${precision}"`);

@@ -66,6 +66,11 @@ export function clip(s: string, max = 200): string {
 }
 
 /** A GPUDevice given by the caller, or a BAD_ARGUMENT naming `where` (a null or a plain object would fail later as a TypeError). */
+/** A name used in messages (a file, a source) given by the caller: a string, or a BAD_ARGUMENT naming `where` (a Symbol made every message throw). */
+export function checkSourceName(source: unknown, where: string): asserts source is string {
+  if (typeof source !== 'string') throw new WebvitError('BAD_ARGUMENT', `${where}: source must be a string naming the input in messages, got ${source === null ? 'null' : typeof source}`);
+}
+
 export function checkDevice(device: unknown, where: string): asserts device is GPUDevice {
   let ok = false;
   try {

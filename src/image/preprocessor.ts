@@ -31,6 +31,22 @@ export type PreprocessorImage = RgbaImage | GpuRgbaImage;
 const onCpu = (image: PreprocessorImage): image is RgbaImage => 'rgba' in image;
 
 /**
+ * An image as the preprocessor takes it, or a BAD_INPUT saying what one is: an object without
+ * `rgba` was taken for pixels on the GPU, and its stated size (1e6 × 1e6) sized the resize tables
+ * before anything failed (a hostile run crashed the process that way).
+ */
+function checkImage(image: unknown, where: string): asserts image is PreprocessorImage {
+  const i = image as Partial<RgbaImage & GpuRgbaImage> | null;
+  const shape = 'an RgbaImage { width, height, rgba: Uint8Array of 8-bit RGBA } (decodeImage gives one)';
+  if (typeof i != 'object' || i === null) throw new WebvitError('BAD_INPUT', `${where}: expected ${shape}, got ${i === null ? 'null' : typeof i}`);
+  if (!(Number.isSafeInteger(i.width) && Number.isSafeInteger(i.height) && i.width! >= 1 && i.height! >= 1)) {
+    throw new WebvitError('BAD_INPUT', `${where}: width and height must be whole numbers of pixels ≥ 1, got ${String(i.width)}×${String(i.height)}`);
+  }
+  const pixels = 'rgba' in i ? (i.rgba as unknown) instanceof Uint8Array || (i.rgba as unknown) instanceof Uint8ClampedArray : typeof i.copyRows == 'function';
+  if (!pixels) throw new WebvitError('BAD_INPUT', `${where}: expected ${shape}; ${'rgba' in i ? 'rgba is not a Uint8Array' : 'it has no rgba'}${'data' in i ? ' (ImageData names its pixels `data`: pass { width, height, rgba: new Uint8Array(data.buffer) })' : ''}`);
+}
+
+/**
  * Source rows go to the GPU in bands of at most this many bytes, one band at a time: the GPU
  * (and, under a software Vulkan, the process) holds one band and its upload copy, not a second
  * copy of the whole image.
@@ -106,6 +122,9 @@ export class ImagePreprocessor {
     private readonly maxBindingBytes?: number,
   ) {
     checkDevice(device, label);
+    if (typeof config != 'object' || config === null || typeof config.crop != 'number') {
+      throw new WebvitError('BAD_ARGUMENT', `${label}: config must be a PreprocessConfig (a model's \`preprocess\`, or parsePreprocess/defaultPreprocess), got ${config === null ? 'null' : typeof config}`);
+    }
     // A level that normalises beyond ±MAX_NORMALISED (or to NaN/±Inf) is refused here, not per image.
     this.lut = normalisationTable(checkNormalisation(config, label));
     this.channels = config.channels === 'grayscale' ? 1 : 3;
@@ -156,6 +175,7 @@ export class ImagePreprocessor {
 
   /** Preprocesses `images` into one [images.length, C, crop, crop] float32 batch, one image at a time, read back. */
   async run(images: RgbaImage[]): Promise<Float32Array> {
+    if (!Array.isArray(images)) throw new WebvitError('BAD_ARGUMENT', `${this.label}: run(images) takes an array of images ({ width, height, rgba }), got ${images === null ? 'null' : typeof images}`);
     const batch = new Float32Array(images.length * this.imageValues);
     for (let i = 0; i < images.length; i++) await this.runInto(images[i], batch, i);
     return batch;
@@ -209,6 +229,7 @@ export class ImagePreprocessor {
     if (!Number.isInteger(slot) || slot < 0 || 4 * (slot + 1) * per > target.size) {
       throw new WebvitError('BAD_ARGUMENT', `${this.label}: slot ${slot} does not fit a target of ${target.size / 4} values (${per} per image)`);
     }
+    checkImage(image, `${this.label}: ${name}`);
     if (onCpu(image)) {
       if (image.rgba.byteLength !== 4 * image.width * image.height) {
         throw new WebvitError('BAD_INPUT', `${this.label}: ${name} has ${image.rgba.byteLength} bytes, expected ${image.width}×${image.height}×4`);

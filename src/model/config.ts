@@ -1,4 +1,4 @@
-import { clip, WebvitError } from '../runtime/errors.js';
+import { checkSourceName, clip, WebvitError } from '../runtime/errors.js';
 import { oneLine, preview } from './json_preview.js';
 import type { Pooling } from '../kernels/pool/op.js';
 import { GELU } from '../kernels/gelu/definition.js';
@@ -191,6 +191,7 @@ const KNOWN = new Set<string>([...INT_FIELDS, 'layer_norm_eps', 'pooling', 'hidd
  * Errors name the field, and the expected versus actual value.
  */
 export function parseConfig(raw: unknown, source: string): ViTConfig {
+  checkSourceName(source, 'parseConfig');
   const bad = (msg: string): never => {
     throw new WebvitError('BAD_CONFIG', oneLine(`${source}: config ${msg}`));
   };

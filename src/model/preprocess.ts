@@ -287,7 +287,7 @@ export function roundHalfEven(x: number): number {
  *   crop the window starts at a negative offset and reads zeros (both libraries pad with zeros).
  */
 export function preprocessGeometry(p: PreprocessConfig, srcW: number, srcH: number): PreprocessGeometry {
-  if (typeof p?.crop != 'number' || !(Number.isInteger(srcW) && Number.isInteger(srcH) && srcW > 0 && srcH > 0)) throw new WebvitError('BAD_ARGUMENT', `preprocessGeometry: expected a PreprocessConfig and an image size in whole pixels, got ${srcW}×${srcH}`);
+  if (typeof p?.crop != 'number' || !(Number.isInteger(srcW) && Number.isInteger(srcH) && srcW > 0 && srcH > 0)) throw new WebvitError('BAD_ARGUMENT', `preprocessGeometry: expected a PreprocessConfig and an image size in whole pixels, got ${String(srcW)}×${String(srcH)}`);
   let resizeW = srcW;
   let resizeH = srcH;
   const skip = p.resize === null || (p.isDefault && srcW === p.crop && srcH === p.crop);

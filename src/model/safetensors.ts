@@ -1,4 +1,4 @@
-import { clip, WebvitError } from '../runtime/errors.js';
+import { checkSourceName, clip, WebvitError } from '../runtime/errors.js';
 import { oneLine, preview } from './json_preview.js';
 
 /**
@@ -71,6 +71,7 @@ export function headerJson(bytes: Uint8Array, headerLen: number, source: string)
 }
 
 export function parseSafetensors(input: Uint8Array | ArrayBuffer, source = 'safetensors'): SafetensorsFile {
+  checkSourceName(source, 'parseSafetensors');
   if (!(input instanceof Uint8Array || input instanceof ArrayBuffer)) throw new WebvitError('BAD_ARGUMENT', `${source}: expected bytes (a Uint8Array or ArrayBuffer), got ${input === null ? 'null' : typeof input}`);
   const bytes = input instanceof Uint8Array ? input : new Uint8Array(input);
   const headerLen = headerLength(bytes, bytes.byteLength, source);

@@ -1,6 +1,6 @@
 import type { Binding } from '../kernels/kernel.js';
 import { assignBuffers } from '../runtime/arena.js';
-import { chunkMissing, WebvitError } from '../runtime/errors.js';
+import { chunkMissing, clip, WebvitError } from '../runtime/errors.js';
 import { checkDevice } from '../runtime/device.js';
 import { pipelineCacheFor } from '../runtime/pipelines.js';
 import { BufferOwner, bytesOf, upload } from '../runtime/buffers.js';
@@ -64,6 +64,7 @@ let defaultStore: TuneStore | undefined;
 
 /** Where tuning results go when a load does not say (the Node entry and CLI set a cache file). */
 export function setDefaultTuneStore(store: TuneStore): void {
+  if (!isTuneStore(store)) throw new WebvitError('BAD_ARGUMENT', `setDefaultTuneStore: store must be a TuneStore ({ get(key), set(key, value) }: memoryTuneStore(), fileTuneStore()), got ${shownValue(store)}`);
   defaultStore = store;
 }
 
@@ -155,10 +156,12 @@ export class ViTModel {
 
   /** Loads a webvit weight file (bytes) onto `device`. */
   static async load(device: GPUDevice, bytes: Uint8Array | ArrayBuffer, options: LoadOptions & { source?: string } = {}): Promise<ViTModel> {
+    checkLoadOptions(options, 'ViTModel.load');
     return ViTModel.fromWeights(device, readWeights(bytes, options.source ?? options.label ?? 'weights'), options);
   }
 
   static async fromWeights(device: GPUDevice, w: LoadedWeights, options: LoadOptions = {}): Promise<ViTModel> {
+    checkLoadOptions(options, 'ViTModel.fromWeights');
     const label = options.label ?? 'vit';
     checkDevice(device, label);
     const batch = options.batch ?? 1;
@@ -216,6 +219,7 @@ export class ViTModel {
    * anyway (float32 overflow inside the model) are an error naming the images, never a result.
    */
   async forward(input: Float32Array | GpuInput, options: ForwardOptions = {}): Promise<ForwardResult> {
+    checkForwardOptions(options, `${this.label}: forward`);
     const taken = this.take(input, options.batch);
     const k = this.checkTopK(options.topK);
     if (profileFromEnv()) {
@@ -237,6 +241,7 @@ export class ViTModel {
 
   /** One forward pass with per-dispatch timing (GPU timestamps where the device has them). */
   async profile(input: Float32Array | GpuInput, options: ForwardOptions = {}): Promise<PlanProfile & { result: ForwardResult }> {
+    checkForwardOptions(options, `${this.label}: profile`);
     const taken = this.take(input, options.batch);
     return this.profileTaken(taken.pixels ? { batch: taken.batch, pixels: taken.pixels.slice() } : taken, options, this.checkTopK(options.topK));
   }
@@ -259,7 +264,7 @@ export class ViTModel {
     if (k === undefined) return undefined;
     if (this.numClasses === 0) throw new WebvitError('BAD_INPUT', `${this.label}: topK asked for, but the model has no classifier (num_classes 0): it returns features`);
     if (!Number.isInteger(k) || k < 1 || k > this.numClasses) {
-      throw new WebvitError('BAD_INPUT', `${this.label}: topK must be a whole number from 1 to the model's ${this.numClasses} classes, got ${k}`);
+      throw new WebvitError('BAD_INPUT', `${this.label}: topK must be a whole number from 1 to the model's ${this.numClasses} classes, got ${shownValue(k)}`);
     }
     return k;
   }
@@ -487,8 +492,37 @@ export class ViTModel {
   }
 }
 
+/** A caller's value in a message: a string quoted ('3' is not 3), a BigInt with its n, an object by kind. */
+function shownValue(v: unknown): string {
+  if (typeof v == 'string') return `the string ${JSON.stringify(clip(v, 80))}`;
+  if (typeof v == 'bigint') return `the BigInt ${clip(String(v), 80)}n`;
+  if (v === null) return 'null';
+  if (typeof v == 'object' || typeof v == 'function') return Array.isArray(v) ? 'an array' : `a${typeof v == 'object' ? 'n object' : ' function'}`;
+  return clip(String(v), 80);
+}
+
+const isTuneStore = (s: unknown): s is TuneStore => typeof s == 'object' && s !== null && typeof (s as TuneStore).get == 'function' && typeof (s as TuneStore).set == 'function';
+
+/** forward()'s and profile()'s options: an object (or absent) of the documented kinds, each named. */
+function checkForwardOptions(o: unknown, where: string): void {
+  if (typeof o != 'object' || o === null || Array.isArray(o)) throw new WebvitError('BAD_ARGUMENT', `${where}: options must be an object ({ batch, topK, features }), got ${shownValue(o)}`);
+  const f = (o as ForwardOptions).features;
+  if (f !== undefined && typeof f != 'boolean') throw new WebvitError('BAD_ARGUMENT', `${where}: options.features must be true or false, got ${shownValue(f)}`);
+}
+
+/** load()'s and fromWeights()'s options: an object (or absent) whose tune, kernels and label are of the documented kinds. */
+function checkLoadOptions(o: unknown, where: string): void {
+  if (typeof o != 'object' || o === null || Array.isArray(o)) throw new WebvitError('BAD_ARGUMENT', `${where}: options must be an object (LoadOptions), got ${shownValue(o)}`);
+  const { tune, kernels, label } = o as LoadOptions;
+  if (tune !== undefined && typeof tune != 'boolean' && !isTuneStore(tune)) throw new WebvitError('BAD_ARGUMENT', `${where}: options.tune must be true, false or a TuneStore ({ get, set }), got ${shownValue(tune)}`);
+  if (kernels !== undefined && (typeof kernels != 'object' || kernels === null || Array.isArray(kernels))) {
+    throw new WebvitError('BAD_ARGUMENT', `${where}: options.kernels must be an object of op: variant ({ matmul: 'tiled' }), got ${shownValue(kernels)}`);
+  }
+  if (label !== undefined && typeof label != 'string') throw new WebvitError('BAD_ARGUMENT', `${where}: options.label must be a string, got ${shownValue(label)}`);
+}
+
 function checkBatch(batch: number, label: string): void {
-  if (!Number.isInteger(batch) || batch < 1) throw new WebvitError('BAD_INPUT', `${label}: batch must be a positive integer, got ${typeof batch == 'string' ? JSON.stringify(batch) : batch}`);
+  if (!Number.isInteger(batch) || batch < 1) throw new WebvitError('BAD_INPUT', `${label}: batch must be a positive integer, got ${shownValue(batch)}`);
 }
 
 

@@ -1,4 +1,4 @@
-import { clip, WebvitError } from '../runtime/errors.js';
+import { checkSourceName, clip, WebvitError } from '../runtime/errors.js';
 import { LIMITS, LIMITS_DOC, parseConfig, shapeOf, type ViTConfig } from './config.js';
 import { parsePreprocess, type PreprocessConfig } from './preprocess.js';
 import { oneLine } from './json_preview.js';
@@ -114,6 +114,7 @@ export function notWebvit(metadata: unknown, names: string[], source: string): v
  * calls for present with the right shape and a float dtype, and nothing else.
  */
 export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string): LoadedWeights {
+  checkSourceName(source, 'readWeights');
   const file = parseSafetensors(bytes, source);
   const names = [...file.tensors.keys()];
   const bad = (msg: string): never => {

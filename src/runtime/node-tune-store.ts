@@ -42,6 +42,9 @@ export interface FileTuneStoreOptions {
  * results in memory.
  */
 export function fileTuneStore(path = defaultTuneCachePath(), options: FileTuneStoreOptions = {}): TuneStore {
+  if (typeof path !== 'string' || path === '') throw new WebvitError('BAD_ARGUMENT', `fileTuneStore: path must be a file path (a string), got ${path === null ? 'null' : typeof path}`);
+  if (typeof options !== 'object' || options === null) throw new WebvitError('BAD_ARGUMENT', `fileTuneStore: options must be an object ({ warn }), got ${options === null ? 'null' : typeof options}`);
+  if (options.warn !== undefined && typeof options.warn !== 'function') throw new WebvitError('BAD_ARGUMENT', 'fileTuneStore: options.warn must be a function');
   const warn = options.warn ?? ((m: string) => process.emitWarning(m, 'WebvitWarning'));
   let data: Record<string, string> = {};
   let foreign: string | undefined;

@@ -14,7 +14,7 @@ import { TextureRows } from './texture_rows.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ClassifyOptions, ImageClassifier, ImageExplanation, ImageSource } from './types.js';
 import { rolloutRow } from '../model/explain_budget.js';
 import { readback } from '../runtime/buffers.js';
-import { checkAborted, DEFAULT_IDLE_MS, download, fetchModel, IMAGE_CAP } from './weights.js';
+import { aborted, checkAborted, DEFAULT_IDLE_MS, download, fetchModel, IMAGE_CAP } from './weights.js';
 
 /** What one GPU device holds for the classifier; made again after a device loss. */
 interface Runtime {
@@ -80,7 +80,7 @@ export class Engine implements ImageClassifier {
     const m = options.model;
     const early = m instanceof ArrayBuffer || ArrayBuffer.isView(m) ? fetchModel(m, options, (bytes, source) => readWeights(bytes, source)) : undefined;
     early?.catch(() => undefined); // reported below, once the device is there (or its error first)
-    const device = await newDevice(options);
+    const device = await untilAborted(newDevice(options), options.signal, 'while waiting for the GPU device', options.device === undefined);
     let engine: Engine;
     try {
       const fetched = await (early ?? fetchModel(options.model, options, (bytes, source) => readWeights(bytes, source)));
@@ -113,10 +113,11 @@ export class Engine implements ImageClassifier {
       if (k) kernels[b] = k;
     }
     const d = this.options.device;
+    // Copies: an app that edits what it was given (info.config.num_classes = 99) changes nothing here.
     return {
-      config: this.config,
+      config: { ...this.config },
       labels: Array.from({ length: this.config.num_classes }, (_, i) => this.label(i)),
-      preprocess: m?.preprocess as ClassifierInfo['preprocess'],
+      preprocess: (m?.preprocess && structuredClone(m.preprocess)) as ClassifierInfo['preprocess'],
       adapter: rt ? adapterIdentity(rt.device).description : 'none (disposed)',
       kernels,
       maxBatch: this.maxBatch,
@@ -422,6 +423,31 @@ async function newDevice(options: ClassifierOptions, lost?: GPUDevice): Promise<
 }
 
 const noLoss = (): undefined => undefined;
+
+/**
+ * `p`, or ABORTED once `signal` fires (an app's device function that never settles held
+ * createImageClassifier past its signal). A device that arrives after the abort is destroyed
+ * when it is webvit's own.
+ */
+function untilAborted(p: Promise<GPUDevice>, signal: AbortSignal | undefined, when: string, own: boolean): Promise<GPUDevice> {
+  if (!signal) return p;
+  return new Promise((resolve, reject) => {
+    const stop = () => reject(aborted(signal, when));
+    if (signal.aborted) return stop();
+    signal.addEventListener('abort', stop, { once: true });
+    p.then(
+      (d) => {
+        signal.removeEventListener('abort', stop);
+        if (signal.aborted && own) d.destroy();
+        resolve(d);
+      },
+      (e) => {
+        signal.removeEventListener('abort', stop);
+        reject(e);
+      },
+    );
+  });
+}
 
 // Made in functions of their own so that each closure holds only what it names (not the parsed
 // weights of the first load, nor the bytes when the cache has them).

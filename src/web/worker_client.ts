@@ -71,7 +71,11 @@ export class WorkerClassifier implements ImageClassifier {
   private failure?: WebvitError;
   /** The worker's stats() after dispose. */
   private final?: ClassifierStats;
-  info!: ClassifierInfo;
+  /** What the worker said of its classifier: kept here, and given to the app as a copy (an edit of it changes nothing). */
+  private known!: ClassifierInfo;
+  get info(): ClassifierInfo {
+    return structuredClone(this.known);
+  }
   /** Aborted by dispose() (after its grace): an <img> load that a call waits for here ends with DISPOSED. */
   private readonly stop = new AbortController();
   private readonly wait: Wait;
@@ -82,7 +86,7 @@ export class WorkerClassifier implements ImageClassifier {
       e.preventDefault?.();
       const why = e.message ? `: ${e.message}` : '';
       this.fail(
-        this.info ? new WebvitError('GPU', `webvit's worker crashed${why}; create a new classifier`) : notStarted(where, `did not start${why}`),
+        this.known ? new WebvitError('GPU', `webvit's worker crashed${why}; create a new classifier`) : notStarted(where, `did not start${why}`),
       );
     };
     worker.onmessageerror = () => this.fail(new WebvitError('GPU', "webvit's worker sent a message that could not be read"));
@@ -156,7 +160,7 @@ export class WorkerClassifier implements ImageClassifier {
       // Only the options the worker takes (an unknown one, a function say, could not be sent).
       const wire: WireOptions = { model: wireModel, integrity: options.integrity, cache: options.cache, maxBatch: options.maxBatch, idleTimeoutMs: options.idleTimeoutMs, tune, wantProgress: onProgress !== undefined, modelName };
       const r = await c.request({ type: 'create', options: wire }, transfer);
-      c.info = r.info!;
+      c.known = r.info!;
       // Aborted after the worker's create had ended (its reply and the abort crossed): as on the page.
       if (signal?.aborted) {
         await c.dispose();
@@ -264,7 +268,7 @@ export class WorkerClassifier implements ImageClassifier {
       }
     }, ALIVE_LOST_MS / 6);
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, valid: replyShape(m, this.info), create: m.type === 'create' });
+      this.pending.set(id, { resolve, reject, valid: replyShape(m, this.known), create: m.type === 'create' });
       try {
         this.worker.postMessage({ ...m, id } as Request, transfer);
       } catch (e) {
@@ -279,7 +283,7 @@ export class WorkerClassifier implements ImageClassifier {
   /** topK checked here as on the page (a value that cannot be sent got the clone's error). */
   private topK(options?: ClassifyOptions): number | undefined {
     const k = topKOf(options);
-    return k === undefined ? k : checkTopK(k, this.info.config?.num_classes ?? Infinity);
+    return k === undefined ? k : checkTopK(k, this.known.config?.num_classes ?? Infinity);
   }
 
   /** When the worker was last heard from (any message), and the timer that gives it up when silent. */
@@ -298,7 +302,7 @@ export class WorkerClassifier implements ImageClassifier {
     this.pending.delete(m.id);
     const e = (m as { error?: { code?: unknown; message?: unknown } }).error;
     if (m.ok === true && (m.info === undefined ? !p.create : typeof m.info == 'object' && m.info !== null && Array.isArray(m.info.labels)) && p.valid(m.value)) {
-      if (m.info) this.info = m.info;
+      if (m.info) this.known = m.info;
       p.resolve({ value: m.value, info: m.info });
     } else if (m.ok === false && typeof e?.message == 'string' && isErrorCode(e.code)) {
       p.reject(new WebvitError(e.code, e.message));

@@ -445,6 +445,44 @@ describe('round six: destroyed textures, values named by kind, URL schemes, a wo
     expect(uncaught().slice(before)).toEqual([]);
   }, 120_000);
 
+  it('a device function that never settles: the signal still stops create (ABORTED; it hung)', async () => {
+    const t0 = Date.now();
+    const r = await run(`
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 500);
+      return webvit.createImageClassifier({ model: MODEL, cache: false, device: () => new Promise(() => {}), signal: ac.signal });`);
+    expect(r, JSON.stringify(r)).toMatchObject({ name: 'WebvitError', code: 'ABORTED' });
+    expect(r.message).toMatch(/while waiting for the GPU device/);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+  }, 60_000);
+
+  it('clf.info is a copy: editing it (num_classes, hidden_size) changes no result and spoils no later call, both modes', async () => {
+    const r = await run(`
+      const out = {};
+      for (const worker of [false, true]) {
+        const c = await webvit.createImageClassifier({ model: MODEL, worker, cache: false });
+        const b = await bitmap();
+        c.info.config.num_classes = 99;
+        c.info.config.hidden_size = 1;
+        const big = await outcome(() => c.classify(b, { topK: 50 }));
+        const top = (await c.classify(b, { topK: 1 })).length;
+        const width = (await c.embed(b)).length;
+        out[worker] = { big, top, width, classes: c.info.config.num_classes, hidden: c.info.config.hidden_size };
+        await c.dispose();
+      }
+      return out;`);
+    const v = r.value as Record<string, { big: Outcome; top: number; width: number; classes: number; hidden: number }>;
+    for (const worker of ['false', 'true']) {
+      const o = v[worker];
+      expect(o, JSON.stringify(r)).toBeDefined();
+      expect(o.big, worker).toMatchObject({ name: 'WebvitError', code: 'BAD_INPUT' });
+      expect(o.big.message).toMatch(/topK must be a whole number from 1 to the model's 10 classes/);
+      expect(o.top).toBe(1);
+      expect(o.width).toBe(o.hidden);
+      expect(o.classes).toBe(10);
+    }
+  }, 120_000);
+
   it('left nothing uncaught on the page', () => {
     expect(uncaught()).toEqual([]);
   });

@@ -88,9 +88,11 @@ describe('webvit bench checks its arguments before the GPU', () => {
   });
 
   for (const [args, message] of [
-    [['bench', 'kernels', '--model', 'vit_huge'], /--model: unknown "vit_huge"; choose from ti16, s16, b16/],
+    [['bench', 'kernels', '--model', 'vit_huge'], /--model: unknown "vit_huge"; choose from ti16, s16, b16, clip-b16/],
     [['bench', 'kernels', '--op', 'convolution'], /--op: unknown "convolution"/],
     [['bench', 'kernels', '--variant', 'kernel7'], /--variant: unknown "kernel7"/],
+    // Round six: another op's variant ran nothing and wrote empty reports with exit 0.
+    [['bench', 'kernels', '--op', 'layernorm', '--variant', 'naive'], /--variant: unknown "naive"; choose from workgroup_row, subgroup$/],
     [['bench', 'kernels', '--runs', '0'], /--runs must be a positive integer in decimal digits, got "0"/],
     [['bench', 'model', '--batches', '1,0'], /--batches must be a positive integer in decimal digits, got "0"/],
     [['bench', 'model', '--op', 'matmul'], /Unknown option '--op'; try `webvit bench --help`/],

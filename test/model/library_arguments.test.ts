@@ -158,3 +158,59 @@ describe('device and config helpers given null or the wrong kind', () => {
     expect(parsePreprocess(undefined, config).crop).toBe(28);
   });
 });
+
+// Round six's Node-library cases: a segfault from an image without pixels, bare TypeErrors and
+// values of the wrong kind taken silently.
+describe('round six: the preprocessor, forward and load options, tune stores, source names', () => {
+  it('ImagePreprocessor: an image without rgba (it sized the resize for 1e6 × 1e6 and crashed the process), null config or images: BAD_INPUT / BAD_ARGUMENT', async () => {
+    const device = await getNodeDevice();
+    await expectWebvitError(() => new ImagePreprocessor(device, null as never), 'BAD_ARGUMENT', ['config must be a PreprocessConfig', 'null']);
+    const pre = new ImagePreprocessor(device, defaultPreprocess({ image_size: 28, num_channels: 1 } as never));
+    try {
+      await expectWebvitError(() => pre.run([{ width: 1e6, height: 1e6 }] as never), 'BAD_INPUT', ['it has no rgba']);
+      await expectWebvitError(() => pre.run([{ width: 2, height: 2, data: new Uint8Array(16) }] as never), 'BAD_INPUT', ['it has no rgba', 'ImageData names its pixels `data`']);
+      await expectWebvitError(() => pre.run([{ width: 2, height: 2, rgba: [1, 2] }] as never), 'BAD_INPUT', ['rgba is not a Uint8Array']);
+      await expectWebvitError(() => pre.run([{ width: -1, height: 2, rgba: new Uint8Array(0) }] as never), 'BAD_INPUT', ['whole numbers of pixels']);
+      await expectWebvitError(() => pre.run(null as never), 'BAD_ARGUMENT', ['takes an array of images']);
+      await expectWebvitError(() => pre.run([null] as never), 'BAD_INPUT', ['expected an RgbaImage', 'null']);
+      // A right one still runs.
+      expect((await pre.run([{ width: 2, height: 2, rgba: new Uint8Array(16).fill(128) }])).length).toBe(28 * 28);
+    } finally {
+      await pre.dispose();
+    }
+  });
+  it('forward/profile and load options of the wrong kind are BAD_ARGUMENT naming the option; topK "3" says it got a string', async () => {
+    const device = await getNodeDevice();
+    await expectWebvitError(() => ViTModel.load(device, TINY, null as never), 'BAD_ARGUMENT', ['ViTModel.load: options must be an object', 'null']);
+    await expectWebvitError(() => ViTModel.load(device, TINY, { tune: 'yes' as never }), 'BAD_ARGUMENT', ['options.tune must be true, false or a TuneStore', 'the string "yes"']);
+    await expectWebvitError(() => ViTModel.load(device, TINY, { kernels: 'matmul=foo' as never }), 'BAD_ARGUMENT', ['options.kernels must be an object']);
+    const m = await ViTModel.load(device, TINY, { label: 'args' });
+    try {
+      const x = new Float32Array(m.config.image_size * m.config.image_size * m.config.num_channels);
+      await expectWebvitError(() => m.forward(x, null as never), 'BAD_ARGUMENT', ['forward: options must be an object', 'null']);
+      await expectWebvitError(() => m.forward(x, 5 as never), 'BAD_ARGUMENT', ['options must be an object', '5']);
+      await expectWebvitError(() => m.forward(x, { features: 'yes' as never }), 'BAD_ARGUMENT', ['options.features must be true or false']);
+      await expectWebvitError(() => m.forward(x, { topK: '3' as never }), 'BAD_INPUT', ['topK must be a whole number', 'got the string "3"']);
+      await expectWebvitError(() => m.profile(x, null as never), 'BAD_ARGUMENT', ['profile: options must be an object']);
+      expect((await m.forward(x, { topK: 3 })).top![0].length).toBe(3);
+    } finally {
+      await m.dispose();
+    }
+  });
+  it('setDefaultTuneStore(1), fileTuneStore(1) and fileTuneStore(path, null): BAD_ARGUMENT at the call (they failed later, naming something else)', async () => {
+    const { setDefaultTuneStore } = await import('../../src/model/vit.js');
+    const { fileTuneStore } = await import('../../src/runtime/node-tune-store.js');
+    await expectWebvitError(() => setDefaultTuneStore(1 as never), 'BAD_ARGUMENT', ['setDefaultTuneStore: store must be a TuneStore']);
+    await expectWebvitError(() => fileTuneStore(1 as never), 'BAD_ARGUMENT', ['fileTuneStore: path must be a file path']);
+    await expectWebvitError(() => fileTuneStore('/tmp/x.json', null as never), 'BAD_ARGUMENT', ['fileTuneStore: options must be an object']);
+  });
+  it('a Symbol as the source name: BAD_ARGUMENT (every message threw "Cannot convert a Symbol value to a string")', async () => {
+    const { parseConfig } = await import('../../src/model/config.js');
+    const { readWeights } = await import('../../src/model/weights.js');
+    const { preprocessGeometry } = await import('../../src/model/preprocess.js');
+    await expectWebvitError(() => parseConfig({}, Symbol('s') as never), 'BAD_ARGUMENT', ['parseConfig: source must be a string']);
+    await expectWebvitError(() => parseSafetensors(TINY, Symbol('s') as never), 'BAD_ARGUMENT', ['parseSafetensors: source must be a string']);
+    await expectWebvitError(() => readWeights(TINY, Symbol('s') as never), 'BAD_ARGUMENT', ['readWeights: source must be a string']);
+    await expectWebvitError(() => preprocessGeometry(defaultPreprocess({ image_size: 28, num_channels: 1 } as never), Symbol('w') as never, 3), 'BAD_ARGUMENT', ['Symbol(w)×3']);
+  });
+});
