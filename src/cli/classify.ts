@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeImage, DEFAULT_MAX_PIXELS, RgbaPool } from '../image/decode.js';
+import { checkImageHead, decodeImage, DEFAULT_MAX_PIXELS, RgbaPool } from '../image/decode.js';
 import { ImagePreprocessor, type RgbaImage } from '../image/preprocessor.js';
 import { ViTModel, type TopClass } from '../model/vit.js';
 import { readWeightFile } from '../model/weight_file.js';
@@ -265,7 +265,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
     progress.update(0);
     pre = new ImagePreprocessor(device, model.preprocess);
     const pool = new RgbaPool();
-    const decode = async (it: Item) => decodeImage(await readImage(it.file), it.file, { maxPixels, pool });
+    const decode = async (it: Item) => decodeImage(await readImage(it.file, maxPixels), it.file, { maxPixels, pool });
     // Per batch: one image at a time is read, decoded, uploaded (its RGBA rows, once) and
     // preprocessed on the GPU into its slot of the model's input tensor, then dropped, so the
     // peak is one image's pixels whatever the number of images or the batch size. The forward
@@ -292,7 +292,11 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   return failed ? 1 : 0;
 }
 
-/** An image file's bytes: a regular file only (not a FIFO or device), up to READ_LIMITS.image. */
-export async function readImage(file: string): Promise<Uint8Array> {
-  return readRegularFile(file, { code: 'BAD_INPUT', limit: READ_LIMITS.image });
+/**
+ * An image file's bytes: a regular file only (not a FIFO or device), up to READ_LIMITS.image,
+ * its first 64 KiB checked first (checkImageHead: not an image, a corrupt JPEG, a header over
+ * `maxPixels` are refused before the rest is read).
+ */
+export async function readImage(file: string, maxPixels?: number): Promise<Uint8Array> {
+  return readRegularFile(file, { code: 'BAD_INPUT', limit: READ_LIMITS.image, head: async (read) => checkImageHead(await read(64 * 1024), file, maxPixels) });
 }

@@ -142,7 +142,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
       for (const [i, it] of chunk.entries()) {
         if (it.error) continue;
         try {
-          await pre.runInto(await decodeImage(await readImage(it.file), it.file, { maxPixels, pool }), input, n, `image${n}`);
+          await pre.runInto(await decodeImage(await readImage(it.file, maxPixels), it.file, { maxPixels, pool }), input, n, `image${n}`);
           slots[i] = n++;
         } catch (e) {
           if (!(e instanceof WebvitError)) throw e;

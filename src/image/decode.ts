@@ -6,7 +6,7 @@
  * anything is decompressed or allocated (decompression bombs). Every failure is a WebvitError
  * BAD_INPUT whose one-line message names the file and the problem.
  */
-import { bad, DEFAULT_MAX_PIXELS, type DecodedImage, type DecodeOptions } from './decoded.js';
+import { bad, checkPixels, DEFAULT_MAX_PIXELS, type DecodedImage, type DecodeOptions } from './decoded.js';
 import { clip, WebvitError } from '../runtime/errors.js';
 import { decodeJpeg } from './jpeg.js';
 
@@ -84,4 +84,46 @@ export async function decodeImage(input: Uint8Array | ArrayBuffer | ArrayBufferV
   if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes.byteLength < 4) bad(source, `is a truncated JPEG (${bytes.byteLength} bytes: a JPEG's start marker and nothing after it)`);
   const head = Array.from(bytes.subarray(0, 4), (x) => x.toString(16).padStart(2, '0')).join(' ');
   return bad(source, kind ? `is ${kind}; webvit reads PNG and JPEG images only` : `is not a PNG or JPEG image (starts with bytes ${head})`);
+}
+
+/**
+ * Checks an image file's first bytes before the rest is read (the CLI reads a file whole): not a
+ * PNG or JPEG, a JPEG whose marker segments are corrupt before its frame header, or a header over
+ * the pixel limit is refused from them, so 1 GB of padding behind a bad header is never read.
+ * What cannot be told from `head` passes, and decodeImage decides on the whole file.
+ */
+export function checkImageHead(head: Uint8Array, source: string, maxPixels: number = DEFAULT_MAX_PIXELS): void {
+  if (head.byteLength === 0) return;
+  const kind = sniff(head);
+  if (kind === 'png') {
+    const u32 = (o: number) => ((head[o] << 24) | (head[o + 1] << 16) | (head[o + 2] << 8) | head[o + 3]) >>> 0;
+    if (head.byteLength >= 24 && String.fromCharCode(...head.subarray(12, 16)) === 'IHDR') checkPixels(source, u32(16), u32(20), maxPixels);
+    return;
+  }
+  if (kind === 'jpeg') {
+    for (let o = 2; o + 4 <= head.byteLength; ) {
+      if (head[o] !== 0xff) bad(source, `corrupt JPEG (expected a marker at byte ${o}, found 0x${head[o].toString(16)})`);
+      const m = head[o + 1];
+      if (m === 0xff) {
+        o++;
+        continue;
+      }
+      if (m === 0xd8 || m === 0x01 || (m >= 0xd0 && m <= 0xd7)) {
+        o += 2;
+        continue;
+      }
+      if (m === 0xd9 || m === 0xda) return;
+      const len = (head[o + 2] << 8) | head[o + 3];
+      if (len < 2) bad(source, `corrupt JPEG (marker 0x${m.toString(16)} with length ${len})`);
+      if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
+        if (o + 9 <= head.byteLength) checkPixels(source, (head[o + 7] << 8) | head[o + 8], (head[o + 5] << 8) | head[o + 6], maxPixels);
+        return;
+      }
+      o += 2 + len;
+    }
+    return;
+  }
+  if (head[0] === 0xff && head[1] === 0xd8) return; // a JPEG start too short to tell: the whole file decides
+  const start = Array.from(head.subarray(0, 4), (x) => x.toString(16).padStart(2, '0')).join(' ');
+  bad(source, kind ? `is ${kind}; webvit reads PNG and JPEG images only` : `is not a PNG or JPEG image (starts with bytes ${start})`);
 }
