@@ -11,6 +11,7 @@ export const BENCH_MODELS = {
   s16: VIT_PRESETS.vit_small_patch16_224,
   b16: VIT_PRESETS.vit_base_patch16_224,
   'clip-b16': FAMILY_PRESETS['clip-b16'],
+  'dinov2-s14': FAMILY_PRESETS['dinov2-s14'],
 } as const;
 export type BenchModel = keyof typeof BENCH_MODELS;
 

@@ -7,7 +7,7 @@ import { messageLine, printable, shown } from './shown.js';
 import { clip } from '../runtime/errors.js';
 
 export const CONVERT_USAGE = `  webvit convert SRC -o OUT.safetensors [--dtype f32|f16] [--labels FILE] [--image-size N]
-                 [--heads N] [--layout hf|timm|torchvision|clip] [--pooling cls|mean]
+                 [--heads N] [--layout hf|timm|torchvision|clip|dinov2] [--pooling cls|mean]
                  [--resize bicubic|bicubic-antialias|bicubic-align-corners]
                  [--preprocessor-config FILE|none]
       Converts a Hugging Face (folder or model.safetensors[.index.json] + config.json), timm or

@@ -13,6 +13,9 @@ import { QUICK_GELU } from '../kernels/quick_gelu/definition.js';
 export const MLP_ACTIVATIONS = { gelu: GELU, quick_gelu: QUICK_GELU } as const;
 export type MlpActivation = keyof typeof MLP_ACTIVATIONS;
 
+/** How a model pools its tokens (see ViTConfig.pooling). */
+export type ModelPooling = Pooling | 'cls+mean';
+
 /** A ViT's shape. Field names follow the weight file's `webvit.config` (docs/weights-format.md). */
 export interface ViTConfig {
   image_size: number;
@@ -26,7 +29,12 @@ export interface ViTConfig {
   num_classes: number;
   layer_norm_eps: number;
   qkv_bias: boolean;
-  pooling: Pooling;
+  /**
+   * "cls": the class (and distillation) token after the final layernorm; "mean": the patch tokens'
+   * mean; "cls+mean" (DINOv2's classifiers): the final-norm class token is the features (the
+   * embedding), and the head reads it and the mean of the final-norm patch tokens side by side.
+   */
+  pooling: ModelPooling;
   /** A class token precedes the patches (default true; some timm models have none). */
   class_token: boolean;
   /** A distillation token follows the class token (DeiT distilled); default false. */
@@ -58,7 +66,7 @@ export interface ViTConfig {
 }
 
 /** The model families a weight file may name (docs/families.md). */
-export const MODEL_FAMILIES = ['vit', 'clip'] as const;
+export const MODEL_FAMILIES = ['vit', 'clip', 'dinov2'] as const;
 export type ModelFamily = (typeof MODEL_FAMILIES)[number];
 
 /** Quantities every part of the engine derives from a config, computed in one place. */
@@ -93,6 +101,7 @@ export function shapeOf(c: ViTConfig): ViTShape {
     prefixTokens,
     tokens: prefixTokens + grid * grid,
     pooledSize: c.pooling === 'cls' ? prefixTokens * c.hidden_size : c.hidden_size,
+    // "cls+mean": the class token is the features; the head also reads the patch mean (graph.ts).
     featureSize: c.projection_size ? c.projection_size : c.pooling === 'cls' ? prefixTokens * c.hidden_size : c.hidden_size,
     headDim: c.hidden_size / c.num_heads,
     patchInner: c.num_channels * c.patch_size * c.patch_size,
@@ -136,6 +145,8 @@ export type ViTPresetName = keyof typeof VIT_PRESETS;
 export const FAMILY_PRESETS = {
   /** OpenAI CLIP ViT-B/16's image tower: pre-norm, quick_gelu, eps 1e-5, projection to 512, no classifier. */
   'clip-b16': { ...vit(224, 16, 768, 12, 12), num_classes: 0, layer_norm_eps: 1e-5, hidden_act: 'quick_gelu', family: 'clip', pre_norm: true, projection_size: 512 },
+  /** DINOv2 ViT-S/14 run at its processor's 224 crop (16 × 16 patches), features only (layer scale folded: a plain block). */
+  'dinov2-s14': { ...vit(224, 14, 384, 12, 6), num_classes: 0, family: 'dinov2' },
 } satisfies Record<string, Base>;
 
 export function presetConfig(name: ViTPresetName, overrides: Partial<ViTConfig> = {}): ViTConfig {
@@ -215,7 +226,7 @@ export function parseConfig(raw: unknown, source: string): ViTConfig {
     bools[f] = v as boolean;
   }
   const pooling = o.pooling ?? 'cls';
-  if (pooling !== 'cls' && pooling !== 'mean') bad(`field pooling must be "cls" or "mean", got ${preview(pooling)}`);
+  if (pooling !== 'cls' && pooling !== 'mean' && pooling !== 'cls+mean') bad(`field pooling must be "cls", "mean" or "cls+mean", got ${preview(pooling)}`);
   const act = o.hidden_act;
   if (act !== undefined && (typeof act !== 'string' || !Object.hasOwn(MLP_ACTIVATIONS, act))) {
     bad(`field hidden_act must be ${Object.keys(MLP_ACTIVATIONS).map((a) => `"${a}"`).join(' or ')} (or absent: "gelu"), got ${preview(act)}`);
@@ -233,7 +244,8 @@ export function parseConfig(raw: unknown, source: string): ViTConfig {
   }
   const c = { ...(o as object), ...bools, pooling } as ViTConfig;
   if (c.distilled && !c.class_token) bad(`does not add up: distilled is true but class_token is false (a distillation token follows the class token)`);
-  if (c.pooling === 'cls' && !c.class_token) bad(`does not add up: pooling is "cls" but class_token is false; use pooling "mean"`);
+  if (c.pooling !== 'mean' && !c.class_token) bad(`does not add up: pooling is "${c.pooling}" but class_token is false; use pooling "mean"`);
+  if (c.pooling === 'cls+mean' && (c.distilled || c.fc_norm || c.projection_size)) bad('does not add up: pooling "cls+mean" (DINOv2) goes with one class token, no fc_norm and no projection');
   if (c.hidden_size % c.num_heads !== 0) {
     bad(`does not add up: hidden_size ${c.hidden_size} is not divisible by num_heads ${c.num_heads} (head size would be ${(c.hidden_size / c.num_heads).toFixed(2)})`);
   }

@@ -163,7 +163,7 @@ function explanation(c: ViTConfig, batch: number, out: Record<string, Float32Arr
   const N = s.grid * s.grid;
   const T = s.tokens;
   const P = s.prefixTokens;
-  const pooling = c.pooling === 'cls' ? 'cls' : 'mean';
+  const pooling = c.pooling === 'mean' ? 'mean' : 'cls'; // cls+mean (DINOv2): its embedding is the class token
   const distance: Float32Array[] = [];
   const attention: Float32Array[] = [];
   for (let l = 0; l < L; l++) {

@@ -52,6 +52,8 @@ export type WeightSource = (name: string, shape: readonly number[], matrix: bool
  *                                     pool first: layernorm is per row, so only B·P rows need it)
  *   mean: features = mean_t≥P LN(x)  [B, D]   (fc_norm: LN(mean_t≥P x), timm's global_pool='avg')
  *   projection_size: features = pooled·Wproj  [B, projection_size] (no bias; CLIP's visual_projection)
+ *   cls+mean: features = LN(x)[:, 0]  [B, D]; m = mean_t≥P LN(x)  (DINOv2)
+ *             logits = features·Whead + m·Whead_mean + b
  *   logits = features·Whead + b      [B, classes]
  */
 export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions): ViTGraph {
@@ -121,7 +123,16 @@ export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions):
   // Projected: pooling and the final norm write `pooled`, which the projection reads.
   const pooled = c.projection_size ? t('pooled', B * s.pooledSize) : features;
   const norm = { gamma: vec('norm.weight', [D]), beta: vec('norm.bias', [D]) };
-  if (c.pooling === 'cls') {
+  /** cls+mean: the mean of the final-norm patch tokens, which the head reads beside the features. */
+  let patchMean: TensorRef | undefined;
+  if (c.pooling === 'cls+mean') {
+    // DINOv2: every token normalised; the class row is the features, the patch rows' mean goes to the head.
+    const xn = t('norm.out', M * D);
+    d.push(layerNorm({ label: 'norm', rows: M, D, eps, x, ...norm, out: xn }));
+    d.push(pool({ label: 'pool.cls', mode: 'cls', batch: B, T, D, prefix: P, x: xn, out: pooled }));
+    patchMean = t('pool.mean', B * D);
+    d.push(pool({ label: 'pool.mean', mode: 'mean', batch: B, T, D, prefix: P, x: xn, out: patchMean }));
+  } else if (c.pooling === 'cls') {
     // [B, P, D] prefix rows (class, distillation), normalised as B·P rows -> features [B, P·D]
     const prefix = t('pool.cls', B * P * D);
     d.push(pool({ label: 'pool.cls', mode: 'cls', batch: B, T, D, prefix: P, x, out: prefix }));
@@ -141,7 +152,12 @@ export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions):
   let logits: TensorRef | undefined;
   if (c.num_classes > 0) {
     logits = t('logits', B * c.num_classes);
-    d.push(linear({ label: 'head', M: B, K: s.featureSize, N: c.num_classes, a: features, w: mat('head.weight', [s.featureSize, c.num_classes]), wHalf: half('head.weight'), bias: vec('head.bias', [c.num_classes]), out: logits, epilogue: 'none' }));
+    // cls+mean: logits = [cls ; mean]·[Wcls ; Wmean] + b, as two matmuls (the second adds the first).
+    const first = patchMean ? t('logits.cls', B * c.num_classes) : logits;
+    d.push(linear({ label: 'head', M: B, K: s.featureSize, N: c.num_classes, a: features, w: mat('head.weight', [s.featureSize, c.num_classes]), wHalf: half('head.weight'), bias: vec('head.bias', [c.num_classes]), out: first, epilogue: 'none' }));
+    if (patchMean) {
+      d.push(linear({ label: 'head.mean', M: B, K: D, N: c.num_classes, a: patchMean, w: mat('head.mean_weight', [D, c.num_classes]), wHalf: half('head.mean_weight'), residual: first, out: logits, epilogue: 'residual' }));
+    }
   }
   // Each builder ran its op's default variant; swap in the chosen ones (same labels and buffers).
   return { dispatches: applyKernels(d, o.kernels), input, inputCheck, features, logits };

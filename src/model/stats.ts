@@ -21,5 +21,6 @@ export function flopsPerImage(c: ViTConfig): { total: number; parts: Record<stri
     head: 2 * s.featureSize * c.num_classes,
   };
   if (c.projection_size) parts.projection = 2 * s.pooledSize * c.projection_size;
+  if (c.pooling === 'cls+mean') parts.head *= 2; // the head reads the class token and the patch mean
   return { total: Object.values(parts).reduce((a, b) => a + b, 0), parts };
 }

@@ -54,11 +54,17 @@ export function vitForwardRef(w: LoadedWeights, input: ArrayLike<number>, B: num
   const gamma = t('norm.weight');
   const beta = t('norm.bias');
   let features: Float64Array;
-  if (c.pooling === 'cls') features = layerNormRef(poolRef(x, 'cls', B, T, D, P), gamma, beta, B * P, D, eps); // [B, P·D]
+  let patchMean: Float64Array | undefined;
+  if (c.pooling === 'cls+mean') {
+    const xn = layerNormRef(x, gamma, beta, M, D, eps);
+    features = poolRef(xn, 'cls', B, T, D, P);
+    patchMean = poolRef(xn, 'mean', B, T, D, P);
+  } else if (c.pooling === 'cls') features = layerNormRef(poolRef(x, 'cls', B, T, D, P), gamma, beta, B * P, D, eps); // [B, P·D]
   else if (c.fc_norm) features = layerNormRef(poolRef(x, 'mean', B, T, D, P), gamma, beta, B, D, eps);
   else features = poolRef(layerNormRef(x, gamma, beta, M, D, eps), 'mean', B, T, D, P);
   if (c.projection_size) features = linearRef(features, t('proj.weight'), undefined, undefined, B, s.pooledSize, c.projection_size, 'none');
-  const logits = c.num_classes > 0 ? linearRef(features, t('head.weight'), t('head.bias'), undefined, B, s.featureSize, c.num_classes, 'none') : new Float64Array(0);
+  let logits = c.num_classes > 0 ? linearRef(features, t('head.weight'), t('head.bias'), undefined, B, s.featureSize, c.num_classes, 'none') : new Float64Array(0);
+  if (patchMean && c.num_classes > 0) logits = linearRef(patchMean, t('head.mean_weight'), undefined, logits, B, D, c.num_classes, 'residual');
   return { logits, features };
 }
 
@@ -89,7 +95,7 @@ export const configArb: fc.Arbitrary<ViTConfig> = fc
     classes: fc.oneof(fc.constantFrom(0, 1, 2, 3, 7, 10), fc.integer({ min: 1, max: 50 })),
     eps: fc.constantFrom(1e-6, 1e-5, 1e-12),
     qkvBias: fc.boolean(),
-    tokens: fc.constantFrom('cls', 'cls', 'cls+dist', 'mean+cls', 'mean', 'mean+fc_norm', 'mean+cls+fc_norm'),
+    tokens: fc.constantFrom('cls', 'cls', 'cls+dist', 'mean+cls', 'mean', 'mean+fc_norm', 'mean+cls+fc_norm', 'cls+mean'),
     act: fc.constantFrom<('gelu' | 'quick_gelu' | undefined)>(undefined, 'gelu', 'quick_gelu'),
     // CLIP's pieces: a layernorm before the blocks, a projection of the pooled features (0: none).
     preNorm: fc.constantFrom<boolean | undefined>(undefined, undefined, false, true),
@@ -109,13 +115,14 @@ export const configArb: fc.Arbitrary<ViTConfig> = fc
       num_classes: g.classes,
       layer_norm_eps: g.eps,
       qkv_bias: g.qkvBias,
-      pooling: g.tokens.startsWith('mean') ? 'mean' : 'cls',
+      pooling: g.tokens === 'cls+mean' ? 'cls+mean' : g.tokens.startsWith('mean') ? 'mean' : 'cls',
       class_token: cls,
       distilled: g.tokens === 'cls+dist',
       fc_norm: g.tokens.endsWith('fc_norm'),
       ...(g.act ? { hidden_act: g.act } : {}),
       ...(g.preNorm !== undefined ? { pre_norm: g.preNorm } : {}),
-      ...(g.projection !== undefined ? { projection_size: g.projection } : {}),
+      // DINOv2's cls+mean head takes no projection (parseConfig refuses the pair).
+      ...(g.projection !== undefined && g.tokens !== 'cls+mean' ? { projection_size: g.projection } : {}),
     };
     return parseConfig(raw, 'generated');
   });

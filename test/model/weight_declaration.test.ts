@@ -43,6 +43,7 @@ function documentedWeights(c: ViTConfig): [string, number[], boolean][] {
   out.push(['norm.weight', [D], false], ['norm.bias', [D], false]);
   if (c.projection_size) out.push(['proj.weight', [s.pooledSize, c.projection_size], true]);
   if (c.num_classes > 0) out.push(['head.weight', [s.featureSize, c.num_classes], true], ['head.bias', [c.num_classes], false]);
+  if (c.num_classes > 0 && c.pooling === 'cls+mean') out.push(['head.mean_weight', [D, c.num_classes], true]);
   return out;
 }
 

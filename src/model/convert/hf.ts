@@ -37,6 +37,8 @@ import {
  * - `embeddings.mask_token` (use_mask_token=True): used only for masked-image-modelling inputs.
  */
 export function detectHf(names: string[]): boolean {
+  // DINOv2's names are HF ViT's plus layer scale (src/model/families/dinov2): that family's.
+  if (names.some((n) => /\.layer_scale1\.lambda1$/.test(n))) return false;
   return names.some((n) => /^(vit\.)?(embeddings\.patch_embeddings\.projection\.weight|encoder\.layer\.\d+\.attention\.attention\.)/.test(n));
 }
 

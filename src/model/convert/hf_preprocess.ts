@@ -25,7 +25,7 @@ import type { ViTConfig } from '../config.js';
  * variants resize with torchvision on tensors, which can differ from PIL by an 8-bit level.
  */
 
-type Family = 'vit' | 'deit' | 'beit' | 'clip' | 'convnext';
+type Family = 'vit' | 'deit' | 'beit' | 'clip' | 'convnext' | 'bit';
 
 /** image_utils.py's constants. */
 const IMAGENET_STANDARD = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
@@ -64,6 +64,9 @@ const SPECS: Record<string, ProcessorSpec> = {
     norm: IMAGENET_STANDARD,
   },
   CLIPImageProcessor: { family: 'clip', extra: ['do_center_crop', 'crop_size', 'do_convert_rgb'], size: { shortest_edge: 224 }, intSizeSquare: false, resample: 3, centerCrop: true, norm: OPENAI_CLIP },
+  // DINOv2's processor: CLIP's steps (shorter side, centre crop); its defaults are OpenAI CLIP's
+  // mean/std, which DINOv2's files override with ImageNet's.
+  BitImageProcessor: { family: 'bit', extra: ['do_center_crop', 'crop_size', 'do_convert_rgb'], size: { shortest_edge: 224 }, intSizeSquare: false, resample: 3, centerCrop: true, norm: OPENAI_CLIP },
   ConvNextImageProcessor: { family: 'convnext', extra: ['crop_pct'], size: { shortest_edge: 384 }, intSizeSquare: false, resample: 3, norm: IMAGENET_STANDARD },
 };
 
@@ -181,7 +184,7 @@ export function preprocessFromHf(pc: Record<string, unknown>, config: Pick<ViTCo
     }
   } else if (doResize) {
     if ('shortest_edge' in size) {
-      if (spec.family !== 'clip') return bad(`size is ${fmt(size)}; ${className} resizes to {height, width} only (HF raises on shortest_edge too)`);
+      if (spec.family !== 'clip' && spec.family !== 'bit') return bad(`size is ${fmt(size)}; ${className} resizes to {height, width} only (HF raises on shortest_edge too)`);
       resize = size.shortest_edge;
     } else {
       resize = { width: size.width, height: size.height };

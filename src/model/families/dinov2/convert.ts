@@ -1,0 +1,194 @@
+import { preview } from '../../json_preview.js';
+import { preprocessMetadata } from '../../preprocess.js';
+import { preprocessFromHf } from '../../convert/hf_preprocess.js';
+import {
+  checkShapeLimits,
+  concat,
+  configNumber,
+  convWeight,
+  countLayers,
+  describeConfig,
+  fail,
+  finishWeights,
+  labelsFromId2Label,
+  linearWeight,
+  resolveLabels,
+  scaleColumns,
+  TensorTaker,
+  type Checkpoint,
+  type ConvertOptions,
+  type Converted,
+} from '../../convert/core.js';
+
+/**
+ * DINOv2 from Hugging Face checkpoints (docs/families.md#dinov2): `Dinov2Model` (no prefix; its
+ * embedding is the final-norm class token, the pooler output) and `Dinov2ForImageClassification`
+ * (under `dinov2.`, plus `classifier`). What transformers' Dinov2Model computes, and where it goes:
+ *
+ *   cls_token, patch_embeddings.projection, position_embeddings -> cls_token, patch_embed, pos_embed,
+ *     the position grid resized from the stated image_size (518 in real checkpoints) to the size
+ *     the model runs at (the processor's crop, 224), as interpolate_pos_encoding does it: bicubic,
+ *     align_corners false, no antialias
+ *   encoder.layer.{i}: norm1, attention (query/key/value, output.dense), layer_scale1, norm2, mlp
+ *     fc1/fc2 (GELU), layer_scale2 -> blocks.{i}, each layer scale folded into the matmul before it
+ *     (x + γ ⊙ (a·W + b) = x + a·(W·diag γ) + γ ⊙ b)
+ *   layernorm -> norm; the classifier reads [class token ; mean of the patch tokens], both after it
+ *     -> pooling "cls+mean", head.weight and head.mean_weight
+ *
+ * Not yet: Dinov2WithRegisters (register tokens need a prefix the patch embedding does not write)
+ * and the SwiGLU MLP of the giant sizes; both are refused, naming them.
+ */
+export function detectDinov2(names: string[]): boolean {
+  return names.some((n) => /^(dinov2\.|dinov2_with_registers\.)?encoder\.layer\.\d+\.layer_scale1\.lambda1$/.test(n));
+}
+
+export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
+  const src = ckpt.source;
+  const tk = new TensorTaker(ckpt, 'dinov2');
+  const notes: string[] = [];
+  const names = [...ckpt.tensors.keys()];
+  const where = ckpt.configSource ?? 'config.json';
+  const cfg = ckpt.config;
+  if (names.some((n) => n.startsWith('dinov2_with_registers.') || n.endsWith('embeddings.register_tokens')) || cfg?.model_type === 'dinov2_with_registers') {
+    fail(src, 'is DINOv2 with registers (register tokens), which webvit does not run yet; Dinov2Model and Dinov2ForImageClassification checkpoints convert');
+  }
+  if (!cfg) fail(src, `a DINOv2 checkpoint needs its config.json (the stated image size, mlp_ratio and the head count cannot be read from the tensors)`);
+  const c = cfg!;
+  if (c.model_type !== undefined && c.model_type !== 'dinov2') fail(src, `${where} model_type is ${preview(c.model_type)}, and the tensors are DINOv2's (encoder.layer.*.layer_scale1)`);
+  if (c.use_swiglu_ffn === true) fail(src, `${where} use_swiglu_ffn is true (the SwiGLU MLP of DINOv2's giant sizes), which webvit does not run yet`);
+  const act = c.hidden_act ?? 'gelu';
+  if (act !== 'gelu') fail(src, `${where} hidden_act is ${preview(act)}; webvit runs DINOv2 with "gelu" (the exact erf GELU)`);
+  notes.push(`config from ${where} (model_type ${preview(c.model_type ?? 'not given')}, architectures: ${Array.isArray(c.architectures) ? c.architectures.slice(0, 4).map((a) => preview(a)).join(', ') : 'not given'})`);
+
+  const p = names.some((n) => n.startsWith('dinov2.')) ? 'dinov2.' : '';
+  const peName = `${p}embeddings.patch_embeddings.projection.weight`;
+  const pe = tk.shape(peName);
+  if (!pe || pe.length !== 4 || pe[2] !== pe[3]) fail(src, `as a DINOv2 checkpoint: ${peName} must be [D, C, P, P], got ${pe ? `[${pe.join(', ')}]` : 'none'}`);
+  checkShapeLimits(src, peName, pe!, [[0, 'hidden_size'], [1, 'num_channels'], [2, 'patch_size']]);
+  const D = configNumber(c, 'hidden_size', where, src, 'hidden_size') ?? pe![0];
+  const C = configNumber(c, 'num_channels', where, src, 'num_channels') ?? pe![1];
+  const P = configNumber(c, 'patch_size', where, src, 'patch_size') ?? pe![2];
+  const K = C * P * P;
+  const layerRe = new RegExp(`^${p.replace('.', '\\.')}encoder\\.layer\\.(\\d+)\\.`);
+  const present = countLayers(ckpt, layerRe, 'encoder layer');
+  const L = configNumber(c, 'num_hidden_layers', where, src, 'num_layers') ?? present;
+  if (L > present) fail(src, `missing tensor(s) ${p}encoder.layer.${present}.*: ${where} num_hidden_layers is ${L} but the checkpoint has ${present ? `encoder layers 0-${present - 1} only` : 'no encoder layers'}`);
+  const ratio = configNumber(c, 'mlp_ratio', where, src) ?? 4;
+  const F = Math.round(D * ratio);
+  const stated = configNumber(c, 'image_size', where, src, 'image_size');
+  if (stated === undefined) fail(src, `${where} gives no image_size: the position embeddings' grid cannot be told`);
+  if (stated! % P !== 0) fail(src, `${where} image_size ${stated} is not a multiple of patch_size ${P}`);
+  const grid = stated! / P;
+  const T = 1 + grid * grid;
+  const eps = configNumber(c, 'layer_norm_eps', where, src) ?? 1e-6;
+  const qkvBias = typeof c.qkv_bias === 'boolean' ? c.qkv_bias : true;
+  const heads = configNumber(c, 'num_attention_heads', where, src, 'num_heads');
+  if (heads === undefined) fail(src, `${where} gives no num_attention_heads`);
+  if (o.heads !== undefined && o.heads !== heads) fail(src, `--heads ${o.heads} contradicts ${where} num_attention_heads ${heads}`);
+  if (o.pooling) fail(src, '--pooling applies to timm checkpoints only');
+  const headShape = tk.shape('classifier.weight');
+  if (headShape) checkShapeLimits(src, 'classifier.weight', headShape, [[0, 'num_classes']]);
+  const classes = headShape ? headShape[0] : 0;
+
+  const t = new Map<string, Float32Array>();
+  t.set('patch_embed.weight', convWeight(tk.take(peName, [D, C, P, P]), D, K));
+  t.set('patch_embed.bias', tk.take(`${p}embeddings.patch_embeddings.projection.bias`, [D]));
+  t.set('cls_token', tk.take(`${p}embeddings.cls_token`, [1, 1, D]));
+  t.set('pos_embed', tk.take(`${p}embeddings.position_embeddings`, [1, T, D]));
+  for (let i = 0; i < L; i++) {
+    const s = `${p}encoder.layer.${i}.`;
+    const d = `blocks.${i}.`;
+    const a = s + 'attention.attention.';
+    t.set(d + 'norm1.weight', tk.take(s + 'norm1.weight', [D]));
+    t.set(d + 'norm1.bias', tk.take(s + 'norm1.bias', [D]));
+    t.set(d + 'attn.qkv.weight', linearWeight(concat(['query', 'key', 'value'].map((n) => tk.take(`${a}${n}.weight`, [D, D]))), 3 * D, D));
+    if (qkvBias) t.set(d + 'attn.qkv.bias', concat(['query', 'key', 'value'].map((n) => tk.take(`${a}${n}.bias`, [D]))));
+    // Layer scale folded into the matmul it scales: columns of W and entries of b times γ.
+    const g1 = tk.take(s + 'layer_scale1.lambda1', [D]);
+    const proj = linearWeight(tk.take(s + 'attention.output.dense.weight', [D, D]), D, D);
+    const projBias = tk.take(s + 'attention.output.dense.bias', [D]).slice();
+    scaleColumns(proj, D, D, g1);
+    for (let j = 0; j < D; j++) projBias[j] *= g1[j];
+    t.set(d + 'attn.proj.weight', proj);
+    t.set(d + 'attn.proj.bias', projBias);
+    t.set(d + 'norm2.weight', tk.take(s + 'norm2.weight', [D]));
+    t.set(d + 'norm2.bias', tk.take(s + 'norm2.bias', [D]));
+    t.set(d + 'mlp.fc1.weight', linearWeight(tk.take(s + 'mlp.fc1.weight', [F, D]), F, D));
+    t.set(d + 'mlp.fc1.bias', tk.take(s + 'mlp.fc1.bias', [F]));
+    const g2 = tk.take(s + 'layer_scale2.lambda1', [D]);
+    const fc2 = linearWeight(tk.take(s + 'mlp.fc2.weight', [D, F]), D, F);
+    const fc2Bias = tk.take(s + 'mlp.fc2.bias', [D]).slice();
+    scaleColumns(fc2, F, D, g2);
+    for (let j = 0; j < D; j++) fc2Bias[j] *= g2[j];
+    t.set(d + 'mlp.fc2.weight', fc2);
+    t.set(d + 'mlp.fc2.bias', fc2Bias);
+  }
+  t.set('norm.weight', tk.take(`${p}layernorm.weight`, [D]));
+  t.set('norm.bias', tk.take(`${p}layernorm.bias`, [D]));
+  if (classes) {
+    // classifier [classes, 2D] over [cls ; patch mean]: its first D columns for the class token, the rest for the mean.
+    const w = tk.take('classifier.weight', [classes, 2 * D]);
+    const part = (from: number) => {
+      const m = new Float32Array(D * classes);
+      for (let j = 0; j < classes; j++) for (let k = 0; k < D; k++) m[k * classes + j] = w[j * 2 * D + from + k];
+      return m;
+    };
+    t.set('head.weight', part(0));
+    t.set('head.bias', tk.take('classifier.bias', [classes]));
+    t.set('head.mean_weight', part(D));
+  }
+  const dropped = [`${p}embeddings.mask_token`].filter((n) => tk.has(n));
+  tk.drop(dropped);
+  if (dropped.length) notes.push(`dropped ${dropped.join(', ')}: it only serves masked-image inputs`);
+  tk.finish(`${where}: ${L} layers, hidden ${D}, ${classes} classes`);
+  notes.push('layer scale (layer_scale1/2.lambda1) folded into attention.output.dense and mlp.fc2');
+  notes.push(classes ? `classifier: ${classes} classes on [final-norm class token ; mean of the final-norm patch tokens] (pooling cls+mean)` : 'no classifier (Dinov2Model): the embedding is the final-norm class token (the pooler output)');
+
+  // The size the model runs at: --image-size, else the processor's crop, else the stated size.
+  const pc = ckpt.preprocessor;
+  const cropSize = pc?.crop_size;
+  const crop = typeof cropSize === 'number' ? cropSize : typeof cropSize === 'object' && cropSize !== null ? (cropSize as { height?: unknown }).height : undefined;
+  const run = o.imageSize ?? (typeof crop === 'number' && Number.isInteger(crop) && crop > 0 && crop % P === 0 ? crop : stated!);
+  if (run !== stated && o.imageSize === undefined) notes.push(`runs at ${run}×${run}, the crop of ${ckpt.preprocessorSource ?? 'preprocessor_config.json'} (${where} states ${stated}, the size its position embeddings were trained at)`);
+  const labels = resolveLabels(src, classes, o.labels, o.labelsSource, labelsFromId2Label(src, `${where} id2label`, c.id2label), `${where} id2label`, notes);
+  const weights = finishWeights(
+    src,
+    {
+      image_size: stated!,
+      patch_size: P,
+      num_channels: C,
+      hidden_size: D,
+      num_layers: L,
+      num_heads: heads!,
+      mlp_size: F,
+      num_classes: classes,
+      layer_norm_eps: eps,
+      qkv_bias: qkvBias,
+      pooling: classes ? 'cls+mean' : 'cls',
+      class_token: true,
+      distilled: false,
+      fc_norm: false,
+      family: 'dinov2',
+    },
+    t,
+    labels,
+    // transformers' interpolate_pos_encoding: bicubic, align_corners false, no antialias.
+    { ...o, imageSize: run, resize: o.resize ?? 'bicubic' },
+    notes,
+  );
+  notes.push(`config: ${describeConfig(weights.config)}`);
+  const metadata: Record<string, string> = {};
+  if (pc) {
+    const pSrc = ckpt.preprocessorSource ?? 'preprocessor_config.json';
+    if (typeof crop === 'number' && crop !== weights.config.image_size) {
+      notes.push(`${pSrc} not used: it crops ${crop}×${crop} and the model runs at ${weights.config.image_size} (--image-size); set webvit.preprocess for it with tools/set_preprocess.py`);
+    } else {
+      const hp = preprocessFromHf(pc, weights.config, pSrc);
+      metadata['webvit.preprocess'] = preprocessMetadata(hp.preprocess);
+      notes.push(...hp.notes);
+    }
+  } else {
+    notes.push("no preprocessor_config.json read: webvit's default preprocessing, not DINOv2's (shorter side 256, centre crop 224, bicubic, ImageNet mean and std)");
+  }
+  return { layout: 'dinov2', weights, notes, metadata };
+}
