@@ -63,6 +63,11 @@ export interface ViTConfig {
    * embedding (CLIP's `visual_projection`). Absent or 0: none.
    */
   projection_size?: number;
+  /**
+   * Register tokens after the class token (DINOv2 with registers): learned tokens added after the
+   * position embeddings (their pos_embed rows are 0), excluded from pooling. Absent: 0.
+   */
+  register_tokens?: number;
 }
 
 /** The model families a weight file may name (docs/families.md). */
@@ -73,8 +78,10 @@ export type ModelFamily = (typeof MODEL_FAMILIES)[number];
 export interface ViTShape {
   /** Patches per side. */
   grid: number;
-  /** Class and distillation tokens before the patches (0, 1 or 2). */
+  /** Tokens before the patches: class, distillation or registers (0, 1, 2, or 1 + registers). */
   prefixTokens: number;
+  /** Of those, the class and distillation tokens: what "cls" pooling reads (registers are not read). */
+  classTokens: number;
   /** Tokens per image: prefix tokens + patches. */
   tokens: number;
   /**
@@ -95,14 +102,16 @@ export function shapeOf(c: ViTConfig): ViTShape {
   // What every size is computed from (a wrong argument gave NaN sizes, or a TypeError).
   if (!(Number.isInteger(c?.image_size) && Number.isInteger(c.patch_size) && Number.isInteger(c.hidden_size))) throw new WebvitError('BAD_ARGUMENT', 'expected a ViTConfig (from parseConfig or presetConfig)');
   const grid = c.image_size / c.patch_size;
-  const prefixTokens = (c.class_token ? 1 : 0) + (c.distilled ? 1 : 0);
+  const classTokens = (c.class_token ? 1 : 0) + (c.distilled ? 1 : 0);
+  const prefixTokens = classTokens + (c.register_tokens ?? 0);
   return {
     grid,
     prefixTokens,
+    classTokens,
     tokens: prefixTokens + grid * grid,
-    pooledSize: c.pooling === 'cls' ? prefixTokens * c.hidden_size : c.hidden_size,
+    pooledSize: c.pooling === 'cls' ? classTokens * c.hidden_size : c.hidden_size,
     // "cls+mean": the class token is the features; the head also reads the patch mean (graph.ts).
-    featureSize: c.projection_size ? c.projection_size : c.pooling === 'cls' ? prefixTokens * c.hidden_size : c.hidden_size,
+    featureSize: c.projection_size ? c.projection_size : c.pooling === 'cls' ? classTokens * c.hidden_size : c.hidden_size,
     headDim: c.hidden_size / c.num_heads,
     patchInner: c.num_channels * c.patch_size * c.patch_size,
     imageValues: c.num_channels * c.image_size * c.image_size,
@@ -195,7 +204,7 @@ export const LIMITS_DOC = 'docs/weights-format.md#limits';
 
 const INT_FIELDS = ['image_size', 'patch_size', 'num_channels', 'hidden_size', 'num_layers', 'num_heads', 'mlp_size', 'num_classes'] as const;
 const BOOL_FIELDS = { qkv_bias: true, class_token: true, distilled: false, fc_norm: false } as const;
-const KNOWN = new Set<string>([...INT_FIELDS, 'layer_norm_eps', 'pooling', 'hidden_act', ...Object.keys(BOOL_FIELDS), 'family', 'pre_norm', 'projection_size']);
+const KNOWN = new Set<string>([...INT_FIELDS, 'layer_norm_eps', 'pooling', 'hidden_act', ...Object.keys(BOOL_FIELDS), 'family', 'pre_norm', 'projection_size', 'register_tokens']);
 
 /**
  * Checks a config from a weight file (or anywhere else) field by field, and that it adds up.
@@ -242,7 +251,13 @@ export function parseConfig(raw: unknown, source: string): ViTConfig {
     if (typeof proj !== 'number' || !Number.isInteger(proj) || proj < 0) bad(`field projection_size must be an integer ≥ 0 (0: no projection), got ${preview(proj)}`);
     if ((proj as number) > LIMITS.hidden_size) bad(`field projection_size is ${proj}, above the limit of ${LIMITS.hidden_size} (${LIMITS_DOC})`);
   }
+  const regs = o.register_tokens;
+  if (regs !== undefined) {
+    if (typeof regs !== 'number' || !Number.isInteger(regs) || regs < 0) bad(`field register_tokens must be an integer ≥ 0, got ${preview(regs)}`);
+    if ((regs as number) > 1024) bad(`field register_tokens is ${regs}, above the limit of 1024 (${LIMITS_DOC})`);
+  }
   const c = { ...(o as object), ...bools, pooling } as ViTConfig;
+  if (c.register_tokens && (!c.class_token || c.distilled)) bad('does not add up: register_tokens go after a class token, and not with a distillation token');
   if (c.distilled && !c.class_token) bad(`does not add up: distilled is true but class_token is false (a distillation token follows the class token)`);
   if (c.pooling !== 'mean' && !c.class_token) bad(`does not add up: pooling is "${c.pooling}" but class_token is false; use pooling "mean"`);
   if (c.pooling === 'cls+mean' && (c.distilled || c.fc_norm || c.projection_size)) bad('does not add up: pooling "cls+mean" (DINOv2) goes with one class token, no fc_norm and no projection');

@@ -89,6 +89,7 @@ export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions):
       bias: vec('patch_embed.bias', [D]),
       cls: c.class_token ? vec('cls_token', [D]) : undefined,
       dist: c.distilled ? vec('dist_token', [D]) : undefined,
+      registers: c.register_tokens ? { tokens: vec('register_tokens', [c.register_tokens, D]), count: c.register_tokens } : undefined,
       pos: vec('pos_embed', [T, D]),
       out: x,
     }),
@@ -129,14 +130,15 @@ export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions):
     // DINOv2: every token normalised; the class row is the features, the patch rows' mean goes to the head.
     const xn = t('norm.out', M * D);
     d.push(layerNorm({ label: 'norm', rows: M, D, eps, x, ...norm, out: xn }));
-    d.push(pool({ label: 'pool.cls', mode: 'cls', batch: B, T, D, prefix: P, x: xn, out: pooled }));
+    d.push(pool({ label: 'pool.cls', mode: 'cls', batch: B, T, D, prefix: s.classTokens, x: xn, out: pooled }));
     patchMean = t('pool.mean', B * D);
     d.push(pool({ label: 'pool.mean', mode: 'mean', batch: B, T, D, prefix: P, x: xn, out: patchMean }));
   } else if (c.pooling === 'cls') {
-    // [B, P, D] prefix rows (class, distillation), normalised as B·P rows -> features [B, P·D]
-    const prefix = t('pool.cls', B * P * D);
-    d.push(pool({ label: 'pool.cls', mode: 'cls', batch: B, T, D, prefix: P, x, out: prefix }));
-    d.push(layerNorm({ label: 'norm', rows: B * P, D, eps, x: prefix, ...norm, out: pooled }));
+    // [B, Pc, D] class (and distillation) rows, normalised as B·Pc rows -> features [B, Pc·D]; registers are not read
+    const Pc = s.classTokens;
+    const prefix = t('pool.cls', B * Pc * D);
+    d.push(pool({ label: 'pool.cls', mode: 'cls', batch: B, T, D, prefix: Pc, x, out: prefix }));
+    d.push(layerNorm({ label: 'norm', rows: B * Pc, D, eps, x: prefix, ...norm, out: pooled }));
   } else if (c.fc_norm) {
     const mean = t('pool.mean', B * D);
     d.push(pool({ label: 'pool.mean', mode: 'mean', batch: B, T, D, prefix: P, x, out: mean }));

@@ -46,26 +46,36 @@ afterAll(async () => {
 });
 
 describe('DINOv2 against PyTorch', () => {
-  for (const name of ['dinov2_model', 'dinov2_cls']) {
-    it(`${name}: converts at the processor's crop (positions resized), embeddings${name === 'dinov2_cls' ? ', logits and top-5' : ''} within 2× PyTorch float32's error (3× with webvit's own position resize)`, async () => {
+  for (const name of ['dinov2_model', 'dinov2_cls', 'dinov2_reg_cls']) {
+    it(`${name}: converts at the processor's crop (positions resized), embeddings${name !== 'dinov2_model' ? ', logits and top-5' : ''} within 2× PyTorch float32's error (3× with webvit's own position resize)`, async () => {
       const dir = join(DIR, name);
       const golden = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8')) as DinoGolden;
       const raw = readFileSync(join(dir, 'input.bin'));
       const input = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
       const converted = convertCheckpoint(await readCheckpoint(dir));
       expect(converted.layout).toBe('dinov2');
+      const R = name === 'dinov2_reg_cls' ? 4 : 0;
+      const D = golden.resolved_config.hidden_size;
+      /** PyTorch's resized rows [1 + N, D] as webvit's pos_embed: R zero rows after the class row. */
+      const torchPos = new Float32Array((golden.pos_embed_resized.length + R) * D);
+      torchPos.set(golden.pos_embed_resized[0]);
+      torchPos.set(golden.pos_embed_resized.slice(1).flat(), (1 + R) * D);
       const classes = golden.logits ? golden.logits[0].length : 0;
       expect(converted.weights.config).toMatchObject({ family: 'dinov2', image_size: golden.image_size, hidden_size: golden.resolved_config.hidden_size, num_layers: golden.resolved_config.num_hidden_layers, num_classes: classes, pooling: classes ? 'cls+mean' : 'cls', layer_norm_eps: 1e-6 });
       expect(converted.notes.join('\n')).toMatch(/layer scale .* folded/);
+      if (R) {
+        expect(converted.weights.config.register_tokens).toBe(R);
+        expect(converted.notes.join('\n')).toMatch(/4 register tokens after the class token/);
+      }
       // The resized position rows against PyTorch's (float32 there, float64 here, rounded to float32).
-      expect(maxAbsDiff(converted.weights.tensors.get('pos_embed')!, golden.pos_embed_resized.flat())).toBeLessThan(2e-6);
+      expect(maxAbsDiff(converted.weights.tensors.get('pos_embed')!, [...torchPos])).toBeLessThan(2e-6);
       const pre = JSON.parse(converted.metadata!['webvit.preprocess']);
       expect(pre).toMatchObject({ crop: golden.image_size, interpolation: 'bicubic', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
 
       const report: string[] = [];
       for (const [how, factor] of [['PyTorch\'s position rows', 2], ['webvit\'s resize', 3]] as const) {
         const weights = { ...converted.weights, tensors: new Map(converted.weights.tensors) };
-        if (factor === 2) weights.tensors.set('pos_embed', new Float32Array(golden.pos_embed_resized.flat()));
+        if (factor === 2) weights.tensors.set('pos_embed', torchPos);
         const model = await ViTModel.load(await testDevice(), encodeWeights(weights, 'F32', converted.metadata), { label: name, batch: golden.batch });
         models.push(model);
         const out = await model.forward(input, { features: true });
@@ -85,7 +95,8 @@ describe('DINOv2 against PyTorch', () => {
     });
   }
 
-  it('DINOv2 with registers is refused, naming what is missing (not run as a plain DINOv2)', async () => {
-    await expectConvertError(async () => convertCheckpoint(await readCheckpoint(join(DIR, 'dinov2_reg_cls'))), ['DINOv2 with registers', 'does not run yet']);
+  it('the SwiGLU MLP (use_swiglu_ffn) is refused by name, not converted wrong', async () => {
+    const ckpt = await readCheckpoint(join(DIR, 'dinov2_model'));
+    await expectConvertError(() => convertCheckpoint({ ...ckpt, config: { ...ckpt.config, use_swiglu_ffn: true } }), ['use_swiglu_ffn is true', 'does not run yet']);
   });
 });

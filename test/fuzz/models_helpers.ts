@@ -36,7 +36,10 @@ export function vitForwardRef(w: LoadedWeights, input: ArrayLike<number>, B: num
   const M = B * T;
   const eps = c.layer_norm_eps;
   const act = MLP_ACTIVATIONS[c.hidden_act ?? 'gelu'].activation;
-  const prefix = [...(c.class_token ? [t('cls_token')] : []), ...(c.distilled ? [t('dist_token')] : [])];
+  const R = c.register_tokens ?? 0;
+  const regs = R ? t('register_tokens') : new Float32Array(0);
+  const prefix = [...(c.class_token ? [t('cls_token')] : []), ...(c.distilled ? [t('dist_token')] : []), ...Array.from({ length: R }, (_, r) => regs.subarray(r * D, (r + 1) * D))];
+  const Pc = s.classTokens;
   // image [B, C, S, S] -> x [B·T, D]
   let x = patchEmbedRef(input, t('patch_embed.weight'), t('patch_embed.bias'), prefix, t('pos_embed'), B, c.num_channels, c.image_size, c.patch_size, D);
   if (c.pre_norm) x = layerNormRef(x, t('pre_norm.weight'), t('pre_norm.bias'), M, D, eps);
@@ -57,9 +60,9 @@ export function vitForwardRef(w: LoadedWeights, input: ArrayLike<number>, B: num
   let patchMean: Float64Array | undefined;
   if (c.pooling === 'cls+mean') {
     const xn = layerNormRef(x, gamma, beta, M, D, eps);
-    features = poolRef(xn, 'cls', B, T, D, P);
+    features = poolRef(xn, 'cls', B, T, D, Pc);
     patchMean = poolRef(xn, 'mean', B, T, D, P);
-  } else if (c.pooling === 'cls') features = layerNormRef(poolRef(x, 'cls', B, T, D, P), gamma, beta, B * P, D, eps); // [B, P·D]
+  } else if (c.pooling === 'cls') features = layerNormRef(poolRef(x, 'cls', B, T, D, Pc), gamma, beta, B * Pc, D, eps); // [B, Pc·D]
   else if (c.fc_norm) features = layerNormRef(poolRef(x, 'mean', B, T, D, P), gamma, beta, B, D, eps);
   else features = poolRef(layerNormRef(x, gamma, beta, M, D, eps), 'mean', B, T, D, P);
   if (c.projection_size) features = linearRef(features, t('proj.weight'), undefined, undefined, B, s.pooledSize, c.projection_size, 'none');
@@ -99,6 +102,8 @@ export const configArb: fc.Arbitrary<ViTConfig> = fc
     act: fc.constantFrom<('gelu' | 'quick_gelu' | undefined)>(undefined, 'gelu', 'quick_gelu'),
     // CLIP's pieces: a layernorm before the blocks, a projection of the pooled features (0: none).
     preNorm: fc.constantFrom<boolean | undefined>(undefined, undefined, false, true),
+    // DINOv2's register tokens after the class token (0 or absent: none).
+    registers: fc.constantFrom<number | undefined>(undefined, undefined, undefined, 0, 1, 4),
     projection: fc.oneof(fc.constant(undefined), fc.constant(0), fc.integer({ min: 1, max: 40 })),
   })
   .map((g) => {
@@ -121,6 +126,7 @@ export const configArb: fc.Arbitrary<ViTConfig> = fc
       fc_norm: g.tokens.endsWith('fc_norm'),
       ...(g.act ? { hidden_act: g.act } : {}),
       ...(g.preNorm !== undefined ? { pre_norm: g.preNorm } : {}),
+      ...(g.registers !== undefined && cls && g.tokens !== 'cls+dist' ? { register_tokens: g.registers } : {}),
       // DINOv2's cls+mean head takes no projection (parseConfig refuses the pair).
       ...(g.projection !== undefined && g.tokens !== 'cls+mean' ? { projection_size: g.projection } : {}),
     };

@@ -23,6 +23,7 @@ function documentedWeights(c: ViTConfig): [string, number[], boolean][] {
   ];
   if (c.class_token) out.push(['cls_token', [D], false]);
   if (c.distilled) out.push(['dist_token', [D], false]);
+  if (c.register_tokens) out.push(['register_tokens', [c.register_tokens, D], false]);
   out.push(['pos_embed', [s.tokens, D], false]);
   if (c.pre_norm) out.push(['pre_norm.weight', [D], false], ['pre_norm.bias', [D], false]);
   for (let i = 0; i < c.num_layers; i++) {

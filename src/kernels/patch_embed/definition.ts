@@ -19,11 +19,12 @@ export const PATCH_EMBED: OpDefinition<PatchEmbedShape, PatchEmbedVariant, 'patc
       bias: randn(r, s.D, 0.5),
     };
     if (s.prefix >= 1) x.cls = randn(r, s.D);
-    if (s.prefix >= 2) x.dist = randn(r, s.D);
+    if (s.registers) x.reg = randn(r, s.registers * s.D);
+    else if (s.prefix >= 2) x.dist = randn(r, s.D);
     x.pos = randn(r, tokens(s) * s.D, 0.5);
     return x;
   },
   outputLength: (s) => s.batch * tokens(s) * s.D,
   dispatch: (s, variant, b, { label }) =>
-    patchEmbed({ label, batch: s.batch, channels: s.channels, imageSize: s.imageSize, patchSize: s.patchSize, D: s.D, image: b.image, w: b.w, bias: b.bias, cls: s.prefix >= 1 ? b.cls : undefined, dist: s.prefix >= 2 ? b.dist : undefined, pos: b.pos, out: b.out, variant }),
+    patchEmbed({ label, batch: s.batch, channels: s.channels, imageSize: s.imageSize, patchSize: s.patchSize, D: s.D, image: b.image, w: b.w, bias: b.bias, cls: s.prefix >= 1 ? b.cls : undefined, dist: s.prefix >= 2 && !s.registers ? b.dist : undefined, registers: s.registers ? { tokens: b.reg, count: s.registers } : undefined, pos: b.pos, out: b.out, variant }),
 };

@@ -35,8 +35,11 @@ import {
  *   layernorm -> norm; the classifier reads [class token ; mean of the patch tokens], both after it
  *     -> pooling "cls+mean", head.weight and head.mean_weight
  *
- * Not yet: Dinov2WithRegisters (register tokens need a prefix the patch embedding does not write)
- * and the SwiGLU MLP of the giant sizes; both are refused, naming them.
+ * `Dinov2WithRegisters…` (under `dinov2_with_registers.`): register tokens after the class token,
+ * added after the positions (their pos rows are 0), left out of the patch mean; its position grid
+ * is resized with antialiasing, as that class does it.
+ *
+ * Not yet: the SwiGLU MLP of the giant sizes, refused by name.
  */
 export function detectDinov2(names: string[]): boolean {
   return names.some((n) => /^(dinov2\.|dinov2_with_registers\.)?encoder\.layer\.\d+\.layer_scale1\.lambda1$/.test(n));
@@ -49,18 +52,17 @@ export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const names = [...ckpt.tensors.keys()];
   const where = ckpt.configSource ?? 'config.json';
   const cfg = ckpt.config;
-  if (names.some((n) => n.startsWith('dinov2_with_registers.') || n.endsWith('embeddings.register_tokens')) || cfg?.model_type === 'dinov2_with_registers') {
-    fail(src, 'is DINOv2 with registers (register tokens), which webvit does not run yet; Dinov2Model and Dinov2ForImageClassification checkpoints convert');
-  }
+  const withRegisters = names.some((n) => n.startsWith('dinov2_with_registers.') || n.endsWith('embeddings.register_tokens')) || cfg?.model_type === 'dinov2_with_registers';
   if (!cfg) fail(src, `a DINOv2 checkpoint needs its config.json (the stated image size, mlp_ratio and the head count cannot be read from the tensors)`);
   const c = cfg!;
-  if (c.model_type !== undefined && c.model_type !== 'dinov2') fail(src, `${where} model_type is ${preview(c.model_type)}, and the tensors are DINOv2's (encoder.layer.*.layer_scale1)`);
+  const type = withRegisters ? 'dinov2_with_registers' : 'dinov2';
+  if (c.model_type !== undefined && c.model_type !== type) fail(src, `${where} model_type is ${preview(c.model_type)}, and the tensors are ${withRegisters ? 'DINOv2 with registers' : "DINOv2's"} (model_type "${type}")`);
   if (c.use_swiglu_ffn === true) fail(src, `${where} use_swiglu_ffn is true (the SwiGLU MLP of DINOv2's giant sizes), which webvit does not run yet`);
   const act = c.hidden_act ?? 'gelu';
   if (act !== 'gelu') fail(src, `${where} hidden_act is ${preview(act)}; webvit runs DINOv2 with "gelu" (the exact erf GELU)`);
   notes.push(`config from ${where} (model_type ${preview(c.model_type ?? 'not given')}, architectures: ${Array.isArray(c.architectures) ? c.architectures.slice(0, 4).map((a) => preview(a)).join(', ') : 'not given'})`);
 
-  const p = names.some((n) => n.startsWith('dinov2.')) ? 'dinov2.' : '';
+  const p = names.some((n) => n.startsWith('dinov2.')) ? 'dinov2.' : names.some((n) => n.startsWith('dinov2_with_registers.')) ? 'dinov2_with_registers.' : '';
   const peName = `${p}embeddings.patch_embeddings.projection.weight`;
   const pe = tk.shape(peName);
   if (!pe || pe.length !== 4 || pe[2] !== pe[3]) fail(src, `as a DINOv2 checkpoint: ${peName} must be [D, C, P, P], got ${pe ? `[${pe.join(', ')}]` : 'none'}`);
@@ -80,6 +82,9 @@ export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
   if (stated! % P !== 0) fail(src, `${where} image_size ${stated} is not a multiple of patch_size ${P}`);
   const grid = stated! / P;
   const T = 1 + grid * grid;
+  const regName = `${p}embeddings.register_tokens`;
+  const R = withRegisters ? (configNumber(c, 'num_register_tokens', where, src) ?? tk.shape(regName)?.[1] ?? 0) : 0;
+  if (withRegisters && !(Number.isInteger(R) && R >= 1 && R <= 1024)) fail(src, `${where} num_register_tokens must be a whole number from 1 to 1024, got ${preview(c.num_register_tokens)}`);
   const eps = configNumber(c, 'layer_norm_eps', where, src) ?? 1e-6;
   const qkvBias = typeof c.qkv_bias === 'boolean' ? c.qkv_bias : true;
   const heads = configNumber(c, 'num_attention_heads', where, src, 'num_heads');
@@ -94,7 +99,17 @@ export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
   t.set('patch_embed.weight', convWeight(tk.take(peName, [D, C, P, P]), D, K));
   t.set('patch_embed.bias', tk.take(`${p}embeddings.patch_embeddings.projection.bias`, [D]));
   t.set('cls_token', tk.take(`${p}embeddings.cls_token`, [1, 1, D]));
-  t.set('pos_embed', tk.take(`${p}embeddings.position_embeddings`, [1, T, D]));
+  if (R) t.set('register_tokens', tk.take(regName, [1, R, D]));
+  const pos = tk.take(`${p}embeddings.position_embeddings`, [1, T, D]);
+  if (R) {
+    // Registers are inserted after the class token once positions are added: their rows are 0 (x + 0, exact).
+    const withRows = new Float32Array((T + R) * D);
+    withRows.set(pos.subarray(0, D));
+    withRows.set(pos.subarray(D), (1 + R) * D);
+    t.set('pos_embed', withRows);
+  } else {
+    t.set('pos_embed', pos);
+  }
   for (let i = 0; i < L; i++) {
     const s = `${p}encoder.layer.${i}.`;
     const d = `blocks.${i}.`;
@@ -142,6 +157,7 @@ export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
   if (dropped.length) notes.push(`dropped ${dropped.join(', ')}: it only serves masked-image inputs`);
   tk.finish(`${where}: ${L} layers, hidden ${D}, ${classes} classes`);
   notes.push('layer scale (layer_scale1/2.lambda1) folded into attention.output.dense and mlp.fc2');
+  if (R) notes.push(`${R} register tokens after the class token (position rows 0: they are added after the positions), left out of the pooling`);
   notes.push(classes ? `classifier: ${classes} classes on [final-norm class token ; mean of the final-norm patch tokens] (pooling cls+mean)` : 'no classifier (Dinov2Model): the embedding is the final-norm class token (the pooler output)');
 
   // The size the model runs at: --image-size, else the processor's crop, else the stated size.
@@ -169,11 +185,13 @@ export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
       distilled: false,
       fc_norm: false,
       family: 'dinov2',
+      ...(R ? { register_tokens: R } : {}),
     },
     t,
     labels,
-    // transformers' interpolate_pos_encoding: bicubic, align_corners false, no antialias.
-    { ...o, imageSize: run, resize: o.resize ?? 'bicubic' },
+    // transformers' interpolate_pos_encoding: bicubic, align_corners false; antialiased in the
+    // registers class (Dinov2WithRegisters), not in Dinov2's.
+    { ...o, imageSize: run, resize: o.resize ?? (R ? 'bicubic-antialias' : 'bicubic') },
     notes,
   );
   notes.push(`config: ${describeConfig(weights.config)}`);
