@@ -47,6 +47,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
   if (!values.output) throw new UsageError('convert needs -o OUT.safetensors');
   const src = positionals[0];
   const out = values.output;
+  if (out === '-') throw new UsageError('-o -: convert writes a weight file (binary), not standard output; give a file name, e.g. -o model.safetensors');
   const dtype = (oneOf<'f32' | 'f16'>('dtype', values.dtype, ['f32', 'f16']) ?? 'f32').toUpperCase() as 'F32' | 'F16';
   const layout = oneOf<Layout>('layout', values.layout, LAYOUTS);
   const pooling = oneOf<'cls' | 'mean'>('pooling', values.pooling, ['cls', 'mean']);

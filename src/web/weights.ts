@@ -170,6 +170,8 @@ export async function download(url: string, options: FetchModelOptions, what: st
 
 /** Removes a cached model (all of them with no URL). Resolves to whether anything was removed. */
 export async function clearModelCache(url?: string | URL, cacheName = DEFAULT_CACHE, storage: CacheStorage | undefined = globalThis.caches): Promise<boolean> {
+  if (url !== undefined && typeof url !== 'string' && !(url instanceof URL)) throw new WebvitError('BAD_ARGUMENT', `clearModelCache: url must be the model's URL (a string or URL) or undefined (the whole cache), got ${describeSource(url)}`);
+  if (typeof cacheName !== 'string') throw new WebvitError('BAD_ARGUMENT', `clearModelCache: cacheName must be a string, got ${describeSource(cacheName)}`);
   if (!storage) return false;
   if (url === undefined) return storage.delete(cacheName);
   const cache = await storage.open(cacheName);

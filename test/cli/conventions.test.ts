@@ -91,6 +91,8 @@ describe('webvit bench checks its arguments before the GPU', () => {
     [['bench', 'kernels', '--model', 'vit_huge'], /--model: unknown "vit_huge"; choose from ti16, s16, b16, clip-b16, dinov2-s14/],
     [['bench', 'kernels', '--op', 'convolution'], /--op: unknown "convolution"/],
     [['bench', 'kernels', '--variant', 'kernel7'], /--variant: unknown "kernel7"/],
+    // Round six: `-o -` wrote a file named "-" in the working folder.
+    [['convert', 'test/fixtures/layouts/hf', '-o', '-'], /-o -: convert writes a weight file \(binary\), not standard output/],
     // Round six: another op's variant ran nothing and wrote empty reports with exit 0.
     [['bench', 'kernels', '--op', 'layernorm', '--variant', 'naive'], /--variant: unknown "naive"; choose from workgroup_row, subgroup$/],
     [['bench', 'kernels', '--runs', '0'], /--runs must be a positive integer in decimal digits, got "0"/],

@@ -108,6 +108,10 @@ describe('messages stay short whatever the values', () => {
     await short(noDevice({ integrity: `sha256-${huge}!` }), 'BAD_ARGUMENT', 'integrity');
     await short(() => fetchModel(`http://[${huge}`, {}, parse), 'BAD_ARGUMENT', 'model URL');
     await short(() => clearModelCache(`http://[${huge}`, 'c', fakeCaches()), 'BAD_ARGUMENT', 'model URL');
+    // Round six: a number or an object returned false, as if nothing were cached.
+    await short(() => clearModelCache(42 as never, 'c', fakeCaches()), 'BAD_ARGUMENT', 'url must be');
+    await short(() => clearModelCache({} as never, 'c', fakeCaches()), 'BAD_ARGUMENT', 'url must be');
+    await short(() => clearModelCache(undefined, 7 as never, fakeCaches()), 'BAD_ARGUMENT', 'cacheName must be a string');
     const net = fakeFetch();
     await short(() => fetchModel(`https://example.test/m?${'x'.repeat(2 ** 20)}`, { fetch: net.fetch, cache: false }, parse), 'NETWORK', '404');
     // Past the 2 MiB browsers take (Chromium's Cache Storage matched such a URL to another model's entry).
