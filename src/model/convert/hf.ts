@@ -1,6 +1,5 @@
 import { LIMITS, MLP_ACTIVATIONS, type MlpActivation } from '../config.js';
-import { preprocessMetadata } from '../preprocess.js';
-import { preprocessFromHf } from './hf_preprocess.js';
+import { hfPreprocessMetadata } from './hf_preprocess.js';
 import { preview } from '../json_preview.js';
 import { clip } from '../../errors.js';
 import {
@@ -192,18 +191,6 @@ export function convertHf(ckpt: Checkpoint, o: ConvertOptions): Converted {
   );
   notes.push(`config: ${describeConfig(weights.config)}`);
   // preprocessor_config.json: HF's image processor as webvit.preprocess (hf_preprocess.ts).
-  const metadata: Record<string, string> = {};
-  if (ckpt.preprocessor) {
-    const pSrc = ckpt.preprocessorSource ?? 'preprocessor_config.json';
-    if (weights.config.image_size !== grid * P) {
-      notes.push(`${pSrc} not used: it prepares ${grid * P}×${grid * P} images and the model now runs at ${weights.config.image_size} (--image-size); set webvit.preprocess for it with tools/set_preprocess.py`);
-    } else {
-      const hp = preprocessFromHf(ckpt.preprocessor, weights.config, pSrc);
-      metadata['webvit.preprocess'] = preprocessMetadata(hp.preprocess);
-      notes.push(...hp.notes);
-    }
-  } else {
-    notes.push(`no preprocessor_config.json read (none beside the weights, or --preprocessor-config none): webvit's default preprocessing (docs/weights-format.md#image-preprocessing-webvitpreprocess), not necessarily the processor the model was trained with`);
-  }
+  const metadata = hfPreprocessMetadata(ckpt, weights.config, grid * P, notes, 'not necessarily the processor the model was trained with');
   return { layout: 'hf', weights, notes, metadata };
 }

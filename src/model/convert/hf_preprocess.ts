@@ -236,3 +236,30 @@ export function preprocessFromHf(pc: Record<string, unknown>, config: Pick<ViTCo
   notes.unshift(`preprocessing from ${source} (${className}): ${describePreprocess(checked)}`);
   return { preprocess: checked, notes };
 }
+
+/**
+ * The `webvit.preprocess` metadata of a converted Hugging Face model (every HF family shares this):
+ * its preprocessor_config.json reproduced, when the processor prepares images of the size the model
+ * now runs at (`prepared`); otherwise, or without one, the metadata is empty and the notes say why
+ * (`without`: what the defaults are not, for that family).
+ */
+export function hfPreprocessMetadata(
+  ckpt: { preprocessor?: Record<string, unknown>; preprocessorSource?: string },
+  config: ViTConfig,
+  prepared: number,
+  notes: string[],
+  without: string,
+): Record<string, string> {
+  if (!ckpt.preprocessor) {
+    notes.push(`no preprocessor_config.json read (none beside the weights, or --preprocessor-config none): webvit's default preprocessing (docs/weights-format.md#image-preprocessing-webvitpreprocess), ${without}`);
+    return {};
+  }
+  const pSrc = ckpt.preprocessorSource ?? 'preprocessor_config.json';
+  if (config.image_size !== prepared) {
+    notes.push(`${pSrc} not used: it prepares ${prepared}×${prepared} images and the model now runs at ${config.image_size} (--image-size); set webvit.preprocess for it with tools/set_preprocess.py`);
+    return {};
+  }
+  const hp = preprocessFromHf(ckpt.preprocessor, config, pSrc);
+  notes.push(...hp.notes);
+  return { 'webvit.preprocess': preprocessMetadata(hp.preprocess) };
+}

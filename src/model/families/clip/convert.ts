@@ -1,7 +1,6 @@
 import { MLP_ACTIVATIONS, type MlpActivation } from '../../config.js';
 import { preview } from '../../json_preview.js';
-import { preprocessMetadata } from '../../preprocess.js';
-import { preprocessFromHf } from '../../convert/hf_preprocess.js';
+import { hfPreprocessMetadata } from '../../convert/hf_preprocess.js';
 import { clip } from '../../../errors.js';
 import {
   checkShapeLimits,
@@ -204,18 +203,6 @@ export function convertClip(ckpt: Checkpoint, o: ConvertOptions): Converted {
     notes,
   );
   notes.push(`config: ${describeConfig(weights.config)}`);
-  const metadata: Record<string, string> = {};
-  if (ckpt.preprocessor) {
-    const pSrc = ckpt.preprocessorSource ?? 'preprocessor_config.json';
-    if (weights.config.image_size !== grid * P) {
-      notes.push(`${pSrc} not used: it prepares ${grid * P}×${grid * P} images and the model now runs at ${weights.config.image_size} (--image-size); set webvit.preprocess for it with tools/set_preprocess.py`);
-    } else {
-      const hp = preprocessFromHf(ckpt.preprocessor, weights.config, pSrc);
-      metadata['webvit.preprocess'] = preprocessMetadata(hp.preprocess);
-      notes.push(...hp.notes);
-    }
-  } else {
-    notes.push(`no preprocessor_config.json read: webvit's default preprocessing, not CLIP's (resize to the short side, centre crop, OpenAI CLIP's mean and std)`);
-  }
+  const metadata = hfPreprocessMetadata(ckpt, weights.config, grid * P, notes, "not CLIP's (resize to the short side, centre crop, OpenAI CLIP's mean and std)");
   return { layout: 'clip', weights, notes, metadata };
 }

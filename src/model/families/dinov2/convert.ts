@@ -1,6 +1,5 @@
 import { preview } from '../../json_preview.js';
-import { preprocessMetadata } from '../../preprocess.js';
-import { preprocessFromHf } from '../../convert/hf_preprocess.js';
+import { hfPreprocessMetadata } from '../../convert/hf_preprocess.js';
 import {
   checkShapeLimits,
   concat,
@@ -195,18 +194,7 @@ export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
     notes,
   );
   notes.push(`config: ${describeConfig(weights.config)}`);
-  const metadata: Record<string, string> = {};
-  if (pc) {
-    const pSrc = ckpt.preprocessorSource ?? 'preprocessor_config.json';
-    if (typeof crop === 'number' && crop !== weights.config.image_size) {
-      notes.push(`${pSrc} not used: it crops ${crop}×${crop} and the model runs at ${weights.config.image_size} (--image-size); set webvit.preprocess for it with tools/set_preprocess.py`);
-    } else {
-      const hp = preprocessFromHf(pc, weights.config, pSrc);
-      metadata['webvit.preprocess'] = preprocessMetadata(hp.preprocess);
-      notes.push(...hp.notes);
-    }
-  } else {
-    notes.push("no preprocessor_config.json read: webvit's default preprocessing, not DINOv2's (shorter side 256, centre crop 224, bicubic, ImageNet mean and std)");
-  }
+  // The processor prepares its crop; with --image-size elsewhere it is not used (and said so).
+  const metadata = hfPreprocessMetadata(ckpt, weights.config, typeof crop === 'number' ? crop : weights.config.image_size, notes, "not DINOv2's (shorter side 256, centre crop 224, bicubic, ImageNet mean and std)");
   return { layout: 'dinov2', weights, notes, metadata };
 }
