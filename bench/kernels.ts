@@ -2,7 +2,8 @@ import { variantNames, type CheckedOp, type VariantInfo } from '../src/kernels/d
 import { allOps } from '../src/model/ops.js';
 import { variantTol } from '../src/kernels/kernel.js';
 import { rng } from '../src/kernels/sample.js';
-import { FAMILY_PRESETS, VIT_PRESETS } from '../src/model/config.js';
+import { VIT_PRESETS } from '../src/model/config.js';
+import { FAMILY_PRESETS } from '../src/model/family_presets.js';
 import { buildGraph } from '../src/model/graph.js';
 import type { KernelCase } from './harness.js';
 

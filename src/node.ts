@@ -23,7 +23,7 @@ export { writeSafetensors } from './model/safetensors.js';
 // Explain's memory budget as a function, and the architectures of other families for benchmarks:
 // Node-side (a page calls explain() and gets the budget's error if it is over).
 export { explainLimits, EXPLAIN_MAX_BYTES } from './model/explain_budget.js';
-export { FAMILY_PRESETS } from './model/config.js';
+export { FAMILY_PRESETS } from './model/family_presets.js';
 // The model-only analyses of the ViT paper's section 4.5 (docs/explain.md), from the weights on the
 // CPU. Node entry only: they would add 1.7 KB (gzipped) to a browser bundle that is at its 60 KB
 // budget (test/package/bundle_size.test.ts), and the page's attention overlay does not need them.

@@ -147,16 +147,6 @@ export const VIT_PRESETS = {
 
 export type ViTPresetName = keyof typeof VIT_PRESETS;
 
-/**
- * Other families' architectures at their published sizes, for benchmarks (`webvit bench model
- * --model clip-b16`): the image tower as its converter writes it.
- */
-export const FAMILY_PRESETS = {
-  /** OpenAI CLIP ViT-B/16's image tower: pre-norm, quick_gelu, eps 1e-5, projection to 512, no classifier. */
-  'clip-b16': { ...vit(224, 16, 768, 12, 12), num_classes: 0, layer_norm_eps: 1e-5, hidden_act: 'quick_gelu', family: 'clip', pre_norm: true, projection_size: 512 },
-  /** DINOv2 ViT-S/14 run at its processor's 224 crop (16 × 16 patches), features only (layer scale folded: a plain block). */
-  'dinov2-s14': { ...vit(224, 14, 384, 12, 6), num_classes: 0, family: 'dinov2' },
-} satisfies Record<string, Base>;
 
 export function presetConfig(name: ViTPresetName, overrides: Partial<ViTConfig> = {}): ViTConfig {
   if (!Object.hasOwn(VIT_PRESETS, name)) throw new WebvitError('BAD_ARGUMENT', `unknown preset ${clip(String(name))}; the presets are ${Object.keys(VIT_PRESETS).join(', ')}`);

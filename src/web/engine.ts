@@ -12,7 +12,7 @@ import { SerialQueue } from './queue.js';
 import { asWebvitError, describeSource, finish, isList, isTexture, notOne, nameOf, pixelsOf, taken, valueText, type Pixels, type Wait } from './sources.js';
 import { TextureRows } from './texture_rows.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ClassifyOptions, ImageClassifier, ImageExplanation, ImageSource } from './types.js';
-import { rolloutRow } from '../model/explain_budget.js';
+import { rolloutRow } from '../model/rollout.js';
 import { readback } from '../runtime/buffers.js';
 import { aborted, checkAborted, DEFAULT_IDLE_MS, download, fetchModel, IMAGE_CAP } from './weights.js';
 

@@ -1,0 +1,12 @@
+import { presetConfig, type ViTConfig } from './config.js';
+
+/**
+ * Other families' architectures at their published sizes, for benchmarks (`webvit bench model
+ * --model clip-b16`): the image tower as its converter writes it.
+ */
+export const FAMILY_PRESETS = {
+  /** OpenAI CLIP ViT-B/16's image tower: pre-norm, quick_gelu, eps 1e-5, projection to 512, no classifier. */
+  'clip-b16': { ...presetConfig('vit_base_patch16_224'), num_classes: 0, layer_norm_eps: 1e-5, hidden_act: 'quick_gelu', family: 'clip', pre_norm: true, projection_size: 512 },
+  /** DINOv2 ViT-S/14 run at its processor's 224 crop (16 × 16 patches), features only (layer scale folded: a plain block). */
+  'dinov2-s14': { ...presetConfig('vit_small_patch16_224'), patch_size: 14, num_classes: 0, family: 'dinov2' },
+} satisfies Record<string, ViTConfig>;
