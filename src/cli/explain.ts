@@ -17,7 +17,7 @@ import { similarityGrid } from './figures/similarity_grid.js';
 import { f32, meanDistance, rows, uniformAttentionDistance } from './figures/attention_summary.js';
 import { Progress } from './progress.js';
 import { parseCommandLine, positiveInt, TUNE_USAGE, tuneOption, UsageError } from './usage.js';
-import { outputThatIsAnInput, prepareOutputFolder, writeOutputAtomically } from './write_output.js';
+import { outputThatIsAnInput, prepareOutputFolder, WriteBatch } from './write_output.js';
 
 export const EXPLAIN_USAGE = `  webvit explain IMAGE... -o DIR [--model FILE] [--layer L] [--json] [--batch N]
                   [--max-pixels N] [--tune | --no-tune]
@@ -120,106 +120,120 @@ export async function explainCommand(argv: string[]): Promise<number> {
   // (a FIFO, device or symlink as explain.json, a name too long) writes nothing.
   await prepareOutputFolder(outDir, '-o', outputs.map(([p]) => p));
 
-  const results: ImageResult[] = [];
-  let source = '';
-  const progress = new Progress(items.length, 'images');
-  const t0 = performance.now();
-  const device = await getNodeDevice();
-  let model: ViTModel | undefined;
-  let pre: ImagePreprocessor | undefined;
+  // Every file goes through one batch: written and synced as it comes, renamed into place only
+  // once all are written, so a failure (a full disk) leaves the folder exactly as it was.
+  const writes = new WriteBatch(PICKED);
   try {
-    explainLimits(c, batch, device.limits); // the device's own buffer limits too
-    model = await ViTModel.fromWeights(device, weights, { label: 'model', batch, tune, onProgress: (e) => progress.loadStage(e) });
-    pre = new ImagePreprocessor(device, model.preprocess);
-    const pool = new RgbaPool();
-    const per = s.imageValues;
-    for (let b0 = 0; b0 < items.length; b0 += batch) {
-      const chunk = items.slice(b0, b0 + batch);
-      // Unfilled slots stay zero; their results are not used.
-      const input = new Float32Array(batch * per);
-      const slots = chunk.map(() => -1);
-      let n = 0;
-      for (const [i, it] of chunk.entries()) {
-        if (it.error) continue;
-        try {
-          await pre.runInto(await decodeImage(await readImage(it.file, maxPixels), it.file, { maxPixels, pool }), input, n, `image${n}`);
-          slots[i] = n++;
-        } catch (e) {
-          if (!(e instanceof WebvitError)) throw e;
-          it.error = e.message.startsWith(`${it.file}: `) ? e.message.slice(it.file.length + 2) : e.message;
+    return await explainInto(writes);
+  } catch (e) {
+    writes.abort();
+    throw e instanceof WebvitError && e.code === 'IO' ? new WebvitError('IO', `${e.message.replace(/; nothing was written, .* is as it was$/, '')}; nothing in ${outDir} was replaced (explain writes its files together)`, { cause: e }) : e;
+  }
+
+  async function explainInto(staged: WriteBatch): Promise<number> {
+    const results: ImageResult[] = [];
+    let source = '';
+    const progress = new Progress(items.length, 'images');
+    const t0 = performance.now();
+    const device = await getNodeDevice();
+    let model: ViTModel | undefined;
+    let pre: ImagePreprocessor | undefined;
+    try {
+      explainLimits(c, batch, device.limits); // the device's own buffer limits too
+      model = await ViTModel.fromWeights(device, weights, { label: 'model', batch, tune, onProgress: (e) => progress.loadStage(e) });
+      pre = new ImagePreprocessor(device, model.preprocess);
+      const pool = new RgbaPool();
+      const per = s.imageValues;
+      for (let b0 = 0; b0 < items.length; b0 += batch) {
+        const chunk = items.slice(b0, b0 + batch);
+        // Unfilled slots stay zero; their results are not used.
+        const input = new Float32Array(batch * per);
+        const slots = chunk.map(() => -1);
+        let n = 0;
+        for (const [i, it] of chunk.entries()) {
+          if (it.error) continue;
+          try {
+            await pre.runInto(await decodeImage(await readImage(it.file, maxPixels), it.file, { maxPixels, pool }), input, n, `image${n}`);
+            slots[i] = n++;
+          } catch (e) {
+            if (!(e instanceof WebvitError)) throw e;
+            it.error = e.message.startsWith(`${it.file}: `) ? e.message.slice(it.file.length + 2) : e.message;
+          }
+        }
+        const ex = n > 0 ? await model.explain(input, { batch, ...(layerNumber !== undefined ? { layer: layerNumber - 1 } : {}) }) : undefined;
+        if (ex) source = ex.source;
+        for (const [i, it] of chunk.entries()) {
+          if (slots[i] < 0) results.push({ file: it.file, error: it.error });
+          else results.push(await imageResult(staged, it, slots[i], ex!, input.subarray(slots[i] * per, (slots[i] + 1) * per), model.preprocess, join(outDir, pngOf.get(it)!), model.labels));
+          progress.update(results.length);
         }
       }
-      const ex = n > 0 ? await model.explain(input, { batch, ...(layerNumber !== undefined ? { layer: layerNumber - 1 } : {}) }) : undefined;
-      if (ex) source = ex.source;
-      for (const [i, it] of chunk.entries()) {
-        if (slots[i] < 0) results.push({ file: it.file, error: it.error });
-        else results.push(await imageResult(it, slots[i], ex!, input.subarray(slots[i] * per, (slots[i] + 1) * per), model.preprocess, join(outDir, pngOf.get(it)!), model.labels));
-        progress.update(results.length);
-      }
+    } finally {
+      progress.clear();
+      await pre?.dispose();
+      await model?.dispose();
+      device.destroy(); // the CLI made this device
     }
-  } finally {
-    progress.clear();
-    await pre?.dispose();
-    await model?.dispose();
-    device.destroy(); // the CLI made this device
-  }
 
-  // Per model: the distance plot (over the images that worked) and the two weight-only figures.
-  const good = results.filter((r) => !r.error);
-  const mean = meanDistance(good.map((r) => r.distance!));
-  const uniform = uniformAttentionDistance(c);
-  const files: Record<string, string> = {};
-  const write = async (name: (typeof MODEL_FIGURES)[number], data: string | Uint8Array) => {
-    await writeOutputAtomically(join(outDir, name), data, PICKED);
-    files[name.replace(/\.[a-z]+$/, '')] = join(outDir, name);
-  };
-  if (good.length) await write('attention-distance.svg', await distancePlot({ mean, images: good.length, imageSize: c.image_size, uniform }));
-  const sim = positionSimilarity(weights);
-  await write('position-similarity.svg', await similarityGrid(sim.grid, sim.similarity));
-  const pcs = patchFilterComponents(weights);
-  await write('filter-components.svg', await filterTiles(pcs.patchSize, pcs.channels, pcs.components, pcs.varianceRatio));
+    // Per model: the distance plot (over the images that worked) and the two weight-only figures.
+    const good = results.filter((r) => !r.error);
+    const mean = meanDistance(good.map((r) => r.distance!));
+    const uniform = uniformAttentionDistance(c);
+    const files: Record<string, string> = {};
+    const write = async (name: (typeof MODEL_FIGURES)[number], data: string | Uint8Array) => {
+      await staged.write(join(outDir, name), data);
+      files[name.replace(/\.[a-z]+$/, '')] = join(outDir, name);
+    };
+    if (good.length) await write('attention-distance.svg', await distancePlot({ mean, images: good.length, imageSize: c.image_size, uniform }));
+    const sim = positionSimilarity(weights);
+    await write('position-similarity.svg', await similarityGrid(sim.grid, sim.similarity));
+    const pcs = patchFilterComponents(weights);
+    await write('filter-components.svg', await filterTiles(pcs.patchSize, pcs.channels, pcs.components, pcs.varianceRatio));
 
-  const doc = {
-    model: modelPath,
-    config: c,
-    grid: s.grid,
-    patch_size: c.patch_size,
-    prefix_tokens: s.prefixTokens,
-    map: { source, layer: layerNumber ?? null, note: 'map: raw value per patch, G rows of G; map_scaled: divided by its max. layer counts from 1 (as --layer); distance arrays are in layer order, [0] = layer 1' },
-    images: results.map((r) => (r.error ? { file: r.file, error: r.error } : { file: r.file, top: r.top ?? null, png: r.png, map: r.map, map_scaled: r.mapScaled, distance: r.distance })),
-    attention_distance: { unit: 'pixels', images: good.length, mean: mean.map((row) => row.map(f32)), uniform: f32(uniform), figure: files['attention-distance'] ?? null },
-    position_similarity: { grid: sim.grid, similarity: rows(sim.similarity, sim.grid * sim.grid), figure: files['position-similarity'] },
-    filter_components: {
-      patch_size: pcs.patchSize,
-      channels: pcs.channels,
-      order: '(channel, row, col)',
-      components: pcs.components.map((v) => Array.from(v, f32)),
-      variance_ratio: pcs.varianceRatio.map(f32),
-      figure: files['filter-components'],
-    },
-  };
-  const text = jsonText(doc);
-  await write('explain.json', text + '\n');
+    const doc = {
+      model: modelPath,
+      config: c,
+      grid: s.grid,
+      patch_size: c.patch_size,
+      prefix_tokens: s.prefixTokens,
+      map: { source, layer: layerNumber ?? null, note: 'map: raw value per patch, G rows of G; map_scaled: divided by its max. layer counts from 1 (as --layer); distance arrays are in layer order, [0] = layer 1' },
+      images: results.map((r) => (r.error ? { file: r.file, error: r.error } : { file: r.file, top: r.top ?? null, png: r.png, map: r.map, map_scaled: r.mapScaled, distance: r.distance })),
+      attention_distance: { unit: 'pixels', images: good.length, mean: mean.map((row) => row.map(f32)), uniform: f32(uniform), figure: files['attention-distance'] ?? null },
+      position_similarity: { grid: sim.grid, similarity: rows(sim.similarity, sim.grid * sim.grid), figure: files['position-similarity'] },
+      filter_components: {
+        patch_size: pcs.patchSize,
+        channels: pcs.channels,
+        order: '(channel, row, col)',
+        components: pcs.components.map((v) => Array.from(v, f32)),
+        variance_ratio: pcs.varianceRatio.map(f32),
+        figure: files['filter-components'],
+      },
+    };
+    const text = jsonText(doc);
+    await write('explain.json', text + '\n');
+    await staged.commit();
 
-  if (json) process.stdout.write(text + '\n');
-  else {
-    for (const r of results) {
-      if (r.error) process.stderr.write(`webvit: ${messageLine(`${shown(r.file)}: ${r.error}`)}\n`);
-      else {
-        const top = r.top ? `, ${r.top.label === null ? `class ${r.top.index}` : shownLabel(r.top.label)} ${(100 * r.top.p).toFixed(1)}%` : '';
-        process.stdout.write(`${shown(r.file)}: ${shown(r.png!)}${top}; ${source}, scaled to max 1:\n${grid(r.mapScaled!)}`);
+    if (json) process.stdout.write(text + '\n');
+    else {
+      for (const r of results) {
+        if (r.error) process.stderr.write(`webvit: ${messageLine(`${shown(r.file)}: ${r.error}`)}\n`);
+        else {
+          const top = r.top ? `, ${r.top.label === null ? `class ${r.top.index}` : shownLabel(r.top.label)} ${(100 * r.top.p).toFixed(1)}%` : '';
+          process.stdout.write(`${shown(r.file)}: ${shown(r.png!)}${top}; ${source}, scaled to max 1:\n${grid(r.mapScaled!)}`);
+        }
       }
+      process.stdout.write(`model: ${Object.values(files).map(shown).join(', ')}\n`);
     }
-    process.stdout.write(`model: ${Object.values(files).map(shown).join(', ')}\n`);
+    const failed = results.length - good.length;
+    const secs = ((performance.now() - t0) / 1000).toFixed(2);
+    process.stderr.write(`webvit: explained ${good.length} of ${results.length} image${results.length === 1 ? '' : 's'} with ${shown(modelPath)} in ${secs} s${failed ? `; ${failed} failed` : ''}\n`);
+    return failed ? 1 : 0;
   }
-  const failed = results.length - good.length;
-  const secs = ((performance.now() - t0) / 1000).toFixed(2);
-  process.stderr.write(`webvit: explained ${good.length} of ${results.length} image${results.length === 1 ? '' : 's'} with ${shown(modelPath)} in ${secs} s${failed ? `; ${failed} failed` : ''}\n`);
-  return failed ? 1 : 0;
 }
 
 /** One image's map, distances and overlay PNG, from slot `slot` of an explain result. */
 async function imageResult(
+  batch: WriteBatch,
   it: Item,
   slot: number,
   ex: AttentionExplanation,
@@ -235,7 +249,7 @@ async function imageResult(
   const scaled = Float32Array.from(map, (v) => (max > 0 ? v / max : 0));
   const distance = ex.distance.map((d) => Array.from(d.subarray(slot * ex.heads, (slot + 1) * ex.heads), f32));
   const S = Math.round(Math.sqrt(pixels.length / (preprocess.channels === 'grayscale' ? 1 : 3)));
-  await writeOutputAtomically(png, overlayPng({ pixels, channels: preprocess.channels === 'grayscale' ? 1 : 3, size: S, preprocess, map, grid: G }), PICKED);
+  await batch.write(png, overlayPng({ pixels, channels: preprocess.channels === 'grayscale' ? 1 : 3, size: S, preprocess, map, grid: G }));
   return { file: it.file, png, map: rows(map, G), mapScaled: rows(scaled, G), distance, top: topClass(ex, slot, labels) };
 }
 

@@ -7,7 +7,7 @@ import { UsageError } from './usage.js';
  * every file it reads, before anything is read into the GPU or written. The writing itself is
  * src/runtime/node-write-file.ts (atomic, regular files only), re-exported here for the commands.
  */
-export { prepareOutputFolder, writeFileAtomically as writeOutputAtomically, type WriteIo } from '../runtime/node-write-file.js';
+export { prepareOutputFolder, writeFileAtomically as writeOutputAtomically, WriteBatch, type WriteIo } from '../runtime/node-write-file.js';
 
 /**
  * The first output that is one of the inputs, as `[output, input]`, or undefined. Existing files

@@ -496,10 +496,28 @@ async function syncFolder(dir: string): Promise<void> {
  */
 export async function writeFileAtomically(out: string, data: string | Uint8Array, options: WriteOptions | WriteIo = {}): Promise<void> {
   const o: WriteOptions = 'open' in options ? { io: options } : options;
+  await stage(out, data, o);
+}
+
+type FileHandle = Awaited<ReturnType<typeof open>>;
+
+/** A file written and synced to its temporary name, not yet renamed over OUT (a WriteBatch's). */
+interface Staged {
+  out: string;
+  tmp: string;
+  t: Target;
+}
+
+/**
+ * Writes `data` to a temporary file beside OUT and syncs it; then renames it over OUT, or (`keep`,
+ * a WriteBatch's) closes it and hands it over for a later rename. On any error before the rename
+ * the temporary file is removed and the error names OUT.
+ */
+async function stage(out: string, data: string | Uint8Array, o: WriteOptions, keep?: (s: Staged) => void): Promise<void> {
   const io = o.io ?? realIo;
   const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
   let tmp: string | undefined;
-  let fh: Awaited<ReturnType<typeof open>> | undefined;
+  let fh: FileHandle | undefined;
   try {
     const t = await targetOf(out, o.follow ?? true);
     await removeStaleTemps(t.path);
@@ -521,6 +539,12 @@ export async function writeFileAtomically(out: string, data: string | Uint8Array
     }
     if (t.mode !== undefined) await fh.chmod(t.mode); // open's mode went through the umask
     await fh.sync();
+    if (keep) {
+      await fh.close();
+      fh = undefined;
+      keep({ out, tmp, t });
+      return;
+    }
     stillReplaceable(out, t, await orUndefined(lstat(t.path)));
     // Renamed while still open: were the folder moved meanwhile, the open file still says where
     // the temporary file is now (discardTemp).
@@ -534,6 +558,48 @@ export async function writeFileAtomically(out: string, data: string | Uint8Array
     if (tmp) discardTemp(tmp, fh?.fd);
     await fh?.close().catch(() => undefined);
     throw ioError(out, e);
+  }
+}
+
+/**
+ * Files written together (explain's figures, maps and JSON): each is written and synced to its
+ * temporary name as it comes, and none replaces anything until commit() renames them all (renames
+ * need no space: a disk that fills, or any other failure, before the commit leaves every earlier
+ * file as it was). abort() removes what was staged. Signals remove staged files as for one write.
+ */
+export class WriteBatch {
+  private readonly staged: Staged[] = [];
+
+  constructor(private readonly options: WriteOptions = {}) {}
+
+  async write(out: string, data: string | Uint8Array): Promise<void> {
+    await stage(out, data, this.options, (s) => this.staged.push(s));
+  }
+
+  /** Renames every staged file over its output, in the order written. */
+  async commit(): Promise<void> {
+    const io = this.options.io ?? realIo;
+    const folders = new Set<string>();
+    for (const [i, s] of this.staged.entries()) {
+      try {
+        stillReplaceable(s.out, s.t, await orUndefined(lstat(s.t.path)));
+        await io.rename(s.tmp, s.t.path);
+        untrack(s.tmp);
+        folders.add(dirname(s.t.path));
+      } catch (e) {
+        this.staged.splice(0, i); // renamed already: theirs stand
+        this.abort();
+        throw ioError(s.out, e);
+      }
+    }
+    this.staged.length = 0;
+    for (const d of folders) await syncFolder(d);
+  }
+
+  /** Removes every staged file (nothing was renamed). */
+  abort(): void {
+    for (const s of this.staged) discardTemp(s.tmp);
+    this.staged.length = 0;
   }
 }
 

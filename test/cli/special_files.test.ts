@@ -249,11 +249,12 @@ describe('explain never writes over its inputs', () => {
   });
 });
 
-describe('a full disk during explain leaves every file whole: the previous runâ€™s, or this runâ€™s complete one', () => {
+describe('a full disk during explain leaves the folder as it was: every file the previous runâ€™s', () => {
   // A real full disk where possible (a 96 KiB tmpfs: root only), else a file-size limit (ulimit -f:
-  // the write fails with EFBIG, as it would with ENOSPC). Either way explain's outputs are written
-  // until one does not fit; each file is then the previous run's (a marker) or byte for byte what a
-  // run on a roomy disk writes, never a truncated one, and no temporary file is left.
+  // the write fails with EFBIG, as it would with ENOSPC). explain's outputs are written to
+  // temporary files until one does not fit, and renamed into place only once all are written
+  // (WriteBatch): each file is then the previous run's, never a truncated one nor a mix of runs
+  // (round six found this run's PNGs beside the previous run's explain.json), and no temporary file is left.
   let mnt = '';
   let mounted = false;
   beforeAll(() => {
@@ -265,7 +266,7 @@ describe('a full disk during explain leaves every file whole: the previous runâ€
     if (mnt) rmSync(mnt, { recursive: true, force: true });
   });
 
-  it('exit 1 naming the file and the error; every output the marker or complete; no temporary file', () => {
+  it('exit 1 naming the file and the error, and that nothing was replaced; every output the marker; no temporary file', () => {
     const reference = fresh('reference');
     let r = cli(['explain', BAG, '--model', TINY, '-o', reference, '--no-tune'], {}, 240_000);
     expect(r.code, r.stderr).toBe(0);
@@ -278,6 +279,7 @@ describe('a full disk during explain leaves every file whole: the previous runâ€
     r = { code: s.status, signal: s.signal, stdout: s.stdout, stderr: s.stderr };
     expect(r.code, r.stderr).toBe(1);
     expect(lastLine(r.stderr)).toMatch(mounted ? /ENOSPC/ : /EFBIG/);
+    expect(lastLine(r.stderr)).toContain(`nothing in ${mnt} was replaced (explain writes its files together)`);
     expect(readdirSync(mnt).sort(), 'no temporary file').toEqual(names);
     let kept = 0;
     for (const f of names) {
@@ -286,7 +288,7 @@ describe('a full disk during explain leaves every file whole: the previous runâ€
       else if (f === 'explain.json') expect(JSON.parse(now.toString()).images[0].file).toBe(BAG);
       else expect(now.equals(readFileSync(join(reference, f))), `${f} is neither the previous run's nor complete`).toBe(true);
     }
-    expect(kept, 'the disk filled before the last file').toBeGreaterThan(0);
+    expect(kept, 'every file is the previous runâ€™s').toBe(names.length);
   });
 });
 
