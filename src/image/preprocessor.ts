@@ -1,5 +1,5 @@
 import { preprocessLayout, resampleH, resampleV, type PreprocessLayout } from '../kernels/preprocess/op.js';
-import { checkNormalisation, normalisationTable, preprocessGeometry, type PreprocessConfig } from '../model/preprocess.js';
+import { checkNormalisation, INTERPOLATIONS, normalisationTable, preprocessGeometry, type PreprocessConfig } from '../model/preprocess.js';
 import { BufferOwner, readback, upload } from '../runtime/buffers.js';
 import { WebvitError } from '../runtime/errors.js';
 import { checkDevice } from '../runtime/device.js';
@@ -122,8 +122,9 @@ export class ImagePreprocessor {
     private readonly maxBindingBytes?: number,
   ) {
     checkDevice(device, label);
-    if (typeof config != 'object' || config === null || typeof config.crop != 'number') {
-      throw new WebvitError('BAD_ARGUMENT', `${label}: config must be a PreprocessConfig (a model's \`preprocess\`, or parsePreprocess/defaultPreprocess), got ${config === null ? 'null' : typeof config}`);
+    const c = config as Partial<PreprocessConfig> | null;
+    if (typeof c != 'object' || c === null || !(Number.isSafeInteger(c.crop) && c.crop! >= 1 && c.crop! <= 16384) || (c.channels !== 'rgb' && c.channels !== 'grayscale') || !INTERPOLATIONS.includes(c.interpolation!)) {
+      throw new WebvitError('BAD_ARGUMENT', `${label}: config must be a PreprocessConfig (a model's \`preprocess\`), got ${c === null ? 'null' : typeof c == 'object' ? JSON.stringify(c).slice(0, 120) : typeof c}`);
     }
     // A level that normalises beyond ±MAX_NORMALISED (or to NaN/±Inf) is refused here, not per image.
     this.lut = normalisationTable(checkNormalisation(config, label));

@@ -63,7 +63,7 @@ export const IMAGENET_STD = [0.229, 0.224, 0.225];
 export const IMAGENET_GRAY_MEAN = [0.299 * 0.485 + 0.587 * 0.456 + 0.114 * 0.406];
 export const IMAGENET_GRAY_STD = [0.299 * 0.229 + 0.587 * 0.224 + 0.114 * 0.225];
 
-const INTERPOLATIONS: Interpolation[] = ['bilinear', 'bicubic', 'nearest'];
+export const INTERPOLATIONS: Interpolation[] = ['bilinear', 'bicubic', 'nearest'];
 const KNOWN = ['resize', 'crop', 'interpolation', 'mean', 'std', 'channels', 'crop_offset', 'rescale'];
 const CROP_OFFSETS: CropOffset[] = ['round', 'floor'];
 /** Largest side a resize may ask for (as for the shorter side). */

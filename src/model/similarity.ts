@@ -2,26 +2,45 @@ import { WebvitError } from '../errors.js';
 
 /**
  * Cosine similarity of two embeddings (`clf.embed`, `forward(..., { features: true })`): a·b /
- * (|a|·|b|), from −1 to 1, summed in float64. An all-zero embedding has no direction: its
- * similarity to anything is 0. Embeddings of different widths (two models) are a BAD_ARGUMENT.
+ * (|a|·|b|), from −1 to 1, in float64, each vector scaled by its largest |value| first (so
+ * 1e-200 or 1e200 entries neither underflow nor overflow). An all-zero embedding has no direction:
+ * its similarity to anything is 0. Vectors of different widths (two models), empty ones, and values
+ * that are not finite numbers are a BAD_ARGUMENT.
  *
  *   const [a, b] = await clf.embed([photo1, photo2]);
  *   similarity(a, b);   // 0.83
  */
 export function similarity(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const isVector = (v: unknown) => ArrayBuffer.isView(v) || Array.isArray(v);
-  if (!isVector(a) || !isVector(b)) throw new WebvitError('BAD_ARGUMENT', 'similarity(a, b): a and b must be embeddings (Float32Array, as clf.embed returns them, or arrays of numbers)');
-  if (a.length !== b.length) throw new WebvitError('BAD_ARGUMENT', `similarity(a, b): embeddings of different widths (${a.length} and ${b.length}): from two different models?`);
+  const x = vector(a, 'a');
+  const y = vector(b, 'b');
+  if (x.length !== y.length) throw new WebvitError('BAD_ARGUMENT', `similarity(a, b): different widths (${x.length} and ${y.length}): two models?`);
   let dot = 0;
   let na = 0;
   let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    const x = Number(a[i]);
-    const y = Number(b[i]);
-    dot += x * y;
-    na += x * x;
-    nb += y * y;
+  for (let i = 0; i < x.length; i++) {
+    dot += x[i] * y[i];
+    na += x[i] * x[i];
+    nb += y[i] * y[i];
   }
-  if (!Number.isFinite(dot + na + nb)) throw new WebvitError('BAD_ARGUMENT', 'similarity(a, b): an embedding holds NaN or ±Infinity');
   return na === 0 || nb === 0 ? 0 : Math.max(-1, Math.min(1, dot / Math.sqrt(na * nb)));
+}
+
+/** An embedding as float64, divided by its largest |value|; or a BAD_ARGUMENT naming it. */
+function vector(v: ArrayLike<number>, name: string): Float64Array {
+  const bad = (why: string): never => {
+    throw new WebvitError('BAD_ARGUMENT', `similarity(a, b): ${name} ${why}`);
+  };
+  let out: Float64Array;
+  try {
+    const n = Array.isArray(v) || (ArrayBuffer.isView(v) && !(v instanceof DataView)) ? v.length : 0;
+    if (!(Number.isSafeInteger(n) && n > 0 && n <= 2 ** 28)) bad('must be an embedding (a Float32Array or an array of numbers), not empty');
+    out = Float64Array.from(v as ArrayLike<number>);
+  } catch (e) {
+    throw e instanceof WebvitError ? e : bad('is not numbers');
+  }
+  let max = 0;
+  for (const x of out!) max = Math.max(max, Math.abs(x));
+  if (!Number.isFinite(max)) bad('holds NaN or ±Infinity');
+  if (max > 0) for (let i = 0; i < out!.length; i++) out![i] /= max;
+  return out!;
 }

@@ -518,7 +518,9 @@ function checkLoadOptions(o: unknown, where: string): void {
   if (kernels !== undefined && (typeof kernels != 'object' || kernels === null || Array.isArray(kernels))) {
     throw new WebvitError('BAD_ARGUMENT', `${where}: options.kernels must be an object of op: variant ({ matmul: 'tiled' }), got ${shownValue(kernels)}`);
   }
-  if (label !== undefined && typeof label != 'string') throw new WebvitError('BAD_ARGUMENT', `${where}: options.label must be a string, got ${shownValue(label)}`);
+  if (label !== undefined && (typeof label != 'string' || label.length > 200)) throw new WebvitError('BAD_ARGUMENT', `${where}: options.label must be a string of at most 200 characters, got ${shownValue(label)}`);
+  const onProgress = (o as LoadOptions).onProgress;
+  if (onProgress !== undefined && typeof onProgress != 'function') throw new WebvitError('BAD_ARGUMENT', `${where}: options.onProgress must be a function, got ${shownValue(onProgress)}`);
 }
 
 function checkBatch(batch: number, label: string): void {

@@ -100,3 +100,30 @@ describe('DINOv2 against PyTorch', () => {
     await expectConvertError(() => convertCheckpoint({ ...ckpt, config: { ...ckpt.config, use_swiglu_ffn: true } }), ['use_swiglu_ffn is true', 'does not run yet']);
   });
 });
+
+// Round seven: processor crops of other forms or no size, and --layout forced on the wrong tensors.
+describe('DINOv2 conversion refusals', () => {
+  it('crop_size as [h, w] is read like {height, width}; a crop of 0, -8 or 40.5 is refused naming crop_size (it fell back to defaults, blaming --image-size)', async () => {
+    const dir = join(DIR, 'dinov2_model');
+    const ckpt = await readCheckpoint(dir);
+    const list = convertCheckpoint({ ...ckpt, preprocessor: { ...ckpt.preprocessor, crop_size: [40, 40] } });
+    expect(list.weights.config.image_size).toBe(40);
+    expect(list.metadata?.['webvit.preprocess']).toBeDefined();
+    for (const crop of [{ height: 0, width: 0 }, -8, 40.5, { height: 0, width: 40 }]) {
+      await expectConvertError(() => convertCheckpoint({ ...ckpt, preprocessor: { ...ckpt.preprocessor, crop_size: crop } }), ['crop_size must be a square of whole pixels']);
+    }
+    await expectConvertError(() => convertCheckpoint({ ...ckpt, preprocessor: { ...ckpt.preprocessor, crop_size: 42 } }), ['crop_size 42 is not a multiple of the patch size 8']);
+  });
+  it('--layout forced on the other family says the tensors are not that layout (it misnamed them)', async () => {
+    await expectConvertError(async () => convertCheckpoint(await readCheckpoint(join(DIR, 'clip_full')), { layout: 'dinov2' }), ["--layout dinov2, but these tensors are not DINOv2's"]);
+    await expectConvertError(async () => convertCheckpoint(await readCheckpoint(join(DIR, 'dinov2_model')), { layout: 'clip' }), ["--layout clip, but these tensors are not a CLIP image tower's"]);
+  });
+  it('a CLIPVisionModelWithProjection or CLIPModel without visual_projection.weight is refused (it converted as another model, 96 wide instead of 40)', async () => {
+    for (const name of ['clip_vision_proj', 'clip_full']) {
+      const ckpt = await readCheckpoint(join(DIR, name));
+      const tensors = new Map(ckpt.tensors);
+      tensors.delete('visual_projection.weight');
+      await expectConvertError(() => convertCheckpoint({ ...ckpt, tensors }), ['missing tensor visual_projection.weight']);
+    }
+  });
+});

@@ -165,6 +165,11 @@ describe('round six: the preprocessor, forward and load options, tune stores, so
   it('ImagePreprocessor: an image without rgba (it sized the resize for 1e6 × 1e6 and crashed the process), null config or images: BAD_INPUT / BAD_ARGUMENT', async () => {
     const device = await getNodeDevice();
     await expectWebvitError(() => new ImagePreprocessor(device, null as never), 'BAD_ARGUMENT', ['config must be a PreprocessConfig', 'null']);
+    // Round seven: crop 0, NaN, -4 or 1e9, an unknown interpolation or channels failed inside Dawn or ran as RGB.
+    const good = defaultPreprocess({ image_size: 28, num_channels: 1 } as never);
+    for (const bad of [{ crop: 0 }, { crop: NaN }, { crop: -4 }, { crop: 1e9 }, { interpolation: 'lanczos' }, { channels: 'cmyk' }]) {
+      await expectWebvitError(() => new ImagePreprocessor(device, { ...good, ...bad } as never), 'BAD_ARGUMENT', ['config must be a PreprocessConfig']);
+    }
     const pre = new ImagePreprocessor(device, defaultPreprocess({ image_size: 28, num_channels: 1 } as never));
     try {
       await expectWebvitError(() => pre.run([{ width: 1e6, height: 1e6 }] as never), 'BAD_INPUT', ['it has no rgba']);
@@ -184,6 +189,9 @@ describe('round six: the preprocessor, forward and load options, tune stores, so
     await expectWebvitError(() => ViTModel.load(device, TINY, null as never), 'BAD_ARGUMENT', ['ViTModel.load: options must be an object', 'null']);
     await expectWebvitError(() => ViTModel.load(device, TINY, { tune: 'yes' as never }), 'BAD_ARGUMENT', ['options.tune must be true, false or a TuneStore', 'the string "yes"']);
     await expectWebvitError(() => ViTModel.load(device, TINY, { kernels: 'matmul=foo' as never }), 'BAD_ARGUMENT', ['options.kernels must be an object']);
+    // Round seven: a 1 MB label made 1 MB messages; onProgress 42 failed at the first forward, naming onCompile.
+    await expectWebvitError(() => ViTModel.load(device, TINY, { label: 'L'.repeat(1e6) }), 'BAD_ARGUMENT', ['options.label must be a string of at most 200 characters']);
+    await expectWebvitError(() => ViTModel.load(device, TINY, { onProgress: 42 as never }), 'BAD_ARGUMENT', ['options.onProgress must be a function']);
     const m = await ViTModel.load(device, TINY, { label: 'args' });
     try {
       const x = new Float32Array(m.config.image_size * m.config.image_size * m.config.num_channels);

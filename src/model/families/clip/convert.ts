@@ -51,6 +51,8 @@ export function convertClip(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const tk = new TensorTaker(ckpt, 'clip');
   const notes: string[] = [];
   const names = [...ckpt.tensors.keys()];
+  // --layout clip on another model's tensors: say so, not what this reader would expect of them.
+  if (!detectClip(names)) fail(src, `--layout clip, but these tensors are not a CLIP image tower's (no vision_model.embeddings.class_embedding, pre_layrnorm or encoder.layers.*.self_attn); leave --layout out to detect the layout`);
   const where = ckpt.configSource ?? 'config.json';
   const cfg = ckpt.config;
   // The vision fields: a CLIPModel nests them in vision_config; a vision model's config is them.
@@ -134,6 +136,12 @@ export function convertClip(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const projName = 'visual_projection.weight';
   const proj = tk.shape(projName);
   if (proj) checkShapeLimits(src, projName, proj, [[0, 'hidden_size']]);
+  // A config naming a model with a projection (CLIPModel, ...WithProjection) needs its weights: without
+  // them the file would convert as CLIPVisionModel, a model of another width.
+  const archs = Array.isArray(cfg?.architectures) ? (cfg!.architectures as unknown[]) : [];
+  if (!proj && (cfg?.model_type === 'clip' || archs.some((a) => a === 'CLIPModel' || a === 'CLIPVisionModelWithProjection'))) {
+    fail(src, `missing tensor visual_projection.weight: ${where} describes ${cfg?.model_type === 'clip' ? 'a CLIPModel' : 'a CLIPVisionModelWithProjection'}, whose embedding is that projection`);
+  }
   const Pd = proj ? (projectionDim ?? proj[0]) : 0;
 
   const t = new Map<string, Float32Array>();

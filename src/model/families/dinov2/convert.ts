@@ -50,6 +50,7 @@ export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const notes: string[] = [];
   const names = [...ckpt.tensors.keys()];
   const where = ckpt.configSource ?? 'config.json';
+  if (!detectDinov2(names)) fail(src, `--layout dinov2, but these tensors are not DINOv2's (no encoder.layer.*.layer_scale1.lambda1); leave --layout out to detect the layout`);
   const cfg = ckpt.config;
   const withRegisters = names.some((n) => n.startsWith('dinov2_with_registers.') || n.endsWith('embeddings.register_tokens')) || cfg?.model_type === 'dinov2_with_registers';
   if (!cfg) fail(src, `a DINOv2 checkpoint needs its config.json (the stated image size, mlp_ratio and the head count cannot be read from the tensors)`);
@@ -161,9 +162,11 @@ export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
 
   // The size the model runs at: --image-size, else the processor's crop, else the stated size.
   const pc = ckpt.preprocessor;
-  const cropSize = pc?.crop_size;
-  const crop = typeof cropSize === 'number' ? cropSize : typeof cropSize === 'object' && cropSize !== null ? (cropSize as { height?: unknown }).height : undefined;
-  const run = o.imageSize ?? (typeof crop === 'number' && Number.isInteger(crop) && crop > 0 && crop % P === 0 ? crop : stated!);
+  const crop = pc ? processorCrop(pc, ckpt.preprocessorSource ?? 'preprocessor_config.json', src) : undefined;
+  if (crop !== undefined && o.imageSize === undefined && crop % P !== 0) {
+    fail(src, `${ckpt.preprocessorSource ?? 'preprocessor_config.json'} crop_size ${crop} is not a multiple of the patch size ${P}: DINOv2 cannot run at it; pass --image-size N (a multiple of ${P}) and --preprocessor-config none`);
+  }
+  const run = o.imageSize ?? crop ?? stated!;
   if (run !== stated && o.imageSize === undefined) notes.push(`runs at ${run}×${run}, the crop of ${ckpt.preprocessorSource ?? 'preprocessor_config.json'} (${where} states ${stated}, the size its position embeddings were trained at)`);
   const labels = resolveLabels(src, classes, o.labels, o.labelsSource, labelsFromId2Label(src, `${where} id2label`, c.id2label), `${where} id2label`, notes);
   const weights = finishWeights(
@@ -197,4 +200,18 @@ export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
   // The processor prepares its crop; with --image-size elsewhere it is not used (and said so).
   const metadata = hfPreprocessMetadata(ckpt, weights.config, typeof crop === 'number' ? crop : weights.config.image_size, notes, "not DINOv2's (shorter side 256, centre crop 224, bicubic, ImageNet mean and std)");
   return { layout: 'dinov2', weights, notes, metadata };
+}
+
+/**
+ * The square crop a processor prepares (crop_size as N, {height, width} or [height, width]), or
+ * undefined when it states none; a crop that is not a positive whole square is refused, naming it.
+ */
+function processorCrop(pc: Record<string, unknown>, pSrc: string, src: string): number | undefined {
+  const c = pc.crop_size;
+  if (c === undefined || pc.do_center_crop === false) return undefined;
+  const [h, w] = typeof c === 'number' ? [c, c] : Array.isArray(c) ? [c[0], c[1]] : typeof c === 'object' && c !== null ? [(c as { height?: unknown }).height, (c as { width?: unknown }).width] : [undefined, undefined];
+  if (!(Number.isInteger(h) && h === w && (h as number) >= 1 && (h as number) <= 16384)) {
+    fail(src, `${pSrc} crop_size must be a square of whole pixels from 1 to 16384 (N, {"height": N, "width": N} or [N, N]), got ${preview(c)}`);
+  }
+  return h as number;
 }
