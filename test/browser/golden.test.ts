@@ -6,7 +6,7 @@ import { readCheckpoint } from '../../src/model/convert/files.js';
 import { startStaticServer } from '../../scripts/static-server.mjs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadFixture, maxRelError } from '../helpers/fixtures.js';
+import { loadFixture, maxAbsDiff, maxRelError } from '../helpers/fixtures.js';
 import { topK } from '../../src/model/topk.js';
 
 // The built browser bundle (dist/webvit.browser.js) in headless Chromium, WebGPU on SwiftShader,
@@ -203,15 +203,14 @@ describe('other families in headless Chromium', () => {
       );
       expect(pageErrors, `uncaught page errors\n${browserLog()}`).toEqual([]);
       expect(out.gpuErrors).toEqual([]);
-      const diff = (got: number[], want: number[]) => want.reduce((m, w, i) => Math.max(m, Math.abs(got[i] - w)), 0);
-      const torch = diff(golden.embeddings_f32.flat(), golden.embeddings.flat());
-      const ours = diff(out.features!, golden.embeddings.flat());
+      const torch = maxAbsDiff(golden.embeddings_f32.flat(), golden.embeddings.flat());
+      const ours = maxAbsDiff(out.features!, golden.embeddings.flat());
       console.log(`${name} (browser): embeddings max |webvit − f64| ${ours.toExponential(2)}, PyTorch float32's ${torch.toExponential(2)} (${(ours / torch).toFixed(2)}×)`);
       expect(out.features!.length).toBe(golden.embeddings.flat().length);
       expect(ours).toBeLessThanOrEqual(factor * torch);
       if (golden.logits) {
-        const lt = diff(golden.logits_f32!.flat(), golden.logits.flat());
-        expect(diff(out.logits, golden.logits.flat())).toBeLessThanOrEqual(factor * lt);
+        const lt = maxAbsDiff(golden.logits_f32!.flat(), golden.logits.flat());
+        expect(maxAbsDiff(out.logits, golden.logits.flat())).toBeLessThanOrEqual(factor * lt);
       }
     }, 120_000);
   }

@@ -6,6 +6,7 @@ import { readCheckpoint } from '../../src/model/convert/files.js';
 import { readWeights } from '../../src/model/weights.js';
 import { ViTModel } from '../../src/model/vit.js';
 import { testDevice } from '../helpers/gpu.js';
+import { maxAbsDiff } from '../helpers/fixtures.js';
 
 // The CLIP image tower (issue 19), from Hugging Face checkpoints in the exact key layout and config
 // format of real ones (tools/make_family_fixtures.py: seeded weights, our own PyTorch re-implementation
@@ -31,12 +32,6 @@ const fixture = (name: string) => {
   return { dir, golden, input: new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)) };
 };
 
-/** max |a − b| over all values. */
-const maxAbsDiff = (a: ArrayLike<number>, b: number[]): number => {
-  let m = 0;
-  for (let i = 0; i < b.length; i++) m = Math.max(m, Number.isFinite(a[i]) ? Math.abs(a[i] - b[i]) : Infinity);
-  return m;
-};
 
 const models: ViTModel[] = [];
 afterAll(async () => {

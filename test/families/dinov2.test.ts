@@ -6,6 +6,7 @@ import { readCheckpoint } from '../../src/model/convert/files.js';
 import { topK } from '../../src/model/topk.js';
 import { ViTModel } from '../../src/model/vit.js';
 import { testDevice } from '../helpers/gpu.js';
+import { maxAbsDiff } from '../helpers/fixtures.js';
 import { expectConvertError } from '../convert/layout_fixtures.js';
 
 // DINOv2 (issue 19) from Hugging Face checkpoints in the exact key layout and config format of real
@@ -34,11 +35,6 @@ interface DinoGolden {
   pos_embed_resized: number[][];
 }
 
-const maxAbsDiff = (a: ArrayLike<number>, b: number[]): number => {
-  let m = 0;
-  for (let i = 0; i < b.length; i++) m = Math.max(m, Number.isFinite(a[i]) ? Math.abs(a[i] - b[i]) : Infinity);
-  return m;
-};
 
 const models: ViTModel[] = [];
 afterAll(async () => {

@@ -50,3 +50,10 @@ export function maxRelError(got: Float32Array, golden: number[][]): number {
   }
   return maxDiff / maxRef;
 }
+
+/** max |got − want| over all values (Infinity where got is not finite): errors against a float64 golden. */
+export function maxAbsDiff(got: ArrayLike<number>, want: readonly number[]): number {
+  let m = 0;
+  for (let i = 0; i < want.length; i++) m = Math.max(m, Number.isFinite(got[i]) ? Math.abs(got[i] - want[i]) : Infinity);
+  return m;
+}

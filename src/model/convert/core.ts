@@ -285,6 +285,44 @@ export const configNumber = (cfg: Record<string, unknown>, key: string, where: s
   return v as number;
 };
 
+/**
+ * Where one encoder block's tensors are in a checkpoint whose attention has separate q, k and v
+ * projections (Hugging Face ViT, CLIP, DINOv2): each a name without `.weight` / `.bias`, PyTorch's
+ * [out, in] layout.
+ */
+export interface SplitQkvBlock {
+  norm1: string;
+  q: string;
+  k: string;
+  v: string;
+  out: string;
+  norm2: string;
+  fc1: string;
+  fc2: string;
+}
+
+/**
+ * Block `i` of such a checkpoint as webvit's `blocks.{i}.*` in `t`: q, k and v fused into one
+ * [D, 3D] matmul (columns q, then k, then v), every linear weight transposed to [in, out].
+ */
+export function takeSplitQkvBlock(tk: TensorTaker, t: Map<string, Float32Array>, i: number, n: SplitQkvBlock, D: number, F: number, qkvBias: boolean): void {
+  const d = `blocks.${i}.`;
+  const linear = (name: string, from: string, out: number, inp: number) => {
+    t.set(`${d}${name}.weight`, linearWeight(tk.take(`${from}.weight`, [out, inp]), out, inp));
+    t.set(`${d}${name}.bias`, tk.take(`${from}.bias`, [out]));
+  };
+  for (const [name, from] of [['norm1', n.norm1], ['norm2', n.norm2]]) {
+    t.set(`${d}${name}.weight`, tk.take(`${from}.weight`, [D]));
+    t.set(`${d}${name}.bias`, tk.take(`${from}.bias`, [D]));
+  }
+  const qkv = [n.q, n.k, n.v];
+  t.set(`${d}attn.qkv.weight`, linearWeight(concat(qkv.map((x) => tk.take(`${x}.weight`, [D, D]))), 3 * D, D));
+  if (qkvBias) t.set(`${d}attn.qkv.bias`, concat(qkv.map((x) => tk.take(`${x}.bias`, [D]))));
+  linear('attn.proj', n.out, D, D);
+  linear('mlp.fc1', n.fc1, F, D);
+  linear('mlp.fc2', n.fc2, D, F);
+}
+
 /** [rows, cols] row-major -> [cols, rows]. */
 export function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
   if (a.length !== rows * cols) throw new Error(`transpose: ${a.length} values for [${rows}, ${cols}]`);

@@ -6,7 +6,6 @@ import {
   checkLimit,
   checkShapeLimits,
   configNumber as num,
-  concat,
   convWeight,
   countLayers,
   describeConfig,
@@ -17,6 +16,7 @@ import {
   linearWeight,
   resolveHeads,
   resolveLabels,
+  takeSplitQkvBlock,
   TensorTaker,
   type Checkpoint,
   type ConvertOptions,
@@ -128,20 +128,7 @@ export function convertHf(ckpt: Checkpoint, o: ConvertOptions): Converted {
     const s = lp(i);
     const d = `blocks.${i}.`;
     const a = s + 'attention.attention.';
-    t.set(d + 'norm1.weight', tk.take(s + 'layernorm_before.weight', [D]));
-    t.set(d + 'norm1.bias', tk.take(s + 'layernorm_before.bias', [D]));
-    // Fused QKV [D, 3D]: rows of [Wq; Wk; Wv] ([3D, D], PyTorch layout) transposed.
-    const w = concat(['query', 'key', 'value'].map((n) => tk.take(`${a}${n}.weight`, [D, D])));
-    t.set(d + 'attn.qkv.weight', linearWeight(w, 3 * D, D));
-    if (qkvBias) t.set(d + 'attn.qkv.bias', concat(['query', 'key', 'value'].map((n) => tk.take(`${a}${n}.bias`, [D]))));
-    t.set(d + 'attn.proj.weight', linearWeight(tk.take(s + 'attention.output.dense.weight', [D, D]), D, D));
-    t.set(d + 'attn.proj.bias', tk.take(s + 'attention.output.dense.bias', [D]));
-    t.set(d + 'norm2.weight', tk.take(s + 'layernorm_after.weight', [D]));
-    t.set(d + 'norm2.bias', tk.take(s + 'layernorm_after.bias', [D]));
-    t.set(d + 'mlp.fc1.weight', linearWeight(tk.take(s + 'intermediate.dense.weight', [F!, D]), F!, D));
-    t.set(d + 'mlp.fc1.bias', tk.take(s + 'intermediate.dense.bias', [F!]));
-    t.set(d + 'mlp.fc2.weight', linearWeight(tk.take(s + 'output.dense.weight', [D, F!]), D, F!));
-    t.set(d + 'mlp.fc2.bias', tk.take(s + 'output.dense.bias', [D]));
+    takeSplitQkvBlock(tk, t, i, { norm1: `${s}layernorm_before`, q: `${a}query`, k: `${a}key`, v: `${a}value`, out: `${s}attention.output.dense`, norm2: `${s}layernorm_after`, fc1: `${s}intermediate.dense`, fc2: `${s}output.dense` }, D, F!, qkvBias);
   }
   t.set('norm.weight', tk.take(`${p}layernorm.weight`, [D]));
   t.set('norm.bias', tk.take(`${p}layernorm.bias`, [D]));

@@ -4,7 +4,6 @@ import { hfPreprocessMetadata } from '../../convert/hf_preprocess.js';
 import { clip } from '../../../errors.js';
 import {
   checkShapeLimits,
-  concat,
   configNumber,
   convWeight,
   countLayers,
@@ -13,6 +12,7 @@ import {
   finishWeights,
   gridOf,
   linearWeight,
+  takeSplitQkvBlock,
   TensorTaker,
   type Checkpoint,
   type ConvertOptions,
@@ -153,20 +153,8 @@ export function convertClip(ckpt: Checkpoint, o: ConvertOptions): Converted {
   t.set('pre_norm.bias', tk.take(`${p}pre_layrnorm.bias`, [D]));
   for (let i = 0; i < L; i++) {
     const s = lp(i);
-    const d = `blocks.${i}.`;
-    t.set(d + 'norm1.weight', tk.take(s + 'layer_norm1.weight', [D]));
-    t.set(d + 'norm1.bias', tk.take(s + 'layer_norm1.bias', [D]));
-    const qkv = ['q_proj', 'k_proj', 'v_proj'];
-    t.set(d + 'attn.qkv.weight', linearWeight(concat(qkv.map((n) => tk.take(`${s}self_attn.${n}.weight`, [D, D]))), 3 * D, D));
-    t.set(d + 'attn.qkv.bias', concat(qkv.map((n) => tk.take(`${s}self_attn.${n}.bias`, [D]))));
-    t.set(d + 'attn.proj.weight', linearWeight(tk.take(s + 'self_attn.out_proj.weight', [D, D]), D, D));
-    t.set(d + 'attn.proj.bias', tk.take(s + 'self_attn.out_proj.bias', [D]));
-    t.set(d + 'norm2.weight', tk.take(s + 'layer_norm2.weight', [D]));
-    t.set(d + 'norm2.bias', tk.take(s + 'layer_norm2.bias', [D]));
-    t.set(d + 'mlp.fc1.weight', linearWeight(tk.take(s + 'mlp.fc1.weight', [F!, D]), F!, D));
-    t.set(d + 'mlp.fc1.bias', tk.take(s + 'mlp.fc1.bias', [F!]));
-    t.set(d + 'mlp.fc2.weight', linearWeight(tk.take(s + 'mlp.fc2.weight', [D, F!]), D, F!));
-    t.set(d + 'mlp.fc2.bias', tk.take(s + 'mlp.fc2.bias', [D]));
+    const a = `${s}self_attn.`;
+    takeSplitQkvBlock(tk, t, i, { norm1: `${s}layer_norm1`, q: `${a}q_proj`, k: `${a}k_proj`, v: `${a}v_proj`, out: `${a}out_proj`, norm2: `${s}layer_norm2`, fc1: `${s}mlp.fc1`, fc2: `${s}mlp.fc2` }, D, F!, true);
   }
   t.set('norm.weight', tk.take(`${p}post_layernorm.weight`, [D]));
   t.set('norm.bias', tk.take(`${p}post_layernorm.bias`, [D]));

@@ -2,7 +2,6 @@ import { preview } from '../../json_preview.js';
 import { hfPreprocessMetadata } from '../../convert/hf_preprocess.js';
 import {
   checkShapeLimits,
-  concat,
   configNumber,
   convWeight,
   countLayers,
@@ -10,9 +9,9 @@ import {
   fail,
   finishWeights,
   labelsFromId2Label,
-  linearWeight,
   resolveLabels,
   scaleColumns,
+  takeSplitQkvBlock,
   TensorTaker,
   type Checkpoint,
   type ConvertOptions,
@@ -112,31 +111,11 @@ export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
   }
   for (let i = 0; i < L; i++) {
     const s = `${p}encoder.layer.${i}.`;
-    const d = `blocks.${i}.`;
     const a = s + 'attention.attention.';
-    t.set(d + 'norm1.weight', tk.take(s + 'norm1.weight', [D]));
-    t.set(d + 'norm1.bias', tk.take(s + 'norm1.bias', [D]));
-    t.set(d + 'attn.qkv.weight', linearWeight(concat(['query', 'key', 'value'].map((n) => tk.take(`${a}${n}.weight`, [D, D]))), 3 * D, D));
-    if (qkvBias) t.set(d + 'attn.qkv.bias', concat(['query', 'key', 'value'].map((n) => tk.take(`${a}${n}.bias`, [D]))));
+    takeSplitQkvBlock(tk, t, i, { norm1: `${s}norm1`, q: `${a}query`, k: `${a}key`, v: `${a}value`, out: `${s}attention.output.dense`, norm2: `${s}norm2`, fc1: `${s}mlp.fc1`, fc2: `${s}mlp.fc2` }, D, F, qkvBias);
     // Layer scale folded into the matmul it scales: columns of W and entries of b times γ.
-    const g1 = tk.take(s + 'layer_scale1.lambda1', [D]);
-    const proj = linearWeight(tk.take(s + 'attention.output.dense.weight', [D, D]), D, D);
-    const projBias = tk.take(s + 'attention.output.dense.bias', [D]).slice();
-    scaleColumns(proj, D, D, g1);
-    for (let j = 0; j < D; j++) projBias[j] *= g1[j];
-    t.set(d + 'attn.proj.weight', proj);
-    t.set(d + 'attn.proj.bias', projBias);
-    t.set(d + 'norm2.weight', tk.take(s + 'norm2.weight', [D]));
-    t.set(d + 'norm2.bias', tk.take(s + 'norm2.bias', [D]));
-    t.set(d + 'mlp.fc1.weight', linearWeight(tk.take(s + 'mlp.fc1.weight', [F, D]), F, D));
-    t.set(d + 'mlp.fc1.bias', tk.take(s + 'mlp.fc1.bias', [F]));
-    const g2 = tk.take(s + 'layer_scale2.lambda1', [D]);
-    const fc2 = linearWeight(tk.take(s + 'mlp.fc2.weight', [D, F]), D, F);
-    const fc2Bias = tk.take(s + 'mlp.fc2.bias', [D]).slice();
-    scaleColumns(fc2, F, D, g2);
-    for (let j = 0; j < D; j++) fc2Bias[j] *= g2[j];
-    t.set(d + 'mlp.fc2.weight', fc2);
-    t.set(d + 'mlp.fc2.bias', fc2Bias);
+    foldLayerScale(t, `blocks.${i}.attn.proj`, tk.take(s + 'layer_scale1.lambda1', [D]), D);
+    foldLayerScale(t, `blocks.${i}.mlp.fc2`, tk.take(s + 'layer_scale2.lambda1', [D]), F);
   }
   t.set('norm.weight', tk.take(`${p}layernorm.weight`, [D]));
   t.set('norm.bias', tk.take(`${p}layernorm.bias`, [D]));
@@ -214,4 +193,12 @@ function processorCrop(pc: Record<string, unknown>, pSrc: string, src: string): 
     fail(src, `${pSrc} crop_size must be a square of whole pixels from 1 to 16384 (N, {"height": N, "width": N} or [N, N]), got ${preview(c)}`);
   }
   return h as number;
+}
+
+/** x + γ ⊙ (a·W + b) = x + a·(W·diag γ) + γ ⊙ b: `name`'s weight [rows, D] and bias scaled by γ, as copies. */
+function foldLayerScale(t: Map<string, Float32Array>, name: string, g: Float32Array, rows: number): void {
+  const w = t.get(`${name}.weight`)!.slice();
+  scaleColumns(w, rows, g.length, g);
+  t.set(`${name}.weight`, w);
+  t.set(`${name}.bias`, Float32Array.from(t.get(`${name}.bias`)!, (b, j) => b * g[j]));
 }
