@@ -9,6 +9,7 @@ import { variantNames, type OpDefinition, type Precision, type VariantInfo } fro
 import { unavailableReason, type Dispatch, type OpNode, type VariantNeeds } from './kernel.js';
 import { checkDeviceFacts, WebvitError } from '../errors.js';
 import type { EXPLAIN_OPS } from './explain_ops.js';
+import type { FAMILY_OPS } from './family_ops.js';
 
 export { isCpuAdapter } from './kernel.js';
 
@@ -21,10 +22,11 @@ export { isCpuAdapter } from './kernel.js';
 export const OPS = [MATMUL, ATTENTION, LAYERNORM, PATCH_EMBED, POOL, TOPK, FINITE_CHECK] as const;
 
 /**
- * Ops whose definitions load later, with the plan that dispatches them (the explain ops:
- * src/kernels/explain_ops.ts), by name: a variant forced for one is checked once it is registered.
+ * Ops whose definitions load later, with the plan or the model that dispatches them (the explain
+ * ops: src/kernels/explain_ops.ts; some families' ops: src/kernels/family_ops.ts), by name: a
+ * variant forced for one is checked once it is registered.
  */
-export const DEFERRED_OPS: readonly string[] = ['attention_explain', 'attention_probs'];
+export const DEFERRED_OPS: readonly string[] = ['attention_explain', 'attention_probs', 'attention_pool'];
 const registered: OpDefinition[] = [];
 
 /** Registers ops that load later (DEFERRED_OPS), once; called by the module that dispatches them. */
@@ -38,7 +40,7 @@ export function opDefinition(name: string): OpDefinition | undefined {
 }
 
 type Op = (typeof OPS)[number];
-type DeferredOp = (typeof EXPLAIN_OPS)[number];
+type DeferredOp = (typeof EXPLAIN_OPS)[number] | (typeof FAMILY_OPS)[number];
 type VariantsOf<D> = D extends OpDefinition<infer _S, infer V, infer _N> ? V : never;
 
 /** Variant tables by op name: `KERNEL_VARIANTS.matmul.tiled_32x64.summary`. */

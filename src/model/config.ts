@@ -3,6 +3,7 @@ import { oneLine, preview } from './json_preview.js';
 import type { Pooling } from '../kernels/pool/op.js';
 import { GELU } from '../kernels/gelu/definition.js';
 import { QUICK_GELU } from '../kernels/quick_gelu/definition.js';
+import { GELU_TANH } from '../kernels/gelu_tanh/definition.js';
 
 /**
  * The activations an MLP can name (`hidden_act`), each described once in its kernels folder (its
@@ -10,11 +11,11 @@ import { QUICK_GELU } from '../kernels/quick_gelu/definition.js';
  * the one list of activations: the kernel tests and the benchmark take them from here (allOps in
  * src/model/ops.ts), so a new one is its folder plus one entry here.
  */
-export const MLP_ACTIVATIONS = { gelu: GELU, quick_gelu: QUICK_GELU } as const;
+export const MLP_ACTIVATIONS = { gelu: GELU, quick_gelu: QUICK_GELU, gelu_tanh: GELU_TANH } as const;
 export type MlpActivation = keyof typeof MLP_ACTIVATIONS;
 
 /** How a model pools its tokens (see ViTConfig.pooling). */
-export type ModelPooling = Pooling | 'cls+mean';
+export type ModelPooling = Pooling | 'cls+mean' | 'map';
 
 /** A ViT's shape. Field names follow the weight file's `webvit.config` (docs/weights-format.md). */
 export interface ViTConfig {
@@ -32,7 +33,9 @@ export interface ViTConfig {
   /**
    * "cls": the class (and distillation) token after the final layernorm; "mean": the patch tokens'
    * mean; "cls+mean" (DINOv2's classifiers): the final-norm class token is the features (the
-   * embedding), and the head reads it and the mean of the final-norm patch tokens side by side.
+   * embedding), and the head reads it and the mean of the final-norm patch tokens side by side;
+   * "map" (SigLIP): an attention-pooling head over every final-norm token (a learned query per
+   * head, then an output projection and a residual MLP: src/model/graph.ts) gives the features.
    */
   pooling: ModelPooling;
   /** A class token precedes the patches (default true; some timm models have none). */
@@ -47,7 +50,8 @@ export interface ViTConfig {
   fc_norm: boolean;
   /**
    * The MLP's activation after fc1: "gelu" (the exact erf GELU; what an absent field means) or
-   * "quick_gelu" (x·sigmoid(1.702·x), CLIP image towers).
+   * "quick_gelu" (x·sigmoid(1.702·x), CLIP image towers) or "gelu_tanh" (GELU's tanh
+   * approximation, SigLIP; HF "gelu_pytorch_tanh").
    */
   hidden_act?: MlpActivation;
   /**
@@ -71,7 +75,7 @@ export interface ViTConfig {
 }
 
 /** The model families a weight file may name (docs/families.md). */
-export const MODEL_FAMILIES = ['vit', 'clip', 'dinov2'] as const;
+export const MODEL_FAMILIES = ['vit', 'clip', 'dinov2', 'siglip'] as const;
 export type ModelFamily = (typeof MODEL_FAMILIES)[number];
 
 /** Quantities every part of the engine derives from a config, computed in one place. */
@@ -225,7 +229,7 @@ export function parseConfig(raw: unknown, source: string): ViTConfig {
     bools[f] = v as boolean;
   }
   const pooling = o.pooling ?? 'cls';
-  if (pooling !== 'cls' && pooling !== 'mean' && pooling !== 'cls+mean') bad(`field pooling must be "cls", "mean" or "cls+mean", got ${preview(pooling)}`);
+  if (pooling !== 'cls' && pooling !== 'mean' && pooling !== 'cls+mean' && pooling !== 'map') bad(`field pooling must be "cls", "mean", "cls+mean" or "map", got ${preview(pooling)}`);
   const act = o.hidden_act;
   if (act !== undefined && (typeof act !== 'string' || !Object.hasOwn(MLP_ACTIVATIONS, act))) {
     bad(`field hidden_act must be ${Object.keys(MLP_ACTIVATIONS).map((a) => `"${a}"`).join(' or ')} (or absent: "gelu"), got ${preview(act)}`);
@@ -249,8 +253,9 @@ export function parseConfig(raw: unknown, source: string): ViTConfig {
   const c = { ...(o as object), ...bools, pooling } as ViTConfig;
   if (c.register_tokens && (!c.class_token || c.distilled)) bad('does not add up: register_tokens go after a class token, and not with a distillation token');
   if (c.distilled && !c.class_token) bad(`does not add up: distilled is true but class_token is false (a distillation token follows the class token)`);
-  if (c.pooling !== 'mean' && !c.class_token) bad(`does not add up: pooling is "${c.pooling}" but class_token is false; use pooling "mean"`);
+  if ((c.pooling === 'cls' || c.pooling === 'cls+mean') && !c.class_token) bad(`does not add up: pooling is "${c.pooling}" but class_token is false; use pooling "mean"`);
   if (c.pooling === 'cls+mean' && (c.distilled || c.fc_norm || c.projection_size)) bad('does not add up: pooling "cls+mean" (DINOv2) goes with one class token, no fc_norm and no projection');
+  if (c.pooling === 'map' && (c.distilled || c.fc_norm || c.projection_size)) bad('does not add up: pooling "map" (SigLIP\'s attention-pooling head) goes with no distillation token, no fc_norm and no projection');
   if (c.hidden_size % c.num_heads !== 0) {
     bad(`does not add up: hidden_size ${c.hidden_size} is not divisible by num_heads ${c.num_heads} (head size would be ${(c.hidden_size / c.num_heads).toFixed(2)})`);
   }

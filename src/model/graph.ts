@@ -6,7 +6,9 @@ import { patchEmbed } from '../kernels/patch_embed/op.js';
 import { pool } from '../kernels/pool/op.js';
 import { finiteCheck, finiteCheckChunks } from '../kernels/finite_check/op.js';
 import { MLP_ACTIVATIONS, shapeOf, type ViTConfig } from './config.js';
-import { applyKernels, type GraphKernels } from '../kernels/registry.js';
+import { applyKernels, opDefinition, registerOps, type GraphKernels } from '../kernels/registry.js';
+import type { BufferSlice } from '../kernels/kernel.js';
+import { chunkMissing, WebvitError } from '../errors.js';
 
 export interface GraphOptions {
   batch: number;
@@ -18,6 +20,23 @@ export interface GraphOptions {
   maxWorkgroupStorage: number;
   /** Start with finite_check on the input (default true; the explain plan checks on the CPU instead). */
   checkInput?: boolean;
+  /**
+   * Only the weights the graph reads are wanted (declaredWeights): a family op that has not been
+   * loaded (loadGraphOps) is left out rather than refused.
+   */
+  declareOnly?: boolean;
+}
+
+/** The ops of src/kernels/family_ops.ts a config's graph dispatches. */
+const familyOps = (c: ViTConfig): string[] => (c.pooling === 'map' ? ['attention_pool'] : []);
+
+/**
+ * Loads and registers the family ops (src/kernels/family_ops.ts) that `c`'s graph dispatches,
+ * before buildGraph makes a runnable graph of it. In the browser bundle they come with the
+ * on-demand chunk (src/on_demand.ts), fetched only for models that need them.
+ */
+export async function loadGraphOps(c: ViTConfig): Promise<void> {
+  if (familyOps(c).some((name) => !opDefinition(name))) registerOps((await import('../on_demand.js').catch((e: unknown) => Promise.reject(chunkMissing(e)))).FAMILY_OPS);
 }
 
 export interface ViTGraph {
@@ -54,6 +73,9 @@ export type WeightSource = (name: string, shape: readonly number[], matrix: bool
  *   projection_size: features = pooled·Wproj  [B, projection_size] (no bias; CLIP's visual_projection)
  *   cls+mean: features = LN(x)[:, 0]  [B, D]; m = mean_t≥P LN(x)  (DINOv2)
  *             logits = features·Whead + m·Whead_mean + b
+ *   map:  xn = LN(x); kv = xn·Wkv + b         [B·T, 2D]  (SigLIP's attention-pooling head)
+ *         a = attention_pool(q, kv)·Wo + bo   [B, D]     (q: the probe's query, one per head)
+ *         features = a + fc2(act(fc1(LN_pool(a))))
  *   logits = features·Whead + b      [B, classes]
  */
 export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions): ViTGraph {
@@ -126,7 +148,25 @@ export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions):
   const norm = { gamma: vec('norm.weight', [D]), beta: vec('norm.bias', [D]) };
   /** cls+mean: the mean of the final-norm patch tokens, which the head reads beside the features. */
   let patchMean: TensorRef | undefined;
-  if (c.pooling === 'cls+mean') {
+  if (c.pooling === 'map') {
+    // SigLIP: every token normalised; one learned query per head attends over them, then a residual MLP.
+    const xn = t('norm.out', M * D);
+    d.push(layerNorm({ label: 'norm', rows: M, D, eps, x, ...norm, out: xn }));
+    const kv = t('pool.kv.out', M * 2 * D);
+    d.push(linear({ label: 'pool.kv', M, K: D, N: 2 * D, a: xn, w: mat('pool.kv.weight', [D, 2 * D]), wHalf: half('pool.kv.weight'), bias: vec('pool.kv.bias', [2 * D]), out: kv, epilogue: 'none' }));
+    const po = t('pool.attn.out', B * D);
+    const q = vec('pool.query', [D]);
+    const def = opDefinition('attention_pool');
+    if (def) d.push(def.dispatch({ batch: B, T, heads: c.num_heads, headDim: s.headDim }, def.defaultVariant, { q, kv, out: po } as unknown as Record<string, BufferSlice>, { label: 'pool.attn', maxWorkgroupStorage: o.maxWorkgroupStorage }));
+    else if (!o.declareOnly) throw new WebvitError('BAD_ARGUMENT', 'buildGraph: this model\'s attention-pooling head needs its op loaded first: await loadGraphOps(config)');
+    const a = t('pool.proj.out', B * D);
+    d.push(linear({ label: 'pool.proj', M: B, K: D, N: D, a: po, w: mat('pool.proj.weight', [D, D]), wHalf: half('pool.proj.weight'), bias: vec('pool.proj.bias', [D]), out: a, epilogue: 'none' }));
+    const h = t('pool.norm.out', B * D);
+    d.push(layerNorm({ label: 'pool.norm', rows: B, D, eps, x: a, gamma: vec('pool.norm.weight', [D]), beta: vec('pool.norm.bias', [D]), out: h }));
+    const u = t('pool.mlp.hidden', B * F);
+    d.push(linear({ label: 'pool.mlp.fc1', M: B, K: D, N: F, a: h, w: mat('pool.mlp.fc1.weight', [D, F]), wHalf: half('pool.mlp.fc1.weight'), bias: vec('pool.mlp.fc1.bias', [F]), out: u, epilogue: act }));
+    d.push(linear({ label: 'pool.mlp.fc2', M: B, K: F, N: D, a: u, w: mat('pool.mlp.fc2.weight', [F, D]), wHalf: half('pool.mlp.fc2.weight'), bias: vec('pool.mlp.fc2.bias', [D]), residual: a, out: pooled, epilogue: 'residual' }));
+  } else if (c.pooling === 'cls+mean') {
     // DINOv2: every token normalised; the class row is the features, the patch rows' mean goes to the head.
     const xn = t('norm.out', M * D);
     d.push(layerNorm({ label: 'norm', rows: M, D, eps, x, ...norm, out: xn }));

@@ -1,5 +1,6 @@
 import { elementwiseChecks } from '../kernels/activation.js';
 import { ATTENTION_CHECKS } from '../kernels/attention/checks.js';
+import { ATTENTION_POOL_CHECKS } from '../kernels/attention_pool/checks.js';
 import { ATTENTION_EXPLAIN_CHECKS } from '../kernels/attention_explain/checks.js';
 import { ATTENTION_PROBS_CHECKS } from '../kernels/attention_probs/checks.js';
 import type { CheckedOp, OpChecks, OpDefinition } from '../kernels/definition.js';
@@ -10,10 +11,11 @@ import { PATCH_EMBED_CHECKS } from '../kernels/patch_embed/checks.js';
 import { POOL_CHECKS } from '../kernels/pool/checks.js';
 import { OPS } from '../kernels/registry.js';
 import { EXPLAIN_OPS } from '../kernels/explain_ops.js';
+import { FAMILY_OPS } from '../kernels/family_ops.js';
 import { TOPK_CHECKS } from '../kernels/topk/checks.js';
 import { MLP_ACTIVATIONS } from './config.js';
 
-type Op = (typeof OPS)[number] | (typeof EXPLAIN_OPS)[number];
+type Op = (typeof OPS)[number] | (typeof EXPLAIN_OPS)[number] | (typeof FAMILY_OPS)[number];
 
 /**
  * The checks of every registered op (src/kernels/<op>/checks.ts), by name: a new op in OPS fails
@@ -28,6 +30,7 @@ const CHECKS: { [D in Op as D['name']]: D extends OpDefinition<infer S, infer V>
   pool: POOL_CHECKS,
   topk: TOPK_CHECKS,
   finite_check: FINITE_CHECK_CHECKS,
+  attention_pool: ATTENTION_POOL_CHECKS,
   attention_explain: ATTENTION_EXPLAIN_CHECKS,
   attention_probs: ATTENTION_PROBS_CHECKS,
 };
@@ -39,7 +42,7 @@ const CHECKS: { [D in Op as D['name']]: D extends OpDefinition<infer S, infer V>
  */
 export function allOps(): readonly CheckedOp[] {
   return [
-    ...([...OPS, ...EXPLAIN_OPS] as readonly OpDefinition[]).map((d) => ({ ...d, ...(CHECKS as Record<string, OpChecks>)[d.name] })),
+    ...([...OPS, ...EXPLAIN_OPS, ...FAMILY_OPS] as readonly OpDefinition[]).map((d) => ({ ...d, ...(CHECKS as Record<string, OpChecks>)[d.name] })),
     ...Object.values(MLP_ACTIVATIONS).map((d) => ({ ...d, ...elementwiseChecks(d.activation) }) as CheckedOp),
   ];
 }

@@ -22,5 +22,7 @@ export function flopsPerImage(c: ViTConfig): { total: number; parts: Record<stri
   };
   if (c.projection_size) parts.projection = 2 * s.pooledSize * c.projection_size;
   if (c.pooling === 'cls+mean') parts.head *= 2; // the head reads the class token and the patch mean
+  // SigLIP's attention-pooling head: keys and values of every token, one query per head, projection, MLP.
+  if (c.pooling === 'map') parts.pool_head = 2 * T * D * 2 * D + 4 * T * D + 2 * D * D + 2 * 2 * D * c.mlp_size;
   return { total: Object.values(parts).reduce((a, b) => a + b, 0), parts };
 }

@@ -6,7 +6,7 @@ import { pipelineCacheFor } from '../runtime/pipelines.js';
 import { BufferOwner, bytesOf, upload } from '../runtime/buffers.js';
 import { Plan, tensorLifetimes, type InputWriter, type PlanProfile } from '../runtime/plan.js';
 import { shapeOf, type ViTConfig } from './config.js';
-import { buildGraph } from './graph.js';
+import { buildGraph, loadGraphOps } from './graph.js';
 import { checkForcedKernels, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
 import { localStorageTuneStore, memoryTuneStore, tuneKernels, type TuneStore } from '../runtime/tuning.js';
 import { declaredWeights, expectedTensors, readWeights, type LoadedWeights } from './weights.js';
@@ -167,6 +167,7 @@ export class ViTModel {
     const batch = options.batch ?? 1;
     checkBatch(batch, label);
     checkDeviceFits(device, w.config, batch, label);
+    await loadGraphOps(w.config);
     // A forced variant this device or one of the model's problems cannot run is refused up front.
     const precision = options.precision ?? 'f32';
     if (precision !== 'f32' && precision !== 'f16') throw new WebvitError('BAD_ARGUMENT', `${label}: precision must be 'f32' or 'f16', got ${JSON.stringify(precision)}`);
@@ -406,7 +407,7 @@ export class ViTModel {
     if (bad >= 0) throw this.nonFiniteInput(this.locate(pixels, bad), batch);
     const per = pixels.length / batch;
     this.checkLargest(Array.from({ length: batch }, (_, i) => maxAbs(pixels.subarray(i * per, (i + 1) * per))), batch);
-    this.explainer ??= import('./explain.js').then(
+    this.explainer ??= import('../on_demand.js').then(
       ({ Explainer }) =>
         new Explainer({
           device: this.device, config: this.config, label: this.label, halfWeights: this.halfWeights, onProgress: this.onProgress,

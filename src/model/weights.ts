@@ -31,7 +31,7 @@ export function declaredWeights(c: ViTConfig): Map<string, WeightDeclaration> {
       if (!seen) m.set(name, { shape: [...shape], matrix });
       return placeholder;
     },
-    { batch: 1, maxWorkgroupStorage: 16384, checkInput: false },
+    { batch: 1, maxWorkgroupStorage: 16384, checkInput: false, declareOnly: true },
   );
   return m;
 }

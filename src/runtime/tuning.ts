@@ -166,8 +166,8 @@ export async function tuneKernels(device: GPUDevice, nodes: readonly TuneNode[],
   const report = options.onProgress;
   for (const [i, p] of toTune.entries()) {
     report?.({ stage: 'tune', done: i, total: toTune.length, detail: i > 0 ? toTune[i - 1].what : undefined });
-    // The timing harness is imported here: a page that never tunes does not load it.
-    const { pickFastest } = await import('./tune_timing.js').catch((e: unknown) => Promise.reject(chunkMissing(e)));
+    // The timing harness is imported here: a page that never tunes does not load it (src/on_demand.ts).
+    const { pickFastest } = await import('../on_demand.js').catch((e: unknown) => Promise.reject(chunkMissing(e)));
     const r = await pickFastest(device, p.def, p.tuning, p.usable, p.problem, options.time ?? measured);
     quietly(() => store!.set(p.key, r.choice));
     chosen[p.what] = r.choice;

@@ -33,8 +33,8 @@ export async function createImageClassifier(options: ClassifierOptions): Promise
       // or reused while the worker's code loads.
       const m = options.model;
       if (m instanceof ArrayBuffer || ArrayBuffer.isView(m)) options = { ...options, model: copyBytes(m) };
-      // Imported when a classifier runs in a worker: a page that classifies on its thread does not load it.
-      const { WorkerClassifier } = await import('./worker_client.js').catch((e: unknown) => Promise.reject(chunkMissing(e)));
+      // Imported when a classifier runs in a worker: a page that classifies on its thread does not load it (src/on_demand.ts).
+      const { WorkerClassifier } = await import('../on_demand.js').catch((e: unknown) => Promise.reject(chunkMissing(e)));
       return await WorkerClassifier.create(options);
     }
     return await Engine.create(options);

@@ -7,6 +7,7 @@ import { layerNormRef } from '../../src/kernels/layernorm/reference.js';
 import { linearRef } from '../../src/kernels/matmul/reference.js';
 import { attentionRef } from '../../src/kernels/attention/reference.js';
 import { poolRef } from '../../src/kernels/pool/reference.js';
+import { attentionPoolRef } from '../../src/kernels/attention_pool/reference.js';
 import { randn, rng } from '../../src/kernels/sample.js';
 
 /**
@@ -58,7 +59,16 @@ export function vitForwardRef(w: LoadedWeights, input: ArrayLike<number>, B: num
   const beta = t('norm.bias');
   let features: Float64Array;
   let patchMean: Float64Array | undefined;
-  if (c.pooling === 'cls+mean') {
+  if (c.pooling === 'map') {
+    // SigLIP's attention-pooling head: the query per head over every final-norm token, then a residual MLP.
+    const xn = layerNormRef(x, gamma, beta, M, D, eps);
+    const kv = linearRef(xn, t('pool.kv.weight'), t('pool.kv.bias'), undefined, M, D, 2 * D, 'none');
+    const o = attentionPoolRef(t('pool.query'), kv, B, T, c.num_heads, s.headDim);
+    const a = linearRef(o, t('pool.proj.weight'), t('pool.proj.bias'), undefined, B, D, D, 'none');
+    const h = layerNormRef(a, t('pool.norm.weight'), t('pool.norm.bias'), B, D, eps);
+    const u = linearRef(h, t('pool.mlp.fc1.weight'), t('pool.mlp.fc1.bias'), undefined, B, D, c.mlp_size, act);
+    features = linearRef(u, t('pool.mlp.fc2.weight'), t('pool.mlp.fc2.bias'), a, B, c.mlp_size, D, 'residual');
+  } else if (c.pooling === 'cls+mean') {
     const xn = layerNormRef(x, gamma, beta, M, D, eps);
     features = poolRef(xn, 'cls', B, T, D, Pc);
     patchMean = poolRef(xn, 'mean', B, T, D, P);
@@ -98,8 +108,8 @@ export const configArb: fc.Arbitrary<ViTConfig> = fc
     classes: fc.oneof(fc.constantFrom(0, 1, 2, 3, 7, 10), fc.integer({ min: 1, max: 50 })),
     eps: fc.constantFrom(1e-6, 1e-5, 1e-12),
     qkvBias: fc.boolean(),
-    tokens: fc.constantFrom('cls', 'cls', 'cls+dist', 'mean+cls', 'mean', 'mean+fc_norm', 'mean+cls+fc_norm', 'cls+mean'),
-    act: fc.constantFrom<('gelu' | 'quick_gelu' | undefined)>(undefined, 'gelu', 'quick_gelu'),
+    tokens: fc.constantFrom('cls', 'cls', 'cls+dist', 'mean+cls', 'mean', 'mean+fc_norm', 'mean+cls+fc_norm', 'cls+mean', 'map', 'map+cls'),
+    act: fc.constantFrom<('gelu' | 'quick_gelu' | 'gelu_tanh' | undefined)>(undefined, 'gelu', 'quick_gelu', 'gelu_tanh'),
     // CLIP's pieces: a layernorm before the blocks, a projection of the pooled features (0: none).
     preNorm: fc.constantFrom<boolean | undefined>(undefined, undefined, false, true),
     // DINOv2's register tokens after the class token (0 or absent: none).
@@ -108,7 +118,7 @@ export const configArb: fc.Arbitrary<ViTConfig> = fc
   })
   .map((g) => {
     const D = g.heads * g.headDim;
-    const cls = g.tokens !== 'mean' && g.tokens !== 'mean+fc_norm';
+    const cls = g.tokens !== 'mean' && g.tokens !== 'mean+fc_norm' && g.tokens !== 'map';
     const raw = {
       image_size: g.grid * g.patch,
       patch_size: g.patch,
@@ -120,7 +130,7 @@ export const configArb: fc.Arbitrary<ViTConfig> = fc
       num_classes: g.classes,
       layer_norm_eps: g.eps,
       qkv_bias: g.qkvBias,
-      pooling: g.tokens === 'cls+mean' ? 'cls+mean' : g.tokens.startsWith('mean') ? 'mean' : 'cls',
+      pooling: g.tokens === 'cls+mean' ? 'cls+mean' : g.tokens.startsWith('map') ? 'map' : g.tokens.startsWith('mean') ? 'mean' : 'cls',
       class_token: cls,
       distilled: g.tokens === 'cls+dist',
       fc_norm: g.tokens.endsWith('fc_norm'),
@@ -128,7 +138,7 @@ export const configArb: fc.Arbitrary<ViTConfig> = fc
       ...(g.preNorm !== undefined ? { pre_norm: g.preNorm } : {}),
       ...(g.registers !== undefined && cls && g.tokens !== 'cls+dist' ? { register_tokens: g.registers } : {}),
       // DINOv2's cls+mean head takes no projection (parseConfig refuses the pair).
-      ...(g.projection !== undefined && g.tokens !== 'cls+mean' ? { projection_size: g.projection } : {}),
+      ...(g.projection !== undefined && g.tokens !== 'cls+mean' && !g.tokens.startsWith('map') ? { projection_size: g.projection } : {}),
     };
     return parseConfig(raw, 'generated');
   });
