@@ -1,4 +1,5 @@
-import type { Binding, Dispatch, TensorRef } from '../kernels/kernel.js';
+import type { Binding, BufferSlice, Dispatch, TensorRef } from '../kernels/kernel.js';
+import { readback } from '../runtime/buffers.js';
 import { attentionExplain, ATTENTION_EXPLAIN_VARIANTS, type AttentionExplainVariant } from '../kernels/attention_explain/op.js';
 import { attentionProbs } from '../kernels/attention_probs/op.js';
 import type { AttentionShape } from '../kernels/attention/op.js';
@@ -99,6 +100,8 @@ export function explainDispatches(c: ViTConfig, batch: number, dispatches: reado
 export class Explainer {
   private plan: { batch: number; plan: Promise<{ plan: Plan; logits?: string }> } | undefined;
   private disposed = false;
+  /** map pooling: the attention-pooling probe's query, read back on the first explain. */
+  private query: Promise<Float32Array> | undefined;
 
   constructor(private readonly host: ExplainHost) {}
 
@@ -113,7 +116,16 @@ export class Explainer {
     explainLimits(c, batch, this.host.device.limits, this.host.label);
     const { plan, logits } = await this.planFor(batch);
     const out = await plan.run({ image: pixels });
-    return explanation(c, batch, out, logits, layer, this.host.label);
+    // An attention-pooling head (SigLIP): the rollout starts from its probe's attention, computed
+    // here from the keys the plan read back and the probe's query (one vector, read once).
+    let probe: Float32Array[] | undefined;
+    if (c.pooling === 'map') {
+      const q = this.host.weight('pool.query') as BufferSlice;
+      this.query ??= readback(this.host.device, q.buffer, q.offset ?? 0, 4 * c.hidden_size).then((b) => new Float32Array(b));
+      const query = await this.query;
+      probe = Array.from({ length: batch }, (_, b) => probeAttention(query, out['pool.kv.out'], b, shapeOf(c).tokens, c.num_heads));
+    }
+    return explanation(c, batch, out, logits, layer, this.host.label, probe);
   }
 
   private planFor(batch: number): Promise<{ plan: Plan; logits?: string }> {
@@ -134,7 +146,7 @@ export class Explainer {
       // explain() scans its input's copy on the CPU before the run: no GPU input check.
       const graph = buildGraph(h.config, (name) => h.weight(name), { batch, maxWorkgroupStorage: limits.maxComputeWorkgroupStorageSize, kernels, halfWeights: h.halfWeights, checkInput: false });
       const e = explainDispatches(h.config, batch, graph.dispatches, limits.maxComputeWorkgroupStorageSize, limits.maxComputeWorkgroupsPerDimension);
-      const outputs = [...e.outputs, ...(graph.logits ? [graph.logits.tensor] : [])];
+      const outputs = [...e.outputs, ...(graph.logits ? [graph.logits.tensor] : []), ...(h.config.pooling === 'map' ? ['pool.kv.out'] : [])];
       // Variants forced for the explain ops (LoadOptions.kernels.attention_probs) apply here; the
       // forward graph's dispatches already run their chosen variants and stay as they are.
       const dispatches = applyKernels(e.dispatches, kernels);
@@ -156,28 +168,56 @@ export class Explainer {
 }
 
 /** Turns the explain plan's outputs into the explanation (CPU, float64 where it sums). */
-function explanation(c: ViTConfig, batch: number, out: Record<string, Float32Array>, logitsName: string | undefined, layer: number | undefined, label: string): AttentionExplanation {
+function explanation(c: ViTConfig, batch: number, out: Record<string, Float32Array>, logitsName: string | undefined, layer: number | undefined, label: string, probe?: Float32Array[]): AttentionExplanation {
   const s = shapeOf(c);
   const L = c.num_layers;
   const H = c.num_heads;
   const N = s.grid * s.grid;
   const T = s.tokens;
   const P = s.prefixTokens;
-  const pooling = c.pooling === 'mean' ? 'mean' : 'cls'; // cls+mean (DINOv2): its embedding is the class token
+  // cls+mean (DINOv2): its embedding is the class token; map (SigLIP): the probe's attention starts the rollout.
+  const pooling = c.pooling === 'mean' ? 'mean' : c.pooling === 'map' ? 'map' : 'cls';
   const distance: Float32Array[] = [];
   const attention: Float32Array[] = [];
   for (let l = 0; l < L; l++) {
     distance.push(meanDistance(out[distanceTensor(l)], batch, H, N));
     attention.push(out[probsTensor(l)]);
   }
-  const rollout = Array.from({ length: batch }, (_, b) => rolloutRow(attention, b, T, P, pooling, layer));
+  const rollout = Array.from({ length: batch }, (_, b) => rolloutRow(attention, b, T, P, probe?.[b] ?? (pooling as 'cls' | 'mean'), layer));
   const bad = [...distance, ...rollout].findIndex((a) => a.some((v) => !Number.isFinite(v)));
   if (bad >= 0) {
     throw new WebvitError('BAD_WEIGHTS', `${label}: explain produced non-finite attention values (NaN or ±Inf) although the input is finite: the model's weights overflow float32. Check the weight file; convert it again from the original checkpoint.`);
   }
-  const rowWord = pooling === 'cls' ? 'from the class token' : 'mean over patch queries (mean-pooled model)';
-  const source = layer === undefined ? (pooling === 'cls' ? 'rollout from the class token' : 'rollout, mean over patch queries (mean-pooled model)') : `layer ${layer} attention (head-averaged, raw), ${rowWord}`;
-  return { batch, layers: L, heads: H, grid: s.grid, patchSize: c.patch_size, prefix: P, pooling, distance, rollout, attention, source, logits: logitsName ? out[logitsName] : new Float32Array(0) };
+  const rowWord = pooling === 'cls' ? 'from the class token' : pooling === 'map' ? "from the attention-pooling probe's attention (head-averaged)" : 'mean over patch queries (mean-pooled model)';
+  const source = layer === undefined ? (pooling === 'mean' ? 'rollout, mean over patch queries (mean-pooled model)' : `rollout ${rowWord}`) : `layer ${layer} attention (head-averaged, raw), ${rowWord}`;
+  return { batch, layers: L, heads: H, grid: s.grid, patchSize: c.patch_size, prefix: P, pooling, ...(probe ? { probe } : {}), distance, rollout, attention, source, logits: logitsName ? out[logitsName] : new Float32Array(0) };
+}
+
+/**
+ * Image b's attention-pooling probe over its T tokens, averaged over the H heads, in float64:
+ * mean_h softmax_t(q_h · k[b, t, h] / √Dh), from the query q [D] and kv [B, T, 2, H, Dh] (the
+ * keys and values the graph's pool.kv matmul wrote). What the head's attention_pool kernel weighs
+ * the values by, averaged as the layers' Ā are.
+ */
+export function probeAttention(q: Float32Array, kv: Float32Array, b: number, T: number, H: number): Float32Array {
+  const D = q.length;
+  const Dh = D / H;
+  const row = new Float64Array(T);
+  const s = new Float64Array(T);
+  for (let h = 0; h < H; h++) {
+    let max = -Infinity;
+    for (let t = 0; t < T; t++) {
+      const ko = (b * T + t) * 2 * D + h * Dh;
+      let d = 0;
+      for (let c = 0; c < Dh; c++) d += q[h * Dh + c] * kv[ko + c];
+      s[t] = d / Math.sqrt(Dh);
+      if (s[t] > max) max = s[t];
+    }
+    let sum = 0;
+    for (let t = 0; t < T; t++) sum += (s[t] = Math.exp(s[t] - max));
+    for (let t = 0; t < T; t++) row[t] += s[t] / sum / H;
+  }
+  return Float32Array.from(row);
 }
 
 /** dist [B, H, N] (per patch query) -> [B·H]: the mean over the N patch queries, summed in float64. */

@@ -22,7 +22,10 @@ export interface AttentionExplanation {
   patchSize: number;
   /** Class/distillation tokens before the patches. */
   prefix: number;
-  pooling: 'cls' | 'mean';
+  /** Where the rollout starts: the class token, the mean of the patch queries, or (map: SigLIP) the attention-pooling probe's attention (`probe`). */
+  pooling: 'cls' | 'mean' | 'map';
+  /** map only: [batch][tokens] the probe's attention over the final tokens, head-averaged (float64 sums). */
+  probe?: Float32Array[];
   /** [layers][batch·heads]: mean attention distance in pixels per image and head. */
   distance: Float32Array[];
   /** [batch][grid·grid]: the rollout (or the chosen layer's attention) row, raw (not scaled to max 1), patch columns only. */

@@ -3,14 +3,16 @@
 
 /**
  * One image's map, [N] patch columns, in float64: the starting row v (e_0 for 'cls'; the mean of
- * the patch rows e_P..e_{T−1} for 'mean'), then
+ * the patch rows e_P..e_{T−1} for 'mean'; for an attention-pooling head, its probe's attention
+ * over the tokens, head-averaged: `start`), then
  * - rollout (layer undefined): v ← v·R_l for l = L−1 down to 0, R_l = norm_rows(0.5·Ā[l] + 0.5·I),
  *   which is row v of R_{L−1}·…·R_0 without forming the product;
  * - one layer: v·Ā[layer] (raw attention, no identity).
  */
-export function rolloutRow(attention: readonly Float32Array[], b: number, T: number, P: number, pooling: 'cls' | 'mean', layer?: number): Float32Array {
+export function rolloutRow(attention: readonly Float32Array[], b: number, T: number, P: number, pooling: 'cls' | 'mean' | ArrayLike<number>, layer?: number): Float32Array {
   let v = new Float64Array(T);
-  if (pooling === 'cls') v[0] = 1;
+  if (typeof pooling !== 'string') v.set(pooling);
+  else if (pooling === 'cls') v[0] = 1;
   else for (let i = P; i < T; i++) v[i] = 1 / (T - P);
   const layers = layer === undefined ? attention.map((_, l) => l).reverse() : [layer];
   for (const l of layers) {

@@ -220,7 +220,7 @@ export class Engine implements ImageClassifier {
           return {
             grid: e.grid,
             rollout: e.rollout[0],
-            layers: Array.from({ length: e.layers }, (_, l) => rolloutRow(e.attention, 0, T, e.prefix, e.pooling, l)),
+            layers: Array.from({ length: e.layers }, (_, l) => rolloutRow(e.attention, 0, T, e.prefix, e.probe?.[0] ?? (e.pooling as 'cls'), l)),
             distance: e.distance.map((d) => d.slice(0, e.heads)),
             source: e.source,
             imageSize: c.image_size,

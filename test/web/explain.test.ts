@@ -53,7 +53,7 @@ describe('ImageClassifier.explain', () => {
       expect(rel(got.rollout, want.rollout[0])).toBeLessThanOrEqual(TOL);
       const T = want.prefix + want.grid * want.grid;
       expect(got.layers.length).toBe(want.layers);
-      for (let l = 0; l < want.layers; l++) expect(rel(got.layers[l], rolloutRow(want.attention, 0, T, want.prefix, want.pooling, l)), `layer ${l}`).toBeLessThanOrEqual(TOL);
+      for (let l = 0; l < want.layers; l++) expect(rel(got.layers[l], rolloutRow(want.attention, 0, T, want.prefix, want.probe?.[0] ?? (want.pooling as "cls"), l)), `layer ${l}`).toBeLessThanOrEqual(TOL);
       expect(got.distance.map((x) => x.length)).toEqual(want.distance.map(() => want.heads));
       for (let l = 0; l < want.layers; l++) expect(rel(got.distance[l], want.distance[l].subarray(0, want.heads)), `distance ${l}`).toBeLessThanOrEqual(TOL);
       expect(got.source).toBe(want.source);

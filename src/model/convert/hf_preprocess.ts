@@ -19,13 +19,14 @@ import type { ViTConfig } from '../config.js';
  * - ViTImageProcessor: resize to size {height, width} (aspect not kept), no crop;
  * - DeiTImageProcessor, BeitImageProcessor: resize to {height, width}, then centre crop crop_size;
  * - CLIPImageProcessor: resize the shortest edge (or to {height, width}), then centre crop;
+ * - SiglipImageProcessor: resize to {height, width}, no crop (bicubic, mean and std 0.5);
  * - ConvNextImageProcessor: shortest_edge < 384: the shorter side to int(shortest_edge / crop_pct),
  *   then centre crop shortest_edge; ≥ 384: resize to shortest_edge × shortest_edge.
  * `…FeatureExtractor` (older name) and `…ImageProcessorFast` map to the same steps; HF's fast
  * variants resize with torchvision on tensors, which can differ from PIL by an 8-bit level.
  */
 
-type Family = 'vit' | 'deit' | 'beit' | 'clip' | 'convnext' | 'bit';
+type Family = 'vit' | 'deit' | 'beit' | 'clip' | 'convnext' | 'bit' | 'siglip';
 
 /** image_utils.py's constants. */
 const IMAGENET_STANDARD = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
@@ -67,6 +68,8 @@ const SPECS: Record<string, ProcessorSpec> = {
   // DINOv2's processor: CLIP's steps (shorter side, centre crop); its defaults are OpenAI CLIP's
   // mean/std, which DINOv2's files override with ImageNet's.
   BitImageProcessor: { family: 'bit', extra: ['do_center_crop', 'crop_size', 'do_convert_rgb'], size: { shortest_edge: 224 }, intSizeSquare: false, resample: 3, centerCrop: true, norm: OPENAI_CLIP },
+  // SigLIP's processor: ViT's steps (resize to {height, width}, no crop), bicubic, mean and std 0.5.
+  SiglipImageProcessor: { family: 'siglip', extra: ['do_convert_rgb'], size: { height: 224, width: 224 }, intSizeSquare: false, resample: 3, norm: IMAGENET_STANDARD },
   ConvNextImageProcessor: { family: 'convnext', extra: ['crop_pct'], size: { shortest_edge: 384 }, intSizeSquare: false, resample: 3, norm: IMAGENET_STANDARD },
 };
 

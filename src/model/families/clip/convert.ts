@@ -37,7 +37,8 @@ import {
  *                                         CLIPModel.get_image_features returns it (not normalised)
  */
 export function detectClip(names: string[]): boolean {
-  return names.some((n) => /^vision_model\.(embeddings\.class_embedding|pre_layrnorm\.weight|encoder\.layers\.\d+\.self_attn\.)/.test(n));
+  // The class embedding and the pre-layernorm are CLIP's own: SigLIP's tower has the same encoder names without them.
+  return names.some((n) => /^vision_model\.(embeddings\.class_embedding|pre_layrnorm\.weight)$/.test(n));
 }
 
 /** CLIPVisionConfig's defaults (transformers' configuration_clip.py), for fields a config.json leaves out. */
@@ -52,7 +53,7 @@ export function convertClip(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const notes: string[] = [];
   const names = [...ckpt.tensors.keys()];
   // --layout clip on another model's tensors: say so, not what this reader would expect of them.
-  if (!detectClip(names)) fail(src, `--layout clip, but these tensors are not a CLIP image tower's (no vision_model.embeddings.class_embedding, pre_layrnorm or encoder.layers.*.self_attn); leave --layout out to detect the layout`);
+  if (!detectClip(names)) fail(src, `--layout clip, but these tensors are not a CLIP image tower's (no vision_model.embeddings.class_embedding or pre_layrnorm); leave --layout out to detect the layout`);
   const where = ckpt.configSource ?? 'config.json';
   const cfg = ckpt.config;
   // The vision fields: a CLIPModel nests them in vision_config; a vision model's config is them.

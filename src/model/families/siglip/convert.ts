@@ -1,0 +1,239 @@
+import { preview } from '../../json_preview.js';
+import { hfPreprocessMetadata } from '../../convert/hf_preprocess.js';
+import { clip } from '../../../errors.js';
+import type { MlpActivation } from '../../config.js';
+import {
+  checkShapeLimits,
+  configNumber,
+  convWeight,
+  countLayers,
+  describeConfig,
+  fail,
+  finishWeights,
+  gridOf,
+  labelsFromId2Label,
+  linearWeight,
+  resolveLabels,
+  takeSplitQkvBlock,
+  TensorTaker,
+  type Checkpoint,
+  type ConvertOptions,
+  type Converted,
+} from '../../convert/core.js';
+
+/**
+ * The SigLIP image tower, from Hugging Face checkpoints (docs/families.md#siglip): a full
+ * `SiglipModel` (its text tower, logit_scale and logit_bias are read past and named in the notes),
+ * `SiglipVisionModel`, and `SiglipForImageClassification`. All keep the tower under
+ * `vision_model.`. What transformers' SiglipVisionTransformer computes, and where it goes:
+ *
+ *   patch_embedding (conv with bias), position_embedding (one row per patch: no class token)
+ *                                      -> patch_embed, pos_embed, class_token false
+ *   encoder.layers.{i}: layer_norm1, self_attn q/k/v/out_proj, layer_norm2, mlp fc1/fc2
+ *     (gelu_pytorch_tanh)              -> blocks.{i}, hidden_act "gelu_tanh"
+ *   post_layernorm over every token    -> norm
+ *   head (MultiheadAttentionPoolingHead): a learned probe attends over every token through an
+ *     nn.MultiheadAttention (in_proj_weight: q, k, v rows; out_proj), then x + mlp(layernorm(x))
+ *                                      -> pooling "map": pool.query = probe·Wqᵀ + bq (the same for
+ *                                         every image: computed here in float64), pool.kv (k and v
+ *                                         rows), pool.proj, pool.norm, pool.mlp.fc1/fc2
+ *   SiglipForImageClassification: classifier on the mean of the post-layernorm tokens
+ *                                      -> pooling "mean", head
+ *
+ * The embedding (`forward(..., { features: true })`, `clf.embed`) is the pooled output, what
+ * SiglipModel.get_image_features returns (not normalised).
+ */
+export function detectSiglip(names: string[]): boolean {
+  return names.some((n) => /^vision_model\.(head\.probe|head\.attention\.in_proj_weight)$/.test(n)) || (names.includes('vision_model.post_layernorm.weight') && !names.some((n) => n.startsWith('vision_model.embeddings.class_embedding') || n.startsWith('vision_model.pre_layrnorm')));
+}
+
+/** SiglipVisionConfig's defaults (transformers' configuration_siglip.py), for fields a config.json leaves out. */
+const DEFAULTS = { hidden_size: 768, intermediate_size: 3072, num_hidden_layers: 12, num_attention_heads: 12, num_channels: 3, image_size: 224, patch_size: 16, layer_norm_eps: 1e-6 };
+
+/** HF activation names webvit runs, as webvit's. gelu_new and gelu_pytorch_tanh are the same tanh formula. */
+const ACTIVATIONS: Record<string, MlpActivation> = { gelu_pytorch_tanh: 'gelu_tanh', gelu_new: 'gelu_tanh', gelu: 'gelu', quick_gelu: 'quick_gelu' };
+
+/** The tensors of a full SiglipModel that are not the image tower. */
+const isTextTower = (n: string) => n.startsWith('text_model.') || n === 'logit_scale' || n === 'logit_bias';
+
+export function convertSiglip(ckpt: Checkpoint, o: ConvertOptions): Converted {
+  const src = ckpt.source;
+  const tk = new TensorTaker(ckpt, 'siglip');
+  const notes: string[] = [];
+  const names = [...ckpt.tensors.keys()];
+  if (!detectSiglip(names)) fail(src, `--layout siglip, but these tensors are not a SigLIP image tower's (no vision_model.head.probe or vision_model.post_layernorm without a class embedding); leave --layout out to detect the layout`);
+  const where = ckpt.configSource ?? 'config.json';
+  const cfg = ckpt.config;
+  // The vision fields: SiglipModel and SiglipForImageClassification nest them in vision_config; a vision model's config is them.
+  let vision: Record<string, unknown> = {};
+  let vwhere = where;
+  if (cfg) {
+    const type = cfg.model_type;
+    if (type === 'siglip') {
+      const vc = cfg.vision_config ?? {};
+      if (typeof vc !== 'object' || vc === null || Array.isArray(vc)) fail(src, `${where} vision_config must be an object, got ${preview(vc)}`);
+      vision = vc as Record<string, unknown>;
+      vwhere = `${where} vision_config`;
+    } else if (type === 'siglip_vision_model' || type === undefined) {
+      vision = cfg;
+    } else {
+      fail(src, `${where} model_type is ${preview(type)}, and the tensors are a SigLIP image tower's (vision_model.*); webvit reads "siglip" (SiglipModel, SiglipForImageClassification) and "siglip_vision_model" (SiglipVisionModel) configs`);
+    }
+    const arch = Array.isArray(cfg.architectures) ? clip(cfg.architectures.slice(0, 8).map((a) => (typeof a === 'string' ? clip(a, 80) : preview(a))).join(', '), 400) : 'not given';
+    notes.push(`config from ${where} (model_type ${preview(type ?? 'not given')}, architectures: ${arch})`);
+  } else {
+    notes.push('no config.json beside the weights: config inferred from tensor shapes');
+  }
+  /** A vision field: the config's, else (with a config) SiglipVisionConfig's default, noted. */
+  const field = (key: keyof typeof DEFAULTS, limit?: Parameters<typeof configNumber>[4]): number | undefined => {
+    const v = configNumber(vision, key, vwhere, src, limit);
+    if (v !== undefined || !cfg) return v;
+    notes.push(`${key} ${DEFAULTS[key]}: SiglipVisionConfig's default (${vwhere} does not give it)`);
+    return DEFAULTS[key];
+  };
+
+  const p = 'vision_model.';
+  const peName = `${p}embeddings.patch_embedding.weight`;
+  const pe = tk.shape(peName);
+  if (!pe || pe.length !== 4 || pe[2] !== pe[3]) fail(src, `as a SigLIP image tower: ${peName} must be [D, C, P, P], got ${pe ? `[${pe.join(', ')}]` : 'none'}`);
+  checkShapeLimits(src, peName, pe!, [[0, 'hidden_size'], [1, 'num_channels'], [2, 'patch_size']]);
+  const D = field('hidden_size', 'hidden_size') ?? pe![0];
+  const C = field('num_channels', 'num_channels') ?? pe![1];
+  const P = field('patch_size', 'patch_size') ?? pe![2];
+  const K = C * P * P;
+  const layerRe = /^vision_model\.encoder\.layers\.(\d+)\./;
+  const present = countLayers(ckpt, layerRe, 'encoder layer');
+  const L = field('num_hidden_layers', 'num_layers') ?? present;
+  if (L > present) fail(src, `missing tensor(s) ${p}encoder.layers.${present === L - 1 ? present : `{${present}-${L - 1}}`}.*: ${vwhere} num_hidden_layers is ${L} but the checkpoint has ${present ? `encoder layers 0-${present - 1} only` : 'no encoder layers'}`);
+  const lp = (i: number) => `${p}encoder.layers.${i}.`;
+  const fc1 = tk.shape(lp(0) + 'mlp.fc1.weight');
+  if (fc1) checkShapeLimits(src, lp(0) + 'mlp.fc1.weight', fc1, [[0, 'mlp_size']]);
+  const F = field('intermediate_size', 'mlp_size') ?? fc1?.[0];
+  if (F === undefined) fail(src, `as a SigLIP image tower: no ${lp(0)}mlp.fc1.weight to read the MLP size from`);
+  const posName = `${p}embeddings.position_embedding.weight`;
+  let grid: number;
+  const imageSize = field('image_size', 'image_size');
+  if (imageSize !== undefined) {
+    if (imageSize % P !== 0) fail(src, `${vwhere} image_size ${imageSize} is not a multiple of patch_size ${P}`);
+    grid = imageSize / P;
+  } else {
+    const pos = tk.shape(posName);
+    if (!pos || pos.length !== 2) fail(src, `as a SigLIP image tower: ${posName} must be [N, D], got ${pos ? `[${pos.join(', ')}]` : 'none'}`);
+    grid = gridOf(src, posName, pos![0], 0);
+  }
+  const T = grid * grid;
+  const eps = field('layer_norm_eps') ?? 1e-6;
+  const statedAct = vision.hidden_act;
+  let act: MlpActivation = 'gelu_tanh';
+  if (statedAct !== undefined) {
+    if (typeof statedAct !== 'string' || !Object.hasOwn(ACTIVATIONS, statedAct)) fail(src, `${vwhere} hidden_act is ${preview(statedAct)}; webvit runs ${Object.keys(ACTIVATIONS).map((a) => `"${a}"`).join(', ')}`);
+    act = ACTIVATIONS[statedAct as string];
+  } else if (cfg) {
+    notes.push(`hidden_act gelu_pytorch_tanh: SiglipVisionConfig's default (${vwhere} does not give it)`);
+  }
+  const heads = field('num_attention_heads', 'num_heads');
+  if (heads === undefined && o.heads === undefined) fail(src, `as a SigLIP image tower without a config.json: the number of attention heads cannot be read from the tensors; pass --heads`);
+  const H = o.heads ?? heads!;
+  if (o.heads !== undefined && heads !== undefined && o.heads !== heads) fail(src, `--heads ${o.heads} contradicts ${vwhere} num_attention_heads ${heads}`);
+  if (o.pooling) fail(src, '--pooling applies to timm checkpoints only; a SigLIP tower pools with its attention-pooling head, a SigLIP classifier with the token mean');
+
+  const headShape = tk.shape('classifier.weight');
+  if (headShape) checkShapeLimits(src, 'classifier.weight', headShape, [[0, 'num_classes']]);
+  const classes = headShape ? headShape[0] : 0;
+  const hp = `${p}head.`;
+  const hasHead = tk.has(`${hp}probe`);
+  // A vision config that says it has the head needs its weights (else the model would silently pool otherwise).
+  if (!hasHead && !classes && vision.vision_use_head !== false) {
+    fail(src, `missing tensor ${hp}probe (the attention-pooling head): ${cfg ? `${vwhere} does not set vision_use_head false` : 'a SigLIP image tower pools with it'}; a checkpoint saved without the head converts with "vision_use_head": false in its config.json (the embedding is then the mean of the post-layernorm tokens)`);
+  }
+
+  const t = new Map<string, Float32Array>();
+  t.set('patch_embed.weight', convWeight(tk.take(peName, [D, C, P, P]), D, K));
+  t.set('patch_embed.bias', tk.take(`${p}embeddings.patch_embedding.bias`, [D]));
+  t.set('pos_embed', tk.take(posName, [T, D]));
+  for (let i = 0; i < L; i++) {
+    const s = lp(i);
+    const a = `${s}self_attn.`;
+    takeSplitQkvBlock(tk, t, i, { norm1: `${s}layer_norm1`, q: `${a}q_proj`, k: `${a}k_proj`, v: `${a}v_proj`, out: `${a}out_proj`, norm2: `${s}layer_norm2`, fc1: `${s}mlp.fc1`, fc2: `${s}mlp.fc2` }, D, F!, true);
+  }
+  t.set('norm.weight', tk.take(`${p}post_layernorm.weight`, [D]));
+  t.set('norm.bias', tk.take(`${p}post_layernorm.bias`, [D]));
+  const pooling = classes ? 'mean' : hasHead ? 'map' : 'mean';
+  const headNames = names.filter((n) => n.startsWith(hp));
+  if (pooling === 'map') {
+    const inW = tk.take(`${hp}attention.in_proj_weight`, [3 * D, D]);
+    const inB = tk.take(`${hp}attention.in_proj_bias`, [3 * D]);
+    const probe = tk.take(`${hp}probe`, [1, 1, D]);
+    // The query is the probe through the query rows of in_proj: one vector for every image, in float64.
+    const q = new Float32Array(D);
+    for (let j = 0; j < D; j++) {
+      let acc = inB[j];
+      for (let k = 0; k < D; k++) acc += probe[k] * inW[j * D + k];
+      q[j] = acc;
+    }
+    t.set('pool.query', q);
+    t.set('pool.kv.weight', linearWeight(inW.subarray(D * D), 2 * D, D));
+    t.set('pool.kv.bias', inB.slice(D));
+    const linear = (name: string, from: string, out: number, inp: number) => {
+      t.set(`${name}.weight`, linearWeight(tk.take(`${from}.weight`, [out, inp]), out, inp));
+      t.set(`${name}.bias`, tk.take(`${from}.bias`, [out]));
+    };
+    linear('pool.proj', `${hp}attention.out_proj`, D, D);
+    t.set('pool.norm.weight', tk.take(`${hp}layernorm.weight`, [D]));
+    t.set('pool.norm.bias', tk.take(`${hp}layernorm.bias`, [D]));
+    linear('pool.mlp.fc1', `${hp}mlp.fc1`, F!, D);
+    linear('pool.mlp.fc2', `${hp}mlp.fc2`, D, F!);
+  } else if (headNames.length) {
+    // SiglipForImageClassification classifies the token mean; a head saved beside it is not used.
+    tk.drop(headNames);
+    notes.push(`attention-pooling head ignored (${headNames.length} tensor(s) under ${hp}): SiglipForImageClassification classifies the mean of the tokens`);
+  }
+  if (classes) {
+    t.set('head.weight', linearWeight(tk.take('classifier.weight', [classes, D]), classes, D));
+    t.set('head.bias', tk.take('classifier.bias', [classes]));
+  }
+  const text = names.filter(isTextTower);
+  const ids = names.filter((n) => n === `${p}embeddings.position_ids`);
+  tk.drop([...text, ...ids]);
+  if (text.length) notes.push(`text tower ignored: ${text.length} tensor(s) (text_model.*, logit_scale, logit_bias); webvit runs the image tower`);
+  if (ids.length) notes.push(`dropped ${p}embeddings.position_ids: the buffer 0..N-1, which webvit's position embeddings need no index for`);
+  tk.finish(`${cfg ? `${where}: ` : ''}${L} layers, hidden ${D}${classes ? `, ${classes} classes` : ''}`);
+  notes.push(
+    classes
+      ? `classifier: ${classes} classes on the mean of the post-layernorm tokens (SiglipForImageClassification; pooling mean)`
+      : pooling === 'map'
+        ? 'embedding: the attention-pooling head\'s output (pooler_output, what SiglipModel.get_image_features returns; not normalised); its probe\'s query computed once, in float64'
+        : 'no attention-pooling head (vision_use_head false): the embedding is the mean of the post-layernorm tokens',
+  );
+  const id2label = labelsFromId2Label(src, `${where} id2label`, cfg?.id2label);
+  const labels = resolveLabels(src, classes, o.labels, o.labelsSource, id2label, `${where} id2label`, notes);
+  const weights = finishWeights(
+    src,
+    {
+      image_size: grid * P,
+      patch_size: P,
+      num_channels: C,
+      hidden_size: D,
+      num_layers: L,
+      num_heads: H,
+      mlp_size: F!,
+      num_classes: classes,
+      layer_norm_eps: eps,
+      qkv_bias: true,
+      pooling,
+      class_token: false,
+      distilled: false,
+      fc_norm: false,
+      hidden_act: act,
+      family: 'siglip',
+    },
+    t,
+    labels,
+    // transformers' interpolate_pos_encoding for SigLIP: bicubic, align_corners false, no antialias.
+    { ...o, resize: o.resize ?? 'bicubic' },
+    notes,
+  );
+  notes.push(`config: ${describeConfig(weights.config)}`);
+  const metadata = hfPreprocessMetadata(ckpt, weights.config, weights.config.image_size, notes, "not SigLIP's (resize to 224×224, bicubic, mean and std 0.5)");
+  return { layout: 'siglip', weights, notes, metadata };
+}
