@@ -266,3 +266,18 @@ export function hfPreprocessMetadata(
   notes.push(...hp.notes);
   return { 'webvit.preprocess': preprocessMetadata(hp.preprocess) };
 }
+
+/**
+ * The square a processor's `key` (crop_size, or size for the processors without a crop) states,
+ * as N, {height, width} or [height, width], or undefined when it states none; one that is not a
+ * positive whole square is refused, naming it (converters take the size a model runs at from it).
+ */
+export function processorSquare(pc: Record<string, unknown>, key: 'crop_size' | 'size', pSrc: string, src: string): number | undefined {
+  const c = pc[key];
+  if (c === undefined || c === null) return undefined;
+  const [h, w] = typeof c === 'number' ? [c, c] : Array.isArray(c) ? [c[0], c[1]] : typeof c === 'object' ? [(c as { height?: unknown }).height, (c as { width?: unknown }).width] : [undefined, undefined];
+  if (!(Number.isInteger(h) && h === w && (h as number) >= 1 && (h as number) <= 16384)) {
+    throw new WebvitError('BAD_WEIGHTS', oneLine(`${src}: ${pSrc} ${key} must be a square of whole pixels from 1 to 16384 (N, {"height": N, "width": N} or [N, N]), got ${preview(c)}`));
+  }
+  return h as number;
+}

@@ -1,5 +1,5 @@
 import { preview } from '../../json_preview.js';
-import { hfPreprocessMetadata } from '../../convert/hf_preprocess.js';
+import { hfPreprocessMetadata, processorSquare } from '../../convert/hf_preprocess.js';
 import {
   checkShapeLimits,
   configNumber,
@@ -141,7 +141,7 @@ export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
 
   // The size the model runs at: --image-size, else the processor's crop, else the stated size.
   const pc = ckpt.preprocessor;
-  const crop = pc ? processorCrop(pc, ckpt.preprocessorSource ?? 'preprocessor_config.json', src) : undefined;
+  const crop = pc && pc.do_center_crop !== false ? processorSquare(pc, 'crop_size', ckpt.preprocessorSource ?? 'preprocessor_config.json', src) : undefined;
   if (crop !== undefined && o.imageSize === undefined && crop % P !== 0) {
     fail(src, `${ckpt.preprocessorSource ?? 'preprocessor_config.json'} crop_size ${crop} is not a multiple of the patch size ${P}: DINOv2 cannot run at it; pass --image-size N (a multiple of ${P}) and --preprocessor-config none`);
   }
@@ -179,20 +179,6 @@ export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
   // The processor prepares its crop; with --image-size elsewhere it is not used (and said so).
   const metadata = hfPreprocessMetadata(ckpt, weights.config, typeof crop === 'number' ? crop : weights.config.image_size, notes, "not DINOv2's (shorter side 256, centre crop 224, bicubic, ImageNet mean and std)");
   return { layout: 'dinov2', weights, notes, metadata };
-}
-
-/**
- * The square crop a processor prepares (crop_size as N, {height, width} or [height, width]), or
- * undefined when it states none; a crop that is not a positive whole square is refused, naming it.
- */
-function processorCrop(pc: Record<string, unknown>, pSrc: string, src: string): number | undefined {
-  const c = pc.crop_size;
-  if (c === undefined || pc.do_center_crop === false) return undefined;
-  const [h, w] = typeof c === 'number' ? [c, c] : Array.isArray(c) ? [c[0], c[1]] : typeof c === 'object' && c !== null ? [(c as { height?: unknown }).height, (c as { width?: unknown }).width] : [undefined, undefined];
-  if (!(Number.isInteger(h) && h === w && (h as number) >= 1 && (h as number) <= 16384)) {
-    fail(src, `${pSrc} crop_size must be a square of whole pixels from 1 to 16384 (N, {"height": N, "width": N} or [N, N]), got ${preview(c)}`);
-  }
-  return h as number;
 }
 
 /** x + γ ⊙ (a·W + b) = x + a·(W·diag γ) + γ ⊙ b: `name`'s weight [rows, D] and bias scaled by γ, as copies. */

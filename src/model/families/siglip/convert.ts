@@ -1,5 +1,5 @@
 import { preview } from '../../json_preview.js';
-import { hfPreprocessMetadata } from '../../convert/hf_preprocess.js';
+import { hfPreprocessMetadata, processorSquare } from '../../convert/hf_preprocess.js';
 import { clip } from '../../../errors.js';
 import type { MlpActivation } from '../../config.js';
 import {
@@ -205,6 +205,14 @@ export function convertSiglip(ckpt: Checkpoint, o: ConvertOptions): Converted {
         ? 'embedding: the attention-pooling head\'s output (pooler_output, what SiglipModel.get_image_features returns; not normalised); its probe\'s query computed once, in float64'
         : 'no attention-pooling head (vision_use_head false): the embedding is the mean of the post-layernorm tokens',
   );
+  // The size the model runs at: --image-size, else the processor's (SiglipImageProcessor resizes to
+  // it; a size other than the stated one runs with the position grid resized, as interpolate_pos_encoding does).
+  const pc = ckpt.preprocessor;
+  const pSrc = ckpt.preprocessorSource ?? 'preprocessor_config.json';
+  const made = pc && pc.do_resize !== false ? processorSquare(pc, 'size', pSrc, src) : undefined;
+  if (made !== undefined && o.imageSize === undefined && made % P !== 0) fail(src, `${pSrc} size ${made} is not a multiple of the patch size ${P}: SigLIP cannot run at it; pass --image-size N (a multiple of ${P}) and --preprocessor-config none`);
+  const run = o.imageSize ?? made ?? grid * P;
+  if (run !== grid * P && o.imageSize === undefined) notes.push(`runs at ${run}×${run}, the size ${pSrc} resizes to (${vwhere} states ${grid * P}, the size its position embeddings were trained at)`);
   const id2label = labelsFromId2Label(src, `${where} id2label`, cfg?.id2label);
   const labels = resolveLabels(src, classes, o.labels, o.labelsSource, id2label, `${where} id2label`, notes);
   const weights = finishWeights(
@@ -230,7 +238,7 @@ export function convertSiglip(ckpt: Checkpoint, o: ConvertOptions): Converted {
     t,
     labels,
     // transformers' interpolate_pos_encoding for SigLIP: bicubic, align_corners false, no antialias.
-    { ...o, resize: o.resize ?? 'bicubic' },
+    { ...o, imageSize: run, resize: o.resize ?? 'bicubic' },
     notes,
   );
   notes.push(`config: ${describeConfig(weights.config)}`);

@@ -1,0 +1,118 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { convertCheckpoint, encodeWeights } from '../../src/model/convert/index.js';
+import { readCheckpoint } from '../../src/model/convert/files.js';
+import { topK } from '../../src/model/topk.js';
+import { ViTModel } from '../../src/model/vit.js';
+import { testDevice } from '../helpers/gpu.js';
+import { maxAbsDiff } from '../helpers/fixtures.js';
+import { expectConvertError } from '../convert/layout_fixtures.js';
+
+// SigLIP's image tower (issue 19) from Hugging Face checkpoints in the exact key layout and config
+// format of real ones (tools/make_family_fixtures.py; our own PyTorch re-implementation of
+// transformers' SiglipVisionTransformer, its attention-pooling head and SiglipForImageClassification):
+// a full SiglipModel (text tower present), a SiglipVisionModel whose processor makes images larger
+// than its stated size (the position grid resized as interpolate_pos_encoding does it), and a
+// classifier. Embeddings (the head's pooled output) and logits within 2× PyTorch float32's own
+// error (|f32 − f64| of its goldens); with webvit's own position resize, within 3× (PyTorch
+// resizes in float32 with a rounding webvit's float64 resize does not reproduce bit for bit, as
+// for DINOv2); the classifier's top-5 the same.
+const DIR = join(import.meta.dirname, '..', 'fixtures', 'families');
+
+interface SiglipGolden {
+  architecture: string;
+  batch: number;
+  image_size: number;
+  stated_image_size: number;
+  resolved_config: { hidden_size: number; num_hidden_layers: number; num_attention_heads: number; num_labels: number };
+  embeddings: number[][];
+  embeddings_f32: number[][];
+  last_hidden_state_mean: number[][];
+  last_hidden_state_mean_f32: number[][];
+  logits?: number[][];
+  logits_f32?: number[][];
+  top5?: number[][];
+  pos_embed_resized?: number[][];
+}
+
+const models: ViTModel[] = [];
+afterAll(async () => {
+  for (const m of models) await m.dispose();
+});
+
+const readInput = (dir: string) => {
+  const raw = readFileSync(join(dir, 'input.bin'));
+  return new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+};
+
+describe('SigLIP against PyTorch', () => {
+  for (const name of ['siglip_full', 'siglip_vision', 'siglip_cls']) {
+    it(`${name}: converts, ${name === 'siglip_cls' ? 'features (token mean), logits and top-5' : 'embeddings (the pooling head\'s output)'} within 2× PyTorch float32's error`, async () => {
+      const dir = join(DIR, name);
+      const golden = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8')) as SiglipGolden;
+      const input = readInput(dir);
+      const converted = convertCheckpoint(await readCheckpoint(dir));
+      expect(converted.layout).toBe('siglip');
+      const classes = golden.resolved_config.num_labels;
+      const D = golden.resolved_config.hidden_size;
+      expect(converted.weights.config).toMatchObject({ family: 'siglip', image_size: golden.image_size, hidden_size: D, num_layers: golden.resolved_config.num_hidden_layers, num_heads: golden.resolved_config.num_attention_heads, num_classes: classes, pooling: classes ? 'mean' : 'map', class_token: false, hidden_act: 'gelu_tanh', layer_norm_eps: 1e-6 });
+      const notes = converted.notes.join('\n');
+      if (name === 'siglip_full') expect(notes).toMatch(/text tower ignored: \d+ tensor\(s\)/);
+      if (classes) expect(notes).toMatch(/attention-pooling head ignored/);
+      const pre = JSON.parse(converted.metadata!['webvit.preprocess']);
+      expect(pre).toMatchObject({ interpolation: 'bicubic', mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] });
+
+      const runs: [string, number, Map<string, Float32Array>][] = [['webvit\'s conversion', golden.pos_embed_resized ? 3 : 2, converted.weights.tensors]];
+      if (golden.pos_embed_resized) {
+        expect(golden.image_size).not.toBe(golden.stated_image_size);
+        expect(notes).toMatch(new RegExp(`runs at ${golden.image_size}×${golden.image_size}`));
+        const torchPos = Float32Array.from(golden.pos_embed_resized.flat());
+        expect(maxAbsDiff(converted.weights.tensors.get('pos_embed')!, [...torchPos])).toBeLessThan(2e-6);
+        runs.unshift(['PyTorch\'s position rows', 2, new Map(converted.weights.tensors).set('pos_embed', torchPos)]);
+      }
+      const report: string[] = [];
+      for (const [how, factor, tensors] of runs) {
+        const model = await ViTModel.load(await testDevice(), encodeWeights({ ...converted.weights, tensors }, 'F32', converted.metadata), { label: name, batch: golden.batch });
+        models.push(model);
+        const out = await model.forward(input, { features: true });
+        const check = (what: string, got: ArrayLike<number>, f64: number[][], f32: number[][]) => {
+          const torchErr = maxAbsDiff(f32.flat(), f64.flat());
+          const ours = maxAbsDiff(got, f64.flat());
+          report.push(`${how}: ${what} ${ours.toExponential(2)} vs PyTorch f32 ${torchErr.toExponential(2)} (${(ours / torchErr).toFixed(2)}×)`);
+          expect(ours, `${name} ${what} with ${how}: over ${factor}× PyTorch float32's error`).toBeLessThanOrEqual(factor * torchErr);
+        };
+        // The classifier's features are what its head reads: the mean of the post-layernorm tokens.
+        if (classes) check('features (token mean)', out.features!, golden.last_hidden_state_mean, golden.last_hidden_state_mean_f32);
+        else check('embeddings', out.features!, golden.embeddings, golden.embeddings_f32);
+        if (golden.logits) {
+          check('logits', out.logits, golden.logits, golden.logits_f32!);
+          expect(topK(out.logits, classes, 5).map((r) => r.map((e) => e.index))).toEqual(golden.top5);
+        }
+      }
+      console.log(`${name}: ${report.join('; ')}`);
+    });
+  }
+});
+
+describe('SigLIP conversion refusals', () => {
+  it('a tower without its attention-pooling head is refused unless the config says vision_use_head false (then it mean-pools)', async () => {
+    const ckpt = await readCheckpoint(join(DIR, 'siglip_vision'));
+    const tensors = new Map([...ckpt.tensors].filter(([n]) => !n.startsWith('vision_model.head.')));
+    await expectConvertError(() => convertCheckpoint({ ...ckpt, tensors }), ['missing tensor vision_model.head.probe', 'vision_use_head']);
+    const c = convertCheckpoint({ ...ckpt, tensors, config: { ...ckpt.config, vision_use_head: false } });
+    expect(c.weights.config.pooling).toBe('mean');
+    expect(c.notes.join('\n')).toMatch(/no attention-pooling head \(vision_use_head false\)/);
+  });
+  it('an activation webvit does not run is refused by name; --layout clip on SigLIP tensors, and siglip on CLIP tensors, say so', async () => {
+    const ckpt = await readCheckpoint(join(DIR, 'siglip_vision'));
+    await expectConvertError(() => convertCheckpoint({ ...ckpt, config: { ...ckpt.config, hidden_act: 'silu' } }), ['hidden_act is "silu"', 'gelu_pytorch_tanh']);
+    await expectConvertError(() => convertCheckpoint(ckpt, { layout: 'clip' }), ["--layout clip, but these tensors are not a CLIP image tower's"]);
+    await expectConvertError(async () => convertCheckpoint(await readCheckpoint(join(DIR, 'clip_full')), { layout: 'siglip' }), ["--layout siglip, but these tensors are not a SigLIP image tower's"]);
+  });
+  it('a processor size off the patch grid is refused naming it and the way out', async () => {
+    const ckpt = await readCheckpoint(join(DIR, 'siglip_vision'));
+    await expectConvertError(() => convertCheckpoint({ ...ckpt, preprocessor: { ...ckpt.preprocessor, size: { height: 50, width: 50 } } }), ['size 50 is not a multiple of the patch size 16', '--image-size']);
+    await expectConvertError(() => convertCheckpoint({ ...ckpt, preprocessor: { ...ckpt.preprocessor, size: { height: 64, width: 48 } } }), ['size must be a square of whole pixels']);
+  });
+});
