@@ -72,10 +72,16 @@ export interface ViTConfig {
    * position embeddings (their pos_embed rows are 0), excluded from pooling. Absent: 0.
    */
   register_tokens?: number;
+  /**
+   * A relative position bias added to every attention score (BEiT): "layer" (each block its own
+   * `blocks.{i}.attn.rel_pos_bias`) or "shared" (one `rel_pos_bias` for all blocks), each [H, T, T],
+   * expanded from the checkpoint's table at conversion. Absent: none.
+   */
+  rel_pos_bias?: 'layer' | 'shared';
 }
 
 /** The model families a weight file may name (docs/families.md). */
-export const MODEL_FAMILIES = ['vit', 'clip', 'dinov2', 'siglip'] as const;
+export const MODEL_FAMILIES = ['vit', 'clip', 'dinov2', 'siglip', 'beit'] as const;
 export type ModelFamily = (typeof MODEL_FAMILIES)[number];
 
 /** Quantities every part of the engine derives from a config, computed in one place. */
@@ -198,7 +204,7 @@ export const LIMITS_DOC = 'docs/weights-format.md#limits';
 
 const INT_FIELDS = ['image_size', 'patch_size', 'num_channels', 'hidden_size', 'num_layers', 'num_heads', 'mlp_size', 'num_classes'] as const;
 const BOOL_FIELDS = { qkv_bias: true, class_token: true, distilled: false, fc_norm: false } as const;
-const KNOWN = new Set<string>([...INT_FIELDS, 'layer_norm_eps', 'pooling', 'hidden_act', ...Object.keys(BOOL_FIELDS), 'family', 'pre_norm', 'projection_size', 'register_tokens']);
+const KNOWN = new Set<string>([...INT_FIELDS, 'layer_norm_eps', 'pooling', 'hidden_act', ...Object.keys(BOOL_FIELDS), 'family', 'pre_norm', 'projection_size', 'register_tokens', 'rel_pos_bias']);
 
 /**
  * Checks a config from a weight file (or anywhere else) field by field, and that it adds up.
@@ -250,6 +256,7 @@ export function parseConfig(raw: unknown, source: string): ViTConfig {
     if (typeof regs !== 'number' || !Number.isInteger(regs) || regs < 0) bad(`field register_tokens must be an integer ≥ 0, got ${preview(regs)}`);
     if ((regs as number) > 1024) bad(`field register_tokens is ${regs}, above the limit of 1024 (${LIMITS_DOC})`);
   }
+  if (o.rel_pos_bias !== undefined && o.rel_pos_bias !== 'layer' && o.rel_pos_bias !== 'shared') bad(`field rel_pos_bias must be "layer" or "shared" (or absent: none), got ${preview(o.rel_pos_bias)}`);
   const c = { ...(o as object), ...bools, pooling } as ViTConfig;
   if (c.register_tokens && (!c.class_token || c.distilled)) bad('does not add up: register_tokens go after a class token, and not with a distillation token');
   if (c.distilled && !c.class_token) bad(`does not add up: distilled is true but class_token is false (a distillation token follows the class token)`);
@@ -285,6 +292,7 @@ export function sizeLimitError(c: ViTConfig): string | undefined {
     ['blocks.*.mlp.fc1.weight', D * c.mlp_size],
     ['head.weight', s.featureSize * c.num_classes],
     ['proj.weight', s.pooledSize * (c.projection_size ?? 0)],
+    ['rel_pos_bias', c.rel_pos_bias ? c.num_heads * s.tokens * s.tokens : 0],
     ['one input image', s.imageValues],
   ];
   for (const [name, n] of tensors) {

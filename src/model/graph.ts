@@ -63,7 +63,7 @@ export type WeightSource = (name: string, shape: readonly number[], matrix: bool
  *   image [B, C, S, S] -> x [B·T, D]                    patch_embed (+ class token, positions)
  *   pre_norm:   x = LN0(x)                              (CLIP's pre_layrnorm)
  *   per block:  h = LN1(x); qkv = h·Wqkv + b            [B·T, 3D]
- *               a = attention(qkv)                       [B·T, D]
+ *               a = attention(qkv)                       [B·T, D] (+ a score bias [H, T, T]: BEiT's rel_pos_bias)
  *               x = x + a·Wproj + b                      (residual fused into the matmul)
  *               u = act(LN2(x)·Wfc1 + b)                 [B·T, F] (GELU or hidden_act, fused)
  *               x = x + u·Wfc2 + b
@@ -130,7 +130,9 @@ export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions):
       linear({ label: `${p}.attn.qkv`, M, K: D, N: 3 * D, a: h, w: mat(`${p}.attn.qkv.weight`, [D, 3 * D]), wHalf: half(`${p}.attn.qkv.weight`), bias: c.qkv_bias ? vec(`${p}.attn.qkv.bias`, [3 * D]) : undefined, out: qkv, epilogue: 'none' }),
     );
     const att = t(`${p}.attn.out`, M * D);
-    d.push(attention({ label: `${p}.attn`, batch: B, T, heads: c.num_heads, headDim: s.headDim, qkv, out: att, maxWorkgroupStorage: o.maxWorkgroupStorage }));
+    // BEiT: a relative position bias [H, T, T] added to the scores, per block or one for all.
+    const bias = c.rel_pos_bias ? vec(c.rel_pos_bias === 'layer' ? `${p}.attn.rel_pos_bias` : 'rel_pos_bias', [c.num_heads, T, T]) : undefined;
+    d.push(attention({ label: `${p}.attn`, batch: B, T, heads: c.num_heads, headDim: s.headDim, qkv, out: att, bias, maxWorkgroupStorage: o.maxWorkgroupStorage }));
     const x1 = t(`${p}.x.attn`, M * D);
     d.push(linear({ label: `${p}.attn.proj`, M, K: D, N: D, a: att, w: mat(`${p}.attn.proj.weight`, [D, D]), wHalf: half(`${p}.attn.proj.weight`), bias: vec(`${p}.attn.proj.bias`, [D]), residual: x, out: x1, epilogue: 'residual' }));
     const h2 = t(`${p}.norm2.out`, M * D);

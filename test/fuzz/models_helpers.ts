@@ -49,7 +49,7 @@ export function vitForwardRef(w: LoadedWeights, input: ArrayLike<number>, B: num
     const h = layerNormRef(x, t(`${p}.norm1.weight`), t(`${p}.norm1.bias`), M, D, eps);
     // h [B·T, D] -> qkv [B, T, 3, H, Dh]
     const qkv = linearRef(h, t(`${p}.attn.qkv.weight`), c.qkv_bias ? t(`${p}.attn.qkv.bias`) : undefined, undefined, M, D, 3 * D, 'none');
-    const att = attentionRef(qkv, B, T, c.num_heads, s.headDim);
+    const att = attentionRef(qkv, B, T, c.num_heads, s.headDim, c.rel_pos_bias ? t(c.rel_pos_bias === 'layer' ? `${p}.attn.rel_pos_bias` : 'rel_pos_bias') : undefined);
     const x1 = linearRef(att, t(`${p}.attn.proj.weight`), t(`${p}.attn.proj.bias`), x, M, D, D, 'residual');
     const h2 = layerNormRef(x1, t(`${p}.norm2.weight`), t(`${p}.norm2.bias`), M, D, eps);
     const u = linearRef(h2, t(`${p}.mlp.fc1.weight`), t(`${p}.mlp.fc1.bias`), undefined, M, D, c.mlp_size, act);
@@ -115,6 +115,8 @@ export const configArb: fc.Arbitrary<ViTConfig> = fc
     // DINOv2's register tokens after the class token (0 or absent: none).
     registers: fc.constantFrom<number | undefined>(undefined, undefined, undefined, 0, 1, 4),
     projection: fc.oneof(fc.constant(undefined), fc.constant(0), fc.integer({ min: 1, max: 40 })),
+    // BEiT's relative position bias, per block or shared.
+    relPosBias: fc.constantFrom<'layer' | 'shared' | undefined>(undefined, undefined, undefined, 'layer', 'shared'),
   })
   .map((g) => {
     const D = g.heads * g.headDim;
@@ -139,6 +141,7 @@ export const configArb: fc.Arbitrary<ViTConfig> = fc
       ...(g.registers !== undefined && cls && g.tokens !== 'cls+dist' ? { register_tokens: g.registers } : {}),
       // DINOv2's cls+mean head takes no projection (parseConfig refuses the pair).
       ...(g.projection !== undefined && g.tokens !== 'cls+mean' && !g.tokens.startsWith('map') ? { projection_size: g.projection } : {}),
+      ...(g.relPosBias ? { rel_pos_bias: g.relPosBias } : {}),
     };
     return parseConfig(raw, 'generated');
   });

@@ -23,14 +23,14 @@ describe('attention_explain: attention output and distances, both poisoned', () 
       const device = await testDevice();
       skipIfUnavailable(t, device, ATTENTION_EXPLAIN, variant);
       const seed = freshSeed();
-      const { qkv } = ATTENTION_EXPLAIN.sample(s, rng(seed));
+      const { qkv, bias } = ATTENTION_EXPLAIN.sample(s, rng(seed));
       const got = await runDispatch(
         device,
-        (b) => attentionExplain({ label: 'test', ...s, qkv: b.qkv, out: b.att, dist: b.dist, maxWorkgroupStorage: s.maxWorkgroupStorage ?? device.limits.maxComputeWorkgroupStorageSize, variant }),
-        { inputs: { qkv }, outputs: { att: s.batch * s.T * s.heads * s.headDim, dist: s.batch * s.heads * s.grid * s.grid } },
+        (b) => attentionExplain({ label: 'test', ...s, qkv: b.qkv, out: b.att, dist: b.dist, bias: s.bias ? b.bias : undefined, maxWorkgroupStorage: s.maxWorkgroupStorage ?? device.limits.maxComputeWorkgroupStorageSize, variant }),
+        { inputs: { qkv, ...(bias ? { bias } : {}) }, outputs: { att: s.batch * s.T * s.heads * s.headDim, dist: s.batch * s.heads * s.grid * s.grid } },
       );
-      expectWithin(`attention_explain/${variant} ${c.name}: attention output`, relL2(got.att, attentionRef(qkv, s.batch, s.T, s.heads, s.headDim)), 1e-5, seed, got.att);
-      expectWithin(`attention_explain/${variant} ${c.name}: distances`, relL2(got.dist, attentionDistanceRef(qkv, s.batch, s.T, s.heads, s.headDim, s.prefix, s.grid, s.patchSize)), 1e-5, seed, got.dist);
+      expectWithin(`attention_explain/${variant} ${c.name}: attention output`, relL2(got.att, attentionRef(qkv, s.batch, s.T, s.heads, s.headDim, bias)), 1e-5, seed, got.att);
+      expectWithin(`attention_explain/${variant} ${c.name}: distances`, relL2(got.dist, attentionDistanceRef(qkv, s.batch, s.T, s.heads, s.headDim, s.prefix, s.grid, s.patchSize, bias)), 1e-5, seed, got.dist);
     });
   }
 

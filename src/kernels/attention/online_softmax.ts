@@ -10,7 +10,8 @@ import { attentionIoWgsl, kvTileLoadWgsl, tileScoresWgsl, type AttentionCodePara
  *
  *   qkv [B, T, 3, H, Dh] (the qkv matmul's output, columns q | k | v)  ->  out [B, T, H, Dh]
  *
- * Loads are vec4 along Dh when Dh % 4 == 0 (every ViT), scalar otherwise.
+ * Loads are vec4 along Dh when Dh % 4 == 0 (every ViT), scalar otherwise. With p.bias, BEiT's
+ * relative position bias [H, T, T] is added to each score (io.ts, tileScoresWgsl).
  */
 export function onlineSoftmaxCode(BQ: number, p: AttentionCodeParams): string {
   const { headDim: DH, BKV } = p;
@@ -19,7 +20,7 @@ export function onlineSoftmaxCode(BQ: number, p: AttentionCodeParams): string {
   const DV = DH / V; // vectors per head row
   const dotExpr = V === 4 ? 'dot(q[c], Ks[j][c])' : 'q[c] * Ks[j][c]';
   const code = /* wgsl */ `
-${attentionIoWgsl(t, DV, DH)}
+${attentionIoWgsl(t, DV, DH, p.bias)}
 const BQ = ${BQ}u;   // queries per workgroup, one per invocation
 const BKV = ${BKV}u; // keys/values per tile
 var<workgroup> Ks: array<array<${t}, DV>, BKV>;
@@ -49,7 +50,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   for (var kv0 = 0u; kv0 < T; kv0 += BKV) {
 ${kvTileLoadWgsl('BQ')}
     workgroupBarrier();
-${tileScoresWgsl(dotExpr)}
+${tileScoresWgsl(dotExpr, '    ', p.bias)}
     let correction = exp(m - m_tile);
     l = l * correction;
     for (var c = 0u; c < DV; c++) { acc[c] = acc[c] * correction; }

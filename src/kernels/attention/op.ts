@@ -20,6 +20,8 @@ export interface AttentionArgs {
   headDim: number;
   qkv: Binding;
   out: Binding;
+  /** A score bias [H, T, T] added before the softmax (BEiT's relative position bias). */
+  bias?: Binding;
   /** Workgroup memory the device allows (device.limits.maxComputeWorkgroupStorageSize). */
   maxWorkgroupStorage: number;
   /** Kernel variant (ATTENTION_VARIANTS); default 'online_softmax'. */
@@ -32,6 +34,8 @@ export interface AttentionShape {
   T: number;
   heads: number;
   headDim: number;
+  /** A score bias [H, T, T] is added (BEiT); absent: none. */
+  bias?: boolean;
   /** Workgroup memory to plan for; the device's when omitted (tests set less). */
   maxWorkgroupStorage?: number;
 }
@@ -43,16 +47,18 @@ export function attention(a: AttentionArgs): Dispatch {
   const BKV = Math.min(32, Math.floor(a.maxWorkgroupStorage / (2 * 4 * a.headDim)));
   if (BKV < 1) throw new WebvitError('BAD_ARGUMENT', `${a.label}: head dim ${a.headDim} needs more workgroup memory than the device's ${a.maxWorkgroupStorage} bytes`);
   const { batch, T, heads: H, headDim: DH } = a;
-  const why = v.inapplicable?.({ headDim: DH });
+  // Written only when there is one, so a model without a bias has the same shapes, keys and WGSL as before.
+  const bias = a.bias ? { bias: true } : {};
+  const why = v.inapplicable?.({ headDim: DH, ...bias });
   if (why) throw new WebvitError('BAD_ARGUMENT', `${a.label}: ${why}`);
-  const params = { headDim: DH, BKV };
+  const params = { headDim: DH, BKV, ...bias };
   return {
     label: a.label,
     source: variantSource('attention', variant, params, v.code(params)),
-    op: { name: 'attention', variant, shape: { batch, T, heads: H, headDim: DH } satisfies AttentionShape, withVariant: (other) => attention({ ...a, variant: other as AttentionVariant }) },
-    bindings: { qkv: a.qkv, out: a.out },
+    op: { name: 'attention', variant, shape: { batch, T, heads: H, headDim: DH, ...bias } satisfies AttentionShape, withVariant: (other) => attention({ ...a, variant: other as AttentionVariant }) },
+    bindings: { qkv: a.qkv, out: a.out, ...(a.bias ? { bias: a.bias } : {}) },
     uniforms: { T, H, scale: 1 / Math.sqrt(DH) },
-    sizes: { qkv: 4 * batch * T * 3 * H * DH, out: 4 * batch * T * H * DH },
+    sizes: { qkv: 4 * batch * T * 3 * H * DH, out: 4 * batch * T * H * DH, ...(a.bias ? { bias: 4 * H * T * T } : {}) },
     workgroups: [ceilDiv(T, v.BQ), H, batch],
     flops: 4 * batch * H * T * T * DH,
     bytes: 4 * batch * T * H * DH * (3 + 1),

@@ -5,11 +5,14 @@ import { subgroupAttentionApplies, subgroupAttentionCode } from './subgroup.js';
 import { splitKeysAttentionCode } from './split_keys.js';
 
 /** An attention variant: its WGSL builder and its queries per workgroup (the grid). */
-export interface AttentionVariantDef extends VariantInfo<{ headDim: number }> {
+export interface AttentionVariantDef extends VariantInfo<{ headDim: number; bias?: boolean }> {
   code(p: AttentionCodeParams): string;
   /** Queries per workgroup (the grid's x is ⌈T / BQ⌉). */
   BQ: number;
 }
+
+/** Why a variant cannot run a model with a score bias (BEiT): only online_softmax* add one so far. */
+const NO_BIAS = 'it adds no score bias (the relative position bias of BEiT); use attention/online_softmax';
 
 /**
  * Attention variants; all compute an online softmax (one pass over the keys, running max and sum).
@@ -32,10 +35,12 @@ export const ATTENTION_VARIANTS = {
     code: (p) => subgroupAttentionCode({ headDim: p.headDim, BQ: 32, KT: 1 }),
     requires: 'subgroups' as GPUFeatureName,
     minSubgroupSize: 4,
-    inapplicable: ({ headDim }) =>
-      subgroupAttentionApplies(headDim)
-        ? undefined
-        : `attention/subgroup_bcast splits a head row over four lanes and needs a head dim divisible by 4 (got ${headDim}); use attention/online_softmax`,
+    inapplicable: ({ headDim, bias }) =>
+      bias
+        ? NO_BIAS
+        : subgroupAttentionApplies(headDim)
+          ? undefined
+          : `attention/subgroup_bcast splits a head row over four lanes and needs a head dim divisible by 4 (got ${headDim}); use attention/online_softmax`,
   },
   split_keys_s4: {
     summary: "each query's keys split over 4 consecutive lanes (16 queries per 64-invocation workgroup), partial softmax states merged with subgroupShuffleXor: 4x the workgroups of online_softmax (needs subgroups of at least 4)",
@@ -43,6 +48,7 @@ export const ATTENTION_VARIANTS = {
     code: (p) => splitKeysAttentionCode(4, p),
     requires: 'subgroups' as GPUFeatureName,
     minSubgroupSize: 4,
+    inapplicable: ({ bias }) => (bias ? NO_BIAS : undefined),
   },
   split_keys_s8: {
     summary: 'as split_keys_s4 with 8 lanes per query (8 queries per workgroup): 8x the workgroups of online_softmax (needs subgroups of at least 8)',
@@ -50,6 +56,7 @@ export const ATTENTION_VARIANTS = {
     code: (p) => splitKeysAttentionCode(8, p),
     requires: 'subgroups' as GPUFeatureName,
     minSubgroupSize: 8,
+    inapplicable: ({ bias }) => (bias ? NO_BIAS : undefined),
   },
 } satisfies Record<string, AttentionVariantDef>;
 

@@ -18,8 +18,8 @@ export const ATTENTION_EXPLAIN: OpDefinition<AttentionExplainShape, AttentionExp
   // order 0.1–1.
   tol: 1e-5,
   // Spread of 2: peaked softmaxes (scores up to ~±20) exercise the running max and the rescaling.
-  sample: ({ batch, T, heads, headDim }, r) => ({ qkv: randn(r, batch * T * 3 * heads * headDim, 2), att: new Float32Array(batch * T * heads * headDim) }),
+  sample: ({ batch, T, heads, headDim, bias }, r) => ({ qkv: randn(r, batch * T * 3 * heads * headDim, 2), att: new Float32Array(batch * T * heads * headDim), ...(bias ? { bias: randn(r, heads * T * T, 2) } : {}) }),
   outputLength: (s) => s.batch * s.heads * s.grid * s.grid,
   dispatch: (s, variant, b, ctx) =>
-    attentionExplain({ label: ctx.label, ...s, qkv: b.qkv, out: b.att, dist: b.out, maxWorkgroupStorage: s.maxWorkgroupStorage ?? ctx.maxWorkgroupStorage, variant }),
+    attentionExplain({ label: ctx.label, ...s, qkv: b.qkv, out: b.att, dist: b.out, bias: s.bias ? b.bias : undefined, maxWorkgroupStorage: s.maxWorkgroupStorage ?? ctx.maxWorkgroupStorage, variant }),
 };

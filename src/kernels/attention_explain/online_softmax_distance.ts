@@ -1,4 +1,4 @@
-import { kvTileLoadWgsl, tileScoresWgsl } from '../attention/io.js';
+import { biasWgsl, kvTileLoadWgsl, tileScoresWgsl } from '../attention/io.js';
 /**
  * attention_explain/online_softmax: attention/online_softmax (src/kernels/attention/online_softmax.ts)
  * plus, per query, the softmax-weighted mean pixel distance to the patch keys — accumulated in the
@@ -18,14 +18,14 @@ import { kvTileLoadWgsl, tileScoresWgsl } from '../attention/io.js';
  *
  * Token t ≥ P is patch n = t − P at grid row n / G, column n % G; centres are p pixels apart.
  */
-export function onlineSoftmaxDistanceCode(BQ: number, p: { headDim: number; BKV: number }): string {
+export function onlineSoftmaxDistanceCode(BQ: number, p: { headDim: number; BKV: number; bias?: boolean }): string {
   const { headDim: DH, BKV } = p;
   const V = DH % 4 === 0 ? 4 : 1;
   const t = V === 4 ? 'vec4<f32>' : 'f32';
   const DV = DH / V; // vectors per head row
   const dotExpr = V === 4 ? 'dot(q[c], Ks[j][c])' : 'q[c] * Ks[j][c]';
   return /* wgsl */ `
-${explainIoWgsl(t, DV, DH)}
+${explainIoWgsl(t, DV, DH, p.bias)}
 const BQ = ${BQ}u;   // queries per workgroup, one per invocation
 const BKV = ${BKV}u; // keys/values per tile
 var<workgroup> Ks: array<array<${t}, DV>, BKV>;
@@ -62,7 +62,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   for (var kv0 = 0u; kv0 < T; kv0 += BKV) {
 ${kvTileLoadWgsl('BQ')}
     workgroupBarrier();
-${tileScoresWgsl(dotExpr)}
+${tileScoresWgsl(dotExpr, '    ', p.bias)}
     let correction = exp(m - m_tile);
     l = l * correction;
     dacc = dacc * correction;
@@ -93,8 +93,8 @@ ${tileScoresWgsl(dotExpr)}
 `;
 }
 
-/** What both attention_explain variants' WGSL starts with: uniforms, qkv, the attention output and the distances. */
-export function explainIoWgsl(t: string, DV: number, DH: number): string {
+/** What both attention_explain variants' WGSL starts with: uniforms, qkv, the attention output and the distances (and a score bias: BEiT). */
+export function explainIoWgsl(t: string, DV: number, DH: number, bias?: boolean): string {
   return /* wgsl */ `struct Params {
   T: u32,
   H: u32,
@@ -107,7 +107,7 @@ export function explainIoWgsl(t: string, DV: number, DH: number): string {
 @group(0) @binding(0) var<storage, read> qkv: array<${t}>;       // [B, T, 3, H, Dh]
 @group(0) @binding(1) var<storage, read_write> out: array<${t}>;  // [B, T, H, Dh]
 @group(0) @binding(2) var<storage, read_write> dist: array<f32>;  // [B, H, N]
-@group(0) @binding(3) var<uniform> params: Params;
+@group(0) @binding(3) var<uniform> params: Params;${bias ? biasWgsl(4) : ''}
 
 const DV = ${DV}u; // ${t} per head row (Dh = ${DH})`;
 }

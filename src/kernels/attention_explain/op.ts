@@ -28,6 +28,8 @@ export interface AttentionExplainArgs {
   qkv: Binding;
   out: Binding;
   dist: Binding;
+  /** A score bias [H, T, T] (BEiT's relative position bias), as attention's. */
+  bias?: Binding;
   /** device.limits.maxComputeWorkgroupStorageSize */
   maxWorkgroupStorage: number;
   variant?: AttentionExplainVariant;
@@ -41,13 +43,15 @@ export interface AttentionExplainShape {
   prefix: number;
   grid: number;
   patchSize: number;
+  /** A score bias [H, T, T] is added (BEiT); absent: none. */
+  bias?: boolean;
   /** Workgroup memory to plan for; the device's when omitted (tests set less). */
   maxWorkgroupStorage?: number;
 }
 
 interface ExplainVariantDef extends VariantInfo<AttentionExplainShape> {
   BQ: number;
-  code(p: { headDim: number; BKV: number }): string;
+  code(p: { headDim: number; BKV: number; bias?: boolean }): string;
 }
 
 /**
@@ -64,8 +68,8 @@ export const ATTENTION_EXPLAIN_VARIANTS = {
     code: (p) => subgroupDistanceCode({ headDim: p.headDim, BQ: 32 }),
     requires: 'subgroups' as GPUFeatureName,
     minSubgroupSize: 4,
-    inapplicable: ({ headDim }) =>
-      headDim % 4 === 0 ? undefined : `attention_explain/subgroup_bcast splits a head row over four lanes and needs a head dim divisible by 4 (got ${headDim}); use attention_explain/online_softmax`,
+    inapplicable: ({ headDim, bias }) =>
+      bias ? 'it adds no score bias (the relative position bias of BEiT); use attention_explain/online_softmax' : headDim % 4 === 0 ? undefined : `attention_explain/subgroup_bcast splits a head row over four lanes and needs a head dim divisible by 4 (got ${headDim}); use attention_explain/online_softmax`,
   },
 } satisfies Record<string, ExplainVariantDef>;
 
@@ -80,11 +84,12 @@ export function attentionExplain(a: AttentionExplainArgs): Dispatch {
   }
   if (!(a.patchSize > 0)) throw new WebvitError('BAD_ARGUMENT', `${a.label}: attention_explain needs a positive patch size, got ${a.patchSize}`);
   // Two K/V tiles of BKV rows of Dh floats must fit in workgroup memory (as attention/online_softmax).
-  const why = v.inapplicable?.({ batch, T, heads: H, headDim: DH, prefix: P, grid: G, patchSize: a.patchSize });
+  const bias = a.bias ? { bias: true } : {};
+  const why = v.inapplicable?.({ batch, T, heads: H, headDim: DH, prefix: P, grid: G, patchSize: a.patchSize, ...bias });
   if (why) throw new WebvitError('BAD_ARGUMENT', `${a.label}: ${why}`);
   const BKV = Math.min(32, Math.floor(a.maxWorkgroupStorage / (2 * 4 * DH)));
   if (BKV < 1) throw new WebvitError('BAD_ARGUMENT', `${a.label}: head dim ${DH} needs more workgroup memory than the device's ${a.maxWorkgroupStorage} bytes`);
-  const params = { headDim: DH, BKV };
+  const params = { headDim: DH, BKV, ...bias };
   const N = G * G;
   return {
     label: a.label,
@@ -92,12 +97,12 @@ export function attentionExplain(a: AttentionExplainArgs): Dispatch {
     op: {
       name: 'attention_explain',
       variant,
-      shape: { batch, T, heads: H, headDim: DH, prefix: P, grid: G, patchSize: a.patchSize } satisfies AttentionExplainShape,
+      shape: { batch, T, heads: H, headDim: DH, prefix: P, grid: G, patchSize: a.patchSize, ...bias } satisfies AttentionExplainShape,
       withVariant: (other) => attentionExplain({ ...a, variant: other as AttentionExplainVariant }),
     },
-    bindings: { qkv: a.qkv, out: a.out, dist: a.dist },
+    bindings: { qkv: a.qkv, out: a.out, dist: a.dist, ...(a.bias ? { bias: a.bias } : {}) },
     uniforms: { T, H, scale: 1 / Math.sqrt(DH), prefix: P, grid: G, patch_px: a.patchSize },
-    sizes: { qkv: 4 * batch * T * 3 * H * DH, out: 4 * batch * T * H * DH, dist: 4 * batch * H * N },
+    sizes: { qkv: 4 * batch * T * 3 * H * DH, out: 4 * batch * T * H * DH, dist: 4 * batch * H * N, ...(a.bias ? { bias: 4 * H * T * T } : {}) },
     workgroups: [ceilDiv(T, v.BQ), H, batch],
     // attention's 4·B·H·T²·Dh, plus a distance (≈ 6 flops + sqrt) per query and patch key
     flops: 4 * batch * H * T * T * DH + 8 * batch * H * T * N,

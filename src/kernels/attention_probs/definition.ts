@@ -12,7 +12,7 @@ export const ATTENTION_PROBS: OpDefinition<AttentionProbsShape, AttentionProbsVa
   // rescale in the merge of the (max, sum) pairs gives errors of order 1.
   tol: 1e-5,
   // Spread of 2: peaked softmaxes (scores up to ~±20) exercise the max merge.
-  sample: ({ batch, T, heads, headDim }, r) => ({ qkv: randn(r, batch * T * 3 * heads * headDim, 2) }),
+  sample: ({ batch, T, heads, headDim, bias }, r) => ({ qkv: randn(r, batch * T * 3 * heads * headDim, 2), ...(bias ? { bias: randn(r, heads * T * T, 2) } : {}) }),
   outputLength: (s) => s.batch * s.T * s.T,
-  dispatch: (s, variant, b, ctx) => attentionProbs({ label: ctx.label, ...s, maxWorkgroupStorage: s.maxWorkgroupStorage ?? ctx.maxWorkgroupStorage, qkv: b.qkv, out: b.out, variant }),
+  dispatch: (s, variant, b, ctx) => attentionProbs({ label: ctx.label, ...s, maxWorkgroupStorage: s.maxWorkgroupStorage ?? ctx.maxWorkgroupStorage, qkv: b.qkv, out: b.out, bias: s.bias ? b.bias : undefined, variant }),
 };

@@ -17,6 +17,8 @@ export interface AttentionProbsArgs {
   headDim: number;
   qkv: Binding;
   out: Binding;
+  /** A score bias [H, T, T] (BEiT's relative position bias), as attention's. */
+  bias?: Binding;
   variant?: AttentionProbsVariant;
   /** device.limits.maxComputeWorkgroupStorageSize (16384 when omitted). */
   maxWorkgroupStorage?: number;
@@ -29,12 +31,14 @@ export interface AttentionProbsShape {
   T: number;
   heads: number;
   headDim: number;
+  /** A score bias [H, T, T] is added (BEiT); absent: none. */
+  bias?: boolean;
   /** Workgroup memory to plan for; the device's when omitted (tests set less). */
   maxWorkgroupStorage?: number;
 }
 
 interface ProbsVariantDef extends VariantInfo<AttentionProbsShape> {
-  code(p: { headDim: number; BKV: number }): string;
+  code(p: { headDim: number; BKV: number; bias?: boolean }): string;
   /** Queries per workgroup (the grid's x is ⌈T / BQ⌉). */
   BQ: number;
 }
@@ -65,14 +69,15 @@ export function attentionProbs(a: AttentionProbsArgs): Dispatch {
   // One K tile of BKV rows of Dh floats in workgroup memory (at most 32 rows).
   const BKV = Math.min(32, Math.floor((a.maxWorkgroupStorage ?? 16384) / (4 * DH)));
   if (BKV < 1) throw new WebvitError('BAD_ARGUMENT', `${a.label}: head dim ${DH} needs more workgroup memory than the device's ${a.maxWorkgroupStorage} bytes`);
-  const params = { headDim: DH, BKV };
+  const bias = a.bias ? { bias: true } : {};
+  const params = { headDim: DH, BKV, ...bias };
   return {
     label: a.label,
-    source: variantSource('attention_probs', variant, params, v.code({ headDim: DH, BKV })),
-    op: { name: 'attention_probs', variant, shape: { batch, T, heads: H, headDim: DH } satisfies AttentionProbsShape, withVariant: (other) => attentionProbs({ ...a, variant: other as AttentionProbsVariant }) },
-    bindings: { qkv: a.qkv, out: a.out },
+    source: variantSource('attention_probs', variant, params, v.code(params)),
+    op: { name: 'attention_probs', variant, shape: { batch, T, heads: H, headDim: DH, ...bias } satisfies AttentionProbsShape, withVariant: (other) => attentionProbs({ ...a, variant: other as AttentionProbsVariant }) },
+    bindings: { qkv: a.qkv, out: a.out, ...(a.bias ? { bias: a.bias } : {}) },
     uniforms: { T, H, scale: 1 / Math.sqrt(DH) },
-    sizes: { qkv: 4 * batch * T * 3 * H * DH, out: 4 * batch * T * T },
+    sizes: { qkv: 4 * batch * T * 3 * H * DH, out: 4 * batch * T * T, ...(a.bias ? { bias: 4 * H * T * T } : {}) },
     workgroups: [gx, batch, 1],
     // scores twice (2·Dh flops each) plus exp, scale and add per (head, query, key)
     flops: batch * H * T * T * (4 * DH + 6),

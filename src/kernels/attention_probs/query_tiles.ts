@@ -1,4 +1,4 @@
-import { tileScoresWgsl } from '../attention/io.js';
+import { biasWgsl, tileScoresWgsl } from '../attention/io.js';
 
 /**
  * attention_probs/query_tiles: the head-averaged attention matrix, in attention/online_softmax's
@@ -18,7 +18,7 @@ import { tileScoresWgsl } from '../attention/io.js';
  * In the same run attention_explain/online_softmax, which also computes every score, took 399 ms
  * and the forward pass's attention/subgroup_bcast 230 ms.
  */
-export function queryTilesCode(BQ: number, p: { headDim: number; BKV: number }): string {
+export function queryTilesCode(BQ: number, p: { headDim: number; BKV: number; bias?: boolean }): string {
   const { headDim: DH, BKV } = p;
   const V = DH % 4 === 0 ? 4 : 1;
   const t = V === 4 ? 'vec4<f32>' : 'f32';
@@ -33,7 +33,7 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> qkv: array<${t}>;       // [B, T, 3, H, Dh]
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;   // [B, T, T]
-@group(0) @binding(2) var<uniform> params: Params;
+@group(0) @binding(2) var<uniform> params: Params;${p.bias ? biasWgsl(3) : ''}
 
 const DV = ${DV}u; // ${t} per head row (Dh = ${DH})
 const BQ = ${BQ}u;
@@ -69,7 +69,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
           if (key < T) { Ks[j][i % DV] = qkv[(b * T + key) * row + H * DV + head + i % DV]; }
         }
         workgroupBarrier();
-${tileScoresWgsl(dotExpr, '        ')}
+${tileScoresWgsl(dotExpr, '        ', p.bias)}
         if (sweep == 0u) {
           var sum = 0.0;
           for (var j = 0u; j < n; j++) { sum += exp(s[j] - m_tile); }
