@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkImageHead, decodeImage, DEFAULT_MAX_PIXELS, RgbaPool } from '../image/decode.js';
+import { checkImageHead, decodeImage, DEFAULT_MAX_PIXELS, imageExtent, RgbaPool } from '../image/decode.js';
 import { ImagePreprocessor, type RgbaImage } from '../image/preprocessor.js';
 import { ViTModel, type TopClass } from '../model/vit.js';
 import { readWeightFile } from '../model/weight_file.js';
@@ -295,8 +295,17 @@ export async function classifyCommand(argv: string[]): Promise<number> {
 /**
  * An image file's bytes: a regular file only (not a FIFO or device), up to READ_LIMITS.image,
  * its first 64 KiB checked first (checkImageHead: not an image, a corrupt JPEG, a header over
- * `maxPixels` are refused before the rest is read).
+ * `maxPixels` are refused before the rest is read), and read only up to the image's end
+ * (imageExtent: what follows a PNG's IEND or a JPEG's EOI is never read).
  */
 export async function readImage(file: string, maxPixels?: number): Promise<Uint8Array> {
-  return readRegularFile(file, { code: 'BAD_INPUT', limit: READ_LIMITS.image, head: async (read) => checkImageHead(await read(64 * 1024), file, maxPixels) });
+  return readRegularFile(file, {
+    code: 'BAD_INPUT',
+    limit: READ_LIMITS.image,
+    head: async (read, size) => {
+      const head = await read(64 * 1024);
+      checkImageHead(head, file, maxPixels);
+      return imageExtent(head, size, read);
+    },
+  });
 }
