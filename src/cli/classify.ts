@@ -11,7 +11,7 @@ import { clip, WebvitError } from '../runtime/errors.js';
 import { errnoWhy, READ_LIMITS, readRegularFile } from '../runtime/node-read-file.js';
 import { Progress } from './progress.js';
 import { jsonText, messageLine, printable, shown, shownLabel } from './shown.js';
-import { parseCommandLine, positiveInt, TUNE_USAGE, tuneOption, UsageError } from './usage.js';
+import { checkTop, parseCommandLine, positiveInt, TUNE_USAGE, tuneOption, UsageError } from './usage.js';
 
 export const CLASSIFY_USAGE = `  webvit classify IMAGE... [--model FILE] [--top K] [--json] [--batch N] [--max-pixels N]
                   [--tune | --no-tune]
@@ -236,6 +236,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   const { weights } = await readWeightFile(modelPath);
   const c = weights.config;
   if (c.num_classes === 0) throw new WebvitError('BAD_CONFIG', `${modelPath}: has no classifier (num_classes 0): it returns features, there is nothing to classify`);
+  checkTop(top, values.top !== undefined, modelPath, c.num_classes);
   if (c.num_channels !== 1 && c.num_channels !== 3) {
     throw new WebvitError('BAD_CONFIG', `${modelPath}: takes ${c.num_channels}-channel images; classify handles 1-channel (greyscale) and 3-channel (RGB) models`);
   }
@@ -260,7 +261,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   try {
     const batch = Math.min(batchSize, Math.max(1, items.length));
     // On a terminal, the first use's kernel compiling and tuning shows as "compiling kernels 3/12".
-    const k = Math.min(top, c.num_classes);
+    const k = Math.min(top, c.num_classes); // the default 3 on a model of fewer classes: all of them (checkTop refused a --top above)
     model = await ViTModel.fromWeights(device, weights, { label: 'model', batch, topK: k, tune, onProgress: (e) => progress.loadStage(e) });
     progress.update(0);
     pre = new ImagePreprocessor(device, model.preprocess);
