@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkImageHead, decodeImage, DEFAULT_MAX_PIXELS, RgbaPool } from '../image/decode.js';
+import { checkImageHead, decodeImage, DEFAULT_MAX_PIXELS, imageExtent, RgbaPool } from '../image/decode.js';
 import { ImagePreprocessor, type RgbaImage } from '../image/preprocessor.js';
 import { ViTModel, type TopClass } from '../model/vit.js';
 import { readWeightFile } from '../model/weight_file.js';
@@ -11,7 +11,7 @@ import { clip, WebvitError } from '../runtime/errors.js';
 import { errnoWhy, READ_LIMITS, readRegularFile } from '../runtime/node-read-file.js';
 import { Progress } from './progress.js';
 import { jsonText, messageLine, printable, shown, shownLabel } from './shown.js';
-import { parseCommandLine, positiveInt, TUNE_USAGE, tuneOption, UsageError } from './usage.js';
+import { checkTop, parseCommandLine, positiveInt, TUNE_USAGE, tuneOption, UsageError } from './usage.js';
 
 export const CLASSIFY_USAGE = `  webvit classify IMAGE... [--model FILE] [--top K] [--json] [--batch N] [--max-pixels N]
                   [--tune | --no-tune]
@@ -236,6 +236,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   const { weights } = await readWeightFile(modelPath);
   const c = weights.config;
   if (c.num_classes === 0) throw new WebvitError('BAD_CONFIG', `${modelPath}: has no classifier (num_classes 0): it returns features, there is nothing to classify`);
+  checkTop(top, values.top !== undefined, modelPath, c.num_classes);
   if (c.num_channels !== 1 && c.num_channels !== 3) {
     throw new WebvitError('BAD_CONFIG', `${modelPath}: takes ${c.num_channels}-channel images; classify handles 1-channel (greyscale) and 3-channel (RGB) models`);
   }
@@ -260,7 +261,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   try {
     const batch = Math.min(batchSize, Math.max(1, items.length));
     // On a terminal, the first use's kernel compiling and tuning shows as "compiling kernels 3/12".
-    const k = Math.min(top, c.num_classes);
+    const k = Math.min(top, c.num_classes); // the default 3 on a model of fewer classes: all of them (checkTop refused a --top above)
     model = await ViTModel.fromWeights(device, weights, { label: 'model', batch, topK: k, tune, onProgress: (e) => progress.loadStage(e) });
     progress.update(0);
     pre = new ImagePreprocessor(device, model.preprocess);
@@ -295,8 +296,17 @@ export async function classifyCommand(argv: string[]): Promise<number> {
 /**
  * An image file's bytes: a regular file only (not a FIFO or device), up to READ_LIMITS.image,
  * its first 64 KiB checked first (checkImageHead: not an image, a corrupt JPEG, a header over
- * `maxPixels` are refused before the rest is read).
+ * `maxPixels` are refused before the rest is read), and read only up to the image's end
+ * (imageExtent: what follows a PNG's IEND or a JPEG's EOI is never read).
  */
 export async function readImage(file: string, maxPixels?: number): Promise<Uint8Array> {
-  return readRegularFile(file, { code: 'BAD_INPUT', limit: READ_LIMITS.image, head: async (read) => checkImageHead(await read(64 * 1024), file, maxPixels) });
+  return readRegularFile(file, {
+    code: 'BAD_INPUT',
+    limit: READ_LIMITS.image,
+    head: async (read, size) => {
+      const head = await read(64 * 1024);
+      checkImageHead(head, file, maxPixels);
+      return imageExtent(head, size, read);
+    },
+  });
 }

@@ -5,7 +5,7 @@ import { shapeOf } from '../model/config.js';
 import { ViTModel } from '../model/vit.js';
 import { readWeightFile } from '../model/weight_file.js';
 import { softmaxRows, topK } from '../model/topk.js';
-import { parseCommandLine, positiveInt, TUNE_USAGE, tuneOption, UsageError } from './usage.js';
+import { checkTop, parseCommandLine, positiveInt, TUNE_USAGE, tuneOption, UsageError } from './usage.js';
 import { formatProfile } from '../runtime/profile_format.js';
 import { shown } from './shown.js';
 import { KERNEL_VARIANTS, type KernelChoice } from '../kernels/registry.js';
@@ -52,8 +52,10 @@ export async function runCommand(argv: string[]): Promise<number> {
   const t0 = performance.now();
   // Check the model and the input against each other before the GPU is touched.
   const { weights } = await readWeightFile(modelPath);
-  const inputBytes = await readInput(values.input);
   const c = weights.config;
+  checkTop(top, values.top !== undefined, modelPath, c.num_classes);
+  if (values.top !== undefined && values.json) throw new UsageError(`--top ${top} does nothing with --json, which prints every logit; leave one of them out`);
+  const inputBytes = await readInput(values.input);
   const per = shapeOf(c).imageValues;
   const expected = `float32 little-endian NCHW pixels, already normalised: ${c.num_channels}×${c.image_size}×${c.image_size} = ${per} values (${per * 4} bytes) per image`;
   if (inputBytes.byteLength === 0) {

@@ -63,6 +63,17 @@ export function positiveInt(name: string, v: string | undefined, max = Number.MA
   return n;
 }
 
+/**
+ * `--top K` against the model: K above its class count was capped without a word (the library
+ * refuses it), and on a features-only model it did nothing; both are usage errors naming the
+ * model and what to pass.
+ */
+export function checkTop(top: number, given: boolean, modelPath: string, numClasses: number): void {
+  if (!given) return;
+  if (numClasses === 0) throw new UsageError(`--top ${top}: ${modelPath} has no classifier (num_classes 0), so there are no classes to rank; leave --top out`);
+  if (top > numClasses) throw new UsageError(`--top ${top}: ${modelPath} has ${numClasses} class${numClasses === 1 ? '' : 'es'}; pass --top ${numClasses} or less`);
+}
+
 /** Usage text of --tune / --no-tune, shared by the commands that load a model. */
 export const TUNE_USAGE =
   '--tune: time the kernel variants on this adapter and cache the fastest correct\n' +

@@ -11,7 +11,7 @@ import { clip, WebvitError } from '../runtime/errors.js';
 import { decodeJpeg } from './jpeg.js';
 
 export { releaseJpegDecoder } from './jpeg.js';
-import { decodePng } from './png.js';
+import { decodePng, MAX_PNG_CHUNKS } from './png.js';
 
 export { DEFAULT_MAX_PIXELS, formatCount, formatPixels, RgbaPool, type DecodedImage, type DecodeOptions } from './decoded.js';
 
@@ -126,4 +126,75 @@ export function checkImageHead(head: Uint8Array, source: string, maxPixels: numb
   if (head[0] === 0xff && head[1] === 0xd8) return; // a JPEG start too short to tell: the whole file decides
   const start = Array.from(head.subarray(0, 4), (x) => x.toString(16).padStart(2, '0')).join(' ');
   bad(source, kind ? `is ${kind}; webvit reads PNG and JPEG images only` : `is not a PNG or JPEG image (starts with bytes ${start})`);
+}
+
+/** `n` bytes of a file from byte `at` (fewer at its end). */
+export type ReadAt = (n: number, at: number) => Promise<Uint8Array>;
+
+const EXTENT_WINDOW = 64 * 1024;
+
+/**
+ * How many of a file's `size` bytes its image takes, so that the CLI reads no more: a PNG ends
+ * with its IEND chunk and a JPEG with its EOI marker, and the decoders ignore what follows (as
+ * PIL's do), so 1000 MB appended to a 400-byte PNG need not be read (it was, whole: 8 s and
+ * 1.2 GB for a PNG; 25 s and 3.2 GB for a JPEG). Told by walking the PNG's chunk headers, or the
+ * JPEG's markers and entropy-coded data as jpegStructure does, in 64 KiB windows from `head` on
+ * (a file within its head costs no read; a big one, a read of its headers' windows, which the
+ * decode costs many times over). A PNG of more chunks than the decoder allows is cut at the one
+ * over (the decoder refuses it there, as it would the whole file). Where the walk cannot tell (a
+ * truncated or corrupt file), the whole size: the decoder decides, as before.
+ */
+export async function imageExtent(head: Uint8Array, size: number, read: ReadAt): Promise<number> {
+  const kind = sniff(head);
+  if (kind !== 'png' && kind !== 'jpeg') return size;
+  // The window starts as the head: a file within its first 64 KiB costs no read.
+  let win = head;
+  let winAt = 0;
+  const has = (o: number, n: number) => o >= winAt && o + n <= winAt + win.length;
+  /** Whether bytes [o, o + n) are in the window, reading a new one from `o` if they are not (awaited only then: a walk over many small markers stays synchronous). */
+  const fill = async (o: number, n: number): Promise<boolean> => {
+    if (o + n > size) return false;
+    [win, winAt] = [await read(EXTENT_WINDOW, o), o];
+    return win.length >= n;
+  };
+  if (kind === 'png') {
+    // Chunk `count` is the decoder's count (IHDR is 0): length, type, data, CRC.
+    for (let o = 8, count = 0; ; count++) {
+      if (count > MAX_PNG_CHUNKS) return o;
+      if (!has(o, 8) && !(await fill(o, 8))) return size;
+      const p = o - winAt;
+      const len = ((win[p] << 24) | (win[p + 1] << 16) | (win[p + 2] << 8) | win[p + 3]) >>> 0;
+      const end = o + 12 + len;
+      if (len > 0x7fffffff || end > size) return size;
+      if (String.fromCharCode(...win.subarray(p + 4, p + 8)) === 'IEND') return end;
+      o = end;
+    }
+  }
+  // JPEG: markers without a length (SOI, TEM, RSTn), fill bytes, segments with one; after a
+  // scan header its entropy-coded data, up to the next marker that is not a stuffed 0xff00 or a
+  // restart (as jpegStructure walks it).
+  for (let o = 2; ; ) {
+    if (!has(o, 2) && !(await fill(o, 2))) return size;
+    const p = o - winAt;
+    const m = win[p + 1];
+    if (win[p] !== 0xff) return size;
+    if (m === 0xd9) return o + 2;
+    if (m === 0xff || m === 0xd8 || m === 0x01 || (m >= 0xd0 && m <= 0xd7)) {
+      o += m === 0xff ? 1 : 2;
+      continue;
+    }
+    if (!has(o, 4) && !(await fill(o, 4))) return size;
+    const len = (win[o - winAt + 2] << 8) | win[o - winAt + 3];
+    if (len < 2) return size;
+    o += 2 + len;
+    if (m !== 0xda) continue;
+    for (;;) {
+      if (!has(o, 2) && !(await fill(o, 2))) return size;
+      const last = win.length - 1;
+      let q = o - winAt;
+      while (q < last && !(win[q] === 0xff && win[q + 1] !== 0 && win[q + 1] !== 0xff && (win[q + 1] < 0xd0 || win[q + 1] > 0xd7))) q++;
+      o = winAt + q;
+      if (q < last) break;
+    }
+  }
 }

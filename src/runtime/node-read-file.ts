@@ -48,10 +48,12 @@ export interface ReadOptions {
   record?: boolean;
   /**
    * Checks the file's start before the whole file is read (a file with a size in its metadata):
-   * `read(n)` gives its first n bytes (at most its size). A weight file's header is checked so:
-   * 2 GB of zeros is refused from its first 8 bytes, not after reading them all.
+   * `read(n, at)` gives n bytes from byte `at` (default 0; fewer at the file's end). A weight
+   * file's header is checked so: 2 GB of zeros is refused from its first 8 bytes, not after
+   * reading them all. It may return how many of the file's bytes to read (an image's extent:
+   * what follows a PNG's IEND is never read); the file is then that long to the reader.
    */
-  head?: (read: (n: number) => Promise<Uint8Array>, size: number) => Promise<void>;
+  head?: (read: (n: number, at?: number) => Promise<Uint8Array>, size: number) => Promise<void | number>;
 }
 
 /** Device and inode of every file this process has read (recorded unless `record: false`). */
@@ -148,18 +150,17 @@ export async function readRegularFile(path: string, o: ReadOptions): Promise<Uin
     if (no) throw failure(path, o, no);
     if (o.record !== false) readFiles.add(fileId(st));
     if (st.size === 0) return await untilEnd(path, o, (b, at) => fh.read(b, 0, b.byteLength, at).then((r) => r.bytesRead));
-    if (o.head) {
-      await o.head(async (n) => {
-        const b = Buffer.alloc(Math.min(n, st.size));
-        const { bytesRead } = await fh.read(b, 0, b.byteLength, 0).catch((e) => {
-          throw failure(path, o, errnoWhy(e), e);
-        });
-        return b.subarray(0, bytesRead);
-      }, st.size);
-    }
-    const bytes = Buffer.allocUnsafeSlow(st.size); // not zeroed: every byte is read below
-    for (let p = 0; p < st.size; ) {
-      const { bytesRead } = await fh.read(bytes, p, st.size - p, p).catch((e) => {
+    const extent = await o.head?.(async (n, at = 0) => {
+      const b = Buffer.alloc(Math.max(0, Math.min(n, st.size - at)));
+      const { bytesRead } = await fh.read(b, 0, b.byteLength, at).catch((e) => {
+        throw failure(path, o, errnoWhy(e), e);
+      });
+      return b.subarray(0, bytesRead);
+    }, st.size);
+    const size = typeof extent === 'number' ? Math.min(extent, st.size) : st.size;
+    const bytes = Buffer.allocUnsafeSlow(size); // not zeroed: every byte is read below
+    for (let p = 0; p < size; ) {
+      const { bytesRead } = await fh.read(bytes, p, size - p, p).catch((e) => {
         throw failure(path, o, errnoWhy(e), e);
       });
       if (bytesRead === 0) throw failure(path, o, `it shrank from ${st.size} to ${p} bytes while being read`);

@@ -135,6 +135,32 @@ describe('webvit run: input and output edge cases', () => {
     expect(errText(r.stderr)).toMatch(/has 3073 float32 values; the model takes 3×32×32 = 3072 per image/);
   });
 
+  // Round eight: --top 11 on a 10-class model printed 10 classes, exit 0 (the library refuses it);
+  // --top on a features-only model and with run --json did nothing, silently.
+  it('--top above the class count, on a features-only model, or with run --json: a usage error naming the model (before the GPU starts)', () => {
+    const input = join(ROOT, 'test', 'fixtures', 'tiny', 'input.bin');
+    for (const [args, message] of [
+      [['run', TINY, '--input', input, '--top', '11'], /--top 11: .*tiny\/model\.safetensors has 10 classes; pass --top 10 or less/],
+      [['classify', 'examples/bag.png', '--model', TINY, '--top', '11'], /--top 11: .*tiny\/model\.safetensors has 10 classes; pass --top 10 or less/],
+      [['classify', 'examples/bag.png', '-k', '1000'], /--top 1000: models\/fashion-mnist\/model\.safetensors has 10 classes/],
+      [['run', TINY, '--input', input, '--top', '3', '--json'], /--top 3 does nothing with --json, which prints every logit; leave one of them out/],
+    ] as [string[], RegExp][]) {
+      const r = cli(args, NO_GPU);
+      expect(errText(r.stderr), args.join(' ')).toMatch(message);
+      expect(r.code, args.join(' ')).toBe(2);
+    }
+    const f = loadFixture('tiny');
+    const parts = splitWeights(f.model);
+    parts.tensors = parts.tensors.filter((t) => !t.name.startsWith('head.'));
+    parts.config.num_classes = 0;
+    parts.labels = undefined;
+    const model = join(tmp, 'features-only-top.safetensors');
+    writeFileSync(model, joinWeights(parts));
+    const r = cli(['run', model, '--input', input, '--top', '2'], NO_GPU);
+    expect(errText(r.stderr)).toMatch(/--top 2: .*features-only-top\.safetensors has no classifier \(num_classes 0\), so there are no classes to rank; leave --top out/);
+    expect(r.code).toBe(2);
+  });
+
   it('a features-only model (num_classes 0) prints its pooled features: --json all of them (= PyTorch\'s within 1e-4), text a summary per image', () => {
     // The tiny fixture without its classifier: same encoder, so the same features as its golden.
     const f = loadFixture('tiny');

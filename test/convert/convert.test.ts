@@ -166,6 +166,25 @@ describe('layouts map to the same canonical tensors', () => {
     for (let c = 0; c < D; c++) expect(fb[c]).toBe(Math.fround(fa[c] * g2[c]));
   });
 
+  // A layer scale and a weight each within the limits whose product is not: it was refused only
+  // when the output was loaded, naming webvit's fused blocks.0.attn.proj.weight.
+  it('timm layer scale whose fold exceeds the weight limit: refused naming ls1.gamma and attn.proj by their checkpoint names, with the index and what to do', async () => {
+    const D = 8;
+    const ck = edit(synthTimm({ D }), (t) => {
+      t.set('blocks.0.ls1.gamma', tensor('blocks.0.ls1.gamma', [D], new Float32Array(D).fill(1)));
+      t.set('blocks.0.ls2.gamma', tensor('blocks.0.ls2.gamma', [D], Float32Array.from({ length: D }, (_, i) => (i === 5 ? 9e5 : 1))));
+      t.set('blocks.0.mlp.fc2.weight', tensor('blocks.0.mlp.fc2.weight', [D, 8], new Float32Array(D * 8).fill(0.5)));
+      t.set('blocks.0.mlp.fc2.bias', tensor('blocks.0.mlp.fc2.bias', [D], new Float32Array(D).fill(3)));
+    });
+    const msg = await expectConvertError(() => convertCheckpoint(ck, { heads: 2 }), [
+      'synthetic: folding the layer scale blocks.0.ls2.gamma into blocks.0.mlp.fc2.bias gives 2700000',
+      'blocks.0.mlp.fc2.bias[5] 3 × blocks.0.ls2.gamma[5] 900000',
+      'beyond ±1e+6',
+      're-download or re-export it',
+    ]);
+    expect(msg).not.toContain('blocks.0.attn.proj');
+  });
+
   it('timm no_embed_class (pos_embed over the patches only): zero position rows for the prefix tokens', () => {
     const D = 8;
     const ck = synthTimm({ D, grid: 3, noEmbedClass: true });

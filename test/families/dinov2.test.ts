@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { convertCheckpoint, encodeWeights } from '../../src/model/convert/index.js';
+import { convertCheckpoint, encodeWeights, type SourceTensor } from '../../src/model/convert/index.js';
 import { readCheckpoint } from '../../src/model/convert/files.js';
 import { topK } from '../../src/model/topk.js';
 import { ViTModel } from '../../src/model/vit.js';
@@ -109,6 +109,34 @@ describe('DINOv2 conversion refusals', () => {
       await expectConvertError(() => convertCheckpoint({ ...ckpt, preprocessor: { ...ckpt.preprocessor, crop_size: crop } }), ['crop_size must be a square of whole pixels']);
     }
     await expectConvertError(() => convertCheckpoint({ ...ckpt, preprocessor: { ...ckpt.preprocessor, crop_size: 42 } }), ['crop_size 42 is not a multiple of the patch size 8']);
+  });
+  // layer_scale1.lambda1 × attention.output.dense.weight beyond the weight limit, each within it:
+  // it was refused only when the output was read back, naming webvit's blocks.0.attn.proj.weight.
+  it('a layer scale whose fold exceeds the weight limit is refused at convert, naming the checkpoint tensors, the index and what to do', async () => {
+    const ckpt = await readCheckpoint(join(DIR, 'dinov2_model'));
+    const set = (tensors: Map<string, SourceTensor>, name: string, fill: (i: number) => number) => {
+      const t = tensors.get(name)!;
+      const data = Float32Array.from({ length: t.shape.reduce((a, d) => a * d, 1) }, (_, i) => fill(i));
+      tensors.set(name, { ...t, read: () => data.slice() });
+    };
+    const tensors = new Map(ckpt.tensors);
+    set(tensors, 'encoder.layer.1.layer_scale1.lambda1', () => 9e5);
+    // PyTorch's [out, in]: row 3, column 2 is 100.
+    const D = tensors.get('encoder.layer.1.layer_scale1.lambda1')!.shape[0];
+    set(tensors, 'encoder.layer.1.attention.output.dense.weight', (i) => (i === 3 * D + 2 ? 100 : 1e-3));
+    set(tensors, 'encoder.layer.1.attention.output.dense.bias', () => 0);
+    const msg = await expectConvertError(() => convertCheckpoint({ ...ckpt, tensors }), [
+      'model.safetensors: folding the layer scale encoder.layer.1.layer_scale1.lambda1 into encoder.layer.1.attention.output.dense.weight gives 90000000',
+      'encoder.layer.1.attention.output.dense.weight[3, 2] 100 × encoder.layer.1.layer_scale1.lambda1[3] 900000',
+      'beyond ±1e+6',
+      're-download or re-export it',
+    ]);
+    expect(msg).not.toContain('blocks.1');
+    // layer_scale2 into mlp.fc2's bias, the same way.
+    const t2 = new Map(ckpt.tensors);
+    set(t2, 'encoder.layer.0.layer_scale2.lambda1', () => 2e5);
+    set(t2, 'encoder.layer.0.mlp.fc2.bias', (i) => (i === 7 ? -10 : 0));
+    await expectConvertError(() => convertCheckpoint({ ...ckpt, tensors: t2 }), ['folding the layer scale encoder.layer.0.layer_scale2.lambda1 into encoder.layer.0.mlp.fc2.bias gives -2000000', 'encoder.layer.0.mlp.fc2.bias[7] -10 ×']);
   });
   it('--layout forced on the other family says the tensors are not that layout (it misnamed them)', async () => {
     await expectConvertError(async () => convertCheckpoint(await readCheckpoint(join(DIR, 'clip_full')), { layout: 'dinov2' }), ["--layout dinov2, but these tensors are not DINOv2's"]);

@@ -4,7 +4,7 @@ import { crc32, deflateSync } from 'node:zlib';
 import fc from 'fast-check';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decodeImage, RgbaPool } from '../../src/image/decode.js';
+import { decodeImage, imageExtent, RgbaPool } from '../../src/image/decode.js';
 import { WebvitError } from '../../src/runtime/errors.js';
 import { concatBytes, encodeJpeg, encodePng, PNG_CHANNELS, PNG_DEPTHS, pngRawBytes } from '../helpers/images.js';
 
@@ -313,6 +313,36 @@ describe('fuzz: PNG/JPEG decoding', () => {
       }),
     );
     console.log(`[fuzz] header sizes: ${tally.ok} decoded, ${tally.refused} refused`);
+  });
+
+  // The CLI reads an image only up to imageExtent (a PNG's IEND, a JPEG's EOI): what it cuts
+  // off must never change the outcome. Mutated files with a tail of random bytes (often an
+  // image's own, so markers and chunk headers follow): the cut decodes to the same pixels as the
+  // whole, or both are refused.
+  it('an image with a tail: the part imageExtent reads decodes as the whole file does', async () => {
+    const tally = { same: 0, cut: 0 };
+    await check(
+      'image extent',
+      fc.asyncProperty(seedFile(), fc.array(mutation, { maxLength: 2 }), fc.oneof(fc.uint8Array({ maxLength: 300 }), seedFile().map((f) => f.bytes)), fc.boolean(), async (seed, ms, tail, fixCrcs) => {
+        let b = seed.bytes;
+        for (const m of ms) b = mutate(b, m);
+        if (fixCrcs && seed.name.endsWith('.png')) b = fixPngCrcs(b.slice());
+        const whole = concat(b, tail);
+        const n = await imageExtent(whole.subarray(0, 65536), whole.byteLength, async (k, at) => whole.slice(at, at + k));
+        expect(n).toBeLessThanOrEqual(whole.byteLength);
+        tally[n < whole.byteLength ? 'cut' : 'same']++;
+        if (n === whole.byteLength) return;
+        const outcome = async (x: Uint8Array) => decodeImage(x, 'fuzz.img', { maxPixels: FUZZ_MAX_PIXELS }).then((i) => i.rgba, (e: unknown) => {
+          if (!(e instanceof WebvitError)) throw e;
+          return 'refused';
+        });
+        const [a, c] = [await outcome(whole), await outcome(whole.subarray(0, n))];
+        cases += 2;
+        if (a === 'refused' || c === 'refused') expect(c).toBe(a === 'refused' ? 'refused' : a);
+        else expect(Buffer.compare(Buffer.from(c), Buffer.from(a))).toBe(0);
+      }),
+    );
+    console.log(`[fuzz] image extent: ${tally.cut} cut at the image's end, ${tally.same} read whole`);
   });
 
   it('random bytes behind a PNG or JPEG signature', async () => {

@@ -353,6 +353,42 @@ export function scaleColumns(w: Float32Array, rows: number, cols: number, g: Flo
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) w[r * cols + c] *= g[c];
 }
 
+/** Where a folded layer scale comes from in the checkpoint: the linear layer's weight and bias, and the scale γ. */
+export interface LayerScaleSource {
+  weight: string;
+  bias: string;
+  scale: string;
+}
+
+/**
+ * Layer scale folded into the linear layer before it (timm's ls1/ls2.gamma, DINOv2's
+ * layer_scale1/2.lambda1): x + γ ⊙ (a·W + b) = x + a·(W·diag γ) + γ ⊙ b, as copies. `w` is
+ * webvit's [rows, D] (in, out) weight, `b` [D]. Each factor passed the weight limits when it was
+ * taken, but their product need not: a product beyond them is refused here, naming the
+ * checkpoint's two tensors and index (webvit's fused name, blocks.{i}.attn.proj, is one the user
+ * never saw).
+ */
+export function foldLayerScale(tk: TensorTaker, w: Float32Array, b: Float32Array, rows: number, g: Float32Array, src: LayerScaleSource): [Float32Array, Float32Array] {
+  const D = g.length;
+  const fw = w.slice();
+  scaleColumns(fw, rows, D, g);
+  const fb = Float32Array.from(b, (x, j) => x * g[j]);
+  for (const [folded, from, name] of [[fw, w, src.weight], [fb, b, src.bias]] as const) {
+    const at = firstBadValue(folded);
+    if (at < 0) continue;
+    const [r, j] = [Math.floor(at / D), at % D];
+    // The checkpoint's index: PyTorch's weight is [out, in], the transpose of webvit's.
+    const index = from === w ? `[${j}, ${r}]` : `[${j}]`;
+    fail(
+      tk.ckpt.tensors.get(name)?.file ?? tk.ckpt.source,
+      `folding the layer scale ${clip(src.scale)} into ${clip(name)} gives ${formatFloat32(folded[at])} ` +
+        `(${clip(name)}${index} ${formatFloat32(from[at])} × ${clip(src.scale)}[${j}] ${formatFloat32(g[j])}), ${badValueReason(folded[at])}; ` +
+        `the checkpoint's values are not a trained model's (a damaged or mis-exported file): re-download or re-export it`,
+    );
+  }
+  return [fw, fb];
+}
+
 /** Standard head counts by hidden size (ViT-Ti/S/B/L/H); used when nothing else says, and said so. */
 export const DEFAULT_HEADS: Record<number, number> = { 192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16 };
 

@@ -11,7 +11,7 @@ import {
   linearWeight,
   resolveHeads,
   resolveLabels,
-  scaleColumns,
+  foldLayerScale,
   TensorTaker,
   type Checkpoint,
   type ConvertOptions,
@@ -105,17 +105,19 @@ export function convertTimm(ckpt: Checkpoint, o: ConvertOptions): Converted {
     t.set(d + 'norm1.bias', tk.take(s + 'norm1.bias', [D]));
     t.set(d + 'attn.qkv.weight', linearWeight(tk.take(s + 'attn.qkv.weight', [3 * D, D]), 3 * D, D));
     if (qkvBias) t.set(d + 'attn.qkv.bias', tk.take(s + 'attn.qkv.bias', [3 * D]));
-    const proj = linearWeight(tk.take(s + 'attn.proj.weight', [D, D]), D, D);
-    const projBias = tk.take(s + 'attn.proj.bias', [D]);
-    const fc2 = linearWeight(tk.take(s + 'mlp.fc2.weight', [D, F]), D, F);
-    const fc2Bias = tk.take(s + 'mlp.fc2.bias', [D]);
-    for (const [ls, w, b, rows] of [['ls1', proj, projBias, D], ['ls2', fc2, fc2Bias, F]] as const) {
-      const g = tk.takeIf(`${s}${ls}.gamma`, [D]);
-      if (!g) continue;
+    let proj = linearWeight(tk.take(s + 'attn.proj.weight', [D, D]), D, D);
+    let projBias = tk.take(s + 'attn.proj.bias', [D]);
+    let fc2 = linearWeight(tk.take(s + 'mlp.fc2.weight', [D, F]), D, F);
+    let fc2Bias = tk.take(s + 'mlp.fc2.bias', [D]);
+    const fold = (ls: string, from: string, w: Float32Array, b: Float32Array, rows: number): [Float32Array, Float32Array] => {
+      const scale = `${s}${ls}.gamma`;
+      const g = tk.takeIf(scale, [D]);
+      if (!g) return [w, b];
       layerScale = true;
-      scaleColumns(w, rows, D, g);
-      scaleColumns(b, 1, D, g);
-    }
+      return foldLayerScale(tk, w, b, rows, g, { weight: `${s}${from}.weight`, bias: `${s}${from}.bias`, scale });
+    };
+    [proj, projBias] = fold('ls1', 'attn.proj', proj, projBias, D);
+    [fc2, fc2Bias] = fold('ls2', 'mlp.fc2', fc2, fc2Bias, F);
     t.set(d + 'attn.proj.weight', proj);
     t.set(d + 'attn.proj.bias', projBias);
     t.set(d + 'norm2.weight', tk.take(s + 'norm2.weight', [D]));

@@ -10,7 +10,7 @@ import {
   finishWeights,
   labelsFromId2Label,
   resolveLabels,
-  scaleColumns,
+  foldLayerScale,
   takeSplitQkvBlock,
   TensorTaker,
   type Checkpoint,
@@ -114,8 +114,13 @@ export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
     const a = s + 'attention.attention.';
     takeSplitQkvBlock(tk, t, i, { norm1: `${s}norm1`, q: `${a}query`, k: `${a}key`, v: `${a}value`, out: `${s}attention.output.dense`, norm2: `${s}norm2`, fc1: `${s}mlp.fc1`, fc2: `${s}mlp.fc2` }, D, F, qkvBias);
     // Layer scale folded into the matmul it scales: columns of W and entries of b times γ.
-    foldLayerScale(t, `blocks.${i}.attn.proj`, tk.take(s + 'layer_scale1.lambda1', [D]), D);
-    foldLayerScale(t, `blocks.${i}.mlp.fc2`, tk.take(s + 'layer_scale2.lambda1', [D]), F);
+    for (const [to, from, ls, rows] of [['attn.proj', `${s}attention.output.dense`, 1, D], ['mlp.fc2', `${s}mlp.fc2`, 2, F]] as const) {
+      const name = `blocks.${i}.${to}`;
+      const scale = `${s}layer_scale${ls}.lambda1`;
+      const folded = foldLayerScale(tk, t.get(`${name}.weight`)!, t.get(`${name}.bias`)!, rows, tk.take(scale, [D]), { weight: `${from}.weight`, bias: `${from}.bias`, scale });
+      t.set(`${name}.weight`, folded[0]);
+      t.set(`${name}.bias`, folded[1]);
+    }
   }
   t.set('norm.weight', tk.take(`${p}layernorm.weight`, [D]));
   t.set('norm.bias', tk.take(`${p}layernorm.bias`, [D]));
@@ -179,12 +184,4 @@ export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
   // The processor prepares its crop; with --image-size elsewhere it is not used (and said so).
   const metadata = hfPreprocessMetadata(ckpt, weights.config, typeof crop === 'number' ? crop : weights.config.image_size, notes, "not DINOv2's (shorter side 256, centre crop 224, bicubic, ImageNet mean and std)");
   return { layout: 'dinov2', weights, notes, metadata };
-}
-
-/** x + γ ⊙ (a·W + b) = x + a·(W·diag γ) + γ ⊙ b: `name`'s weight [rows, D] and bias scaled by γ, as copies. */
-function foldLayerScale(t: Map<string, Float32Array>, name: string, g: Float32Array, rows: number): void {
-  const w = t.get(`${name}.weight`)!.slice();
-  scaleColumns(w, rows, g.length, g);
-  t.set(`${name}.weight`, w);
-  t.set(`${name}.bias`, Float32Array.from(t.get(`${name}.bias`)!, (b, j) => b * g[j]));
 }
