@@ -38,6 +38,8 @@ import {
 export function detectHf(names: string[]): boolean {
   // DINOv2's names are HF ViT's plus layer scale (src/model/families/dinov2): that family's.
   if (names.some((n) => /\.layer_scale1\.lambda1$/.test(n))) return false;
+  // BEiT's likewise, plus its layer scale or relative position tables (src/model/families/beit).
+  if (names.some((n) => /(\.lambda_1|\.relative_position_bias_table)$/.test(n))) return false;
   return names.some((n) => /^(vit\.)?(embeddings\.patch_embeddings\.projection\.weight|encoder\.layer\.\d+\.attention\.attention\.)/.test(n));
 }
 

@@ -11,11 +11,13 @@
  *   cubic with a = −0.5, stretched by in/out when downsampling, truncated at the border and
  *   renormalised.
  * - 'bicubic-align-corners': align_corners=True (torchvision's interpolate_embeddings).
+ * - 'bilinear': align_corners=False, source index max((dst + 0.5)·in/out − 0.5, 0), two taps (the
+ *   second clamped at the border). BEiT's relative position bias table (BeitRelativePositionBias).
  * Computed in float64, separably (rows, then columns); PyTorch's float64 result matches to ~1e-15.
  */
-export type ResizeMode = 'bicubic' | 'bicubic-antialias' | 'bicubic-align-corners';
+export type ResizeMode = 'bicubic' | 'bicubic-antialias' | 'bicubic-align-corners' | 'bilinear';
 
-export const RESIZE_MODES: ResizeMode[] = ['bicubic', 'bicubic-antialias', 'bicubic-align-corners'];
+export const RESIZE_MODES: ResizeMode[] = ['bicubic', 'bicubic-antialias', 'bicubic-align-corners', 'bilinear'];
 
 /** For each output index, its input taps and weights. */
 interface Taps {
@@ -75,8 +77,22 @@ function antialiasTaps(inSize: number, outSize: number): Taps {
   return { index, weight };
 }
 
+function bilinearTaps(inSize: number, outSize: number): Taps {
+  const index: number[][] = [];
+  const weight: number[][] = [];
+  for (let o = 0; o < outSize; o++) {
+    const src = Math.max((inSize / outSize) * (o + 0.5) - 0.5, 0);
+    const i0 = Math.floor(src);
+    const t = src - i0;
+    index.push([i0, Math.min(i0 + 1, inSize - 1)]);
+    weight.push([1 - t, t]);
+  }
+  return { index, weight };
+}
+
 export function resampleTaps(inSize: number, outSize: number, mode: ResizeMode): Taps {
   if (mode === 'bicubic-antialias') return antialiasTaps(inSize, outSize);
+  if (mode === 'bilinear') return bilinearTaps(inSize, outSize);
   return cubicTaps(inSize, outSize, mode === 'bicubic-align-corners');
 }
 

@@ -2,6 +2,7 @@ import type { Checkpoint, ConvertOptions, Converted } from '../convert/core.js';
 import { convertClip, detectClip } from './clip/convert.js';
 import { convertDinov2, detectDinov2 } from './dinov2/convert.js';
 import { convertSiglip, detectSiglip } from './siglip/convert.js';
+import { convertBeit, detectBeit } from './beit/convert.js';
 
 /**
  * The model families beyond plain ViT/DeiT (docs/families.md, docs/adding-a-family.md): each is a
@@ -23,4 +24,5 @@ export const FAMILIES: readonly CheckpointFamily[] = [
   { layout: 'clip', describe: 'clip (Hugging Face CLIPModel / CLIPVisionModel(WithProjection): the image tower)', detect: detectClip, convert: convertClip },
   { layout: 'dinov2', describe: 'dinov2 (Hugging Face Dinov2Model / Dinov2ForImageClassification)', detect: detectDinov2, convert: convertDinov2 },
   { layout: 'siglip', describe: 'siglip (Hugging Face SiglipModel / SiglipVisionModel / SiglipForImageClassification: the image tower)', detect: detectSiglip, convert: convertSiglip },
+  { layout: 'beit', describe: 'beit (Hugging Face BeitModel / BeitForImageClassification)', detect: detectBeit, convert: convertBeit },
 ];
