@@ -5,7 +5,10 @@ import { rng } from '../src/kernels/sample.js';
 import { VIT_PRESETS } from '../src/model/config.js';
 import { FAMILY_PRESETS } from '../src/model/family_presets.js';
 import { buildGraph } from '../src/model/graph.js';
+import { registerAllOps } from '../src/kernels/all_ops.js';
 import type { KernelCase } from './harness.js';
+
+registerAllOps(); // the family ops (SigLIP's pooling head) the model graphs below dispatch
 
 export const BENCH_MODELS = {
   ti16: VIT_PRESETS.vit_tiny_patch16_224,
@@ -13,6 +16,8 @@ export const BENCH_MODELS = {
   b16: VIT_PRESETS.vit_base_patch16_224,
   'clip-b16': FAMILY_PRESETS['clip-b16'],
   'dinov2-s14': FAMILY_PRESETS['dinov2-s14'],
+  'siglip-b16': FAMILY_PRESETS['siglip-b16'],
+  'beit-b16': FAMILY_PRESETS['beit-b16'],
 } as const;
 export type BenchModel = keyof typeof BENCH_MODELS;
 

@@ -6,14 +6,12 @@ import { setDefaultTuneStore } from './model/vit.js';
 import { fileTuneStore } from './runtime/node-tune-store.js';
 import { setDeviceFallback } from './runtime/device.js';
 import { getNodeDevice } from './runtime/node-device.js';
-import { registerOps } from './kernels/registry.js';
-import { FAMILY_OPS } from './kernels/family_ops.js';
+import { registerAllOps } from './kernels/all_ops.js';
 
 export * from './index.js';
 
-// Node loads every family op at once (the browser bundle fetches them with a model that needs them:
-// loadGraphOps), so that synchronous helpers such as estimateActivationBytes work for every family.
-registerOps(FAMILY_OPS);
+// Node fetches nothing late: the family ops the browser loads on demand are registered now.
+registerAllOps();
 export { getNodeDevice, type NodeDeviceOptions } from './runtime/node-device.js';
 export { fileTuneStore, defaultTuneCachePath } from './runtime/node-tune-store.js';
 export { readCheckpoint, readLabelsFile } from './model/convert/files.js';

@@ -80,7 +80,23 @@ export async function inspectCommand(argv: string[]): Promise<number> {
 /** The model's family, in words, with what sets it apart from a plain ViT. */
 function familyLine(c: ViTConfig): string {
   const f = c.family ?? 'vit';
-  const what = f === 'clip' ? 'CLIP image tower' : f === 'dinov2' ? `DINOv2${c.pooling === 'cls+mean' ? ', classifier on [class token ; patch mean]' : ''}` : c.distilled ? 'ViT (DeiT, distilled)' : 'ViT';
-  const parts = [c.pre_norm ? 'layernorm before the blocks' : '', c.hidden_act && c.hidden_act !== 'gelu' ? c.hidden_act : '', c.projection_size ? `projection to ${c.projection_size}` : ''].filter(Boolean);
+  const what =
+    f === 'clip'
+      ? 'CLIP image tower'
+      : f === 'dinov2'
+        ? `DINOv2${c.pooling === 'cls+mean' ? ', classifier on [class token ; patch mean]' : ''}`
+        : f === 'siglip'
+          ? `SigLIP image tower${c.pooling === 'map' ? ', attention-pooling head' : ', classifier on the token mean'}`
+          : f === 'beit'
+            ? 'BEiT'
+            : c.distilled
+              ? 'ViT (DeiT, distilled)'
+              : 'ViT';
+  const parts = [
+    c.pre_norm ? 'layernorm before the blocks' : '',
+    c.hidden_act && c.hidden_act !== 'gelu' ? c.hidden_act : '',
+    c.projection_size ? `projection to ${c.projection_size}` : '',
+    c.rel_pos_bias ? `relative position bias (${c.rel_pos_bias === 'layer' ? 'per layer' : 'shared'})` : '',
+  ].filter(Boolean);
   return `${f} (${what}${parts.length ? `: ${parts.join(', ')}` : ''})`;
 }

@@ -9,4 +9,8 @@ export const FAMILY_PRESETS = {
   'clip-b16': { ...presetConfig('vit_base_patch16_224'), num_classes: 0, layer_norm_eps: 1e-5, hidden_act: 'quick_gelu', family: 'clip', pre_norm: true, projection_size: 512 },
   /** DINOv2 ViT-S/14 run at its processor's 224 crop (16 × 16 patches), features only (layer scale folded: a plain block). */
   'dinov2-s14': { ...presetConfig('vit_small_patch16_224'), patch_size: 14, num_classes: 0, family: 'dinov2' },
+  /** Google SigLIP ViT-B/16 (224)'s image tower: no class token, tanh GELU, its attention-pooling head. */
+  'siglip-b16': { ...presetConfig('vit_base_patch16_224'), num_classes: 0, class_token: false, pooling: 'map', hidden_act: 'gelu_tanh', family: 'siglip' },
+  /** Microsoft BEiT-B/16 (224, ImageNet-1k classifier): a relative position bias per layer, mean pooling with its layernorm. */
+  'beit-b16': { ...presetConfig('vit_base_patch16_224'), layer_norm_eps: 1e-12, pooling: 'mean', fc_norm: true, family: 'beit', rel_pos_bias: 'layer' },
 } satisfies Record<string, ViTConfig>;
