@@ -186,13 +186,19 @@ describe('golden logits in headless Chromium (WebGPU on SwiftShader, dist/webvit
 // `webvit convert` does), served to the page, and run by the browser bundle; its embeddings are held
 // to the same rule as in Node (test/families/*.test.ts): within 2× PyTorch float32's own error of
 // PyTorch's float64 (3× for DINOv2, whose position grid webvit resizes in float64 where PyTorch
-// resizes in float32).
+// resizes in float32). SigLIP's towers run their attention-pooling head (its op comes with the
+// on-demand chunk), BEiT its relative position bias; the SigLIP classifier's features are the token
+// mean its head reads.
 describe('other families in headless Chromium', () => {
-  const FAMILY_FIXTURES: [string, number][] = [['clip_full', 2], ['clip_vision_proj', 2], ['dinov2_cls', 3], ['dinov2_reg_cls', 3]];
+  const FAMILY_FIXTURES: [string, number][] = [
+    ['clip_full', 2], ['clip_vision_proj', 2], ['dinov2_cls', 3], ['dinov2_reg_cls', 3],
+    ['siglip_full', 2], ['siglip_vision', 2], ['siglip_cls', 2], ['beit_cls', 2], ['beit_shared', 2],
+  ];
   for (const [name, factor] of FAMILY_FIXTURES) {
     it(`${name}: embeddings within ${factor}× PyTorch float32's error`, async () => {
       const dir = join(REPO, 'test', 'fixtures', 'families', name);
-      const golden = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8')) as { batch: number; embeddings: number[][]; embeddings_f32: number[][]; logits?: number[][]; logits_f32?: number[][] };
+      const golden = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8')) as { batch: number; embeddings: number[][]; embeddings_f32: number[][]; logits?: number[][]; logits_f32?: number[][]; last_hidden_state_mean?: number[][]; last_hidden_state_mean_f32?: number[][] };
+      if (name === 'siglip_cls') Object.assign(golden, { embeddings: golden.last_hidden_state_mean, embeddings_f32: golden.last_hidden_state_mean_f32 });
       const converted = convertCheckpoint(await readCheckpoint(dir));
       mkdirSync(join(CONVERTED, name), { recursive: true });
       writeFileSync(join(CONVERTED, name, 'model.safetensors'), encodeWeights(converted.weights, 'F32', converted.metadata));
