@@ -1,5 +1,4 @@
-import type { Binding, BufferSlice, Dispatch, TensorRef } from '../kernels/kernel.js';
-import { readback } from '../runtime/buffers.js';
+import type { Binding, Dispatch, TensorRef } from '../kernels/kernel.js';
 import { attentionExplain, ATTENTION_EXPLAIN_VARIANTS, type AttentionExplainVariant } from '../kernels/attention_explain/op.js';
 import { attentionProbs } from '../kernels/attention_probs/op.js';
 import type { AttentionShape } from '../kernels/attention/op.js';
@@ -53,6 +52,8 @@ export interface ExplainHost {
   kernels(batch: number): Promise<GraphKernels>;
   /** Variants forced at load (LoadOptions.kernels): the explain ops' are checked here, once registered. */
   forced: Record<string, string | undefined>;
+  /** map pooling (SigLIP): the attention-pooling head's query [D], as the weight file holds it. */
+  probeQuery?: Float32Array;
   onProgress?: ProgressCallback;
 }
 
@@ -101,8 +102,6 @@ export function explainDispatches(c: ViTConfig, batch: number, dispatches: reado
 export class Explainer {
   private plan: { batch: number; plan: Promise<{ plan: Plan; logits?: string }> } | undefined;
   private disposed = false;
-  /** map pooling: the attention-pooling probe's query, read back on the first explain. */
-  private query: Promise<Float32Array> | undefined;
 
   constructor(private readonly host: ExplainHost) {}
 
@@ -118,14 +117,10 @@ export class Explainer {
     const { plan, logits } = await this.planFor(batch);
     const out = await plan.run({ image: pixels });
     // An attention-pooling head (SigLIP): the rollout starts from its probe's attention, computed
-    // here from the keys the plan read back and the probe's query (one vector, read once).
+    // here from the keys the plan read back and the probe's query (kept on the CPU at load).
     let probe: Float32Array[] | undefined;
-    if (c.pooling === 'map') {
-      const q = this.host.weight('pool.query') as BufferSlice;
-      this.query ??= readback(this.host.device, q.buffer, q.offset ?? 0, 4 * c.hidden_size).then((b) => new Float32Array(b));
-      const query = await this.query;
-      probe = Array.from({ length: batch }, (_, b) => probeAttention(query, out['pool.kv.out'], b, shapeOf(c).tokens, c.num_heads));
-    }
+    const query = this.host.probeQuery;
+    if (c.pooling === 'map' && query) probe = Array.from({ length: batch }, (_, b) => probeAttention(query, out['pool.kv.out'], b, shapeOf(c).tokens, c.num_heads));
     return explanation(c, batch, out, logits, layer, this.host.label, probe);
   }
 

@@ -137,6 +137,8 @@ export class ViTModel {
   preprocess!: PreprocessConfig;
   /** The largest |input value| it takes: beyond it float32 overflows in its layernorms (finite.ts, inputLimit). */
   inputLimit = Infinity;
+  /** map pooling (SigLIP): the attention-pooling head's query, for explain's probe rollout. */
+  private probeQuery?: Float32Array;
 
   private constructor(
     readonly device: GPUDevice,
@@ -187,6 +189,8 @@ export class ViTModel {
       const model = new ViTModel(device, w.config, w.labels, label, options.kernels ?? {}, tuningFor(options.tune), options.onProgress, buffers, half, owner, precision);
       model.preprocess = w.preprocess ?? defaultPreprocess(w.config);
       model.inputLimit = inputLimit(w.config.hidden_size, w.tensors);
+      // An attention-pooling head's query, kept on the CPU for explain (weights are not read back from the GPU).
+      model.probeQuery = w.tensors.get('pool.query')?.slice();
       await model.planFor(batch, model.checkTopK(options.topK)); // compiles every pipeline, in parallel, before the first forward
       return model;
     } catch (e) {
@@ -414,6 +418,7 @@ export class ViTModel {
           weight: (name) => this.weight(name),
           kernels: (b) => this.graphKernels(b),
           forced: this.forcedKernels as Record<string, string | undefined>,
+          probeQuery: this.probeQuery,
         }),
       (e: unknown) => {
         this.explainer = undefined; // a chunk that failed to load is tried again next time

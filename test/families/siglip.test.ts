@@ -116,3 +116,31 @@ describe('SigLIP conversion refusals', () => {
     await expectConvertError(() => convertCheckpoint({ ...ckpt, preprocessor: { ...ckpt.preprocessor, size: { height: 64, width: 48 } } }), ['size must be a square of whole pixels']);
   });
 });
+
+describe('SigLIP explain', () => {
+  it("the rollout starts from the attention-pooling probe's attention: a distribution over the tokens, carried through every layer's rollout", async () => {
+    const dir = join(DIR, 'siglip_vision');
+    const converted = convertCheckpoint(await readCheckpoint(dir));
+    const input = readInput(dir);
+    const one = input.subarray(0, input.length / 3);
+    const model = await ViTModel.load(await testDevice(), encodeWeights(converted.weights, 'F32', converted.metadata), { label: 'siglip_explain' });
+    models.push(model);
+    const e = await model.explain(one);
+    expect(e.pooling).toBe('map');
+    expect(e.prefix).toBe(0);
+    expect(e.source).toMatch(/attention-pooling probe/);
+    const T = e.grid * e.grid;
+    const probe = e.probe![0];
+    expect(probe.length).toBe(T);
+    expect(Math.min(...probe)).toBeGreaterThanOrEqual(0);
+    expect(Math.abs(probe.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-5);
+    // The rollout is that row through R_{L−1}…R_0: a distribution too, and not the mean-query one.
+    const { rolloutRow } = await import('../../src/model/rollout.js');
+    expect(maxAbsDiff(e.rollout[0], [...rolloutRow(e.attention, 0, T, 0, probe)])).toBeLessThan(1e-6);
+    expect(Math.abs(e.rollout[0].reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(e.rollout[0], [...rolloutRow(e.attention, 0, T, 0, 'mean')])).toBeGreaterThan(1e-4);
+    // (A probe read as zeros would make it uniform, and this rollout the mean-query one: it was, once.)
+    const layer = await model.explain(one, { layer: 1 });
+    expect(layer.source).toMatch(/layer 1 attention .* attention-pooling probe/);
+  });
+});
