@@ -113,7 +113,7 @@ describe('preprocessor_config.json → webvit.preprocess', () => {
     await refuse({ image_processor_type: 'DeiTImageProcessor', crop_size: 192 }, ['crop_size is 192', "image_size is 224"]);
     await refuse({ image_processor_type: 'DeiTImageProcessor', crop_size: { height: 224, width: 200 } }, ['crop_size is {height: 224, width: 200}', 'square']);
     await refuse({ image_processor_type: 'CLIPImageProcessor', do_center_crop: false }, ['without a centre crop', 'aspect ratio']);
-    await refuse({ image_processor_type: 'SiglipImageProcessor' }, ['image_processor_type is "SiglipImageProcessor"', 'ViTImageProcessor, DeiTImageProcessor']);
+    await refuse({ image_processor_type: 'Owlv2ImageProcessor' }, ['image_processor_type is "Owlv2ImageProcessor"', 'ViTImageProcessor, DeiTImageProcessor']);
     await refuse({ rescale_factor: 'x' }, ['rescale_factor must be a positive number', 'got "x"']);
     await refuse({ image_mean: [0.5, 0.5] }, ['image_mean must be a number or 3 number(s)', 'num_channels 3']);
     await refuse({ image_std: [0.5, 0, 0.5] }, ['image_std must be positive']);
