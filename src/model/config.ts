@@ -238,7 +238,7 @@ export function parseConfig(raw: unknown, source: string): ViTConfig {
   if (pooling !== 'cls' && pooling !== 'mean' && pooling !== 'cls+mean' && pooling !== 'map') bad(`field pooling must be "cls", "mean", "cls+mean" or "map", got ${preview(pooling)}`);
   const act = o.hidden_act;
   if (act !== undefined && (typeof act !== 'string' || !Object.hasOwn(MLP_ACTIVATIONS, act))) {
-    bad(`field hidden_act must be ${Object.keys(MLP_ACTIVATIONS).map((a) => `"${a}"`).join(' or ')} (or absent: "gelu"), got ${preview(act)}`);
+    bad(`field hidden_act must be one of ${Object.keys(MLP_ACTIVATIONS).map((a) => `"${a}"`).join(', ')} (or absent: "gelu"), got ${preview(act)}`);
   }
   // Fields added after the first weight files: kept absent when absent, so a file's config reads
   // back (and is written again) exactly as it was.

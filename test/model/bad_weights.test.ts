@@ -409,7 +409,7 @@ describe('config checks', () => {
     ['missing layer_norm_eps', (c) => delete c.layer_norm_eps, ['layer_norm_eps', '(0, 1)', 'undefined']],
     ['unknown field (typo)', (c) => (c.hiden_size = 64), ['unknown field(s) hiden_size', 'known fields', 'hidden_size']],
     ['missing field', (c) => delete c.num_heads, ['missing num_heads']],
-    ['bad pooling value', (c) => (c.pooling = 'max'), ['pooling', '"cls", "mean" or "cls+mean"', 'got "max"']],
+    ['bad pooling value', (c) => (c.pooling = 'max'), ['pooling', '"cls", "mean", "cls+mean" or "map"', 'got "max"']],
     ['qkv_bias not a boolean', (c) => (c.qkv_bias = 'yes'), ['qkv_bias', 'true or false', 'got "yes"']],
   ];
   for (const [name, edit, fragments] of cases) {

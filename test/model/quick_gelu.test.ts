@@ -68,7 +68,7 @@ describe('quick_gelu model (Hugging Face hidden_act "quick_gelu")', () => {
   });
 
   it('refuses an activation it does not run, in a weight file config and in config.json', async () => {
-    expect(() => parseConfig({ ...golden.config, hidden_act: 'gelu_new' }, 'test')).toThrow(/field hidden_act must be "gelu" or "quick_gelu" \(or absent: "gelu"\), got "gelu_new"/);
+    expect(() => parseConfig({ ...golden.config, hidden_act: 'gelu_new' }, 'test')).toThrow(/field hidden_act must be one of "gelu", "quick_gelu", "gelu_tanh" \(or absent: "gelu"\), got "gelu_new"/);
     const ckpt = await readCheckpoint(DIR);
     await expectWebvitError(() => convertCheckpoint({ ...ckpt, config: { ...ckpt.config, hidden_act: 'silu' } }), 'BAD_WEIGHTS', ['hidden_act is "silu"', '"gelu" or "quick_gelu"']);
   });

@@ -30,6 +30,9 @@ function documentedWeights(c: ViTConfig): [string, number[], boolean][] {
     const p = `blocks.${i}`;
     out.push([`${p}.norm1.weight`, [D], false], [`${p}.norm1.bias`, [D], false], [`${p}.attn.qkv.weight`, [D, 3 * D], true]);
     if (c.qkv_bias) out.push([`${p}.attn.qkv.bias`, [3 * D], false]);
+    // BEiT's relative position bias [H, T, T]: each block's own, or the shared one (declared by the first block).
+    if (c.rel_pos_bias === 'layer') out.push([`${p}.attn.rel_pos_bias`, [c.num_heads, s.tokens, s.tokens], false]);
+    if (c.rel_pos_bias === 'shared' && i === 0) out.push(['rel_pos_bias', [c.num_heads, s.tokens, s.tokens], false]);
     out.push(
       [`${p}.attn.proj.weight`, [D, D], true],
       [`${p}.attn.proj.bias`, [D], false],
@@ -42,6 +45,22 @@ function documentedWeights(c: ViTConfig): [string, number[], boolean][] {
     );
   }
   out.push(['norm.weight', [D], false], ['norm.bias', [D], false]);
+  if (c.pooling === 'map') {
+    // SigLIP's attention-pooling head.
+    out.push(
+      ['pool.kv.weight', [D, 2 * D], true],
+      ['pool.kv.bias', [2 * D], false],
+      ['pool.query', [D], false],
+      ['pool.proj.weight', [D, D], true],
+      ['pool.proj.bias', [D], false],
+      ['pool.norm.weight', [D], false],
+      ['pool.norm.bias', [D], false],
+      ['pool.mlp.fc1.weight', [D, F], true],
+      ['pool.mlp.fc1.bias', [F], false],
+      ['pool.mlp.fc2.weight', [F, D], true],
+      ['pool.mlp.fc2.bias', [D], false],
+    );
+  }
   if (c.projection_size) out.push(['proj.weight', [s.pooledSize, c.projection_size], true]);
   if (c.num_classes > 0) out.push(['head.weight', [s.featureSize, c.num_classes], true], ['head.bias', [c.num_classes], false]);
   if (c.num_classes > 0 && c.pooling === 'cls+mean') out.push(['head.mean_weight', [D, c.num_classes], true]);

@@ -17,7 +17,8 @@
  */
 export type ResizeMode = 'bicubic' | 'bicubic-antialias' | 'bicubic-align-corners' | 'bilinear';
 
-export const RESIZE_MODES: ResizeMode[] = ['bicubic', 'bicubic-antialias', 'bicubic-align-corners', 'bilinear'];
+/** The modes `webvit convert --resize` takes (bilinear is BEiT's table's, chosen by its converter). */
+export const RESIZE_MODES: ResizeMode[] = ['bicubic', 'bicubic-antialias', 'bicubic-align-corners'];
 
 /** For each output index, its input taps and weights. */
 interface Taps {

@@ -121,7 +121,7 @@ export function convertClip(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const statedAct = vision.hidden_act;
   if (statedAct !== undefined) {
     if (typeof statedAct !== 'string' || !Object.hasOwn(MLP_ACTIVATIONS, statedAct)) {
-      fail(src, `${vwhere} hidden_act is ${preview(statedAct)}; webvit's MLP runs ${Object.keys(MLP_ACTIVATIONS).map((a) => `"${a}"`).join(' or ')}`);
+      fail(src, `${vwhere} hidden_act is ${preview(statedAct)}; webvit's MLP runs ${Object.keys(MLP_ACTIVATIONS).map((a) => `"${a}"`).join(', ')}`);
     }
     act = statedAct as MlpActivation;
   } else if (cfg) {
