@@ -5,7 +5,7 @@ import { LIMITS, LIMITS_DOC, parseConfig, shapeOf, type ViTConfig } from '../con
 import { tensorAsFloat32, writeSafetensors, type Dtype, type SafetensorsFile, type TensorEntry } from '../safetensors.js';
 import { badValueReason, expectedTensors, firstBadValue, formatFloat32, type LoadedWeights } from '../weights.js';
 import { resizePosEmbed, type ResizeMode } from './pos_embed.js';
-import { checkLabels } from '../labels.js';
+import { checkLabels, labelsCountHint } from '../labels.js';
 
 /**
  * The part of checkpoint conversion every ecosystem shares (docs/checkpoints.md): a checkpoint
@@ -481,11 +481,19 @@ export function resolveLabels(
   notes: string[],
 ): string[] | undefined {
   if (fromOptions) {
-    if (numClasses === 0) fail(source, `the model has no classifier (num_classes 0), so labels (${optionsSource ?? '--labels'}) do not apply`);
-    if (fromOptions.length !== numClasses) fail(source, `${optionsSource ?? '--labels'} has ${fromOptions.length} labels but the classifier has ${numClasses} classes`);
-    const problem = checkLabels(fromOptions, (i) => `${optionsSource ?? '--labels'}: label ${i} (line ${i + 1})`);
+    const file = optionsSource ?? '--labels';
+    if (numClasses === 0) fail(source, `the model has no classifier (num_classes 0), so labels (${file}) do not apply: it gives features; leave --labels out`);
+    if (fromOptions.length !== numClasses) {
+      const n = fromOptions.length;
+      fail(
+        source,
+        `${file} has ${n} label${n === 1 ? '' : 's'} but the classifier has ${numClasses} classes${labelsCountHint(fromOptions, numClasses)}; ` +
+          `give a file of exactly ${numClasses} lines, one label per class in class-index order (line 1 is class 0), UTF-8, nothing else on a line`,
+      );
+    }
+    const problem = checkLabels(fromOptions, (i) => `${file}: label ${i} (line ${i + 1})`);
     if (problem) fail(source, problem);
-    notes.push(`labels: ${numClasses} from ${optionsSource ?? '--labels'}`);
+    notes.push(`labels: ${numClasses} from ${file}`);
     return fromOptions;
   }
   if (!fromCheckpoint) return undefined;

@@ -194,7 +194,7 @@ export function convertClip(ckpt: Checkpoint, o: ConvertOptions): Converted {
       ...(Pd ? { projection_size: Pd } : {}),
     },
     t,
-    o.labels ? fail(src, '--labels: a CLIP image tower has no classifier (it gives embeddings)') : undefined,
+    o.labels ? fail(src, `labels (${o.labelsSource ?? '--labels'}) do not apply: a CLIP image tower has no classifier (it gives embeddings); leave --labels out`) : undefined,
     o,
     notes,
   );
