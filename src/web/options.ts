@@ -14,7 +14,7 @@ const OPTIONS = { model: 0, device: 0, onProgress: 0, worker: 0, integrity: 0, c
  * another value than the one checked.
  */
 export function readOptions(o: ClassifierOptions): ClassifierOptions {
-  if (typeof o != 'object' || o === null) throw bad('createImageClassifier needs an options object: { model: url | ArrayBuffer | Response }');
+  checkOptionKeys(o, Object.keys(OPTIONS), 'createImageClassifier');
   const r: Record<string, unknown> = {};
   for (const k in OPTIONS) {
     try {
@@ -23,7 +23,6 @@ export function readOptions(o: ClassifierOptions): ClassifierOptions {
       throw bad(`options.${k} could not be read (${clip(why(e))})`, e);
     }
   }
-  checkOptionKeys(o, Object.keys(OPTIONS), 'createImageClassifier');
   return r as unknown as ClassifierOptions;
 }
 
