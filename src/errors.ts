@@ -52,6 +52,9 @@ export class WebvitError extends Error {
 export const chunkMissing = (e: unknown): WebvitError =>
   new WebvitError('NETWORK', `a part of webvit could not be loaded (${(e as Error)?.message}); deploy the webvit.browser-*.js chunks beside webvit.browser.js`, { cause: e });
 
+/** A chunk's dynamic import, wrapped: its failure is a chunkMissing error (a NETWORK WebvitError naming what to deploy). */
+export const chunk = <T>(module: Promise<T>): Promise<T> => module.catch((e: unknown) => Promise.reject(chunkMissing(e)));
+
 export function fail(code: WebvitErrorCode, message: string): never {
   throw new WebvitError(code, message);
 }
@@ -64,6 +67,38 @@ export function fail(code: WebvitErrorCode, message: string): never {
 export function clip(s: string, max = 200): string {
   return s.length > max ? `${s.slice(0, max >> 1)}…(${s.length} characters)…${s.slice(-(max >> 2))}` : s;
 }
+
+/** What a caller's value is, for a message: null, a primitive's type, an object's class (Array, Object, ImageBitmap). */
+export function describeSource(x: unknown): string {
+  if (x === null) return 'null';
+  if (typeof x !== 'object') return typeof x;
+  return Object.prototype.toString.call(x).slice(8, -1);
+}
+
+/** A caller's value in a message: a primitive as text (clipped), an object or function by its kind (String() of one can throw). */
+export const valueText = (x: unknown): string =>
+  typeof x == 'object' || typeof x == 'function'
+    ? describeSource(x)
+    : typeof x == 'string'
+      ? `the string ${JSON.stringify(clip(x))}` // '3' is not 3: the message shows which was passed
+      : typeof x == 'bigint'
+        ? `the BigInt ${clip(String(x))}n`
+        : clip(String(x));
+
+/**
+ * A caller's options: an object (not null, not an array) of only the keys `where` reads, or a
+ * BAD_ARGUMENT naming `where` and the keys it takes. An unknown key, a typo (`topk`, `maxbatch`)
+ * or another call's option (`explain(img, { layer })`), was ignored without a word.
+ */
+export function checkOptionKeys(o: unknown, keys: readonly string[], where: string): asserts o is object {
+  const takes = `; it takes ${keys.join(', ') || 'none'}`;
+  if (typeof o != 'object' || o === null || Array.isArray(o)) throw new WebvitError('BAD_ARGUMENT', `${where}: options must be an object, got ${valueText(o)}${takes}`);
+  const extra = Object.keys(o).filter((k) => !keys.includes(k));
+  if (extra.length) throw new WebvitError('BAD_ARGUMENT', `${where}: unknown option ${clip(extra.join(', '))}${takes}`);
+}
+
+/** `name must be what, got value`: a caller's argument or option of the wrong kind (BAD_ARGUMENT). */
+export const mustBe = (name: string, what: string, value: unknown): WebvitError => new WebvitError('BAD_ARGUMENT', `${name} must be ${what}, got ${valueText(value)}`);
 
 /** A GPUDevice given by the caller, or a BAD_ARGUMENT naming `where` (a null or a plain object would fail later as a TypeError). */
 /** A name used in messages (a file, a source) given by the caller: a string, or a BAD_ARGUMENT naming `where` (a Symbol made every message throw). */

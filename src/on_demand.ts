@@ -1,6 +1,6 @@
 /**
  * What a page loads only when it first uses one of these: the worker client (`worker: true`), the
- * explain plan and its kernels (`explain()`), the tuner's timing harness (`tune: true`) and the ops
+ * explain plan and its kernels and the page's explain step (`explain()`), the tuner's timing harness (`tune: true`) and the ops
  * only some model families dispatch (SigLIP's attention-pooling head). In the browser bundle this
  * module is one chunk, fetched on first use.
  *
@@ -12,6 +12,7 @@
  * too (this chunk is about 10 KB gzipped; the worker client alone was 3 KB).
  */
 export { WorkerClassifier } from './web/worker_client.js';
+export { explainImage } from './web/explain.js';
 export { Explainer } from './model/explain.js';
 export { pickFastest } from './runtime/tune_timing.js';
 export { FAMILY_OPS } from './kernels/family_ops.js';

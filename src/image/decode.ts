@@ -7,7 +7,7 @@
  * BAD_INPUT whose one-line message names the file and the problem.
  */
 import { bad, checkPixels, DEFAULT_MAX_PIXELS, type DecodedImage, type DecodeOptions } from './decoded.js';
-import { clip, WebvitError } from '../runtime/errors.js';
+import { checkOptionKeys, clip, WebvitError } from '../runtime/errors.js';
 import { decodeJpeg } from './jpeg.js';
 
 export { releaseJpegDecoder } from './jpeg.js';
@@ -75,6 +75,7 @@ const classifiable = (d: DecodedImage): DecodedImage & { data: Uint8Array } => O
 export async function decodeImage(input: Uint8Array | ArrayBuffer | ArrayBufferView, source: string, options: DecodeOptions = {}): Promise<DecodedImage & { data: Uint8Array }> {
   const bytes = asBytes(input);
   if (typeof source !== 'string') throw new WebvitError('BAD_ARGUMENT', `decodeImage: source must be a string naming the image in messages (a file name), got ${describeValue(source)}`);
+  checkOptionKeys(options, ['maxPixels', 'pool'], 'decodeImage');
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   if (!(maxPixels >= 1)) throw new WebvitError('BAD_ARGUMENT', `decodeImage: maxPixels must be a pixel count of at least 1, got ${maxPixels}`);
   if (bytes.byteLength === 0) bad(source, 'is empty (0 bytes), not an image');

@@ -8,7 +8,7 @@ import { finiteCheck, finiteCheckChunks } from '../kernels/finite_check/op.js';
 import { MLP_ACTIVATIONS, shapeOf, type ViTConfig } from './config.js';
 import { applyKernels, opDefinition, registerOps, type GraphKernels } from '../kernels/registry.js';
 import type { BufferSlice } from '../kernels/kernel.js';
-import { chunkMissing, WebvitError } from '../errors.js';
+import { chunk, WebvitError } from '../errors.js';
 
 export interface GraphOptions {
   batch: number;
@@ -36,7 +36,7 @@ const familyOps = (c: ViTConfig): string[] => (c.pooling === 'map' ? ['attention
  * on-demand chunk (src/on_demand.ts), fetched only for models that need them.
  */
 export async function loadGraphOps(c: ViTConfig): Promise<void> {
-  if (familyOps(c).some((name) => !opDefinition(name))) registerOps((await import('../on_demand.js').catch((e: unknown) => Promise.reject(chunkMissing(e)))).FAMILY_OPS);
+  if (familyOps(c).some((name) => !opDefinition(name))) registerOps((await chunk(import('../on_demand.js'))).FAMILY_OPS);
 }
 
 export interface ViTGraph {

@@ -110,6 +110,19 @@ export function checkLabels(labels: readonly string[], name: (i: number) => stri
   return undefined;
 }
 
+/**
+ * Why a labels file's count may differ from the model's classes, when its lines show it (JSON, a
+ * column of ids, a header line), as a clause for the message; '' when they do not.
+ */
+export function labelsCountHint(labels: readonly string[], classes: number): string {
+  const first = labels[0] ?? '';
+  if (/^\s*[[{]/.test(first)) return `; its first line starts with ${JSON.stringify(first.trim()[0])}: JSON (an id2label object or a list, as in config.json?), where webvit reads plain text`;
+  const idLines = labels.filter((l) => /^\s*\d+\s*[,;:=|\s]\s*\S/.test(l)).length;
+  if (idLines >= Math.max(2, labels.length / 2)) return `; ${idLines} of its lines start with a number and a separator ("0,tench"): class ids or a CSV, where webvit reads the labels alone`;
+  if (labels.length === classes + 1 && /^\W*(ids?|index|labels?|names?|class(es)?|categor(y|ies))\b/i.test(first)) return `; its line 1, ${JSON.stringify(first.slice(0, 40))}, looks like a column header`;
+  return '';
+}
+
 /** Largest label list, as the JSON that __metadata__["webvit.labels"] holds (1 million labels of 60 characters). */
 export const MAX_LABELS_JSON = 64 * 2 ** 20;
 
@@ -140,11 +153,27 @@ export function parseLabelsBytes(bytes: Uint8Array): { labels: string[] } | { pr
   } catch {
     return { problem: invalidUtf8Line(body, bom) };
   }
+  if (isJsonContainer(text)) {
+    return {
+      problem:
+        "is JSON (an id2label object or a list?), where webvit reads plain text, one label per line in class order; from a config.json: jq -r '.id2label | to_entries | sort_by(.key | tonumber) | .[].value' config.json > labels.txt",
+    };
+  }
   const lines = text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
   if (lines.length && lines[lines.length - 1] === '') lines.pop();
   if (lines.length === 0) return { problem: 'holds no labels (it is empty); one label per line' };
   const problem = checkLabels(lines, (i) => `line ${i + 1}`);
   return problem ? { problem } : { labels: lines };
+}
+
+/** Whether `text` is a JSON object or array as a whole (a labels file that is JSON was read as one label per line). */
+function isJsonContainer(text: string): boolean {
+  if (!/^\s*[[{]/.test(text)) return false;
+  try {
+    return typeof JSON.parse(text) === 'object';
+  } catch {
+    return false;
+  }
 }
 
 /** Which line of `b` (not valid UTF-8 as a whole) is not, and at which byte of the file (`b` starts at `offset`). */

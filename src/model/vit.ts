@@ -1,6 +1,6 @@
 import type { Binding } from '../kernels/kernel.js';
 import { assignBuffers } from '../runtime/arena.js';
-import { chunkMissing, clip, WebvitError } from '../runtime/errors.js';
+import { checkOptionKeys, chunkMissing, clip, mustBe, valueText, WebvitError } from '../runtime/errors.js';
 import { checkDevice } from '../runtime/device.js';
 import { pipelineCacheFor } from '../runtime/pipelines.js';
 import { BufferOwner, bytesOf, upload } from '../runtime/buffers.js';
@@ -64,7 +64,7 @@ let defaultStore: TuneStore | undefined;
 
 /** Where tuning results go when a load does not say (the Node entry and CLI set a cache file). */
 export function setDefaultTuneStore(store: TuneStore): void {
-  if (!isTuneStore(store)) throw new WebvitError('BAD_ARGUMENT', `setDefaultTuneStore: store must be a TuneStore ({ get(key), set(key, value) }: memoryTuneStore(), fileTuneStore()), got ${shownValue(store)}`);
+  if (!isTuneStore(store)) throw mustBe('setDefaultTuneStore: store', 'a TuneStore ({ get(key), set(key, value) }: memoryTuneStore(), fileTuneStore())', store);
   defaultStore = store;
 }
 
@@ -269,7 +269,7 @@ export class ViTModel {
     if (k === undefined) return undefined;
     if (this.numClasses === 0) throw new WebvitError('BAD_INPUT', `${this.label}: topK asked for, but the model has no classifier (num_classes 0): it returns features`);
     if (!Number.isInteger(k) || k < 1 || k > this.numClasses) {
-      throw new WebvitError('BAD_INPUT', `${this.label}: topK must be a whole number from 1 to the model's ${this.numClasses} classes, got ${shownValue(k)}`);
+      throw new WebvitError('BAD_INPUT', `${this.label}: topK must be a whole number from 1 to the model's ${this.numClasses} classes, got ${valueText(k)}`);
     }
     return k;
   }
@@ -405,6 +405,7 @@ export class ViTModel {
    * separate explain plan, compiled on first use; the forward plans are not touched.
    */
   async explain(input: Float32Array, options: ExplainOptions = {}): Promise<AttentionExplanation> {
+    checkForwardOptions(options, `${this.label}: explain`, ['batch', 'layer']);
     const batch = this.checkInput(input, options.batch);
     const pixels = input.slice();
     const bad = firstNonFinite(pixels);
@@ -498,39 +499,29 @@ export class ViTModel {
   }
 }
 
-/** A caller's value in a message: a string quoted ('3' is not 3), a BigInt with its n, an object by kind. */
-function shownValue(v: unknown): string {
-  if (typeof v == 'string') return `the string ${JSON.stringify(clip(v, 80))}`;
-  if (typeof v == 'bigint') return `the BigInt ${clip(String(v), 80)}n`;
-  if (v === null) return 'null';
-  if (typeof v == 'object' || typeof v == 'function') return Array.isArray(v) ? 'an array' : `a${typeof v == 'object' ? 'n object' : ' function'}`;
-  return clip(String(v), 80);
-}
-
 const isTuneStore = (s: unknown): s is TuneStore => typeof s == 'object' && s !== null && typeof (s as TuneStore).get == 'function' && typeof (s as TuneStore).set == 'function';
 
 /** forward()'s and profile()'s options: an object (or absent) of the documented kinds, each named. */
-function checkForwardOptions(o: unknown, where: string): void {
-  if (typeof o != 'object' || o === null || Array.isArray(o)) throw new WebvitError('BAD_ARGUMENT', `${where}: options must be an object ({ batch, topK, features }), got ${shownValue(o)}`);
+function checkForwardOptions(o: unknown, where: string, keys = ['batch', 'topK', 'features']): void {
+  checkOptionKeys(o, keys, where);
   const f = (o as ForwardOptions).features;
-  if (f !== undefined && typeof f != 'boolean') throw new WebvitError('BAD_ARGUMENT', `${where}: options.features must be true or false, got ${shownValue(f)}`);
+  if (f !== undefined && typeof f != 'boolean') throw mustBe(`${where}: options.features`, 'true or false', f);
 }
 
 /** load()'s and fromWeights()'s options: an object (or absent) whose tune, kernels and label are of the documented kinds. */
 function checkLoadOptions(o: unknown, where: string): void {
-  if (typeof o != 'object' || o === null || Array.isArray(o)) throw new WebvitError('BAD_ARGUMENT', `${where}: options must be an object (LoadOptions), got ${shownValue(o)}`);
-  const { tune, kernels, label } = o as LoadOptions;
-  if (tune !== undefined && typeof tune != 'boolean' && !isTuneStore(tune)) throw new WebvitError('BAD_ARGUMENT', `${where}: options.tune must be true, false or a TuneStore ({ get, set }), got ${shownValue(tune)}`);
-  if (kernels !== undefined && (typeof kernels != 'object' || kernels === null || Array.isArray(kernels))) {
-    throw new WebvitError('BAD_ARGUMENT', `${where}: options.kernels must be an object of op: variant ({ matmul: 'tiled' }), got ${shownValue(kernels)}`);
-  }
-  if (label !== undefined && (typeof label != 'string' || label.length > 200)) throw new WebvitError('BAD_ARGUMENT', `${where}: options.label must be a string of at most 200 characters, got ${shownValue(label)}`);
-  const onProgress = (o as LoadOptions).onProgress;
-  if (onProgress !== undefined && typeof onProgress != 'function') throw new WebvitError('BAD_ARGUMENT', `${where}: options.onProgress must be a function, got ${shownValue(onProgress)}`);
+  // `source` is load()'s (the name of the bytes in messages); fromWeights gets it from load.
+  checkOptionKeys(o, ['label', 'batch', 'topK', 'kernels', 'tune', 'onProgress', 'precision', 'source'], where);
+  const { tune, kernels, label, onProgress } = o as LoadOptions;
+  const name = `${where}: options.`;
+  if (tune !== undefined && typeof tune != 'boolean' && !isTuneStore(tune)) throw mustBe(`${name}tune`, 'true, false or a TuneStore ({ get, set })', tune);
+  if (kernels !== undefined && (typeof kernels != 'object' || kernels === null || Array.isArray(kernels))) throw mustBe(`${name}kernels`, "an object of op: variant ({ matmul: 'tiled' })", kernels);
+  if (label !== undefined && (typeof label != 'string' || label.length > 200)) throw mustBe(`${name}label`, 'a string of at most 200 characters', label);
+  if (onProgress !== undefined && typeof onProgress != 'function') throw mustBe(`${name}onProgress`, 'a function', onProgress);
 }
 
 function checkBatch(batch: number, label: string): void {
-  if (!Number.isInteger(batch) || batch < 1) throw new WebvitError('BAD_INPUT', `${label}: batch must be a positive integer, got ${shownValue(batch)}`);
+  if (!Number.isInteger(batch) || batch < 1) throw new WebvitError('BAD_INPUT', `${label}: batch must be a positive integer, got ${valueText(batch)}`);
 }
 
 

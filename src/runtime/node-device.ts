@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { requestDeviceFrom, type DeviceOptions } from './device.js';
 import { markPollingDevice } from './waiting.js';
-import { clip, WebvitError } from './errors.js';
+import { checkOptionKeys, clip, WebvitError } from './errors.js';
 
 const HINT =
   'In Node webvit uses Dawn (npm `webgpu`) over Vulkan. On a machine without a GPU install a CPU Vulkan ' +
@@ -73,7 +73,7 @@ function envFlags(): string[] {
 
 /** Node entry: a device from Dawn (npm `webgpu`). */
 export async function getNodeDevice(options: NodeDeviceOptions = {}): Promise<GPUDevice> {
-  if (typeof options !== 'object' || options === null) throw new WebvitError('BAD_ARGUMENT', `getNodeDevice: options must be an object, got ${options === null ? 'null' : typeof options}`);
+  checkOptionKeys(options, ['dawnFlags', 'powerPreference', 'disableFeatures'], 'getNodeDevice');
   const df = options.dawnFlags;
   if (df !== undefined && !(Array.isArray(df) && df.every((f) => typeof f === 'string'))) throw new WebvitError('BAD_ARGUMENT', 'getNodeDevice: dawnFlags must be an array of strings, e.g. ["enable-dawn-features=allow_unsafe_apis"]');
   const pp = options.powerPreference;

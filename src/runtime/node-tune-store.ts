@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { errnoWhy, READ_LIMITS, readRegularFileSync, wasRead } from './node-read-file.js';
 import { writeFileAtomicallySync } from './node-write-file.js';
-import { clip, WebvitError } from './errors.js';
+import { checkOptionKeys, clip, WebvitError } from './errors.js';
 import type { TuneStore } from './tuning.js';
 
 /** Default place of the Node tuning cache: $WEBVIT_CACHE_DIR, else $XDG_CACHE_HOME/webvit, else ~/.cache/webvit. */
@@ -43,7 +43,7 @@ export interface FileTuneStoreOptions {
  */
 export function fileTuneStore(path = defaultTuneCachePath(), options: FileTuneStoreOptions = {}): TuneStore {
   if (typeof path !== 'string' || path === '') throw new WebvitError('BAD_ARGUMENT', `fileTuneStore: path must be a file path (a string), got ${path === null ? 'null' : typeof path}`);
-  if (typeof options !== 'object' || options === null) throw new WebvitError('BAD_ARGUMENT', `fileTuneStore: options must be an object ({ warn }), got ${options === null ? 'null' : typeof options}`);
+  checkOptionKeys(options, ['warn'], 'fileTuneStore');
   if (options.warn !== undefined && typeof options.warn !== 'function') throw new WebvitError('BAD_ARGUMENT', 'fileTuneStore: options.warn must be a function');
   const warn = options.warn ?? ((m: string) => process.emitWarning(m, 'WebvitWarning'));
   let data: Record<string, string> = {};

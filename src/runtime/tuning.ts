@@ -2,7 +2,7 @@ import { checkForcedKernels, opDefinition, OPS, type GraphKernels, type KernelCh
 import { variantNames, type OpDefinition, type Precision, type TuningSpec, type VariantInfo } from '../kernels/definition.js';
 import { unavailableReason } from '../kernels/kernel.js';
 import { adapterIdentity } from './device.js';
-import { checkDeviceFacts, chunkMissing, WebvitError } from './errors.js';
+import { checkDeviceFacts, chunk, WebvitError } from './errors.js';
 import type { Timer } from './tune_timing.js';
 import type { ProgressCallback } from './progress.js';
 
@@ -167,7 +167,7 @@ export async function tuneKernels(device: GPUDevice, nodes: readonly TuneNode[],
   for (const [i, p] of toTune.entries()) {
     report?.({ stage: 'tune', done: i, total: toTune.length, detail: i > 0 ? toTune[i - 1].what : undefined });
     // The timing harness is imported here: a page that never tunes does not load it (src/on_demand.ts).
-    const { pickFastest } = await import('../on_demand.js').catch((e: unknown) => Promise.reject(chunkMissing(e)));
+    const { pickFastest } = await chunk(import('../on_demand.js'));
     const r = await pickFastest(device, p.def, p.tuning, p.usable, p.problem, options.time ?? measured);
     quietly(() => store!.set(p.key, r.choice));
     chosen[p.what] = r.choice;

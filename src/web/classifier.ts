@@ -1,6 +1,6 @@
-import { chunkMissing, WebvitError } from '../errors.js';
-import { checkOptions, Engine } from './engine.js';
-import { isolated, readOptions } from './options.js';
+import { chunk, WebvitError } from '../errors.js';
+import { Engine } from './engine.js';
+import { checkOptions, isolated, readOptions } from './options.js';
 import { asWebvitError, why } from './sources.js';
 import type { ClassifierOptions, ImageClassifier } from './types.js';
 import { checkAborted } from './weights.js';
@@ -34,7 +34,7 @@ export async function createImageClassifier(options: ClassifierOptions): Promise
       const m = options.model;
       if (m instanceof ArrayBuffer || ArrayBuffer.isView(m)) options = { ...options, model: copyBytes(m) };
       // Imported when a classifier runs in a worker: a page that classifies on its thread does not load it (src/on_demand.ts).
-      const { WorkerClassifier } = await import('../on_demand.js').catch((e: unknown) => Promise.reject(chunkMissing(e)));
+      const { WorkerClassifier } = await chunk(import('../on_demand.js'));
       return await WorkerClassifier.create(options);
     }
     return await Engine.create(options);

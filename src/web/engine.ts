@@ -1,10 +1,10 @@
-import { chunkMissing, clip, WebvitError } from '../errors.js';
+import { chunk, clip, WebvitError } from '../errors.js';
 import { shapeOf } from '../model/config.js';
-import { checkMoreOptions, topKOf } from './options.js';
+import { checkOptions, topKOf } from './options.js';
 import { ImagePreprocessor, type PreprocessorImage } from '../image/preprocessor.js';
-import { ViTModel } from '../model/vit.js';
+import { ViTModel, type TopClass } from '../model/vit.js';
 import { readWeights, type LoadedWeights } from '../model/weights.js';
-import { BufferOwner, liveBuffers } from '../runtime/buffers.js';
+import { liveBuffers } from '../runtime/buffers.js';
 import { adapterIdentity, getDevice } from '../runtime/device.js';
 import { chunksOf } from './batching.js';
 import type { ClassifyProfile } from './profile.js';
@@ -12,24 +12,17 @@ import { SerialQueue } from './queue.js';
 import { asWebvitError, describeSource, finish, isList, isTexture, notOne, nameOf, pixelsOf, taken, valueText, type Pixels, type Wait } from './sources.js';
 import { TextureRows } from './texture_rows.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ClassifyOptions, ImageClassifier, ImageExplanation, ImageSource } from './types.js';
-import { rolloutRow } from '../model/rollout.js';
-import { readback } from '../runtime/buffers.js';
+import type { ExplainRuntime } from './explain.js';
 import { aborted, checkAborted, DEFAULT_IDLE_MS, download, fetchModel, IMAGE_CAP } from './weights.js';
 
 /** What one GPU device holds for the classifier; made again after a device loss. */
-interface Runtime {
-  device: GPUDevice;
-  model: ViTModel;
-  pre: ImagePreprocessor;
+interface Runtime extends ExplainRuntime {
   textures: TextureRows;
   lost?: GPUDeviceLostInfo;
-  /** explain()'s preprocessed image, one buffer kept for every call (the preprocessor caches its passes per target). */
-  explainInput?: { owner: BufferOwner; buffer: GPUBuffer };
 }
 
 const DEFAULT_TOP_K = 5;
 const DEFAULT_MAX_BATCH = 8;
-const MAX_BATCH_LIMIT = 256;
 /** How long to wait for device.lost to settle after an error that a loss may have caused. */
 const LOSS_SETTLE_MS = 200;
 /** Bound on freeing what a lost device held (a lost device can leave promises unsettled). */
@@ -133,42 +126,50 @@ export class Engine implements ImageClassifier {
   classify(sources: ImageSource[], options?: ClassifyOptions): Promise<Classification[][]>;
   classify(sources: ImageSource | ImageSource[], options?: ClassifyOptions): Promise<Classification[] | Classification[][]> {
     const many = isList(sources);
-    let k: number;
-    try {
-      if (this.config.num_classes === 0) throw new WebvitError('BAD_INPUT', `${this.source}: this model has no classifier (num_classes 0); use embed() for its features`);
-      k = checkTopK(topKOf(options) ?? Math.min(DEFAULT_TOP_K, this.config.num_classes), this.config.num_classes);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return this.call(many ? sources : [sources], async (list) => {
-      const rows = await this.withRuntime((rt) => this.run(rt, list, k, false));
-      const out = rows.map((r) => r.top!);
-      return many ? out : out[0];
-    });
+    let k: number | undefined;
+    return this.call(
+      many ? sources : [sources],
+      async (list) => {
+        const rows = await this.withRuntime((rt) => this.run(rt, list, k, false));
+        const out = rows.map((r) => r.top!);
+        return many ? out : out[0];
+      },
+      () => (k = this.topK(options, 'classify')),
+    );
+  }
+
+  /**
+   * classify's and profile's K: topK (checked), else 5 (or every class, if fewer); undefined for
+   * profile on a features-only model, which refuses a topK (it was ignored), as classify refuses the call.
+   */
+  private topK(options: ClassifyOptions | undefined, where: string): number | undefined {
+    const n = this.config.num_classes;
+    const k = topKOf(options, where);
+    if (!n && (k !== undefined || where == 'classify')) throw new WebvitError('BAD_INPUT', `${this.source}: this model has no classifier (num_classes 0); use embed() for its features`);
+    return n ? checkTopK(k ?? Math.min(DEFAULT_TOP_K, n), n) : undefined;
   }
 
   embed(source: ImageSource): Promise<Float32Array>;
   embed(sources: ImageSource[]): Promise<Float32Array[]>;
-  embed(sources: ImageSource | ImageSource[]): Promise<Float32Array | Float32Array[]> {
+  embed(sources: ImageSource | ImageSource[], options?: object): Promise<Float32Array | Float32Array[]> {
     const many = isList(sources);
-    return this.call(many ? sources : [sources], async (list) => {
-      const rows = await this.withRuntime((rt) => this.run(rt, list, undefined, true));
-      const out = rows.map((r) => r.features!);
-      return many ? out : out[0];
-    });
+    return this.call(
+      many ? sources : [sources],
+      async (list) => {
+        const rows = await this.withRuntime((rt) => this.run(rt, list, undefined, true));
+        const out = rows.map((r) => r.features!);
+        return many ? out : out[0];
+      },
+      () => topKOf(options, 'embed', []),
+    );
   }
 
   profile(source: ImageSource, options?: ClassifyOptions): Promise<ClassifyProfile & { top: Classification[] }> {
     if (isList(source)) return notOne();
-    const withTop = this.config.num_classes > 0;
     let k: number | undefined;
-    try {
-      const topK = topKOf(options);
-      if (withTop) k = checkTopK(topK ?? Math.min(DEFAULT_TOP_K, this.config.num_classes), this.config.num_classes);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return this.call([source], ([source]) =>
+    return this.call(
+      [source],
+      ([source]) =>
       this.withRuntime(async (rt) => {
         if (k !== undefined && k > this.planK) this.planK = k;
         const name = 'the image';
@@ -185,51 +186,33 @@ export class Engine implements ImageClassifier {
           }
         };
         // Imported on the first profile(): a page that only classifies does not load it.
-        const { profileImage } = await import('./profile.js').catch((e: unknown) => Promise.reject(chunkMissing(e)));
-        const p = await profileImage(rt, decode, (px) => gpuImage(rt, px, name), withTop ? this.planK : undefined).finally(() => rt.textures.trim());
-        const top = (p.top ?? []).slice(0, k ?? 0).map((t) => ({ label: this.label(t.index), score: t.p, index: t.index }));
-        return { ...p, top };
+        const { profileImage } = await chunk(import('./profile.js'));
+        const p = await profileImage(rt, decode, (px) => gpuImage(rt, px, name), k && this.planK).finally(() => rt.textures.trim());
+        return { ...p, top: this.classes(p.top ?? [], k ?? 0) };
       }),
+      () => (k = this.topK(options, 'profile')),
     );
   }
 
-  explain(source: ImageSource): Promise<ImageExplanation> {
+  explain(source: ImageSource, options?: object): Promise<ImageExplanation> {
     if (isList(source)) return notOne();
-    return this.call([source], ([source]) =>
+    return this.call(
+      [source],
+      ([source]) =>
       this.withRuntime(async (rt) => {
         const name = 'the image';
         const px = await pixelsOf(source, name, this.get, this.wait, sized(rt, name));
         if (px.kind === 'texture') await rt.textures.checkDevice(px.texture, name);
-        const c = this.config;
-        const per = c.num_channels * c.image_size * c.image_size;
-        // The image preprocessed on the GPU as for classify, into a buffer of its own, read back
-        // (one image: 3·224² floats at most) and explained by ViTModel.explain's own plan.
-        if (!rt.explainInput) {
-          const owner = new BufferOwner(rt.device);
-          rt.explainInput = { owner, buffer: owner.create({ label: 'webvit.explain.input', size: 4 * per, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST }) };
-        }
-        const buf = rt.explainInput.buffer;
         try {
-          const input = rt.pre.input(1, async (put) => put(await gpuImageOrFallback(rt, px, name), name));
-          const encoder = rt.device.createCommandEncoder({ label: 'webvit.explain.preprocess' });
-          await input.write({ buffer: buf, offset: 0, size: 4 * per }, encoder);
-          rt.device.queue.submit([encoder.finish()]);
-          const pixels = new Float32Array(await readback(rt.device, buf, 0, 4 * per));
-          const e = await rt.model.explain(pixels, { batch: 1 });
-          const T = e.prefix + e.grid * e.grid;
-          return {
-            grid: e.grid,
-            rollout: e.rollout[0],
-            layers: Array.from({ length: e.layers }, (_, l) => rolloutRow(e.attention, 0, T, e.prefix, e.probe?.[0] ?? (e.pooling as 'cls'), l)),
-            distance: e.distance.map((d) => d.slice(0, e.heads)),
-            source: e.source,
-            imageSize: c.image_size,
-          };
+          // Imported on the first explain(), with the on-demand chunk (src/on_demand.ts).
+          const { explainImage } = await chunk(import('../on_demand.js'));
+          return await explainImage(rt, () => gpuImageOrFallback(rt, px, name), name);
         } finally {
           px.close?.();
           rt.textures.trim();
         }
       }),
+      () => topKOf(options, 'explain', []),
     );
   }
 
@@ -263,6 +246,11 @@ export class Engine implements ImageClassifier {
     if (this.options.device === undefined) rt.device.destroy();
   }
 
+  /** The first `k` of an image's top classes, labelled (`class N` where the file has no labels). */
+  private classes(top: TopClass[], k: number): Classification[] {
+    return top.slice(0, k).map((t) => ({ label: this.label(t.index), score: t.p, index: t.index }));
+  }
+
   private label(i: number): string {
     return this.labels?.[i] ?? `class ${i}`;
   }
@@ -274,11 +262,12 @@ export class Engine implements ImageClassifier {
 
   /**
    * Queues `fn` with the call's sources as they are now (taken); whatever it throws reaches the app
-   * as a WebvitError.
+   * as a WebvitError. `check` (the call's options) runs first, at the call: its error is the call's.
    */
-  private call<T>(sources: ImageSource[], fn: (list: ImageSource[]) => Promise<T>): Promise<T> {
+  private call<T>(sources: ImageSource[], fn: (list: ImageSource[]) => Promise<T>, check: () => unknown): Promise<T> {
     let list: ImageSource[];
     try {
+      check();
       if (this.disposed) throw new WebvitError('DISPOSED', 'the classifier was disposed; create a new one');
       list = taken(sources);
     } catch (e) {
@@ -380,7 +369,7 @@ export class Engine implements ImageClassifier {
         const D = shapeOf(this.config).featureSize; // D, 2·D for DeiT's two tokens, or a projection's width
         for (let i = 0; i < chunk.count; i++) {
           out.push({
-            top: k === undefined ? undefined : r.top![i].slice(0, k).map((t) => ({ label: this.label(t.index), score: t.p, index: t.index })),
+            top: k === undefined ? undefined : this.classes(r.top![i], k),
             features: features ? r.features!.slice(i * D, (i + 1) * D) : undefined,
           });
         }
@@ -514,25 +503,4 @@ async function release(rt: Runtime): Promise<void> {
 export function checkTopK(k: number, classes: number): number {
   if (!Number.isInteger(k) || k < 1 || k > classes) throw new WebvitError('BAD_INPUT', `topK must be a whole number from 1 to the model's ${classes} classes, got ${valueText(k)}`);
   return k;
-}
-
-/** The options createImageClassifier checks on the page, in both modes (the worker checks them again). */
-export function checkOptions(o: ClassifierOptions): void {
-  if (typeof o !== 'object' || o === null) throw new WebvitError('BAD_ARGUMENT', 'createImageClassifier needs an options object: { model: url | ArrayBuffer | Response }');
-  if (o.model === undefined || o.model === null) throw new WebvitError('BAD_ARGUMENT', 'createImageClassifier: `model` is missing (a URL of a webvit .safetensors file, its bytes, or a Response)');
-  const b = o.maxBatch;
-  if (b !== undefined && (!Number.isInteger(b) || b < 1 || b > MAX_BATCH_LIMIT)) throw new WebvitError('BAD_ARGUMENT', `maxBatch must be a whole number from 1 to ${MAX_BATCH_LIMIT}, got ${valueText(b)}`);
-  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new WebvitError('BAD_ARGUMENT', 'onProgress must be a function');
-  const sig = o.signal;
-  if (sig !== undefined) {
-    try {
-      if (typeof sig.addEventListener != 'function') throw 0;
-      void sig.aborted; // a Proxy of a signal throws here (Illegal invocation), not at the first check
-    } catch {
-      throw new WebvitError('BAD_ARGUMENT', 'signal must be an AbortSignal');
-    }
-  }
-  const t = o.idleTimeoutMs;
-  if (t !== undefined && !(Number.isInteger(t) && t >= 0 && t < 2 ** 31)) throw new WebvitError('BAD_ARGUMENT', `idleTimeoutMs must be whole milliseconds from 0 (none) to 2147483647, got ${valueText(t)}`);
-  checkMoreOptions(o);
 }

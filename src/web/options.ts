@@ -1,10 +1,9 @@
-import { clip, WebvitError } from '../errors.js';
-import { describeSource, why } from './sources.js';
+import { checkOptionKeys, clip, mustBe, WebvitError } from '../errors.js';
+import { why } from './sources.js';
 import type { ClassifierOptions, ClassifyOptions } from './types.js';
 import { parseIntegrity } from './weights.js';
 
 const bad = (message: string, cause?: unknown) => new WebvitError('BAD_ARGUMENT', message, { cause });
-const must = (name: string, what: string, x: unknown) => bad(`${name} must be ${what}, got ${describeSource(x)}`);
 
 /** Every option createImageClassifier reads: `satisfies` fails the build when ClassifierOptions gains one not listed. */
 const OPTIONS = { model: 0, device: 0, onProgress: 0, worker: 0, integrity: 0, cache: 0, maxBatch: 0, tune: 0, fetch: 0, caches: 0, signal: 0, idleTimeoutMs: 0 } satisfies Record<keyof ClassifierOptions, 0>;
@@ -15,7 +14,7 @@ const OPTIONS = { model: 0, device: 0, onProgress: 0, worker: 0, integrity: 0, c
  * another value than the one checked.
  */
 export function readOptions(o: ClassifierOptions): ClassifierOptions {
-  if (typeof o != 'object' || o === null) throw bad('createImageClassifier needs an options object: { model: url | ArrayBuffer | Response }');
+  checkOptionKeys(o, Object.keys(OPTIONS), 'createImageClassifier');
   const r: Record<string, unknown> = {};
   for (const k in OPTIONS) {
     try {
@@ -50,8 +49,25 @@ export function isolated(f: NonNullable<ClassifierOptions['onProgress']>): NonNu
   };
 }
 
-/** The options besides those checkOptions sees to, each named when it is wrong (both modes: the worker checks again). */
-export function checkMoreOptions(o: ClassifierOptions): void {
+const MAX_BATCH_LIMIT = 256;
+
+/** The options createImageClassifier checks, each named when it is wrong, in both modes (the worker checks them again: Engine.create). */
+export function checkOptions(o: ClassifierOptions): void {
+  if (o.model === undefined || o.model === null) throw bad('createImageClassifier: `model` is missing (a URL of a webvit .safetensors file, its bytes, or a Response)');
+  const b = o.maxBatch;
+  if (b !== undefined && (!Number.isInteger(b) || b < 1 || b > MAX_BATCH_LIMIT)) throw mustBe('maxBatch', `a whole number from 1 to ${MAX_BATCH_LIMIT}`, b);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw mustBe('onProgress', 'a function', o.onProgress);
+  const sig = o.signal;
+  if (sig !== undefined) {
+    try {
+      if (typeof sig.addEventListener != 'function') throw 0;
+      void sig.aborted; // a Proxy of a signal throws here (Illegal invocation), not at the first check
+    } catch {
+      throw bad('signal must be an AbortSignal');
+    }
+  }
+  const t = o.idleTimeoutMs;
+  if (t !== undefined && !(Number.isInteger(t) && t >= 0 && t < 2 ** 31)) throw mustBe('idleTimeoutMs', 'whole milliseconds from 0 (none) to 2147483647', t);
   const { model: m, tune } = o;
   const buffer = m instanceof ArrayBuffer ? m : ArrayBuffer.isView(m) ? m.buffer : undefined;
   if (buffer) {
@@ -65,19 +81,22 @@ export function checkMoreOptions(o: ClassifierOptions): void {
     throw bad('model: the Response was already read');
   }
   if (o.integrity !== undefined) parseIntegrity(o.integrity);
-  if (o.caches !== undefined && typeof o.caches?.open !== 'function') throw must('caches', 'a CacheStorage', o.caches);
-  if (o.cache !== undefined && o.cache !== false && typeof o.cache != 'string') throw must('cache', 'a cache name (string) or false', o.cache);
-  if (o.fetch !== undefined && typeof o.fetch !== 'function') throw must('fetch', 'a function', o.fetch);
-  if (tune !== undefined && typeof tune !== 'boolean' && typeof tune?.get !== 'function') throw must('tune', 'true, false or a TuneStore', tune);
+  if (o.caches !== undefined && typeof o.caches?.open !== 'function') throw mustBe('caches', 'a CacheStorage', o.caches);
+  if (o.cache !== undefined && o.cache !== false && typeof o.cache != 'string') throw mustBe('cache', 'a cache name (string) or false', o.cache);
+  if (o.fetch !== undefined && typeof o.fetch !== 'function') throw mustBe('fetch', 'a function', o.fetch);
+  if (tune !== undefined && typeof tune !== 'boolean' && typeof tune?.get !== 'function') throw mustBe('tune', 'true, false or a TuneStore', tune);
 }
 
-/** A call's options (classify, profile): its topK, read once; not an object (null), a BAD_ARGUMENT. */
-export function topKOf(options: ClassifyOptions | undefined): number | undefined {
+/**
+ * A call's options, read once: absent, or an object of only the keys `where` takes (classify's
+ * and profile's topK; none for embed and explain); not an object (null), a BAD_ARGUMENT.
+ */
+export function topKOf(options: ClassifyOptions | undefined, where: string, keys = ['topK']): number | undefined {
   if (options === undefined) return undefined;
-  if (typeof options !== 'object' || options === null) throw must('options', 'an object', options);
   try {
-    return options.topK;
+    checkOptionKeys(options, keys, where);
+    return keys.length ? options.topK : undefined;
   } catch (e) {
-    throw bad(`options.topK could not be read (${clip(why(e))})`, e);
+    throw e instanceof WebvitError ? e : bad(`options${keys.length ? '.topK' : ''} could not be read (${clip(why(e))})`, e);
   }
 }

@@ -1,4 +1,6 @@
-import { clip, WebvitError, type WebvitErrorCode } from '../errors.js';
+import { clip, describeSource, valueText, WebvitError, type WebvitErrorCode } from '../errors.js';
+
+export { describeSource, valueText };
 import type { RgbaImage } from '../image/preprocessor.js';
 import type { ImageSource, RgbaPixels } from './types.js';
 
@@ -44,22 +46,6 @@ export function isTexture(x: unknown): x is GPUTexture {
   const t = x as GPUTexture;
   return typeof t === 'object' && t !== null && typeof t.createView === 'function' && typeof t.format === 'string' && typeof t.width === 'number';
 }
-
-export function describeSource(x: unknown): string {
-  if (x === null) return 'null';
-  if (typeof x !== 'object') return typeof x;
-  return Object.prototype.toString.call(x).slice(8, -1);
-}
-
-/** A value in a message: a primitive as text (clipped), an object or function by its kind (String() of one can throw). */
-export const valueText = (x: unknown): string =>
-  typeof x == 'object' || typeof x == 'function'
-    ? describeSource(x)
-    : typeof x == 'string'
-      ? `the string ${JSON.stringify(clip(x))}` // '3' is not 3: the message shows which was passed
-      : typeof x == 'bigint'
-        ? `the BigInt ${clip(String(x))}n`
-        : clip(String(x));
 
 /**
  * A browser error's message without Chromium's "Failed to execute 'f' on 'Window': " ('WorkerGlobalScope'

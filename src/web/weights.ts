@@ -374,24 +374,16 @@ export async function checkIntegrity(bytes: Uint8Array, integrity: string | unde
   if (!subtle) throw new WebvitError('BAD_ARGUMENT', `cannot check integrity of ${source}: crypto.subtle is missing (it needs a secure context: https or localhost)`);
   const got: string[] = [];
   for (const m of parsed) {
-    const digest = new Uint8Array(await subtle.digest(DIGESTS[m![1]], bytes as Uint8Array<ArrayBuffer>));
-    const b64 = base64(digest);
+    const b64 = btoa(String.fromCharCode(...new Uint8Array(await subtle.digest(DIGESTS[m![1]], bytes as Uint8Array<ArrayBuffer>))));
     if (b64 === m![2]) return;
     got.push(`${m![1]}-${b64}`);
   }
   throw new WebvitError('BAD_WEIGHTS', `${source} does not match its integrity hash: expected ${clip(parsed.map((m) => m[0]).join(' or '))}, got ${got.join(' / ')} (a different or damaged file; update the hash if the model changed on purpose)`);
 }
 
-function base64(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s);
-}
-
 /** `parse`, with a hint when the bytes are plainly not a weight file (an HTML page, JSON, empty). */
 function parseChecked<T>(parse: (bytes: Uint8Array, source: string) => T, bytes: Uint8Array, source: string): T {
-  const head = new TextDecoder().decode(bytes.subarray(0, 64)).trimStart().toLowerCase();
-  if (head.startsWith('<!doctype html') || head.startsWith('<html') || head.startsWith('<head') || head.startsWith('<body')) {
+  if (/^\s*<(!doctype html|html|head|body)/i.test(new TextDecoder().decode(bytes.subarray(0, 64)))) {
     throw new WebvitError('BAD_WEIGHTS', `${source} is an HTML page, not a webvit weight file: the server answered with a page (a wrong path that a single-page-app server answers with index.html?); point model at the .safetensors file`);
   }
   if (bytes.byteLength === 0) throw new WebvitError('BAD_WEIGHTS', `${source} is empty (0 bytes), not a webvit weight file`);

@@ -179,7 +179,7 @@ export class WorkerClassifier implements ImageClassifier {
   classify(source: ImageSource, options?: ClassifyOptions): Promise<Classification[]>;
   classify(sources: ImageSource[], options?: ClassifyOptions): Promise<Classification[][]>;
   async classify(sources: ImageSource | ImageSource[], options?: ClassifyOptions): Promise<Classification[] | Classification[][]> {
-    const topK = this.topK(options);
+    const topK = this.topK(options, 'classify');
     const many = isList(sources);
     const r = await this.send(many ? sources : [sources], (wire) => ({ type: 'classify', sources: wire, topK }));
     const rows = r.value as Classification[][];
@@ -188,7 +188,8 @@ export class WorkerClassifier implements ImageClassifier {
 
   embed(source: ImageSource): Promise<Float32Array>;
   embed(sources: ImageSource[]): Promise<Float32Array[]>;
-  async embed(sources: ImageSource | ImageSource[]): Promise<Float32Array | Float32Array[]> {
+  async embed(sources: ImageSource | ImageSource[], options?: object): Promise<Float32Array | Float32Array[]> {
+    topKOf(options, 'embed', []);
     const many = isList(sources);
     const rows = (await this.send(many ? sources : [sources], (wire) => ({ type: 'embed', sources: wire }))).value as Float32Array[];
     return many ? rows : rows[0];
@@ -196,13 +197,14 @@ export class WorkerClassifier implements ImageClassifier {
 
   async profile(source: ImageSource, options?: ClassifyOptions): Promise<ClassifyProfile & { top: Classification[] }> {
     if (isList(source)) return notOne();
-    const topK = this.topK(options);
+    const topK = this.topK(options, 'profile');
     // The worker's stage times: decode there (a transferred bitmap is ready; a Blob is decoded there).
     return (await this.send([source], (wire) => ({ type: 'profile', sources: wire, topK }))).value as ClassifyProfile & { top: Classification[] };
   }
 
-  async explain(source: ImageSource): Promise<ImageExplanation> {
+  async explain(source: ImageSource, options?: object): Promise<ImageExplanation> {
     if (isList(source)) return notOne();
+    topKOf(options, 'explain', []);
     return (await this.send([source], (wire) => ({ type: 'explain', sources: wire }))).value as ImageExplanation;
   }
 
@@ -281,8 +283,8 @@ export class WorkerClassifier implements ImageClassifier {
   }
 
   /** topK checked here as on the page (a value that cannot be sent got the clone's error). */
-  private topK(options?: ClassifyOptions): number | undefined {
-    const k = topKOf(options);
+  private topK(options: ClassifyOptions | undefined, where: string): number | undefined {
+    const k = topKOf(options, where);
     return k === undefined ? k : checkTopK(k, this.known.config?.num_classes ?? Infinity);
   }
 

@@ -483,6 +483,40 @@ describe('round six: destroyed textures, values named by kind, URL schemes, a wo
     }
   }, 120_000);
 
+  // Round eight: explain(img, { layer }) ignored the option; embed(img, null) and a typo (topk,
+  // maxbatch) were accepted. explain() now loads its own chunk: it still works in both modes.
+  it('unknown options and a wrong-kind second argument: BAD_ARGUMENT naming them, both modes; explain() (its own chunk) still works', async () => {
+    const r = await run(`
+      const out = {};
+      for (const worker of [false, true]) {
+        const c = await webvit.createImageClassifier({ model: MODEL, worker, cache: false });
+        const b = await bitmap();
+        out[worker] = {
+          refused: [
+            await outcome(() => c.explain(b, { layer: 2 })),
+            await outcome(() => c.embed(b, null)),
+            await outcome(() => c.classify(b, { topk: 3 })),
+            await outcome(() => webvit.createImageClassifier({ model: MODEL, worker, maxbatch: 2 })),
+          ],
+          grid: (await c.explain(b)).grid,
+          width: (await c.embed(b, {})).length,
+        };
+        await c.dispose();
+      }
+      return out;`);
+    const v = r.value as Record<string, { refused: Outcome[]; grid: number; width: number }>;
+    for (const worker of ['false', 'true']) {
+      const [layer, embedNull, typo, create] = v[worker].refused;
+      for (const o of [layer, embedNull, typo, create]) expect(o, `worker ${worker}: ${JSON.stringify(o)}`).toMatchObject({ name: 'WebvitError', code: 'BAD_ARGUMENT' });
+      expect(layer.message).toBe('explain: unknown option layer; it takes none');
+      expect(embedNull.message).toBe('embed: options must be an object, got null; it takes none');
+      expect(typo.message).toBe('classify: unknown option topk; it takes topK');
+      expect(create.message).toMatch(/^createImageClassifier: unknown option maxbatch; it takes model, device/);
+      expect(v[worker].grid).toBe(4);
+      expect(v[worker].width).toBe(128);
+    }
+  }, 120_000);
+
   it('left nothing uncaught on the page', () => {
     expect(uncaught()).toEqual([]);
   });

@@ -298,6 +298,16 @@ describe('refusals name the tensors', () => {
     }
   });
 
+  // Round eight: an F64 value beyond float32's range read as Infinity ("holds Infinity"), not as the value the file holds.
+  it('an F64 source value beyond float32 is named as the file holds it', async () => {
+    const f = join(tmp, 'f64.safetensors');
+    const { writeRaw } = await import('../helpers/weight_file.js');
+    const data = new Float64Array([0.5, 1e300]);
+    writeFileSync(f, writeRaw([{ name: 'x', dtype: 'F64', shape: [2], data: new Uint8Array(data.buffer) }], {}));
+    const ck = await readCheckpoint(f);
+    await expectConvertError(() => ck.tensors.get('x')!.read(), ['tensor x holds 1e+300 at flat index 1 (F64, shape [2]): beyond float32\'s range']);
+  });
+
   it('an unknown layout names what it saw and the supported layouts', async () => {
     const ck = checkpointFromArrays('mystery.safetensors', { 'backbone.stem.weight': { shape: [2], data: [1, 2] }, 'fc.weight': { shape: [1], data: [0] } });
     await expectConvertError(() => convertCheckpoint(ck), ['mystery.safetensors', 'unknown checkpoint layout', '2 tensors: backbone.stem.weight, fc.weight', 'supported layouts: hf', 'timm', 'torchvision']);

@@ -137,6 +137,39 @@ describe('webvit convert refuses bad labels, naming where they came from', () =>
     expect(readWeights(readFileSync(join(tmp, 'bom.safetensors')), 'bom').labels).toEqual(['a', 'b', 'café', 'd', 'e', 'f', 'g', 'h', 'i', 'j']);
   });
 
+  // Round eight: a labels file of the wrong length said only "has 11 labels but the classifier has
+  // 10 classes": not why (a header, ids, JSON) nor what the file must hold; a JSON file was read as
+  // one label per line (a 1-class model took it as its label).
+  it('--labels of the wrong length or form: the file, the count found against the classes, the likely cause and the fix (exit 1, nothing written)', () => {
+    const ids = Array.from({ length: 10 }, (_, i) => `${i},c${i}`).join('\n') + '\n';
+    const cases: [name: string, text: string, fragments: string[]][] = [
+      ['nine.txt', 'a\nb\nc\nd\ne\nf\ng\nh\ni\n', ['nine.txt has 9 labels but the classifier has 10 classes; give a file of exactly 10 lines, one label per class in class-index order (line 1 is class 0)']],
+      ['one.txt', 'only\n', ['one.txt has 1 label but the classifier has 10 classes']],
+      ['header.txt', 'label\n' + tenLines('c'), ['header.txt has 11 labels', 'its line 1, "label", looks like a column header', 'exactly 10 lines']],
+      ['ids.csv', 'id,name\n' + ids, ['ids.csv has 11 labels', '10 of its lines start with a number and a separator ("0,tench"): class ids or a CSV', 'exactly 10 lines']],
+      ['id2label.json', '{"0": "a", "1": "b"}\n', ['id2label.json: labels file (--labels): is JSON (an id2label object or a list?)', "jq -r '.id2label"]],
+      ['list.json', '[\n  "a",\n  "b"\n]\n', ['list.json: labels file (--labels): is JSON']],
+    ];
+    for (const [name, text, fragments] of cases) {
+      const file = join(tmp, name);
+      const out = join(tmp, `${name}.safetensors`);
+      writeFileSync(file, text);
+      const r = convert(model, '-o', out, '--labels', file);
+      expect(r.code, r.stderr).toBe(1);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toContain(file);
+      for (const f of fragments) expect(lines[0]).toContain(f);
+      expect(existsSync(out)).toBe(false);
+    }
+    // A features-only model (the CLIP fixture's image tower): labels do not apply, and the message says to leave them out.
+    const labels = join(tmp, 'ten.txt');
+    writeFileSync(labels, tenLines('c'));
+    const clip = convert(join(ROOT, 'test', 'fixtures', 'families', 'clip_vision_proj'), '-o', join(tmp, 'clip.safetensors'), '--labels', labels);
+    expect(clip.code).toBe(1);
+    expect(clip.stderr).toContain(`labels (${labels}) do not apply: a CLIP image tower has no classifier (it gives embeddings); leave --labels out`);
+  });
+
   it('a 500 MB --labels file fails at once naming the labels file and the limit, not the output', () => {
     const big = join(tmp, 'big-labels.txt');
     execFileSync('truncate', ['-s', '500M', big]); // sparse: no 500 MB written

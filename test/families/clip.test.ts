@@ -7,6 +7,7 @@ import { readWeights } from '../../src/model/weights.js';
 import { ViTModel } from '../../src/model/vit.js';
 import { testDevice } from '../helpers/gpu.js';
 import { maxAbsDiff } from '../helpers/fixtures.js';
+import { expectConvertError } from '../convert/layout_fixtures.js';
 
 // The CLIP image tower (issue 19), from Hugging Face checkpoints in the exact key layout and config
 // format of real ones (tools/make_family_fixtures.py: seeded weights, our own PyTorch re-implementation
@@ -86,4 +87,15 @@ describe('CLIP image tower against PyTorch', () => {
       expect(ours, `${name}: webvit's error is over 2× PyTorch float32's`).toBeLessThanOrEqual(2 * torchErr);
     });
   }
+});
+
+// Round eight: a CLIPModel config.json without vision_config gets CLIPVisionConfig's defaults (as
+// transformers does); the error they led to said "vision_config num_hidden_layers is 12", a
+// number the file does not hold.
+describe('CLIP conversion refusals', () => {
+  it('an error that defaults led to names them as defaults', async () => {
+    const ckpt = await readCheckpoint(join(DIR, 'clip_full'));
+    const { vision_config: _, ...noVision } = ckpt.config!;
+    await expectConvertError(() => convertCheckpoint({ ...ckpt, config: noVision }), ['num_hidden_layers is 12', 'does not give hidden_size (768), num_channels (3), patch_size (32), num_hidden_layers (12): CLIPVisionConfig\'s defaults were used']);
+  });
 });

@@ -138,6 +138,15 @@ describe('DINOv2 conversion refusals', () => {
     set(t2, 'encoder.layer.0.mlp.fc2.bias', (i) => (i === 7 ? -10 : 0));
     await expectConvertError(() => convertCheckpoint({ ...ckpt, tensors: t2 }), ['folding the layer scale encoder.layer.0.layer_scale2.lambda1 into encoder.layer.0.mlp.fc2.bias gives -2000000', 'encoder.layer.0.mlp.fc2.bias[7] -10 ×']);
   });
+  // Round eight: qkv_bias "false" and use_swiglu_ffn "true" (strings) were taken as the defaults,
+  // and a processor crop over the limits was blamed on --image-size, which was not given.
+  it('true/false fields of another kind are refused naming them; a crop_size over the limits is named as the crop', async () => {
+    const ckpt = await readCheckpoint(join(DIR, 'dinov2_model'));
+    await expectConvertError(() => convertCheckpoint({ ...ckpt, config: { ...ckpt.config, qkv_bias: 'false' } }), ['config.json qkv_bias must be true or false, got "false"']);
+    await expectConvertError(() => convertCheckpoint({ ...ckpt, config: { ...ckpt.config, use_swiglu_ffn: 'true' } }), ['config.json use_swiglu_ffn must be true or false, got "true"']);
+    const msg = await expectConvertError(() => convertCheckpoint({ ...ckpt, preprocessor: { ...ckpt.preprocessor, crop_size: { height: 16384, width: 16384 } } }), ['preprocessor_config.json crop_size 16384', 'above the limit'], 'BAD_CONFIG');
+    expect(msg).not.toContain('--image-size');
+  });
   it('--layout forced on the other family says the tensors are not that layout (it misnamed them)', async () => {
     await expectConvertError(async () => convertCheckpoint(await readCheckpoint(join(DIR, 'clip_full')), { layout: 'dinov2' }), ["--layout dinov2, but these tensors are not DINOv2's"]);
     await expectConvertError(async () => convertCheckpoint(await readCheckpoint(join(DIR, 'dinov2_model')), { layout: 'clip' }), ["--layout clip, but these tensors are not a CLIP image tower's"]);

@@ -205,6 +205,36 @@ describe('round six: the preprocessor, forward and load options, tune stores, so
       await m.dispose();
     }
   });
+  // Round eight: an option the call does not read (a typo, another call's option) was ignored:
+  // forward(x, { topk: 3 }) returned logits, load({ lable }) used "vit", explain({ layers: 1 }) the rollout.
+  it('an unknown option of load/fromWeights/forward/profile/explain, getNodeDevice, decodeImage, convertCheckpoint, readCheckpoint, fileTuneStore: BAD_ARGUMENT naming it and the ones taken', async () => {
+    const device = await getNodeDevice();
+    await expectWebvitError(() => ViTModel.load(device, TINY, { lable: 'x' } as never), 'BAD_ARGUMENT', ['ViTModel.load: unknown option lable; it takes label, batch, topK']);
+    const m = await ViTModel.load(device, TINY, { label: 'keys', source: 'tiny.safetensors' });
+    try {
+      const x = new Float32Array(m.config.image_size * m.config.image_size * m.config.num_channels);
+      await expectWebvitError(() => m.forward(x, { topk: 3 } as never), 'BAD_ARGUMENT', ['keys: forward: unknown option topk; it takes batch, topK, features']);
+      await expectWebvitError(() => m.profile(x, { feature: true } as never), 'BAD_ARGUMENT', ['keys: profile: unknown option feature']);
+      await expectWebvitError(() => m.explain(x, { layers: 1 } as never), 'BAD_ARGUMENT', ['keys: explain: unknown option layers; it takes batch, layer']);
+      await expectWebvitError(() => m.explain(x, null as never), 'BAD_ARGUMENT', ['keys: explain: options must be an object, got null; it takes batch, layer']);
+      // Many unknown keys: named in a bounded message.
+      const many = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`k${i}`, i]));
+      const msg = await expectWebvitError(() => m.forward(x, many as never), 'BAD_ARGUMENT', ['unknown option k0, k1']);
+      expect(msg.length).toBeLessThan(500);
+      expect((await m.forward(x, { topK: 3, batch: 1, features: true })).top![0].length).toBe(3);
+    } finally {
+      await m.dispose();
+    }
+    await expectWebvitError(() => getNodeDevice({ dawnflags: [] } as never), 'BAD_ARGUMENT', ['getNodeDevice: unknown option dawnflags; it takes dawnFlags, powerPreference, disableFeatures']);
+    const { decodeImage } = await import('../../src/image/decode.js');
+    const png = new Uint8Array(readFileSync(join(import.meta.dirname, '..', '..', 'examples', 'bag.png')));
+    await expectWebvitError(() => decodeImage(png, 'bag.png', { maxpixels: 1 } as never), 'BAD_ARGUMENT', ['decodeImage: unknown option maxpixels; it takes maxPixels, pool']);
+    const ck = await readCheckpoint(join(import.meta.dirname, '..', 'fixtures', 'layouts', 'hf'));
+    await expectWebvitError(() => convertCheckpoint(ck, { imagesize: 64 } as never), 'BAD_ARGUMENT', ['convertCheckpoint: unknown option imagesize']);
+    await expectWebvitError(() => readCheckpoint(join(import.meta.dirname, '..', 'fixtures', 'layouts', 'hf'), { preprocessor: 'x' } as never), 'BAD_ARGUMENT', ['readCheckpoint: unknown option preprocessor; it takes preprocessorConfig']);
+    const { fileTuneStore } = await import('../../src/runtime/node-tune-store.js');
+    await expectWebvitError(() => fileTuneStore('/tmp/x.json', { warning: () => 1 } as never), 'BAD_ARGUMENT', ['fileTuneStore: unknown option warning; it takes warn']);
+  });
   it('setDefaultTuneStore(1), fileTuneStore(1) and fileTuneStore(path, null): BAD_ARGUMENT at the call (they failed later, naming something else)', async () => {
     const { setDefaultTuneStore } = await import('../../src/model/vit.js');
     const { fileTuneStore } = await import('../../src/runtime/node-tune-store.js');

@@ -47,7 +47,10 @@ describe('similarity', () => {
     refused(() => similarity([], []), 'not empty');
     refused(() => similarity(new DataView(new ArrayBuffer(8)) as never, new Float32Array(2)), 'must be an embedding');
     refused(() => similarity([NaN], [1]), 'NaN');
-    refused(() => similarity([Symbol() as never], [1]), 'is not numbers');
+    refused(() => similarity([Symbol() as never], [1]), 'a non-number');
+    // Round eight: null, strings and objects with valueOf were taken as numbers (null as 0: similarity([1, null], [1, 2]) was 0.447).
+    for (const v of [null, '1', { valueOf: () => 3 }, undefined, true, 2n]) refused(() => similarity([1, v as never], [1, 2]), 'holds NaN, ±Infinity or a non-number');
+    refused(() => similarity([1, 2], ['1', '2'] as never), 'b holds NaN, ±Infinity or a non-number');
     refused(() => similarity(null as never, [1]), 'must be an embedding');
     const endless = new Proxy([1, 2], { get: (t, k) => (k === 'length' ? Infinity : t[k as never]) });
     refused(() => similarity(endless, endless), 'must be an embedding');

@@ -11,12 +11,16 @@ import type { ClassifierOptions, ImageClassifier, RgbaPixels } from '../../src/w
 import { clearModelCache, download, fetchModel, IMAGE_CAP, statedSize } from '../../src/web/weights.js';
 import { caught, expectWebvitError } from '../helpers/errors.js';
 import { fakeCaches, fakeFetch } from './fakes.js';
+import { joinWeights, splitWeights } from '../helpers/weight_file.js';
 
 // What a hostile page or server can hand the web API (issue 17, "hardening round two"): bodies
 // that never end or decompress without bound, options of the wrong kind, values of megabytes
 // that must not reach a message whole, a caller's buffer changed after create, and image files
 // whose header promises more pixels than a texture holds. Each is refused early, with a
 // WebvitError naming the thing, and the bytes read stay bounded.
+/** A classifier's calls as JavaScript sees them: any arguments (the types would refuse the hostile ones). */
+const untyped = (c: ImageClassifier) => c as unknown as Record<'embed' | 'explain', (...args: unknown[]) => Promise<{ length: number; grid: number }>>;
+
 const REPO = join(import.meta.dirname, '..', '..');
 const MODEL = new Uint8Array(readFileSync(join(REPO, 'models', 'fashion-mnist', 'model.safetensors')));
 const parse = (b: Uint8Array, s: string) => readWeights(b, s);
@@ -222,6 +226,39 @@ describe('on Dawn', () => {
     const msg = await expectWebvitError(() => clf.classify(image, { topK: 'x'.repeat(2e7) as never }), 'BAD_INPUT', ['topK']);
     expect(msg.length).toBeLessThan(700);
     expect((await clf.classify(image, { topK: 2 })).length).toBe(2);
+  });
+
+  // Round eight: explain(img, { layer }) ignored the option, embed(img, null) was accepted, a
+  // typo (topk, maxbatch) did nothing, and profile's topK on a features-only model was dropped.
+  it('unknown or wrong-kind options of every call, and of createImageClassifier: BAD_ARGUMENT naming them', async () => {
+    await expectWebvitError(() => untyped(clf).explain(image, { layer: 2 }), 'BAD_ARGUMENT', ['explain: unknown option layer; it takes none']);
+    for (const wrong of [null, 5, 'x', [1]]) await expectWebvitError(() => untyped(clf).embed(image, wrong as never), 'BAD_ARGUMENT', ['embed: options must be an object']);
+    await expectWebvitError(() => untyped(clf).embed([image, image], { topK: 3 } as never), 'BAD_ARGUMENT', ['embed: unknown option topK; it takes none']);
+    await expectWebvitError(() => untyped(clf).explain(image, null as never), 'BAD_ARGUMENT', ['explain: options must be an object', 'null']);
+    await expectWebvitError(() => clf.classify(image, { topk: 3 } as never), 'BAD_ARGUMENT', ['classify: unknown option topk; it takes topK']);
+    await expectWebvitError(() => clf.profile(image, { topK: 1, batch: 2 } as never), 'BAD_ARGUMENT', ['profile: unknown option batch; it takes topK']);
+    // A Proxy whose ownKeys trap throws is a BAD_ARGUMENT too, not its TypeError.
+    const keysTrap = new Proxy({}, { ownKeys: () => { throw new TypeError('no keys'); } });
+    await expectWebvitError(() => clf.classify(image, keysTrap), 'BAD_ARGUMENT', ['could not be read', 'no keys']);
+    await expectWebvitError(() => untyped(clf).embed(image, keysTrap as never), 'BAD_ARGUMENT', ['could not be read', 'no keys']);
+    await expectWebvitError(() => createImageClassifier({ model: MODEL.slice(), device: factory, maxbatch: 2 } as ClassifierOptions), 'BAD_ARGUMENT', ['createImageClassifier: unknown option maxbatch', 'it takes model, device, onProgress']);
+    // {} and undefined are no options; the calls still work.
+    expect((await untyped(clf).embed(image, {} as never)).length).toBeGreaterThan(0);
+    expect((await untyped(clf).explain(image, undefined as never)).grid).toBeGreaterThan(0);
+    expect((await clf.classify(image, {})).length).toBe(5);
+    // A features-only model: profile's topK is refused as classify is (it was dropped).
+    const parts = splitWeights(MODEL);
+    parts.tensors = parts.tensors.filter((t) => !t.name.startsWith('head.'));
+    parts.config.num_classes = 0;
+    parts.labels = undefined;
+    const features = await createImageClassifier({ model: joinWeights(parts), device: factory });
+    try {
+      await expectWebvitError(() => features.profile(image, { topK: 1 }), 'BAD_INPUT', ['no classifier (num_classes 0)', 'use embed()']);
+      await expectWebvitError(() => features.classify(image), 'BAD_INPUT', ['no classifier (num_classes 0)']);
+      expect((await features.profile(image)).top).toEqual([]);
+    } finally {
+      await features.dispose();
+    }
   });
 
   it('a PNG whose header is larger than a texture is refused from its header, by Blob or URL', async () => {

@@ -16,6 +16,9 @@ import { startStallServer } from './fakes.js';
 // navigator.gpu, here Dawn's: so this also covers "webvit made the device" (loss recovery with a
 // device of its own, and dispose destroying it). Chromium runs the real Worker in
 // test/browser/api.test.ts.
+/** A classifier's calls as JavaScript sees them: any arguments (the types would refuse the hostile ones). */
+const untyped = (c: ImageClassifier) => c as unknown as Record<'embed' | 'explain', (...args: unknown[]) => Promise<{ length: number; grid: number }>>;
+
 const REPO = join(import.meta.dirname, '..', '..');
 const MODEL = new Uint8Array(readFileSync(join(REPO, 'models', 'fashion-mnist', 'model.safetensors')));
 const EXAMPLES = readdirSync(join(REPO, 'examples')).filter((f) => f.endsWith('.png')).sort();
@@ -268,6 +271,12 @@ describe('page mode and worker mode refuse the same input with the same WebvitEr
       ['options null', (c) => c.classify(images[0], null as never)],
       ['profile() options null', (c) => c.profile(images[0], null as never)],
       ['options whose topK getter throws', (c) => c.classify(images[0], { get topK(): number { throw new Error('no'); } })],
+      // Round eight: ignored options and a wrong-kind second argument.
+      ['explain() with { layer }', (c) => untyped(c).explain(images[0], { layer: 1 } as never)],
+      ['embed() options null', (c) => untyped(c).embed(images[0], null as never)],
+      ['embed() of an array with { topK }', (c) => untyped(c).embed([images[0]], { topK: 2 } as never)],
+      ['classify() with a typo, topk', (c) => c.classify(images[0], { topk: 2 } as never)],
+      ['profile() with an unknown option', (c) => c.profile(images[0], { topK: 1, features: true } as never)],
     ];
     try {
       for (const [what, fn] of cases) {
@@ -297,6 +306,7 @@ describe('page mode and worker mode refuse the same input with the same WebvitEr
       ['idleTimeoutMs 2.5', { idleTimeoutMs: 2.5 }],
       ['integrity 5', { integrity: 5 as never }],
       ['tune "yes"', { tune: 'yes' as never }],
+      ['an unknown option (a typo)', { maxbatch: 2 } as never],
       ['a detached ArrayBuffer', { model: ((b: ArrayBuffer) => (structuredClone(b, { transfer: [b] }), b))(MODEL.slice().buffer) }],
     ];
     for (const [what, o] of cases) {
@@ -309,13 +319,17 @@ describe('page mode and worker mode refuse the same input with the same WebvitEr
 });
 
 describe('options the worker cannot send', () => {
-  it('an unknown option (a function) is not sent; an onProgress that throws is reported once, as on the page', async () => {
+  // Round eight: an unknown option (a typo such as maxbatch) was ignored; it is refused, naming it,
+  // before anything is sent (a function there was once a DataCloneError).
+  it('an unknown option is refused naming it, before anything is sent; an onProgress that throws is reported once, as on the page', async () => {
+    const worker = fakeWorker();
+    await expectWebvitError(() => createImageClassifier({ model: MODEL.slice(), worker, foo: () => 1, maxbatch: 2 } as ClassifierOptions), 'BAD_ARGUMENT', ['createImageClassifier: unknown option foo, maxbatch', 'it takes model, device,']);
     const error = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     try {
       const onProgress = () => {
         throw new Error('progress bar bug');
       };
-      const clf = await createImageClassifier({ model: MODEL.slice(), worker: fakeWorker(), onProgress, foo: () => 1 } as ClassifierOptions);
+      const clf = await createImageClassifier({ model: MODEL.slice(), worker: fakeWorker(), onProgress } as ClassifierOptions);
       same(await clf.classify(images[0]), reference[0], 'worker');
       await clf.dispose();
       expect(error).toHaveBeenCalledTimes(1);

@@ -5,7 +5,7 @@ import { LIMITS, LIMITS_DOC, parseConfig, shapeOf, type ViTConfig } from '../con
 import { tensorAsFloat32, writeSafetensors, type Dtype, type SafetensorsFile, type TensorEntry } from '../safetensors.js';
 import { badValueReason, expectedTensors, firstBadValue, formatFloat32, type LoadedWeights } from '../weights.js';
 import { resizePosEmbed, type ResizeMode } from './pos_embed.js';
-import { checkLabels } from '../labels.js';
+import { checkLabels, labelsCountHint } from '../labels.js';
 
 /**
  * The part of checkpoint conversion every ecosystem shares (docs/checkpoints.md): a checkpoint
@@ -110,7 +110,12 @@ export function readFloat32(file: SafetensorsFile, t: TensorEntry): Float32Array
   const raw = file.bytes.subarray(t.begin, t.end);
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = view.getFloat64(8 * i, true);
+  for (let i = 0; i < n; i++) {
+    const v = view.getFloat64(8 * i, true);
+    out[i] = v;
+    // Beyond float32's range it would read as ±Infinity: named as the value the file holds.
+    if (Number.isFinite(v) && !Number.isFinite(out[i])) fail(file.source, `tensor ${clip(t.name)} holds ${v} at flat index ${i} (F64, shape ${fmtShape(t.shape)}): beyond float32's range, ${badValueReason(v)}`);
+  }
   return out;
 }
 
@@ -283,6 +288,13 @@ export const configNumber = (cfg: Record<string, unknown>, key: string, where: s
     checkLimit(source, where, key, v as number, limit);
   }
   return v as number;
+};
+
+/** A true/false field of config.json, or undefined when absent; another kind ("false", 0) is refused, naming it (it was taken as the default). */
+export const configBool = (cfg: Record<string, unknown>, key: string, where: string, source: string): boolean | undefined => {
+  const v = cfg[key];
+  if (v !== undefined && typeof v !== 'boolean') fail(source, `${where} ${key} must be true or false, got ${preview(v)}`);
+  return v as boolean | undefined;
 };
 
 /**
@@ -481,11 +493,19 @@ export function resolveLabels(
   notes: string[],
 ): string[] | undefined {
   if (fromOptions) {
-    if (numClasses === 0) fail(source, `the model has no classifier (num_classes 0), so labels (${optionsSource ?? '--labels'}) do not apply`);
-    if (fromOptions.length !== numClasses) fail(source, `${optionsSource ?? '--labels'} has ${fromOptions.length} labels but the classifier has ${numClasses} classes`);
-    const problem = checkLabels(fromOptions, (i) => `${optionsSource ?? '--labels'}: label ${i} (line ${i + 1})`);
+    const file = optionsSource ?? '--labels';
+    if (numClasses === 0) fail(source, `the model has no classifier (num_classes 0), so labels (${file}) do not apply: it gives features; leave --labels out`);
+    if (fromOptions.length !== numClasses) {
+      const n = fromOptions.length;
+      fail(
+        source,
+        `${file} has ${n} label${n === 1 ? '' : 's'} but the classifier has ${numClasses} classes${labelsCountHint(fromOptions, numClasses)}; ` +
+          `give a file of exactly ${numClasses} lines, one label per class in class-index order (line 1 is class 0), UTF-8, nothing else on a line`,
+      );
+    }
+    const problem = checkLabels(fromOptions, (i) => `${file}: label ${i} (line ${i + 1})`);
     if (problem) fail(source, problem);
-    notes.push(`labels: ${numClasses} from ${optionsSource ?? '--labels'}`);
+    notes.push(`labels: ${numClasses} from ${file}`);
     return fromOptions;
   }
   if (!fromCheckpoint) return undefined;
@@ -528,15 +548,17 @@ export function finishWeights(
   labels: string[] | undefined,
   options: ConvertOptions,
   notes: string[],
+  /** Where options.imageSize came from, for messages (DINOv2 runs at its processor's crop_size unless --image-size says). */
+  sizeFrom = '--image-size',
 ): LoadedWeights {
   let config = parseConfig(raw, `${source} (converted config)`);
   if (options.imageSize !== undefined && options.imageSize !== config.image_size) {
     const size = options.imageSize;
     if (!Number.isInteger(size) || size < 1 || size % config.patch_size !== 0) {
-      fail(source, `--image-size ${size} is not a positive multiple of the patch size ${config.patch_size}`);
+      fail(source, `${sizeFrom} ${size} is not a positive multiple of the patch size ${config.patch_size}`);
     }
     // The limits first: the resized position embeddings are sized by it.
-    const resized = parseConfig({ ...config, image_size: size }, `${source} with --image-size ${size}`);
+    const resized = parseConfig({ ...config, image_size: size }, `${source} with ${sizeFrom} ${size}`);
     const s = shapeOf(config);
     const mode = options.resize ?? 'bicubic';
     const newGrid = size / config.patch_size;

@@ -5,6 +5,7 @@ import { clip } from '../../errors.js';
 import {
   checkLimit,
   checkShapeLimits,
+  configBool,
   configNumber as num,
   convWeight,
   countLayers,
@@ -109,7 +110,7 @@ export function convertHf(ckpt: Checkpoint, o: ConvertOptions): Converted {
   }
   const T = 1 + grid * grid;
   const eps = num(c, 'layer_norm_eps', where, src);
-  const qkvBias = typeof c.qkv_bias === 'boolean' ? c.qkv_bias : tk.has(lp(0) + 'attention.attention.query.bias');
+  const qkvBias = configBool(c, 'qkv_bias', where, src) ?? tk.has(lp(0) + 'attention.attention.query.bias');
   const headShape = tk.shape('classifier.weight');
   if (headShape) checkShapeLimits(src, 'classifier.weight', headShape, [[0, 'num_classes']]);
   const numClasses = headShape ? headShape[0] : 0;

@@ -1,4 +1,4 @@
-import { clip, WebvitError } from '../../runtime/errors.js';
+import { checkOptionKeys, clip, WebvitError } from '../../runtime/errors.js';
 import { readWeights } from '../weights.js';
 import { writeSafetensors } from '../safetensors.js';
 import { BUILT_IN_LAYOUTS, describeConfig, fail, finishWeights, listNames, resolveLabels, type Checkpoint, type ConvertOptions, type Converted, type Layout } from './core.js';
@@ -69,7 +69,7 @@ export function convertCheckpoint(ckpt: Checkpoint, options: ConvertOptions = {}
   const wrong = (what: string): never => {
     throw new WebvitError('BAD_ARGUMENT', `convertCheckpoint: ${what}`);
   };
-  if (typeof options !== 'object' || options === null) wrong(`options must be an object, got ${options === null ? 'null' : typeof options}`);
+  checkOptionKeys(options, ['layout', 'heads', 'imageSize', 'labels', 'labelsSource', 'pooling', 'resize'], 'convertCheckpoint');
   const { layout: l, labels, imageSize, heads } = options;
   if (l !== undefined && !LAYOUTS.includes(l)) wrong(`layout must be ${LAYOUTS.join(', ')}, got ${clip(String(l))}`);
   if (labels !== undefined && !(Array.isArray(labels) && labels.every((x) => typeof x === 'string'))) wrong('labels must be an array of strings');

@@ -1,7 +1,7 @@
 import { MLP_ACTIVATIONS, type MlpActivation } from '../../config.js';
-import { preview } from '../../json_preview.js';
+import { oneLine, preview } from '../../json_preview.js';
 import { hfPreprocessMetadata } from '../../convert/hf_preprocess.js';
-import { clip } from '../../../errors.js';
+import { clip, WebvitError } from '../../../errors.js';
 import {
   checkShapeLimits,
   configNumber,
@@ -48,6 +48,18 @@ const DEFAULTS = { hidden_size: 768, intermediate_size: 3072, num_hidden_layers:
 const isTextTower = (n: string) => n.startsWith('text_model.') || n === 'text_projection.weight' || n === 'logit_scale';
 
 export function convertClip(ckpt: Checkpoint, o: ConvertOptions): Converted {
+  const defaulted: string[] = [];
+  try {
+    return convertWith(ckpt, o, defaulted);
+  } catch (e) {
+    // A config.json without (some of) its vision fields gets CLIPVisionConfig's defaults, as
+    // transformers does: an error they lead to says so (it read "num_hidden_layers is 12").
+    if (!(e instanceof WebvitError) || !defaulted.length) throw e;
+    throw new WebvitError(e.code, oneLine(`${e.message} (${ckpt.configSource ?? 'config.json'} does not give ${defaulted.join(', ')}: CLIPVisionConfig's defaults were used)`), { cause: e });
+  }
+}
+
+function convertWith(ckpt: Checkpoint, o: ConvertOptions, defaulted: string[]): Converted {
   const src = ckpt.source;
   const tk = new TensorTaker(ckpt, 'clip');
   const notes: string[] = [];
@@ -83,6 +95,7 @@ export function convertClip(ckpt: Checkpoint, o: ConvertOptions): Converted {
     const v = configNumber(vision, key, vwhere, src, limit);
     if (v !== undefined || !cfg) return v;
     notes.push(`${key} ${DEFAULTS[key]}: CLIPVisionConfig's default (${vwhere} does not give it)`);
+    defaulted.push(`${key} (${DEFAULTS[key]})`);
     return DEFAULTS[key] as number;
   };
 
@@ -195,7 +208,7 @@ export function convertClip(ckpt: Checkpoint, o: ConvertOptions): Converted {
       ...(Pd ? { projection_size: Pd } : {}),
     },
     t,
-    o.labels ? fail(src, '--labels: a CLIP image tower has no classifier (it gives embeddings)') : undefined,
+    o.labels ? fail(src, `labels (${o.labelsSource ?? '--labels'}) do not apply: a CLIP image tower has no classifier (it gives embeddings); leave --labels out`) : undefined,
     o,
     notes,
   );

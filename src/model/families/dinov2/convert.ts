@@ -2,6 +2,7 @@ import { preview } from '../../json_preview.js';
 import { hfPreprocessMetadata, processorSquare } from '../../convert/hf_preprocess.js';
 import {
   checkShapeLimits,
+  configBool,
   configNumber,
   convWeight,
   countLayers,
@@ -56,7 +57,7 @@ export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const c = cfg!;
   const type = withRegisters ? 'dinov2_with_registers' : 'dinov2';
   if (c.model_type !== undefined && c.model_type !== type) fail(src, `${where} model_type is ${preview(c.model_type)}, and the tensors are ${withRegisters ? 'DINOv2 with registers' : "DINOv2's"} (model_type "${type}")`);
-  if (c.use_swiglu_ffn === true) fail(src, `${where} use_swiglu_ffn is true (the SwiGLU MLP of DINOv2's giant sizes), which webvit does not run yet`);
+  if (configBool(c, 'use_swiglu_ffn', where, src)) fail(src, `${where} use_swiglu_ffn is true (the SwiGLU MLP of DINOv2's giant sizes), which webvit does not run yet`);
   const act = c.hidden_act ?? 'gelu';
   if (act !== 'gelu') fail(src, `${where} hidden_act is ${preview(act)}; webvit runs DINOv2 with "gelu" (the exact erf GELU)`);
   notes.push(`config from ${where} (model_type ${preview(c.model_type ?? 'not given')}, architectures: ${Array.isArray(c.architectures) ? c.architectures.slice(0, 4).map((a) => preview(a)).join(', ') : 'not given'})`);
@@ -85,7 +86,7 @@ export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const R = withRegisters ? (configNumber(c, 'num_register_tokens', where, src) ?? tk.shape(regName)?.[1] ?? 0) : 0;
   if (withRegisters && !(Number.isInteger(R) && R >= 1 && R <= 1024)) fail(src, `${where} num_register_tokens must be a whole number from 1 to 1024, got ${preview(c.num_register_tokens)}`);
   const eps = configNumber(c, 'layer_norm_eps', where, src) ?? 1e-6;
-  const qkvBias = typeof c.qkv_bias === 'boolean' ? c.qkv_bias : true;
+  const qkvBias = configBool(c, 'qkv_bias', where, src) ?? true;
   const heads = configNumber(c, 'num_attention_heads', where, src, 'num_heads');
   if (heads === undefined) fail(src, `${where} gives no num_attention_heads`);
   if (o.heads !== undefined && o.heads !== heads) fail(src, `--heads ${o.heads} contradicts ${where} num_attention_heads ${heads}`);
@@ -179,6 +180,7 @@ export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
     // registers class (Dinov2WithRegisters), not in Dinov2's.
     { ...o, imageSize: run, resize: o.resize ?? (R ? 'bicubic-antialias' : 'bicubic') },
     notes,
+    o.imageSize === undefined && crop !== undefined ? `${ckpt.preprocessorSource ?? 'preprocessor_config.json'} crop_size` : undefined,
   );
   notes.push(`config: ${describeConfig(weights.config)}`);
   // The processor prepares its crop; with --image-size elsewhere it is not used (and said so).
