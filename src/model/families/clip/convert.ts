@@ -1,16 +1,15 @@
 import { MLP_ACTIVATIONS, type MlpActivation } from '../../config.js';
 import { oneLine, preview } from '../../json_preview.js';
 import { hfPreprocessMetadata } from '../../convert/hf_preprocess.js';
-import { clip, WebvitError } from '../../../errors.js';
+import { WebvitError } from '../../../errors.js';
+import { towerConfig, towerShape } from '../vision_tower.js';
 import {
   checkShapeLimits,
   configNumber,
   convWeight,
-  countLayers,
   describeConfig,
   fail,
   finishWeights,
-  gridOf,
   linearWeight,
   takeSplitQkvBlock,
   TensorTaker,
@@ -69,27 +68,8 @@ function convertWith(ckpt: Checkpoint, o: ConvertOptions, defaulted: string[]): 
   const where = ckpt.configSource ?? 'config.json';
   const cfg = ckpt.config;
   // The vision fields: a CLIPModel nests them in vision_config; a vision model's config is them.
-  let vision: Record<string, unknown> = {};
-  let projectionDim: number | undefined;
-  let vwhere = where;
-  if (cfg) {
-    const type = cfg.model_type;
-    if (type === 'clip') {
-      const vc = cfg.vision_config ?? {};
-      if (typeof vc !== 'object' || vc === null || Array.isArray(vc)) fail(src, `${where} vision_config must be an object, got ${preview(vc)}`);
-      vision = vc as Record<string, unknown>;
-      vwhere = `${where} vision_config`;
-    } else if (type === 'clip_vision_model' || type === undefined) {
-      vision = cfg;
-    } else {
-      fail(src, `${where} model_type is ${preview(type)}, and the tensors are a CLIP image tower's (vision_model.*); webvit reads "clip" (CLIPModel) and "clip_vision_model" (CLIPVisionModel, CLIPVisionModelWithProjection) configs`);
-    }
-    projectionDim = configNumber(cfg, 'projection_dim', where, src, 'hidden_size') ?? configNumber(vision, 'projection_dim', vwhere, src, 'hidden_size');
-    const arch = Array.isArray(cfg.architectures) ? clip(cfg.architectures.slice(0, 8).map((a) => (typeof a === 'string' ? clip(a, 80) : preview(a))).join(', '), 400) : 'not given';
-    notes.push(`config from ${where} (model_type ${preview(type ?? 'not given')}, architectures: ${arch})`);
-  } else {
-    notes.push('no config.json beside the weights: config inferred from tensor shapes');
-  }
+  const { vision, vwhere } = towerConfig(ckpt, 'CLIP', 'clip', 'clip_vision_model', '"clip" (CLIPModel) and "clip_vision_model" (CLIPVisionModel, CLIPVisionModelWithProjection)', notes);
+  const projectionDim = cfg ? (configNumber(cfg, 'projection_dim', where, src, 'hidden_size') ?? configNumber(vision, 'projection_dim', vwhere, src, 'hidden_size')) : undefined;
   /** A vision field: the config's, else (with a config) CLIPVisionConfig's default, noted. */
   const field = (key: keyof typeof DEFAULTS, limit?: Parameters<typeof configNumber>[4]): number | undefined => {
     const v = configNumber(vision, key, vwhere, src, limit);
@@ -101,33 +81,9 @@ function convertWith(ckpt: Checkpoint, o: ConvertOptions, defaulted: string[]): 
 
   const p = 'vision_model.';
   const peName = `${p}embeddings.patch_embedding.weight`;
-  const pe = tk.shape(peName);
-  if (!pe || pe.length !== 4 || pe[2] !== pe[3]) fail(src, `as a CLIP image tower: ${peName} must be [D, C, P, P], got ${pe ? `[${pe.join(', ')}]` : 'none'}`);
-  checkShapeLimits(src, peName, pe!, [[0, 'hidden_size'], [1, 'num_channels'], [2, 'patch_size']]);
-  const D = field('hidden_size', 'hidden_size') ?? pe![0];
-  const C = field('num_channels', 'num_channels') ?? pe![1];
-  const P = field('patch_size', 'patch_size') ?? pe![2];
-  const K = C * P * P;
-  const layerRe = /^vision_model\.encoder\.layers\.(\d+)\./;
-  const present = countLayers(ckpt, layerRe, 'encoder layer');
-  const L = field('num_hidden_layers', 'num_layers') ?? present;
-  if (L > present) fail(src, `missing tensor(s) ${p}encoder.layers.${present === L - 1 ? present : `{${present}-${L - 1}}`}.*: ${vwhere} num_hidden_layers is ${L} but the checkpoint has ${present ? `encoder layers 0-${present - 1} only` : 'no encoder layers'}`);
-  const lp = (i: number) => `${p}encoder.layers.${i}.`;
-  const fc1 = tk.shape(lp(0) + 'mlp.fc1.weight');
-  if (fc1) checkShapeLimits(src, lp(0) + 'mlp.fc1.weight', fc1, [[0, 'mlp_size']]);
-  const F = field('intermediate_size', 'mlp_size') ?? fc1?.[0];
-  if (F === undefined) fail(src, `as a CLIP image tower: no ${lp(0)}mlp.fc1.weight to read the MLP size from`);
   const posName = `${p}embeddings.position_embedding.weight`;
-  let grid: number;
-  const imageSize = field('image_size', 'image_size');
-  if (imageSize !== undefined) {
-    if (imageSize % P !== 0) fail(src, `${vwhere} image_size ${imageSize} is not a multiple of patch_size ${P}`);
-    grid = imageSize / P;
-  } else {
-    const pos = tk.shape(posName);
-    if (!pos || pos.length !== 2) fail(src, `as a CLIP image tower: ${posName} must be [T, D], got ${pos ? `[${pos.join(', ')}]` : 'none'}`);
-    grid = gridOf(src, posName, pos![0], 1);
-  }
+  const { D, C, P, L, F, grid, lp } = towerShape(tk, ckpt, 'CLIP', field, vwhere, 1);
+  const K = C * P * P;
   const T = 1 + grid * grid;
   const eps = field('layer_norm_eps') ?? 1e-5;
   let act: MlpActivation = 'quick_gelu';

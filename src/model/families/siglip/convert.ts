@@ -1,16 +1,14 @@
 import { preview } from '../../json_preview.js';
 import { hfPreprocessMetadata, processorSquare } from '../../convert/hf_preprocess.js';
-import { clip } from '../../../errors.js';
+import { towerConfig, towerShape } from '../vision_tower.js';
 import type { MlpActivation } from '../../config.js';
 import {
   checkShapeLimits,
   configNumber,
   convWeight,
-  countLayers,
   describeConfig,
   fail,
   finishWeights,
-  gridOf,
   labelsFromId2Label,
   linearWeight,
   resolveLabels,
@@ -65,25 +63,7 @@ export function convertSiglip(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const where = ckpt.configSource ?? 'config.json';
   const cfg = ckpt.config;
   // The vision fields: SiglipModel and SiglipForImageClassification nest them in vision_config; a vision model's config is them.
-  let vision: Record<string, unknown> = {};
-  let vwhere = where;
-  if (cfg) {
-    const type = cfg.model_type;
-    if (type === 'siglip') {
-      const vc = cfg.vision_config ?? {};
-      if (typeof vc !== 'object' || vc === null || Array.isArray(vc)) fail(src, `${where} vision_config must be an object, got ${preview(vc)}`);
-      vision = vc as Record<string, unknown>;
-      vwhere = `${where} vision_config`;
-    } else if (type === 'siglip_vision_model' || type === undefined) {
-      vision = cfg;
-    } else {
-      fail(src, `${where} model_type is ${preview(type)}, and the tensors are a SigLIP image tower's (vision_model.*); webvit reads "siglip" (SiglipModel, SiglipForImageClassification) and "siglip_vision_model" (SiglipVisionModel) configs`);
-    }
-    const arch = Array.isArray(cfg.architectures) ? clip(cfg.architectures.slice(0, 8).map((a) => (typeof a === 'string' ? clip(a, 80) : preview(a))).join(', '), 400) : 'not given';
-    notes.push(`config from ${where} (model_type ${preview(type ?? 'not given')}, architectures: ${arch})`);
-  } else {
-    notes.push('no config.json beside the weights: config inferred from tensor shapes');
-  }
+  const { vision, vwhere } = towerConfig(ckpt, 'SigLIP', 'siglip', 'siglip_vision_model', '"siglip" (SiglipModel, SiglipForImageClassification) and "siglip_vision_model" (SiglipVisionModel)', notes);
   /** A vision field: the config's, else (with a config) SiglipVisionConfig's default, noted. */
   const field = (key: keyof typeof DEFAULTS, limit?: Parameters<typeof configNumber>[4]): number | undefined => {
     const v = configNumber(vision, key, vwhere, src, limit);
@@ -94,33 +74,9 @@ export function convertSiglip(ckpt: Checkpoint, o: ConvertOptions): Converted {
 
   const p = 'vision_model.';
   const peName = `${p}embeddings.patch_embedding.weight`;
-  const pe = tk.shape(peName);
-  if (!pe || pe.length !== 4 || pe[2] !== pe[3]) fail(src, `as a SigLIP image tower: ${peName} must be [D, C, P, P], got ${pe ? `[${pe.join(', ')}]` : 'none'}`);
-  checkShapeLimits(src, peName, pe!, [[0, 'hidden_size'], [1, 'num_channels'], [2, 'patch_size']]);
-  const D = field('hidden_size', 'hidden_size') ?? pe![0];
-  const C = field('num_channels', 'num_channels') ?? pe![1];
-  const P = field('patch_size', 'patch_size') ?? pe![2];
-  const K = C * P * P;
-  const layerRe = /^vision_model\.encoder\.layers\.(\d+)\./;
-  const present = countLayers(ckpt, layerRe, 'encoder layer');
-  const L = field('num_hidden_layers', 'num_layers') ?? present;
-  if (L > present) fail(src, `missing tensor(s) ${p}encoder.layers.${present === L - 1 ? present : `{${present}-${L - 1}}`}.*: ${vwhere} num_hidden_layers is ${L} but the checkpoint has ${present ? `encoder layers 0-${present - 1} only` : 'no encoder layers'}`);
-  const lp = (i: number) => `${p}encoder.layers.${i}.`;
-  const fc1 = tk.shape(lp(0) + 'mlp.fc1.weight');
-  if (fc1) checkShapeLimits(src, lp(0) + 'mlp.fc1.weight', fc1, [[0, 'mlp_size']]);
-  const F = field('intermediate_size', 'mlp_size') ?? fc1?.[0];
-  if (F === undefined) fail(src, `as a SigLIP image tower: no ${lp(0)}mlp.fc1.weight to read the MLP size from`);
   const posName = `${p}embeddings.position_embedding.weight`;
-  let grid: number;
-  const imageSize = field('image_size', 'image_size');
-  if (imageSize !== undefined) {
-    if (imageSize % P !== 0) fail(src, `${vwhere} image_size ${imageSize} is not a multiple of patch_size ${P}`);
-    grid = imageSize / P;
-  } else {
-    const pos = tk.shape(posName);
-    if (!pos || pos.length !== 2) fail(src, `as a SigLIP image tower: ${posName} must be [N, D], got ${pos ? `[${pos.join(', ')}]` : 'none'}`);
-    grid = gridOf(src, posName, pos![0], 0);
-  }
+  const { D, C, P, L, F, grid, lp } = towerShape(tk, ckpt, 'SigLIP', field, vwhere, 0);
+  const K = C * P * P;
   const T = grid * grid;
   const eps = field('layer_norm_eps') ?? 1e-6;
   const statedAct = vision.hidden_act;
