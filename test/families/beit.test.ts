@@ -7,7 +7,7 @@ import { expandRelativeBias, relativePositionIndex } from '../../src/model/famil
 import { topK } from '../../src/model/topk.js';
 import { ViTModel } from '../../src/model/vit.js';
 import { testDevice } from '../helpers/gpu.js';
-import { maxAbsDiff } from '../helpers/fixtures.js';
+import { expectWithinTorch, maxAbsDiff } from '../helpers/fixtures.js';
 import { expectConvertError } from '../convert/layout_fixtures.js';
 
 // BEiT (issue 19) from Hugging Face checkpoints in the exact key layout and config format of real
@@ -80,12 +80,7 @@ describe('BEiT against PyTorch', () => {
         const model = await ViTModel.load(await testDevice(), encodeWeights({ ...converted.weights, tensors }, 'F32', converted.metadata), { label: name, batch: golden.batch });
         models.push(model);
         const out = await model.forward(input, { features: true });
-        const check = (what: string, got: ArrayLike<number>, f64: number[][], f32: number[][]) => {
-          const torchErr = maxAbsDiff(f32.flat(), f64.flat());
-          const ours = maxAbsDiff(got, f64.flat());
-          report.push(`${how}: ${what} ${ours.toExponential(2)} vs PyTorch f32 ${torchErr.toExponential(2)} (${(ours / torchErr).toFixed(2)}×)`);
-          expect(ours, `${name} ${what} with ${how}: over ${factor}× PyTorch float32's error`).toBeLessThanOrEqual(factor * torchErr);
-        };
+        const check = (what: string, got: ArrayLike<number>, f64: number[][], f32: number[][]) => expectWithinTorch(report, `${name} with ${how}`, what, got, f64, f32, factor);
         check('pooled', out.features!, golden.pooled, golden.pooled_f32);
         check('logits', out.logits, golden.logits, golden.logits_f32);
         expect(topK(out.logits, rc.num_labels, 5).map((r) => r.map((e) => e.index))).toEqual(golden.top5);

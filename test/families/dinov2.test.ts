@@ -6,7 +6,7 @@ import { readCheckpoint } from '../../src/model/convert/files.js';
 import { topK } from '../../src/model/topk.js';
 import { ViTModel } from '../../src/model/vit.js';
 import { testDevice } from '../helpers/gpu.js';
-import { maxAbsDiff } from '../helpers/fixtures.js';
+import { expectWithinTorch, maxAbsDiff } from '../helpers/fixtures.js';
 import { expectConvertError } from '../convert/layout_fixtures.js';
 
 // DINOv2 (issue 19) from Hugging Face checkpoints in the exact key layout and config format of real
@@ -75,12 +75,7 @@ describe('DINOv2 against PyTorch', () => {
         const model = await ViTModel.load(await testDevice(), encodeWeights(weights, 'F32', converted.metadata), { label: name, batch: golden.batch });
         models.push(model);
         const out = await model.forward(input, { features: true });
-        const check = (what: string, got: ArrayLike<number>, f64: number[][], f32: number[][]) => {
-          const torchErr = maxAbsDiff(f32.flat(), f64.flat());
-          const ours = maxAbsDiff(got, f64.flat());
-          report.push(`${how}: ${what} ${ours.toExponential(2)} vs PyTorch f32 ${torchErr.toExponential(2)} (${(ours / torchErr).toFixed(2)}×)`);
-          expect(ours, `${name} ${what} with ${how}: over ${factor}× PyTorch float32's error`).toBeLessThanOrEqual(factor * torchErr);
-        };
+        const check = (what: string, got: ArrayLike<number>, f64: number[][], f32: number[][]) => expectWithinTorch(report, `${name} with ${how}`, what, got, f64, f32, factor);
         check('embeddings', out.features!, golden.embeddings, golden.embeddings_f32);
         if (golden.logits) {
           check('logits', out.logits, golden.logits, golden.logits_f32!);

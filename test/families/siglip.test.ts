@@ -6,7 +6,7 @@ import { readCheckpoint } from '../../src/model/convert/files.js';
 import { topK } from '../../src/model/topk.js';
 import { ViTModel } from '../../src/model/vit.js';
 import { testDevice } from '../helpers/gpu.js';
-import { maxAbsDiff } from '../helpers/fixtures.js';
+import { expectWithinTorch, maxAbsDiff } from '../helpers/fixtures.js';
 import { expectConvertError } from '../convert/layout_fixtures.js';
 
 // SigLIP's image tower (issue 19) from Hugging Face checkpoints in the exact key layout and config
@@ -76,12 +76,7 @@ describe('SigLIP against PyTorch', () => {
         const model = await ViTModel.load(await testDevice(), encodeWeights({ ...converted.weights, tensors }, 'F32', converted.metadata), { label: name, batch: golden.batch });
         models.push(model);
         const out = await model.forward(input, { features: true });
-        const check = (what: string, got: ArrayLike<number>, f64: number[][], f32: number[][]) => {
-          const torchErr = maxAbsDiff(f32.flat(), f64.flat());
-          const ours = maxAbsDiff(got, f64.flat());
-          report.push(`${how}: ${what} ${ours.toExponential(2)} vs PyTorch f32 ${torchErr.toExponential(2)} (${(ours / torchErr).toFixed(2)}×)`);
-          expect(ours, `${name} ${what} with ${how}: over ${factor}× PyTorch float32's error`).toBeLessThanOrEqual(factor * torchErr);
-        };
+        const check = (what: string, got: ArrayLike<number>, f64: number[][], f32: number[][]) => expectWithinTorch(report, `${name} with ${how}`, what, got, f64, f32, factor);
         // The classifier's features are what its head reads: the mean of the post-layernorm tokens.
         if (classes) check('features (token mean)', out.features!, golden.last_hidden_state_mean, golden.last_hidden_state_mean_f32);
         else check('embeddings', out.features!, golden.embeddings, golden.embeddings_f32);

@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -56,4 +57,15 @@ export function maxAbsDiff(got: ArrayLike<number>, want: readonly number[]): num
   let m = 0;
   for (let i = 0; i < want.length; i++) m = Math.max(m, Number.isFinite(got[i]) ? Math.abs(got[i] - want[i]) : Infinity);
   return m;
+}
+
+/**
+ * Holds `got` to `factor`× PyTorch float32's own error against its float64 golden (max |f32 − f64|
+ * of the goldens, the bar of the family tests), appending a one-line measurement to `report`.
+ */
+export function expectWithinTorch(report: string[], label: string, what: string, got: ArrayLike<number>, f64: number[][], f32: number[][], factor: number): void {
+  const torchErr = maxAbsDiff(f32.flat(), f64.flat());
+  const ours = maxAbsDiff(got, f64.flat());
+  report.push(`${label}: ${what} ${ours.toExponential(2)} vs PyTorch f32 ${torchErr.toExponential(2)} (${(ours / torchErr).toFixed(2)}×)`);
+  expect(ours, `${label} ${what}: over ${factor}× PyTorch float32's error`).toBeLessThanOrEqual(factor * torchErr);
 }
