@@ -115,6 +115,23 @@ describe('SigLIP conversion refusals', () => {
     await expectConvertError(() => convertCheckpoint({ ...ckpt, preprocessor: { ...ckpt.preprocessor, size: { height: 50, width: 50 } } }), ['size 50 is not a multiple of the patch size 16', '--image-size']);
     await expectConvertError(() => convertCheckpoint({ ...ckpt, preprocessor: { ...ckpt.preprocessor, size: { height: 64, width: 48 } } }), ['size must be a square of whole pixels']);
   });
+  // Round nine: probe × in_proj_weight beyond the weight limit, each within it, was refused only
+  // when the output was read back, naming the output file and webvit's pool.query.
+  it("a probe whose query (probe through in_proj's query rows) exceeds the weight limit is refused at convert, naming the checkpoint's tensors", async () => {
+    const ckpt = await readCheckpoint(join(DIR, 'siglip_vision'));
+    const tensors = new Map(ckpt.tensors);
+    for (const [name, v] of [['vision_model.head.probe', 9e5], ['vision_model.head.attention.in_proj_weight', 9e5]] as const) {
+      const t = tensors.get(name)!;
+      const data = new Float32Array(t.shape.reduce((a, d) => a * d, 1)).fill(v);
+      tensors.set(name, { ...t, read: () => data.slice() });
+    }
+    const msg = await expectConvertError(() => convertCheckpoint({ ...ckpt, tensors }), [
+      "model.safetensors: the attention-pooling head's query (vision_model.head.probe through the query rows of vision_model.head.attention.in_proj_weight",
+      'beyond ±1e+6',
+      're-download or re-export it',
+    ]);
+    expect(msg).not.toContain('pool.query');
+  });
 });
 
 describe('SigLIP explain', () => {

@@ -1,6 +1,7 @@
 import { preview } from '../../json_preview.js';
 import { hfPreprocessMetadata, processorSquare } from '../../convert/hf_preprocess.js';
 import { clip } from '../../../errors.js';
+import { badValueReason, firstBadValue, formatFloat32 } from '../../weights.js';
 import type { MlpActivation } from '../../config.js';
 import {
   checkShapeLimits,
@@ -170,6 +171,16 @@ export function convertSiglip(ckpt: Checkpoint, o: ConvertOptions): Converted {
       let acc = inB[j];
       for (let k = 0; k < D; k++) acc += probe[k] * inW[j * D + k];
       q[j] = acc;
+    }
+    // Each factor passed the weight limits when taken, their product need not: refuse it here, naming
+    // the checkpoint's tensors (pool.query is webvit's name, one the user never saw).
+    const at = firstBadValue(q);
+    if (at >= 0) {
+      fail(
+        tk.ckpt.tensors.get(`${hp}probe`)?.file ?? src,
+        `the attention-pooling head's query (${hp}probe through the query rows of ${hp}attention.in_proj_weight, plus in_proj_bias[${at}]) ` +
+          `gives ${formatFloat32(q[at])} at index ${at}, ${badValueReason(q[at])}; the checkpoint's values are not a trained model's (a damaged or mis-exported file): re-download or re-export it`,
+      );
     }
     t.set('pool.query', q);
     t.set('pool.kv.weight', linearWeight(inW.subarray(D * D), 2 * D, D));
