@@ -130,4 +130,11 @@ describe('BEiT conversion refusals', () => {
     await expectConvertError(async () => convertCheckpoint(await readCheckpoint(join(DIR, 'clip_full')), { layout: 'beit' }), ["--layout beit, but these tensors are not BEiT's"]);
     await expectConvertError(async () => convertCheckpoint(await readCheckpoint(join(DIR, 'beit_cls')), { layout: 'dinov2' }), ["--layout dinov2, but these tensors are not DINOv2's"]);
   });
+  // Round nine: a crop of 4096 (within the image-size limit) made the [H, T, T] bias 6.9e10 values
+  // before the config's size check ran: "internal error: Invalid typed array length".
+  it('a run size whose relative position bias is beyond the tensor limit is refused naming where the size came from, before building it', async () => {
+    const ckpt = await readCheckpoint(join(DIR, 'beit_shared'));
+    await expectConvertError(() => convertCheckpoint({ ...ckpt, preprocessor: { ...ckpt.preprocessor, crop_size: { height: 4096, width: 4096 } } }), ['crop_size 4096 makes the relative position bias [5, 262145, 262145]', 'above the limit of 268435456 values per tensor', '--image-size']);
+    await expectConvertError(async () => convertCheckpoint(await readCheckpoint(join(DIR, 'beit_cls')), { imageSize: 2048 }), ['--image-size 2048 makes the relative position bias [4, 65537, 65537]']);
+  });
 });

@@ -1,4 +1,5 @@
 import { preview } from '../../json_preview.js';
+import { LIMITS, LIMITS_DOC } from '../../config.js';
 import { hfPreprocessMetadata, processorSquare } from '../../convert/hf_preprocess.js';
 import { resizePosEmbed } from '../../convert/pos_embed.js';
 import {
@@ -164,6 +165,12 @@ export function convertBeit(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const run = o.imageSize ?? crop ?? stated;
   if (!(Number.isInteger(run) && run >= P && run % P === 0)) fail(src, `--image-size ${run} is not a positive multiple of the patch size ${P}`);
   const G = run / P;
+  // The bias is built here, [H, T, T] per table, before the config's own size check could refuse it.
+  const biasValues = H * (1 + G * G) ** 2;
+  if ((perLayer || shared) && biasValues > LIMITS.tensor_values) {
+    const from = o.imageSize !== undefined ? `--image-size ${run}` : crop !== undefined ? `${pSrc} crop_size ${run}` : `${where} image_size ${run}`;
+    fail(src, `${from} makes the relative position bias [${H}, ${1 + G * G}, ${1 + G * G}] ${biasValues} values, above the limit of ${LIMITS.tensor_values} values per tensor (${LIMITS_DOC}); run BEiT at a smaller size (--image-size N, a multiple of ${P})`);
+  }
   if (run !== stated && o.imageSize === undefined) notes.push(`runs at ${run}×${run}, the crop of ${pSrc} (${where} states ${stated}, the size its position biases were trained at)`);
 
   const t = new Map<string, Float32Array>();
