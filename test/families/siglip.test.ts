@@ -132,6 +132,19 @@ describe('SigLIP conversion refusals', () => {
     ]);
     expect(msg).not.toContain('pool.query');
   });
+  // Round nine: rows of ±9.9e5 (within the limit) that bicubic resizing overshoots past it were
+  // refused only on read-back, naming the output file, webvit's pos_embed and nothing of the resize.
+  it('position embeddings whose resize overshoots the weight limit are refused at convert, naming the resize and where its size came from', async () => {
+    const ckpt = await readCheckpoint(join(DIR, 'siglip_vision'));
+    const name = 'vision_model.embeddings.position_embedding.weight';
+    const t = ckpt.tensors.get(name)!;
+    const [rows, D] = t.shape;
+    const data = Float32Array.from({ length: rows * D }, (_, i) => (Math.floor(i / D) % 2 ? -9.9e5 : 9.9e5));
+    const tensors = new Map(ckpt.tensors).set(name, { ...t, read: () => data.slice() });
+    const msg = await expectConvertError(() => convertCheckpoint({ ...ckpt, tensors }), ['resizing the position embeddings 3x3 -> 4x4 (bicubic, for', 'preprocessor_config.json size 64) gives', 'beyond ±1e+6', 're-download or re-export it']);
+    expect(msg).not.toContain('--image-size');
+    await expectConvertError(() => convertCheckpoint({ ...ckpt, tensors, preprocessor: undefined }, { imageSize: 80 }), ['(bicubic, for --image-size 80) gives']);
+  });
 });
 
 describe('SigLIP explain', () => {

@@ -251,6 +251,7 @@ export function convertSiglip(ckpt: Checkpoint, o: ConvertOptions): Converted {
     // transformers' interpolate_pos_encoding for SigLIP: bicubic, align_corners false, no antialias.
     { ...o, imageSize: run, resize: o.resize ?? 'bicubic' },
     notes,
+    o.imageSize !== undefined ? '--image-size' : `${pSrc} size`,
   );
   notes.push(`config: ${describeConfig(weights.config)}`);
   const metadata = hfPreprocessMetadata(ckpt, weights.config, weights.config.image_size, notes, "not SigLIP's (resize to 224×224, bicubic, mean and std 0.5)");
