@@ -103,6 +103,9 @@ describe('SigLIP conversion refusals', () => {
     const c = convertCheckpoint({ ...ckpt, tensors, config: { ...ckpt.config, vision_use_head: false } });
     expect(c.weights.config.pooling).toBe('mean');
     expect(c.notes.join('\n')).toMatch(/no attention-pooling head \(vision_use_head false\)/);
+    // Round nine: the string "false" was reported as "does not set vision_use_head false".
+    await expectConvertError(() => convertCheckpoint({ ...ckpt, tensors, config: { ...ckpt.config, vision_use_head: 'false' } }), ['vision_use_head must be true or false, got "false"']);
+    await expectConvertError(() => convertCheckpoint({ ...ckpt, config: { ...ckpt.config, vision_use_head: 'no' } }), ['vision_use_head must be true or false, got "no"']);
   });
   it('an activation webvit does not run is refused by name; --layout clip on SigLIP tensors, and siglip on CLIP tensors, say so', async () => {
     const ckpt = await readCheckpoint(join(DIR, 'siglip_vision'));

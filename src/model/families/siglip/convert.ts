@@ -144,6 +144,8 @@ export function convertSiglip(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const hp = `${p}head.`;
   const hasHead = tk.has(`${hp}probe`);
   // A vision config that says it has the head needs its weights (else the model would silently pool otherwise).
+  // A string "false" is truthy to transformers: refused, not read as false nor as "not set".
+  if (vision.vision_use_head !== undefined && typeof vision.vision_use_head !== 'boolean') fail(src, `${vwhere} vision_use_head must be true or false, got ${preview(vision.vision_use_head)}`);
   if (!hasHead && !classes && vision.vision_use_head !== false) {
     fail(src, `missing tensor ${hp}probe (the attention-pooling head): ${cfg ? `${vwhere} does not set vision_use_head false` : 'a SigLIP image tower pools with it'}; a checkpoint saved without the head converts with "vision_use_head": false in its config.json (the embedding is then the mean of the post-layernorm tokens)`);
   }
