@@ -8,7 +8,7 @@ import { ViTModel, type TopClass } from '../model/vit.js';
 import { readWeightFile } from '../model/weight_file.js';
 import { getNodeDevice } from '../runtime/node-device.js';
 import { clip, WebvitError } from '../runtime/errors.js';
-import { errnoWhy, READ_LIMITS, readRegularFile } from '../runtime/node-read-file.js';
+import { errnoWhy, READ_LIMITS, readRegularFile, stdinHint } from '../runtime/node-read-file.js';
 import { Progress } from './progress.js';
 import { jsonText, messageLine, printable, shown, shownLabel } from './shown.js';
 import { checkTop, parseCommandLine, positiveInt, TUNE_USAGE, tuneOption, UsageError } from './usage.js';
@@ -102,7 +102,7 @@ export async function expand(paths: string[]): Promise<Item[]> {
     try {
       s = await stat(p);
     } catch (e) {
-      items.push({ file: p, error: `cannot read (${errnoWhy(e)})` });
+      items.push({ file: p, error: `cannot read (${errnoWhy(e)}${stdinHint(p, e)})` });
       continue;
     }
     if (s.isDirectory()) {

@@ -43,6 +43,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const tune = tuneOption(values);
   if (positionals.length !== 1) throw new UsageError(`run takes one MODEL file, got ${positionals.length ? positionals.join(' ') : 'none'}`);
   if (!values.input) throw new UsageError('run needs --input FILE (float32 NCHW pixels, already normalised)');
+  if (values.input === '-') throw new UsageError('--input -: run reads its input from a file, not standard input; save the float32 pixels to a file and give its name, e.g. --input pixels.bin');
   const batchArg = positiveInt('batch', values.batch);
   const top = positiveInt('top', values.top) ?? 5;
   const repeat = positiveInt('repeat', values.repeat, 1_000_000) ?? 1;

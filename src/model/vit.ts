@@ -314,9 +314,12 @@ export class ViTModel {
     const bad = [...largest.keys()].filter((i) => largest[i] > this.inputLimit);
     if (!bad.length) return;
     const m = Math.max(...bad.map((i) => largest[i]));
+    // Digits enough to tell the two apart ("up to 7.5e+16, beyond the 7.5e+16" read as no excess).
+    let d = 1;
+    while (d < 8 && m.toExponential(d) == this.inputLimit.toExponential(d)) d++;
     throw new WebvitError(
       'BAD_INPUT',
-      `${this.label}: input ${imageList(bad, batch)} ${bad.length > 1 ? 'hold values' : 'holds a value'} of magnitude up to ${m.toExponential(1)}, beyond the ${this.inputLimit.toExponential(1)} this model takes: float32 would overflow inside it (layernorm), giving NaN or the same answer for every image. Pixels must be normalised ((x − mean) / std, within about ±10); fix or drop that image.`,
+      `${this.label}: input ${imageList(bad, batch)} ${bad.length > 1 ? 'hold values' : 'holds a value'} of magnitude up to ${m.toExponential(d)}, beyond the ${this.inputLimit.toExponential(d)} this model takes: float32 would overflow inside it (layernorm), giving NaN or the same answer for every image. Pixels must be normalised ((x − mean) / std, within about ±10); fix or drop that image.`,
     );
   }
 

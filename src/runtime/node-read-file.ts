@@ -68,8 +68,12 @@ export const wasRead = (st: Stats): boolean => readFiles.has(fileId(st));
 
 const O_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOCTTY ?? 0);
 
+/** A missing "-": Unix's name for standard input, which webvit does not read (it seeks and checks sizes). */
+export const stdinHint = (path: string, e: unknown): string =>
+  path === '-' && (e as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' ? '; "-" is taken as a file name: webvit does not read standard input; save the data to a file and give its name' : '';
+
 function failure(path: string, o: ReadOptions, why: string, cause?: unknown): WebvitError {
-  return new WebvitError(o.code, `${path}: cannot read${o.what ? ` ${o.what}` : ''} (${why})`, cause === undefined ? undefined : { cause });
+  return new WebvitError(o.code, `${path}: cannot read${o.what ? ` ${o.what}` : ''} (${why}${stdinHint(path, cause)})`, cause === undefined ? undefined : { cause });
 }
 
 const hint = (o: ReadOptions, size: number) => (typeof o.tooLargeHint === 'function' ? o.tooLargeHint(size) : o.tooLargeHint);

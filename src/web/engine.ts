@@ -346,7 +346,7 @@ export class Engine implements ImageClassifier {
     if (k !== undefined && k > this.planK) this.planK = k;
     const withTop = this.config.num_classes > 0;
     for (const chunk of chunksOf(list.length, this.maxBatch)) {
-      const names = Array.from({ length: chunk.count }, (_, i) => nameOf(chunk.start + i, list.length));
+      const names = Array.from({ length: chunk.count }, (_, i) => nameOf(chunk.start + i, list.length, features ? 'embed: ' : ''));
       // Every source of the pass is made ready (Blobs decoded) before the GPU work starts, so a
       // bad one fails the call before anything is queued.
       const settled = await Promise.allSettled(names.map((name, i) => pixelsOf(list[chunk.start + i], name, this.get, this.wait, sized(rt, name))));

@@ -93,7 +93,8 @@ export const crossOrigin = (name: string, cause: unknown): WebvitError =>
   new WebvitError('BAD_INPUT', `${name} is cross-origin and its server does not allow reading its pixels: set crossOrigin="anonymous" on the <img> it comes from and serve it with CORS headers (Access-Control-Allow-Origin), or serve it from this page's origin`, { cause });
 
 /** How errors name source `i` of a call with `n`. */
-export const nameOf = (i: number, n: number): string => (n === 1 ? 'the image' : `image ${i}`);
+/** `call` ("embed: "): a message from embed() names it ("image 1: undefined is not an image" read as classify's). */
+export const nameOf = (i: number, n: number, call = ''): string => call + (n === 1 ? 'the image' : `image ${i}`);
 
 /**
  * The sources of a call as they are when it is made (on the page and for the worker): calls queue,
@@ -217,7 +218,7 @@ async function loaded(img: HTMLImageElement, name: string, { ms = 0, signal }: W
 
 const SUPPORTED = 'an HTMLImageElement, ImageBitmap, ImageData, HTMLCanvasElement, OffscreenCanvas, HTMLVideoElement, VideoFrame, Blob/File, URL or GPUTexture';
 
-const unsupported = (x: unknown, name: string): WebvitError => new WebvitError('BAD_INPUT', `${name}: ${almostPixels(x) ?? `cannot classify ${describeSource(x)}`}; pass ${SUPPORTED}`);
+const unsupported = (x: unknown, name: string): WebvitError => new WebvitError('BAD_INPUT', `${name}: ${almostPixels(x) ?? `${describeSource(x)} is not an image`}; pass ${SUPPORTED}`);
 
 /**
  * What is wrong with an object that has some of ImageData's fields (`data`, `width`, `height`)

@@ -246,7 +246,7 @@ export class WorkerClassifier implements ImageClassifier {
     // Pixels in memory are taken now (the caller may refill its ImageData once the call is made).
     const now = taken(list);
     const posted = await this.posting.run(async () => {
-      const { wire, transfer } = await toWire(now, this.wait);
+      const { wire, transfer } = await toWire(now, this.wait, message([]).type == 'embed' ? 'embed: ' : '');
       return { reply: this.request(message(wire), transfer) };
     });
     return posted.reply;
@@ -325,11 +325,11 @@ export class WorkerClassifier implements ImageClassifier {
 }
 
 /** Sources as the worker takes them, and what to transfer (bitmaps and frames made here for the call). */
-async function toWire(list: ImageSource[], wait: Wait): Promise<{ wire: WireSource[]; transfer: Transferable[] }> {
+async function toWire(list: ImageSource[], wait: Wait, call: string): Promise<{ wire: WireSource[]; transfer: Transferable[] }> {
   const transfer: Transferable[] = [];
   const wire: WireSource[] = [];
   try {
-    for (const [i, s] of list.entries()) wire.push(await wireSource(s, nameOf(i, list.length), transfer, wait));
+    for (const [i, s] of list.entries()) wire.push(await wireSource(s, nameOf(i, list.length, call), transfer, wait));
   } catch (e) {
     for (const t of transfer) (t as ImageBitmap).close();
     throw e;

@@ -333,6 +333,26 @@ describe('values that throw, or are of the wrong kind', () => {
     }
   }, 120_000);
 
+  // Round nine: a hole in embed()'s list said "image 1: cannot classify undefined" (an embed call).
+  it('embed() of a list with a hole or null: BAD_INPUT naming embed and the image, not "classify"; classify() keeps its own wording; both modes', async () => {
+    const r = await run(`
+      const out = {};
+      for (const worker of [false, true]) {
+        const c = await webvit.createImageClassifier({ model: MODEL, worker, cache: false });
+        const b = await bitmap();
+        out[worker] = [await outcome(() => c.embed([b, , b])), await outcome(() => c.embed([null])), await outcome(() => c.classify([b, undefined]))];
+        await c.dispose();
+      }
+      return out;`);
+    for (const [hole, nul, cls] of Object.values(r.value as Record<string, Outcome[]>)) {
+      expect(hole, JSON.stringify(hole)).toMatchObject({ name: 'WebvitError', code: 'BAD_INPUT' });
+      expect(hole.message).toMatch(/^embed: image 1: undefined is not an image; pass an HTMLImageElement/);
+      expect(nul.message).toMatch(/^embed: the image: null is not an image/);
+      expect(cls.message).toMatch(/^image 1: undefined is not an image/);
+      for (const o of [hole, nul, cls]) expect(o.message).not.toContain('cannot classify');
+    }
+  }, 120_000);
+
 });
 
 // Round six (session 8): what the fifth hostile run still found.

@@ -155,6 +155,21 @@ describe('inputs: a FIFO or device is refused at once, naming it, its kind and w
     expect(lastLine(r.stderr)).toContain(`${input}: cannot read the input file given with --input (is a FIFO`);
   });
 
+  // Round nine: "-" (standard input to Unix tools) failed with a bare "ENOENT: no such file".
+  it('"-" as the model, --input, an image or the checkpoint: says webvit does not read standard input and what to do', () => {
+    let r = cli(['run', TINY, '--input', '-'], NO_GPU, 20_000);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain('--input -: run reads its input from a file, not standard input; save the float32 pixels to a file and give its name');
+    const hint = '"-" is taken as a file name: webvit does not read standard input; save the data to a file and give its name';
+    for (const args of [['run', '-', '--input', join(ROOT, 'test', 'fixtures', 'tiny', 'input.bin')], ['inspect', '-'], ['convert', '-', '-o', fresh('out.safetensors')], ['classify', '-', '--model', TINY]]) {
+      // classify opens the GPU before it reads its images (each fails on its own line).
+      r = cli(args, args[0] === 'classify' ? {} : NO_GPU, 60_000);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(1);
+      expect(r.stderr, args.join(' ')).toContain(`-: cannot read`);
+      expect(r.stderr, args.join(' ')).toContain(hint);
+    }
+  });
+
   it.skipIf(!isRoot)('run and inspect: a private zero device as the model or --input, and a model symlinked to one (no unbounded read)', () => {
     const zero = mknod('zero', 5);
     const link = fresh('link.safetensors');

@@ -125,4 +125,23 @@ describe('BEiT conversion refusals', () => {
     await expectConvertError(async () => convertCheckpoint(await readCheckpoint(join(DIR, 'clip_full')), { layout: 'beit' }), ["--layout beit, but these tensors are not BEiT's"]);
     await expectConvertError(async () => convertCheckpoint(await readCheckpoint(join(DIR, 'beit_cls')), { layout: 'dinov2' }), ["--layout dinov2, but these tensors are not DINOv2's"]);
   });
+  // Round nine: a checkpoint without lambda_2 converted as if it had no layer scale (scale 1, where
+  // transformers starts a missing one at layer_scale_init_value), and one whose config says no layer
+  // scale (0) had its lambdas folded in anyway (transformers ignores them): answers unlike transformers'.
+  it('lambda_1/2 follow layer_scale_init_value: one missing is refused naming it, ones a config of 0 does not use are refused as unused', async () => {
+    const ckpt = await readCheckpoint(join(DIR, 'beit_cls'));
+    const tensors = new Map([...ckpt.tensors].filter(([n]) => n !== 'beit.encoder.layer.1.lambda_2'));
+    await expectConvertError(() => convertCheckpoint({ ...ckpt, tensors }), ['missing tensor beit.encoder.layer.1.lambda_2', 'layer_scale_init_value is 0.1']);
+    await expectConvertError(() => convertCheckpoint({ ...ckpt, config: { ...ckpt.config, layer_scale_init_value: 0 } }), ['unused tensor(s)', 'lambda_1']);
+    await expectConvertError(() => convertCheckpoint({ ...ckpt, config: { ...ckpt.config, layer_scale_init_value: '0.1' } }), ['layer_scale_init_value must be a number, got "0.1"']);
+    const { layer_scale_init_value: _, ...noField } = ckpt.config as Record<string, unknown>;
+    expect(convertCheckpoint({ ...ckpt, config: noField }).notes.join('\n')).toMatch(/layer scale \(lambda_1\/2\) folded/);
+  });
+  // Round nine: a crop of 4096 (within the image-size limit) made the [H, T, T] bias 6.9e10 values
+  // before the config's size check ran: "internal error: Invalid typed array length".
+  it('a run size whose relative position bias is beyond the tensor limit is refused naming where the size came from, before building it', async () => {
+    const ckpt = await readCheckpoint(join(DIR, 'beit_shared'));
+    await expectConvertError(() => convertCheckpoint({ ...ckpt, preprocessor: { ...ckpt.preprocessor, crop_size: { height: 4096, width: 4096 } } }), ['crop_size 4096 makes the relative position bias [5, 262145, 262145]', 'above the limit of 268435456 values per tensor', '--image-size']);
+    await expectConvertError(async () => convertCheckpoint(await readCheckpoint(join(DIR, 'beit_cls')), { imageSize: 2048 }), ['--image-size 2048 makes the relative position bias [4, 65537, 65537]']);
+  });
 });

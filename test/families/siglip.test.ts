@@ -98,6 +98,9 @@ describe('SigLIP conversion refusals', () => {
     const c = convertCheckpoint({ ...ckpt, tensors, config: { ...ckpt.config, vision_use_head: false } });
     expect(c.weights.config.pooling).toBe('mean');
     expect(c.notes.join('\n')).toMatch(/no attention-pooling head \(vision_use_head false\)/);
+    // Round nine: the string "false" was reported as "does not set vision_use_head false".
+    await expectConvertError(() => convertCheckpoint({ ...ckpt, tensors, config: { ...ckpt.config, vision_use_head: 'false' } }), ['vision_use_head must be true or false, got "false"']);
+    await expectConvertError(() => convertCheckpoint({ ...ckpt, config: { ...ckpt.config, vision_use_head: 'no' } }), ['vision_use_head must be true or false, got "no"']);
   });
   it('an activation webvit does not run is refused by name; --layout clip on SigLIP tensors, and siglip on CLIP tensors, say so', async () => {
     const ckpt = await readCheckpoint(join(DIR, 'siglip_vision'));
@@ -109,6 +112,36 @@ describe('SigLIP conversion refusals', () => {
     const ckpt = await readCheckpoint(join(DIR, 'siglip_vision'));
     await expectConvertError(() => convertCheckpoint({ ...ckpt, preprocessor: { ...ckpt.preprocessor, size: { height: 50, width: 50 } } }), ['size 50 is not a multiple of the patch size 16', '--image-size']);
     await expectConvertError(() => convertCheckpoint({ ...ckpt, preprocessor: { ...ckpt.preprocessor, size: { height: 64, width: 48 } } }), ['size must be a square of whole pixels']);
+  });
+  // Round nine: probe × in_proj_weight beyond the weight limit, each within it, was refused only
+  // when the output was read back, naming the output file and webvit's pool.query.
+  it("a probe whose query (probe through in_proj's query rows) exceeds the weight limit is refused at convert, naming the checkpoint's tensors", async () => {
+    const ckpt = await readCheckpoint(join(DIR, 'siglip_vision'));
+    const tensors = new Map(ckpt.tensors);
+    for (const [name, v] of [['vision_model.head.probe', 9e5], ['vision_model.head.attention.in_proj_weight', 9e5]] as const) {
+      const t = tensors.get(name)!;
+      const data = new Float32Array(t.shape.reduce((a, d) => a * d, 1)).fill(v);
+      tensors.set(name, { ...t, read: () => data.slice() });
+    }
+    const msg = await expectConvertError(() => convertCheckpoint({ ...ckpt, tensors }), [
+      "model.safetensors: the attention-pooling head's query (vision_model.head.probe through the query rows of vision_model.head.attention.in_proj_weight",
+      'beyond ±1e+6',
+      're-download or re-export it',
+    ]);
+    expect(msg).not.toContain('pool.query');
+  });
+  // Round nine: rows of ±9.9e5 (within the limit) that bicubic resizing overshoots past it were
+  // refused only on read-back, naming the output file, webvit's pos_embed and nothing of the resize.
+  it('position embeddings whose resize overshoots the weight limit are refused at convert, naming the resize and where its size came from', async () => {
+    const ckpt = await readCheckpoint(join(DIR, 'siglip_vision'));
+    const name = 'vision_model.embeddings.position_embedding.weight';
+    const t = ckpt.tensors.get(name)!;
+    const [rows, D] = t.shape;
+    const data = Float32Array.from({ length: rows * D }, (_, i) => (Math.floor(i / D) % 2 ? -9.9e5 : 9.9e5));
+    const tensors = new Map(ckpt.tensors).set(name, { ...t, read: () => data.slice() });
+    const msg = await expectConvertError(() => convertCheckpoint({ ...ckpt, tensors }), ['resizing the position embeddings 3x3 -> 4x4 (bicubic, for', 'preprocessor_config.json size 64) gives', 'beyond ±1e+6', 're-download or re-export it']);
+    expect(msg).not.toContain('--image-size');
+    await expectConvertError(() => convertCheckpoint({ ...ckpt, tensors, preprocessor: undefined }, { imageSize: 80 }), ['(bicubic, for --image-size 80) gives']);
   });
 });
 

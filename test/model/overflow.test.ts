@@ -68,6 +68,18 @@ describe('an input large enough to overflow float32 inside the model is refused,
     });
   }
 
+  // Round nine: a value just past the limit read "up to 7.5e+16, beyond the 7.5e+16 this model takes".
+  it('a value just past the limit is shown with digits enough to differ from the limit', async () => {
+    const model = await load('tiny.overflow.edge');
+    const x = f.input.slice();
+    const m = x.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+    x.forEach((v, i) => (x[i] = Math.fround((v / m) * 1.0004 * model.inputLimit)));
+    const msg = await expectWebvitError(() => model.forward(x), 'BAD_INPUT', ['magnitude up to', 'this model takes']);
+    const [, got, limit] = /up to ([\d.e+]+), beyond the ([\d.e+]+) this model takes/.exec(msg)!;
+    expect(got).not.toBe(limit);
+    expect(Number(got)).toBeGreaterThan(Number(limit));
+  });
+
   it('a mixed batch: only the bad image is named; the others alone give their golden logits', async () => {
     const seed = freshSeed();
     const r = rng(seed);

@@ -562,7 +562,18 @@ export function finishWeights(
     const s = shapeOf(config);
     const mode = options.resize ?? 'bicubic';
     const newGrid = size / config.patch_size;
-    tensors.set('pos_embed', resizePosEmbed(tensors.get('pos_embed')!, { prefix: s.prefixTokens, dim: config.hidden_size, oldGrid: s.grid, newGrid, mode }));
+    const pos = resizePosEmbed(tensors.get('pos_embed')!, { prefix: s.prefixTokens, dim: config.hidden_size, oldGrid: s.grid, newGrid, mode });
+    // Each value passed the weight limits when taken; an interpolation (bicubic overshoots) need not:
+    // refuse it here, saying so (it was refused only on read-back, naming the output and pos_embed).
+    const at = firstBadValue(pos);
+    if (at >= 0) {
+      fail(
+        source,
+        `resizing the position embeddings ${s.grid}x${s.grid} -> ${newGrid}x${newGrid} (${mode}, for ${sizeFrom} ${size}) gives ${formatFloat32(pos[at])} at row ${Math.floor(at / config.hidden_size)}, ` +
+          `${badValueReason(pos[at])}; the checkpoint's position embeddings are not a trained model's (a damaged or mis-exported file): re-download or re-export it`,
+      );
+    }
+    tensors.set('pos_embed', pos);
     notes.push(
       `image_size ${config.image_size} -> ${size}: position embeddings resized ${s.grid}x${s.grid} -> ${newGrid}x${newGrid} (${mode}` +
         `${mode === 'bicubic' ? ', align_corners=False, A = -0.75' : ''}), ${s.prefixTokens} prefix row(s) kept`,

@@ -3,7 +3,7 @@ import { preview } from '../json_preview.js';
 import { checkOptionKeys, clip, WebvitError } from '../../runtime/errors.js';
 import { basename, dirname, join } from 'node:path';
 import { checkHead, parseSafetensors } from '../safetensors.js';
-import { errnoWhy, isMissing, READ_LIMITS, readRegularFile, readRegularText, type ReadOptions } from '../../runtime/node-read-file.js';
+import { errnoWhy, isMissing, stdinHint, READ_LIMITS, readRegularFile, readRegularText, type ReadOptions } from '../../runtime/node-read-file.js';
 import { parseLabelsBytes } from '../labels.js';
 import { fail, sourceTensors, type Checkpoint, type SourceTensor } from './core.js';
 
@@ -21,7 +21,7 @@ import { fail, sourceTensors, type Checkpoint, type SourceTensor } from './core.
 export async function readCheckpoint(path: string, options: { preprocessorConfig?: string } = {}): Promise<Checkpoint> {
   if (typeof path !== 'string') throw new WebvitError('BAD_ARGUMENT', `readCheckpoint: expected a path (a string), got ${path === null ? 'null' : typeof path}`);
   checkOptionKeys(options, ['preprocessorConfig'], 'readCheckpoint');
-  const st = await stat(path).catch((e: NodeJS.ErrnoException) => fail(path, `cannot read the checkpoint (${errnoWhy(e)})`));
+  const st = await stat(path).catch((e: NodeJS.ErrnoException) => fail(path, `cannot read the checkpoint (${errnoWhy(e)}${stdinHint(path, e)})`));
   let dir: string;
   let weightsPath: string;
   if (st.isDirectory()) {

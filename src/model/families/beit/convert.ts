@@ -1,4 +1,5 @@
 import { preview } from '../../json_preview.js';
+import { LIMITS, LIMITS_DOC } from '../../config.js';
 import { hfPreprocessMetadata, processorSquare } from '../../convert/hf_preprocess.js';
 import { resizePosEmbed } from '../../convert/pos_embed.js';
 import {
@@ -152,6 +153,9 @@ export function convertBeit(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const shared = flag('use_shared_relative_position_bias', false);
   if (perLayer && shared) fail(src, `${where} sets both use_relative_position_bias and use_shared_relative_position_bias; a BEiT has one or the other`);
   const meanPool = flag('use_mean_pooling', true);
+  const layerScaleInit = c.layer_scale_init_value ?? 0.1;
+  if (typeof layerScaleInit !== 'number' || !Number.isFinite(layerScaleInit)) fail(src, `${where} layer_scale_init_value must be a number, got ${preview(layerScaleInit)}`);
+  const layerScale = (layerScaleInit as number) > 0;
   const headShape = tk.shape('classifier.weight');
   if (headShape) checkShapeLimits(src, 'classifier.weight', headShape, [[0, 'num_classes']]);
   const classes = headShape ? headShape[0] : 0;
@@ -164,6 +168,12 @@ export function convertBeit(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const run = o.imageSize ?? crop ?? stated;
   if (!(Number.isInteger(run) && run >= P && run % P === 0)) fail(src, `--image-size ${run} is not a positive multiple of the patch size ${P}`);
   const G = run / P;
+  // The bias is built here, [H, T, T] per table, before the config's own size check could refuse it.
+  const biasValues = H * (1 + G * G) ** 2;
+  if ((perLayer || shared) && biasValues > LIMITS.tensor_values) {
+    const from = o.imageSize !== undefined ? `--image-size ${run}` : crop !== undefined ? `${pSrc} crop_size ${run}` : `${where} image_size ${run}`;
+    fail(src, `${from} makes the relative position bias [${H}, ${1 + G * G}, ${1 + G * G}] ${biasValues} values, above the limit of ${LIMITS.tensor_values} values per tensor (${LIMITS_DOC}); run BEiT at a smaller size (--image-size N, a multiple of ${P})`);
+  }
   if (run !== stated && o.imageSize === undefined) notes.push(`runs at ${run}×${run}, the crop of ${pSrc} (${where} states ${stated}, the size its position biases were trained at)`);
 
   const t = new Map<string, Float32Array>();
@@ -207,7 +217,10 @@ export function convertBeit(ckpt: Checkpoint, o: ConvertOptions): Converted {
     // Layer scale (present when layer_scale_init_value > 0) folded into the matmul it scales.
     for (const [to, from, ls, rows] of [['attn.proj', `${s}attention.output.dense`, 1, D], ['mlp.fc2', `${s}output.dense`, 2, F]] as const) {
       const scale = `${s}lambda_${ls}`;
-      if (!tk.has(scale)) continue;
+      // transformers makes lambda_1/2 when layer_scale_init_value > 0, else none (a saved one is then unused):
+      // one missing is not "no layer scale" (transformers would start it at the init value, not 1).
+      if (!layerScale) continue;
+      if (!tk.has(scale)) fail(src, `missing tensor ${scale}: ${where} layer_scale_init_value is ${layerScaleInit}${c.layer_scale_init_value === undefined ? " (BeitConfig's default)" : ''}, so every layer scales its two branches by lambda_1 and lambda_2`);
       const folded = foldLayerScale(tk, t.get(`${d}${to}.weight`)!, t.get(`${d}${to}.bias`)!, rows, tk.take(scale, [D]), { weight: `${from}.weight`, bias: `${from}.bias`, scale });
       t.set(`${d}${to}.weight`, folded[0]);
       t.set(`${d}${to}.bias`, folded[1]);
@@ -224,8 +237,7 @@ export function convertBeit(ckpt: Checkpoint, o: ConvertOptions): Converted {
   tk.drop(dropped);
   if (dropped.length) notes.push(`dropped ${dropped.length} tensor(s) (${dropped.slice(0, 2).join(', ')}${dropped.length > 2 ? ', …' : ''}): relative position indices (transformers ignores them on load and computes them; so does webvit) and the mask token (masked-image inputs only)`);
   tk.finish(`${where}: ${L} layers, hidden ${D}, ${classes} classes`);
-  const anyScale = names.some((n) => /\.lambda_[12]$/.test(n));
-  if (anyScale) notes.push('layer scale (lambda_1/2) folded into attention.output.dense and output.dense');
+  if (layerScale) notes.push('layer scale (lambda_1/2) folded into attention.output.dense and output.dense');
   notes.push('query and value biases, no key bias: webvit\'s fused qkv bias holds zeros for the key');
   if (perLayer || shared) notes.push(`relative position bias (${perLayer ? 'one table per layer' : 'one table shared by every layer'}) expanded to [${H}, ${T}, ${T}]${G !== W ? `, its grid rows resized ${2 * W - 1}×${2 * W - 1} -> ${2 * G - 1}×${2 * G - 1} (bilinear, align_corners=False)` : ''}`);
   if (!absolute) notes.push('no absolute position embeddings (use_absolute_position_embeddings false): webvit stores zeros');

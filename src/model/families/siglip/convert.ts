@@ -1,6 +1,7 @@
 import { preview } from '../../json_preview.js';
 import { hfPreprocessMetadata, processorSquare } from '../../convert/hf_preprocess.js';
 import { towerConfig, towerShape } from '../vision_tower.js';
+import { badValueReason, firstBadValue, formatFloat32 } from '../../weights.js';
 import type { MlpActivation } from '../../config.js';
 import {
   checkShapeLimits,
@@ -99,6 +100,8 @@ export function convertSiglip(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const hp = `${p}head.`;
   const hasHead = tk.has(`${hp}probe`);
   // A vision config that says it has the head needs its weights (else the model would silently pool otherwise).
+  // A string "false" is truthy to transformers: refused, not read as false nor as "not set".
+  if (vision.vision_use_head !== undefined && typeof vision.vision_use_head !== 'boolean') fail(src, `${vwhere} vision_use_head must be true or false, got ${preview(vision.vision_use_head)}`);
   if (!hasHead && !classes && vision.vision_use_head !== false) {
     fail(src, `missing tensor ${hp}probe (the attention-pooling head): ${cfg ? `${vwhere} does not set vision_use_head false` : 'a SigLIP image tower pools with it'}; a checkpoint saved without the head converts with "vision_use_head": false in its config.json (the embedding is then the mean of the post-layernorm tokens)`);
   }
@@ -126,6 +129,16 @@ export function convertSiglip(ckpt: Checkpoint, o: ConvertOptions): Converted {
       let acc = inB[j];
       for (let k = 0; k < D; k++) acc += probe[k] * inW[j * D + k];
       q[j] = acc;
+    }
+    // Each factor passed the weight limits when taken, their product need not: refuse it here, naming
+    // the checkpoint's tensors (pool.query is webvit's name, one the user never saw).
+    const at = firstBadValue(q);
+    if (at >= 0) {
+      fail(
+        tk.ckpt.tensors.get(`${hp}probe`)?.file ?? src,
+        `the attention-pooling head's query (${hp}probe through the query rows of ${hp}attention.in_proj_weight, plus in_proj_bias[${at}]) ` +
+          `gives ${formatFloat32(q[at])} at index ${at}, ${badValueReason(q[at])}; the checkpoint's values are not a trained model's (a damaged or mis-exported file): re-download or re-export it`,
+      );
     }
     t.set('pool.query', q);
     t.set('pool.kv.weight', linearWeight(inW.subarray(D * D), 2 * D, D));
@@ -196,6 +209,7 @@ export function convertSiglip(ckpt: Checkpoint, o: ConvertOptions): Converted {
     // transformers' interpolate_pos_encoding for SigLIP: bicubic, align_corners false, no antialias.
     { ...o, imageSize: run, resize: o.resize ?? 'bicubic' },
     notes,
+    o.imageSize !== undefined ? '--image-size' : `${pSrc} size`,
   );
   notes.push(`config: ${describeConfig(weights.config)}`);
   const metadata = hfPreprocessMetadata(ckpt, weights.config, weights.config.image_size, notes, "not SigLIP's (resize to 224×224, bicubic, mean and std 0.5)");
