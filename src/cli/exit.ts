@@ -11,6 +11,7 @@
  * tool killed by SIGPIPE has (141), as `cat` or `grep` would, instead of an "internal error";
  * any other failure to write stdout (a full disk) is said on stderr, exit 1, never exit 0.
  */
+import { fstatSync, writeSync } from 'node:fs';
 import { errnoWhy } from '../runtime/node-write-file.js';
 
 /** Resolves once every byte written to `stream` so far has left the process (or cannot). */
@@ -57,10 +58,42 @@ async function stdoutFailed(e: NodeJS.ErrnoException): Promise<never> {
  * too (nobody is left to read); other stderr errors are ignored: the work and its exit code stand.
  */
 export function exitOnOutputErrors(): void {
+  writesWhole(process.stdout);
+  writesWhole(process.stderr);
   process.stdout.on('error', (e: NodeJS.ErrnoException) => void stdoutFailed(e));
   process.stderr.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(BROKEN_PIPE_STATUS);
   });
+}
+
+/**
+ * A stream on a regular file (`webvit ... > out.json`): Node writes each chunk with one
+ * fs.writeSync and does not retry a short write, so on a disk that filled during a write the rest
+ * of the chunk was dropped with no error, exit 0 (round ten: `explain --json > file` kept 4,096 of
+ * 21,189 bytes). Here each chunk is written whole, and the error of the write that cannot go on
+ * (ENOSPC, EFBIG) reaches the stream's error handler: the output is said to be incomplete, exit 1.
+ */
+function writesWhole(stream: NodeJS.WriteStream): void {
+  const s = stream as unknown as { fd?: number; _write?: (chunk: Buffer, encoding: string, cb: (e?: Error | null) => void) => void };
+  const fd = s.fd;
+  if (typeof fd !== 'number' || typeof s._write !== 'function') return;
+  try {
+    if (!fstatSync(fd).isFile()) return;
+  } catch {
+    return;
+  }
+  s._write = (chunk, _encoding, cb) => {
+    try {
+      for (let at = 0; at < chunk.length; ) {
+        const n = writeSync(fd, chunk, at, chunk.length - at);
+        if (n <= 0) throw Object.assign(new Error(`wrote 0 of ${chunk.length - at} bytes`), { code: 'EIO' });
+        at += n;
+      }
+      cb();
+    } catch (e) {
+      cb(e as Error);
+    }
+  };
 }
 
 export { MAX_MESSAGE } from './shown.js';

@@ -377,3 +377,31 @@ describe('a signal during a write leaves no temporary file, and ends the process
     });
   }
 });
+
+describe('stdout on a file that fills during one write: the rest is not dropped in silence', () => {
+  // Round ten: Node writes stdout to a regular file with one fs.writeSync per chunk and does not
+  // retry a short write, so on a disk that filled part-way through a write (here a file-size limit,
+  // `ulimit -f 1`: 1 KiB, then EFBIG, as ENOSPC on a full disk) the rest of the chunk was dropped,
+  // exit 0. Every chunk is now written whole or the command says the output is incomplete, exit 1.
+  const limited = (args: string[], out: string) =>
+    spawnSync('bash', ['-c', `trap '' XFSZ; ulimit -f 1; exec "${process.execPath}" ${args.map((a) => `"${a}"`).join(' ')} > "${out}"`], { cwd: tmp, encoding: 'utf8', env: { ...process.env, CI: '1' }, timeout: 240_000 });
+  for (const [name, args] of [
+    ['--help (one write of 6 KB)', ['--help']],
+    ['explain --help (one write of 1.4 KB)', ['explain', '--help']],
+  ] as [string, string[]][]) {
+    it(`${name}: exit 1, "the output is incomplete"`, () => {
+      const out = fresh('limited.out');
+      const s = limited([CLI, ...args], out);
+      expect(s.status, s.stderr).toBe(1);
+      expect(s.stderr).toContain('cannot write to standard output (EFBIG');
+      expect(s.stderr).toContain('the output is incomplete');
+      expect(statSync(out).size).toBe(1024);
+    });
+  }
+  it('under the limit, the same commands write everything and exit 0', () => {
+    const out = fresh('unlimited.out');
+    const s = spawnSync('bash', ['-c', `exec "${process.execPath}" "${CLI}" --help > "${out}"`], { cwd: tmp, encoding: 'utf8', timeout: 60_000 });
+    expect(s.status, s.stderr).toBe(0);
+    expect(statSync(out).size).toBeGreaterThan(4096);
+  });
+});
