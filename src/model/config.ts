@@ -199,6 +199,9 @@ export const LIMITS = {
   max_abs_weight: 1e6,
 } as const;
 
+/** float32's smallest normal number, 2^-126: the least layer_norm_eps the float32 kernels can add. */
+const FLOAT32_MIN_NORMAL = 2 ** -126;
+
 /** Where the limits are explained, for messages. */
 export const LIMITS_DOC = 'docs/weights-format.md#limits';
 
@@ -228,6 +231,9 @@ export function parseConfig(raw: unknown, source: string): ViTConfig {
   }
   const eps = o.layer_norm_eps;
   if (typeof eps !== 'number' || !(eps > 0) || eps >= 1) bad(`field layer_norm_eps must be a number in (0, 1), got ${preview(eps)}`);
+  // The kernels add it in float32: below float32's smallest normal number (1.18e-38) it is 0 or
+  // subnormal there, and a row of equal values then divides by 0 (round eleven: a NaN blamed on the weights).
+  if ((eps as number) < FLOAT32_MIN_NORMAL) bad(`field layer_norm_eps is ${preview(eps)}, below float32's smallest normal number ${FLOAT32_MIN_NORMAL.toPrecision(3)}: the layernorm kernels would add 0; use a value of at least that (models use 1e-12 to 1e-5)`);
   const bools: Record<string, boolean> = {};
   for (const [f, dflt] of Object.entries(BOOL_FIELDS)) {
     const v = o[f] ?? dflt;

@@ -409,6 +409,7 @@ describe('config checks', () => {
     ['missing layer_norm_eps', (c) => delete c.layer_norm_eps, ['layer_norm_eps', '(0, 1)', 'undefined']],
     ['unknown field (typo)', (c) => (c.hiden_size = 64), ['unknown field(s) hiden_size', 'known fields', 'hidden_size']],
     ['missing field', (c) => delete c.num_heads, ['missing num_heads']],
+    ['layer_norm_eps below float32 (round eleven: 1e-50 became 0 in the kernels, and the NaN was blamed on the weights)', (c) => (c.layer_norm_eps = 1e-50), ['layer_norm_eps is 1e-50', "below float32's smallest normal number 1.18e-38"]],
     ['bad pooling value', (c) => (c.pooling = 'max'), ['pooling', '"cls", "mean", "cls+mean" or "map"', 'got "max"']],
     ['qkv_bias not a boolean', (c) => (c.qkv_bias = 'yes'), ['qkv_bias', 'true or false', 'got "yes"']],
   ];
