@@ -1,4 +1,5 @@
 import type { Binding, Dispatch, TensorRef } from '../kernels/kernel.js';
+import { probeSoftmaxRef } from '../kernels/attention_pool/reference.js';
 import { attentionExplain, ATTENTION_EXPLAIN_VARIANTS, type AttentionExplainVariant } from '../kernels/attention_explain/op.js';
 import { attentionProbs } from '../kernels/attention_probs/op.js';
 import type { AttentionShape } from '../kernels/attention/op.js';
@@ -201,17 +202,8 @@ export function probeAttention(q: Float32Array, kv: Float32Array, b: number, T: 
   const row = new Float64Array(T);
   const s = new Float64Array(T);
   for (let h = 0; h < H; h++) {
-    let max = -Infinity;
-    for (let t = 0; t < T; t++) {
-      const ko = (b * T + t) * 2 * D + h * Dh;
-      let d = 0;
-      for (let c = 0; c < Dh; c++) d += q[h * Dh + c] * kv[ko + c];
-      s[t] = d / Math.sqrt(Dh);
-      if (s[t] > max) max = s[t];
-    }
-    let sum = 0;
-    for (let t = 0; t < T; t++) sum += (s[t] = Math.exp(s[t] - max));
-    for (let t = 0; t < T; t++) row[t] += s[t] / sum / H;
+    probeSoftmaxRef(q, kv, b, h, T, H, Dh, s);
+    for (let t = 0; t < T; t++) row[t] += s[t] / H;
   }
   return Float32Array.from(row);
 }
