@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Checks the import graph of src/ and bench/: no cycles (type-only imports included: a cycle of types is
 // still a tangle), and no import that runs back up the layers
-//     cli, web -> model, image -> runtime -> kernels -> errors
+//     cli, web -> model, image, hub -> runtime -> kernels -> errors
 // (a module may import its own layer and any layer below it; the benchmark harness in bench/ sits
 // above the CLI, which may load it only on demand, with a dynamic import). One more exception:
 // src/on_demand.ts, the browser bundle's on-demand chunk, re-exports a few modules of several layers
@@ -19,7 +19,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const src = join(root, 'src');
 
 /** Layer of a module, by its first folder under src/ (files directly in src/ are entry points). */
-export const LAYERS = { errors: 0, kernels: 1, runtime: 2, model: 3, image: 3, cli: 4, web: 4, entry: 5, bench: 6 };
+export const LAYERS = { errors: 0, kernels: 1, runtime: 2, model: 3, image: 3, hub: 3, cli: 4, web: 4, entry: 5, bench: 6 };
 
 export function layerOf(file) {
   if (relative(root, file).startsWith('bench/')) return 'bench';

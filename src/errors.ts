@@ -27,6 +27,12 @@ export type WebvitErrorCode =
   | 'WORKER'
   /** Node: an optional npm package a feature needs is not installed (`@jsquash/jpeg` for JPEG decoding); the message says which. */
   | 'MISSING_PACKAGE'
+  /** A model id, revision or file that the Hub (or the local Hugging Face cache, offline) does not have. */
+  | 'NOT_FOUND'
+  /** A gated or private model: an access token is needed, or the one given was refused. */
+  | 'UNAUTHORIZED'
+  /** A model webvit does not run: another architecture, or weights only in a format it does not read (pytorch_model.bin). */
+  | 'UNSUPPORTED'
   | 'GPU';
 
 /** Every code, at run time: a code that crossed a boundary (a worker's reply) is checked against it. */
@@ -35,6 +41,7 @@ export const isErrorCode = (c: unknown): c is WebvitErrorCode =>
     {
       NO_WEBGPU: 0, NO_ADAPTER: 0, DEVICE_LIMITS: 0, BAD_WEIGHTS: 0, BAD_CONFIG: 0, BAD_INPUT: 0, BAD_ARGUMENT: 0, BINDING_MISMATCH: 0, SHADER: 0,
       DISPOSED: 0, IO: 0, NETWORK: 0, DEVICE_LOST: 0, ABORTED: 0, WORKER: 0, MISSING_PACKAGE: 0, GPU: 0,
+      NOT_FOUND: 0, UNAUTHORIZED: 0, UNSUPPORTED: 0,
     } satisfies Record<WebvitErrorCode, 0>,
     c as string,
   );

@@ -6,6 +6,7 @@ import { checkImageHead, decodeImage, DEFAULT_MAX_PIXELS, imageExtent, RgbaPool 
 import { ImagePreprocessor, type RgbaImage } from '../image/preprocessor.js';
 import { ViTModel, type TopClass } from '../model/vit.js';
 import { readWeightFile } from '../model/weight_file.js';
+import { modelOption } from './model_arg.js';
 import { getNodeDevice } from '../runtime/node-device.js';
 import { clip, WebvitError } from '../runtime/errors.js';
 import { errnoWhy, READ_LIMITS, readRegularFile, stdinHint } from '../runtime/node-read-file.js';
@@ -216,6 +217,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       model: { type: 'string', short: 'm' },
+      revision: { type: 'string' },
       top: { type: 'string', short: 'k' },
       json: { type: 'boolean' },
       batch: { type: 'string', short: 'b' },
@@ -232,7 +234,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   const json = values.json ?? false;
   const tune = tuneOption(values);
 
-  const modelPath = modelPathOrBundled(values.model);
+  const { path: modelPath, name: modelName } = await modelOption(values.model, values.revision, () => modelPathOrBundled(undefined));
   const { weights } = await readWeightFile(modelPath);
   const c = weights.config;
   if (c.num_classes === 0) throw new WebvitError('BAD_CONFIG', `${modelPath}: has no classifier (num_classes 0): it returns features, there is nothing to classify`);
@@ -288,7 +290,7 @@ export async function classifyCommand(argv: string[]): Promise<number> {
   }
   const secs = ((performance.now() - t0) / 1000).toFixed(2);
   process.stderr.write(
-    `webvit: classified ${items.length - failed} of ${items.length} image${items.length === 1 ? '' : 's'} with ${shown(modelPath)} in ${secs} s${failed ? `; ${failed} failed` : ''}\n`,
+    `webvit: classified ${items.length - failed} of ${items.length} image${items.length === 1 ? '' : 's'} with ${shown(modelName)} in ${secs} s${failed ? `; ${failed} failed` : ''}\n`,
   );
   return failed ? 1 : 0;
 }

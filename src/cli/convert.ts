@@ -5,6 +5,7 @@ import { parseCommandLine, positiveInt, UsageError } from './usage.js';
 import { refuseOverwritingInputs, writeOutputAtomically } from './write_output.js';
 import { messageLine, printable, shown } from './shown.js';
 import { clip } from '../runtime/errors.js';
+import { checkpointDirFor, parseModelArg } from './model_arg.js';
 
 export const CONVERT_USAGE = `  webvit convert SRC -o OUT.safetensors [--dtype f32|f16] [--labels FILE] [--image-size N]
                  [--heads N] [--layout hf|timm|torchvision|clip|dinov2] [--pooling cls|mean]
@@ -40,12 +41,13 @@ export async function convertCommand(argv: string[]): Promise<number> {
       pooling: { type: 'string' },
       resize: { type: 'string' },
       'preprocessor-config': { type: 'string' },
+      revision: { type: 'string' },
     },
   });
   const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError(`convert takes one SRC checkpoint, got ${positionals.length ? positionals.join(' ') : 'none'}`);
   if (!values.output) throw new UsageError('convert needs -o OUT.safetensors');
-  const src = positionals[0];
+  const arg = parseModelArg(positionals[0], values.revision);
   const out = values.output;
   if (out === '-') throw new UsageError('-o -: convert writes a weight file (binary), not standard output; give a file name, e.g. -o model.safetensors');
   const dtype = (oneOf<'f32' | 'f16'>('dtype', values.dtype, ['f32', 'f16']) ?? 'f32').toUpperCase() as 'F32' | 'F16';
@@ -57,6 +59,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
 
   const t0 = performance.now();
   const labels = values.labels ? await readLabelsFile(values.labels) : undefined;
+  const src = arg.id ? await checkpointDirFor(arg) : arg.text;
   const ckpt = await readCheckpoint(src, { preprocessorConfig: values['preprocessor-config'] });
   // Before converting or writing anything: OUT must not be a file this conversion reads (by
   // device and inode; the list of files comes from reading the checkpoint).

@@ -6,6 +6,7 @@ import { shapeOf } from '../model/config.js';
 import { explainLimits, type AttentionExplanation } from '../model/explain.js';
 import { ViTModel } from '../model/vit.js';
 import { readWeightFile } from '../model/weight_file.js';
+import { modelOption } from './model_arg.js';
 import { getNodeDevice } from '../runtime/node-device.js';
 import { WebvitError } from '../runtime/errors.js';
 import { expand, modelPathOrBundled, pixelCount, readImage, type Item } from './classify.js';
@@ -67,6 +68,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       model: { type: 'string', short: 'm' },
+      revision: { type: 'string' },
       out: { type: 'string', short: 'o' },
       json: { type: 'boolean' },
       layer: { type: 'string', short: 'l' },
@@ -85,7 +87,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
   const tune = tuneOption(values);
   const json = values.json ?? false;
 
-  const modelPath = modelPathOrBundled(values.model);
+  const { path: modelPath } = await modelOption(values.model, values.revision, () => modelPathOrBundled(undefined));
   const { weights } = await readWeightFile(modelPath);
   const c = weights.config;
   const s = shapeOf(c);

@@ -4,6 +4,7 @@ import { parseSafetensors, DTYPE_BYTES } from '../model/safetensors.js';
 import { flopsPerImage } from '../model/stats.js';
 import { estimateActivationBytes, parameterCount } from '../model/vit.js';
 import { readWeightFile } from '../model/weight_file.js';
+import { modelFileFor, parseModelArg } from './model_arg.js';
 import { parseCommandLine, UsageError } from './usage.js';
 import { jsonText, shown, shownLabel } from './shown.js';
 
@@ -17,10 +18,10 @@ const mib = (n: number) => `${(n / 2 ** 20).toFixed(2)} MiB`;
 
 /** `webvit inspect MODEL`: what a weight file holds and what running it costs. */
 export async function inspectCommand(argv: string[]): Promise<number> {
-  const parsed = parseCommandLine({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' } } });
+  const parsed = parseCommandLine({ args: argv, allowPositionals: true, options: { json: { type: 'boolean' }, revision: { type: 'string' } } });
   const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError(`inspect takes one MODEL file, got ${positionals.length ? positionals.join(' ') : 'none'}`);
-  const path = positionals[0];
+  const { path } = await modelFileFor(parseModelArg(positionals[0], values.revision));
   const { bytes, weights: w } = await readWeightFile(path);
   const file = parseSafetensors(bytes, path);
   const c = w.config;

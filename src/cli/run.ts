@@ -4,6 +4,7 @@ import { READ_LIMITS, readRegularFile } from '../runtime/node-read-file.js';
 import { shapeOf } from '../model/config.js';
 import { ViTModel } from '../model/vit.js';
 import { readWeightFile } from '../model/weight_file.js';
+import { modelFileFor, parseModelArg } from './model_arg.js';
 import { softmaxRows, topK } from '../model/topk.js';
 import { checkTop, parseCommandLine, positiveInt, TUNE_USAGE, tuneOption, UsageError } from './usage.js';
 import { formatProfile } from '../runtime/profile_format.js';
@@ -37,6 +38,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       kernels: { type: 'string' },
       tune: { type: 'boolean' },
       'no-tune': { type: 'boolean' },
+      revision: { type: 'string' },
     },
   });
   const { values, positionals } = parsed;
@@ -48,7 +50,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const top = positiveInt('top', values.top) ?? 5;
   const repeat = positiveInt('repeat', values.repeat, 1_000_000) ?? 1;
   const kernels = parseKernels(values.kernels);
-  const modelPath = positionals[0];
+  const { path: modelPath } = await modelFileFor(parseModelArg(positionals[0], values.revision));
 
   const t0 = performance.now();
   // Check the model and the input against each other before the GPU is touched.

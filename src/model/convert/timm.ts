@@ -17,6 +17,7 @@ import {
   type ConvertOptions,
   type Converted,
 } from './core.js';
+import { timmHeads, timmPreprocessMetadata } from './timm_config.js';
 
 /**
  * timm `vision_transformer` state dicts (docs/checkpoints.md#timm): class-token models,
@@ -63,13 +64,17 @@ export function convertTimm(ckpt: Checkpoint, o: ConvertOptions): Converted {
   if (distilled && headShape && !tk.has('head_dist.weight')) fail(src, `has dist_token and head but no head_dist; a DeiT distilled checkpoint has both heads`);
 
   let pooling = hasFcNorm || !classToken ? 'mean' : 'cls';
+  // timm's config.json (push_to_hf_hub) records global_pool: 'avg' on a class-token model without fc_norm means mean pooling.
+  const globalPool = ckpt.config?.global_pool;
+  const poolFromConfig = o.pooling === undefined && globalPool === 'avg' && classToken && !hasFcNorm;
+  if (poolFromConfig) pooling = 'mean';
   if (o.pooling && o.pooling !== pooling) {
     if (o.pooling === 'cls' && !classToken) fail(src, `--pooling cls needs a class token; this model has none`);
     if (o.pooling === 'cls' && hasFcNorm) fail(src, `--pooling cls contradicts fc_norm.* (timm uses fc_norm for global_pool='avg')`);
     pooling = o.pooling;
   }
   if (distilled && pooling !== 'cls') fail(src, `DeiT distilled models pool the class and distillation tokens; --pooling mean / fc_norm is not supported with dist_token`);
-  const heads = resolveHeads(src, D, o.heads, undefined, '', notes);
+  const heads = resolveHeads(src, D, o.heads, timmHeads(ckpt.config), `${ckpt.configSource} model_args.num_heads`, notes);
   notes.push(
     `read from shapes: hidden ${D} (patch_embed.proj.weight), ${C} channel(s), patch ${P}, ${L} blocks, MLP ${F}, ` +
       `${grid}x${grid} patches (pos_embed ${T} rows${noEmbedClass ? ', patches only: no_embed_class' : ''}) so image ${grid * P}, ` +
@@ -81,6 +86,8 @@ export function convertTimm(ckpt: Checkpoint, o: ConvertOptions): Converted {
         ? 'fc_norm.* present (global_pool=avg): mean of the patch tokens, then fc_norm'
         : o.pooling
           ? `from --pooling`
+          : poolFromConfig
+            ? `global_pool "avg" in ${ckpt.configSource}: mean of the patch tokens after the final norm`
           : classToken
             ? 'class token (timm default global_pool=token; pass --pooling mean for a model trained with global_pool=avg and no fc_norm)'
             : 'no class token: mean of the tokens after the final norm'),
@@ -183,5 +190,7 @@ export function convertTimm(ckpt: Checkpoint, o: ConvertOptions): Converted {
     notes,
   );
   notes.push(`config: ${describeConfig(weights.config)}`);
-  return { layout: 'timm', weights, notes };
+  // config.json's pretrained_cfg (timm's own eval transform) as webvit.preprocess (timm_config.ts).
+  const metadata = ckpt.config ? timmPreprocessMetadata(ckpt.config, ckpt.configSource ?? 'config.json', weights.config, notes) : {};
+  return { layout: 'timm', weights, notes, metadata };
 }

@@ -1,0 +1,181 @@
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { clip, WebvitError } from '../errors.js';
+import { writeFileAtomically } from '../runtime/node-write-file.js';
+import { convertCheckpoint, encodeWeights } from '../model/convert/index.js';
+import { readCheckpoint } from '../model/convert/files.js';
+import { readWeights } from '../model/weights.js';
+import { checkArchitecture } from './architecture.js';
+import { hubFileInfo, fileName } from './client.js';
+import { cachedHubFile, hubEnv, writeRef, type CacheOptions, type HubEnv } from './node_cache.js';
+import { isCommit, repoFolderName } from './id.js';
+
+/**
+ * A model by Hub id, in Node (docs/model-ids.md): the checkpoint's files fetched into the Hugging
+ * Face cache (node_cache.ts), converted, and the webvit file kept in webvit's own cache under the
+ * id, the commit, the dtype and the weight-format version, so that a second run reads one file:
+ *
+ *     {WEBVIT_CACHE_DIR or ~/.cache/webvit}/hub/models--{org}--{name}/{commit}/{dtype}.format1.safetensors
+ *
+ * A second run online makes one HEAD request (which commit is `main` now?); with a commit as the
+ * revision, or offline, none.
+ */
+
+/** webvit's weight format version (webvit.version in every file it writes): part of the cache key. */
+const FORMAT = '1';
+
+export type HubDtype = 'f32' | 'f16';
+
+export interface HubModelOptions {
+  revision?: string;
+  dtype?: HubDtype;
+  env?: HubEnv;
+  signal?: AbortSignal;
+  onProgress?: (e: HubProgress) => void;
+  /** @internal tests */
+  backoffMs?: (n: number) => number;
+}
+
+export type HubProgress = { stage: 'download'; file: string; done: number; total?: number } | { stage: 'convert' } | { stage: 'cached'; file: string };
+
+export interface HubCheckpoint {
+  /** The snapshot folder (snapshots/{commit}) holding the files read. */
+  dir: string;
+  commit: string;
+  /** Repository paths fetched (config.json, weights or index and shards, preprocessor_config.json). */
+  files: string[];
+  downloaded: boolean;
+}
+
+/** $WEBVIT_CACHE_DIR, else $XDG_CACHE_HOME/webvit, else ~/.cache/webvit (the tuning cache's folder too). */
+export const webvitCacheDir = (env: Record<string, string | undefined> = process.env): string =>
+  env.WEBVIT_CACHE_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'webvit');
+
+/** Where the converted file of `id` at `commit` is kept. */
+export const convertedPath = (id: string, commit: string, dtype: HubDtype, env: Record<string, string | undefined> = process.env): string =>
+  join(webvitCacheDir(env), 'hub', repoFolderName(id), commit, `${dtype}.format${FORMAT}.safetensors`);
+
+/** Weight files huggingface_hub repositories may hold that webvit does not read. */
+const PICKLED = ['pytorch_model.bin', 'pytorch_model.bin.index.json', 'open_clip_pytorch_model.bin'];
+
+/**
+ * The files of a checkpoint, in the Hugging Face cache: config.json (its architecture checked
+ * before any weights are fetched), preprocessor_config.json when there is one, and
+ * model.safetensors, or the shard index and its shards. All from one commit: the first file pins
+ * the revision.
+ */
+export async function fetchCheckpoint(id: string, revision: string, o: HubModelOptions & { env: HubEnv; pinned?: string }): Promise<HubCheckpoint> {
+  const co: CacheOptions = { env: o.env, signal: o.signal, backoffMs: o.backoffMs, onProgress: (file, done, total) => o.onProgress?.({ stage: 'download', file, done, total }) };
+  const files: string[] = [];
+  let downloaded = false;
+  let commit: string | undefined = o.pinned;
+  const get = async (file: string, optional: boolean) => {
+    const r = await cachedHubFile(id, commit ?? revision, file, { ...co, optional });
+    if (r.commit) commit ??= r.commit;
+    downloaded ||= r.downloaded;
+    if (r.path) files.push(file);
+    return r.path;
+  };
+  const configPath = await get('config.json', true);
+  if (configPath) {
+    let cfg: unknown;
+    try {
+      cfg = JSON.parse(await readFile(configPath, 'utf8'));
+    } catch (e) {
+      throw new WebvitError('BAD_WEIGHTS', `${fileName(id, revision, 'config.json')} is not valid JSON (${clip((e as Error).message)})`);
+    }
+    if (typeof cfg === 'object' && cfg !== null && !Array.isArray(cfg)) checkArchitecture(id, cfg as Record<string, unknown>);
+  }
+  await get('preprocessor_config.json', true);
+  if (!(await get('model.safetensors', true))) {
+    const index = await get('model.safetensors.index.json', true);
+    if (index) {
+      let map: unknown;
+      try {
+        map = (JSON.parse(await readFile(index, 'utf8')) as { weight_map?: unknown })?.weight_map;
+      } catch (e) {
+        throw new WebvitError('BAD_WEIGHTS', `${fileName(id, revision, 'model.safetensors.index.json')} is not valid JSON (${clip((e as Error).message)})`);
+      }
+      if (typeof map !== 'object' || map === null) throw new WebvitError('BAD_WEIGHTS', `${fileName(id, revision, 'model.safetensors.index.json')} has no "weight_map" object`);
+      const shards = [...new Set(Object.values(map as Record<string, unknown>))];
+      for (const s of shards) {
+        if (typeof s !== 'string' || s.includes('/') || s.includes('\\') || s.startsWith('.')) throw new WebvitError('BAD_WEIGHTS', `${fileName(id, revision, 'model.safetensors.index.json')} names a shard that is not a file name beside it: ${clip(JSON.stringify(s) ?? '', 120)}`);
+        await get(s, false);
+      }
+    } else {
+      // Offline the cache says nothing about pickled files; online one HEAD each tells the two cases apart.
+      const pickled: string[] = [];
+      if (!o.env.offline) {
+        for (const p of PICKLED) {
+          const info = await hubFileInfo(id, commit ?? revision, p, { hubUrl: o.env.hubUrl, token: o.env.token, signal: o.signal, idleTimeoutMs: o.env.idleTimeoutMs, manualRedirects: true, backoffMs: o.backoffMs }, true);
+          if (info) pickled.push(p);
+        }
+      }
+      if (pickled.length) {
+        throw new WebvitError(
+          'UNSUPPORTED',
+          `${clip(id, 200)} has its weights only as ${pickled.join(', ')} (a pickled PyTorch file), which webvit does not read: it runs safetensors. ` +
+            `Look for a revision with model.safetensors (the Hub's "convert to safetensors" pull requests: ${clip(id, 200)}@refs/pr/N), ` +
+            `or load it in Python and save it with save_pretrained(dir, safe_serialization=True), then \`webvit convert dir -o model.safetensors\``,
+        );
+      }
+      throw new WebvitError('NOT_FOUND', `${clip(id, 200)}${revision === 'main' ? '' : `@${clip(revision, 80)}`} has no model.safetensors or model.safetensors.index.json${o.env.offline ? ' in the Hugging Face cache (HF_HUB_OFFLINE is set)' : ''}: webvit reads safetensors weights`);
+    }
+  }
+  if (!commit) throw new WebvitError('NOT_FOUND', `${clip(id, 200)}: no commit found for revision ${clip(revision, 80)}`);
+  if (!o.env.offline) await writeRef(o.env, id, revision, commit);
+  return { dir: join(o.env.cacheDir, repoFolderName(id), 'snapshots', commit), commit, files, downloaded };
+}
+
+export interface HubModelFile {
+  /** The converted webvit weight file. */
+  path: string;
+  commit: string;
+  /** It was in webvit's cache: nothing was downloaded or converted. */
+  cached: boolean;
+  /** The converter's notes (when it converted now). */
+  notes: string[];
+}
+
+/** The commit `revision` names, without downloading anything (a commit: itself; offline: the cache's ref). */
+async function commitOf(id: string, revision: string, o: HubModelOptions & { env: HubEnv }): Promise<string | undefined> {
+  if (isCommit(revision)) return revision;
+  const repoDir = join(o.env.cacheDir, repoFolderName(id));
+  if (o.env.offline) return (await readFile(join(repoDir, 'refs', revision), 'utf8').catch(() => '')).trim() || undefined;
+  const info = await hubFileInfo(id, revision, 'config.json', { hubUrl: o.env.hubUrl, token: o.env.token, signal: o.signal, idleTimeoutMs: o.env.idleTimeoutMs, manualRedirects: true, backoffMs: o.backoffMs }, true).catch((e) => {
+    // Unreachable: the cache's ref, as huggingface_hub falls back to it.
+    if (e instanceof WebvitError && e.code === 'NETWORK') return undefined;
+    throw e;
+  });
+  return info?.commit ?? ((await readFile(join(repoDir, 'refs', revision), 'utf8').catch(() => '')).trim() || undefined);
+}
+
+/**
+ * A webvit weight file for a Hub model: from webvit's cache when this commit and dtype were
+ * converted before, else fetched (Hugging Face cache), converted and cached.
+ */
+export async function hubModelFile(id: string, o: HubModelOptions = {}): Promise<HubModelFile> {
+  const env = o.env ?? (await hubEnv());
+  const revision = o.revision ?? 'main';
+  const dtype = o.dtype ?? 'f32';
+  const oo = { ...o, env };
+  const known = await commitOf(id, revision, oo);
+  if (known) {
+    const path = convertedPath(id, known, dtype);
+    if ((await stat(path).catch(() => undefined))?.isFile()) {
+      o.onProgress?.({ stage: 'cached', file: path });
+      return { path, commit: known, cached: true, notes: [] };
+    }
+  }
+  const ck = await fetchCheckpoint(id, revision, { ...oo, pinned: known });
+  o.onProgress?.({ stage: 'convert' });
+  const ckpt = await readCheckpoint(ck.dir);
+  const r = convertCheckpoint(ckpt);
+  const bytes = encodeWeights(r.weights, dtype === 'f16' ? 'F16' : 'F32', { 'webvit.converted_from': r.layout, 'webvit.source': `hf:${id}@${ck.commit}`, ...r.metadata });
+  const path = convertedPath(id, ck.commit, dtype);
+  readWeights(bytes, path);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFileAtomically(path, bytes, { follow: false });
+  return { path, commit: ck.commit, cached: false, notes: r.notes };
+}
