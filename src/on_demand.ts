@@ -1,8 +1,9 @@
 /**
  * What a page loads only when it first uses one of these: the worker client (`worker: true`), the
- * explain plan and its kernels and the page's explain step (`explain()`), the tuner's timing harness (`tune: true`) and the ops
- * only some model families dispatch (SigLIP's attention-pooling head). In the browser bundle this
- * module is one chunk, fetched on first use.
+ * explain plan and its kernels and the page's explain step (`explain()`), the tuner's timing harness (`tune: true`), the ops
+ * only some model families dispatch (SigLIP's attention-pooling head) and the Hub loader with the
+ * whole converter (a model given by id, src/web/hub.ts). In the browser bundle this module is one
+ * chunk, fetched on first use.
  *
  * One chunk rather than one per feature, measured (test/package/bundle_size.test.ts, 2026-12-07):
  * esbuild puts each module in a chunk by the set of entries that reach it, so every separate lazy
@@ -10,9 +11,15 @@
  * gzipped on its own. With a chunk per feature the page loaded 62,007 B gzipped; with this one
  * chunk, 60,976 B. The price: a page that uses one of these features downloads the others' code
  * too (this chunk is about 10 KB gzipped; the worker client alone was 3 KB).
+ *
+ * The Hub loader was measured both ways (2026-12-07): as a chunk of its own, the page loaded
+ * 62,564 B (the shared code split once more); in this chunk, 61,349 B, with this chunk at 41 KB
+ * gzipped (the converter is 30 KB of it). A page over its budget for every visitor, or 30 KB more
+ * on the first explain() or worker start: the second.
  */
 export { WorkerClassifier } from './web/worker_client.js';
 export { explainImage } from './web/explain.js';
 export { Explainer } from './model/explain.js';
 export { pickFastest } from './runtime/tune_timing.js';
 export { FAMILY_OPS } from './kernels/family_ops.js';
+export { fetchHubModel } from './web/hub.js';

@@ -1,5 +1,7 @@
 import { clip, WebvitError } from '../errors.js';
 
+export { looksLikeModelId } from './looks_like_id.js';
+
 /**
  * Model ids as the Hugging Face Hub names repositories (docs/model-ids.md), shared by the page and
  * Node: `org/name`, `hf:org/name` (forces the Hub where a local path of that name exists, and
@@ -76,19 +78,6 @@ export function parseModelId(text: string, where = 'model id'): ModelId & { forc
   return { id, revision, forced };
 }
 
-/**
- * Whether a string given where a path or an id may go reads as an id: `hf:` anything, or exactly
- * `org/name[@rev]` in the id alphabet, not starting with `.` or `/` and not ending in a file
- * extension webvit reads (`x/model.safetensors` is a path that does not exist, not a repository).
- * The caller checks the local path first: an existing path always wins.
- */
-export function looksLikeModelId(text: string): boolean {
-  if (text.startsWith('hf:')) return true;
-  const at = text.indexOf('@');
-  const id = at < 0 ? text : text.slice(0, at);
-  if (/\.(safetensors|json|bin|pt|pth|ckpt|png|jpe?g|webp|gif|bmp)$/i.test(id)) return false;
-  return idProblem(id, false) === undefined;
-}
 
 /** The folder name huggingface_hub gives a model repository in its cache: `models--org--name`. */
 export const repoFolderName = (id: string): string => ['models', ...id.split('/')].join('--');

@@ -2,7 +2,7 @@ import { checkSourceName, clip, WebvitError } from '../runtime/errors.js';
 import { oneLine, preview } from './json_preview.js';
 
 /**
- * safetensors reading and writing, checked byte by byte: a header that lies about offsets, a
+ * safetensors reading (writing: safetensors_write.ts), checked byte by byte: a header that lies about offsets, a
  * truncated file or a shape that does not match its byte count is an error naming the tensor.
  */
 export type Dtype = 'F32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -195,70 +195,6 @@ export function halfToFloat(h: number): number {
   if (e === 0) return s * f * 2 ** -24;
   if (e === 31) return f ? NaN : s * Infinity;
   return s * (1 + f / 1024) * 2 ** (e - 15);
-}
-
-export interface TensorToWrite {
-  name: string;
-  shape: number[];
-  data: Float32Array;
-}
-
-export interface WriteOptions {
-  /** Stored dtype of every tensor: 'F32' (default) or 'F16' (round to nearest, ties to even). */
-  dtype?: 'F32' | 'F16';
-}
-
-/**
- * Writes tensors and string metadata as safetensors (header padded with spaces so the data starts
- * at a multiple of 8 bytes). F16 rounds each float32 value to nearest, ties to even; a finite value
- * beyond the F16 range (±65504 after rounding) is an error naming the tensor.
- */
-export function writeSafetensors(tensors: TensorToWrite[], metadata: Record<string, string>, options: WriteOptions = {}): Uint8Array {
-  const dtype = options.dtype ?? 'F32';
-  const wrong = (what: string): never => {
-    throw new WebvitError('BAD_ARGUMENT', oneLine(`writeSafetensors: ${what}`));
-  };
-  if (dtype !== 'F32' && dtype !== 'F16') wrong(`dtype must be 'F32' or 'F16', got ${clip(String(dtype))}`);
-  if (!Array.isArray(tensors)) wrong(`tensors must be an array of { name, shape, data }, got ${tensors === null ? 'null' : typeof tensors}`);
-  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata) || Object.values(metadata).some((v) => typeof v !== 'string')) wrong('metadata must be an object of strings');
-  const size = DTYPE_BYTES[dtype];
-  // No prototype: a tensor named "__proto__" is a key like any other (it set the prototype).
-  const header: Record<string, unknown> = Object.assign(Object.create(null), { __metadata__: metadata });
-  let offset = 0;
-  for (const t of tensors) {
-    if (typeof t?.name !== 'string' || t.name === '' || t.name === '__metadata__') wrong(`a tensor's name must be a non-empty string other than "__metadata__", got ${clip(JSON.stringify(t?.name) ?? String(t?.name))}`);
-    if (Object.hasOwn(header, t.name)) wrong(`two tensors are named ${clip(t.name)}: a safetensors header holds each name once`);
-    if (!(t.data instanceof Float32Array)) wrong(`tensor ${clip(t.name)}: data must be a Float32Array`);
-    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) wrong(`tensor ${clip(t.name)}: shape must be an array of whole numbers ≥ 0`);
-    const n = t.shape.reduce((a, d) => a * d, 1);
-    if (n !== t.data.length) wrong(`tensor ${clip(t.name)} has ${t.data.length} values for shape [${t.shape}]`);
-    header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + size * n] };
-    offset += size * n;
-  }
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const pad = (8 - ((json.length + 8) % 8)) % 8;
-  const headerBytes = new Uint8Array(json.length + pad).fill(0x20);
-  headerBytes.set(json);
-  const out = new Uint8Array(8 + headerBytes.length + offset);
-  const view = new DataView(out.buffer);
-  view.setBigUint64(0, BigInt(headerBytes.length), true);
-  out.set(headerBytes, 8);
-  let p = 8 + headerBytes.length;
-  for (const t of tensors) {
-    if (dtype === 'F32') {
-      out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), p);
-      p += t.data.byteLength;
-      continue;
-    }
-    for (let i = 0; i < t.data.length; i++, p += 2) {
-      const h = floatToHalf(t.data[i]);
-      if ((h & 0x7fff) === 0x7c00 && Number.isFinite(t.data[i])) {
-        throw new WebvitError('BAD_WEIGHTS', oneLine(`tensor ${t.name} holds ${t.data[i]} at index ${i}, beyond the F16 range (±65504); keep this model in F32`));
-      }
-      view.setUint16(p, h, true);
-    }
-  }
-  return out;
 }
 
 const f32Scratch = new Float32Array(1);

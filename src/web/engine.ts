@@ -1,6 +1,6 @@
 import { chunk, clip, WebvitError } from '../errors.js';
 import { shapeOf } from '../model/config.js';
-import { checkOptions, topKOf } from './options.js';
+import { checkOptions, isHubModel, topKOf } from './options.js';
 import { ImagePreprocessor, type PreprocessorImage } from '../image/preprocessor.js';
 import { ViTModel, type TopClass } from '../model/vit.js';
 import { readWeights, type LoadedWeights } from '../model/weights.js';
@@ -13,7 +13,7 @@ import { asWebvitError, describeSource, finish, isList, isTexture, notOne, nameO
 import { TextureRows } from './texture_rows.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ClassifyOptions, ImageClassifier, ImageExplanation, ImageSource } from './types.js';
 import type { ExplainRuntime } from './explain.js';
-import { aborted, checkAborted, DEFAULT_IDLE_MS, download, fetchModel, IMAGE_CAP } from './weights.js';
+import { aborted, checkAborted, DEFAULT_CACHE, DEFAULT_IDLE_MS, download, fetchModel, IMAGE_CAP, type FetchedModel } from './weights.js';
 
 /** What one GPU device holds for the classifier; made again after a device loss. */
 interface Runtime extends ExplainRuntime {
@@ -76,7 +76,7 @@ export class Engine implements ImageClassifier {
     const device = await untilAborted(newDevice(options), options.signal, 'while waiting for the GPU device', options.device === undefined);
     let engine: Engine;
     try {
-      const fetched = await (early ?? fetchModel(options.model, options, (bytes, source) => readWeights(bytes, source)));
+      const fetched = await (early ?? loadModel(options));
       const c = fetched.value.config;
       if (c.num_channels !== 1 && c.num_channels !== 3) {
         throw new WebvitError('BAD_CONFIG', `${fetched.source}: takes ${c.num_channels}-channel images; the image classifier handles 1-channel (greyscale) and 3-channel (RGB) models`);
@@ -436,6 +436,17 @@ function untilAborted(p: Promise<GPUDevice>, signal: AbortSignal | undefined, wh
       },
     );
   });
+}
+
+/**
+ * The weights: a model id through the Hub loader (its on-demand chunk: the converter), else the
+ * webvit file by URL, bytes or Response.
+ */
+async function loadModel(options: ClassifierOptions): Promise<FetchedModel<LoadedWeights>> {
+  if (!isHubModel(options)) return fetchModel(options.model, options, (bytes, source) => readWeights(bytes, source));
+  const { fetchHubModel } = await chunk(import('../on_demand.js'));
+  const r = await fetchHubModel(options, typeof options.cache === 'string' ? options.cache : DEFAULT_CACHE);
+  return { value: r.value, bytes: r.bytes, source: r.source, fromCache: r.fromCache, inCache: false };
 }
 
 // Made in functions of their own so that each closure holds only what it names (not the parsed

@@ -46,8 +46,11 @@ export interface Classification {
 
 /** Progress while the classifier is made (and when a new batch size compiles kernels). */
 export interface WebProgress {
-  /** download: bytes (`total` when the server said); compile / tune: kernels; */
-  stage: 'download' | 'compile' | 'tune';
+  /**
+   * download: bytes (`total` when the server said; for a model id, `detail` names the repository
+   * file); convert: a model id's checkpoint being converted (done 0 of 1, then 1); compile / tune: kernels.
+   */
+  stage: 'download' | 'convert' | 'compile' | 'tune';
   done: number;
   total?: number;
   /** The download is read from Cache Storage. */
@@ -56,8 +59,22 @@ export interface WebProgress {
 }
 
 export interface ClassifierOptions {
-  /** The weight file: a URL (downloaded with progress and kept in Cache Storage), bytes, or a Response. */
+  /**
+   * The model: a Hugging Face Hub id (`google/vit-base-patch16-224`, `org/name@revision`,
+   * `hf:name`; docs/model-ids.md), fetched and converted in the page (or the worker) and kept
+   * converted in Cache Storage; or a webvit weight file: a URL (downloaded with progress and kept
+   * in Cache Storage), bytes, or a Response. A string of the form `org/name` with no file extension
+   * is read as an id; write `./org/name` for a relative URL of that form.
+   */
   model: ModelSource;
+  /** A model id's branch, tag or commit (default `main`; `id@revision` says the same). */
+  revision?: string;
+  /** Where model ids are fetched from (default https://huggingface.co; a mirror or a self-hosted copy of the Hub's file layout). */
+  hubUrl?: string;
+  /** An access token for gated or private models, sent to hubUrl only (never to the CDN it redirects to). */
+  token?: string;
+  /** A model id's weights after conversion: 'f32' (default) or 'f16' (half the Cache Storage, the same GPU kernels). */
+  dtype?: 'f32' | 'f16';
   /**
    * The GPU device: omitted, webvit asks navigator.gpu for one (and makes a new one after a device
    * loss). A GPUDevice of the app's is used as it is and left working by dispose(); if it is lost,

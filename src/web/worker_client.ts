@@ -3,7 +3,7 @@ import { shapeOf } from '../model/config.js';
 import { absoluteUrl, asWebvitError, finish, isList, notOne, nameOf, taken, why, wireSource, type Wait } from './sources.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ImageExplanation, ClassifyOptions, ImageClassifier, ImageSource } from './types.js';
 import type { ClassifyProfile } from './profile.js';
-import { topKOf } from './options.js';
+import { isHubModel, topKOf } from './options.js';
 import { checkTopK } from './engine.js';
 import { SerialQueue } from './queue.js';
 import { aborted, checkAborted, DEFAULT_IDLE_MS, fetchModel } from './weights.js';
@@ -100,7 +100,10 @@ export class WorkerClassifier implements ImageClassifier {
     let wireModel: string | ArrayBuffer;
     let modelName: string | undefined;
     const transfer: Transferable[] = [];
-    if (typeof model === 'string' || model instanceof URL) wireModel = absoluteUrl(model, 'model URL', 'BAD_ARGUMENT');
+    const hub = isHubModel(options);
+    // A model id goes over as it is: the worker fetches and converts it (the page's thread stays free).
+    if (hub) wireModel = model as string;
+    else if (typeof model === 'string' || model instanceof URL) wireModel = absoluteUrl(model, 'model URL', 'BAD_ARGUMENT');
     else {
       // Bytes and Responses are read here (a Response cannot be sent) and a copy goes over.
       const fetched = await fetchModel(model, { onProgress, signal, idleTimeoutMs: options.idleTimeoutMs }, (b) => b);
@@ -158,7 +161,8 @@ export class WorkerClassifier implements ImageClassifier {
       if (v !== WIRE_VERSION) throw notStarted(where, `speaks webvit's messages version ${v}, this page version ${WIRE_VERSION} (a worker of another build)`);
       checkAborted(signal, 'before the worker started');
       // Only the options the worker takes (an unknown one, a function say, could not be sent).
-      const wire: WireOptions = { model: wireModel, integrity: options.integrity, cache: options.cache, maxBatch: options.maxBatch, idleTimeoutMs: options.idleTimeoutMs, tune, wantProgress: onProgress !== undefined, modelName };
+      const hubWire = hub ? { revision: options.revision, hubUrl: options.hubUrl === undefined ? undefined : absoluteUrl(options.hubUrl, 'hubUrl', 'BAD_ARGUMENT'), token: options.token, dtype: options.dtype } : {};
+      const wire: WireOptions = { ...hubWire, model: wireModel, integrity: options.integrity, cache: options.cache, maxBatch: options.maxBatch, idleTimeoutMs: options.idleTimeoutMs, tune, wantProgress: onProgress !== undefined, modelName };
       const r = await c.request({ type: 'create', options: wire }, transfer);
       c.known = r.info!;
       // Aborted after the worker's create had ended (its reply and the abort crossed): as on the page.

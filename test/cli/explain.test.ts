@@ -8,7 +8,7 @@ import { decodeImage } from '../../src/image/decode.js';
 import { ImagePreprocessor } from '../../src/image/preprocessor.js';
 import { patchFilterComponents, positionSimilarity } from '../../src/model/analysis.js';
 import { parseConfig, shapeOf, type ViTConfig } from '../../src/model/config.js';
-import { writeSafetensors } from '../../src/model/safetensors.js';
+import { writeSafetensors } from '../../src/model/safetensors_write.js';
 import { ViTModel } from '../../src/model/vit.js';
 import { expectedTensors, readWeights } from '../../src/model/weights.js';
 import { testDevice } from '../helpers/gpu.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { floatToHalf, halfToFloat, parseSafetensors, tensorAsFloat32, writeSafetensors } from '../../src/model/safetensors.js';
+import { floatToHalf, halfToFloat, parseSafetensors, tensorAsFloat32 } from '../../src/model/safetensors.js';
+import { writeSafetensors } from '../../src/model/safetensors_write.js';
 import { WebvitError } from '../../src/runtime/errors.js';
 
 // writeSafetensors' F16 output: IEEE binary16, round to nearest, ties to even (checked on every

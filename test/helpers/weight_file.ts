@@ -1,5 +1,6 @@
 import { floatToHalf } from '../../src/model/safetensors.js';
-import { DTYPE_BYTES, parseSafetensors, tensorAsFloat32, writeSafetensors, type Dtype, type TensorToWrite } from '../../src/model/safetensors.js';
+import { DTYPE_BYTES, parseSafetensors, tensorAsFloat32, type Dtype } from '../../src/model/safetensors.js';
+import { writeSafetensors, type TensorToWrite } from '../../src/model/safetensors_write.js';
 
 /**
  * Builds variants of a webvit weight file in memory, for tests of what the loader rejects (and of

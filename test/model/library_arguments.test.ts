@@ -6,7 +6,8 @@ import { convertCheckpoint, detectLayout } from '../../src/model/convert/index.j
 import { readCheckpoint } from '../../src/model/convert/files.js';
 import { patchFilterComponents, positionSimilarity } from '../../src/model/analysis.js';
 import { defaultPreprocess } from '../../src/model/preprocess.js';
-import { parseSafetensors, writeSafetensors } from '../../src/model/safetensors.js';
+import { parseSafetensors } from '../../src/model/safetensors.js';
+import { writeSafetensors } from '../../src/model/safetensors_write.js';
 import { topK } from '../../src/model/topk.js';
 import { ViTModel } from '../../src/model/vit.js';
 import { getNodeDevice } from '../../src/runtime/node-device.js';

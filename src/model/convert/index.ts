@@ -1,6 +1,6 @@
 import { checkOptionKeys, clip, WebvitError } from '../../runtime/errors.js';
 import { readWeights } from '../weights.js';
-import { writeSafetensors } from '../safetensors.js';
+import { writeSafetensors } from '../safetensors_write.js';
 import { BUILT_IN_LAYOUTS, describeConfig, fail, finishWeights, listNames, resolveLabels, type Checkpoint, type ConvertOptions, type Converted, type Layout } from './core.js';
 import { convertHf, detectHf } from './hf.js';
 import { convertTimm, detectTimm } from './timm.js';
