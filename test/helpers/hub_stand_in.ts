@@ -42,6 +42,19 @@ export { prefillHfCache } from './hf_cache_prefill.js';
 //   followed (a browser cannot stop at a cross-origin redirect and read it), size from the
 //   Content-Range total, etag from X-Linked-ETag else ETag; 404 with X-Error-Code EntryNotFound
 //   means "no such file". error.ts createApiError reads "error" from a JSON body.
+//
+// Where it differs from the Hub, knowingly:
+// - No Xet: no X-Xet-Hash / Link headers, so clients take the plain LFS path (huggingface_hub
+//   does the same when hf_xet is not installed: it follows the Location).
+// - No gzip: the Hub may answer a text file with Content-Encoding: gzip and no Content-Length when
+//   the client accepts it (http_get's comment); the stand-in always sends identity.
+// - Any bearer token is a valid user's: never the Hub's 401 "Invalid credentials in Authorization
+//   header" for an unknown token.
+// - Access-Control-Allow-Origin "*" where the Hub echoes the page's origin.
+// - Revisions: the branch, the full commit and the tags; no abbreviated commits. An unencoded
+//   "refs/pr/1" in the URL is read as revision "refs" (clients must encode, as hf_hub_url does).
+// - Error message texts are those quoted in huggingface_hub's docs and user reports; clients
+//   should key on X-Error-Code and the status, as hf_raise_for_status does.
 
 export type Fault =
   /** Body cut (socket ended) after N bytes; Content-Length still the full size; `times` default 1. */
@@ -196,8 +209,11 @@ class StandIn implements HubStandIn {
       if ((f.kind === 'truncate' || f.kind === 'stall') && !(Number.isSafeInteger(f.afterBytes) && f.afterBytes >= 0)) {
         throw new Error(`hub stand-in: fault ${f.kind} on ${f.file}: afterBytes must be a whole number ≥ 0, got ${f.afterBytes}`);
       }
-      if (f.kind === 'status' && !(Number.isInteger(f.status) && f.status >= 200 && f.status <= 599)) {
-        throw new Error(`hub stand-in: fault status on ${f.file}: status must be 200..599, got ${f.status}`);
+      if (f.kind === 'status' && !(Number.isInteger(f.status) && f.status >= 400 && f.status <= 599)) {
+        throw new Error(`hub stand-in: fault status on ${f.file}: status must be an error, 400..599, got ${f.status}`);
+      }
+      if ('times' in f && f.times !== undefined && !(Number.isSafeInteger(f.times) && f.times >= 0)) {
+        throw new Error(`hub stand-in: fault ${f.kind} on ${f.file}: times must be a whole number ≥ 0, got ${f.times}`);
       }
     }
     this.faults = faults.map((fault) => ({ fault, left: 'times' in fault && fault.times !== undefined ? fault.times : 1 }));
@@ -283,7 +299,7 @@ class StandIn implements HubStandIn {
       };
     } catch {
       // Not a route the stand-in knows (the real Hub answers an HTML page): no X-Error-Code.
-      return this.json(res, 404, base, undefined, 'Not Found');
+      return this.hubError(res, 404, base, undefined, 'Not Found');
     }
     const { id, revision, path } = parts;
     if (this.statusFault(res, id, path, base)) return;
@@ -309,29 +325,29 @@ class StandIn implements HubStandIn {
       // counts as a valid user's here: the stand-in has no account list, so it never answers
       // the Hub's 401 "Invalid credentials in Authorization header".
       return token === undefined
-        ? this.json(res, 401, base, 'RepoNotFound', 'Invalid username or password.')
-        : this.json(res, 404, base, 'RepoNotFound', 'Repository not found');
+        ? this.hubError(res, 401, base, 'RepoNotFound', 'Invalid username or password.')
+        : this.hubError(res, 404, base, 'RepoNotFound', 'Repository not found');
     }
     if (repo.gated && token !== repo.gated.token) {
       // Messages as huggingface_hub's GatedRepoError docs and user reports quote them: 401 when
       // not logged in, 403 when logged in but not on the authorized list.
       return token === undefined
-        ? this.json(res, 401, base, 'GatedRepo', `Access to model ${id} is restricted. You must have access to it and be authenticated to access it. Please log in.`)
-        : this.json(res, 403, base, 'GatedRepo', `Access to model ${id} is restricted and you are not in the authorized list. Visit ${this.url}/${id} to ask for access.`);
+        ? this.hubError(res, 401, base, 'GatedRepo', `Access to model ${id} is restricted. You must have access to it and be authenticated to access it. Please log in.`)
+        : this.hubError(res, 403, base, 'GatedRepo', `Access to model ${id} is restricted and you are not in the authorized list. Visit ${this.url}/${id} to ask for access.`);
     }
     if (!acceptsRevision(repo, revision)) {
-      return this.json(res, 404, base, 'RevisionNotFound', `Invalid rev id: ${revision}`);
+      return this.hubError(res, 404, base, 'RevisionNotFound', `Invalid rev id: ${revision}`);
     }
     const withCommit = { ...base, 'X-Repo-Commit': repo.commit };
     const file = repo.files.get(path);
-    if (!file) return this.json(res, 404, withCommit, 'EntryNotFound', 'Entry not found');
+    if (!file) return this.hubError(res, 404, withCommit, 'EntryNotFound', 'Entry not found');
 
     if (file.lfs) return this.redirectToCdn(req, res, repo, file, withCommit);
     this.serveBody(req, res, repo.id, file, { ...withCommit, ETag: `"${this.statedHash(repo.id, file)}"` });
   }
 
   /** An error as hf_raise_for_status reads it: X-Error-Code, X-Error-Message and {"error": ...}. */
-  private json(res: ServerResponse, status: number, headers: OutgoingHttpHeaders, code: string | undefined, message: string): void {
+  private hubError(res: ServerResponse, status: number, headers: OutgoingHttpHeaders, code: string | undefined, message: string): void {
     const body = JSON.stringify({ error: message });
     res.writeHead(status, {
       ...headers,
