@@ -220,6 +220,8 @@ export async function openHubFile(id: string, revision: string, file: string, o:
       meta.location = at;
       continue;
     }
+    // A resume past the end: the caller says what it means (a file shorter than stated).
+    if (response.status === 416 && opts.range) return { response, meta };
     if (!response.ok) {
       const body = opts.method === 'HEAD' ? '' : await watch.race(response.text()).catch(() => '');
       const e = hubFailure(response.status, h, body, { id, revision, file, hubUrl, token: o.token });
@@ -265,6 +267,12 @@ export async function downloadHubFile(id: string, revision: string, file: string
       if (expected !== undefined && sink.have > expected) await sink.restart();
       const start = sink.have;
       const { response, meta } = (await openHubFile(id, revision, file, o, watch, { range: start, location: opts.location }))!;
+      if (response.status === 416) {
+        response.body?.cancel().catch(() => undefined);
+        const e = networkError(`download of ${what} ends at ${start} bytes, and the Hub stated ${expected ?? 'more'}: the server's file is not the one the Hub describes (deleted); try again later`, false);
+        (e as { discard?: boolean }).discard = true;
+        throw e;
+      }
       if (start > 0 && response.status !== 206) await sink.restart();
       else if (start > 0) {
         const m = /^bytes (\d+)-/.exec(response.headers.get('content-range') ?? '');

@@ -249,6 +249,8 @@ export async function cachedHubFile(id: string, revision: string, file: string, 
       await unlink(incomplete).catch(() => undefined);
       throw new WebvitError('IO', `cannot download ${what} into ${clip(env.cacheDir, 200)}: ${(e as Error).message}; free some space or set HF_HUB_CACHE to another disk`, { cause: e });
     }
+    // Bytes that can never become the file (the server's copy is shorter than stated): not kept for a resume.
+    if ((e as { discard?: boolean }).discard) await unlink(incomplete).catch(() => undefined);
     if (e instanceof WebvitError) throw e;
     throw new WebvitError('IO', `cannot write ${what} into ${clip(env.cacheDir, 200)}: ${(e as Error).message}`, { cause: e });
   }

@@ -31,6 +31,8 @@ export interface HubModelOptions {
   revision?: string;
   dtype?: HubDtype;
   env?: HubEnv;
+  /** webvit's cache folder (default webvitCacheDir()). */
+  webvitCache?: string;
   signal?: AbortSignal;
   onProgress?: (e: HubProgress) => void;
   /** @internal tests */
@@ -53,8 +55,8 @@ export const webvitCacheDir = (env: Record<string, string | undefined> = process
   env.WEBVIT_CACHE_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'webvit');
 
 /** Where the converted file of `id` at `commit` is kept. */
-export const convertedPath = (id: string, commit: string, dtype: HubDtype, env: Record<string, string | undefined> = process.env): string =>
-  join(webvitCacheDir(env), 'hub', repoFolderName(id), commit, `${dtype}.format${FORMAT}.safetensors`);
+export const convertedPath = (id: string, commit: string, dtype: HubDtype, cacheDir = webvitCacheDir()): string =>
+  join(cacheDir, 'hub', repoFolderName(id), commit, `${dtype}.format${FORMAT}.safetensors`);
 
 /** Weight files huggingface_hub repositories may hold that webvit does not read. */
 const PICKLED = ['pytorch_model.bin', 'pytorch_model.bin.index.json', 'open_clip_pytorch_model.bin'];
@@ -162,7 +164,7 @@ export async function hubModelFile(id: string, o: HubModelOptions = {}): Promise
   const oo = { ...o, env };
   const known = await commitOf(id, revision, oo);
   if (known) {
-    const path = convertedPath(id, known, dtype);
+    const path = convertedPath(id, known, dtype, o.webvitCache);
     if ((await stat(path).catch(() => undefined))?.isFile()) {
       o.onProgress?.({ stage: 'cached', file: path });
       return { path, commit: known, cached: true, notes: [] };
@@ -173,7 +175,7 @@ export async function hubModelFile(id: string, o: HubModelOptions = {}): Promise
   const ckpt = await readCheckpoint(ck.dir);
   const r = convertCheckpoint(ckpt);
   const bytes = encodeWeights(r.weights, dtype === 'f16' ? 'F16' : 'F32', { 'webvit.converted_from': r.layout, 'webvit.source': `hf:${id}@${ck.commit}`, ...r.metadata });
-  const path = convertedPath(id, ck.commit, dtype);
+  const path = convertedPath(id, ck.commit, dtype, o.webvitCache);
   readWeights(bytes, path);
   await mkdir(dirname(path), { recursive: true });
   await writeFileAtomically(path, bytes, { follow: false });

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeSafetensors, type TensorToWrite } from '../../src/model/safetensors.js';
+import { writeSafetensors, type TensorToWrite } from '../../src/model/safetensors_write.js';
 import type { StandInRepo } from './hub_stand_in.js';
 
 // Hub repos for the stand-in, built from the layout fixtures already in test/fixtures/layouts
