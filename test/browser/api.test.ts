@@ -15,7 +15,8 @@ import type { Classification } from '../../src/web/types.js';
 // SwiftShader: every kind of source, on the page and in the worker, gives Node's top-5 (same
 // classes in the same order, probabilities within 1e-4: another GPU, another rounding); a device
 // loss is recovered from; concurrent calls get their own results; live GPU memory stays flat;
-// a second create reads Cache Storage. test/browser/api_page.html holds the in-page code.
+// a second create reads Cache Storage. test/browser/api_page.html holds the in-page code. (README's
+// web example loads a model by id: test/browser/hub.test.ts runs it.)
 const CHROMIUM = process.env.WEBVIT_CHROMIUM ?? '/usr/bin/chromium';
 const ARGS = ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const REPO = resolve(import.meta.dirname, '..', '..');
@@ -232,39 +233,3 @@ describe('web API in Chromium (SwiftShader)', () => {
   }, 120_000);
 });
 
-describe("README's web example", () => {
-  it('runs as written and logs the top 3 of examples/sneaker.png', async () => {
-    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
-    const section = readme.slice(readme.indexOf('## Use in a web app'));
-    const html = /```html\n([\s\S]*?)```/.exec(section)?.[1];
-    expect(html, 'README: the html block of "Use in a web app"').toBeTruthy();
-    const dir = mkdtempSync(join(tmpdir(), 'webvit-readme-'));
-    writeFileSync(join(dir, 'index.html'), `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">\n${html}`);
-    const s = await startStaticServer({
-      page: join(dir, 'index.html'),
-      mounts: [
-        ['/dist/', join(REPO, 'dist')],
-        ['/examples/', join(REPO, 'examples')],
-        ['/models/', join(REPO, 'models')],
-      ],
-    });
-    const p = await browser!.newPage();
-    try {
-      const logged = new Promise<unknown>((resolveLog, reject) => {
-        p.on('console', (m) => {
-          if (m.args().length === 1) m.args()[0].jsonValue().then((v) => Array.isArray(v) && resolveLog(v), reject);
-        });
-        p.on('pageerror', reject);
-      });
-      await p.goto(`${s.url}/`);
-      const top = (await Promise.race([logged, new Promise((_, r) => setTimeout(() => r(new Error('no result logged in 60 s')), 60_000))])) as Classification[];
-      expect(top.length).toBe(3);
-      expectLikeNode(top, 'sneaker.png', 'README example');
-      expect(top[0]).toMatchObject({ label: 'Sneaker', index: 7 });
-    } finally {
-      await p.close();
-      await s.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, 120_000);
-});

@@ -11,7 +11,7 @@ import type { Classification } from '../../src/web/types.js';
 import { GATED_TOKEN, hubRepoFixtures } from '../helpers/hub_repos.js';
 import { startHubStandIn, type HubStandIn } from '../helpers/hub_stand_in.js';
 import { freshSeed, rng } from '../helpers/random.js';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
 // Model ids in the page (docs/model-ids.md), in headless Chromium with WebGPU on SwiftShader, against
@@ -136,6 +136,54 @@ describe('model ids in Chromium', () => {
         expect(r.error, `${JSON.stringify(o)} worker ${worker}`).toMatchObject({ name: 'WebvitError', code });
         expect(r.error!.message, `${JSON.stringify(o)} worker ${worker}`).toMatch(message);
       }
+    }
+  }, 180_000);
+
+  it("README's web example runs as written (huggingface.co answered by the stand-in) and logs the top 3 of examples/sneaker.png", async () => {
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Use in a web app'));
+    const html = /```html\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(html, 'README: the html block of "Use in a web app"').toBeTruthy();
+    const id = /model: '([^']+)'/.exec(html!)?.[1];
+    expect(id, 'the example loads a model by id').toBe('google/vit-base-patch16-224');
+    // Node's answer for the same file from the same repository.
+    const env = await hubEnv({ HF_HUB_CACHE: join(tmp, 'hf'), HF_ENDPOINT: hub.url, HF_HOME: join(tmp, 'home') });
+    const file = await hubModelFile(id!, { env, webvitCache: join(tmp, 'wv') });
+    const { decodeImage } = await import('../../src/image/decode.js');
+    const device = await getNodeDevice();
+    const clf = await createImageClassifier({ model: new Uint8Array(readFileSync(file.path)), device });
+    const d = await decodeImage(new Uint8Array(readFileSync(join(REPO, 'examples', 'sneaker.png'))), 'sneaker.png');
+    const expected = await clf.classify({ data: d.rgba, width: d.width, height: d.height }, { topK: 3 });
+    await clf.dispose();
+    device.destroy();
+    const dir = mkdtempSync(join(tmpdir(), 'webvit-readme-'));
+    writeFileSync(join(dir, 'index.html'), `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">\n${html}`);
+    const s = await startStaticServer({ page: join(dir, 'index.html'), mounts: [['/dist/', join(REPO, 'dist')], ['/examples/', join(REPO, 'examples')]] });
+    const p = await browser.newPage();
+    const routed: string[] = [];
+    try {
+      // The page asks huggingface.co; the stand-in answers (its redirect to the CDN followed here).
+      await p.route('https://huggingface.co/**', async (route) => {
+        const url = route.request().url().replace('https://huggingface.co', hub.url);
+        routed.push(url);
+        await route.fulfill({ response: await route.fetch({ url }) });
+      });
+      const logged = new Promise<unknown>((resolveLog, reject) => {
+        p.on('console', (m) => {
+          if (m.args().length === 1) m.args()[0].jsonValue().then((v) => Array.isArray(v) && resolveLog(v), reject);
+        });
+        p.on('pageerror', reject);
+      });
+      await p.goto(`${s.url}/`);
+      const top = (await Promise.race([logged, new Promise((_, r) => setTimeout(() => r(new Error('no result logged in 90 s')), 90_000))])) as Classification[];
+      expect(top.map((c) => c.index)).toEqual(expected.map((c) => c.index));
+      expect(top.map((c) => c.label)).toEqual(expected.map((c) => c.label));
+      top.forEach((c, i) => expect(Math.abs(c.score - expected[i].score)).toBeLessThanOrEqual(SCORE_TOL));
+      expect(routed.some((u) => u.endsWith('/google/vit-base-patch16-224/resolve/main/config.json'))).toBe(true);
+    } finally {
+      await p.close();
+      await s.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   }, 180_000);
 

@@ -18,6 +18,7 @@ export const FIXTURE_COMMITS = {
   'webvit-test/vit-gated': 'dfe945320dd70332c6afbf134d8ca0e31ba18e36',
   'webvit-test/vit-bin-only': '20b01d64dbe39a62718bb9eddf9487c35270f6f4',
   'webvit-test/swin-tiny': '14a6d55f38b19cc22c9a2f2c94c1762f603e5dba',
+  'google/vit-base-patch16-224': '3f49326eb077187dfe1c2a2bb15fbd74e6ab91e3',
 } as const;
 
 /** Python's json.dumps(obj, indent=2) for plain JSON values: ensure_ascii's \\uXXXX escapes included. */
@@ -229,6 +230,8 @@ export async function hubRepoFixtures(): Promise<StandInRepo[]> {
       },
       commit: FIXTURE_COMMITS['timm/vit_tiny_test.augreg_in1k'],
     },
+    // The README's examples name the real model; here the id holds the tiny one (its layout, not its weights).
+    { id: 'google/vit-base-patch16-224', files: vitTinyFiles, commit: FIXTURE_COMMITS['google/vit-base-patch16-224'] },
     { id: 'webvit-test/vit-gated', files: vitTinyFiles, commit: FIXTURE_COMMITS['webvit-test/vit-gated'], gated: { token: GATED_TOKEN } },
     {
       id: 'webvit-test/vit-bin-only',

@@ -273,6 +273,25 @@ describe('the terminal', () => {
     expect(both.stderr).toMatch(/names revision main and --revision says v1\.0/);
   }, 120_000);
 
+  it("README's terminal example with a model id runs as written against the stand-in (HF_ENDPOINT)", async () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const line = /^webvit classify photo\.jpg --model google\/vit-base-patch16-224[^#\n]*/m.exec(readme)?.[0].trim();
+    expect(line, 'README: the classify line with a model id').toBeTruthy();
+    const dir = join(tmp, `readme${n++}`);
+    const { mkdirSync, copyFileSync } = await import('node:fs');
+    mkdirSync(dir);
+    copyFileSync(join(ROOT, 'test/fixtures/preprocess/images/astronaut_300.jpg'), join(dir, 'photo.jpg'));
+    const { env } = fresh();
+    const args = line!.split(/\s+/).slice(1);
+    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile(process.execPath, [join(ROOT, 'dist/cli.js'), ...args], { cwd: dir, env: { ...process.env, ...env, CI: '1' }, timeout: 120_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
+      ),
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^photo\.jpg: .+ \d+\.\d%(, .+ \d+\.\d%){4}\n$/);
+  }, 120_000);
+
   it('an existing local path wins over an id of the same name', async () => {
     const { env } = fresh({ HF_ENDPOINT: 'http://127.0.0.1:9' });
     const r = await run(['inspect', 'test/fixtures/tiny/model.safetensors'], env);
