@@ -54,7 +54,7 @@ let loadSeq = 0;
 /** Bumped per classification; only the newest one is drawn. */
 let classifySeq = 0;
 
-const controls = () => ['drop', 'camera', 'model-pick'].map($).concat([...document.querySelectorAll('#examples button')]);
+const controls = () => ['drop', 'camera', 'model-pick', 'model-id-load'].map($).concat([...document.querySelectorAll('#examples button')]);
 function enable(on) {
   for (const c of controls()) c.disabled = !on;
   $('worker').disabled = !on;
@@ -93,9 +93,16 @@ async function start() {
     if (f) void loadAndRerun(f, f.name, { custom: true });
   });
   $('model-default').addEventListener('click', () => void loadAndRerun(DEFAULT_MODEL, 'Fashion-MNIST (bundled)', { custom: false }));
-  $('worker').addEventListener('change', () => void loadAndRerun(currentModel.model, currentModel.name, { custom: currentModel.custom }));
-  const modelUrl = params.get('model');
-  await load(modelUrl ? new URL(modelUrl, location.href).href : DEFAULT_MODEL, modelUrl ?? 'Fashion-MNIST (bundled)', { custom: Boolean(modelUrl) });
+  $('model-id-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const id = $('model-id').value.trim();
+    if (id && !$('model-id-load').disabled) void loadAndRerun(id, id, { custom: true, id: true });
+  });
+  $('worker').addEventListener('change', () => void loadAndRerun(currentModel.model, currentModel.name, { custom: currentModel.custom, id: currentModel.id }));
+  // ?model=URL or ?model=org/name (a Hub id); ?hub=URL: where ids are fetched from (a mirror).
+  const modelParam = params.get('model');
+  const byId = modelParam !== null && /^(hf:)?[\w.-]+\/[\w.-]+(@.+)?$/.test(modelParam) && !/\.safetensors$/.test(modelParam);
+  await load(modelParam ? (byId ? modelParam : new URL(modelParam, location.href).href) : DEFAULT_MODEL, modelParam ?? 'Fashion-MNIST (bundled)', { custom: Boolean(modelParam), id: byId });
   // Show it working: the first example is classified as soon as the model is ready.
   if (clf && !demo.results.length) await classifyNamed(EXAMPLES[0].url, EXAMPLES[0].name);
 }
@@ -131,7 +138,7 @@ function fatal(message) {
  * Loads a model (URL or File) into a new classifier. The one in use keeps working until the new
  * one is ready, and stays if the new one fails to load (the error is shown). True when loaded.
  */
-async function load(model, name, { custom }) {
+async function load(model, name, { custom, id = false }) {
   const seq = ++loadSeq;
   const worker = $('worker').checked;
   const previous = { clf, model: currentModel };
@@ -145,6 +152,7 @@ async function load(model, name, { custom }) {
     next = await webvit.createImageClassifier({
       model: source,
       worker,
+      ...(id && params.get('hub') ? { hubUrl: new URL(params.get('hub'), location.href).href } : {}),
       onProgress: (e) => seq === loadSeq && render.status(progressText(name, e), { fraction: progressFraction(e), detail: progressDetail(e) }),
     });
   } catch (e) {
@@ -171,7 +179,7 @@ async function load(model, name, { custom }) {
     return false;
   }
   clf = demo.classifier = next;
-  currentModel = { model, name, custom };
+  currentModel = { model, name, custom, id };
   await previous.clf?.dispose().catch(() => undefined);
   demo.readyMs ??= performance.now();
   const loadMs = performance.now() - t0;
@@ -190,7 +198,13 @@ function progressFraction(e) {
 /** The phase, for the live status line. */
 function progressText(name, e) {
   const what =
-    e.stage === 'download' ? (e.fromCache ? 'reading the weights from Cache Storage' : 'downloading the weights') : e.stage === 'compile' ? 'compiling kernels' : e.stage === 'tune' ? 'tuning kernels' : e.stage;
+    e.stage === 'download'
+      ? e.fromCache
+        ? 'reading the weights from Cache Storage'
+        : `downloading ${e.detail ?? 'the weights'}`
+      : e.stage === 'convert'
+        ? 'converting the checkpoint'
+        : e.stage === 'compile' ? 'compiling kernels' : e.stage === 'tune' ? 'tuning kernels' : e.stage;
   return `Loading ${name}: ${what}…`;
 }
 
@@ -215,7 +229,7 @@ function showInfo(name, worker, loadMs) {
     ['Preprocessing', p ? describePreprocess(p) : '–'],
     ['Adapter', info.adapter || '(not reported)'],
     ['Runs in', worker ? 'a Web Worker' : 'the page (main thread)'],
-    ['Weights', info.fromCache ? 'from Cache Storage' : info.source === 'the model bytes' ? 'from the file you chose' : 'downloaded'],
+    ['Weights', info.fromCache ? 'from Cache Storage' : info.source === 'the model bytes' ? 'from the file you chose' : currentModel.id ? 'downloaded from the Hub and converted here' : 'downloaded'],
     ['Load time', `${(loadMs / 1000).toFixed(2)} s`],
   ]);
   showKernels(info.kernels);

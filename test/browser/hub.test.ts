@@ -11,6 +11,7 @@ import type { Classification } from '../../src/web/types.js';
 import { GATED_TOKEN, hubRepoFixtures } from '../helpers/hub_repos.js';
 import { startHubStandIn, type HubStandIn } from '../helpers/hub_stand_in.js';
 import { freshSeed, rng } from '../helpers/random.js';
+import { openDemo, pickFile, startCountingServer, waitFirstResult } from './web_page.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
@@ -186,6 +187,30 @@ describe('model ids in Chromium', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 180_000);
+
+  it("the demo page's model-id field loads an id (from the stand-in: ?hub=) and classifies with it", async () => {
+    const demo = await startCountingServer();
+    const demoLog: string[] = [];
+    const { context, page: p } = await openDemo(browser, `${demo.url}/?hub=${encodeURIComponent(hub.url)}`, demoLog);
+    try {
+      await waitFirstResult(p, demoLog);
+      const options = await p.$$eval('#model-ids option', (els) => els.map((e) => (e as HTMLOptionElement).value));
+      expect(options).toContain('google/vit-base-patch16-224');
+      await p.fill('#model-id', TINY);
+      await p.click('#model-id-load');
+      await p.waitForFunction((id) => document.body.dataset.state === 'ready' && Array.from(document.querySelectorAll("#info dd")).some((d) => d.textContent === id), TINY, { timeout: 120_000 });
+      const info = await p.$$eval('#info dt, #info dd', (els) => els.map((e) => e.textContent ?? ''));
+      expect(info[info.indexOf('Weights') + 1]).toBe('downloaded from the Hub and converted here');
+      expect(await p.evaluate(() => document.body.dataset.loadErrors ?? '0')).toBe('0');
+      const r = await pickFile(p, demoLog, 'bag');
+      expect(r.top.length).toBeGreaterThan(0);
+      // The tiny model's labels (ImageNet's first ten), not Fashion-MNIST's.
+      expect(['tench', 'goldfish', 'great white shark', 'tiger shark', 'hammerhead, shark', 'electric ray', 'stingray', 'cock', 'hen', 'café au lait']).toContain(r.top[0].label);
+    } finally {
+      await context.close();
+      await demo.close();
+    }
+  }, 240_000);
 
   it('a stalled Hub is a NETWORK error after idleTimeoutMs', async () => {
     hub.setFaults([{ kind: 'stall', file: `${TINY}/model.safetensors`, afterBytes: 1000, times: 99 }]);
