@@ -7,6 +7,13 @@ import { fileTuneStore } from './runtime/node-tune-store.js';
 import { setDeviceFallback } from './runtime/device.js';
 import { getNodeDevice } from './runtime/node-device.js';
 import { registerAllOps } from './kernels/all_ops.js';
+import { createImageClassifier as createWebClassifier } from './web/classifier.js';
+import { isHubModel } from './web/options.js';
+import { checkedHubModel } from './web/hub.js';
+import { hubEnv } from './hub/node_cache.js';
+import { hubModelFile } from './hub/node_model.js';
+import { WebvitError } from './errors.js';
+import type { ClassifierOptions, ImageClassifier } from './web/types.js';
 
 export * from './index.js';
 
@@ -44,3 +51,31 @@ export async function loadModelFile(device: GPUDevice, path: string, options: Lo
   return ViTModel.fromWeights(device, weights, options);
 }
 export { decodeImage, DEFAULT_MAX_PIXELS, type DecodedImage, type DecodeOptions } from './image/decode.js';
+
+/**
+ * createImageClassifier for Node: as in a page, and a model given by Hugging Face Hub id goes
+ * through the Hugging Face cache and webvit's converted-model cache on disk (docs/model-ids.md:
+ * HF_HOME, HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE as in Python; `hubUrl` and `token`
+ * override the environment), so a second run downloads and converts nothing.
+ */
+export async function createImageClassifier(options: ClassifierOptions): Promise<ImageClassifier> {
+  if (typeof options !== 'object' || options === null || !isHubModel(options)) return createWebClassifier(options);
+  const { id, revision } = checkedHubModel(options);
+  const { hubUrl, token, dtype, signal, onProgress, model: _id, revision: _rev, ...rest } = options;
+  const env = await hubEnv();
+  if (hubUrl !== undefined) env.hubUrl = hubUrl.replace(/\/+$/, '');
+  if (token !== undefined) env.token = token;
+  if (rest.worker !== undefined && rest.worker !== false) throw new WebvitError('BAD_ARGUMENT', 'worker: Node has no Web Workers; leave worker out');
+  const file = await hubModelFile(id, {
+    revision,
+    dtype,
+    env,
+    signal,
+    onProgress: (e) => {
+      if (e.stage === 'download') onProgress?.({ stage: 'download', done: e.done, total: e.total, detail: e.file });
+      else if (e.stage === 'convert') onProgress?.({ stage: 'convert', done: 0, total: 1, detail: id });
+    },
+  });
+  const { bytes } = await readWeightFile(file.path);
+  return createWebClassifier({ ...rest, signal, onProgress, model: bytes });
+}

@@ -237,6 +237,34 @@ describe('errors name the id, the file and the way out', () => {
   }
 });
 
+describe('the Node library', () => {
+  it('createImageClassifier({ model: ID }) goes through the caches on disk: the second one downloads and converts nothing', async () => {
+    const { env } = fresh();
+    const saved = { ...process.env };
+    Object.assign(process.env, env);
+    try {
+      const { createImageClassifier } = await import('../../src/node.js');
+      const image = { data: new Uint8ClampedArray(40 * 30 * 4).map((_, i) => (i * 37) & 255), width: 40, height: 30 };
+      const stages: string[] = [];
+      const a = await createImageClassifier({ model: TINY, hubUrl: hub.url, onProgress: (e) => stages.push(e.stage) });
+      const topA = await a.classify(image, { topK: 3 });
+      await a.dispose();
+      expect(stages).toContain('convert');
+      const k = hub.requests.length;
+      const stagesB: string[] = [];
+      const b = await createImageClassifier({ model: TINY, hubUrl: hub.url, onProgress: (e) => stagesB.push(e.stage) });
+      expect(await b.classify(image, { topK: 3 })).toEqual(topA);
+      await b.dispose();
+      expect(stagesB).not.toContain('convert');
+      expect(requestsSince(k).map((q) => q.method)).toEqual(['HEAD']);
+      await expect(createImageClassifier({ model: 'webvit-test/vit-gated', hubUrl: hub.url })).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    } finally {
+      for (const key of Object.keys(env)) if (saved[key] === undefined) delete process.env[key];
+      Object.assign(process.env, saved);
+    }
+  }, 120_000);
+});
+
 describe('the terminal', () => {
   const run = (args: string[], env: Record<string, string | undefined>) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
