@@ -246,6 +246,8 @@ export interface Sink {
   write(chunk: Uint8Array): Promise<void> | void;
   /** The server ignored Range (200 with the whole body): start over. */
   restart(): Promise<void> | void;
+  /** The file's whole size, once known and before its bytes (a memory sink allocates it once). */
+  expect?(total: number): void;
 }
 
 /**
@@ -282,6 +284,7 @@ export async function downloadHubFile(id: string, revision: string, file: string
         }
       }
       const total = expected ?? meta.size;
+      if (total !== undefined) sink.expect?.(total);
       let done = sink.have;
       opts.onProgress?.(done, total);
       if (response.body) {

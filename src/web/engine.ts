@@ -76,14 +76,14 @@ export class Engine implements ImageClassifier {
     const device = await untilAborted(newDevice(options), options.signal, 'while waiting for the GPU device', options.device === undefined);
     let engine: Engine;
     try {
-      const fetched = await (early ?? loadModel(options));
+      const fetched: Awaited<ReturnType<typeof loadModel>> = await (early ?? loadModel(options));
       const c = fetched.value.config;
       if (c.num_channels !== 1 && c.num_channels !== 3) {
         throw new WebvitError('BAD_CONFIG', `${fetched.source}: takes ${c.num_channels}-channel images; the image classifier handles 1-channel (greyscale) and 3-channel (RGB) models`);
       }
       const { model } = options;
       const url = typeof model === 'string' || model instanceof URL ? model : undefined;
-      const reload = url !== undefined && fetched.inCache ? reloadFromCache(url, options) : reloadFromBytes(fetched.bytes, fetched.source);
+      const reload = fetched.reload ?? (url !== undefined && fetched.inCache ? reloadFromCache(url, options) : reloadFromBytes(fetched.bytes, fetched.source));
       engine = new Engine(options, reload, fetched.source, fetched.fromCache, c);
       engine.rt = await engine.build(fetched.value, device);
     } catch (e) {
@@ -442,11 +442,21 @@ function untilAborted(p: Promise<GPUDevice>, signal: AbortSignal | undefined, wh
  * The weights: a model id through the Hub loader (its on-demand chunk: the converter), else the
  * webvit file by URL, bytes or Response.
  */
-async function loadModel(options: ClassifierOptions): Promise<FetchedModel<LoadedWeights>> {
+async function loadModel(options: ClassifierOptions): Promise<FetchedModel<LoadedWeights> & { reload?: () => Promise<LoadedWeights> }> {
   if (!isHubModel(options)) return fetchModel(options.model, options, (bytes, source) => readWeights(bytes, source));
   const { fetchHubModel } = await chunk(import('../on_demand.js'));
-  const r = await fetchHubModel(options, typeof options.cache === 'string' ? options.cache : DEFAULT_CACHE);
-  return { value: r.value, bytes: r.bytes, source: r.source, fromCache: r.fromCache, inCache: false };
+  const cacheName = typeof options.cache === 'string' ? options.cache : DEFAULT_CACHE;
+  const r = await fetchHubModel(options, cacheName);
+  // Kept in Cache Storage: a rebuild after a device loss reads it from there, not from bytes held for the classifier's life.
+  const reload = r.inCache ? reloadHub(options, cacheName) : undefined;
+  return { value: r.value, bytes: r.inCache ? new Uint8Array(0) : r.bytes, source: r.source, fromCache: r.fromCache, inCache: r.inCache, reload };
+}
+
+function reloadHub(options: ClassifierOptions, cacheName: string): () => Promise<LoadedWeights> {
+  return async () => {
+    const { fetchHubModel } = await chunk(import('../on_demand.js'));
+    return (await fetchHubModel({ ...options, onProgress: undefined, signal: undefined }, cacheName)).value;
+  };
 }
 
 // Made in functions of their own so that each closure holds only what it names (not the parsed

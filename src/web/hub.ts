@@ -40,6 +40,8 @@ export interface HubFetched {
   bytes: Uint8Array;
   source: string;
   fromCache: boolean;
+  /** The converted file is in Cache Storage now (read from it, or stored). */
+  inCache: boolean;
   commit: string;
 }
 
@@ -80,26 +82,37 @@ const bad = (message: string) => new WebvitError('BAD_ARGUMENT', message);
 const FORMAT = '1';
 const PICKLED = ['pytorch_model.bin', 'pytorch_model.bin.index.json'];
 
-/** A growing byte buffer (the page's sink). */
+/**
+ * The page's sink: one buffer of the stated size, filled as the bytes arrive (a 330 MB checkpoint
+ * is held once, not once in chunks and again joined); chunks only when no size was stated.
+ */
 class MemorySink implements Sink {
   private chunks: Uint8Array[] = [];
+  private whole: Uint8Array | undefined;
   have = 0;
+  expect(total: number): void {
+    if (this.have === 0 && !this.whole) this.whole = new Uint8Array(total);
+  }
   write(c: Uint8Array): void {
-    this.chunks.push(c.slice());
+    if (this.whole && this.have + c.byteLength <= this.whole.byteLength) this.whole.set(c, this.have);
+    else this.chunks.push(c.slice());
     this.have += c.byteLength;
   }
   restart(): void {
     this.chunks = [];
+    this.whole = undefined;
     this.have = 0;
   }
   bytes(): Uint8Array {
+    if (this.whole && this.chunks.length === 0) return this.whole.subarray(0, this.have);
     const out = new Uint8Array(this.have);
     let at = 0;
-    for (const c of this.chunks) {
+    for (const c of this.whole ? [this.whole.subarray(0, this.have - this.chunks.reduce((a, c) => a + c.byteLength, 0)), ...this.chunks] : this.chunks) {
       out.set(c, at);
       at += c.byteLength;
     }
-    this.chunks = [out];
+    this.chunks = [];
+    this.whole = out;
     return out;
   }
 }
@@ -122,11 +135,15 @@ async function cached(cache: Cache | undefined, key: string): Promise<Uint8Array
   return new Uint8Array(await hit.arrayBuffer().catch(() => new ArrayBuffer(0)));
 }
 
-async function store(cache: Cache | undefined, key: string, bytes: Uint8Array | string): Promise<void> {
-  if (!cache) return;
-  await Promise.resolve()
+/** Stores a file in Cache Storage; false when it could not (no cache, or over the quota: the next visit converts again). */
+async function store(cache: Cache | undefined, key: string, bytes: Uint8Array | string): Promise<boolean> {
+  if (!cache) return false;
+  return Promise.resolve()
     .then(() => cache.put(key, new Response(bytes as BodyInit, { headers: { 'content-type': 'application/octet-stream' } })))
-    .catch(() => undefined);
+    .then(
+      () => true,
+      () => false,
+    );
 }
 
 /** The model of createImageClassifier's options, given by id: checked, fetched, converted, cached. */
@@ -169,7 +186,7 @@ export async function fetchHubModel(options: ClassifierOptions, cacheName: strin
     if (bytes?.byteLength) {
       try {
         o.onProgress?.({ stage: 'download', done: bytes.byteLength, total: bytes.byteLength, fromCache: true, detail: source });
-        return { value: readWeights(bytes, source), bytes, source, fromCache: true, commit };
+        return { value: readWeights(bytes, source), bytes, source, fromCache: true, inCache: true, commit };
       } catch {
         // A damaged copy: converted again below.
       }
@@ -209,9 +226,12 @@ export async function fetchHubModel(options: ClassifierOptions, cacheName: strin
       throw new WebvitError('BAD_WEIGHTS', `${fileName(id, revision, 'preprocessor_config.json')} is not valid JSON (${clip((e as Error).message)})`);
     }
   }
+  // The checkpoint and its converted tensors live only inside this call: once the file is encoded
+  // they can be collected, before the encoded file is read back (the peak stays near 2× the checkpoint).
+  const bytes = await (async () => {
   const tensors = new Map<string, SourceTensor>();
   let metadata: Record<string, string> = {};
-  const single = await get('model.safetensors', true);
+  let single = await get('model.safetensors', true);
   if (single) {
     const f = parseSafetensors(single, `${source} model.safetensors`);
     metadata = f.metadata;
@@ -248,14 +268,20 @@ export async function fetchHubModel(options: ClassifierOptions, cacheName: strin
     }
   }
   o.onProgress?.({ stage: 'convert', done: 0, total: 1, detail: source });
-  const ckpt: Checkpoint = { source, tensors, metadata, config, configSource: `${source} config.json`, preprocessor, preprocessorSource: preprocessor ? `${source} preprocessor_config.json` : undefined };
+  let ckpt: Checkpoint | undefined = { source, tensors, metadata, config, configSource: `${source} config.json`, preprocessor, preprocessorSource: preprocessor ? `${source} preprocessor_config.json` : undefined };
   const r = convertCheckpoint(ckpt);
-  const bytes = encodeWeights(r.weights, dtype === 'f16' ? 'F16' : 'F32', { 'webvit.converted_from': r.layout, 'webvit.source': `hf:${id}@${commit ?? revision}`, ...r.metadata });
+  // The source's bytes are not needed once every tensor was read: dropped before the encoding.
+  tensors.clear();
+  single = undefined;
+  ckpt = undefined;
+  return encodeWeights(r.weights, dtype === 'f16' ? 'F16' : 'F32', { 'webvit.converted_from': r.layout, 'webvit.source': `hf:${id}@${commit ?? revision}`, ...r.metadata });
+  })();
   const value = readWeights(bytes, source);
   o.onProgress?.({ stage: 'convert', done: 1, total: 1, detail: source });
+  let inCache = false;
   if (commit) {
-    await store(cache, convertedKey(commit), bytes);
-    await store(cache, refKey, commit);
+    inCache = await store(cache, convertedKey(commit), bytes);
+    if (inCache) await store(cache, refKey, commit);
   }
-  return { value, bytes, source, fromCache: false, commit: commit ?? revision };
+  return { value, bytes, source, fromCache: false, inCache, commit: commit ?? revision };
 }

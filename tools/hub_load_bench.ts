@@ -1,0 +1,189 @@
+/**
+ * Cold and warm load of a ViT-B/16-sized checkpoint by model id, from the local Hub stand-in
+ * (test/helpers/hub_stand_in.ts), in Node and in Chromium, with the peak memory of each
+ * (docs/model-ids.md; results in BENCHMARKS.md). `npm run bench:hub` (options: --skip-chromium,
+ * --repeat N). The checkpoint is made here: ViTForImageClassification's layout and config at
+ * ViT-B/16's sizes (hidden 768, 12 layers, 12 heads, MLP 3072, 224 px, 1000 classes), seeded
+ * random weights, 346 MB of F32.
+ *
+ * Node: each run is a child process (`createImageClassifier({ model: ID })` from dist/node.js, then
+ * one classify), which prints its times and its peak resident memory (maxRSS). Cold: every cache
+ * empty (the Hub download, the conversion, the converted file written); warm: the same caches again.
+ * Chromium: the page loads the id from the stand-in (another origin); the renderer process's
+ * resident memory is sampled every 50 ms from /proc (ArrayBuffers live outside the JS heap, so the
+ * heap alone would not show the checkpoint's bytes). Cold: Cache Storage empty; warm: a reload.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+import { startStaticServer } from '../scripts/static-server.mjs';
+import { writeSafetensors, type TensorToWrite } from '../src/model/safetensors_write.js';
+import { rng, randn } from '../src/kernels/sample.js';
+import { startHubStandIn } from '../test/helpers/hub_stand_in.js';
+
+const REPO = process.cwd(); // npm run bench:hub runs at the repository root
+const ID = 'bench/vit-base-patch16-224';
+const args = process.argv.slice(2);
+const repeat = Number(args[args.indexOf('--repeat') + 1]) || 1;
+const D = 768, L = 12, H = 12, F = 3072, P = 16, S = 224, C = 1000;
+
+function checkpoint(): { files: Record<string, Uint8Array | string>; bytes: number } {
+  const r = rng(7);
+  const t: TensorToWrite[] = [];
+  const add = (name: string, shape: number[], std = 0.02) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    t.push({ name, shape, data: std === 1 ? new Float32Array(n).fill(1) : std === 0 ? new Float32Array(n) : randn(r, n).map((v) => v * std) });
+  };
+  add('vit.embeddings.cls_token', [1, 1, D]);
+  add('vit.embeddings.position_embeddings', [1, (S / P) ** 2 + 1, D]);
+  add('vit.embeddings.patch_embeddings.projection.weight', [D, 3, P, P]);
+  add('vit.embeddings.patch_embeddings.projection.bias', [D], 0);
+  for (let i = 0; i < L; i++) {
+    const p = `vit.encoder.layer.${i}.`;
+    for (const q of ['query', 'key', 'value']) {
+      add(`${p}attention.attention.${q}.weight`, [D, D]);
+      add(`${p}attention.attention.${q}.bias`, [D], 0);
+    }
+    add(`${p}attention.output.dense.weight`, [D, D]);
+    add(`${p}attention.output.dense.bias`, [D], 0);
+    add(`${p}intermediate.dense.weight`, [F, D]);
+    add(`${p}intermediate.dense.bias`, [F], 0);
+    add(`${p}output.dense.weight`, [D, F]);
+    add(`${p}output.dense.bias`, [D], 0);
+    for (const n of ['layernorm_before', 'layernorm_after']) {
+      add(`${p}${n}.weight`, [D], 1);
+      add(`${p}${n}.bias`, [D], 0);
+    }
+  }
+  add('vit.layernorm.weight', [D], 1);
+  add('vit.layernorm.bias', [D], 0);
+  add('classifier.weight', [C, D]);
+  add('classifier.bias', [C], 0);
+  const weights = writeSafetensors(t, { format: 'pt' });
+  const id2label = Object.fromEntries(Array.from({ length: C }, (_, i) => [String(i), `class ${i}`]));
+  const config = {
+    architectures: ['ViTForImageClassification'], model_type: 'vit', hidden_size: D, num_hidden_layers: L, num_attention_heads: H, intermediate_size: F,
+    hidden_act: 'gelu', image_size: S, patch_size: P, num_channels: 3, qkv_bias: true, layer_norm_eps: 1e-12, id2label,
+    label2id: Object.fromEntries(Object.entries(id2label).map(([k, v]) => [v, Number(k)])),
+  };
+  const preprocessor = { image_processor_type: 'ViTImageProcessor', do_resize: true, size: { height: S, width: S }, resample: 2, do_rescale: true, rescale_factor: 1 / 255, do_normalize: true, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5] };
+  return { files: { 'config.json': JSON.stringify(config, null, 2), 'preprocessor_config.json': JSON.stringify(preprocessor, null, 2), 'model.safetensors': weights }, bytes: weights.byteLength };
+}
+
+const NODE_JOB = `
+import { createImageClassifier } from ${JSON.stringify(join(REPO, 'dist', 'node.js'))};
+const t0 = performance.now();
+let firstConvert;
+const clf = await createImageClassifier({ model: process.env.BENCH_ID, hubUrl: process.env.BENCH_HUB, onProgress: (e) => { if (e.stage === 'convert') firstConvert ??= performance.now() - t0; } });
+const loaded = performance.now() - t0;
+const image = { data: new Uint8ClampedArray(256 * 256 * 4).fill(128), width: 256, height: 256 };
+await clf.classify(image, { topK: 5 });
+const first = performance.now() - t0;
+await clf.dispose();
+console.log(JSON.stringify({ loaded, first, convertedAt: firstConvert, maxRssMB: process.resourceUsage().maxRSS / 1024 }));
+`;
+
+function nodeRun(env: Record<string, string>, dir: string): Promise<{ loaded: number; first: number; convertedAt?: number; maxRssMB: number; wall: number }> {
+  const job = join(dir, 'job.mjs');
+  writeFileSync(job, NODE_JOB);
+  const t0 = performance.now();
+  return new Promise((res, rej) =>
+    execFile(process.execPath, [job], { env: { ...process.env, ...env, CI: '1' }, maxBuffer: 1 << 24, timeout: 900_000 }, (err, stdout, stderr) => {
+      if (err) return rej(new Error(`${err.message}\n${stderr}`));
+      res({ ...JSON.parse(stdout.trim().split('\n').at(-1)!), wall: performance.now() - t0 });
+    }),
+  );
+}
+
+/** Resident memory (MB) of Chromium's renderer processes, summed. */
+function rendererRssMB(): number {
+  let kb = 0;
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (!cmd.includes('--type=renderer')) continue;
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m) kb += Number(m[1]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return kb / 1024;
+}
+
+async function main(): Promise<void> {
+  console.log('making a ViT-B/16-sized checkpoint (seeded random weights)...');
+  const ck = checkpoint();
+  const mb = ck.bytes / 2 ** 20;
+  console.log(`model.safetensors: ${ck.bytes} bytes (${mb.toFixed(1)} MiB)`);
+  const hub = await startHubStandIn([{ id: ID, files: ck.files, commit: 'b'.repeat(40) }], { stallMs: 120_000 });
+  const tmp = mkdtempSync(join(tmpdir(), 'webvit-hubbench-'));
+  const rows: string[] = [];
+  try {
+    for (let rep = 0; rep < repeat; rep++) {
+      const dir = join(tmp, `node${rep}`);
+      const env = { HF_HUB_CACHE: join(dir, 'hf'), HF_HOME: join(dir, 'home'), WEBVIT_CACHE_DIR: join(dir, 'wv'), BENCH_ID: ID, BENCH_HUB: hub.url };
+      const { mkdirSync } = await import('node:fs');
+      mkdirSync(dir, { recursive: true });
+      const cold = await nodeRun(env, dir);
+      const warm = await nodeRun(env, dir);
+      const line = (what: string, r: typeof cold) =>
+        `Node ${what}: createImageClassifier ${(r.loaded / 1000).toFixed(2)} s, first result ${(r.first / 1000).toFixed(2)} s, process ${(r.wall / 1000).toFixed(2)} s, peak RSS ${r.maxRssMB.toFixed(0)} MB (${(r.maxRssMB / mb).toFixed(2)}× the checkpoint)`;
+      rows.push(line('cold', cold), line('warm', warm));
+      console.log(rows.at(-2));
+      console.log(rows.at(-1));
+    }
+    if (!args.includes('--skip-chromium')) {
+      const server = await startStaticServer({ page: join(REPO, 'test', 'browser', 'hub_page.html'), mounts: [['/dist/', join(REPO, 'dist')]] });
+      // A persistent profile (as a visitor's browser has): an incognito context's Cache Storage
+      // quota is too small for a 330 MB model, and the warm load would convert again.
+      const launch = (dir: string) =>
+        chromium.launchPersistentContext(dir, {
+          executablePath: process.env.WEBVIT_CHROMIUM ?? '/usr/bin/chromium',
+          headless: true,
+          args: ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--no-first-run'],
+        });
+      try {
+        for (let rep = 0; rep < repeat; rep++) {
+          for (const worker of [false, true]) {
+            const context = await launch(mkdtempSync(join(tmp, 'profile-')));
+            const page = await context.newPage();
+            await page.goto(`${server.url}/`);
+            await page.waitForFunction(() => (window as unknown as { hubReady?: boolean }).hubReady === true);
+            for (const what of ['cold', 'warm']) {
+              if (what === 'warm') {
+                await page.reload();
+                await page.waitForFunction(() => (window as unknown as { hubReady?: boolean }).hubReady === true);
+              }
+              let peak = rendererRssMB();
+              const base = peak;
+              const timer = setInterval(() => (peak = Math.max(peak, rendererRssMB())), 50);
+              const t0 = performance.now();
+              const r = (await page.evaluate(
+                ([id, hubUrl, w]) => (window as unknown as { classifyById: (o: unknown, i: unknown) => Promise<unknown> }).classifyById({ model: id, hubUrl, worker: w }, { width: 64, height: 64, data: Array.from({ length: 64 * 64 * 4 }, () => 128) }),
+                [ID, hub.url, worker] as const,
+              )) as { error?: { message: string }; info?: { fromCache: boolean } };
+              const ms = performance.now() - t0;
+              clearInterval(timer);
+              if (r.error) throw new Error(r.error.message);
+              const line = `Chromium ${worker ? 'worker' : 'page'} ${what}: to the first result ${(ms / 1000).toFixed(2)} s (fromCache ${r.info?.fromCache}), renderer RSS peak ${peak.toFixed(0)} MB (at start ${base.toFixed(0)} MB: +${(peak - base).toFixed(0)} MB, ${((peak - base) / mb).toFixed(2)}× the checkpoint)`;
+              rows.push(line);
+              console.log(line);
+            }
+            await context.close();
+          }
+        }
+      } finally {
+        await server.close();
+      }
+    }
+  } finally {
+    await hub.close();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  console.log(`\n${rows.join('\n')}`);
+}
+
+await main();
