@@ -164,13 +164,16 @@ function parseKernels(spec: string | undefined): KernelChoice | undefined {
   if (!spec) return undefined;
   const out: Record<string, string> = {};
   for (const part of spec.split(',')) {
-    const [op, variant] = part.split('=');
+    const pieces = part.split('=');
+    if (pieces.length !== 2) throw new UsageError(`--kernels: "${clip(part, 80)}" is not OP=VARIANT (e.g. matmul=tiled; several separated by commas)`);
+    const [op, variant] = pieces;
     // Own keys only: "__proto__", "constructor" or "toString" are not ops or variants.
     // The forward ops, and the explain plan's (`webvit explain --kernels attention_probs=...`).
     const table = { ...KERNEL_VARIANTS, ...Object.fromEntries(EXPLAIN_OPS.map((d) => [d.name, d.variants])) } as Record<string, Record<string, unknown>>;
     const known = Object.hasOwn(table, op) ? table[op] : undefined;
     if (!known) throw new UsageError(`--kernels: unknown op "${clip(op, 80)}"; ops with variants: ${Object.keys(table).join(', ')}`);
     if (!variant || !Object.hasOwn(known, variant)) throw new UsageError(`--kernels: unknown ${op} variant "${clip(variant ?? '', 80)}"; choose from ${Object.keys(known).join(', ')}`);
+    if (Object.hasOwn(out, op) && out[op] !== variant) throw new UsageError(`--kernels names ${op} twice (${out[op]}, ${clip(variant, 80)}); give one variant per op`);
     out[op] = variant;
   }
   return out as KernelChoice;

@@ -81,6 +81,10 @@ function jpegStructure(b: Uint8Array, source: string): { header: JpegHeader; sca
   if ((header.sof >= 0xc9 && header.sof <= 0xcb) || header.sof >= 0xcd) {
     return bad(source, `is an arithmetic-coded JPEG (${header.process}), which webvit does not decode; re-encode it as a baseline or progressive JPEG, or as PNG`);
   }
+  // Lossless (SOF3) and hierarchical (SOF5–SOF7) JPEG: valid, rare, and not decoded (it read as "corrupt").
+  if (header.sof === 0xc3 || (header.sof >= 0xc5 && header.sof <= 0xc7)) {
+    return bad(source, `is a ${header.sof === 0xc3 ? 'lossless' : 'hierarchical'} JPEG (${header.process}), which webvit does not decode; re-encode it as a baseline or progressive JPEG, or as PNG`);
+  }
   return { header, scans, scanCount };
 }
 

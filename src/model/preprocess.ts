@@ -208,6 +208,9 @@ export const MAX_NORMALISED = 1e6;
  */
 export const MIN_LEVEL_STEP = 1e-5;
 
+/** A value just past the bound with the digits that show it is past (1000000.6 as "1.00e+6" read as within). */
+const shownBeyond = (v: number): string => (Math.abs(v) < 1e7 ? String(Math.fround(v)) : v.toExponential(2));
+
 /**
  * `p`, refused (BAD_CONFIG naming the channel's mean, std and the rescale, as `names` calls them)
  * when an 8-bit level normalises beyond ±MAX_NORMALISED or to NaN/±Inf, or when adjacent levels
@@ -223,7 +226,7 @@ export function checkNormalisation(p: PreprocessConfig, where: string, names = [
     const c = i >> 8;
     throw new WebvitError(
       'BAD_CONFIG',
-      `${where}: ${fields(c)} normalises 8-bit level ${i & 255} to ${lut[i].toExponential(2)}, beyond ±${MAX_NORMALISED} (pixels normalise to about ±10; float32 overflows inside the model): fix ${names.join('/')}`,
+      `${where}: ${fields(c)} normalises 8-bit level ${i & 255} to ${shownBeyond(lut[i])}, beyond ±${MAX_NORMALISED} (pixels normalise to about ±10; float32 overflows inside the model): fix ${names.join('/')}`,
     );
   }
   for (let c = 0; c < p.mean.length; c++) {

@@ -428,6 +428,8 @@ async function makeFolder(dir: string, flag: string, top = dir): Promise<void> {
  * be writable. Throws a WebvitError('IO') naming the path, its kind or the errno.
  */
 export async function prepareOutputFolder(dir: string, flag: string, files: readonly string[] = []): Promise<void> {
+  // "-" means standard output to most tools; here it made a folder named "-" (hostile round twelve).
+  if (dir === '-') throw new WebvitError('BAD_ARGUMENT', `${flag} -: this writes several files into a folder, not to standard output; give a folder name (./- for a folder named "-")`);
   const l0 = await look(lstat(dir));
   const l = l0 === 'ENOTDIR' ? undefined : l0; // a file above it: makeFolder names it
   const s = typeof l === 'object' && l.isSymbolicLink() ? await stat(dir).catch((e: NodeJS.ErrnoException) => e.code ?? 'ENOENT') : l;

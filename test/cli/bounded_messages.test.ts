@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -191,6 +191,28 @@ describe('names are looked up as own keys only', () => {
       expect(r.stderr).toMatch(new RegExp(`^webvit: --kernels: unknown matmul variant "${variant}"; choose from naive, tiled, .*\\n$`));
     });
   }
+  it('--kernels takes OP=VARIANT once per op (round twelve: extra "=x" and a second variant were dropped silently)', () => {
+    const extra = cli(['run', 'model.safetensors', '--input', 'in.bin', '--kernels', 'matmul=tiled=x']);
+    expect(extra.status).toBe(2);
+    expect(extra.stderr).toMatch(/^webvit: --kernels: "matmul=tiled=x" is not OP=VARIANT \(e\.g\. matmul=tiled; several separated by commas\)\n$/);
+    const twice = cli(['run', 'model.safetensors', '--input', 'in.bin', '--kernels', 'matmul=tiled,matmul=naive']);
+    expect(twice.status).toBe(2);
+    expect(twice.stderr).toMatch(/^webvit: --kernels names matmul twice \(tiled, naive\); give one variant per op\n$/);
+  });
+  it('-o - and --out - are refused, not made into a folder named "-" (round twelve)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'webvit-dash-'));
+    try {
+      for (const args of [['explain', join(ROOT, 'examples'), '-o', '-'], ['bench', 'kernels', '--op', 'layernorm', '--model', 'ti16', '--runs', '1', '--out', '-']]) {
+        const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: dir, env: { ...process.env, CI: '1' }, timeout: 120_000 });
+        expect(r.status, r.stderr).toBe(1);
+        expect(r.stderr).toMatch(/-o -|--out -/);
+        expect(r.stderr).toMatch(/not to standard output; give a folder name/);
+        expect(readdirSync(dir)).toEqual([]);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 240_000);
   it('webvit help __proto__ is an unknown command', () => {
     const r = cli(['help', '__proto__']);
     expect(r.status).toBe(2);

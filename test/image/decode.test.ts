@@ -275,6 +275,11 @@ describe('an arithmetic-coded JPEG (hostile run, round 5)', () => {
     expect(at).toBeGreaterThan(0);
     jpeg[at + 1] = 0xc9;
     await expectWebvitError(() => decodeImage(jpeg, 'arith.jpg'), 'BAD_INPUT', ['arith.jpg', 'arithmetic-coded JPEG (SOF9)', 're-encode it']);
+    // Lossless (SOF3) and hierarchical (SOF5) too (round twelve: they read as "corrupt").
+    jpeg[at + 1] = 0xc3;
+    await expectWebvitError(() => decodeImage(jpeg, 'lossless.jpg'), 'BAD_INPUT', ['lossless.jpg', 'lossless JPEG (SOF3)', 're-encode it']);
+    jpeg[at + 1] = 0xc5;
+    await expectWebvitError(() => decodeImage(jpeg, 'hier.jpg'), 'BAD_INPUT', ['hier.jpg', 'hierarchical JPEG (SOF5)', 're-encode it']);
   });
 });
 

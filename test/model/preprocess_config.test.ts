@@ -50,7 +50,7 @@ describe('webvit.preprocess', () => {
     ['std 1e-20', { std: [0.229, 1e-20, 0.225] }, ['std[1] 1e-20 (mean[1] 0.456, rescale 1/255) normalises 8-bit level 0 to -4.56e+19', 'beyond ±1000000', 'fix mean/std/rescale']],
     ['std 1e-30 for every channel', { std: [1e-30, 1e-30, 1e-30] }, ['std[0] 1e-30', 'e+29']],
     ['std 1e-46 (0 in float32)', { std: [0.5, 0.5, 1e-46] }, ['std[2] 1e-46', 'to -Infinity']],
-    ['std 1e-7', { std: [1e-7, 0.5, 0.5] }, ['std[0] 1e-7', '-4.85e+6']],
+    ['std 1e-7', { std: [1e-7, 0.5, 0.5] }, ['std[0] 1e-7', '-4850000']],
     ['rescale 1e30', { rescale: 1e30 }, ['rescale 1e+30', 'level 1 to 4.37e+30']],
     ['rescale 1e38 with std 1e6', { rescale: 1e38, std: [1e6, 1e6, 1e6], mean: [0, 0, 0] }, ['rescale 1e+38', 'level 1 to 1.00e+32']],
     ['mean 1e7', { mean: [0.5, 1e7, 0.5] }, ['mean[1] 10000000', 'level 0 to -4.46e+7']],
