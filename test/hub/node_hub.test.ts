@@ -225,6 +225,29 @@ describe('errors name the id, the file and the way out', () => {
     ['webvit-test/vit-bin-only', undefined, {}, 'UNSUPPORTED', /only as pytorch_model\.bin.*safetensors.*refs\/pr\/N.*safe_serialization=True/],
     ['webvit-test/swin-tiny', undefined, {}, 'UNSUPPORTED', /swin-tiny is a SwinForImageClassification \(model_type "swin"\) model, which webvit does not run: webvit runs ViT/],
   ];
+  it('a shard the index names but the repository lacks: NOT_FOUND naming the file and the id', async () => {
+    const base = (await hubRepoFixtures()).find((r) => r.id === 'webvit-test/vit-tiny-sharded')!;
+    const files = { ...base.files };
+    delete files['model-00002-of-00002.safetensors'];
+    hub.addRepo({ id: 'webvit-test/vit-missing-shard', files, commit: 'c'.repeat(40) });
+    const { env } = fresh();
+    const e = await failure(model('webvit-test/vit-missing-shard', env));
+    expect(e.code).toBe('NOT_FOUND');
+    expect(e.message).toMatch(/model-00002-of-00002\.safetensors of webvit-test\/vit-missing-shard@c{40}: no such file \(HTTP 404\)/);
+  });
+
+  it('a connection that keeps breaking, and a server that keeps failing: NETWORK after the retries, naming the file', async () => {
+    const { env } = fresh();
+    hub.setFaults([{ kind: 'truncate', file: `${TINY}/model.safetensors`, afterBytes: 1000, times: 99 }]);
+    let e = await failure(model(TINY, env));
+    expect(e.code).toBe('NETWORK');
+    expect(e.message).toMatch(/model\.safetensors of webvit-test\/vit-tiny@[0-9a-f]{40} (broke off|is truncated).*\(tried 5 times\)/);
+    hub.setFaults([{ kind: 'status', file: `${TINY}/config.json`, status: 500, times: 99 }]);
+    e = await failure(model(TINY, fresh().env));
+    expect(e.code).toBe('NETWORK');
+    expect(e.message).toMatch(/answered HTTP 500 for config\.json of webvit-test\/vit-tiny.*try again later/);
+  });
+
   for (const [id, revision, extra, code, message] of cases) {
     it(`${id}${revision ? `@${revision}` : ''}${extra.HF_TOKEN ? ' (another token)' : ''}: ${code}`, async () => {
       const { env, hf } = fresh(extra);
