@@ -22,4 +22,4 @@ export { explainImage } from './web/explain.js';
 export { Explainer } from './model/explain.js';
 export { pickFastest } from './runtime/tune_timing.js';
 export { FAMILY_OPS } from './kernels/family_ops.js';
-export { fetchHubModel } from './web/hub.js';
+export { loadHubModel } from './web/hub.js';

@@ -174,7 +174,6 @@ export class ViTModel {
     const precision = options.precision ?? 'f32';
     if (precision !== 'f32' && precision !== 'f16') throw new WebvitError('BAD_ARGUMENT', `${label}: precision must be 'f32' or 'f16', got ${JSON.stringify(precision)}`);
     if (options.kernels) checkForcedKernels(device, options.kernels, graphNodes(w.config, batch, device), label, precision);
-    checkWeightsFit(device, w, precision, label);
     const owner = new BufferOwner(device);
     try {
       const buffers = new Map<string, GPUBuffer>();
@@ -559,29 +558,9 @@ function checkDeviceFits(device: GPUDevice, c: ViTConfig, batch: number, label: 
     const maxBatch = Math.floor(limit / (4 * T * Math.max(c.mlp_size, 3 * c.hidden_size)));
     throw new WebvitError('DEVICE_LIMITS', `${label}: batch ${batch} needs a ${biggest}-byte activation buffer but this device binds at most ${limit} bytes; use batch ≤ ${maxBatch}`);
   }
+
 }
 
-/**
- * Every weight must fit one storage binding: a 21,843-class head on hidden 1664 is 145 MB, over
- * WebGPU's default 128 MiB. Refused before anything is uploaded, naming the tensor (Dawn's own
- * validation error came only after the whole upload, naming an internal plan).
- */
-function checkWeightsFit(device: GPUDevice, w: LoadedWeights, precision: 'f32' | 'f16', label: string): void {
-  const limit = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
-  const declared = declaredWeights(w.config);
-  for (const [name, t] of w.tensors) {
-    const matrix = declared.get(name)?.matrix === true;
-    const half = w.half?.has(name) || (precision === 'f16' && matrix);
-    const bytes = (half ? 2 : 4) * t.length;
-    if (bytes <= limit) continue;
-    const halfFits = !half && matrix && 2 * t.length <= limit;
-    throw new WebvitError(
-      'DEVICE_LIMITS',
-      `${label}: weight ${clip(name)} is ${bytes} bytes, and this device binds at most ${limit} bytes in one buffer (maxStorageBufferBindingSize): the model is too large for it` +
-        (halfFits ? `; as F16 it would fit (webvit convert --dtype f16, or precision: 'f16')` : name === 'head.weight' ? ` (${w.config.num_classes} classes × hidden ${w.config.hidden_size})` : ''),
-    );
-  }
-}
 
 /**
  * Activation memory of a forward pass at `batch`, in bytes, without a GPU: the same graph and

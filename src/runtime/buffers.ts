@@ -1,4 +1,5 @@
 import type { BufferSlice } from '../kernels/kernel.js';
+import { WebvitError } from './errors.js';
 
 /**
  * GPU buffers: who owns them, how data goes up and how it comes back. Every buffer the runtime,
@@ -74,6 +75,10 @@ export const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buff
  * padded with a zero half.
  */
 export function upload(owner: BufferOwner, label: string, data: ArrayBufferView, usage: GPUBufferUsageFlags = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST): BufferSlice & { buffer: GPUBuffer; size: number } {
+  // A weight over one binding (a 21,843-class head on a wide model passes the default 128 MiB):
+  // named here, not by Dawn's validation after the whole upload (hostile round twelve).
+  const limit = owner.device.limits.maxStorageBufferBindingSize;
+  if (usage & GPUBufferUsage.STORAGE && data.byteLength > limit) throw new WebvitError('DEVICE_LIMITS', `${label} is ${data.byteLength} bytes; this device binds at most ${limit} in one buffer (a matmul weight in F16 takes half)`);
   const buffer = owner.create({ label, size: bufferSize(data.byteLength), usage: usage | GPUBufferUsage.COPY_DST });
   writeBytes(owner.device, buffer, 0, data);
   return { buffer, offset: 0, size: data.byteLength };

@@ -13,7 +13,7 @@ import { asWebvitError, describeSource, finish, isList, isTexture, notOne, nameO
 import { TextureRows } from './texture_rows.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ClassifyOptions, ImageClassifier, ImageExplanation, ImageSource } from './types.js';
 import type { ExplainRuntime } from './explain.js';
-import { aborted, checkAborted, DEFAULT_CACHE, DEFAULT_IDLE_MS, download, fetchModel, IMAGE_CAP, type FetchedModel } from './weights.js';
+import { aborted, checkAborted, DEFAULT_IDLE_MS, download, fetchModel, IMAGE_CAP, type FetchedModel } from './weights.js';
 
 /** What one GPU device holds for the classifier; made again after a device loss. */
 interface Runtime extends ExplainRuntime {
@@ -444,19 +444,7 @@ function untilAborted(p: Promise<GPUDevice>, signal: AbortSignal | undefined, wh
  */
 async function loadModel(options: ClassifierOptions): Promise<FetchedModel<LoadedWeights> & { reload?: () => Promise<LoadedWeights> }> {
   if (!isHubModel(options)) return fetchModel(options.model, options, (bytes, source) => readWeights(bytes, source));
-  const { fetchHubModel } = await chunk(import('../on_demand.js'));
-  const cacheName = typeof options.cache === 'string' ? options.cache : DEFAULT_CACHE;
-  const r = await fetchHubModel(options, cacheName);
-  // Kept in Cache Storage: a rebuild after a device loss reads it from there, not from bytes held for the classifier's life.
-  const reload = r.inCache ? reloadHub(options, cacheName) : undefined;
-  return { value: r.value, bytes: r.inCache ? new Uint8Array(0) : r.bytes, source: r.source, fromCache: r.fromCache, inCache: r.inCache, reload };
-}
-
-function reloadHub(options: ClassifierOptions, cacheName: string): () => Promise<LoadedWeights> {
-  return async () => {
-    const { fetchHubModel } = await chunk(import('../on_demand.js'));
-    return (await fetchHubModel({ ...options, onProgress: undefined, signal: undefined }, cacheName)).value;
-  };
+  return (await chunk(import('../on_demand.js'))).loadHubModel(options);
 }
 
 // Made in functions of their own so that each closure holds only what it names (not the parsed

@@ -8,6 +8,7 @@ import { convertCheckpoint, encodeWeights, sourceTensors, type Checkpoint, type 
 import { parseSafetensors } from '../model/safetensors.js';
 import { readWeights, type LoadedWeights } from '../model/weights.js';
 import type { WebProgress } from './types.js';
+import { DEFAULT_CACHE, type FetchedModel } from './weights.js';
 
 /**
  * A model by Hub id in the page or its worker (docs/model-ids.md): config.json,
@@ -144,6 +145,19 @@ async function store(cache: Cache | undefined, key: string, bytes: Uint8Array | 
       () => true,
       () => false,
     );
+}
+
+/**
+ * The engine's loader for a model id (src/web/engine.ts): the weights, and how to read them again
+ * after a device loss. A model kept in Cache Storage is read from there then, so the classifier
+ * holds no copy of the file for its life.
+ */
+export async function loadHubModel(options: ClassifierOptions): Promise<FetchedModel<LoadedWeights> & { reload?: () => Promise<LoadedWeights> }> {
+  const cacheName = typeof options.cache === 'string' ? options.cache : DEFAULT_CACHE;
+  const r = await fetchHubModel(options, cacheName);
+  const again = { ...options, onProgress: undefined, signal: undefined };
+  const reload = r.inCache ? async () => (await fetchHubModel(again, cacheName)).value : undefined;
+  return { value: r.value, bytes: r.inCache ? new Uint8Array(0) : r.bytes, source: r.source, fromCache: r.fromCache, inCache: r.inCache, reload };
 }
 
 /** The model of createImageClassifier's options, given by id: checked, fetched, converted, cached. */

@@ -7,7 +7,7 @@ import { parseIntegrity } from './weights.js';
 const bad = (message: string, cause?: unknown) => new WebvitError('BAD_ARGUMENT', message, { cause });
 
 /** Every option createImageClassifier reads: `satisfies` fails the build when ClassifierOptions gains one not listed. */
-const OPTIONS = { model: 0, revision: 0, hubUrl: 0, token: 0, dtype: 0, device: 0, onProgress: 0, worker: 0, integrity: 0, cache: 0, maxBatch: 0, tune: 0, fetch: 0, caches: 0, signal: 0, idleTimeoutMs: 0 } satisfies Record<keyof ClassifierOptions, 0>;
+const OPTIONS = { model: 0, device: 0, onProgress: 0, worker: 0, integrity: 0, cache: 0, maxBatch: 0, tune: 0, fetch: 0, caches: 0, signal: 0, idleTimeoutMs: 0, revision: 0, hubUrl: 0, token: 0, dtype: 0 } satisfies Record<keyof ClassifierOptions, 0>;
 
 /**
  * The options read once each into a plain object, before anything else looks at them: a getter
@@ -82,7 +82,7 @@ export function checkOptions(o: ClassifierOptions): void {
     throw bad('model: the Response was already read');
   }
   if (o.integrity !== undefined) parseIntegrity(o.integrity);
-  if (!isHubModel(o)) for (const k of ['revision', 'hubUrl', 'token', 'dtype'] as const) if (o[k] !== undefined) throw bad(`${k} applies to a model given by Hugging Face Hub id (model: 'org/name')`);
+  if ((o.revision ?? o.hubUrl ?? o.token ?? o.dtype) !== undefined && !isHubModel(o)) throw bad('revision, hubUrl, token and dtype are for a model given by Hub id');
   if (o.caches !== undefined && typeof o.caches?.open !== 'function') throw mustBe('caches', 'a CacheStorage', o.caches);
   if (o.cache !== undefined && o.cache !== false && typeof o.cache != 'string') throw mustBe('cache', 'a cache name (string) or false', o.cache);
   if (o.fetch !== undefined && typeof o.fetch !== 'function') throw mustBe('fetch', 'a function', o.fetch);

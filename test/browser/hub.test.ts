@@ -128,7 +128,7 @@ describe('model ids in Chromium', () => {
       [{ model: 'webvit-test/swin-tiny' }, 'UNSUPPORTED', /SwinForImageClassification.*webvit runs ViT/],
       [{ model: TINY, revision: 'nope' }, 'NOT_FOUND', /has no revision nope/],
       [{ model: `${TINY}@main`, revision: 'v1.0' }, 'BAD_ARGUMENT', /names revision main and options\.revision says v1\.0/],
-      [{ model: '/dist/x.safetensors', revision: 'main' }, 'BAD_ARGUMENT', /revision applies to a model given by Hugging Face Hub id/],
+      [{ model: '/dist/x.safetensors', revision: 'main' }, 'BAD_ARGUMENT', /revision, hubUrl, token and dtype are for a model given by Hub id/],
       [{ model: TINY, dtype: 'int3' }, 'BAD_ARGUMENT', /dtype must be 'f32' or 'f16'/],
     ];
     for (const [o, code, message] of cases) {

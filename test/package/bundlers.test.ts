@@ -108,8 +108,10 @@ function checkOutput(dir: string): void {
   for (const [f] of all) expect(f, 'no CLI or Node file').not.toMatch(/(^|\/)(cli|node|chunk-[A-Z0-9]+)\.js$/);
   for (const t of text) expect(t).not.toMatch(/from\s*["']node:|require\(["']node:|webgpu\/dist|vega/);
   const bytes = js.reduce((n, [, s]) => n + s, 0);
-  // The browser bundle and the worker are each about 180 KB minified.
-  expect(bytes, `JavaScript bytes: ${js.map(([f, s]) => `${f} ${s}`).join(', ')}`).toBeLessThan(450_000);
+  // The browser bundle with its chunks and the worker are each about 300 KB minified; the converter
+  // (model ids, converted where the model is loaded) is about 120 KB of each: in the page's
+  // on-demand chunk, and inlined in the worker (one file).
+  expect(bytes, `JavaScript bytes: ${js.map(([f, s]) => `${f} ${s}`).join(', ')}`).toBeLessThan(700_000);
   console.log(`${relative(tmp, dir)}: ${js.map(([f, s]) => `${f} ${(s / 1024).toFixed(0)} KiB`).join(', ')}`);
 }
 
