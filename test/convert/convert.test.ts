@@ -315,6 +315,16 @@ describe('refusals name the tensors', () => {
     await expectConvertError(() => convertCheckpoint(ck, { layout: 'timm', heads: 1 }), ['patch_embed.proj.weight must be [D, C, P, P]']);
   });
 
+  it('a --layout the tensor names contradict says which layout they fit (round twelve)', async () => {
+    const hf = await fixtureCheckpoint('hf');
+    await expectConvertError(() => convertCheckpoint(hf, { layout: 'timm' }), ["--layout timm, but these tensors are a hf checkpoint's (detected from the names), not timm's; leave --layout out"]);
+    await expectConvertError(() => convertCheckpoint(hf, { layout: 'webvit' }), ["--layout webvit, but these tensors are a hf checkpoint's (detected from the names), not a webvit file; leave --layout out"]);
+    const timm = await fixtureCheckpoint('timm_cls');
+    await expectConvertError(() => convertCheckpoint(timm, { layout: 'torchvision', heads: 4 }), ["--layout torchvision, but these tensors are a timm checkpoint's"]);
+    // The right one still converts.
+    expect(convertCheckpoint(timm, { layout: 'timm', heads: 4 }).layout).toBe('timm');
+  });
+
   it('timm structure errors: both norm and fc_norm, dist_token without head_dist', async () => {
     const both = edit(await fixtureCheckpoint('timm_avg'), (t) => {
       t.set('norm.weight', tensor('norm.weight', [64]));

@@ -63,6 +63,20 @@ function convertWebvit(ckpt: Checkpoint, o: ConvertOptions): Converted {
   return { layout: 'webvit', weights, notes, metadata };
 }
 
+/**
+ * A built-in --layout that the tensor names plainly contradict (they fit another layout, and not
+ * this one) is refused saying which they fit, as the families' converters do (hostile round
+ * twelve: "--layout timm" on a Hugging Face folder said only that patch_embed.proj.weight was missing).
+ */
+function checkForcedLayout(ckpt: Checkpoint, layout: Layout): void {
+  if (FAMILIES.some((f) => f.layout === layout)) return; // each family's converter says it itself
+  const isWebvit = ckpt.metadata.format === 'webvit' && ckpt.metadata['webvit.config'] !== undefined;
+  const names = [...ckpt.tensors.keys()];
+  const fits = isWebvit ? ['webvit'] : DETECT.filter(([, d]) => d(names)).map(([l]) => l as string);
+  if (fits.length === 0 || fits.includes(layout)) return;
+  fail(ckpt.source, `--layout ${layout}, but these tensors are ${fits.length === 1 ? `a ${fits[0]} checkpoint's` : `of the ${fits.join(' or ')} layouts`} (detected from the names), not ${layout === 'webvit' ? 'a webvit file' : `${layout}'s`}; leave --layout out to detect the layout`);
+}
+
 /** Converts a checkpoint (any supported layout) to webvit weights; see docs/checkpoints.md. */
 export function convertCheckpoint(ckpt: Checkpoint, options: ConvertOptions = {}): Converted {
   checkCheckpoint(ckpt, 'convertCheckpoint');
@@ -78,6 +92,7 @@ export function convertCheckpoint(ckpt: Checkpoint, options: ConvertOptions = {}
   }
   const detected = options.layout ? undefined : detectLayout(ckpt);
   const layout = options.layout ?? detected!;
+  if (options.layout) checkForcedLayout(ckpt, options.layout);
   const readsProcessor = layout === 'hf' || FAMILIES.some((f) => f.layout === layout);
   if (ckpt.preprocessorExplicit && !readsProcessor) fail(ckpt.source, `--preprocessor-config applies to Hugging Face checkpoints; this one is ${layout}`);
   const family = FAMILIES.find((f) => f.layout === layout);
