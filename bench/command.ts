@@ -12,8 +12,8 @@ import { allOps } from '../src/model/ops.js';
 import { adapterIdentity } from '../src/runtime/device.js';
 import { getNodeDevice } from '../src/runtime/node-device.js';
 import { helpHint, parseCommandLine, positiveInt, UsageError } from '../src/cli/usage.js';
-import { checkOutputs, prepareOutputFolder, writeFileAtomically } from '../src/runtime/node-write-file.js';
-import { clip } from '../src/runtime/errors.js';
+import { checkOutputs, prepareOutputFolder, WriteBatch } from '../src/runtime/node-write-file.js';
+import { clip, WebvitError } from '../src/runtime/errors.js';
 
 function list<T extends string>(flag: string, v: string | undefined, all: readonly T[], dflt: readonly T[]): T[] {
   if (v === undefined) return [...dflt];
@@ -28,6 +28,23 @@ const MODELS = Object.keys(BENCH_MODELS) as BenchModel[];
 
 /** The report names are picked by bench inside --out: a symlink there is refused, not followed. */
 const PICKED = { follow: false } as const;
+
+/**
+ * A report's files (JSON, Markdown, SVG) written together: each staged as it comes, all renamed
+ * into place at the end, so a failure (a full disk, a FIFO planted in the folder mid-run) leaves
+ * none of them half-replaced and the message says so (hostile round twelve: the set was left
+ * partial, and the message said "nothing was written").
+ */
+async function writeTogether(folder: string, files: [string, string][]): Promise<void> {
+  const batch = new WriteBatch(PICKED);
+  try {
+    for (const [path, text] of files) await batch.write(path, text);
+    await batch.commit();
+  } catch (e) {
+    batch.abort();
+    throw e instanceof WebvitError && e.code === 'IO' ? new WebvitError('IO', `${e.message.replace(/; nothing was written, .* is as it was$/, '')}; no report file in ${folder} was replaced (bench writes its files together)`, { cause: e }) : e;
+  }
+}
 
 
 const str = { type: 'string' } as const;
@@ -93,16 +110,20 @@ export async function runBench(argv: string[]): Promise<number> {
       }
       const method = results.find((r) => r.ok)?.method ?? 'none';
       process.stdout.write(`\n${kernelTable(results, ceil)}\n\ntiming: ${method === 'timestamp-query' ? 'GPU timestamp queries' : 'submit-and-wait wall time'}, median of up to ${timing.runs} runs after validation\n`);
-      await writeFileAtomically(`${base}.json`, JSON.stringify({ date, adapter: adapter.description, batch, method, ceilings: ceil, results }, null, 1), PICKED);
-      await writeFileAtomically(`${base}.md`, kernelMarkdown(results, ceil) + '\n', PICKED);
-      await writeFileAtomically(`${base}.svg`, kernelSvg(results, ceil, `webvit kernels, batch ${batch}, ${adapter.description}, ${date}`), PICKED);
+      await writeTogether(out, [
+        [`${base}.json`, JSON.stringify({ date, adapter: adapter.description, batch, method, ceilings: ceil, results }, null, 1)],
+        [`${base}.md`, kernelMarkdown(results, ceil) + '\n'],
+        [`${base}.svg`, kernelSvg(results, ceil, `webvit kernels, batch ${batch}, ${adapter.description}, ${date}`)],
+      ]);
       process.stderr.write(`webvit bench: wrote ${shown(`${base}.json`)}, .md, .svg\n`);
       return results.every((r) => r.ok) ? 0 : 1;
     }
     const report = await runModelBench(device, { models, batches, runs, noCold: v['no-cold'] === true, precision });
     process.stdout.write(report.text + '\n');
-    await writeFileAtomically(`${base}.json`, JSON.stringify({ date, adapter: adapter.description, ...report.json }, null, 1), PICKED);
-    await writeFileAtomically(`${base}.md`, report.markdown + '\n', PICKED);
+    await writeTogether(out, [
+      [`${base}.json`, JSON.stringify({ date, adapter: adapter.description, ...report.json }, null, 1)],
+      [`${base}.md`, report.markdown + '\n'],
+    ]);
     process.stderr.write(`webvit bench: wrote ${shown(`${base}.json`)}, .md\n`);
     return 0;
   } finally {

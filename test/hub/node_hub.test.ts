@@ -316,6 +316,10 @@ describe('the terminal', () => {
     const inspect = await run(['inspect', `${TINY}@${FIXTURE_COMMITS[TINY]}`, '--json'], env);
     expect(inspect.code, inspect.stderr).toBe(0);
     expect(JSON.parse(inspect.stdout).config.num_layers).toBe(2);
+    const outDir = join(tmp, `explain${n++}`);
+    const explained = await run(['explain', 'examples/bag.png', '--model', TINY, '-o', outDir, '--no-tune'], env);
+    expect(explained.code, explained.stderr).toBe(0);
+    expect(readdirSync(outDir)).toContain('explain.json');
     const missing = await run(['classify', 'examples/bag.png', '--model', 'webvit-test/nope'], env);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/no model webvit-test\/nope/);
