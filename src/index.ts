@@ -10,7 +10,7 @@ export { tuneKernels, memoryTuneStore, localStorageTuneStore, type TuneStore, ty
 export type { LoadProgress } from './runtime/progress.js';
 export { KERNEL_VARIANTS, DEFAULT_CHOICE, adapterDefaults, isCpuAdapter, type KernelChoice } from './kernels/registry.js';
 export { ImagePreprocessor, type RgbaImage, type ImageInput } from './image/preprocessor.js';
-export { parsePreprocess, defaultPreprocess, preprocessGeometry, type PreprocessConfig } from './model/preprocess.js';
+export { parsePreprocess, defaultPreprocess, preprocessGeometry, type PreprocessConfig } from './image/preprocess.js';
 export { flopsPerImage } from './model/stats.js';
 export { similarity } from './model/similarity.js';
 export type { AttentionExplanation, ExplainOptions, ExplainBudget } from './model/explain_budget.js';

@@ -25,7 +25,7 @@ import sys
 FASHION_MNIST = {"resize": 28, "crop": 28, "interpolation": "bilinear", "mean": [0.2860], "std": [0.3530], "channels": "grayscale"}
 
 
-# The loader's bound (MAX_NORMALISED in src/model/preprocess.ts): an 8-bit level normalised beyond
+# The loader's bound (MAX_NORMALISED in src/image/preprocess.ts): an 8-bit level normalised beyond
 # this is a mistyped std or rescale (normalised pixels lie within about +-10), and ~1e19 overflows
 # float32 inside a ViT. Checked here too so that the file is not written; the loader has the last word.
 MAX_NORMALISED = 1e6

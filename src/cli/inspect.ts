@@ -1,5 +1,5 @@
 import { shapeOf, type ViTConfig } from '../model/config.js';
-import { describePreprocess } from '../model/preprocess_text.js';
+import { describePreprocess } from '../image/preprocess_text.js';
 import { parseSafetensors, DTYPE_BYTES } from '../model/safetensors.js';
 import { flopsPerImage } from '../model/stats.js';
 import { estimateActivationBytes, parameterCount } from '../model/vit.js';

@@ -1,5 +1,5 @@
 import { preprocessLayout, resampleH, resampleV, type PreprocessLayout } from '../kernels/preprocess/op.js';
-import { checkNormalisation, INTERPOLATIONS, normalisationTable, preprocessGeometry, type PreprocessConfig } from '../model/preprocess.js';
+import { checkNormalisation, INTERPOLATIONS, normalisationTable, preprocessGeometry, type PreprocessConfig } from './preprocess.js';
 import { BufferOwner, readback, upload } from '../runtime/buffers.js';
 import { WebvitError } from '../runtime/errors.js';
 import { checkDevice } from '../runtime/device.js';
@@ -90,7 +90,7 @@ interface Geometry {
 /**
  * Turns decoded images into a model's input on the GPU, one image at a time: Pillow's resize
  * (bit-exact, see src/kernels/preprocess/; shorter side or exact width × height), the centre crop and
- * normalisation of torchvision or of Hugging Face's image processors (src/model/preprocess.ts), written
+ * normalisation of torchvision or of Hugging Face's image processors (src/image/preprocess.ts), written
  * as C × crop × crop float32 values at the image's slot of an NCHW batch buffer: the model
  * plan's own input tensor (`input`), or a buffer read back (`run`, `runInto`).
  *

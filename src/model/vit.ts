@@ -13,7 +13,7 @@ import { declaredWeights, expectedTensors, readWeights, type LoadedWeights } fro
 import { floatToHalf } from './safetensors.js';
 import type { Precision } from '../kernels/definition.js';
 import { formatProfile, profileFromEnv } from '../runtime/profile_format.js';
-import { defaultPreprocess, type PreprocessConfig } from './preprocess.js';
+import { defaultPreprocess, type PreprocessConfig } from '../image/preprocess.js';
 import { firstNonFinite, imageList, inputLimit, maxAbs, nonFiniteRows } from './finite.js';
 import { decodeFiniteCheck, largestPerImage, type NonFiniteValue } from '../kernels/finite_check/reference.js';
 import { topk } from '../kernels/topk/op.js';

@@ -1,6 +1,6 @@
 import { checkSourceName, clip, WebvitError } from '../runtime/errors.js';
 import { LIMITS, LIMITS_DOC, parseConfig, shapeOf, type ViTConfig } from './config.js';
-import { parsePreprocess, type PreprocessConfig } from './preprocess.js';
+import { parsePreprocess, type PreprocessConfig } from '../image/preprocess.js';
 import { oneLine } from './json_preview.js';
 import { parseSafetensors, tensorAsFloat32, type SafetensorsFile } from './safetensors.js';
 import { buildGraph } from './graph.js';
@@ -46,7 +46,7 @@ export interface LoadedWeights {
   labels?: string[];
   /** Canonical name -> float32 values, in the layout of docs/weights-format.md. */
   tensors: Map<string, Float32Array>;
-  /** How images become inputs: `webvit.preprocess`, or the defaults (src/model/preprocess.ts). */
+  /** How images become inputs: `webvit.preprocess`, or the defaults (src/image/preprocess.ts). */
   preprocess?: PreprocessConfig;
   /**
    * Matmul weights the file stores as F16: their raw IEEE half bits. The GPU keeps these as

@@ -1,5 +1,5 @@
 import type { ViTConfig } from '../model/config.js';
-import type { PreprocessConfig } from '../model/preprocess.js';
+import type { PreprocessConfig } from '../image/preprocess.js';
 import type { TuneStore } from '../runtime/tuning.js';
 import type { ClassifyProfile } from './profile.js';
 

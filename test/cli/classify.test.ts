@@ -200,7 +200,7 @@ describe('webvit classify: memory and hostile inputs', () => {
     // 1e37, on which the forward pass overflows. Before issue 17 both reached the images: the first
     // was refused per image from its levels, the second per image after the forward pass. Now a
     // preprocessing that takes an 8-bit level beyond ±1e6 is refused when the model loads
-    // (src/model/preprocess.ts, checkNormalisation), before any image is read.
+    // (src/image/preprocess.ts, checkNormalisation), before any image is read.
     const black = join(tmp, 'black.png');
     writeFileSync(black, encodePng({ width: 28, height: 28, depth: 8, colorType: 0, raw: new Uint8Array(28 * 29) }, (b) => deflateSync(b)));
     for (const std of [1e-45, 1e-37]) {

@@ -6,7 +6,7 @@ import { f32, meanDistance, uniformAttentionDistance } from '../../src/cli/figur
 import { distancePlot } from '../../src/cli/figures/distance_plot.js';
 import { filterTiles } from '../../src/cli/figures/filter_tiles.js';
 import { parseConfig } from '../../src/model/config.js';
-import type { PreprocessConfig } from '../../src/model/preprocess.js';
+import type { PreprocessConfig } from '../../src/image/preprocess.js';
 
 // The explain command's figure pieces on their own (the command end to end: explain.test.ts).
 

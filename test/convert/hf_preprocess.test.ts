@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readCheckpoint } from '../../src/model/convert/files.js';
 import { preprocessFromHf } from '../../src/model/convert/hf_preprocess.js';
 import { convertCheckpoint, encodeWeights } from '../../src/model/convert/index.js';
-import { preprocessGeometry, type PreprocessConfig } from '../../src/model/preprocess.js';
+import { preprocessGeometry, type PreprocessConfig } from '../../src/image/preprocess.js';
 import { ViTModel } from '../../src/model/vit.js';
 import { readWeights } from '../../src/model/weights.js';
 import { gunzipSync } from 'node:zlib';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, shapeOf, VIT_PRESETS } from '../../src/model/config.js';
 import { checkpointFromArrays, convertCheckpoint, encodeWeights, RESIZE_MODES, type Checkpoint, type ConvertOptions } from '../../src/model/convert/index.js';
 import { readCheckpoint } from '../../src/model/convert/files.js';
-import { parsePreprocess } from '../../src/model/preprocess.js';
+import { parsePreprocess } from '../../src/image/preprocess.js';
 import { parseSafetensors, type Dtype } from '../../src/model/safetensors.js';
 import { expectedTensors, readWeights } from '../../src/model/weights.js';
 import { assemble, joinWeightsAs, readHeader, splitWeights, toBf16Bytes, toHalfBytes, writeRaw } from '../helpers/weight_file.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BAND_BYTES, ImagePreprocessor, MAX_RESIZED_SIDE, type RgbaImage } from '../../src/image/preprocessor.js';
 import { preprocessRef } from '../../src/kernels/preprocess/reference.js';
-import { preprocessGeometry, type PreprocessConfig } from '../../src/model/preprocess.js';
+import { preprocessGeometry, type PreprocessConfig } from '../../src/image/preprocess.js';
 import { trackBuffers } from '../helpers/buffer_tracker.js';
 import { expectWebvitError } from '../helpers/errors.js';
 import { testDevice } from '../helpers/gpu.js';

@@ -8,7 +8,7 @@ import { ImagePreprocessor } from '../../src/image/preprocessor.js';
 import { preprocessLayout, resampleH, resampleV } from '../../src/kernels/preprocess/op.js';
 import { preprocessRef } from '../../src/kernels/preprocess/reference.js';
 import { luma8 } from '../../src/kernels/preprocess/resample.js';
-import { normalisationTable, preprocessGeometry, type ChannelMode, type Interpolation, type PreprocessConfig } from '../../src/model/preprocess.js';
+import { normalisationTable, preprocessGeometry, type ChannelMode, type Interpolation, type PreprocessConfig } from '../../src/image/preprocess.js';
 import { runDispatch, testDevice } from '../helpers/gpu.js';
 import { freshSeed, rng } from '../helpers/random.js';
 import { logMeasured } from '../helpers/compare.js';

@@ -5,7 +5,7 @@ import { ImagePreprocessor } from '../../src/image/preprocessor.js';
 import { convertCheckpoint, detectLayout } from '../../src/model/convert/index.js';
 import { readCheckpoint } from '../../src/model/convert/files.js';
 import { patchFilterComponents, positionSimilarity } from '../../src/model/analysis.js';
-import { defaultPreprocess } from '../../src/model/preprocess.js';
+import { defaultPreprocess } from '../../src/image/preprocess.js';
 import { parseSafetensors } from '../../src/model/safetensors.js';
 import { writeSafetensors } from '../../src/model/safetensors_write.js';
 import { topK } from '../../src/model/topk.js';
@@ -106,7 +106,7 @@ describe('round 5 of the hostile run', () => {
     const { estimateActivationBytes } = await import('../../src/model/vit.js');
     const { explainLimits } = await import('../../src/model/explain_budget.js');
     const { expectedTensors } = await import('../../src/model/weights.js');
-    const { preprocessGeometry } = await import('../../src/model/preprocess.js');
+    const { preprocessGeometry } = await import('../../src/image/preprocess.js');
     for (const f of [() => shapeOf('x' as never), () => flopsPerImage('x' as never), () => estimateActivationBytes(null as never, 1), () => explainLimits(null as never, 1), () => expectedTensors(null as never)]) {
       await expectWebvitError(f, 'BAD_ARGUMENT', ['expected a ViTConfig']);
     }
@@ -150,7 +150,7 @@ describe('device and config helpers given null or the wrong kind', () => {
     expect((await tuneKernels(device, [], undefined)).kernels).toBeDefined();
   });
   it('parsePreprocess and defaultPreprocess with a null config or non-string JSON: BAD_ARGUMENT (was a TypeError)', async () => {
-    const { parsePreprocess } = await import('../../src/model/preprocess.js');
+    const { parsePreprocess } = await import('../../src/image/preprocess.js');
     await expectWebvitError(() => parsePreprocess(undefined, null as never), 'BAD_ARGUMENT', ['parsePreprocess: config must be']);
     await expectWebvitError(() => defaultPreprocess(null as never), 'BAD_ARGUMENT', ['defaultPreprocess: config must be']);
     const config = { image_size: 28, num_channels: 1 } as never;
@@ -246,7 +246,7 @@ describe('round six: the preprocessor, forward and load options, tune stores, so
   it('a Symbol as the source name: BAD_ARGUMENT (every message threw "Cannot convert a Symbol value to a string")', async () => {
     const { parseConfig } = await import('../../src/model/config.js');
     const { readWeights } = await import('../../src/model/weights.js');
-    const { preprocessGeometry } = await import('../../src/model/preprocess.js');
+    const { preprocessGeometry } = await import('../../src/image/preprocess.js');
     await expectWebvitError(() => parseConfig({}, Symbol('s') as never), 'BAD_ARGUMENT', ['parseConfig: source must be a string']);
     await expectWebvitError(() => parseSafetensors(TINY, Symbol('s') as never), 'BAD_ARGUMENT', ['parseSafetensors: source must be a string']);
     await expectWebvitError(() => readWeights(TINY, Symbol('s') as never), 'BAD_ARGUMENT', ['readWeights: source must be a string']);

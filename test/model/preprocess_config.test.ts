@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { defaultPreprocess, parsePreprocess, IMAGENET_MEAN } from '../../src/model/preprocess.js';
-import { preprocessMetadata } from '../../src/model/preprocess_text.js';
+import { defaultPreprocess, parsePreprocess, IMAGENET_MEAN } from '../../src/image/preprocess.js';
+import { preprocessMetadata } from '../../src/image/preprocess_text.js';
 import { readWeights } from '../../src/model/weights.js';
 import { expectWebvitError } from '../helpers/errors.js';
 import { loadFixture } from '../helpers/fixtures.js';

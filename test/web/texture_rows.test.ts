@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ImagePreprocessor, type PreprocessorImage, type RgbaImage } from '../../src/image/preprocessor.js';
-import type { PreprocessConfig } from '../../src/model/preprocess.js';
+import type { PreprocessConfig } from '../../src/image/preprocess.js';
 import { TextureRows } from '../../src/web/texture_rows.js';
 import { expectWebvitError } from '../helpers/errors.js';
 import { testDevice } from '../helpers/gpu.js';

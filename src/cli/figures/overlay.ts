@@ -1,5 +1,5 @@
 import { PNG } from 'pngjs';
-import type { PreprocessConfig } from '../../model/preprocess.js';
+import type { PreprocessConfig } from '../../image/preprocess.js';
 import { colormap, type ColormapName } from './colormap.js';
 
 export interface OverlayInput {

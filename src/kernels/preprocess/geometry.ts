@@ -1,7 +1,7 @@
 /**
  * The vocabulary of the preprocessing kernels: how pixels are resampled, which channels come out,
  * and where one image goes (resize, then a centre-crop window). The model layer decides these
- * from a weight file's `webvit.preprocess` (src/model/preprocess.ts); the kernels only follow them.
+ * from a weight file's `webvit.preprocess` (src/image/preprocess.ts); the kernels only follow them.
  */
 export type Interpolation = 'bilinear' | 'bicubic' | 'nearest';
 export type ChannelMode = 'rgb' | 'grayscale';

@@ -1,7 +1,7 @@
 import { clip, WebvitError } from '../../errors.js';
 import { oneLine, preview } from '../json_preview.js';
-import { checkNormalisation, type Interpolation, type PreprocessConfig } from '../preprocess.js';
-import { preprocessMetadata } from '../preprocess_text.js';
+import { checkNormalisation, type Interpolation, type PreprocessConfig } from '../../image/preprocess.js';
+import { preprocessMetadata } from '../../image/preprocess_text.js';
 import type { ViTConfig } from '../config.js';
 
 /**

@@ -1,6 +1,6 @@
 import { WebvitError } from '../runtime/errors.js';
-import { oneLine, preview } from './json_preview.js';
-import type { ViTConfig } from './config.js';
+import { oneLine, preview } from '../model/json_preview.js';
+import type { ViTConfig } from '../model/config.js';
 import type { ChannelMode, Interpolation, PreprocessGeometry } from '../kernels/preprocess/geometry.js';
 
 export type { ChannelMode, Interpolation, PreprocessGeometry };
