@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { WebvitError } from '../errors.js';
+import { clip, WebvitError } from '../errors.js';
 import { looksLikeModelId, parseModelId } from '../hub/id.js';
 import { hubModelFile, fetchCheckpoint, type HubProgress } from '../hub/node_model.js';
 import { hubEnv } from '../hub/node_cache.js';
@@ -19,6 +19,8 @@ export interface ModelArg {
   revision: string;
   /** The text given. */
   text: string;
+  /** `hf:` said it is an id (not also, perhaps, a path that does not exist). */
+  forced?: boolean;
 }
 
 export function parseModelArg(text: string, revisionFlag: string | undefined): ModelArg {
@@ -31,7 +33,16 @@ export function parseModelArg(text: string, revisionFlag: string | undefined): M
   if (m.revision !== undefined && revisionFlag !== undefined && m.revision !== revisionFlag) {
     throw new UsageError(`${text} names revision ${m.revision} and --revision says ${revisionFlag}; give one`);
   }
-  return { id: m.id, revision: m.revision ?? revisionFlag ?? 'main', text };
+  return { id: m.id, revision: m.revision ?? revisionFlag ?? 'main', text, forced: m.forced };
+}
+
+/**
+ * A Hub failure for text that could also have been a path: says that no such path exists either
+ * (`--model models/vit` mistyped reads as an id, and "no model models/vit on the Hub" alone misleads).
+ */
+function orPath(arg: ModelArg, e: unknown): unknown {
+  if (arg.forced || !(e instanceof WebvitError) || (e.code !== 'NOT_FOUND' && e.code !== 'NETWORK' && e.code !== 'UNAUTHORIZED')) return e;
+  return new WebvitError(e.code, `${e.message} (read as a Hugging Face model id: there is no file or folder ${clip(arg.text, 200)} here)`, { cause: e });
 }
 
 /** Download and convert progress on a terminal (nothing on a pipe), and one summary line on stderr. */
@@ -55,7 +66,7 @@ export async function modelFileFor(arg: ModelArg, dtype: 'f32' | 'f16' = 'f32'):
   if (!arg.id) return { path: arg.text, name: arg.text };
   const bar = progressLine();
   try {
-    const r = await hubModelFile(arg.id, { revision: arg.revision, dtype, onProgress: bar.on });
+    const r = await hubModelFile(arg.id, { revision: arg.revision, dtype, onProgress: bar.on }).catch((e: unknown) => Promise.reject(orPath(arg, e)));
     bar.done();
     const name = `${arg.id}${arg.revision === 'main' ? '' : `@${arg.revision}`}`;
     if (!r.cached) process.stderr.write(`webvit: ${messageLine(`${name} (commit ${r.commit.slice(0, 12)}) converted and cached in ${r.path}`)}\n`);
@@ -71,7 +82,7 @@ export async function checkpointDirFor(arg: ModelArg): Promise<string> {
   const bar = progressLine();
   try {
     const env = await hubEnv();
-    return (await fetchCheckpoint(arg.id, arg.revision, { env, onProgress: bar.on })).dir;
+    return (await fetchCheckpoint(arg.id, arg.revision, { env, onProgress: bar.on }).catch((e: unknown) => Promise.reject(orPath(arg, e)))).dir;
   } finally {
     bar.done();
   }

@@ -322,7 +322,10 @@ describe('the terminal', () => {
     expect(readdirSync(outDir)).toContain('explain.json');
     const missing = await run(['classify', 'examples/bag.png', '--model', 'webvit-test/nope'], env);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/no model webvit-test\/nope/);
+    expect(missing.stderr).toMatch(/no model webvit-test\/nope.*\(read as a Hugging Face model id: there is no file or folder webvit-test\/nope here\)/);
+    const forced = await run(['inspect', 'hf:webvit-test/nope'], env);
+    expect(forced.stderr).toMatch(/no model webvit-test\/nope/);
+    expect(forced.stderr).not.toMatch(/no file or folder/);
     const both = await run(['inspect', `${TINY}@main`, '--revision', 'v1.0'], env);
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/names revision main and --revision says v1\.0/);
