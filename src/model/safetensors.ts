@@ -164,23 +164,27 @@ export function headerEntries(header: object, headerLen: number, size: number, s
 /** The file format is little-endian; so is nearly every machine, where F32 data is a plain copy. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** A tensor's values as float32 (F32 as is; F16 and BF16 widened; other dtypes refused). */
-export function tensorAsFloat32(file: SafetensorsFile, t: TensorEntry): Float32Array {
+/**
+ * A tensor's values as float32 (F32 as is; F16 and BF16 widened; other dtypes refused). `view`:
+ * F32 data at a 4-byte-aligned address comes back as a view of the file's bytes, not a copy.
+ */
+export function tensorAsFloat32(file: SafetensorsFile, t: TensorEntry, view = false): Float32Array {
   const n = t.shape.reduce((a, d) => a * d, 1);
   const raw = file.bytes.subarray(t.begin, t.end);
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  if (view && t.dtype === 'F32' && LITTLE_ENDIAN && raw.byteOffset % 4 === 0) return new Float32Array(raw.buffer, raw.byteOffset, n);
+  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const out = new Float32Array(n);
   switch (t.dtype) {
     case 'F32':
       if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(raw);
-      else for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
+      else for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
       return out;
     case 'F16':
-      for (let i = 0; i < n; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));
+      for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(2 * i, true));
       return out;
     case 'BF16': {
       const u = new Uint32Array(out.buffer);
-      for (let i = 0; i < n; i++) u[i] = view.getUint16(2 * i, true) << 16;
+      for (let i = 0; i < n; i++) u[i] = dv.getUint16(2 * i, true) << 16;
       return out;
     }
     default:

@@ -113,7 +113,7 @@ export function notWebvit(metadata: unknown, names: string[], source: string): v
  * Parses and checks a webvit weight file: config from the metadata, then every tensor the config
  * calls for present with the right shape and a float dtype, and nothing else.
  */
-export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string): LoadedWeights {
+export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string, views = false): LoadedWeights {
   checkSourceName(source, 'readWeights');
   const file = parseSafetensors(bytes, source);
   const names = [...file.tensors.keys()];
@@ -162,7 +162,9 @@ export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string): Lo
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       bad(`tensor ${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
     }
-    const values = tensorAsFloat32(file as SafetensorsFile, t);
+    // views (a caller that owns `bytes` and never changes them: the Hub loader): F32 tensors are
+    // views of the file, not a second copy of it.
+    const values = tensorAsFloat32(file as SafetensorsFile, t, views);
     const at = firstBadValue(values);
     if (at >= 0) bad(`tensor ${name} holds ${formatFloat32(values[at])} at flat index ${at} (shape [${t.shape.join(', ')}]): ${badValueReason(values[at])}`);
     tensors.set(name, values);

@@ -200,7 +200,7 @@ export async function fetchHubModel(options: ClassifierOptions, cacheName: strin
     if (bytes?.byteLength) {
       try {
         o.onProgress?.({ stage: 'download', done: bytes.byteLength, total: bytes.byteLength, fromCache: true, detail: source });
-        return { value: readWeights(bytes, source), bytes, source, fromCache: true, inCache: true, commit };
+        return { value: readWeights(bytes, source, true), bytes, source, fromCache: true, inCache: true, commit };
       } catch {
         // A damaged copy: converted again below.
       }
@@ -290,7 +290,8 @@ export async function fetchHubModel(options: ClassifierOptions, cacheName: strin
   ckpt = undefined;
   return encodeWeights(r.weights, dtype === 'f16' ? 'F16' : 'F32', { 'webvit.converted_from': r.layout, 'webvit.source': `hf:${id}@${commit ?? revision}`, ...r.metadata });
   })();
-  const value = readWeights(bytes, source);
+  // The converted file is this loader's alone: its F32 tensors are read as views of it (no second copy).
+  const value = readWeights(bytes, source, true);
   o.onProgress?.({ stage: 'convert', done: 1, total: 1, detail: source });
   let inCache = false;
   if (commit) {
