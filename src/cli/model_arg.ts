@@ -67,7 +67,7 @@ export async function modelFileFor(arg: ModelArg, dtype: 'f32' | 'f16' = 'f32'):
   const bar = progressLine();
   try {
     const r = await hubModelFile(arg.id, { revision: arg.revision, dtype, onProgress: bar.on }).catch((e: unknown) => Promise.reject(orPath(arg, e)));
-    bar.done();
+    bar.done(); // before the summary line (finally clears it on an error)
     const name = `${arg.id}${arg.revision === 'main' ? '' : `@${arg.revision}`}`;
     if (!r.cached) process.stderr.write(`webvit: ${messageLine(`${name} (commit ${r.commit.slice(0, 12)}) converted and cached in ${r.path}`)}\n`);
     return { path: r.path, name };

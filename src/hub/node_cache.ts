@@ -130,10 +130,9 @@ async function link(blob: string, pointer: string): Promise<void> {
 }
 
 /** Hashes of what a file sink received: sha256 (LFS ETags) and git's blob sha1 (other ETags). */
-function expectedDigest(etag: string, size: number): { kind: 'sha256' | 'git-sha1'; check(bytesHash: { sha256: string; gitSha1: string }): boolean } | undefined {
+function expectedDigest(etag: string): { kind: 'sha256' | 'git-sha1'; check(bytesHash: { sha256: string; gitSha1: string }): boolean } | undefined {
   if (/^[0-9a-f]{64}$/.test(etag)) return { kind: 'sha256', check: (h) => h.sha256 === etag };
   if (/^[0-9a-f]{40}$/.test(etag)) return { kind: 'git-sha1', check: (h) => h.gitSha1 === etag };
-  void size;
   return undefined;
 }
 
@@ -238,10 +237,9 @@ export async function cachedHubFile(id: string, revision: string, file: string, 
   }
   const incomplete = `${blob}.incomplete`;
   const sink = await FileSink.open(incomplete);
-  let done: HubFile;
   try {
     // The bytes from where the HEAD's redirect pointed (the CDN), at the pinned commit.
-    done = await downloadHubFile(id, commit, file, sink, http, { location: info.location !== info.url ? info.location : undefined, expectedSize: info.size, onProgress: (d, t) => o.onProgress?.(file, d, t) });
+    await downloadHubFile(id, commit, file, sink, http, { location: info.location !== info.url ? info.location : undefined, expectedSize: info.size, onProgress: (d, t) => o.onProgress?.(file, d, t) });
   } catch (e) {
     await sink.close().catch(() => undefined);
     // A full disk leaves nothing behind; a broken transfer leaves the .incomplete file for the next run to resume.
@@ -255,8 +253,7 @@ export async function cachedHubFile(id: string, revision: string, file: string, 
     throw new WebvitError('IO', `cannot write ${what} into ${clip(env.cacheDir, 200)}: ${(e as Error).message}`, { cause: e });
   }
   await sink.close();
-  const size = done.size ?? sink.have;
-  const digest = expectedDigest(etag, size);
+  const digest = expectedDigest(etag);
   if (info.size !== undefined && sink.have !== info.size) {
     await unlink(incomplete).catch(() => undefined);
     throw new WebvitError('NETWORK', `download of ${what} has ${sink.have} bytes, the Hub stated ${info.size}: deleted; try again`);

@@ -7,7 +7,8 @@ import { convertCheckpoint, encodeWeights } from '../model/convert/index.js';
 import { readCheckpoint } from '../model/convert/files.js';
 import { readWeights } from '../model/weights.js';
 import { checkArchitecture } from './architecture.js';
-import { hubFileInfo, fileName } from './client.js';
+import { hubFileInfo, fileName, type HubOptions } from './client.js';
+import { noSafetensors, PICKLED_WEIGHTS, shardNames } from './repo_files.js';
 import { cachedHubFile, hubEnv, writeRef, type CacheOptions, type HubEnv } from './node_cache.js';
 import { isCommit, repoFolderName } from './id.js';
 
@@ -58,8 +59,8 @@ export const webvitCacheDir = (env: Record<string, string | undefined> = process
 export const convertedPath = (id: string, commit: string, dtype: HubDtype, cacheDir = webvitCacheDir()): string =>
   join(cacheDir, 'hub', repoFolderName(id), commit, `${dtype}.format${FORMAT}.safetensors`);
 
-/** Weight files huggingface_hub repositories may hold that webvit does not read. */
-const PICKLED = ['pytorch_model.bin', 'pytorch_model.bin.index.json', 'open_clip_pytorch_model.bin'];
+/** The Hub requests' options in Node (redirects followed by hand: the token stays with the Hub). */
+const httpOf = (o: HubModelOptions & { env: HubEnv }): HubOptions => ({ hubUrl: o.env.hubUrl, token: o.env.token, signal: o.signal, idleTimeoutMs: o.env.idleTimeoutMs, manualRedirects: true, backoffMs: o.backoffMs });
 
 /**
  * The files of a checkpoint, in the Hugging Face cache: config.json (its architecture checked
@@ -93,36 +94,12 @@ export async function fetchCheckpoint(id: string, revision: string, o: HubModelO
   if (!(await get('model.safetensors', true))) {
     const index = await get('model.safetensors.index.json', true);
     if (index) {
-      let map: unknown;
-      try {
-        map = (JSON.parse(await readFile(index, 'utf8')) as { weight_map?: unknown })?.weight_map;
-      } catch (e) {
-        throw new WebvitError('BAD_WEIGHTS', `${fileName(id, revision, 'model.safetensors.index.json')} is not valid JSON (${clip((e as Error).message)})`);
-      }
-      if (typeof map !== 'object' || map === null) throw new WebvitError('BAD_WEIGHTS', `${fileName(id, revision, 'model.safetensors.index.json')} has no "weight_map" object`);
-      const shards = [...new Set(Object.values(map as Record<string, unknown>))];
-      for (const s of shards) {
-        if (typeof s !== 'string' || s.includes('/') || s.includes('\\') || s.startsWith('.')) throw new WebvitError('BAD_WEIGHTS', `${fileName(id, revision, 'model.safetensors.index.json')} names a shard that is not a file name beside it: ${clip(JSON.stringify(s) ?? '', 120)}`);
-        await get(s, false);
-      }
+      for (const s of shardNames(await readFile(index, 'utf8'), id, revision)) await get(s, false);
     } else {
       // Offline the cache says nothing about pickled files; online one HEAD each tells the two cases apart.
       const pickled: string[] = [];
-      if (!o.env.offline) {
-        for (const p of PICKLED) {
-          const info = await hubFileInfo(id, commit ?? revision, p, { hubUrl: o.env.hubUrl, token: o.env.token, signal: o.signal, idleTimeoutMs: o.env.idleTimeoutMs, manualRedirects: true, backoffMs: o.backoffMs }, true);
-          if (info) pickled.push(p);
-        }
-      }
-      if (pickled.length) {
-        throw new WebvitError(
-          'UNSUPPORTED',
-          `${clip(id, 200)} has its weights only as ${pickled.join(', ')} (a pickled PyTorch file), which webvit does not read: it runs safetensors. ` +
-            `Look for a revision with model.safetensors (the Hub's "convert to safetensors" pull requests: ${clip(id, 200)}@refs/pr/N), ` +
-            `or load it in Python and save it with save_pretrained(dir, safe_serialization=True), then \`webvit convert dir -o model.safetensors\``,
-        );
-      }
-      throw new WebvitError('NOT_FOUND', `${clip(id, 200)}${revision === 'main' ? '' : `@${clip(revision, 80)}`} has no model.safetensors or model.safetensors.index.json${o.env.offline ? ' in the Hugging Face cache (HF_HUB_OFFLINE is set)' : ''}: webvit reads safetensors weights`);
+      if (!o.env.offline) for (const p of PICKLED_WEIGHTS) if (await hubFileInfo(id, commit ?? revision, p, httpOf(o), true)) pickled.push(p);
+      throw noSafetensors(id, revision, pickled, o.env.offline);
     }
   }
   if (!commit) throw new WebvitError('NOT_FOUND', `${clip(id, 200)}: no commit found for revision ${clip(revision, 80)}`);
@@ -145,7 +122,7 @@ async function commitOf(id: string, revision: string, o: HubModelOptions & { env
   if (isCommit(revision)) return revision;
   const repoDir = join(o.env.cacheDir, repoFolderName(id));
   if (o.env.offline) return (await readFile(join(repoDir, 'refs', revision), 'utf8').catch(() => '')).trim() || undefined;
-  const info = await hubFileInfo(id, revision, 'config.json', { hubUrl: o.env.hubUrl, token: o.env.token, signal: o.signal, idleTimeoutMs: o.env.idleTimeoutMs, manualRedirects: true, backoffMs: o.backoffMs }, true).catch((e) => {
+  const info = await hubFileInfo(id, revision, 'config.json', httpOf(o), true).catch((e) => {
     // Unreachable: the cache's ref, as huggingface_hub falls back to it.
     if (e instanceof WebvitError && e.code === 'NETWORK') return undefined;
     throw e;

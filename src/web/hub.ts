@@ -4,6 +4,7 @@ import type { ClassifierOptions } from './types.js';
 import { checkArchitecture } from '../hub/architecture.js';
 import { downloadHubFile, IdleWatch, openHubFile, DEFAULT_HUB_IDLE_MS, fileName, type HubOptions, type Sink } from '../hub/client.js';
 import { DEFAULT_HUB_URL, isCommit, looksLikeModelId, parseModelId, resolveUrl, revisionProblem } from '../hub/id.js';
+import { noSafetensors, PICKLED_WEIGHTS, shardNames } from '../hub/repo_files.js';
 import { convertCheckpoint, encodeWeights, sourceTensors, type Checkpoint, type SourceTensor } from '../model/convert/index.js';
 import { parseSafetensors } from '../model/safetensors.js';
 import { readWeights, type LoadedWeights } from '../model/weights.js';
@@ -81,7 +82,6 @@ export function checkedHubModel(o: ClassifierOptions): { id: string; revision: s
 const bad = (message: string) => new WebvitError('BAD_ARGUMENT', message);
 
 const FORMAT = '1';
-const PICKLED = ['pytorch_model.bin', 'pytorch_model.bin.index.json'];
 
 /**
  * The page's sink: one buffer of the stated size, filled as the bytes arrive (a 330 MB checkpoint
@@ -253,26 +253,19 @@ export async function fetchHubModel(options: ClassifierOptions, cacheName: strin
   } else {
     const index = await get('model.safetensors.index.json', true);
     if (!index) {
-      for (const p of PICKLED) {
-        const has = await get(p, true).catch(() => undefined);
-        if (has) {
-          throw new WebvitError(
-            'UNSUPPORTED',
-            `${clip(id, 200)} has its weights only as ${p} (a pickled PyTorch file), which webvit does not read: it runs safetensors. Use a revision with model.safetensors (the Hub's "convert to safetensors" pull requests: revision "refs/pr/N"), or convert it in Python with save_pretrained(dir, safe_serialization=True)`,
-          );
+      // Whether a pickled file is there, by HEAD: its body (hundreds of MB) is never downloaded.
+      const pickled: string[] = [];
+      for (const p of PICKLED_WEIGHTS) {
+        const watch = new IdleWatch(fileName(id, pin, p), http.idleTimeoutMs ?? DEFAULT_HUB_IDLE_MS, o.signal);
+        try {
+          if (await openHubFile(id, pin, p, http, watch, { method: 'HEAD', optional: true })) pickled.push(p);
+        } finally {
+          watch.end();
         }
       }
-      throw new WebvitError('NOT_FOUND', `${source} has no model.safetensors or model.safetensors.index.json: webvit reads safetensors weights`);
+      throw noSafetensors(id, revision, pickled);
     }
-    let map: unknown;
-    try {
-      map = (JSON.parse(new TextDecoder().decode(index)) as { weight_map?: unknown })?.weight_map;
-    } catch (e) {
-      throw new WebvitError('BAD_WEIGHTS', `${fileName(id, revision, 'model.safetensors.index.json')} is not valid JSON (${clip((e as Error).message)})`);
-    }
-    if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new WebvitError('BAD_WEIGHTS', `${fileName(id, revision, 'model.safetensors.index.json')} has no "weight_map" object`);
-    for (const shard of new Set(Object.values(map as Record<string, unknown>))) {
-      if (typeof shard !== 'string' || shard.includes('/') || shard.startsWith('.')) throw new WebvitError('BAD_WEIGHTS', `${fileName(id, revision, 'model.safetensors.index.json')} names a shard that is not a file name: ${clip(JSON.stringify(shard) ?? '', 120)}`);
+    for (const shard of shardNames(new TextDecoder().decode(index), id, revision)) {
       const f = parseSafetensors((await get(shard, false))!, `${source} ${shard}`);
       if (tensors.size === 0) metadata = f.metadata;
       for (const t of sourceTensors(f)) {

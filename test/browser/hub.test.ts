@@ -138,6 +138,8 @@ describe('model ids in Chromium', () => {
         expect(r.error!.message, `${JSON.stringify(o)} worker ${worker}`).toMatch(message);
       }
     }
+    // The pickled file was looked for, never downloaded.
+    expect(hub.requests.filter((q) => q.method === 'GET' && q.path.includes('pytorch_model.bin'))).toEqual([]);
   }, 180_000);
 
   it("README's web example runs as written (huggingface.co answered by the stand-in) and logs the top 3 of examples/sneaker.png", async () => {
