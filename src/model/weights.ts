@@ -4,6 +4,7 @@ import { parsePreprocess, type PreprocessConfig } from '../image/preprocess.js';
 import { oneLine } from './json_preview.js';
 import { parseSafetensors, tensorAsFloat32, type SafetensorsFile } from './safetensors.js';
 import { buildGraph } from './graph.js';
+import type { QuantizedMatrix } from '../kernels/matmul/quant.js';
 
 /** A weight as the graph declares it (src/model/graph.ts, WeightSource). */
 export interface WeightDeclaration {
@@ -53,6 +54,11 @@ export interface LoadedWeights {
    * halves (half the memory and bandwidth; kernels unpack to f32), the rest is widened to f32.
    */
   half?: Map<string, Uint16Array>;
+  /**
+   * Matmul weights the file stores quantised (int8 or q4, docs/quantization.md): codes and scales
+   * as the GPU reads them (src/kernels/matmul/quant.ts). `tensors` holds no f32 copy of these.
+   */
+  quant?: Map<string, QuantizedMatrix>;
 }
 
 /**
