@@ -18,4 +18,4 @@ export type { AttentionExplanation, ExplainOptions, ExplainBudget } from './mode
 export { createImageClassifier } from './web/classifier.js';
 export { clearModelCache, DEFAULT_CACHE } from './web/weights.js';
 export type { ImageClassifier, ClassifierOptions, ClassifyOptions, Classification, ClassifierInfo, ClassifierStats, ImageExplanation, ImageSource, RgbaPixels, WebProgress, ModelSource } from './web/types.js';
-export type { ClassifyProfile, StageTimes } from './web/profile.js';
+export type { ClassifyProfile, StageTimes } from './web/types.js';

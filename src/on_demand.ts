@@ -23,3 +23,5 @@ export { Explainer } from './model/explain.js';
 export { pickFastest } from './runtime/tune_timing.js';
 export { FAMILY_OPS } from './kernels/family_ops.js';
 export { loadHubModel } from './web/hub.js';
+export { doubleBufferedLinearCode } from './kernels/matmul/double_buffered.js';
+export { subgroupMatrixLinearCode } from './kernels/matmul/subgroup_matrix.js';

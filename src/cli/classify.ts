@@ -3,8 +3,9 @@ import { readdir, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkImageHead, decodeImage, DEFAULT_MAX_PIXELS, imageExtent, RgbaPool } from '../image/decode.js';
-import { ImagePreprocessor, type RgbaImage } from '../image/preprocessor.js';
-import { ViTModel, type TopClass } from '../model/vit.js';
+import { ImagePreprocessor } from '../image/preprocessor.js';
+import { ViTModel } from '../model/vit.js';
+import { classifyImages, passesOf } from '../model/classify.js';
 import { readWeightFile } from '../model/weight_file.js';
 import { modelOption } from './model_arg.js';
 import { getNodeDevice } from '../runtime/node-device.js';
@@ -130,64 +131,8 @@ interface Result {
   error?: string;
 }
 
-/**
- * The top classes of each image of `chunk` that has no error yet, or why it failed. Each image
- * is read, decoded and preprocessed on the GPU straight into the model's input in the forward
- * pass's turn, one at a time (dropped after its upload), and only the top K pairs come back.
- * An image the model refuses (BAD_INPUT: float32 overflow on an extreme input) must not take the
- * rest of its batch with it: then each image is run on its own (read and decoded again).
- */
-async function classifyChunk(
-  model: ViTModel,
-  pre: ImagePreprocessor,
-  chunk: Item[],
-  batch: number,
-  k: number,
-  decode: (it: Item) => Promise<RgbaImage>,
-  onImage: () => void,
-): Promise<(TopClass[] | { error: string })[]> {
-  const slots: number[] = chunk.map(() => -1);
-  if (chunk.every((it) => it.error)) {
-    chunk.forEach(() => onImage());
-    return chunk.map((it) => ({ error: it.error! }));
-  }
-  // Always the model's loaded batch size (unfilled slots are zeroed): a last, shorter chunk then
-  // reuses the same plan instead of compiling another one mid-run.
-  const input = pre.input(batch, async (put) => {
-    let n = 0;
-    for (const [i, it] of chunk.entries()) {
-      if (!it.error) {
-        try {
-          await put(await decode(it), it.file);
-          slots[i] = n++;
-        } catch (e) {
-          it.error = reason(e, it.file);
-        }
-      }
-      onImage();
-    }
-  });
-  try {
-    const { top } = await model.forward(input, { topK: k });
-    return chunk.map((it, i) => (slots[i] < 0 ? { error: it.error! } : top![slots[i]]));
-  } catch (e) {
-    if (!(e instanceof WebvitError && e.code === 'BAD_INPUT')) throw e;
-    const pre_ = model.preprocess;
-    // The pixels were 0–255: extreme inputs come from the model's own normalisation.
-    const hint = ` (here the values come from the model's preprocessing: mean ${JSON.stringify(pre_.mean)}, std ${JSON.stringify(pre_.std)} in its webvit.preprocess)`;
-    if (chunk.length === 1) return [{ error: `${e.message}${hint}` }];
-  }
-  const rows: (TopClass[] | { error: string })[] = [];
-  for (const [i, it] of chunk.entries()) {
-    if (slots[i] < 0) rows.push({ error: it.error! });
-    else rows.push(...(await classifyChunk(model, pre, [it], batch, k, decode, () => undefined)));
-  }
-  return rows;
-}
-
 /** The error text of a failed image, without the file name its message starts with. */
-function reason(e: unknown, file: string): string {
-  if (!(e instanceof WebvitError)) throw e;
+function reason(e: WebvitError, file: string): string {
   return e.message.startsWith(`${file}: `) ? e.message.slice(file.length + 2) : e.message;
 }
 
@@ -268,20 +213,34 @@ export async function classifyCommand(argv: string[]): Promise<number> {
     progress.update(0);
     pre = new ImagePreprocessor(device, model.preprocess);
     const pool = new RgbaPool();
-    const decode = async (it: Item) => decodeImage(await readImage(it.file, maxPixels), it.file, { maxPixels, pool });
-    // Per batch: one image at a time is read, decoded, uploaded (its RGBA rows, once) and
-    // preprocessed on the GPU into its slot of the model's input tensor, then dropped, so the
-    // peak is one image's pixels whatever the number of images or the batch size. The forward
-    // pass follows in queue order; only K (class, probability) pairs per image come back.
-    for (let b = 0; b < items.length; b += batchSize) {
-      const chunk = items.slice(b, b + batchSize);
-      const rows = await classifyChunk(model, pre, chunk, batch, k, decode, () => progress.update(++done));
-      chunk.forEach((it, i) => {
-        const row = rows[i];
-        if ('error' in row) return emit({ file: it.file, error: row.error });
-        emit({ file: it.file, top: row.map((e) => ({ label: model!.labels?.[e.index] ?? null, index: e.index, p: e.p })) });
-      });
-    }
+    const p = model.preprocess;
+    // The pixels were 0–255: extreme inputs come from the model's own normalisation.
+    const hint = ` (here the values come from the model's preprocessing: mean ${JSON.stringify(p.mean)}, std ${JSON.stringify(p.std)} in its webvit.preprocess)`;
+    // The one classify loop (src/model/classify.ts), with the CLI's rules: passes of --batch at
+    // one plan; each image read, decoded, uploaded (its RGBA rows, once) and preprocessed on the
+    // GPU into its slot of the model's input tensor in its turn, then dropped, so the peak is one
+    // image's pixels whatever their number; a bad image is reported on its line and the rest go
+    // on. Only K (class, probability) pairs per image come back.
+    await classifyImages({
+      model,
+      pre,
+      passes: passesOf(items.length, batchSize, batch),
+      topK: k,
+      errors: 'each',
+      name: (i) => items[i].file,
+      image: async (i) => {
+        const { file, error } = items[i];
+        if (error !== undefined) throw new WebvitError('BAD_INPUT', error); // a path that could not be listed
+        return decodeImage(await readImage(file, maxPixels), file, { maxPixels, pool });
+      },
+      onImage: () => progress.update(++done),
+      onRows: (start, rows) =>
+        rows.forEach((row, j) => {
+          const file = items[start + j].file;
+          if (row.error) return emit({ file, error: reason(row.error, file) + (row.byModel ? hint : '') });
+          emit({ file, top: row.top!.map((e) => ({ label: model!.labels?.[e.index] ?? null, index: e.index, p: e.p })) });
+        }),
+    });
   } finally {
     progress.clear();
     await pre?.dispose();

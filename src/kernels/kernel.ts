@@ -18,6 +18,8 @@ export interface KernelSource {
   /** Cache key: covers everything that changes the generated code. */
   key: string;
   code: string;
+  /** Awaited before `code` is read, where the WGSL's builder loads later (src/kernels/matmul/variants.ts, LATER). */
+  ready?: () => Promise<unknown>;
 }
 
 /** An activation tensor of a plan, placed in a buffer by the runtime's liveness allocator. */
@@ -72,9 +74,18 @@ export const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);
  * The KernelSource of variant `variant` of op `op`: named `op/variant` exactly as in the registry
  * (pipeline labels, profiles, errors), keyed by that name and the parameters the code was made from.
  */
-export function variantSource(op: string, variant: string, params: object, code: string): KernelSource {
+export function variantSource(op: string, variant: string, params: object, code: string | (() => string), ready?: () => Promise<unknown>): KernelSource {
   const kernel = `${op}/${variant}`;
-  return { kernel, key: sourceKey(kernel, params), code };
+  const s = { kernel, key: sourceKey(kernel, params), ready } as KernelSource;
+  // A builder that loads later runs when the WGSL is first read (after `ready`).
+  if (typeof code == 'string') s.code = code;
+  else
+    Object.defineProperty(s, 'code', {
+      get: () => (Object.defineProperty(s, 'code', { value: code(), enumerable: true }), s.code),
+      enumerable: true,
+      configurable: true,
+    });
+  return s;
 }
 
 /** Makes a cache key from a kernel name and the parameters its WGSL is generated from. */

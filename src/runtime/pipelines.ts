@@ -47,6 +47,7 @@ export class PipelineCache {
   }
 
   private async compile(source: KernelSource): Promise<CompiledKernel> {
+    await source.ready?.();
     const info = reflectShader(source.kernel, source.code);
     if (debugWgsl()) console.error(`// ---- ${source.key}\n${source.code}`);
     const device = this.device;

@@ -1,5 +1,4 @@
 import { chunk, clip, WebvitError } from '../errors.js';
-import { shapeOf } from '../model/config.js';
 import { checkOptions, isHubModel, topKOf } from './options.js';
 import { ImagePreprocessor, type PreprocessorImage } from '../image/preprocessor.js';
 import { ViTModel, type TopClass } from '../model/vit.js';
@@ -7,7 +6,8 @@ import { readWeights, type LoadedWeights } from '../model/weights.js';
 import { liveBuffers } from '../runtime/buffers.js';
 import { adapterIdentity, getDevice } from '../runtime/device.js';
 import { chunksOf } from './batching.js';
-import type { ClassifyProfile } from './profile.js';
+import { classifyImages } from '../model/classify.js';
+import type { ClassifyProfile } from './types.js';
 import { SerialQueue } from './queue.js';
 import { asWebvitError, describeSource, finish, isList, isTexture, notOne, nameOf, pixelsOf, taken, valueText, type Pixels, type Wait } from './sources.js';
 import { TextureRows } from './texture_rows.js';
@@ -173,21 +173,9 @@ export class Engine implements ImageClassifier {
       this.withRuntime(async (rt) => {
         if (k !== undefined && k > this.planK) this.planK = k;
         const name = 'the image';
-        // A source without a direct texture copy (see Pixels.fallback) is made a bitmap first.
-        const decode = async (): Promise<Pixels> => {
-          const px = await pixelsOf(source, name, this.get, this.wait, sized(rt, name));
-          if (px.kind === 'texture') await rt.textures.checkDevice(px.texture, name);
-          if (px.kind !== 'external' || !px.fallback) return px;
-          try {
-            return await probeCopy(rt, px, name);
-          } catch (e) {
-            px.close?.();
-            throw e;
-          }
-        };
         // Imported on the first profile(): a page that only classifies does not load it.
         const { profileImage } = await chunk(import('./profile.js'));
-        const p = await profileImage(rt, decode, (px) => gpuImage(rt, px, name), k && this.planK).finally(() => rt.textures.trim());
+        const p = await profileImage(rt, () => pixelsOf(source, name, this.get, this.wait, sized(rt, name)), (px) => gpuImage(rt, px, name), k && this.planK).finally(() => rt.textures.trim());
         return { ...p, top: this.classes(p.top ?? [], k ?? 0) };
       }),
       () => (k = this.topK(options, 'profile')),
@@ -340,46 +328,48 @@ export class Engine implements ImageClassifier {
     return rt;
   }
 
-  /** Top classes (or features) of each source, in passes of at most maxBatch images. */
+  /** Top classes (or features) of each source, in passes of at most maxBatch images: the one classify loop (src/model/classify.ts) with the page's rules. */
   private async run(rt: Runtime, list: ImageSource[], k: number | undefined, features: boolean): Promise<{ top?: Classification[]; features?: Float32Array }[]> {
-    const out: { top?: Classification[]; features?: Float32Array }[] = [];
     if (k !== undefined && k > this.planK) this.planK = k;
-    const withTop = this.config.num_classes > 0;
-    for (const chunk of chunksOf(list.length, this.maxBatch)) {
-      const names = Array.from({ length: chunk.count }, (_, i) => nameOf(chunk.start + i, list.length, features ? 'embed: ' : ''));
+    const passes = chunksOf(list.length, this.maxBatch);
+    const name = (i: number) => nameOf(i, list.length, features ? 'embed: ' : '');
+    const rows = await classifyImages<Pixels[]>({
+      model: rt.model,
+      pre: rt.pre,
+      passes,
+      topK: this.config.num_classes > 0 ? this.planK : undefined,
+      features,
+      errors: 'call',
+      name,
       // Every source of the pass is made ready (Blobs decoded) before the GPU work starts, so a
       // bad one fails the call before anything is queued.
-      const settled = await Promise.allSettled(names.map((name, i) => pixelsOf(list[chunk.start + i], name, this.get, this.wait, sized(rt, name))));
-      const pixels = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-      try {
-        const bad = settled.find((s) => s.status === 'rejected');
+      open: async (pass) => {
+        this.batches.add(pass.batch);
+        const names = Array.from({ length: pass.count }, (_, j) => name(pass.start + j));
+        const settled = await Promise.allSettled(names.map((n, j) => pixelsOf(list[pass.start + j], n, this.get, this.wait, sized(rt, n))));
+        const pixels = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
         try {
+          const bad = settled.find((s) => s.status === 'rejected');
           if (bad) throw (bad as PromiseRejectedResult).reason;
-          pixels.forEach((px, i) => px.kind !== 'memory' && rt.textures.check(px.kind === 'texture' ? px.texture : px, names[i]));
-          for (const [i, px] of pixels.entries()) if (px.kind === 'texture') await rt.textures.checkDevice(px.texture, names[i]);
+          pixels.forEach((px, j) => px.kind !== 'memory' && rt.textures.check(px.kind === 'texture' ? px.texture : px, names[j]));
+          for (const [j, px] of pixels.entries()) if (px.kind === 'texture') await rt.textures.checkDevice(px.texture, names[j]);
         } catch (e) {
           if (typeof e === 'object' && e !== null) refusedSource.add(e);
+          closeAll(rt, pixels);
           throw e;
         }
-        const input = rt.pre.input(chunk.batch, async (put) => {
-          for (const [i, px] of pixels.entries()) await put(await gpuImageOrFallback(rt, px, names[i]), names[i]);
-        });
-        this.batches.add(chunk.batch);
-        const r = await rt.model.forward(input, { topK: withTop ? this.planK : undefined, features });
-        const D = shapeOf(this.config).featureSize; // D, 2·D for DeiT's two tokens, or a projection's width
-        for (let i = 0; i < chunk.count; i++) {
-          out.push({
-            top: k === undefined ? undefined : this.classes(r.top![i], k),
-            features: features ? r.features!.slice(i * D, (i + 1) * D) : undefined,
-          });
-        }
-      } finally {
-        for (const p of pixels) p.close?.();
-        rt.textures.trim();
-      }
-    }
-    return out;
+        return pixels;
+      },
+      image: (i, pixels, j) => gpuImageOrFallback(rt, pixels[j], name(i)),
+      close: (pixels) => closeAll(rt, pixels),
+    });
+    return rows.map((r) => ({ top: k === undefined ? undefined : this.classes(r.top!, k), features: r.features }));
   }
+}
+
+function closeAll(rt: Runtime, pixels: Pixels[]): void {
+  for (const p of pixels) p.close?.();
+  rt.textures.trim();
 }
 
 /**
@@ -477,17 +467,6 @@ function gpuImage(rt: Runtime, px: Pixels, name: string): PreprocessorImage {
   if (px.kind === 'memory') return px.image;
   if (px.kind === 'texture') return rt.textures.fromTexture(px.texture, name);
   return rt.textures.upload(px, name);
-}
-
-/** `px` if the texture copy takes it, else Pixels of its ImageBitmap (closed with them). */
-async function probeCopy(rt: Runtime, px: Extract<Pixels, { kind: 'external' }>, name: string): Promise<Pixels> {
-  try {
-    rt.textures.upload(px, name);
-    return { ...px, fallback: undefined };
-  } catch {
-    const b = await px.fallback!();
-    return { kind: 'external', source: b, width: b.width, height: b.height, close: () => b.close() };
-  }
 }
 
 /** Refuses a file's size from its header as the upload would (rt.textures.check), before it is decoded. */

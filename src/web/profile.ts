@@ -1,38 +1,8 @@
 import type { ImagePreprocessor, PreprocessorImage } from '../image/preprocessor.js';
 import type { GpuInput, TopClass, ViTModel } from '../model/vit.js';
-import type { DispatchTiming, PlanProfile } from '../runtime/plan.js';
-
-/**
- * Milliseconds per stage of one image's classification, each stage waited for on the GPU before
- * the next starts (so they add up, and the whole is slower than a plain classify, which overlaps
- * them in one queue):
- * - decode: the source made ready on this thread (a Blob or URL decoded to an ImageBitmap; DOM
- *   images and bitmaps are taken as they are);
- * - upload: its pixels copied to a GPU texture (copyExternalImageToTexture), wall time to done;
- *   RGBA pixels in memory (ImageData) are uploaded by the preprocessor, so they count there;
- * - preprocess: texture rows to the band buffer, resize, crop and normalise into the model's
- *   input tensor, wall time to done;
- * - forward: the model's dispatches, the sum of their GPU times (`method` says how measured);
- * - readback: the rest of the forward call (copying the top-K out, mapping, reading; submit overhead).
- */
-export interface StageTimes {
-  decode: number;
-  upload: number;
-  preprocess: number;
-  forward: number;
-  readback: number;
-}
-
-/** One image's classification timed by stage and by dispatch (ImageClassifier.profile). */
-export interface ClassifyProfile {
-  stages: StageTimes;
-  /** How dispatch times were taken: GPU timestamps, or submit-and-wait per dispatch. */
-  method: PlanProfile['method'];
-  /** Every dispatch of the forward pass: label (block and op), kernel ("op/variant"), ms. */
-  dispatches: DispatchTiming[];
-  /** Sum of the dispatches' ms (the forward stage). */
-  totalMs: number;
-}
+import type { Pixels } from './sources.js';
+import type { ClassifyProfile } from './types.js';
+import type { TextureRows } from './texture_rows.js';
 
 /**
  * Runs one image through the classifier's own pieces (its device, model plan, preprocessor and
@@ -40,16 +10,26 @@ export interface ClassifyProfile {
  * it (both the classifier's own functions); `k` is the top-K of the plan the classifier runs, so
  * no new plan is compiled for profiling.
  */
-export async function profileImage<P extends { close?: () => void }>(
-  parts: { device: GPUDevice; model: ViTModel; pre: ImagePreprocessor },
-  decode: () => Promise<P>,
-  toGpu: (pixels: P) => PreprocessorImage,
+export async function profileImage(
+  parts: { device: GPUDevice; model: ViTModel; pre: ImagePreprocessor; textures: TextureRows },
+  ready: () => Promise<Pixels>,
+  toGpu: (pixels: Pixels) => PreprocessorImage,
   k: number | undefined,
 ): Promise<ClassifyProfile & { top?: TopClass[] }> {
-  const { device, model, pre } = parts;
+  const { device, model, pre, textures } = parts;
   const now = () => performance.now();
   const t0 = now();
-  const pixels = await decode();
+  const name = 'the image';
+  // A source without a direct texture copy (see Pixels.fallback) is made a bitmap first, so
+  // that the upload stage times the copy alone.
+  let pixels = await ready();
+  try {
+    if (pixels.kind === 'texture') await textures.checkDevice(pixels.texture, name);
+    if (pixels.kind === 'external' && pixels.fallback) pixels = await probeCopy(textures, pixels, name);
+  } catch (e) {
+    pixels.close?.();
+    throw e;
+  }
   try {
     const t1 = now();
     const image = toGpu(pixels);
@@ -81,5 +61,16 @@ export async function profileImage<P extends { close?: () => void }>(
     };
   } finally {
     pixels.close?.();
+  }
+}
+
+/** `px` if the texture copy takes it, else Pixels of its ImageBitmap (closed with them). */
+async function probeCopy(textures: TextureRows, px: Extract<Pixels, { kind: 'external' }>, name: string): Promise<Pixels> {
+  try {
+    textures.upload(px, name);
+    return { ...px, fallback: undefined };
+  } catch {
+    const b = await px.fallback!();
+    return { kind: 'external', source: b, width: b.width, height: b.height, close: () => b.close() };
   }
 }

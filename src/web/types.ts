@@ -1,7 +1,7 @@
 import type { ViTConfig } from '../model/config.js';
 import type { PreprocessConfig } from '../image/preprocess.js';
 import type { TuneStore } from '../runtime/tuning.js';
-import type { ClassifyProfile } from './profile.js';
+import type { DispatchTiming, PlanProfile } from '../runtime/plan.js';
 
 /** Where a model's bytes come from: a URL (fetched, kept in Cache Storage), bytes, or a Response. */
 export type ModelSource = string | URL | ArrayBuffer | ArrayBufferView | Response;
@@ -196,4 +196,36 @@ export interface ImageClassifier {
   stats(): Promise<ClassifierStats>;
   /** Frees webvit's GPU memory (after calls in flight); a device the app passed in keeps working. */
   dispose(): Promise<void>;
+}
+
+/**
+ * Milliseconds per stage of one image's classification, each stage waited for on the GPU before
+ * the next starts (so they add up, and the whole is slower than a plain classify, which overlaps
+ * them in one queue):
+ * - decode: the source made ready on this thread (a Blob or URL decoded to an ImageBitmap; DOM
+ *   images and bitmaps are taken as they are);
+ * - upload: its pixels copied to a GPU texture (copyExternalImageToTexture), wall time to done;
+ *   RGBA pixels in memory (ImageData) are uploaded by the preprocessor, so they count there;
+ * - preprocess: texture rows to the band buffer, resize, crop and normalise into the model's
+ *   input tensor, wall time to done;
+ * - forward: the model's dispatches, the sum of their GPU times (`method` says how measured);
+ * - readback: the rest of the forward call (copying the top-K out, mapping, reading; submit overhead).
+ */
+export interface StageTimes {
+  decode: number;
+  upload: number;
+  preprocess: number;
+  forward: number;
+  readback: number;
+}
+
+/** One image's classification timed by stage and by dispatch (ImageClassifier.profile). */
+export interface ClassifyProfile {
+  stages: StageTimes;
+  /** How dispatch times were taken: GPU timestamps, or submit-and-wait per dispatch. */
+  method: PlanProfile['method'];
+  /** Every dispatch of the forward pass: label (block and op), kernel ("op/variant"), ms. */
+  dispatches: DispatchTiming[];
+  /** Sum of the dispatches' ms (the forward stage). */
+  totalMs: number;
 }

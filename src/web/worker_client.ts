@@ -2,7 +2,7 @@ import { isErrorCode, WebvitError } from '../errors.js';
 import { shapeOf } from '../model/config.js';
 import { absoluteUrl, asWebvitError, finish, isList, notOne, nameOf, taken, why, wireSource, type Wait } from './sources.js';
 import type { Classification, ClassifierInfo, ClassifierOptions, ClassifierStats, ImageExplanation, ClassifyOptions, ImageClassifier, ImageSource } from './types.js';
-import type { ClassifyProfile } from './profile.js';
+import type { ClassifyProfile } from './types.js';
 import { isHubModel, topKOf } from './options.js';
 import { checkTopK } from './engine.js';
 import { SerialQueue } from './queue.js';

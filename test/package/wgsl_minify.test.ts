@@ -73,8 +73,8 @@ describe('WGSL minifier', () => {
       });
       writeFileSync(join(dir, 'corpus.mjs'), r.outputFiles[0].contents);
       const minified: typeof wgslCorpus = (await import(pathToFileURL(join(dir, 'corpus.mjs')).href)).wgslCorpus;
-      const asWritten = new Map(wgslCorpus().map((s) => [s.key, s.code]));
-      const small = minified();
+      const asWritten = new Map((await wgslCorpus()).map((s) => [s.key, s.code]));
+      const small = await minified();
       expect(small.length).toBe(asWritten.size);
       let before = 0;
       let after = 0;

@@ -1,3 +1,4 @@
+import { loadLater } from '../../src/kernels/matmul/variants.js';
 import { variantNames, type OpDefinition, type VariantInfo } from '../../src/kernels/definition.js';
 import type { Activation } from '../../src/kernels/activation.js';
 import type { Dispatch, KernelSource } from '../../src/kernels/kernel.js';
@@ -81,8 +82,12 @@ function preprocessSources(): KernelSource[] {
   return (['rgb', 'grayscale'] as const).flatMap((c) => [resampleHSource(c), resampleVSource(c)]);
 }
 
-/** Every distinct kernel source (by cache key). Throws if one key maps to two different codes. */
-export function wgslCorpus(): KernelSource[] {
+/**
+ * Every distinct kernel source (by cache key). Throws if one key maps to two different codes.
+ * Async: the big_* and sgmat_* builders load later (src/kernels/matmul/variants.ts, LATER).
+ */
+export async function wgslCorpus(): Promise<KernelSource[]> {
+  await loadLater();
   const byKey = new Map<string, KernelSource>();
   for (const s of [...opSources(), ...graphSources(), ...preprocessSources()]) {
     const had = byKey.get(s.key);

@@ -72,8 +72,9 @@ function reference(kernel: string, code: string): { info: ShaderInfo; bodiesEmpt
   }
 }
 
+const corpus = await wgslCorpus();
+
 describe('the runtime reads every generated kernel exactly as wgsl_reflect does', () => {
-  const corpus = wgslCorpus();
 
   it('the corpus covers every variant of every op, both preprocessing kernels, and every graph config', () => {
     const kernels = new Set(corpus.map((s) => s.kernel));

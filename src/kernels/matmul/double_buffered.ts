@@ -1,5 +1,6 @@
 import { WebvitError } from '../../errors.js';
 import { epilogueWgsl, linearHeaderWgsl, type LinearCodeParams } from './epilogue.js';
+import { bigTileInvocations, type BigTile } from './tile_shapes.js';
 
 /**
  * big_*: large output tiles for data-centre GPUs, 8×8 outputs per invocation, double-buffered
@@ -23,20 +24,7 @@ import { epilogueWgsl, linearHeaderWgsl, type LinearCodeParams } from './epilogu
  * per u32 component), scalars otherwise; out-of-range rows, columns and k are zero-filled on load
  * and masked on store, so any M, N, K works.
  */
-export interface BigTile {
-  /** Output rows per workgroup (multiple of 8). */
-  BM: number;
-  /** Output columns per workgroup (multiple of 8). */
-  BN: number;
-  /** K slice per buffer (multiple of 4). */
-  BK: number;
-}
-
-/** Workgroup memory the tile needs, in bytes: two buffers of BK×(BM+BN) floats. */
-export const bigTileStorage = (t: BigTile): number => 2 * t.BK * (t.BM + t.BN) * 4;
-
-/** Invocations per workgroup. */
-export const bigTileInvocations = (t: BigTile): number => (t.BM / 8) * (t.BN / 8);
+export { bigTileInvocations, bigTileStorage, type BigTile } from './tile_shapes.js';
 
 export function doubleBufferedLinearCode(tile: BigTile, p: LinearCodeParams): string {
   const { BM, BN, BK } = tile;

@@ -65,7 +65,7 @@ export function linear(args: LinearArgs): Dispatch {
   if (args.residual) bindings.residual = args.residual;
   return {
     label: args.label,
-    source: variantSource('matmul', variant, key, v.code(params)),
+    source: variantSource('matmul', variant, key, v.later ? () => v.code(params) : v.code(params), v.later),
     op: { name: 'matmul', variant, shape: { M, K, N, epilogue: args.epilogue, bias, wHalf } satisfies MatmulShape, withVariant: (other) => linear({ ...args, variant: other as MatmulVariant }) },
     bindings,
     uniforms: { M, N, K },

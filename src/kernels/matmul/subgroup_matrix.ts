@@ -1,5 +1,6 @@
 import { WebvitError } from '../../errors.js';
 import { epilogueWgsl, linearHeaderWgsl, type LinearCodeParams } from './epilogue.js';
+import { FRAGMENT, PAD, SUBGROUP_MATRIX_LANES, subgroupMatrixBlock, subgroupMatrixInvocations, type SubgroupMatrixTile } from './tile_shapes.js';
 
 /**
  * sgmat_*: the tensor-core matmul, through WebGPU's subgroup matrices (Dawn's
@@ -26,31 +27,7 @@ import { epilogueWgsl, linearHeaderWgsl, type LinearCodeParams } from './epilogu
  * diagnostic off. The subgroup index is local_invocation_index / 32, which needs subgroups of
  * exactly 32 invocations (the variant declares it).
  */
-export interface SubgroupMatrixTile {
-  /** Subgroup rows × columns in the workgroup. */
-  SR: number;
-  SC: number;
-  /** 16×16 fragments per subgroup, down and across. */
-  FM: number;
-  FN: number;
-  /** K slice staged per step (multiple of 16). */
-  BK: number;
-}
-
-/** Invocations in a subgroup the kernel is written for. */
-export const SUBGROUP_MATRIX_LANES = 32;
-/** The subgroup-matrix shape used: f16 × f16 → f32, M = N = K = 16. */
-export const FRAGMENT = 16;
-/** Padding (in halves) of each staged row: keeps 16-byte alignment, spreads rows over memory banks. */
-const PAD = 8;
-
-export const subgroupMatrixBlock = (t: SubgroupMatrixTile) => ({ rows: t.SR * t.FM * FRAGMENT, cols: t.SC * t.FN * FRAGMENT });
-export const subgroupMatrixInvocations = (t: SubgroupMatrixTile): number => t.SR * t.SC * SUBGROUP_MATRIX_LANES;
-/** Workgroup memory: the f16 A and W slices (padded rows) and one f32 fragment per subgroup. */
-export function subgroupMatrixStorage(t: SubgroupMatrixTile): number {
-  const { rows, cols } = subgroupMatrixBlock(t);
-  return 2 * rows * (t.BK + PAD) + 2 * t.BK * (cols + PAD) + 4 * t.SR * t.SC * FRAGMENT * FRAGMENT;
-}
+export { FRAGMENT, PAD, SUBGROUP_MATRIX_LANES, subgroupMatrixBlock, subgroupMatrixInvocations, subgroupMatrixStorage, type SubgroupMatrixTile } from './tile_shapes.js';
 
 /**
  * What a tile's kernel needs to know to write its fragment operations: the tile, its staged row

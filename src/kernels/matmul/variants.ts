@@ -1,12 +1,14 @@
 import type { VariantInfo } from '../definition.js';
 import type { LinearCodeParams } from './epilogue.js';
-import { bigTileInvocations, bigTileStorage, doubleBufferedLinearCode, type BigTile } from './double_buffered.js';
+import type { doubleBufferedLinearCode } from './double_buffered.js';
+import type { subgroupMatrixLinearCode } from './subgroup_matrix.js';
+import { bigTileInvocations, bigTileStorage, FRAGMENT, SUBGROUP_MATRIX_LANES, subgroupMatrixBlock, subgroupMatrixInvocations, subgroupMatrixStorage, type BigTile, type SubgroupMatrixTile } from './tile_shapes.js';
+import { WebvitError } from '../../errors.js';
 import { naiveLinearCode } from './naive.js';
 import { registerBlock, registerLinearCode, subgroupLoadLanes, type RegisterLayout } from './register.js';
 import { DEFAULT_TILE, type TiledMatmulShape } from './tiled.js';
 import { tiledLinearCode } from './tiled_linear.js';
 import { slicedKInvocations, slicedKLinearCode, slicedKStorage, type SlicedKTile } from './sliced_k.js';
-import { FRAGMENT, SUBGROUP_MATRIX_LANES, subgroupMatrixBlock, subgroupMatrixInvocations, subgroupMatrixLinearCode, subgroupMatrixStorage, type SubgroupMatrixTile } from './subgroup_matrix.js';
 
 /**
  * A matmul variant: its WGSL builder (`code`, in the file named after its family) and the output
@@ -16,6 +18,30 @@ import { FRAGMENT, SUBGROUP_MATRIX_LANES, subgroupMatrixBlock, subgroupMatrixInv
 export interface MatmulVariantDef extends VariantInfo {
   code(p: LinearCodeParams): string;
   block: { rows: number; cols: number };
+  /** Set for a variant whose WGSL builder loads later: `code` works once this has resolved (LATER). */
+  later?: () => Promise<unknown>;
+}
+
+/**
+ * The WGSL builders of the two families a page seldom runs: big_* (tuning candidates for large
+ * problems on data-centre GPUs) and sgmat_* (precision 'f16' where the adapter has subgroup
+ * matrices). They are 7.7 KB of minified code that a page would otherwise download on every
+ * visit, so they come with the on-demand chunk (src/on_demand.ts): a kernel source of theirs
+ * carries `ready` (loadLater), which the pipeline cache awaits before it reads the WGSL.
+ */
+const LATER: { big?: typeof doubleBufferedLinearCode; sgmat?: typeof subgroupMatrixLinearCode } = {};
+
+/** Loads the builders of LATER (once). */
+export async function loadLater(): Promise<void> {
+  const m = await import('../../on_demand.js');
+  LATER.big = m.doubleBufferedLinearCode;
+  LATER.sgmat = m.subgroupMatrixLinearCode;
+}
+
+function later<K extends keyof typeof LATER>(k: K): NonNullable<(typeof LATER)[K]> {
+  const f = LATER[k];
+  if (!f) throw new WebvitError('BAD_ARGUMENT', `internal: matmul ${k}_* WGSL read before loadLater() resolved (a KernelSource's ready was not awaited)`);
+  return f as NonNullable<(typeof LATER)[K]>;
 }
 
 function tiled(summary: string, tile: TiledMatmulShape): MatmulVariantDef {
@@ -38,7 +64,7 @@ function register(summary: string, layout: RegisterLayout): MatmulVariantDef {
  */
 function big(summary: string, tile: BigTile): MatmulVariantDef {
   if (bigTileStorage(tile) > 16384 || bigTileInvocations(tile) > 256) throw new Error(`matmul big tile ${tile.BM}x${tile.BN}x${tile.BK} exceeds WebGPU's default workgroup limits`);
-  return { summary, code: (p) => doubleBufferedLinearCode(tile, p), block: { rows: tile.BM, cols: tile.BN } };
+  return { summary, code: (p) => later('big')(tile, p), later: loadLater, block: { rows: tile.BM, cols: tile.BN } };
 }
 
 /** A slicedk_* variant (sliced_k.ts): within the same default limits. */
@@ -57,7 +83,8 @@ function sgmat(summary: string, tile: SubgroupMatrixTile): MatmulVariantDef {
   if (subgroupMatrixInvocations(tile) > 256) throw new Error(`matmul subgroup-matrix tile needs more than 256 invocations`);
   return {
     summary,
-    code: (p) => subgroupMatrixLinearCode(tile, p),
+    code: (p) => later('sgmat')(tile, p),
+    later: loadLater,
     block: subgroupMatrixBlock(tile),
     requires: ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix'] as GPUFeatureName[],
     subgroupSize: SUBGROUP_MATRIX_LANES,
