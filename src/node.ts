@@ -8,7 +8,9 @@ import { setDeviceFallback } from './runtime/device.js';
 import { getNodeDevice } from './runtime/node-device.js';
 import { registerAllOps } from './kernels/all_ops.js';
 import { createImageClassifier as createWebClassifier } from './web/classifier.js';
-import { isHubModel } from './web/options.js';
+import { modelSourceKind } from './hub/source.js';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { checkedHubModel } from './web/hub.js';
 import { hubEnv } from './hub/node_cache.js';
 import { hubModelFile } from './hub/node_model.js';
@@ -59,7 +61,15 @@ export { decodeImage, DEFAULT_MAX_PIXELS, type DecodedImage, type DecodeOptions 
  * override the environment), so a second run downloads and converts nothing.
  */
 export async function createImageClassifier(options: ClassifierOptions): Promise<ImageClassifier> {
-  if (typeof options !== 'object' || options === null || !isHubModel(options)) return createWebClassifier(options);
+  const kind = typeof options == 'object' && options !== null ? modelSourceKind(options.model, existsSync) : undefined;
+  if (kind == 'path') {
+    // A local webvit file (as `webvit classify --model FILE` reads it), its bytes then as in a page.
+    const m = options.model as string | URL;
+    const path = m instanceof URL || m.startsWith('file:') ? fileURLToPath(m) : m;
+    const { bytes } = await readWeightFile(path);
+    return createWebClassifier({ ...options, model: bytes });
+  }
+  if (kind != 'id') return createWebClassifier(options);
   const { id, revision } = checkedHubModel(options);
   const { hubUrl, token, dtype, signal, onProgress, model: _id, revision: _rev, ...rest } = options;
   const env = await hubEnv();

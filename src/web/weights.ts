@@ -1,3 +1,4 @@
+import { modelSourceKind } from '../hub/source.js';
 import { clip, WebvitError } from '../errors.js';
 import { absoluteUrl, describeSource, why } from './sources.js';
 import type { ModelSource, WebProgress } from './types.js';
@@ -73,26 +74,30 @@ export interface FetchedModel<T> {
  */
 export async function fetchModel<T>(model: ModelSource, options: FetchModelOptions, parse: (bytes: Uint8Array, source: string) => T): Promise<FetchedModel<T>> {
   checkAborted(options.signal, 'before the download');
-  if (model instanceof ArrayBuffer || ArrayBuffer.isView(model)) {
+  const kind = modelSourceKind(model);
+  if (kind == 'bytes') {
     // A copy (the file's size again, for as long as the classifier lives): the caller may reuse its
     // buffer, and a rebuild after a device loss reads these bytes.
-    const bytes = (model instanceof ArrayBuffer ? new Uint8Array(model) : new Uint8Array(model.buffer, model.byteOffset, model.byteLength)).slice();
+    const m = model as ArrayBuffer | ArrayBufferView;
+    const bytes = (m instanceof ArrayBuffer ? new Uint8Array(m) : new Uint8Array(m.buffer, m.byteOffset, m.byteLength)).slice();
     const source = typeof options.modelName == 'string' ? clip(options.modelName) : 'the model bytes';
     await checkIntegrity(bytes, options.integrity, source);
     return { value: parseChecked(parse, bytes, source), bytes, source, fromCache: false, inCache: false };
   }
-  if (isResponse(model)) {
+  if (kind == 'response') {
+    model = model as Response;
     const source = clip(model.url) || 'the model Response';
     if (!model.ok) throw new WebvitError('NETWORK', `${source}: the Response has HTTP status ${model.status}${model.statusText ? ` ${clip(model.statusText)}` : ''}, not the model file`);
     const bytes = await readBody(model, source, options, WEIGHTS_CAP);
     await checkIntegrity(bytes, options.integrity, source);
     return { value: parseChecked(parse, bytes, source), bytes, source, fromCache: false, inCache: false };
   }
-  if (typeof model !== 'string' && !(model instanceof URL)) {
+  if (!kind) {
     throw new WebvitError('BAD_ARGUMENT', `model must be a URL (string or URL), an ArrayBuffer, a typed array or a Response, got ${describeSource(model)}`);
   }
-  const url = absoluteUrl(model, 'model URL', 'BAD_ARGUMENT');
+  const url = absoluteUrl(model as string | URL, 'model URL', 'BAD_ARGUMENT');
   // Chromium takes URLs up to 2 MiB; its Cache Storage matched a longer one to another model's entry.
+  if (url.startsWith('file:')) throw new WebvitError('BAD_ARGUMENT', `${clip(url)}: a page cannot fetch file: URLs; serve the model over http(s) (npm run web serves this repository), or pass its bytes`);
   if (url.length > 2 ** 21) throw new WebvitError('BAD_ARGUMENT', `the model URL is ${url.length} characters, longer than browsers take (2 MiB)`);
   // How messages (and info.source) name it: a URL with a 2 MB query makes no 2 MB message.
   const source = clip(url);
