@@ -19,7 +19,8 @@ import { expectConvertError } from '../convert/layout_fixtures.js';
 //   class token) and logits within 2× PyTorch float32's own error (|f32 − f64| of its goldens);
 // - the whole conversion, webvit's own resize included: within 3× (measured 1.9× and 2.1×: the
 //   resize's rounding adds about half of PyTorch's own error at these sizes).
-// The classifiers' top-5 the same either way.
+// The classifiers' top-5 the same either way. dinov2_swiglu_cls has the SwiGLU MLP of the giant
+// sizes (use_swiglu_ffn: mlp.weights_in / weights_out, the swiglu op between them).
 const DIR = join(import.meta.dirname, '..', 'fixtures', 'families');
 
 interface DinoGolden {
@@ -42,7 +43,7 @@ afterAll(async () => {
 });
 
 describe('DINOv2 against PyTorch', () => {
-  for (const name of ['dinov2_model', 'dinov2_cls', 'dinov2_reg_cls']) {
+  for (const name of ['dinov2_model', 'dinov2_cls', 'dinov2_reg_cls', 'dinov2_swiglu_cls']) {
     it(`${name}: converts at the processor's crop (positions resized), embeddings${name !== 'dinov2_model' ? ', logits and top-5' : ''} within 2× PyTorch float32's error (3× with webvit's own position resize)`, async () => {
       const dir = join(DIR, name);
       const golden = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8')) as DinoGolden;
@@ -62,6 +63,16 @@ describe('DINOv2 against PyTorch', () => {
       if (R) {
         expect(converted.weights.config.register_tokens).toBe(R);
         expect(converted.notes.join('\n')).toMatch(/4 register tokens after the class token/);
+      }
+      if (name === 'dinov2_swiglu_cls') {
+        // H = (int(int(56·4)·2/3) + 7) // 8 · 8 = 152 (not round(224·2/3) = 149); fc1 holds both halves.
+        expect(converted.weights.config).toMatchObject({ mlp: 'swiglu', mlp_size: 152 });
+        expect(converted.weights.config.hidden_act).toBeUndefined();
+        expect(converted.weights.tensors.get('blocks.0.mlp.fc1.weight')!.length).toBe(D * 2 * 152);
+        expect(converted.notes.join('\n')).toMatch(/SwiGLU MLP \(use_swiglu_ffn\): mlp.weights_in \[304, 56\] as fc1/);
+        expect(converted.notes.join('\n')).toMatch(/folded into attention.output.dense and mlp.weights_out/);
+      } else {
+        expect(converted.weights.config.mlp).toBeUndefined();
       }
       // The resized position rows against PyTorch's (float32 there, float64 here, rounded to float32).
       expect(maxAbsDiff(converted.weights.tensors.get('pos_embed')!, [...torchPos])).toBeLessThan(2e-6);
@@ -86,9 +97,13 @@ describe('DINOv2 against PyTorch', () => {
     });
   }
 
-  it('the SwiGLU MLP (use_swiglu_ffn) is refused by name, not converted wrong', async () => {
-    const ckpt = await readCheckpoint(join(DIR, 'dinov2_model'));
-    await expectConvertError(() => convertCheckpoint({ ...ckpt, config: { ...ckpt.config, use_swiglu_ffn: true } }), ['use_swiglu_ffn is true', 'does not run yet']);
+  it('use_swiglu_ffn that contradicts the tensors is refused naming both (not converted wrong)', async () => {
+    const plain = await readCheckpoint(join(DIR, 'dinov2_model'));
+    await expectConvertError(() => convertCheckpoint({ ...plain, config: { ...plain.config, use_swiglu_ffn: true } }), ['missing tensor(s) encoder.layer.{0-1}.mlp.weights_in.weight', 'unused tensor(s) encoder.layer.{0-1}.mlp.fc1.bias']);
+    const sw = await readCheckpoint(join(DIR, 'dinov2_swiglu_cls'));
+    await expectConvertError(() => convertCheckpoint({ ...sw, config: { ...sw.config, use_swiglu_ffn: false } }), ['use_swiglu_ffn is false, but the tensors hold a SwiGLU MLP']);
+    const { use_swiglu_ffn: _, ...without } = sw.config!;
+    await expectConvertError(() => convertCheckpoint({ ...sw, config: without }), ['use_swiglu_ffn is not given (false), but the tensors hold a SwiGLU MLP']);
   });
 });
 

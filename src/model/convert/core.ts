@@ -312,6 +312,8 @@ export interface SplitQkvBlock {
   norm2: string;
   fc1: string;
   fc2: string;
+  /** fc1's output width when it is not F: 2F for a SwiGLU MLP (its [x1 | x2] halves, in the checkpoint's order). */
+  fc1Width?: number;
 }
 
 /**
@@ -332,7 +334,7 @@ export function takeSplitQkvBlock(tk: TensorTaker, t: Map<string, Float32Array>,
   t.set(`${d}attn.qkv.weight`, linearWeight(concat(qkv.map((x) => tk.take(`${x}.weight`, [D, D]))), 3 * D, D));
   if (qkvBias) t.set(`${d}attn.qkv.bias`, concat(qkv.map((x) => tk.take(`${x}.bias`, [D]))));
   linear('attn.proj', n.out, D, D);
-  linear('mlp.fc1', n.fc1, F, D);
+  linear('mlp.fc1', n.fc1, n.fc1Width ?? F, D);
   linear('mlp.fc2', n.fc2, D, F);
 }
 
