@@ -97,6 +97,21 @@ describe('DINOv2 against PyTorch', () => {
     });
   }
 
+  it('explain on the SwiGLU model: the same forward pass (its logits), a rollout from the class token over the 6×6 patches', async () => {
+    const dir = join(DIR, 'dinov2_swiglu_cls');
+    const converted = convertCheckpoint(await readCheckpoint(dir));
+    const raw = readFileSync(join(dir, 'input.bin'));
+    const all = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+    const one = all.subarray(0, all.length / 2);
+    const model = await ViTModel.load(await testDevice(), encodeWeights(converted.weights, 'F32', converted.metadata), { label: 'dinov2_swiglu_explain' });
+    models.push(model);
+    const e = await model.explain(one);
+    const fwd = await model.forward(one);
+    expect(maxAbsDiff(e.logits, [...fwd.logits])).toBeLessThan(1e-5);
+    expect([e.layers, e.grid, e.prefix, e.pooling, e.rollout[0].length]).toEqual([3, 6, 1, 'cls', 36]);
+    expect(e.rollout[0].every(Number.isFinite)).toBe(true);
+  });
+
   it('use_swiglu_ffn that contradicts the tensors is refused naming both (not converted wrong)', async () => {
     const plain = await readCheckpoint(join(DIR, 'dinov2_model'));
     await expectConvertError(() => convertCheckpoint({ ...plain, config: { ...plain.config, use_swiglu_ffn: true } }), ['missing tensor(s) encoder.layer.{0-1}.mlp.weights_in.weight', 'unused tensor(s) encoder.layer.{0-1}.mlp.fc1.bias']);
