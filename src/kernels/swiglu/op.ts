@@ -31,8 +31,9 @@ const WG = 256;
 
 /**
  * swiglu/elementwise: one output (a vec4 of them when H % 4 == 0) per invocation. silu's exponent
- * is clamped at 80, as quick_gelu's is: past it silu(v) is below 1e-33 in magnitude, and exp would
- * overflow float32 at 88.7.
+ * is clamped at 80 (exp would overflow float32 at 88.7), and silu(v) is 0 below v = −80, where it
+ * is under 1e-33 in magnitude: the clamp alone would leave v·e^−80, which x2 can make large when
+ * the activations are already out of range.
  */
 export function swigluCode(vec4: boolean): string {
   const t = vec4 ? 'vec4<f32>' : 'f32';
@@ -53,7 +54,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let row = i / params.width;
   let a = x[i + row * params.width];  // x1[row, j]: row 2·width apart, so i + row·width
   let b = x[i + (row + 1u) * params.width];          // x2[row, j], width further on
-  out[i] = a / (${t}(1.0) + exp(min(-a, ${t}(80.0)))) * b;
+  out[i] = select(a / (${t}(1.0) + exp(min(-a, ${t}(80.0)))), ${t}(0.0), a < ${t}(-80.0)) * b;
 }
 `;
 }
