@@ -27,8 +27,8 @@ export interface GraphOptions {
   declareOnly?: boolean;
 }
 
-/** The ops of src/kernels/family_ops.ts a config's graph dispatches. */
-const familyOps = (c: ViTConfig): string[] => [...(c.pooling === 'map' ? ['attention_pool'] : []), ...(c.mlp ? ['swiglu'] : [])];
+/** The ops of src/kernels/family_ops.ts a config's graph dispatches (`mlp` names its gate's op). */
+const familyOps = (c: ViTConfig) => [c.pooling === 'map' && 'attention_pool', c.mlp].filter((n): n is string => !!n);
 
 /**
  * Loads and registers the family ops (src/kernels/family_ops.ts) that `c`'s graph dispatches,
@@ -149,7 +149,7 @@ export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions):
     const F1 = c.mlp ? 2 * F : F;
     const u1 = c.mlp ? t(`${p}.mlp.fc1.out`, M * F1) : u;
     d.push(linear({ label: `${p}.mlp.fc1`, M, K: D, N: F1, a: h2, w: mat(`${p}.mlp.fc1.weight`, [D, F1]), wHalf: half(`${p}.mlp.fc1.weight`), bias: vec(`${p}.mlp.fc1.bias`, [F1]), out: u1, epilogue: c.mlp ? 'none' : act }));
-    if (c.mlp) familyOp('swiglu', { rows: M, H: F }, { x: u1, out: u }, `${p}.mlp.swiglu`);
+    if (c.mlp) familyOp(c.mlp, { rows: M, H: F }, { x: u1, out: u }, `${p}.mlp.${c.mlp}`);
     const x2 = t(`${p}.x.mlp`, M * D);
     d.push(linear({ label: `${p}.mlp.fc2`, M, K: F, N: D, a: u, w: mat(`${p}.mlp.fc2.weight`, [F, D]), wHalf: half(`${p}.mlp.fc2.weight`), bias: vec(`${p}.mlp.fc2.bias`, [D]), residual: x1, out: x2, epilogue: 'residual' }));
     x = x2;
