@@ -1,7 +1,7 @@
 /**
  * What a page loads only when it first uses one of these: the worker client (`worker: true`), the
  * explain plan and its kernels and the page's explain step (`explain()`), the tuner's timing harness (`tune: true`), the ops
- * only some model families dispatch (SigLIP's attention-pooling head) and the Hub loader with the
+ * only some model families dispatch (SigLIP's attention-pooling head, DINOv2-g's SwiGLU gate) and the Hub loader with the
  * whole converter (a model given by id, src/web/hub.ts), and the WGSL builders of the big_* and
  * sgmat_* matmuls (src/kernels/matmul/variants.ts, LATER: 1.4 KB gzipped that a page runs only on
  * a data-centre GPU's tuning or with f16 subgroup matrices). In the browser bundle this module is
