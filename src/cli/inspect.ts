@@ -98,6 +98,7 @@ function familyLine(c: ViTConfig): string {
     c.hidden_act && c.hidden_act !== 'gelu' ? c.hidden_act : '',
     c.projection_size ? `projection to ${c.projection_size}` : '',
     c.rel_pos_bias ? `relative position bias (${c.rel_pos_bias === 'layer' ? 'per layer' : 'shared'})` : '',
+    c.mlp === 'swiglu' ? `SwiGLU MLP (fc1 to ${2 * c.mlp_size}, silu(x1)·x2)` : '',
   ].filter(Boolean);
   return `${f} (${what}${parts.length ? `: ${parts.join(', ')}` : ''})`;
 }

@@ -71,6 +71,7 @@ describe('DINOv2 against PyTorch', () => {
         expect(converted.weights.tensors.get('blocks.0.mlp.fc1.weight')!.length).toBe(D * 2 * 152);
         expect(converted.notes.join('\n')).toMatch(/SwiGLU MLP \(use_swiglu_ffn\): mlp.weights_in \[304, 56\] as fc1/);
         expect(converted.notes.join('\n')).toMatch(/folded into attention.output.dense and mlp.weights_out/);
+        expect(converted.notes.join('\n')).toMatch(/config: dinov2: .*MLP 152, .*, swiglu MLP/);
       } else {
         expect(converted.weights.config.mlp).toBeUndefined();
       }

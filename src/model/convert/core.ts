@@ -601,7 +601,7 @@ export function describeConfig(c: ViTConfig): string {
   return (
     `${c.family && c.family !== 'vit' ? `${c.family}: ` : ''}image ${c.image_size}, patch ${c.patch_size}, ${c.num_channels} channel(s), hidden ${c.hidden_size}, ${c.num_layers} layers, ${c.num_heads} heads, ` +
     `MLP ${c.mlp_size}, ${c.num_classes} classes, eps ${c.layer_norm_eps.toExponential()}, qkv_bias ${c.qkv_bias}, ${prefix}, pooling ${c.pooling}${c.fc_norm ? ' (fc_norm)' : ''}` +
-    `${c.hidden_act && c.hidden_act !== 'gelu' ? `, ${c.hidden_act}` : ''}${c.pre_norm ? ', pre_norm' : ''}${c.projection_size ? `, projection ${c.projection_size}` : ''}`
+    `${c.hidden_act && c.hidden_act !== 'gelu' ? `, ${c.hidden_act}` : ''}${c.pre_norm ? ', pre_norm' : ''}${c.projection_size ? `, projection ${c.projection_size}` : ''}${c.mlp ? `, ${c.mlp} MLP` : ''}`
   );
 }
 
