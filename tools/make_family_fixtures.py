@@ -146,6 +146,9 @@ the position resize is always exercised):
                    4.31.0.dev0-style, hidden_act "gelu" stated but unused): stated 56, patch 8
                    (7x7), hidden 56, 3 layers, 4 heads, mlp_ratio 4 (H = 152, not round(2/3 *
                    224) = 149), 10 classes; run at 48 (6x6).
+  dinov2_reg_swiglu/  Dinov2WithRegistersModel with use_swiglu_ffn (as
+                   facebook/dinov2-with-registers-giant): 2 registers, stated 42, patch 6 (7x7),
+                   hidden 40, 2 layers, 5 heads of 8, mlp_ratio 4 (H = 112), no head; run at 36 (6x6).
 
   config.json      every Dinov2Config field (mlp_ratio, no intermediate_size; layerscale_value 1.0,
                    the INIT value: the trained scales are the lambda1 tensors), sorted, indent 2
@@ -901,6 +904,8 @@ DINO_ARCHS = OrderedDict([
     ("Dinov2WithRegistersForImageClassification",
      dict(model_type="dinov2_with_registers", prefix="dinov2_with_registers", registers=True,
           head=True)),
+    ("Dinov2WithRegistersModel",
+     dict(model_type="dinov2_with_registers", prefix=None, registers=True, head=False)),
 ])
 # interpolate_pos_encoding's antialias, per class (HF hard-codes it; no config field)
 DINO_ANTIALIAS = {"dinov2": False, "dinov2_with_registers": True}
@@ -926,6 +931,12 @@ DINO_FIXTURES = OrderedDict([
         transformers_version="4.31.0.dev0", backbone_fields=False,
         config=dict(image_size=56, patch_size=8, hidden_size=56, num_hidden_layers=3,
                     num_attention_heads=4, mlp_ratio=4, use_swiglu_ffn=True))),
+    ("dinov2_reg_swiglu", dict(
+        architecture="Dinov2WithRegistersModel", seed=16016, run_size=36, num_labels=0,
+        transformers_version="4.48.0.dev0", backbone_fields=True,
+        config=dict(image_size=42, patch_size=6, hidden_size=40, num_hidden_layers=2,
+                    num_attention_heads=5, mlp_ratio=4, num_register_tokens=2,
+                    use_swiglu_ffn=True))),
 ])
 
 DINO_MODEL_KEYS = ["image_size", "patch_size", "num_channels", "hidden_size", "num_hidden_layers",

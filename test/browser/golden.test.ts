@@ -191,7 +191,7 @@ describe('golden logits in headless Chromium (WebGPU on SwiftShader, dist/webvit
 // mean its head reads.
 describe('other families in headless Chromium', () => {
   const FAMILY_FIXTURES: [string, number][] = [
-    ['clip_full', 2], ['clip_vision_proj', 2], ['dinov2_cls', 3], ['dinov2_reg_cls', 3], ['dinov2_swiglu_cls', 3],
+    ['clip_full', 2], ['clip_vision_proj', 2], ['dinov2_cls', 3], ['dinov2_reg_cls', 3], ['dinov2_swiglu_cls', 3], ['dinov2_reg_swiglu', 3],
     ['siglip_full', 2], ['siglip_vision', 2], ['siglip_cls', 2], ['beit_cls', 2], ['beit_shared', 2],
   ];
   for (const [name, factor] of FAMILY_FIXTURES) {
