@@ -650,12 +650,16 @@ export function describeConfig(c: ViTConfig): string {
 
 export type OutputDtype = 'F32' | 'F16';
 
+/** The `__metadata__` of a webvit weight file of this config and labels, with `extra` keys after. */
+export function weightFileMetadata(config: ViTConfig, labels: string[] | undefined, extra: Record<string, string>): Record<string, string> {
+  const metadata: Record<string, string> = { format: 'webvit', 'webvit.version': '1', 'webvit.config': JSON.stringify(config) };
+  if (labels) metadata['webvit.labels'] = JSON.stringify(labels);
+  return Object.assign(metadata, extra);
+}
+
 /** A converted model as webvit weight-file bytes (tensors in canonical order). */
 export function encodeWeights(w: LoadedWeights, dtype: OutputDtype = 'F32', extraMetadata: Record<string, string> = {}): Uint8Array {
-  const metadata: Record<string, string> = { format: 'webvit', 'webvit.version': '1', 'webvit.config': JSON.stringify(w.config) };
-  if (w.labels) metadata['webvit.labels'] = JSON.stringify(w.labels);
-  Object.assign(metadata, extraMetadata);
   const shapes = expectedTensors(w.config);
   const tensors = [...w.tensors].map(([name, data]) => ({ name, shape: shapes.get(name)!, data }));
-  return writeSafetensors(tensors, metadata, { dtype });
+  return writeSafetensors(tensors, weightFileMetadata(w.config, w.labels, extraMetadata), { dtype });
 }
