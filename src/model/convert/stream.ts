@@ -43,6 +43,20 @@ export function headSize(first: Uint8Array, size: number, file: string): number 
 }
 
 /**
+ * The size a file's header implies (8 + header + the end of its last tensor's data), for a
+ * download whose size was not stated: the bytes that arrive are then held to it.
+ */
+export function impliedSize(head: Uint8Array, file: string): number {
+  const headerLen = headerLength(head, Number.MAX_SAFE_INTEGER, file);
+  let end = 0;
+  for (const e of Object.values(headerJson(head, headerLen, file) as Record<string, { data_offsets?: unknown }>)) {
+    const off = e?.data_offsets;
+    if (Array.isArray(off) && typeof off[1] === 'number' && off[1] > end) end = off[1];
+  }
+  return 8 + headerLen + end;
+}
+
+/**
  * A weight file's header from its first bytes (`head`: at least headSize of them), checked against
  * its `size` as parseSafetensors checks a whole file: a header that lies (offsets out of range,
  * overlapping, leaving gaps) is refused before any tensor's data is read.
