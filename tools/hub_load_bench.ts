@@ -101,6 +101,43 @@ await sampler.terminate();
 console.log(JSON.stringify({ loaded, first, convertedAt: firstConvert, maxRssMB: process.resourceUsage().maxRSS / 1024, peakHeapMB: heap.peak / 2 ** 20, heapAtStartMB: base / 2 ** 20, heapSamples: heap.n }));
 `;
 
+/** The conversion alone (hubModelFile: download, convert, write the converted file; no model load), from the sources. */
+const CONVERT_JOB = `
+import { Worker } from 'node:worker_threads';
+import { hubModelFile } from ${JSON.stringify(join(REPO, 'src', 'hub', 'node_model.ts'))};
+import { hubEnv } from ${JSON.stringify(join(REPO, 'src', 'hub', 'node_cache.ts'))};
+globalThis.__benchMem = () => { const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
+const base = globalThis.__benchMem();
+const sampler = new Worker(\`
+const { Session } = require('inspector'); const { parentPort } = require('worker_threads');
+const s = new Session(); s.connectToMainThread();
+let peak = 0, n = 0, stop = false;
+const tick = () => s.post('Runtime.evaluate', { expression: '__benchMem()', returnByValue: true }, (e, r) => { if (!e && r.result) { peak = Math.max(peak, r.result.value); n++; } if (!stop) setTimeout(tick, 10); });
+tick();
+parentPort.on('message', () => { stop = true; parentPort.postMessage({ peak, n }); });
+\`, { eval: true });
+const t0 = performance.now();
+const env = await hubEnv();
+env.hubUrl = process.env.BENCH_HUB;
+await hubModelFile(process.env.BENCH_ID, { env });
+const loaded = performance.now() - t0;
+sampler.postMessage(0);
+const heap = await new Promise((r) => sampler.once('message', r));
+await sampler.terminate();
+console.log(JSON.stringify({ loaded, first: loaded, maxRssMB: process.resourceUsage().maxRSS / 1024, peakHeapMB: heap.peak / 2 ** 20, heapAtStartMB: base / 2 ** 20, heapSamples: heap.n }));
+`;
+
+function convertRun(env: Record<string, string>, dir: string): Promise<{ loaded: number; maxRssMB: number; peakHeapMB: number; heapAtStartMB: number; heapSamples: number }> {
+  const job = join(dir, 'convert_job.mts');
+  writeFileSync(job, CONVERT_JOB);
+  return new Promise((res, rej) =>
+    execFile(process.execPath, [join(REPO, 'tools', 'run_ts.mjs'), job], { env: { ...process.env, ...env, CI: '1' }, maxBuffer: 1 << 24, timeout: 900_000 }, (err, stdout, stderr) => {
+      if (err) return rej(new Error(`${err.message}\n${stderr}`));
+      res(JSON.parse(stdout.trim().split('\n').at(-1)!));
+    }),
+  );
+}
+
 function nodeRun(env: Record<string, string>, dir: string): Promise<{ loaded: number; first: number; convertedAt?: number; maxRssMB: number; peakHeapMB: number; heapAtStartMB: number; heapSamples: number; wall: number }> {
   const job = join(dir, 'job.mjs');
   writeFileSync(job, NODE_JOB);
@@ -188,6 +225,14 @@ async function main(): Promise<void> {
         `peak JS heap + ArrayBuffers ${r.peakHeapMB.toFixed(0)} MiB (${(r.peakHeapMB / mb).toFixed(2)}× the checkpoint; ${r.heapAtStartMB.toFixed(0)} MiB at start, ${r.heapSamples} samples)`;
       rows.push(line('cold', cold), line('warm', warm));
       console.log(rows.at(-2));
+      console.log(rows.at(-1));
+      const cdir = join(tmp, `convert${rep}`);
+      mkdirSync(cdir, { recursive: true });
+      const conv = await convertRun({ HF_HUB_CACHE: join(cdir, 'hf'), HF_HOME: join(cdir, 'home'), WEBVIT_CACHE_DIR: join(cdir, 'wv'), BENCH_ID: ID, BENCH_HUB: hub.url }, cdir);
+      rows.push(
+        `Node conversion alone (hubModelFile, cold: download, convert, write): ${(conv.loaded / 1000).toFixed(2)} s, peak RSS ${conv.maxRssMB.toFixed(0)} MB (${(conv.maxRssMB / mb).toFixed(2)}× the checkpoint), ` +
+          `peak JS heap + ArrayBuffers ${conv.peakHeapMB.toFixed(0)} MiB (${(conv.peakHeapMB / mb).toFixed(2)}× the checkpoint; ${conv.heapAtStartMB.toFixed(0)} MiB at start, ${conv.heapSamples} samples)`,
+      );
       console.log(rows.at(-1));
     }
     if (!args.includes('--skip-chromium')) {

@@ -83,8 +83,9 @@ const bad = (message: string) => new WebvitError('BAD_ARGUMENT', message);
 const FORMAT = '1';
 
 /**
- * The page's sink: one buffer of the stated size, filled as the bytes arrive (a 330 MB checkpoint
- * is held once, not once in chunks and again joined); chunks only when no size was stated.
+ * The page's sink for the small files (preprocessor_config.json, the shard index): one buffer of
+ * the stated size, filled as the bytes arrive; chunks only when no size was stated. Weight files go
+ * through a WeightSink into the streamed conversion instead.
  */
 class MemorySink implements Sink {
   private chunks: Uint8Array[] = [];
@@ -194,11 +195,25 @@ async function cached(cache: Cache | undefined, key: string): Promise<Uint8Array
   return new Uint8Array(await hit.arrayBuffer().catch(() => new ArrayBuffer(0)));
 }
 
+/**
+ * A body that hands Cache Storage the file in 4 MiB views of it: a Response made from the array
+ * would copy it whole first (the page held the converted file twice while it was stored).
+ */
+function chunked(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream({
+    pull(c) {
+      if (at >= bytes.byteLength) return c.close();
+      c.enqueue(bytes.subarray(at, (at += 4 << 20)));
+    },
+  });
+}
+
 /** Stores a file in Cache Storage; false when it could not (no cache, or over the quota: the next visit converts again). */
 async function store(cache: Cache | undefined, key: string, bytes: Uint8Array | string): Promise<boolean> {
   if (!cache) return false;
   return Promise.resolve()
-    .then(() => cache.put(key, new Response(bytes as BodyInit, { headers: { 'content-type': 'application/octet-stream' } })))
+    .then(() => cache.put(key, new Response(typeof bytes === 'string' ? bytes : chunked(bytes), { headers: { 'content-type': 'application/octet-stream' } })))
     .then(
       () => true,
       () => false,
