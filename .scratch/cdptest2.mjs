@@ -1,0 +1,22 @@
+import { chromium } from 'playwright-core';
+const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless=new','--no-sandbox'] });
+const p = await b.newPage();
+await p.goto('data:text/html,<p>x</p>');
+const s = await p.context().newCDPSession(p);
+const workers = new Map(); let id = 1e6; const pending = new Map();
+s.on('Target.attachedToTarget', (e) => { console.log('attached', e.targetInfo.type, e.sessionId); workers.set(e.sessionId, e.targetInfo); });
+s.on('Target.receivedMessageFromTarget', (e) => { const m = JSON.parse(e.message); pending.get(m.id)?.(m.result); pending.delete(m.id); });
+await s.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: false });
+const usage = async () => {
+  const parts = [s.send('Runtime.getHeapUsage')];
+  for (const sid of workers.keys()) parts.push(new Promise((res) => { const i = id++; pending.set(i, res); s.send('Target.sendMessageToTarget', { sessionId: sid, message: JSON.stringify({ id: i, method: 'Runtime.getHeapUsage' }) }).catch(() => res(undefined)); }));
+  return (await Promise.all(parts)).map((u) => u ? u.usedSize + u.backingStorageSize : 0);
+};
+let peak = [0, 0]; let n = 0;
+const timer = setInterval(async () => { const u = await usage(); n++; u.forEach((v, i) => (peak[i] = Math.max(peak[i] ?? 0, v))); }, 50);
+await p.evaluate(() => { const a = []; for (let i = 0; i < 4; i++) a.push(new Float32Array(25e6).fill(i)); let s = 0; for (let k = 0; k < 3; k++) for (const x of a) for (let i = 0; i < x.length; i++) s += x[i]; return s; });
+console.log('page busy done', n, peak);
+await p.evaluate(() => new Promise((res) => { const w = new Worker(URL.createObjectURL(new Blob([`setTimeout(() => { const a = []; for (let i = 0; i < 3; i++) a.push(new Float32Array(25e6).fill(i)); let s = 0; for (let k = 0; k < 3; k++) for (const x of a) for (let i = 0; i < x.length; i++) s += x[i]; postMessage(s); }, 300);`]))); w.onmessage = (e) => res(e.data); }));
+clearInterval(timer);
+console.log('worker done', n, peak);
+await b.close();
