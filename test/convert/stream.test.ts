@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { rng } from '../../src/kernels/sample.js';
 import { convertCheckpointStreamed, readCheckpoint, readCheckpointHeads } from '../../src/model/convert/files.js';
 import { convertCheckpoint, encodeWeights, sourceTensors, type Checkpoint, type ConvertOptions, type OutputDtype, type Planned } from '../../src/model/convert/index.js';
-import { headSize, StreamedConversion, streamedCheckpoint, streamFile, type StreamFile } from '../../src/model/convert/stream.js';
+import { headSize, impliedSize, StreamedConversion, streamedCheckpoint, streamFile, type StreamFile } from '../../src/model/convert/stream.js';
 import { parseSafetensors } from '../../src/model/safetensors.js';
 import { writeSafetensors } from '../../src/model/safetensors_write.js';
 import { hubRepoFixtures } from '../helpers/hub_repos.js';
@@ -154,11 +154,26 @@ describe('streamed conversion: bad input', () => {
     return new StreamedConversion(streamedCheckpoint('org/vit', [head], { config }), [head], 'F32', extra);
   };
 
+  const feedAll = (conv: StreamedConversion, b: Uint8Array) => {
+    conv.feed('model.safetensors', 0, b);
+    return conv.finish();
+  };
+
   it('a truncated download: finish() names the file, the tensor and what to do', async () => {
     const b = bytes();
     const conv = start(b);
     conv.feed('model.safetensors', 0, b.subarray(0, b.byteLength - 100));
     await expectConvertError(() => conv.finish(), ['model.safetensors', 'ended within tensor', 'truncated', 'try again']);
+  });
+
+  it('a download of no stated size is held to the size its header implies', async () => {
+    const b = bytes();
+    const head = b.subarray(0, headSize(b, Number.MAX_SAFE_INTEGER, 'm'));
+    expect(impliedSize(head, 'm')).toBe(b.byteLength);
+    const conv = start(b, impliedSize(head, 'm'));
+    conv.feed('model.safetensors', 0, b);
+    expect(Buffer.from(conv.finish()).equals(Buffer.from(feedAll(start(b), b)))).toBe(true);
+    await expectConvertError(() => start(b, impliedSize(head, 'm')).feed('model.safetensors', b.byteLength, new Uint8Array(1)), ['more bytes than']);
   });
 
   it('more bytes than the stated size is refused', async () => {
