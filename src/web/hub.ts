@@ -294,15 +294,19 @@ export async function fetchHubModel(options: ClassifierOptions, cacheName: strin
     }
     checkArchitecture(id, config);
   }
-  const get = async (file: string, optional: boolean): Promise<Uint8Array | undefined> => {
-    const sink = new MemorySink();
+  /** Downloads `file` into `sink`; false for an optional file the repository does not have. */
+  const download = async (file: string, sink: Sink, optional: boolean): Promise<boolean> => {
     try {
       await downloadHubFile(id, pin, file, sink, http, { onProgress: (done, total) => o.onProgress?.({ stage: 'download', done, total, detail: file }) });
     } catch (e) {
-      if (optional && e instanceof WebvitError && e.code === 'NOT_FOUND' && /no such file/.test(e.message)) return undefined;
+      if (optional && e instanceof WebvitError && e.code === 'NOT_FOUND' && /no such file/.test(e.message)) return false;
       throw e;
     }
-    return sink.bytes();
+    return true;
+  };
+  const get = async (file: string, optional: boolean): Promise<Uint8Array | undefined> => {
+    const sink = new MemorySink();
+    return (await download(file, sink, optional)) ? sink.bytes() : undefined;
   };
   let preprocessor: Record<string, unknown> | undefined;
   const pBytes = await get('preprocessor_config.json', true);
@@ -323,15 +327,6 @@ export async function fetchHubModel(options: ClassifierOptions, cacheName: strin
     conv = new StreamedConversion(streamedCheckpoint(source, heads, base), heads, dtype === 'f16' ? 'F16' : 'F32', extra);
   };
   const feed = (file: string) => (at: number, chunk: Uint8Array) => conv!.feed(file, at, chunk);
-  const download = async (file: string, sink: WeightSink, optional: boolean): Promise<boolean> => {
-    try {
-      await downloadHubFile(id, pin, file, sink, http, { onProgress: (done, total) => o.onProgress?.({ stage: 'download', done, total, detail: file }) });
-    } catch (e) {
-      if (optional && e instanceof WebvitError && e.code === 'NOT_FOUND' && /no such file/.test(e.message)) return false;
-      throw e;
-    }
-    return true;
-  };
   const label = (file: string) => `${source} ${file}`;
   if (!(await download('model.safetensors', new WeightSink(label('model.safetensors'), (h) => plan([h]), feed(label('model.safetensors'))), true))) {
     const index = await get('model.safetensors.index.json', true);

@@ -179,7 +179,7 @@ export class StreamedConversion {
       this.jobs.push(job);
       for (const d of lazy.deps) this.sources.get(d)!.readers.push(job);
     });
-    // Buffered only if something reads it, and then only once it is whole; pass-through sources read by a job too are buffered.
+    // Tensors that read nothing (zeros, constants) now; empty source tensors are whole already.
     for (const j of this.jobs) if (j.waiting === 0) this.make(j);
     for (const s of this.sources.values()) if (s.e.end === s.e.begin) this.whole(s);
   }
