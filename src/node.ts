@@ -86,6 +86,7 @@ export async function createImageClassifier(options: ClassifierOptions): Promise
       else if (e.stage === 'convert') onProgress?.({ stage: 'convert', done: 0, total: 1, detail: id });
     },
   });
-  const { bytes } = await readWeightFile(file.path);
+  // Checked here (messages name the file) over views of the bytes: no copy of the weights beside them.
+  const { bytes } = await readWeightFile(file.path, { views: true });
   return createWebClassifier({ ...rest, signal, onProgress, model: bytes });
 }

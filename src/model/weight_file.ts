@@ -12,7 +12,11 @@ export interface WeightFile {
   weights: LoadedWeights;
 }
 
-export async function readWeightFile(path: string): Promise<WeightFile> {
+/**
+ * `views`: F32 tensors as views of `bytes`, not copies (readWeights' third argument), for a caller
+ * that owns the bytes and only checks them (the Hub path of createImageClassifier).
+ */
+export async function readWeightFile(path: string, options: { views?: boolean } = {}): Promise<WeightFile> {
   const bytes = await readRegularFile(path, {
     code: 'BAD_WEIGHTS',
     what: 'the model file',
@@ -26,5 +30,5 @@ export async function readWeightFile(path: string): Promise<WeightFile> {
       notWebvit(header.__metadata__, Object.keys(header).filter((n) => n !== '__metadata__'), path);
     },
   });
-  return { path, bytes, weights: readWeights(bytes, path) };
+  return { path, bytes, weights: readWeights(bytes, path, options.views === true) };
 }

@@ -16,8 +16,9 @@ import {
   TensorTaker,
   type Checkpoint,
   type ConvertOptions,
-  type Converted,
+  type Planned,
 } from '../../convert/core.js';
+import { derive, type Lazy } from '../../convert/lazy.js';
 
 /**
  * DINOv2 from Hugging Face checkpoints (docs/families.md#dinov2): `Dinov2Model` (no prefix; its
@@ -46,7 +47,7 @@ export function detectDinov2(names: string[]): boolean {
   return names.some((n) => /^(dinov2\.|dinov2_with_registers\.)?encoder\.layer\.\d+\.layer_scale1\.lambda1$/.test(n));
 }
 
-export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
+export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Planned {
   const src = ckpt.source;
   const tk = new TensorTaker(ckpt, 'dinov2');
   const notes: string[] = [];
@@ -100,7 +101,7 @@ export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
   if (headShape) checkShapeLimits(src, 'classifier.weight', headShape, [[0, 'num_classes']]);
   const classes = headShape ? headShape[0] : 0;
 
-  const t = new Map<string, Float32Array>();
+  const t = new Map<string, Lazy>();
   t.set('patch_embed.weight', convWeight(tk.take(peName, [D, C, P, P]), D, K));
   t.set('patch_embed.bias', tk.take(`${p}embeddings.patch_embeddings.projection.bias`, [D]));
   t.set('cls_token', tk.take(`${p}embeddings.cls_token`, [1, 1, D]));
@@ -108,10 +109,15 @@ export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const pos = tk.take(`${p}embeddings.position_embeddings`, [1, T, D]);
   if (R) {
     // Registers are inserted after the class token once positions are added: their rows are 0 (x + 0, exact).
-    const withRows = new Float32Array((T + R) * D);
-    withRows.set(pos.subarray(0, D));
-    withRows.set(pos.subarray(D), (1 + R) * D);
-    t.set('pos_embed', withRows);
+    t.set(
+      'pos_embed',
+      derive([pos], (T + R) * D, ([v]) => {
+        const withRows = new Float32Array((T + R) * D);
+        withRows.set(v.subarray(0, D));
+        withRows.set(v.subarray(D), (1 + R) * D);
+        return withRows;
+      }),
+    );
   } else {
     t.set('pos_embed', pos);
   }
@@ -134,11 +140,12 @@ export function convertDinov2(ckpt: Checkpoint, o: ConvertOptions): Converted {
   if (classes) {
     // classifier [classes, 2D] over [cls ; patch mean]: its first D columns for the class token, the rest for the mean.
     const w = tk.take('classifier.weight', [classes, 2 * D]);
-    const part = (from: number) => {
-      const m = new Float32Array(D * classes);
-      for (let j = 0; j < classes; j++) for (let k = 0; k < D; k++) m[k * classes + j] = w[j * 2 * D + from + k];
-      return m;
-    };
+    const part = (from: number) =>
+      derive([w], D * classes, ([wv]) => {
+        const m = new Float32Array(D * classes);
+        for (let j = 0; j < classes; j++) for (let k = 0; k < D; k++) m[k * classes + j] = wv[j * 2 * D + from + k];
+        return m;
+      });
     t.set('head.weight', part(0));
     t.set('head.bias', tk.take('classifier.bias', [classes]));
     t.set('head.mean_weight', part(D));
