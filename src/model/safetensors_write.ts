@@ -1,6 +1,6 @@
 import { clip, WebvitError } from '../runtime/errors.js';
 import { oneLine } from './json_preview.js';
-import { DTYPE_BYTES, floatToHalf } from './safetensors.js';
+import { DTYPE_BYTES, floatToHalf, type Dtype } from './safetensors.js';
 
 /**
  * Writing safetensors files (the converter's output). Apart from the reader (safetensors.ts) so that
@@ -14,6 +14,14 @@ export interface TensorToWrite {
   data: Float32Array;
 }
 
+/** A tensor whose bytes are already in `dtype`'s little-endian encoding, stored as they are (quantised weights: src/model/convert/quantize.ts). */
+export interface RawTensorToWrite {
+  name: string;
+  shape: number[];
+  dtype: Dtype;
+  bytes: Uint8Array;
+}
+
 export interface WriteOptions {
   /** Stored dtype of every tensor: 'F32' (default) or 'F16' (round to nearest, ties to even). */
   dtype?: 'F32' | 'F16';
@@ -24,7 +32,7 @@ export interface WriteOptions {
  * at a multiple of 8 bytes). F16 rounds each float32 value to nearest, ties to even; a finite value
  * beyond the F16 range (±65504 after rounding) is an error naming the tensor.
  */
-export function writeSafetensors(tensors: TensorToWrite[], metadata: Record<string, string>, options: WriteOptions = {}): Uint8Array {
+export function writeSafetensors(tensors: (TensorToWrite | RawTensorToWrite)[], metadata: Record<string, string>, options: WriteOptions = {}): Uint8Array {
   const dtype = options.dtype ?? 'F32';
   const wrong = (what: string): never => {
     throw new WebvitError('BAD_ARGUMENT', oneLine(`writeSafetensors: ${what}`));
@@ -39,12 +47,16 @@ export function writeSafetensors(tensors: TensorToWrite[], metadata: Record<stri
   for (const t of tensors) {
     if (typeof t?.name !== 'string' || t.name === '' || t.name === '__metadata__') wrong(`a tensor's name must be a non-empty string other than "__metadata__", got ${clip(JSON.stringify(t?.name) ?? String(t?.name))}`);
     if (Object.hasOwn(header, t.name)) wrong(`two tensors are named ${clip(t.name)}: a safetensors header holds each name once`);
-    if (!(t.data instanceof Float32Array)) wrong(`tensor ${clip(t.name)}: data must be a Float32Array`);
+    const raw = 'bytes' in t ? t : undefined;
+    if (raw ? !(raw.bytes instanceof Uint8Array && Object.hasOwn(DTYPE_BYTES, raw.dtype)) : !((t as TensorToWrite).data instanceof Float32Array)) {
+      wrong(`tensor ${clip(t.name)}: data must be a Float32Array (or bytes: a Uint8Array with a safetensors dtype)`);
+    }
     if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) wrong(`tensor ${clip(t.name)}: shape must be an array of whole numbers ≥ 0`);
     const n = t.shape.reduce((a, d) => a * d, 1);
-    if (n !== t.data.length) wrong(`tensor ${clip(t.name)} has ${t.data.length} values for shape [${t.shape}]`);
-    header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + size * n] };
-    offset += size * n;
+    const bytes = raw ? raw.bytes.byteLength : size * (t as TensorToWrite).data.length;
+    if (bytes !== n * (raw ? DTYPE_BYTES[raw.dtype] : size)) wrong(`tensor ${clip(t.name)} has ${raw ? `${bytes} bytes of ${raw.dtype}` : `${(t as TensorToWrite).data.length} values`} for shape [${t.shape}]`);
+    header[t.name] = { dtype: raw?.dtype ?? dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
   }
   const json = new TextEncoder().encode(JSON.stringify(header));
   const pad = (8 - ((json.length + 8) % 8)) % 8;
@@ -56,6 +68,11 @@ export function writeSafetensors(tensors: TensorToWrite[], metadata: Record<stri
   out.set(headerBytes, 8);
   let p = 8 + headerBytes.length;
   for (const t of tensors) {
+    if ('bytes' in t) {
+      out.set(t.bytes, p);
+      p += t.bytes.byteLength;
+      continue;
+    }
     if (dtype === 'F32') {
       out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), p);
       p += t.data.byteLength;

@@ -7,7 +7,7 @@ import { DEFAULT_HUB_URL, isCommit, looksLikeModelId, parseModelId, resolveUrl, 
 import { noSafetensors, PICKLED_WEIGHTS, shardNames } from '../hub/repo_files.js';
 import { convertCheckpoint, encodeWeights, sourceTensors, type Checkpoint, type SourceTensor } from '../model/convert/index.js';
 import { parseSafetensors } from '../model/safetensors.js';
-import { readWeights, type LoadedWeights } from '../model/weights.js';
+import { loadWeights, type LoadedWeights } from '../model/weights.js';
 import type { WebProgress } from './types.js';
 import { DEFAULT_CACHE, type FetchedModel } from './weights.js';
 
@@ -200,7 +200,7 @@ export async function fetchHubModel(options: ClassifierOptions, cacheName: strin
     if (bytes?.byteLength) {
       try {
         o.onProgress?.({ stage: 'download', done: bytes.byteLength, total: bytes.byteLength, fromCache: true, detail: source });
-        return { value: readWeights(bytes, source, true), bytes, source, fromCache: true, inCache: true, commit };
+        return { value: await loadWeights(bytes, source, true), bytes, source, fromCache: true, inCache: true, commit };
       } catch {
         // A damaged copy: converted again below.
       }
@@ -284,7 +284,7 @@ export async function fetchHubModel(options: ClassifierOptions, cacheName: strin
   return encodeWeights(r.weights, dtype === 'f16' ? 'F16' : 'F32', { 'webvit.converted_from': r.layout, 'webvit.source': `hf:${id}@${commit ?? revision}`, ...r.metadata });
   })();
   // The converted file is this loader's alone: its F32 tensors are read as views of it (no second copy).
-  const value = readWeights(bytes, source, true);
+  const value = await loadWeights(bytes, source, true);
   o.onProgress?.({ stage: 'convert', done: 1, total: 1, detail: source });
   let inCache = false;
   if (commit) {

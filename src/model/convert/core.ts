@@ -2,9 +2,11 @@ import { clip, WebvitError } from '../../runtime/errors.js';
 import { oneLine, preview } from '../json_preview.js';
 import type { Pooling } from '../../kernels/pool/op.js';
 import { LIMITS, LIMITS_DOC, parseConfig, shapeOf, type ViTConfig } from '../config.js';
-import { tensorAsFloat32, type Dtype, type SafetensorsFile, type TensorEntry } from '../safetensors.js';
-import { writeSafetensors } from '../safetensors_write.js';
-import { badValueReason, expectedTensors, firstBadValue, formatFloat32, type LoadedWeights } from '../weights.js';
+import { DTYPE_BYTES, tensorAsFloat32, type Dtype, type SafetensorsFile, type TensorEntry } from '../safetensors.js';
+import { writeSafetensors, type RawTensorToWrite, type TensorToWrite } from '../safetensors_write.js';
+import type { QuantKind } from '../../kernels/matmul/quant.js';
+import { quantizeTensor } from './quantize.js';
+import { badValueReason, declaredWeights, expectedTensors, firstBadValue, formatFloat32, type LoadedWeights } from '../weights.js';
 import { resizePosEmbed, type ResizeMode } from './pos_embed.js';
 import { checkLabels, labelsCountHint } from '../labels.js';
 
@@ -603,14 +605,26 @@ export function describeConfig(c: ViTConfig): string {
   );
 }
 
-export type OutputDtype = 'F32' | 'F16';
+/** F32, F16 (every tensor), or a quantised file: the matmul weights int8 or q4, the rest F32 (docs/quantization.md). */
+export type OutputDtype = 'F32' | 'F16' | QuantKind;
 
-/** A converted model as webvit weight-file bytes (tensors in canonical order). */
+/**
+ * A converted model as webvit weight-file bytes (tensors in canonical order). A quantised file
+ * (int8, q4) stores each matmul weight as codes and scales (quantizeTensor), marks itself with
+ * `webvit.quant`, and orders the tensors by alignment: F32, then F16 scales, then the byte-sized
+ * codes, so that every F32 tensor starts at a multiple of 4 bytes (read as a view, not a copy).
+ */
 export function encodeWeights(w: LoadedWeights, dtype: OutputDtype = 'F32', extraMetadata: Record<string, string> = {}): Uint8Array {
   const metadata: Record<string, string> = { format: 'webvit', 'webvit.version': '1', 'webvit.config': JSON.stringify(w.config) };
   if (w.labels) metadata['webvit.labels'] = JSON.stringify(w.labels);
   Object.assign(metadata, extraMetadata);
-  const shapes = expectedTensors(w.config);
-  const tensors = [...w.tensors].map(([name, data]) => ({ name, shape: shapes.get(name)!, data }));
-  return writeSafetensors(tensors, metadata, { dtype });
+  if (w.quant?.size) throw new WebvitError('BAD_ARGUMENT', 'encodeWeights: these weights are already quantised; encode the f32 or f16 model they came from');
+  const declared = declaredWeights(w.config);
+  const tensors = [...w.tensors].map(([name, data]) => ({ name, shape: declared.get(name)!.shape, data }));
+  if (dtype !== 'int8' && dtype !== 'q4') return writeSafetensors(tensors, metadata, { dtype });
+  metadata['webvit.quant'] = dtype;
+  const stored = tensors.flatMap((t): (TensorToWrite | RawTensorToWrite)[] => (declared.get(t.name)!.matrix ? quantizeTensor(t.name, t.data, t.shape, dtype) : [t]));
+  const align = (t: TensorToWrite | RawTensorToWrite) => ('bytes' in t ? DTYPE_BYTES[t.dtype] : 4);
+  // A stable sort: canonical order within each dtype.
+  return writeSafetensors(stored.sort((a, b) => align(b) - align(a)), metadata);
 }
