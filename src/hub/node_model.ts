@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { clip, WebvitError } from '../errors.js';
 import { writeFileAtomically } from '../runtime/node-write-file.js';
-import { convertCheckpoint, encodeWeights } from '../model/convert/index.js';
+import { convertCheckpoint, encodeWeights, outputDtype } from '../model/convert/index.js';
 import { readCheckpoint } from '../model/convert/files.js';
 import { readWeights } from '../model/weights.js';
 import { checkArchitecture } from './architecture.js';
@@ -26,7 +26,7 @@ import { isCommit, repoFolderName } from './id.js';
 /** webvit's weight format version (webvit.version in every file it writes): part of the cache key. */
 const FORMAT = '1';
 
-export type HubDtype = 'f32' | 'f16';
+export type HubDtype = 'f32' | 'f16' | 'int8' | 'q4';
 
 export interface HubModelOptions {
   revision?: string;
@@ -151,7 +151,7 @@ export async function hubModelFile(id: string, o: HubModelOptions = {}): Promise
   o.onProgress?.({ stage: 'convert' });
   const ckpt = await readCheckpoint(ck.dir);
   const r = convertCheckpoint(ckpt);
-  const bytes = encodeWeights(r.weights, dtype === 'f16' ? 'F16' : 'F32', { 'webvit.converted_from': r.layout, 'webvit.source': `hf:${id}@${ck.commit}`, ...r.metadata });
+  const bytes = encodeWeights(r.weights, outputDtype(dtype), { 'webvit.converted_from': r.layout, 'webvit.source': `hf:${id}@${ck.commit}`, ...r.metadata });
   const path = convertedPath(id, ck.commit, dtype, o.webvitCache);
   readWeights(bytes, path);
   await mkdir(dirname(path), { recursive: true });

@@ -5,7 +5,7 @@ import { checkArchitecture } from '../hub/architecture.js';
 import { downloadHubFile, IdleWatch, openHubFile, DEFAULT_HUB_IDLE_MS, fileName, type HubOptions, type Sink } from '../hub/client.js';
 import { DEFAULT_HUB_URL, isCommit, looksLikeModelId, parseModelId, resolveUrl, revisionProblem } from '../hub/id.js';
 import { noSafetensors, PICKLED_WEIGHTS, shardNames } from '../hub/repo_files.js';
-import { convertCheckpoint, encodeWeights, sourceTensors, type Checkpoint, type SourceTensor } from '../model/convert/index.js';
+import { convertCheckpoint, encodeWeights, outputDtype, sourceTensors, type Checkpoint, type SourceTensor } from '../model/convert/index.js';
 import { parseSafetensors } from '../model/safetensors.js';
 import { loadWeights, type LoadedWeights } from '../model/weights.js';
 import type { WebProgress } from './types.js';
@@ -28,7 +28,7 @@ export interface HubLoadOptions {
   revision?: string;
   hubUrl?: string;
   token?: string;
-  dtype?: 'f32' | 'f16';
+  dtype?: 'f32' | 'f16' | 'int8' | 'q4';
   cache?: string | false;
   caches?: CacheStorage;
   fetch?: typeof fetch;
@@ -68,7 +68,7 @@ export function checkedHubModel(o: ClassifierOptions): { id: string; revision: s
     if (p) throw bad(`revision: ${p}`);
   }
   if (o.token !== undefined && (typeof o.token !== 'string' || !/^[\x21-\x7e]{1,512}$/.test(o.token))) throw mustBe('token', 'an access token (printable characters, no spaces)', typeof o.token === 'string' ? '(a string that is not)' : o.token);
-  if (o.dtype !== undefined && o.dtype !== 'f32' && o.dtype !== 'f16') throw mustBe('dtype', "'f32' or 'f16'", o.dtype);
+  if (o.dtype !== undefined && !['f32', 'f16', 'int8', 'q4'].includes(o.dtype)) throw mustBe('dtype', "'f32', 'f16', 'int8' or 'q4'", o.dtype);
   if (o.hubUrl !== undefined) {
     if (typeof o.hubUrl !== 'string') throw mustBe('hubUrl', "the Hub's address (a string)", o.hubUrl);
     absoluteUrl(o.hubUrl, 'hubUrl', 'BAD_ARGUMENT');
@@ -281,7 +281,7 @@ export async function fetchHubModel(options: ClassifierOptions, cacheName: strin
   tensors.clear();
   single = undefined;
   ckpt = undefined;
-  return encodeWeights(r.weights, dtype === 'f16' ? 'F16' : 'F32', { 'webvit.converted_from': r.layout, 'webvit.source': `hf:${id}@${commit ?? revision}`, ...r.metadata });
+  return encodeWeights(r.weights, outputDtype(dtype), { 'webvit.converted_from': r.layout, 'webvit.source': `hf:${id}@${commit ?? revision}`, ...r.metadata });
   })();
   // The converted file is this loader's alone: its F32 tensors are read as views of it (no second copy).
   const value = await loadWeights(bytes, source, true);

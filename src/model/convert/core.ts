@@ -608,6 +608,9 @@ export function describeConfig(c: ViTConfig): string {
 /** F32, F16 (every tensor), or a quantised file: the matmul weights int8 or q4, the rest F32 (docs/quantization.md). */
 export type OutputDtype = 'F32' | 'F16' | QuantKind;
 
+/** The output dtype for a user-facing name (`--dtype`, the Hub loaders' `dtype`): f32, f16, int8, q4. */
+export const outputDtype = (d: 'f32' | 'f16' | QuantKind): OutputDtype => (d === 'f32' ? 'F32' : d === 'f16' ? 'F16' : d);
+
 /**
  * A converted model as webvit weight-file bytes (tensors in canonical order). A quantised file
  * (int8, q4) stores each matmul weight as codes and scales (quantizeTensor), marks itself with
