@@ -149,35 +149,30 @@ export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string, vie
     throw new WebvitError('BAD_WEIGHTS', oneLine(`${source}: ${msg}`));
   };
   notWebvit(file.metadata, names, source);
-  const rawConfig = file.metadata['webvit.config'];
-  let json: unknown;
-  try {
-    json = JSON.parse(rawConfig!);
-  } catch (e) {
-    bad(`__metadata__["webvit.config"] is not valid JSON: ${(e as Error).message}`);
-  }
-  const config = parseConfig(json, source);
+  const json = (key: string): any => {
+    try {
+      return JSON.parse(file.metadata[key]);
+    } catch (e) {
+      bad(`__metadata__["${key}"] is not valid JSON: ${(e as Error).message}`);
+    }
+  };
+  const config = parseConfig(json('webvit.config'), source);
   const preprocess = parsePreprocess(file.metadata['webvit.preprocess'], config, source);
   let labels: string[] | undefined;
   if (file.metadata['webvit.labels'] !== undefined) {
-    try {
-      labels = JSON.parse(file.metadata['webvit.labels']);
-    } catch (e) {
-      bad(`__metadata__["webvit.labels"] is not valid JSON: ${(e as Error).message}`);
-    }
+    labels = json('webvit.labels');
     if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) bad(`__metadata__["webvit.labels"] must be a JSON array of strings`);
     if (labels!.length !== config.num_classes) bad(`has ${labels!.length} labels but num_classes is ${config.num_classes}`);
   }
   // parseConfig has bounded num_layers (LIMITS), so this list is at most a few thousand names.
   const declared = declaredWeights(config);
-  const expected = new Map([...declared].map(([name, d]) => [name, d.shape]));
   // A quantised file (docs/quantization.md: the marker, or I8/U8 codes): its reader checks the codes and scales and takes the scales out of file.tensors.
   const quant =
     file.metadata['webvit.quant'] ?? [...file.tensors.values()].find((t) => t.dtype[1] == '8')
       ? (quantReader ?? bad('int8/q4 weights: load with loadWeights'))(file, declared, views, bad)
       : undefined;
-  const missing = [...expected.keys()].filter((n) => !file.tensors.has(n));
-  const extra = [...file.tensors.keys()].filter((n) => !expected.has(n));
+  const missing = [...declared.keys()].filter((n) => !file.tensors.has(n));
+  const extra = [...file.tensors.keys()].filter((n) => !declared.has(n));
   if (missing.length || extra.length) {
     const list = (xs: string[]) => xs.slice(0, 8).map((n) => clip(n)).join(', ') + (xs.length > 8 ? ` and ${xs.length - 8} more` : '');
     bad(
@@ -185,12 +180,12 @@ export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string, vie
         (missing.length && extra.length ? '; ' : '') +
         (extra.length ? `unexpected tensor(s) ${list(extra)}` : '') +
         ` for the config (${config.num_layers} layers, qkv_bias ${config.qkv_bias}, ${config.num_classes} classes` +
-        `${expected.size > file.tensors.size ? `: ${expected.size} tensors, the file has ${file.tensors.size}` : ''}).${foreignHint(names)}`,
+        `${declared.size > file.tensors.size ? `: ${declared.size} tensors, the file has ${file.tensors.size}` : ''}).${foreignHint(names)}`,
     );
   }
   const tensors = new Map<string, Float32Array>();
   const half = new Map<string, Uint16Array>();
-  for (const [name, shape] of expected) {
+  for (const [name, { shape, matrix }] of declared) {
     if (quant?.has(name)) continue;
     const t = file.tensors.get(name)!;
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
@@ -202,11 +197,8 @@ export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string, vie
     const at = firstBadValue(values);
     if (at >= 0) bad(`tensor ${name} holds ${formatFloat32(values[at])} at flat index ${at} (shape [${t.shape.join(', ')}]): ${badValueReason(values[at])}`);
     tensors.set(name, values);
-    if (t.dtype === 'F16' && declared.get(name)!.matrix) {
-      const raw = file.bytes.subarray(t.begin, t.end);
-      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-      half.set(name, Uint16Array.from({ length: raw.byteLength / 2 }, (_, i) => view.getUint16(2 * i, true)));
-    }
+    // The file's half bits as they are: little-endian, as the GPU reads them (WebGPU's hosts are little-endian).
+    if (t.dtype === 'F16' && matrix) half.set(name, new Uint16Array(file.bytes.slice(t.begin, t.end).buffer));
   }
   return { config, labels, preprocess, tensors, ...(half.size ? { half } : {}), ...(quant ? { quant } : {}) };
 }
