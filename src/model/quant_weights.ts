@@ -7,7 +7,8 @@ import type { WeightDeclaration } from './weights.js';
 /**
  * The checks and reading of a quantised webvit file's matmul weights (docs/quantization.md,
  * docs/weights-format.md): `readWeights` calls this (through useQuantReader) when a file has
- * `webvit.quant` in its metadata or any I8/U8 tensor. In the browser bundle it is in the on-demand
+ * `webvit.quant` in its metadata: the marker is what makes a file quantised (without it, I8 and U8
+ * tensors are refused as any other dtype that is not F32, F16 or BF16). In the browser bundle it is in the on-demand
  * chunk (src/on_demand.ts): a page that loads f32 or f16 models does not download it.
  *
  * Each quantised weight NAME (a tensor the graph reads as a matrix W[K, N]) is two tensors:
@@ -21,12 +22,9 @@ import type { WeightDeclaration } from './weights.js';
  * readWeights checks the rest of the file as for any other.
  */
 export function readQuantized(file: SafetensorsFile, declared: Map<string, WeightDeclaration>, views: boolean, bad: (msg: string) => never): Map<string, QuantizedMatrix> {
-  const kind = file.metadata['webvit.quant'] as QuantKind | undefined;
+  const kind = file.metadata['webvit.quant'] as QuantKind;
   const coded = [...file.tensors.values()].filter((t) => t.dtype === 'I8' || t.dtype === 'U8');
   const way = 'make the file again with `webvit convert SRC -o OUT --dtype int8|q4` from the f32 or f16 model (docs/quantization.md)';
-  if (kind === undefined) {
-    bad(`tensor ${clip(coded[0].name)} is ${coded[0].dtype} (quantised codes), but __metadata__ has no "webvit.quant" saying how to read it; ${way}`);
-  }
   if (kind !== 'int8' && kind !== 'q4') bad(`__metadata__["webvit.quant"] must be "int8" or "q4", got ${JSON.stringify(clip(String(kind)))}; ${way}`);
   const codeDtype: Dtype = kind === 'int8' ? 'I8' : 'U8';
   const scaleDtype: Dtype = kind === 'int8' ? 'F32' : 'F16';

@@ -166,11 +166,8 @@ export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string, vie
   }
   // parseConfig has bounded num_layers (LIMITS), so this list is at most a few thousand names.
   const declared = declaredWeights(config);
-  // A quantised file (docs/quantization.md: the marker, or I8/U8 codes): its reader checks the codes and scales and takes the scales out of file.tensors.
-  const quant =
-    file.metadata['webvit.quant'] ?? [...file.tensors.values()].find((t) => t.dtype[1] == '8')
-      ? (quantReader ?? bad('int8/q4 weights: load with loadWeights'))(file, declared, views, bad)
-      : undefined;
+  // A quantised file (docs/quantization.md; "webvit.quant" says so): its reader checks the codes and scales and takes the scales out of file.tensors.
+  const quant = file.metadata['webvit.quant'] !== undefined ? (quantReader ?? bad('int8/q4 weights: load with loadWeights'))(file, declared, views, bad) : undefined;
   const missing = [...declared.keys()].filter((n) => !file.tensors.has(n));
   const extra = [...file.tensors.keys()].filter((n) => !declared.has(n));
   if (missing.length || extra.length) {

@@ -119,9 +119,14 @@ describe('refused, naming the tensor and the way out', () => {
   const read = (b: Uint8Array) => loadWeights(b, SRC);
   const way = '--dtype int8|q4';
 
-  it('I8/U8 codes without the webvit.quant marker', async () => {
-    await expectWebvitError(() => read(edit(int8, (_, m) => delete m['webvit.quant'])), 'BAD_WEIGHTS', [SRC, 'I8', 'has no "webvit.quant"', way]);
-    await expectWebvitError(() => read(edit(q4, (_, m) => delete m['webvit.quant'])), 'BAD_WEIGHTS', ['U8', 'has no "webvit.quant"']);
+  it('I8/U8 codes without the webvit.quant marker (the marker makes a file quantised)', async () => {
+    await expectWebvitError(() => read(edit(int8, (_, m) => delete m['webvit.quant'])), 'BAD_WEIGHTS', [SRC, 'unexpected tensor(s)', '_scale']);
+    const noScales = (b: Uint8Array) => edit(b, (t, m) => {
+      delete m['webvit.quant'];
+      for (const n of [...t.keys()]) if (n.endsWith('_scale')) t.delete(n);
+    });
+    await expectWebvitError(() => read(noScales(int8)), 'BAD_WEIGHTS', ['has dtype I8', 'F32, F16 or BF16']);
+    await expectWebvitError(() => read(noScales(q4)), 'BAD_WEIGHTS', ['tensor patch_embed.weight has shape [900], expected [75, 24]']);
   });
 
   it('an unknown webvit.quant, or one with no codes to read', async () => {
