@@ -65,7 +65,7 @@ export function readQuantized(file: SafetensorsFile, declared: Map<string, Weigh
     }
     const codes = file.bytes.subarray(t.begin, t.end);
     // views: a caller that owns the bytes (readWeights): the codes stay in the file's buffer.
-    out.set(t.name, { kind, K, N, codes: views ? codes : codes.slice(), scales });
+    out.set(t.name, { kind, K, N, codes: views ? codes : new Uint8Array(codes), scales });
     file.tensors.delete(sname);
   }
   if (!out.size) bad(`__metadata__ says "webvit.quant": "${kind}", but no tensor the config reads holds ${codeDtype} codes; remove the key, or ${way}`);

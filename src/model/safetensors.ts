@@ -170,7 +170,7 @@ export function headerEntries(header: object, headerLen: number, size: number, s
 export function tensorAsFloat32(file: SafetensorsFile, t: TensorEntry, view = false): Float32Array {
   const n = t.shape.reduce((a, d) => a * d, 1);
   const raw = file.bytes.subarray(t.begin, t.end);
-  if (t.dtype === 'F32') return view && raw.byteOffset % 4 === 0 ? new Float32Array(raw.buffer, raw.byteOffset, n) : new Float32Array(raw.slice().buffer);
+  if (t.dtype === 'F32') return view && raw.byteOffset % 4 === 0 ? new Float32Array(raw.buffer, raw.byteOffset, n) : new Float32Array(new Uint8Array(raw).buffer); // a copy (a Node Buffer's slice() is a view)
   const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const out = new Float32Array(n);
   switch (t.dtype) {

@@ -195,7 +195,7 @@ export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string, vie
     if (at >= 0) bad(`tensor ${name} holds ${formatFloat32(values[at])} at flat index ${at} (shape [${t.shape.join(', ')}]): ${badValueReason(values[at])}`);
     tensors.set(name, values);
     // The file's half bits as they are: little-endian, as the GPU reads them (WebGPU's hosts are little-endian).
-    if (t.dtype === 'F16' && matrix) half.set(name, new Uint16Array(file.bytes.slice(t.begin, t.end).buffer));
+    if (t.dtype === 'F16' && matrix) half.set(name, new Uint16Array(new Uint8Array(file.bytes.subarray(t.begin, t.end)).buffer));
   }
   return { config, labels, preprocess, tensors, ...(half.size ? { half } : {}), ...(quant ? { quant } : {}) };
 }

@@ -101,6 +101,11 @@ it('views: the codes are the file\'s bytes for a caller that owns them, a copy o
   const q = (await loadWeights(bytes, SRC, true)).quant!.get('blocks.0.mlp.fc1.weight')!;
   expect(q.codes.buffer).toBe(bytes.buffer);
   expect((await loadWeights(bytes, SRC)).quant!.get('blocks.0.mlp.fc1.weight')!.codes.buffer).not.toBe(bytes.buffer);
+  // A Node Buffer (whose slice() is a view, not a copy) is copied too, to the same codes.
+  const buf = Buffer.from(bytes);
+  const fromBuffer = (await loadWeights(buf, SRC)).quant!.get('blocks.0.mlp.fc1.weight')!;
+  expect(fromBuffer.codes.buffer).not.toBe(buf.buffer);
+  expect(Buffer.from(fromBuffer.codes).equals(Buffer.from(q.codes))).toBe(true);
 });
 
 it('f32 and f16 files read as before: no quant, every tensor as float32', async () => {
