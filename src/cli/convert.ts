@@ -1,7 +1,7 @@
 import { convertCheckpoint, encodeWeights, LAYOUTS, outputDtype, RESIZE_MODES, type Layout, type ResizeMode } from '../model/convert/index.js';
 import type { QuantKind } from '../kernels/matmul/quant.js';
 import { readCheckpoint, readLabelsFile } from '../model/convert/files.js';
-import { readWeights } from '../model/weights.js';
+import { loadWeights } from '../model/weights.js';
 import { parseCommandLine, positiveInt, UsageError } from './usage.js';
 import { refuseOverwritingInputs, writeOutputAtomically } from './write_output.js';
 import { messageLine, printable, shown } from './shown.js';
@@ -72,7 +72,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
   // Notes quote the checkpoint's own text; each is clipped where it is made, and the line here too.
   for (const n of r.notes) process.stderr.write(`webvit convert: ${messageLine(n)}\n`);
   const bytes = encodeWeights(r.weights, dtype, { 'webvit.converted_from': r.layout, ...r.metadata });
-  readWeights(bytes, out); // the loader accepts what was written, or this is a converter bug
+  await loadWeights(bytes, out); // the loader accepts what was written, or this is a converter bug
   await writeOutputAtomically(out, bytes);
   const params = [...r.weights.tensors.values()].reduce((a, t) => a + t.length, 0);
   process.stdout.write(

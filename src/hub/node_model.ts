@@ -5,7 +5,7 @@ import { clip, WebvitError } from '../errors.js';
 import { writeFileAtomically } from '../runtime/node-write-file.js';
 import { convertCheckpoint, encodeWeights, outputDtype } from '../model/convert/index.js';
 import { readCheckpoint } from '../model/convert/files.js';
-import { readWeights } from '../model/weights.js';
+import { loadWeights } from '../model/weights.js';
 import { checkArchitecture } from './architecture.js';
 import { hubFileInfo, fileName, type HubOptions } from './client.js';
 import { noSafetensors, PICKLED_WEIGHTS, shardNames } from './repo_files.js';
@@ -153,7 +153,7 @@ export async function hubModelFile(id: string, o: HubModelOptions = {}): Promise
   const r = convertCheckpoint(ckpt);
   const bytes = encodeWeights(r.weights, outputDtype(dtype), { 'webvit.converted_from': r.layout, 'webvit.source': `hf:${id}@${ck.commit}`, ...r.metadata });
   const path = convertedPath(id, ck.commit, dtype, o.webvitCache);
-  readWeights(bytes, path);
+  await loadWeights(bytes, path);
   await mkdir(dirname(path), { recursive: true });
   await writeFileAtomically(path, bytes, { follow: false });
   return { path, commit: ck.commit, cached: false, notes: r.notes };
