@@ -38,7 +38,7 @@ function fresh(extra: Record<string, string> = {}): { env: Record<string, string
   return { env, hf: env.HF_HUB_CACHE, wv: env.WEBVIT_CACHE_DIR };
 }
 const opts = async (env: Record<string, string | undefined>) => ({ env: await hubEnv(env), backoffMs: () => 0 });
-const model = async (id: string, env: Record<string, string | undefined>, o: { revision?: string; dtype?: 'f32' | 'f16' } = {}) =>
+const model = async (id: string, env: Record<string, string | undefined>, o: { revision?: string; dtype?: 'f32' | 'f16' | 'int8' | 'q4' } = {}) =>
   hubModelFile(id, { ...o, env: await hubEnv(env), webvitCache: env.WEBVIT_CACHE_DIR, backoffMs: () => 0 });
 const requestsSince = (k: number) => hub.requests.slice(k);
 async function failure(p: Promise<unknown>): Promise<WebvitError> {

@@ -8,6 +8,8 @@ import { expectWebvitError } from '../helpers/errors.js';
 import { loadFixture } from '../helpers/fixtures.js';
 import { freshSeed } from '../helpers/random.js';
 import { writeRaw, type RawTensor } from '../helpers/weight_file.js';
+import { writeSafetensors } from '../../src/model/safetensors_write.js';
+import { patchFilterComponents } from '../../src/model/analysis.js';
 import { randomWeights } from '../fuzz/models_helpers.js';
 
 // Quantised weight files (docs/quantization.md, docs/weights-format.md): what the converter
@@ -106,6 +108,23 @@ it('views: the codes are the file\'s bytes for a caller that owns them, a copy o
   const fromBuffer = (await loadWeights(buf, SRC)).quant!.get('blocks.0.mlp.fc1.weight')!;
   expect(fromBuffer.codes.buffer).not.toBe(buf.buffer);
   expect(Buffer.from(fromBuffer.codes).equals(Buffer.from(q.codes))).toBe(true);
+});
+
+it('the model-only analyses read a quantised patch embedding as code · scale', async () => {
+  const w = await loadWeights(encodeWeights(awkward, 'q4'), SRC);
+  const dense = { config: w.config, tensors: new Map([...w.tensors, ['patch_embed.weight', Float32Array.from(dequantize(w.quant!.get('patch_embed.weight')!))]]) };
+  expect(patchFilterComponents(w, 5)).toEqual(patchFilterComponents(dense, 5));
+  // and not the f32 weights' (q4 moves them by several per cent)
+  expect(patchFilterComponents(w, 5)).not.toEqual(patchFilterComponents(awkward, 5));
+});
+
+it('writeSafetensors stores raw tensors as they are, and refuses bytes that do not fit the shape', () => {
+  const bytes = new Uint8Array([1, 2, 3, 250]);
+  const f = parseSafetensors(writeSafetensors([{ name: 'a', shape: [3], data: new Float32Array([1, 2, 3]) }, { name: 'c', shape: [2, 2], dtype: 'I8', bytes }], {}), 'w');
+  const c = f.tensors.get('c')!;
+  expect([c.dtype, [...f.bytes.subarray(c.begin, c.end)]]).toEqual(['I8', [1, 2, 3, 250]]);
+  expect(() => writeSafetensors([{ name: 'c', shape: [5], dtype: 'I8', bytes }], {})).toThrow(/tensor c has 4 bytes of I8 for shape \[5\]/);
+  expect(() => writeSafetensors([{ name: 'c', shape: [4], dtype: 'X9' as Dtype, bytes }], {})).toThrow(/tensor c: data must be/);
 });
 
 it('f32 and f16 files read as before: no quant, every tensor as float32', async () => {
