@@ -624,6 +624,8 @@ export function encodeWeights(w: LoadedWeights, dtype: OutputDtype = 'F32', extr
   if (w.quant?.size) throw new WebvitError('BAD_ARGUMENT', 'encodeWeights: these weights are already quantised; encode the f32 or f16 model they came from');
   const declared = declaredWeights(w.config);
   const tensors = [...w.tensors].map(([name, data]) => ({ name, shape: declared.get(name)!.shape, data }));
+  // The marker is the encoder's to set: the file is quantised exactly when it is written so.
+  delete metadata['webvit.quant'];
   if (dtype !== 'int8' && dtype !== 'q4') return writeSafetensors(tensors, metadata, { dtype });
   metadata['webvit.quant'] = dtype;
   const stored = tensors.flatMap((t): (TensorToWrite | RawTensorToWrite)[] => (declared.get(t.name)!.matrix ? quantizeTensor(t.name, t.data, t.shape, dtype) : [t]));
