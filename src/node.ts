@@ -7,6 +7,8 @@ import { fileTuneStore } from './runtime/node-tune-store.js';
 import { setDeviceFallback } from './runtime/device.js';
 import { getNodeDevice } from './runtime/node-device.js';
 import { registerAllOps } from './kernels/all_ops.js';
+import { useQuantReader } from './model/weights.js';
+import { readQuantized } from './model/quant_weights.js';
 import { createImageClassifier as createWebClassifier } from './web/classifier.js';
 import { modelSourceKind } from './hub/source.js';
 import { existsSync } from 'node:fs';
@@ -21,6 +23,8 @@ export * from './index.js';
 
 // Node fetches nothing late: the family ops the browser loads on demand are registered now.
 registerAllOps();
+// So is the reader of quantised (int8/q4) weight files: readWeights reads them synchronously.
+useQuantReader(readQuantized);
 export { getNodeDevice, type NodeDeviceOptions } from './runtime/node-device.js';
 export { fileTuneStore, defaultTuneCachePath } from './runtime/node-tune-store.js';
 export { readCheckpoint, readLabelsFile } from './model/convert/files.js';

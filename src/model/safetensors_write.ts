@@ -1,6 +1,6 @@
 import { clip, WebvitError } from '../runtime/errors.js';
 import { oneLine } from './json_preview.js';
-import { DTYPE_BYTES, floatToHalf } from './safetensors.js';
+import { DTYPE_BYTES, floatToHalf, type Dtype } from './safetensors.js';
 
 /**
  * Writing safetensors files (the converter's output). Apart from the reader (safetensors.ts) so that
@@ -14,6 +14,14 @@ export interface TensorToWrite {
   data: Float32Array;
 }
 
+/** A tensor whose bytes are already in `dtype`'s little-endian encoding, stored as they are (quantised weights: src/model/convert/quantize.ts). */
+export interface RawTensorToWrite {
+  name: string;
+  shape: number[];
+  dtype: Dtype;
+  bytes: Uint8Array;
+}
+
 export interface WriteOptions {
   /** Stored dtype of every tensor: 'F32' (default) or 'F16' (round to nearest, ties to even). */
   dtype?: 'F32' | 'F16';
@@ -24,7 +32,7 @@ export interface WriteOptions {
  * at a multiple of 8 bytes). F16 rounds each float32 value to nearest, ties to even; a finite value
  * beyond the F16 range (±65504 after rounding) is an error naming the tensor.
  */
-export function writeSafetensors(tensors: TensorToWrite[], metadata: Record<string, string>, options: WriteOptions = {}): Uint8Array {
+export function writeSafetensors(tensors: (TensorToWrite | RawTensorToWrite)[], metadata: Record<string, string>, options: WriteOptions = {}): Uint8Array {
   const dtype = options.dtype ?? 'F32';
   const wrong = (what: string): never => {
     throw new WebvitError('BAD_ARGUMENT', oneLine(`writeSafetensors: ${what}`));
@@ -37,15 +45,20 @@ export function writeSafetensors(tensors: TensorToWrite[], metadata: Record<stri
     if (typeof t?.name !== 'string' || t.name === '' || t.name === '__metadata__') wrong(`a tensor's name must be a non-empty string other than "__metadata__", got ${clip(JSON.stringify(t?.name) ?? String(t?.name))}`);
     if (seen.has(t.name)) wrong(`two tensors are named ${clip(t.name)}: a safetensors header holds each name once`);
     seen.add(t.name);
-    if (!(t.data instanceof Float32Array)) wrong(`tensor ${clip(t.name)}: data must be a Float32Array`);
+    const raw = 'bytes' in t ? t : undefined;
+    if (raw ? !(raw.bytes instanceof Uint8Array && Object.hasOwn(DTYPE_BYTES, raw.dtype)) : !((t as TensorToWrite).data instanceof Float32Array)) {
+      wrong(`tensor ${clip(t.name)}: data must be a Float32Array (or bytes: a Uint8Array with a safetensors dtype)`);
+    }
     if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) wrong(`tensor ${clip(t.name)}: shape must be an array of whole numbers ≥ 0`);
     const n = t.shape.reduce((a, d) => a * d, 1);
-    if (n !== t.data.length) wrong(`tensor ${clip(t.name)} has ${t.data.length} values for shape [${t.shape}]`);
+    if (raw ? raw.bytes.byteLength !== n * DTYPE_BYTES[raw.dtype] : n !== (t as TensorToWrite).data.length) {
+      wrong(`tensor ${clip(t.name)} has ${raw ? `${raw.bytes.byteLength} bytes of ${raw.dtype}` : `${(t as TensorToWrite).data.length} values`} for shape [${t.shape}]`);
+    }
   }
-  const layout = safetensorsLayout(tensors, metadata, dtype);
+  const layout = safetensorsLayout(tensors.map((t) => ('bytes' in t ? { name: t.name, shape: t.shape, dtype: t.dtype } : t)), metadata, dtype);
   const out = new Uint8Array(layout.size);
   out.set(layout.head);
-  tensors.forEach((t, i) => writeTensorData(out, layout.offsets[i], t.name, t.data, dtype));
+  tensors.forEach((t, i) => ('bytes' in t ? out.set(t.bytes, layout.offsets[i]) : writeTensorData(out, layout.offsets[i], t.name, t.data, dtype)));
   return out;
 }
 
@@ -62,20 +75,21 @@ export interface SafetensorsLayout {
 /**
  * The layout of a file of these tensors (names and shapes; data written later, writeTensorData):
  * what writeSafetensors writes, computed before any value exists (a streamed conversion allocates
- * the file once and fills it tensor by tensor).
+ * the file once and fills it tensor by tensor). Each tensor is stored as `dtype` unless it names
+ * its own (a quantised weight's codes and scales).
  */
-export function safetensorsLayout(tensors: { name: string; shape: number[] }[], metadata: Record<string, string>, dtype: 'F32' | 'F16' = 'F32'): SafetensorsLayout {
-  const size = DTYPE_BYTES[dtype];
+export function safetensorsLayout(tensors: { name: string; shape: number[]; dtype?: Dtype }[], metadata: Record<string, string>, dtype: 'F32' | 'F16' = 'F32'): SafetensorsLayout {
   // No prototype: a tensor named "__proto__" is a key like any other (it set the prototype).
   const header: Record<string, unknown> = Object.assign(Object.create(null), { __metadata__: metadata });
   let offset = 0;
   const offsets: number[] = [];
   for (const t of tensors) {
     if (Object.hasOwn(header, t.name)) throw new WebvitError('BAD_ARGUMENT', oneLine(`writeSafetensors: two tensors are named ${clip(t.name)}: a safetensors header holds each name once`));
-    const n = t.shape.reduce((a, d) => a * d, 1);
-    header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + size * n] };
+    const d = t.dtype ?? dtype;
+    const bytes = DTYPE_BYTES[d] * t.shape.reduce((a, n) => a * n, 1);
+    header[t.name] = { dtype: d, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offsets.push(offset);
-    offset += size * n;
+    offset += bytes;
   }
   const json = new TextEncoder().encode(JSON.stringify(header));
   const pad = (8 - ((json.length + 8) % 8)) % 8;

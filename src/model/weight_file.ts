@@ -1,5 +1,5 @@
 import { READ_LIMITS, readRegularFile } from '../runtime/node-read-file.js';
-import { notWebvit, readWeights, type LoadedWeights } from './weights.js';
+import { loadWeights, notWebvit, type LoadedWeights } from './weights.js';
 import { checkHead } from './safetensors.js';
 
 /**
@@ -30,5 +30,5 @@ export async function readWeightFile(path: string, options: { views?: boolean } 
       notWebvit(header.__metadata__, Object.keys(header).filter((n) => n !== '__metadata__'), path);
     },
   });
-  return { path, bytes, weights: readWeights(bytes, path, options.views === true) };
+  return { path, bytes, weights: await loadWeights(bytes, path, options.views === true) };
 }

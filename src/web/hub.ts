@@ -6,7 +6,8 @@ import { downloadHubFile, IdleWatch, openHubFile, DEFAULT_HUB_IDLE_MS, fileName,
 import { DEFAULT_HUB_URL, isCommit, looksLikeModelId, parseModelId, resolveUrl, revisionProblem } from '../hub/id.js';
 import { noSafetensors, PICKLED_WEIGHTS, shardNames } from '../hub/repo_files.js';
 import { headSize, impliedSize, StreamedConversion, streamedCheckpoint, streamFile, type StreamFile } from '../model/convert/stream.js';
-import { readWeights, type LoadedWeights } from '../model/weights.js';
+import { encodeWeights } from '../model/convert/core.js';
+import { loadWeights, readWeights, type LoadedWeights } from '../model/weights.js';
 import type { WebProgress } from './types.js';
 import { DEFAULT_CACHE, type FetchedModel } from './weights.js';
 
@@ -27,7 +28,7 @@ export interface HubLoadOptions {
   revision?: string;
   hubUrl?: string;
   token?: string;
-  dtype?: 'f32' | 'f16';
+  dtype?: 'f32' | 'f16' | 'int8' | 'q4';
   cache?: string | false;
   caches?: CacheStorage;
   fetch?: typeof fetch;
@@ -67,7 +68,7 @@ export function checkedHubModel(o: ClassifierOptions): { id: string; revision: s
     if (p) throw bad(`revision: ${p}`);
   }
   if (o.token !== undefined && (typeof o.token !== 'string' || !/^[\x21-\x7e]{1,512}$/.test(o.token))) throw mustBe('token', 'an access token (printable characters, no spaces)', typeof o.token === 'string' ? '(a string that is not)' : o.token);
-  if (o.dtype !== undefined && o.dtype !== 'f32' && o.dtype !== 'f16') throw mustBe('dtype', "'f32' or 'f16'", o.dtype);
+  if (o.dtype !== undefined && !['f32', 'f16', 'int8', 'q4'].includes(o.dtype)) throw mustBe('dtype', "'f32', 'f16', 'int8' or 'q4'", o.dtype);
   if (o.hubUrl !== undefined) {
     if (typeof o.hubUrl !== 'string') throw mustBe('hubUrl', "the Hub's address (a string)", o.hubUrl);
     absoluteUrl(o.hubUrl, 'hubUrl', 'BAD_ARGUMENT');
@@ -273,7 +274,7 @@ export async function fetchHubModel(options: ClassifierOptions, cacheName: strin
     if (bytes?.byteLength) {
       try {
         o.onProgress?.({ stage: 'download', done: bytes.byteLength, total: bytes.byteLength, fromCache: true, detail: source });
-        return { value: readWeights(bytes, source, true), bytes, source, fromCache: true, inCache: true, commit };
+        return { value: await loadWeights(bytes, source, true), bytes, source, fromCache: true, inCache: true, commit };
       } catch {
         // A damaged copy: converted again below.
       }
@@ -321,7 +322,8 @@ export async function fetchHubModel(options: ClassifierOptions, cacheName: strin
   // planned and its output allocated once; each tensor is converted into place as its bytes arrive.
   // The page holds the output file and at most a few source tensors, never the checkpoint whole.
   const base = { config, configSource: `${source} config.json`, preprocessor, preprocessorSource: preprocessor ? `${source} preprocessor_config.json` : undefined };
-  const extra = (p: { layout: string; metadata?: Record<string, string> }) => ({ 'webvit.converted_from': p.layout, 'webvit.source': `hf:${id}@${commit ?? revision}`, ...p.metadata });
+  let meta: Record<string, string> = {};
+  const extra = (p: { layout: string; metadata?: Record<string, string> }) => (meta = { 'webvit.converted_from': p.layout, 'webvit.source': `hf:${id}@${commit ?? revision}`, ...p.metadata });
   let conv: StreamedConversion | undefined;
   const plan = (heads: StreamFile[]) => {
     conv = new StreamedConversion(streamedCheckpoint(source, heads, base), heads, dtype === 'f16' ? 'F16' : 'F32', extra);
@@ -362,10 +364,12 @@ export async function fetchHubModel(options: ClassifierOptions, cacheName: strin
   }
   if (!conv) throw new WebvitError('BAD_WEIGHTS', `${label('model.safetensors')}: ended before its header did: the download is truncated; try again`);
   o.onProgress?.({ stage: 'convert', done: 0, total: 1, detail: source });
-  const bytes = conv.finish();
+  let bytes = conv.finish();
   conv = undefined;
+  // int8 / q4: streamed to F32, then each matmul weight quantised from views of that file.
+  if (dtype == 'int8' || dtype == 'q4') bytes = encodeWeights(readWeights(bytes, source, true), dtype, meta);
   // The converted file is this loader's alone: its F32 tensors are read as views of it (no second copy).
-  const value = readWeights(bytes, source, true);
+  const value = await loadWeights(bytes, source, true);
   o.onProgress?.({ stage: 'convert', done: 1, total: 1, detail: source });
   let inCache = false;
   if (commit) {

@@ -72,7 +72,7 @@ export interface FetchedModel<T> {
  * page served with status 200 is never kept; a cached copy that fails them is dropped and fetched
  * again. Caching is by absolute URL: give a new URL (or a new `integrity`) for a new model version.
  */
-export async function fetchModel<T>(model: ModelSource, options: FetchModelOptions, parse: (bytes: Uint8Array, source: string) => T): Promise<FetchedModel<T>> {
+export async function fetchModel<T>(model: ModelSource, options: FetchModelOptions, parse: (bytes: Uint8Array, source: string) => T | Promise<T>): Promise<FetchedModel<T>> {
   checkAborted(options.signal, 'before the download');
   const kind = modelSourceKind(model);
   if (kind == 'bytes') {
@@ -82,7 +82,7 @@ export async function fetchModel<T>(model: ModelSource, options: FetchModelOptio
     const bytes = (m instanceof ArrayBuffer ? new Uint8Array(m) : new Uint8Array(m.buffer, m.byteOffset, m.byteLength)).slice();
     const source = typeof options.modelName == 'string' ? clip(options.modelName) : 'the model bytes';
     await checkIntegrity(bytes, options.integrity, source);
-    return { value: parseChecked(parse, bytes, source), bytes, source, fromCache: false, inCache: false };
+    return { value: await parseChecked(parse, bytes, source), bytes, source, fromCache: false, inCache: false };
   }
   if (kind == 'response') {
     model = model as Response;
@@ -90,7 +90,7 @@ export async function fetchModel<T>(model: ModelSource, options: FetchModelOptio
     if (!model.ok) throw new WebvitError('NETWORK', `${source}: the Response has HTTP status ${model.status}${model.statusText ? ` ${clip(model.statusText)}` : ''}, not the model file`);
     const bytes = await readBody(model, source, options, WEIGHTS_CAP);
     await checkIntegrity(bytes, options.integrity, source);
-    return { value: parseChecked(parse, bytes, source), bytes, source, fromCache: false, inCache: false };
+    return { value: await parseChecked(parse, bytes, source), bytes, source, fromCache: false, inCache: false };
   }
   if (!kind) {
     throw new WebvitError('BAD_ARGUMENT', `model must be a URL (string or URL), an ArrayBuffer, a typed array or a Response, got ${describeSource(model)}`);
@@ -110,7 +110,7 @@ export async function fetchModel<T>(model: ModelSource, options: FetchModelOptio
       try {
         const bytes = await readBody(hit, `${source} (cached)`, options, WEIGHTS_CAP, true);
         await checkIntegrity(bytes, options.integrity, `${source} (cached)`);
-        return { value: parseChecked(parse, bytes, source), bytes, source, fromCache: true, inCache: true };
+        return { value: await parseChecked(parse, bytes, source), bytes, source, fromCache: true, inCache: true };
       } catch (e) {
         if ((e as WebvitError).code === 'ABORTED') throw e;
         // A stale or damaged copy (older model, other integrity, quota-truncated): fetch it again.
@@ -122,7 +122,7 @@ export async function fetchModel<T>(model: ModelSource, options: FetchModelOptio
   }
   const bytes = await download(url, options, 'could not download the model from', ': no file at that URL; check the path and that the .safetensors file is deployed with the page', source, WEIGHTS_CAP);
   await checkIntegrity(bytes, options.integrity, source);
-  const value = parseChecked(parse, bytes, source);
+  const value = await parseChecked(parse, bytes, source);
   let inCache = false;
   // Aborted once the bytes were in: still not cached (the caller gave the file up).
   checkAborted(options.signal, `after downloading ${source}`);
@@ -387,13 +387,13 @@ export async function checkIntegrity(bytes: Uint8Array, integrity: string | unde
 }
 
 /** `parse`, with a hint when the bytes are plainly not a weight file (an HTML page, JSON, empty). */
-function parseChecked<T>(parse: (bytes: Uint8Array, source: string) => T, bytes: Uint8Array, source: string): T {
+async function parseChecked<T>(parse: (bytes: Uint8Array, source: string) => T | Promise<T>, bytes: Uint8Array, source: string): Promise<T> {
   if (/^\s*<(!doctype html|html|head|body)/i.test(new TextDecoder().decode(bytes.subarray(0, 64)))) {
     throw new WebvitError('BAD_WEIGHTS', `${source} is an HTML page, not a webvit weight file: the server answered with a page (a wrong path that a single-page-app server answers with index.html?); point model at the .safetensors file`);
   }
   if (bytes.byteLength === 0) throw new WebvitError('BAD_WEIGHTS', `${source} is empty (0 bytes), not a webvit weight file`);
   try {
-    return parse(bytes, source);
+    return await parse(bytes, source);
   } catch (e) {
     if (e instanceof WebvitError && (e.code === 'BAD_WEIGHTS' || e.code === 'BAD_CONFIG') && !/webvit convert/.test(e.message)) {
       throw new WebvitError(e.code, `${e.message} (is it a webvit weight file? Make one from a checkpoint with \`webvit convert\`)`, { cause: e });

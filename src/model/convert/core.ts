@@ -2,9 +2,11 @@ import { clip, WebvitError } from '../../runtime/errors.js';
 import { oneLine, preview } from '../json_preview.js';
 import type { Pooling } from '../../kernels/pool/op.js';
 import { LIMITS, LIMITS_DOC, parseConfig, shapeOf, type ViTConfig } from '../config.js';
-import { tensorAsFloat32, type Dtype, type SafetensorsFile, type TensorEntry } from '../safetensors.js';
-import { writeSafetensors } from '../safetensors_write.js';
-import { badValueReason, expectedTensors, firstBadValue, formatFloat32, type LoadedWeights } from '../weights.js';
+import { DTYPE_BYTES, tensorAsFloat32, type Dtype, type SafetensorsFile, type TensorEntry } from '../safetensors.js';
+import { writeSafetensors, type RawTensorToWrite, type TensorToWrite } from '../safetensors_write.js';
+import type { QuantKind } from '../../kernels/matmul/quant.js';
+import { quantizeTensor } from './quantize.js';
+import { badValueReason, declaredWeights, expectedTensors, firstBadValue, formatFloat32, type LoadedWeights } from '../weights.js';
 import { resizePosEmbed, type ResizeMode } from './pos_embed.js';
 import { checkLabels, labelsCountHint } from '../labels.js';
 import { derive, Lazy, zeros } from './lazy.js';
@@ -650,18 +652,37 @@ export function describeConfig(c: ViTConfig): string {
   );
 }
 
-export type OutputDtype = 'F32' | 'F16';
+/** F32, F16 (every tensor), or a quantised file: the matmul weights int8 or q4, the rest F32 (docs/quantization.md). */
+export type OutputDtype = 'F32' | 'F16' | QuantKind;
 
 /** The `__metadata__` of a webvit weight file of this config and labels, with `extra` keys after. */
 export function weightFileMetadata(config: ViTConfig, labels: string[] | undefined, extra: Record<string, string>): Record<string, string> {
   const metadata: Record<string, string> = { format: 'webvit', 'webvit.version': '1', 'webvit.config': JSON.stringify(config) };
   if (labels) metadata['webvit.labels'] = JSON.stringify(labels);
-  return Object.assign(metadata, extra);
+  Object.assign(metadata, extra);
+  // The marker is the encoder's to set: the file is quantised exactly when it is written so.
+  delete metadata['webvit.quant'];
+  return metadata;
 }
 
-/** A converted model as webvit weight-file bytes (tensors in canonical order). */
+/** The output dtype for a user-facing name (`--dtype`, the Hub loaders' `dtype`): f32, f16, int8, q4. */
+export const outputDtype = (d: 'f32' | 'f16' | QuantKind): OutputDtype => (d === 'f32' ? 'F32' : d === 'f16' ? 'F16' : d);
+
+/**
+ * A converted model as webvit weight-file bytes (tensors in canonical order). A quantised file
+ * (int8, q4) stores each matmul weight as codes and scales (quantizeTensor), marks itself with
+ * `webvit.quant`, and orders the tensors by alignment: F32, then F16 scales, then the byte-sized
+ * codes, so that every F32 tensor starts at a multiple of 4 bytes (read as a view, not a copy).
+ */
 export function encodeWeights(w: LoadedWeights, dtype: OutputDtype = 'F32', extraMetadata: Record<string, string> = {}): Uint8Array {
-  const shapes = expectedTensors(w.config);
-  const tensors = [...w.tensors].map(([name, data]) => ({ name, shape: shapes.get(name)!, data }));
-  return writeSafetensors(tensors, weightFileMetadata(w.config, w.labels, extraMetadata), { dtype });
+  const metadata = weightFileMetadata(w.config, w.labels, extraMetadata);
+  if (w.quant?.size) throw new WebvitError('BAD_ARGUMENT', 'encodeWeights: these weights are already quantised; encode the f32 or f16 model they came from');
+  const declared = declaredWeights(w.config);
+  const tensors = [...w.tensors].map(([name, data]) => ({ name, shape: declared.get(name)!.shape, data }));
+  if (dtype !== 'int8' && dtype !== 'q4') return writeSafetensors(tensors, metadata, { dtype });
+  metadata['webvit.quant'] = dtype;
+  const stored = tensors.flatMap((t): (TensorToWrite | RawTensorToWrite)[] => (declared.get(t.name)!.matrix ? quantizeTensor(t.name, t.data, t.shape, dtype) : [t]));
+  const align = (t: TensorToWrite | RawTensorToWrite) => ('bytes' in t ? DTYPE_BYTES[t.dtype] : 4);
+  // A stable sort: canonical order within each dtype.
+  return writeSafetensors(stored.sort((a, b) => align(b) - align(a)), metadata);
 }

@@ -5,6 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { checkHead, parseSafetensors } from '../safetensors.js';
 import { errnoWhy, isMissing, stdinHint, READ_LIMITS, readRegularFile, readRegularFileChunks, readRegularText, type ReadOptions } from '../../runtime/node-read-file.js';
 import { parseLabelsBytes } from '../labels.js';
+import { readWeights } from '../weights.js';
 import { encodeWeights, fail, sourceTensors, type Checkpoint, type ConvertOptions, type OutputDtype, type Planned, type SourceTensor } from './core.js';
 import { convertCheckpoint } from './index.js';
 import { headerSourceTensors, headSize, StreamedConversion, streamFile, type StreamFile } from './stream.js';
@@ -41,6 +42,13 @@ export async function readCheckpointHeads(path: string): Promise<{ ckpt: Checkpo
  * without holding the checkpoint or the converted tensors in memory beside it.
  */
 export async function convertCheckpointStreamed(path: string, dtype: OutputDtype, extra: (p: Pick<Planned, 'layout' | 'metadata'>) => Record<string, string>, options: ConvertOptions = {}): Promise<{ bytes: Uint8Array; notes: string[] }> {
+  if (dtype == 'int8' || dtype == 'q4') {
+    // Quantised: streamed to F32 first, then each matmul weight quantised from views of that file
+    // (the F32 file and the quantised one, about 1.25x the checkpoint at the peak).
+    let meta: Record<string, string> = {};
+    const f32 = await convertCheckpointStreamed(path, 'F32', (p) => (meta = extra(p)), options);
+    return { bytes: encodeWeights(readWeights(f32.bytes, path, true), dtype, meta), notes: f32.notes };
+  }
   const { ckpt, weights } = await readCheckpointHeads(path);
   if (ckpt.metadata.format === 'webvit' && ckpt.metadata['webvit.config'] !== undefined) {
     // A webvit file re-encoded: checked whole by readWeights (convertWebvit), so read whole.

@@ -50,6 +50,8 @@ export function detectLayout(ckpt: Checkpoint): Layout {
  */
 function convertWebvit(ckpt: Checkpoint, o: ConvertOptions): Planned {
   const notes: string[] = [];
+  const q = ckpt.metadata['webvit.quant'];
+  if (q !== undefined) fail(ckpt.source, `is already quantised (webvit.quant ${clip(q)}): its matmul weights are codes, not values; convert the f32 or f16 file it was made from`);
   const tensors = [...ckpt.tensors.values()].map((t) => ({ name: t.name, shape: t.shape, data: t.read() }));
   const w = readWeights(writeSafetensors(tensors, ckpt.metadata), ckpt.source);
   if (o.heads !== undefined && o.heads !== w.config.num_heads) fail(ckpt.source, `--heads ${o.heads} contradicts the file's config (${w.config.num_heads} heads)`);

@@ -3,7 +3,7 @@ import { oneLine } from '../json_preview.js';
 import { headerEntries, headerJson, headerLength, type SafetensorsFile, type TensorEntry } from '../safetensors.js';
 import { safetensorsLayout, writeTensorData } from '../safetensors_write.js';
 import { expectedTensors } from '../weights.js';
-import { checkTaken, readFloat32, weightFileMetadata, type Checkpoint, type ConvertOptions, type OutputDtype, type Planned, type SourceTensor } from './core.js';
+import { checkTaken, readFloat32, weightFileMetadata, type Checkpoint, type ConvertOptions, type Planned, type SourceTensor } from './core.js';
 import { planCheckpoint } from './index.js';
 import type { Lazy } from './lazy.js';
 
@@ -132,7 +132,7 @@ export class StreamedConversion {
   private readonly byFile = new Map<string, Source[]>();
   private readonly values = new Map<string, Float32Array>();
   private readonly jobs: Job[] = [];
-  private readonly dtype: OutputDtype;
+  private readonly dtype: 'F32' | 'F16';
   private held = 0;
   /** The most bytes of source tensors held at once (buffered or made into values), for tests and measurements. */
   peakHeld = 0;
@@ -141,7 +141,7 @@ export class StreamedConversion {
    * Plans the conversion of `ckpt` (its tensors from `files`' headers: headerSourceTensors) into a
    * webvit file of `dtype`, with `extra(planned)` metadata after webvit's own keys.
    */
-  constructor(ckpt: Checkpoint, files: StreamFile[], dtype: OutputDtype, extra: (p: Pick<Planned, 'layout' | 'metadata'>) => Record<string, string>, options: ConvertOptions = {}) {
+  constructor(ckpt: Checkpoint, files: StreamFile[], dtype: 'F32' | 'F16', extra: (p: Pick<Planned, 'layout' | 'metadata'>) => Record<string, string>, options: ConvertOptions = {}) {
     this.dtype = dtype;
     const planned = planCheckpoint(ckpt, options);
     this.planned = planned;
