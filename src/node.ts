@@ -70,7 +70,7 @@ export async function createImageClassifier(options: ClassifierOptions): Promise
     // A local webvit file (as `webvit classify --model FILE` reads it), its bytes then as in a page.
     const m = options.model as string | URL;
     const path = m instanceof URL || m.startsWith('file:') ? fileURLToPath(m) : m;
-    const { bytes } = await readWeightFile(path);
+    const { bytes } = await readWeightFile(path, { views: true });
     return createWebClassifier({ ...options, model: bytes });
   }
   if (kind != 'id') return createWebClassifier(options);

@@ -71,7 +71,7 @@ export class Engine implements ImageClassifier {
     // Bytes are copied now (fetchModel copies before its first await): the caller may transfer or
     // detach its buffer while the device starts.
     const m = options.model;
-    const early = m instanceof ArrayBuffer || ArrayBuffer.isView(m) ? fetchModel(m, options, loadWeights) : undefined;
+    const early = m instanceof ArrayBuffer || ArrayBuffer.isView(m) ? fetchModel(m, options, owned) : undefined;
     early?.catch(() => undefined); // reported below, once the device is there (or its error first)
     const device = await untilAborted(newDevice(options), options.signal, 'while waiting for the GPU device', options.device === undefined);
     let engine: Engine;
@@ -433,7 +433,7 @@ function untilAborted(p: Promise<GPUDevice>, signal: AbortSignal | undefined, wh
  * webvit file by URL, bytes or Response.
  */
 async function loadModel(options: ClassifierOptions): Promise<FetchedModel<LoadedWeights> & { reload?: () => Promise<LoadedWeights> }> {
-  if (!isHubModel(options)) return fetchModel(options.model, options, loadWeights);
+  if (!isHubModel(options)) return fetchModel(options.model, options, owned);
   return (await chunk(import('../on_demand.js'))).loadHubModel(options);
 }
 
@@ -441,12 +441,18 @@ async function loadModel(options: ClassifierOptions): Promise<FetchedModel<Loade
 // weights of the first load, nor the bytes when the cache has them).
 function reloadFromCache(url: string | URL, options: ClassifierOptions): () => Promise<LoadedWeights> {
   // Not the create's signal: aborting a create that succeeded must not break a later recovery.
-  return async () => (await fetchModel(url, { ...options, onProgress: undefined, signal: undefined }, loadWeights)).value;
+  return async () => (await fetchModel(url, { ...options, onProgress: undefined, signal: undefined }, owned)).value;
 }
 
 function reloadFromBytes(bytes: Uint8Array, source: string): () => Promise<LoadedWeights> {
-  return () => loadWeights(bytes, source);
+  return () => owned(bytes, source);
 }
+
+/**
+ * The engine's weights: read as views of the bytes fetchModel gave (its own copy or download, kept
+ * by no one else and never changed), not a second copy of the file.
+ */
+const owned = (bytes: Uint8Array, source: string) => loadWeights(bytes, source, true);
 
 /** gpuImage, or when the direct copy fails and the source has one, its ImageBitmap fallback (closed after its copy). */
 async function gpuImageOrFallback(rt: Runtime, px: Pixels, name: string): Promise<PreprocessorImage> {
