@@ -9,7 +9,7 @@ const SMALL_M = 8;
 
 /**
  * matmul: the linear layers and the classifier. Standalone samples hold f32 weights (a node's
- * wHalf is ignored here; f16 storage is tested in test/kernels/matmul.test.ts).
+ * storage is ignored here; f16, int8 and q4 storage are tested in test/kernels/matmul.test.ts).
  */
 export const MATMUL: OpDefinition<MatmulShape, MatmulVariant, 'matmul'> = {
   name: 'matmul',

@@ -103,7 +103,7 @@ fn load_a(row: u32, k: u32) -> ${p.vecA ? 'vec4<f32>' : 'f32'} {
         ${p.prefix === 0 ? '' : `if (t == 0u) { y += cls[${col}]; } else `}${p.registers ? `if (t <= ${p.registers}u) { y += reg[${p.vecN ? '((t - 1u) * params.N + col) / 4u' : '(t - 1u) * params.N + col'}]; } else ` : p.prefix === 2 ? `if (t == 1u) { y += dist[${col}]; } else ` : ''}{ y += v + bias[${col}]; }
         out[${p.vecN ? '(row * params.N + col) / 4u' : 'row * params.N + col'}] = y;`;
   return tiledMatmulWgsl(
-    { tile: p.tile, vecA: p.vecA, vecN: p.vecN, wHalf: p.wHalf },
+    { tile: p.tile, vecA: p.vecA, vecN: p.vecN, w: p.wHalf ? 'f16' : 'f32' },
     { params: ['T: u32', 'G: u32', 'P: u32', 'C: u32', 'S: u32'], bindings, loadA, store },
   );
 }

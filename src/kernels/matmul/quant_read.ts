@@ -1,0 +1,49 @@
+import type { WeightRead, WeightStorage } from './weight_read.js';
+import { Q4_BLOCK } from './quant.js';
+
+/**
+ * The int8 and q4 weight readers (layout: quant.ts), registered with registerWeightReads when a
+ * model with quantised weights loads (in the browser, from the on-demand chunk). Codes are read as
+ * u32 words; a code is sign-extended by shifting it to the top of an i32 and shifting back
+ * (arithmetic shift), four at a time as vec4<i32>: the same as extractBits on i32, one vector
+ * operation for four codes (BENCHMARKS.md, "quantised weights", measured both).
+ */
+export const QUANT_READS: Partial<Record<WeightStorage, WeightRead>> = {
+  // One byte per code; W ≈ code · wscale[n]: the per-column scale multiplies each output once.
+  int8: {
+    bits: 8,
+    type: ['u32', 'u32'],
+    load: (vecN) =>
+      vecN
+        ? `fn load_w4(k: u32, n: u32) -> vec4<f32> { let x = vec4<i32>(bitcast<i32>(w[(k * params.N + n) / 4u])); return vec4<f32>((x << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u)); }`
+        : `fn load_w(k: u32, n: u32) -> f32 { let i = k * params.N + n; return f32(extractBits(bitcast<i32>(w[i / 4u]), 8u * (i % 4u), 8u)); }`,
+    scale: {
+      decl: (_vecN, v) => `@group(0) @binding(?) var<storage, read> wscale: array<${v}>; // [N] f32: W = code · wscale`,
+      bytes: (_K, N) => 4 * N,
+    },
+    scaleOut: (val, vecN) => `${val} * wscale[${vecN ? 'col / 4u' : 'col'}]`,
+  },
+  // A nibble per code, eight per word; W ≈ code · wscale[k / 32, n] (f16, two per u32).
+  q4: {
+    bits: 4,
+    type: ['u32', 'u32'],
+    load: (vecN) =>
+      vecN
+        ? `fn load_w4(k: u32, n: u32) -> vec4<f32> {
+  let i = k * params.N + n;
+  let x = vec4<i32>(bitcast<i32>(w[i / 8u]));
+  let c = (x << (vec4<u32>(28u, 24u, 20u, 16u) - 4u * (i % 8u))) >> vec4<u32>(28u);
+  let s = wscale[((k / ${Q4_BLOCK}u) * params.N + n) / 4u];
+  return vec4<f32>(c) * vec4<f32>(unpack2x16float(s.x), unpack2x16float(s.y));
+}`
+        : `fn load_w(k: u32, n: u32) -> f32 {
+  let i = k * params.N + n;
+  let j = (k / ${Q4_BLOCK}u) * params.N + n;
+  return f32(extractBits(bitcast<i32>(w[i / 8u]), 4u * (i % 8u), 4u)) * unpack2x16float(wscale[j / 2u])[j % 2u];
+}`,
+    scale: {
+      decl: (vecN) => `@group(0) @binding(?) var<storage, read> wscale: array<${vecN ? 'vec2<u32>' : 'u32'}>; // [ceil(K / ${Q4_BLOCK}), N] f16 pairs`,
+      bytes: (K, N) => 4 * Math.ceil((Math.ceil(K / Q4_BLOCK) * N) / 2),
+    },
+  },
+};
