@@ -1,7 +1,10 @@
 import { BENCH_MODELS, type BenchModel } from './kernels.js';
 import { median } from './harness.js';
 import { parseConfig, shapeOf, type ViTConfig } from '../src/model/config.js';
-import { expectedTensors, type LoadedWeights } from '../src/model/weights.js';
+import { declaredWeights, expectedTensors, type LoadedWeights } from '../src/model/weights.js';
+import type { Precision } from '../src/kernels/definition.js';
+import { dequantize, quantize } from '../src/kernels/matmul/quant.js';
+import { floatToHalf, halfToFloat } from '../src/kernels/half.js';
 import { ViTModel } from '../src/model/vit.js';
 import { getNodeDevice } from '../src/runtime/node-device.js';
 import type { DispatchTiming } from '../src/runtime/plan.js';
@@ -31,7 +34,53 @@ export interface ModelBenchOptions {
   /** Skip the cold start (a fresh device, adapter defaults): saves a compile of every kernel. */
   noCold?: boolean;
   /** LoadOptions.precision of every model (default 'f32'). */
-  precision?: 'f32' | 'f16';
+  precision?: Precision;
+}
+
+/**
+ * The weights a model at `precision` multiplies by, widened to f32: matmul weights rounded to
+ * halves (f16) or quantised and dequantised (int8, q4: code · scale, as quant.ts defines them;
+ * the patch embedding stays f32 there). What its logits are validated against.
+ */
+export function heldWeights(w: LoadedWeights, precision: Precision): LoadedWeights {
+  if (precision === 'f32') return w;
+  const tensors = new Map(w.tensors);
+  for (const [name, d] of declaredWeights(w.config)) {
+    const f = w.tensors.get(name);
+    if (!d.matrix || !f) continue;
+    if (precision === 'f16') tensors.set(name, Float32Array.from(f, (x) => halfToFloat(floatToHalf(x))));
+    else if (name !== 'patch_embed.weight') tensors.set(name, Float32Array.from(dequantize(quantize(f, d.shape[0], d.shape[1], precision, name))));
+  }
+  return { ...w, tensors };
+}
+
+/** Validation's bound: max |Δ logit| / max |logit|, as the f32 model against PyTorch's float64 (test/model/golden.test.ts). */
+const VALIDATE_TOL = 1e-4;
+
+/**
+ * Validates `model` before it is timed: its batch-1 logits against an f32 model of the weights
+ * it holds (heldWeights) running the naive matmul (the plain baseline variant), within
+ * VALIDATE_TOL. Throws on a mismatch; returns the error.
+ */
+async function validateModel(device: GPUDevice, name: string, weights: LoadedWeights, precision: Precision, model: ViTModel, per: number): Promise<number> {
+  const input = new Float32Array(per).map((_, i) => Math.sin(0.37 * i));
+  const ref = await ViTModel.fromWeights(device, heldWeights(weights, precision), { label: `${name}.reference`, kernels: { matmul: 'naive' }, tune: false });
+  try {
+    const want = (await ref.forward(input)).logits;
+    const got = (await model.forward(input)).logits;
+    let d = 0;
+    let m = 0;
+    for (let i = 0; i < want.length; i++) {
+      d = Math.max(d, Number.isFinite(got[i]) ? Math.abs(got[i] - want[i]) : Infinity);
+      m = Math.max(m, Math.abs(want[i]));
+    }
+    const err = d / m;
+    process.stderr.write(`  ${name} ${precision}: validated, max |Δ logit| / max |logit| = ${err.toExponential(2)} against f32 + naive matmul on the held weights\n`);
+    if (!(err <= VALIDATE_TOL)) throw new Error(`bench model ${name} at ${precision}: logits differ from the reference by ${err} (> ${VALIDATE_TOL}); not timed`);
+    return err;
+  } finally {
+    await ref.dispose();
+  }
 }
 
 /** One kind of dispatch (`attn.qkv` for every block's qkv) in a profile: summed GPU time and rate. */
@@ -81,6 +130,10 @@ interface ModelRow {
   opShare: Record<string, number>;
   gpuMsBatch1: number;
   profileMethod: string;
+  /** Bytes of the GPU buffers holding the weights (codes and scales for int8 / q4). */
+  weightBytes: number;
+  /** validateModel's error. */
+  validationError: number;
   /** Per dispatch kind at batch 1 and at the largest batch. */
   profiles: { batch: number; totalMs: number; groups: ProfileGroup[] }[];
 }
@@ -118,6 +171,7 @@ export async function runModelBench(device: GPUDevice, o: ModelBenchOptions) {
     // engine at its best. The cold start above is a new user's: adapter defaults, no tuning.
     const model = await ViTModel.fromWeights(device, weights, { label: name, batch: o.batches[0], tune: true, precision: o.precision });
     try {
+      const validationError = await validateModel(device, name, weights, o.precision ?? 'f32', model, per);
       const byBatch: ModelRow['byBatch'] = [];
       for (const batch of o.batches) {
         const input = new Float32Array(batch * per).map((_, i) => Math.sin(i));
@@ -147,7 +201,7 @@ export async function runModelBench(device: GPUDevice, o: ModelBenchOptions) {
         profiles.push({ batch: big, totalMs: p.totalMs, groups: groupProfile(p.dispatches) });
       }
       for (const p of profiles) process.stderr.write(`\n${profileTable(`${name} batch ${p.batch}`, p.groups, p.totalMs)}\n\n`);
-      rows.push({ model: name, coldStartMs, byBatch, opShare, gpuMsBatch1: prof.totalMs, profileMethod: prof.method, profiles });
+      rows.push({ model: name, coldStartMs, byBatch, opShare, gpuMsBatch1: prof.totalMs, profileMethod: prof.method, profiles, weightBytes: model.weightBytes, validationError });
     } finally {
       await model.dispose();
     }
@@ -155,12 +209,12 @@ export async function runModelBench(device: GPUDevice, o: ModelBenchOptions) {
   const batches = o.batches;
   const ops = [...new Set(rows.flatMap((r) => Object.keys(r.opShare)))];
   const md = [
-    `| model | cold start ms | ${batches.map((b) => (b === 1 ? 'batch 1 latency ms' : `batch ${b} images/s`)).join(' | ')} | GPU ms (batch 1) | ${ops.map((op) => `${op} share`).join(' | ')} |`,
-    `|---|---:|${batches.map(() => '---:').join('|')}|---:|${ops.map(() => '---:').join('|')}|`,
+    `| model | precision | weights MB (GPU) | validated | cold start ms | ${batches.map((b) => (b === 1 ? 'batch 1 latency ms' : `batch ${b} images/s`)).join(' | ')} | GPU ms (batch 1) | ${ops.map((op) => `${op} share`).join(' | ')} |`,
+    `|---|---|---:|---:|---:|${batches.map(() => '---:').join('|')}|---:|${ops.map(() => '---:').join('|')}|`,
     ...rows.map(
       (r) =>
-        `| ${r.model} | ${Number.isNaN(r.coldStartMs) ? '—' : r.coldStartMs.toFixed(0)} | ${r.byBatch.map((b) => (b.batch === 1 ? b.medianMs.toFixed(2) : b.imagesPerSecond.toFixed(2))).join(' | ')} | ${r.gpuMsBatch1.toFixed(2)} | ${ops.map((op) => `${(100 * (r.opShare[op] ?? 0)).toFixed(1)}%`).join(' | ')} |`,
+        `| ${r.model} | ${o.precision ?? 'f32'} | ${(r.weightBytes / 1e6).toFixed(2)} | ${r.validationError.toExponential(1)} | ${Number.isNaN(r.coldStartMs) ? '—' : r.coldStartMs.toFixed(0)} | ${r.byBatch.map((b) => (b.batch === 1 ? b.medianMs.toFixed(2) : b.imagesPerSecond.toFixed(2))).join(' | ')} | ${r.gpuMsBatch1.toFixed(2)} | ${ops.map((op) => `${(100 * (r.opShare[op] ?? 0)).toFixed(1)}%`).join(' | ')} |`,
     ),
   ].join('\n');
-  return { text: md, markdown: md, json: { runs: o.runs, rows } };
+  return { text: md, markdown: md, json: { runs: o.runs, precision: o.precision ?? 'f32', rows } };
 }
