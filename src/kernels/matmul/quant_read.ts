@@ -27,15 +27,19 @@ export const QUANT_READS: Partial<Record<WeightStorage, WeightRead>> = {
   q4: {
     bits: 4,
     type: ['u32', 'u32'],
+    block: Q4_BLOCK,
     load: (vecN) =>
       vecN
-        ? `fn load_w4(k: u32, n: u32) -> vec4<f32> {
+        ? `fn load_c4(k: u32, n: u32) -> vec4<f32> {
   let i = k * params.N + n;
   let x = vec4<i32>(bitcast<i32>(w[i / 8u]));
-  let c = (x << (vec4<u32>(28u, 24u, 20u, 16u) - 4u * (i % 8u))) >> vec4<u32>(28u);
+  return vec4<f32>((x << (vec4<u32>(28u, 24u, 20u, 16u) - 4u * (i % 8u))) >> vec4<u32>(28u));
+}
+fn scale_w4(k: u32, n: u32) -> vec4<f32> {
   let s = wscale[((k / ${Q4_BLOCK}u) * params.N + n) / 4u];
-  return vec4<f32>(c) * vec4<f32>(unpack2x16float(s.x), unpack2x16float(s.y));
-}`
+  return vec4<f32>(unpack2x16float(s.x), unpack2x16float(s.y));
+}
+fn load_w4(k: u32, n: u32) -> vec4<f32> { return load_c4(k, n) * scale_w4(k, n); }`
         : `fn load_w(k: u32, n: u32) -> f32 {
   let i = k * params.N + n;
   let j = (k / ${Q4_BLOCK}u) * params.N + n;

@@ -1,4 +1,5 @@
 import { epilogueWgsl, linearHeaderWgsl, type LinearCodeParams } from './epilogue.js';
+import { weightRead } from './weight_read.js';
 
 /**
  * Register-blocked matmuls: no workgroup memory, no barriers. Each invocation computes a block of
@@ -65,6 +66,12 @@ export function registerLinearCode(L: RegisterLayout, p: LinearCodeParams): stri
   for (var j = 0u; j < 4u; j++) { if (col + j < params.N) { r[j] = load_w(k, col + j); } }
   return r;
 }`;
+  // q4 (vec4 columns): codes summed per block of rows that share a scale, the scale applied once
+  // per block (weight_read.ts `block`) instead of to every weight loaded. `blk` is zeroed by an
+  // explicit initialiser: a bare `var blk: array<…>;` in the loop kept its sums across
+  // iterations on lavapipe (seen 2026-12-07, Dawn over Mesa 25), though WGSL zeroes it each time.
+  const B = p.vecN ? weightRead(p.w).block : undefined;
+  const sum = B ? 'blk' : 'acc';
   const epilogue = (val: string) => epilogueWgsl(p, val);
   const store = (accI: string) =>
     p.vecN
@@ -95,7 +102,13 @@ ${head}
 ${L.source === 'subgroup' ? '' : rowIds.map((i) => `  let r${i} = min(row0 + ${i}u, params.M - 1u);`).join('\n')}
 ${colIds.map((j) => `  let c${j} = ${colExpr(j)};`).join('\n')}
   var acc: array<vec4<f32>, ${RM * CV}>;
-  for (var k = 0u; k < params.K; k += 4u) {
+${
+  B
+    ? `  for (var k0 = 0u; k0 < params.K; k0 += ${B}u) {
+  var blk = array<vec4<f32>, ${RM * CV}>();
+  for (var k = k0; k < min(k0 + ${B}u, params.K); k += 4u) {`
+    : '  for (var k = 0u; k < params.K; k += 4u) {'
+}
 ${
   L.source === 'subgroup'
     ? `${loadIds.map((t) => `    var mine${t} = vec4<f32>(0.0);`).join('\n')}
@@ -107,10 +120,13 @@ ${rowIds.map((i) => `    let a${i} = subgroupBroadcast(mine${Math.floor(i / G)},
 }
     for (var kk = 0u; kk < 4u; kk++) {
       ${p.vecA ? '' : 'if (k + kk >= params.K) { break; }'}
-${colIds.map((j) => `      let b${j} = load_w4(k + kk, c${j});`).join('\n')}
-${rowIds.flatMap((i) => colIds.map((j) => `      acc[${i * CV + j}] += a${i}[kk] * b${j};`)).join('\n')}
+${colIds.map((j) => `      let b${j} = ${B ? 'load_c4' : 'load_w4'}(k + kk, c${j});`).join('\n')}
+${rowIds.flatMap((i) => colIds.map((j) => `      ${sum}[${i * CV + j}] += a${i}[kk] * b${j};`)).join('\n')}
     }
   }
+${B ? `${colIds.map((j) => `  let s${j} = scale_w4(k0, c${j});`).join('\n')}
+${rowIds.flatMap((i) => colIds.map((j) => `  acc[${i * CV + j}] += blk[${i * CV + j}] * s${j};`)).join('\n')}
+  }` : ''}
   for (var i = 0u; i < ${RM}u; i++) {
     let row = row0 + i;
     if (row >= params.M) { break; }

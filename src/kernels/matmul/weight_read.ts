@@ -23,6 +23,12 @@ export interface WeightRead {
   load(vecN: boolean): string;
   /** The scale binding: its declaration for outputs of type `v`, and its size in bytes. */
   scale?: { decl(vecN: boolean, v: string): string; bytes(K: number, N: number): number };
+  /**
+   * q4: rows of K that share a scale. Its vec4 loader then also defines `load_c4(k, n)` (the
+   * codes alone) and `scale_w4(k, n)` (their scale), so that a kernel walking K may sum codes
+   * over a block and scale once (register.ts).
+   */
+  block?: number;
   /** The accumulated value `val` of output column `col` scaled (int8: per column, in the epilogue). */
   scaleOut?(val: string, vecN: boolean): string;
 }
