@@ -82,8 +82,9 @@ export async function runBench(argv: string[]): Promise<number> {
   // The chosen ops' own variants, each once (a variant of another op would select nothing: an empty report).
   const allVariants = [...new Set(allOps().filter((d) => ops.includes(d.name)).flatMap((d) => Object.keys(d.variants)))];
   const variants = v.variant === undefined ? undefined : list<string>('variant', v.variant, allVariants, allVariants);
-  const precision = v.precision ?? 'f32';
-  if (!PRECISIONS.includes(precision as Precision)) throw new UsageError(`--precision: ${PRECISIONS.join(', ')}, got "${precision}"`);
+  const precisions = (v.precision ?? 'f32').split(',') as Precision[];
+  for (const p of precisions) if (!PRECISIONS.includes(p)) throw new UsageError(`--precision: ${PRECISIONS.join(', ')} (or several, comma-separated), got "${p}"`);
+  const precision = precisions.join('-');
   const batches = (v.batches ?? '1,8,32').split(',').map((b) => positive('batches', b, 1));
   // --out is checked (a folder, created if missing, writable) before the GPU is started, and the
   // report files (named after the adapter) before anything is measured: a benchmark of minutes
@@ -121,7 +122,7 @@ export async function runBench(argv: string[]): Promise<number> {
       process.stderr.write(`webvit bench: wrote ${shown(`${base}.json`)}, .md, .svg\n`);
       return results.every((r) => r.ok) ? 0 : 1;
     }
-    const report = await runModelBench(device, { models, batches, runs, noCold: v['no-cold'] === true, precision: precision as Precision });
+    const report = await runModelBench(device, { models, batches, runs, noCold: v['no-cold'] === true, precisions });
     process.stdout.write(report.text + '\n');
     await writeTogether(out, [
       [`${base}.json`, JSON.stringify({ date, adapter: adapter.description, ...report.json }, null, 1)],

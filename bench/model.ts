@@ -35,6 +35,8 @@ export interface ModelBenchOptions {
   noCold?: boolean;
   /** LoadOptions.precision of every model (default 'f32'). */
   precision?: Precision;
+  /** Several precisions, each model at each, timed in turns (overrides `precision`). */
+  precisions?: Precision[];
 }
 
 /**
@@ -125,6 +127,7 @@ export function profileTable(title: string, groups: readonly ProfileGroup[], tot
 
 interface ModelRow {
   model: BenchModel;
+  precision: Precision;
   coldStartMs: number;
   byBatch: { batch: number; medianMs: number; imagesPerSecond: number; runs: number }[];
   opShare: Record<string, number>;
@@ -139,7 +142,7 @@ interface ModelRow {
 }
 
 /** Load + first forward pass on a fresh device (no pipeline cached; adapter-default kernels). */
-async function coldStart(name: string, weights: LoadedWeights, per: number, precision: ModelBenchOptions['precision']): Promise<number> {
+async function coldStart(name: string, weights: LoadedWeights, per: number, precision: Precision): Promise<number> {
   const fresh = await getNodeDevice();
   try {
     const t0 = performance.now();
@@ -158,52 +161,69 @@ async function coldStart(name: string, weights: LoadedWeights, per: number, prec
  * pipeline is cached; adapter-default kernels, as a first use without tuning), latency at batch 1
  * and throughput at larger batches with tuned kernels (median wall time of forward(), input upload
  * and readback included), and each op's share of GPU time at batch 1.
+ * With several precisions, each model is loaded at every one of them and validated, then the
+ * timed forward passes take turns (f32, f16, …, f32, f16, …): a load on the machine that comes
+ * and goes falls on all of them alike, so their ratios hold even where the absolute times move.
  */
 export async function runModelBench(device: GPUDevice, o: ModelBenchOptions) {
   const rows: ModelRow[] = [];
+  const precisions = o.precisions ?? [o.precision ?? 'f32'];
   for (const name of o.models) {
     const config = parseConfig(BENCH_MODELS[name], name);
     const weights = randomWeights(config);
     const per = shapeOf(config).imageValues;
-    // Cold start on a device of its own.
-    const coldStartMs = o.noCold ? NaN : await coldStart(name, weights, per, o.precision);
-    // Latency and throughput with tuned kernels (tuned once per adapter and shape, then cached): the
-    // engine at its best. The cold start above is a new user's: adapter defaults, no tuning.
-    const model = await ViTModel.fromWeights(device, weights, { label: name, batch: o.batches[0], tune: true, precision: o.precision });
+    const models: ViTModel[] = [];
     try {
-      const validationError = await validateModel(device, name, weights, o.precision ?? 'f32', model, per);
-      const byBatch: ModelRow['byBatch'] = [];
+      const loaded: { precision: Precision; model: ViTModel; coldStartMs: number; validationError: number; byBatch: ModelRow['byBatch'] }[] = [];
+      for (const precision of precisions) {
+        // Cold start on a device of its own.
+        const coldStartMs = o.noCold ? NaN : await coldStart(name, weights, per, precision);
+        // Latency and throughput with tuned kernels (tuned once per adapter and shape, then cached): the
+        // engine at its best. The cold start above is a new user's: adapter defaults, no tuning.
+        const model = await ViTModel.fromWeights(device, weights, { label: `${name}.${precision}`, batch: o.batches[0], tune: true, precision });
+        models.push(model);
+        const validationError = await validateModel(device, name, weights, precision, model, per);
+        loaded.push({ precision, model, coldStartMs, validationError, byBatch: [] });
+      }
       for (const batch of o.batches) {
         const input = new Float32Array(batch * per).map((_, i) => Math.sin(i));
-        await model.forward(input, { batch }); // warm-up (plan built)
-        process.stderr.write(`  ${name} batch ${batch} kernels: ${JSON.stringify(model.kernels(batch))}\n`);
-        const times: number[] = [];
         const runs = batch === 1 ? o.runs : Math.max(2, Math.ceil(o.runs / 2));
-        for (let i = 0; i < runs; i++) {
-          const t = performance.now();
-          await model.forward(input, { batch });
-          times.push(performance.now() - t);
+        const times = loaded.map(() => [] as number[]);
+        for (const l of loaded) {
+          await l.model.forward(input, { batch }); // warm-up (plan built)
+          process.stderr.write(`  ${name} ${l.precision} batch ${batch} kernels: ${JSON.stringify(l.model.kernels(batch))}\n`);
         }
-        const ms = median(times);
-        byBatch.push({ batch, medianMs: ms, imagesPerSecond: (1000 * batch) / ms, runs });
-        process.stderr.write(`  ${name} batch ${batch}: ${ms.toFixed(1)} ms (${((1000 * batch) / ms).toFixed(2)} images/s)\n`);
+        for (let i = 0; i < runs; i++) {
+          for (const [j, l] of loaded.entries()) {
+            const t = performance.now();
+            await l.model.forward(input, { batch });
+            times[j].push(performance.now() - t);
+          }
+        }
+        for (const [j, l] of loaded.entries()) {
+          const ms = median(times[j]);
+          l.byBatch.push({ batch, medianMs: ms, imagesPerSecond: (1000 * batch) / ms, runs });
+          process.stderr.write(`  ${name} ${l.precision} batch ${batch}: ${ms.toFixed(1)} ms (${((1000 * batch) / ms).toFixed(2)} images/s)\n`);
+        }
       }
-      const prof = await model.profile(new Float32Array(per));
-      const opShare: Record<string, number> = {};
-      for (const d of prof.dispatches) {
-        const op = d.kernel.split('/')[0];
-        opShare[op] = (opShare[op] ?? 0) + d.ms / prof.totalMs;
+      for (const l of loaded) {
+        const prof = await l.model.profile(new Float32Array(per));
+        const opShare: Record<string, number> = {};
+        for (const d of prof.dispatches) {
+          const op = d.kernel.split('/')[0];
+          opShare[op] = (opShare[op] ?? 0) + d.ms / prof.totalMs;
+        }
+        const profiles = [{ batch: 1, totalMs: prof.totalMs, groups: groupProfile(prof.dispatches) }];
+        const big = Math.max(...o.batches);
+        if (big > 1) {
+          const p = await l.model.profile(new Float32Array(big * per).map((_, i) => Math.sin(i)), { batch: big });
+          profiles.push({ batch: big, totalMs: p.totalMs, groups: groupProfile(p.dispatches) });
+        }
+        for (const p of profiles) process.stderr.write(`\n${profileTable(`${name} ${l.precision} batch ${p.batch}`, p.groups, p.totalMs)}\n\n`);
+        rows.push({ model: name, precision: l.precision, coldStartMs: l.coldStartMs, byBatch: l.byBatch, opShare, gpuMsBatch1: prof.totalMs, profileMethod: prof.method, profiles, weightBytes: l.model.weightBytes, validationError: l.validationError });
       }
-      const profiles = [{ batch: 1, totalMs: prof.totalMs, groups: groupProfile(prof.dispatches) }];
-      const big = Math.max(...o.batches);
-      if (big > 1) {
-        const p = await model.profile(new Float32Array(big * per).map((_, i) => Math.sin(i)), { batch: big });
-        profiles.push({ batch: big, totalMs: p.totalMs, groups: groupProfile(p.dispatches) });
-      }
-      for (const p of profiles) process.stderr.write(`\n${profileTable(`${name} batch ${p.batch}`, p.groups, p.totalMs)}\n\n`);
-      rows.push({ model: name, coldStartMs, byBatch, opShare, gpuMsBatch1: prof.totalMs, profileMethod: prof.method, profiles, weightBytes: model.weightBytes, validationError });
     } finally {
-      await model.dispose();
+      for (const m of models) await m.dispose();
     }
   }
   const batches = o.batches;
@@ -213,8 +233,8 @@ export async function runModelBench(device: GPUDevice, o: ModelBenchOptions) {
     `|---|---|---:|---:|---:|${batches.map(() => '---:').join('|')}|---:|${ops.map(() => '---:').join('|')}|`,
     ...rows.map(
       (r) =>
-        `| ${r.model} | ${o.precision ?? 'f32'} | ${(r.weightBytes / 1e6).toFixed(2)} | ${r.validationError.toExponential(1)} | ${Number.isNaN(r.coldStartMs) ? '—' : r.coldStartMs.toFixed(0)} | ${r.byBatch.map((b) => (b.batch === 1 ? b.medianMs.toFixed(2) : b.imagesPerSecond.toFixed(2))).join(' | ')} | ${r.gpuMsBatch1.toFixed(2)} | ${ops.map((op) => `${(100 * (r.opShare[op] ?? 0)).toFixed(1)}%`).join(' | ')} |`,
+        `| ${r.model} | ${r.precision} | ${(r.weightBytes / 1e6).toFixed(2)} | ${r.validationError.toExponential(1)} | ${Number.isNaN(r.coldStartMs) ? '—' : r.coldStartMs.toFixed(0)} | ${r.byBatch.map((b) => (b.batch === 1 ? b.medianMs.toFixed(2) : b.imagesPerSecond.toFixed(2))).join(' | ')} | ${r.gpuMsBatch1.toFixed(2)} | ${ops.map((op) => `${(100 * (r.opShare[op] ?? 0)).toFixed(1)}%`).join(' | ')} |`,
     ),
   ].join('\n');
-  return { text: md, markdown: md, json: { runs: o.runs, precision: o.precision ?? 'f32', rows } };
+  return { text: md, markdown: md, json: { runs: o.runs, precisions, rows } };
 }
