@@ -57,6 +57,9 @@ export interface LoadOptions {
    * run the sgmat_* variants, f16 operands with f32 accumulation. Activations, layernorm,
    * softmax and the accumulation stay f32. Logits move by about 1e-3 relative
    * (BENCHMARKS.md, "precision f16").
+   * 'int8' / 'q4': every matmul weight but the patch embedding's is quantised at load
+   * (src/kernels/matmul/quant.ts) and kept as codes and scales, dequantised in the matmul. A
+   * file's quantised weights (LoadedWeights.quant) are kept as they are at any precision.
    */
   precision?: Precision;
 }
