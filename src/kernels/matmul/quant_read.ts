@@ -5,8 +5,11 @@ import { Q4_BLOCK } from './quant.js';
  * The int8 and q4 weight readers (layout: quant.ts), registered with registerWeightReads when a
  * model with quantised weights loads (in the browser, from the on-demand chunk). Codes are read as
  * u32 words; a code is sign-extended by shifting it to the top of an i32 and shifting back
- * (arithmetic shift), four at a time as vec4<i32>: the same as extractBits on i32, one vector
- * operation for four codes (BENCHMARKS.md, "quantised weights", measured both).
+ * (arithmetic shift), four at a time as vec4<i32> with constant shifts. q4 first spreads its four
+ * nibbles into the four bytes of a word (one variable shift of a scalar), which measured 15–20 %
+ * faster on lavapipe than shifting each lane by 4·(i % 8) + a constant. extractBits on i32 and
+ * unpack4xI8 (a WGSL language feature) measured the same or slower (BENCHMARKS.md, "quantised
+ * weights"), so only core WGSL is used.
  */
 export const QUANT_READS: Partial<Record<WeightStorage, WeightRead>> = {
   // One byte per code; W ≈ code · wscale[n]: the per-column scale multiplies each output once.
@@ -32,8 +35,9 @@ export const QUANT_READS: Partial<Record<WeightStorage, WeightRead>> = {
       vecN
         ? `fn load_c4(k: u32, n: u32) -> vec4<f32> {
   let i = k * params.N + n;
-  let x = vec4<i32>(bitcast<i32>(w[i / 8u]));
-  return vec4<f32>((x << (vec4<u32>(28u, 24u, 20u, 16u) - 4u * (i % 8u))) >> vec4<u32>(28u));
+  let x = (w[i / 8u] >> (4u * (i % 8u))) & 0xffffu;
+  let b = vec4<i32>(bitcast<i32>((x & 0xfu) | ((x & 0xf0u) << 4u) | ((x & 0xf00u) << 8u) | ((x & 0xf000u) << 12u)));
+  return vec4<f32>((b << vec4<u32>(28u, 20u, 12u, 4u)) >> vec4<u32>(28u));
 }
 fn scale_w4(k: u32, n: u32) -> vec4<f32> {
   let s = wscale[((k / ${Q4_BLOCK}u) * params.N + n) / 4u];
