@@ -3,7 +3,7 @@ import { variantNames } from '../../src/kernels/definition.js';
 import { MATMUL } from '../../src/kernels/matmul/definition.js';
 import { linear, type MatmulEpilogue, type MatmulVariant } from '../../src/kernels/matmul/op.js';
 import { linearRef } from '../../src/kernels/matmul/reference.js';
-import { dequantize, quantize, type QuantKind } from '../../src/kernels/matmul/quant.js';
+import { dequantize, quantize, type QuantizedMatrix, type QuantKind } from '../../src/kernels/matmul/quant.js';
 import { QUANT_READS } from '../../src/kernels/matmul/quant_read.js';
 import { registerWeightReads } from '../../src/kernels/matmul/weight_read.js';
 import { expectWithin, relL2 } from '../helpers/compare.js';
@@ -106,4 +106,33 @@ describe('matmul weight storage is checked', () => {
     expect([d.sizes.w, d.sizes.wscale]).toEqual([32, 16]);
     expect(linear({ ...base, wStorage: 'int8', wScale: s }).sizes).toMatchObject({ w: 64, wscale: 32 });
   });
+});
+
+// The tuner times int8 and q4 problems as they are (their own key), on the definition's sample:
+// random codes and scales. That sample, dispatched through the definition, against float64.
+describe('matmul tuning samples with quantised weights', () => {
+  for (const kind of ['int8', 'q4'] as QuantKind[]) {
+    it(`${kind}: its own tuning key; the sample's codes and scales against float64`, async () => {
+      const t = MATMUL.tuning!;
+      const node = { M: 50, K: 72, N: 96, epilogue: GELU_ACTIVATION, bias: true, wStorage: kind } as const;
+      const problem = t.problem(node);
+      expect(t.key(problem)).toBe(`50x72x96.${kind}`);
+      expect(t.key(t.problem({ ...node, wStorage: 'f16' }))).toBe('50x72x96');
+      const device = await testDevice();
+      const seed = freshSeed();
+      const inputs = MATMUL.sample(problem, rng(seed));
+      const { K, N, M } = problem;
+      const q: QuantizedMatrix = {
+        kind, K, N,
+        codes: new Uint8Array(inputs.w.buffer),
+        scales: kind === 'int8' ? inputs.wscale : new Uint16Array(inputs.wscale.buffer, 0, Math.ceil(K / 32) * N),
+      };
+      const want = linearRef(inputs.a, dequantize(q), inputs.bias, undefined, M, K, N, 'none');
+      for (const variant of ['tiled', 'register_4x4', 'subgroup_8x4'] as MatmulVariant[]) {
+        if (variant === 'subgroup_8x4' && !device.features.has('subgroups')) continue;
+        const got = await runDispatch(device, (b) => MATMUL.dispatch(problem, variant, b, { label: 'test.sample', maxWorkgroupStorage: 16384 }), { inputs, outputs: { out: M * N } });
+        expectWithin(`matmul/${variant} ${kind} tuning sample`, relL2(got.out, want), MATMUL.tol, seed, got.out);
+      }
+    });
+  }
 });
