@@ -457,7 +457,7 @@ export class ViTModel {
   /** Variants for a batch size: forced, cached, tuned per problem (when asked) or the adapter's defaults. */
   private async graphKernels(batch: number): Promise<GraphKernels> {
     // The problems are read off the graph itself, so the tuner sees exactly what will run.
-    const r = await tuneKernels(this.device, graphNodes(this.config, batch, this.device), this.tuning.store, this.forcedKernels, { tune: this.tuning.tune, onProgress: this.onProgress, precision: this.precision });
+    const r = await tuneKernels(this.device, graphNodes(this.config, batch, this.device, this.storage), this.tuning.store, this.forcedKernels, { tune: this.tuning.tune, onProgress: this.onProgress, precision: this.precision });
     this.chosen.set(batch, r.chosen);
     return r.kernels;
   }
@@ -544,9 +544,9 @@ function checkBatch(batch: number, label: string): void {
 
 
 /** The op nodes (op, variant, problem) of the graph at `batch`, built on placeholder buffers. */
-function graphNodes(c: ViTConfig, batch: number, device: GPUDevice) {
+function graphNodes(c: ViTConfig, batch: number, device: GPUDevice, storage?: ReadonlyMap<string, WeightStorage>) {
   const dummy = { buffer: undefined as unknown as GPUBuffer };
-  const g = buildGraph(c, () => dummy, { batch, maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize });
+  const g = buildGraph(c, () => dummy, { batch, maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize, storage, scale: () => dummy });
   return g.dispatches.flatMap((d) => (d.op ? [d.op] : []));
 }
 
