@@ -3,15 +3,13 @@ import { isCpuAdapter, unavailableReason } from '../kernel.js';
 import { randn } from '../sample.js';
 import { linear, MATMUL_VARIANTS, type MatmulShape, type MatmulVariant } from './op.js';
 import type { MatmulVariantDef } from './variants.js';
+import { weightRead } from './weight_read.js';
 
 /** Rows below which a matmul is a batch of matrix-vector products on a CPU adapter (the classifier at small batch). */
 const SMALL_M = 8;
 
 /** int8 and q4 weights: their ranking of variants differs from f32's, so the tuner times them as they are. */
 const quantised = (s: MatmulShape) => (s.wStorage === 'int8' || s.wStorage === 'q4' ? s.wStorage : undefined);
-
-/** `n` random u32 words, as a Float32Array view for upload (bits kept, never read as floats). */
-const words = (rand: () => number, n: number, f: (x: number) => number) => new Float32Array(Uint32Array.from({ length: n }, () => f(rand())).buffer);
 
 /**
  * matmul: the linear layers and the classifier. Standalone samples hold f32 weights, or for int8
@@ -29,12 +27,7 @@ export const MATMUL: OpDefinition<MatmulShape, MatmulVariant, 'matmul'> = {
   tol: 1e-5,
   sample: ({ M, K, N, epilogue, bias, wStorage }, r) => ({
     a: randn(r, M * K),
-    ...(wStorage === 'int8'
-      ? { w: words(r, Math.ceil((K * N) / 4), (x) => x * 2 ** 32), wscale: randn(r, N, 0.002, 0.01) }
-      : wStorage === 'q4'
-        ? // codes 0..7 and -8..-1 at random; scales: halves 0x2000..0x23ff (0.0078..0.0156), two per word
-          { w: words(r, Math.ceil((K * N) / 8), (x) => x * 2 ** 32), wscale: words(r, Math.ceil((Math.ceil(K / 32) * N) / 2), (x) => 0x20002000 + (Math.floor(x * 1024) * 0x10001)) }
-        : { w: randn(r, K * N, 1 / Math.sqrt(K)) }),
+    ...(wStorage === 'int8' || wStorage === 'q4' ? weightRead(wStorage).sample!(r, K, N) : { w: randn(r, K * N, 1 / Math.sqrt(K)) }),
     ...(bias ? { bias: randn(r, N, 0.5) } : {}),
     ...(epilogue === 'residual' ? { residual: randn(r, M * N) } : {}),
   }),

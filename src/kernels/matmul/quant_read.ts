@@ -1,5 +1,10 @@
 import type { WeightRead, WeightStorage } from './weight_read.js';
 import { Q4_BLOCK } from './quant.js';
+import { randn } from '../sample.js';
+
+/** `n` random u32 words (`f` of a uniform draw), as a Float32Array view for upload: bits kept, never read as floats. */
+const words = (rand: () => number, n: number, f: (x: number) => number) => new Float32Array(Uint32Array.from({ length: n }, () => f(rand())).buffer);
+const bits = (x: number) => x * 2 ** 32;
 
 /**
  * The int8 and q4 weight readers (layout: quant.ts), registered with registerWeightReads when a
@@ -25,6 +30,8 @@ export const QUANT_READS: Partial<Record<WeightStorage, WeightRead>> = {
       bytes: (_K, N) => 4 * N,
     },
     scaleOut: (val, vecN) => `${val} * wscale[${vecN ? 'col / 4u' : 'col'}]`,
+    // Any byte is a code; scales near a trained layer's (0.01).
+    sample: (rand, K, N) => ({ w: words(rand, Math.ceil((K * N) / 4), bits), wscale: randn(rand, N, 0.002, 0.01) }),
   },
   // A nibble per code, eight per word; W ≈ code · wscale[k / 32, n] (f16, two per u32).
   q4: {
@@ -53,5 +60,7 @@ fn load_w4(k: u32, n: u32) -> vec4<f32> { return load_c4(k, n) * scale_w4(k, n);
       decl: (vecN) => `@group(0) @binding(?) var<storage, read> wscale: array<${vecN ? 'vec2<u32>' : 'u32'}>; // [ceil(K / ${Q4_BLOCK}), N] f16 pairs`,
       bytes: (K, N) => 4 * Math.ceil((Math.ceil(K / Q4_BLOCK) * N) / 2),
     },
+    // Any nibble is a code; scales: halves 0x2000..0x23ff (0.0078..0.0156), two per word.
+    sample: (rand, K, N) => ({ w: words(rand, Math.ceil((K * N) / 8), bits), wscale: words(rand, Math.ceil((Math.ceil(K / Q4_BLOCK) * N) / 2), (x) => 0x20002000 + Math.floor(x * 1024) * 0x10001) }),
   },
 };

@@ -29,6 +29,8 @@ export interface WeightRead {
    * over a block and scale once (register.ts).
    */
   block?: number;
+  /** Random codes and scales of a K×N weight, as u32 words for upload (the tuner's samples). */
+  sample?(rand: () => number, K: number, N: number): { w: Float32Array; wscale: Float32Array };
   /** The accumulated value `val` of output column `col` scaled (int8: per column, in the epilogue). */
   scaleOut?(val: string, vecN: boolean): string;
 }
