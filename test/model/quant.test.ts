@@ -51,6 +51,8 @@ describe('a model with quantised matmul weights', () => {
       const off = maxRel(got, f.golden.logits.flat());
       console.log(`tiny ${kind}: logits vs float64 of the dequantised model ${err.toExponential(2)}; vs the f32 model's golden ${off.toExponential(2)}`);
       expect(err).toBeLessThanOrEqual(TOL);
+      // The explain plan (its own graph) reads the same codes and scales.
+      expect(maxRel((await model.explain(f.input)).logits, want)).toBeLessThanOrEqual(TOL);
       // The variants are picked for the quantised problems (their own tuning keys).
       expect(Object.keys(model.kernels(B)!).filter((k) => k.endsWith(`.${kind}`)).length).toBeGreaterThan(0);
       // Quantisation does move the logits: the kernels are not reading f32 weights.
