@@ -42,7 +42,7 @@ export interface ModelBenchOptions {
 /**
  * The weights a model at `precision` multiplies by, widened to f32: matmul weights rounded to
  * halves (f16) or quantised and dequantised (int8, q4: code · scale, as quant.ts defines them;
- * the patch embedding stays f32 there). What its logits are validated against.
+ * the patch embedding's too). What its logits are validated against.
  */
 export function heldWeights(w: LoadedWeights, precision: Precision): LoadedWeights {
   if (precision === 'f32') return w;
@@ -51,7 +51,7 @@ export function heldWeights(w: LoadedWeights, precision: Precision): LoadedWeigh
     const f = w.tensors.get(name);
     if (!d.matrix || !f) continue;
     if (precision === 'f16') tensors.set(name, Float32Array.from(f, (x) => halfToFloat(floatToHalf(x))));
-    else if (name !== 'patch_embed.weight') tensors.set(name, Float32Array.from(dequantize(quantize(f, d.shape[0], d.shape[1], precision, name))));
+    else tensors.set(name, Float32Array.from(dequantize(quantize(f, d.shape[0], d.shape[1], precision, name))));
   }
   return { ...w, tensors };
 }

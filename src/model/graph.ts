@@ -114,7 +114,7 @@ export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions):
       patchSize: c.patch_size,
       D,
       image: input,
-      w: mat('patch_embed.weight', [s.patchInner, D]), wHalf: o.storage?.get('patch_embed.weight') === 'f16',
+      w: mat('patch_embed.weight', [s.patchInner, D]), ...wq('patch_embed.weight'),
       bias: vec('patch_embed.bias', [D]),
       cls: c.class_token ? vec('cls_token', [D]) : undefined,
       dist: c.distilled ? vec('dist_token', [D]) : undefined,

@@ -57,7 +57,7 @@ export interface LoadOptions {
    * run the sgmat_* variants, f16 operands with f32 accumulation. Activations, layernorm,
    * softmax and the accumulation stay f32. Logits move by about 1e-3 relative
    * (BENCHMARKS.md, "precision f16").
-   * 'int8' / 'q4': every matmul weight but the patch embedding's is quantised at load
+   * 'int8' / 'q4': every matmul weight (the patch embedding's too) is quantised at load
    * (src/kernels/matmul/quant.ts) and kept as codes and scales, dequantised in the matmul. A
    * file's quantised weights (LoadedWeights.quant) are kept as they are at any precision.
    */
@@ -203,7 +203,7 @@ export class ViTModel {
       }
       const model = new ViTModel(device, w.config, w.labels, label, options.kernels ?? {}, tuningFor(options.tune), options.onProgress, buffers, storage, owner, precision);
       model.preprocess = w.preprocess ?? defaultPreprocess(w.config);
-      model.inputLimit = inputLimit(w.config.hidden_size, tensors);
+      model.inputLimit = inputLimit(w.config.hidden_size, q?.limits ?? tensors);
       // An attention-pooling head's query, kept on the CPU for explain (weights are not read back from the GPU).
       model.probeQuery = w.tensors.get('pool.query')?.slice();
       await model.planFor(batch, model.checkTopK(options.topK)); // compiles every pipeline, in parallel, before the first forward

@@ -11,6 +11,8 @@ import { floatToHalf, halfToFloat } from '../../src/model/safetensors.js';
 import { runDispatch, skipIfUnavailable, testDevice } from '../helpers/gpu.js';
 import { freshSeed, randn, rng } from '../helpers/random.js';
 import { GELU_ACTIVATION } from '../../src/kernels/gelu/activation.js';
+import { patchEmbed } from '../../src/kernels/patch_embed/op.js';
+import { patchEmbedRef } from '../../src/kernels/patch_embed/reference.js';
 
 // Every matmul variant runs through the shapes of its definition with the other ops (ops.test.ts).
 // This adds what only a matmul has: weights stored as IEEE halves, int8 or q4 codes. Tolerance:
@@ -134,5 +136,34 @@ describe('matmul tuning samples with quantised weights', () => {
         expectWithin(`matmul/${variant} ${kind} tuning sample`, relL2(got.out, want), MATMUL.tol, seed, got.out);
       }
     });
+  }
+});
+
+// The patch embedding is a matmul on gathered pixels (the tiled kernel with its own loader and
+// epilogue): int8 and q4 weights there too, on a vec4 shape (P 8, D 64: K 192, 6 q4 blocks) and a
+// scalar one (P 7, D 10: K 49, a partial block), against float64 of the dequantised weights.
+describe('patch_embed with int8 and q4 weights', () => {
+  for (const kind of ['int8', 'q4'] as QuantKind[]) {
+    for (const [C, S, P, D, B] of [[3, 32, 8, 64, 2], [1, 28, 7, 10, 3]]) {
+      it(`${kind} ${B}x${C}x${S}x${S}, patch ${P}, D ${D}`, async () => {
+        const device = await testDevice();
+        const seed = freshSeed();
+        const r = rng(seed);
+        const K = C * P * P;
+        const T = 1 + (S / P) ** 2;
+        const image = randn(r, B * C * S * S);
+        const q = quantize(randn(r, K * D, 1 / Math.sqrt(K)), K, D, kind);
+        const bias = randn(r, D, 0.5);
+        const cls = randn(r, D);
+        const pos = randn(r, T * D);
+        const got = await runDispatch(
+          device,
+          (b) => patchEmbed({ label: `test.patch.${kind}`, batch: B, channels: C, imageSize: S, patchSize: P, D, image: b.image, w: b.w, wScale: b.wscale, wStorage: kind, bias: b.bias, cls: b.cls, pos: b.pos, out: b.out }),
+          { inputs: { image, w: words(q.codes), wscale: words(bytes(q.scales)), bias, cls, pos }, outputs: { out: B * T * D } },
+        );
+        const want = patchEmbedRef(image, dequantize(q), bias, [cls], pos, B, C, S, P, D);
+        expectWithin(`patch_embed ${kind} ${B}x${C}x${S}x${S}/${P} D ${D}`, relL2(got.out, want), MATMUL.tol, seed, got.out);
+      });
+    }
   }
 });

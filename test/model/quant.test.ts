@@ -11,8 +11,8 @@ import { explainReference, maxRel } from './explain_reference.js';
 // they are. Logits against a float64 forward pass of the dequantised model (the kernels' float64
 // references; the explain reference's pass), max |Δ| / max |logit| ≤ 1e-4: what the f32 model is
 // held to against PyTorch's float64 (golden.test.ts), as the GPU multiplies by exactly the
-// dequantised weights and only its f32 arithmetic differs. The patch embedding stays f32 (its
-// kernel reads f32 or f16 weights).
+// dequantised weights and only its f32 arithmetic differs. Every matmul weight is quantised,
+// the patch embedding's too.
 const TOL = 1e-4;
 const models: ViTModel[] = [];
 afterAll(async () => {
@@ -26,7 +26,7 @@ function quantised(w: LoadedWeights, kind: QuantKind): { weights: LoadedWeights;
   const quant = new Map<string, QuantizedMatrix>();
   const f64 = new Map<string, ArrayLike<number>>(w.tensors);
   for (const [name, d] of declaredWeights(w.config)) {
-    if (!d.matrix || name === 'patch_embed.weight') continue;
+    if (!d.matrix) continue;
     const q = quantize(w.tensors.get(name)!, d.shape[0], d.shape[1], kind, name);
     quant.set(name, q);
     tensors.delete(name);
