@@ -8,7 +8,7 @@ import { buildGraph } from '../src/model/graph.js';
 import { registerAllOps } from '../src/kernels/all_ops.js';
 import type { KernelCase } from './harness.js';
 
-registerAllOps(); // the family ops (SigLIP's pooling head) the model graphs below dispatch
+registerAllOps(); // the family ops (SigLIP's pooling head, DINOv2-g's SwiGLU gate) the model graphs below dispatch
 
 export const BENCH_MODELS = {
   ti16: VIT_PRESETS.vit_tiny_patch16_224,
@@ -16,6 +16,7 @@ export const BENCH_MODELS = {
   b16: VIT_PRESETS.vit_base_patch16_224,
   'clip-b16': FAMILY_PRESETS['clip-b16'],
   'dinov2-s14': FAMILY_PRESETS['dinov2-s14'],
+  'dinov2-g14': FAMILY_PRESETS['dinov2-g14'],
   'siglip-b16': FAMILY_PRESETS['siglip-b16'],
   'beit-b16': FAMILY_PRESETS['beit-b16'],
 } as const;

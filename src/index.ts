@@ -3,7 +3,7 @@ export { getDevice, requestDeviceFrom, featuresOf, type DeviceOptions, type Devi
 export { WebvitError, type WebvitErrorCode } from './errors.js';
 export { ViTModel, setDefaultTuneStore, estimateActivationBytes, parameterCount, type ForwardOptions, type ForwardResult, type LoadOptions, type GpuInput, type TopClass } from './model/vit.js';
 export { parseConfig, presetConfig, shapeOf, VIT_PRESETS, MODEL_FAMILIES, LIMITS, type ViTConfig, type ViTPresetName, type ModelFamily } from './model/config.js';
-export { readWeights, expectedTensors, type LoadedWeights } from './model/weights.js';
+export { readWeights, loadWeights, expectedTensors, type LoadedWeights } from './model/weights.js';
 export { parseSafetensors } from './model/safetensors.js';
 export type { PlanProfile, DispatchTiming } from './runtime/plan.js';
 export { tuneKernels, memoryTuneStore, localStorageTuneStore, type TuneStore, type TuneOptions } from './runtime/tuning.js';

@@ -7,8 +7,12 @@ import { fileTuneStore } from './runtime/node-tune-store.js';
 import { setDeviceFallback } from './runtime/device.js';
 import { getNodeDevice } from './runtime/node-device.js';
 import { registerAllOps } from './kernels/all_ops.js';
+import { useQuantReader } from './model/weights.js';
+import { readQuantized } from './model/quant_weights.js';
 import { createImageClassifier as createWebClassifier } from './web/classifier.js';
-import { isHubModel } from './web/options.js';
+import { modelSourceKind } from './hub/source.js';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { checkedHubModel } from './web/hub.js';
 import { hubEnv } from './hub/node_cache.js';
 import { hubModelFile } from './hub/node_model.js';
@@ -19,6 +23,8 @@ export * from './index.js';
 
 // Node fetches nothing late: the family ops the browser loads on demand are registered now.
 registerAllOps();
+// So is the reader of quantised (int8/q4) weight files: readWeights reads them synchronously.
+useQuantReader(readQuantized);
 export { getNodeDevice, type NodeDeviceOptions } from './runtime/node-device.js';
 export { fileTuneStore, defaultTuneCachePath } from './runtime/node-tune-store.js';
 export { readCheckpoint, readLabelsFile } from './model/convert/files.js';
@@ -59,7 +65,15 @@ export { decodeImage, DEFAULT_MAX_PIXELS, type DecodedImage, type DecodeOptions 
  * override the environment), so a second run downloads and converts nothing.
  */
 export async function createImageClassifier(options: ClassifierOptions): Promise<ImageClassifier> {
-  if (typeof options !== 'object' || options === null || !isHubModel(options)) return createWebClassifier(options);
+  const kind = typeof options == 'object' && options !== null ? modelSourceKind(options.model, existsSync) : undefined;
+  if (kind == 'path') {
+    // A local webvit file (as `webvit classify --model FILE` reads it), its bytes then as in a page.
+    const m = options.model as string | URL;
+    const path = m instanceof URL || m.startsWith('file:') ? fileURLToPath(m) : m;
+    const { bytes } = await readWeightFile(path);
+    return createWebClassifier({ ...options, model: bytes });
+  }
+  if (kind != 'id') return createWebClassifier(options);
   const { id, revision } = checkedHubModel(options);
   const { hubUrl, token, dtype, signal, onProgress, model: _id, revision: _rev, ...rest } = options;
   const env = await hubEnv();
@@ -76,6 +90,7 @@ export async function createImageClassifier(options: ClassifierOptions): Promise
       else if (e.stage === 'convert') onProgress?.({ stage: 'convert', done: 0, total: 1, detail: id });
     },
   });
-  const { bytes } = await readWeightFile(file.path);
+  // Checked here (messages name the file) over views of the bytes: no copy of the weights beside them.
+  const { bytes } = await readWeightFile(file.path, { views: true });
   return createWebClassifier({ ...rest, signal, onProgress, model: bytes });
 }

@@ -1,9 +1,12 @@
 /**
  * What a page loads only when it first uses one of these: the worker client (`worker: true`), the
  * explain plan and its kernels and the page's explain step (`explain()`), the tuner's timing harness (`tune: true`), the ops
- * only some model families dispatch (SigLIP's attention-pooling head) and the Hub loader with the
- * whole converter (a model given by id, src/web/hub.ts). In the browser bundle this module is one
- * chunk, fetched on first use.
+ * only some model families dispatch (SigLIP's attention-pooling head, DINOv2-g's SwiGLU gate) and the Hub loader with the
+ * whole converter (a model given by id, src/web/hub.ts), the checks of quantised weight files
+ * (src/model/quant_weights.ts: loadWeights imports them for a file with `webvit.quant`), and the WGSL builders of the big_* and
+ * sgmat_* matmuls (src/kernels/matmul/variants.ts, LATER: 1.4 KB gzipped that a page runs only on
+ * a data-centre GPU's tuning or with f16 subgroup matrices). In the browser bundle this module is
+ * one chunk, fetched on first use.
  *
  * One chunk rather than one per feature, measured (test/package/bundle_size.test.ts, 2026-12-07):
  * esbuild puts each module in a chunk by the set of entries that reach it, so every separate lazy
@@ -26,3 +29,4 @@ export { loadHubModel } from './web/hub.js';
 export { doubleBufferedLinearCode } from './kernels/matmul/double_buffered.js';
 export { subgroupMatrixLinearCode } from './kernels/matmul/subgroup_matrix.js';
 export { quantWeights } from './model/quant_upload.js';
+export { readQuantized } from './model/quant_weights.js';

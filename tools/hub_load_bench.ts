@@ -73,7 +73,20 @@ function checkpoint(): { files: Record<string, Uint8Array | string>; bytes: numb
 }
 
 const NODE_JOB = `
+import { Worker } from 'node:worker_threads';
 import { createImageClassifier } from ${JSON.stringify(join(REPO, 'dist', 'node.js'))};
+// The JS heap plus ArrayBuffer memory, sampled every 10 ms by a worker through the inspector: its
+// Runtime.evaluate runs on this thread's interrupts, so it samples inside synchronous work too.
+globalThis.__benchMem = () => { const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
+const base = globalThis.__benchMem();
+const sampler = new Worker(\`
+const { Session } = require('inspector'); const { parentPort } = require('worker_threads');
+const s = new Session(); s.connectToMainThread();
+let peak = 0, n = 0, stop = false;
+const tick = () => s.post('Runtime.evaluate', { expression: '__benchMem()', returnByValue: true }, (e, r) => { if (!e && r.result) { peak = Math.max(peak, r.result.value); n++; } if (!stop) setTimeout(tick, 10); });
+tick();
+parentPort.on('message', () => { stop = true; parentPort.postMessage({ peak, n }); });
+\`, { eval: true });
 const t0 = performance.now();
 let firstConvert;
 const clf = await createImageClassifier({ model: process.env.BENCH_ID, hubUrl: process.env.BENCH_HUB, onProgress: (e) => { if (e.stage === 'convert') firstConvert ??= performance.now() - t0; } });
@@ -82,10 +95,50 @@ const image = { data: new Uint8ClampedArray(256 * 256 * 4).fill(128), width: 256
 await clf.classify(image, { topK: 5 });
 const first = performance.now() - t0;
 await clf.dispose();
-console.log(JSON.stringify({ loaded, first, convertedAt: firstConvert, maxRssMB: process.resourceUsage().maxRSS / 1024 }));
+sampler.postMessage(0);
+const heap = await new Promise((r) => sampler.once('message', r));
+await sampler.terminate();
+console.log(JSON.stringify({ loaded, first, convertedAt: firstConvert, maxRssMB: process.resourceUsage().maxRSS / 1024, peakHeapMB: heap.peak / 2 ** 20, heapAtStartMB: base / 2 ** 20, heapSamples: heap.n }));
 `;
 
-function nodeRun(env: Record<string, string>, dir: string): Promise<{ loaded: number; first: number; convertedAt?: number; maxRssMB: number; wall: number }> {
+/** The conversion alone (hubModelFile: download, convert, write the converted file; no model load), from the sources. */
+const CONVERT_JOB = `
+import { Worker } from 'node:worker_threads';
+import { hubModelFile } from ${JSON.stringify(join(REPO, 'src', 'hub', 'node_model.ts'))};
+import { hubEnv } from ${JSON.stringify(join(REPO, 'src', 'hub', 'node_cache.ts'))};
+globalThis.__benchMem = () => { const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
+const base = globalThis.__benchMem();
+const sampler = new Worker(\`
+const { Session } = require('inspector'); const { parentPort } = require('worker_threads');
+const s = new Session(); s.connectToMainThread();
+let peak = 0, n = 0, stop = false;
+const tick = () => s.post('Runtime.evaluate', { expression: '__benchMem()', returnByValue: true }, (e, r) => { if (!e && r.result) { peak = Math.max(peak, r.result.value); n++; } if (!stop) setTimeout(tick, 10); });
+tick();
+parentPort.on('message', () => { stop = true; parentPort.postMessage({ peak, n }); });
+\`, { eval: true });
+const t0 = performance.now();
+const env = await hubEnv();
+env.hubUrl = process.env.BENCH_HUB;
+await hubModelFile(process.env.BENCH_ID, { env });
+const loaded = performance.now() - t0;
+sampler.postMessage(0);
+const heap = await new Promise((r) => sampler.once('message', r));
+await sampler.terminate();
+console.log(JSON.stringify({ loaded, first: loaded, maxRssMB: process.resourceUsage().maxRSS / 1024, peakHeapMB: heap.peak / 2 ** 20, heapAtStartMB: base / 2 ** 20, heapSamples: heap.n }));
+`;
+
+function convertRun(env: Record<string, string>, dir: string): Promise<{ loaded: number; maxRssMB: number; peakHeapMB: number; heapAtStartMB: number; heapSamples: number }> {
+  const job = join(dir, 'convert_job.mts');
+  writeFileSync(job, CONVERT_JOB);
+  return new Promise((res, rej) =>
+    execFile(process.execPath, [join(REPO, 'tools', 'run_ts.mjs'), job], { env: { ...process.env, ...env, CI: '1' }, maxBuffer: 1 << 24, timeout: 900_000 }, (err, stdout, stderr) => {
+      if (err) return rej(new Error(`${err.message}\n${stderr}`));
+      res(JSON.parse(stdout.trim().split('\n').at(-1)!));
+    }),
+  );
+}
+
+function nodeRun(env: Record<string, string>, dir: string): Promise<{ loaded: number; first: number; convertedAt?: number; maxRssMB: number; peakHeapMB: number; heapAtStartMB: number; heapSamples: number; wall: number }> {
   const job = join(dir, 'job.mjs');
   writeFileSync(job, NODE_JOB);
   const t0 = performance.now();
@@ -95,6 +148,44 @@ function nodeRun(env: Record<string, string>, dir: string): Promise<{ loaded: nu
       res({ ...JSON.parse(stdout.trim().split('\n').at(-1)!), wall: performance.now() - t0 });
     }),
   );
+}
+
+/**
+ * The JS heap plus ArrayBuffer backing stores (CDP Runtime.getHeapUsage: usedSize +
+ * backingStorageSize) of the page and of each worker it starts, sampled by the caller. Chromium
+ * answers between tasks: inside one long synchronous step (the whole-file converter's) a sample
+ * waits for its end, so a transient peak within it can be missed; the renderer RSS catches it.
+ */
+async function heapSampler(page: import('playwright-core').Page): Promise<{ sample(): Promise<number>; close(): Promise<void> }> {
+  const s = await page.context().newCDPSession(page);
+  const workers = new Set<string>();
+  const pending = new Map<number, (u: { usedSize: number; backingStorageSize?: number } | undefined) => void>();
+  let next = 1e6;
+  s.on('Target.attachedToTarget', (e) => void (e.targetInfo.type === 'worker' && workers.add(e.sessionId)));
+  s.on('Target.detachedFromTarget', (e) => void workers.delete(e.sessionId));
+  s.on('Target.receivedMessageFromTarget', (e) => {
+    const m = JSON.parse(e.message) as { id: number; result?: { usedSize: number; backingStorageSize?: number } };
+    pending.get(m.id)?.(m.result);
+    pending.delete(m.id);
+  });
+  await s.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: false });
+  const total = (u: { usedSize: number; backingStorageSize?: number } | undefined) => (u ? u.usedSize + (u.backingStorageSize ?? 0) : 0);
+  return {
+    async sample() {
+      const parts: Promise<number>[] = [s.send('Runtime.getHeapUsage').then(total, () => 0)];
+      for (const sessionId of workers) {
+        parts.push(
+          new Promise((res) => {
+            const id = next++;
+            pending.set(id, (u) => res(total(u)));
+            s.send('Target.sendMessageToTarget', { sessionId, message: JSON.stringify({ id, method: 'Runtime.getHeapUsage' }) }).catch(() => res(0));
+          }),
+        );
+      }
+      return (await Promise.all(parts)).reduce((a, b) => a + b, 0);
+    },
+    close: () => s.detach().catch(() => undefined),
+  };
 }
 
 /** Resident memory (MB) of Chromium's renderer processes, summed. */
@@ -130,9 +221,18 @@ async function main(): Promise<void> {
       const cold = await nodeRun(env, dir);
       const warm = await nodeRun(env, dir);
       const line = (what: string, r: typeof cold) =>
-        `Node ${what}: createImageClassifier ${(r.loaded / 1000).toFixed(2)} s, first result ${(r.first / 1000).toFixed(2)} s, process ${(r.wall / 1000).toFixed(2)} s, peak RSS ${r.maxRssMB.toFixed(0)} MB (${(r.maxRssMB / mb).toFixed(2)}× the checkpoint)`;
+        `Node ${what}: createImageClassifier ${(r.loaded / 1000).toFixed(2)} s, first result ${(r.first / 1000).toFixed(2)} s, process ${(r.wall / 1000).toFixed(2)} s, peak RSS ${r.maxRssMB.toFixed(0)} MB (${(r.maxRssMB / mb).toFixed(2)}× the checkpoint), ` +
+        `peak JS heap + ArrayBuffers ${r.peakHeapMB.toFixed(0)} MiB (${(r.peakHeapMB / mb).toFixed(2)}× the checkpoint; ${r.heapAtStartMB.toFixed(0)} MiB at start, ${r.heapSamples} samples)`;
       rows.push(line('cold', cold), line('warm', warm));
       console.log(rows.at(-2));
+      console.log(rows.at(-1));
+      const cdir = join(tmp, `convert${rep}`);
+      mkdirSync(cdir, { recursive: true });
+      const conv = await convertRun({ HF_HUB_CACHE: join(cdir, 'hf'), HF_HOME: join(cdir, 'home'), WEBVIT_CACHE_DIR: join(cdir, 'wv'), BENCH_ID: ID, BENCH_HUB: hub.url }, cdir);
+      rows.push(
+        `Node conversion alone (hubModelFile, cold: download, convert, write): ${(conv.loaded / 1000).toFixed(2)} s, peak RSS ${conv.maxRssMB.toFixed(0)} MB (${(conv.maxRssMB / mb).toFixed(2)}× the checkpoint), ` +
+          `peak JS heap + ArrayBuffers ${conv.peakHeapMB.toFixed(0)} MiB (${(conv.peakHeapMB / mb).toFixed(2)}× the checkpoint; ${conv.heapAtStartMB.toFixed(0)} MiB at start, ${conv.heapSamples} samples)`,
+      );
       console.log(rows.at(-1));
     }
     if (!args.includes('--skip-chromium')) {
@@ -160,6 +260,15 @@ async function main(): Promise<void> {
               let peak = rendererRssMB();
               const base = peak;
               const timer = setInterval(() => (peak = Math.max(peak, rendererRssMB())), 50);
+              const heap = await heapSampler(page);
+              const heapBase = await heap.sample();
+              let heapPeak = heapBase;
+              let heapBusy = false;
+              const heapTimer = setInterval(() => {
+                if (heapBusy) return;
+                heapBusy = true;
+                void heap.sample().then((v) => ((heapPeak = Math.max(heapPeak, v)), (heapBusy = false)));
+              }, 50);
               const t0 = performance.now();
               const r = (await page.evaluate(
                 ([id, hubUrl, w]) => (window as unknown as { classifyById: (o: unknown, i: unknown) => Promise<unknown> }).classifyById({ model: id, hubUrl, worker: w }, { width: 64, height: 64, data: Array.from({ length: 64 * 64 * 4 }, () => 128) }),
@@ -167,8 +276,11 @@ async function main(): Promise<void> {
               )) as { error?: { message: string }; info?: { fromCache: boolean } };
               const ms = performance.now() - t0;
               clearInterval(timer);
+              clearInterval(heapTimer);
+              await heap.close();
               if (r.error) throw new Error(r.error.message);
-              const line = `Chromium ${worker ? 'worker' : 'page'} ${what}: to the first result ${(ms / 1000).toFixed(2)} s (fromCache ${r.info?.fromCache}), renderer RSS peak ${peak.toFixed(0)} MB (at start ${base.toFixed(0)} MB: +${(peak - base).toFixed(0)} MB, ${((peak - base) / mb).toFixed(2)}× the checkpoint)`;
+              const line = `Chromium ${worker ? 'worker' : 'page'} ${what}: to the first result ${(ms / 1000).toFixed(2)} s (fromCache ${r.info?.fromCache}), renderer RSS peak ${peak.toFixed(0)} MB (at start ${base.toFixed(0)} MB: +${(peak - base).toFixed(0)} MB, ${((peak - base) / mb).toFixed(2)}× the checkpoint), ` +
+                `peak JS heap + ArrayBuffers (page and worker) ${(heapPeak / 2 ** 20).toFixed(0)} MiB (${(heapPeak / 2 ** 20 / mb).toFixed(2)}× the checkpoint; ${(heapBase / 2 ** 20).toFixed(0)} MiB at start)`;
               rows.push(line);
               console.log(line);
             }

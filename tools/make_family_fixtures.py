@@ -100,7 +100,8 @@ models/dinov2_with_registers/modeling_dinov2_with_registers.py
     embeddings.{cls_token [1,1,D], mask_token [1,D] (unused at inference), register_tokens [1,R,D]
     (registers class only), patch_embeddings.projection.{weight,bias} (Conv2d, with bias),
     position_embeddings [1, 1 + (image_size // patch)^2, D]}; encoder.layer.{i}.{norm1, norm2}.*,
-    .attention.attention.{query,key,value}.*, .attention.output.dense.*, .mlp.fc1.*, .mlp.fc2.*,
+    .attention.attention.{query,key,value}.*, .attention.output.dense.*, .mlp.fc1.*, .mlp.fc2.*
+    (use_swiglu_ffn: .mlp.weights_in [2H, D], .mlp.weights_out [D, H] instead),
     .layer_scale1.lambda1, .layer_scale2.lambda1 [D]; layernorm.*. The classifiers hold the
     backbone under base_model_prefix ("dinov2." / "dinov2_with_registers.") plus
     classifier.{weight [L, 2D], bias}.
@@ -119,6 +120,9 @@ The forward pass, as HF runs it (eval mode):
     per layer:  h = h + lambda1 * dense(attn(norm1(h)));  h = h + lambda1' * fc2(gelu(fc1(norm2(h))))
                 attn: query/key/value (bias when qkv_bias), heads of D/H, softmax(q k^T (D/H)^-0.5) v;
                 gelu exact (erf); MLP width int(hidden_size * mlp_ratio); eps layer_norm_eps (1e-6)
+                use_swiglu_ffn (Dinov2SwiGLUFFN, the giant sizes): mlp(y) = weights_out(silu(x1) * x2)
+                with x1, x2 = weights_in(y).chunk(2, -1), H = (int(int(D * mlp_ratio) * 2 / 3) + 7)
+                // 8 * 8; hidden_act not used
     seq      = layernorm(h) over every token (last_hidden_state)
     pooled   = seq[:, 0]                       (pooler_output: what "embeddings" holds)
     logits   = classifier(cat([seq[:, 0], seq[:, 1 + R:].mean(1)], 1))   (R = 0 without registers)
@@ -137,6 +141,14 @@ the position resize is always exercised):
                    out_features, out_indices, reshape_hidden_states, stage_names). 382 kB.
   dinov2_reg_cls/  Dinov2WithRegistersForImageClassification: 4 registers, stated 56, patch 8,
                    hidden 64, 2 layers, 4 heads, 7 classes; run at 48 (6x6). 474 kB.
+  dinov2_swiglu_cls/  Dinov2ForImageClassification with use_swiglu_ffn, as
+                   facebook/dinov2-giant-imagenet1k-1-layer (config.json as first written,
+                   4.31.0.dev0-style, hidden_act "gelu" stated but unused): stated 56, patch 8
+                   (7x7), hidden 56, 3 layers, 4 heads, mlp_ratio 4 (H = 152, not round(2/3 *
+                   224) = 149), 10 classes; run at 48 (6x6).
+  dinov2_reg_swiglu/  Dinov2WithRegistersModel with use_swiglu_ffn (as
+                   facebook/dinov2-with-registers-giant): 2 registers, stated 42, patch 6 (7x7),
+                   hidden 40, 2 layers, 5 heads of 8, mlp_ratio 4 (H = 112), no head; run at 36 (6x6).
 
   config.json      every Dinov2Config field (mlp_ratio, no intermediate_size; layerscale_value 1.0,
                    the INIT value: the trained scales are the lambda1 tensors), sorted, indent 2
@@ -892,6 +904,8 @@ DINO_ARCHS = OrderedDict([
     ("Dinov2WithRegistersForImageClassification",
      dict(model_type="dinov2_with_registers", prefix="dinov2_with_registers", registers=True,
           head=True)),
+    ("Dinov2WithRegistersModel",
+     dict(model_type="dinov2_with_registers", prefix=None, registers=True, head=False)),
 ])
 # interpolate_pos_encoding's antialias, per class (HF hard-codes it; no config field)
 DINO_ANTIALIAS = {"dinov2": False, "dinov2_with_registers": True}
@@ -912,6 +926,17 @@ DINO_FIXTURES = OrderedDict([
         num_labels=7, transformers_version="4.48.0.dev0", backbone_fields=True,
         config=dict(image_size=56, patch_size=8, hidden_size=64, num_hidden_layers=2,
                     num_attention_heads=4, mlp_ratio=4, num_register_tokens=4))),
+    ("dinov2_swiglu_cls", dict(
+        architecture="Dinov2ForImageClassification", seed=14014, run_size=48, num_labels=10,
+        transformers_version="4.31.0.dev0", backbone_fields=False,
+        config=dict(image_size=56, patch_size=8, hidden_size=56, num_hidden_layers=3,
+                    num_attention_heads=4, mlp_ratio=4, use_swiglu_ffn=True))),
+    ("dinov2_reg_swiglu", dict(
+        architecture="Dinov2WithRegistersModel", seed=16016, run_size=36, num_labels=0,
+        transformers_version="4.48.0.dev0", backbone_fields=True,
+        config=dict(image_size=42, patch_size=6, hidden_size=40, num_hidden_layers=2,
+                    num_attention_heads=5, mlp_ratio=4, num_register_tokens=2,
+                    use_swiglu_ffn=True))),
 ])
 
 DINO_MODEL_KEYS = ["image_size", "patch_size", "num_channels", "hidden_size", "num_hidden_layers",
@@ -939,7 +964,8 @@ def dino_resolved(spec, full=False):
 # the references move under it: "aa_flip" (the other antialias), "legacy_offset" (older HF
 # Dinov2: scale_factor = (grid + 0.1) / sqrt(N) instead of size=), "interp_f64" (the resize in
 # the model's dtype instead of float32), "no_layerscale" (lambda1 ignored), "mean_with_registers"
-# (the classifier's patch mean taken over sequence[:, 1:], registers included).
+# (the classifier's patch mean taken over sequence[:, 1:], registers included), "swiglu_swap"
+# (silu(x2) * x1: the halves of weights_in's output the other way round).
 
 
 class DinoPatchEmbeddings(nn.Module):
@@ -1069,6 +1095,27 @@ class DinoMLP(nn.Module):
         return self.fc2(nn.functional.gelu(self.fc1(x)))  # "gelu": exact (erf) GELU
 
 
+def swiglu_hidden(c):
+    """Dinov2SwiGLUFFN's H: int(D * mlp_ratio), then (int(that * 2 / 3) + 7) // 8 * 8."""
+    hidden = int(c["hidden_size"] * c["mlp_ratio"])
+    return (int(hidden * 2 / 3) + 7) // 8 * 8
+
+
+class DinoSwiGLUFFN(nn.Module):
+    def __init__(self, c, var):
+        super().__init__()
+        D, H = c["hidden_size"], swiglu_hidden(c)
+        self.var = var
+        self.weights_in = nn.Linear(D, 2 * H)
+        self.weights_out = nn.Linear(H, D)
+
+    def forward(self, x):
+        x1, x2 = self.weights_in(x).chunk(2, dim=-1)
+        if self.var == "swiglu_swap":
+            x1, x2 = x2, x1
+        return self.weights_out(nn.functional.silu(x1) * x2)
+
+
 class DinoLayer(nn.Module):
     def __init__(self, c, var):
         super().__init__()
@@ -1077,7 +1124,7 @@ class DinoLayer(nn.Module):
         self.attention = DinoAttention(c)
         self.layer_scale1 = DinoLayerScale(c, var)
         self.norm2 = nn.LayerNorm(D, eps=eps)
-        self.mlp = DinoMLP(c)
+        self.mlp = DinoSwiGLUFFN(c, var) if c["use_swiglu_ffn"] else DinoMLP(c)
         self.layer_scale2 = DinoLayerScale(c, var)
 
     def forward(self, h):
@@ -1129,8 +1176,8 @@ class DinoClassifier(nn.Module):
 
 def dino_build(c, architecture, var=None):
     arch = DINO_ARCHS[architecture]
-    if c["hidden_act"] != "gelu" or c["use_swiglu_ffn"]:
-        raise ValueError("only the GELU MLP is written here")
+    if c["hidden_act"] != "gelu":
+        raise ValueError("only the GELU MLP (or SwiGLU, which reads no hidden_act) is written here")
     aa = DINO_ANTIALIAS[arch["model_type"]]
     if arch["head"]:
         return DinoClassifier(c, arch["prefix"], aa, var).eval()
@@ -1239,7 +1286,7 @@ def dino_degenerate(c, spec, m64, out64, out32, moved):
     if peak < 2.0 / T:
         return "attention too flat (mean peak %.3g vs uniform %.3g)" % (peak, 1.0 / T)
     err32 = (out32["embeddings"].double() - e).abs().max().item()
-    for var in ("aa_flip", "no_layerscale"):
+    for var in ("aa_flip", "no_layerscale") + (("swiglu_swap",) if c["use_swiglu_ffn"] else ()):
         if moved[var] < 100 * err32:
             return "%s moves the embeddings only %.3g" % (var, moved[var])
     if "logits" in out64:
@@ -1335,6 +1382,12 @@ def dino_numpy_forward(c, t, x, pos, prefix):
         s /= s.sum(-1, keepdims=True)
         a = lin((s @ v).transpose(0, 2, 1, 3).reshape(B, T, D), p + "attention.output.dense")
         h = h + a * f(p + "layer_scale1.lambda1")
+        if c["use_swiglu_ffn"]:
+            y = lin(ln(h, p + "norm2"), p + "mlp.weights_in")
+            y1, y2 = np.split(y, 2, axis=-1)
+            y = y1 / (1.0 + np.exp(-y1)) * y2
+            h = h + lin(y, p + "mlp.weights_out") * f(p + "layer_scale2.lambda1")
+            continue
         y = lin(ln(h, p + "norm2"), p + "mlp.fc1")
         y = 0.5 * y * (1.0 + erf(y / math.sqrt(2.0)))
         h = h + lin(y, p + "mlp.fc2") * f(p + "layer_scale2.lambda1")
@@ -1355,6 +1408,8 @@ def dino_make_fixture(name, spec, out_root, files):
     variants = ["aa_flip", "legacy_offset", "interp_f64", "no_layerscale"]
     if c["num_register_tokens"] and c["num_labels"]:
         variants.append("mean_with_registers")
+    if c["use_swiglu_ffn"]:
+        variants.append("swiglu_swap")
     for _ in range(mf.MAX_ATTEMPTS):
         m32 = dino_draw_params(dino_build(c, arch), torch.Generator().manual_seed(seed))
         x32 = torch.randn((DINO_BATCH, C, S, S), generator=torch.Generator().manual_seed(seed + 1))

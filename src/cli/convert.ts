@@ -1,13 +1,14 @@
-import { convertCheckpoint, encodeWeights, LAYOUTS, RESIZE_MODES, type Layout, type ResizeMode } from '../model/convert/index.js';
+import { convertCheckpoint, encodeWeights, LAYOUTS, outputDtype, RESIZE_MODES, type Layout, type ResizeMode } from '../model/convert/index.js';
+import type { QuantKind } from '../kernels/matmul/quant.js';
 import { readCheckpoint, readLabelsFile } from '../model/convert/files.js';
-import { readWeights } from '../model/weights.js';
+import { loadWeights } from '../model/weights.js';
 import { parseCommandLine, positiveInt, UsageError } from './usage.js';
 import { refuseOverwritingInputs, writeOutputAtomically } from './write_output.js';
 import { messageLine, printable, shown } from './shown.js';
 import { clip } from '../runtime/errors.js';
 import { checkpointDirFor, parseModelArg } from './model_arg.js';
 
-export const CONVERT_USAGE = `  webvit convert SRC -o OUT.safetensors [--dtype f32|f16] [--labels FILE] [--image-size N]
+export const CONVERT_USAGE = `  webvit convert SRC -o OUT.safetensors [--dtype f32|f16|int8|q4] [--labels FILE] [--image-size N]
                  [--heads N] [--layout hf|timm|torchvision|clip|dinov2] [--pooling cls|mean]
                  [--resize bicubic|bicubic-antialias|bicubic-align-corners]
                  [--preprocessor-config FILE|none]
@@ -17,6 +18,8 @@ export const CONVERT_USAGE = `  webvit convert SRC -o OUT.safetensors [--dtype f
       the tensor names; what was read, inferred or assumed is printed (docs/checkpoints.md).
       A Hugging Face model takes its image preprocessing from the preprocessor_config.json beside
       config.json (or FILE; none: webvit's defaults).
+      --dtype int8|q4 stores the matmul weights quantised (int8 per output column, or 4-bit in
+      blocks of 32 along K), the rest F32 (docs/quantization.md).
 `;
 
 
@@ -50,7 +53,8 @@ export async function convertCommand(argv: string[]): Promise<number> {
   const arg = parseModelArg(positionals[0], values.revision);
   const out = values.output;
   if (out === '-') throw new UsageError('-o -: convert writes a weight file (binary), not standard output; give a file name, e.g. -o model.safetensors');
-  const dtype = (oneOf<'f32' | 'f16'>('dtype', values.dtype, ['f32', 'f16']) ?? 'f32').toUpperCase() as 'F32' | 'F16';
+  const d = oneOf<'f32' | 'f16' | QuantKind>('dtype', values.dtype, ['f32', 'f16', 'int8', 'q4']) ?? 'f32';
+  const dtype = outputDtype(d);
   const layout = oneOf<Layout>('layout', values.layout, LAYOUTS);
   const pooling = oneOf<'cls' | 'mean'>('pooling', values.pooling, ['cls', 'mean']);
   const resize = oneOf<ResizeMode>('resize', values.resize, RESIZE_MODES);
@@ -68,7 +72,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
   // Notes quote the checkpoint's own text; each is clipped where it is made, and the line here too.
   for (const n of r.notes) process.stderr.write(`webvit convert: ${messageLine(n)}\n`);
   const bytes = encodeWeights(r.weights, dtype, { 'webvit.converted_from': r.layout, ...r.metadata });
-  readWeights(bytes, out); // the loader accepts what was written, or this is a converter bug
+  await loadWeights(bytes, out); // the loader accepts what was written, or this is a converter bug
   await writeOutputAtomically(out, bytes);
   const params = [...r.weights.tensors.values()].reduce((a, t) => a + t.length, 0);
   process.stdout.write(

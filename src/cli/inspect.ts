@@ -34,9 +34,16 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     fileWeightBytes += n;
     dtypes[t.dtype] = (dtypes[t.dtype] ?? 0) + n / DTYPE_BYTES[t.dtype];
   }
-  // On the GPU: float32, except matmul weights stored as F16 (kept as halves).
+  // On the GPU: float32, except matmul weights stored as F16 (kept as halves) or quantised (codes
+  // and scales as the file stores them; buffers are whole 4-byte words, at least 16 bytes).
   let gpuWeightBytes = 0;
-  for (const [name, t] of w.tensors) gpuWeightBytes += Math.max(16, Math.ceil(((w as { half?: Map<string, Uint16Array> }).half?.has(name) ? 2 : 4) * t.length / 4) * 4);
+  const buffer = (bytes: number) => Math.max(16, Math.ceil(bytes / 4) * 4);
+  for (const [name, t] of w.tensors) gpuWeightBytes += buffer((w.half?.has(name) ? 2 : 4) * t.length);
+  const q = [...(w.quant?.values() ?? [])];
+  const quant = q.length
+    ? { kind: q[0].kind, matrices: q.length, values: q.reduce((a, m) => a + m.K * m.N, 0), code_bytes: q.reduce((a, m) => a + m.codes.byteLength, 0), scale_bytes: q.reduce((a, m) => a + m.scales.byteLength, 0) }
+    : null;
+  for (const m of q) gpuWeightBytes += buffer(m.codes.byteLength) + buffer(m.scales.byteLength);
   const flops = flopsPerImage(c);
   const activations = Object.fromEntries(BATCHES.map((b) => [b, estimateActivationBytes(c, b)]));
   const pre = w.preprocess;
@@ -48,7 +55,7 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     patches: s.grid * s.grid,
     head_dim: s.headDim,
     parameters: params,
-    weight_bytes: { file: fileWeightBytes, gpu: gpuWeightBytes, dtypes },
+    weight_bytes: { file: fileWeightBytes, gpu: gpuWeightBytes, dtypes, quant },
     gflops_per_image: flops.total / 1e9,
     gflops_parts: Object.fromEntries(Object.entries(flops.parts).map(([k, v]) => [k, v / 1e9])),
     activation_bytes: activations,
@@ -69,6 +76,9 @@ export async function inspectCommand(argv: string[]): Promise<number> {
     ['classes', `${c.num_classes}${w.labels ? ` (labels: ${w.labels.slice(0, 10).map(shownLabel).join(', ')}${w.labels.length > 10 ? `, … ${w.labels.length - 10} more` : ''})` : c.num_classes ? ' (no labels in the file)' : ' (no classifier: features only)'}`],
     ['parameters', `${params.toLocaleString('en-US')} (${(params / 1e6).toFixed(2)} M)`],
     ['weights', `${mib(fileWeightBytes)} in the file (${Object.entries(dtypes).map(([d, n]) => `${d} ${n.toLocaleString('en-US')}`).join(', ')}), ${mib(gpuWeightBytes)} on the GPU`],
+    ...(quant
+      ? ([['quantised', `${quant.kind}: ${quant.matrices} matmul weights, ${quant.values.toLocaleString('en-US')} values in ${mib(quant.code_bytes)} of codes + ${mib(quant.scale_bytes)} of scales (${((8 * (quant.code_bytes + quant.scale_bytes)) / quant.values).toFixed(2)} bits a weight)`]] as [string, string][])
+      : []),
     ['compute', `${(flops.total / 1e9).toFixed(4)} GFLOPs per image (matmuls, multiply-add = 2: ${Object.entries(flops.parts).map(([k, v]) => `${k} ${(100 * v / flops.total).toFixed(1)}%`).join(', ')})`],
     ['activations', BATCHES.map((b) => `batch ${b}: ${mib(activations[b])}`).join(', ')],
     ['preprocess', pre ? describePreprocess(pre) : 'none'],
@@ -98,6 +108,7 @@ function familyLine(c: ViTConfig): string {
     c.hidden_act && c.hidden_act !== 'gelu' ? c.hidden_act : '',
     c.projection_size ? `projection to ${c.projection_size}` : '',
     c.rel_pos_bias ? `relative position bias (${c.rel_pos_bias === 'layer' ? 'per layer' : 'shared'})` : '',
+    c.mlp === 'swiglu' ? `SwiGLU MLP (fc1 to ${2 * c.mlp_size}, silu(x1)·x2)` : '',
   ].filter(Boolean);
   return `${f} (${what}${parts.length ? `: ${parts.join(', ')}` : ''})`;
 }

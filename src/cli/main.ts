@@ -1,6 +1,8 @@
 // First: a GPU child whose parent is already gone ends before anything else loads.
 import './orphan_guard.js';
 import { registerAllOps } from '../kernels/all_ops.js';
+import { useQuantReader } from '../model/weights.js';
+import { readQuantized } from '../model/quant_weights.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { clip, WebvitError } from '../runtime/errors.js';
@@ -147,8 +149,9 @@ export async function main(args: string[]): Promise<number> {
 // Every way out waits for stdout and stderr to drain (src/cli/exit.ts); a reader that goes away
 // ends the process quietly, a full disk with a message. Messages are capped: a 20 MB argument or name must not make a 20 MB line.
 exitOnOutputErrors();
-// The CLI fetches nothing late: the family ops the browser loads on demand are registered now.
+// The CLI fetches nothing late: the family ops and the quantised-weights reader that the browser loads on demand are registered now.
 registerAllOps();
+useQuantReader(readQuantized);
 main(process.argv.slice(2)).then(
   (code) => exitAfterFlush(code),
   (e: unknown) => {

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { clip, WebvitError } from '../errors.js';
-import { looksLikeModelId, parseModelId } from '../hub/id.js';
+import { parseModelId } from '../hub/id.js';
+import { modelSourceKind } from '../hub/source.js';
 import { hubModelFile, fetchCheckpoint, type HubProgress } from '../hub/node_model.js';
 import { hubEnv } from '../hub/node_cache.js';
 import { Progress } from './progress.js';
@@ -24,8 +25,7 @@ export interface ModelArg {
 }
 
 export function parseModelArg(text: string, revisionFlag: string | undefined): ModelArg {
-  const local = !text.startsWith('hf:') && existsSync(text);
-  if (local || !looksLikeModelId(text)) {
+  if (modelSourceKind(text, existsSync) != 'id') {
     if (revisionFlag !== undefined) throw new UsageError(`--revision applies to a model id on the Hugging Face Hub; ${text} is a local path`);
     return { text, revision: 'main' };
   }

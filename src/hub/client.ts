@@ -288,7 +288,7 @@ export async function downloadHubFile(id: string, revision: string, file: string
       let done = sink.have;
       opts.onProgress?.(done, total);
       if (response.body) {
-        const reader = response.body.getReader();
+        const reader = bodyReader(response.body);
         try {
           for (;;) {
             let r: ReadableStreamReadResult<Uint8Array>;
@@ -327,6 +327,33 @@ export async function downloadHubFile(id: string, revision: string, file: string
       watch.end();
     }
   }
+}
+
+/** Bytes each read of a download asks for (a BYOB reader's one buffer). */
+const READ_BYTES = 1 << 20;
+
+/**
+ * A body's reader that reuses one buffer (a BYOB reader, where the stream is a byte stream: fetch's
+ * is in browsers), so that a 330 MB download does not leave 330 MB of chunks for the garbage
+ * collector; else the default reader. Each chunk is valid until the next read: a Sink copies what
+ * it keeps (every Sink's write is awaited before the next read).
+ */
+function bodyReader(body: ReadableStream<Uint8Array>): { read(): Promise<ReadableStreamReadResult<Uint8Array>>; cancel(): Promise<void> } {
+  let byob: ReadableStreamBYOBReader;
+  try {
+    byob = body.getReader({ mode: 'byob' });
+  } catch {
+    return body.getReader();
+  }
+  let buffer: ArrayBuffer = new ArrayBuffer(READ_BYTES);
+  return {
+    async read() {
+      const r = await byob.read(new Uint8Array(buffer, 0, READ_BYTES));
+      if (r.value) buffer = r.value.buffer as ArrayBuffer;
+      return r.done ? { done: true, value: undefined } : { done: false, value: r.value! };
+    },
+    cancel: () => byob.cancel(),
+  };
 }
 
 /** Metadata of a file without its body (HEAD), or undefined when it does not exist and is optional. */

@@ -3,9 +3,9 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { clip, WebvitError } from '../errors.js';
 import { writeFileAtomically } from '../runtime/node-write-file.js';
-import { convertCheckpoint, encodeWeights } from '../model/convert/index.js';
-import { readCheckpoint } from '../model/convert/files.js';
-import { readWeights } from '../model/weights.js';
+import { convertCheckpointStreamed } from '../model/convert/files.js';
+import { outputDtype } from '../model/convert/index.js';
+import { loadWeights } from '../model/weights.js';
 import { checkArchitecture } from './architecture.js';
 import { hubFileInfo, fileName, type HubOptions } from './client.js';
 import { noSafetensors, PICKLED_WEIGHTS, shardNames } from './repo_files.js';
@@ -26,7 +26,7 @@ import { isCommit, repoFolderName } from './id.js';
 /** webvit's weight format version (webvit.version in every file it writes): part of the cache key. */
 const FORMAT = '1';
 
-export type HubDtype = 'f32' | 'f16';
+export type HubDtype = 'f32' | 'f16' | 'int8' | 'q4';
 
 export interface HubModelOptions {
   revision?: string;
@@ -149,11 +149,13 @@ export async function hubModelFile(id: string, o: HubModelOptions = {}): Promise
   }
   const ck = await fetchCheckpoint(id, revision, { ...oo, pinned: known });
   o.onProgress?.({ stage: 'convert' });
-  const ckpt = await readCheckpoint(ck.dir);
-  const r = convertCheckpoint(ckpt);
-  const bytes = encodeWeights(r.weights, dtype === 'f16' ? 'F16' : 'F32', { 'webvit.converted_from': r.layout, 'webvit.source': `hf:${id}@${ck.commit}`, ...r.metadata });
+  // Streamed (stream.ts): the cached files' headers, then their tensors read in chunks and converted
+  // into the one output buffer: the checkpoint is never held whole beside the converted file.
+  const r = await convertCheckpointStreamed(ck.dir, outputDtype(dtype), (p) => ({ 'webvit.converted_from': p.layout, 'webvit.source': `hf:${id}@${ck.commit}`, ...p.metadata }));
+  const bytes = r.bytes;
   const path = convertedPath(id, ck.commit, dtype, o.webvitCache);
-  readWeights(bytes, path);
+  // Checked as every load checks it, reading views of the bytes (no copy: they are dropped after).
+  await loadWeights(bytes, path, true);
   await mkdir(dirname(path), { recursive: true });
   await writeFileAtomically(path, bytes, { follow: false });
   return { path, commit: ck.commit, cached: false, notes: r.notes };

@@ -26,7 +26,7 @@ export const OPS = [MATMUL, ATTENTION, LAYERNORM, PATCH_EMBED, POOL, TOPK, FINIT
  * ops: src/kernels/explain_ops.ts; some families' ops: src/kernels/family_ops.ts), by name: a
  * variant forced for one is checked once it is registered.
  */
-export const DEFERRED_OPS: readonly string[] = ['attention_explain', 'attention_probs', 'attention_pool'];
+export const DEFERRED_OPS: readonly string[] = ['attention_explain', 'attention_probs', 'attention_pool', 'swiglu'];
 const registered: OpDefinition[] = [];
 
 /** Registers ops that load later (DEFERRED_OPS), once; called by the module that dispatches them. */

@@ -1,6 +1,7 @@
 import { WebvitError } from '../runtime/errors.js';
 import { shapeOf, type ViTConfig } from './config.js';
 import { symmetricEigen } from './symmetric_eigen.js';
+import { dequantize, type QuantizedMatrix } from '../kernels/matmul/quant.js';
 
 /**
  * The two model-only analyses of the ViT paper's section 4.5 (Fig. 7 left and centre), computed
@@ -11,6 +12,8 @@ import { symmetricEigen } from './symmetric_eigen.js';
 export interface ModelWeights {
   config: ViTConfig;
   tensors: Map<string, Float32Array>;
+  /** A quantised file's matmul weights (LoadedWeights.quant): read as code · scale. */
+  quant?: Map<string, QuantizedMatrix>;
 }
 
 export interface PositionSimilarity {
@@ -30,7 +33,9 @@ export interface FilterComponents {
 }
 
 function tensor(w: ModelWeights, name: string, length: number): Float32Array {
-  const t = w.tensors.get(name);
+  const q = w.quant?.get(name);
+  // A quantised weight as the model computes with it (code · scale, rounded to float32).
+  const t = w.tensors.get(name) ?? (q && Float32Array.from(dequantize(q)));
   if (!t) throw new WebvitError('BAD_WEIGHTS', `${name} is missing from the weights; the analyses need the model's tensors as readWeights returns them`);
   if (t.length !== length) throw new WebvitError('BAD_WEIGHTS', `${name} has ${t.length} values, the config calls for ${length}`);
   return t;

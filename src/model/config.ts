@@ -78,6 +78,12 @@ export interface ViTConfig {
    * expanded from the checkpoint's table at conversion. Absent: none.
    */
   rel_pos_bias?: 'layer' | 'shared';
+  /**
+   * The blocks' MLP: absent, fc1 -> hidden_act -> fc2 (mlp_size wide); "swiglu" (DINOv2's giant
+   * sizes), fc1 to [2·mlp_size] then silu(first half) · second half -> fc2: `mlp.fc1.weight` is
+   * [D, 2·mlp_size] and hidden_act does not apply to the blocks.
+   */
+  mlp?: 'swiglu';
 }
 
 /** The model families a weight file may name (docs/families.md). */
@@ -207,7 +213,7 @@ export const LIMITS_DOC = 'docs/weights-format.md#limits';
 
 const INT_FIELDS = ['image_size', 'patch_size', 'num_channels', 'hidden_size', 'num_layers', 'num_heads', 'mlp_size', 'num_classes'] as const;
 const BOOL_FIELDS = { qkv_bias: true, class_token: true, distilled: false, fc_norm: false } as const;
-const KNOWN = new Set<string>([...INT_FIELDS, 'layer_norm_eps', 'pooling', 'hidden_act', ...Object.keys(BOOL_FIELDS), 'family', 'pre_norm', 'projection_size', 'register_tokens', 'rel_pos_bias']);
+const KNOWN = new Set<string>([...INT_FIELDS, 'layer_norm_eps', 'pooling', 'hidden_act', ...Object.keys(BOOL_FIELDS), 'family', 'pre_norm', 'projection_size', 'register_tokens', 'rel_pos_bias', 'mlp']);
 
 /**
  * Checks a config from a weight file (or anywhere else) field by field, and that it adds up.
@@ -262,7 +268,9 @@ export function parseConfig(raw: unknown, source: string): ViTConfig {
     if (typeof regs !== 'number' || !Number.isInteger(regs) || regs < 0) bad(`field register_tokens must be an integer ≥ 0, got ${preview(regs)}`);
     if ((regs as number) > 1024) bad(`field register_tokens is ${regs}, above the limit of 1024 (${LIMITS_DOC})`);
   }
-  if (o.rel_pos_bias !== undefined && o.rel_pos_bias !== 'layer' && o.rel_pos_bias !== 'shared') bad(`field rel_pos_bias must be "layer" or "shared" (or absent: none), got ${preview(o.rel_pos_bias)}`);
+  for (const [f, ok] of [['rel_pos_bias', ['layer', 'shared']], ['mlp', ['swiglu']]] as const) {
+    if (o[f] !== undefined && !(ok as readonly unknown[]).includes(o[f])) bad(`field ${f} must be ${ok.map((v) => `"${v}"`).join(' or ')} (or absent: none), got ${preview(o[f])}`);
+  }
   const c = { ...(o as object), ...bools, pooling } as ViTConfig;
   if (c.register_tokens && (!c.class_token || c.distilled)) bad('does not add up: register_tokens go after a class token, and not with a distillation token');
   if (c.distilled && !c.class_token) bad(`does not add up: distilled is true but class_token is false (a distillation token follows the class token)`);
@@ -295,7 +303,7 @@ export function sizeLimitError(c: ViTConfig): string | undefined {
     ['patch_embed.weight', s.patchInner * D],
     ['pos_embed', s.tokens * D],
     ['blocks.*.attn.qkv.weight', 3 * D * D],
-    ['blocks.*.mlp.fc1.weight', D * c.mlp_size],
+    ['blocks.*.mlp.fc1.weight', D * c.mlp_size * (c.mlp ? 2 : 1)],
     ['head.weight', s.featureSize * c.num_classes],
     ['proj.weight', s.pooledSize * (c.projection_size ?? 0)],
     ['rel_pos_bias', c.rel_pos_bias ? c.num_heads * s.tokens * s.tokens : 0],

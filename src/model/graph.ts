@@ -30,8 +30,8 @@ export interface GraphOptions {
   declareOnly?: boolean;
 }
 
-/** The ops of src/kernels/family_ops.ts a config's graph dispatches. */
-const familyOps = (c: ViTConfig): string[] => (c.pooling === 'map' ? ['attention_pool'] : []);
+/** The ops of src/kernels/family_ops.ts a config's graph dispatches (`mlp` names its gate's op). */
+const familyOps = (c: ViTConfig) => [c.pooling === 'map' && 'attention_pool', c.mlp].filter((n): n is string => !!n);
 
 /**
  * Loads and registers the family ops (src/kernels/family_ops.ts) that `c`'s graph dispatches,
@@ -69,6 +69,7 @@ export type WeightSource = (name: string, shape: readonly number[], matrix: bool
  *               a = attention(qkv)                       [B·T, D] (+ a score bias [H, T, T]: BEiT's rel_pos_bias)
  *               x = x + a·Wproj + b                      (residual fused into the matmul)
  *               u = act(LN2(x)·Wfc1 + b)                 [B·T, F] (GELU or hidden_act, fused)
+ *                 swiglu: [x1 | x2] = LN2(x)·Wfc1 + b     [B·T, 2F]; u = silu(x1)·x2 [B·T, F]
  *               x = x + u·Wfc2 + b
  *   cls:  features = LN(x[:, :P])    (P prefix tokens: class, +distillation for DeiT → [B, P·D];
  *                                     pool first: layernorm is per row, so only B·P rows need it)
@@ -100,6 +101,12 @@ export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions):
   /** A vector or embedding weight; a matmul's weight matrix (`matrix`). */
   const vec = (name: string, shape: readonly number[]) => weight(name, shape, false);
   const mat = (name: string, shape: readonly number[]) => weight(name, shape, true);
+  /** A family op's dispatch (src/kernels/family_ops.ts), once loadGraphOps registered it; declareOnly: left out until then. */
+  const familyOp = (name: string, shape: object, b: Record<string, Binding>, label: string) => {
+    const def = opDefinition(name);
+    if (def) d.push(def.dispatch(shape, def.defaultVariant, b as unknown as Record<string, BufferSlice>, { label, maxWorkgroupStorage: o.maxWorkgroupStorage }));
+    else if (!o.declareOnly) throw new WebvitError('BAD_ARGUMENT', `buildGraph: this model needs op ${name}, not loaded yet: await loadGraphOps(config)`);
+  };
 
   const input = t('image', B * s.imageValues);
   const inputCheck = o.checkInput === false ? undefined : t('input.check', 2 * B * finiteCheckChunks(s.imageValues));
@@ -145,7 +152,11 @@ export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions):
     const h2 = t(`${p}.norm2.out`, M * D);
     d.push(layerNorm({ label: `${p}.norm2`, rows: M, D, eps, x: x1, gamma: vec(`${p}.norm2.weight`, [D]), beta: vec(`${p}.norm2.bias`, [D]), out: h2 }));
     const u = t(`${p}.mlp.hidden`, M * F);
-    d.push(linear({ label: `${p}.mlp.fc1`, M, K: D, N: F, a: h2, w: mat(`${p}.mlp.fc1.weight`, [D, F]), ...wq(`${p}.mlp.fc1.weight`), bias: vec(`${p}.mlp.fc1.bias`, [F]), out: u, epilogue: act }));
+    // SwiGLU: fc1 writes [x1 | x2] per row, [M, 2F], and the gate makes u = silu(x1)·x2 of it.
+    const F1 = c.mlp ? 2 * F : F;
+    const u1 = c.mlp ? t(`${p}.mlp.fc1.out`, M * F1) : u;
+    d.push(linear({ label: `${p}.mlp.fc1`, M, K: D, N: F1, a: h2, w: mat(`${p}.mlp.fc1.weight`, [D, F1]), ...wq(`${p}.mlp.fc1.weight`), bias: vec(`${p}.mlp.fc1.bias`, [F1]), out: u1, epilogue: c.mlp ? 'none' : act }));
+    if (c.mlp) familyOp(c.mlp, { rows: M, H: F }, { x: u1, out: u }, `${p}.mlp.${c.mlp}`);
     const x2 = t(`${p}.x.mlp`, M * D);
     d.push(linear({ label: `${p}.mlp.fc2`, M, K: F, N: D, a: u, w: mat(`${p}.mlp.fc2.weight`, [F, D]), ...wq(`${p}.mlp.fc2.weight`), bias: vec(`${p}.mlp.fc2.bias`, [D]), residual: x1, out: x2, epilogue: 'residual' }));
     x = x2;
@@ -165,9 +176,7 @@ export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions):
     d.push(linear({ label: 'pool.kv', M, K: D, N: 2 * D, a: xn, w: mat('pool.kv.weight', [D, 2 * D]), ...wq('pool.kv.weight'), bias: vec('pool.kv.bias', [2 * D]), out: kv, epilogue: 'none' }));
     const po = t('pool.attn.out', B * D);
     const q = vec('pool.query', [D]);
-    const def = opDefinition('attention_pool');
-    if (def) d.push(def.dispatch({ batch: B, T, heads: c.num_heads, headDim: s.headDim }, def.defaultVariant, { q, kv, out: po } as unknown as Record<string, BufferSlice>, { label: 'pool.attn', maxWorkgroupStorage: o.maxWorkgroupStorage }));
-    else if (!o.declareOnly) throw new WebvitError('BAD_ARGUMENT', 'buildGraph: this model\'s attention-pooling head needs its op loaded first: await loadGraphOps(config)');
+    familyOp('attention_pool', { batch: B, T, heads: c.num_heads, headDim: s.headDim }, { q, kv, out: po }, 'pool.attn');
     const a = t('pool.proj.out', B * D);
     d.push(linear({ label: 'pool.proj', M: B, K: D, N: D, a: po, w: mat('pool.proj.weight', [D, D]), ...wq('pool.proj.weight'), bias: vec('pool.proj.bias', [D]), out: a, epilogue: 'none' }));
     const h = t('pool.norm.out', B * D);

@@ -12,6 +12,7 @@ import { POOL_CHECKS } from '../kernels/pool/checks.js';
 import { OPS } from '../kernels/registry.js';
 import { EXPLAIN_OPS } from '../kernels/explain_ops.js';
 import { FAMILY_OPS } from '../kernels/family_ops.js';
+import { SWIGLU_CHECKS } from '../kernels/swiglu/checks.js';
 import { TOPK_CHECKS } from '../kernels/topk/checks.js';
 import { MLP_ACTIVATIONS } from './config.js';
 
@@ -31,6 +32,7 @@ const CHECKS: { [D in Op as D['name']]: D extends OpDefinition<infer S, infer V>
   topk: TOPK_CHECKS,
   finite_check: FINITE_CHECK_CHECKS,
   attention_pool: ATTENTION_POOL_CHECKS,
+  swiglu: SWIGLU_CHECKS,
   attention_explain: ATTENTION_EXPLAIN_CHECKS,
   attention_probs: ATTENTION_PROBS_CHECKS,
 };

@@ -161,24 +161,19 @@ export function headerEntries(header: object, headerLen: number, size: number, s
   return { metadata, tensors };
 }
 
-/** The file format is little-endian; so is nearly every machine, where F32 data is a plain copy. */
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 /**
  * A tensor's values as float32 (F32 as is; F16 and BF16 widened; other dtypes refused). `view`:
  * F32 data at a 4-byte-aligned address comes back as a view of the file's bytes, not a copy.
+ * F32 data is taken as the host's floats: the format is little-endian, as every WebGPU host is
+ * (the GPU reads weights in the same byte order, uploaded as they are).
  */
 export function tensorAsFloat32(file: SafetensorsFile, t: TensorEntry, view = false): Float32Array {
   const n = t.shape.reduce((a, d) => a * d, 1);
   const raw = file.bytes.subarray(t.begin, t.end);
-  if (view && t.dtype === 'F32' && LITTLE_ENDIAN && raw.byteOffset % 4 === 0) return new Float32Array(raw.buffer, raw.byteOffset, n);
+  if (t.dtype === 'F32') return view && raw.byteOffset % 4 === 0 ? new Float32Array(raw.buffer, raw.byteOffset, n) : new Float32Array(new Uint8Array(raw).buffer); // a copy (a Node Buffer's slice() is a view)
   const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const out = new Float32Array(n);
   switch (t.dtype) {
-    case 'F32':
-      if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(raw);
-      else for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
-      return out;
     case 'F16':
       for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(2 * i, true));
       return out;

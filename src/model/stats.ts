@@ -17,7 +17,7 @@ export function flopsPerImage(c: ViTConfig): { total: number; parts: Record<stri
     attention_qk: L * 2 * T * T * D, // every head: T × T scores of head_dim each
     attention_pv: L * 2 * T * T * D,
     proj: L * 2 * T * D * D,
-    mlp: L * 2 * 2 * T * D * c.mlp_size,
+    mlp: L * 2 * (c.mlp ? 3 : 2) * T * D * c.mlp_size, // SwiGLU: fc1 is 2F wide
     head: 2 * s.featureSize * c.num_classes,
   };
   if (c.projection_size) parts.projection = 2 * s.pooledSize * c.projection_size;

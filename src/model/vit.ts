@@ -9,7 +9,7 @@ import { shapeOf, type ViTConfig } from './config.js';
 import { buildGraph, loadGraphOps } from './graph.js';
 import { checkForcedKernels, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
 import { localStorageTuneStore, memoryTuneStore, tuneKernels, type TuneStore } from '../runtime/tuning.js';
-import { declaredWeights, expectedTensors, readWeights, type LoadedWeights } from './weights.js';
+import { declaredWeights, expectedTensors, loadWeights, type LoadedWeights } from './weights.js';
 import { floatToHalf } from './safetensors.js';
 import type { Precision } from '../kernels/definition.js';
 import type { WeightStorage } from '../kernels/matmul/weight_read.js';
@@ -164,7 +164,7 @@ export class ViTModel {
   /** Loads a webvit weight file (bytes) onto `device`. */
   static async load(device: GPUDevice, bytes: Uint8Array | ArrayBuffer, options: LoadOptions & { source?: string } = {}): Promise<ViTModel> {
     checkLoadOptions(options, 'ViTModel.load');
-    return ViTModel.fromWeights(device, readWeights(bytes, options.source ?? options.label ?? 'weights'), options);
+    return ViTModel.fromWeights(device, await loadWeights(bytes, options.source ?? options.label ?? 'weights'), options);
   }
 
   static async fromWeights(device: GPUDevice, w: LoadedWeights, options: LoadOptions = {}): Promise<ViTModel> {

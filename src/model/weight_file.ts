@@ -1,5 +1,5 @@
 import { READ_LIMITS, readRegularFile } from '../runtime/node-read-file.js';
-import { notWebvit, readWeights, type LoadedWeights } from './weights.js';
+import { loadWeights, notWebvit, type LoadedWeights } from './weights.js';
 import { checkHead } from './safetensors.js';
 
 /**
@@ -12,7 +12,11 @@ export interface WeightFile {
   weights: LoadedWeights;
 }
 
-export async function readWeightFile(path: string): Promise<WeightFile> {
+/**
+ * `views`: F32 tensors as views of `bytes`, not copies (readWeights' third argument), for a caller
+ * that owns the bytes and only checks them (the Hub path of createImageClassifier).
+ */
+export async function readWeightFile(path: string, options: { views?: boolean } = {}): Promise<WeightFile> {
   const bytes = await readRegularFile(path, {
     code: 'BAD_WEIGHTS',
     what: 'the model file',
@@ -26,5 +30,5 @@ export async function readWeightFile(path: string): Promise<WeightFile> {
       notWebvit(header.__metadata__, Object.keys(header).filter((n) => n !== '__metadata__'), path);
     },
   });
-  return { path, bytes, weights: readWeights(bytes, path) };
+  return { path, bytes, weights: await loadWeights(bytes, path, options.views === true) };
 }

@@ -1,4 +1,5 @@
 import { checkSourceName, clip, WebvitError } from '../runtime/errors.js';
+import { chunk } from '../errors.js';
 import { LIMITS, LIMITS_DOC, parseConfig, shapeOf, type ViTConfig } from './config.js';
 import { parsePreprocess, type PreprocessConfig } from '../image/preprocess.js';
 import { oneLine } from './json_preview.js';
@@ -115,6 +116,27 @@ export function notWebvit(metadata: unknown, names: string[], source: string): v
   if (what) throw new WebvitError('BAD_WEIGHTS', oneLine(`${source}: is a safetensors file but not a webvit model (${what} in __metadata__).${foreignHint(names)}`));
 }
 
+/** Reads a quantised file's matmul weights: readQuantized (src/model/quant_weights.ts). */
+export type QuantReader = (file: SafetensorsFile, declared: Map<string, WeightDeclaration>, views: boolean, bad: (msg: string) => never) => Map<string, QuantizedMatrix>;
+let quantReader: QuantReader | undefined;
+
+/** Lets readWeights read quantised files: Node's entry points pass readQuantized at start; a page's loads import it when a file needs it (loadWeights). */
+export function useQuantReader(r: QuantReader): void {
+  quantReader = r;
+}
+
+/** readWeights, first importing the quantised-weights reader (the on-demand chunk, src/on_demand.ts) when the file needs it. */
+export async function loadWeights(bytes: Uint8Array | ArrayBuffer, source: string, views = false): Promise<LoadedWeights> {
+  try {
+    return readWeights(bytes, source, views);
+  } catch (e) {
+    // Its message names loadWeights (a file's text quoted in another message may too: then the second read fails the same way).
+    if (quantReader || !(e as Error).message.includes('loadWeights')) throw e;
+  }
+  quantReader = (await chunk(import('../on_demand.js'))).readQuantized;
+  return readWeights(bytes, source, views);
+}
+
 /**
  * Parses and checks a webvit weight file: config from the metadata, then every tensor the config
  * calls for present with the right shape and a float dtype, and nothing else.
@@ -127,30 +149,27 @@ export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string, vie
     throw new WebvitError('BAD_WEIGHTS', oneLine(`${source}: ${msg}`));
   };
   notWebvit(file.metadata, names, source);
-  const rawConfig = file.metadata['webvit.config'];
-  let json: unknown;
-  try {
-    json = JSON.parse(rawConfig!);
-  } catch (e) {
-    bad(`__metadata__["webvit.config"] is not valid JSON: ${(e as Error).message}`);
-  }
-  const config = parseConfig(json, source);
+  const json = (key: string): any => {
+    try {
+      return JSON.parse(file.metadata[key]);
+    } catch (e) {
+      bad(`__metadata__["${key}"] is not valid JSON: ${(e as Error).message}`);
+    }
+  };
+  const config = parseConfig(json('webvit.config'), source);
   const preprocess = parsePreprocess(file.metadata['webvit.preprocess'], config, source);
   let labels: string[] | undefined;
   if (file.metadata['webvit.labels'] !== undefined) {
-    try {
-      labels = JSON.parse(file.metadata['webvit.labels']);
-    } catch (e) {
-      bad(`__metadata__["webvit.labels"] is not valid JSON: ${(e as Error).message}`);
-    }
+    labels = json('webvit.labels');
     if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) bad(`__metadata__["webvit.labels"] must be a JSON array of strings`);
     if (labels!.length !== config.num_classes) bad(`has ${labels!.length} labels but num_classes is ${config.num_classes}`);
   }
   // parseConfig has bounded num_layers (LIMITS), so this list is at most a few thousand names.
   const declared = declaredWeights(config);
-  const expected = new Map([...declared].map(([name, d]) => [name, d.shape]));
-  const missing = [...expected.keys()].filter((n) => !file.tensors.has(n));
-  const extra = names.filter((n) => !expected.has(n));
+  // A quantised file (docs/quantization.md; "webvit.quant" says so): its reader checks the codes and scales and takes the scales out of file.tensors.
+  const quant = file.metadata['webvit.quant'] !== undefined ? (quantReader ?? bad('int8/q4 weights: load with loadWeights'))(file, declared, views, bad) : undefined;
+  const missing = [...declared.keys()].filter((n) => !file.tensors.has(n));
+  const extra = [...file.tensors.keys()].filter((n) => !declared.has(n));
   if (missing.length || extra.length) {
     const list = (xs: string[]) => xs.slice(0, 8).map((n) => clip(n)).join(', ') + (xs.length > 8 ? ` and ${xs.length - 8} more` : '');
     bad(
@@ -158,12 +177,13 @@ export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string, vie
         (missing.length && extra.length ? '; ' : '') +
         (extra.length ? `unexpected tensor(s) ${list(extra)}` : '') +
         ` for the config (${config.num_layers} layers, qkv_bias ${config.qkv_bias}, ${config.num_classes} classes` +
-        `${expected.size > names.length ? `: ${expected.size} tensors, the file has ${names.length}` : ''}).${foreignHint(names)}`,
+        `${declared.size > file.tensors.size ? `: ${declared.size} tensors, the file has ${file.tensors.size}` : ''}).${foreignHint(names)}`,
     );
   }
   const tensors = new Map<string, Float32Array>();
   const half = new Map<string, Uint16Array>();
-  for (const [name, shape] of expected) {
+  for (const [name, { shape, matrix }] of declared) {
+    if (quant?.has(name)) continue;
     const t = file.tensors.get(name)!;
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       bad(`tensor ${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
@@ -174,11 +194,8 @@ export function readWeights(bytes: Uint8Array | ArrayBuffer, source: string, vie
     const at = firstBadValue(values);
     if (at >= 0) bad(`tensor ${name} holds ${formatFloat32(values[at])} at flat index ${at} (shape [${t.shape.join(', ')}]): ${badValueReason(values[at])}`);
     tensors.set(name, values);
-    if (t.dtype === 'F16' && declared.get(name)!.matrix) {
-      const raw = file.bytes.subarray(t.begin, t.end);
-      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-      half.set(name, Uint16Array.from({ length: raw.byteLength / 2 }, (_, i) => view.getUint16(2 * i, true)));
-    }
+    // The file's half bits as they are: little-endian, as the GPU reads them (WebGPU's hosts are little-endian).
+    if (t.dtype === 'F16' && matrix) half.set(name, new Uint16Array(new Uint8Array(file.bytes.subarray(t.begin, t.end)).buffer));
   }
-  return { config, labels, preprocess, tensors, ...(half.size ? { half } : {}) };
+  return { config, labels, preprocess, tensors, ...(half.size ? { half } : {}), ...(quant ? { quant } : {}) };
 }

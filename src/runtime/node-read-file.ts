@@ -176,6 +176,37 @@ export async function readRegularFile(path: string, o: ReadOptions): Promise<Uin
   }
 }
 
+/**
+ * A regular file read in chunks of `chunk` bytes, each handed to `onChunk(at, bytes)` (the same
+ * buffer is reused: copy what must be kept) before the next is read, so that a file far larger
+ * than memory allows can be consumed. `size`: the size the caller planned for (a file that
+ * changed since is refused).
+ */
+export async function readRegularFileChunks(path: string, o: ReadOptions & { size: number; chunk?: number }, onChunk: (at: number, bytes: Uint8Array) => void): Promise<void> {
+  checkPath(path, o);
+  const fh = await open(path, O_FLAGS).catch((e) => {
+    throw failure(path, o, errnoWhy(e), e);
+  });
+  try {
+    const st = await fh.stat();
+    const no = refusal(st, o);
+    if (no) throw failure(path, o, no);
+    if (st.size !== o.size) throw failure(path, o, `it is ${st.size} bytes now, ${o.size} when its header was read: it changed while being read`);
+    if (o.record !== false) readFiles.add(fileId(st));
+    const buf = Buffer.allocUnsafeSlow(Math.min(o.chunk ?? 16 * 2 ** 20, Math.max(1, st.size)));
+    for (let p = 0; p < st.size; ) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.byteLength, st.size - p), p).catch((e) => {
+        throw failure(path, o, errnoWhy(e), e);
+      });
+      if (bytesRead === 0) throw failure(path, o, `it shrank from ${st.size} to ${p} bytes while being read`);
+      onChunk(p, buf.subarray(0, bytesRead));
+      p += bytesRead;
+    }
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
+
 /** readRegularFile as text (UTF-8). */
 export async function readRegularText(path: string, o: ReadOptions): Promise<string> {
   return new TextDecoder().decode(await readRegularFile(path, o));

@@ -2,7 +2,7 @@ import { chunk, clip, WebvitError } from '../errors.js';
 import { checkOptions, isHubModel, topKOf } from './options.js';
 import { ImagePreprocessor, type PreprocessorImage } from '../image/preprocessor.js';
 import { ViTModel, type TopClass } from '../model/vit.js';
-import { readWeights, type LoadedWeights } from '../model/weights.js';
+import { loadWeights, type LoadedWeights } from '../model/weights.js';
 import { liveBuffers } from '../runtime/buffers.js';
 import { adapterIdentity, getDevice } from '../runtime/device.js';
 import { chunksOf } from './batching.js';
@@ -71,7 +71,7 @@ export class Engine implements ImageClassifier {
     // Bytes are copied now (fetchModel copies before its first await): the caller may transfer or
     // detach its buffer while the device starts.
     const m = options.model;
-    const early = m instanceof ArrayBuffer || ArrayBuffer.isView(m) ? fetchModel(m, options, (bytes, source) => readWeights(bytes, source)) : undefined;
+    const early = m instanceof ArrayBuffer || ArrayBuffer.isView(m) ? fetchModel(m, options, loadWeights) : undefined;
     early?.catch(() => undefined); // reported below, once the device is there (or its error first)
     const device = await untilAborted(newDevice(options), options.signal, 'while waiting for the GPU device', options.device === undefined);
     let engine: Engine;
@@ -433,7 +433,7 @@ function untilAborted(p: Promise<GPUDevice>, signal: AbortSignal | undefined, wh
  * webvit file by URL, bytes or Response.
  */
 async function loadModel(options: ClassifierOptions): Promise<FetchedModel<LoadedWeights> & { reload?: () => Promise<LoadedWeights> }> {
-  if (!isHubModel(options)) return fetchModel(options.model, options, (bytes, source) => readWeights(bytes, source));
+  if (!isHubModel(options)) return fetchModel(options.model, options, loadWeights);
   return (await chunk(import('../on_demand.js'))).loadHubModel(options);
 }
 
@@ -441,11 +441,11 @@ async function loadModel(options: ClassifierOptions): Promise<FetchedModel<Loade
 // weights of the first load, nor the bytes when the cache has them).
 function reloadFromCache(url: string | URL, options: ClassifierOptions): () => Promise<LoadedWeights> {
   // Not the create's signal: aborting a create that succeeded must not break a later recovery.
-  return async () => (await fetchModel(url, { ...options, onProgress: undefined, signal: undefined }, (b, s) => readWeights(b, s))).value;
+  return async () => (await fetchModel(url, { ...options, onProgress: undefined, signal: undefined }, loadWeights)).value;
 }
 
 function reloadFromBytes(bytes: Uint8Array, source: string): () => Promise<LoadedWeights> {
-  return async () => readWeights(bytes, source);
+  return () => loadWeights(bytes, source);
 }
 
 /** gpuImage, or when the direct copy fails and the source has one, its ImageBitmap fallback (closed after its copy). */

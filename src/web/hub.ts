@@ -5,9 +5,9 @@ import { checkArchitecture } from '../hub/architecture.js';
 import { downloadHubFile, IdleWatch, openHubFile, DEFAULT_HUB_IDLE_MS, fileName, type HubOptions, type Sink } from '../hub/client.js';
 import { DEFAULT_HUB_URL, isCommit, looksLikeModelId, parseModelId, resolveUrl, revisionProblem } from '../hub/id.js';
 import { noSafetensors, PICKLED_WEIGHTS, shardNames } from '../hub/repo_files.js';
-import { convertCheckpoint, encodeWeights, sourceTensors, type Checkpoint, type SourceTensor } from '../model/convert/index.js';
-import { parseSafetensors } from '../model/safetensors.js';
-import { readWeights, type LoadedWeights } from '../model/weights.js';
+import { headSize, impliedSize, StreamedConversion, streamedCheckpoint, streamFile, type StreamFile } from '../model/convert/stream.js';
+import { encodeWeights } from '../model/convert/core.js';
+import { loadWeights, readWeights, type LoadedWeights } from '../model/weights.js';
 import type { WebProgress } from './types.js';
 import { DEFAULT_CACHE, type FetchedModel } from './weights.js';
 
@@ -28,7 +28,7 @@ export interface HubLoadOptions {
   revision?: string;
   hubUrl?: string;
   token?: string;
-  dtype?: 'f32' | 'f16';
+  dtype?: 'f32' | 'f16' | 'int8' | 'q4';
   cache?: string | false;
   caches?: CacheStorage;
   fetch?: typeof fetch;
@@ -68,7 +68,7 @@ export function checkedHubModel(o: ClassifierOptions): { id: string; revision: s
     if (p) throw bad(`revision: ${p}`);
   }
   if (o.token !== undefined && (typeof o.token !== 'string' || !/^[\x21-\x7e]{1,512}$/.test(o.token))) throw mustBe('token', 'an access token (printable characters, no spaces)', typeof o.token === 'string' ? '(a string that is not)' : o.token);
-  if (o.dtype !== undefined && o.dtype !== 'f32' && o.dtype !== 'f16') throw mustBe('dtype', "'f32' or 'f16'", o.dtype);
+  if (o.dtype !== undefined && !['f32', 'f16', 'int8', 'q4'].includes(o.dtype)) throw mustBe('dtype', "'f32', 'f16', 'int8' or 'q4'", o.dtype);
   if (o.hubUrl !== undefined) {
     if (typeof o.hubUrl !== 'string') throw mustBe('hubUrl', "the Hub's address (a string)", o.hubUrl);
     absoluteUrl(o.hubUrl, 'hubUrl', 'BAD_ARGUMENT');
@@ -84,8 +84,9 @@ const bad = (message: string) => new WebvitError('BAD_ARGUMENT', message);
 const FORMAT = '1';
 
 /**
- * The page's sink: one buffer of the stated size, filled as the bytes arrive (a 330 MB checkpoint
- * is held once, not once in chunks and again joined); chunks only when no size was stated.
+ * The page's sink for the small files (preprocessor_config.json, the shard index): one buffer of
+ * the stated size, filled as the bytes arrive; chunks only when no size was stated. Weight files go
+ * through a WeightSink into the streamed conversion instead.
  */
 class MemorySink implements Sink {
   private chunks: Uint8Array[] = [];
@@ -118,6 +119,65 @@ class MemorySink implements Sink {
   }
 }
 
+/** Thrown by a WeightSink that wanted a file's header only (a shard's, before the plan): the download stops there. */
+const HEADER_READ = new Error('header read');
+
+/**
+ * The page's sink for a weight file (model.safetensors or a shard), for a streamed conversion
+ * (src/model/convert/stream.ts): it keeps the file's first bytes until its header is whole, hands
+ * the header to `onHead` (which plans the conversion, or ends the download with HEADER_READ), then
+ * passes every byte on to `feed` as it arrives; nothing else is kept. `start`: the header was read
+ * before, the download resumes (Range) where the data begins.
+ */
+class WeightSink implements Sink {
+  have: number;
+  head: StreamFile | undefined;
+  private size: number | undefined;
+  private first: Uint8Array[] = [];
+  constructor(
+    private readonly file: string,
+    private readonly onHead: (h: StreamFile) => void,
+    private readonly feed: (at: number, chunk: Uint8Array) => void,
+    start?: StreamFile,
+  ) {
+    this.head = start;
+    this.have = start ? start.dataStart : 0;
+  }
+  expect(total: number): void {
+    this.size = total;
+  }
+  write(c: Uint8Array): void {
+    const at = this.have;
+    this.have += c.byteLength;
+    if (this.head) return this.feed(at, c);
+    this.first.push(c.slice());
+    const got = concatBytes(this.first);
+    this.first = [got];
+    const need = headSize(got, this.size ?? Number.MAX_SAFE_INTEGER, this.file);
+    if (need === 0 || got.byteLength < need) return;
+    this.first = [];
+    this.head = streamFile(this.file, got.subarray(0, need), this.size ?? impliedSize(got, this.file));
+    this.onHead(this.head);
+    this.feed(0, got);
+  }
+  restart(): void {
+    // From byte 0 again: bytes already used are skipped by the conversion (stream.ts feed).
+    this.have = 0;
+    this.first = [];
+  }
+}
+
+const concatBytes = (parts: Uint8Array[]): Uint8Array => {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+};
+
 async function openCache(o: HubLoadOptions, name: string): Promise<Cache | undefined> {
   if (o.cache === false) return undefined;
   const storage = o.caches ?? globalThis.caches;
@@ -136,11 +196,25 @@ async function cached(cache: Cache | undefined, key: string): Promise<Uint8Array
   return new Uint8Array(await hit.arrayBuffer().catch(() => new ArrayBuffer(0)));
 }
 
+/**
+ * A body that hands Cache Storage the file in 4 MiB views of it: a Response made from the array
+ * would copy it whole first (the page held the converted file twice while it was stored).
+ */
+function chunked(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream({
+    pull(c) {
+      if (at >= bytes.byteLength) return c.close();
+      c.enqueue(bytes.subarray(at, (at += 4 << 20)));
+    },
+  });
+}
+
 /** Stores a file in Cache Storage; false when it could not (no cache, or over the quota: the next visit converts again). */
 async function store(cache: Cache | undefined, key: string, bytes: Uint8Array | string): Promise<boolean> {
   if (!cache) return false;
   return Promise.resolve()
-    .then(() => cache.put(key, new Response(bytes as BodyInit, { headers: { 'content-type': 'application/octet-stream' } })))
+    .then(() => cache.put(key, new Response(typeof bytes === 'string' ? bytes : chunked(bytes), { headers: { 'content-type': 'application/octet-stream' } })))
     .then(
       () => true,
       () => false,
@@ -200,7 +274,7 @@ export async function fetchHubModel(options: ClassifierOptions, cacheName: strin
     if (bytes?.byteLength) {
       try {
         o.onProgress?.({ stage: 'download', done: bytes.byteLength, total: bytes.byteLength, fromCache: true, detail: source });
-        return { value: readWeights(bytes, source, true), bytes, source, fromCache: true, inCache: true, commit };
+        return { value: await loadWeights(bytes, source, true), bytes, source, fromCache: true, inCache: true, commit };
       } catch {
         // A damaged copy: converted again below.
       }
@@ -221,15 +295,19 @@ export async function fetchHubModel(options: ClassifierOptions, cacheName: strin
     }
     checkArchitecture(id, config);
   }
-  const get = async (file: string, optional: boolean): Promise<Uint8Array | undefined> => {
-    const sink = new MemorySink();
+  /** Downloads `file` into `sink`; false for an optional file the repository does not have. */
+  const download = async (file: string, sink: Sink, optional: boolean): Promise<boolean> => {
     try {
       await downloadHubFile(id, pin, file, sink, http, { onProgress: (done, total) => o.onProgress?.({ stage: 'download', done, total, detail: file }) });
     } catch (e) {
-      if (optional && e instanceof WebvitError && e.code === 'NOT_FOUND' && /no such file/.test(e.message)) return undefined;
+      if (optional && e instanceof WebvitError && e.code === 'NOT_FOUND' && /no such file/.test(e.message)) return false;
       throw e;
     }
-    return sink.bytes();
+    return true;
+  };
+  const get = async (file: string, optional: boolean): Promise<Uint8Array | undefined> => {
+    const sink = new MemorySink();
+    return (await download(file, sink, optional)) ? sink.bytes() : undefined;
   };
   let preprocessor: Record<string, unknown> | undefined;
   const pBytes = await get('preprocessor_config.json', true);
@@ -240,17 +318,19 @@ export async function fetchHubModel(options: ClassifierOptions, cacheName: strin
       throw new WebvitError('BAD_WEIGHTS', `${fileName(id, revision, 'preprocessor_config.json')} is not valid JSON (${clip((e as Error).message)})`);
     }
   }
-  // The checkpoint and its converted tensors live only inside this call: once the file is encoded
-  // they can be collected, before the encoded file is read back (the peak stays near 2× the checkpoint).
-  const bytes = await (async () => {
-  const tensors = new Map<string, SourceTensor>();
-  let metadata: Record<string, string> = {};
-  let single = await get('model.safetensors', true);
-  if (single) {
-    const f = parseSafetensors(single, `${source} model.safetensors`);
-    metadata = f.metadata;
-    for (const t of sourceTensors(f)) tensors.set(t.name, t);
-  } else {
+  // Streamed (src/model/convert/stream.ts): from the weight files' headers the conversion is
+  // planned and its output allocated once; each tensor is converted into place as its bytes arrive.
+  // The page holds the output file and at most a few source tensors, never the checkpoint whole.
+  const base = { config, configSource: `${source} config.json`, preprocessor, preprocessorSource: preprocessor ? `${source} preprocessor_config.json` : undefined };
+  let meta: Record<string, string> = {};
+  const extra = (p: { layout: string; metadata?: Record<string, string> }) => (meta = { 'webvit.converted_from': p.layout, 'webvit.source': `hf:${id}@${commit ?? revision}`, ...p.metadata });
+  let conv: StreamedConversion | undefined;
+  const plan = (heads: StreamFile[]) => {
+    conv = new StreamedConversion(streamedCheckpoint(source, heads, base), heads, dtype === 'f16' ? 'F16' : 'F32', extra);
+  };
+  const feed = (file: string) => (at: number, chunk: Uint8Array) => conv!.feed(file, at, chunk);
+  const label = (file: string) => `${source} ${file}`;
+  if (!(await download('model.safetensors', new WeightSink(label('model.safetensors'), (h) => plan([h]), feed(label('model.safetensors'))), true))) {
     const index = await get('model.safetensors.index.json', true);
     if (!index) {
       // Whether a pickled file is there, by HEAD: its body (hundreds of MB) is never downloaded.
@@ -265,26 +345,31 @@ export async function fetchHubModel(options: ClassifierOptions, cacheName: strin
       }
       throw noSafetensors(id, revision, pickled);
     }
-    for (const shard of shardNames(new TextDecoder().decode(index), id, revision)) {
-      const f = parseSafetensors((await get(shard, false))!, `${source} ${shard}`);
-      if (tensors.size === 0) metadata = f.metadata;
-      for (const t of sourceTensors(f)) {
-        if (tensors.has(t.name)) throw new WebvitError('BAD_WEIGHTS', `${source}: tensor ${clip(t.name)} is in two shards`);
-        tensors.set(t.name, t);
-      }
+    // Every shard's header first (the start of each download, stopped there), so the plan knows
+    // every tensor; then each shard's data, resumed (Range) where its header ends.
+    const shards = shardNames(new TextDecoder().decode(index), id, revision);
+    const heads: StreamFile[] = [];
+    for (const shard of shards) {
+      const sink = new WeightSink(label(shard), () => {
+        throw HEADER_READ;
+      }, () => undefined);
+      await download(shard, sink, false).catch((e) => {
+        if (e !== HEADER_READ) throw e;
+      });
+      if (!sink.head) throw new WebvitError('BAD_WEIGHTS', `${label(shard)}: ended before its header did: the download is truncated; try again`);
+      heads.push(sink.head);
     }
+    plan(heads);
+    for (let i = 0; i < shards.length; i++) await download(shards[i], new WeightSink(label(shards[i]), () => undefined, feed(label(shards[i])), heads[i]), false);
   }
+  if (!conv) throw new WebvitError('BAD_WEIGHTS', `${label('model.safetensors')}: ended before its header did: the download is truncated; try again`);
   o.onProgress?.({ stage: 'convert', done: 0, total: 1, detail: source });
-  let ckpt: Checkpoint | undefined = { source, tensors, metadata, config, configSource: `${source} config.json`, preprocessor, preprocessorSource: preprocessor ? `${source} preprocessor_config.json` : undefined };
-  const r = convertCheckpoint(ckpt);
-  // The source's bytes are not needed once every tensor was read: dropped before the encoding.
-  tensors.clear();
-  single = undefined;
-  ckpt = undefined;
-  return encodeWeights(r.weights, dtype === 'f16' ? 'F16' : 'F32', { 'webvit.converted_from': r.layout, 'webvit.source': `hf:${id}@${commit ?? revision}`, ...r.metadata });
-  })();
+  let bytes = conv.finish();
+  conv = undefined;
+  // int8 / q4: streamed to F32, then each matmul weight quantised from views of that file.
+  if (dtype == 'int8' || dtype == 'q4') bytes = encodeWeights(readWeights(bytes, source, true), dtype, meta);
   // The converted file is this loader's alone: its F32 tensors are read as views of it (no second copy).
-  const value = readWeights(bytes, source, true);
+  const value = await loadWeights(bytes, source, true);
   o.onProgress?.({ stage: 'convert', done: 1, total: 1, detail: source });
   let inCache = false;
   if (commit) {

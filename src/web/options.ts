@@ -1,6 +1,6 @@
 import { checkOptionKeys, clip, mustBe, WebvitError } from '../errors.js';
 import { why } from './sources.js';
-import { looksLikeModelId } from '../hub/looks_like_id.js';
+import { modelSourceKind } from '../hub/source.js';
 import type { ClassifierOptions, ClassifyOptions } from './types.js';
 import { parseIntegrity } from './weights.js';
 
@@ -90,7 +90,7 @@ export function checkOptions(o: ClassifierOptions): void {
 }
 
 /** Whether the model is given by Hugging Face Hub id (checked in full, with the Hub options, by the Hub loader: src/web/hub.ts). */
-export const isHubModel = (o: Pick<ClassifierOptions, 'model'>): boolean => typeof o.model === 'string' && looksLikeModelId(o.model);
+export const isHubModel = (o: Pick<ClassifierOptions, 'model'>): boolean => modelSourceKind(o.model) == 'id';
 
 /**
  * A call's options, read once: absent, or an object of only the keys `where` takes (classify's

@@ -73,8 +73,12 @@ export interface ClassifierOptions {
   hubUrl?: string;
   /** An access token for gated or private models, sent to hubUrl only (never to the CDN it redirects to). */
   token?: string;
-  /** A model id's weights after conversion: 'f32' (default) or 'f16' (half the Cache Storage, the same GPU kernels). */
-  dtype?: 'f32' | 'f16';
+  /**
+   * A model id's weights after conversion: 'f32' (default), 'f16' (half the Cache Storage, the same
+   * GPU kernels), or 'int8' / 'q4' (matmul weights quantised: about a quarter / an eighth of f32;
+   * docs/quantization.md).
+   */
+  dtype?: 'f32' | 'f16' | 'int8' | 'q4';
   /**
    * The GPU device: omitted, webvit asks navigator.gpu for one (and makes a new one after a device
    * loss). A GPUDevice of the app's is used as it is and left working by dispose(); if it is lost,

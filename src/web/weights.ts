@@ -1,3 +1,4 @@
+import { modelSourceKind } from '../hub/source.js';
 import { clip, WebvitError } from '../errors.js';
 import { absoluteUrl, describeSource, why } from './sources.js';
 import type { ModelSource, WebProgress } from './types.js';
@@ -71,28 +72,32 @@ export interface FetchedModel<T> {
  * page served with status 200 is never kept; a cached copy that fails them is dropped and fetched
  * again. Caching is by absolute URL: give a new URL (or a new `integrity`) for a new model version.
  */
-export async function fetchModel<T>(model: ModelSource, options: FetchModelOptions, parse: (bytes: Uint8Array, source: string) => T): Promise<FetchedModel<T>> {
+export async function fetchModel<T>(model: ModelSource, options: FetchModelOptions, parse: (bytes: Uint8Array, source: string) => T | Promise<T>): Promise<FetchedModel<T>> {
   checkAborted(options.signal, 'before the download');
-  if (model instanceof ArrayBuffer || ArrayBuffer.isView(model)) {
+  const kind = modelSourceKind(model);
+  if (kind == 'bytes') {
     // A copy (the file's size again, for as long as the classifier lives): the caller may reuse its
     // buffer, and a rebuild after a device loss reads these bytes.
-    const bytes = (model instanceof ArrayBuffer ? new Uint8Array(model) : new Uint8Array(model.buffer, model.byteOffset, model.byteLength)).slice();
+    const m = model as ArrayBuffer | ArrayBufferView;
+    const bytes = (m instanceof ArrayBuffer ? new Uint8Array(m) : new Uint8Array(m.buffer, m.byteOffset, m.byteLength)).slice();
     const source = typeof options.modelName == 'string' ? clip(options.modelName) : 'the model bytes';
     await checkIntegrity(bytes, options.integrity, source);
-    return { value: parseChecked(parse, bytes, source), bytes, source, fromCache: false, inCache: false };
+    return { value: await parseChecked(parse, bytes, source), bytes, source, fromCache: false, inCache: false };
   }
-  if (isResponse(model)) {
+  if (kind == 'response') {
+    model = model as Response;
     const source = clip(model.url) || 'the model Response';
     if (!model.ok) throw new WebvitError('NETWORK', `${source}: the Response has HTTP status ${model.status}${model.statusText ? ` ${clip(model.statusText)}` : ''}, not the model file`);
     const bytes = await readBody(model, source, options, WEIGHTS_CAP);
     await checkIntegrity(bytes, options.integrity, source);
-    return { value: parseChecked(parse, bytes, source), bytes, source, fromCache: false, inCache: false };
+    return { value: await parseChecked(parse, bytes, source), bytes, source, fromCache: false, inCache: false };
   }
-  if (typeof model !== 'string' && !(model instanceof URL)) {
+  if (!kind) {
     throw new WebvitError('BAD_ARGUMENT', `model must be a URL (string or URL), an ArrayBuffer, a typed array or a Response, got ${describeSource(model)}`);
   }
-  const url = absoluteUrl(model, 'model URL', 'BAD_ARGUMENT');
+  const url = absoluteUrl(model as string | URL, 'model URL', 'BAD_ARGUMENT');
   // Chromium takes URLs up to 2 MiB; its Cache Storage matched a longer one to another model's entry.
+  if (url.startsWith('file:')) throw new WebvitError('BAD_ARGUMENT', `${clip(url)}: a page cannot fetch file: URLs; serve the model over http(s) (npm run web serves this repository), or pass its bytes`);
   if (url.length > 2 ** 21) throw new WebvitError('BAD_ARGUMENT', `the model URL is ${url.length} characters, longer than browsers take (2 MiB)`);
   // How messages (and info.source) name it: a URL with a 2 MB query makes no 2 MB message.
   const source = clip(url);
@@ -105,7 +110,7 @@ export async function fetchModel<T>(model: ModelSource, options: FetchModelOptio
       try {
         const bytes = await readBody(hit, `${source} (cached)`, options, WEIGHTS_CAP, true);
         await checkIntegrity(bytes, options.integrity, `${source} (cached)`);
-        return { value: parseChecked(parse, bytes, source), bytes, source, fromCache: true, inCache: true };
+        return { value: await parseChecked(parse, bytes, source), bytes, source, fromCache: true, inCache: true };
       } catch (e) {
         if ((e as WebvitError).code === 'ABORTED') throw e;
         // A stale or damaged copy (older model, other integrity, quota-truncated): fetch it again.
@@ -117,7 +122,7 @@ export async function fetchModel<T>(model: ModelSource, options: FetchModelOptio
   }
   const bytes = await download(url, options, 'could not download the model from', ': no file at that URL; check the path and that the .safetensors file is deployed with the page', source, WEIGHTS_CAP);
   await checkIntegrity(bytes, options.integrity, source);
-  const value = parseChecked(parse, bytes, source);
+  const value = await parseChecked(parse, bytes, source);
   let inCache = false;
   // Aborted once the bytes were in: still not cached (the caller gave the file up).
   checkAborted(options.signal, `after downloading ${source}`);
@@ -382,13 +387,13 @@ export async function checkIntegrity(bytes: Uint8Array, integrity: string | unde
 }
 
 /** `parse`, with a hint when the bytes are plainly not a weight file (an HTML page, JSON, empty). */
-function parseChecked<T>(parse: (bytes: Uint8Array, source: string) => T, bytes: Uint8Array, source: string): T {
+async function parseChecked<T>(parse: (bytes: Uint8Array, source: string) => T | Promise<T>, bytes: Uint8Array, source: string): Promise<T> {
   if (/^\s*<(!doctype html|html|head|body)/i.test(new TextDecoder().decode(bytes.subarray(0, 64)))) {
     throw new WebvitError('BAD_WEIGHTS', `${source} is an HTML page, not a webvit weight file: the server answered with a page (a wrong path that a single-page-app server answers with index.html?); point model at the .safetensors file`);
   }
   if (bytes.byteLength === 0) throw new WebvitError('BAD_WEIGHTS', `${source} is empty (0 bytes), not a webvit weight file`);
   try {
-    return parse(bytes, source);
+    return await parse(bytes, source);
   } catch (e) {
     if (e instanceof WebvitError && (e.code === 'BAD_WEIGHTS' || e.code === 'BAD_CONFIG') && !/webvit convert/.test(e.message)) {
       throw new WebvitError(e.code, `${e.message} (is it a webvit weight file? Make one from a checkpoint with \`webvit convert\`)`, { cause: e });

@@ -187,11 +187,11 @@ describe('golden logits in headless Chromium (WebGPU on SwiftShader, dist/webvit
 // to the same rule as in Node (test/families/*.test.ts): within 2× PyTorch float32's own error of
 // PyTorch's float64 (3× for DINOv2, whose position grid webvit resizes in float64 where PyTorch
 // resizes in float32). SigLIP's towers run their attention-pooling head (its op comes with the
-// on-demand chunk), BEiT its relative position bias; the SigLIP classifier's features are the token
+// on-demand chunk), DINOv2's SwiGLU classifier its gate (likewise), BEiT its relative position bias; the SigLIP classifier's features are the token
 // mean its head reads.
 describe('other families in headless Chromium', () => {
   const FAMILY_FIXTURES: [string, number][] = [
-    ['clip_full', 2], ['clip_vision_proj', 2], ['dinov2_cls', 3], ['dinov2_reg_cls', 3],
+    ['clip_full', 2], ['clip_vision_proj', 2], ['dinov2_cls', 3], ['dinov2_reg_cls', 3], ['dinov2_swiglu_cls', 3], ['dinov2_reg_swiglu', 3],
     ['siglip_full', 2], ['siglip_vision', 2], ['siglip_cls', 2], ['beit_cls', 2], ['beit_shared', 2],
   ];
   for (const [name, factor] of FAMILY_FIXTURES) {

@@ -129,7 +129,7 @@ describe('model ids in Chromium', () => {
       [{ model: TINY, revision: 'nope' }, 'NOT_FOUND', /has no revision nope/],
       [{ model: `${TINY}@main`, revision: 'v1.0' }, 'BAD_ARGUMENT', /names revision main and options\.revision says v1\.0/],
       [{ model: '/dist/x.safetensors', revision: 'main' }, 'BAD_ARGUMENT', /revision, hubUrl, token and dtype are for a model given by Hub id/],
-      [{ model: TINY, dtype: 'int3' }, 'BAD_ARGUMENT', /dtype must be 'f32' or 'f16'/],
+      [{ model: TINY, dtype: 'int3' }, 'BAD_ARGUMENT', /dtype must be 'f32', 'f16', 'int8' or 'q4'/],
     ];
     for (const [o, code, message] of cases) {
       for (const worker of [false, true]) {

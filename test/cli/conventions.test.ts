@@ -88,7 +88,7 @@ describe('webvit bench checks its arguments before the GPU', () => {
   });
 
   for (const [args, message] of [
-    [['bench', 'kernels', '--model', 'vit_huge'], /--model: unknown "vit_huge"; choose from ti16, s16, b16, clip-b16, dinov2-s14, siglip-b16, beit-b16/],
+    [['bench', 'kernels', '--model', 'vit_huge'], /--model: unknown "vit_huge"; choose from ti16, s16, b16, clip-b16, dinov2-s14, dinov2-g14, siglip-b16, beit-b16/],
     [['bench', 'kernels', '--op', 'convolution'], /--op: unknown "convolution"/],
     [['bench', 'kernels', '--variant', 'kernel7'], /--variant: unknown "kernel7"/],
     // Round six: `-o -` wrote a file named "-" in the working folder.

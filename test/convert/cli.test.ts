@@ -3,7 +3,7 @@ import { cpSync, linkSync, mkdtempSync, readdirSync, readFileSync, rmSync, statS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readWeights } from '../../src/model/weights.js';
+import { loadWeights, readWeights } from '../../src/model/weights.js';
 import { LAYOUT_DIR } from './layout_fixtures.js';
 import { spawnPausedWrite } from '../helpers/paused_write.js';
 
@@ -50,6 +50,26 @@ describe('webvit convert (CLI)', () => {
     const w = readWeights(readFileSync(out), out);
     expect(w.config.num_heads).toBe(4);
     expect(w.labels?.[0]).toBe('tench');
+  });
+
+  it.each(['int8', 'q4'])('converts an HF folder to %s, the file loads quantised and inspect shows it', async (dtype) => {
+    const out = join(tmp, `hf-${dtype}.safetensors`);
+    const r = cli(join(LAYOUT_DIR, 'hf'), '-o', out, '--dtype', dtype);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^wrote .*hf-${dtype}\\.safetensors: ${dtype}, 32 tensors, 81226 parameters`));
+    const w = await loadWeights(readFileSync(out), out);
+    expect([...w.quant!.values()].every((q) => q.kind === dtype)).toBe(true);
+    const f32 = join(tmp, `hf-${dtype}-f32.safetensors`);
+    expect(cli(join(LAYOUT_DIR, 'hf'), '-o', f32).code).toBe(0);
+    // Smaller than f32: int8 stores about a quarter of the matmul weights' bytes, q4 an eighth (+ scales).
+    expect(statSync(out).size).toBeLessThan(statSync(f32).size * (dtype === 'int8' ? 0.4 : 0.3));
+    const i = spawnSync(process.execPath, ['dist/cli.js', 'inspect', out], { cwd: ROOT, encoding: 'utf8' });
+    expect(i.status, i.stderr).toBe(0);
+    expect(i.stdout).toMatch(new RegExp(`quantised\\s+${dtype}: ${w.quant!.size} matmul weights`));
+    // Converting the quantised file again is refused (its weights are codes now).
+    const again = cli(out, '-o', join(tmp, `again-${dtype}.safetensors`), '--dtype', 'f16');
+    expect(again.code).not.toBe(0);
+    expect(oneLineError(again.stderr)).toContain(`already quantised (webvit.quant ${dtype})`);
   });
 
   it('converts torchvision with --heads, --labels and --image-size', () => {

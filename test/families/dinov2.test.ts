@@ -19,14 +19,16 @@ import { expectConvertError } from '../convert/layout_fixtures.js';
 //   class token) and logits within 2× PyTorch float32's own error (|f32 − f64| of its goldens);
 // - the whole conversion, webvit's own resize included: within 3× (measured 1.9× and 2.1×: the
 //   resize's rounding adds about half of PyTorch's own error at these sizes).
-// The classifiers' top-5 the same either way.
+// The classifiers' top-5 the same either way. dinov2_swiglu_cls has the SwiGLU MLP of the giant
+// sizes (use_swiglu_ffn: mlp.weights_in / weights_out, the swiglu op between them), and so has
+// dinov2_reg_swiglu (Dinov2WithRegistersModel, 2 registers).
 const DIR = join(import.meta.dirname, '..', 'fixtures', 'families');
 
 interface DinoGolden {
   batch: number;
   image_size: number;
   stated_image_size: number;
-  resolved_config: { hidden_size: number; num_hidden_layers: number; num_attention_heads: number; num_labels?: number };
+  resolved_config: { hidden_size: number; num_hidden_layers: number; num_attention_heads: number; num_labels?: number; num_register_tokens: number; use_swiglu_ffn: boolean };
   embeddings: number[][];
   embeddings_f32: number[][];
   logits?: number[][];
@@ -42,7 +44,9 @@ afterAll(async () => {
 });
 
 describe('DINOv2 against PyTorch', () => {
-  for (const name of ['dinov2_model', 'dinov2_cls', 'dinov2_reg_cls']) {
+  // The SwiGLU fixtures' H, (int(int(D·4)·2/3) + 7) // 8 · 8: 152 for D 56 (not round(224·2/3) = 149), 112 for D 40.
+  const swigluH: Record<string, number> = { dinov2_swiglu_cls: 152, dinov2_reg_swiglu: 112 };
+  for (const name of ['dinov2_model', 'dinov2_cls', 'dinov2_reg_cls', 'dinov2_swiglu_cls', 'dinov2_reg_swiglu']) {
     it(`${name}: converts at the processor's crop (positions resized), embeddings${name !== 'dinov2_model' ? ', logits and top-5' : ''} within 2× PyTorch float32's error (3× with webvit's own position resize)`, async () => {
       const dir = join(DIR, name);
       const golden = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8')) as DinoGolden;
@@ -50,7 +54,7 @@ describe('DINOv2 against PyTorch', () => {
       const input = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
       const converted = convertCheckpoint(await readCheckpoint(dir));
       expect(converted.layout).toBe('dinov2');
-      const R = name === 'dinov2_reg_cls' ? 4 : 0;
+      const R = golden.resolved_config.num_register_tokens;
       const D = golden.resolved_config.hidden_size;
       /** PyTorch's resized rows [1 + N, D] as webvit's pos_embed: R zero rows after the class row. */
       const torchPos = new Float32Array((golden.pos_embed_resized.length + R) * D);
@@ -61,7 +65,20 @@ describe('DINOv2 against PyTorch', () => {
       expect(converted.notes.join('\n')).toMatch(/layer scale .* folded/);
       if (R) {
         expect(converted.weights.config.register_tokens).toBe(R);
-        expect(converted.notes.join('\n')).toMatch(/4 register tokens after the class token/);
+        expect(converted.notes.join('\n')).toContain(`${R} register tokens after the class token`);
+      }
+      expect(golden.resolved_config.use_swiglu_ffn).toBe(name in swigluH);
+      if (name in swigluH) {
+        // fc1 holds both halves [x1 | x2], 2H wide.
+        const H = swigluH[name];
+        expect(converted.weights.config).toMatchObject({ mlp: 'swiglu', mlp_size: H });
+        expect(converted.weights.config.hidden_act).toBeUndefined();
+        expect(converted.weights.tensors.get('blocks.0.mlp.fc1.weight')!.length).toBe(D * 2 * H);
+        expect(converted.notes.join('\n')).toContain(`SwiGLU MLP (use_swiglu_ffn): mlp.weights_in [${2 * H}, ${D}] as fc1`);
+        expect(converted.notes.join('\n')).toMatch(/folded into attention.output.dense and mlp.weights_out/);
+        expect(converted.notes.join('\n')).toMatch(new RegExp(`config: dinov2: .*MLP ${H}, .*, swiglu MLP`));
+      } else {
+        expect(converted.weights.config.mlp).toBeUndefined();
       }
       // The resized position rows against PyTorch's (float32 there, float64 here, rounded to float32).
       expect(maxAbsDiff(converted.weights.tensors.get('pos_embed')!, [...torchPos])).toBeLessThan(2e-6);
@@ -86,9 +103,28 @@ describe('DINOv2 against PyTorch', () => {
     });
   }
 
-  it('the SwiGLU MLP (use_swiglu_ffn) is refused by name, not converted wrong', async () => {
-    const ckpt = await readCheckpoint(join(DIR, 'dinov2_model'));
-    await expectConvertError(() => convertCheckpoint({ ...ckpt, config: { ...ckpt.config, use_swiglu_ffn: true } }), ['use_swiglu_ffn is true', 'does not run yet']);
+  it('explain on the SwiGLU model: the same forward pass (its logits), a rollout from the class token over the 6×6 patches', async () => {
+    const dir = join(DIR, 'dinov2_swiglu_cls');
+    const converted = convertCheckpoint(await readCheckpoint(dir));
+    const raw = readFileSync(join(dir, 'input.bin'));
+    const all = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+    const one = all.subarray(0, all.length / 2);
+    const model = await ViTModel.load(await testDevice(), encodeWeights(converted.weights, 'F32', converted.metadata), { label: 'dinov2_swiglu_explain' });
+    models.push(model);
+    const e = await model.explain(one);
+    const fwd = await model.forward(one);
+    expect(maxAbsDiff(e.logits, [...fwd.logits])).toBeLessThan(1e-5);
+    expect([e.layers, e.grid, e.prefix, e.pooling, e.rollout[0].length]).toEqual([3, 6, 1, 'cls', 36]);
+    expect(e.rollout[0].every(Number.isFinite)).toBe(true);
+  });
+
+  it('use_swiglu_ffn that contradicts the tensors is refused naming both (not converted wrong)', async () => {
+    const plain = await readCheckpoint(join(DIR, 'dinov2_model'));
+    await expectConvertError(() => convertCheckpoint({ ...plain, config: { ...plain.config, use_swiglu_ffn: true } }), ['missing tensor(s) encoder.layer.{0-1}.mlp.weights_in.weight', 'unused tensor(s) encoder.layer.{0-1}.mlp.fc1.bias']);
+    const sw = await readCheckpoint(join(DIR, 'dinov2_swiglu_cls'));
+    await expectConvertError(() => convertCheckpoint({ ...sw, config: { ...sw.config, use_swiglu_ffn: false } }), ['use_swiglu_ffn is false, but the tensors hold a SwiGLU MLP']);
+    const { use_swiglu_ffn: _, ...without } = sw.config!;
+    await expectConvertError(() => convertCheckpoint({ ...sw, config: without }), ['use_swiglu_ffn is not given (false), but the tensors hold a SwiGLU MLP']);
   });
 });
 

@@ -8,7 +8,9 @@ import { checkpointFromArrays, convertCheckpoint, encodeWeights, RESIZE_MODES, t
 import { readCheckpoint } from '../../src/model/convert/files.js';
 import { parsePreprocess } from '../../src/image/preprocess.js';
 import { parseSafetensors, type Dtype } from '../../src/model/safetensors.js';
-import { expectedTensors, readWeights } from '../../src/model/weights.js';
+import { declaredWeights, expectedTensors, readWeights, useQuantReader } from '../../src/model/weights.js';
+import { readQuantized } from '../../src/model/quant_weights.js';
+import { quantize } from '../../src/kernels/matmul/quant.js';
 import { assemble, joinWeightsAs, readHeader, splitWeights, toBf16Bytes, toHalfBytes, writeRaw } from '../helpers/weight_file.js';
 import { configArb, randomWeights } from './models_helpers.js';
 import { LAYOUT_DIR, LAYOUT_FIXTURES } from '../convert/layout_fixtures.js';
@@ -43,7 +45,7 @@ import {
 // Long run: WEBVIT_FUZZ_RUNS=200000 npx vitest run test/fuzz/formats.test.ts
 
 /** Weights of the properties: cases = weight × WEBVIT_FUZZ_RUNS. */
-const RUNS = { generated: 3, generatedValid: 0.25, mutatedFile: 6, config: 4, preprocess: 2, hfConfig: 2, converter: 3, sharded: 0.1 };
+const RUNS = { generated: 3, generatedValid: 0.25, generatedQuantised: 0.25, mutatedFile: 6, config: 4, preprocess: 2, hfConfig: 2, converter: 3, sharded: 0.1 };
 
 const outcomes: Record<string, Outcomes> = {};
 const track = (name: string) => (outcomes[name] ??= new Outcomes());
@@ -57,6 +59,9 @@ afterAll(() => {
 const tmp = mkdtempSync(join(tmpdir(), 'webvit-fuzz-formats-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
+// Quantised files (int8, q4) are read synchronously here, as in Node's entry points.
+useQuantReader(readQuantized);
+
 const tinyBytes = new Uint8Array(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'tiny', 'model.safetensors')));
 const tinyParts = splitWeights(tinyBytes);
 const tinyConfig = tinyParts.config;
@@ -64,6 +69,8 @@ const BASE_FILES: [string, Uint8Array][] = [
   ['tiny F32', tinyBytes],
   ['tiny F16', joinWeightsAs(tinyParts, 'F16')],
   ['tiny BF16', joinWeightsAs(tinyParts, 'BF16')],
+  ['tiny int8', encodeWeights(readWeights(tinyBytes, 'tiny'), 'int8')],
+  ['tiny q4', encodeWeights(readWeights(tinyBytes, 'tiny'), 'q4')],
   ['tiny_mean', new Uint8Array(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'tiny_mean', 'model.safetensors')))],
   ['layouts/hf (not a webvit file)', new Uint8Array(readFileSync(join(LAYOUT_DIR, 'hf', 'model.safetensors')))],
 ];
@@ -180,6 +187,43 @@ describe('safetensors reader: generated valid files', () => {
   });
 });
 
+describe('safetensors reader: generated valid quantised files', () => {
+  // Random small configs (every family's matrices), their matmul weights quantised by the
+  // converter (encodeWeights int8 / q4), with tiny and zero columns mixed in: each must load, its
+  // codes and scales those of src/kernels/matmul/quant.ts, the other tensors exact, no f32 copy.
+  const spec = fc.record({ config: configArb, seed: fc.nat(), kind: fc.constantFrom('int8' as const, 'q4' as const), zeroColumn: fc.nat(), tiny: fc.boolean() });
+  it('every quantised file loads, to the converter\'s codes and scales', () => {
+    const out = track('safetensors generated quantised');
+    fc.assert(
+      fc.property(spec, (g) => {
+        const w = randomWeights({ config: g.config, seed: g.seed, dtype: 'F32', weightScale: g.tiny ? 1e-6 : 1 });
+        const declared = declaredWeights(g.config);
+        for (const [name, t] of w.tensors) {
+          const d = declared.get(name)!;
+          if (d.matrix) for (let k = 0; k < d.shape[0]; k++) t[k * d.shape[1] + (g.zeroColumn % d.shape[1])] = 0;
+        }
+        expectCleanOutcome('generated quantised file', out, () => {
+          const r = readWeights(encodeWeights(w, g.kind), 'q.safetensors');
+          for (const [name, d] of declared) {
+            if (!d.matrix) {
+              expect(r.tensors.get(name), name).toEqual(w.tensors.get(name));
+              continue;
+            }
+            expect(r.tensors.has(name), `${name}: an f32 copy beside the codes`).toBe(false);
+            const want = quantize(w.tensors.get(name)!, d.shape[0], d.shape[1], g.kind);
+            const got = r.quant!.get(name)!;
+            expect([got.kind, got.K, got.N], name).toEqual([g.kind, d.shape[0], d.shape[1]]);
+            expect(Buffer.from(got.codes).equals(Buffer.from(want.codes)), `${name}: codes`).toBe(true);
+            expect(got.scales, `${name}: scales`).toEqual(want.scales);
+          }
+        });
+        expect(out.counts.get('ok'), String(out)).toBe(out.total);
+      }),
+      fuzzParams(RUNS.generatedQuantised),
+    );
+  });
+});
+
 describe('safetensors reader: mutated real files', () => {
   type FileMutation =
     | { kind: 'bytes'; m: ByteMutation; inHeader: boolean }
@@ -198,7 +242,8 @@ describe('safetensors reader: mutated real files', () => {
         tensor: fc.nat(),
         field: fc.constantFrom('dtype', 'shape', 'dim', 'data_offsets', 'offset', 'entry', 'rename', 'duplicate'),
         index: fc.nat(5),
-        value: fieldValue,
+        // the dtypes of quantised files too: swapped codes and scales, an I8 norm
+        value: fc.oneof({ weight: 4, arbitrary: fieldValue }, { weight: 1, arbitrary: fc.constantFrom('I8', 'U8', 'F16', 'F32') }),
       }),
     },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('config' as const), field: fc.constantFrom(...Object.keys(tinyConfig), 'class_token', 'distilled', 'fc_norm', 'bogus'), value: fieldValue }) },
@@ -206,8 +251,8 @@ describe('safetensors reader: mutated real files', () => {
       weight: 2,
       arbitrary: fc.record({
         kind: fc.constant('metadata' as const),
-        key: fc.constantFrom('format', 'webvit.version', 'webvit.config', 'webvit.labels', 'webvit.preprocess', '__proto__'),
-        value: fc.oneof(fieldValue, anyString(20), fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v))),
+        key: fc.constantFrom('format', 'webvit.version', 'webvit.config', 'webvit.labels', 'webvit.preprocess', 'webvit.quant', '__proto__'),
+        value: fc.oneof(fieldValue, anyString(20), fc.constantFrom('int8', 'q4', 'int4', 'INT8'), fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v))),
       }),
     },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('preprocess' as const), field: fc.constantFrom('resize', 'crop', 'interpolation', 'mean', 'std', 'channels', 'bogus'), value: fieldValue }) },
@@ -288,7 +333,13 @@ describe('safetensors reader: mutated real files', () => {
       case 'poison': {
         if (data.length < 4) return bytes;
         const d = data.slice();
-        new DataView(d.buffer).setFloat32(4 * ((m.at % (d.length >> 2)) | 0), m.value, true);
+        // A scale tensor of a quantised file half the time (its F32 or F16 values), else anywhere.
+        const scale = m.at % 2 ? names.find((n, i) => n.endsWith('_scale') && i >= (m.at >> 1) % names.length) : undefined;
+        const e = scale ? header[scale] : undefined;
+        const [b, en] = Array.isArray(e?.data_offsets) ? e.data_offsets : [0, 0];
+        if (e?.dtype === 'F16' && en - b >= 2 && en <= d.length) new DataView(d.buffer).setUint16(b + 2 * ((m.at >> 3) % ((en - b) >> 1)), [0x7c00, 0xfc00, 0x7e00, 0x8001, 0x7bff][m.at % 5], true);
+        else if (e?.dtype === 'F32' && en - b >= 4 && en <= d.length) new DataView(d.buffer).setFloat32(b + 4 * ((m.at >> 3) % ((en - b) >> 2)), m.at % 3 ? m.value : -m.value, true);
+        else new DataView(d.buffer).setFloat32(4 * ((m.at % (d.length >> 2)) | 0), m.value, true);
         return assemble(bytes.subarray(8, dataStart), d);
       }
     }

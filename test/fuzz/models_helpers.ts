@@ -8,6 +8,7 @@ import { linearRef } from '../../src/kernels/matmul/reference.js';
 import { attentionRef } from '../../src/kernels/attention/reference.js';
 import { poolRef } from '../../src/kernels/pool/reference.js';
 import { attentionPoolRef } from '../../src/kernels/attention_pool/reference.js';
+import { swigluRef } from '../../src/kernels/swiglu/reference.js';
 import { randn, rng } from '../../src/kernels/sample.js';
 
 /**
@@ -52,7 +53,8 @@ export function vitForwardRef(w: LoadedWeights, input: ArrayLike<number>, B: num
     const att = attentionRef(qkv, B, T, c.num_heads, s.headDim, c.rel_pos_bias ? t(c.rel_pos_bias === 'layer' ? `${p}.attn.rel_pos_bias` : 'rel_pos_bias') : undefined);
     const x1 = linearRef(att, t(`${p}.attn.proj.weight`), t(`${p}.attn.proj.bias`), x, M, D, D, 'residual');
     const h2 = layerNormRef(x1, t(`${p}.norm2.weight`), t(`${p}.norm2.bias`), M, D, eps);
-    const u = linearRef(h2, t(`${p}.mlp.fc1.weight`), t(`${p}.mlp.fc1.bias`), undefined, M, D, c.mlp_size, act);
+    // SwiGLU: fc1 to [M, 2F] = [x1 | x2], then silu(x1)·x2.
+    const u = c.mlp ? swigluRef(linearRef(h2, t(`${p}.mlp.fc1.weight`), t(`${p}.mlp.fc1.bias`), undefined, M, D, 2 * c.mlp_size, 'none'), M, c.mlp_size) : linearRef(h2, t(`${p}.mlp.fc1.weight`), t(`${p}.mlp.fc1.bias`), undefined, M, D, c.mlp_size, act);
     x = linearRef(u, t(`${p}.mlp.fc2.weight`), t(`${p}.mlp.fc2.bias`), x1, M, c.mlp_size, D, 'residual');
   }
   const gamma = t('norm.weight');
@@ -117,6 +119,8 @@ export const configArb: fc.Arbitrary<ViTConfig> = fc
     projection: fc.oneof(fc.constant(undefined), fc.constant(0), fc.integer({ min: 1, max: 40 })),
     // BEiT's relative position bias, per block or shared.
     relPosBias: fc.constantFrom<'layer' | 'shared' | undefined>(undefined, undefined, undefined, 'layer', 'shared'),
+    // DINOv2-g's SwiGLU MLP (fc1 to 2F, silu(x1)·x2).
+    swiglu: fc.constantFrom(false, false, false, true),
   })
   .map((g) => {
     const D = g.heads * g.headDim;
@@ -142,6 +146,7 @@ export const configArb: fc.Arbitrary<ViTConfig> = fc
       // DINOv2's cls+mean head takes no projection (parseConfig refuses the pair).
       ...(g.projection !== undefined && g.tokens !== 'cls+mean' && !g.tokens.startsWith('map') ? { projection_size: g.projection } : {}),
       ...(g.relPosBias ? { rel_pos_bias: g.relPosBias } : {}),
+      ...(g.swiglu ? { mlp: 'swiglu' } : {}),
     };
     return parseConfig(raw, 'generated');
   });
@@ -180,7 +185,7 @@ export function describeConfig(c: ViTConfig): string {
   return (
     `${c.num_layers}L D${c.hidden_size} H${c.num_heads} F${c.mlp_size} ${c.num_channels}ch ${c.image_size}px/${c.patch_size} T${s.tokens} ` +
     `${c.pooling}${c.class_token ? '+cls' : ''}${c.distilled ? '+dist' : ''}${c.fc_norm ? '+fc_norm' : ''} ${c.hidden_act ?? 'gelu'} ` +
-    `${c.qkv_bias ? 'qkv_bias' : 'no_qkv_bias'} classes ${c.num_classes} eps ${c.layer_norm_eps}${c.pre_norm ? ' pre_norm' : ''}${c.projection_size ? ` proj ${c.projection_size}` : ''}`
+    `${c.qkv_bias ? 'qkv_bias' : 'no_qkv_bias'} classes ${c.num_classes} eps ${c.layer_norm_eps}${c.pre_norm ? ' pre_norm' : ''}${c.projection_size ? ` proj ${c.projection_size}` : ''}${c.mlp ? ` mlp ${c.mlp}` : ''}`
   );
 }
 

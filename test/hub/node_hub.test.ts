@@ -38,7 +38,7 @@ function fresh(extra: Record<string, string> = {}): { env: Record<string, string
   return { env, hf: env.HF_HUB_CACHE, wv: env.WEBVIT_CACHE_DIR };
 }
 const opts = async (env: Record<string, string | undefined>) => ({ env: await hubEnv(env), backoffMs: () => 0 });
-const model = async (id: string, env: Record<string, string | undefined>, o: { revision?: string; dtype?: 'f32' | 'f16' } = {}) =>
+const model = async (id: string, env: Record<string, string | undefined>, o: { revision?: string; dtype?: 'f32' | 'f16' | 'int8' | 'q4' } = {}) =>
   hubModelFile(id, { ...o, env: await hubEnv(env), webvitCache: env.WEBVIT_CACHE_DIR, backoffMs: () => 0 });
 const requestsSince = (k: number) => hub.requests.slice(k);
 async function failure(p: Promise<unknown>): Promise<WebvitError> {
@@ -106,6 +106,16 @@ describe('the Hugging Face cache', () => {
     const half = await model(TINY, env, { dtype: 'f16' });
     expect(half.path.endsWith('f16.format1.safetensors')).toBe(true);
     expect(statSync(half.path).size).toBeLessThan(statSync((await model(TINY, env)).path).size * 0.6);
+    // int8 and q4: cached per dtype, the codes those of quantising the same conversion.
+    const { loadWeights } = await import('../../src/model/weights.js');
+    const { quantize } = await import('../../src/kernels/matmul/quant.js');
+    for (const dtype of ['int8', 'q4'] as const) {
+      const q = await model(TINY, env, { dtype });
+      expect(q.path.endsWith(`${dtype}.format1.safetensors`)).toBe(true);
+      const w = await loadWeights(readFileSync(q.path), q.path);
+      expect(w.quant!.size).toBeGreaterThan(0);
+      for (const [name, m] of w.quant!) expect(Buffer.from(m.codes).equals(Buffer.from(quantize(direct.tensors.get(name)!, m.K, m.N, dtype).codes)), `${dtype} ${name}`).toBe(true);
+    }
   });
 
   it('uses a cache that Python filled, offline (HF_HUB_OFFLINE=1, no server), and says what is missing', async () => {

@@ -20,6 +20,6 @@ describe('deferred ops', () => {
     const c = parseConfig({ image_size: 8, patch_size: 4, num_channels: 3, hidden_size: 8, num_layers: 1, num_heads: 2, mlp_size: 16, num_classes: 0, layer_norm_eps: 1e-6, qkv_bias: true, pooling: 'map', class_token: false }, 'test');
     expect([...declaredWeights(c).keys()].filter((n) => n.startsWith('pool.'))).toEqual(['pool.kv.weight', 'pool.kv.bias', 'pool.query', 'pool.proj.weight', 'pool.proj.bias', 'pool.norm.weight', 'pool.norm.bias', 'pool.mlp.fc1.weight', 'pool.mlp.fc1.bias', 'pool.mlp.fc2.weight', 'pool.mlp.fc2.bias']);
     const dummy = { buffer: undefined as unknown as GPUBuffer };
-    expect(() => buildGraph(c, () => dummy, { batch: 1, maxWorkgroupStorage: 16384 })).toThrow(/attention-pooling head needs its op loaded first: await loadGraphOps\(config\)/);
+    expect(() => buildGraph(c, () => dummy, { batch: 1, maxWorkgroupStorage: 16384 })).toThrow(/this model needs op attention_pool, not loaded yet: await loadGraphOps\(config\)/);
   });
 });

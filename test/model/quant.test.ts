@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { ViTModel } from '../../src/model/vit.js';
-import { declaredWeights, readWeights, type LoadedWeights } from '../../src/model/weights.js';
+import { declaredWeights, loadWeights, readWeights, type LoadedWeights } from '../../src/model/weights.js';
+import { encodeWeights } from '../../src/model/convert/index.js';
 import { dequantize, quantize, type QuantizedMatrix, type QuantKind } from '../../src/kernels/matmul/quant.js';
 import { loadFixture } from '../helpers/fixtures.js';
 import { testDevice } from '../helpers/gpu.js';
@@ -75,6 +76,30 @@ describe('a model with quantised matmul weights', () => {
       models.push(same);
       expect(Array.from((await same.forward(f.input)).logits)).toEqual(Array.from(got));
       expect(same.weightBytes).toBe(model.weightBytes);
+    });
+  }
+
+  // A quantised weight file (the converter's, docs/quantization.md) loads through ViTModel.load
+  // with its codes and scales as they are.
+  for (const kind of ['int8', 'q4'] as QuantKind[]) {
+    it(`a ${kind} weight file: ViTModel.load, logits against float64 of its dequantised weights`, async () => {
+      const device = await testDevice();
+      const f = loadFixture('tiny');
+      const bytes = encodeWeights(readWeights(f.model, 'tiny'), kind);
+      const w = await loadWeights(bytes, `tiny.${kind}.safetensors`);
+      expect(w.quant?.size).toBeGreaterThan(0);
+      const f64 = new Map<string, ArrayLike<number>>(w.tensors);
+      for (const [name, q] of w.quant!) f64.set(name, dequantize(q));
+      const B = f.golden.batch;
+      const model = await ViTModel.load(device, bytes, { label: `tiny.${kind}.file`, batch: B });
+      models.push(model);
+      const err = maxRel((await model.forward(f.input)).logits, explainReference(w, f.input, B, f64).logits!);
+      console.log(`tiny ${kind} file: logits vs float64 of its dequantised weights ${err.toExponential(2)}; weights on the GPU ${model.weightBytes} B for a ${bytes.byteLength}-byte file`);
+      expect(err).toBeLessThanOrEqual(TOL);
+      let expected = 0;
+      for (const t of w.tensors.values()) expected += pad4(t.byteLength);
+      for (const q of w.quant!.values()) expected += pad4(q.codes.byteLength) + pad4(q.scales.byteLength);
+      expect(model.weightBytes).toBe(expected);
     });
   }
 

@@ -38,8 +38,9 @@ function documentedWeights(c: ViTConfig): [string, number[], boolean][] {
       [`${p}.attn.proj.bias`, [D], false],
       [`${p}.norm2.weight`, [D], false],
       [`${p}.norm2.bias`, [D], false],
-      [`${p}.mlp.fc1.weight`, [D, F], true],
-      [`${p}.mlp.fc1.bias`, [F], false],
+      // mlp "swiglu": fc1 holds both halves [x1 | x2], 2F wide.
+      [`${p}.mlp.fc1.weight`, [D, c.mlp ? 2 * F : F], true],
+      [`${p}.mlp.fc1.bias`, [c.mlp ? 2 * F : F], false],
       [`${p}.mlp.fc2.weight`, [F, D], true],
       [`${p}.mlp.fc2.bias`, [D], false],
     );

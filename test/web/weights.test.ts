@@ -59,6 +59,13 @@ describe('fetchModel', () => {
     await expectWebvitError(() => fetchModel('https://example.test/missing.safetensors', options, parse), 'NETWORK', ['https://example.test/missing.safetensors', '404', 'deployed']);
   });
 
+  it('a file: URL is refused before any fetch, saying how to serve the file instead', async () => {
+    const { options } = setup();
+    const spy = vi.fn(options.fetch!);
+    await expectWebvitError(() => fetchModel('file:///home/me/model.safetensors', { ...options, fetch: spy }, parse), 'BAD_ARGUMENT', ['file:///home/me/model.safetensors', 'file: URLs', 'http(s)', 'bytes']);
+    expect(spy).not.toHaveBeenCalled();
+  });
+
   it('a truncated download (Content-Length not reached) is refused and not cached; an honest retry works', async () => {
     const { net, caches, options } = setup({ [URL_]: { body: MODEL.subarray(0, 100_000), contentLength: MODEL.byteLength } });
     await expectWebvitError(() => fetchModel(URL_, options, parse), 'NETWORK', ['truncated', '100000 bytes received', String(MODEL.byteLength)]);

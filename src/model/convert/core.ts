@@ -2,11 +2,14 @@ import { clip, WebvitError } from '../../runtime/errors.js';
 import { oneLine, preview } from '../json_preview.js';
 import type { Pooling } from '../../kernels/pool/op.js';
 import { LIMITS, LIMITS_DOC, parseConfig, shapeOf, type ViTConfig } from '../config.js';
-import { tensorAsFloat32, type Dtype, type SafetensorsFile, type TensorEntry } from '../safetensors.js';
-import { writeSafetensors } from '../safetensors_write.js';
-import { badValueReason, expectedTensors, firstBadValue, formatFloat32, type LoadedWeights } from '../weights.js';
+import { DTYPE_BYTES, tensorAsFloat32, type Dtype, type SafetensorsFile, type TensorEntry } from '../safetensors.js';
+import { writeSafetensors, type RawTensorToWrite, type TensorToWrite } from '../safetensors_write.js';
+import type { QuantKind } from '../../kernels/matmul/quant.js';
+import { quantizeTensor } from './quantize.js';
+import { badValueReason, declaredWeights, expectedTensors, firstBadValue, formatFloat32, type LoadedWeights } from '../weights.js';
 import { resizePosEmbed, type ResizeMode } from './pos_embed.js';
 import { checkLabels, labelsCountHint } from '../labels.js';
+import { derive, Lazy, zeros } from './lazy.js';
 
 /**
  * The part of checkpoint conversion every ecosystem shares (docs/checkpoints.md): a checkpoint
@@ -78,6 +81,26 @@ export interface Converted {
   notes: string[];
   /** Other `__metadata__` to write (a re-encoded webvit file keeps its extra keys, e.g. webvit.preprocess). */
   metadata?: Record<string, string>;
+}
+
+/** The converted weights before their values are made: the config, labels, and each tensor as a Lazy (lazy.ts). */
+export interface PlannedWeights {
+  config: ViTConfig;
+  labels?: string[];
+  tensors: Map<string, Lazy>;
+}
+
+/** What a layout's converter returns: everything of Converted, from the checkpoint's header and config only. */
+export interface Planned extends Omit<Converted, 'weights'> {
+  weights: PlannedWeights;
+}
+
+/** The planned tensors' values, made from the checkpoint's tensors (each read when a tensor asks for it). */
+export function makeWeights(p: PlannedWeights, ckpt: Checkpoint): LoadedWeights {
+  const get = (name: string) => ckpt.tensors.get(name)!.read();
+  const tensors = new Map<string, Float32Array>();
+  for (const [name, lazy] of p.tensors) tensors.set(name, lazy.make(get));
+  return { config: p.config, labels: p.labels, tensors };
 }
 
 export const fail = (source: string, msg: string): never => {
@@ -180,6 +203,13 @@ export function listNames(names: string[]): string {
   return cap(out, 40, ', ');
 }
 
+/** A source tensor's values, refused (naming its file and the index) when one is NaN, ±Inf or beyond the weight limit. */
+export function checkTaken(t: Pick<SourceTensor, 'name' | 'file' | 'shape'>, values: Float32Array): Float32Array {
+  const at = firstBadValue(values);
+  if (at >= 0) fail(t.file, `tensor ${t.name} holds ${formatFloat32(values[at])} at flat index ${at} (shape ${fmtShape(t.shape)}): ${badValueReason(values[at])}`);
+  return values;
+}
+
 /**
  * Hands out a checkpoint's tensors by name and shape, and remembers which were taken. `finish()`
  * reports, in one message, every tensor missing, every one mis-shaped and every one left unused.
@@ -209,8 +239,11 @@ export class TensorTaker {
     return this.ckpt.tensors.get(name)?.shape;
   }
 
-  /** The values of `name`, which must have exactly `shape` (recorded as missing / mis-shaped otherwise: zeros returned). */
-  take(name: string, shape: number[]): Float32Array {
+  /**
+   * The values of `name`, which must have exactly `shape` (recorded as missing / mis-shaped
+   * otherwise: zeros stand in), as a Lazy: read, and checked value by value (checkTaken), when made.
+   */
+  take(name: string, shape: number[]): Lazy {
     const t = this.ckpt.tensors.get(name);
     if (!t) {
       this.missing.push(name);
@@ -221,10 +254,8 @@ export class TensorTaker {
       this.misshaped.push(`${clip(name)} is ${fmtShape(t.shape)}, expected ${fmtShape(shape)}`);
       return this.standIn(shape);
     }
-    const values = t.read();
-    const at = firstBadValue(values);
-    if (at >= 0) fail(t.file, `tensor ${name} holds ${formatFloat32(values[at])} at flat index ${at} (shape ${fmtShape(t.shape)}): ${badValueReason(values[at])}`);
-    return values;
+    const n = shape.reduce((a, d) => a * d, 1);
+    return new Lazy(n, [name], (get) => checkTaken(t, get(name)), name);
   }
 
   /**
@@ -233,7 +264,7 @@ export class TensorTaker {
    * which may be wrong by any factor: once the stand-ins would hold more values than the whole
    * checkpoint, stop at once with the problems found so far rather than allocate them.
    */
-  private standIn(shape: number[]): Float32Array {
+  private standIn(shape: number[]): Lazy {
     const n = shape.reduce((a, d) => a * d, 1);
     this.stand_ins += n;
     if (this.stand_ins > this.held) {
@@ -243,7 +274,7 @@ export class TensorTaker {
           `${this.stand_ins} values, more than the ${this.held} the checkpoint has)`,
       );
     }
-    return new Float32Array(n);
+    return zeros(n);
   }
 
   private problems(): string[] {
@@ -254,7 +285,7 @@ export class TensorTaker {
   }
 
   /** take() when present, undefined (and nothing recorded) when absent. */
-  takeIf(name: string, shape: number[]): Float32Array | undefined {
+  takeIf(name: string, shape: number[]): Lazy | undefined {
     return this.has(name) ? this.take(name, shape) : undefined;
   }
 
@@ -312,13 +343,15 @@ export interface SplitQkvBlock {
   norm2: string;
   fc1: string;
   fc2: string;
+  /** fc1's output width when it is not F: 2F for a SwiGLU MLP (its [x1 | x2] halves, in the checkpoint's order). */
+  fc1Width?: number;
 }
 
 /**
  * Block `i` of such a checkpoint as webvit's `blocks.{i}.*` in `t`: q, k and v fused into one
  * [D, 3D] matmul (columns q, then k, then v), every linear weight transposed to [in, out].
  */
-export function takeSplitQkvBlock(tk: TensorTaker, t: Map<string, Float32Array>, i: number, n: SplitQkvBlock, D: number, F: number, qkvBias: boolean): void {
+export function takeSplitQkvBlock(tk: TensorTaker, t: Map<string, Lazy>, i: number, n: SplitQkvBlock, D: number, F: number, qkvBias: boolean): void {
   const d = `blocks.${i}.`;
   const linear = (name: string, from: string, out: number, inp: number) => {
     t.set(`${d}${name}.weight`, linearWeight(tk.take(`${from}.weight`, [out, inp]), out, inp));
@@ -332,7 +365,7 @@ export function takeSplitQkvBlock(tk: TensorTaker, t: Map<string, Float32Array>,
   t.set(`${d}attn.qkv.weight`, linearWeight(concat(qkv.map((x) => tk.take(`${x}.weight`, [D, D]))), 3 * D, D));
   if (qkvBias) t.set(`${d}attn.qkv.bias`, concat(qkv.map((x) => tk.take(`${x}.bias`, [D]))));
   linear('attn.proj', n.out, D, D);
-  linear('mlp.fc1', n.fc1, F, D);
+  linear('mlp.fc1', n.fc1, n.fc1Width ?? F, D);
   linear('mlp.fc2', n.fc2, D, F);
 }
 
@@ -345,13 +378,16 @@ export function transpose(a: Float32Array, rows: number, cols: number): Float32A
 }
 
 /** PyTorch linear weight [out, in] -> webvit [in, out]. */
-export const linearWeight = (w: Float32Array, out: number, inp: number) => transpose(w, out, inp);
+export const linearWeight = (w: Lazy, out: number, inp: number): Lazy => derive([w], w.length, ([v]) => transpose(v, out, inp));
 
 /** Conv weight [D, C, P, P] -> webvit patch_embed.weight [C·P·P, D] (k = c·P·P + ky·P + kx). */
-export const convWeight = (w: Float32Array, D: number, K: number) => transpose(w, D, K);
+export const convWeight = (w: Lazy, D: number, K: number): Lazy => derive([w], w.length, ([v]) => transpose(v, D, K));
 
-/** Concatenates arrays (QKV fusion of biases, rows of pos_embed). */
-export function concat(parts: Float32Array[]): Float32Array {
+/** Concatenates tensors (QKV fusion, rows of pos_embed). */
+export const concat = (parts: Lazy[]): Lazy => derive(parts, parts.reduce((a, p) => a + p.length, 0), concatValues);
+
+/** Concatenates arrays. */
+export function concatValues(parts: Float32Array[]): Float32Array {
   const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
   let o = 0;
   for (const p of parts) {
@@ -381,17 +417,26 @@ export interface LayerScaleSource {
  * checkpoint's two tensors and index (webvit's fused name, blocks.{i}.attn.proj, is one the user
  * never saw).
  */
-export function foldLayerScale(tk: TensorTaker, w: Float32Array, b: Float32Array, rows: number, g: Float32Array, src: LayerScaleSource): [Float32Array, Float32Array] {
+export function foldLayerScale(tk: TensorTaker, w: Lazy, b: Lazy, rows: number, g: Lazy, src: LayerScaleSource): [Lazy, Lazy] {
   const D = g.length;
-  const fw = w.slice();
-  scaleColumns(fw, rows, D, g);
-  const fb = Float32Array.from(b, (x, j) => x * g[j]);
-  for (const [folded, from, name] of [[fw, w, src.weight], [fb, b, src.bias]] as const) {
-    const at = firstBadValue(folded);
-    if (at < 0) continue;
+  const fw = derive([w, g], w.length, ([wv, gv]) => {
+    const out = wv.slice();
+    scaleColumns(out, rows, D, gv);
+    return checkFolded(tk, out, wv, gv, src.weight, src);
+  });
+  const fb = derive([b, g], b.length, ([bv, gv]) => checkFolded(tk, Float32Array.from(bv, (x, j) => x * gv[j]), bv, gv, src.bias, src));
+  return [fw, fb];
+}
+
+/** A folded weight or bias, refused where the product of two good values is not one (foldLayerScale). */
+function checkFolded(tk: TensorTaker, folded: Float32Array, from: Float32Array, g: Float32Array, name: string, src: LayerScaleSource): Float32Array {
+  const D = g.length;
+  const at = firstBadValue(folded);
+  if (at < 0) return folded;
+  {
     const [r, j] = [Math.floor(at / D), at % D];
     // The checkpoint's index: PyTorch's weight is [out, in], the transpose of webvit's.
-    const index = from === w ? `[${j}, ${r}]` : `[${j}]`;
+    const index = name === src.weight ? `[${j}, ${r}]` : `[${j}]`;
     fail(
       tk.ckpt.tensors.get(name)?.file ?? tk.ckpt.source,
       `folding the layer scale ${clip(src.scale)} into ${clip(name)} gives ${formatFloat32(folded[at])} ` +
@@ -399,7 +444,7 @@ export function foldLayerScale(tk: TensorTaker, w: Float32Array, b: Float32Array
         `the checkpoint's values are not a trained model's (a damaged or mis-exported file): re-download or re-export it`,
     );
   }
-  return [fw, fb];
+  return folded;
 }
 
 /** Standard head counts by hidden size (ViT-Ti/S/B/L/H); used when nothing else says, and said so. */
@@ -545,13 +590,13 @@ export function labelsFromId2Label(source: string, where: string, raw: unknown):
 export function finishWeights(
   source: string,
   raw: Omit<ViTConfig, 'image_size'> & { image_size: number },
-  tensors: Map<string, Float32Array>,
+  tensors: Map<string, Lazy>,
   labels: string[] | undefined,
   options: ConvertOptions,
   notes: string[],
   /** Where options.imageSize came from, for messages (DINOv2 runs at its processor's crop_size unless --image-size says). */
   sizeFrom = '--image-size',
-): LoadedWeights {
+): PlannedWeights {
   let config = parseConfig(raw, `${source} (converted config)`);
   if (options.imageSize !== undefined && options.imageSize !== config.image_size) {
     const size = options.imageSize;
@@ -563,18 +608,22 @@ export function finishWeights(
     const s = shapeOf(config);
     const mode = options.resize ?? 'bicubic';
     const newGrid = size / config.patch_size;
-    const pos = resizePosEmbed(tensors.get('pos_embed')!, { prefix: s.prefixTokens, dim: config.hidden_size, oldGrid: s.grid, newGrid, mode });
-    // Each value passed the weight limits when taken; an interpolation (bicubic overshoots) need not:
-    // refuse it here, saying so (it was refused only on read-back, naming the output and pos_embed).
-    const at = firstBadValue(pos);
-    if (at >= 0) {
-      fail(
-        source,
-        `resizing the position embeddings ${s.grid}x${s.grid} -> ${newGrid}x${newGrid} (${mode}, for ${sizeFrom} ${size}) gives ${formatFloat32(pos[at])} at row ${Math.floor(at / config.hidden_size)}, ` +
-          `${badValueReason(pos[at])}; the checkpoint's position embeddings are not a trained model's (a damaged or mis-exported file): re-download or re-export it`,
-      );
-    }
-    tensors.set('pos_embed', pos);
+    const D = config.hidden_size;
+    const resize = (old: Float32Array) => {
+      const pos = resizePosEmbed(old, { prefix: s.prefixTokens, dim: D, oldGrid: s.grid, newGrid, mode });
+      // Each value passed the weight limits when taken; an interpolation (bicubic overshoots) need not:
+      // refuse it here, saying so (it was refused only on read-back, naming the output and pos_embed).
+      const at = firstBadValue(pos);
+      if (at >= 0) {
+        fail(
+          source,
+          `resizing the position embeddings ${s.grid}x${s.grid} -> ${newGrid}x${newGrid} (${mode}, for ${sizeFrom} ${size}) gives ${formatFloat32(pos[at])} at row ${Math.floor(at / D)}, ` +
+            `${badValueReason(pos[at])}; the checkpoint's position embeddings are not a trained model's (a damaged or mis-exported file): re-download or re-export it`,
+        );
+      }
+      return pos;
+    };
+    tensors.set('pos_embed', derive([tensors.get('pos_embed')!], (s.prefixTokens + newGrid * newGrid) * D, ([p]) => resize(p)));
     notes.push(
       `image_size ${config.image_size} -> ${size}: position embeddings resized ${s.grid}x${s.grid} -> ${newGrid}x${newGrid} (${mode}` +
         `${mode === 'bicubic' ? ', align_corners=False, A = -0.75' : ''}), ${s.prefixTokens} prefix row(s) kept`,
@@ -588,7 +637,7 @@ export function finishWeights(
     if (!t || t.length !== n) throw new Error(`internal: converter produced ${name} with ${t?.length} values, expected ${fmtShape(shape)}`);
   }
   for (const name of tensors.keys()) if (!expected.has(name)) throw new Error(`internal: converter produced unexpected tensor ${name}`);
-  const ordered = new Map<string, Float32Array>();
+  const ordered = new Map<string, Lazy>();
   for (const name of expected.keys()) ordered.set(name, tensors.get(name)!);
   return { config, labels, tensors: ordered };
 }
@@ -599,18 +648,41 @@ export function describeConfig(c: ViTConfig): string {
   return (
     `${c.family && c.family !== 'vit' ? `${c.family}: ` : ''}image ${c.image_size}, patch ${c.patch_size}, ${c.num_channels} channel(s), hidden ${c.hidden_size}, ${c.num_layers} layers, ${c.num_heads} heads, ` +
     `MLP ${c.mlp_size}, ${c.num_classes} classes, eps ${c.layer_norm_eps.toExponential()}, qkv_bias ${c.qkv_bias}, ${prefix}, pooling ${c.pooling}${c.fc_norm ? ' (fc_norm)' : ''}` +
-    `${c.hidden_act && c.hidden_act !== 'gelu' ? `, ${c.hidden_act}` : ''}${c.pre_norm ? ', pre_norm' : ''}${c.projection_size ? `, projection ${c.projection_size}` : ''}`
+    `${c.hidden_act && c.hidden_act !== 'gelu' ? `, ${c.hidden_act}` : ''}${c.pre_norm ? ', pre_norm' : ''}${c.projection_size ? `, projection ${c.projection_size}` : ''}${c.mlp ? `, ${c.mlp} MLP` : ''}`
   );
 }
 
-export type OutputDtype = 'F32' | 'F16';
+/** F32, F16 (every tensor), or a quantised file: the matmul weights int8 or q4, the rest F32 (docs/quantization.md). */
+export type OutputDtype = 'F32' | 'F16' | QuantKind;
 
-/** A converted model as webvit weight-file bytes (tensors in canonical order). */
+/** The `__metadata__` of a webvit weight file of this config and labels, with `extra` keys after. */
+export function weightFileMetadata(config: ViTConfig, labels: string[] | undefined, extra: Record<string, string>): Record<string, string> {
+  const metadata: Record<string, string> = { format: 'webvit', 'webvit.version': '1', 'webvit.config': JSON.stringify(config) };
+  if (labels) metadata['webvit.labels'] = JSON.stringify(labels);
+  Object.assign(metadata, extra);
+  // The marker is the encoder's to set: the file is quantised exactly when it is written so.
+  delete metadata['webvit.quant'];
+  return metadata;
+}
+
+/** The output dtype for a user-facing name (`--dtype`, the Hub loaders' `dtype`): f32, f16, int8, q4. */
+export const outputDtype = (d: 'f32' | 'f16' | QuantKind): OutputDtype => (d === 'f32' ? 'F32' : d === 'f16' ? 'F16' : d);
+
+/**
+ * A converted model as webvit weight-file bytes (tensors in canonical order). A quantised file
+ * (int8, q4) stores each matmul weight as codes and scales (quantizeTensor), marks itself with
+ * `webvit.quant`, and orders the tensors by alignment: F32, then F16 scales, then the byte-sized
+ * codes, so that every F32 tensor starts at a multiple of 4 bytes (read as a view, not a copy).
+ */
 export function encodeWeights(w: LoadedWeights, dtype: OutputDtype = 'F32', extraMetadata: Record<string, string> = {}): Uint8Array {
-  const metadata: Record<string, string> = { format: 'webvit', 'webvit.version': '1', 'webvit.config': JSON.stringify(w.config) };
-  if (w.labels) metadata['webvit.labels'] = JSON.stringify(w.labels);
-  Object.assign(metadata, extraMetadata);
-  const shapes = expectedTensors(w.config);
-  const tensors = [...w.tensors].map(([name, data]) => ({ name, shape: shapes.get(name)!, data }));
-  return writeSafetensors(tensors, metadata, { dtype });
+  const metadata = weightFileMetadata(w.config, w.labels, extraMetadata);
+  if (w.quant?.size) throw new WebvitError('BAD_ARGUMENT', 'encodeWeights: these weights are already quantised; encode the f32 or f16 model they came from');
+  const declared = declaredWeights(w.config);
+  const tensors = [...w.tensors].map(([name, data]) => ({ name, shape: declared.get(name)!.shape, data }));
+  if (dtype !== 'int8' && dtype !== 'q4') return writeSafetensors(tensors, metadata, { dtype });
+  metadata['webvit.quant'] = dtype;
+  const stored = tensors.flatMap((t): (TensorToWrite | RawTensorToWrite)[] => (declared.get(t.name)!.matrix ? quantizeTensor(t.name, t.data, t.shape, dtype) : [t]));
+  const align = (t: TensorToWrite | RawTensorToWrite) => ('bytes' in t ? DTYPE_BYTES[t.dtype] : 4);
+  // A stable sort: canonical order within each dtype.
+  return writeSafetensors(stored.sort((a, b) => align(b) - align(a)), metadata);
 }

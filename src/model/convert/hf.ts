@@ -21,8 +21,9 @@ import {
   TensorTaker,
   type Checkpoint,
   type ConvertOptions,
-  type Converted,
+  type Planned,
 } from './core.js';
+import type { Lazy } from './lazy.js';
 
 /**
  * Hugging Face transformers ViT (docs/checkpoints.md#hugging-face): `ViTForImageClassification`
@@ -44,7 +45,7 @@ export function detectHf(names: string[]): boolean {
   return names.some((n) => /^(vit\.)?(embeddings\.patch_embeddings\.projection\.weight|encoder\.layer\.\d+\.attention\.attention\.)/.test(n));
 }
 
-export function convertHf(ckpt: Checkpoint, o: ConvertOptions): Converted {
+export function convertHf(ckpt: Checkpoint, o: ConvertOptions): Planned {
   const src = ckpt.source;
   const tk = new TensorTaker(ckpt, 'hf');
   const notes: string[] = [];
@@ -122,7 +123,7 @@ export function convertHf(ckpt: Checkpoint, o: ConvertOptions): Converted {
   if (eps === undefined) notes.push(`ASSUMED layer_norm_eps 1e-12 (Hugging Face ViTConfig's default; ${cfg ? `${where} does not give it` : 'no config.json'})`);
   notes.push(numClasses ? `classifier: ${numClasses} classes, pooling cls` : 'no classifier (ViTModel): features only (final-layernorm class row)');
 
-  const t = new Map<string, Float32Array>();
+  const t = new Map<string, Lazy>();
   t.set('patch_embed.weight', convWeight(tk.take(peName, [D, C, P, P]), D, K));
   t.set('patch_embed.bias', tk.take(`${p}embeddings.patch_embeddings.projection.bias`, [D]));
   t.set('cls_token', tk.take(`${p}embeddings.cls_token`, [1, 1, D]));

@@ -1,7 +1,8 @@
 import { checkOptionKeys, clip, WebvitError } from '../../runtime/errors.js';
 import { readWeights } from '../weights.js';
 import { writeSafetensors } from '../safetensors_write.js';
-import { BUILT_IN_LAYOUTS, describeConfig, fail, finishWeights, listNames, resolveLabels, type Checkpoint, type ConvertOptions, type Converted, type Layout } from './core.js';
+import { BUILT_IN_LAYOUTS, describeConfig, fail, finishWeights, listNames, makeWeights, resolveLabels, type Checkpoint, type ConvertOptions, type Converted, type Layout, type Planned } from './core.js';
+import { known, type Lazy } from './lazy.js';
 import { convertHf, detectHf } from './hf.js';
 import { convertTimm, detectTimm } from './timm.js';
 import { convertTorchvision, detectTorchvision } from './torchvision.js';
@@ -42,16 +43,22 @@ export function detectLayout(ckpt: Checkpoint): Layout {
   return fail(ckpt.source, `unknown checkpoint layout (${sample}); ${SUPPORTED}`);
 }
 
-/** Re-encodes a webvit file (for --dtype f16, --labels, --image-size). */
-function convertWebvit(ckpt: Checkpoint, o: ConvertOptions): Converted {
+/**
+ * Re-encodes a webvit file (for --dtype f16, --labels, --image-size). Its values are read now (the
+ * file is checked whole by readWeights), so it cannot be planned from a header alone: a streamed
+ * conversion refuses it (stream.ts).
+ */
+function convertWebvit(ckpt: Checkpoint, o: ConvertOptions): Planned {
   const notes: string[] = [];
+  const q = ckpt.metadata['webvit.quant'];
+  if (q !== undefined) fail(ckpt.source, `is already quantised (webvit.quant ${clip(q)}): its matmul weights are codes, not values; convert the f32 or f16 file it was made from`);
   const tensors = [...ckpt.tensors.values()].map((t) => ({ name: t.name, shape: t.shape, data: t.read() }));
   const w = readWeights(writeSafetensors(tensors, ckpt.metadata), ckpt.source);
   if (o.heads !== undefined && o.heads !== w.config.num_heads) fail(ckpt.source, `--heads ${o.heads} contradicts the file's config (${w.config.num_heads} heads)`);
   if (o.pooling !== undefined && o.pooling !== w.config.pooling) fail(ckpt.source, `--pooling ${o.pooling} contradicts the file's config (pooling ${w.config.pooling})`);
   notes.push('already a webvit weight file: re-encoded');
   const labels = resolveLabels(ckpt.source, w.config.num_classes, o.labels, o.labelsSource, w.labels, 'its webvit.labels', notes);
-  const weights = finishWeights(ckpt.source, w.config, w.tensors, labels, o, notes);
+  const weights = finishWeights(ckpt.source, w.config, new Map<string, Lazy>([...w.tensors].map(([n, v]) => [n, known(v)])), labels, o, notes);
   notes.push(`config: ${describeConfig(weights.config)}`);
   // Keep the file's other metadata (webvit.preprocess, provenance), except where it no longer fits.
   const own = new Set(['format', 'webvit.version', 'webvit.config', 'webvit.labels']);
@@ -79,6 +86,16 @@ function checkForcedLayout(ckpt: Checkpoint, layout: Layout): void {
 
 /** Converts a checkpoint (any supported layout) to webvit weights; see docs/checkpoints.md. */
 export function convertCheckpoint(ckpt: Checkpoint, options: ConvertOptions = {}): Converted {
+  const r = planCheckpoint(ckpt, options);
+  return { ...r, weights: makeWeights(r.weights, ckpt) };
+}
+
+/**
+ * What convertCheckpoint does, from the checkpoint's header, config and options only: every check
+ * of names, shapes and config, the notes, and each output tensor as a Lazy that makes its values
+ * when asked (all at once: convertCheckpoint; as the bytes arrive: stream.ts).
+ */
+export function planCheckpoint(ckpt: Checkpoint, options: ConvertOptions = {}): Planned {
   checkCheckpoint(ckpt, 'convertCheckpoint');
   const wrong = (what: string): never => {
     throw new WebvitError('BAD_ARGUMENT', `convertCheckpoint: ${what}`);

@@ -15,8 +15,9 @@ import {
   TensorTaker,
   type Checkpoint,
   type ConvertOptions,
-  type Converted,
+  type Planned,
 } from './core.js';
+import { derive, zeros, type Lazy } from './lazy.js';
 import { timmHeads, timmPreprocessMetadata } from './timm_config.js';
 
 /**
@@ -31,7 +32,7 @@ export function detectTimm(names: string[]): boolean {
   return names.includes('patch_embed.proj.weight') || names.some((n) => /^blocks\.\d+\.attn\.qkv\.weight$/.test(n));
 }
 
-export function convertTimm(ckpt: Checkpoint, o: ConvertOptions): Converted {
+export function convertTimm(ckpt: Checkpoint, o: ConvertOptions): Planned {
   const src = ckpt.source;
   const tk = new TensorTaker(ckpt, 'timm');
   const notes: string[] = [];
@@ -94,14 +95,14 @@ export function convertTimm(ckpt: Checkpoint, o: ConvertOptions): Converted {
   );
   notes.push(`layer_norm_eps 1e-6 (timm's ViT default; state dicts do not record it)`);
 
-  const t = new Map<string, Float32Array>();
+  const t = new Map<string, Lazy>();
   t.set('patch_embed.weight', convWeight(tk.take('patch_embed.proj.weight', [D, C, P, P]), D, K));
-  t.set('patch_embed.bias', tk.takeIf('patch_embed.proj.bias', [D]) ?? new Float32Array(D));
+  t.set('patch_embed.bias', tk.takeIf('patch_embed.proj.bias', [D]) ?? zeros(D));
   if (!tk.has('patch_embed.proj.bias')) notes.push('patch_embed.proj has no bias: zeros');
   if (classToken) t.set('cls_token', tk.take('cls_token', [1, 1, D]));
   if (distilled) t.set('dist_token', tk.take('dist_token', [1, 1, D]));
   const posData = tk.take('pos_embed', [1, T, D]);
-  t.set('pos_embed', noEmbedClass ? concat([new Float32Array(prefix * D), posData]) : posData);
+  t.set('pos_embed', noEmbedClass ? concat([zeros(prefix * D), posData]) : posData);
   if (noEmbedClass) notes.push(`pos_embed has no prefix rows (no_embed_class): zero position rows added for the ${prefix} prefix token(s)`);
   const qkvBias = tk.has('blocks.0.attn.qkv.bias');
   let layerScale = false;
@@ -116,7 +117,7 @@ export function convertTimm(ckpt: Checkpoint, o: ConvertOptions): Converted {
     let projBias = tk.take(s + 'attn.proj.bias', [D]);
     let fc2 = linearWeight(tk.take(s + 'mlp.fc2.weight', [D, F]), D, F);
     let fc2Bias = tk.take(s + 'mlp.fc2.bias', [D]);
-    const fold = (ls: string, from: string, w: Float32Array, b: Float32Array, rows: number): [Float32Array, Float32Array] => {
+    const fold = (ls: string, from: string, w: Lazy, b: Lazy, rows: number): [Lazy, Lazy] => {
       const scale = `${s}${ls}.gamma`;
       const g = tk.takeIf(scale, [D]);
       if (!g) return [w, b];
@@ -145,9 +146,9 @@ export function convertTimm(ckpt: Checkpoint, o: ConvertOptions): Converted {
       const wd = tk.take('head_dist.weight', [numClasses, D]);
       const bd = tk.take('head_dist.bias', [numClasses]);
       // [2D, classes] = 0.5·[W_headᵀ; W_distᵀ]; bias 0.5·(b + b_dist): timm's eval mean of both heads.
-      const both = concat([linearWeight(w, numClasses, D), linearWeight(wd, numClasses, D)]).map((v) => 0.5 * v);
-      t.set('head.weight', both);
-      t.set('head.bias', b.map((v, j) => 0.5 * (v + bd[j])));
+      const both = concat([linearWeight(w, numClasses, D), linearWeight(wd, numClasses, D)]);
+      t.set('head.weight', derive([both], both.length, ([v]) => v.map((x) => 0.5 * x)));
+      t.set('head.bias', derive([b, bd], numClasses, ([bv, bdv]) => bv.map((v, j) => 0.5 * (v + bdv[j]))));
       notes.push('DeiT: head and head_dist fused into one head on [class; distillation] features, 0.5·(head + head_dist) as timm does in eval');
     } else {
       t.set('head.weight', linearWeight(w, numClasses, D));

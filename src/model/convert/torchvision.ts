@@ -12,8 +12,9 @@ import {
   TensorTaker,
   type Checkpoint,
   type ConvertOptions,
-  type Converted,
+  type Planned,
 } from './core.js';
+import type { Lazy } from './lazy.js';
 
 /**
  * torchvision `VisionTransformer` (vit_b_16 ...) state dicts (docs/checkpoints.md#torchvision).
@@ -24,7 +25,7 @@ export function detectTorchvision(names: string[]): boolean {
   return names.includes('conv_proj.weight') || names.some((n) => /^encoder\.layers\.encoder_layer_\d+\./.test(n));
 }
 
-export function convertTorchvision(ckpt: Checkpoint, o: ConvertOptions): Converted {
+export function convertTorchvision(ckpt: Checkpoint, o: ConvertOptions): Planned {
   const src = ckpt.source;
   const tk = new TensorTaker(ckpt, 'torchvision');
   const notes: string[] = [];
@@ -57,7 +58,7 @@ export function convertTorchvision(ckpt: Checkpoint, o: ConvertOptions): Convert
   );
   notes.push(`layer_norm_eps 1e-6 (torchvision's ViT; state dicts do not record it); pooling cls`);
 
-  const t = new Map<string, Float32Array>();
+  const t = new Map<string, Lazy>();
   t.set('patch_embed.weight', convWeight(tk.take('conv_proj.weight', [D, C, P, P]), D, K));
   t.set('patch_embed.bias', tk.take('conv_proj.bias', [D]));
   t.set('cls_token', tk.take('class_token', [1, 1, D]));

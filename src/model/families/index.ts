@@ -1,4 +1,4 @@
-import type { Checkpoint, ConvertOptions, Converted } from '../convert/core.js';
+import type { Checkpoint, ConvertOptions, Planned } from '../convert/core.js';
 import { convertClip, detectClip } from './clip/convert.js';
 import { convertDinov2, detectDinov2 } from './dinov2/convert.js';
 import { convertSiglip, detectSiglip } from './siglip/convert.js';
@@ -17,7 +17,8 @@ export interface CheckpointFamily {
   describe: string;
   /** Whether a checkpoint's tensor names are this family's. */
   detect(names: string[]): boolean;
-  convert(ckpt: Checkpoint, options: ConvertOptions): Converted;
+  /** The conversion planned from the checkpoint's header and config (values made later: convert/lazy.ts). */
+  convert(ckpt: Checkpoint, options: ConvertOptions): Planned;
 }
 
 export const FAMILIES: readonly CheckpointFamily[] = [

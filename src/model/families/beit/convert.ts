@@ -18,8 +18,9 @@ import {
   TensorTaker,
   type Checkpoint,
   type ConvertOptions,
-  type Converted,
+  type Planned,
 } from '../../convert/core.js';
+import { derive, zeros, type Lazy } from '../../convert/lazy.js';
 
 /**
  * BEiT from Hugging Face checkpoints (docs/families.md#beit): `BeitForImageClassification` and
@@ -101,7 +102,7 @@ export function expandRelativeBias(table: Float32Array, heads: number, w: number
   return out;
 }
 
-export function convertBeit(ckpt: Checkpoint, o: ConvertOptions): Converted {
+export function convertBeit(ckpt: Checkpoint, o: ConvertOptions): Planned {
   const src = ckpt.source;
   const tk = new TensorTaker(ckpt, 'beit');
   const notes: string[] = [];
@@ -176,12 +177,12 @@ export function convertBeit(ckpt: Checkpoint, o: ConvertOptions): Converted {
   }
   if (run !== stated && o.imageSize === undefined) notes.push(`runs at ${run}×${run}, the crop of ${pSrc} (${where} states ${stated}, the size its position biases were trained at)`);
 
-  const t = new Map<string, Float32Array>();
+  const t = new Map<string, Lazy>();
   t.set('patch_embed.weight', convWeight(tk.take(peName, [D, C, P, P]), D, K));
   t.set('patch_embed.bias', tk.take(`${p}embeddings.patch_embeddings.projection.bias`, [D]));
   t.set('cls_token', tk.take(`${p}embeddings.cls_token`, [1, 1, D]));
   // Absolute positions at the stated grid (finishWeights resizes them to the run size); none: zeros.
-  t.set('pos_embed', absolute ? tk.take(`${p}embeddings.position_embeddings`, [1, 1 + W * W, D]) : new Float32Array((1 + W * W) * D));
+  t.set('pos_embed', absolute ? tk.take(`${p}embeddings.position_embeddings`, [1, 1 + W * W, D]) : zeros((1 + W * W) * D));
   const nTable = (2 * W - 1) * (2 * W - 1) + 3;
   const T = 1 + G * G;
   const indexNames: string[] = [];
@@ -192,7 +193,8 @@ export function convertBeit(ckpt: Checkpoint, o: ConvertOptions): Converted {
   const bias = (base: string) => {
     const ix = `${base}.relative_position_index`;
     if (tk.has(ix)) indexNames.push(ix);
-    return expandRelativeBias(tk.take(`${base}.relative_position_bias_table`, [nTable, H]), H, W, G);
+    // One table read, expanded to [H, T, T] when made: the table is buffered for this tensor only.
+    return derive([tk.take(`${base}.relative_position_bias_table`, [nTable, H])], H * T * T, ([table]) => expandRelativeBias(table, H, W, G));
   };
   if (shared) t.set('rel_pos_bias', bias(`${p}encoder.relative_position_bias`));
   for (let i = 0; i < L; i++) {
@@ -203,7 +205,7 @@ export function convertBeit(ckpt: Checkpoint, o: ConvertOptions): Converted {
     t.set(`${d}norm1.bias`, tk.take(`${s}layernorm_before.bias`, [D]));
     t.set(`${d}attn.qkv.weight`, linearWeight(concat(['query', 'key', 'value'].map((x) => tk.take(`${a}${x}.weight`, [D, D]))), 3 * D, D));
     // BEiT's key has no bias: zeros there add exactly nothing.
-    t.set(`${d}attn.qkv.bias`, concat([tk.take(`${a}query.bias`, [D]), new Float32Array(D), tk.take(`${a}value.bias`, [D])]));
+    t.set(`${d}attn.qkv.bias`, concat([tk.take(`${a}query.bias`, [D]), zeros(D), tk.take(`${a}value.bias`, [D])]));
     if (perLayer) t.set(`${d}attn.rel_pos_bias`, bias(`${a}relative_position_bias`));
     const linear = (name: string, from: string, out: number, inp: number) => {
       t.set(`${d}${name}.weight`, linearWeight(tk.take(`${from}.weight`, [out, inp]), out, inp));

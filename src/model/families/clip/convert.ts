@@ -15,8 +15,9 @@ import {
   TensorTaker,
   type Checkpoint,
   type ConvertOptions,
-  type Converted,
+  type Planned,
 } from '../../convert/core.js';
+import { zeros, type Lazy } from '../../convert/lazy.js';
 
 /**
  * The CLIP image tower, from Hugging Face checkpoints (docs/families.md#clip): a full
@@ -46,7 +47,7 @@ const DEFAULTS = { hidden_size: 768, intermediate_size: 3072, num_hidden_layers:
 /** The tensors of a full CLIPModel that are not the image tower. */
 const isTextTower = (n: string) => n.startsWith('text_model.') || n === 'text_projection.weight' || n === 'logit_scale';
 
-export function convertClip(ckpt: Checkpoint, o: ConvertOptions): Converted {
+export function convertClip(ckpt: Checkpoint, o: ConvertOptions): Planned {
   const defaulted: string[] = [];
   try {
     return convertWith(ckpt, o, defaulted);
@@ -58,7 +59,7 @@ export function convertClip(ckpt: Checkpoint, o: ConvertOptions): Converted {
   }
 }
 
-function convertWith(ckpt: Checkpoint, o: ConvertOptions, defaulted: string[]): Converted {
+function convertWith(ckpt: Checkpoint, o: ConvertOptions, defaulted: string[]): Planned {
   const src = ckpt.source;
   const tk = new TensorTaker(ckpt, 'clip');
   const notes: string[] = [];
@@ -114,9 +115,9 @@ function convertWith(ckpt: Checkpoint, o: ConvertOptions, defaulted: string[]): 
   }
   const Pd = proj ? (projectionDim ?? proj[0]) : 0;
 
-  const t = new Map<string, Float32Array>();
+  const t = new Map<string, Lazy>();
   t.set('patch_embed.weight', convWeight(tk.take(peName, [D, C, P, P]), D, K));
-  t.set('patch_embed.bias', new Float32Array(D)); // CLIP's patch conv has no bias: adding 0 is exact
+  t.set('patch_embed.bias', zeros(D)); // CLIP's patch conv has no bias: adding 0 is exact
   t.set('cls_token', tk.take(`${p}embeddings.class_embedding`, [D]));
   t.set('pos_embed', tk.take(posName, [T, D]));
   t.set('pre_norm.weight', tk.take(`${p}pre_layrnorm.weight`, [D]));

@@ -17,8 +17,9 @@ import {
   TensorTaker,
   type Checkpoint,
   type ConvertOptions,
-  type Converted,
+  type Planned,
 } from '../../convert/core.js';
+import { derive, type Lazy } from '../../convert/lazy.js';
 
 /**
  * The SigLIP image tower, from Hugging Face checkpoints (docs/families.md#siglip): a full
@@ -55,7 +56,7 @@ const ACTIVATIONS: Record<string, MlpActivation> = { gelu_pytorch_tanh: 'gelu_ta
 /** The tensors of a full SiglipModel that are not the image tower. */
 const isTextTower = (n: string) => n.startsWith('text_model.') || n === 'logit_scale' || n === 'logit_bias';
 
-export function convertSiglip(ckpt: Checkpoint, o: ConvertOptions): Converted {
+export function convertSiglip(ckpt: Checkpoint, o: ConvertOptions): Planned {
   const src = ckpt.source;
   const tk = new TensorTaker(ckpt, 'siglip');
   const notes: string[] = [];
@@ -106,7 +107,7 @@ export function convertSiglip(ckpt: Checkpoint, o: ConvertOptions): Converted {
     fail(src, `missing tensor ${hp}probe (the attention-pooling head): ${cfg ? `${vwhere} does not set vision_use_head false` : 'a SigLIP image tower pools with it'}; a checkpoint saved without the head converts with "vision_use_head": false in its config.json (the embedding is then the mean of the post-layernorm tokens)`);
   }
 
-  const t = new Map<string, Float32Array>();
+  const t = new Map<string, Lazy>();
   t.set('patch_embed.weight', convWeight(tk.take(peName, [D, C, P, P]), D, K));
   t.set('patch_embed.bias', tk.take(`${p}embeddings.patch_embedding.bias`, [D]));
   t.set('pos_embed', tk.take(posName, [T, D]));
@@ -124,25 +125,28 @@ export function convertSiglip(ckpt: Checkpoint, o: ConvertOptions): Converted {
     const inB = tk.take(`${hp}attention.in_proj_bias`, [3 * D]);
     const probe = tk.take(`${hp}probe`, [1, 1, D]);
     // The query is the probe through the query rows of in_proj: one vector for every image, in float64.
-    const q = new Float32Array(D);
-    for (let j = 0; j < D; j++) {
-      let acc = inB[j];
-      for (let k = 0; k < D; k++) acc += probe[k] * inW[j * D + k];
-      q[j] = acc;
-    }
-    // Each factor passed the weight limits when taken, their product need not: refuse it here, naming
-    // the checkpoint's tensors (pool.query is webvit's name, one the user never saw).
-    const at = firstBadValue(q);
-    if (at >= 0) {
-      fail(
-        tk.ckpt.tensors.get(`${hp}probe`)?.file ?? src,
-        `the attention-pooling head's query (${hp}probe through the query rows of ${hp}attention.in_proj_weight, plus in_proj_bias[${at}]) ` +
-          `gives ${formatFloat32(q[at])} at index ${at}, ${badValueReason(q[at])}; the checkpoint's values are not a trained model's (a damaged or mis-exported file): re-download or re-export it`,
-      );
-    }
-    t.set('pool.query', q);
-    t.set('pool.kv.weight', linearWeight(inW.subarray(D * D), 2 * D, D));
-    t.set('pool.kv.bias', inB.slice(D));
+    const query = ([inWv, inBv, probev]: Float32Array[]) => {
+      const q = new Float32Array(D);
+      for (let j = 0; j < D; j++) {
+        let acc = inBv[j];
+        for (let k = 0; k < D; k++) acc += probev[k] * inWv[j * D + k];
+        q[j] = acc;
+      }
+      // Each factor passed the weight limits when taken, their product need not: refuse it here, naming
+      // the checkpoint's tensors (pool.query is webvit's name, one the user never saw).
+      const at = firstBadValue(q);
+      if (at >= 0) {
+        fail(
+          tk.ckpt.tensors.get(`${hp}probe`)?.file ?? src,
+          `the attention-pooling head's query (${hp}probe through the query rows of ${hp}attention.in_proj_weight, plus in_proj_bias[${at}]) ` +
+            `gives ${formatFloat32(q[at])} at index ${at}, ${badValueReason(q[at])}; the checkpoint's values are not a trained model's (a damaged or mis-exported file): re-download or re-export it`,
+        );
+      }
+      return q;
+    };
+    t.set('pool.query', derive([inW, inB, probe], D, query));
+    t.set('pool.kv.weight', linearWeight(derive([inW], 2 * D * D, ([v]) => v.subarray(D * D)), 2 * D, D));
+    t.set('pool.kv.bias', derive([inB], 2 * D, ([v]) => v.slice(D)));
     const linear = (name: string, from: string, out: number, inp: number) => {
       t.set(`${name}.weight`, linearWeight(tk.take(`${from}.weight`, [out, inp]), out, inp));
       t.set(`${name}.bias`, tk.take(`${from}.bias`, [out]));
