@@ -14,6 +14,9 @@ import { getNodeDevice } from '../src/runtime/node-device.js';
 import { helpHint, parseCommandLine, positiveInt, UsageError } from '../src/cli/usage.js';
 import { checkOutputs, prepareOutputFolder, WriteBatch } from '../src/runtime/node-write-file.js';
 import { clip, WebvitError } from '../src/runtime/errors.js';
+import type { Precision } from '../src/kernels/definition.js';
+
+const PRECISIONS: Precision[] = ['f32', 'f16', 'int8', 'q4'];
 
 function list<T extends string>(flag: string, v: string | undefined, all: readonly T[], dflt: readonly T[]): T[] {
   if (v === undefined) return [...dflt];
@@ -79,8 +82,9 @@ export async function runBench(argv: string[]): Promise<number> {
   // The chosen ops' own variants, each once (a variant of another op would select nothing: an empty report).
   const allVariants = [...new Set(allOps().filter((d) => ops.includes(d.name)).flatMap((d) => Object.keys(d.variants)))];
   const variants = v.variant === undefined ? undefined : list<string>('variant', v.variant, allVariants, allVariants);
-  const precision = v.precision ?? 'f32';
-  if (precision !== 'f32' && precision !== 'f16') throw new UsageError(`--precision: f32 or f16, got "${precision}"`);
+  const precisions = (v.precision ?? 'f32').split(',') as Precision[];
+  for (const p of precisions) if (!PRECISIONS.includes(p)) throw new UsageError(`--precision: ${PRECISIONS.join(', ')} (or several, comma-separated), got "${p}"`);
+  const precision = precisions.join('-');
   const batches = (v.batches ?? '1,8,32').split(',').map((b) => positive('batches', b, 1));
   // --out is checked (a folder, created if missing, writable) before the GPU is started, and the
   // report files (named after the adapter) before anything is measured: a benchmark of minutes
@@ -90,7 +94,7 @@ export async function runBench(argv: string[]): Promise<number> {
   try {
     const adapter = adapterIdentity(device);
     const date = new Date().toISOString().slice(0, 10);
-    const base = join(out, what === 'kernels' ? `kernels-${adapter.id}-b${batch}` : `model-${adapter.id}${precision === 'f16' ? '-f16' : ''}`);
+    const base = join(out, what === 'kernels' ? `kernels-${adapter.id}-b${batch}` : `model-${adapter.id}${precision === 'f32' ? '' : `-${precision}`}`);
     const reports = (what === 'kernels' ? ['.json', '.md', '.svg'] : ['.json', '.md']).map((x) => base + x);
     await checkOutputs(reports, PICKED);
     process.stderr.write(`webvit bench: adapter ${adapter.description}\n`);
@@ -118,7 +122,7 @@ export async function runBench(argv: string[]): Promise<number> {
       process.stderr.write(`webvit bench: wrote ${shown(`${base}.json`)}, .md, .svg\n`);
       return results.every((r) => r.ok) ? 0 : 1;
     }
-    const report = await runModelBench(device, { models, batches, runs, noCold: v['no-cold'] === true, precision });
+    const report = await runModelBench(device, { models, batches, runs, noCold: v['no-cold'] === true, precisions });
     process.stdout.write(report.text + '\n');
     await writeTogether(out, [
       [`${base}.json`, JSON.stringify({ date, adapter: adapter.description, ...report.json }, null, 1)],

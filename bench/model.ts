@@ -1,7 +1,10 @@
 import { BENCH_MODELS, type BenchModel } from './kernels.js';
 import { median } from './harness.js';
 import { parseConfig, shapeOf, type ViTConfig } from '../src/model/config.js';
-import { expectedTensors, type LoadedWeights } from '../src/model/weights.js';
+import { declaredWeights, expectedTensors, type LoadedWeights } from '../src/model/weights.js';
+import type { Precision } from '../src/kernels/definition.js';
+import { dequantize, quantize } from '../src/kernels/matmul/quant.js';
+import { floatToHalf, halfToFloat } from '../src/kernels/half.js';
 import { ViTModel } from '../src/model/vit.js';
 import { getNodeDevice } from '../src/runtime/node-device.js';
 import type { DispatchTiming } from '../src/runtime/plan.js';
@@ -31,7 +34,55 @@ export interface ModelBenchOptions {
   /** Skip the cold start (a fresh device, adapter defaults): saves a compile of every kernel. */
   noCold?: boolean;
   /** LoadOptions.precision of every model (default 'f32'). */
-  precision?: 'f32' | 'f16';
+  precision?: Precision;
+  /** Several precisions, each model at each, timed in turns (overrides `precision`). */
+  precisions?: Precision[];
+}
+
+/**
+ * The weights a model at `precision` multiplies by, widened to f32: matmul weights rounded to
+ * halves (f16) or quantised and dequantised (int8, q4: code · scale, as quant.ts defines them;
+ * the patch embedding's too). What its logits are validated against.
+ */
+export function heldWeights(w: LoadedWeights, precision: Precision): LoadedWeights {
+  if (precision === 'f32') return w;
+  const tensors = new Map(w.tensors);
+  for (const [name, d] of declaredWeights(w.config)) {
+    const f = w.tensors.get(name);
+    if (!d.matrix || !f) continue;
+    if (precision === 'f16') tensors.set(name, Float32Array.from(f, (x) => halfToFloat(floatToHalf(x))));
+    else tensors.set(name, Float32Array.from(dequantize(quantize(f, d.shape[0], d.shape[1], precision, name))));
+  }
+  return { ...w, tensors };
+}
+
+/** Validation's bound: max |Δ logit| / max |logit|, as the f32 model against PyTorch's float64 (test/model/golden.test.ts). */
+const VALIDATE_TOL = 1e-4;
+
+/**
+ * Validates `model` before it is timed: its batch-1 logits against an f32 model of the weights
+ * it holds (heldWeights) running the naive matmul (the plain baseline variant), within
+ * VALIDATE_TOL. Throws on a mismatch; returns the error.
+ */
+async function validateModel(device: GPUDevice, name: string, weights: LoadedWeights, precision: Precision, model: ViTModel, per: number): Promise<number> {
+  const input = new Float32Array(per).map((_, i) => Math.sin(0.37 * i));
+  const ref = await ViTModel.fromWeights(device, heldWeights(weights, precision), { label: `${name}.reference`, kernels: { matmul: 'naive' }, tune: false });
+  try {
+    const want = (await ref.forward(input)).logits;
+    const got = (await model.forward(input)).logits;
+    let d = 0;
+    let m = 0;
+    for (let i = 0; i < want.length; i++) {
+      d = Math.max(d, Number.isFinite(got[i]) ? Math.abs(got[i] - want[i]) : Infinity);
+      m = Math.max(m, Math.abs(want[i]));
+    }
+    const err = d / m;
+    process.stderr.write(`  ${name} ${precision}: validated, max |Δ logit| / max |logit| = ${err.toExponential(2)} against f32 + naive matmul on the held weights\n`);
+    if (!(err <= VALIDATE_TOL)) throw new Error(`bench model ${name} at ${precision}: logits differ from the reference by ${err} (> ${VALIDATE_TOL}); not timed`);
+    return err;
+  } finally {
+    await ref.dispose();
+  }
 }
 
 /** One kind of dispatch (`attn.qkv` for every block's qkv) in a profile: summed GPU time and rate. */
@@ -76,17 +127,22 @@ export function profileTable(title: string, groups: readonly ProfileGroup[], tot
 
 interface ModelRow {
   model: BenchModel;
+  precision: Precision;
   coldStartMs: number;
   byBatch: { batch: number; medianMs: number; imagesPerSecond: number; runs: number }[];
   opShare: Record<string, number>;
   gpuMsBatch1: number;
   profileMethod: string;
+  /** Bytes of the GPU buffers holding the weights (codes and scales for int8 / q4). */
+  weightBytes: number;
+  /** validateModel's error. */
+  validationError: number;
   /** Per dispatch kind at batch 1 and at the largest batch. */
   profiles: { batch: number; totalMs: number; groups: ProfileGroup[] }[];
 }
 
 /** Load + first forward pass on a fresh device (no pipeline cached; adapter-default kernels). */
-async function coldStart(name: string, weights: LoadedWeights, per: number, precision: ModelBenchOptions['precision']): Promise<number> {
+async function coldStart(name: string, weights: LoadedWeights, per: number, precision: Precision): Promise<number> {
   const fresh = await getNodeDevice();
   try {
     const t0 = performance.now();
@@ -105,62 +161,80 @@ async function coldStart(name: string, weights: LoadedWeights, per: number, prec
  * pipeline is cached; adapter-default kernels, as a first use without tuning), latency at batch 1
  * and throughput at larger batches with tuned kernels (median wall time of forward(), input upload
  * and readback included), and each op's share of GPU time at batch 1.
+ * With several precisions, each model is loaded at every one of them and validated, then the
+ * timed forward passes take turns (f32, f16, …, f32, f16, …): a load on the machine that comes
+ * and goes falls on all of them alike, so their ratios hold even where the absolute times move.
  */
 export async function runModelBench(device: GPUDevice, o: ModelBenchOptions) {
   const rows: ModelRow[] = [];
+  const precisions = o.precisions ?? [o.precision ?? 'f32'];
   for (const name of o.models) {
     const config = parseConfig(BENCH_MODELS[name], name);
     const weights = randomWeights(config);
     const per = shapeOf(config).imageValues;
-    // Cold start on a device of its own.
-    const coldStartMs = o.noCold ? NaN : await coldStart(name, weights, per, o.precision);
-    // Latency and throughput with tuned kernels (tuned once per adapter and shape, then cached): the
-    // engine at its best. The cold start above is a new user's: adapter defaults, no tuning.
-    const model = await ViTModel.fromWeights(device, weights, { label: name, batch: o.batches[0], tune: true, precision: o.precision });
+    const models: ViTModel[] = [];
     try {
-      const byBatch: ModelRow['byBatch'] = [];
+      const loaded: { precision: Precision; model: ViTModel; coldStartMs: number; validationError: number; byBatch: ModelRow['byBatch'] }[] = [];
+      for (const precision of precisions) {
+        // Cold start on a device of its own.
+        const coldStartMs = o.noCold ? NaN : await coldStart(name, weights, per, precision);
+        // Latency and throughput with tuned kernels (tuned once per adapter and shape, then cached): the
+        // engine at its best. The cold start above is a new user's: adapter defaults, no tuning.
+        const model = await ViTModel.fromWeights(device, weights, { label: `${name}.${precision}`, batch: o.batches[0], tune: true, precision });
+        models.push(model);
+        const validationError = await validateModel(device, name, weights, precision, model, per);
+        loaded.push({ precision, model, coldStartMs, validationError, byBatch: [] });
+      }
       for (const batch of o.batches) {
         const input = new Float32Array(batch * per).map((_, i) => Math.sin(i));
-        await model.forward(input, { batch }); // warm-up (plan built)
-        process.stderr.write(`  ${name} batch ${batch} kernels: ${JSON.stringify(model.kernels(batch))}\n`);
-        const times: number[] = [];
         const runs = batch === 1 ? o.runs : Math.max(2, Math.ceil(o.runs / 2));
-        for (let i = 0; i < runs; i++) {
-          const t = performance.now();
-          await model.forward(input, { batch });
-          times.push(performance.now() - t);
+        const times = loaded.map(() => [] as number[]);
+        for (const l of loaded) {
+          await l.model.forward(input, { batch }); // warm-up (plan built)
+          process.stderr.write(`  ${name} ${l.precision} batch ${batch} kernels: ${JSON.stringify(l.model.kernels(batch))}\n`);
         }
-        const ms = median(times);
-        byBatch.push({ batch, medianMs: ms, imagesPerSecond: (1000 * batch) / ms, runs });
-        process.stderr.write(`  ${name} batch ${batch}: ${ms.toFixed(1)} ms (${((1000 * batch) / ms).toFixed(2)} images/s)\n`);
+        for (let i = 0; i < runs; i++) {
+          for (const [j, l] of loaded.entries()) {
+            const t = performance.now();
+            await l.model.forward(input, { batch });
+            times[j].push(performance.now() - t);
+          }
+        }
+        for (const [j, l] of loaded.entries()) {
+          const ms = median(times[j]);
+          l.byBatch.push({ batch, medianMs: ms, imagesPerSecond: (1000 * batch) / ms, runs });
+          process.stderr.write(`  ${name} ${l.precision} batch ${batch}: ${ms.toFixed(1)} ms (${((1000 * batch) / ms).toFixed(2)} images/s)\n`);
+        }
       }
-      const prof = await model.profile(new Float32Array(per));
-      const opShare: Record<string, number> = {};
-      for (const d of prof.dispatches) {
-        const op = d.kernel.split('/')[0];
-        opShare[op] = (opShare[op] ?? 0) + d.ms / prof.totalMs;
+      for (const l of loaded) {
+        const prof = await l.model.profile(new Float32Array(per));
+        const opShare: Record<string, number> = {};
+        for (const d of prof.dispatches) {
+          const op = d.kernel.split('/')[0];
+          opShare[op] = (opShare[op] ?? 0) + d.ms / prof.totalMs;
+        }
+        const profiles = [{ batch: 1, totalMs: prof.totalMs, groups: groupProfile(prof.dispatches) }];
+        const big = Math.max(...o.batches);
+        if (big > 1) {
+          const p = await l.model.profile(new Float32Array(big * per).map((_, i) => Math.sin(i)), { batch: big });
+          profiles.push({ batch: big, totalMs: p.totalMs, groups: groupProfile(p.dispatches) });
+        }
+        for (const p of profiles) process.stderr.write(`\n${profileTable(`${name} ${l.precision} batch ${p.batch}`, p.groups, p.totalMs)}\n\n`);
+        rows.push({ model: name, precision: l.precision, coldStartMs: l.coldStartMs, byBatch: l.byBatch, opShare, gpuMsBatch1: prof.totalMs, profileMethod: prof.method, profiles, weightBytes: l.model.weightBytes, validationError: l.validationError });
       }
-      const profiles = [{ batch: 1, totalMs: prof.totalMs, groups: groupProfile(prof.dispatches) }];
-      const big = Math.max(...o.batches);
-      if (big > 1) {
-        const p = await model.profile(new Float32Array(big * per).map((_, i) => Math.sin(i)), { batch: big });
-        profiles.push({ batch: big, totalMs: p.totalMs, groups: groupProfile(p.dispatches) });
-      }
-      for (const p of profiles) process.stderr.write(`\n${profileTable(`${name} batch ${p.batch}`, p.groups, p.totalMs)}\n\n`);
-      rows.push({ model: name, coldStartMs, byBatch, opShare, gpuMsBatch1: prof.totalMs, profileMethod: prof.method, profiles });
     } finally {
-      await model.dispose();
+      for (const m of models) await m.dispose();
     }
   }
   const batches = o.batches;
   const ops = [...new Set(rows.flatMap((r) => Object.keys(r.opShare)))];
   const md = [
-    `| model | cold start ms | ${batches.map((b) => (b === 1 ? 'batch 1 latency ms' : `batch ${b} images/s`)).join(' | ')} | GPU ms (batch 1) | ${ops.map((op) => `${op} share`).join(' | ')} |`,
-    `|---|---:|${batches.map(() => '---:').join('|')}|---:|${ops.map(() => '---:').join('|')}|`,
+    `| model | precision | weights MB (GPU) | validated | cold start ms | ${batches.map((b) => (b === 1 ? 'batch 1 latency ms' : `batch ${b} images/s`)).join(' | ')} | GPU ms (batch 1) | ${ops.map((op) => `${op} share`).join(' | ')} |`,
+    `|---|---|---:|---:|---:|${batches.map(() => '---:').join('|')}|---:|${ops.map(() => '---:').join('|')}|`,
     ...rows.map(
       (r) =>
-        `| ${r.model} | ${Number.isNaN(r.coldStartMs) ? '—' : r.coldStartMs.toFixed(0)} | ${r.byBatch.map((b) => (b.batch === 1 ? b.medianMs.toFixed(2) : b.imagesPerSecond.toFixed(2))).join(' | ')} | ${r.gpuMsBatch1.toFixed(2)} | ${ops.map((op) => `${(100 * (r.opShare[op] ?? 0)).toFixed(1)}%`).join(' | ')} |`,
+        `| ${r.model} | ${r.precision} | ${(r.weightBytes / 1e6).toFixed(2)} | ${r.validationError.toExponential(1)} | ${Number.isNaN(r.coldStartMs) ? '—' : r.coldStartMs.toFixed(0)} | ${r.byBatch.map((b) => (b.batch === 1 ? b.medianMs.toFixed(2) : b.imagesPerSecond.toFixed(2))).join(' | ')} | ${r.gpuMsBatch1.toFixed(2)} | ${ops.map((op) => `${(100 * (r.opShare[op] ?? 0)).toFixed(1)}%`).join(' | ')} |`,
     ),
   ].join('\n');
-  return { text: md, markdown: md, json: { runs: o.runs, rows } };
+  return { text: md, markdown: md, json: { runs: o.runs, precisions, rows } };
 }

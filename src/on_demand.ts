@@ -28,4 +28,5 @@ export { FAMILY_OPS } from './kernels/family_ops.js';
 export { loadHubModel } from './web/hub.js';
 export { doubleBufferedLinearCode } from './kernels/matmul/double_buffered.js';
 export { subgroupMatrixLinearCode } from './kernels/matmul/subgroup_matrix.js';
+export { quantWeights } from './model/quant_upload.js';
 export { readQuantized } from './model/quant_weights.js';

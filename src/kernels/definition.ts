@@ -2,7 +2,7 @@ import type { BufferSlice, Dispatch, VariantNeeds } from './kernel.js';
 import { WebvitError } from '../errors.js';
 
 /** A model's arithmetic: 'f32' (exact, the default) or 'f16' (f16 operands where a variant offers it). */
-export type Precision = 'f32' | 'f16';
+export type Precision = 'f32' | 'f16' | 'int8' | 'q4';
 
 /**
  * One op, described once (src/kernels/<op>/definition.ts): its named variants, seeded inputs for a

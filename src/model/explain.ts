@@ -6,6 +6,7 @@ import type { AttentionShape } from '../kernels/attention/op.js';
 import { applyKernels, checkForcedKernels, registerOps, type GraphKernels } from '../kernels/registry.js';
 import { EXPLAIN_OPS } from '../kernels/explain_ops.js';
 import { WebvitError } from '../runtime/errors.js';
+import type { WeightStorage } from '../kernels/matmul/weight_read.js';
 import { Plan } from '../runtime/plan.js';
 import type { ProgressCallback } from '../runtime/progress.js';
 import { shapeOf, type ViTConfig } from './config.js';
@@ -48,7 +49,7 @@ export interface ExplainHost {
   config: ViTConfig;
   label: string;
   weight(name: string): Binding;
-  halfWeights: ReadonlySet<string>;
+  storage: ReadonlyMap<string, WeightStorage>;
   /** The variants the forward plan at this batch runs (forced, cached, tuned or default). */
   kernels(batch: number): Promise<GraphKernels>;
   /** Variants forced at load (LoadOptions.kernels): the explain ops' are checked here, once registered. */
@@ -141,7 +142,7 @@ export class Explainer {
     const p = h.kernels(batch).then((kernels) => {
       const limits = h.device.limits;
       // explain() scans its input's copy on the CPU before the run: no GPU input check.
-      const graph = buildGraph(h.config, (name) => h.weight(name), { batch, maxWorkgroupStorage: limits.maxComputeWorkgroupStorageSize, kernels, halfWeights: h.halfWeights, checkInput: false });
+      const graph = buildGraph(h.config, (name) => h.weight(name), { batch, maxWorkgroupStorage: limits.maxComputeWorkgroupStorageSize, kernels, storage: h.storage, scale: (name) => h.weight(`${name}#scale`), checkInput: false });
       const e = explainDispatches(h.config, batch, graph.dispatches, limits.maxComputeWorkgroupStorageSize, limits.maxComputeWorkgroupsPerDimension);
       const outputs = [...e.outputs, ...(graph.logits ? [graph.logits.tensor] : []), ...(h.config.pooling === 'map' ? ['pool.kv.out'] : [])];
       // Variants forced for the explain ops (LoadOptions.kernels.attention_probs) apply here; the

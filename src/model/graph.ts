@@ -2,6 +2,7 @@ import type { Binding, Dispatch, TensorRef } from '../kernels/kernel.js';
 import { attention } from '../kernels/attention/op.js';
 import { layerNorm } from '../kernels/layernorm/op.js';
 import { linear } from '../kernels/matmul/op.js';
+import type { WeightStorage } from '../kernels/matmul/weight_read.js';
 import { patchEmbed } from '../kernels/patch_embed/op.js';
 import { pool } from '../kernels/pool/op.js';
 import { finiteCheck, finiteCheckChunks } from '../kernels/finite_check/op.js';
@@ -14,8 +15,10 @@ export interface GraphOptions {
   batch: number;
   /** The variant each node runs (made by the tuner); each op's default variant when omitted. */
   kernels?: GraphKernels;
-  /** Matmul weights stored as IEEE halves on the GPU. */
-  halfWeights?: ReadonlySet<string>;
+  /** Matmul weights stored other than as f32 on the GPU (weight_read.ts): halves, int8 or q4 codes. */
+  storage?: ReadonlyMap<string, WeightStorage>;
+  /** The scales of a quantised weight (int8, q4). */
+  scale?: (name: string) => Binding;
   /** device.limits.maxComputeWorkgroupStorageSize */
   maxWorkgroupStorage: number;
   /** Start with finite_check on the input (default true; the explain plan checks on the CPU instead). */
@@ -89,7 +92,11 @@ export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions):
   const t = (name: string, elements: number): TensorRef => ({ tensor: name, bytes: 4 * elements });
   const d: Dispatch[] = [];
   const eps = c.layer_norm_eps;
-  const half = (name: string) => o.halfWeights?.has(name) ?? false;
+  /** A matmul weight's storage, and its scales when quantised. */
+  const wq = (name: string) => {
+    const s = o.storage?.get(name);
+    return { wStorage: s, wScale: s === 'int8' || s === 'q4' ? o.scale!(name) : undefined };
+  };
   const act = MLP_ACTIVATIONS[c.hidden_act ?? 'gelu'].activation;
   /** A vector or embedding weight; a matmul's weight matrix (`matrix`). */
   const vec = (name: string, shape: readonly number[]) => weight(name, shape, false);
@@ -114,7 +121,7 @@ export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions):
       patchSize: c.patch_size,
       D,
       image: input,
-      w: mat('patch_embed.weight', [s.patchInner, D]), wHalf: half('patch_embed.weight'),
+      w: mat('patch_embed.weight', [s.patchInner, D]), ...wq('patch_embed.weight'),
       bias: vec('patch_embed.bias', [D]),
       cls: c.class_token ? vec('cls_token', [D]) : undefined,
       dist: c.distilled ? vec('dist_token', [D]) : undefined,
@@ -134,24 +141,24 @@ export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions):
     d.push(layerNorm({ label: `${p}.norm1`, rows: M, D, eps, x, gamma: vec(`${p}.norm1.weight`, [D]), beta: vec(`${p}.norm1.bias`, [D]), out: h }));
     const qkv = t(`${p}.attn.qkv.out`, M * 3 * D);
     d.push(
-      linear({ label: `${p}.attn.qkv`, M, K: D, N: 3 * D, a: h, w: mat(`${p}.attn.qkv.weight`, [D, 3 * D]), wHalf: half(`${p}.attn.qkv.weight`), bias: c.qkv_bias ? vec(`${p}.attn.qkv.bias`, [3 * D]) : undefined, out: qkv, epilogue: 'none' }),
+      linear({ label: `${p}.attn.qkv`, M, K: D, N: 3 * D, a: h, w: mat(`${p}.attn.qkv.weight`, [D, 3 * D]), ...wq(`${p}.attn.qkv.weight`), bias: c.qkv_bias ? vec(`${p}.attn.qkv.bias`, [3 * D]) : undefined, out: qkv, epilogue: 'none' }),
     );
     const att = t(`${p}.attn.out`, M * D);
     // BEiT: a relative position bias [H, T, T] added to the scores, per block or one for all.
     const bias = c.rel_pos_bias ? vec(c.rel_pos_bias === 'layer' ? `${p}.attn.rel_pos_bias` : 'rel_pos_bias', [c.num_heads, T, T]) : undefined;
     d.push(attention({ label: `${p}.attn`, batch: B, T, heads: c.num_heads, headDim: s.headDim, qkv, out: att, bias, maxWorkgroupStorage: o.maxWorkgroupStorage }));
     const x1 = t(`${p}.x.attn`, M * D);
-    d.push(linear({ label: `${p}.attn.proj`, M, K: D, N: D, a: att, w: mat(`${p}.attn.proj.weight`, [D, D]), wHalf: half(`${p}.attn.proj.weight`), bias: vec(`${p}.attn.proj.bias`, [D]), residual: x, out: x1, epilogue: 'residual' }));
+    d.push(linear({ label: `${p}.attn.proj`, M, K: D, N: D, a: att, w: mat(`${p}.attn.proj.weight`, [D, D]), ...wq(`${p}.attn.proj.weight`), bias: vec(`${p}.attn.proj.bias`, [D]), residual: x, out: x1, epilogue: 'residual' }));
     const h2 = t(`${p}.norm2.out`, M * D);
     d.push(layerNorm({ label: `${p}.norm2`, rows: M, D, eps, x: x1, gamma: vec(`${p}.norm2.weight`, [D]), beta: vec(`${p}.norm2.bias`, [D]), out: h2 }));
     const u = t(`${p}.mlp.hidden`, M * F);
     // SwiGLU: fc1 writes [x1 | x2] per row, [M, 2F], and the gate makes u = silu(x1)·x2 of it.
     const F1 = c.mlp ? 2 * F : F;
     const u1 = c.mlp ? t(`${p}.mlp.fc1.out`, M * F1) : u;
-    d.push(linear({ label: `${p}.mlp.fc1`, M, K: D, N: F1, a: h2, w: mat(`${p}.mlp.fc1.weight`, [D, F1]), wHalf: half(`${p}.mlp.fc1.weight`), bias: vec(`${p}.mlp.fc1.bias`, [F1]), out: u1, epilogue: c.mlp ? 'none' : act }));
+    d.push(linear({ label: `${p}.mlp.fc1`, M, K: D, N: F1, a: h2, w: mat(`${p}.mlp.fc1.weight`, [D, F1]), ...wq(`${p}.mlp.fc1.weight`), bias: vec(`${p}.mlp.fc1.bias`, [F1]), out: u1, epilogue: c.mlp ? 'none' : act }));
     if (c.mlp) familyOp(c.mlp, { rows: M, H: F }, { x: u1, out: u }, `${p}.mlp.${c.mlp}`);
     const x2 = t(`${p}.x.mlp`, M * D);
-    d.push(linear({ label: `${p}.mlp.fc2`, M, K: F, N: D, a: u, w: mat(`${p}.mlp.fc2.weight`, [F, D]), wHalf: half(`${p}.mlp.fc2.weight`), bias: vec(`${p}.mlp.fc2.bias`, [D]), residual: x1, out: x2, epilogue: 'residual' }));
+    d.push(linear({ label: `${p}.mlp.fc2`, M, K: F, N: D, a: u, w: mat(`${p}.mlp.fc2.weight`, [F, D]), ...wq(`${p}.mlp.fc2.weight`), bias: vec(`${p}.mlp.fc2.bias`, [D]), residual: x1, out: x2, epilogue: 'residual' }));
     x = x2;
   }
   const P = s.prefixTokens;
@@ -166,17 +173,17 @@ export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions):
     const xn = t('norm.out', M * D);
     d.push(layerNorm({ label: 'norm', rows: M, D, eps, x, ...norm, out: xn }));
     const kv = t('pool.kv.out', M * 2 * D);
-    d.push(linear({ label: 'pool.kv', M, K: D, N: 2 * D, a: xn, w: mat('pool.kv.weight', [D, 2 * D]), wHalf: half('pool.kv.weight'), bias: vec('pool.kv.bias', [2 * D]), out: kv, epilogue: 'none' }));
+    d.push(linear({ label: 'pool.kv', M, K: D, N: 2 * D, a: xn, w: mat('pool.kv.weight', [D, 2 * D]), ...wq('pool.kv.weight'), bias: vec('pool.kv.bias', [2 * D]), out: kv, epilogue: 'none' }));
     const po = t('pool.attn.out', B * D);
     const q = vec('pool.query', [D]);
     familyOp('attention_pool', { batch: B, T, heads: c.num_heads, headDim: s.headDim }, { q, kv, out: po }, 'pool.attn');
     const a = t('pool.proj.out', B * D);
-    d.push(linear({ label: 'pool.proj', M: B, K: D, N: D, a: po, w: mat('pool.proj.weight', [D, D]), wHalf: half('pool.proj.weight'), bias: vec('pool.proj.bias', [D]), out: a, epilogue: 'none' }));
+    d.push(linear({ label: 'pool.proj', M: B, K: D, N: D, a: po, w: mat('pool.proj.weight', [D, D]), ...wq('pool.proj.weight'), bias: vec('pool.proj.bias', [D]), out: a, epilogue: 'none' }));
     const h = t('pool.norm.out', B * D);
     d.push(layerNorm({ label: 'pool.norm', rows: B, D, eps, x: a, gamma: vec('pool.norm.weight', [D]), beta: vec('pool.norm.bias', [D]), out: h }));
     const u = t('pool.mlp.hidden', B * F);
-    d.push(linear({ label: 'pool.mlp.fc1', M: B, K: D, N: F, a: h, w: mat('pool.mlp.fc1.weight', [D, F]), wHalf: half('pool.mlp.fc1.weight'), bias: vec('pool.mlp.fc1.bias', [F]), out: u, epilogue: act }));
-    d.push(linear({ label: 'pool.mlp.fc2', M: B, K: F, N: D, a: u, w: mat('pool.mlp.fc2.weight', [F, D]), wHalf: half('pool.mlp.fc2.weight'), bias: vec('pool.mlp.fc2.bias', [D]), residual: a, out: pooled, epilogue: 'residual' }));
+    d.push(linear({ label: 'pool.mlp.fc1', M: B, K: D, N: F, a: h, w: mat('pool.mlp.fc1.weight', [D, F]), ...wq('pool.mlp.fc1.weight'), bias: vec('pool.mlp.fc1.bias', [F]), out: u, epilogue: act }));
+    d.push(linear({ label: 'pool.mlp.fc2', M: B, K: F, N: D, a: u, w: mat('pool.mlp.fc2.weight', [F, D]), ...wq('pool.mlp.fc2.weight'), bias: vec('pool.mlp.fc2.bias', [D]), residual: a, out: pooled, epilogue: 'residual' }));
   } else if (c.pooling === 'cls+mean') {
     // DINOv2: every token normalised; the class row is the features, the patch rows' mean goes to the head.
     const xn = t('norm.out', M * D);
@@ -200,16 +207,16 @@ export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions):
     d.push(pool({ label: 'pool.mean', mode: 'mean', batch: B, T, D, prefix: P, x: xn, out: pooled }));
   }
   if (c.projection_size) {
-    d.push(linear({ label: 'proj', M: B, K: s.pooledSize, N: c.projection_size, a: pooled, w: mat('proj.weight', [s.pooledSize, c.projection_size]), wHalf: half('proj.weight'), out: features, epilogue: 'none' }));
+    d.push(linear({ label: 'proj', M: B, K: s.pooledSize, N: c.projection_size, a: pooled, w: mat('proj.weight', [s.pooledSize, c.projection_size]), ...wq('proj.weight'), out: features, epilogue: 'none' }));
   }
   let logits: TensorRef | undefined;
   if (c.num_classes > 0) {
     logits = t('logits', B * c.num_classes);
     // cls+mean: logits = [cls ; mean]·[Wcls ; Wmean] + b, as two matmuls (the second adds the first).
     const first = patchMean ? t('logits.cls', B * c.num_classes) : logits;
-    d.push(linear({ label: 'head', M: B, K: s.featureSize, N: c.num_classes, a: features, w: mat('head.weight', [s.featureSize, c.num_classes]), wHalf: half('head.weight'), bias: vec('head.bias', [c.num_classes]), out: first, epilogue: 'none' }));
+    d.push(linear({ label: 'head', M: B, K: s.featureSize, N: c.num_classes, a: features, w: mat('head.weight', [s.featureSize, c.num_classes]), ...wq('head.weight'), bias: vec('head.bias', [c.num_classes]), out: first, epilogue: 'none' }));
     if (patchMean) {
-      d.push(linear({ label: 'head.mean', M: B, K: D, N: c.num_classes, a: patchMean, w: mat('head.mean_weight', [D, c.num_classes]), wHalf: half('head.mean_weight'), residual: first, out: logits, epilogue: 'residual' }));
+      d.push(linear({ label: 'head.mean', M: B, K: D, N: c.num_classes, a: patchMean, w: mat('head.mean_weight', [D, c.num_classes]), ...wq('head.mean_weight'), residual: first, out: logits, epilogue: 'residual' }));
     }
   }
   // Each builder ran its op's default variant; swap in the chosen ones (same labels and buffers).

@@ -1,6 +1,6 @@
 import type { Binding } from '../kernels/kernel.js';
 import { assignBuffers } from '../runtime/arena.js';
-import { checkOptionKeys, chunkMissing, clip, mustBe, valueText, WebvitError } from '../runtime/errors.js';
+import { checkOptionKeys, chunk, chunkMissing, clip, mustBe, valueText, WebvitError } from '../runtime/errors.js';
 import { checkDevice } from '../runtime/device.js';
 import { pipelineCacheFor } from '../runtime/pipelines.js';
 import { BufferOwner, bytesOf, upload } from '../runtime/buffers.js';
@@ -9,9 +9,10 @@ import { shapeOf, type ViTConfig } from './config.js';
 import { buildGraph, loadGraphOps } from './graph.js';
 import { checkForcedKernels, type GraphKernels, type KernelChoice } from '../kernels/registry.js';
 import { localStorageTuneStore, memoryTuneStore, tuneKernels, type TuneStore } from '../runtime/tuning.js';
-import { declaredWeights, expectedTensors, readWeights, type LoadedWeights } from './weights.js';
+import { declaredWeights, expectedTensors, loadWeights, type LoadedWeights } from './weights.js';
 import { floatToHalf } from './safetensors.js';
 import type { Precision } from '../kernels/definition.js';
+import type { WeightStorage } from '../kernels/matmul/weight_read.js';
 import { formatProfile, profileFromEnv } from '../runtime/profile_format.js';
 import { defaultPreprocess, type PreprocessConfig } from '../image/preprocess.js';
 import { firstNonFinite, imageList, inputLimit, maxAbs, nonFiniteRows } from './finite.js';
@@ -56,6 +57,9 @@ export interface LoadOptions {
    * run the sgmat_* variants, f16 operands with f32 accumulation. Activations, layernorm,
    * softmax and the accumulation stay f32. Logits move by about 1e-3 relative
    * (BENCHMARKS.md, "precision f16").
+   * 'int8' / 'q4': every matmul weight (the patch embedding's too) is quantised at load
+   * (src/kernels/matmul/quant.ts) and kept as codes and scales, dequantised in the matmul. A
+   * file's quantised weights (LoadedWeights.quant) are kept as they are at any precision.
    */
   precision?: Precision;
 }
@@ -150,7 +154,8 @@ export class ViTModel {
     private readonly tuning: { store: TuneStore | undefined; tune: boolean },
     private readonly onProgress: LoadOptions['onProgress'],
     private readonly weights: Map<string, GPUBuffer>,
-    private readonly halfWeights: ReadonlySet<string>,
+    /** Matmul weights not stored as f32 (their scales are weights `name#scale`). */
+    private readonly storage: ReadonlyMap<string, WeightStorage>,
     private readonly owner: BufferOwner,
     /** LoadOptions.precision. */
     readonly precision: Precision,
@@ -159,7 +164,7 @@ export class ViTModel {
   /** Loads a webvit weight file (bytes) onto `device`. */
   static async load(device: GPUDevice, bytes: Uint8Array | ArrayBuffer, options: LoadOptions & { source?: string } = {}): Promise<ViTModel> {
     checkLoadOptions(options, 'ViTModel.load');
-    return ViTModel.fromWeights(device, readWeights(bytes, options.source ?? options.label ?? 'weights'), options);
+    return ViTModel.fromWeights(device, await loadWeights(bytes, options.source ?? options.label ?? 'weights'), options);
   }
 
   static async fromWeights(device: GPUDevice, w: LoadedWeights, options: LoadOptions = {}): Promise<ViTModel> {
@@ -172,23 +177,33 @@ export class ViTModel {
     await loadGraphOps(w.config);
     // A forced variant this device or one of the model's problems cannot run is refused up front.
     const precision = options.precision ?? 'f32';
-    if (precision !== 'f32' && precision !== 'f16') throw new WebvitError('BAD_ARGUMENT', `${label}: precision must be 'f32' or 'f16', got ${JSON.stringify(precision)}`);
+    if (!['f32', 'f16', 'int8', 'q4'].includes(precision)) throw new WebvitError('BAD_ARGUMENT', `${label}: precision must be 'f32', 'f16', 'int8' or 'q4', got ${JSON.stringify(precision)}`);
     if (options.kernels) checkForcedKernels(device, options.kernels, graphNodes(w.config, batch, device), label, precision);
     const owner = new BufferOwner(device);
     try {
       const buffers = new Map<string, GPUBuffer>();
-      const half = new Set<string>();
+      const storage = new Map<string, WeightStorage>();
       const declared = declaredWeights(w.config);
-      for (const [name, f32] of w.tensors) {
+      // Quantised weights (a file's, or every matmul weight with precision 'int8' / 'q4') are
+      // uploaded as they are: codes (padded to a u32 word) and scales, read by the matmul.
+      const kind = precision === 'int8' || precision === 'q4' ? precision : undefined;
+      const q = kind || w.quant?.size ? (await chunk(import('../on_demand.js'))).quantWeights(w, kind, declared, label) : undefined;
+      const tensors = q?.tensors ?? w.tensors;
+      for (const [name, m] of q?.quant ?? []) {
+        storage.set(name, m.kind);
+        buffers.set(name, upload(owner, `${label}.${name}`, m.codes).buffer);
+        buffers.set(`${name}#scale`, upload(owner, `${label}.${name}.scale`, m.scales).buffer);
+      }
+      for (const [name, f32] of tensors) {
         // Matmul weights that came as F16 stay F16 on the GPU (an odd count padded with a zero
         // half); with precision 'f16' every matmul weight is rounded to F16 here.
         const bits = w.half?.get(name) ?? (precision === 'f16' && declared.get(name)?.matrix ? halvesOf(f32, name, label) : undefined);
-        if (bits) half.add(name);
+        if (bits) storage.set(name, 'f16');
         buffers.set(name, upload(owner, `${label}.${name}`, bits ? bytesOf(bits) : bytesOf(f32)).buffer);
       }
-      const model = new ViTModel(device, w.config, w.labels, label, options.kernels ?? {}, tuningFor(options.tune), options.onProgress, buffers, half, owner, precision);
+      const model = new ViTModel(device, w.config, w.labels, label, options.kernels ?? {}, tuningFor(options.tune), options.onProgress, buffers, storage, owner, precision);
       model.preprocess = w.preprocess ?? defaultPreprocess(w.config);
-      model.inputLimit = inputLimit(w.config.hidden_size, w.tensors);
+      model.inputLimit = inputLimit(w.config.hidden_size, q?.limits ?? tensors);
       // An attention-pooling head's query, kept on the CPU for explain (weights are not read back from the GPU).
       model.probeQuery = w.tensors.get('pool.query')?.slice();
       await model.planFor(batch, model.checkTopK(options.topK)); // compiles every pipeline, in parallel, before the first forward
@@ -418,7 +433,7 @@ export class ViTModel {
     this.explainer ??= import('../on_demand.js').then(
       ({ Explainer }) =>
         new Explainer({
-          device: this.device, config: this.config, label: this.label, halfWeights: this.halfWeights, onProgress: this.onProgress,
+          device: this.device, config: this.config, label: this.label, storage: this.storage, onProgress: this.onProgress,
           weight: (name) => this.weight(name),
           kernels: (b) => this.graphKernels(b),
           forced: this.forcedKernels as Record<string, string | undefined>,
@@ -442,7 +457,7 @@ export class ViTModel {
   /** Variants for a batch size: forced, cached, tuned per problem (when asked) or the adapter's defaults. */
   private async graphKernels(batch: number): Promise<GraphKernels> {
     // The problems are read off the graph itself, so the tuner sees exactly what will run.
-    const r = await tuneKernels(this.device, graphNodes(this.config, batch, this.device), this.tuning.store, this.forcedKernels, { tune: this.tuning.tune, onProgress: this.onProgress, precision: this.precision });
+    const r = await tuneKernels(this.device, graphNodes(this.config, batch, this.device, this.storage), this.tuning.store, this.forcedKernels, { tune: this.tuning.tune, onProgress: this.onProgress, precision: this.precision });
     this.chosen.set(batch, r.chosen);
     return r.kernels;
   }
@@ -465,7 +480,7 @@ export class ViTModel {
     }
     checkDeviceFits(this.device, this.config, batch, this.label);
     p = this.graphKernels(batch).then((kernels) => {
-      const graph = buildGraph(this.config, (name) => this.weight(name), { batch, maxWorkgroupStorage: this.device.limits.maxComputeWorkgroupStorageSize, kernels, halfWeights: this.halfWeights });
+      const graph = buildGraph(this.config, (name) => this.weight(name), { batch, maxWorkgroupStorage: this.device.limits.maxComputeWorkgroupStorageSize, kernels, storage: this.storage, scale: (name) => this.weight(`${name}#scale`) });
       const outputs = [graph.inputCheck!.tensor, graph.features.tensor, ...(graph.logits ? [graph.logits.tensor] : [])];
       const dispatches = [...graph.dispatches];
       if (topK !== undefined && graph.logits) {
@@ -529,9 +544,9 @@ function checkBatch(batch: number, label: string): void {
 
 
 /** The op nodes (op, variant, problem) of the graph at `batch`, built on placeholder buffers. */
-function graphNodes(c: ViTConfig, batch: number, device: GPUDevice) {
+function graphNodes(c: ViTConfig, batch: number, device: GPUDevice, storage?: ReadonlyMap<string, WeightStorage>) {
   const dummy = { buffer: undefined as unknown as GPUBuffer };
-  const g = buildGraph(c, () => dummy, { batch, maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize });
+  const g = buildGraph(c, () => dummy, { batch, maxWorkgroupStorage: device.limits.maxComputeWorkgroupStorageSize, storage, scale: () => dummy });
   return g.dispatches.flatMap((d) => (d.op ? [d.op] : []));
 }
 

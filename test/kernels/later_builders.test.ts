@@ -21,7 +21,7 @@ describe('matmul builders that load later', () => {
     expect(() => big.code).toThrow(/before loadLater\(\) resolved/);
     await big.ready!();
     const code = big.code;
-    expect(code).toBe(doubleBufferedLinearCode({ BM: 128, BN: 64, BK: 8 }, { vecA: true, vecN: false, wHalf: false, bias: false, epilogue: 'none' }));
+    expect(code).toBe(doubleBufferedLinearCode({ BM: 128, BN: 64, BK: 8 }, { vecA: true, vecN: false, w: 'f32', bias: false, epilogue: 'none' }));
     expect(big.code).toBe(code); // read once, kept
     expect(dispatch('sgmat_64x64').source.code).toContain('subgroup_matrix_left');
     await loadLater(); // a second load changes nothing

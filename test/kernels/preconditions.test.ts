@@ -38,7 +38,7 @@ describe('kernel preconditions throw WebvitError BAD_ARGUMENT', () => {
   });
 
   it('matmul: a tile that is not a multiple of 4', () => {
-    expectArgError(() => tiledMatmulWgsl({ tile: { BM: 64, BN: 62, BK: 16 }, vecA: true, vecN: true, wHalf: false }, { params: [], bindings: [], loadA: '', store: '', helpers: '' }), /multiples of 4/);
+    expectArgError(() => tiledMatmulWgsl({ tile: { BM: 64, BN: 62, BK: 16 }, vecA: true, vecN: true, w: 'f32' }, { params: [], bindings: [], loadA: '', store: '', helpers: '' }), /multiples of 4/);
   });
 
   const att = { label: 'blk0.attn', batch: 3, T: 197, heads: 3, headDim: 64, qkv: slice, out: slice, maxWorkgroupStorage: 16384 };

@@ -67,8 +67,8 @@ for (const [variant, tile] of Object.entries(SGMAT_TILES)) {
         const h = wHalf ? halves(inputs.w) : undefined;
         const io = { ...inputs, ...(h ? { w: h.packed } : {}) };
         const make = (b: Record<string, { buffer: GPUBuffer }>): Dispatch => {
-          const d = linear({ label: 'test.sgmat', M, K, N, a: b.a, w: b.w, bias: b.bias, residual: epilogue === 'residual' ? b.residual : undefined, out: b.out, epilogue, variant: variant as keyof typeof SGMAT_TILES, wHalf });
-          const params = { vecA: K % 4 === 0, vecN: N % 4 === 0, wHalf, bias: true, epilogue };
+          const d = linear({ label: 'test.sgmat', M, K, N, a: b.a, w: b.w, bias: b.bias, residual: epilogue === 'residual' ? b.residual : undefined, out: b.out, epilogue, variant: variant as keyof typeof SGMAT_TILES, wStorage: wHalf ? 'f16' : 'f32' });
+          const params = { vecA: K % 4 === 0, vecN: N % 4 === 0, w: wHalf ? ('f16' as const) : ('f32' as const), bias: true, epilogue };
           const code = subgroupMatrixLinearCode(tile, params, EMULATED_FRAGMENT_OPS);
           return { ...d, source: { kernel: `matmul/${variant}.emulated`, key: sourceKey(`matmul/${variant}.emulated`, { ...params, epilogue: epilogueName(epilogue) }), code } };
         };

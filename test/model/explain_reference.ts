@@ -21,13 +21,16 @@ export interface ExplainRef {
   rollout: Float64Array[];
   /** [layer][B][N] that layer's head-averaged attention row, same selection. */
   layerRows: Float64Array[][];
+  /** [B·classes] logits (class-token pooling: LN(x[b, 0])·head + b); absent for other poolings. */
+  logits?: Float64Array;
 }
 
-export function explainReference(w: LoadedWeights, input: Float32Array, B: number): ExplainRef {
+/** `tensors` replaces w.tensors (e.g. dequantised weights, in float64). */
+export function explainReference(w: LoadedWeights, input: Float32Array, B: number, tensors: ReadonlyMap<string, ArrayLike<number>> = w.tensors): ExplainRef {
   const c = w.config;
   const s = shapeOf(c);
-  const t = (name: string) => {
-    const x = w.tensors.get(name);
+  const t = (name: string): ArrayLike<number> => {
+    const x = tensors.get(name);
     if (!x) throw new Error(`reference: no tensor ${name}`);
     return x;
   };
@@ -122,7 +125,14 @@ export function explainReference(w: LoadedWeights, input: Float32Array, B: numbe
     rollout.push(select(prod!, 0));
   }
   const layerRows = attention.map((A) => Array.from({ length: B }, (_, b) => select(A.subarray(b * T * T, (b + 1) * T * T), 0)));
-  return { distance, attention, rollout, layerRows };
+  let logits: Float64Array | undefined;
+  if (c.pooling === 'cls' && c.num_classes > 0) {
+    const cls = new Float64Array(B * D);
+    for (let b = 0; b < B; b++) for (let k = 0; k < D; k++) cls[b * D + k] = x[b * T * D + k];
+    const f = layerNormRef(cls, t('norm.weight'), t('norm.bias'), B, D, c.layer_norm_eps);
+    logits = linearRef(f, t('head.weight'), t('head.bias'), undefined, B, D, c.num_classes, 'none');
+  }
+  return { distance, attention, rollout, layerRows, logits };
 }
 
 /** max |got − want| / max |want|. */

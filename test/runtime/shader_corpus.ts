@@ -7,11 +7,13 @@ import { resampleHSource, resampleVSource } from '../../src/kernels/preprocess/o
 import { presetConfig, VIT_PRESETS, type ViTConfig, type ViTPresetName } from '../../src/model/config.js';
 import { buildGraph } from '../../src/model/graph.js';
 import { allOps } from '../../src/model/ops.js';
+import { registerWeightReads, type WeightStorage } from '../../src/kernels/matmul/weight_read.js';
+import { QUANT_READS } from '../../src/kernels/matmul/quant_read.js';
 
 // Every WGSL source webvit can hand the runtime to compile, made without a device: each op's
 // every variant on every test shape of its definition (test/kernels/ops.test.ts), each activation
 // fused into every matmul variant, both preprocessing kernels for both channel modes, and the graphs of every preset plus the config switches that change
-// a graph (pooling, prefix tokens, fc_norm, activation, bias, grayscale, no head, half weights),
+// a graph (pooling, prefix tokens, fc_norm, activation, bias, grayscale, no head, half, int8 and q4 weights),
 // each node in every variant it can run. Deduplicated by cache key, which covers everything that
 // changes the code (asserted by the test that uses this).
 const slice = { buffer: {} as GPUBuffer, offset: 0, size: 1 << 20 };
@@ -56,17 +58,18 @@ export function corpusConfigs(): { name: string; config: ViTConfig }[] {
   ];
 }
 
-/** A graph's dispatches for `config`, with or without half-float matmul weights. */
-export function graphDispatches(config: ViTConfig, batch: number, halfWeights: boolean): Dispatch[] {
-  const all = { has: () => true } as unknown as ReadonlySet<string>;
-  return buildGraph(config, () => slice, { batch, maxWorkgroupStorage: 16384, halfWeights: halfWeights ? all : undefined }).dispatches;
+/** A graph's dispatches for `config`, with every matmul weight stored as `storage`. */
+export function graphDispatches(config: ViTConfig, batch: number, storage: WeightStorage): Dispatch[] {
+  registerWeightReads(QUANT_READS);
+  const all = { get: () => storage } as unknown as ReadonlyMap<string, WeightStorage>;
+  return buildGraph(config, () => slice, { batch, maxWorkgroupStorage: 16384, storage: all, scale: () => slice }).dispatches;
 }
 
 function graphSources(): KernelSource[] {
   const out: KernelSource[] = [];
   for (const { config } of corpusConfigs()) {
-    for (const half of [false, true]) {
-      for (const d of graphDispatches(config, 2, half)) {
+    for (const storage of ['f32', 'f16', 'int8', 'q4'] as const) {
+      for (const d of graphDispatches(config, 2, storage)) {
         out.push(d.source);
         const def = allOps().find((o) => o.name === d.op?.name);
         if (!def) continue;

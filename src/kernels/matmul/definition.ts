@@ -3,13 +3,19 @@ import { isCpuAdapter, unavailableReason } from '../kernel.js';
 import { randn } from '../sample.js';
 import { linear, MATMUL_VARIANTS, type MatmulShape, type MatmulVariant } from './op.js';
 import type { MatmulVariantDef } from './variants.js';
+import { weightRead } from './weight_read.js';
 
 /** Rows below which a matmul is a batch of matrix-vector products on a CPU adapter (the classifier at small batch). */
 const SMALL_M = 8;
 
+/** int8 and q4 weights: their ranking of variants differs from f32's, so the tuner times them as they are. */
+const quantised = (s: MatmulShape) => (s.wStorage === 'int8' || s.wStorage === 'q4' ? s.wStorage : undefined);
+
 /**
- * matmul: the linear layers and the classifier. Standalone samples hold f32 weights (a node's
- * wHalf is ignored here; f16 storage is tested in test/kernels/matmul.test.ts).
+ * matmul: the linear layers and the classifier. Standalone samples hold f32 weights, or for int8
+ * and q4 problems random codes with scales of the size of trained weights' (f16 storage adds the
+ * same work to every variant and is not kept; all storages are tested against float64 in
+ * test/kernels/matmul.test.ts).
  */
 export const MATMUL: OpDefinition<MatmulShape, MatmulVariant, 'matmul'> = {
   name: 'matmul',
@@ -19,21 +25,22 @@ export const MATMUL: OpDefinition<MatmulShape, MatmulVariant, 'matmul'> = {
   // relative error (K = 3072: ~3e-6), so 1e-5 holds for ViT sizes with margin, while any
   // indexing, masking or epilogue mistake gives errors of order 1.
   tol: 1e-5,
-  sample: ({ M, K, N, epilogue, bias }, r) => ({
+  sample: ({ M, K, N, epilogue, bias, wStorage }, r) => ({
     a: randn(r, M * K),
-    w: randn(r, K * N, 1 / Math.sqrt(K)),
+    ...(wStorage === 'int8' || wStorage === 'q4' ? weightRead(wStorage).sample!(r, K, N) : { w: randn(r, K * N, 1 / Math.sqrt(K)) }),
     ...(bias ? { bias: randn(r, N, 0.5) } : {}),
     ...(epilogue === 'residual' ? { residual: randn(r, M * N) } : {}),
   }),
   outputLength: (s) => s.M * s.N,
-  dispatch: ({ M, K, N, epilogue, bias }, variant, b, { label }) =>
-    linear({ label, M, K, N, a: b.a, w: b.w, bias: bias ? b.bias : undefined, residual: epilogue === 'residual' ? b.residual : undefined, out: b.out, epilogue, variant }),
+  dispatch: (s, variant, b, { label }) =>
+    linear({ label, M: s.M, K: s.K, N: s.N, a: b.a, w: b.w, bias: s.bias ? b.bias : undefined, residual: s.epilogue === 'residual' ? b.residual : undefined, out: b.out, epilogue: s.epilogue, variant, wStorage: quantised(s), wScale: quantised(s) && b.wscale }),
   tuning: {
     // Each distinct shape on its own: the classifier at batch 1 wants another kernel than fc1.
     per: 'shape',
-    // The epilogue and the weights' storage add the same work to every variant.
-    problem: ({ M, K, N }) => ({ M, K, N, epilogue: 'none', bias: true }),
-    key: ({ M, K, N }) => `${M}x${K}x${N}`,
+    // The epilogue and f16 storage add the same work to every variant; int8 and q4 do not
+    // (q4's scales are applied per block in the register family, per weight loaded in the others).
+    problem: (s) => ({ M: s.M, K: s.K, N: s.N, epilogue: 'none', bias: true, ...(quantised(s) ? { wStorage: quantised(s) } : {}) }),
+    key: (s) => `${s.M}x${s.K}x${s.N}${quantised(s) ? `.${s.wStorage}` : ''}`,
     timed: (p, maxRows) => ({ ...p, M: Math.min(p.M, maxRows) }),
     /**
      * Without a tune (BENCHMARKS.md):

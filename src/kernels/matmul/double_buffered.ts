@@ -72,7 +72,7 @@ fn put_a(base: u32, i: u32, v: f32) {
   let gk = k0 + i / ${BN / 4}u;
   let gn = col0 + (i % ${BN / 4}u) * 4u;
   if (gk < params.K && gn < params.N) {
-    ${p.wHalf ? 'let h = w[(gk * params.N + gn) / 4u]; return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));' : 'return w[(gk * params.N + gn) / 4u];'}
+    return load_w4(gk, gn);
   }
   return vec4<f32>(0.0);
 }
@@ -83,8 +83,7 @@ fn put_b(base: u32, i: u32, v: vec4<f32>) {
   let gk = k0 + i / ${BN}u;
   let gn = col0 + i % ${BN}u;
   if (gk < params.K && gn < params.N) {
-    let j = gk * params.N + gn;
-    return ${p.wHalf ? 'unpack2x16float(w[j / 2u])[j % 2u]' : 'w[j]'};
+    return load_w(gk, gn);
   }
   return 0.0;
 }

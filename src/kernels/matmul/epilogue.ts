@@ -1,4 +1,5 @@
 import { applyActivation, type Activation } from '../activation.js';
+import { numberBindings, weightDecl, weightRead, type WeightStorage } from './weight_read.js';
 
 /**
  * What a matmul does to each output after `a · w` (and the bias): nothing, an activation (fc1:
@@ -23,8 +24,8 @@ export interface LinearCodeParams {
   vecA: boolean;
   /** N % 4 == 0: W, bias, residual and out are read and written as vec4 along N. */
   vecN: boolean;
-  /** W holds IEEE halves, two per u32. */
-  wHalf: boolean;
+  /** How W is stored (weight_read.ts). */
+  w: WeightStorage;
   bias: boolean;
   epilogue: MatmulEpilogue;
 }
@@ -39,7 +40,7 @@ export function epilogueWgsl(p: LinearCodeParams, val = 'v', sep = ' '): string 
   const act = activationOf(p.epilogue);
   const idx = p.vecN ? '(row * params.N + col) / 4u' : 'row * params.N + col';
   return [
-    `var y = ${val};`,
+    `var y = ${weightRead(p.w).scaleOut?.(val, p.vecN) ?? val};`,
     p.bias ? `y += bias[${p.vecN ? 'col / 4u' : 'col'}];` : '',
     act ? `y = ${applyActivation(act, p.vecN, 'y')};` : '',
     p.epilogue === 'residual' ? `y += residual[${idx}];` : '',
@@ -52,25 +53,25 @@ export function epilogueWgsl(p: LinearCodeParams, val = 'v', sep = ' '): string 
 /**
  * The declarations a matmul variant's WGSL starts with: the Params struct (M, N, K), the bindings
  * a, w, bias (when there is one), residual (for that epilogue), out and params in that order, and
- * the activation's functions. Element types follow vecA / vecN / wHalf (and `scalarOutput`).
+ * the activation's functions. Element types follow vecA / vecN / w (and `scalarOutput`); W's loader
+ * (load_w4 or load_w, weight_read.ts) follows.
  */
 export function linearHeaderWgsl(p: LinearCodeParams, o: { scalarOutput?: boolean } = {}): string {
   const act = activationOf(p.epilogue);
   // scalarOutput: bias, residual and out as plain f32 arrays while W keeps its vec4 loads (a
   // variant that finishes outputs one at a time, as the subgroup-matrix one does).
   const v = p.vecN && !o.scalarOutput ? 'vec4<f32>' : 'f32';
-  const wType = p.wHalf ? (p.vecN ? 'vec2<u32>' : 'u32') : p.vecN ? 'vec4<f32>' : 'f32';
-  let b = 0;
-  return /* wgsl */ `struct Params {
+  return numberBindings(/* wgsl */ `struct Params {
   M: u32,
   N: u32,
   K: u32,
 }
-@group(0) @binding(${b++}) var<storage, read> a: array<${p.vecA ? 'vec4<f32>' : 'f32'}>; // [M, K]
-@group(0) @binding(${b++}) var<storage, read> w: array<${wType}>; // [K, N]${p.wHalf ? ' as IEEE halves, two per u32' : ''}
-${p.bias ? `@group(0) @binding(${b++}) var<storage, read> bias: array<${v}>; // [N]` : ''}
-${p.epilogue === 'residual' ? `@group(0) @binding(${b++}) var<storage, read> residual: array<${v}>; // [M, N]` : ''}
-@group(0) @binding(${b++}) var<storage, read_write> out: array<${v}>; // [M, N]
-@group(0) @binding(${b++}) var<uniform> params: Params;
-${act ? act.wgsl : ''}`;
+@group(0) @binding(?) var<storage, read> a: array<${p.vecA ? 'vec4<f32>' : 'f32'}>; // [M, K]
+${weightDecl(p.w, p.vecN, v)}
+${p.bias ? `@group(0) @binding(?) var<storage, read> bias: array<${v}>; // [N]` : ''}
+${p.epilogue === 'residual' ? `@group(0) @binding(?) var<storage, read> residual: array<${v}>; // [M, N]` : ''}
+@group(0) @binding(?) var<storage, read_write> out: array<${v}>; // [M, N]
+@group(0) @binding(?) var<uniform> params: Params;
+${act ? act.wgsl : ''}
+${weightRead(p.w).load(p.vecN)}`);
 }

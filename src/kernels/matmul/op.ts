@@ -2,6 +2,7 @@ import { ceilDiv, variantSource, type Binding, type Dispatch } from '../kernel.j
 import { variantOf } from '../definition.js';
 import { WebvitError } from '../../errors.js';
 import { epilogueName, type MatmulEpilogue } from './epilogue.js';
+import { weightBytes, weightRead, type WeightStorage } from './weight_read.js';
 import { MATMUL_VARIANTS, type MatmulVariant, type MatmulVariantDef } from './variants.js';
 
 export type { MatmulEpilogue };
@@ -31,8 +32,13 @@ export interface LinearArgs {
   epilogue: MatmulEpilogue;
   /** Kernel variant (MATMUL_VARIANTS); default 'tiled'. */
   variant?: MatmulVariant;
-  /** W is stored as IEEE half floats (two per u32); compute stays f32. */
-  wHalf?: boolean;
+  /**
+   * How W is stored (weight_read.ts; default f32): IEEE halves two per u32, or int8 / q4 codes
+   * (quant.ts) with their scales in `wScale`. Compute stays f32.
+   */
+  wStorage?: WeightStorage;
+  /** int8: f32 scales [N]; q4: f16 scales [ceil(K / 32), N], two per u32. */
+  wScale?: Binding;
 }
 
 /** A matmul problem as the definition, the tuner and the benchmark read it off a dispatch. */
@@ -42,7 +48,7 @@ export interface MatmulShape {
   N: number;
   epilogue: MatmulEpilogue;
   bias: boolean;
-  wHalf?: boolean;
+  wStorage?: WeightStorage;
 }
 
 export function linear(args: LinearArgs): Dispatch {
@@ -56,28 +62,32 @@ export function linear(args: LinearArgs): Dispatch {
   const variant = args.variant ?? 'tiled';
   const v: MatmulVariantDef = variantOf('matmul', MATMUL_VARIANTS, variant, args.label);
   const bias = args.bias !== undefined;
-  const wHalf = args.wHalf ?? false;
-  const params = { vecA: K % 4 === 0, vecN: N % 4 === 0, wHalf, bias, epilogue: args.epilogue };
+  const w = args.wStorage ?? 'f32';
+  const scale = weightRead(w).scale;
+  if (!scale !== !args.wScale) throw new WebvitError('BAD_ARGUMENT', `${args.label}: a wScale binding is needed exactly for quantised weights (wStorage ${w})`);
+  const params = { vecA: K % 4 === 0, vecN: N % 4 === 0, w, bias, epilogue: args.epilogue };
   // The key names the activation; its WGSL is fixed by its name.
   const key = { ...params, epilogue: epilogueName(args.epilogue) };
   const bindings: Record<string, Binding> = { a: args.a, w: args.w, out: args.out };
   if (args.bias) bindings.bias = args.bias;
   if (args.residual) bindings.residual = args.residual;
+  if (args.wScale) bindings.wscale = args.wScale;
   return {
     label: args.label,
     source: variantSource('matmul', variant, key, v.later ? () => v.code(params) : v.code(params), v.later),
-    op: { name: 'matmul', variant, shape: { M, K, N, epilogue: args.epilogue, bias, wHalf } satisfies MatmulShape, withVariant: (other) => linear({ ...args, variant: other as MatmulVariant }) },
+    op: { name: 'matmul', variant, shape: { M, K, N, epilogue: args.epilogue, bias, wStorage: w } satisfies MatmulShape, withVariant: (other) => linear({ ...args, variant: other as MatmulVariant }) },
     bindings,
     uniforms: { M, N, K },
     sizes: {
       a: 4 * M * K,
-      w: Math.ceil(((wHalf ? 2 : 4) * K * N) / 4) * 4,
+      w: weightBytes(w, K, N),
+      ...(scale ? { wscale: scale.bytes(K, N) } : {}),
       out: 4 * M * N,
       ...(args.bias ? { bias: 4 * N } : {}),
       ...(args.residual ? { residual: 4 * M * N } : {}),
     },
     workgroups: [ceilDiv(N, v.block.cols), ceilDiv(M, v.block.rows), 1],
     flops: 2 * M * N * K,
-    bytes: 4 * (M * K + M * N * (args.residual ? 2 : 1) + (args.bias ? N : 0)) + (wHalf ? 2 : 4) * K * N,
+    bytes: 4 * (M * K + M * N * (args.residual ? 2 : 1) + (args.bias ? N : 0)) + weightBytes(w, K, N) + (scale?.bytes(K, N) ?? 0),
   };
 }

@@ -1,4 +1,5 @@
-import { activationOf, epilogueWgsl, type LinearCodeParams } from './epilogue.js';
+import { epilogueWgsl, linearHeaderWgsl, type LinearCodeParams } from './epilogue.js';
+import { weightRead } from './weight_read.js';
 
 /**
  * Register-blocked matmuls: no workgroup memory, no barriers. Each invocation computes a block of
@@ -43,7 +44,6 @@ export function subgroupLoadLanes(rows: number): number {
 
 /** The WGSL of a register-blocked variant with layout `L` (its kernel is named after the variant). */
 export function registerLinearCode(L: RegisterLayout, p: LinearCodeParams): string {
-  const act = activationOf(p.epilogue);
   const RM = L.rows;
   const CV = L.vec4s;
   const WG = L.wg ?? 64;
@@ -51,8 +51,6 @@ export function registerLinearCode(L: RegisterLayout, p: LinearCodeParams): stri
   const G = subgroupLoadLanes(RM);
   const loadIds = Array.from({ length: Math.ceil(RM / G) }, (_, t) => t);
   const colIds = Array.from({ length: CV }, (_, j) => j);
-  const wType = p.wHalf ? (p.vecN ? 'vec2<u32>' : 'u32') : p.vecN ? 'vec4<f32>' : 'f32';
-  const v = p.vecN ? 'vec4<f32>' : 'f32';
   const loadA = p.vecA
     ? `fn load_a4(row: u32, k: u32) -> vec4<f32> { return a[(row * params.K + k) / 4u]; }`
     : /* wgsl */ `fn load_a4(row: u32, k: u32) -> vec4<f32> {
@@ -60,16 +58,20 @@ export function registerLinearCode(L: RegisterLayout, p: LinearCodeParams): stri
   for (var j = 0u; j < 4u; j++) { if (k + j < params.K) { r[j] = a[row * params.K + k + j]; } }
   return r;
 }`;
-  const wElem = p.wHalf ? 'unpack2x16float(w[i / 2u])[i % 2u]' : 'w[i]';
+  // W's loader comes with the header (weight_read.ts); scalar columns are gathered into a vec4.
   const loadW = p.vecN
-    ? p.wHalf
-      ? `fn load_w4(k: u32, col: u32) -> vec4<f32> { let h = w[(k * params.N + col) / 4u]; return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y)); }`
-      : `fn load_w4(k: u32, col: u32) -> vec4<f32> { return w[(k * params.N + col) / 4u]; }`
+    ? ''
     : /* wgsl */ `fn load_w4(k: u32, col: u32) -> vec4<f32> {
   var r = vec4<f32>(0.0);
-  for (var j = 0u; j < 4u; j++) { if (col + j < params.N) { let i = k * params.N + col + j; r[j] = ${wElem}; } }
+  for (var j = 0u; j < 4u; j++) { if (col + j < params.N) { r[j] = load_w(k, col + j); } }
   return r;
 }`;
+  // q4 (vec4 columns): codes summed per block of rows that share a scale, the scale applied once
+  // per block (weight_read.ts `block`) instead of to every weight loaded. `blk` is zeroed by an
+  // explicit initialiser: a bare `var blk: array<…>;` in the loop kept its sums across
+  // iterations on lavapipe (seen 2026-12-07, Dawn over Mesa 25), though WGSL zeroes it each time.
+  const B = p.vecN ? weightRead(p.w).block : undefined;
+  const sum = B ? 'blk' : 'acc';
   const epilogue = (val: string) => epilogueWgsl(p, val);
   const store = (accI: string) =>
     p.vecN
@@ -90,20 +92,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (colBase >= params.N || row0 >= params.M) { return; }`;
   // Columns past N read the last vec4 of the row (in bounds; results discarded at the store).
   const colExpr = (j: number) => (p.vecN ? `min(colBase + ${4 * j}u, params.N - 4u)` : `colBase + ${4 * j}u`);
-  let b = 0;
   const code = /* wgsl */ `${L.source === 'subgroup' ? 'enable subgroups;' : ''}
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-}
-@group(0) @binding(${b++}) var<storage, read> a: array<${p.vecA ? 'vec4<f32>' : 'f32'}>; // [M, K]
-@group(0) @binding(${b++}) var<storage, read> w: array<${wType}>; // [K, N]
-${p.bias ? `@group(0) @binding(${b++}) var<storage, read> bias: array<${v}>;` : ''}
-${p.epilogue === 'residual' ? `@group(0) @binding(${b++}) var<storage, read> residual: array<${v}>;` : ''}
-@group(0) @binding(${b++}) var<storage, read_write> out: array<${v}>;
-@group(0) @binding(${b++}) var<uniform> params: Params;
-${act ? act.wgsl : ''}
+${linearHeaderWgsl(p)}
 ${loadA}
 ${loadW}
 
@@ -112,7 +102,13 @@ ${head}
 ${L.source === 'subgroup' ? '' : rowIds.map((i) => `  let r${i} = min(row0 + ${i}u, params.M - 1u);`).join('\n')}
 ${colIds.map((j) => `  let c${j} = ${colExpr(j)};`).join('\n')}
   var acc: array<vec4<f32>, ${RM * CV}>;
-  for (var k = 0u; k < params.K; k += 4u) {
+${
+  B
+    ? `  for (var k0 = 0u; k0 < params.K; k0 += ${B}u) {
+  var blk = array<vec4<f32>, ${RM * CV}>();
+  for (var k = k0; k < min(k0 + ${B}u, params.K); k += 4u) {`
+    : '  for (var k = 0u; k < params.K; k += 4u) {'
+}
 ${
   L.source === 'subgroup'
     ? `${loadIds.map((t) => `    var mine${t} = vec4<f32>(0.0);`).join('\n')}
@@ -124,10 +120,13 @@ ${rowIds.map((i) => `    let a${i} = subgroupBroadcast(mine${Math.floor(i / G)},
 }
     for (var kk = 0u; kk < 4u; kk++) {
       ${p.vecA ? '' : 'if (k + kk >= params.K) { break; }'}
-${colIds.map((j) => `      let b${j} = load_w4(k + kk, c${j});`).join('\n')}
-${rowIds.flatMap((i) => colIds.map((j) => `      acc[${i * CV + j}] += a${i}[kk] * b${j};`)).join('\n')}
+${colIds.map((j) => `      let b${j} = ${B ? 'load_c4' : 'load_w4'}(k + kk, c${j});`).join('\n')}
+${rowIds.flatMap((i) => colIds.map((j) => `      ${sum}[${i * CV + j}] += a${i}[kk] * b${j};`)).join('\n')}
     }
   }
+${B ? `${colIds.map((j) => `  let s${j} = scale_w4(k0, c${j});`).join('\n')}
+${rowIds.flatMap((i) => colIds.map((j) => `  acc[${i * CV + j}] += blk[${i * CV + j}] * s${j};`)).join('\n')}
+  }` : ''}
   for (var i = 0u; i < ${RM}u; i++) {
     let row = row0 + i;
     if (row >= params.M) { break; }

@@ -86,7 +86,7 @@ export function slicedKLinearCode(tile: SlicedKTile, p: LinearCodeParams): strin
       let gn = col0 + nc * 4u;
       var v = vec4<f32>(0.0);
       if (gk < params.K && gn < params.N) {
-        ${p.wHalf ? 'let h = w[(gk * params.N + gn) / 4u]; v = vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y));' : 'v = w[(gk * params.N + gn) / 4u];'}
+        v = load_w4(gk, gn);
       }
       sm[${bOff}u + kk * ${BN / 4}u + nc] = v;
     }`
@@ -96,7 +96,7 @@ export function slicedKLinearCode(tile: SlicedKTile, p: LinearCodeParams): strin
       let gk = k0 + kk;
       let gn = col0 + n;
       var v = 0.0;
-      if (gk < params.K && gn < params.N) { let j = gk * params.N + gn; v = ${p.wHalf ? 'unpack2x16float(w[j / 2u])[j % 2u]' : 'w[j]'}; }
+      if (gk < params.K && gn < params.N) { v = load_w(gk, gn); }
       sm[${bOff}u + kk * ${BN / 4}u + n / 4u][n % 4u] = v;
     }`;
   const store = p.vecN

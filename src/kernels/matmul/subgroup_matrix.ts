@@ -117,12 +117,9 @@ export function subgroupMatrixLinearCode(tile: SubgroupMatrixTile, p: LinearCode
       if (row0 + r < params.M && k0 + k < params.K) { v = a[(row0 + r) * params.K + k0 + k]; }
       As[r * ${AS}u + k] = f16(v);
     }`;
-  const wVec = p.wHalf
-    ? `let q = w[((k0 + k) * params.N + col0 + n) / 4u]; h = vec4<f16>(bitcast<vec2<f16>>(q.x), bitcast<vec2<f16>>(q.y));`
-    : `h = vec4<f16>(w[((k0 + k) * params.N + col0 + n) / 4u]);`;
-  const wScalar = p.wHalf
-    ? `let j = (k0 + k) * params.N + col0 + n; h = bitcast<vec2<f16>>(w[j / 2u])[j % 2u];`
-    : `h = f16(w[(k0 + k) * params.N + col0 + n]);`;
+  // W through its loader (weight_read.ts): f16 weights come back exactly (f16 -> f32 -> f16).
+  const wVec = `h = vec4<f16>(load_w4(k0 + k, col0 + n));`;
+  const wScalar = `h = f16(load_w(k0 + k, col0 + n));`;
   const stageB = p.vecN
     ? /* wgsl */ `for (var i = li; i < ${bLoads}u; i += ${T}u) {
       let k = i / ${BN / 4}u;

@@ -1,4 +1,5 @@
 import { WebvitError } from '../../errors.js';
+import { numberBindings, weightDecl, weightRead, type WeightStorage } from './weight_read.js';
 /**
  * tiled: the register-blocked matmul every projection in the model runs on.
  *
@@ -45,11 +46,8 @@ export interface TiledMatmulOptions {
   tile: TiledMatmulShape;
   vecA: boolean;
   vecN: boolean;
-  /**
-   * W holds IEEE half floats, two per u32, unpacked with unpack2x16float (core WGSL: no
-   * shader-f16 needed). Halves the weights' memory and bandwidth; arithmetic stays f32.
-   */
-  wHalf?: boolean;
+  /** How W is stored (weight_read.ts): f32, or halves, int8 or q4 codes unpacked to f32 as a tile loads. */
+  w: WeightStorage;
 }
 
 export function tiledMatmulWgsl(o: TiledMatmulOptions, parts: TiledMatmulParts): string {
@@ -60,14 +58,7 @@ export function tiledMatmulWgsl(o: TiledMatmulOptions, parts: TiledMatmulParts):
   const threads = WX * WY;
   const aLoads = (BM * BK) / (o.vecA ? 4 : 1); // A tile elements (vec4 or scalar) to load
   const bLoads = (BK * BN) / (o.vecN ? 4 : 1);
-  const wType = o.wHalf ? (o.vecN ? 'vec2<u32>' : 'u32') : o.vecN ? 'vec4<f32>' : 'f32';
-  let binding = 0;
-  const decl = (line: string) => line.replace('@binding(?)', `@binding(${binding++})`);
-  const bindings = [
-    ...parts.bindings.map(decl),
-    decl(`@group(0) @binding(?) var<storage, read> w: array<${wType}>;`),
-    decl(`@group(0) @binding(?) var<uniform> params: Params;`),
-  ];
+  const bindings = [...parts.bindings, weightDecl(o.w, o.vecN, o.vecN ? 'vec4<f32>' : 'f32'), `@group(0) @binding(?) var<uniform> params: Params;`];
   const loadATile = o.vecA
     ? /* wgsl */ `
     for (var i = li; i < ${aLoads}u; i += ${threads}u) {
@@ -100,7 +91,7 @@ export function tiledMatmulWgsl(o: TiledMatmulOptions, parts: TiledMatmulParts):
       let gk = k0 + kk;
       let gn = col0 + nc * 4u;
       var v = vec4<f32>(0.0);
-      if (gk < params.K && gn < params.N) { v = load_w4((gk * params.N + gn) / 4u); }
+      if (gk < params.K && gn < params.N) { v = load_w4(gk, gn); }
       Bs[kk][nc] = v;
     }`
     : /* wgsl */ `
@@ -110,7 +101,7 @@ export function tiledMatmulWgsl(o: TiledMatmulOptions, parts: TiledMatmulParts):
       let gk = k0 + kk;
       let gn = col0 + n;
       var v = 0.0;
-      if (gk < params.K && gn < params.N) { v = load_w(gk * params.N + gn); }
+      if (gk < params.K && gn < params.N) { v = load_w(gk, gn); }
       Bs[kk][n / 4u][n % 4u] = v;
     }`;
   const storeTile = o.vecN
@@ -137,7 +128,7 @@ export function tiledMatmulWgsl(o: TiledMatmulOptions, parts: TiledMatmulParts):
       }
     }
   }`;
-  return /* wgsl */ `
+  return numberBindings(/* wgsl */ `
 struct Params {
   M: u32,
   N: u32,
@@ -150,15 +141,7 @@ ${bindings.join('\n')}
 ${parts.helpers ?? ''}
 
 ${parts.loadA}
-${
-  o.vecN
-    ? o.wHalf
-      ? `fn load_w4(i: u32) -> vec4<f32> { let h = w[i]; return vec4<f32>(unpack2x16float(h.x), unpack2x16float(h.y)); }`
-      : `fn load_w4(i: u32) -> vec4<f32> { return w[i]; }`
-    : o.wHalf
-      ? `fn load_w(i: u32) -> f32 { return unpack2x16float(w[i / 2u])[i % 2u]; }`
-      : `fn load_w(i: u32) -> f32 { return w[i]; }`
-}
+${weightRead(o.w).load(o.vecN)}
 
 var<workgroup> As: array<array<vec4<f32>, ${BM / 4}>, ${BK}>; // As[k][m/4][m%4]: A tile, transposed
 var<workgroup> Bs: array<array<vec4<f32>, ${BN / 4}>, ${BK}>; // Bs[k][n/4][n%4]: W tile
@@ -186,5 +169,5 @@ ${loadBTile}
   }
 ${storeTile}
 }
-`;
+`);
 }

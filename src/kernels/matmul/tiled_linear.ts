@@ -20,7 +20,7 @@ export function tiledLinearCode(tile: TiledMatmulShape, p: LinearCodeParams): st
     : `fn load_a(row: u32, k: u32) -> f32 { return a[row * params.K + k]; }`;
   const store = epilogueWgsl(p, 'v', '\n        ');
   return tiledMatmulWgsl(
-    { tile, vecA: p.vecA, vecN: p.vecN, wHalf: p.wHalf },
+    { tile, vecA: p.vecA, vecN: p.vecN, w: p.w },
     { params: [], bindings, loadA, store, helpers: act ? act.wgsl : '' },
   );
 }

@@ -2,6 +2,7 @@ import { ceilDiv, variantSource, type Binding, type Dispatch } from '../kernel.j
 import { variantOf, type VariantInfo } from '../definition.js';
 import { DEFAULT_TILE, tiledMatmulWgsl, type TiledMatmulShape } from '../matmul/tiled.js';
 import { WebvitError } from '../../errors.js';
+import { weightBytes, weightRead, type WeightStorage } from '../matmul/weight_read.js';
 
 /**
  * patch_embed/tiled_gather: the stride-P, P×P convolution as a matmul whose A operand is gathered
@@ -38,8 +39,9 @@ export interface PatchEmbedArgs {
   pos: Binding;
   out: Binding;
   tile?: TiledMatmulShape;
-  /** W stored as IEEE halves (see matmul). */
-  wHalf?: boolean;
+  /** How W is stored (weight_read.ts, as for matmul; default f32), and its scales when quantised. */
+  wStorage?: WeightStorage;
+  wScale?: Binding;
   /** Kernel variant (PATCH_EMBED_VARIANTS); default 'tiled_gather'. */
   variant?: PatchEmbedVariant;
 }
@@ -63,7 +65,7 @@ export interface PatchEmbedSourceParams {
   /** Register tokens (absent: none): prefix rows 1 … registers. */
   registers?: number;
   tile: TiledMatmulShape;
-  wHalf: boolean;
+  w: WeightStorage;
   vecA: boolean;
   vecN: boolean;
 }
@@ -100,10 +102,10 @@ fn load_a(row: u32, k: u32) -> ${p.vecA ? 'vec4<f32>' : 'f32'} {
   const col = p.vecN ? 'col / 4u' : 'col';
   const store = /* wgsl */ `let t = row % params.T;
         var y = pos[${p.vecN ? '(t * params.N + col) / 4u' : 't * params.N + col'}];
-        ${p.prefix === 0 ? '' : `if (t == 0u) { y += cls[${col}]; } else `}${p.registers ? `if (t <= ${p.registers}u) { y += reg[${p.vecN ? '((t - 1u) * params.N + col) / 4u' : '(t - 1u) * params.N + col'}]; } else ` : p.prefix === 2 ? `if (t == 1u) { y += dist[${col}]; } else ` : ''}{ y += v + bias[${col}]; }
+        ${p.prefix === 0 ? '' : `if (t == 0u) { y += cls[${col}]; } else `}${p.registers ? `if (t <= ${p.registers}u) { y += reg[${p.vecN ? '((t - 1u) * params.N + col) / 4u' : '(t - 1u) * params.N + col'}]; } else ` : p.prefix === 2 ? `if (t == 1u) { y += dist[${col}]; } else ` : ''}{ y += ${weightRead(p.w).scaleOut?.('v', p.vecN) ?? 'v'} + bias[${col}]; }
         out[${p.vecN ? '(row * params.N + col) / 4u' : 'row * params.N + col'}] = y;`;
   return tiledMatmulWgsl(
-    { tile: p.tile, vecA: p.vecA, vecN: p.vecN, wHalf: p.wHalf },
+    { tile: p.tile, vecA: p.vecA, vecN: p.vecN, w: p.w },
     { params: ['T: u32', 'G: u32', 'P: u32', 'C: u32', 'S: u32'], bindings, loadA, store },
   );
 }
@@ -129,7 +131,9 @@ export function patchEmbed(a: PatchEmbedArgs): Dispatch {
   const variant = a.variant ?? 'tiled_gather';
   const v = variantOf('patch_embed', PATCH_EMBED_VARIANTS, variant, a.label);
   // `registers` only when there are some: the ViT's code and cache key stay exactly as they were.
-  const params = { prefix, ...(R ? { registers: R } : {}), tile, vecA: P % 4 === 0, vecN: D % 4 === 0, wHalf: a.wHalf ?? false };
+  const params = { prefix, ...(R ? { registers: R } : {}), tile, vecA: P % 4 === 0, vecN: D % 4 === 0, w: a.wStorage ?? 'f32' };
+  const scale = weightRead(params.w).scale;
+  if (!scale !== !a.wScale) throw new WebvitError('BAD_ARGUMENT', `${a.label}: a wScale binding is needed exactly for quantised weights`);
   return {
     label: a.label,
     source: variantSource('patch_embed', variant, { ...params, tile: `${tile.BM}x${tile.BN}x${tile.BK}` }, v.code(params)),
@@ -137,11 +141,12 @@ export function patchEmbed(a: PatchEmbedArgs): Dispatch {
       name: 'patch_embed', variant, shape: { batch, channels: C, imageSize: S, patchSize: P, D, prefix, ...(R ? { registers: R } : {}) } satisfies PatchEmbedShape,
       withVariant: (other) => patchEmbed({ ...a, variant: other as PatchEmbedVariant }),
     },
-    bindings: { image: a.image, w: a.w, bias: a.bias, pos: a.pos, out: a.out, ...(a.cls ? { cls: a.cls } : {}), ...(a.dist ? { dist: a.dist } : {}), ...(R ? { reg: a.registers!.tokens } : {}) },
+    bindings: { image: a.image, w: a.w, bias: a.bias, pos: a.pos, out: a.out, ...(a.cls ? { cls: a.cls } : {}), ...(a.dist ? { dist: a.dist } : {}), ...(R ? { reg: a.registers!.tokens } : {}), ...(a.wScale ? { wscale: a.wScale } : {}) },
     uniforms: { M, N: D, K, T, G, P, C, S },
     sizes: {
       image: 4 * batch * C * S * S,
-      w: Math.ceil(((a.wHalf ? 2 : 4) * K * D) / 4) * 4,
+      w: weightBytes(params.w, K, D),
+      ...(scale ? { wscale: scale.bytes(K, D) } : {}),
       bias: 4 * D,
       pos: 4 * T * D,
       out: 4 * M * D,
@@ -151,6 +156,6 @@ export function patchEmbed(a: PatchEmbedArgs): Dispatch {
     },
     workgroups: [ceilDiv(D, tile.BN), ceilDiv(M, tile.BM), 1],
     flops: 2 * batch * G * G * K * D,
-    bytes: 4 * (batch * C * S * S + K * D + T * D + M * D),
+    bytes: 4 * (batch * C * S * S + T * D + M * D) + weightBytes(params.w, K, D),
   };
 }
