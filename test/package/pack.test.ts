@@ -62,8 +62,12 @@ describe('the library package, webvit', () => {
     expect(links.length).toBeGreaterThan(3);
     for (const l of links) expect(paths, `README links ${l}`).toContain(l);
     expect(readFileSync(join(ROOT, 'LICENSE'), 'utf8')).toMatch(/^MIT License\n\nCopyright \(c\) \d{4} webvit contributors\n/);
-    // 1.0 MiB unpacked on 2026-12-07 (0.3 MiB packed), 0.24 of it the demo screenshot the README shows.
-    expect(libPack.unpackedSize).toBeLessThan(2 * MiB);
+    // 1.0 MiB unpacked early on 2026-12-07 (0.3 MiB packed), 0.24 of it the demo screenshot the
+    // README shows; 2.06 MiB that evening, with the Hub loader, the streamed converter and the
+    // quantised weights in the Node entry (dist/node.js, 0.63 MiB, not minified: readable stacks)
+    // and in the worker bundle (0.32 MiB: it inlines the on-demand module). The bound is against
+    // a package that drags in what a web app does not need (it was 153 MB of dependencies).
+    expect(libPack.unpackedSize).toBeLessThan(3 * MiB);
   });
 
   it('depends on nothing heavy: @webgpu/types only; Dawn and the JPEG decoder are optional peers', () => {
