@@ -31,6 +31,8 @@ need=()
 if [ "$demo" = 0 ]; then
   [ "${WEBVIT_SKIP_CHROMIUM:-}" = 1 ] || command -v chromium >/dev/null 2>&1 || need+=(chromium)
   /usr/bin/python3 -c 'import torch, torchvision' >/dev/null 2>&1 || need+=(torch)
+  # The Fashion-MNIST test set: the quantised models' accuracy floors (test/model/quant_parity.test.ts).
+  [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || need+=(fashion-mnist)
 fi
 if [ ${#need[@]} = 0 ]; then
   echo "setup-system: all system packages present"
@@ -96,6 +98,7 @@ for n in "${need[@]}"; do
     lavapipe) pkgs+=(libvulkan1) ;;
     chromium) pkgs+=(chromium) ;;
     torch) pkgs+=(python3-torch python3-torchvision python3-numpy) ;;
+    fashion-mnist) pkgs+=(dataset-fashion-mnist) ;;
   esac
 done
 

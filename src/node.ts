@@ -37,6 +37,7 @@ export { readWeightFile, type WeightFile } from './model/weight_file.js';
 export { topK } from './model/topk.js';
 // Writing weight files (what `webvit convert` does) is Node-side too.
 export { writeSafetensors } from './model/safetensors_write.js';
+export { encodeWeights, type OutputDtype } from './model/convert/core.js';
 // Explain's memory budget as a function, and the architectures of other families for benchmarks:
 // Node-side (a page calls explain() and gets the budget's error if it is over).
 export { explainLimits, EXPLAIN_MAX_BYTES } from './model/explain_budget.js';

@@ -63,7 +63,8 @@ def quantize_int8(w):
 
 
 def quantize_q4(w):
-    """Per block of 32 rows along K, per column: s = float16(float32(max |W| / 7)); code = clip(rint(W / s), -8, 7)."""
+    """Per block of 32 rows along K, per column: m = the block's value of largest magnitude (the first
+    such row); s = float16(float32(m / -8)); code = clip(rint(W / s), -8, 7): m is code -8."""
     w64 = w.astype(np.float64)
     k, n = w.shape
     blocks = -(-k // Q4_BLOCK)
@@ -72,8 +73,9 @@ def quantize_q4(w):
     for b in range(blocks):
         blk = w64[b * Q4_BLOCK:(b + 1) * Q4_BLOCK]
         mx = np.abs(blk).max(axis=0)
+        m = blk[np.abs(blk).argmax(axis=0), np.arange(n)] if blk.size else np.zeros(n)
         with np.errstate(over='ignore'):
-            s16 = (mx / 7.0).astype(np.float32).astype(np.float16)
+            s16 = np.where(m == 0, 0.0, m / -8.0).astype(np.float32).astype(np.float16)  # +0 for a block of zeros
         if np.isinf(s16).any():
             sys.exit(f'a block reaches {mx.max()}: beyond what an f16 scale holds')
         scales[b] = s16

@@ -56,9 +56,9 @@ export function readQuantized(file: SafetensorsFile, declared: Map<string, Weigh
     }
     for (let i = 0; i < scales.length; i++) {
       const v = kind === 'int8' ? scales[i] : halfToFloat(scales[i]);
-      if (!(v >= 0 && v <= maxScale)) {
+      if (!((kind === 'q4' ? Math.abs(v) : v >= 0 ? v : NaN) <= maxScale)) {
         bad(
-          `tensor ${clip(sname)} holds ${v} at flat index ${i} (column ${i % N}): a scale must be finite, ≥ 0 and at most ${+maxScale.toPrecision(5)} ` +
+          `tensor ${clip(sname)} holds ${v} at flat index ${i} (column ${i % N}): a scale must be finite, ${kind === 'q4' ? 'of magnitude' : '≥ 0 and'} at most ${+maxScale.toPrecision(5)} ` +
             `(so that every weight code · scale is within ±${LIMITS.max_abs_weight.toExponential()}); the file is damaged or not written by webvit: ${way}`,
         );
       }

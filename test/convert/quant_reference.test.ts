@@ -106,7 +106,7 @@ describe.skipIf(!hasNumpy)('converter quantiser vs float64 NumPy (tools/quant_re
 
   it('q4 refuses a block beyond an f16 scale, as NumPy does', () => {
     const w = new Float32Array(33 * 2).fill(0.5);
-    w[40] = 5e5; // 5e5 / 7 > 65504
+    w[40] = 6e5; // 6e5 / 8 > 65504
     expect(() => quantizeTensor('q4/big', w, [33, 2], 'q4')).toThrow(/beyond what a 4-bit block's f16 scale holds/);
     const inPath = join(tmp, 'big.safetensors');
     writeFileSync(inPath, writeSafetensors([{ name: 'q4/big', shape: [33, 2], data: w }], {}));

@@ -9,12 +9,16 @@ import { floatToHalf, halfToFloat } from '../half.js';
  * - int8: symmetric, one scale per output column n: s[n] = float32(max_k |W[k, n]| / 127);
  *   code = clamp(rint(W / s), -127, 127) (rint: to nearest, ties to even; the division in float64
  *   by the stored float32 scale). W ≈ code · s[n].
- * - q4: symmetric, one scale per block of 32 rows along K in each column: for block b (rows
- *   32b .. min(32b + 32, K) − 1) s[b, n] = float16(float32(max |W| / 7)) (an IEEE half; the double
- *   rounding through float32 is part of the definition, so a NumPy quantiser can reproduce it
- *   bit for bit); code = clamp(rint(W / s), -8, 7), in practice within ±7 (15 of the 16 levels:
- *   symmetric about 0). A column whose block is all zeros (or whose scale underflows to 0) gets
- *   scale 0 and codes 0.
+ * - q4: one scale per block of 32 rows along K in each column, all 16 levels used: for block b
+ *   (rows 32b .. min(32b + 32, K) − 1) let m be its value of largest magnitude (the first such row,
+ *   with its sign); s[b, n] = float16(float32(m / -8)) (an IEEE half, negative when m is positive;
+ *   the rounding through float32 is part of the definition, so a NumPy quantiser can reproduce it
+ *   bit for bit); code = clamp(rint(W / s), -8, 7). m itself is code -8, values of the other sign
+ *   reach +7 (a value within |m|/8 of -m is clamped there). A block of zeros (or whose scale
+ *   underflows to 0) gets scale 0 and codes 0. Measured against the symmetric ±7 grid it replaced
+ *   (s = max |W| / 7, 15 levels): on the bundled Fashion-MNIST model the q4 top-1 agreement with
+ *   f32 over its 10,000 test images went from 97.54 % to 98.34 % (the issue's floor is 98 %), at
+ *   the same size (docs/quantization.md).
  *
  * Codes are in W's row-major flat order i = k·N + n (the order the kernels index W by, as for f32
  * and f16 weights): int8 code i is byte i, two's complement; q4 code i is byte i >> 1, the low
@@ -70,14 +74,21 @@ export function quantize(w: Float32Array, K: number, N: number, kind: QuantKind,
     const k1 = Math.min(k0 + rows, K);
     for (let n = 0; n < N; n++) {
       let max = 0;
-      for (let k = k0; k < k1; k++) max = Math.max(max, Math.abs(w[k * N + n]));
+      let signed = 0; // the first value of largest magnitude (q4)
+      for (let k = k0; k < k1; k++) {
+        const v = w[k * N + n];
+        if (Math.abs(v) > max) {
+          max = Math.abs(v);
+          signed = v;
+        }
+      }
       let s: number;
       if (kind === 'int8') {
         s = Math.fround(max / hi);
         scales[n] = s;
       } else {
-        const bits = floatToHalf(Math.fround(max / hi));
-        if ((bits & 0x7c00) === 0x7c00) throw new WebvitError('BAD_WEIGHTS', `${label}: column ${n} of rows ${k0}..${k1 - 1} reaches ${max}, beyond what a 4-bit block's f16 scale holds (±${65504 * hi}); keep this model in f32, f16 or int8`);
+        const bits = signed === 0 ? 0 : floatToHalf(Math.fround(signed / -8)); // +0 for a block of zeros
+        if ((bits & 0x7c00) === 0x7c00) throw new WebvitError('BAD_WEIGHTS', `${label}: column ${n} of rows ${k0}..${k1 - 1} reaches ${max}, beyond what a 4-bit block's f16 scale holds (±${65504 * 8}); keep this model in f32, f16 or int8`);
         scales[b * N + n] = bits;
         s = halfToFloat(bits);
       }
