@@ -11,6 +11,7 @@ import { useQuantReader } from './model/weights.js';
 import { readQuantized } from './model/quant_weights.js';
 import { createImageClassifier as createWebClassifier } from './web/classifier.js';
 import { modelSourceKind } from './hub/source.js';
+import { handedOver } from './web/weights.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { checkedHubModel } from './web/hub.js';
@@ -71,8 +72,7 @@ export async function createImageClassifier(options: ClassifierOptions): Promise
     // A local webvit file (as `webvit classify --model FILE` reads it), its bytes then as in a page.
     const m = options.model as string | URL;
     const path = m instanceof URL || m.startsWith('file:') ? fileURLToPath(m) : m;
-    const { bytes } = await readWeightFile(path, { views: true });
-    return createWebClassifier({ ...options, model: bytes });
+    return createWebClassifier({ ...options, model: await ownBytes(path) });
   }
   if (kind != 'id') return createWebClassifier(options);
   const { id, revision } = checkedHubModel(options);
@@ -92,6 +92,13 @@ export async function createImageClassifier(options: ClassifierOptions): Promise
     },
   });
   // Checked here (messages name the file) over views of the bytes: no copy of the weights beside them.
-  const { bytes } = await readWeightFile(file.path, { views: true });
+  const bytes = await ownBytes(file.path);
   return createWebClassifier({ ...rest, signal, onProgress, model: bytes });
+}
+
+/** A webvit file's bytes (checked as every load checks them), handed to the classifier without a copy. */
+async function ownBytes(path: string): Promise<Uint8Array> {
+  const { bytes } = await readWeightFile(path, { views: true });
+  handedOver.add(bytes);
+  return bytes;
 }

@@ -66,6 +66,12 @@ export interface FetchedModel<T> {
 }
 
 /**
+ * Bytes webvit itself read and gives up (Node's createImageClassifier for a path or a Hub id): taken
+ * as they are, not copied, as no caller holds them.
+ */
+export const handedOver = new WeakSet<object>();
+
+/**
  * The bytes of a model, checked by `parse` (readWeights: is it a webvit weight file?) and by the
  * integrity hash, from Cache Storage when an earlier visit stored them, else downloaded with
  * progress. Only a file that passed both checks is stored, so a broken download or an HTML error
@@ -79,7 +85,7 @@ export async function fetchModel<T>(model: ModelSource, options: FetchModelOptio
     // A copy (the file's size again, for as long as the classifier lives): the caller may reuse its
     // buffer, and a rebuild after a device loss reads these bytes.
     const m = model as ArrayBuffer | ArrayBufferView;
-    const bytes = (m instanceof ArrayBuffer ? new Uint8Array(m) : new Uint8Array(m.buffer, m.byteOffset, m.byteLength)).slice();
+    const bytes = handedOver.has(m) ? (m as Uint8Array) : (m instanceof ArrayBuffer ? new Uint8Array(m) : new Uint8Array(m.buffer, m.byteOffset, m.byteLength)).slice();
     const source = typeof options.modelName == 'string' ? clip(options.modelName) : 'the model bytes';
     await checkIntegrity(bytes, options.integrity, source);
     return { value: await parseChecked(parse, bytes, source), bytes, source, fromCache: false, inCache: false };
