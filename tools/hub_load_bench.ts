@@ -72,12 +72,12 @@ function checkpoint(): { files: Record<string, Uint8Array | string>; bytes: numb
   return { files: { 'config.json': JSON.stringify(config, null, 2), 'preprocessor_config.json': JSON.stringify(preprocessor, null, 2), 'model.safetensors': weights }, bytes: weights.byteLength };
 }
 
-const NODE_JOB = `
-import { Worker } from 'node:worker_threads';
-import { createImageClassifier } from ${JSON.stringify(join(REPO, 'dist', 'node.js'))};
-// The JS heap plus ArrayBuffer memory, sampled every 10 ms by a worker through the inspector: its
-// Runtime.evaluate runs on this thread's interrupts, so it samples inside synchronous work too.
-globalThis.__benchMem = () => { const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
+/**
+ * The JS heap plus ArrayBuffer memory of a Node job, sampled every 10 ms by a worker through the
+ * inspector: its Runtime.evaluate runs on the job's thread's interrupts, so it samples inside
+ * synchronous work too. Defines base and sampler (message it to stop; it answers { peak, n }).
+ */
+const HEAP_SAMPLER = `globalThis.__benchMem = () => { const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
 const base = globalThis.__benchMem();
 const sampler = new Worker(\`
 const { Session } = require('inspector'); const { parentPort } = require('worker_threads');
@@ -87,6 +87,12 @@ const tick = () => s.post('Runtime.evaluate', { expression: '__benchMem()', retu
 tick();
 parentPort.on('message', () => { stop = true; parentPort.postMessage({ peak, n }); });
 \`, { eval: true });
+`;
+
+const NODE_JOB = `
+import { Worker } from 'node:worker_threads';
+import { createImageClassifier } from ${JSON.stringify(join(REPO, 'dist', 'node.js'))};
+${HEAP_SAMPLER}
 const t0 = performance.now();
 let firstConvert;
 const clf = await createImageClassifier({ model: process.env.BENCH_ID, hubUrl: process.env.BENCH_HUB, onProgress: (e) => { if (e.stage === 'convert') firstConvert ??= performance.now() - t0; } });
@@ -106,16 +112,7 @@ const CONVERT_JOB = `
 import { Worker } from 'node:worker_threads';
 import { hubModelFile } from ${JSON.stringify(join(REPO, 'src', 'hub', 'node_model.ts'))};
 import { hubEnv } from ${JSON.stringify(join(REPO, 'src', 'hub', 'node_cache.ts'))};
-globalThis.__benchMem = () => { const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
-const base = globalThis.__benchMem();
-const sampler = new Worker(\`
-const { Session } = require('inspector'); const { parentPort } = require('worker_threads');
-const s = new Session(); s.connectToMainThread();
-let peak = 0, n = 0, stop = false;
-const tick = () => s.post('Runtime.evaluate', { expression: '__benchMem()', returnByValue: true }, (e, r) => { if (!e && r.result) { peak = Math.max(peak, r.result.value); n++; } if (!stop) setTimeout(tick, 10); });
-tick();
-parentPort.on('message', () => { stop = true; parentPort.postMessage({ peak, n }); });
-\`, { eval: true });
+${HEAP_SAMPLER}
 const t0 = performance.now();
 const env = await hubEnv();
 env.hubUrl = process.env.BENCH_HUB;

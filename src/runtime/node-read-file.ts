@@ -137,6 +137,22 @@ function checkPath(path: unknown, o: ReadOptions): void {
   if (typeof path !== 'string') throw new WebvitError('BAD_ARGUMENT', `${o.what ?? 'a file'}: expected a file path (a string), got ${path === null ? 'null' : typeof path}`);
 }
 
+/** The file opened (O_FLAGS), and its stat: refused (and closed) when it is not a file `o` takes. */
+async function openChecked(path: string, o: ReadOptions) {
+  const fh = await open(path, O_FLAGS).catch((e) => {
+    throw failure(path, o, errnoWhy(e), e);
+  });
+  try {
+    const st = await fh.stat();
+    const no = refusal(st, o);
+    if (no) throw failure(path, o, no);
+    return { fh, st };
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    throw e;
+  }
+}
+
 /** The whole file (see the top of this file), or a WebvitError of `o.code` naming it and why. */
 export async function readRegularFile(path: string, o: ReadOptions): Promise<Uint8Array> {
   checkPath(path, o);
@@ -145,13 +161,8 @@ export async function readRegularFile(path: string, o: ReadOptions): Promise<Uin
   });
   const no = refusal(before, o);
   if (no) throw failure(path, o, no);
-  const fh = await open(path, O_FLAGS).catch((e) => {
-    throw failure(path, o, errnoWhy(e), e);
-  });
+  const { fh, st } = await openChecked(path, o);
   try {
-    const st = await fh.stat();
-    const no = refusal(st, o);
-    if (no) throw failure(path, o, no);
     if (o.record !== false) readFiles.add(fileId(st));
     if (st.size === 0) return await untilEnd(path, o, (b, at) => fh.read(b, 0, b.byteLength, at).then((r) => r.bytesRead));
     const extent = await o.head?.(async (n, at = 0) => {
@@ -184,13 +195,8 @@ export async function readRegularFile(path: string, o: ReadOptions): Promise<Uin
  */
 export async function readRegularFileChunks(path: string, o: ReadOptions & { size: number; chunk?: number }, onChunk: (at: number, bytes: Uint8Array) => void): Promise<void> {
   checkPath(path, o);
-  const fh = await open(path, O_FLAGS).catch((e) => {
-    throw failure(path, o, errnoWhy(e), e);
-  });
+  const { fh, st } = await openChecked(path, o);
   try {
-    const st = await fh.stat();
-    const no = refusal(st, o);
-    if (no) throw failure(path, o, no);
     if (st.size !== o.size) throw failure(path, o, `it is ${st.size} bytes now, ${o.size} when its header was read: it changed while being read`);
     if (o.record !== false) readFiles.add(fileId(st));
     const buf = Buffer.allocUnsafeSlow(Math.min(o.chunk ?? 16 * 2 ** 20, Math.max(1, st.size)));
