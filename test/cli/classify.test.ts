@@ -175,8 +175,10 @@ describe('webvit classify: memory and hostile inputs', () => {
     // 4000 × 4000 grey: 16 M pixels, 64 MB as RGBA. Before the fix classify decoded a whole batch
     // chunk and uploaded it at once: each extra image added its RGBA, its GPU copy and the upload
     // copy (measured: 1 image 385 MB, 6 images 930 MB). Now one image is decoded, preprocessed
-    // into its slot and dropped before the next (measured: 303 MB and 307 MB). Margin: one
-    // image's RGBA (64 MB) for allocator and garbage-collector noise.
+    // into its slot and dropped before the next (measured: 303 MB and 307 MB; 2026-12-07 evening,
+    // both before and after the classify loop became one: 293 → 328 and 310 → 345 MB, and once
+    // 66 MB under a loaded CI run). Margin: one and a half images' RGBA (96 MB) for allocator and
+    // garbage-collector noise; the bug it guards against added five images' worth (545 MB).
     const png = greyPng(4000, 4000);
     const one = join(tmp, 'mem1');
     const six = join(tmp, 'mem6');
@@ -188,8 +190,8 @@ describe('webvit classify: memory and hostile inputs', () => {
     const r6 = peakRss('classify', six, '--model', TINY_GRAY, '--batch', '16', '--no-tune');
     expect([r1.code, r6.code], r6.stderr).toEqual([0, 0]);
     const mb = (b: number) => (b / 2 ** 20).toFixed(0);
-    console.log(`[memory] classify peak RSS: 1 image ${mb(r1.bytes)} MB, 6 images ${mb(r6.bytes)} MB (growth limit ${mb(64 * 2 ** 20)} MB)`);
-    expect(r6.bytes - r1.bytes, `6 images peak at ${mb(r6.bytes)} MB, 1 image at ${mb(r1.bytes)} MB`).toBeLessThan(64 * 2 ** 20);
+    console.log(`[memory] classify peak RSS: 1 image ${mb(r1.bytes)} MB, 6 images ${mb(r6.bytes)} MB (growth limit ${mb(96 * 2 ** 20)} MB)`);
+    expect(r6.bytes - r1.bytes, `6 images peak at ${mb(r6.bytes)} MB, 1 image at ${mb(r1.bytes)} MB`).toBeLessThan(96 * 2 ** 20);
     // And one image costs about its RGBA (4 bytes per pixel) above the process's base, not several copies.
     const base = peakRss('classify', 'examples/bag.png', '--model', TINY_GRAY, '--no-tune');
     expect(r1.bytes - base.bytes, `1 image ${mb(r1.bytes)} MB, base ${mb(base.bytes)} MB`).toBeLessThan(2 * 64 * 2 ** 20);
