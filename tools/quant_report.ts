@@ -63,13 +63,24 @@ for (const group of ['families', 'layouts']) {
 }
 
 const files = new Map<string, Record<Dtype, string>>();
+const vitS16 = () => files.get('generated/vit_s16') ?? files.set('generated/vit_s16', convert('generated/vit_s16', REPO, join(FIX, 'generated', 'vit_s16', 'model.safetensors'), [])).get('generated/vit_s16')!;
+/** The bundled model in each dtype: its f32 file as shipped, the others made by the converter. */
+const bundledFiles = () => {
+  if (!files.has('bundled')) {
+    const src = join(REPO, 'models', 'fashion-mnist', 'model.safetensors');
+    const f = convert('bundled', REPO, src, []);
+    copyFileSync(src, f.f32);
+    files.set('bundled', f);
+  }
+  return files.get('bundled')!;
+};
 const fmt = (x: number) => (x === 0 ? '0' : x < 1e-3 ? x.toExponential(2) : x.toPrecision(3));
 
 if (!args.includes('--skip-fixtures')) {
   const device = await getDevice();
   console.log('\n## a. Logits against f32 on the golden fixtures (Node, Dawn)\n');
-  console.log('| fixture | images × classes | max abs f32 logit | f32 vs PyTorch f64: max abs diff | f16: max / mean abs diff | int8: max / mean | q4: max / mean | top-1 equal to f32 (f16 / int8 / q4) |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| fixture | images × classes | max abs f32 logit | f32 vs PyTorch f64: max abs diff | f16: max / mean abs diff | int8: max / mean | q4: max / mean | top-1 equal to f32 (f16 / int8 / q4) | f32's smallest top-1 − top-2 logit gap |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const name of fixtures) {
     const dir = join(FIX, name);
     const golden = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8')) as Golden;
@@ -114,8 +125,14 @@ if (!args.includes('--skip-fixtures')) {
       });
       return `${fmt(mx)} / ${fmt(sum / ref.length)}`;
     });
+    // The f32 model's smallest gap between its top-1 and top-2 logits over the images: a flip needs an error that size.
+    let margin = Infinity;
+    for (let b = 0; b < golden.batch; b++) {
+      const row = Array.from(ref.subarray(b * classes, (b + 1) * classes)).sort((x, y) => y - x);
+      margin = Math.min(margin, row[0] - row[1]);
+    }
     const top1 = (['f16', 'int8', 'q4'] as const).map((d) => Array.from({ length: golden.batch }, (_, b) => argmax(logits[d], b) === argmax(ref, b)).filter(Boolean).length);
-    console.log(`| ${name} | ${golden.batch} × ${classes} | ${fmt(maxRef)} | ${fmt(gErr)} | ${cells.join(' | ')} | ${top1.map((n) => `${n}/${golden.batch}`).join(' / ')} |`);
+    console.log(`| ${name} | ${golden.batch} × ${classes} | ${fmt(maxRef)} | ${fmt(gErr)} | ${cells.join(' | ')} | ${top1.map((n) => `${n}/${golden.batch}`).join(' / ')} | ${fmt(margin)} |`);
   }
 }
 
@@ -127,57 +144,57 @@ if (!args.includes('--skip-photos')) {
   const photos = existsSync(SK)
     ? SK_PHOTOS.filter((f) => existsSync(join(SK, f))).map((f) => join(SK, f))
     : ['preprocess', 'preprocess_hf'].flatMap((g) => readdirSync(join(FIX, g, 'images')).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort().map((f) => join(FIX, g, 'images', f)));
-  const f = files.get('generated/vit_s16') ?? convert('generated/vit_s16', REPO, join(FIX, 'generated', 'vit_s16', 'model.safetensors'), []);
-  const top = {} as Record<Dtype, Map<string, { index: number; p: number }[]>>;
-  for (const d of DTYPES) {
-    const out = (() => {
-      try {
-        return execFileSync(process.execPath, [CLI, 'classify', ...photos, '--model', f[d], '--top', '5', '--json'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 26 }).toString();
-      } catch (e) {
-        return String((e as { stdout?: Buffer }).stdout ?? ''); // exit code 1: some image failed, the rest are there
+  const table = (label: string, f: Record<Dtype, string>) => {
+    const top = {} as Record<Dtype, Map<string, { index: number; p: number }[]>>;
+    for (const d of DTYPES) {
+      const out = (() => {
+        try {
+          return execFileSync(process.execPath, [CLI, 'classify', ...photos, '--model', f[d], '--top', '5', '--json'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 26 }).toString();
+        } catch (e) {
+          return String((e as { stdout?: Buffer }).stdout ?? ''); // exit code 1: some image failed, the rest are there
+        }
+      })();
+      top[d] = new Map();
+      for (const line of out.split('\n').filter(Boolean)) {
+        const r = JSON.parse(line) as { file: string; top?: { index: number; p: number }[] };
+        if (r.top) top[d].set(r.file, r.top);
       }
-    })();
-    top[d] = new Map();
-    for (const line of out.split('\n').filter(Boolean)) {
-      const r = JSON.parse(line) as { file: string; top?: { index: number; p: number }[] };
-      if (r.top) top[d].set(r.file, r.top);
     }
-  }
-  const shown = [...top.f32.keys()];
-  console.log(`\n## b. ${shown.length} photos from ${existsSync(SK) ? SK : 'test/fixtures/preprocess*/images'} through \`webvit classify --top 5 --json\`, ViT-S/16-sized fixture (1000 classes)\n`);
-  console.log('| photo | f32 top-1 (p) | f16: top-1 equal, top-5 overlap | int8 | q4 | max abs diff of the top-5 p, int8 / q4 |');
-  console.log('| --- | --- | --- | --- | --- | ---: |');
-  const totals = { f16: [0, 0], int8: [0, 0], q4: [0, 0] };
-  for (const file of shown) {
-    const ref = top.f32.get(file)!;
-    const cell = (d: 'f16' | 'int8' | 'q4') => {
-      const t = top[d].get(file);
-      if (!t) return 'failed';
-      const eq = t[0].index === ref[0].index;
-      const overlap = t.filter((c) => ref.some((r) => r.index === c.index)).length;
-      totals[d][0] += eq ? 1 : 0;
-      totals[d][1] += overlap;
-      return `${eq ? 'yes' : 'no'}, ${overlap}/5`;
-    };
-    const pd = (d: 'int8' | 'q4') => {
-      const t = top[d].get(file);
-      return t ? Math.max(...ref.map((r) => Math.abs(r.p - (t.find((c) => c.index === r.index)?.p ?? 0)))) : NaN;
-    };
-    console.log(`| ${file.split('/').pop()} | ${ref[0].index} (${ref[0].p.toFixed(4)}) | ${cell('f16')} | ${cell('int8')} | ${cell('q4')} | ${fmt(pd('int8'))} / ${fmt(pd('q4'))} |`);
-  }
-  const n = shown.length;
-  console.log(`| **all ${n}** | | ${(['f16', 'int8', 'q4'] as const).map((d) => `${totals[d][0]}/${n} top-1, ${totals[d][1]}/${5 * n} top-5`).join(' | ')} | |`);
+    const shown = [...top.f32.keys()];
+    console.log(`\n## b. ${shown.length} photos from ${existsSync(SK) ? SK : 'test/fixtures/preprocess*/images'} through \`webvit classify --top 5 --json\`, ${label}\n`);
+    console.log('| photo | f32 top-1 (p) | f16: top-1 equal, top-5 overlap | int8 | q4 | max abs diff of the top-5 p, int8 / q4 |');
+    console.log('| --- | --- | --- | --- | --- | ---: |');
+    const totals = { f16: [0, 0], int8: [0, 0], q4: [0, 0] };
+    for (const file of shown) {
+      const ref = top.f32.get(file)!;
+      const cell = (d: 'f16' | 'int8' | 'q4') => {
+        const t = top[d].get(file);
+        if (!t) return 'failed';
+        const eq = t[0].index === ref[0].index;
+        const overlap = t.filter((c) => ref.some((r) => r.index === c.index)).length;
+        totals[d][0] += eq ? 1 : 0;
+        totals[d][1] += overlap;
+        return `${eq ? 'yes' : 'no'}, ${overlap}/5`;
+      };
+      const pd = (d: 'int8' | 'q4') => {
+        const t = top[d].get(file);
+        return t ? Math.max(...ref.map((r) => Math.abs(r.p - (t.find((c) => c.index === r.index)?.p ?? 0)))) : NaN;
+      };
+      console.log(`| ${file.split('/').pop()} | ${ref[0].index} (${ref[0].p.toFixed(4)}) | ${cell('f16')} | ${cell('int8')} | ${cell('q4')} | ${fmt(pd('int8'))} / ${fmt(pd('q4'))} |`);
+    }
+    const n = shown.length;
+    console.log(`| **all ${n}** | | ${(['f16', 'int8', 'q4'] as const).map((d) => `${totals[d][0]}/${n} top-1, ${totals[d][1]}/${5 * n} top-5`).join(' | ')} | |`);
+  };
+  table('the ViT-S/16-sized fixture (1000 classes, untrained)', vitS16());
+  table('the bundled Fashion-MNIST model (10 classes, trained)', bundledFiles());
   console.log(`(load average after: ${load()})`);
 }
 
 if (!args.includes('--skip-chromium')) {
-  const bundled = join(TMP, 'bundled.f32.safetensors');
-  copyFileSync(join(REPO, 'models', 'fashion-mnist', 'model.safetensors'), bundled);
   const models: [string, Record<string, string>][] = [
-    ['bundled (Fashion-MNIST)', { f32: bundled, int8: join(TMP, 'bundled.int8.safetensors'), q4: join(TMP, 'bundled.q4.safetensors') }],
-    ['ViT-S/16-sized fixture', files.get('generated/vit_s16') ?? convert('generated/vit_s16', REPO, join(FIX, 'generated', 'vit_s16', 'model.safetensors'), [])],
+    ['bundled (Fashion-MNIST)', bundledFiles()],
+    ['ViT-S/16-sized fixture', vitS16()],
   ];
-  for (const d of ['int8', 'q4']) execFileSync(process.execPath, [CLI, 'convert', bundled, '-o', models[0][1][d], '--dtype', d], { cwd: REPO, stdio: 'pipe' });
   const server = await startStaticServer({
     page: join(REPO, 'test', 'browser', 'api_page.html'),
     mounts: [['/dist/', join(REPO, 'dist')], ['/examples/', join(REPO, 'examples')], ['/gen/', TMP]],
