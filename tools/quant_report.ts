@@ -79,7 +79,7 @@ const fmt = (x: number) => (x === 0 ? '0' : x < 1e-3 ? x.toExponential(2) : x.to
 if (!args.includes('--skip-fixtures')) {
   const device = await getDevice();
   console.log('\n## a. Logits against f32 on the golden fixtures (Node, Dawn)\n');
-  console.log('| fixture | images × classes | max abs f32 logit | f32 vs PyTorch f64: max abs diff | f16: max / mean abs diff | int8: max / mean | q4: max / mean | top-1 equal to f32 (f16 / int8 / q4) | f32's smallest top-1 − top-2 logit gap |');
+  console.log('| fixture | images × classes | max abs f32 logit | f32 vs PyTorch f64: max abs diff | f16: max / mean abs diff | int8: max / mean | q4: max / mean | top-1 equal to f32 (f16 / int8 / q4) | smallest f32 top-1 − top-2 logit gap |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const name of fixtures) {
     const dir = join(FIX, name);
