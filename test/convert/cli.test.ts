@@ -72,6 +72,25 @@ describe('webvit convert (CLI)', () => {
     expect(oneLineError(again.stderr)).toContain(`already quantised (webvit.quant ${dtype})`);
   });
 
+  it.each(['int8', 'q4'])('the bundled model as %s through `webvit classify` and `webvit run`: the same top-1 on the six examples as f32', (dtype) => {
+    const out = join(tmp, `bundled-${dtype}.safetensors`);
+    expect(cli('models/fashion-mnist/model.safetensors', '-o', out, '--dtype', dtype).code).toBe(0);
+    const top1 = (model: string) => {
+      const r = spawnSync(process.execPath, ['dist/cli.js', 'classify', 'examples/', '--model', model, '--top', '1', '--json', '--no-tune'], { cwd: ROOT, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { file: string; top: { label: string }[] }).map((l) => [l.file, l.top[0].label]);
+    };
+    const f32 = top1('models/fashion-mnist/model.safetensors');
+    expect(f32).toHaveLength(6);
+    expect(top1(out)).toEqual(f32);
+    // run: the model on a raw input, its kernels named with their storage.
+    const input = join(tmp, `input-${dtype}.bin`);
+    writeFileSync(input, Buffer.from(new Float32Array(28 * 28).map((_, i) => Math.sin(i)).buffer));
+    const r = spawnSync(process.execPath, ['dist/cli.js', 'run', out, '--input', input, '--no-tune'], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`.${dtype}=`);
+  });
+
   it('converts torchvision with --heads, --labels and --image-size', () => {
     const out = join(tmp, 'tv48.safetensors');
     const r = cli(join(LAYOUT_DIR, 'torchvision', 'model.safetensors'), '-o', out, '--heads', '4', '--labels', join(LAYOUT_DIR, 'labels.txt'), '--image-size', '48');
