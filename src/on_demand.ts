@@ -3,7 +3,8 @@
  * explain plan and its kernels and the page's explain step (`explain()`), the tuner's timing harness (`tune: true`), the ops
  * only some model families dispatch (SigLIP's attention-pooling head, DINOv2-g's SwiGLU gate) and the Hub loader with the
  * whole converter (a model given by id, src/web/hub.ts), the checks of quantised weight files
- * (src/model/quant_weights.ts: loadWeights imports them for a file with `webvit.quant`), and the WGSL builders of the big_* and
+ * (src/model/quant_weights.ts: loadWeights imports them for a file with `webvit.quant`), the model
+ * families (src/model/families: loadWeights registers them for a file whose config names one), and the WGSL builders of the big_* and
  * sgmat_* matmuls (src/kernels/matmul/variants.ts, LATER: 1.4 KB gzipped that a page runs only on
  * a data-centre GPU's tuning or with f16 subgroup matrices). In the browser bundle this module is
  * one chunk, fetched on first use.
@@ -30,3 +31,4 @@ export { doubleBufferedLinearCode } from './kernels/matmul/double_buffered.js';
 export { subgroupMatrixLinearCode } from './kernels/matmul/subgroup_matrix.js';
 export { quantWeights } from './model/quant_upload.js';
 export { readQuantized } from './model/quant_weights.js';
+export { registerFamilies } from './model/families/index.js';

@@ -1,3 +1,4 @@
+import { familyOf } from '../model/family.js';
 import { shapeOf, type ViTConfig } from '../model/config.js';
 import { describePreprocess } from '../image/preprocess_text.js';
 import { parseSafetensors, DTYPE_BYTES } from '../model/safetensors.js';
@@ -90,25 +91,14 @@ export async function inspectCommand(argv: string[]): Promise<number> {
 
 /** The model's family, in words, with what sets it apart from a plain ViT. */
 function familyLine(c: ViTConfig): string {
-  const f = c.family ?? 'vit';
-  const what =
-    f === 'clip'
-      ? 'CLIP image tower'
-      : f === 'dinov2'
-        ? `DINOv2${c.pooling === 'cls+mean' ? ', classifier on [class token ; patch mean]' : ''}`
-        : f === 'siglip'
-          ? `SigLIP image tower${c.pooling === 'map' ? ', attention-pooling head' : ', classifier on the token mean'}`
-          : f === 'beit'
-            ? 'BEiT'
-            : c.distilled
-              ? 'ViT (DeiT, distilled)'
-              : 'ViT';
+  const family = familyOf(c);
+  const what = family ? family.title(c) : c.distilled ? 'ViT (DeiT, distilled)' : 'ViT';
   const parts = [
     c.pre_norm ? 'layernorm before the blocks' : '',
     c.hidden_act && c.hidden_act !== 'gelu' ? c.hidden_act : '',
     c.projection_size ? `projection to ${c.projection_size}` : '',
-    c.rel_pos_bias ? `relative position bias (${c.rel_pos_bias === 'layer' ? 'per layer' : 'shared'})` : '',
+    ...(family?.describe?.(c) ?? []),
     c.mlp === 'swiglu' ? `SwiGLU MLP (fc1 to ${2 * c.mlp_size}, silu(x1)·x2)` : '',
   ].filter(Boolean);
-  return `${f} (${what}${parts.length ? `: ${parts.join(', ')}` : ''})`;
+  return `${c.family ?? 'vit'} (${what}${parts.length ? `: ${parts.join(', ')}` : ''})`;
 }

@@ -1,3 +1,4 @@
+import { FAMILIES } from '../model/families/index.js';
 import { clip, WebvitError } from '../errors.js';
 
 /**
@@ -7,13 +8,12 @@ import { clip, WebvitError } from '../errors.js';
  */
 
 /** Hugging Face transformers model_type values webvit converts (docs/checkpoints.md, docs/families.md). */
-export const HF_MODEL_TYPES = ['vit', 'deit', 'clip', 'clip_vision_model', 'dinov2', 'dinov2_with_registers', 'siglip', 'siglip_vision_model', 'beit'];
+export const HF_MODEL_TYPES: readonly string[] = ['vit', 'deit', ...FAMILIES.flatMap((f) => f.model.hfModelTypes ?? [])];
 
 /** timm architectures webvit converts: timm's vision_transformer and DeiT models. */
 const TIMM_PREFIXES = ['vit_', 'deit_', 'deit3_'];
 
-export const RUNS =
-  'webvit runs ViT (ViTForImageClassification, ViTModel), DeiT, CLIP and SigLIP image towers, DINOv2 (with registers too) and BEiT from transformers, and timm vit_* / deit_* models';
+export const RUNS = `webvit runs ViT (ViTForImageClassification, ViTModel) and DeiT from transformers, ${FAMILIES.map((f) => f.describe).join(', ')}, and timm vit_* / deit_* models`;
 
 /** Throws UNSUPPORTED naming the model's architecture when `config` is of one webvit does not run. */
 export function checkArchitecture(id: string, config: Record<string, unknown> | undefined): void {

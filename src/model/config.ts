@@ -4,6 +4,7 @@ import type { Pooling } from '../kernels/pool/op.js';
 import { GELU } from '../kernels/gelu/definition.js';
 import { QUICK_GELU } from '../kernels/quick_gelu/definition.js';
 import { GELU_TANH } from '../kernels/gelu_tanh/definition.js';
+import { allFamiliesRegistered, familyModel, familyOf, MODEL_FAMILIES, type ModelFamily } from './family.js';
 
 /**
  * The activations an MLP can name (`hidden_act`), each described once in its kernels folder (its
@@ -56,8 +57,8 @@ export interface ViTConfig {
   hidden_act?: MlpActivation;
   /**
    * Which family of models the weights come from (docs/families.md): "vit" (ViT, DeiT; what an
-   * absent field means) or "clip" (a CLIP image tower). It names the model; its structure is the
-   * fields here.
+   * absent field means) or a registered family's name (src/model/family.ts). It names the model;
+   * its structure is the fields here, plus the fields the family's folder owns.
    */
   family?: ModelFamily;
   /** A layernorm over every token after the embedding, before the first block (CLIP's `pre_layrnorm`). Absent: false. */
@@ -73,12 +74,6 @@ export interface ViTConfig {
    */
   register_tokens?: number;
   /**
-   * A relative position bias added to every attention score (BEiT): "layer" (each block its own
-   * `blocks.{i}.attn.rel_pos_bias`) or "shared" (one `rel_pos_bias` for all blocks), each [H, T, T],
-   * expanded from the checkpoint's table at conversion. Absent: none.
-   */
-  rel_pos_bias?: 'layer' | 'shared';
-  /**
    * The blocks' MLP: absent, fc1 -> hidden_act -> fc2 (mlp_size wide); "swiglu" (DINOv2's giant
    * sizes), fc1 to [2·mlp_size] then silu(first half) · second half -> fc2: `mlp.fc1.weight` is
    * [D, 2·mlp_size] and hidden_act does not apply to the blocks.
@@ -86,9 +81,6 @@ export interface ViTConfig {
   mlp?: 'swiglu';
 }
 
-/** The model families a weight file may name (docs/families.md). */
-export const MODEL_FAMILIES = ['vit', 'clip', 'dinov2', 'siglip', 'beit'] as const;
-export type ModelFamily = (typeof MODEL_FAMILIES)[number];
 
 /** Quantities every part of the engine derives from a config, computed in one place. */
 export interface ViTShape {
@@ -213,7 +205,7 @@ export const LIMITS_DOC = 'docs/weights-format.md#limits';
 
 const INT_FIELDS = ['image_size', 'patch_size', 'num_channels', 'hidden_size', 'num_layers', 'num_heads', 'mlp_size', 'num_classes'] as const;
 const BOOL_FIELDS = { qkv_bias: true, class_token: true, distilled: false, fc_norm: false } as const;
-const KNOWN = new Set<string>([...INT_FIELDS, 'layer_norm_eps', 'pooling', 'hidden_act', ...Object.keys(BOOL_FIELDS), 'family', 'pre_norm', 'projection_size', 'register_tokens', 'rel_pos_bias', 'mlp']);
+const KNOWN = new Set<string>([...INT_FIELDS, 'layer_norm_eps', 'pooling', 'hidden_act', ...Object.keys(BOOL_FIELDS), 'family', 'pre_norm', 'projection_size', 'register_tokens', 'mlp']);
 
 /**
  * Checks a config from a weight file (or anywhere else) field by field, and that it adds up.
@@ -226,8 +218,22 @@ export function parseConfig(raw: unknown, source: string): ViTConfig {
   };
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad(`must be a JSON object, got ${preview(raw)}`);
   const o = raw as Record<string, unknown>;
-  const unknown = Object.keys(o).filter((k) => !KNOWN.has(k));
-  if (unknown.length) bad(`has unknown field(s) ${unknown.join(', ')}; known fields: ${[...KNOWN].join(', ')}`);
+  // Fields added after the first weight files: kept absent when absent, so a file's config reads
+  // back (and is written again) exactly as it was. A family's own fields are its model's to check.
+  const family = o.family === undefined || o.family === 'vit' ? undefined : familyModel(o.family);
+  if (o.family !== undefined && o.family !== 'vit' && !family) {
+    if (!allFamiliesRegistered() && typeof o.family === 'string' && /^[a-z][a-z0-9_]{0,40}$/.test(o.family)) {
+      bad(`names model family "${o.family}", which is not loaded: read the weights with loadWeights, which loads the model families`);
+    }
+    bad(`field family must be ${MODEL_FAMILIES.map((f) => `"${f}"`).join(' or ')} (or absent: "vit"), got ${preview(o.family)}`);
+  }
+  const own = Object.keys(family?.fields ?? {});
+  const unknown = Object.keys(o).filter((k) => !KNOWN.has(k) && !own.includes(k));
+  if (unknown.length) bad(`has unknown field(s) ${unknown.join(', ')}; known fields: ${[...KNOWN, ...own].join(', ')}`);
+  for (const f of own) {
+    const wrong = o[f] === undefined ? undefined : family!.fields![f](o[f]);
+    if (wrong) bad(`field ${f} ${wrong}`);
+  }
   for (const f of INT_FIELDS) {
     const v = o[f];
     if (v === undefined) bad(`is missing ${f}`);
@@ -252,11 +258,6 @@ export function parseConfig(raw: unknown, source: string): ViTConfig {
   if (act !== undefined && (typeof act !== 'string' || !Object.hasOwn(MLP_ACTIVATIONS, act))) {
     bad(`field hidden_act must be one of ${Object.keys(MLP_ACTIVATIONS).map((a) => `"${a}"`).join(', ')} (or absent: "gelu"), got ${preview(act)}`);
   }
-  // Fields added after the first weight files: kept absent when absent, so a file's config reads
-  // back (and is written again) exactly as it was.
-  if (o.family !== undefined && !(MODEL_FAMILIES as readonly unknown[]).includes(o.family)) {
-    bad(`field family must be ${MODEL_FAMILIES.map((f) => `"${f}"`).join(' or ')} (or absent: "vit"), got ${preview(o.family)}`);
-  }
   if (o.pre_norm !== undefined && typeof o.pre_norm !== 'boolean') bad(`field pre_norm must be true or false, got ${preview(o.pre_norm)}`);
   const proj = o.projection_size;
   if (proj !== undefined) {
@@ -268,9 +269,7 @@ export function parseConfig(raw: unknown, source: string): ViTConfig {
     if (typeof regs !== 'number' || !Number.isInteger(regs) || regs < 0) bad(`field register_tokens must be an integer ≥ 0, got ${preview(regs)}`);
     if ((regs as number) > 1024) bad(`field register_tokens is ${regs}, above the limit of 1024 (${LIMITS_DOC})`);
   }
-  for (const [f, ok] of [['rel_pos_bias', ['layer', 'shared']], ['mlp', ['swiglu']]] as const) {
-    if (o[f] !== undefined && !(ok as readonly unknown[]).includes(o[f])) bad(`field ${f} must be ${ok.map((v) => `"${v}"`).join(' or ')} (or absent: none), got ${preview(o[f])}`);
-  }
+  if (o.mlp !== undefined && o.mlp !== 'swiglu') bad(`field mlp must be "swiglu" (or absent: none), got ${preview(o.mlp)}`);
   const c = { ...(o as object), ...bools, pooling } as ViTConfig;
   if (c.register_tokens && (!c.class_token || c.distilled)) bad('does not add up: register_tokens go after a class token, and not with a distillation token');
   if (c.distilled && !c.class_token) bad(`does not add up: distilled is true but class_token is false (a distillation token follows the class token)`);
@@ -306,8 +305,8 @@ export function sizeLimitError(c: ViTConfig): string | undefined {
     ['blocks.*.mlp.fc1.weight', D * c.mlp_size * (c.mlp ? 2 : 1)],
     ['head.weight', s.featureSize * c.num_classes],
     ['proj.weight', s.pooledSize * (c.projection_size ?? 0)],
-    ['rel_pos_bias', c.rel_pos_bias ? c.num_heads * s.tokens * s.tokens : 0],
     ['one input image', s.imageValues],
+    ...(familyOf(c)?.tensorSizes?.(c, s) ?? []),
   ];
   for (const [name, n] of tensors) {
     if (n > LIMITS.tensor_values) return `makes ${name} ${n} values, above the limit of ${LIMITS.tensor_values} values per tensor (${LIMITS_DOC})`;

@@ -87,7 +87,7 @@ export function explainDispatches(c: ViTConfig, batch: number, dispatches: reado
     // The explain variant of the attention variant the forward plan runs here (subgroup_bcast on
     // CPU adapters, say); attention_explain/online_softmax where it has none.
     const variant: AttentionExplainVariant = Object.hasOwn(ATTENTION_EXPLAIN_VARIANTS, d.op.variant) ? (d.op.variant as AttentionExplainVariant) : 'online_softmax';
-    const bias = d.bindings.bias; // BEiT's relative position bias, as the forward pass adds it
+    const bias = d.bindings.bias; // a score bias, as the forward pass adds it (FamilyModel.attentionBias)
     out.push(attentionExplain({ label: d.label, batch, T, heads, headDim, prefix: s.prefixTokens, grid: s.grid, patchSize: c.patch_size, qkv, out: d.bindings.out, dist, bias, maxWorkgroupStorage, variant }));
     out.push(attentionProbs({ label: `${d.label}.probs`, batch, T, heads, headDim, qkv, out: probs, bias, maxWorkgroupStorage, maxWorkgroupsPerDimension }));
     outputs.push(dist.tensor, probs.tensor);

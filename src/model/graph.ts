@@ -7,6 +7,7 @@ import { patchEmbed } from '../kernels/patch_embed/op.js';
 import { pool } from '../kernels/pool/op.js';
 import { finiteCheck, finiteCheckChunks } from '../kernels/finite_check/op.js';
 import { MLP_ACTIVATIONS, shapeOf, type ViTConfig } from './config.js';
+import { familyOf } from './family.js';
 import { applyKernels, opDefinition, registerOps, type GraphKernels } from '../kernels/registry.js';
 import type { BufferSlice } from '../kernels/kernel.js';
 import { chunk, WebvitError } from '../errors.js';
@@ -66,7 +67,7 @@ export type WeightSource = (name: string, shape: readonly number[], matrix: bool
  *   image [B, C, S, S] -> x [B·T, D]                    patch_embed (+ class token, positions)
  *   pre_norm:   x = LN0(x)                              (CLIP's pre_layrnorm)
  *   per block:  h = LN1(x); qkv = h·Wqkv + b            [B·T, 3D]
- *               a = attention(qkv)                       [B·T, D] (+ a score bias [H, T, T]: BEiT's rel_pos_bias)
+ *               a = attention(qkv)                       [B·T, D] (+ the family's score bias [H, T, T], if any)
  *               x = x + a·Wproj + b                      (residual fused into the matmul)
  *               u = act(LN2(x)·Wfc1 + b)                 [B·T, F] (GELU or hidden_act, fused)
  *                 swiglu: [x1 | x2] = LN2(x)·Wfc1 + b     [B·T, 2F]; u = silu(x1)·x2 [B·T, F]
@@ -85,6 +86,7 @@ export type WeightSource = (name: string, shape: readonly number[], matrix: bool
 export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions): ViTGraph {
   const B = o.batch;
   const s = shapeOf(c);
+  const family = familyOf(c);
   const D = c.hidden_size;
   const F = c.mlp_size;
   const T = s.tokens;
@@ -144,8 +146,9 @@ export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions):
       linear({ label: `${p}.attn.qkv`, M, K: D, N: 3 * D, a: h, w: mat(`${p}.attn.qkv.weight`, [D, 3 * D]), ...wq(`${p}.attn.qkv.weight`), bias: c.qkv_bias ? vec(`${p}.attn.qkv.bias`, [3 * D]) : undefined, out: qkv, epilogue: 'none' }),
     );
     const att = t(`${p}.attn.out`, M * D);
-    // BEiT: a relative position bias [H, T, T] added to the scores, per block or one for all.
-    const bias = c.rel_pos_bias ? vec(c.rel_pos_bias === 'layer' ? `${p}.attn.rel_pos_bias` : 'rel_pos_bias', [c.num_heads, T, T]) : undefined;
+    // A family's hook (src/model/family.ts): a bias [H, T, T] added to the scores.
+    const biasName = family?.attentionBias?.(c, i);
+    const bias = biasName ? vec(biasName, [c.num_heads, T, T]) : undefined;
     d.push(attention({ label: `${p}.attn`, batch: B, T, heads: c.num_heads, headDim: s.headDim, qkv, out: att, bias, maxWorkgroupStorage: o.maxWorkgroupStorage }));
     const x1 = t(`${p}.x.attn`, M * D);
     d.push(linear({ label: `${p}.attn.proj`, M, K: D, N: D, a: att, w: mat(`${p}.attn.proj.weight`, [D, D]), ...wq(`${p}.attn.proj.weight`), bias: vec(`${p}.attn.proj.bias`, [D]), residual: x, out: x1, epilogue: 'residual' }));

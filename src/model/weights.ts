@@ -1,3 +1,4 @@
+import { allFamiliesRegistered } from './family.js';
 import { checkSourceName, clip, WebvitError } from '../runtime/errors.js';
 import { chunk } from '../errors.js';
 import { LIMITS, LIMITS_DOC, parseConfig, shapeOf, type ViTConfig } from './config.js';
@@ -125,15 +126,20 @@ export function useQuantReader(r: QuantReader): void {
   quantReader = r;
 }
 
-/** readWeights, first importing the quantised-weights reader (the on-demand chunk, src/on_demand.ts) when the file needs it. */
+/**
+ * readWeights, first importing what a page loads on demand (the on-demand chunk, src/on_demand.ts)
+ * when the file needs it: the quantised-weights reader, and the model families (src/model/family.ts).
+ */
 export async function loadWeights(bytes: Uint8Array | ArrayBuffer, source: string, views = false): Promise<LoadedWeights> {
   try {
     return readWeights(bytes, source, views);
   } catch (e) {
     // Its message names loadWeights (a file's text quoted in another message may too: then the second read fails the same way).
-    if (quantReader || !(e as Error).message.includes('loadWeights')) throw e;
+    if ((quantReader && allFamiliesRegistered()) || !(e as Error).message.includes('loadWeights')) throw e;
   }
-  quantReader = (await chunk(import('../on_demand.js'))).readQuantized;
+  const later = await chunk(import('../on_demand.js'));
+  quantReader ??= later.readQuantized;
+  later.registerFamilies();
   return readWeights(bytes, source, views);
 }
 

@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { expectedTensors } from '../../src/model/weights.js';
 import { MLP_ACTIVATIONS, parseConfig, shapeOf, type ViTConfig } from '../../src/model/config.js';
+import { registerFamilies } from '../../src/model/families/index.js';
+import type { BeitConfig } from '../../src/model/families/beit/model.js';
 import type { LoadedWeights } from '../../src/model/weights.js';
 import { patchEmbedRef } from '../../src/kernels/patch_embed/reference.js';
 import { layerNormRef } from '../../src/kernels/layernorm/reference.js';
@@ -9,6 +11,8 @@ import { attentionRef } from '../../src/kernels/attention/reference.js';
 import { poolRef } from '../../src/kernels/pool/reference.js';
 import { attentionPoolRef } from '../../src/kernels/attention_pool/reference.js';
 import { swigluRef } from '../../src/kernels/swiglu/reference.js';
+
+registerFamilies(); // the generated configs name BEiT (rel_pos_bias)
 import { randn, rng } from '../../src/kernels/sample.js';
 
 /**
@@ -45,12 +49,13 @@ export function vitForwardRef(w: LoadedWeights, input: ArrayLike<number>, B: num
   // image [B, C, S, S] -> x [B·T, D]
   let x = patchEmbedRef(input, t('patch_embed.weight'), t('patch_embed.bias'), prefix, t('pos_embed'), B, c.num_channels, c.image_size, c.patch_size, D);
   if (c.pre_norm) x = layerNormRef(x, t('pre_norm.weight'), t('pre_norm.bias'), M, D, eps);
+  const bias = (c as BeitConfig).rel_pos_bias; // BEiT's relative position bias, per block or shared
   for (let l = 0; l < c.num_layers; l++) {
     const p = `blocks.${l}`;
     const h = layerNormRef(x, t(`${p}.norm1.weight`), t(`${p}.norm1.bias`), M, D, eps);
     // h [B·T, D] -> qkv [B, T, 3, H, Dh]
     const qkv = linearRef(h, t(`${p}.attn.qkv.weight`), c.qkv_bias ? t(`${p}.attn.qkv.bias`) : undefined, undefined, M, D, 3 * D, 'none');
-    const att = attentionRef(qkv, B, T, c.num_heads, s.headDim, c.rel_pos_bias ? t(c.rel_pos_bias === 'layer' ? `${p}.attn.rel_pos_bias` : 'rel_pos_bias') : undefined);
+    const att = attentionRef(qkv, B, T, c.num_heads, s.headDim, bias ? t(bias === 'layer' ? `${p}.attn.rel_pos_bias` : 'rel_pos_bias') : undefined);
     const x1 = linearRef(att, t(`${p}.attn.proj.weight`), t(`${p}.attn.proj.bias`), x, M, D, D, 'residual');
     const h2 = layerNormRef(x1, t(`${p}.norm2.weight`), t(`${p}.norm2.bias`), M, D, eps);
     // SwiGLU: fc1 to [M, 2F] = [x1 | x2], then silu(x1)·x2.
@@ -145,7 +150,8 @@ export const configArb: fc.Arbitrary<ViTConfig> = fc
       ...(g.registers !== undefined && cls && g.tokens !== 'cls+dist' ? { register_tokens: g.registers } : {}),
       // DINOv2's cls+mean head takes no projection (parseConfig refuses the pair).
       ...(g.projection !== undefined && g.tokens !== 'cls+mean' && !g.tokens.startsWith('map') ? { projection_size: g.projection } : {}),
-      ...(g.relPosBias ? { rel_pos_bias: g.relPosBias } : {}),
+      // rel_pos_bias is BEiT's field (src/model/families/beit/model.ts): a config with it names the family.
+      ...(g.relPosBias ? { family: 'beit', rel_pos_bias: g.relPosBias } : {}),
       ...(g.swiglu ? { mlp: 'swiglu' } : {}),
     };
     return parseConfig(raw, 'generated');

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { presetConfig, shapeOf, VIT_PRESETS, type ViTConfig, type ViTPresetName } from '../../src/model/config.js';
 import { declaredWeights, expectedTensors } from '../../src/model/weights.js';
+import type { BeitConfig } from '../../src/model/families/beit/model.js';
 import { configArb } from '../fuzz/models_helpers.js';
 
 // Issue 19, "one model definition": the graph builder declares each weight it reads (name, shape,
@@ -31,8 +32,8 @@ function documentedWeights(c: ViTConfig): [string, number[], boolean][] {
     out.push([`${p}.norm1.weight`, [D], false], [`${p}.norm1.bias`, [D], false], [`${p}.attn.qkv.weight`, [D, 3 * D], true]);
     if (c.qkv_bias) out.push([`${p}.attn.qkv.bias`, [3 * D], false]);
     // BEiT's relative position bias [H, T, T]: each block's own, or the shared one (declared by the first block).
-    if (c.rel_pos_bias === 'layer') out.push([`${p}.attn.rel_pos_bias`, [c.num_heads, s.tokens, s.tokens], false]);
-    if (c.rel_pos_bias === 'shared' && i === 0) out.push(['rel_pos_bias', [c.num_heads, s.tokens, s.tokens], false]);
+    if ((c as BeitConfig).rel_pos_bias === 'layer') out.push([`${p}.attn.rel_pos_bias`, [c.num_heads, s.tokens, s.tokens], false]);
+    if ((c as BeitConfig).rel_pos_bias === 'shared' && i === 0) out.push(['rel_pos_bias', [c.num_heads, s.tokens, s.tokens], false]);
     out.push(
       [`${p}.attn.proj.weight`, [D, D], true],
       [`${p}.attn.proj.bias`, [D], false],

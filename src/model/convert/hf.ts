@@ -38,10 +38,8 @@ import type { Lazy } from './lazy.js';
  * - `embeddings.mask_token` (use_mask_token=True): used only for masked-image-modelling inputs.
  */
 export function detectHf(names: string[]): boolean {
-  // DINOv2's names are HF ViT's plus layer scale (src/model/families/dinov2): that family's.
-  if (names.some((n) => /\.layer_scale1\.lambda1$/.test(n))) return false;
-  // BEiT's likewise, plus its layer scale or relative position tables (src/model/families/beit).
-  if (names.some((n) => /(\.lambda_1|\.relative_position_bias_table)$/.test(n))) return false;
+  // Families built on HF ViT's encoder have these names too: detectLayout gives
+  // a checkpoint that a family also fits to the family.
   return names.some((n) => /^(vit\.)?(embeddings\.patch_embeddings\.projection\.weight|encoder\.layer\.\d+\.attention\.attention\.)/.test(n));
 }
 

@@ -32,11 +32,22 @@ function checkCheckpoint(ckpt: Checkpoint, where: string): void {
   }
 }
 
+/**
+ * The layouts whose detection fits these names. A family's detection looks for its own tensors,
+ * while Hugging Face ViT's also fits the families built on its encoder (DINOv2 and others): when a
+ * family fits, the built-in layouts that fit as well are left out.
+ */
+function fitting(names: string[]): Layout[] {
+  const hits = DETECT.filter(([, d]) => d(names)).map(([l]) => l);
+  const families = hits.filter((l) => FAMILIES.some((f) => f.layout === l));
+  return families.length ? families : hits;
+}
+
 export function detectLayout(ckpt: Checkpoint): Layout {
   checkCheckpoint(ckpt, 'detectLayout');
   if (ckpt.metadata.format === 'webvit' && ckpt.metadata['webvit.config'] !== undefined) return 'webvit';
   const names = [...ckpt.tensors.keys()];
-  const hits = DETECT.filter(([, d]) => d(names)).map(([l]) => l);
+  const hits = fitting(names);
   if (hits.length === 1) return hits[0];
   if (hits.length > 1) fail(ckpt.source, `tensor names fit more than one layout (${hits.join(', ')}); pass --layout`);
   const sample = names.length ? `${names.length} tensor${names.length === 1 ? '' : 's'}: ${listNames(names.slice(0, 6))}${names.length > 6 ? ', ...' : ''}` : 'no tensors';
@@ -79,7 +90,7 @@ function checkForcedLayout(ckpt: Checkpoint, layout: Layout): void {
   if (FAMILIES.some((f) => f.layout === layout)) return; // each family's converter says it itself
   const isWebvit = ckpt.metadata.format === 'webvit' && ckpt.metadata['webvit.config'] !== undefined;
   const names = [...ckpt.tensors.keys()];
-  const fits = isWebvit ? ['webvit'] : DETECT.filter(([, d]) => d(names)).map(([l]) => l as string);
+  const fits = isWebvit ? ['webvit'] : fitting(names);
   if (fits.length === 0 || fits.includes(layout)) return;
   fail(ckpt.source, `--layout ${layout}, but these tensors are ${fits.length === 1 ? `a ${fits[0]} checkpoint's` : `of the ${fits.join(' or ')} layouts`} (detected from the names), not ${layout === 'webvit' ? 'a webvit file' : `${layout}'s`}; leave --layout out to detect the layout`);
 }

@@ -11,17 +11,16 @@
  *   cubic with a = −0.5, stretched by in/out when downsampling, truncated at the border and
  *   renormalised.
  * - 'bicubic-align-corners': align_corners=True (torchvision's interpolate_embeddings).
- * - 'bilinear': align_corners=False, source index max((dst + 0.5)·in/out − 0.5, 0), two taps (the
- *   second clamped at the border). BEiT's relative position bias table (BeitRelativePositionBias).
+ * Or a resampling of one's own (`taps`): a family's converter may bring one.
  * Computed in float64, separably (rows, then columns); PyTorch's float64 result matches to ~1e-15.
  */
-export type ResizeMode = 'bicubic' | 'bicubic-antialias' | 'bicubic-align-corners' | 'bilinear';
+export type ResizeMode = 'bicubic' | 'bicubic-antialias' | 'bicubic-align-corners';
 
-/** The modes `webvit convert --resize` takes (bilinear is BEiT's table's, chosen by its converter). */
+/** The modes `webvit convert --resize` takes. */
 export const RESIZE_MODES: ResizeMode[] = ['bicubic', 'bicubic-antialias', 'bicubic-align-corners'];
 
 /** For each output index, its input taps and weights. */
-interface Taps {
+export interface Taps {
   index: number[][];
   weight: number[][];
 }
@@ -78,22 +77,8 @@ function antialiasTaps(inSize: number, outSize: number): Taps {
   return { index, weight };
 }
 
-function bilinearTaps(inSize: number, outSize: number): Taps {
-  const index: number[][] = [];
-  const weight: number[][] = [];
-  for (let o = 0; o < outSize; o++) {
-    const src = Math.max((inSize / outSize) * (o + 0.5) - 0.5, 0);
-    const i0 = Math.floor(src);
-    const t = src - i0;
-    index.push([i0, Math.min(i0 + 1, inSize - 1)]);
-    weight.push([1 - t, t]);
-  }
-  return { index, weight };
-}
-
 export function resampleTaps(inSize: number, outSize: number, mode: ResizeMode): Taps {
   if (mode === 'bicubic-antialias') return antialiasTaps(inSize, outSize);
-  if (mode === 'bilinear') return bilinearTaps(inSize, outSize);
   return cubicTaps(inSize, outSize, mode === 'bicubic-align-corners');
 }
 
@@ -104,6 +89,8 @@ export interface ResizeArgs {
   oldGrid: number;
   newGrid: number;
   mode?: ResizeMode;
+  /** A resampling of the caller's own, in place of `mode`'s: for each output index, its taps. */
+  taps?: (inSize: number, outSize: number) => Taps;
 }
 
 /** pos [prefix + oldGrid², dim] -> [prefix + newGrid², dim]; float64 math, returned as `out` type. */
@@ -114,7 +101,7 @@ export function resizePosEmbed<T extends Float32Array | Float64Array>(pos: T, a:
   const Ctor = pos.constructor as { new (n: number): T };
   const out = new Ctor((prefix + n * n) * D);
   out.set(pos.subarray(0, prefix * D));
-  const taps = resampleTaps(g, n, mode);
+  const taps = a.taps ? a.taps(g, n) : resampleTaps(g, n, mode);
   // Along x: [g rows, n cols, D]
   const tmp = new Float64Array(g * n * D);
   for (let y = 0; y < g; y++) {

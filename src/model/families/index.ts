@@ -1,29 +1,31 @@
-import type { Checkpoint, ConvertOptions, Planned } from '../convert/core.js';
-import { convertClip, detectClip } from './clip/convert.js';
-import { convertDinov2, detectDinov2 } from './dinov2/convert.js';
-import { convertSiglip, detectSiglip } from './siglip/convert.js';
-import { convertBeit, detectBeit } from './beit/convert.js';
+import { registerFamilyModels, type FamilyModel } from '../family.js';
+import type { CheckpointFamily } from './types.js';
+import { CLIP } from './clip/index.js';
+import { DINOV2 } from './dinov2/index.js';
+import { SIGLIP } from './siglip/index.js';
+import { BEIT } from './beit/index.js';
 
 /**
  * The model families beyond plain ViT/DeiT (docs/families.md, docs/adding-a-family.md): each is a
- * folder here holding its checkpoint map (which tensor names it reads, its config.json's fields),
- * and one line in FAMILIES. What a family's model computes is written in the one model definition
- * (src/model/config.ts fields, src/model/graph.ts), which the weight file's config switches on.
+ * folder here holding what runs it (model.ts: its config fields, their tensors and its graph
+ * hooks, src/model/family.ts) and its checkpoint map (convert.ts: which tensor names it reads,
+ * its config.json's fields), and one entry (with its import) in FAMILIES. The shared pieces a family's fields switch
+ * on are written once in the model definition (src/model/config.ts, src/model/graph.ts).
+ *
+ * This module is not in a page's first download: a page gets it with the on-demand chunk
+ * (src/on_demand.ts) when it loads a family's weights (loadWeights) or converts a checkpoint.
  */
-export interface CheckpointFamily {
-  /** The layout name (`webvit convert --layout`), and what the notes and errors call it. */
-  layout: string;
-  /** For the list of supported layouts in messages. */
-  describe: string;
-  /** Whether a checkpoint's tensor names are this family's. */
-  detect(names: string[]): boolean;
-  /** The conversion planned from the checkpoint's header and config (values made later: convert/lazy.ts). */
-  convert(ckpt: Checkpoint, options: ConvertOptions): Planned;
+export type { CheckpointFamily };
+
+export const FAMILIES: readonly CheckpointFamily[] = [CLIP, DINOV2, SIGLIP, BEIT];
+
+/** The families' models, for registerFamilyModels. */
+export const FAMILY_MODELS: readonly FamilyModel[] = FAMILIES.map((f) => f.model);
+
+/** Registers every family's model (src/model/family.ts): what reading, converting or building a family's model needs first. */
+export function registerFamilies(): void {
+  registerFamilyModels(FAMILY_MODELS, true);
 }
 
-export const FAMILIES: readonly CheckpointFamily[] = [
-  { layout: 'clip', describe: 'clip (Hugging Face CLIPModel / CLIPVisionModel(WithProjection): the image tower)', detect: detectClip, convert: convertClip },
-  { layout: 'dinov2', describe: 'dinov2 (Hugging Face Dinov2Model / Dinov2ForImageClassification)', detect: detectDinov2, convert: convertDinov2 },
-  { layout: 'siglip', describe: 'siglip (Hugging Face SiglipModel / SiglipVisionModel / SiglipForImageClassification: the image tower)', detect: detectSiglip, convert: convertSiglip },
-  { layout: 'beit', describe: 'beit (Hugging Face BeitModel / BeitForImageClassification)', detect: detectBeit, convert: convertBeit },
-];
+// Whatever loads the registry (the converter, the Hub loaders, the presets) can read every family's config.
+registerFamilies();

@@ -1,7 +1,7 @@
 import { preview } from '../../json_preview.js';
 import { LIMITS, LIMITS_DOC } from '../../config.js';
 import { hfPreprocessMetadata, processorSquare } from '../../convert/hf_preprocess.js';
-import { resizePosEmbed } from '../../convert/pos_embed.js';
+import { resizePosEmbed, type Taps } from '../../convert/pos_embed.js';
 import {
   checkShapeLimits,
   concat,
@@ -45,6 +45,24 @@ import { derive, zeros, type Lazy } from '../../convert/lazy.js';
  * table's (2W−1)² grid rows resized bilinearly (align_corners false) to the new grid's, the three
  * class rows kept; absolute positions resized bicubically.
  */
+/**
+ * PyTorch's `F.interpolate(mode='bilinear', align_corners=False)` along one axis, as
+ * BeitRelativePositionBias resizes its table: source index max((dst + 0.5)·in/out − 0.5, 0), two
+ * taps, the second clamped at the border.
+ */
+export function bilinearTaps(inSize: number, outSize: number): Taps {
+  const index: number[][] = [];
+  const weight: number[][] = [];
+  for (let o = 0; o < outSize; o++) {
+    const src = Math.max((inSize / outSize) * (o + 0.5) - 0.5, 0);
+    const i0 = Math.floor(src);
+    const t = src - i0;
+    index.push([i0, Math.min(i0 + 1, inSize - 1)]);
+    weight.push([1 - t, t]);
+  }
+  return { index, weight };
+}
+
 export function detectBeit(names: string[]): boolean {
   // Hugging Face ViT has the same encoder names: BEiT's are under beit., or have its layer scale or position-bias tables.
   return names.some((n) => /^beit\.encoder\.layer\.\d+\.layernorm_before\.weight$/.test(n) || /^(beit\.)?encoder\.(layer\.\d+\.(lambda_1|attention\.attention\.relative_position_bias\.relative_position_bias_table)|relative_position_bias\.relative_position_bias_table)$/.test(n));
@@ -90,7 +108,7 @@ export function expandRelativeBias(table: Float32Array, heads: number, w: number
     const moved = new Float64Array(table.length);
     moved.set(table.subarray(n * n * heads), 0);
     moved.set(table.subarray(0, n * n * heads), 3 * heads);
-    const resized = resizePosEmbed(moved, { prefix: 3, dim: heads, oldGrid: n, newGrid: m, mode: 'bilinear' });
+    const resized = resizePosEmbed(moved, { prefix: 3, dim: heads, oldGrid: n, newGrid: m, taps: bilinearTaps });
     rows = new Float32Array((m * m + 3) * heads);
     rows.set(resized.subarray(3 * heads));
     rows.set(resized.subarray(0, 3 * heads), m * m * heads);
