@@ -222,10 +222,8 @@ export function parseConfig(raw: unknown, source: string): ViTConfig {
   // back (and is written again) exactly as it was. A family's own fields are its model's to check.
   const family = o.family === undefined || o.family === 'vit' ? undefined : familyModel(o.family);
   if (o.family !== undefined && o.family !== 'vit' && !family) {
-    if (!allFamiliesRegistered() && typeof o.family === 'string' && /^[a-z][a-z0-9_]{0,40}$/.test(o.family)) {
-      bad(`names model family "${o.family}", which is not loaded: read the weights with loadWeights, which loads the model families`);
-    }
-    bad(`field family must be ${MODEL_FAMILIES.map((f) => `"${f}"`).join(' or ')} (or absent: "vit"), got ${preview(o.family)}`);
+    // A page has only "vit" until loadWeights loads the families (src/model/family.ts).
+    bad(allFamiliesRegistered() ? `field family must be ${MODEL_FAMILIES.map((f) => `"${f}"`).join(' or ')} (or absent: "vit"), got ${preview(o.family)}` : `names model family ${preview(o.family)}, not loaded: read it with loadWeights`);
   }
   const own = Object.keys(family?.fields ?? {});
   const unknown = Object.keys(o).filter((k) => !KNOWN.has(k) && !own.includes(k));

@@ -70,6 +70,6 @@ export const familyModel = (name: unknown): FamilyModel | undefined => (typeof n
 export function familyOf(c: ViTConfig): FamilyModel | undefined {
   if (c.family === undefined || c.family === 'vit') return undefined;
   const m = registered.get(c.family);
-  if (!m) throw new WebvitError('BAD_ARGUMENT', `model family "${clip(String(c.family), 80)}" is not loaded: read its weights with loadWeights (or readWeightFile), which loads the families`);
+  if (!m) throw new WebvitError('BAD_ARGUMENT', `model family "${clip(String(c.family), 80)}" is not loaded: read its weights with loadWeights`);
   return m;
 }
