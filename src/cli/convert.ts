@@ -9,12 +9,13 @@ import { clip } from '../runtime/errors.js';
 import { checkpointDirFor, parseModelArg } from './model_arg.js';
 
 export const CONVERT_USAGE = `  webvit convert SRC -o OUT.safetensors [--dtype f32|f16|int8|q4] [--labels FILE] [--image-size N]
-                 [--heads N] [--layout hf|timm|torchvision|clip|dinov2] [--pooling cls|mean]
-                 [--resize bicubic|bicubic-antialias|bicubic-align-corners]
+                 [--heads N] [--pooling cls|mean]
+                 [--layout ${LAYOUTS.filter((l) => l !== 'webvit').join('|')}]
+                 [--resize ${RESIZE_MODES.join('|')}]
                  [--preprocessor-config FILE|none]
       Converts a Hugging Face (folder or model.safetensors[.index.json] + config.json), timm or
-      torchvision ViT checkpoint, or a Hugging Face CLIP model's image tower (safetensors), to a
-      webvit weight file. The layout is detected from
+      torchvision ViT checkpoint, or a Hugging Face checkpoint of another family (CLIP's or
+      SigLIP's image tower, DINOv2, BEiT: docs/families.md), to a webvit weight file. The layout is detected from
       the tensor names; what was read, inferred or assumed is printed (docs/checkpoints.md).
       A Hugging Face model takes its image preprocessing from the preprocessor_config.json beside
       config.json (or FILE; none: webvit's defaults).
