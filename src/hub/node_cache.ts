@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, open, readFile, readlink, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { clip, WebvitError } from '../errors.js';
 import { downloadHubFile, fileName, hubFileInfo, type HubFile, type HubOptions, type Sink } from './client.js';
@@ -184,6 +184,68 @@ class FileSink implements Sink {
   }
 }
 
+/** How often a download waiting for another's lock looks again. */
+const LOCK_POLL_MS = 200;
+
+/**
+ * The lock of one blob's download, `.locks/{repo folder}/{etag}.webvit.lock` (huggingface_hub's
+ * lock folder; its own locks are other files, held with flock, which Node cannot take): created
+ * exclusively, holding the owner's pid and host. Two webvit processes (or two loads in one) that
+ * want the same file then download it once: the second waits, then finds the blob. Without it
+ * both appended to one `.incomplete` file, and the hash check refused the mixture.
+ *
+ * A lock whose owner is gone is taken over: on this host, when its pid is no longer running
+ * (a killed process); from another host (a shared cache), when neither it nor the download's
+ * `.incomplete` file has changed for `staleMs`. Taking over is a rename to a name of its own,
+ * then the exclusive create again, so of two processes that both find it stale only one takes it.
+ */
+async function lockDownload(path: string, incomplete: string, o: { signal?: AbortSignal; staleMs: number; what: string }): Promise<() => Promise<void>> {
+  await mkdir(dirname(path), { recursive: true });
+  const me = JSON.stringify({ pid: process.pid, host: hostname(), started: Date.now() });
+  for (;;) {
+    if (o.signal?.aborted) throw new WebvitError('ABORTED', `stopped by the caller's signal while waiting for another download of ${o.what}`, { cause: o.signal.reason });
+    try {
+      const h = await open(path, 'wx');
+      try {
+        await h.writeFile(me);
+      } finally {
+        await h.close();
+      }
+      return () => unlink(path).catch(() => undefined);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    if (await staleLock(path, incomplete, o.staleMs)) {
+      const aside = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.stale`;
+      if (await rename(path, aside).then(() => true, () => false)) await unlink(aside).catch(() => undefined);
+      continue;
+    }
+    await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
+  }
+}
+
+/** Whether a download lock's owner is gone (see lockDownload). */
+async function staleLock(path: string, incomplete: string, staleMs: number): Promise<boolean> {
+  const [text, st, inc] = await Promise.all([readFile(path, 'utf8').catch(() => undefined), stat(path).catch(() => undefined), stat(incomplete).catch(() => undefined)]);
+  if (text === undefined || !st) return false; // released meanwhile: try again
+  let owner: { pid?: unknown; host?: unknown } = {};
+  try {
+    owner = JSON.parse(text);
+  } catch {
+    // Being written (its owner between create and write), or damaged: judged by its age below.
+  }
+  if (owner.host === hostname() && Number.isSafeInteger(owner.pid)) {
+    try {
+      process.kill(owner.pid as number, 0);
+      return false;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'ESRCH';
+    }
+  }
+  const changed = Math.max(st.mtimeMs, inc?.mtimeMs ?? 0);
+  return Date.now() - changed > staleMs;
+}
+
 /**
  * A repository file in the cache, downloaded when it is not there yet: its snapshot path. Online,
  * one HEAD request says the commit and the file's ETag; a file already in the cache (its snapshot
@@ -230,12 +292,36 @@ export async function cachedHubFile(id: string, revision: string, file: string, 
   const etag = info.etag;
   if (!etag || !/^[0-9a-zA-Z._-]{1,128}$/.test(etag)) throw new WebvitError('NETWORK', `${env.hubUrl} stated no usable ETag for ${what} (${clip(String(etag), 80)}): cannot name it in the cache`);
   const blob = join(repoDir, 'blobs', etag);
-  const st = await stat(blob).catch(() => undefined);
-  if (st?.isFile() && (info.size === undefined || st.size === info.size)) {
+  const size = info.size;
+  /** The blob, when it is in the cache whole: linked into this snapshot. */
+  const fromBlob = async (): Promise<CacheFile | undefined> => {
+    const st = await stat(blob).catch(() => undefined);
+    if (!st?.isFile() || (size !== undefined && st.size !== size)) return undefined;
     await link(blob, pointer);
     return { path: pointer, commit, downloaded: false };
-  }
+  };
+  const cached = await fromBlob();
+  if (cached) return cached;
   const incomplete = `${blob}.incomplete`;
+  // One download of a blob at a time, across processes; one that waited finds the blob done.
+  const release = await lockDownload(join(env.cacheDir, '.locks', repoFolderName(id), `${etag}.webvit.lock`), incomplete, { signal: o.signal, staleMs: Math.max(60_000, 10 * env.idleTimeoutMs), what });
+  try {
+    return (await fromBlob()) ?? (await downloadBlob(id, commit, file, { blob, incomplete, pointer, info, what, http, o }));
+  } finally {
+    await release();
+  }
+}
+
+/** Downloads a blob (into its `.incomplete` file, resumed from its length), checks its size and hash, and links it into the snapshot. */
+async function downloadBlob(
+  id: string,
+  commit: string,
+  file: string,
+  a: { blob: string; incomplete: string; pointer: string; info: HubFile; what: string; http: HubOptions; o: CacheOptions },
+): Promise<CacheFile> {
+  const { blob, incomplete, pointer, info, what, http, o } = a;
+  const { env } = o;
+  const etag = info.etag!;
   const sink = await FileSink.open(incomplete);
   try {
     // The bytes from where the HEAD's redirect pointed (the CDN), at the pinned commit.

@@ -1,7 +1,7 @@
-import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebvitError } from '../../src/errors.js';
 import { hubEnv, type HubEnv } from '../../src/hub/node_cache.js';
@@ -181,6 +181,49 @@ describe('transfers', () => {
     await model(TINY, env);
     expect(requestsSince(k).filter((q) => q.server === 'cdn' && q.method === 'GET').map((q) => q.headers.range)).toEqual(['bytes=150000-']);
   }, 60_000);
+
+  it('two downloads of one file at once: one downloads, the other waits for it and uses its file (two loads in one process here; the lock is a file, so two processes alike)', async () => {
+    const { env, hf } = fresh();
+    const k = hub.requests.length;
+    const [a, b] = await Promise.all([model(TINY, env), model(TINY, env)]);
+    expect(a.path).toBe(b.path);
+    expect(readWeights(readFileSync(a.path), 'test').config.num_classes).toBe(10);
+    const gets = requestsSince(k).filter((q) => q.server === 'cdn' && q.method === 'GET');
+    expect(gets, 'the weights were fetched once').toHaveLength(1);
+    const locks = join(hf, '.locks', 'models--webvit-test--vit-tiny');
+    expect(existsSync(locks) ? readdirSync(locks) : [], 'no lock left behind').toEqual([]);
+  });
+
+  it("a download lock left by a process that died is taken over; one a live process holds is waited for", async () => {
+    const { env, hf } = fresh();
+    const etag = hub.etagOf(TINY, 'model.safetensors'); // the blob's name
+    const locks = join(hf, '.locks', 'models--webvit-test--vit-tiny');
+    mkdirSync(locks, { recursive: true });
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const lock = join(locks, `${etag}.webvit.lock`);
+    writeFileSync(lock, JSON.stringify({ pid: dead, host: hostname(), started: Date.now() }));
+    const r = await model(TINY, env);
+    expect(readWeights(readFileSync(r.path), 'test').config.num_classes).toBe(10);
+    expect(existsSync(lock)).toBe(false);
+    // Held by this (live) process: the download waits, then goes on once the lock is gone.
+    const again = fresh();
+    const lock2 = join(again.hf, '.locks', 'models--webvit-test--vit-tiny', `${etag}.webvit.lock`);
+    mkdirSync(dirname(lock2), { recursive: true });
+    writeFileSync(lock2, JSON.stringify({ pid: process.pid, host: hostname(), started: Date.now() }));
+    // The caller's signal stops the wait.
+    const stop = new AbortController();
+    const stopped = hubModelFile(TINY, { env: await hubEnv(again.env), webvitCache: again.wv, backoffMs: () => 0, signal: stop.signal });
+    setTimeout(() => stop.abort(), 300);
+    const e = await failure(stopped);
+    expect(e.code).toBe('ABORTED');
+    expect(e.message).toMatch(/waiting for another download of model\.safetensors/);
+    let done = false;
+    const p = model(TINY, again.env).then((x) => ((done = true), x));
+    await new Promise((res) => setTimeout(res, 1500));
+    expect(done, 'waited for the live holder').toBe(false);
+    rmSync(lock2);
+    expect(readWeights(readFileSync((await p).path), 'test').config.num_classes).toBe(10);
+  }, 30_000);
 
   it('retries 5xx answers, and a server that ignores Range restarts cleanly', async () => {
     const { env } = fresh();
