@@ -72,6 +72,8 @@ export interface CacheOptions {
   /** An absent file is not an error (undefined path). */
   optional?: boolean;
   onProgress?: (file: string, done: number, total: number | undefined) => void;
+  /** What a HEAD of this file at this revision already said (hubFileInfo): not asked again. */
+  known?: HubFile;
   /** @internal tests */
   backoffMs?: (n: number) => number;
   fetch?: typeof fetch;
@@ -267,7 +269,7 @@ export async function cachedHubFile(id: string, revision: string, file: string, 
   const http: HubOptions = { hubUrl: env.hubUrl, token: env.token, signal: o.signal, idleTimeoutMs: env.idleTimeoutMs, manualRedirects: true, backoffMs: o.backoffMs, fetch: o.fetch };
   let info: HubFile | undefined;
   try {
-    info = await hubFileInfo(id, revision, file, http, o.optional);
+    info = o.known ?? (await hubFileInfo(id, revision, file, http, o.optional));
   } catch (e) {
     // Unreachable (not an answer such as 404 or 401): what the cache has for this revision, as huggingface_hub does.
     if (e instanceof WebvitError && e.code === 'NETWORK') {

@@ -7,7 +7,7 @@ import { convertCheckpointStreamed } from '../model/convert/files.js';
 import { outputDtype } from '../model/convert/index.js';
 import { loadWeights } from '../model/weights.js';
 import { checkArchitecture } from './architecture.js';
-import { hubFileInfo, fileName, type HubOptions } from './client.js';
+import { hubFileInfo, fileName, type HubFile, type HubOptions } from './client.js';
 import { noSafetensors, PICKLED_WEIGHTS, shardNames } from './repo_files.js';
 import { cachedHubFile, hubEnv, writeRef, type CacheOptions, type HubEnv } from './node_cache.js';
 import { isCommit, repoFolderName } from './id.js';
@@ -68,19 +68,20 @@ const httpOf = (o: HubModelOptions & { env: HubEnv }): HubOptions => ({ hubUrl: 
  * model.safetensors, or the shard index and its shards. All from one commit: the first file pins
  * the revision.
  */
-export async function fetchCheckpoint(id: string, revision: string, o: HubModelOptions & { env: HubEnv; pinned?: string }): Promise<HubCheckpoint> {
+export async function fetchCheckpoint(id: string, revision: string, o: HubModelOptions & { env: HubEnv; pinned?: string; config?: HubFile }): Promise<HubCheckpoint> {
   const co: CacheOptions = { env: o.env, signal: o.signal, backoffMs: o.backoffMs, onProgress: (file, done, total) => o.onProgress?.({ stage: 'download', file, done, total }) };
   const files: string[] = [];
   let downloaded = false;
   let commit: string | undefined = o.pinned;
-  const get = async (file: string, optional: boolean) => {
-    const r = await cachedHubFile(id, commit ?? revision, file, { ...co, optional });
+  const get = async (file: string, optional: boolean, known?: HubFile) => {
+    const r = await cachedHubFile(id, commit ?? revision, file, { ...co, optional, known });
     if (r.commit) commit ??= r.commit;
     downloaded ||= r.downloaded;
     if (r.path) files.push(file);
     return r.path;
   };
-  const configPath = await get('config.json', true);
+  // The HEAD that pinned the commit (commitOf) already described config.json.
+  const configPath = await get('config.json', true, o.config);
   if (configPath) {
     let cfg: unknown;
     try {
@@ -117,17 +118,22 @@ export interface HubModelFile {
   notes: string[];
 }
 
-/** The commit `revision` names, without downloading anything (a commit: itself; offline: the cache's ref). */
-async function commitOf(id: string, revision: string, o: HubModelOptions & { env: HubEnv }): Promise<string | undefined> {
-  if (isCommit(revision)) return revision;
+/**
+ * The commit `revision` names, without downloading anything (a commit: itself; offline: the
+ * cache's ref); online, with what the HEAD of config.json said, which the download then uses
+ * rather than asking again.
+ */
+async function commitOf(id: string, revision: string, o: HubModelOptions & { env: HubEnv }): Promise<{ commit?: string; config?: HubFile }> {
+  if (isCommit(revision)) return { commit: revision };
   const repoDir = join(o.env.cacheDir, repoFolderName(id));
-  if (o.env.offline) return (await readFile(join(repoDir, 'refs', revision), 'utf8').catch(() => '')).trim() || undefined;
+  const ref = async () => (await readFile(join(repoDir, 'refs', revision), 'utf8').catch(() => '')).trim() || undefined;
+  if (o.env.offline) return { commit: await ref() };
   const info = await hubFileInfo(id, revision, 'config.json', httpOf(o), true).catch((e) => {
     // Unreachable: the cache's ref, as huggingface_hub falls back to it.
     if (e instanceof WebvitError && e.code === 'NETWORK') return undefined;
     throw e;
   });
-  return info?.commit ?? ((await readFile(join(repoDir, 'refs', revision), 'utf8').catch(() => '')).trim() || undefined);
+  return info?.commit ? { commit: info.commit, config: info } : { commit: await ref() };
 }
 
 /**
@@ -139,7 +145,7 @@ export async function hubModelFile(id: string, o: HubModelOptions = {}): Promise
   const revision = o.revision ?? 'main';
   const dtype = o.dtype ?? 'f32';
   const oo = { ...o, env };
-  const known = await commitOf(id, revision, oo);
+  const { commit: known, config } = await commitOf(id, revision, oo);
   if (known) {
     const path = convertedPath(id, known, dtype, o.webvitCache);
     if ((await stat(path).catch(() => undefined))?.isFile()) {
@@ -147,7 +153,7 @@ export async function hubModelFile(id: string, o: HubModelOptions = {}): Promise
       return { path, commit: known, cached: true, notes: [] };
     }
   }
-  const ck = await fetchCheckpoint(id, revision, { ...oo, pinned: known });
+  const ck = await fetchCheckpoint(id, revision, { ...oo, pinned: known, config });
   o.onProgress?.({ stage: 'convert' });
   // Streamed (stream.ts): the cached files' headers, then their tensors read in chunks and converted
   // into the one output buffer: the checkpoint is never held whole beside the converted file.

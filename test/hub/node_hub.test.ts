@@ -81,6 +81,8 @@ describe('the Hugging Face cache', () => {
     expect(r.path).toBe(join(wv, 'hub', 'models--webvit-test--vit-tiny', r.commit, 'f32.format1.safetensors'));
     // The token-less requests, and none carried Authorization.
     expect(requestsSince(k).every((q) => q.headers.authorization === undefined)).toBe(true);
+    // One HEAD of config.json: the one that learnt the commit also described the file.
+    expect(requestsSince(k).filter((q) => q.method === 'HEAD' && q.path.endsWith('/config.json'))).toHaveLength(1);
     // A second run: one HEAD (which commit is main?), then the converted file.
     const k2 = hub.requests.length;
     const again = await model(TINY, env);
