@@ -1,7 +1,8 @@
+import { launchChromium } from '../helpers/chromium.js';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStaticServer } from '../../scripts/static-server.mjs';
 import { decodeImage } from '../../src/image/decode.js';
@@ -17,8 +18,6 @@ import type { Classification } from '../../src/web/types.js';
 // loss is recovered from; concurrent calls get their own results; live GPU memory stays flat;
 // a second create reads Cache Storage. test/browser/api_page.html holds the in-page code. (README's
 // web example loads a model by id: test/browser/hub.test.ts runs it.)
-const CHROMIUM = process.env.WEBVIT_CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const REPO = resolve(import.meta.dirname, '..', '..');
 const MODEL_PATH = join(REPO, 'models', 'fashion-mnist', 'model.safetensors');
 const EXAMPLES = readdirSync(join(REPO, 'examples')).filter((f) => f.endsWith('.png')).sort();
@@ -71,7 +70,7 @@ beforeAll(async () => {
     ],
     onRequest: (method, path, status) => path.endsWith('.safetensors') && modelRequests.push(`${method} ${path} ${status}`),
   });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60_000 });
+  browser = await launchChromium();
   page = await browser.newPage();
   page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
   page.on('pageerror', (e) => log.push(`[uncaught] ${e.stack ?? e}`));

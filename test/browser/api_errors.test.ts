@@ -1,8 +1,9 @@
+import { launchChromium } from '../helpers/chromium.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startStaticServer } from '../../scripts/static-server.mjs';
 
@@ -13,8 +14,6 @@ import { startStaticServer } from '../../scripts/static-server.mjs';
 // result. Downloads that stall end with NETWORK after idleTimeoutMs, and an aborted one with
 // ABORTED, the connection closed and nothing cached, in both modes.
 // test/browser/api_errors_page.html holds the in-page code.
-const CHROMIUM = process.env.WEBVIT_CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const REPO = resolve(import.meta.dirname, '..', '..');
 const MODEL = readFileSync(join(REPO, 'models', 'fashion-mnist', 'model.safetensors'));
 const PNG = readFileSync(join(REPO, 'examples', 'sneaker.png'));
@@ -53,7 +52,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => cross!.listen(0, '127.0.0.1', r));
   crossUrl = `http://127.0.0.1:${(cross.address() as AddressInfo).port}`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60_000 });
+  browser = await launchChromium();
   page = await browser.newPage();
   page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
   page.on('pageerror', (e) => log.push(`[uncaught] ${e.stack ?? e}`));

@@ -1,9 +1,10 @@
+import { launchChromium } from '../helpers/chromium.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStaticServer } from '../../scripts/static-server.mjs';
 
@@ -12,8 +13,6 @@ import { startStaticServer } from '../../scripts/static-server.mjs';
 // answers junk, an over-long model URL, images and options whose getters or Proxy traps throw, a
 // buffer detached while create runs, option values of the wrong kind. Each ends in a WebvitError
 // with its code, in bounded time, with nothing uncaught on the page.
-const CHROMIUM = process.env.WEBVIT_CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const REPO = resolve(import.meta.dirname, '..', '..');
 
 let server: { url: string; close: () => Promise<void> } | undefined;
@@ -61,7 +60,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => stall!.listen(0, '127.0.0.1', r));
   stallUrl = `http://127.0.0.1:${(stall.address() as AddressInfo).port}/stall.png`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60_000 });
+  browser = await launchChromium();
   page = await browser.newPage();
   page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
   page.on('pageerror', (e) => log.push(`[uncaught] ${e.stack ?? e}`));

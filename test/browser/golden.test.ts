@@ -1,10 +1,11 @@
+import { CHROMIUM, launchChromium } from '../helpers/chromium.js';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { convertCheckpoint, encodeWeights } from '../../src/model/convert/index.js';
 import { readCheckpoint } from '../../src/model/convert/files.js';
 import { startStaticServer } from '../../scripts/static-server.mjs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFixture, maxAbsDiff, maxRelError } from '../helpers/fixtures.js';
 import { topK } from '../../src/model/topk.js';
@@ -16,19 +17,6 @@ import { topK } from '../../src/model/topk.js';
 // test/fixtures/ from a local read-only server.
 const TOL = 1e-4;
 const FIXTURES = ['tiny', 'tiny_mean'];
-const CHROMIUM = process.env.WEBVIT_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless=new',
-  '--no-sandbox',
-  '--enable-unsafe-webgpu',
-  '--enable-features=Vulkan',
-  '--use-vulkan=swiftshader',
-  '--use-webgpu-adapter=swiftshader',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 
 const REPO = resolve(import.meta.dirname, '..', '..');
 const BUNDLE = join(REPO, 'dist', 'webvit.browser.js');
@@ -111,7 +99,7 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (set WEBVIT_CHROMIUM to another binary)`);
   baseUrl = await startServer();
   const t0 = performance.now();
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
+  browser = await launchChromium();
   page = await browser.newPage();
   page.on('console', (msg) => {
     const line = `[${msg.type()}] ${msg.text()}`;

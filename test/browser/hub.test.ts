@@ -1,6 +1,7 @@
+import { launchChromium } from '../helpers/chromium.js';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStaticServer } from '../../scripts/static-server.mjs';
 import { hubEnv } from '../../src/hub/node_cache.js';
@@ -20,8 +21,6 @@ import { tmpdir } from 'node:os';
 // converted in the page and in the worker gives the top-5 of the file Node converts from the same
 // repository; a second load reads Cache Storage and asks the Hub only which commit `main` is; a
 // gated model needs its token, which never reaches the CDN; each error arrives as a WebvitError.
-const CHROMIUM = process.env.WEBVIT_CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const REPO = resolve(import.meta.dirname, '..', '..');
 const TINY = 'webvit-test/vit-tiny';
 const SCORE_TOL = 1e-4;
@@ -55,7 +54,7 @@ beforeAll(async () => {
   await clf.dispose();
   device.destroy();
   server = await startStaticServer({ page: join(import.meta.dirname, 'hub_page.html'), mounts: [['/dist/', join(REPO, 'dist')]] });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60_000 });
+  browser = await launchChromium();
   page = await browser.newPage();
   page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
   page.on('pageerror', (e) => log.push(`[uncaught] ${e.stack ?? e}`));

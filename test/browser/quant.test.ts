@@ -1,6 +1,7 @@
+import { launchChromium } from '../helpers/chromium.js';
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startStaticServer } from '../../scripts/static-server.mjs';
 import { encodeWeights } from '../../src/model/convert/index.js';
@@ -14,7 +15,6 @@ import { freshSeed } from '../helpers/random.js';
 // page's readWeights leaves them to loadWeights, which fetches the on-demand chunk with their
 // reader (src/on_demand.ts) and gives the codes and scales of src/kernels/matmul/quant.ts; a
 // damaged one is refused by that reader with its message. No GPU work: this is the file format.
-const CHROMIUM = process.env.WEBVIT_CHROMIUM ?? '/usr/bin/chromium';
 const REPO = resolve(import.meta.dirname, '..', '..');
 const seed = freshSeed();
 const config = parseConfig(
@@ -32,7 +32,7 @@ const read = (bytes: Uint8Array, how: 'sync' | 'load'): Promise<Read> => page.ev
 beforeAll(async () => {
   execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: REPO, stdio: 'pipe' });
   server = await startStaticServer({ page: join(import.meta.dirname, 'quant_page.html'), mounts: [['/dist/', join(REPO, 'dist')]] });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--headless=new', '--no-sandbox'], timeout: 60_000 });
+  browser = await launchChromium({ webgpu: false });
   page = await browser.newPage();
   await page.goto(server.url);
   await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true);

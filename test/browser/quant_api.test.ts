@@ -1,8 +1,9 @@
+import { launchChromium } from '../helpers/chromium.js';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStaticServer } from '../../scripts/static-server.mjs';
 import { decodeImage } from '../../src/image/decode.js';
@@ -16,8 +17,6 @@ import type { Classification } from '../../src/web/types.js';
 // Dawn) on the same file: the same top-5 classes in the same order, probabilities within 1e-4 (the
 // rule of test/browser/api.test.ts: another GPU, another rounding). A damaged quantised file is
 // refused with BAD_WEIGHTS. The page is test/browser/api_page.html (its apiCreate takes the model).
-const CHROMIUM = process.env.WEBVIT_CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = ['--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const REPO = resolve(import.meta.dirname, '..', '..');
 const MODEL_PATH = join(REPO, 'models', 'fashion-mnist', 'model.safetensors');
 const EXAMPLES = readdirSync(join(REPO, 'examples')).filter((f) => f.endsWith('.png')).sort();
@@ -84,7 +83,7 @@ beforeAll(async () => {
       ['/gen/', GEN],
     ],
   });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60_000 });
+  browser = await launchChromium();
   page = await browser.newPage();
   page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
   page.on('pageerror', (e) => log.push(`[uncaught] ${e.stack ?? e}`));

@@ -4,24 +4,15 @@ import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startDemoServer } from '../../web/serve.mjs';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
 export const EXAMPLES_DIR = join(REPO, 'examples');
 export const MODEL_PATH = '/models/fashion-mnist/model.safetensors';
 const BUNDLE = join(REPO, 'dist', 'webvit.browser.js');
-export const CHROMIUM = process.env.WEBVIT_CHROMIUM ?? '/usr/bin/chromium';
-const COMMON_ARGS = ['--headless=new', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-/** WebGPU on SwiftShader (the only adapter headless Chromium has here), and a fake camera. */
-const WEBGPU_ARGS = [
-  '--enable-unsafe-webgpu',
-  '--enable-features=Vulkan',
-  '--use-vulkan=swiftshader',
-  '--use-webgpu-adapter=swiftshader',
-  '--use-fake-ui-for-media-stream',
-  '--use-fake-device-for-media-stream',
-];
+export { CHROMIUM, launchChromium } from '../helpers/chromium.js';
+import { CHROMIUM } from '../helpers/chromium.js';
 
 export interface TopEntry {
   label: string;
@@ -72,10 +63,6 @@ export function checkPrerequisites(): void {
   };
   walk(join(REPO, 'src'));
   if (newer.length) console.warn(`dist/webvit.browser.js is older than ${newer.slice(0, 5).join(', ')}${newer.length > 5 ? ', …' : ''}: run \`npm run build\` to test the current source`);
-}
-
-export function launchChromium({ webgpu }: { webgpu: boolean }): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...COMMON_ARGS, ...(webgpu ? WEBGPU_ARGS : [])], timeout: 60_000 });
 }
 
 /** The example images' names (file name without .png), sorted. */
