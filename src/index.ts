@@ -2,8 +2,7 @@
 export { getDevice, requestDeviceFrom, featuresOf, type DeviceOptions, type DeviceFeatures } from './runtime/device.js';
 export { WebvitError, type WebvitErrorCode } from './errors.js';
 export { ViTModel, setDefaultTuneStore, estimateActivationBytes, parameterCount, type ForwardOptions, type ForwardResult, type LoadOptions, type GpuInput, type TopClass } from './model/vit.js';
-export { parseConfig, presetConfig, shapeOf, VIT_PRESETS, LIMITS, type ViTConfig, type ViTPresetName } from './model/config.js';
-export { MODEL_FAMILIES, type ModelFamily } from './model/family.js';
+export { parseConfig, presetConfig, shapeOf, VIT_PRESETS, MODEL_FAMILIES, LIMITS, type ViTConfig, type ViTPresetName, type ModelFamily } from './model/config.js';
 export { readWeights, loadWeights, expectedTensors, type LoadedWeights } from './model/weights.js';
 export { parseSafetensors } from './model/safetensors.js';
 export type { PlanProfile, DispatchTiming } from './runtime/plan.js';

@@ -14,8 +14,8 @@ export const CONVERT_USAGE = `  webvit convert SRC -o OUT.safetensors [--dtype f
                  [--resize ${RESIZE_MODES.join('|')}]
                  [--preprocessor-config FILE|none]
       Converts a Hugging Face (folder or model.safetensors[.index.json] + config.json), timm or
-      torchvision ViT checkpoint, or a Hugging Face checkpoint of another family (CLIP's or
-      SigLIP's image tower, DINOv2, BEiT: docs/families.md), to a webvit weight file. The layout is detected from
+      torchvision ViT checkpoint, or a Hugging Face checkpoint of another model family (the
+      --layout names after torchvision: docs/families.md), to a webvit weight file. The layout is detected from
       the tensor names; what was read, inferred or assumed is printed (docs/checkpoints.md).
       A Hugging Face model takes its image preprocessing from the preprocessor_config.json beside
       config.json (or FILE; none: webvit's defaults).

@@ -1,5 +1,4 @@
-import { familyOf } from '../model/family.js';
-import { shapeOf, type ViTConfig } from '../model/config.js';
+import { familyOf, shapeOf, type ViTConfig } from '../model/config.js';
 import { describePreprocess } from '../image/preprocess_text.js';
 import { parseSafetensors, DTYPE_BYTES } from '../model/safetensors.js';
 import { flopsPerImage } from '../model/stats.js';

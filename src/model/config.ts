@@ -4,7 +4,6 @@ import type { Pooling } from '../kernels/pool/op.js';
 import { GELU } from '../kernels/gelu/definition.js';
 import { QUICK_GELU } from '../kernels/quick_gelu/definition.js';
 import { GELU_TANH } from '../kernels/gelu_tanh/definition.js';
-import { allFamiliesRegistered, familyModel, familyOf, MODEL_FAMILIES, type ModelFamily } from './family.js';
 
 /**
  * The activations an MLP can name (`hidden_act`), each described once in its kernels folder (its
@@ -57,7 +56,7 @@ export interface ViTConfig {
   hidden_act?: MlpActivation;
   /**
    * Which family of models the weights come from (docs/families.md): "vit" (ViT, DeiT; what an
-   * absent field means) or a registered family's name (src/model/family.ts). It names the model;
+   * absent field means) or a registered family's name (FamilyModel, below). It names the model;
    * its structure is the fields here, plus the fields the family's folder owns.
    */
   family?: ModelFamily;
@@ -220,11 +219,12 @@ export function parseConfig(raw: unknown, source: string): ViTConfig {
   const o = raw as Record<string, unknown>;
   // Fields added after the first weight files: kept absent when absent, so a file's config reads
   // back (and is written again) exactly as it was. A family's own fields are its model's to check.
-  const family = o.family === undefined || o.family === 'vit' ? undefined : familyModel(o.family);
-  if (o.family !== undefined && o.family !== 'vit' && !family) {
-    // A page has only "vit" until loadWeights loads the families (src/model/family.ts).
-    bad(allFamiliesRegistered() ? `field family must be ${MODEL_FAMILIES.map((f) => `"${f}"`).join(' or ')} (or absent: "vit"), got ${preview(o.family)}` : `names model family ${preview(o.family)}, not loaded: read it with loadWeights`);
-  }
+  // A page has only "vit" until loadWeights loads the families (FamilyModel, below).
+  const family =
+    o.family === undefined || o.family === 'vit'
+      ? undefined
+      : (registered.get(o.family as string) ??
+        bad(complete ? `field family must be ${MODEL_FAMILIES.map((f) => `"${f}"`).join(' or ')} (or absent: "vit"), got ${preview(o.family)}` : `names model family ${preview(o.family)}, not loaded: read it with loadWeights`));
   const own = Object.keys(family?.fields ?? {});
   const unknown = Object.keys(o).filter((k) => !KNOWN.has(k) && !own.includes(k));
   if (unknown.length) bad(`has unknown field(s) ${unknown.join(', ')}; known fields: ${[...KNOWN, ...own].join(', ')}`);
@@ -310,4 +310,74 @@ export function sizeLimitError(c: ViTConfig): string | undefined {
     if (n > LIMITS.tensor_values) return `makes ${name} ${n} values, above the limit of ${LIMITS.tensor_values} values per tensor (${LIMITS_DOC})`;
   }
   return undefined;
+}
+
+/**
+ * What a model family (docs/adding-a-family.md) adds to the one model definition when a model
+ * runs: the config fields it owns, the tensors they size, and the graph pieces they switch on
+ * through the graph's hooks. Each family's folder writes one (src/model/families/<name>/model.ts)
+ * and its registry line (src/model/families/index.ts) registers it; nothing outside the folder
+ * names the family or its fields.
+ *
+ * The families' code is not part of a page's first download: a page reads a family's weight file
+ * with loadWeights, which fetches the on-demand chunk (src/on_demand.ts) and registers them first.
+ * Node's entry points register every family at start.
+ */
+export interface FamilyModel {
+  /** Its `family` in the config (`webvit.config`). */
+  name: string;
+  /** What `inspect` calls a model of it, given its config (e.g. "CLIP image tower"). */
+  title(c: ViTConfig): string;
+  /** What sets the config apart, in words, for `inspect` (its own fields, say). */
+  describe?(c: ViTConfig): string[];
+  /**
+   * The config fields it owns, absent when unused: each a check of a present value, returning what
+   * is wrong with it ("must be ... , got ...") or undefined when it is good.
+   */
+  fields?: Record<string, (value: unknown) => string | undefined>;
+  /** The tensors its fields size, [name, values], held to LIMITS.tensor_values with the others. */
+  tensorSizes?(c: ViTConfig, s: ViTShape): [string, number][];
+  /**
+   * Graph hook: the weight block `block`'s attention adds to its scores, [heads, T, T] (the
+   * attention kernels' `bias`), by name; undefined for none.
+   */
+  attentionBias?(c: ViTConfig, block: number): string | undefined;
+  /** Its architectures at published sizes, for benchmarks (`webvit bench model --model NAME`). */
+  presets?: Record<string, ViTConfig>;
+  /** The Hugging Face model_type values its converter reads (checked before a Hub download). */
+  hfModelTypes?: readonly string[];
+}
+
+const registered = new Map<string, FamilyModel>();
+let complete = false;
+
+/**
+ * The families a config may name: "vit" (ViT and DeiT, the plain model; what an absent `family`
+ * means) and every registered family. In Node all are registered at start; on a page, once a
+ * family's weights have been loaded.
+ */
+export const MODEL_FAMILIES: readonly string[] = ['vit'];
+export type ModelFamily = string;
+
+/** Registers every family (the registry, src/model/families/index.ts, does it). */
+export function registerFamilyModels(models: readonly FamilyModel[]): void {
+  for (const m of models) {
+    if (!registered.has(m.name)) (MODEL_FAMILIES as string[]).push(m.name);
+    registered.set(m.name, m);
+  }
+  complete = true;
+}
+
+/** Whether every family is registered (the registry has been loaded), so an unknown name is unknown, not just not loaded yet. */
+export const allFamiliesRegistered = (): boolean => complete;
+
+/**
+ * The family model of a config: undefined for a plain ViT. A config naming a family that is not
+ * registered is refused: building its graph without the family's pieces would compute another model.
+ */
+export function familyOf(c: ViTConfig): FamilyModel | undefined {
+  if (c.family === undefined || c.family === 'vit') return undefined;
+  const m = registered.get(c.family);
+  if (!m) throw new WebvitError('BAD_ARGUMENT', `model family "${clip(String(c.family), 80)}" is not loaded: read its weights with loadWeights`);
+  return m;
 }

@@ -6,8 +6,7 @@ import type { WeightStorage } from '../kernels/matmul/weight_read.js';
 import { patchEmbed } from '../kernels/patch_embed/op.js';
 import { pool } from '../kernels/pool/op.js';
 import { finiteCheck, finiteCheckChunks } from '../kernels/finite_check/op.js';
-import { MLP_ACTIVATIONS, shapeOf, type ViTConfig } from './config.js';
-import { familyOf } from './family.js';
+import { familyOf, MLP_ACTIVATIONS, shapeOf, type ViTConfig } from './config.js';
 import { applyKernels, opDefinition, registerOps, type GraphKernels } from '../kernels/registry.js';
 import type { BufferSlice } from '../kernels/kernel.js';
 import { chunk, WebvitError } from '../errors.js';
@@ -146,7 +145,7 @@ export function buildGraph(c: ViTConfig, weight: WeightSource, o: GraphOptions):
       linear({ label: `${p}.attn.qkv`, M, K: D, N: 3 * D, a: h, w: mat(`${p}.attn.qkv.weight`, [D, 3 * D]), ...wq(`${p}.attn.qkv.weight`), bias: c.qkv_bias ? vec(`${p}.attn.qkv.bias`, [3 * D]) : undefined, out: qkv, epilogue: 'none' }),
     );
     const att = t(`${p}.attn.out`, M * D);
-    // A family's hook (src/model/family.ts): a bias [H, T, T] added to the scores.
+    // A family's hook (FamilyModel.attentionBias, config.ts): a bias [H, T, T] added to the scores.
     const biasName = family?.attentionBias?.(c, i);
     const bias = biasName ? vec(biasName, [c.num_heads, T, T]) : undefined;
     d.push(attention({ label: `${p}.attn`, batch: B, T, heads: c.num_heads, headDim: s.headDim, qkv, out: att, bias, maxWorkgroupStorage: o.maxWorkgroupStorage }));

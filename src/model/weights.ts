@@ -1,7 +1,6 @@
-import { allFamiliesRegistered } from './family.js';
 import { checkSourceName, clip, WebvitError } from '../runtime/errors.js';
 import { chunk } from '../errors.js';
-import { LIMITS, LIMITS_DOC, parseConfig, shapeOf, type ViTConfig } from './config.js';
+import { allFamiliesRegistered, LIMITS, LIMITS_DOC, parseConfig, shapeOf, type ViTConfig } from './config.js';
 import { parsePreprocess, type PreprocessConfig } from '../image/preprocess.js';
 import { oneLine } from './json_preview.js';
 import { parseSafetensors, tensorAsFloat32, type SafetensorsFile } from './safetensors.js';
@@ -128,7 +127,7 @@ export function useQuantReader(r: QuantReader): void {
 
 /**
  * readWeights, first importing what a page loads on demand (the on-demand chunk, src/on_demand.ts)
- * when the file needs it: the quantised-weights reader, and the model families (src/model/family.ts).
+ * when the file needs it: the quantised-weights reader, and the model families (FamilyModel, src/model/config.ts).
  */
 export async function loadWeights(bytes: Uint8Array | ArrayBuffer, source: string, views = false): Promise<LoadedWeights> {
   try {

@@ -1,9 +1,9 @@
 import type { Checkpoint, ConvertOptions, Planned } from '../convert/core.js';
-import type { FamilyModel } from '../family.js';
+import type { FamilyModel } from '../config.js';
 
 /** A model family as its folder gives it to the registry (./index.ts): one object, from the folder's index.ts. */
 export interface CheckpointFamily {
-  /** What runs its models: config fields, tensors, graph hooks, presets (src/model/family.ts). */
+  /** What runs its models: config fields, tensors, graph hooks, presets (FamilyModel, src/model/config.ts). */
   model: FamilyModel;
   /** The layout name (`webvit convert --layout`), and what the notes and errors call it. */
   layout: string;

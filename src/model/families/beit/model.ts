@@ -1,5 +1,4 @@
-import { presetConfig, type ViTConfig } from '../../config.js';
-import type { FamilyModel } from '../../family.js';
+import { presetConfig, type ViTConfig, type FamilyModel } from '../../config.js';
 import { preview } from '../../json_preview.js';
 
 /**

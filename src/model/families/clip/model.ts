@@ -1,5 +1,4 @@
-import { presetConfig } from '../../config.js';
-import type { FamilyModel } from '../../family.js';
+import { presetConfig, type FamilyModel } from '../../config.js';
 
 /** CLIP's image tower at run time: the shared pieces its fields switch on (pre_norm, quick_gelu, projection_size). */
 export const CLIP_MODEL: FamilyModel = {

@@ -1,5 +1,4 @@
-import { presetConfig } from '../../config.js';
-import type { FamilyModel } from '../../family.js';
+import { presetConfig, type FamilyModel } from '../../config.js';
 
 /** DINOv2 at run time: the shared pieces its fields switch on (pooling "cls+mean", register_tokens, mlp "swiglu"). */
 export const DINOV2_MODEL: FamilyModel = {

@@ -1,5 +1,4 @@
-import { presetConfig } from '../../config.js';
-import type { FamilyModel } from '../../family.js';
+import { presetConfig, type FamilyModel } from '../../config.js';
 
 /** SigLIP's image tower at run time: the shared pieces its fields switch on (pooling "map", gelu_tanh, no class token). */
 export const SIGLIP_MODEL: FamilyModel = {
