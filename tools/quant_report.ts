@@ -206,8 +206,8 @@ if (!args.includes('--skip-chromium')) {
     timeout: 60_000,
   });
   console.log(`\n## c. Load in Chromium (SwiftShader, page mode, fresh context each), server ${server.url}\n`);
-  console.log('| model | dtype | file MB | create (download, check, upload, compile) ms | first classify ms | to the first result ms | the file over 50 Mbit/s (computed) s | load average |');
-  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |');
+  console.log('| model | dtype | file MB | create (download, check, upload, compile) ms | first classify ms | second classify ms | to the first result ms | the file over 50 Mbit/s (computed) s | load average |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   const example = readdirSync(join(REPO, 'examples')).filter((f) => f.endsWith('.png')).sort()[0];
   try {
     for (const [label, fs] of models) {
@@ -221,9 +221,12 @@ if (!args.includes('--skip-chromium')) {
         if ('error' in c) throw new Error(`${label} ${d}: ${JSON.stringify(c.error)}`);
         const r = await call('apiClassify', [example], 'url');
         if ('error' in r) throw new Error(`${label} ${d}: ${JSON.stringify(r.error)}`);
+        // The same call again: what the first one paid once (pipelines, plans) against what every call pays.
+        const r2 = await call('apiClassify', [example], 'url');
+        if ('error' in r2) throw new Error(`${label} ${d}: ${JSON.stringify(r2.error)}`);
         const bytes = statSync(fs[d]).size;
-        const create = c.ms as number, first = r.ms as number;
-        console.log(`| ${label} | ${d} | ${(bytes / 1e6).toFixed(2)} | ${create.toFixed(0)} | ${first.toFixed(0)} | **${(create + first).toFixed(0)}** | ${((bytes * 8) / 50e6).toFixed(2)} | ${load()} |`);
+        const create = c.ms as number, first = r.ms as number, second = r2.ms as number;
+        console.log(`| ${label} | ${d} | ${(bytes / 1e6).toFixed(2)} | ${create.toFixed(0)} | ${first.toFixed(0)} | ${second.toFixed(0)} | **${(create + first).toFixed(0)}** | ${((bytes * 8) / 50e6).toFixed(2)} | ${load()} |`);
         await context.close();
       }
     }

@@ -81,7 +81,14 @@ export async function decodeImage(input: Uint8Array | ArrayBuffer | ArrayBufferV
   if (bytes.byteLength === 0) bad(source, 'is empty (0 bytes), not an image');
   const kind = sniff(bytes);
   if (kind === 'png') return classifiable(await decodePng(bytes, source, maxPixels, options.pool));
-  if (kind === 'jpeg') return classifiable(await decodeJpeg(bytes, source, maxPixels));
+  if (kind === 'jpeg') {
+    // Up to its end marker, as the CLI reads a file (imageExtent) and as PIL stops: what follows
+    // changed libjpeg-turbo's reading of a corrupt scan (it decodes by a faster path while enough
+    // bytes are left in its buffer, and that path meets a marker differently), so the same damaged
+    // image was decoded alone and refused with 3 KB after it (the image-extent fuzz, seed 376969082).
+    const end = await imageExtent(bytes, bytes.byteLength, async () => new Uint8Array(0));
+    return classifiable(await decodeJpeg(bytes.subarray(0, end), source, maxPixels));
+  }
   if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes.byteLength < 4) bad(source, `is a truncated JPEG (${bytes.byteLength} bytes: a JPEG's start marker and nothing after it)`);
   const head = Array.from(bytes.subarray(0, 4), (x) => x.toString(16).padStart(2, '0')).join(' ');
   return bad(source, kind ? `is ${kind}; webvit reads PNG and JPEG images only` : `is not a PNG or JPEG image (starts with bytes ${head})`);
