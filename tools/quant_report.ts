@@ -209,6 +209,7 @@ if (!args.includes('--skip-chromium')) {
   console.log('| model | dtype | file MB | create (download, check, upload, compile) ms | first classify ms | second classify ms | to the first result ms | the file over 50 Mbit/s (computed) s | load average |');
   console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   const example = readdirSync(join(REPO, 'examples')).filter((f) => f.endsWith('.png')).sort()[0];
+  const profiles: { label: string; d: string; method: string; totalMs: number; byKernel: Record<string, number> }[] = [];
   try {
     for (const [label, fs] of models) {
       for (const d of ['f32', 'int8', 'q4']) {
@@ -226,6 +227,10 @@ if (!args.includes('--skip-chromium')) {
         if ('error' in r2) throw new Error(`${label} ${d}: ${JSON.stringify(r2.error)}`);
         const bytes = statSync(fs[d]).size;
         const create = c.ms as number, first = r.ms as number, second = r2.ms as number;
+        // Where a warm classification's GPU time goes, by kernel (the page's profile()).
+        const pr = await call('apiProfileKernels', example);
+        if ('error' in pr) throw new Error(`${label} ${d}: ${JSON.stringify(pr.error)}`);
+        profiles.push({ label, d, method: String(pr.method), totalMs: pr.totalMs as number, byKernel: pr.byKernel as Record<string, number> });
         console.log(`| ${label} | ${d} | ${(bytes / 1e6).toFixed(2)} | ${create.toFixed(0)} | ${first.toFixed(0)} | ${second.toFixed(0)} | **${(create + first).toFixed(0)}** | ${((bytes * 8) / 50e6).toFixed(2)} | ${load()} |`);
         await context.close();
       }
@@ -233,6 +238,13 @@ if (!args.includes('--skip-chromium')) {
   } finally {
     await browser.close();
     await server.close();
+  }
+  console.log('\n**A warm classification by kernel** (the page\'s profile(), one run; the five largest kernels, ms):\n');
+  console.log('| model | dtype | timing | forward ms | largest kernels, ms |');
+  console.log('| --- | --- | --- | ---: | --- |');
+  for (const p of profiles) {
+    const top = Object.entries(p.byKernel).sort((a, b) => b[1] - a[1]).slice(0, 5);
+    console.log(`| ${p.label} | ${p.d} | ${p.method} | ${p.totalMs.toFixed(0)} | ${top.map(([k, ms]) => `${k} ${ms.toFixed(0)}`).join(', ')} |`);
   }
 }
 rmSync(TMP, { recursive: true, force: true });
