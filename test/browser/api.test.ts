@@ -1,4 +1,4 @@
-import { launchChromium } from '../helpers/chromium.js';
+import { launchChromium, openPage } from '../helpers/chromium.js';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -71,11 +71,7 @@ beforeAll(async () => {
     onRequest: (method, path, status) => path.endsWith('.safetensors') && modelRequests.push(`${method} ${path} ${status}`),
   });
   browser = await launchChromium();
-  page = await browser.newPage();
-  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => log.push(`[uncaught] ${e.stack ?? e}`));
-  await page.goto(`${server.url}/`);
-  await page.waitForFunction(() => (window as unknown as { apiReady?: boolean }).apiReady === true, undefined, { timeout: 30_000 });
+  page = await openPage(browser, `${server.url}/`, log, { ready: 'apiReady' });
 }, 180_000);
 
 afterAll(async () => {

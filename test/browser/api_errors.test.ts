@@ -1,4 +1,4 @@
-import { launchChromium } from '../helpers/chromium.js';
+import { launchChromium, openPage } from '../helpers/chromium.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -53,12 +53,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => cross!.listen(0, '127.0.0.1', r));
   crossUrl = `http://127.0.0.1:${(cross.address() as AddressInfo).port}`;
   browser = await launchChromium();
-  page = await browser.newPage();
-  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => log.push(`[uncaught] ${e.stack ?? e}`));
-  await page.addInitScript(`window.CROSS = ${JSON.stringify(crossUrl)}`);
-  await page.goto(`${pageServer.url}/`);
-  await page.waitForFunction(() => (window as unknown as { apiReady?: boolean }).apiReady === true, undefined, { timeout: 30_000 });
+  page = await openPage(browser, `${pageServer.url}/`, log, { ready: 'apiReady', init: `window.CROSS = ${JSON.stringify(crossUrl)}` });
 }, 120_000);
 
 afterAll(async () => {

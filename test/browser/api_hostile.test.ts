@@ -1,4 +1,4 @@
-import { launchChromium } from '../helpers/chromium.js';
+import { launchChromium, openPage } from '../helpers/chromium.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -61,10 +61,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => stall!.listen(0, '127.0.0.1', r));
   stallUrl = `http://127.0.0.1:${(stall.address() as AddressInfo).port}/stall.png`;
   browser = await launchChromium();
-  page = await browser.newPage();
-  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => log.push(`[uncaught] ${e.stack ?? e}`));
-  await page.goto(`${server.url}/`);
+  page = await openPage(browser, `${server.url}/`, log);
   // A string, not a function: vitest would rewrite a dynamic import in a function's source.
   await page.evaluate(`(async () => {
     window.webvit = await import('/dist/webvit.browser.js');

@@ -1,4 +1,4 @@
-import { launchChromium } from '../helpers/chromium.js';
+import { launchChromium, openPage } from '../helpers/chromium.js';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -55,11 +55,7 @@ beforeAll(async () => {
   device.destroy();
   server = await startStaticServer({ page: join(import.meta.dirname, 'hub_page.html'), mounts: [['/dist/', join(REPO, 'dist')]] });
   browser = await launchChromium();
-  page = await browser.newPage();
-  page.on('console', (m) => log.push(`[${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => log.push(`[uncaught] ${e.stack ?? e}`));
-  await page.goto(`${server.url}/`);
-  await page.waitForFunction(() => (window as unknown as { hubReady?: boolean }).hubReady === true, undefined, { timeout: 30_000 });
+  page = await openPage(browser, `${server.url}/`, log, { ready: 'hubReady' });
 }, 180_000);
 
 afterAll(async () => {
